@@ -1,0 +1,76 @@
+// Types of every export of the native addon (build/Release/posix_servers.node, native/addon.cc).
+// lib/native.ts loads the addon with `bindings` and types it with `Binding`.
+
+export type NativeModel = 'fork' | 'thread' | 'iterative';
+export type NativeHandler = 'echo' | 'upper';
+
+export interface NativeStartOptions {
+  model: NativeModel;
+  /** Numeric IPv4 or IPv6 address. */
+  host: string;
+  /** 0..65535; 0 lets the kernel choose. */
+  port: number;
+  /** listen() backlog, >= 1. */
+  backlog: number;
+  /** 1..constants.MAX_CLIENTS_LIMIT. */
+  maxClients: number;
+  handler: NativeHandler;
+}
+
+export interface NativeAddress {
+  address: string;
+  family: 'IPv4' | 'IPv6';
+  port: number;
+}
+
+/** Counters read from the shared page (native/core/shared_page.h). */
+export interface NativeStats {
+  accepted: number;
+  active: number;
+  rejected: number;
+  closed: number;
+  reaped: number;
+  eintrRetries: number;
+  bytesIn: number;
+  bytesOut: number;
+  eventsDropped: number;
+}
+
+/** A running server. Every method throws once finish() has been called (except finish). */
+export interface NativeServer {
+  /** Fork model: the master's pid; otherwise process.pid. */
+  readonly pid: number;
+  /** The event pipe's read end; the caller owns it afterwards. Call once. */
+  takeEventFd(): number;
+  address(): NativeAddress;
+  stats(): NativeStats;
+  /** Stop accepting; the listening socket is closed. Idempotent. */
+  stop(): void;
+  /** End the connections still being served (and stop). */
+  abortConnections(): void;
+  /** Fork model: SIGKILL the master (last resort). Other models: nothing. */
+  kill(): void;
+  /** After the event pipe's EOF (and, for fork, the master-exit callback): join threads, release memory. */
+  finish(): void;
+}
+
+/** What start() throws when a syscall fails: errno is positive, as in <errno.h>. */
+export interface NativeSystemError extends Error {
+  errno: number;
+  syscall: string;
+}
+
+export interface Binding {
+  /**
+   * Starts a server. onMasterExit is called once, for the fork model only, when the master has
+   * been reaped: exitCode when it exited, signal number when it was killed.
+   */
+  start(
+    options: NativeStartOptions,
+    onMasterExit: (exitCode: number | null, signal: number | null) => void,
+  ): NativeServer;
+  constants: {
+    MAX_CLIENTS_LIMIT: number;
+    EVENT_RECORD_SIZE: number;
+  };
+}

@@ -1,0 +1,52 @@
+// OS failures reach users the way Node reports its own: an Error with code, errno and syscall.
+import { getSystemErrorName } from 'node:util';
+
+export interface SystemError extends Error {
+  /** 'EADDRINUSE', 'EACCES', … */
+  code: string;
+  /** Negative, as in Node's own errors (libuv's convention). */
+  errno: number;
+  syscall: string;
+  address?: string;
+  port?: number;
+}
+
+/** Builds `bind EADDRINUSE: address already in use 127.0.0.1:9000`-style errors. */
+export function systemError(errnoPositive: number, syscall: string, address?: string, port?: number): SystemError {
+  let code: string;
+  try {
+    code = getSystemErrorName(-errnoPositive);
+  } catch {
+    code = `E${errnoPositive}`;
+  }
+  const where = address !== undefined ? ` ${address}${port !== undefined ? `:${port}` : ''}` : '';
+  const err = new Error(`${syscall} ${code}${describe(code)}${where}`) as SystemError;
+  err.code = code;
+  err.errno = -errnoPositive;
+  err.syscall = syscall;
+  if (address !== undefined) err.address = address;
+  if (port !== undefined) err.port = port;
+  return err;
+}
+
+function describe(code: string): string {
+  const known: Record<string, string> = {
+    EADDRINUSE: 'address already in use',
+    EACCES: 'permission denied',
+    EADDRNOTAVAIL: 'address not available',
+    EMFILE: 'too many open files',
+    ENFILE: 'file table overflow',
+    EAGAIN: 'resource temporarily unavailable',
+    ENOMEM: 'not enough memory',
+  };
+  return known[code] ? `: ${known[code]}` : '';
+}
+
+/** Converts what native start() throws (errno + syscall) into a SystemError. */
+export function fromNative(e: unknown, address: string, port: number): Error {
+  const n = e as { errno?: unknown; syscall?: unknown };
+  if (e instanceof Error && typeof n.errno === 'number' && typeof n.syscall === 'string') {
+    return systemError(n.errno, n.syscall, address, port);
+  }
+  return e instanceof Error ? e : new Error(String(e));
+}

@@ -1,0 +1,91 @@
+// Validation of user options: bad input gets a TypeError or RangeError that names the option and
+// the bad value, before any socket, process or thread exists.
+import { isIPv4, isIPv6 } from 'node:net';
+import { inspect } from 'node:util';
+import type { NativeHandler, NativeModel } from '../binding';
+import { native } from './native';
+
+export const MODELS = ['fork', 'thread', 'iterative'] as const satisfies readonly NativeModel[];
+export const HANDLERS = ['echo', 'upper'] as const satisfies readonly NativeHandler[];
+export type Model = (typeof MODELS)[number];
+export type Handler = (typeof HANDLERS)[number];
+
+export const MAX_CLIENTS_LIMIT: number = native.constants.MAX_CLIENTS_LIMIT;
+
+export interface ServerOptions {
+  /** 'fork' (process per connection), 'thread' (thread per connection) or 'iterative' (one at a time). */
+  model: Model;
+  /** Numeric IPv4 or IPv6 address to bind. Default '127.0.0.1'. */
+  host?: string;
+  /** 0..65535. Default 0: the kernel picks a free port (see address()). */
+  port?: number;
+  /** listen() backlog, 1..65535. Default 128. */
+  backlog?: number;
+  /**
+   * Live connections served at once (fork: children; thread: slots of the INFO table), 1..4096.
+   * Default 100, as in the lecture. The next client is accepted, closed and reported as 'reject'.
+   * The iterative model ignores it: it serves one client and leaves the others in the backlog.
+   */
+  maxClients?: number;
+  /** 'echo' (default) or 'upper' (echo with ASCII a–z turned into A–Z). */
+  handler?: Handler;
+}
+
+export type ResolvedOptions = Required<ServerOptions>;
+
+export interface CloseOptions {
+  /** How long live connections may go on after close() before they are ended. Default 2000. */
+  timeoutMs?: number;
+}
+
+const show = (v: unknown): string => inspect(v, { breakLength: Infinity, depth: 1 });
+
+function integerIn(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number') {
+    throw new TypeError(`The "${name}" option must be a number. Received ${show(value)}`);
+  }
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`The "${name}" option must be an integer from ${min} to ${max}. Received ${show(value)}`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw new TypeError(`The "${name}" option must be one of ${allowed.map((a) => `'${a}'`).join(', ')}. Received ${show(value)}`);
+  }
+  return value as T;
+}
+
+const KNOWN = new Set(['model', 'host', 'port', 'backlog', 'maxClients', 'handler']);
+
+export function resolveOptions(options: unknown): ResolvedOptions {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`The "options" argument must be an object. Received ${show(options)}`);
+  }
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!KNOWN.has(key)) throw new TypeError(`Unknown option "${key}". Known options: ${[...KNOWN].join(', ')}`);
+  }
+  const host = o.host ?? '127.0.0.1';
+  if (typeof host !== 'string' || !(isIPv4(host) || isIPv6(host))) {
+    throw new TypeError(`The "host" option must be a numeric IPv4 or IPv6 address. Received ${show(host)}`);
+  }
+  return {
+    model: oneOf('model', o.model, MODELS),
+    host,
+    port: integerIn('port', o.port ?? 0, 0, 65535),
+    backlog: integerIn('backlog', o.backlog ?? 128, 1, 65535),
+    maxClients: integerIn('maxClients', o.maxClients ?? 100, 1, MAX_CLIENTS_LIMIT),
+    handler: oneOf('handler', o.handler ?? 'echo', HANDLERS),
+  };
+}
+
+export function resolveCloseOptions(options: unknown): number {
+  if (options === undefined) return 2000;
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`The "options" argument must be an object. Received ${show(options)}`);
+  }
+  const t = (options as CloseOptions).timeoutMs ?? 2000;
+  return integerIn('timeoutMs', t, 0, 2 ** 31 - 1);
+}

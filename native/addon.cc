@@ -1,0 +1,248 @@
+// The N-API glue: converts JS options into ps::ServerOptions, a ps::SysError into a JS Error with
+// errno and syscall, counters into a stats object, and the fork master's exit (reported on a
+// waiting thread) into a JS callback through a thread-safe function, as node-pty does.
+// No POSIX logic lives here: see native/core/.
+#include <napi.h>
+
+#include <arpa/inet.h>
+#include <cstring>
+#include <netinet/in.h>
+#include <sys/wait.h>
+
+#include "core/event_pipe.h"
+#include "core/server.h"
+
+namespace {
+
+// Carries the master's wait status from the waiting thread to the JS thread.
+struct MasterExitReporter {
+  Napi::ThreadSafeFunction tsfn;
+
+  static void on_exit(void* context, int status) {
+    auto* self = static_cast<MasterExitReporter*>(context);
+    auto* boxed = new int(status);
+    napi_status rc = self->tsfn.NonBlockingCall(boxed, [](Napi::Env env, Napi::Function callback, int* st) {
+      int wait_status = *st;
+      delete st;
+      if (env == nullptr || callback.IsEmpty()) return;
+      Napi::Value code = WIFEXITED(wait_status) ? Napi::Number::New(env, WEXITSTATUS(wait_status)) : env.Null();
+      Napi::Value signal = WIFSIGNALED(wait_status) ? Napi::Number::New(env, WTERMSIG(wait_status)) : env.Null();
+      callback.Call({code, signal});
+    });
+    if (rc != napi_ok) delete boxed;
+    self->tsfn.Release();
+  }
+};
+
+Napi::Error sys_error(Napi::Env env, const ps::SysError& err) {
+  std::string message = std::string(err.syscall) + " failed: " + strerror(err.err);
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("errno", Napi::Number::New(env, err.err));
+  error.Set("syscall", Napi::String::New(env, err.syscall));
+  return error;
+}
+
+Napi::Object address_object(Napi::Env env, const sockaddr_storage& addr) {
+  char text[INET6_ADDRSTRLEN] = {};
+  int port = 0;
+  const char* family = "IPv4";
+  if (addr.ss_family == AF_INET6) {
+    const auto& in6 = reinterpret_cast<const sockaddr_in6&>(addr);
+    inet_ntop(AF_INET6, &in6.sin6_addr, text, sizeof text);
+    port = ntohs(in6.sin6_port);
+    family = "IPv6";
+  } else {
+    const auto& in4 = reinterpret_cast<const sockaddr_in&>(addr);
+    inet_ntop(AF_INET, &in4.sin_addr, text, sizeof text);
+    port = ntohs(in4.sin_port);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("address", text);
+  out.Set("family", family);
+  out.Set("port", port);
+  return out;
+}
+
+class NativeServer : public Napi::ObjectWrap<NativeServer> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "NativeServer",
+                       {
+                           InstanceAccessor<&NativeServer::Pid>("pid"),
+                           InstanceMethod<&NativeServer::TakeEventFd>("takeEventFd"),
+                           InstanceMethod<&NativeServer::Address>("address"),
+                           InstanceMethod<&NativeServer::Stats>("stats"),
+                           InstanceMethod<&NativeServer::Stop>("stop"),
+                           InstanceMethod<&NativeServer::AbortConnections>("abortConnections"),
+                           InstanceMethod<&NativeServer::Kill>("kill"),
+                           InstanceMethod<&NativeServer::Finish>("finish"),
+                       });
+  }
+
+  explicit NativeServer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeServer>(info) {}
+
+  ~NativeServer() override {
+    server_.reset();  // joins the waiting/server thread first: it may still use the reporter
+    delete reporter_;
+  }
+
+  void Adopt(std::unique_ptr<ps::Server> server, MasterExitReporter* reporter) {
+    server_ = std::move(server);
+    reporter_ = reporter;
+  }
+
+ private:
+  bool Running(Napi::Env env) {
+    if (server_) return true;
+    Napi::Error::New(env, "server already finished").ThrowAsJavaScriptException();
+    return false;
+  }
+
+  Napi::Value Pid(const Napi::CallbackInfo& info) {
+    if (!Running(info.Env())) return info.Env().Undefined();
+    return Napi::Number::New(info.Env(), server_->pid());
+  }
+
+  Napi::Value TakeEventFd(const Napi::CallbackInfo& info) {
+    if (!Running(info.Env())) return info.Env().Undefined();
+    return Napi::Number::New(info.Env(), server_->take_event_fd());
+  }
+
+  Napi::Value Address(const Napi::CallbackInfo& info) {
+    if (!Running(info.Env())) return info.Env().Undefined();
+    return address_object(info.Env(), server_->address());
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Running(env)) return env.Undefined();
+    const ps::Counters& c = server_->counters();
+    Napi::Object out = Napi::Object::New(env);
+    auto put = [&](const char* name, const ps::Counter& value) {
+      out.Set(name, Napi::Number::New(env, static_cast<double>(value.load(std::memory_order_relaxed))));
+    };
+    put("accepted", c.accepted);
+    put("active", c.active);
+    put("rejected", c.rejected);
+    put("closed", c.closed);
+    put("reaped", c.reaped);
+    put("eintrRetries", c.eintrRetries);
+    put("bytesIn", c.bytesIn);
+    put("bytesOut", c.bytesOut);
+    put("eventsDropped", c.eventsDropped);
+    return out;
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    if (Running(info.Env())) server_->stop();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value AbortConnections(const Napi::CallbackInfo& info) {
+    if (Running(info.Env())) server_->abort_connections();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Kill(const Napi::CallbackInfo& info) {
+    if (Running(info.Env())) server_->kill_now();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Finish(const Napi::CallbackInfo& info) {
+    if (server_) {
+      server_->finish();
+      server_.reset();
+      delete reporter_;
+      reporter_ = nullptr;
+    }
+    return info.Env().Undefined();
+  }
+
+  std::unique_ptr<ps::Server> server_;
+  MasterExitReporter* reporter_ = nullptr;
+};
+
+struct AddonData {
+  Napi::FunctionReference server_class;
+};
+
+// Defensive checks only: lib/options.ts validates first and produces the user-facing messages.
+bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
+  Napi::Env env = opts.Env();
+  auto fail = [&](const char* what) {
+    Napi::TypeError::New(env, std::string("invalid native option: ") + what).ThrowAsJavaScriptException();
+    return false;
+  };
+  std::string model = opts.Get("model").ToString().Utf8Value();
+  if (model == "fork") out.model = ps::Model::Fork;
+  else if (model == "thread") out.model = ps::Model::Thread;
+  else if (model == "iterative") out.model = ps::Model::Iterative;
+  else return fail("model");
+  std::string handler = opts.Get("handler").ToString().Utf8Value();
+  if (handler == "echo") out.handler = ps::Handler::Echo;
+  else if (handler == "upper") out.handler = ps::Handler::Upper;
+  else return fail("handler");
+  Napi::Value host = opts.Get("host");
+  if (!host.IsString()) return fail("host");
+  out.listen.host = host.As<Napi::String>().Utf8Value();
+  Napi::Value port = opts.Get("port"), backlog = opts.Get("backlog"), max_clients = opts.Get("maxClients");
+  if (!port.IsNumber() || !backlog.IsNumber() || !max_clients.IsNumber()) return fail("port/backlog/maxClients");
+  out.listen.port = port.As<Napi::Number>().Int32Value();
+  out.listen.backlog = backlog.As<Napi::Number>().Int32Value();
+  out.maxClients = max_clients.As<Napi::Number>().Int32Value();
+  if (out.listen.port < 0 || out.listen.port > 65535) return fail("port");
+  if (out.listen.backlog < 1) return fail("backlog");
+  if (out.maxClients < 1 || out.maxClients > ps::kMaxClientsLimit) return fail("maxClients");
+  return true;
+}
+
+// start(options, onMasterExit) → NativeServer. onMasterExit(exitCode, signal) is called once
+// for the fork model when the master has been reaped.
+Napi::Value Start(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
+    Napi::TypeError::New(env, "start(options, onMasterExit) expects an object and a function")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  ps::ServerOptions options;
+  if (!read_options(info[0].As<Napi::Object>(), options)) return env.Undefined();
+
+  MasterExitReporter* reporter = nullptr;
+  if (options.model == ps::Model::Fork) {
+    reporter = new MasterExitReporter();
+    reporter->tsfn =
+        Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "posix-servers:master-exit", 0, 1);
+  }
+  ps::SysError error;
+  std::unique_ptr<ps::Server> server =
+      ps::Server::start(options, reporter ? &MasterExitReporter::on_exit : nullptr, reporter, error);
+  if (!server) {
+    if (reporter) {
+      reporter->tsfn.Release();
+      delete reporter;
+    }
+    sys_error(env, error).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto* data = env.GetInstanceData<AddonData>();
+  Napi::Object wrapper = data->server_class.New({});
+  NativeServer::Unwrap(wrapper)->Adopt(std::move(server), reporter);
+  return wrapper;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  data->server_class = Napi::Persistent(NativeServer::Define(env));
+  env.SetInstanceData(data);
+  exports.Set("start", Napi::Function::New(env, Start, "start"));
+  Napi::Object constants = Napi::Object::New(env);
+  constants.Set("MAX_CLIENTS_LIMIT", ps::kMaxClientsLimit);
+  constants.Set("EVENT_RECORD_SIZE", ps::kEventRecordSize);
+  exports.Set("constants", constants);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(posix_servers, Init)

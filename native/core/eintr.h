@@ -1,0 +1,26 @@
+// Lecture point 2 and 7: a blocking call (accept, read, write, waitpid…) interrupted by a signal
+// returns -1 with errno == EINTR. That is not an error: the call is simply made again.
+//
+// This is the one place where that retry happens. Each retry is counted in the server's
+// `eintrRetries` counter, so the lecture's claim is observable: a fork server's master blocked in
+// accept() is interrupted by every SIGCHLD of a finishing child (its handler has no SA_RESTART).
+//
+// Async-signal-safe: no allocation, no locks; a relaxed atomic add is a single instruction.
+#pragma once
+
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+
+namespace ps {
+
+template <typename Call>
+auto retry_eintr(std::atomic<uint64_t>& retries, Call call) -> decltype(call()) {
+  for (;;) {
+    auto result = call();
+    if (result != -1 || errno != EINTR) return result;
+    retries.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace ps

@@ -1,0 +1,432 @@
+// The lecture's multi-process server (points 5–8 and homework 1).
+//
+//   Node's process            socket → bind → listen (listen_socket.cc), then fork() the master.
+//   master process            loop { cfd = accept(); fork(); parent closes cfd }, and a SIGCHLD
+//                             handler without SA_RESTART that reaps children with waitpid():
+//                             the accept() it interrupts fails with EINTR and is retried.
+//   child process (per conn)  closes lfd, echoes until EOF, closes cfd, _exit()s.
+//
+// The master is a copy of a multi-threaded process (Node), so from fork() to _exit() it — and every
+// child it forks — uses only async-signal-safe calls (signal-safety(7)): no malloc, no V8, no
+// N-API, no C++ exceptions, no locks. Everything it needs was prepared in Node before the fork.
+//
+// Node talks to the master with signals: SIGTERM = stop accepting and drain (close()), SIGUSR1 =
+// end live connections now (close()'s timeout has passed). Node learns the master's exit from a
+// waiting thread (as node-pty does) and never calls waitpid(-1) or installs a SIGCHLD handler in
+// its own process: both belong to libuv, which reaps its children one pid at a time.
+#include <cerrno>
+#include <csignal>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "eintr.h"
+#include "event_pipe.h"
+#include "process_hygiene.h"
+#include "server.h"
+
+namespace ps {
+
+namespace {
+
+// Everything the master process and its signal handlers use. Built in Node's process before the
+// fork; the master works on its own copy. One master runs exactly one server, so its handlers
+// reach the state through `the_master`, which is set only inside a master process.
+struct MasterState {
+  int lfd = -1;
+  pid_t node_pid = 0;
+  pid_t self = 0;
+  EventPipe events;
+  SharedPage* page = nullptr;
+  int max_clients = 0;
+  Handler handler = Handler::Echo;
+  volatile sig_atomic_t stop_requested = 0;
+  volatile sig_atomic_t abort_requested = 0;
+  volatile sig_atomic_t children_killed = 0;
+};
+
+MasterState* the_master = nullptr;
+
+Counters& counters(MasterState& m) { return m.page->counters; }
+
+// One finished child: tell JS how its connection ended and how it was reaped, free its entry.
+void record_reaped(MasterState& m, pid_t pid, int status) {
+  EventRecord disconnect{};
+  disconnect.type = static_cast<uint8_t>(EventType::Disconnect);
+  disconnect.pid = pid;
+  for (int i = 0; i < m.max_clients; ++i) {
+    ChildEntry& entry = m.page->children[i];
+    if (entry.pid.load() != pid) continue;
+    disconnect.id = entry.id;
+    disconnect.bytesIn = entry.bytes.in.load();
+    disconnect.bytesOut = entry.bytes.out.load();
+    entry.pid.store(0);
+    break;
+  }
+  DisconnectReason reason = DisconnectReason::Error;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) reason = DisconnectReason::End;
+  if (WIFSIGNALED(status) && m.children_killed) reason = DisconnectReason::Aborted;
+  disconnect.code = static_cast<int32_t>(reason);
+
+  Counters& c = counters(m);
+  c.active.fetch_sub(1);
+  c.closed.fetch_add(1);
+  c.reaped.fetch_add(1);
+  m.events.emit(disconnect);
+
+  EventRecord reap{};
+  reap.type = static_cast<uint8_t>(EventType::Reap);
+  reap.id = disconnect.id;
+  reap.pid = pid;
+  reap.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  reap.detail = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  m.events.emit(reap);
+}
+
+// Homework 1: reap every child that has exited. Loops because signals do not queue: one SIGCHLD
+// may stand for several children. Returns false when there are no children left at all.
+bool reap_children(MasterState& m) {
+  for (;;) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid > 0) {
+      record_reaped(m, pid, status);
+      continue;
+    }
+    if (pid < 0 && errno == EINTR) continue;
+    return !(pid < 0 && errno == ECHILD);
+  }
+}
+
+void on_sigchld(int) {
+  int saved = errno;
+  if (the_master != nullptr) reap_children(*the_master);
+  errno = saved;
+}
+
+// SIGTERM (stop) and SIGUSR1 (stop and end live connections). shutdown() of the listening
+// socket wakes a blocked accept() (it fails with EINVAL), so no stop request can be missed
+// between the flag check and the next accept().
+void on_stop(int sig) {
+  int saved = errno;
+  if (the_master != nullptr) {
+    the_master->stop_requested = 1;
+    if (sig == SIGUSR1) the_master->abort_requested = 1;
+    if (the_master->lfd >= 0) shutdown(the_master->lfd, SHUT_RDWR);
+  }
+  errno = saved;
+}
+
+void install_handler(int sig, void (*handler)(int), int flags) {
+  struct sigaction sa {};
+  sa.sa_handler = handler;
+  sigfillset(&sa.sa_mask);  // handlers never nest: each sees consistent state
+  sa.sa_flags = flags;
+  sigaction(sig, &sa, nullptr);
+}
+
+void emit_reject(MasterState& m, const sockaddr_storage& peer, uint32_t id, RejectReason reason, int err) {
+  EventRecord rec{};
+  rec.type = static_cast<uint8_t>(EventType::Reject);
+  rec.id = id;
+  rec.code = static_cast<int32_t>(reason);
+  rec.detail = err;
+  set_peer(rec, peer);
+  counters(m).rejected.fetch_add(1);
+  m.events.emit(rec);
+}
+
+// The child: lecture point 5. Runs only async-signal-safe code and never returns.
+[[noreturn]] void run_child(MasterState& m, int cfd, ChildEntry& entry) {
+  // The master's handlers would act on the master's listener: not ours.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigaction(SIGCHLD, &dfl, nullptr);
+  sigaction(SIGTERM, &dfl, nullptr);
+  sigaction(SIGUSR1, &dfl, nullptr);
+  close(m.lfd);  // the child closes lfd: it only talks to its one client
+  // Keep only the client, stdio and the event pipe (nothing else should be open; this makes sure).
+  int keep[] = {0, 1, 2, cfd, m.events.write_fd};
+  close_all_fds_except(keep, 5);
+  if (!die_with_parent(m.self)) _exit(2);
+  unblock_all_signals();
+  // The event pipe's write end stays open (unused) until _exit: its EOF in Node then means that
+  // every process of this server is gone.
+  DisconnectReason reason = serve_connection(cfd, m.handler, counters(m), entry.bytes);
+  close(cfd);
+  // "The exit must be there": without it the child would return into the accept loop and fork
+  // children of its own. _exit, not exit: no atexit handlers or stdio flushing of Node's copy.
+  _exit(reason == DisconnectReason::End ? 0 : 1);
+}
+
+ChildEntry* free_entry(MasterState& m) {
+  for (int i = 0; i < m.max_clients; ++i) {
+    if (m.page->children[i].pid.load() == 0) return &m.page->children[i];
+  }
+  return nullptr;
+}
+
+void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, uint32_t id) {
+  Counters& c = counters(m);
+  // Refuse when maxClients children are alive: accepted, closed at once, reported.
+  if (c.active.load() >= static_cast<uint64_t>(m.max_clients)) {
+    close(cfd);
+    emit_reject(m, peer, id, RejectReason::MaxClients, 0);
+    return;
+  }
+  // Signals stay blocked from before fork() until the child is in the table, so the SIGCHLD
+  // handler can never see a pid it does not know (a very short connection may end at once).
+  sigset_t old;
+  block_all_signals(&old);
+  ChildEntry* entry = free_entry(m);
+  if (entry == nullptr) {
+    restore_signal_mask(&old);
+    close(cfd);
+    emit_reject(m, peer, id, RejectReason::MaxClients, 0);
+    return;
+  }
+  entry->id = id;
+  entry->bytes.in.store(0);
+  entry->bytes.out.store(0);
+  pid_t pid = fork_without_atfork_handlers();
+  if (pid == 0) run_child(m, cfd, *entry);
+  if (pid < 0) {
+    int err = errno;
+    restore_signal_mask(&old);
+    close(cfd);
+    emit_reject(m, peer, id, RejectReason::NoProcess, err);
+    return;
+  }
+  entry->pid.store(pid);
+  c.active.fetch_add(1);
+  EventRecord rec{};
+  rec.type = static_cast<uint8_t>(EventType::Connection);
+  rec.id = id;
+  rec.pid = pid;
+  set_peer(rec, peer);
+  m.events.emit(rec);
+  restore_signal_mask(&old);
+  close(cfd);  // the parent closes cfd: the child has its own copy
+}
+
+// accept() failures that belong to one client, or to a passing shortage: skip, do not stop.
+bool is_transient_accept_error(int err) {
+  switch (err) {
+    case ECONNABORTED:
+    case EPROTO:
+    case EPERM:
+    case ENETDOWN:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+    case EMFILE:
+    case ENFILE:
+    case ENOBUFS:
+    case ENOMEM:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Stop accepting, wait for the children, end them if asked to, and exit.
+[[noreturn]] void drain_and_exit(MasterState& m) {
+  sigset_t old;
+  block_all_signals(&old);
+  int lfd = m.lfd;
+  m.lfd = -1;
+  close(lfd);  // the port is free from here on
+  sigset_t wait_mask;
+  sigemptyset(&wait_mask);
+  while (reap_children(m)) {
+    if (m.abort_requested && !m.children_killed) {
+      m.children_killed = 1;
+      for (int i = 0; i < m.max_clients; ++i) {
+        pid_t pid = m.page->children[i].pid.load();
+        if (pid > 0) kill(pid, SIGTERM);
+      }
+    }
+    // Atomically unblock and wait: a SIGCHLD or SIGUSR1 that arrived since the check above is
+    // pending, so it is handled here, never lost.
+    sigsuspend(&wait_mask);
+  }
+  _exit(0);
+}
+
+[[noreturn]] void run_master(MasterState& m) {
+  // Before anything else: nothing of Node's may act in this process.
+  reset_signal_dispositions();
+  redirect_stdio_to_devnull();
+  int keep[] = {0, 1, 2, m.lfd, m.events.write_fd};
+  close_all_fds_except(keep, 5);
+  if (!die_with_parent(m.node_pid)) _exit(1);
+  // A process group of its own: a Ctrl-C in the terminal reaches Node (which closes the server
+  // gracefully) but not the master and its children, which would otherwise die mid-connection.
+  setpgid(0, 0);
+  m.self = getpid();
+  the_master = &m;
+  // Homework 1: reap children from SIGCHLD. No SA_RESTART, as in the lecture: the accept() it
+  // interrupts fails with EINTR, which retry_eintr() retries and counts.
+  install_handler(SIGCHLD, on_sigchld, SA_NOCLDSTOP);
+  install_handler(SIGTERM, on_stop, 0);
+  install_handler(SIGUSR1, on_stop, 0);
+  // A server must not die because Node (the event pipe's reader) went away mid-write.
+  struct sigaction ign {};
+  ign.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &ign, nullptr);
+  unblock_all_signals();
+
+  Counters& c = counters(m);
+  for (;;) {
+    sockaddr_storage peer{};
+    socklen_t len = 0;
+    int cfd = retry_eintr(c.eintrRetries, [&] {
+      len = sizeof peer;
+      return accept4(m.lfd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
+    });
+    if (m.stop_requested) {
+      if (cfd >= 0) close(cfd);
+      break;
+    }
+    if (cfd < 0) {
+      int err = errno;
+      if (is_transient_accept_error(err)) {
+        if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) poll(nullptr, 0, 10);
+        continue;
+      }
+      EventRecord rec{};
+      rec.type = static_cast<uint8_t>(EventType::Error);
+      rec.code = err;
+      m.events.emit(rec);
+      break;
+    }
+    uint32_t id = static_cast<uint32_t>(c.accepted.fetch_add(1) + 1);
+    handle_connection(m, cfd, peer, id);
+  }
+  drain_and_exit(m);
+}
+
+// Node's side of a fork server.
+class ForkServer final : public Server {
+ public:
+  ~ForkServer() override {
+    if (waiter_started_) {
+      // Never closed (Node is tearing down): end everything, then collect the waiter.
+      if (!exited_.load()) send_signal(SIGKILL);
+      pthread_join(waiter_, nullptr);
+    }
+    if (pidfd_ >= 0) close(pidfd_);
+  }
+
+  SysError launch(const ServerOptions& options, MasterExitCallback on_exit, void* context) {
+    SysError err = open_common(options);
+    if (err) return err;
+    on_exit_ = on_exit;
+    context_ = context;
+
+    MasterState state;
+    state.lfd = lfd_.get();
+    state.node_pid = getpid();
+    state.events = EventPipe{event_write_.get(), &page_->counters};
+    state.page = page_;
+    state.max_clients = options.maxClients;
+    state.handler = options.handler;
+
+    // As libuv and node-pty do: every signal blocked across fork(), so no handler of Node's
+    // runs in the master before run_master() has reset them.
+    sigset_t old;
+    block_all_signals(&old);
+    pid_t pid = fork_without_atfork_handlers();
+    if (pid == 0) run_master(state);
+    int fork_errno = errno;
+    restore_signal_mask(&old);
+    if (pid < 0) return {fork_errno, "fork"};
+    master_ = pid;
+
+    // Node keeps neither the listener nor the write end: the master owns them now. The event
+    // pipe reaches EOF when the master and all its children are gone.
+    lfd_.reset();
+    event_write_.reset();
+
+    // A pidfd cannot name a recycled pid: signals from close() reach this master or nobody.
+    pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+
+    // node-pty's pattern: a thread that blocks in waitpid(pid) on exactly this pid.
+    // The thread blocks every signal (it inherits the mask), so Node's main thread gets them.
+    block_all_signals(&old);
+    int rc = pthread_create(&waiter_, nullptr, &ForkServer::wait_for_master, this);
+    restore_signal_mask(&old);
+    if (rc != 0) {
+      send_signal(SIGKILL);
+      int status;
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      exited_.store(true);
+      return {rc, "pthread_create"};
+    }
+    waiter_started_ = true;
+    return {};
+  }
+
+  pid_t pid() const override { return master_; }
+  void stop() override { send_signal(SIGTERM); }
+  void abort_connections() override { send_signal(SIGUSR1); }
+  void kill_now() override { send_signal(SIGKILL); }
+
+  void finish() override {
+    if (waiter_started_) {
+      pthread_join(waiter_, nullptr);
+      waiter_started_ = false;
+    }
+    if (pidfd_ >= 0) {
+      close(pidfd_);
+      pidfd_ = -1;
+    }
+  }
+
+ private:
+  void send_signal(int sig) {
+    if (exited_.load()) return;
+    if (pidfd_ >= 0) {
+      syscall(SYS_pidfd_send_signal, pidfd_, sig, nullptr, 0);
+    } else {
+      kill(master_, sig);
+    }
+  }
+
+  static void* wait_for_master(void* arg) {
+    auto* self = static_cast<ForkServer*>(arg);
+    int status = 0;
+    while (waitpid(self->master_, &status, 0) < 0 && errno == EINTR) {
+    }
+    self->exited_.store(true);
+    if (self->on_exit_ != nullptr) self->on_exit_(self->context_, status);
+    return nullptr;
+  }
+
+  pid_t master_ = -1;
+  int pidfd_ = -1;
+  pthread_t waiter_{};
+  bool waiter_started_ = false;
+  std::atomic<bool> exited_{false};
+  MasterExitCallback on_exit_ = nullptr;
+  void* context_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<Server> start_fork_server(const ServerOptions& options, MasterExitCallback on_exit, void* context,
+                                          SysError& error) {
+  std::unique_ptr<ForkServer> server(new ForkServer());
+  error = server->launch(options, on_exit, context);
+  if (error) return nullptr;
+  return server;
+}
+
+}  // namespace ps

@@ -1,0 +1,147 @@
+#include "in_process_server.h"
+
+#include <cerrno>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "eintr.h"
+#include "process_hygiene.h"
+
+namespace ps {
+
+InProcessServer::InProcessServer(const ServerOptions& options, int slot_capacity)
+    : slots_(slot_capacity, this) {
+  options_ = options;
+}
+
+InProcessServer::~InProcessServer() {
+  if (thread_started_) {
+    // Never closed (Node is tearing down): end everything and collect the server thread.
+    stop();
+    abort_connections();
+    pthread_join(thread_, nullptr);
+  }
+}
+
+SysError InProcessServer::launch() {
+  SysError err = open_common(options_);
+  if (err) return err;
+  events_ = EventPipe{event_write_.get(), &page_->counters};
+  // Threads inherit the creator's signal mask: block everything around pthread_create, so the
+  // server thread and its workers never take a signal meant for Node.
+  sigset_t old;
+  block_all_signals(&old);
+  int rc = pthread_create(&thread_, nullptr, &InProcessServer::thread_main, this);
+  restore_signal_mask(&old);
+  if (rc != 0) return {rc, "pthread_create"};
+  thread_started_ = true;
+  return {};
+}
+
+void* InProcessServer::thread_main(void* arg) {
+  auto* self = static_cast<InProcessServer*>(arg);
+  self->accept_loop();
+  // Stopped: wait for the live connections (close()'s timeout ends them with shutdown), then for
+  // the worker threads themselves, then close the write end: Node sees EOF once every event is in.
+  self->slots_.wait_empty();
+  self->slots_.wait_workers_gone();
+  self->event_write_.reset();
+  return nullptr;
+}
+
+void InProcessServer::stop() {
+  std::lock_guard<std::mutex> lock(stop_mu_);
+  if (stopping_) return;
+  stopping_ = true;
+  // Wakes the server thread's blocked accept() (it fails with EINVAL).
+  if (lfd_.valid()) shutdown(lfd_.get(), SHUT_RDWR);
+}
+
+void InProcessServer::abort_connections() {
+  stop();
+  slots_.shutdown_all();
+}
+
+void InProcessServer::finish() {
+  if (!thread_started_) return;
+  pthread_join(thread_, nullptr);
+  thread_started_ = false;
+}
+
+int InProcessServer::accept_next(sockaddr_storage& peer) {
+  Counters& c = page_->counters;
+  for (;;) {
+    socklen_t len = 0;
+    int cfd = retry_eintr(c.eintrRetries, [&] {
+      len = sizeof peer;
+      return accept4(lfd_.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
+    });
+    int err = errno;
+    {
+      std::lock_guard<std::mutex> lock(stop_mu_);
+      if (stopping_) {
+        if (cfd >= 0) close(cfd);
+        lfd_.reset();  // the port is free from here on
+        return -1;
+      }
+    }
+    if (cfd >= 0) return cfd;
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+      poll(nullptr, 0, 10);  // a passing shortage: back off instead of spinning
+      continue;
+    }
+    if (err == ECONNABORTED || err == EPROTO || err == EPERM || err == ENETDOWN || err == EHOSTUNREACH ||
+        err == ENETUNREACH || err == ENONET || err == EHOSTDOWN || err == EOPNOTSUPP || err == ENOPROTOOPT) {
+      continue;  // that client's problem, not the server's
+    }
+    EventRecord rec{};
+    rec.type = static_cast<uint8_t>(EventType::Error);
+    rec.code = err;
+    events_.emit(rec);
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    stopping_ = true;
+    lfd_.reset();
+    return -1;
+  }
+}
+
+void InProcessServer::begin_connection(Slot* slot, int reported_slot) {
+  page_->counters.active.fetch_add(1);
+  EventRecord rec{};
+  rec.type = static_cast<uint8_t>(EventType::Connection);
+  rec.id = slot->id;
+  rec.slot = reported_slot;
+  set_peer(rec, slot->client);
+  events_.emit(rec);
+}
+
+void InProcessServer::end_connection(Slot* slot, DisconnectReason reason, int reported_slot) {
+  EventRecord rec{};
+  rec.type = static_cast<uint8_t>(EventType::Disconnect);
+  rec.id = slot->id;
+  rec.slot = reported_slot;
+  rec.bytesIn = slot->bytes.in.load();
+  rec.bytesOut = slot->bytes.out.load();
+  Counters& c = page_->counters;
+  c.active.fetch_sub(1);
+  c.closed.fetch_add(1);
+  bool aborted = slots_.release(slot);
+  rec.code = static_cast<int32_t>(aborted ? DisconnectReason::Aborted : reason);
+  events_.emit(rec);
+  slots_.retire();
+}
+
+void InProcessServer::reject(int cfd, const sockaddr_storage& peer, uint32_t id, RejectReason reason, int err) {
+  close(cfd);
+  page_->counters.rejected.fetch_add(1);
+  EventRecord rec{};
+  rec.type = static_cast<uint8_t>(EventType::Reject);
+  rec.id = id;
+  rec.code = static_cast<int32_t>(reason);
+  rec.detail = err;
+  set_peer(rec, peer);
+  events_.emit(rec);
+}
+
+}  // namespace ps

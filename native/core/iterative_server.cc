@@ -1,0 +1,44 @@
+// The lecture's naive server (point 3):
+//
+//   while (1) { cfd = accept(); while (1) { n = read(cfd); if (n <= 0) break; write(cfd, n); } }
+//
+// One client at a time: while one is served, the next waits in the listen backlog (its connect()
+// has completed — the kernel did the handshake — but nobody reads its bytes). maxClients does
+// not apply: nothing is refused, the backlog is the only queue.
+#include "in_process_server.h"
+
+namespace ps {
+
+namespace {
+
+class IterativeServer final : public InProcessServer {
+ public:
+  // One slot: the connection being served, so that close()'s timeout can end it.
+  explicit IterativeServer(const ServerOptions& options) : InProcessServer(options, 1) {}
+  using InProcessServer::launch;
+
+ private:
+  void accept_loop() override {
+    for (;;) {
+      sockaddr_storage peer{};
+      int cfd = accept_next(peer);
+      if (cfd < 0) break;
+      uint32_t id = static_cast<uint32_t>(page_->counters.accepted.fetch_add(1) + 1);
+      Slot* slot = slots_.claim(cfd, peer, id);  // always free: we serve one at a time
+      begin_connection(slot, -1);
+      DisconnectReason reason = serve_connection(cfd, options_.handler, page_->counters, slot->bytes);
+      end_connection(slot, reason, -1);
+    }
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Server> start_iterative_server(const ServerOptions& options, SysError& error) {
+  std::unique_ptr<IterativeServer> server(new IterativeServer(options));
+  error = server->launch();
+  if (error) return nullptr;
+  return server;
+}
+
+}  // namespace ps

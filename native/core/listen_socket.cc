@@ -1,0 +1,46 @@
+#include "listen_socket.h"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
+#include <netinet/in.h>
+
+namespace ps {
+
+SysError open_listen_socket(const ListenOptions& options, UniqueFd& lfd, sockaddr_storage& bound) {
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  auto* in4 = reinterpret_cast<sockaddr_in*>(&addr);
+  auto* in6 = reinterpret_cast<sockaddr_in6*>(&addr);
+  if (inet_pton(AF_INET, options.host.c_str(), &in4->sin_addr) == 1) {
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons(static_cast<uint16_t>(options.port));
+    addr_len = sizeof(sockaddr_in);
+  } else if (inet_pton(AF_INET6, options.host.c_str(), &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(static_cast<uint16_t>(options.port));
+    addr_len = sizeof(sockaddr_in6);
+  } else {
+    return {EINVAL, "inet_pton"};
+  }
+
+  // SOCK_CLOEXEC: a process that Node spawns (child_process) must never inherit our listener.
+  UniqueFd fd(socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return {errno, "socket"};
+
+  // As Node's net.Server does: a restarted server may bind while old connections sit in
+  // TIME_WAIT. A port that another socket is *listening* on still fails with EADDRINUSE.
+  int one = 1;
+  if (setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) return {errno, "setsockopt"};
+
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) return {errno, "bind"};
+  if (listen(fd.get(), options.backlog) != 0) return {errno, "listen"};
+
+  socklen_t bound_len = sizeof bound;
+  if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &bound_len) != 0) return {errno, "getsockname"};
+
+  lfd = std::move(fd);
+  return {};
+}
+
+}  // namespace ps

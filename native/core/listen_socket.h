@@ -1,0 +1,23 @@
+// Steps 1–3 of the lecture: socket() → lfd, bind(lfd, ip, port), listen(lfd, backlog).
+// Done in Node's own process for every model, so a failure (EADDRINUSE, EACCES…) is reported
+// synchronously, with the failing syscall's name, before any process or thread exists.
+#pragma once
+
+#include <string>
+#include <sys/socket.h>
+
+#include "sys_error.h"
+#include "unique_fd.h"
+
+namespace ps {
+
+struct ListenOptions {
+  std::string host;  // numeric IPv4 or IPv6 address (validated in TypeScript, checked again here)
+  int port = 0;      // 0: the kernel picks a free port
+  int backlog = 128;
+};
+
+// On success `lfd` is a listening socket (SOCK_CLOEXEC) and `bound` its getsockname() address.
+SysError open_listen_socket(const ListenOptions& options, UniqueFd& lfd, sockaddr_storage& bound);
+
+}  // namespace ps

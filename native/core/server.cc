@@ -1,0 +1,54 @@
+#include "server.h"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "event_pipe.h"
+
+namespace ps {
+
+namespace {
+
+// A forked master points 0, 1, 2 at /dev/null; a descriptor we own must not be one of them
+// (possible when Node runs with a closed stdin). Moves it to 3 or above.
+bool move_above_stdio(UniqueFd& fd) {
+  if (fd.get() > 2) return true;
+  int moved = fcntl(fd.get(), F_DUPFD_CLOEXEC, 3);
+  if (moved < 0) return false;
+  fd.reset(moved);
+  return true;
+}
+
+}  // namespace
+
+Server::~Server() { unmap_shared_page(page_); }
+
+pid_t Server::pid() const { return getpid(); }
+
+SysError Server::open_common(const ServerOptions& options) {
+  options_ = options;
+  page_ = map_shared_page();
+  if (page_ == nullptr) return {errno, "mmap"};
+  if (!create_event_pipe(event_read_, event_write_)) return {errno, "pipe2"};
+  SysError err = open_listen_socket(options.listen, lfd_, bound_);
+  if (err) return err;
+  if (!move_above_stdio(lfd_) || !move_above_stdio(event_write_)) return {errno, "fcntl"};
+  return {};
+}
+
+std::unique_ptr<Server> Server::start(const ServerOptions& options, MasterExitCallback on_exit, void* context,
+                                      SysError& error) {
+  switch (options.model) {
+    case Model::Fork:
+      return start_fork_server(options, on_exit, context, error);
+    case Model::Thread:
+      return start_thread_server(options, error);
+    case Model::Iterative:
+      return start_iterative_server(options, error);
+  }
+  error = {EINVAL, "start"};
+  return nullptr;
+}
+
+}  // namespace ps

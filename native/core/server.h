@@ -1,0 +1,76 @@
+// The model-independent face of a running server, as the N-API glue sees it.
+//
+// Lifecycle (see ARCHITECTURE.md):
+//   start()            socket/bind/listen in Node's process, then fork a master (fork) or start a
+//                      server thread (thread, iterative). Events flow through the event pipe.
+//   stop()             stop accepting now; the listening socket is closed, the port is free.
+//   abort_connections() end the connections still being served (close's timeout has passed).
+//   …                  the event pipe reaches EOF when the last writer is gone;
+//   finish()           then collect what is left (join the server/waiter thread, unmap the page).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "connection.h"
+#include "listen_socket.h"
+#include "shared_page.h"
+#include "sys_error.h"
+#include "unique_fd.h"
+
+namespace ps {
+
+enum class Model { Fork, Thread, Iterative };
+
+struct ServerOptions {
+  Model model = Model::Fork;
+  ListenOptions listen;
+  int maxClients = 100;  // fork: live children; thread: slots; ignored by iterative
+  Handler handler = Handler::Echo;
+};
+
+// Called once, from a waiting thread, when the fork master has been reaped (wait status).
+using MasterExitCallback = void (*)(void* context, int wait_status);
+
+class Server {
+ public:
+  virtual ~Server();
+
+  // Starts a server. On failure returns nullptr and sets `error`; nothing is left behind.
+  static std::unique_ptr<Server> start(const ServerOptions& options, MasterExitCallback on_exit, void* context,
+                                       SysError& error);
+
+  // The read end of the event pipe; the caller (Node) owns it from now on. Valid once.
+  int take_event_fd() { return event_read_.release(); }
+  const sockaddr_storage& address() const { return bound_; }
+  virtual pid_t pid() const;
+  const Counters& counters() const { return page_->counters; }
+
+  virtual void stop() = 0;
+  virtual void abort_connections() = 0;
+  // Last resort when the server does not finish (fork: SIGKILL the master). Default: nothing.
+  virtual void kill_now() {}
+  // Call after the event pipe reached EOF (and, for fork, after the master-exit callback).
+  virtual void finish() = 0;
+
+ protected:
+  Server() = default;
+  // Shared by every model: the page, the event pipe, the listening socket.
+  SysError open_common(const ServerOptions& options);
+
+  ServerOptions options_;
+  SharedPage* page_ = nullptr;
+  UniqueFd event_read_;
+  UniqueFd event_write_;
+  UniqueFd lfd_;
+  sockaddr_storage bound_{};
+};
+
+// Each model's constructor function (fork_server.cc, thread_server.cc, iterative_server.cc).
+std::unique_ptr<Server> start_fork_server(const ServerOptions&, MasterExitCallback, void*, SysError&);
+std::unique_ptr<Server> start_thread_server(const ServerOptions&, SysError&);
+std::unique_ptr<Server> start_iterative_server(const ServerOptions&, SysError&);
+
+}  // namespace ps

@@ -1,0 +1,58 @@
+// The counters every model keeps, and the fork model's table of live children.
+//
+// Lecture point 8: "parent and child share descriptors and an mmap shared mapping". The page is
+// mmap(MAP_SHARED | MAP_ANONYMOUS)ed in Node's process *before* the master is forked, so Node, the
+// master and every child see the same memory. Counters are lock-free atomics: exact, and safe to
+// touch from a signal handler or a forked child (no locks, no allocation).
+// The in-process models (thread, iterative) use the same page so stats() is one code path.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <sys/types.h>
+
+namespace ps {
+
+// maxClients may not exceed this: the fork table below is sized by it, and the TypeScript
+// validation uses the same number (exported to JS as constants.MAX_CLIENTS_LIMIT).
+constexpr int kMaxClientsLimit = 4096;
+
+using Counter = std::atomic<uint64_t>;
+static_assert(Counter::is_always_lock_free, "counters must be lock-free to be shared across fork");
+
+struct Counters {
+  Counter accepted{0};       // connections accept()ed, refused ones included
+  Counter active{0};         // connections being served now (fork: live children)
+  Counter rejected{0};       // accepted and closed at once (maxClients reached)
+  Counter closed{0};         // served connections that have ended
+  Counter reaped{0};         // fork: children collected by waitpid()
+  Counter eintrRetries{0};   // blocking calls interrupted by a signal and retried
+  Counter bytesIn{0};        // bytes read from clients
+  Counter bytesOut{0};       // bytes written to clients
+  Counter eventsDropped{0};  // events lost because the event pipe was full
+};
+
+// Bytes of one connection: updated by whoever serves it (a child process or a worker thread).
+struct ConnBytes {
+  Counter in{0};
+  Counter out{0};
+};
+
+// One live child of the fork server's master. pid 0 means free. Written only by the master
+// (main loop with signals blocked, or its SIGCHLD handler); the child updates `bytes`.
+struct ChildEntry {
+  std::atomic<int32_t> pid{0};
+  uint32_t id = 0;
+  ConnBytes bytes;
+};
+
+struct SharedPage {
+  Counters counters;
+  ChildEntry children[kMaxClientsLimit];
+};
+
+// Returns nullptr with errno set on failure.
+SharedPage* map_shared_page();
+void unmap_shared_page(SharedPage* page);
+
+}  // namespace ps
