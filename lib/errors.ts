@@ -44,8 +44,10 @@ function describe(code: string): string {
 
 /** Converts what native start() throws (errno + syscall) into a SystemError. */
 export function fromNative(e: unknown, address: string, port: number): Error {
-  const n = e as { errno?: unknown; syscall?: unknown };
-  if (e instanceof Error && typeof n.errno === 'number' && typeof n.syscall === 'string') {
+  // Duck-typed, not instanceof: the addon creates its errors in the main context, which is not
+  // the context of code running in a vm (jest runs tests in one).
+  const n = (typeof e === 'object' && e !== null ? e : {}) as { errno?: unknown; syscall?: unknown };
+  if (typeof n.errno === 'number' && typeof n.syscall === 'string') {
     return systemError(n.errno, n.syscall, address, port);
   }
   return e instanceof Error ? e : new Error(String(e));

@@ -59,7 +59,8 @@ export type NativeEvent =
   | { type: 'disconnect'; event: DisconnectEvent; timeNs: bigint }
   | { type: 'reject'; event: RejectEvent; timeNs: bigint }
   | { type: 'reap'; event: ReapEvent; timeNs: bigint }
-  | { type: 'error'; errno: number; timeNs: bigint };
+  | { type: 'error'; errno: number; timeNs: bigint }
+  | { type: 'listening'; timeNs: bigint };
 
 const DISCONNECT_REASONS: readonly DisconnectReason[] = ['end', 'error', 'aborted'];
 const REJECT_REASONS: readonly RejectReason[] = ['max-clients', 'no-thread', 'no-process'];
@@ -143,6 +144,8 @@ function decodeOne(buf: Buffer, at: number): NativeEvent | null {
       };
     case 5:
       return { type: 'error', errno: code, timeNs };
+    case 6:
+      return { type: 'listening', timeNs };
     default:
       return null;
   }

@@ -28,6 +28,7 @@ export interface AddressInfo {
 }
 
 export interface ServerEvents {
+  listening: [];
   connection: [ConnectionEvent];
   disconnect: [DisconnectEvent];
   reject: [RejectEvent];
@@ -156,6 +157,9 @@ export class PosixServer extends EventEmitter<ServerEvents> {
       case 'error':
         this.emit('error', systemError(ev.errno, 'accept', this.#address.address, this.#address.port));
         break;
+      case 'listening':
+        this.emit('listening');
+        break;
     }
   }
 }
@@ -175,5 +179,24 @@ export function startServer(options: ServerOptions): Promise<PosixServer> {
   } catch (e) {
     return Promise.reject(fromNative(e, opts.host, opts.port));
   }
-  return Promise.resolve(new PosixServer(opts.model, nativeServer, opts.model === 'fork' ? masterExit : null));
+  const server = new PosixServer(opts.model, nativeServer, opts.model === 'fork' ? masterExit : null);
+  // Resolve once the server reports it is in its accept loop (fork: the master has reset its
+  // signals, closed Node's descriptors and installed its handlers), as net.Server's 'listening'.
+  return new Promise((resolve, reject) => {
+    let failure: Error | undefined;
+    const onError = (e: Error) => (failure = e);
+    const onClose = () => {
+      server.off('listening', onListening);
+      server.off('error', onError);
+      reject(failure ?? new Error(`${opts.model} server closed before listening`));
+    };
+    const onListening = () => {
+      server.off('close', onClose);
+      server.off('error', onError);
+      resolve(server);
+    };
+    server.once('listening', onListening);
+    server.once('close', onClose);
+    server.on('error', onError);
+  });
 }

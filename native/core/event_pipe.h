@@ -24,6 +24,7 @@ enum class EventType : uint8_t {
   Reject = 3,
   Reap = 4,
   Error = 5,
+  Listening = 6,  // the server (fork: the master, set up) is in its accept loop
 };
 
 enum class DisconnectReason : int32_t {

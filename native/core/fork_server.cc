@@ -281,6 +281,10 @@ bool is_transient_accept_error(int err) {
   ign.sa_handler = SIG_IGN;
   sigaction(SIGPIPE, &ign, nullptr);
   unblock_all_signals();
+  EventRecord listening{};
+  listening.type = static_cast<uint8_t>(EventType::Listening);
+  listening.pid = m.self;
+  m.events.emit(listening);
 
   Counters& c = counters(m);
   for (;;) {

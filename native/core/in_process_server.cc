@@ -41,6 +41,9 @@ SysError InProcessServer::launch() {
 
 void* InProcessServer::thread_main(void* arg) {
   auto* self = static_cast<InProcessServer*>(arg);
+  EventRecord listening{};
+  listening.type = static_cast<uint8_t>(EventType::Listening);
+  self->events_.emit(listening);
   self->accept_loop();
   // Stopped: wait for the live connections (close()'s timeout ends them with shutdown), then for
   // the worker threads themselves, then close the write end: Node sees EOF once every event is in.

@@ -1,0 +1,199 @@
+// What every native model must do, asserted on bytes, events and counters.
+import { DisconnectEvent, ConnectionEvent, Model, PosixServer, startServer } from '../lib';
+import { Client, exchange, port, random, sleep, waitFor } from './helpers';
+
+const MODELS: Model[] = ['fork', 'thread', 'iterative'];
+
+describe.each(MODELS)('%s model', (model) => {
+  let server: PosixServer;
+  afterEach(async () => {
+    await server?.close({ timeoutMs: 0 });
+  });
+
+  test('echoes a 1 MiB random binary payload byte for byte', async () => {
+    server = await startServer({ model });
+    const payload = random(1 << 20);
+    const echoed = await exchange(port(server), payload);
+    expect(echoed.length).toBe(payload.length);
+    expect(echoed.equals(payload)).toBe(true);
+  });
+
+  test('half-close: after the client ends its side it still receives everything, then EOF', async () => {
+    server = await startServer({ model });
+    const c = await Client.open(port(server));
+    const payload = random(200_000);
+    c.sock.end(payload); // FIN right behind the data
+    const got = await c.read(payload.length);
+    expect(got.equals(payload)).toBe(true);
+    await c.closedByPeer();
+    expect(c.error).toBeNull();
+  });
+
+  test("handler 'upper' turns ASCII letters into capitals and leaves other bytes alone", async () => {
+    server = await startServer({ model, handler: 'upper' });
+    const input = Buffer.concat([Buffer.from('hello, World! 123 zz'), Buffer.from([0x00, 0xff, 0xe9])]);
+    const out = await exchange(port(server), input);
+    expect(out.equals(Buffer.concat([Buffer.from('HELLO, WORLD! 123 ZZ'), Buffer.from([0x00, 0xff, 0xe9])]))).toBe(
+      true,
+    );
+  });
+
+  test('stats and events agree with what the clients did', async () => {
+    server = await startServer({ model });
+    const connections: ConnectionEvent[] = [];
+    const disconnects: DisconnectEvent[] = [];
+    server.on('connection', (c) => connections.push(c));
+    server.on('disconnect', (d) => disconnects.push(d));
+    const sizes = [1, 10, 1000, 65536, 3];
+    const localPorts: number[] = [];
+    for (const n of sizes) {
+      const c = await Client.open(port(server));
+      localPorts.push(c.localPort);
+      const payload = random(n);
+      expect((await c.echo(payload)).equals(payload)).toBe(true);
+      c.end();
+      await c.closedByPeer();
+    }
+    const total = sizes.reduce((a, b) => a + b, 0);
+    await waitFor(() => disconnects.length === sizes.length, 5000, 'disconnect events');
+    await waitFor(() => server.stats().closed === sizes.length, 5000, 'closed counter');
+    const s = server.stats();
+    expect(s).toMatchObject({ accepted: 5, active: 0, rejected: 0, closed: 5, bytesIn: total, bytesOut: total });
+    expect(s.eventsDropped).toBe(0);
+    expect(connections.map((c) => c.id)).toEqual([1, 2, 3, 4, 5]);
+    expect(connections.map((c) => c.peer)).toEqual(
+      localPorts.map((p) => ({ address: '127.0.0.1', family: 'IPv4', port: p })),
+    );
+    expect(disconnects.map((d) => [d.id, d.bytesIn, d.bytesOut, d.reason])).toEqual(
+      sizes.map((n, i) => [i + 1, n, n, 'end']),
+    );
+    if (model === 'fork') {
+      expect(s.reaped).toBe(5);
+      for (const c of connections) expect(c.pid).toBeGreaterThan(0);
+      expect(new Set(connections.map((c) => c.pid)).size).toBe(5);
+    } else {
+      expect(s.reaped).toBe(0);
+      for (const c of connections) expect(c.pid).toBeUndefined();
+    }
+    if (model === 'thread') for (const c of connections) expect(c.slot).toBe(0); // one at a time: first free slot
+    if (model === 'iterative') for (const c of connections) expect(c.slot).toBeUndefined();
+  });
+
+  test('close() ends a connection that outlives its timeout and reports it as aborted', async () => {
+    server = await startServer({ model });
+    const disconnects: DisconnectEvent[] = [];
+    server.on('disconnect', (d) => disconnects.push(d));
+    const c = await Client.open(port(server));
+    expect((await c.echo('still here')).toString()).toBe('still here');
+    const started = Date.now();
+    await server.close({ timeoutMs: 300 });
+    const took = Date.now() - started;
+    expect(took).toBeGreaterThanOrEqual(250);
+    expect(c.ended || c.error !== null).toBe(true);
+    expect(disconnects).toEqual([expect.objectContaining({ id: 1, reason: 'aborted', bytesIn: 10, bytesOut: 10 })]);
+    expect(server.stats()).toMatchObject({ accepted: 1, active: 0, closed: 1 });
+    expect(server.address()).toBeNull();
+    expect(server.listening).toBe(false);
+  });
+
+  test('close() lets a live connection finish within the timeout', async () => {
+    server = await startServer({ model });
+    const c = await Client.open(port(server));
+    await c.echo('x');
+    const closing = server.close({ timeoutMs: 5000 });
+    await sleep(100);
+    expect((await c.echo('still served while closing')).toString()).toBe('still served while closing');
+    c.end();
+    await closing;
+    expect(server.stats()).toMatchObject({ accepted: 1, closed: 1 });
+  });
+
+  test('close() stops accepting at once: new connections are refused', async () => {
+    server = await startServer({ model });
+    const p = port(server);
+    const holder = await Client.open(p);
+    await holder.echo('a');
+    const closing = server.close({ timeoutMs: 2000 });
+    await sleep(50);
+    await expect(Client.open(p)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    holder.end();
+    await closing;
+  });
+});
+
+describe.each(['fork', 'thread'] as Model[])('%s model: concurrency', (model) => {
+  let server: PosixServer;
+  afterEach(async () => {
+    await server?.close({ timeoutMs: 0 });
+  });
+
+  test('serves 50 concurrent clients', async () => {
+    server = await startServer({ model });
+    const clients = await Promise.all(Array.from({ length: 50 }, () => Client.open(port(server))));
+    // All 50 are served at the same time: each gets its echo while all stay connected.
+    const payloads = clients.map(() => random(4096));
+    const echoes = await Promise.all(clients.map((c, i) => c.echo(payloads[i])));
+    echoes.forEach((e, i) => expect(e.equals(payloads[i])).toBe(true));
+    expect(server.stats().active).toBe(50);
+    clients.forEach((c) => c.end());
+    await Promise.all(clients.map((c) => c.closedByPeer()));
+    await waitFor(() => server.stats().closed === 50, 5000, 'all closed');
+    expect(server.stats()).toMatchObject({ accepted: 50, closed: 50, rejected: 0, active: 0 });
+  });
+
+  test('maxClients=3 refuses the 4th client, counts it and reports it', async () => {
+    server = await startServer({ model, maxClients: 3 });
+    const rejects: Array<{ id: number; port: number; reason: string }> = [];
+    server.on('reject', (r) => rejects.push({ id: r.id, port: r.peer.port, reason: r.reason }));
+    const held = [];
+    for (let i = 0; i < 3; i++) {
+      const c = await Client.open(port(server));
+      expect((await c.echo(`client ${i}`)).toString()).toBe(`client ${i}`);
+      held.push(c);
+    }
+    const fourth = await Client.open(port(server)); // the kernel completes the handshake…
+    fourth.sock.write('anyone?');
+    await fourth.closedByPeer(); // …the server accepts and closes it at once
+    await expect(fourth.read(1, 100)).rejects.toThrow();
+    await waitFor(() => rejects.length === 1, 5000, 'reject event');
+    expect(rejects).toEqual([{ id: 4, port: fourth.localPort, reason: 'max-clients' }]);
+    expect(server.stats()).toMatchObject({ accepted: 4, rejected: 1, active: 3 });
+    // The three held clients are unaffected, and a slot freed is a slot reusable.
+    expect((await held[1].echo('still fine')).toString()).toBe('still fine');
+    held[0].end();
+    await held[0].closedByPeer();
+    await waitFor(() => server.stats().active === 2, 5000, 'a freed place');
+    const fifth = await Client.open(port(server));
+    expect((await fifth.echo('my turn')).toString()).toBe('my turn');
+    expect(server.stats().rejected).toBe(1);
+    for (const c of [...held, fifth]) c.end();
+  });
+});
+
+describe('iterative model: one client at a time', () => {
+  let server: PosixServer;
+  afterEach(async () => {
+    await server?.close({ timeoutMs: 0 });
+  });
+
+  test('a second client waits in the backlog until the first leaves', async () => {
+    server = await startServer({ model: 'iterative', maxClients: 1 });
+    const order: string[] = [];
+    server.on('connection', (c) => order.push(`connect ${c.id}`));
+    server.on('disconnect', (d) => order.push(`disconnect ${d.id}`));
+    const first = await Client.open(port(server));
+    expect((await first.echo('one')).toString()).toBe('one');
+    const second = await Client.open(port(server)); // connect() succeeds: the kernel queued it
+    second.sock.write('two');
+    expect(await second.silentFor(300)).toBe(true); // nobody reads it while the first is served
+    expect(server.stats()).toMatchObject({ accepted: 1, active: 1, rejected: 0 });
+    first.end();
+    expect((await second.read(3)).toString()).toBe('two');
+    second.end();
+    await second.closedByPeer();
+    await waitFor(() => order.length === 4, 5000, 'events');
+    expect(order).toEqual(['connect 1', 'disconnect 1', 'connect 2', 'disconnect 2']);
+    // maxClients does not apply to the iterative model: nothing was refused.
+    expect(server.stats().rejected).toBe(0);
+  });
+});

@@ -1,0 +1,270 @@
+// Nothing leaks, nothing of Node's is disturbed, OS failures look like Node's own.
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer, Server as NetServer } from 'node:net';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { join } from 'node:path';
+import { Model, PosixServer, ReapEvent, startServer } from '../lib';
+import { Client, childrenOf, exchange, isAlive, port, snapshot, sleep, waitFor, zombiesOf } from './helpers';
+
+const MODELS: Model[] = ['fork', 'thread', 'iterative'];
+
+function listenNet(p = 0): Promise<NetServer> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(p, '127.0.0.1', () => resolve(s));
+  });
+}
+
+const closeNet = (s: NetServer) => new Promise<void>((r) => s.close(() => r()));
+
+async function portIsFree(p: number): Promise<boolean> {
+  try {
+    await closeNet(await listenNet(p));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe.each(MODELS)('%s model: after close() nothing is left', (model) => {
+  test('no zombie, no extra fd, no extra thread, no child process, port free', async () => {
+    // Warm up once so that lazily created Node internals are in the baseline.
+    const warm = await startServer({ model });
+    await exchange(port(warm), Buffer.from('warm'));
+    await warm.close();
+
+    const before = snapshot();
+    const server = await startServer({ model });
+    const p = port(server);
+    await Promise.all(Array.from({ length: 10 }, (_, i) => exchange(p, Buffer.from(`short ${i}`))));
+    // Connections still open at close(): the iterative model serves only one at a time.
+    const heldCount = model === 'iterative' ? 1 : 3;
+    const held = await Promise.all(Array.from({ length: heldCount }, () => Client.open(p)));
+    for (const c of held) await c.echo('hi');
+    expect(snapshot().fds).toBeGreaterThan(before.fds); // the clients' sockets, at least
+    if (model === 'fork') {
+      const kids = childrenOf(server.pid).filter((c) => c.state !== 'Z');
+      expect(kids.length).toBe(3); // one child per held connection
+      expect(kids.every((k) => k.pgrp === server.pid)).toBe(true); // the master's own group
+    }
+    if (model === 'thread') expect(snapshot().tasks).toBeGreaterThanOrEqual(before.tasks + 4); // server + 3 workers
+
+    await server.close({ timeoutMs: 100 });
+    for (const c of held) c.destroy();
+    await sleep(20); // let Node release the client sockets we just destroyed
+
+    expect(zombiesOf(process.pid)).toEqual([]);
+    const after = snapshot();
+    expect(after.fds).toBe(before.fds);
+    expect(after.tasks).toBe(before.tasks);
+    expect(after.children).toEqual(before.children);
+    if (model === 'fork') expect(isAlive(server.pid)).toBe(false);
+    expect(await portIsFree(p)).toBe(true);
+  });
+});
+
+describe('fork model: processes and signals', () => {
+  let server: PosixServer | undefined;
+  afterEach(async () => {
+    await server?.close({ timeoutMs: 0 });
+    server = undefined;
+  });
+
+  test('each connection has its own child; reap events carry its pid and exit status', async () => {
+    server = await startServer({ model: 'fork' });
+    const connPids: number[] = [];
+    const reaps: ReapEvent[] = [];
+    server.on('connection', (c) => connPids.push(c.pid!));
+    server.on('reap', (r) => reaps.push(r));
+    const c = await Client.open(port(server));
+    await c.echo('x');
+    await waitFor(() => connPids.length === 1, 5000, 'connection event');
+    const child = connPids[0];
+    // The child is a real process, forked by the master, not by Node.
+    expect(childrenOf(server.pid).map((k) => k.pid)).toContain(child);
+    expect(childrenOf(process.pid).map((k) => k.pid)).not.toContain(child);
+    c.end();
+    await waitFor(() => reaps.length === 1, 5000, 'reap event');
+    expect(reaps[0]).toEqual({ pid: child, id: 1, exitCode: 0, signal: null });
+    expect(isAlive(child)).toBe(false);
+    expect(zombiesOf(server.pid)).toEqual([]); // reaped by SIGCHLD + waitpid, not left as Z
+  });
+
+  test('a child killed by a signal is reaped and reported with that signal; the server serves on', async () => {
+    server = await startServer({ model: 'fork' });
+    const reaps: ReapEvent[] = [];
+    const pids: number[] = [];
+    server.on('connection', (c) => pids.push(c.pid!));
+    server.on('reap', (r) => reaps.push(r));
+    const c = await Client.open(port(server));
+    await c.echo('x');
+    await waitFor(() => pids.length === 1, 5000, 'connection');
+    process.kill(pids[0], 'SIGKILL');
+    await waitFor(() => reaps.length === 1, 5000, 'reap');
+    expect(reaps[0]).toMatchObject({ pid: pids[0], exitCode: null, signal: 'SIGKILL' });
+    expect((await exchange(port(server), Buffer.from('next'))).toString()).toBe('next');
+  });
+
+  test('accept() interrupted by SIGCHLD is retried and counted (eintrRetries > 0)', async () => {
+    server = await startServer({ model: 'fork' });
+    for (let i = 0; i < 30; i++) await exchange(port(server), Buffer.from(`burst ${i}`));
+    await waitFor(() => server!.stats().reaped === 30, 5000, '30 reaps');
+    expect(server.stats().eintrRetries).toBeGreaterThan(0);
+  });
+
+  test('child_process.spawnSync still gets its exit status during and after a fork server', async () => {
+    server = await startServer({ model: 'fork' });
+    const churn = Promise.all(Array.from({ length: 20 }, (_, i) => exchange(port(server!), Buffer.from(`c${i}`))));
+    const during = spawnSync(process.execPath, ['-e', 'process.exit(7)']);
+    await churn;
+    expect(during.status).toBe(7);
+    await server.close();
+    server = undefined;
+    const after = spawnSync(process.execPath, ['-e', 'process.exit(5)']);
+    expect(after.status).toBe(5);
+  });
+
+  test("a process.on('SIGTERM') handler is not triggered by stopping a fork server", async () => {
+    let fired = 0;
+    const onTerm = () => fired++;
+    process.on('SIGTERM', onTerm);
+    try {
+      server = await startServer({ model: 'fork' });
+      await exchange(port(server), Buffer.from('x'));
+      await server.close(); // close() sends SIGTERM to the master
+      server = undefined;
+      await sleep(200);
+      expect(fired).toBe(0);
+    } finally {
+      process.off('SIGTERM', onTerm);
+    }
+  });
+
+  test('the master starts clean: default signal dispositions, nothing blocked, only its own descriptors', async () => {
+    const onInt = () => undefined;
+    process.on('SIGINT', onInt); // Node now catches SIGINT: the master must not inherit that
+    try {
+      server = await startServer({ model: 'fork' });
+      const master = server.pid;
+      const status = readFileSync(`/proc/${master}/status`, 'utf8');
+      // Signals 1–31 only: glibc keeps its own handlers for real-time signals 32 and 33.
+      const classic = (1n << 31n) - 1n;
+      const mask = (name: string) =>
+        BigInt('0x' + new RegExp(`^${name}:\\s*([0-9a-f]+)$`, 'm').exec(status)![1]) & classic;
+      const bit = (sig: number) => 1n << BigInt(sig - 1);
+      const { SIGCHLD, SIGTERM, SIGUSR1, SIGPIPE } = osConstants.signals;
+      expect(mask('SigBlk')).toBe(0n);
+      expect(mask('SigCgt')).toBe(bit(SIGCHLD) | bit(SIGTERM) | bit(SIGUSR1));
+      expect(mask('SigIgn')).toBe(bit(SIGPIPE));
+      // stdio on /dev/null, the listener, the event pipe: nothing of Node's.
+      const fds = readdirSync(`/proc/${master}/fd`).map((fd) => [Number(fd), readlinkSync(`/proc/${master}/fd/${fd}`)]);
+      expect(fds.length).toBe(5);
+      expect(fds.filter(([fd]) => (fd as number) <= 2).map(([, target]) => target)).toEqual(['/dev/null', '/dev/null', '/dev/null']);
+      expect(fds.filter(([, t]) => String(t).startsWith('socket:')).length).toBe(1);
+      expect(fds.filter(([, t]) => String(t).startsWith('pipe:')).length).toBe(1);
+      // A child holds its client, the event pipe and stdio only (the listener was closed).
+      const pids: number[] = [];
+      server.on('connection', (c) => pids.push(c.pid!));
+      const c = await Client.open(port(server));
+      await c.echo('x');
+      await waitFor(() => pids.length === 1, 5000, 'connection');
+      const childFds = readdirSync(`/proc/${pids[0]}/fd`).map((fd) => readlinkSync(`/proc/${pids[0]}/fd/${fd}`));
+      expect(childFds.filter((t) => t.startsWith('socket:')).length).toBe(1);
+      expect(childFds.length).toBe(5);
+      c.end();
+    } finally {
+      process.off('SIGINT', onInt);
+    }
+  });
+
+  test('the master holds none of Node’s descriptors: a thread server closed meanwhile frees its port', async () => {
+    const thread = await startServer({ model: 'thread' });
+    const p = port(thread);
+    server = await startServer({ model: 'fork' }); // forked while the thread server's lfd is open
+    await thread.close();
+    expect(await portIsFree(p)).toBe(true);
+    expect((await exchange(port(server), Buffer.from('fork ok'))).toString()).toBe('fork ok');
+  });
+
+  test('a master that dies unexpectedly is reported as an error and the server closes', async () => {
+    server = await startServer({ model: 'fork' });
+    const errors: Error[] = [];
+    server.on('error', (e) => errors.push(e));
+    const closed = new Promise<void>((r) => server!.once('close', () => r()));
+    process.kill(server.pid, 'SIGKILL');
+    await closed;
+    expect(errors.map((e) => e.message)).toEqual([`fork server master ${server.pid} was killed by SIGKILL`]);
+    expect(server.listening).toBe(false);
+  });
+
+  test('SIGKILL of the Node process leaves no master, no child, and a free port within 2 s', async () => {
+    const script = join(__dirname, 'fixtures', 'fork-server-then-wait.js');
+    const node = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const lines: Array<Record<string, number>> = [];
+      node.stdout.setEncoding('utf8');
+      let buffered = '';
+      node.stdout.on('data', (d: string) => {
+        buffered += d;
+        let nl;
+        while ((nl = buffered.indexOf('\n')) >= 0) {
+          lines.push(JSON.parse(buffered.slice(0, nl)));
+          buffered = buffered.slice(nl + 1);
+        }
+      });
+      await waitFor(() => lines.length >= 1, 10000, 'the server to start');
+      const { port: p, master } = lines[0];
+      const c = await Client.open(p);
+      await c.echo('hello');
+      await waitFor(() => lines.length >= 2, 5000, 'the connection event');
+      const child = lines[1].connection;
+      expect(isAlive(master) && isAlive(child)).toBe(true);
+
+      node.kill('SIGKILL');
+      const t0 = Date.now();
+      await waitFor(() => !isAlive(master) && !isAlive(child), 2000, 'master and child to die');
+      await c.closedByPeer(2000);
+      while (!(await portIsFree(p))) {
+        if (Date.now() - t0 > 2000) throw new Error('port still busy after 2 s');
+        await sleep(20);
+      }
+    } finally {
+      node.kill('SIGKILL');
+    }
+  });
+});
+
+describe('OS failures look like Node’s own and leave nothing behind', () => {
+  test.each(MODELS)('%s: EADDRINUSE from bind, with code, errno, syscall, address and port', async (model) => {
+    const taken = await listenNet();
+    const p = (taken.address() as { port: number }).port;
+    try {
+      const before = snapshot();
+      const err = await startServer({ model, port: p }).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(Error);
+      expect(err).toMatchObject({ code: 'EADDRINUSE', syscall: 'bind', errno: -98, address: '127.0.0.1', port: p });
+      expect((err as Error).message).toBe(`bind EADDRINUSE: address already in use 127.0.0.1:${p}`);
+      expect(snapshot()).toEqual(before);
+    } finally {
+      await closeNet(taken);
+    }
+  });
+
+  test('IPv6 loopback works when the machine has it', async () => {
+    let server: PosixServer;
+    try {
+      server = await startServer({ model: 'thread', host: '::1' });
+    } catch (e) {
+      // No IPv6 on this machine: the failure must still be a proper system error.
+      expect(e).toMatchObject({ syscall: expect.any(String), code: expect.stringMatching(/^E/) });
+      return;
+    }
+    expect(server.address()).toMatchObject({ address: '::1', family: 'IPv6' });
+    await server.close();
+  });
+});
