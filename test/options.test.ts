@@ -1,0 +1,52 @@
+// Bad input gets a TypeError or RangeError naming the option and the value, and creates nothing.
+import { MAX_CLIENTS_LIMIT, startServer } from '../lib';
+import { snapshot } from './helpers';
+
+type Case = [string, unknown, ErrorConstructor, RegExp];
+
+const cases: Case[] = [
+  ['options missing', undefined, TypeError, /"options" argument must be an object\. Received undefined/],
+  ['options not an object', 'fork', TypeError, /"options" argument must be an object\. Received 'fork'/],
+  ['unknown model', { model: 'prefork' }, TypeError, /"model" option must be one of 'fork', 'thread', 'iterative'\. Received 'prefork'/],
+  ['model missing', {}, TypeError, /"model" option .* Received undefined/],
+  ['unknown option', { model: 'fork', maxclients: 3 }, TypeError, /Unknown option "maxclients"/],
+  ['host name, not an address', { model: 'fork', host: 'localhost' }, TypeError, /"host" option must be a numeric IPv4 or IPv6 address\. Received 'localhost'/],
+  ['host not a string', { model: 'fork', host: 127 }, TypeError, /"host" option .* Received 127/],
+  ['port not a number', { model: 'thread', port: '80' }, TypeError, /"port" option must be a number\. Received '80'/],
+  ['port negative', { model: 'thread', port: -1 }, RangeError, /"port" option must be an integer from 0 to 65535\. Received -1/],
+  ['port too large', { model: 'thread', port: 65536 }, RangeError, /"port" .* Received 65536/],
+  ['port fractional', { model: 'thread', port: 80.5 }, RangeError, /"port" .* Received 80\.5/],
+  ['backlog zero', { model: 'fork', backlog: 0 }, RangeError, /"backlog" option must be an integer from 1 to 65535\. Received 0/],
+  ['maxClients zero', { model: 'fork', maxClients: 0 }, RangeError, /"maxClients" option must be an integer from 1 to 4096\. Received 0/],
+  ['maxClients over the limit', { model: 'thread', maxClients: 4097 }, RangeError, /"maxClients" .* Received 4097/],
+  ['maxClients NaN', { model: 'thread', maxClients: NaN }, RangeError, /"maxClients" .* Received NaN/],
+  ['unknown handler', { model: 'iterative', handler: 'rot13' }, TypeError, /"handler" option must be one of 'echo', 'upper'\. Received 'rot13'/],
+];
+
+describe('startServer option validation', () => {
+  test.each(cases)('%s', (_name, options, type, message) => {
+    const before = snapshot();
+    let thrown: unknown;
+    try {
+      // Thrown synchronously, before any socket exists.
+      void startServer(options as never);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(type);
+    expect((thrown as Error).message).toMatch(message);
+    expect(snapshot()).toEqual(before);
+  });
+
+  test('the limit is the native one', () => {
+    expect(MAX_CLIENTS_LIMIT).toBe(4096);
+  });
+
+  test('close() validates timeoutMs', async () => {
+    const server = await startServer({ model: 'thread' });
+    expect(() => server.close({ timeoutMs: -5 })).toThrow(RangeError);
+    expect(() => server.close({ timeoutMs: -5 })).toThrow(/"timeoutMs" .* Received -5/);
+    expect(server.listening).toBe(true); // a rejected close() changed nothing
+    await server.close({ timeoutMs: 0 });
+  });
+});
