@@ -1,5 +1,6 @@
 export { startServer, PosixServer } from './server';
-export type { AddressInfo, ServerEvents, ServerStats } from './server';
+export type { ServerEvents } from './server';
+export type { AddressInfo, ServerStats } from './backend';
 export { MODELS, HANDLERS, MAX_CLIENTS_LIMIT } from './options';
 export type { CloseOptions, Handler, Model, ServerOptions } from './options';
 export type {

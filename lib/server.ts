@@ -1,31 +1,12 @@
-// The TypeScript face of a native server, shaped like net.Server: address(), events, close().
-//
-// How an event reaches a listener (ARCHITECTURE.md has the picture): the server writes a 64-byte
-// record to the event pipe → libuv sees the pipe readable → the net.Socket below emits 'data' →
-// EventDecoder → this.emit('connection' | 'disconnect' | 'reject' | 'reap' | 'error').
+// The TypeScript face of every server model, shaped like net.Server: address(), events, close().
+// What runs the server is a Backend (backend.ts): the native models, or Node's own servers.
 import { EventEmitter } from 'node:events';
-import { Socket } from 'node:net';
-import { constants as osConstants } from 'node:os';
-import type { NativeServer, NativeStats } from '../binding';
-import { fromNative, systemError } from './errors';
-import {
-  ConnectionEvent,
-  DisconnectEvent,
-  EventDecoder,
-  NativeEvent,
-  ReapEvent,
-  RejectEvent,
-} from './events';
-import { native } from './native';
+import type { AddressInfo, Backend, ServerEvent, ServerStats } from './backend';
+import type { ConnectionEvent, DisconnectEvent, ReapEvent, RejectEvent } from './events';
+import { startNativeBackend } from './native-backend';
 import { CloseOptions, Model, resolveCloseOptions, resolveOptions, ServerOptions } from './options';
 
-export type ServerStats = NativeStats;
-
-export interface AddressInfo {
-  address: string;
-  family: 'IPv4' | 'IPv6';
-  port: number;
-}
+export type { AddressInfo, ServerStats } from './backend';
 
 export interface ServerEvents {
   listening: [];
@@ -37,17 +18,10 @@ export interface ServerEvents {
   close: [];
 }
 
-// After close() has waited this long past its timeout, the fork master is SIGKILLed (its
-// children follow by PR_SET_PDEATHSIG). A safety net: a healthy master never needs it.
+// After close() has waited this long past its timeout, the server is killed (fork: SIGKILL to
+// the master; its children follow by PR_SET_PDEATHSIG). A safety net: a healthy server never
+// needs it.
 const KILL_GRACE_MS = 5000;
-
-const signalName = (n: number): string =>
-  Object.entries(osConstants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
-
-interface MasterExit {
-  code: number | null;
-  signal: number | null;
-}
 
 export class PosixServer extends EventEmitter<ServerEvents> {
   /** The model this server runs. */
@@ -55,56 +29,33 @@ export class PosixServer extends EventEmitter<ServerEvents> {
   /** Fork model: the master process; otherwise this process. */
   readonly pid: number;
 
-  #native: NativeServer;
-  #address: AddressInfo;
-  #events: Socket;
+  #backend: Backend;
   #finalStats: ServerStats | null = null;
   #closing: Promise<void> | null = null;
-  #eof: Promise<void>;
-  #masterExit: Promise<void>;
 
   /** @internal use startServer() */
-  constructor(model: Model, nativeServer: NativeServer, masterExit: Promise<MasterExit> | null) {
+  constructor(model: Model, start: (sink: (ev: ServerEvent) => void) => Backend) {
     super();
     this.model = model;
-    this.#native = nativeServer;
-    this.pid = nativeServer.pid;
-    this.#address = nativeServer.address();
-
-    const decoder = new EventDecoder();
-    this.#events = new Socket({ fd: nativeServer.takeEventFd(), readable: true, writable: false });
-    this.#events.on('data', (chunk: Buffer) => {
-      for (const ev of decoder.push(chunk)) this.#dispatch(ev);
+    this.#backend = start((ev) => this.#dispatch(ev));
+    this.pid = this.#backend.pid;
+    // A server that ends on its own (its fork master died) closes as close() would.
+    void this.#backend.finished.then(() => {
+      if (this.#closing === null) void this.close();
     });
-    this.#eof = new Promise((resolve) => {
-      this.#events.once('close', () => resolve());
-    });
-    this.#events.on('error', (err) => this.emit('error', err));
-
-    // Fork model only: the master's exit, reported by the native waiting thread.
-    this.#masterExit =
-      masterExit === null
-        ? Promise.resolve()
-        : masterExit.then(({ code, signal }) => {
-            if (this.#closing !== null) return;
-            const how = signal !== null ? `was killed by ${signalName(signal)}` : `exited with code ${code}`;
-            this.emit('error', new Error(`fork server master ${this.pid} ${how}`));
-            // The master is gone, so are its children (PR_SET_PDEATHSIG): finish as close() would.
-            void this.close();
-          });
   }
 
   /** Where the server listens, as net.Server's address(); null once closed. */
   address(): AddressInfo | null {
-    return this.#finalStats === null ? { ...this.#address } : null;
+    return this.#finalStats === null ? this.#backend.address() : null;
   }
 
-  /** Exact counters, from the page shared by Node, the master and its children. */
+  /** Exact counters (native models: from the page shared by Node, the master and its children). */
   stats(): ServerStats {
-    return this.#finalStats ?? this.#native.stats();
+    return this.#finalStats ?? this.#backend.stats();
   }
 
-  /** True until close() has finished. */
+  /** True until close() has been called. */
   get listening(): boolean {
     return this.#closing === null;
   }
@@ -122,17 +73,18 @@ export class PosixServer extends EventEmitter<ServerEvents> {
     const options = typeof a === 'function' ? undefined : a;
     if (this.#closing === null) {
       const timeoutMs = resolveCloseOptions(options);
-      this.#native.stop();
+      const backend = this.#backend;
+      backend.stop();
       let killTimer: NodeJS.Timeout | undefined;
       const abortTimer = setTimeout(() => {
-        this.#native.abortConnections();
-        killTimer = setTimeout(() => this.#native.kill(), KILL_GRACE_MS);
+        backend.abortConnections();
+        killTimer = setTimeout(() => backend.kill(), KILL_GRACE_MS);
       }, timeoutMs);
-      this.#closing = Promise.all([this.#eof, this.#masterExit]).then(() => {
+      this.#closing = backend.finished.then(() => {
         clearTimeout(abortTimer);
         clearTimeout(killTimer);
-        this.#finalStats = this.#native.stats();
-        this.#native.finish();
+        this.#finalStats = backend.stats();
+        backend.release();
         this.emit('close');
       });
     }
@@ -140,8 +92,11 @@ export class PosixServer extends EventEmitter<ServerEvents> {
     return this.#closing;
   }
 
-  #dispatch(ev: NativeEvent): void {
+  #dispatch(ev: ServerEvent): void {
     switch (ev.type) {
+      case 'listening':
+        this.emit('listening');
+        break;
       case 'connection':
         this.emit('connection', ev.event);
         break;
@@ -155,33 +110,27 @@ export class PosixServer extends EventEmitter<ServerEvents> {
         this.emit('reap', ev.event);
         break;
       case 'error':
-        this.emit('error', systemError(ev.errno, 'accept', this.#address.address, this.#address.port));
-        break;
-      case 'listening':
-        this.emit('listening');
+        this.emit('error', ev.error);
         break;
     }
   }
 }
 
 /**
- * Starts a genuine POSIX server. Bad options throw a TypeError or RangeError at once; an OS
- * failure (EADDRINUSE, EACCES, …) rejects with an Error carrying code and syscall, leaving no
- * process, thread or descriptor behind.
+ * Starts a server. Bad options throw a TypeError or RangeError at once; an OS failure
+ * (EADDRINUSE, EACCES, …) rejects with an Error carrying code and syscall, leaving no process,
+ * thread or descriptor behind. Resolves once the server is in its accept loop ('listening').
  */
 export function startServer(options: ServerOptions): Promise<PosixServer> {
   const opts = resolveOptions(options);
-  let resolveExit!: (v: MasterExit) => void;
-  const masterExit = new Promise<MasterExit>((r) => (resolveExit = r));
-  let nativeServer: NativeServer;
+  let server: PosixServer;
   try {
-    nativeServer = native.start(opts, (code, signal) => resolveExit({ code, signal }));
+    server = new PosixServer(opts.model, (sink) => startNativeBackend(opts, sink));
   } catch (e) {
-    return Promise.reject(fromNative(e, opts.host, opts.port));
+    return Promise.reject(e);
   }
-  const server = new PosixServer(opts.model, nativeServer, opts.model === 'fork' ? masterExit : null);
-  // Resolve once the server reports it is in its accept loop (fork: the master has reset its
-  // signals, closed Node's descriptors and installed its handlers), as net.Server's 'listening'.
+  // fork: 'listening' comes once the master has reset its signals, closed Node's descriptors and
+  // installed its handlers.
   return new Promise((resolve, reject) => {
     let failure: Error | undefined;
     const onError = (e: Error) => (failure = e);
