@@ -15,6 +15,16 @@ export interface NativeStartOptions {
   /** 1..constants.MAX_CLIENTS_LIMIT. */
   maxClients: number;
   handler: NativeHandler;
+  /** Record every syscall as a Trace record (default false). */
+  trace?: boolean;
+  /** Fork lab switch: 'sigchld' (default) or 'none' (children become zombies). */
+  reap?: 'sigchld' | 'none';
+  /** Fork lab switch: install the SIGCHLD handler with SA_RESTART (default false). */
+  restart?: boolean;
+  /** Thread lab switch: 'slot' (default) or 'shared-cfd' (the lecture's &cfd bug). */
+  threadArg?: 'slot' | 'shared-cfd';
+  /** Thread lab switch: with 'shared-cfd', the worker waits this long before reading its argument. */
+  labHoldMs?: number;
 }
 
 export interface NativeAddress {

@@ -1,7 +1,7 @@
 // What PosixServer needs from a running server, whatever runs it: the native models (fork,
 // thread, iterative, in native-backend.ts) and Node's own servers for comparison.
 import type { NativeStats } from '../binding';
-import type { ConnectionEvent, DisconnectEvent, ReapEvent, RejectEvent } from './events';
+import type { ConnectionEvent, DisconnectEvent, ReapEvent, RejectEvent, TraceEvent } from './events';
 
 export type ServerStats = NativeStats;
 
@@ -18,6 +18,7 @@ export type ServerEvent =
   | { type: 'disconnect'; event: DisconnectEvent }
   | { type: 'reject'; event: RejectEvent }
   | { type: 'reap'; event: ReapEvent }
+  | { type: 'trace'; event: TraceEvent }
   | { type: 'error'; error: Error };
 
 export type EventSink = (ev: ServerEvent) => void;

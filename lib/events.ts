@@ -54,13 +54,58 @@ export interface ReapEvent {
   signal: NodeJS.Signals | null;
 }
 
+export const TRACE_CALLS = [
+  'socket',
+  'bind',
+  'listen',
+  'accept',
+  'accept-eintr',
+  'fork',
+  'close-cfd',
+  'close-lfd',
+  'child-exit',
+  'waitpid',
+  'pthread_create',
+  'pthread_detach',
+  'worker-start',
+  'slots-full',
+  'shutdown',
+  'close-conn',
+] as const;
+export type TraceCall = (typeof TRACE_CALLS)[number];
+
+/**
+ * One real syscall (or step) of the server, recorded where it happened (native/core, TraceCall).
+ * Meaning of fd/result per call: socket → result lfd; bind/listen → fd lfd (listen: result backlog);
+ * accept → fd lfd, result cfd, peer; fork → fd cfd, result child pid; waitpid → result pid, fd the
+ * wait status; worker-start → fd the cfd the worker read, result its tid; pthread_create → result rc.
+ */
+export interface TraceEvent {
+  /** CLOCK_MONOTONIC in milliseconds (µs precision), comparable across processes. */
+  timeMs: number;
+  call: TraceCall;
+  /** The process that made the call (the master, a child, or Node for in-process models). */
+  pid: number;
+  fd: number;
+  result: number;
+  /** errno name when the call failed (accept-eintr: 'EINTR'), else null. */
+  errno: string | null;
+  /** The connection (0 when none). */
+  id: number;
+  /** Thread model: the slot. */
+  slot?: number;
+  /** bind: the address bound; accept: the client. */
+  address?: Peer;
+}
+
 export type NativeEvent =
   | { type: 'connection'; event: ConnectionEvent; timeNs: bigint }
   | { type: 'disconnect'; event: DisconnectEvent; timeNs: bigint }
   | { type: 'reject'; event: RejectEvent; timeNs: bigint }
   | { type: 'reap'; event: ReapEvent; timeNs: bigint }
   | { type: 'error'; errno: number; timeNs: bigint }
-  | { type: 'listening'; timeNs: bigint };
+  | { type: 'listening'; timeNs: bigint }
+  | { type: 'trace'; event: TraceEvent; timeNs: bigint };
 
 const DISCONNECT_REASONS: readonly DisconnectReason[] = ['end', 'error', 'aborted'];
 const REJECT_REASONS: readonly RejectReason[] = ['max-clients', 'no-thread', 'no-process'];
@@ -146,6 +191,20 @@ function decodeOne(buf: Buffer, at: number): NativeEvent | null {
       return { type: 'error', errno: code, timeNs };
     case 6:
       return { type: 'listening', timeNs };
+    case 7: {
+      const event: TraceEvent = {
+        timeMs: Number(timeNs) / 1e6,
+        call: TRACE_CALLS[code - 1] ?? 'socket',
+        pid,
+        fd: Number(buf.readBigInt64LE(at + 24)),
+        result: Number(buf.readBigInt64LE(at + 32)),
+        errno: detail !== 0 ? (errnoNames.get(detail) ?? `E${detail}`) : null,
+        id,
+      };
+      if (slot >= 0) event.slot = slot;
+      if (buf.readUInt8(at + 1) !== 0) event.address = peerOf(buf, at);
+      return { type: 'trace', event, timeNs };
+    }
     default:
       return null;
   }

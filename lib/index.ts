@@ -1,6 +1,7 @@
 export { startServer, PosixServer } from './server';
 export type { ServerEvents } from './server';
-export type { AddressInfo, ServerStats } from './backend';
+export type { AddressInfo } from './backend';
+export type { ServerStats } from './server';
 export { MODELS, HANDLERS, MAX_CLIENTS_LIMIT } from './options';
 export type { CloseOptions, Handler, Model, ServerOptions } from './options';
 export type {
@@ -11,5 +12,8 @@ export type {
   ReapEvent,
   RejectEvent,
   RejectReason,
+  TraceCall,
+  TraceEvent,
 } from './events';
+export { TRACE_CALLS } from './events';
 export type { SystemError } from './errors';

@@ -29,6 +29,22 @@ export interface ServerOptions {
   maxClients?: number;
   /** 'echo' (default) or 'upper' (echo with ASCII a–z turned into A–Z). */
   handler?: Handler;
+  /** Record every real syscall as a 'trace' event (socket, bind, accept, fork, waitpid…). Default false. */
+  trace?: boolean;
+  /**
+   * Lab switch, fork model: 'sigchld' (default) reaps children in a SIGCHLD handler; 'none' never
+   * reaps, so every finished child stays a zombie (see stats().zombies) until close().
+   */
+  reap?: 'sigchld' | 'none';
+  /** Lab switch, fork model: install the SIGCHLD handler with SA_RESTART (accept is restarted: no EINTR). */
+  restart?: boolean;
+  /**
+   * Lab switch, thread model: 'slot' (default) hands each worker its slot; 'shared-cfd' reproduces
+   * the lecture's bug of passing &cfd (the worker reads it after the next accept overwrote it).
+   */
+  threadArg?: 'slot' | 'shared-cfd';
+  /** Lab switch, thread model with 'shared-cfd': the worker waits this long (0..60000 ms) before reading it. */
+  labHoldMs?: number;
 }
 
 export type ResolvedOptions = Required<ServerOptions>;
@@ -57,7 +73,34 @@ function oneOf<T extends string>(name: string, value: unknown, allowed: readonly
   return value as T;
 }
 
-const KNOWN = new Set(['model', 'host', 'port', 'backlog', 'maxClients', 'handler']);
+const KNOWN = new Set([
+  'model',
+  'host',
+  'port',
+  'backlog',
+  'maxClients',
+  'handler',
+  'trace',
+  'reap',
+  'restart',
+  'threadArg',
+  'labHoldMs',
+]);
+
+function boolean(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`The "${name}" option must be a boolean. Received ${show(value)}`);
+  return value;
+}
+
+// A lab switch given to a model it does not apply to is a mistake worth reporting.
+function onlyFor(o: Record<string, unknown>, model: string, names: string[], allowed: string): void {
+  if (model === allowed) return;
+  for (const name of names) {
+    if (o[name] !== undefined) {
+      throw new TypeError(`The "${name}" option applies only to the ${allowed} model. Received it for model '${model}'`);
+    }
+  }
+}
 
 export function resolveOptions(options: unknown): ResolvedOptions {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
@@ -71,13 +114,21 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   if (typeof host !== 'string' || !(isIPv4(host) || isIPv6(host))) {
     throw new TypeError(`The "host" option must be a numeric IPv4 or IPv6 address. Received ${show(host)}`);
   }
+  const model = oneOf('model', o.model, MODELS);
+  onlyFor(o, model, ['reap', 'restart'], 'fork');
+  onlyFor(o, model, ['threadArg', 'labHoldMs'], 'thread');
   return {
-    model: oneOf('model', o.model, MODELS),
+    model,
     host,
     port: integerIn('port', o.port ?? 0, 0, 65535),
     backlog: integerIn('backlog', o.backlog ?? 128, 1, 65535),
     maxClients: integerIn('maxClients', o.maxClients ?? 100, 1, MAX_CLIENTS_LIMIT),
     handler: oneOf('handler', o.handler ?? 'echo', HANDLERS),
+    trace: boolean('trace', o.trace ?? false),
+    reap: oneOf('reap', o.reap ?? 'sigchld', ['sigchld', 'none'] as const),
+    restart: boolean('restart', o.restart ?? false),
+    threadArg: oneOf('threadArg', o.threadArg ?? 'slot', ['slot', 'shared-cfd'] as const),
+    labHoldMs: integerIn('labHoldMs', o.labHoldMs ?? 0, 0, 60000),
   };
 }
 

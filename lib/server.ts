@@ -1,12 +1,18 @@
 // The TypeScript face of every server model, shaped like net.Server: address(), events, close().
 // What runs the server is a Backend (backend.ts): the native models, or Node's own servers.
 import { EventEmitter } from 'node:events';
-import type { AddressInfo, Backend, ServerEvent, ServerStats } from './backend';
-import type { ConnectionEvent, DisconnectEvent, ReapEvent, RejectEvent } from './events';
+import type { AddressInfo, Backend, ServerEvent, ServerStats as BackendStats } from './backend';
+import type { ConnectionEvent, DisconnectEvent, ReapEvent, RejectEvent, TraceEvent } from './events';
 import { startNativeBackend } from './native-backend';
+import { zombiesOf } from './proc';
 import { CloseOptions, Model, resolveCloseOptions, resolveOptions, ServerOptions } from './options';
 
-export type { AddressInfo, ServerStats } from './backend';
+export type { AddressInfo } from './backend';
+
+/** The counters of backend.ts, and the zombies /proc shows. */
+export interface ServerStats extends BackendStats {
+  zombies: number;
+}
 
 export interface ServerEvents {
   listening: [];
@@ -14,6 +20,8 @@ export interface ServerEvents {
   disconnect: [DisconnectEvent];
   reject: [RejectEvent];
   reap: [ReapEvent];
+  /** With the `trace` option: every real syscall, as it happened. */
+  trace: [TraceEvent];
   error: [Error];
   close: [];
 }
@@ -29,7 +37,15 @@ export class PosixServer extends EventEmitter<ServerEvents> {
   /** Fork model: the master process; otherwise this process. */
   readonly pid: number;
 
+  /**
+   * With the `trace` option: the calls made before startServer() resolved (socket, bind, listen,
+   * and the master's or server thread's first steps), which no listener could have seen. Later
+   * calls arrive as 'trace' events.
+   */
+  readonly startupTrace: TraceEvent[] = [];
+
   #backend: Backend;
+  #listening = false;
   #finalStats: ServerStats | null = null;
   #closing: Promise<void> | null = null;
 
@@ -50,9 +66,14 @@ export class PosixServer extends EventEmitter<ServerEvents> {
     return this.#finalStats === null ? this.#backend.address() : null;
   }
 
-  /** Exact counters (native models: from the page shared by Node, the master and its children). */
+  /**
+   * Exact counters (native models: from the page shared by Node, the master and its children),
+   * and `zombies`: the fork master's children in state Z, read from /proc (0 for other models).
+   */
   stats(): ServerStats {
-    return this.#finalStats ?? this.#backend.stats();
+    if (this.#finalStats) return this.#finalStats;
+    const zombies = this.model === 'fork' ? zombiesOf(this.pid).length : 0;
+    return { ...this.#backend.stats(), zombies };
   }
 
   /** True until close() has been called. */
@@ -83,7 +104,7 @@ export class PosixServer extends EventEmitter<ServerEvents> {
       this.#closing = backend.finished.then(() => {
         clearTimeout(abortTimer);
         clearTimeout(killTimer);
-        this.#finalStats = backend.stats();
+        this.#finalStats = { ...backend.stats(), zombies: 0 };
         backend.release();
         this.emit('close');
       });
@@ -95,6 +116,7 @@ export class PosixServer extends EventEmitter<ServerEvents> {
   #dispatch(ev: ServerEvent): void {
     switch (ev.type) {
       case 'listening':
+        this.#listening = true;
         this.emit('listening');
         break;
       case 'connection':
@@ -108,6 +130,10 @@ export class PosixServer extends EventEmitter<ServerEvents> {
         break;
       case 'reap':
         this.emit('reap', ev.event);
+        break;
+      case 'trace':
+        if (this.#listening) this.emit('trace', ev.event);
+        else this.startupTrace.push(ev.event);
         break;
       case 'error':
         this.emit('error', ev.error);

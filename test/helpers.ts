@@ -1,8 +1,9 @@
 // Real sockets, real /proc: helpers that observe what the servers really did.
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { connect, Socket } from 'node:net';
 import type { PosixServer } from '../lib';
+import { childrenOf, readStat } from '../lib/proc';
 
 export function port(server: PosixServer): number {
   const a = server.address();
@@ -144,43 +145,7 @@ export function taskCount(): number {
   return readdirSync('/proc/self/task').length;
 }
 
-interface ProcStat {
-  pid: number;
-  state: string;
-  ppid: number;
-  pgrp: number;
-}
-
-function readStat(pid: number): ProcStat | null {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name may contain spaces and parentheses: split after the last ')'.
-    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { pid, state: rest[0], ppid: Number(rest[1]), pgrp: Number(rest[2]) };
-  } catch {
-    return null;
-  }
-}
-
-function allStats(): ProcStat[] {
-  const out: ProcStat[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const st = readStat(Number(name));
-    if (st) out.push(st);
-  }
-  return out;
-}
-
-/** Processes whose parent is `ppid` (zombies included). */
-export function childrenOf(ppid: number): ProcStat[] {
-  return allStats().filter((s) => s.ppid === ppid);
-}
-
-/** Zombie children of `ppid`: state Z in /proc/<pid>/stat. */
-export function zombiesOf(ppid: number): ProcStat[] {
-  return childrenOf(ppid).filter((s) => s.state === 'Z');
-}
+export { childrenOf, zombiesOf } from '../lib/proc';
 
 /** True if the process exists and is not a zombie. */
 export function isAlive(pid: number): boolean {

@@ -23,4 +23,18 @@ auto retry_eintr(std::atomic<uint64_t>& retries, Call call) -> decltype(call()) 
   }
 }
 
+// The same, with a hook called on each retry (the trace records "accept interrupted: EINTR").
+template <typename Call, typename OnRetry>
+auto retry_eintr(std::atomic<uint64_t>& retries, Call call, OnRetry on_retry) -> decltype(call()) {
+  return retry_eintr(retries, [&] {
+    auto result = call();
+    if (result == -1 && errno == EINTR) {
+      int saved = errno;
+      on_retry();
+      errno = saved;
+    }
+    return result;
+  });
+}
+
 }  // namespace ps

@@ -45,4 +45,20 @@ void EventPipe::emit(EventRecord rec) const {
   if (n != static_cast<ssize_t>(sizeof rec)) counters->eventsDropped.fetch_add(1, std::memory_order_relaxed);
 }
 
+void EventPipe::trace(TraceCall call, int64_t fd, int64_t result, int err, uint32_t id, int32_t slot,
+                      const sockaddr_storage* peer) const {
+  if (!tracing) return;
+  EventRecord rec{};
+  rec.type = static_cast<uint8_t>(EventType::Trace);
+  rec.code = static_cast<int32_t>(call);
+  rec.pid = getpid();
+  rec.id = id;
+  rec.slot = slot;
+  rec.detail = err;
+  rec.fd = fd;
+  rec.result = result;
+  if (peer != nullptr) set_peer(rec, *peer);
+  emit(rec);
+}
+
 }  // namespace ps

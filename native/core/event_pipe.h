@@ -25,6 +25,27 @@ enum class EventType : uint8_t {
   Reap = 4,
   Error = 5,
   Listening = 6,  // the server (fork: the master, set up) is in its accept loop
+  Trace = 7,      // one real syscall, recorded where it happened (only with the `trace` option)
+};
+
+// The calls a trace records (lib/trace.ts names them and ties each to the lecture).
+enum class TraceCall : int32_t {
+  Socket = 1,        // result: lfd
+  Bind = 2,          // fd: lfd; peer fields: the address
+  Listen = 3,        // fd: lfd; result: backlog
+  Accept = 4,        // fd: lfd; result: cfd; peer: the client
+  AcceptEintr = 5,   // fd: lfd; accept failed with EINTR and is retried
+  Fork = 6,          // fd: cfd; result: child pid
+  CloseCfd = 7,      // fd: cfd, closed by the master after fork (parent side)
+  CloseLfd = 8,      // fd: lfd, closed by the child (pid: the child) or when the server stops
+  ChildExit = 9,     // pid: the child; result: its _exit status
+  Waitpid = 10,      // result: reaped pid; fd: its wait status
+  PthreadCreate = 11,  // slot; result: pthread_create's return value
+  PthreadDetach = 12,  // slot
+  WorkerStart = 13,  // slot; fd: the cfd the worker read from its argument; result: its tid
+  SlotsFull = 14,    // fd: cfd, closed at once (maxClients reached)
+  Shutdown = 15,     // fd: shut down to wake a blocked call (lfd at stop, cfd at abort)
+  CloseConn = 16,    // fd: cfd, closed when the connection is over (child or worker)
 };
 
 enum class DisconnectReason : int32_t {
@@ -47,12 +68,24 @@ struct EventRecord {
   uint32_t id = 0;      // connection id (1, 2, … in accept order)
   int32_t pid = 0;      // fork: child pid
   int32_t slot = -1;    // thread: slot index
-  int32_t code = 0;     // Disconnect: reason; Reject: reason; Reap: exit code (-1 if signalled); Error: errno
-  int32_t detail = 0;   // Reap: terminating signal (0 if exited); Reject: errno of a failed fork/pthread_create
-  uint64_t bytesIn = 0;
-  uint64_t bytesOut = 0;
+  int32_t code = 0;     // Disconnect: reason; Reject: reason; Reap: exit code (-1 if signalled);
+                        // Error: errno; Trace: TraceCall
+  int32_t detail = 0;   // Reap: terminating signal (0 if exited); Reject: errno of a failed
+                        // fork/pthread_create; Trace: errno of the call (0: it succeeded)
+  union {
+    struct {            // Disconnect
+      uint64_t bytesIn;
+      uint64_t bytesOut;
+    };
+    struct {            // Trace
+      int64_t fd;       // the descriptor argument
+      int64_t result;   // the call's result (see TraceCall)
+    };
+  };
   uint8_t addr[16] = {};  // peer address, network byte order (4 bytes used for IPv4)
   uint64_t timeNs = 0;    // CLOCK_MONOTONIC when the event happened
+
+  EventRecord() : bytesIn(0), bytesOut(0) {}
 };
 #pragma pack(pop)
 
@@ -70,10 +103,15 @@ bool create_event_pipe(UniqueFd& read_end, UniqueFd& write_end);
 struct EventPipe {
   int write_fd = -1;
   Counters* counters = nullptr;
+  bool tracing = false;  // the `trace` option: record syscalls too
 
   // Stamps the time and writes the record; on a full pipe counts it as dropped.
   // Async-signal-safe (clock_gettime and write are on the signal-safety(7) list).
   void emit(EventRecord rec) const;
+
+  // A Trace record of the calling process (getpid is async-signal-safe), if tracing.
+  void trace(TraceCall call, int64_t fd, int64_t result, int err = 0, uint32_t id = 0, int32_t slot = -1,
+             const sockaddr_storage* peer = nullptr) const;
 };
 
 }  // namespace ps

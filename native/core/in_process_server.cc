@@ -27,7 +27,7 @@ InProcessServer::~InProcessServer() {
 SysError InProcessServer::launch() {
   SysError err = open_common(options_);
   if (err) return err;
-  events_ = EventPipe{event_write_.get(), &page_->counters};
+  events_ = EventPipe{event_write_.get(), &page_->counters, options_.trace};
   // Threads inherit the creator's signal mask: block everything around pthread_create, so the
   // server thread and its workers never take a signal meant for Node.
   sigset_t old;
@@ -58,12 +58,15 @@ void InProcessServer::stop() {
   if (stopping_) return;
   stopping_ = true;
   // Wakes the server thread's blocked accept() (it fails with EINVAL).
-  if (lfd_.valid()) shutdown(lfd_.get(), SHUT_RDWR);
+  if (lfd_.valid()) {
+    shutdown(lfd_.get(), SHUT_RDWR);
+    events_.trace(TraceCall::Shutdown, lfd_.get(), 0);
+  }
 }
 
 void InProcessServer::abort_connections() {
   stop();
-  slots_.shutdown_all();
+  slots_.shutdown_all(events_);
 }
 
 void InProcessServer::finish() {
@@ -72,7 +75,7 @@ void InProcessServer::finish() {
   thread_started_ = false;
 }
 
-int InProcessServer::accept_next(sockaddr_storage& peer) {
+int InProcessServer::accept_next(sockaddr_storage& peer, uint32_t& id) {
   Counters& c = page_->counters;
   for (;;) {
     socklen_t len = 0;
@@ -85,11 +88,16 @@ int InProcessServer::accept_next(sockaddr_storage& peer) {
       std::lock_guard<std::mutex> lock(stop_mu_);
       if (stopping_) {
         if (cfd >= 0) close(cfd);
+        events_.trace(TraceCall::CloseLfd, lfd_.get(), 0);
         lfd_.reset();  // the port is free from here on
         return -1;
       }
     }
-    if (cfd >= 0) return cfd;
+    if (cfd >= 0) {
+      id = static_cast<uint32_t>(c.accepted.fetch_add(1) + 1);
+      events_.trace(TraceCall::Accept, lfd_.get(), cfd, 0, id, -1, &peer);
+      return cfd;
+    }
     if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
       poll(nullptr, 0, 10);  // a passing shortage: back off instead of spinning
       continue;
@@ -129,7 +137,9 @@ void InProcessServer::end_connection(Slot* slot, DisconnectReason reason, int re
   Counters& c = page_->counters;
   c.active.fetch_sub(1);
   c.closed.fetch_add(1);
+  int cfd = slot->cfd;
   bool aborted = slots_.release(slot);
+  events_.trace(TraceCall::CloseConn, cfd, 0, 0, rec.id, reported_slot);
   rec.code = static_cast<int32_t>(aborted ? DisconnectReason::Aborted : reason);
   events_.emit(rec);
   slots_.retire();
@@ -137,6 +147,7 @@ void InProcessServer::end_connection(Slot* slot, DisconnectReason reason, int re
 
 void InProcessServer::reject(int cfd, const sockaddr_storage& peer, uint32_t id, RejectReason reason, int err) {
   close(cfd);
+  events_.trace(TraceCall::SlotsFull, cfd, 0, 0, id);
   page_->counters.rejected.fetch_add(1);
   EventRecord rec{};
   rec.type = static_cast<uint8_t>(EventType::Reject);

@@ -28,8 +28,9 @@ class InProcessServer : public Server {
   // The model's accept loop, on the server thread. Returns when the server stops.
   virtual void accept_loop() = 0;
 
-  // The next connection, or -1 when the server is stopping (the listener is then closed).
-  int accept_next(sockaddr_storage& peer);
+  // The next connection and its id (counted in `accepted`), or -1 when the server is stopping
+  // (the listener is then closed).
+  int accept_next(sockaddr_storage& peer, uint32_t& id);
   // A connection has a slot: count it and report it.
   void begin_connection(Slot* slot, int reported_slot);
   // A connection is over: report it, count it, close its descriptor and free its slot.

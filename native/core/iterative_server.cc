@@ -21,9 +21,9 @@ class IterativeServer final : public InProcessServer {
   void accept_loop() override {
     for (;;) {
       sockaddr_storage peer{};
-      int cfd = accept_next(peer);
+      uint32_t id = 0;
+      int cfd = accept_next(peer, id);
       if (cfd < 0) break;
-      uint32_t id = static_cast<uint32_t>(page_->counters.accepted.fetch_add(1) + 1);
       Slot* slot = slots_.claim(cfd, peer, id);  // always free: we serve one at a time
       begin_connection(slot, -1);
       DisconnectReason reason = serve_connection(cfd, options_.handler, page_->counters, slot->bytes);

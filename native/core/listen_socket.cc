@@ -7,7 +7,8 @@
 
 namespace ps {
 
-SysError open_listen_socket(const ListenOptions& options, UniqueFd& lfd, sockaddr_storage& bound) {
+SysError open_listen_socket(const ListenOptions& options, UniqueFd& lfd, sockaddr_storage& bound,
+                            const EventPipe& events) {
   sockaddr_storage addr{};
   socklen_t addr_len = 0;
   auto* in4 = reinterpret_cast<sockaddr_in*>(&addr);
@@ -26,6 +27,7 @@ SysError open_listen_socket(const ListenOptions& options, UniqueFd& lfd, sockadd
 
   // SOCK_CLOEXEC: a process that Node spawns (child_process) must never inherit our listener.
   UniqueFd fd(socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  events.trace(TraceCall::Socket, -1, fd.get(), fd.valid() ? 0 : errno);
   if (!fd.valid()) return {errno, "socket"};
 
   // As Node's net.Server does: a restarted server may bind while old connections sit in
@@ -33,11 +35,18 @@ SysError open_listen_socket(const ListenOptions& options, UniqueFd& lfd, sockadd
   int one = 1;
   if (setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) return {errno, "setsockopt"};
 
-  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) return {errno, "bind"};
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) {
+    int err = errno;
+    events.trace(TraceCall::Bind, fd.get(), -1, err, 0, -1, &addr);
+    return {err, "bind"};
+  }
   if (listen(fd.get(), options.backlog) != 0) return {errno, "listen"};
 
   socklen_t bound_len = sizeof bound;
   if (getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &bound_len) != 0) return {errno, "getsockname"};
+  // Bind is recorded after getsockname, so a port 0 shows the port the kernel chose.
+  events.trace(TraceCall::Bind, fd.get(), 0, 0, 0, -1, &bound);
+  events.trace(TraceCall::Listen, fd.get(), options.backlog);
 
   lfd = std::move(fd);
   return {};

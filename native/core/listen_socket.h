@@ -6,6 +6,7 @@
 #include <string>
 #include <sys/socket.h>
 
+#include "event_pipe.h"
 #include "sys_error.h"
 #include "unique_fd.h"
 
@@ -18,6 +19,8 @@ struct ListenOptions {
 };
 
 // On success `lfd` is a listening socket (SOCK_CLOEXEC) and `bound` its getsockname() address.
-SysError open_listen_socket(const ListenOptions& options, UniqueFd& lfd, sockaddr_storage& bound);
+// Each of the three calls is traced through `events` (when tracing is on).
+SysError open_listen_socket(const ListenOptions& options, UniqueFd& lfd, sockaddr_storage& bound,
+                            const EventPipe& events);
 
 }  // namespace ps

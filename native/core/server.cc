@@ -31,7 +31,8 @@ SysError Server::open_common(const ServerOptions& options) {
   page_ = map_shared_page();
   if (page_ == nullptr) return {errno, "mmap"};
   if (!create_event_pipe(event_read_, event_write_)) return {errno, "pipe2"};
-  SysError err = open_listen_socket(options.listen, lfd_, bound_);
+  EventPipe events{event_write_.get(), &page_->counters, options.trace};
+  SysError err = open_listen_socket(options.listen, lfd_, bound_, events);
   if (err) return err;
   if (!move_above_stdio(lfd_) || !move_above_stdio(event_write_)) return {errno, "fcntl"};
   return {};

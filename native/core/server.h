@@ -24,11 +24,21 @@ namespace ps {
 
 enum class Model { Fork, Thread, Iterative };
 
+// Lab switches (issue "Teach"): the defaults are the safe, correct servers; the others reproduce
+// the lecture's mistakes on purpose so they can be observed.
+enum class ReapMode { Sigchld, None };       // fork: reap in a SIGCHLD handler, or never (zombies)
+enum class ThreadArg { Slot, SharedCfd };    // thread: worker gets its slot, or the lecture's &cfd
+
 struct ServerOptions {
   Model model = Model::Fork;
   ListenOptions listen;
   int maxClients = 100;  // fork: live children; thread: slots; ignored by iterative
   Handler handler = Handler::Echo;
+  bool trace = false;    // record every syscall as a Trace event
+  ReapMode reap = ReapMode::Sigchld;
+  bool restart = false;  // fork: SIGCHLD handler with SA_RESTART (accept is restarted, no EINTR)
+  ThreadArg threadArg = ThreadArg::Slot;
+  int labHoldMs = 0;     // thread + SharedCfd: worker waits this long before reading *arg
 };
 
 // Called once, from a waiting thread, when the fork master has been reaped (wait status).

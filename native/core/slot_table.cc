@@ -45,13 +45,14 @@ void SlotTable::retire() {
   if (--in_use_ == 0) empty_.notify_all();
 }
 
-void SlotTable::shutdown_all() {
+void SlotTable::shutdown_all(const EventPipe& events) {
   std::lock_guard<std::mutex> lock(mu_);
   for (int i = 0; i < capacity_; ++i) {
     Slot& slot = slots_[i];
     if (slot.cfd == -1) continue;
     slot.aborted = true;
     shutdown(slot.cfd, SHUT_RDWR);
+    events.trace(TraceCall::Shutdown, slot.cfd, 0, 0, slot.id, i);
   }
 }
 

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "event_pipe.h"
 #include "shared_page.h"
 
 namespace ps {
@@ -50,8 +51,8 @@ class SlotTable {
   // The connection's last event is written: it no longer counts for wait_empty(). Separate from
   // release() so that the server thread cannot close the event pipe before that last event.
   void retire();
-  // Wakes every blocked worker: shutdown(SHUT_RDWR) on each descriptor in use.
-  void shutdown_all();
+  // Wakes every blocked worker: shutdown(SHUT_RDWR) on each descriptor in use (traced).
+  void shutdown_all(const EventPipe& events);
   // Blocks until no slot is in use.
   void wait_empty();
   // Blocks (bounded) until the workers that used the slots have left the kernel's task list, so

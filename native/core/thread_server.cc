@@ -7,7 +7,9 @@
 // Threads share descriptors (they are not copies, lecture point 10): a worker must not close the
 // listener and the server thread must not close a worker's cfd — which is why only the worker
 // closes its cfd (SlotTable::release) and only the server thread closes lfd.
+#include <atomic>
 #include <cerrno>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -34,20 +36,23 @@ class ThreadServer final : public InProcessServer {
     pthread_attr_setstacksize(&attr, kWorkerStack);
     for (;;) {
       sockaddr_storage peer{};
-      int cfd = accept_next(peer);
+      uint32_t id = 0;
+      int cfd = accept_next(peer, id);
       if (cfd < 0) break;
-      uint32_t id = static_cast<uint32_t>(page_->counters.accepted.fetch_add(1) + 1);
       Slot* slot = slots_.claim(cfd, peer, id);
-      if (slot == nullptr) {
+      if (slot == nullptr) {  // all maxClients slots in use: the lecture's i == 100
         reject(cfd, peer, id, RejectReason::MaxClients, 0);
         continue;
       }
       int index = slots_.index_of(slot);
       begin_connection(slot, index);
       // The worker gets its slot, never &cfd: the next accept() would overwrite cfd before the
-      // worker read it, and two workers could end up on one client (lecture point 10).
+      // worker read it, and two workers could end up on one client (lecture point 10). The lab
+      // switch threadArg 'shared-cfd' reproduces that mistake through shared_cfd_.
+      shared_cfd_.store(cfd);
       pthread_t tid;
       int rc = pthread_create(&tid, &attr, &ThreadServer::worker_main, slot);
+      events_.trace(TraceCall::PthreadCreate, cfd, rc, rc, id, index);
       if (rc != 0) {
         end_connection(slot, DisconnectReason::Error, index);
         continue;
@@ -55,6 +60,7 @@ class ThreadServer final : public InProcessServer {
       slots_.set_thread(slot, id, tid);
       // Detached: nobody joins a worker; its resources go back to the system when it returns.
       pthread_detach(tid);
+      events_.trace(TraceCall::PthreadDetach, cfd, 0, 0, id, index);
     }
     pthread_attr_destroy(&attr);
   }
@@ -62,11 +68,39 @@ class ThreadServer final : public InProcessServer {
   static void* worker_main(void* arg) {
     Slot* slot = static_cast<Slot*>(arg);
     auto* self = static_cast<ThreadServer*>(slot->owner);
-    slot->tid = static_cast<pid_t>(syscall(SYS_gettid));
-    DisconnectReason reason = serve_connection(slot->cfd, self->options_.handler, self->page_->counters, slot->bytes);
-    self->end_connection(slot, reason, self->slots_.index_of(slot));
+    int index = self->slots_.index_of(slot);
+    pid_t tid = static_cast<pid_t>(syscall(SYS_gettid));
+    slot->tid = tid;
+    Counters& counters = self->page_->counters;
+    DisconnectReason reason;
+    if (self->options_.threadArg == ThreadArg::SharedCfd) {
+      reason = self->serve_shared_cfd(slot, index, tid);
+    } else {
+      self->events_.trace(TraceCall::WorkerStart, slot->cfd, tid, 0, slot->id, index);
+      reason = serve_connection(slot->cfd, self->options_.handler, counters, slot->bytes);
+    }
+    self->end_connection(slot, reason, index);
     return nullptr;
   }
+
+  // Lab: the lecture's bug. The worker reads `*(int*)arg` — here the acceptor's shared_cfd_ —
+  // only after labHoldMs, by which time the next accept() may have overwritten it: this worker
+  // then serves another worker's client, and its own client is never served.
+  DisconnectReason serve_shared_cfd(Slot* slot, int index, pid_t tid) {
+    if (options_.labHoldMs > 0) usleep(static_cast<useconds_t>(options_.labHoldMs) * 1000);
+    int fd = shared_cfd_.load();
+    events_.trace(TraceCall::WorkerStart, fd, tid, 0, slot->id, index);
+    if (fd == slot->cfd) return serve_connection(fd, options_.handler, page_->counters, slot->bytes);
+    // Serve the wrong client through a private duplicate: the rightful worker will close `fd`,
+    // and a recv() on a closed-and-reused descriptor number could read one of Node's own files.
+    int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (own < 0) return DisconnectReason::Error;
+    DisconnectReason reason = serve_connection(own, options_.handler, page_->counters, slot->bytes);
+    close(own);
+    return reason;
+  }
+
+  std::atomic<int> shared_cfd_{-1};  // the lecture's `cfd` whose address was passed to every worker
 };
 
 }  // namespace
