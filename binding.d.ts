@@ -25,6 +25,10 @@ export interface NativeStartOptions {
   threadArg?: 'slot' | 'shared-cfd';
   /** Thread lab switch: with 'shared-cfd', the worker waits this long before reading its argument. */
   labHoldMs?: number;
+  /** Drop a connection silent (or blocked writing) this long; 0: never. */
+  idleTimeoutMs?: number;
+  /** Lab hook: the message "CRASH\n" crashes the serving child (abort) or worker (pthread_exit). */
+  labCrash?: boolean;
 }
 
 export interface NativeAddress {
@@ -44,6 +48,10 @@ export interface NativeStats {
   bytesIn: number;
   bytesOut: number;
   eventsDropped: number;
+  /** Connections refused because no descriptor was left (EMFILE/ENFILE), with the reserve descriptor. */
+  refusedNoFd: number;
+  /** accept() failures that belonged to one client (ECONNABORTED, EPROTO, …), skipped. */
+  acceptErrors: number;
 }
 
 /** A running server. Every method throws once finish() has been called (except finish). */
@@ -81,6 +89,7 @@ export interface Binding {
   ): NativeServer;
   constants: {
     MAX_CLIENTS_LIMIT: number;
+    FORK_MAX_CLIENTS_LIMIT: number;
     EVENT_RECORD_SIZE: number;
   };
 }

@@ -21,25 +21,28 @@ export interface ConnectionEvent {
   slot?: number;
 }
 
-export type DisconnectReason = 'end' | 'error' | 'aborted';
+export type DisconnectReason = 'end' | 'error' | 'aborted' | 'idle' | 'crash';
 
 export interface DisconnectEvent {
   id: number;
   bytesIn: number;
   bytesOut: number;
-  /** end: the client closed; error: a read/write failed; aborted: close()'s timeout ended it. */
+  /**
+   * end: the client closed; error: a read/write failed; aborted: close()'s timeout ended it;
+   * idle: silent for idleTimeoutMs; crash: the serving child or worker crashed.
+   */
   reason: DisconnectReason;
   pid?: number;
   slot?: number;
 }
 
-export type RejectReason = 'max-clients' | 'no-thread' | 'no-process';
+export type RejectReason = 'max-clients' | 'no-thread' | 'no-process' | 'no-fd';
 
 export interface RejectEvent {
   id: number;
   peer: Peer;
   reason: RejectReason;
-  /** For no-thread/no-process: the errno name of the failed pthread_create/fork. */
+  /** For no-thread/no-process/no-fd: the errno name (of pthread_create, fork, or accept's EMFILE). */
   errno?: string;
 }
 
@@ -107,12 +110,14 @@ export type NativeEvent =
   | { type: 'listening'; timeNs: bigint }
   | { type: 'trace'; event: TraceEvent; timeNs: bigint };
 
-const DISCONNECT_REASONS: readonly DisconnectReason[] = ['end', 'error', 'aborted'];
-const REJECT_REASONS: readonly RejectReason[] = ['max-clients', 'no-thread', 'no-process'];
+const DISCONNECT_REASONS: readonly DisconnectReason[] = ['end', 'error', 'aborted', 'idle', 'crash'];
+const REJECT_REASONS: readonly RejectReason[] = ['max-clients', 'no-thread', 'no-process', 'no-fd'];
 
-const signalNames = new Map<number, NodeJS.Signals>(
-  Object.entries(osConstants.signals).map(([name, num]) => [num, name as NodeJS.Signals]),
-);
+// First name wins for aliases (6 is SIGABRT, not SIGIOT), as in Node's own child_process.
+const signalNames = new Map<number, NodeJS.Signals>();
+for (const [name, num] of Object.entries(osConstants.signals)) {
+  if (!signalNames.has(num)) signalNames.set(num, name as NodeJS.Signals);
+}
 const errnoNames = new Map<number, string>(
   Object.entries(osConstants.errno).map(([name, num]) => [num, name]),
 );

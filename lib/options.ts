@@ -11,6 +11,8 @@ export type Model = (typeof MODELS)[number];
 export type Handler = (typeof HANDLERS)[number];
 
 export const MAX_CLIENTS_LIMIT: number = native.constants.MAX_CLIENTS_LIMIT;
+/** The fork model's cap on maxClients (each connection is a process). */
+export const FORK_MAX_CLIENTS_LIMIT: number = native.constants.FORK_MAX_CLIENTS_LIMIT;
 
 export interface ServerOptions {
   /** 'fork' (process per connection), 'thread' (thread per connection) or 'iterative' (one at a time). */
@@ -45,6 +47,16 @@ export interface ServerOptions {
   threadArg?: 'slot' | 'shared-cfd';
   /** Lab switch, thread model with 'shared-cfd': the worker waits this long (0..60000 ms) before reading it. */
   labHoldMs?: number;
+  /**
+   * Close a connection that has been silent (nothing to read, or a write blocked because the
+   * client stopped reading) for this long, reported as disconnect reason 'idle'. 0 (default): never.
+   */
+  idleTimeoutMs?: number;
+  /**
+   * Lab hook, fork and thread models: a message that is exactly "CRASH\n" makes the child abort()
+   * (reaped with SIGABRT) or the worker thread end abruptly (pthread_exit); reported as reason 'crash'.
+   */
+  labCrash?: boolean;
 }
 
 export type ResolvedOptions = Required<ServerOptions>;
@@ -85,6 +97,8 @@ const KNOWN = new Set([
   'restart',
   'threadArg',
   'labHoldMs',
+  'idleTimeoutMs',
+  'labCrash',
 ]);
 
 function boolean(name: string, value: unknown): boolean {
@@ -117,18 +131,25 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   const model = oneOf('model', o.model, MODELS);
   onlyFor(o, model, ['reap', 'restart'], 'fork');
   onlyFor(o, model, ['threadArg', 'labHoldMs'], 'thread');
+  if (model !== 'fork' && model !== 'thread' && o.labCrash !== undefined) {
+    throw new TypeError(`The "labCrash" option applies only to the fork and thread models. Received it for model '${model}'`);
+  }
+  // A connection flood must not become a fork bomb: each fork connection is a process.
+  const maxClientsLimit = model === 'fork' ? FORK_MAX_CLIENTS_LIMIT : MAX_CLIENTS_LIMIT;
   return {
     model,
     host,
     port: integerIn('port', o.port ?? 0, 0, 65535),
     backlog: integerIn('backlog', o.backlog ?? 128, 1, 65535),
-    maxClients: integerIn('maxClients', o.maxClients ?? 100, 1, MAX_CLIENTS_LIMIT),
+    maxClients: integerIn('maxClients', o.maxClients ?? 100, 1, maxClientsLimit),
     handler: oneOf('handler', o.handler ?? 'echo', HANDLERS),
     trace: boolean('trace', o.trace ?? false),
     reap: oneOf('reap', o.reap ?? 'sigchld', ['sigchld', 'none'] as const),
     restart: boolean('restart', o.restart ?? false),
     threadArg: oneOf('threadArg', o.threadArg ?? 'slot', ['slot', 'shared-cfd'] as const),
     labHoldMs: integerIn('labHoldMs', o.labHoldMs ?? 0, 0, 60000),
+    idleTimeoutMs: integerIn('idleTimeoutMs', o.idleTimeoutMs ?? 0, 0, 2 ** 31 - 1),
+    labCrash: boolean('labCrash', o.labCrash ?? false),
   };
 }
 

@@ -11,6 +11,7 @@
 
 #include "core/event_pipe.h"
 #include "core/server.h"
+#include "loadgen_addon.h"
 
 namespace {
 
@@ -130,6 +131,8 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
     put("bytesIn", c.bytesIn);
     put("bytesOut", c.bytesOut);
     put("eventsDropped", c.eventsDropped);
+    put("refusedNoFd", c.refusedNoFd);
+    put("acceptErrors", c.acceptErrors);
     return out;
   }
 
@@ -179,8 +182,8 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
   else if (model == "iterative") out.model = ps::Model::Iterative;
   else return fail("model");
   std::string handler = opts.Get("handler").ToString().Utf8Value();
-  if (handler == "echo") out.handler = ps::Handler::Echo;
-  else if (handler == "upper") out.handler = ps::Handler::Upper;
+  if (handler == "echo") out.serve.handler = ps::Handler::Echo;
+  else if (handler == "upper") out.serve.handler = ps::Handler::Upper;
   else return fail("handler");
   Napi::Value host = opts.Get("host");
   if (!host.IsString()) return fail("host");
@@ -194,6 +197,10 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
   out.trace = trace.IsBoolean() && trace.As<Napi::Boolean>().Value();
   out.restart = restart.IsBoolean() && restart.As<Napi::Boolean>().Value();
   out.labHoldMs = hold.IsNumber() ? hold.As<Napi::Number>().Int32Value() : 0;
+  Napi::Value idle = opts.Get("idleTimeoutMs"), crash = opts.Get("labCrash");
+  out.serve.idleTimeoutMs = idle.IsNumber() ? idle.As<Napi::Number>().Int32Value() : 0;
+  out.serve.crashHook = crash.IsBoolean() && crash.As<Napi::Boolean>().Value();
+  if (out.serve.idleTimeoutMs < 0) return fail("idleTimeoutMs");
   std::string reap = opts.Has("reap") && opts.Get("reap").IsString() ? opts.Get("reap").As<Napi::String>().Utf8Value() : "sigchld";
   if (reap == "sigchld") out.reap = ps::ReapMode::Sigchld;
   else if (reap == "none") out.reap = ps::ReapMode::None;
@@ -252,7 +259,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Object constants = Napi::Object::New(env);
   constants.Set("MAX_CLIENTS_LIMIT", ps::kMaxClientsLimit);
   constants.Set("EVENT_RECORD_SIZE", ps::kEventRecordSize);
+  constants.Set("FORK_MAX_CLIENTS_LIMIT", ps::kForkMaxClientsLimit);
   exports.Set("constants", constants);
+  RegisterLoadgen(env, exports);
   return exports;
 }
 

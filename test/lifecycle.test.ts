@@ -158,10 +158,11 @@ describe('fork model: processes and signals', () => {
       expect(mask('SigBlk')).toBe(0n);
       expect(mask('SigCgt')).toBe(bit(SIGCHLD) | bit(SIGTERM) | bit(SIGUSR1));
       expect(mask('SigIgn')).toBe(bit(SIGPIPE));
-      // stdio on /dev/null, the listener, the event pipe: nothing of Node's.
+      // stdio and the EMFILE reserve on /dev/null, the listener, the event pipe: nothing of Node's.
       const fds = readdirSync(`/proc/${master}/fd`).map((fd) => [Number(fd), readlinkSync(`/proc/${master}/fd/${fd}`)]);
-      expect(fds.length).toBe(5);
+      expect(fds.length).toBe(6);
       expect(fds.filter(([fd]) => (fd as number) <= 2).map(([, target]) => target)).toEqual(['/dev/null', '/dev/null', '/dev/null']);
+      expect(fds.filter(([, t]) => t === '/dev/null').length).toBe(4);
       expect(fds.filter(([, t]) => String(t).startsWith('socket:')).length).toBe(1);
       expect(fds.filter(([, t]) => String(t).startsWith('pipe:')).length).toBe(1);
       // A child holds its client, the event pipe and stdio only (the listener was closed).

@@ -1,7 +1,12 @@
 #include "connection.h"
 
+#include <cerrno>
 #include <cstddef>
+#include <cstring>
+#include <ctime>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include "eintr.h"
 
@@ -28,18 +33,53 @@ bool send_all(int cfd, const char* data, size_t n, Counters& counters, ConnBytes
   return true;
 }
 
+int64_t now_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// Waits until cfd is readable or idle_ms passed with nothing to read. EINTR resumes the wait with
+// the time that is left, so signals cannot stretch the timeout.
+bool wait_readable(int cfd, int idle_ms, Counters& counters) {
+  int64_t deadline = now_ms() + idle_ms;
+  for (;;) {
+    int64_t left = deadline - now_ms();
+    if (left <= 0) return false;
+    pollfd p{cfd, POLLIN, 0};
+    int rc = poll(&p, 1, static_cast<int>(left));
+    if (rc > 0) return true;  // readable, or EOF/error: recv() tells which
+    if (rc == 0) return false;
+    if (errno != EINTR) return true;  // let recv() report the problem
+    counters.eintrRetries.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 }  // namespace
 
-DisconnectReason serve_connection(int cfd, Handler handler, Counters& counters, ConnBytes& bytes) {
+DisconnectReason serve_connection(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes) {
+  if (policy.idleTimeoutMs > 0) {
+    // A client that stops reading makes our send() block; SO_SNDTIMEO bounds that wait (it then
+    // fails with EAGAIN, reported as idle).
+    timeval tv{policy.idleTimeoutMs / 1000, static_cast<suseconds_t>((policy.idleTimeoutMs % 1000) * 1000)};
+    setsockopt(cfd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  }
   char buf[16 * 1024];
   for (;;) {
+    if (policy.idleTimeoutMs > 0 && !wait_readable(cfd, policy.idleTimeoutMs, counters)) return DisconnectReason::Idle;
     ssize_t n = retry_eintr(counters.eintrRetries, [&] { return recv(cfd, buf, sizeof buf, 0); });
     if (n == 0) return DisconnectReason::End;
     if (n < 0) return DisconnectReason::Error;
+    if (policy.crashHook && static_cast<size_t>(n) == sizeof kCrashMessage - 1 &&
+        memcmp(buf, kCrashMessage, sizeof kCrashMessage - 1) == 0) {
+      return DisconnectReason::Crash;
+    }
     counters.bytesIn.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
     bytes.in.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-    if (handler == Handler::Upper) to_upper_ascii(buf, static_cast<size_t>(n));
-    if (!send_all(cfd, buf, static_cast<size_t>(n), counters, bytes)) return DisconnectReason::Error;
+    if (policy.handler == Handler::Upper) to_upper_ascii(buf, static_cast<size_t>(n));
+    if (!send_all(cfd, buf, static_cast<size_t>(n), counters, bytes)) {
+      return errno == EAGAIN || errno == EWOULDBLOCK ? DisconnectReason::Idle : DisconnectReason::Error;
+    }
   }
 }
 

@@ -15,10 +15,23 @@ enum class Handler {
   Upper,  // write back what was read with ASCII a–z turned into A–Z
 };
 
+// How every connection of a server is served.
+struct ServePolicy {
+  Handler handler = Handler::Echo;
+  // 0: no limit. Otherwise a client silent this long (nothing to read), or one that stops reading
+  // so that a write blocks this long, is dropped: a slowloris cannot hold a slot forever.
+  int idleTimeoutMs = 0;
+  // Lab hook: a message that is exactly kCrashMessage makes the serving child/worker crash.
+  bool crashHook = false;
+};
+
+constexpr char kCrashMessage[] = "CRASH\n";
+
 // Echoes until the client closes its side (half-close: everything read is written back first),
 // or a read/write fails. Short writes are completed; EINTR is retried and counted; MSG_NOSIGNAL
 // means a client that went away yields EPIPE here rather than a SIGPIPE that kills the process.
-// Returns End or Error (the caller decides whether an end was really an abort).
-DisconnectReason serve_connection(int cfd, Handler handler, Counters& counters, ConnBytes& bytes);
+// Returns End, Error, Idle, or Crash (the caller crashes; it also decides whether an end was
+// really an abort).
+DisconnectReason serve_connection(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes);
 
 }  // namespace ps

@@ -52,12 +52,15 @@ enum class DisconnectReason : int32_t {
   End = 0,      // the client closed its side (read returned 0)
   Error = 1,    // read/write failed (ECONNRESET, EPIPE, …)
   Aborted = 2,  // the server ended it while closing (timeout reached)
+  Idle = 3,     // silent (nothing read, or a write blocked) for idleTimeoutMs
+  Crash = 4,    // the child or worker serving it crashed (lab hook)
 };
 
 enum class RejectReason : int32_t {
   MaxClients = 0,  // fork: live children; thread: slot table full
   NoThread = 1,    // thread: pthread_create failed
   NoProcess = 2,   // fork: fork failed
+  NoFd = 3,        // accept failed with EMFILE/ENFILE: refused with the reserve descriptor
 };
 
 #pragma pack(push, 1)

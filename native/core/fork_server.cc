@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "accept_guard.h"
 #include "eintr.h"
 #include "event_pipe.h"
 #include "process_hygiene.h"
@@ -41,8 +42,9 @@ struct MasterState {
   pid_t self = 0;
   EventPipe events;
   SharedPage* page = nullptr;
+  int reserve_fd = -1;  // given up to refuse a connection when descriptors run out (accept_guard.h)
   int max_clients = 0;
-  Handler handler = Handler::Echo;
+  ServePolicy serve;
   ReapMode reap = ReapMode::Sigchld;
   bool restart = false;
   volatile sig_atomic_t stop_requested = 0;
@@ -51,6 +53,12 @@ struct MasterState {
 };
 
 MasterState* the_master = nullptr;
+
+// A child's exit status: how its connection ended.
+constexpr int kExitEnd = 0;    // the client closed
+constexpr int kExitError = 1;  // a read/write failed
+constexpr int kExitOrphan = 2; // the master was already gone
+constexpr int kExitIdle = 3;   // idleTimeoutMs passed
 
 Counters& counters(MasterState& m) { return m.page->counters; }
 
@@ -69,9 +77,12 @@ void record_reaped(MasterState& m, pid_t pid, int status) {
     entry.pid.store(0);
     break;
   }
+  // The child's exit status says how its connection ended (run_child); a signal means the master
+  // ended it at close(), or it crashed.
   DisconnectReason reason = DisconnectReason::Error;
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) reason = DisconnectReason::End;
-  if (WIFSIGNALED(status) && m.children_killed) reason = DisconnectReason::Aborted;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kExitEnd) reason = DisconnectReason::End;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kExitIdle) reason = DisconnectReason::Idle;
+  if (WIFSIGNALED(status)) reason = m.children_killed ? DisconnectReason::Aborted : DisconnectReason::Crash;
   disconnect.code = static_cast<int32_t>(reason);
 
   Counters& c = counters(m);
@@ -158,16 +169,17 @@ void emit_reject(MasterState& m, const sockaddr_storage& peer, uint32_t id, Reje
   // Keep only the client, stdio and the event pipe (nothing else should be open; this makes sure).
   int keep[] = {0, 1, 2, cfd, m.events.write_fd};
   close_all_fds_except(keep, 5);
-  if (!die_with_parent(m.self)) _exit(2);
+  if (!die_with_parent(m.self)) _exit(kExitOrphan);
   unblock_all_signals();
   // The event pipe's write end stays open (unused) until _exit: its EOF in Node then means that
   // every process of this server is gone.
-  DisconnectReason reason = serve_connection(cfd, m.handler, counters(m), entry.bytes);
+  DisconnectReason reason = serve_connection(cfd, m.serve, counters(m), entry.bytes);
+  if (reason == DisconnectReason::Crash) abort();  // lab hook: a real crash, reaped with SIGABRT
   close(cfd);
   m.events.trace(TraceCall::CloseConn, cfd, 0, 0, entry.id);
   // "The exit must be there": without it the child would return into the accept loop and fork
   // children of its own. _exit, not exit: no atexit handlers or stdio flushing of Node's copy.
-  int status = reason == DisconnectReason::End ? 0 : 1;
+  int status = reason == DisconnectReason::End ? kExitEnd : reason == DisconnectReason::Idle ? kExitIdle : kExitError;
   m.events.trace(TraceCall::ChildExit, -1, status, 0, entry.id);
   _exit(status);
 }
@@ -225,29 +237,6 @@ void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, ui
   m.events.trace(TraceCall::CloseCfd, cfd, 0, 0, id);
 }
 
-// accept() failures that belong to one client, or to a passing shortage: skip, do not stop.
-bool is_transient_accept_error(int err) {
-  switch (err) {
-    case ECONNABORTED:
-    case EPROTO:
-    case EPERM:
-    case ENETDOWN:
-    case ENOPROTOOPT:
-    case EHOSTDOWN:
-    case ENONET:
-    case EHOSTUNREACH:
-    case EOPNOTSUPP:
-    case ENETUNREACH:
-    case EMFILE:
-    case ENFILE:
-    case ENOBUFS:
-    case ENOMEM:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // close()'s timeout has passed: end the connections still being served.
 void kill_children(MasterState& m) {
   m.children_killed = 1;
@@ -290,8 +279,8 @@ void kill_children(MasterState& m) {
   // Before anything else: nothing of Node's may act in this process.
   reset_signal_dispositions();
   redirect_stdio_to_devnull();
-  int keep[] = {0, 1, 2, m.lfd, m.events.write_fd};
-  close_all_fds_except(keep, 5);
+  int keep[] = {0, 1, 2, m.lfd, m.events.write_fd, m.reserve_fd};
+  close_all_fds_except(keep, 6);
   if (!die_with_parent(m.node_pid)) _exit(1);
   // A process group of its own: a Ctrl-C in the terminal reaches Node (which closes the server
   // gracefully) but not the master and its children, which would otherwise die mid-connection.
@@ -333,10 +322,7 @@ void kill_children(MasterState& m) {
     }
     if (cfd < 0) {
       int err = errno;
-      if (is_transient_accept_error(err)) {
-        if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) poll(nullptr, 0, 10);
-        continue;
-      }
+      if (handle_accept_failure(err, m.lfd, m.reserve_fd, c, m.events) == AcceptVerdict::Retry) continue;
       EventRecord rec{};
       rec.type = static_cast<uint8_t>(EventType::Error);
       rec.code = err;
@@ -374,7 +360,8 @@ class ForkServer final : public Server {
     state.events = EventPipe{event_write_.get(), &page_->counters, options.trace};
     state.page = page_;
     state.max_clients = options.maxClients;
-    state.handler = options.handler;
+    state.serve = options.serve;
+    state.reserve_fd = reserve_fd_.get();
     state.reap = options.reap;
     state.restart = options.restart;
 
@@ -389,10 +376,11 @@ class ForkServer final : public Server {
     if (pid < 0) return {fork_errno, "fork"};
     master_ = pid;
 
-    // Node keeps neither the listener nor the write end: the master owns them now. The event
-    // pipe reaches EOF when the master and all its children are gone.
+    // Node keeps neither the listener, the write end nor the reserve: the master owns them now.
+    // The event pipe reaches EOF when the master and all its children are gone.
     lfd_.reset();
     event_write_.reset();
+    reserve_fd_.reset();
 
     // A pidfd cannot name a recycled pid: signals from close() reach this master or nobody.
     pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "accept_guard.h"
 #include "eintr.h"
 #include "process_hygiene.h"
 
@@ -98,14 +99,10 @@ int InProcessServer::accept_next(sockaddr_storage& peer, uint32_t& id) {
       events_.trace(TraceCall::Accept, lfd_.get(), cfd, 0, id, -1, &peer);
       return cfd;
     }
-    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
-      poll(nullptr, 0, 10);  // a passing shortage: back off instead of spinning
-      continue;
-    }
-    if (err == ECONNABORTED || err == EPROTO || err == EPERM || err == ENETDOWN || err == EHOSTUNREACH ||
-        err == ENETUNREACH || err == ENONET || err == EHOSTDOWN || err == EOPNOTSUPP || err == ENOPROTOOPT) {
-      continue;  // that client's problem, not the server's
-    }
+    int reserve = reserve_fd_.release();
+    AcceptVerdict verdict = handle_accept_failure(err, lfd_.get(), reserve, c, events_);
+    reserve_fd_.reset(reserve);
+    if (verdict == AcceptVerdict::Retry) continue;
     EventRecord rec{};
     rec.type = static_cast<uint8_t>(EventType::Error);
     rec.code = err;

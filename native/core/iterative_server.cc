@@ -26,7 +26,7 @@ class IterativeServer final : public InProcessServer {
       if (cfd < 0) break;
       Slot* slot = slots_.claim(cfd, peer, id);  // always free: we serve one at a time
       begin_connection(slot, -1);
-      DisconnectReason reason = serve_connection(cfd, options_.handler, page_->counters, slot->bytes);
+      DisconnectReason reason = serve_connection(cfd, options_.serve, page_->counters, slot->bytes);
       end_connection(slot, reason, -1);
     }
   }

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "accept_guard.h"
 #include "event_pipe.h"
 
 namespace ps {
@@ -34,7 +35,11 @@ SysError Server::open_common(const ServerOptions& options) {
   EventPipe events{event_write_.get(), &page_->counters, options.trace};
   SysError err = open_listen_socket(options.listen, lfd_, bound_, events);
   if (err) return err;
-  if (!move_above_stdio(lfd_) || !move_above_stdio(event_write_)) return {errno, "fcntl"};
+  reserve_fd_.reset(open_reserve_fd());
+  if (!reserve_fd_.valid()) return {errno, "open"};
+  if (!move_above_stdio(lfd_) || !move_above_stdio(event_write_) || !move_above_stdio(reserve_fd_)) {
+    return {errno, "fcntl"};
+  }
   return {};
 }
 

@@ -33,7 +33,7 @@ struct ServerOptions {
   Model model = Model::Fork;
   ListenOptions listen;
   int maxClients = 100;  // fork: live children; thread: slots; ignored by iterative
-  Handler handler = Handler::Echo;
+  ServePolicy serve;      // handler, idle timeout, crash hook
   bool trace = false;    // record every syscall as a Trace event
   ReapMode reap = ReapMode::Sigchld;
   bool restart = false;  // fork: SIGCHLD handler with SA_RESTART (accept is restarted, no EINTR)
@@ -75,6 +75,7 @@ class Server {
   UniqueFd event_read_;
   UniqueFd event_write_;
   UniqueFd lfd_;
+  UniqueFd reserve_fd_;  // see accept_guard.h
   sockaddr_storage bound_{};
 };
 

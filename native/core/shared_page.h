@@ -17,6 +17,11 @@ namespace ps {
 // validation uses the same number (exported to JS as constants.MAX_CLIENTS_LIMIT).
 constexpr int kMaxClientsLimit = 4096;
 
+// The fork model's own, lower cap: every connection is a process (a copy-on-write copy of Node's
+// address space, with its own page tables). A connection flood must not become a fork bomb that
+// takes the machine's process table and memory with it.
+constexpr int kForkMaxClientsLimit = 1024;
+
 using Counter = std::atomic<uint64_t>;
 static_assert(Counter::is_always_lock_free, "counters must be lock-free to be shared across fork");
 
@@ -30,6 +35,8 @@ struct Counters {
   Counter bytesIn{0};        // bytes read from clients
   Counter bytesOut{0};       // bytes written to clients
   Counter eventsDropped{0};  // events lost because the event pipe was full
+  Counter refusedNoFd{0};    // refused because no descriptor was left (EMFILE/ENFILE)
+  Counter acceptErrors{0};   // accept() failures that belonged to one client (ECONNABORTED…)
 };
 
 // Bytes of one connection: updated by whoever serves it (a child process or a worker thread).

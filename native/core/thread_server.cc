@@ -73,14 +73,25 @@ class ThreadServer final : public InProcessServer {
     slot->tid = tid;
     Counters& counters = self->page_->counters;
     DisconnectReason reason;
+    // If this thread ends abruptly (the lab's crash hook: pthread_exit mid-connection), the cleanup
+    // handler still closes the descriptor, frees the slot and reports the connection as crashed.
+    pthread_cleanup_push(&ThreadServer::on_worker_crash, slot);
     if (self->options_.threadArg == ThreadArg::SharedCfd) {
       reason = self->serve_shared_cfd(slot, index, tid);
     } else {
       self->events_.trace(TraceCall::WorkerStart, slot->cfd, tid, 0, slot->id, index);
-      reason = serve_connection(slot->cfd, self->options_.handler, counters, slot->bytes);
+      reason = serve_connection(slot->cfd, self->options_.serve, counters, slot->bytes);
     }
+    if (reason == DisconnectReason::Crash) pthread_exit(nullptr);
+    pthread_cleanup_pop(0);
     self->end_connection(slot, reason, index);
     return nullptr;
+  }
+
+  static void on_worker_crash(void* arg) {
+    Slot* slot = static_cast<Slot*>(arg);
+    auto* self = static_cast<ThreadServer*>(slot->owner);
+    self->end_connection(slot, DisconnectReason::Crash, self->slots_.index_of(slot));
   }
 
   // Lab: the lecture's bug. The worker reads `*(int*)arg` — here the acceptor's shared_cfd_ —
@@ -90,12 +101,12 @@ class ThreadServer final : public InProcessServer {
     if (options_.labHoldMs > 0) usleep(static_cast<useconds_t>(options_.labHoldMs) * 1000);
     int fd = shared_cfd_.load();
     events_.trace(TraceCall::WorkerStart, fd, tid, 0, slot->id, index);
-    if (fd == slot->cfd) return serve_connection(fd, options_.handler, page_->counters, slot->bytes);
+    if (fd == slot->cfd) return serve_connection(fd, options_.serve, page_->counters, slot->bytes);
     // Serve the wrong client through a private duplicate: the rightful worker will close `fd`,
     // and a recv() on a closed-and-reused descriptor number could read one of Node's own files.
     int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (own < 0) return DisconnectReason::Error;
-    DisconnectReason reason = serve_connection(own, options_.handler, page_->counters, slot->bytes);
+    DisconnectReason reason = serve_connection(own, options_.serve, page_->counters, slot->bytes);
     close(own);
     return reason;
   }

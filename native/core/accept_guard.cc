@@ -1,0 +1,88 @@
+#include "accept_guard.h"
+
+#include <cerrno>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace ps {
+
+int open_reserve_fd() { return open("/dev/null", O_RDONLY | O_CLOEXEC); }
+
+namespace {
+
+bool is_client_error(int err) {
+  switch (err) {
+    case ECONNABORTED:
+    case EPROTO:
+    case EPERM:
+    case ENETDOWN:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Out of descriptors: refuse the pending connection with the reserve descriptor's slot.
+void refuse_without_fd(int lfd, int& reserve_fd, Counters& counters, const EventPipe& events) {
+  if (reserve_fd < 0) {
+    poll(nullptr, 0, 10);  // no reserve (could not be reopened yet): at least do not spin
+    reserve_fd = open_reserve_fd();
+    return;
+  }
+  // Linux's accept() reserves the new descriptor before it looks for a connection, so EMFILE comes
+  // back at once even with nothing pending. Then wait (bounded) for a connection, and let accept()
+  // try again: descriptors may have been freed meanwhile, and that client deserves to be served.
+  // shutdown() of the listener at stop wakes this poll too.
+  pollfd pending{lfd, POLLIN, 0};
+  if (poll(&pending, 1, 0) != 1) {
+    poll(&pending, 1, 1000);
+    return;
+  }
+  close(reserve_fd);
+  reserve_fd = -1;
+  sockaddr_storage peer{};
+  socklen_t len = sizeof peer;
+  int cfd = accept4(lfd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
+  if (cfd >= 0) {
+    close(cfd);
+    uint32_t id = static_cast<uint32_t>(counters.accepted.fetch_add(1) + 1);
+    counters.rejected.fetch_add(1);
+    counters.refusedNoFd.fetch_add(1);
+    EventRecord rec{};
+    rec.type = static_cast<uint8_t>(EventType::Reject);
+    rec.id = id;
+    rec.code = static_cast<int32_t>(RejectReason::NoFd);
+    rec.detail = EMFILE;
+    set_peer(rec, peer);
+    events.emit(rec);
+  }
+  reserve_fd = open_reserve_fd();
+}
+
+}  // namespace
+
+AcceptVerdict handle_accept_failure(int err, int lfd, int& reserve_fd, Counters& counters, const EventPipe& events) {
+  if (err == EMFILE || err == ENFILE) {
+    refuse_without_fd(lfd, reserve_fd, counters, events);
+    return AcceptVerdict::Retry;
+  }
+  if (is_client_error(err)) {
+    counters.acceptErrors.fetch_add(1);
+    return AcceptVerdict::Retry;
+  }
+  if (err == ENOBUFS || err == ENOMEM) {
+    poll(nullptr, 0, 10);
+    return AcceptVerdict::Retry;
+  }
+  return AcceptVerdict::Fatal;
+}
+
+}  // namespace ps

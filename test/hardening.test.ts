@@ -1,0 +1,160 @@
+// Floods, faults and hostile clients: every model keeps serving the clients it can, refuses the
+// rest cleanly, never spins, never leaks, never takes Node down.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DisconnectEvent, Model, PosixServer, ReapEvent, startServer } from '../lib';
+import { Client, exchange, port, random, sleep, snapshot, waitFor } from './helpers';
+
+let server: PosixServer | undefined;
+afterEach(async () => {
+  await server?.close({ timeoutMs: 0 });
+  server = undefined;
+});
+
+function disconnects(s: PosixServer): DisconnectEvent[] {
+  const out: DisconnectEvent[] = [];
+  s.on('disconnect', (d) => out.push(d));
+  return out;
+}
+
+describe.each(['fork', 'thread', 'iterative'] as Model[])('%s model', (model) => {
+  test('idleTimeoutMs: a silent client (slowloris) is dropped and its place freed', async () => {
+    server = await startServer({ model, idleTimeoutMs: 200, maxClients: 1 });
+    const gone = disconnects(server);
+    const silent = await Client.open(port(server));
+    await silent.echo('hello'); // served, then silent
+    const t0 = Date.now();
+    await silent.closedByPeer(3000);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
+    await waitFor(() => gone.length === 1, 3000, 'disconnect');
+    expect(gone[0]).toMatchObject({ id: 1, reason: 'idle', bytesIn: 5, bytesOut: 5 });
+    // The only place is free again.
+    expect((await exchange(port(server), Buffer.from('next'))).toString()).toBe('next');
+  });
+
+  test('a client that resets mid-echo does not disturb the server; SIGPIPE is never delivered', async () => {
+    server = await startServer({ model });
+    for (let i = 0; i < 5; i++) {
+      const c = await Client.open(port(server));
+      c.sock.write(random(256 * 1024)); // the server is busy writing the echo back…
+      await sleep(5);
+      c.sock.resetAndDestroy(); // …when the client sends RST
+    }
+    await waitFor(() => server!.stats().closed === 5, 5000, 'five closed');
+    expect((await exchange(port(server), Buffer.from('still alive'))).toString()).toBe('still alive');
+    if (model === 'fork') expect(server.stats().reaped).toBe(6);
+  });
+
+  test('zero-byte writes are harmless', async () => {
+    server = await startServer({ model });
+    const c = await Client.open(port(server));
+    c.sock.write(Buffer.alloc(0));
+    c.sock.write('');
+    expect((await c.echo('after nothing')).toString()).toBe('after nothing');
+    c.end();
+    await c.closedByPeer();
+  });
+});
+
+describe.each(['fork', 'thread'] as Model[])('%s model: isolation', (model) => {
+  test('a client that stops reading blocks only its own connection; idleTimeoutMs then drops it', async () => {
+    server = await startServer({ model, idleTimeoutMs: 500 });
+    const gone = disconnects(server);
+    const stuck = await Client.open(port(server));
+    stuck.sock.pause(); // never read: the server's send() fills the socket buffers and blocks
+    stuck.sock.write(random(16 * 1024 * 1024));
+    await sleep(100);
+    // Everyone else is served meanwhile.
+    for (let i = 0; i < 3; i++) expect((await exchange(port(server), Buffer.from(`other ${i}`))).toString()).toBe(`other ${i}`);
+    await waitFor(() => gone.some((d) => d.id === 1), 5000, 'the stuck client dropped');
+    expect(gone.find((d) => d.id === 1)!.reason).toBe('idle');
+    stuck.destroy();
+  });
+
+  test('a crashing child/worker is reported and the server serves on', async () => {
+    const before = snapshot();
+    server = await startServer({ model, labCrash: true, maxClients: 1 });
+    const gone = disconnects(server);
+    const reaps: ReapEvent[] = [];
+    server.on('reap', (r) => reaps.push(r));
+    const victim = await Client.open(port(server));
+    await victim.echo('fine so far');
+    victim.sock.write('CRASH\n');
+    await victim.closedByPeer(3000);
+    await waitFor(() => gone.length === 1, 3000, 'disconnect');
+    expect(gone[0]).toMatchObject({ id: 1, reason: 'crash' });
+    if (model === 'fork') {
+      await waitFor(() => reaps.length === 1, 3000, 'reap');
+      expect(reaps[0]).toMatchObject({ exitCode: null, signal: 'SIGABRT' });
+    }
+    // maxClients is 1: the crashed connection's place was freed.
+    expect((await exchange(port(server), Buffer.from('next'))).toString()).toBe('next');
+    await server.close();
+    server = undefined;
+    await sleep(20);
+    expect(snapshot().tasks).toBe(before.tasks);
+  });
+});
+
+describe('descriptor exhaustion (EMFILE)', () => {
+  test('thread server under a lowered RLIMIT_NOFILE refuses with its reserve fd, does not spin, recovers', async () => {
+    const script = join(__dirname, 'fixtures', 'limited-fds-server.js');
+    const child = spawn('bash', ['-c', 'ulimit -n 64 && exec "$0" "$@"', process.execPath, script, 'thread'], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const lines: Array<Record<string, unknown>> = [];
+    let buffered = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => {
+      buffered += d;
+      let nl;
+      while ((nl = buffered.indexOf('\n')) >= 0) {
+        lines.push(JSON.parse(buffered.slice(0, nl)));
+        buffered = buffered.slice(nl + 1);
+      }
+    });
+    const clients: Client[] = [];
+    try {
+      await waitFor(() => lines.length >= 1, 10000, 'server start');
+      const { port: p, pid } = lines[0] as { port: number; pid: number };
+      // Open connections until the server runs out of descriptors and refuses (bounded: 80).
+      for (let i = 0; i < 80 && !lines.some((l) => 'reject' in l); i++) {
+        const c = await Client.open(p);
+        clients.push(c);
+        await sleep(2);
+      }
+      await waitFor(() => lines.some((l) => 'reject' in l), 5000, 'a refusal');
+      const rejects = lines.filter((l) => 'reject' in l);
+      expect(rejects.every((r) => r.reject === 'no-fd' && r.errno === 'EMFILE')).toBe(true);
+      // A refused client sees its connection closed, not a hang.
+      const refused = await Client.open(p);
+      await refused.closedByPeer(3000);
+
+      // No spinning while exhausted: the process uses (almost) no CPU over half a second.
+      const cpu = () => {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return Number(f[11]) + Number(f[12]); // utime + stime, in clock ticks (1/100 s)
+      };
+      const c0 = cpu();
+      await sleep(500);
+      expect(cpu() - c0).toBeLessThan(10);
+
+      // Recovery: free descriptors, and new clients are served again.
+      for (const c of clients.splice(0, 10)) c.destroy();
+      await sleep(100);
+      expect((await exchange(p, Buffer.from('recovered'))).toString()).toBe('recovered');
+      child.stdin.write('stats\n');
+      await waitFor(() => lines.some((l) => 'stats' in l), 5000, 'stats');
+      const stats = (lines.find((l) => 'stats' in l) as { stats: Record<string, number> }).stats;
+      expect(stats.refusedNoFd).toBeGreaterThanOrEqual(1);
+      expect(stats.refusedNoFd).toBe(rejects.length + 1);
+    } finally {
+      for (const c of clients) c.destroy();
+      child.stdin.end();
+      await Promise.race([new Promise((r) => child.once('exit', r)), sleep(3000)]);
+      child.kill('SIGKILL');
+    }
+  });
+});
