@@ -93,3 +93,52 @@ export interface Binding {
     EVENT_RECORD_SIZE: number;
   };
 }
+
+// ---- Load generator (native/core/loadgen.h, native/loadgen_addon.cc) ----
+
+export type NativeLoadMode = 'pingpong' | 'churn';
+export type NativeLoadExpect = 'echo' | 'upper';
+
+/** Every field required: lib/loadgen.ts fills in the defaults and validates first. */
+export interface NativeLoadOptions {
+  mode: NativeLoadMode;
+  /** Numeric IPv4 or IPv6 address. */
+  host: string;
+  /** 1..65535. */
+  port: number;
+  /** 1..10000. */
+  connections: number;
+  /** Bytes per message, 1..1048576. */
+  size: number;
+  /** 1..600000. */
+  durationMs: number;
+  expect: NativeLoadExpect;
+}
+
+/** What one run measured, raw: lib/loadgen.ts derives the rates. */
+export interface NativeLoadResult {
+  /** Measured, from the first connect to the last socket closed. */
+  durationMs: number;
+  /** Completed, verified round trips (churn: connect + echo cycles). */
+  messages: number;
+  /** Payload bytes of those messages, each counted once. */
+  bytes: number;
+  /** Connections established. */
+  connects: number;
+  /** Failed connects, stalls, other socket errors. */
+  errors: number;
+  /** ECONNRESET, EPIPE, EOF before the whole reply. */
+  resets: number;
+  verifyFailures: number;
+  latencyUs: { p50: number; p90: number; p99: number; max: number; mean: number };
+  /** CPU time of the load generator's own thread. */
+  cpu: { userMs: number; systemMs: number };
+}
+
+export interface Binding {
+  /**
+   * Runs a load on a thread of its own (never the JS thread); resolves once that thread has been
+   * joined. Rejects with a NativeSystemError if it could not start (epoll_create1, pthread_create).
+   */
+  runLoad(options: NativeLoadOptions): Promise<NativeLoadResult>;
+}

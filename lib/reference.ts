@@ -1,0 +1,155 @@
+// The reference servers (ref/*.c, built by cmake-js into build/ref/): plain C programs written
+// as in Stevens' UNP, to compare the addon's servers with, and to point the load generator at.
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { isIPv4, isIPv6 } from 'node:net';
+import { join } from 'node:path';
+import { inspect } from 'node:util';
+
+export const REFERENCE_MODELS = ['iterative', 'fork', 'thread', 'epoll'] as const;
+export type ReferenceModel = (typeof REFERENCE_MODELS)[number];
+
+export interface ReferenceOptions {
+  /** Numeric IPv4 or IPv6 address. Default '127.0.0.1'. */
+  host?: string;
+  /** 0..65535. Default 0: the kernel picks a free port. */
+  port?: number;
+  /** 'echo' (default) or 'upper' (ASCII a–z turned into A–Z). */
+  handler?: 'echo' | 'upper';
+}
+
+export interface ReferenceServer {
+  readonly model: ReferenceModel;
+  readonly pid: number;
+  /** The port the server listens on (the kernel's choice for port 0). */
+  readonly port: number;
+  /**
+   * SIGTERM, then resolves once the process has exited (the fork server first kills and reaps its
+   * children). SIGKILL if it is still alive after 3 s. Calling it again returns the same promise.
+   */
+  close(): Promise<void>;
+}
+
+// How long the binary may take to print its `listening <port>` line.
+const START_TIMEOUT_MS = 5000;
+const KILL_AFTER_MS = 3000;
+
+const show = (v: unknown): string => inspect(v, { breakLength: Infinity, depth: 1 });
+
+/** Where cmake-js puts ref-<model>: build/ref, next to build/Release of the addon. */
+export function referenceBinary(model: ReferenceModel): string {
+  return join(__dirname, '..', 'build', 'ref', `ref-${model}`);
+}
+
+function validate(model: unknown, opts: unknown): { model: ReferenceModel; args: string[] } {
+  if (typeof model !== 'string' || !(REFERENCE_MODELS as readonly string[]).includes(model)) {
+    throw new TypeError(
+      `The "model" argument must be one of ${REFERENCE_MODELS.map((m) => `'${m}'`).join(', ')}. Received ${show(model)}`,
+    );
+  }
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
+    throw new TypeError(`The "options" argument must be an object. Received ${show(opts)}`);
+  }
+  const o = opts as Record<string, unknown>;
+  const host = o.host ?? '127.0.0.1';
+  if (typeof host !== 'string' || !(isIPv4(host) || isIPv6(host))) {
+    throw new TypeError(`The "host" option must be a numeric IPv4 or IPv6 address. Received ${show(host)}`);
+  }
+  const port = o.port ?? 0;
+  if (typeof port !== 'number') throw new TypeError(`The "port" option must be a number. Received ${show(port)}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`The "port" option must be an integer from 0 to 65535. Received ${show(port)}`);
+  }
+  const handler = o.handler ?? 'echo';
+  if (handler !== 'echo' && handler !== 'upper') {
+    throw new TypeError(`The "handler" option must be one of 'echo', 'upper'. Received ${show(handler)}`);
+  }
+  return { model: model as ReferenceModel, args: ['--host', host, '--port', String(port), '--handler', handler] };
+}
+
+/**
+ * Starts build/ref/ref-<model> and resolves once it printed `listening <port>`. Rejects if the
+ * binary is missing (run `npm run build`), exits or fails before that, or stays silent for 5 s.
+ */
+export function startReference(model: ReferenceModel, opts: ReferenceOptions = {}): Promise<ReferenceServer> {
+  let args: string[];
+  try {
+    ({ args } = validate(model, opts));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  const bin = referenceBinary(model);
+  if (!existsSync(bin)) {
+    return Promise.reject(new Error(`reference server ${model}: ${bin} does not exist (build it with npm run build)`));
+  }
+
+  // stdin ignored, stdout read for the one line, stderr collected for error messages.
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let stderr = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (s: string) => {
+    if (stderr.length < 4096) stderr += s;
+  });
+
+  return new Promise<ReferenceServer>((resolve, reject) => {
+    let stdout = '';
+    let settled = false;
+    const fail = (why: string) => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      // Never leave a half-started server behind.
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      const detail = stderr.trim() ? `: ${stderr.trim()}` : '';
+      reject(new Error(`reference server ${model} (${bin}) ${why}${detail}`));
+    };
+    const onData = (s: string) => {
+      stdout += s;
+      const nl = stdout.indexOf('\n');
+      if (nl < 0) return;
+      const m = /^listening (\d+)$/.exec(stdout.slice(0, nl));
+      if (!m) return fail(`printed ${JSON.stringify(stdout.slice(0, nl))} instead of "listening <port>"`);
+      if (settled) return;
+      settled = true;
+      cleanup();
+      child.stdout!.resume(); // nothing more is expected; never let the pipe fill
+      resolve(makeServer(model, child, Number(m[1]), exited));
+    };
+    const onError = (e: Error) => fail(`could not be started (${e.message})`);
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
+      // 'exit' may come before the last stderr chunk: give the pipe a moment.
+      setImmediate(() => fail(`exited before listening (${signal ?? `code ${code}`})`));
+    const timer = setTimeout(() => fail(`did not print "listening <port>" within ${START_TIMEOUT_MS} ms`), START_TIMEOUT_MS);
+    const cleanup = () => {
+      clearTimeout(timer);
+      child.stdout!.off('data', onData);
+      child.off('error', onError);
+      child.off('exit', onExit);
+    };
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', onData);
+    child.once('error', onError);
+    child.once('exit', onExit);
+  });
+}
+
+function makeServer(model: ReferenceModel, child: ChildProcess, port: number, exited: Promise<void>): ReferenceServer {
+  let closing: Promise<void> | null = null;
+  return {
+    model,
+    pid: child.pid!,
+    port,
+    close() {
+      if (closing) return closing;
+      closing = (async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGTERM');
+        const killer = setTimeout(() => child.kill('SIGKILL'), KILL_AFTER_MS);
+        await exited;
+        clearTimeout(killer);
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,258 @@
+/*
+ * What the four reference servers share, in the spirit of Stevens' unp.h: argument parsing,
+ * socket -> bind -> listen, the echo loop with short writes handled, and the stop signals.
+ * Everything is static inline so each program stays one translation unit and unused helpers
+ * cost no warning.
+ *
+ * Include this first: the feature-test macro must precede every system header. XSI (700)
+ * brings POSIX.1-2008 plus sigaction's SA_* flags under -std=c11.
+ */
+#ifndef REF_H
+#define REF_H
+
+#define _XOPEN_SOURCE 700
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+/* UNP's LISTENQ: enough that a burst of connects is queued, not dropped (the kernel caps it at
+ * net.core.somaxconn). */
+#define REF_LISTENQ 1024
+#define REF_BUFSIZE 16384
+
+struct ref_config {
+  const char *host;
+  int port;
+  int upper; /* --handler upper: echo with ASCII a-z turned into A-Z */
+};
+
+/* Set by the SIGTERM/SIGINT handler; the loops test it after every EINTR. */
+static volatile sig_atomic_t ref_stop_requested = 0;
+/* The descriptors the stop handler shuts down, so that a blocked accept() or recv() returns
+ * even when the signal arrived just before the call, after the loop had tested the flag (the
+ * race a flag alone leaves open). -1 when there is none. shutdown() is async-signal-safe. */
+static volatile sig_atomic_t ref_listen_fd = -1;
+static volatile sig_atomic_t ref_client_fd = -1;
+
+static inline void ref_usage(const char *prog) {
+  fprintf(stderr, "usage: %s [--host 127.0.0.1] [--port 0] [--handler echo|upper]\n", prog);
+  exit(2);
+}
+
+static inline void ref_parse_args(int argc, char **argv, struct ref_config *cfg) {
+  cfg->host = "127.0.0.1";
+  cfg->port = 0;
+  cfg->upper = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *opt = argv[i];
+    if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) ref_usage(argv[0]);
+    if (i + 1 >= argc) {
+      fprintf(stderr, "%s: %s needs a value\n", argv[0], opt);
+      ref_usage(argv[0]);
+    }
+    const char *val = argv[++i];
+    if (strcmp(opt, "--host") == 0) {
+      cfg->host = val;
+    } else if (strcmp(opt, "--port") == 0) {
+      char *end = NULL;
+      errno = 0;
+      long p = strtol(val, &end, 10);
+      if (errno != 0 || end == val || *end != '\0' || p < 0 || p > 65535) {
+        fprintf(stderr, "%s: --port must be an integer from 0 to 65535, got '%s'\n", argv[0], val);
+        exit(2);
+      }
+      cfg->port = (int)p;
+    } else if (strcmp(opt, "--handler") == 0) {
+      if (strcmp(val, "echo") == 0) cfg->upper = 0;
+      else if (strcmp(val, "upper") == 0) cfg->upper = 1;
+      else {
+        fprintf(stderr, "%s: --handler must be echo or upper, got '%s'\n", argv[0], val);
+        exit(2);
+      }
+    } else {
+      fprintf(stderr, "%s: unknown option '%s'\n", argv[0], opt);
+      ref_usage(argv[0]);
+    }
+  }
+}
+
+static inline void ref_close(int fd) {
+  /* Never retried on EINTR: on Linux the descriptor is released even when close() says so, and
+   * a retry could close a descriptor another thread has just been given. */
+  if (close(fd) < 0 && errno != EINTR) perror("close");
+}
+
+/* socket -> bind -> listen on a numeric IPv4 or IPv6 address. Returns the listening descriptor
+ * and stores the port actually bound (the kernel's choice for port 0); exits on failure, since
+ * a server that cannot listen has nothing else to do. */
+static inline int ref_listen(const struct ref_config *cfg, int *bound_port) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  memset(&ss, 0, sizeof ss);
+  struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+  if (inet_pton(AF_INET, cfg->host, &in4->sin_addr) == 1) {
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons((uint16_t)cfg->port);
+    len = sizeof *in4;
+  } else if (inet_pton(AF_INET6, cfg->host, &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons((uint16_t)cfg->port);
+    len = sizeof *in6;
+  } else {
+    fprintf(stderr, "--host must be a numeric IPv4 or IPv6 address, got '%s'\n", cfg->host);
+    exit(2);
+  }
+
+  int fd = socket(ss.ss_family, SOCK_STREAM, 0);
+  if (fd < 0) {
+    perror("socket");
+    exit(1);
+  }
+  /* A restarted server must be able to bind while its old connections sit in TIME_WAIT. */
+  int on = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) < 0) {
+    perror("setsockopt(SO_REUSEADDR)");
+    exit(1);
+  }
+  if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+    perror("bind");
+    exit(1);
+  }
+  if (listen(fd, REF_LISTENQ) < 0) {
+    perror("listen");
+    exit(1);
+  }
+  len = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+    perror("getsockname");
+    exit(1);
+  }
+  *bound_port = ntohs(ss.ss_family == AF_INET6 ? in6->sin6_port : in4->sin_port);
+  return fd;
+}
+
+/* The one line a supervisor waits for. Flushed at once: stdout is a pipe, hence fully buffered,
+ * and a forked child must not inherit (and later repeat) unflushed output. */
+static inline void ref_announce(int port) {
+  if (printf("listening %d\n", port) < 0 || fflush(stdout) == EOF) {
+    perror("stdout");
+    exit(1);
+  }
+}
+
+static void ref_on_stop(int signo) {
+  (void)signo;
+  int saved = errno; /* the interrupted code may be about to read errno */
+  ref_stop_requested = 1;
+  if (ref_listen_fd >= 0) shutdown(ref_listen_fd, SHUT_RDWR);
+  if (ref_client_fd >= 0) shutdown(ref_client_fd, SHUT_RDWR);
+  errno = saved;
+}
+
+/* SIGTERM and SIGINT end the server. No SA_RESTART: a blocked accept()/recv() must return EINTR
+ * so the loop sees the flag. SIGPIPE is ignored as a second line of defence behind MSG_NOSIGNAL. */
+static inline void ref_install_stop_handlers(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = ref_on_stop;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;
+  if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0) {
+    perror("sigaction");
+    exit(1);
+  }
+  sa.sa_handler = SIG_IGN;
+  if (sigaction(SIGPIPE, &sa, NULL) < 0) {
+    perror("sigaction(SIGPIPE)");
+    exit(1);
+  }
+}
+
+static inline void ref_transform(char *buf, size_t n, int upper) {
+  if (!upper) return;
+  for (size_t i = 0; i < n; i++) {
+    if (buf[i] >= 'a' && buf[i] <= 'z') buf[i] = (char)(buf[i] - 'a' + 'A');
+  }
+}
+
+/* UNP's writen(): send() may write less than asked (a full socket buffer, a signal); loop until
+ * all n bytes are out. Returns 0, or -1 with errno set. */
+static inline int ref_send_all(int fd, const char *buf, size_t n) {
+  while (n > 0) {
+    ssize_t w = send(fd, buf, n, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) {
+        if (ref_stop_requested) return -1;
+        continue;
+      }
+      return -1;
+    }
+    buf += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* UNP's str_echo(), blocking: read what arrives, send it back, until the client's EOF.
+ * Returns 0 on EOF (or a requested stop), -1 on an I/O error (reported). */
+static inline int ref_echo(int fd, int upper) {
+  char buf[REF_BUFSIZE];
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n == 0) return 0;
+    if (n < 0) {
+      if (errno == EINTR) {
+        if (ref_stop_requested) return 0;
+        continue;
+      }
+      if (errno != ECONNRESET) perror("recv");
+      return -1;
+    }
+    ref_transform(buf, (size_t)n, upper);
+    if (ref_send_all(fd, buf, (size_t)n) < 0) {
+      if (errno != EPIPE && errno != ECONNRESET && !ref_stop_requested) perror("send");
+      return -1;
+    }
+  }
+}
+
+/* accept() errors that concern one client, or a passing shortage, not the server (UNP 5.11,
+ * 16.6, and accept(2): Linux passes pending network errors of the new socket to accept). */
+static inline int ref_accept_error_is_transient(int err) {
+  switch (err) {
+    case ECONNABORTED:
+    case EPROTO:
+    case EPERM:
+    case ENETDOWN:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+/* Out of descriptors or memory: the pending client cannot be taken now. Back off a little
+ * instead of spinning on an accept() that fails at once. Returns 1 if err was such a shortage. */
+static inline int ref_accept_backoff(int err) {
+  if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) return 0;
+  struct timespec ts = {0, 10 * 1000 * 1000};
+  nanosleep(&ts, NULL); /* EINTR only shortens the pause */
+  return 1;
+}
+
+#endif /* REF_H */

@@ -1,0 +1,195 @@
+// The native load generator against real servers: the reference C servers, the addon's own, and
+// servers that misbehave on purpose (corrupting, silent).
+import { createServer, Server as NetServer, Socket } from 'node:net';
+import { LoadResult, runLoad } from '../lib/loadgen';
+import { ReferenceServer, startReference } from '../lib/reference';
+import { PosixServer, startServer } from '../lib/server';
+import { port, sleep, taskCount, waitFor } from './helpers';
+
+function expectHealthy(r: LoadResult, size: number): void {
+  expect(r.messages).toBeGreaterThan(0);
+  expect(r.verifyFailures).toBe(0);
+  expect(r.errors).toBe(0);
+  expect(r.resets).toBe(0);
+  expect(r.bytes).toBe(r.messages * size);
+  expect(r.latencyUs.p50).toBeGreaterThan(0);
+  expect(r.latencyUs.p50).toBeLessThanOrEqual(r.latencyUs.p90);
+  expect(r.latencyUs.p90).toBeLessThanOrEqual(r.latencyUs.p99);
+  expect(r.latencyUs.p99).toBeLessThanOrEqual(r.latencyUs.max);
+  expect(r.latencyUs.mean).toBeGreaterThan(0);
+  expect(r.latencyUs.mean).toBeLessThanOrEqual(r.latencyUs.max);
+  expect(r.msgsPerSec).toBeCloseTo(r.messages / (r.durationMs / 1000), 6);
+  expect(r.cpu.userMs + r.cpu.systemMs).toBeGreaterThan(0);
+  // The generator's thread cannot have used more CPU than the wall-clock time it ran.
+  expect(r.cpu.userMs + r.cpu.systemMs).toBeLessThanOrEqual(r.durationMs + 20);
+}
+
+describe('against ref-epoll', () => {
+  let ref: ReferenceServer;
+  beforeAll(async () => {
+    ref = await startReference('epoll');
+  });
+  afterAll(() => ref.close());
+
+  test('pingpong, 4 connections, 300 ms: every byte verified', async () => {
+    const r = await runLoad({ mode: 'pingpong', port: ref.port, connections: 4, durationMs: 300 });
+    expectHealthy(r, 64);
+    expect(r).toMatchObject({ mode: 'pingpong', connections: 4, size: 64 });
+    expect(r.connects).toBe(4);
+    expect(r.durationMs).toBeGreaterThanOrEqual(300);
+    expect(r.durationMs).toBeLessThan(1000);
+  });
+
+  test('churn, 4 clients, 300 ms: connects and echoes', async () => {
+    const r = await runLoad({ mode: 'churn', port: ref.port, connections: 4, durationMs: 300 });
+    expectHealthy(r, 64);
+    expect(r.connects).toBeGreaterThan(0);
+    expect(r.connects).toBe(r.messages); // one echo per connection
+    expect(r.connsPerSec).toBeGreaterThan(0);
+  });
+
+  test('large messages (256 KiB) go out in pieces and still match', async () => {
+    const size = 256 * 1024;
+    const r = await runLoad({ mode: 'pingpong', port: ref.port, connections: 2, size, durationMs: 200 });
+    expectHealthy(r, size);
+    expect(r.mbPerSec).toBeGreaterThan(0);
+  });
+
+  test('runs on a thread of its own, joined before the promise resolves; the JS thread stays free', async () => {
+    await runLoad({ mode: 'pingpong', port: ref.port, durationMs: 20 }); // warm-up
+    const before = taskCount();
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 10);
+    const run = runLoad({ mode: 'pingpong', port: ref.port, connections: 2, durationMs: 300 });
+    await sleep(100);
+    const during = taskCount();
+    const r = await run;
+    clearInterval(timer);
+    expect(during).toBe(before + 1);
+    expect(taskCount()).toBe(before);
+    expect(ticks).toBeGreaterThanOrEqual(10); // timers kept firing during the run
+    expect(r.messages).toBeGreaterThan(0);
+  });
+});
+
+describe("against the addon's thread server", () => {
+  let server: PosixServer;
+  beforeAll(async () => {
+    server = await startServer({ model: 'thread' });
+  });
+  afterAll(() => server.close());
+
+  test('pingpong, 4 connections, 300 ms', async () => {
+    const before = taskCount();
+    const r = await runLoad({ mode: 'pingpong', port: port(server), connections: 4, durationMs: 300 });
+    expectHealthy(r, 64);
+    // Our thread is gone at once; the server's 4 workers leave as they see our connections close.
+    await waitFor(() => taskCount() === before, 2000, 'the thread count to return to its baseline');
+  });
+
+  test('churn, 4 clients, 300 ms', async () => {
+    const r = await runLoad({ mode: 'churn', port: port(server), connections: 4, durationMs: 300 });
+    expectHealthy(r, 64);
+    expect(r.connects).toBeGreaterThan(0);
+  });
+});
+
+describe('byte verification', () => {
+  let upper: PosixServer;
+  beforeAll(async () => {
+    upper = await startServer({ model: 'thread', handler: 'upper' });
+  });
+  afterAll(() => upper.close());
+
+  test("expect 'echo' against an upper-casing server: every message fails", async () => {
+    const r = await runLoad({ mode: 'pingpong', port: port(upper), connections: 4, durationMs: 300, expect: 'echo' });
+    expect(r.verifyFailures).toBeGreaterThan(0);
+    expect(r.messages).toBe(0);
+    expect(r.connects).toBeGreaterThan(4); // each failed connection was replaced
+  });
+
+  test('even 1-byte messages carry a lowercase letter to catch it', async () => {
+    const r = await runLoad({ mode: 'churn', port: port(upper), connections: 2, size: 1, durationMs: 100 });
+    expect(r.verifyFailures).toBeGreaterThan(0);
+    expect(r.messages).toBe(0);
+  });
+
+  test("expect 'upper' against it: no failure", async () => {
+    for (const mode of ['pingpong', 'churn'] as const) {
+      const r = await runLoad({ mode, port: port(upper), connections: 4, durationMs: 200, expect: 'upper' });
+      expectHealthy(r, 64);
+    }
+  });
+});
+
+describe('a server that accepts and never answers', () => {
+  let silent: NetServer;
+  const sockets = new Set<Socket>();
+  beforeAll(async () => {
+    silent = createServer((s) => {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => silent.close(() => r()));
+  });
+
+  test.each(['pingpong', 'churn'] as const)('%s: the run ends by durationMs + 2 s, stalls counted as errors', async (mode) => {
+    const before = taskCount();
+    const started = Date.now();
+    const r = await runLoad({
+      mode,
+      port: (silent.address() as { port: number }).port,
+      connections: 3,
+      durationMs: 300,
+    });
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeLessThan(300 + 2000);
+    expect(r.durationMs).toBeLessThan(300 + 2000);
+    expect(r.messages).toBe(0);
+    expect(r.connects).toBe(3);
+    expect(r.errors).toBe(3);
+    expect(taskCount()).toBe(before);
+  });
+});
+
+test('a refused port counts connect errors and still ends on time', async () => {
+  const free: NetServer = createServer();
+  await new Promise<void>((r) => free.listen(0, '127.0.0.1', () => r()));
+  const p = (free.address() as { port: number }).port;
+  await new Promise<void>((r) => free.close(() => r()));
+  const r = await runLoad({ mode: 'pingpong', port: p, connections: 2, durationMs: 100 });
+  expect(r.connects).toBe(0);
+  expect(r.errors).toBeGreaterThan(2);
+  expect(r.errors).toBeLessThan(200); // failed connects are retried after a pause, not in a busy loop
+  expect(r.durationMs).toBeLessThan(500);
+});
+
+describe('bad options throw before anything starts', () => {
+  const base = { mode: 'pingpong' as const, port: 9 };
+  test.each([
+    [{ ...base, mode: 'flood' }, TypeError, /"mode".*'flood'/],
+    [{ mode: 'pingpong' }, TypeError, /"port".*undefined/],
+    [{ ...base, port: 0 }, RangeError, /"port".*0/],
+    [{ ...base, port: 65536 }, RangeError, /"port".*65536/],
+    [{ ...base, port: '80' }, TypeError, /"port".*'80'/],
+    [{ ...base, host: 'localhost' }, TypeError, /"host".*'localhost'/],
+    [{ ...base, connections: 0 }, RangeError, /"connections".*0/],
+    [{ ...base, connections: 10001 }, RangeError, /"connections".*10001/],
+    [{ ...base, size: 0 }, RangeError, /"size".*0/],
+    [{ ...base, size: 1024 * 1024 + 1 }, RangeError, /"size".*1048577/],
+    [{ ...base, durationMs: 1.5 }, RangeError, /"durationMs".*1\.5/],
+    [{ ...base, durationMs: 600001 }, RangeError, /"durationMs".*600001/],
+    [{ ...base, expect: 'lower' }, TypeError, /"expect".*'lower'/],
+    [{ ...base, conections: 2 }, TypeError, /Unknown option "conections"/],
+    [null, TypeError, /"options".*null/],
+  ])('%p', (options, type, message) => {
+    const before = taskCount();
+    expect(() => runLoad(options as never)).toThrow(type);
+    expect(() => runLoad(options as never)).toThrow(message);
+    expect(taskCount()).toBe(before);
+  });
+});
