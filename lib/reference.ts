@@ -36,9 +36,12 @@ const KILL_AFTER_MS = 3000;
 
 const show = (v: unknown): string => inspect(v, { breakLength: Infinity, depth: 1 });
 
-/** Where cmake-js puts ref-<model>: build/ref, next to build/Release of the addon. */
+/**
+ * Where cmake-js puts ref-<model>: build/ref, next to build/Release of the addon.
+ * POSIX_SERVERS_REF_DIR names another directory (npm run test:asan uses the sanitizer build's).
+ */
 export function referenceBinary(model: ReferenceModel): string {
-  return join(__dirname, '..', 'build', 'ref', `ref-${model}`);
+  return join(process.env.POSIX_SERVERS_REF_DIR ?? join(__dirname, '..', 'build', 'ref'), `ref-${model}`);
 }
 
 function validate(model: unknown, opts: unknown): { model: ReferenceModel; args: string[] } {

@@ -37,16 +37,20 @@ bool create_event_pipe(UniqueFd& read_end, UniqueFd& write_end) {
   return true;
 }
 
-void EventPipe::emit(EventRecord rec) const {
+uint64_t monotonic_ns() {
   timespec now{};
   clock_gettime(CLOCK_MONOTONIC, &now);
-  rec.timeNs = static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
+  return static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
+}
+
+void EventPipe::emit(EventRecord rec) const {
+  if (rec.timeNs == 0) rec.timeNs = monotonic_ns();
   ssize_t n = retry_eintr(counters->eintrRetries, [&] { return write(write_fd, &rec, sizeof rec); });
   if (n != static_cast<ssize_t>(sizeof rec)) counters->eventsDropped.fetch_add(1, std::memory_order_relaxed);
 }
 
 void EventPipe::trace(TraceCall call, int64_t fd, int64_t result, int err, uint32_t id, int32_t slot,
-                      const sockaddr_storage* peer) const {
+                      const sockaddr_storage* peer, uint64_t time_ns) const {
   if (!tracing) return;
   EventRecord rec{};
   rec.type = static_cast<uint8_t>(EventType::Trace);
@@ -57,6 +61,7 @@ void EventPipe::trace(TraceCall call, int64_t fd, int64_t result, int err, uint3
   rec.detail = err;
   rec.fd = fd;
   rec.result = result;
+  rec.timeNs = time_ns;
   if (peer != nullptr) set_peer(rec, *peer);
   emit(rec);
 }

@@ -108,13 +108,17 @@ struct EventPipe {
   Counters* counters = nullptr;
   bool tracing = false;  // the `trace` option: record syscalls too
 
-  // Stamps the time and writes the record; on a full pipe counts it as dropped.
+  // Stamps the time (unless the record carries one already) and writes the record; on a full pipe
+  // counts it as dropped.
   // Async-signal-safe (clock_gettime and write are on the signal-safety(7) list).
   void emit(EventRecord rec) const;
 
   // A Trace record of the calling process (getpid is async-signal-safe), if tracing.
   void trace(TraceCall call, int64_t fd, int64_t result, int err = 0, uint32_t id = 0, int32_t slot = -1,
-             const sockaddr_storage* peer = nullptr) const;
+             const sockaddr_storage* peer = nullptr, uint64_t time_ns = 0) const;
 };
+
+// CLOCK_MONOTONIC in nanoseconds: the one clock of every record, comparable across processes.
+uint64_t monotonic_ns();
 
 }  // namespace ps

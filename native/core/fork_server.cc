@@ -214,6 +214,9 @@ void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, ui
   entry->id = id;
   entry->bytes.in.store(0);
   entry->bytes.out.store(0);
+  // The trace record is written after fork() returns (it needs the pid), but stamped with the time
+  // of the call: the child may well have run, and even exited, before the parent resumes.
+  uint64_t fork_ns = monotonic_ns();
   pid_t pid = fork_without_atfork_handlers();
   if (pid == 0) run_child(m, cfd, *entry);
   if (pid < 0) {
@@ -225,7 +228,7 @@ void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, ui
   }
   entry->pid.store(pid);
   c.active.fetch_add(1);
-  m.events.trace(TraceCall::Fork, cfd, pid, 0, id);
+  m.events.trace(TraceCall::Fork, cfd, pid, 0, id, -1, nullptr, fork_ns);
   EventRecord rec{};
   rec.type = static_cast<uint8_t>(EventType::Connection);
   rec.id = id;

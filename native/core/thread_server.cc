@@ -51,8 +51,9 @@ class ThreadServer final : public InProcessServer {
       // switch threadArg 'shared-cfd' reproduces that mistake through shared_cfd_.
       shared_cfd_.store(cfd);
       pthread_t tid;
+      uint64_t create_ns = monotonic_ns();  // the worker may start (and trace) before we resume
       int rc = pthread_create(&tid, &attr, &ThreadServer::worker_main, slot);
-      events_.trace(TraceCall::PthreadCreate, cfd, rc, rc, id, index);
+      events_.trace(TraceCall::PthreadCreate, cfd, rc, rc, id, index, nullptr, create_ns);
       if (rc != 0) {
         end_connection(slot, DisconnectReason::Error, index);
         continue;
