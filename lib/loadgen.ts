@@ -1,11 +1,10 @@
 // A load generator in the addon (native/core/loadgen.cc): one epoll thread of its own drives every
 // connection, so the JS thread stays free and the client uses at most one core. Every echoed byte
 // is checked against what was sent.
-import { isIPv4, isIPv6 } from 'node:net';
-import { inspect } from 'node:util';
 import type { NativeLoadExpect, NativeLoadMode, NativeLoadOptions } from '../binding';
 import { fromNative } from './errors';
 import { native } from './native';
+import { integerIn, numericHost, oneOf, optionsObject } from './validate';
 
 export const LOAD_MODES = ['pingpong', 'churn'] as const satisfies readonly NativeLoadMode[];
 export const LOAD_EXPECTS = ['echo', 'upper'] as const satisfies readonly NativeLoadExpect[];
@@ -71,41 +70,14 @@ export interface LoadResult {
   cpu: { userMs: number; systemMs: number };
 }
 
-const show = (v: unknown): string => inspect(v, { breakLength: Infinity, depth: 1 });
-
-function integerIn(name: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number') {
-    throw new TypeError(`The "${name}" option must be a number. Received ${show(value)}`);
-  }
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`The "${name}" option must be an integer from ${min} to ${max}. Received ${show(value)}`);
-  }
-  return value;
-}
-
-function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
-  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-    throw new TypeError(`The "${name}" option must be one of ${allowed.map((a) => `'${a}'`).join(', ')}. Received ${show(value)}`);
-  }
-  return value as T;
-}
 
 const KNOWN = new Set(['mode', 'host', 'port', 'connections', 'size', 'durationMs', 'expect']);
 
 /** Validates and fills in defaults: a TypeError or RangeError naming the option and the bad value. */
 export function resolveLoadOptions(options: unknown): NativeLoadOptions {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new TypeError(`The "options" argument must be an object. Received ${show(options)}`);
-  }
-  const o = options as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (!KNOWN.has(key)) throw new TypeError(`Unknown option "${key}". Known options: ${[...KNOWN].join(', ')}`);
-  }
+  const o = optionsObject(options, KNOWN);
   const mode = oneOf('mode', o.mode, LOAD_MODES);
-  const host = o.host ?? '127.0.0.1';
-  if (typeof host !== 'string' || !(isIPv4(host) || isIPv6(host))) {
-    throw new TypeError(`The "host" option must be a numeric IPv4 or IPv6 address. Received ${show(host)}`);
-  }
+  const host = numericHost(o.host ?? '127.0.0.1');
   return {
     mode,
     host,

@@ -1,9 +1,8 @@
 // Validation of user options: bad input gets a TypeError or RangeError that names the option and
 // the bad value, before any socket, process or thread exists.
-import { isIPv4, isIPv6 } from 'node:net';
-import { inspect } from 'node:util';
 import type { NativeHandler, NativeModel } from '../binding';
 import { native } from './native';
+import { boolean, integerIn, numericHost, oneOf, optionsObject, show } from './validate';
 
 export const MODELS = ['fork', 'thread', 'iterative'] as const satisfies readonly NativeModel[];
 export const HANDLERS = ['echo', 'upper'] as const satisfies readonly NativeHandler[];
@@ -66,24 +65,6 @@ export interface CloseOptions {
   timeoutMs?: number;
 }
 
-const show = (v: unknown): string => inspect(v, { breakLength: Infinity, depth: 1 });
-
-function integerIn(name: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number') {
-    throw new TypeError(`The "${name}" option must be a number. Received ${show(value)}`);
-  }
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`The "${name}" option must be an integer from ${min} to ${max}. Received ${show(value)}`);
-  }
-  return value;
-}
-
-function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
-  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-    throw new TypeError(`The "${name}" option must be one of ${allowed.map((a) => `'${a}'`).join(', ')}. Received ${show(value)}`);
-  }
-  return value as T;
-}
 
 const KNOWN = new Set([
   'model',
@@ -101,10 +82,6 @@ const KNOWN = new Set([
   'labCrash',
 ]);
 
-function boolean(name: string, value: unknown): boolean {
-  if (typeof value !== 'boolean') throw new TypeError(`The "${name}" option must be a boolean. Received ${show(value)}`);
-  return value;
-}
 
 // A lab switch given to a model it does not apply to is a mistake worth reporting.
 function onlyFor(o: Record<string, unknown>, model: string, names: string[], allowed: string): void {
@@ -117,17 +94,8 @@ function onlyFor(o: Record<string, unknown>, model: string, names: string[], all
 }
 
 export function resolveOptions(options: unknown): ResolvedOptions {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new TypeError(`The "options" argument must be an object. Received ${show(options)}`);
-  }
-  const o = options as Record<string, unknown>;
-  for (const key of Object.keys(o)) {
-    if (!KNOWN.has(key)) throw new TypeError(`Unknown option "${key}". Known options: ${[...KNOWN].join(', ')}`);
-  }
-  const host = o.host ?? '127.0.0.1';
-  if (typeof host !== 'string' || !(isIPv4(host) || isIPv6(host))) {
-    throw new TypeError(`The "host" option must be a numeric IPv4 or IPv6 address. Received ${show(host)}`);
-  }
+  const o = optionsObject(options, KNOWN);
+  const host = numericHost(o.host ?? '127.0.0.1');
   const model = oneOf('model', o.model, MODELS);
   onlyFor(o, model, ['reap', 'restart'], 'fork');
   onlyFor(o, model, ['threadArg', 'labHoldMs'], 'thread');

@@ -2,9 +2,8 @@
 // as in Stevens' UNP, to compare the addon's servers with, and to point the load generator at.
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { isIPv4, isIPv6 } from 'node:net';
 import { join } from 'node:path';
-import { inspect } from 'node:util';
+import { integerIn, numericHost, oneOf, optionsObject, show } from './validate';
 
 export const REFERENCE_MODELS = ['iterative', 'fork', 'thread', 'epoll'] as const;
 export type ReferenceModel = (typeof REFERENCE_MODELS)[number];
@@ -34,8 +33,6 @@ export interface ReferenceServer {
 const START_TIMEOUT_MS = 5000;
 const KILL_AFTER_MS = 3000;
 
-const show = (v: unknown): string => inspect(v, { breakLength: Infinity, depth: 1 });
-
 /**
  * Where cmake-js puts ref-<model>: build/ref, next to build/Release of the addon.
  * POSIX_SERVERS_REF_DIR names another directory (npm run test:asan uses the sanitizer build's).
@@ -50,23 +47,10 @@ function validate(model: unknown, opts: unknown): { model: ReferenceModel; args:
       `The "model" argument must be one of ${REFERENCE_MODELS.map((m) => `'${m}'`).join(', ')}. Received ${show(model)}`,
     );
   }
-  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
-    throw new TypeError(`The "options" argument must be an object. Received ${show(opts)}`);
-  }
-  const o = opts as Record<string, unknown>;
-  const host = o.host ?? '127.0.0.1';
-  if (typeof host !== 'string' || !(isIPv4(host) || isIPv6(host))) {
-    throw new TypeError(`The "host" option must be a numeric IPv4 or IPv6 address. Received ${show(host)}`);
-  }
-  const port = o.port ?? 0;
-  if (typeof port !== 'number') throw new TypeError(`The "port" option must be a number. Received ${show(port)}`);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new RangeError(`The "port" option must be an integer from 0 to 65535. Received ${show(port)}`);
-  }
-  const handler = o.handler ?? 'echo';
-  if (handler !== 'echo' && handler !== 'upper') {
-    throw new TypeError(`The "handler" option must be one of 'echo', 'upper'. Received ${show(handler)}`);
-  }
+  const o = optionsObject(opts, new Set(['host', 'port', 'handler']));
+  const host = numericHost(o.host ?? '127.0.0.1');
+  const port = integerIn('port', o.port ?? 0, 0, 65535);
+  const handler = oneOf('handler', o.handler ?? 'echo', ['echo', 'upper'] as const);
   return { model: model as ReferenceModel, args: ['--host', host, '--port', String(port), '--handler', handler] };
 }
 
