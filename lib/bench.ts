@@ -1,0 +1,397 @@
+// The side-by-side benchmark: every model under the same native load, in alternating rounds
+// (A B C A B C …) so that drift of a noisy machine hits all models alike; medians and spreads.
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { LoadResult, runLoad } from './loadgen';
+import { childrenOf } from './proc';
+import { ReferenceModel, startReference } from './reference';
+
+export const BENCH_MODELS = [
+  'fork',
+  'thread',
+  'iterative',
+  'node',
+  'cluster',
+  'ref-fork',
+  'ref-thread',
+  'ref-iterative',
+  'ref-epoll',
+  'socat',
+] as const;
+export type BenchModel = (typeof BENCH_MODELS)[number];
+
+/** The C reference each native model is held against. */
+export const REFERENCE_OF: Partial<Record<BenchModel, BenchModel>> = {
+  fork: 'ref-fork',
+  thread: 'ref-thread',
+  iterative: 'ref-iterative',
+};
+
+/** Models that serve one client at a time: a multi-connection ping-pong would only stall. */
+const ONE_AT_A_TIME: readonly BenchModel[] = ['iterative', 'ref-iterative'];
+
+export interface BenchConfig {
+  models: BenchModel[];
+  connections: number[];
+  size: number;
+  durationMs: number;
+  repeat: number;
+  /** Concurrent clients of the churn run. */
+  churnClients: number;
+}
+
+/** What /proc showed of the server side while the load ran (peaks over 100 ms samples). */
+export interface ServerFootprint {
+  processes: number;
+  threads: number;
+  rssMb: number;
+}
+
+export interface BenchRound {
+  round: number;
+  model: BenchModel;
+  kind: 'pingpong' | 'churn';
+  connections: number;
+  result: LoadResult;
+  footprint: ServerFootprint;
+}
+
+export interface BenchSkip {
+  model: BenchModel;
+  reason: string;
+}
+
+export interface BenchReport {
+  config: BenchConfig;
+  machine: { cpus: number; node: string; kernel: string; date: string };
+  rounds: BenchRound[];
+  skipped: BenchSkip[];
+}
+
+interface RunningServer {
+  port: number;
+  /** The root of the server's process tree (measured with its descendants). */
+  pid: number;
+  close(): Promise<void>;
+}
+
+const PACKAGE_ROOT = join(__dirname, '..');
+
+function benchServerScript(): string {
+  // From dist/ (the CLI) the compiled script sits beside this file; from lib/ (ts-jest) use dist/.
+  const beside = join(__dirname, 'bench-server.js');
+  return existsSync(beside) ? beside : join(PACKAGE_ROOT, 'dist', 'bench-server.js');
+}
+
+function waitForLine(child: ChildProcess, pattern: RegExp, what: string, timeoutMs = 10000): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    const timer = setTimeout(() => done(new Error(`${what} did not start within ${timeoutMs} ms`)), timeoutMs);
+    const onData = (d: Buffer) => {
+      buffered += d.toString();
+      const m = pattern.exec(buffered);
+      if (m) done(null, m);
+    };
+    const onExit = (code: number | null) => done(new Error(`${what} exited (code ${code}) before listening`));
+    const done = (err: Error | null, m?: RegExpMatchArray) => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.off('exit', onExit);
+      if (err) reject(err);
+      else resolve(m!);
+    };
+    child.stdout?.on('data', onData);
+    child.once('exit', onExit);
+  });
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(killer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const p = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return p;
+}
+
+export function socatAvailable(): boolean {
+  return spawnSync('socat', ['-V'], { stdio: 'ignore' }).status === 0;
+}
+
+async function startModel(model: BenchModel): Promise<RunningServer> {
+  if (model.startsWith('ref-')) {
+    const ref = await startReference(model.slice(4) as ReferenceModel);
+    return { port: ref.port, pid: ref.pid, close: () => ref.close() };
+  }
+  if (model === 'socat') {
+    // An external fork-per-connection peer: socat forks a child per connection that echoes.
+    const port = await freePort();
+    const child = spawn('socat', [`TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, 'PIPE'], { stdio: 'ignore' });
+    for (let i = 0; i < 100; i++) {
+      const up = await new Promise<boolean>((resolve) => {
+        const c = require('node:net').connect(port, '127.0.0.1');
+        c.once('connect', () => {
+          c.destroy();
+          resolve(true);
+        });
+        c.once('error', () => resolve(false));
+      });
+      if (up) return { port, pid: child.pid!, close: () => stopChild(child) };
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await stopChild(child);
+    throw new Error('socat did not start listening');
+  }
+  const options = model === 'cluster' ? { model, workers: 2, maxClients: 1000 } : { model, maxClients: 1000 };
+  const child = spawn(process.execPath, [benchServerScript(), JSON.stringify(options)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const m = await waitForLine(child, /listening (\d+)/, `${model} server`);
+  return { port: Number(m[1]), pid: child.pid!, close: () => stopChild(child) };
+}
+
+function descendants(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) for (const c of childrenOf(out[i])) out.push(c.pid);
+  return out;
+}
+
+function statusField(pid: number, field: string): number {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Samples the server's process tree every 100 ms until stopped; returns the peaks. */
+function watchFootprint(rootPid: number): () => ServerFootprint {
+  const peak: ServerFootprint = { processes: 0, threads: 0, rssMb: 0 };
+  const sample = () => {
+    const pids = descendants(rootPid);
+    let threads = 0;
+    let rssKb = 0;
+    for (const p of pids) {
+      threads += statusField(p, 'Threads');
+      rssKb += statusField(p, 'VmRSS');
+    }
+    peak.processes = Math.max(peak.processes, pids.length);
+    peak.threads = Math.max(peak.threads, threads);
+    peak.rssMb = Math.max(peak.rssMb, Math.round(rssKb / 102.4) / 10);
+  };
+  sample();
+  const timer = setInterval(sample, 100);
+  return () => {
+    clearInterval(timer);
+    sample();
+    return peak;
+  };
+}
+
+export type Progress = (text: string) => void;
+
+/** Runs every (model, kind, connections) once per round, rounds alternating over models. */
+export async function runBench(config: BenchConfig, progress: Progress = () => undefined): Promise<BenchReport> {
+  const started = Date.now();
+  const skipped: BenchSkip[] = [];
+  let models = config.models;
+  if (models.includes('socat') && !socatAvailable()) {
+    skipped.push({ model: 'socat', reason: 'socat is not installed (apt-get install socat)' });
+    models = models.filter((m) => m !== 'socat');
+  }
+  const rounds: BenchRound[] = [];
+  for (let round = 1; round <= config.repeat; round++) {
+    for (const model of models) {
+      progress(`round ${round}/${config.repeat} · ${model} · ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      const server = await startModel(model);
+      try {
+        const runs: Array<{ kind: 'pingpong' | 'churn'; connections: number }> = config.connections
+          .filter((c) => c === 1 || !ONE_AT_A_TIME.includes(model))
+          .map((c) => ({ kind: 'pingpong' as const, connections: c }));
+        runs.push({ kind: 'churn', connections: ONE_AT_A_TIME.includes(model) ? 1 : config.churnClients });
+        for (const run of runs) {
+          const stop = watchFootprint(server.pid);
+          const result = await runLoad({
+            mode: run.kind,
+            port: server.port,
+            connections: run.connections,
+            size: config.size,
+            durationMs: config.durationMs,
+          });
+          rounds.push({ round, model, kind: run.kind, connections: run.connections, result, footprint: stop() });
+        }
+      } finally {
+        await server.close();
+      }
+    }
+  }
+  const kernel = (() => {
+    try {
+      return readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+    } catch {
+      return 'unknown';
+    }
+  })();
+  return {
+    config,
+    machine: { cpus: require('node:os').availableParallelism(), node: process.version, kernel, date: new Date().toISOString() },
+    rounds,
+    skipped,
+  };
+}
+
+export function median(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+export interface Summary {
+  model: BenchModel;
+  kind: 'pingpong' | 'churn';
+  connections: number;
+  /** msgs/s for pingpong, conns/s for churn: median, min, max over rounds. */
+  rate: { median: number; min: number; max: number };
+  p50Us: number;
+  p99Us: number;
+  errors: number;
+  verifyFailures: number;
+  footprint: ServerFootprint;
+  /** Load generator CPU as a share of one core over the run (median). */
+  clientCpu: number;
+}
+
+export function summarize(report: BenchReport): Summary[] {
+  const groups = new Map<string, BenchRound[]>();
+  for (const r of report.rounds) {
+    const key = `${r.model}|${r.kind}|${r.connections}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const out: Summary[] = [];
+  for (const rs of groups.values()) {
+    const rate = (r: BenchRound) => (r.kind === 'churn' ? r.result.connsPerSec : r.result.msgsPerSec);
+    const rates = rs.map(rate);
+    out.push({
+      model: rs[0].model,
+      kind: rs[0].kind,
+      connections: rs[0].connections,
+      rate: { median: median(rates), min: Math.min(...rates), max: Math.max(...rates) },
+      p50Us: median(rs.map((r) => r.result.latencyUs.p50)),
+      p99Us: median(rs.map((r) => r.result.latencyUs.p99)),
+      errors: rs.reduce((a, r) => a + r.result.errors + r.result.resets, 0),
+      verifyFailures: rs.reduce((a, r) => a + r.result.verifyFailures, 0),
+      footprint: {
+        processes: Math.max(...rs.map((r) => r.footprint.processes)),
+        threads: Math.max(...rs.map((r) => r.footprint.threads)),
+        rssMb: Math.max(...rs.map((r) => r.footprint.rssMb)),
+      },
+      clientCpu: median(rs.map((r) => (r.result.cpu.userMs + r.result.cpu.systemMs) / r.result.durationMs)),
+    });
+  }
+  return out;
+}
+
+const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits }) : 'n/a');
+
+/** The table on stdout: one line per model and ping-pong width, with churn beside it. */
+export function formatTable(report: BenchReport): string {
+  const sums = summarize(report);
+  const find = (model: BenchModel, kind: 'pingpong' | 'churn', c?: number) =>
+    sums.find((s) => s.model === model && s.kind === kind && (c === undefined || s.connections === c));
+  const header = ['model', 'conns', 'msgs/s (min–max)', '× node', '× ref', 'p50 µs', 'p99 µs', 'conns/s', 'procs', 'threads', 'RSS MB', 'client CPU'];
+  const rows: string[][] = [header];
+  for (const c of report.config.connections) {
+    for (const model of report.config.models) {
+      const s = find(model, 'pingpong', c);
+      if (!s) continue;
+      const node = find('node', 'pingpong', c);
+      const refModel = REFERENCE_OF[model];
+      const ref = refModel ? find(refModel, 'pingpong', c) : undefined;
+      const churn = find(model, 'churn');
+      rows.push([
+        model,
+        String(c),
+        `${fmt(s.rate.median)} (${fmt(s.rate.min)}–${fmt(s.rate.max)})`,
+        node ? fmt(s.rate.median / node.rate.median, 2) : '',
+        ref ? fmt(s.rate.median / ref.rate.median, 2) : '',
+        fmt(s.p50Us),
+        fmt(s.p99Us),
+        churn ? fmt(churn.rate.median) : '',
+        String(s.footprint.processes),
+        String(s.footprint.threads),
+        fmt(s.footprint.rssMb, 1),
+        `${fmt(s.clientCpu * 100)}%`,
+      ]);
+    }
+  }
+  const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const lines = rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));
+  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  const notes = [
+    `msgs/s: ${report.config.size}-byte ping-pong, median of ${report.config.repeat} round(s) of ${report.config.durationMs} ms; conns/s: churn with ${report.config.churnClients} clients (1 for one-at-a-time models).`,
+    '× ref: against the C reference server of the same design (ref/*.c); procs/threads/RSS: peaks of the server process tree.',
+    ...sums.filter((s) => s.errors > 0 || s.verifyFailures > 0).map((s) => `warning: ${s.model} ${s.kind} ${s.connections}: ${s.errors} errors, ${s.verifyFailures} verification failures`),
+    ...report.skipped.map((s) => `skipped ${s.model}: ${s.reason}`),
+  ];
+  return [...lines, '', ...notes].join('\n');
+}
+
+/** A bar chart (msgs/s per model and width, conns/s), error bars from the min–max spread. */
+export function renderSvg(report: BenchReport): string {
+  const sums = summarize(report);
+  const groups: Array<{ title: string; bars: Summary[] }> = [
+    ...report.config.connections.map((c) => ({
+      title: `ping-pong msgs/s, ${c} connection${c === 1 ? '' : 's'}`,
+      bars: sums.filter((s) => s.kind === 'pingpong' && s.connections === c),
+    })),
+    { title: `churn conns/s`, bars: sums.filter((s) => s.kind === 'churn') },
+  ].filter((g) => g.bars.length > 0);
+  const barH = 18;
+  const labelW = 110;
+  const chartW = 520;
+  let y = 30;
+  const parts: string[] = [];
+  const esc = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  for (const g of groups) {
+    parts.push(`<text x="10" y="${y}" font-weight="bold">${esc(g.title)}</text>`);
+    y += 10;
+    const max = Math.max(...g.bars.map((b) => b.rate.max));
+    for (const b of g.bars) {
+      const w = (b.rate.median / max) * chartW;
+      const x0 = labelW + (b.rate.min / max) * chartW;
+      const x1 = labelW + (b.rate.max / max) * chartW;
+      const colour = b.model.startsWith('ref-') || b.model === 'socat' ? '#999' : b.model === 'node' || b.model === 'cluster' ? '#4a8' : '#36c';
+      parts.push(
+        `<text x="10" y="${y + 13}">${esc(b.model)}</text>`,
+        `<rect x="${labelW}" y="${y}" width="${w.toFixed(1)}" height="${barH - 4}" fill="${colour}"/>`,
+        `<line x1="${x0.toFixed(1)}" x2="${x1.toFixed(1)}" y1="${y + 7}" y2="${y + 7}" stroke="#000"/>`,
+        `<text x="${(labelW + w + 6).toFixed(1)}" y="${y + 12}" font-size="11">${fmt(b.rate.median)}</text>`,
+      );
+      y += barH;
+    }
+    y += 20;
+  }
+  const width = labelW + chartW + 120;
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="#fff"/>`,
+    ...parts,
+    `</svg>`,
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,209 @@
+// `posix-servers serve`: run one server in the foreground and print what it does, as lines for
+// people or JSON lines for programs. SIGINT/SIGTERM close it gracefully and print the final stats.
+import { MODELS, HANDLERS, Model, Handler } from './options';
+import { PosixServer, ServerStats, startServer } from './server';
+import type { Peer, TraceEvent } from './events';
+
+export interface ServeArgs {
+  model: Model;
+  host: string;
+  port: number;
+  backlog: number;
+  maxClients: number;
+  handler: Handler;
+  timeoutMs: number;
+  idleTimeoutMs: number;
+  json: boolean;
+  trace: boolean;
+  lang: 'en' | 'zh';
+}
+
+export const SERVE_USAGE = `posix-servers serve [--model ${MODELS.join('|')}] [--host H] [--port P] [--backlog N]
+                    [--max-clients N] [--handler ${HANDLERS.join('|')}] [--timeout-ms N]
+                    [--idle-timeout-ms N] [--trace] [--lang en|zh] [--json]`;
+
+function integer(flag: string, text: string, min: number, max: number): number {
+  if (!/^-?\d+$/.test(text)) throw new Error(`${flag} must be an integer, got '${text}'`);
+  const n = Number(text);
+  if (n < min || n > max) throw new Error(`${flag} must be from ${min} to ${max}, got ${n}`);
+  return n;
+}
+
+/** Flags → ServeArgs; throws an Error whose message names the flag. */
+export function parseServeArgs(argv: string[]): ServeArgs {
+  const out: ServeArgs = {
+    model: 'fork',
+    host: '127.0.0.1',
+    port: 0,
+    backlog: 128,
+    maxClients: 100,
+    handler: 'echo',
+    timeoutMs: 2000,
+    idleTimeoutMs: 0,
+    json: false,
+    trace: false,
+    lang: 'en',
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const eq = argv[i].indexOf('=');
+    const flag = eq > 0 ? argv[i].slice(0, eq) : argv[i];
+    const inline = eq > 0 ? argv[i].slice(eq + 1) : undefined;
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined || v === '' || (inline === undefined && v.startsWith('--'))) throw new Error(`${flag} needs a value`);
+      return v;
+    };
+    switch (flag) {
+      case '--model': {
+        const m = value();
+        if (!(MODELS as readonly string[]).includes(m)) throw new Error(`--model must be one of ${MODELS.join(', ')}, got '${m}'`);
+        out.model = m as Model;
+        break;
+      }
+      case '--host':
+        out.host = value();
+        break;
+      case '--port':
+        out.port = integer('--port', value(), 0, 65535);
+        break;
+      case '--backlog':
+        out.backlog = integer('--backlog', value(), 1, 65535);
+        break;
+      case '--max-clients':
+        out.maxClients = integer('--max-clients', value(), 1, 4096);
+        break;
+      case '--handler': {
+        const h = value();
+        if (!(HANDLERS as readonly string[]).includes(h)) throw new Error(`--handler must be one of ${HANDLERS.join(', ')}, got '${h}'`);
+        out.handler = h as Handler;
+        break;
+      }
+      case '--timeout-ms':
+        out.timeoutMs = integer('--timeout-ms', value(), 0, 2 ** 31 - 1);
+        break;
+      case '--idle-timeout-ms':
+        out.idleTimeoutMs = integer('--idle-timeout-ms', value(), 0, 2 ** 31 - 1);
+        break;
+      case '--lang': {
+        const l = value();
+        if (l !== 'en' && l !== 'zh') throw new Error(`--lang must be en or zh, got '${l}'`);
+        out.lang = l;
+        break;
+      }
+      case '--json':
+      case '--trace':
+        if (inline !== undefined) throw new Error(`${flag} takes no value`);
+        out[flag === '--json' ? 'json' : 'trace'] = true;
+        break;
+      default:
+        throw new Error(`unknown flag '${argv[i]}' for serve`);
+    }
+  }
+  return out;
+}
+
+const at = (p: Peer) => (p.family === 'IPv6' ? `[${p.address}]:${p.port}` : `${p.address}:${p.port}`);
+
+export function statsLine(s: ServerStats): string {
+  return (
+    `closed: accepted ${s.accepted}, rejected ${s.rejected}, closed ${s.closed}, reaped ${s.reaped}, ` +
+    `eintrRetries ${s.eintrRetries}, bytes in ${s.bytesIn}, out ${s.bytesOut}` +
+    (s.eventsDropped ? `, events dropped ${s.eventsDropped}` : '')
+  );
+}
+
+/** Turns server events into output lines (human or JSON). */
+export function attachPrinter(
+  server: PosixServer,
+  args: ServeArgs,
+  print: (line: string) => void,
+  formatTrace: ((e: TraceEvent, t0: number) => string) | null,
+): void {
+  const json = (event: string, body: object) => print(JSON.stringify({ event, ...body }));
+  server.on('connection', (c) =>
+    args.json
+      ? json('connection', c)
+      : print(`connection #${c.id} from ${at(c.peer)}${c.pid ? ` → child pid ${c.pid}` : c.slot !== undefined ? ` → slot ${c.slot}` : ''}`),
+  );
+  server.on('disconnect', (d) =>
+    args.json ? json('disconnect', d) : print(`disconnect #${d.id}: ${d.bytesIn} bytes in, ${d.bytesOut} bytes out (${d.reason})`),
+  );
+  server.on('reject', (r) => (args.json ? json('reject', r) : print(`reject #${r.id} from ${at(r.peer)}: ${r.reason}`)));
+  server.on('reap', (r) =>
+    args.json
+      ? json('reap', r)
+      : print(`reap pid ${r.pid}: ${r.signal ? `signal ${r.signal}` : `exit ${r.exitCode}`}`),
+  );
+  server.on('error', (e) => (args.json ? json('error', { message: e.message }) : print(`error: ${e.message}`)));
+  if (args.trace) {
+    const t0 = server.startupTrace[0]?.timeMs ?? 0;
+    const emitTrace = (t: TraceEvent) => (args.json ? json('trace', t) : print(formatTrace ? formatTrace(t, t0) : JSON.stringify(t)));
+    for (const t of server.startupTrace) emitTrace(t);
+    server.on('trace', emitTrace);
+  }
+}
+
+/** Runs until SIGINT/SIGTERM; returns the exit code. */
+export async function serveMain(
+  argv: string[],
+  formatTrace: ((e: TraceEvent, t0: number, lang: 'en' | 'zh') => string) | null = null,
+): Promise<number> {
+  let args: ServeArgs;
+  let server: PosixServer;
+  try {
+    args = parseServeArgs(argv);
+    server = await startServer({
+      model: args.model,
+      host: args.host,
+      port: args.port,
+      backlog: args.backlog,
+      maxClients: args.maxClients,
+      handler: args.handler,
+      idleTimeoutMs: args.idleTimeoutMs,
+      trace: args.trace,
+    });
+  } catch (e) {
+    process.stderr.write(`posix-servers: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const print = (line: string) => process.stdout.write(`${line}\n`);
+  const a = server.address()!;
+  if (args.json) {
+    print(JSON.stringify({ event: 'listening', model: server.model, address: a.address, port: a.port, pid: server.pid }));
+  } else {
+    print(`${server.model} server listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} (${server.model === 'fork' ? 'master ' : ''}pid ${server.pid})`);
+    print(`connect with: nc ${a.address} ${a.port}`);
+    if (a.address !== '127.0.0.1' && a.address !== '::1') {
+      process.stderr.write(`posix-servers: warning: listening on ${a.address}, not loopback: other machines can connect\n`);
+    }
+  }
+  attachPrinter(server, args, print, formatTrace ? (t, t0) => formatTrace(t, t0, args.lang) : null);
+  return new Promise((resolve) => {
+    let closing = false;
+    const stop = () => {
+      if (closing) {
+        resolve(1); // a second signal while closing: give up waiting
+        return;
+      }
+      closing = true;
+      void server.close({ timeoutMs: args.timeoutMs }).then(() => {
+        const s = server.stats();
+        if (args.json) print(JSON.stringify({ event: 'close', stats: s }));
+        else print(statsLine(s));
+        resolve(0);
+      });
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    server.once('close', () => {
+      if (!closing) {
+        // The server ended on its own (its master died): report it, exit non-zero.
+        closing = true;
+        const s = server.stats();
+        if (args.json) print(JSON.stringify({ event: 'close', stats: s }));
+        else print(statsLine(s));
+        resolve(1);
+      }
+    });
+  });
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// posix-servers: serve a model, benchmark them side by side, or run the lecture's labs.
+import { BENCH_USAGE, benchMain } from './bench-cli';
+import { SERVE_USAGE, serveMain } from './cli-serve';
+
+const USAGE = `Genuine POSIX TCP servers (fork, thread, iterative) and Node's own, to run, compare and learn.
+
+Usage:
+  ${SERVE_USAGE}
+  ${BENCH_USAGE}
+  posix-servers help
+
+Examples:
+  posix-servers serve --model fork --port 9000        then: nc 127.0.0.1 9000
+  posix-servers serve --model thread --trace --port 9000
+  posix-servers bench --models fork,thread,node --connections 1,50
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return 0;
+    case 'serve':
+      return serveMain(rest);
+    case 'bench':
+      return benchMain(rest);
+    default:
+      process.stderr.write(`posix-servers: unknown command '${command}' (try 'posix-servers help')\n`);
+      return 1;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: Error) => {
+    process.stderr.write(`posix-servers: ${e.message}\n`);
+    process.exit(1);
+  },
+);

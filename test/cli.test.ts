@@ -1,0 +1,157 @@
+// The CLI as a user runs it: a real process, real signals, real sockets.
+import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { parseBenchArgs } from '../lib/bench-cli';
+import { parseServeArgs } from '../lib/cli-serve';
+import { exchange, isAlive, waitFor } from './helpers';
+
+const CLI = join(__dirname, '..', 'dist', 'cli.js');
+
+interface Run {
+  child: ChildProcessWithoutNullStreams;
+  out: string[];
+  err: string[];
+  exit: Promise<number | null>;
+}
+
+function run(args: string[]): Run {
+  const child = spawn(process.execPath, [CLI, ...args]);
+  const out: string[] = [];
+  const err: string[] = [];
+  const collect = (into: string[]) => {
+    let buf = '';
+    return (d: Buffer) => {
+      buf += d.toString();
+      let nl;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        into.push(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+      }
+    };
+  };
+  child.stdout.on('data', collect(out));
+  child.stderr.on('data', collect(err));
+  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, out, err, exit };
+}
+
+const running: Run[] = [];
+afterEach(() => {
+  for (const r of running.splice(0)) if (r.child.exitCode === null) r.child.kill('SIGKILL');
+});
+
+function start(args: string[]): Run {
+  const r = run(args);
+  running.push(r);
+  return r;
+}
+
+describe('serve flags', () => {
+  test('defaults and --flag=value', () => {
+    expect(parseServeArgs([])).toMatchObject({ model: 'fork', host: '127.0.0.1', port: 0, maxClients: 100, handler: 'echo', json: false });
+    expect(parseServeArgs(['--model=thread', '--port=0', '--max-clients', '3', '--json'])).toMatchObject({
+      model: 'thread',
+      port: 0,
+      maxClients: 3,
+      json: true,
+    });
+  });
+
+  test.each([
+    [['--model', 'prefork'], /--model must be one of/],
+    [['--port', 'eighty'], /--port must be an integer/],
+    [['--port', '70000'], /--port must be from 0 to 65535/],
+    [['--max-clients'], /--max-clients needs a value/],
+    [['--frobnicate'], /unknown flag '--frobnicate'/],
+    [['--json=yes'], /--json takes no value/],
+  ])('%j is refused with a message naming the flag', (argv, message) => {
+    expect(() => parseServeArgs(argv)).toThrow(message);
+  });
+
+  test('bench flags', () => {
+    expect(parseBenchArgs(['--models', 'fork,node', '--connections=1,8', '--duration', '0.5']).config).toMatchObject({
+      models: ['fork', 'node'],
+      connections: [1, 8],
+      durationMs: 500,
+    });
+    expect(() => parseBenchArgs(['--models', 'fork,apache'])).toThrow(/unknown model 'apache'/);
+    expect(() => parseBenchArgs(['--repeat', '0'])).toThrow(/--repeat/);
+  });
+});
+
+describe.each(['fork', 'thread', 'iterative'])('posix-servers serve --model %s --json', (model) => {
+  test('listens, reports what clients do, and closes on SIGTERM with the final stats', async () => {
+    const r = start(['serve', '--model', model, '--port', '0', '--json']);
+    await waitFor(() => r.out.length >= 1, 10000, 'the listening line');
+    const listening = JSON.parse(r.out[0]);
+    expect(listening).toMatchObject({ event: 'listening', model, address: '127.0.0.1' });
+    expect(listening.port).toBeGreaterThan(0);
+    expect((await exchange(listening.port, Buffer.from('via the cli'))).toString()).toBe('via the cli');
+    const events = () => r.out.slice(1).map((l) => JSON.parse(l));
+    await waitFor(() => events().some((e) => e.event === 'disconnect'), 5000, 'disconnect line');
+    if (model === 'fork') await waitFor(() => events().some((e) => e.event === 'reap'), 5000, 'reap line');
+    const conn = events().find((e) => e.event === 'connection');
+    expect(conn).toMatchObject({ id: 1, peer: { address: '127.0.0.1' } });
+    if (model === 'fork') {
+      expect(events().find((e) => e.event === 'reap')).toMatchObject({ pid: conn.pid, exitCode: 0 });
+    }
+    r.child.kill('SIGTERM');
+    expect(await r.exit).toBe(0);
+    const close = events().find((e) => e.event === 'close');
+    expect(close.stats).toMatchObject({ accepted: 1, closed: 1, bytesIn: 11, bytesOut: 11 });
+    if (model === 'fork') expect(isAlive(listening.pid)).toBe(false); // the master is gone too
+    expect(r.err).toEqual([]);
+  });
+});
+
+describe('serve in human-readable form', () => {
+  test('says where it listens and how to connect; SIGINT closes it', async () => {
+    const r = start(['serve', '--model', 'thread', '--port', '0']);
+    await waitFor(() => r.out.length >= 2, 10000, 'two lines');
+    const m = /^thread server listening on 127\.0\.0\.1:(\d+) \(pid (\d+)\)$/.exec(r.out[0]);
+    expect(m).not.toBeNull();
+    expect(Number(m![2])).toBe(r.child.pid);
+    expect(r.out[1]).toBe(`connect with: nc 127.0.0.1 ${m![1]}`);
+    await exchange(Number(m![1]), Buffer.from('hi'));
+    await waitFor(() => r.out.some((l) => l.startsWith('disconnect #1')), 5000, 'disconnect line');
+    expect(r.out).toContain('disconnect #1: 2 bytes in, 2 bytes out (end)');
+    r.child.kill('SIGINT');
+    expect(await r.exit).toBe(0);
+    expect(r.out[r.out.length - 1]).toMatch(/^closed: accepted 1, rejected 0, closed 1/);
+  });
+});
+
+describe('errors: one line on stderr, exit code 1', () => {
+  test('a bad flag', async () => {
+    const r = start(['serve', '--model', 'nope']);
+    expect(await r.exit).toBe(1);
+    expect(r.err).toEqual([expect.stringMatching(/^posix-servers: --model must be one of .* got 'nope'$/)]);
+    expect(r.out).toEqual([]);
+  });
+
+  test('a port in use: EADDRINUSE', async () => {
+    const taken = createServer();
+    await new Promise<void>((res) => taken.listen(0, '127.0.0.1', () => res()));
+    const p = (taken.address() as { port: number }).port;
+    try {
+      const r = start(['serve', '--model', 'fork', '--port', String(p)]);
+      expect(await r.exit).toBe(1);
+      expect(r.err).toEqual([`posix-servers: bind EADDRINUSE: address already in use 127.0.0.1:${p}`]);
+    } finally {
+      await new Promise<void>((res) => taken.close(() => res()));
+    }
+  });
+
+  test('an unknown command', async () => {
+    const r = start(['frobnicate']);
+    expect(await r.exit).toBe(1);
+    expect(r.err).toEqual([expect.stringContaining("unknown command 'frobnicate'")]);
+  });
+
+  test('help exits 0', async () => {
+    const r = start(['help']);
+    expect(await r.exit).toBe(0);
+    expect(r.out.join('\n')).toContain('posix-servers serve');
+  });
+});
