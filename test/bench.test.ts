@@ -6,19 +6,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchReport } from '../lib/bench';
 
-test('bench --json writes every raw round; the table compares with node and the reference', () => {
+test('bench --json writes every raw round; the table compares each model with its C reference', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bench-'));
   const json = join(dir, 'bench.json');
   const svg = join(dir, 'bench.svg');
   const r = spawnSync(
     process.execPath,
-    [join(__dirname, '..', 'dist', 'cli.js'), 'bench', '--models', 'thread,ref-thread,node', '--connections', '1,4',
+    [join(__dirname, '..', 'dist', 'cli.js'), 'bench', '--models', 'thread,ref-thread,fork', '--connections', '1,4',
       '--duration', '0.2', '--repeat', '2', '--json', json, '--svg', svg],
     { encoding: 'utf8', timeout: 60000 },
   );
   expect(r.status).toBe(0);
   const report = JSON.parse(readFileSync(json, 'utf8')) as BenchReport;
-  expect(report.config).toMatchObject({ models: ['thread', 'ref-thread', 'node'], connections: [1, 4], durationMs: 200, repeat: 2 });
+  expect(report.config).toMatchObject({ models: ['thread', 'ref-thread', 'fork'], connections: [1, 4], durationMs: 200, repeat: 2 });
   // 3 models × 2 rounds × (2 ping-pong widths + churn), in alternating rounds.
   expect(report.rounds).toHaveLength(18);
   expect(report.rounds.slice(0, 9).every((x) => x.round === 1)).toBe(true);
@@ -30,8 +30,8 @@ test('bench --json writes every raw round; the table compares with node and the 
   }
   const threadRow = r.stdout.split('\n').find((l) => /^thread\s+1\s/.test(l));
   expect(threadRow).toBeDefined();
-  // The table's ratio columns: × node and × ref are numbers for the thread model.
+  // The thread row carries every column, its × ref ratio included.
   expect(threadRow!.split(/\s{2,}/).length).toBeGreaterThanOrEqual(10);
   expect(readFileSync(svg, 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*ping-pong msgs\/s, 1 connection[\s\S]*<\/svg>\n$/);
-  expect(r.stderr).toMatch(/round 2\/2 · node/); // the progress line
+  expect(r.stderr).toMatch(/round 2\/2 · fork/); // the progress line
 });
