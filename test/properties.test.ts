@@ -1,0 +1,83 @@
+// Property-based: random input never crashes Node, only throws the documented errors.
+import fc from 'fast-check';
+import { startServer } from '../lib';
+import { EVENT_RECORD_SIZE, EventDecoder } from '../lib/events';
+import { resolveOptions } from '../lib/options';
+
+const anything = fc.anything({ withBigInt: true, withNullPrototype: true, withTypedArray: true });
+
+test('option validation: any input either resolves or throws a TypeError/RangeError', () => {
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        anything,
+        fc.record(
+          {
+            model: fc.oneof(fc.constantFrom('fork', 'thread', 'iterative'), anything),
+            host: fc.oneof(fc.constantFrom('127.0.0.1', '::1'), anything),
+            port: fc.oneof(fc.integer({ min: -10, max: 70000 }), anything),
+            maxClients: fc.oneof(fc.integer({ min: -1, max: 5000 }), anything),
+            backlog: fc.oneof(fc.integer({ min: -1, max: 70000 }), anything),
+            handler: fc.oneof(fc.constantFrom('echo', 'upper'), anything),
+            idleTimeoutMs: fc.oneof(fc.integer(), anything),
+            trace: anything,
+          },
+          { requiredKeys: [] },
+        ),
+      ),
+      (input) => {
+        try {
+          const o = resolveOptions(input);
+          // What passes validation is within the documented ranges.
+          expect(['fork', 'thread', 'iterative']).toContain(o.model);
+          expect(o.port).toBeGreaterThanOrEqual(0);
+          expect(o.port).toBeLessThanOrEqual(65535);
+          expect(o.maxClients).toBeGreaterThanOrEqual(1);
+        } catch (e) {
+          expect(e instanceof TypeError || e instanceof RangeError).toBe(true);
+          expect((e as Error).message).toMatch(/option|argument/);
+        }
+      },
+    ),
+    { numRuns: 2000 },
+  );
+});
+
+test('startServer with random options throws synchronously or starts a server that closes', async () => {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.record({ model: fc.constantFrom('fork', 'thread', 'iterative', 'x'), maxClients: fc.integer({ min: -2, max: 3 }), handler: fc.constantFrom('echo', 'upper', 'rot13') }),
+      async (input) => {
+        let server;
+        try {
+          server = startServer(input as never);
+        } catch (e) {
+          expect(e instanceof TypeError || e instanceof RangeError).toBe(true);
+          return;
+        }
+        await (await server).close({ timeoutMs: 0 });
+      },
+    ),
+    { numRuns: 30 },
+  );
+});
+
+test('event decoder: random bytes in random chunks decode without throwing, record by record', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 20 * EVENT_RECORD_SIZE }), fc.array(fc.nat(100), { maxLength: 20 }), (bytes, cuts) => {
+      const whole = new EventDecoder().push(Buffer.from(bytes));
+      const chunked = new EventDecoder();
+      const events = [];
+      let at = 0;
+      for (const cut of cuts) {
+        events.push(...chunked.push(Buffer.from(bytes.subarray(at, at + cut))));
+        at += cut;
+      }
+      events.push(...chunked.push(Buffer.from(bytes.subarray(at))));
+      // Chunk boundaries never change what is decoded; at most one event per whole record.
+      expect(events).toEqual(whole);
+      expect(whole.length).toBeLessThanOrEqual(Math.floor(bytes.length / EVENT_RECORD_SIZE));
+    }),
+    { numRuns: 500 },
+  );
+});
