@@ -146,7 +146,7 @@ export function attachPrinter(
 /** Runs until SIGINT/SIGTERM; returns the exit code. */
 export async function serveMain(
   argv: string[],
-  formatTrace: ((e: TraceEvent, t0: number, lang: 'en' | 'zh') => string) | null = null,
+  formatTrace: ((e: TraceEvent, t0: number, lang: 'en' | 'zh', ctx: { masterPid?: number }) => string) | null = null,
 ): Promise<number> {
   let args: ServeArgs;
   let server: PosixServer;
@@ -177,7 +177,8 @@ export async function serveMain(
       process.stderr.write(`posix-servers: warning: listening on ${a.address}, not loopback: other machines can connect\n`);
     }
   }
-  attachPrinter(server, args, print, formatTrace ? (t, t0) => formatTrace(t, t0, args.lang) : null);
+  const ctx = server.model === 'fork' ? { masterPid: server.pid } : {};
+  attachPrinter(server, args, print, formatTrace ? (t, t0) => formatTrace(t, t0, args.lang, ctx) : null);
   return new Promise((resolve) => {
     let closing = false;
     const stop = () => {

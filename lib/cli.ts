@@ -2,18 +2,22 @@
 // posix-servers: serve a model, benchmark them side by side, or run the lecture's labs.
 import { BENCH_USAGE, benchMain } from './bench-cli';
 import { SERVE_USAGE, serveMain } from './cli-serve';
+import { LAB_USAGE, labMain } from './labs';
+import { formatTrace } from './trace-format';
 
 const USAGE = `Genuine POSIX TCP servers (fork, thread, iterative) and Node's own, to run, compare and learn.
 
 Usage:
   ${SERVE_USAGE}
   ${BENCH_USAGE}
+  ${LAB_USAGE}
   posix-servers help
 
 Examples:
   posix-servers serve --model fork --port 9000        then: nc 127.0.0.1 9000
   posix-servers serve --model thread --trace --port 9000
-  posix-servers bench --models fork,thread,node --connections 1,50
+  posix-servers bench --models fork,thread,ref-fork --connections 1,50
+  posix-servers lab zombies --lang zh
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -26,7 +30,9 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return 0;
     case 'serve':
-      return serveMain(rest);
+      return serveMain(rest, formatTrace);
+    case 'lab':
+      return labMain(rest);
     case 'bench':
       return benchMain(rest);
     default:

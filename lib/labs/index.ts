@@ -1,0 +1,119 @@
+// The labs: each one makes one point of the lecture happen on real sockets, processes and threads,
+// measures it, and says whether the observation matches the lesson.
+// `posix-servers lab` lists them; `posix-servers lab <name> [--lang en|zh]` runs one.
+import { eintrLab } from './eintr';
+import { fdSharingLab } from './fd-sharing';
+import { forkLab } from './fork';
+import { handshakeLab } from './handshake';
+import { Lang, t } from './i18n';
+import { iterativeLab } from './iterative';
+import { sharedCfdLab } from './shared-cfd';
+import { slotTableLab } from './slot-table';
+import type { Lab, LabResult } from './types';
+import { zombiesLab } from './zombies';
+
+export type { Lab, LabResult } from './types';
+export type { Lang } from './i18n';
+export { t } from './i18n';
+
+/** In the lecture's order. */
+export const LABS: Lab[] = [
+  handshakeLab,
+  iterativeLab,
+  forkLab,
+  zombiesLab,
+  eintrLab,
+  fdSharingLab,
+  sharedCfdLab,
+  slotTableLab,
+];
+
+export const LAB_USAGE = 'posix-servers lab [<name>] [--lang en|zh]';
+
+/** One line per lab: its name and what it shows. */
+export function listLabs(lang: Lang): string[] {
+  const width = Math.max(...LABS.map((l) => l.name.length));
+  return LABS.map((l) => `${l.name.padEnd(width)}  ${l.summary[lang]}`);
+}
+
+function show(v: number | string | boolean, lang: Lang): string {
+  if (typeof v === 'boolean') return lang === 'en' ? (v ? 'yes' : 'no') : v ? '是' : '否';
+  return String(v);
+}
+
+/**
+ * Runs one lab, printing through `out`. Resolves with an exit code: 0 when the observation
+ * matched the lesson, 1 when it did not (or the lab failed), 2 for an unknown lab.
+ */
+export async function runLab(name: string, lang: Lang, out: (line: string) => void): Promise<number> {
+  const lab = LABS.find((l) => l.name === name);
+  if (!lab) {
+    out(t(lang, { en: `unknown lab '${name}'; the labs are:`, zh: `没有名为 '${name}' 的实验；可用的实验：` }));
+    for (const l of listLabs(lang)) out(`  ${l}`);
+    return 2;
+  }
+  out(t(lang, { en: `== lab ${lab.name}: ${lab.summary.en} ==`, zh: `== 实验 ${lab.name}：${lab.summary.zh} ==` }));
+  const started = performance.now();
+  let result: LabResult;
+  try {
+    result = await lab.run(out, lang);
+  } catch (e) {
+    out(t(lang, { en: `lab ${lab.name} failed: ${(e as Error).message}`, zh: `实验 ${lab.name} 失败：${(e as Error).message}` }));
+    return 1;
+  }
+  const ms = Math.round(performance.now() - started);
+  const pairs = Object.entries(result.measured)
+    .map(([k, v]) => `${k}=${show(v, lang)}`)
+    .join(' ');
+  out(`${t(lang, { en: 'measured: ', zh: '测量值：' })}${pairs}`);
+  out(
+    result.ok
+      ? t(lang, { en: `OK: the observation matches the lesson (${ms} ms)`, zh: `通过：观察结果与结论一致（${ms} ms）` })
+      : t(lang, { en: `NOT OK: the observation does not match the lesson (${ms} ms)`, zh: `未通过：观察结果与结论不一致（${ms} ms）` }),
+  );
+  return result.ok ? 0 : 1;
+}
+
+/**
+ * `lab` / `lab <name> [--lang en|zh]` (a leading 'lab' is optional). No name: lists the labs and
+ * returns 0. Unknown lab or bad flag: one line on stderr, returns 1. Otherwise runLab's code.
+ */
+export async function labMain(argv: string[], io: { stdout?: (line: string) => void; stderr?: (line: string) => void } = {}): Promise<number> {
+  const stdout = io.stdout ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const stderr = io.stderr ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const args = argv[0] === 'lab' ? argv.slice(1) : argv;
+  let lang: Lang = 'en';
+  let name: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === '--lang' || arg.startsWith('--lang=')) {
+      const v = arg === '--lang' ? args[++i] : arg.slice('--lang='.length);
+      if (v !== 'en' && v !== 'zh') {
+        stderr(`posix-servers lab: --lang must be en or zh, got '${v ?? ''}'`);
+        return 1;
+      }
+      lang = v;
+    } else if (arg === '--help' || arg === '-h') {
+      name = undefined;
+      break;
+    } else if (arg.startsWith('-')) {
+      stderr(`posix-servers lab: unknown flag '${arg}' (usage: ${LAB_USAGE})`);
+      return 1;
+    } else if (name !== undefined) {
+      stderr(`posix-servers lab: one lab at a time, got '${name}' and '${arg}'`);
+      return 1;
+    } else {
+      name = arg;
+    }
+  }
+  if (name === undefined) {
+    stdout(t(lang, { en: `Usage: ${LAB_USAGE}`, zh: `用法：${LAB_USAGE}` }));
+    for (const l of listLabs(lang)) stdout(`  ${l}`);
+    return 0;
+  }
+  if (!LABS.some((l) => l.name === name)) {
+    stderr(`posix-servers lab: unknown lab '${name}' (one of: ${LABS.map((l) => l.name).join(', ')})`);
+    return 1;
+  }
+  return runLab(name, lang, stdout);
+}

@@ -1,0 +1,308 @@
+// What the labs share: a client we drive step by step, bounded waiting, and readers of what the
+// kernel says (/proc/<pid>/fd, /proc/net/tcp). Loopback only: clients connect to 127.0.0.1.
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { connect, Socket } from 'node:net';
+import { endianness } from 'node:os';
+import { formatIPv6 } from '../events';
+import type { PosixServer } from '../server';
+
+export const LOOPBACK = '127.0.0.1';
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Milliseconds on a monotonic clock. */
+export const now = () => performance.now();
+
+/** Polls `cond` every 5 ms; throws after `timeoutMs` naming `what`. */
+export async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = now() + timeoutMs;
+  while (!cond()) {
+    if (now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/** Polls `cond`; true if it held within `timeoutMs`, false otherwise (never throws). */
+export async function eventually(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = now() + timeoutMs;
+  while (!cond()) {
+    if (now() > deadline) return false;
+    await sleep(5);
+  }
+  return true;
+}
+
+export function portOf(server: PosixServer): number {
+  const a = server.address();
+  if (!a) throw new Error('server is closed');
+  return a.port;
+}
+
+/** A TCP client on 127.0.0.1 that we drive step by step, recording when things arrived. */
+export class LabClient {
+  readonly sock: Socket;
+  /** Our end's port (Node forgets it once the socket is closed). */
+  readonly localPort: number;
+  /** When the server's FIN (or a reset) arrived, on the now() clock; null until then. */
+  closedAt: number | null = null;
+  error: Error | null = null;
+  #buf = Buffer.alloc(0);
+  #waiters: Array<() => void> = [];
+
+  private constructor(sock: Socket) {
+    this.sock = sock;
+    this.localPort = sock.localPort ?? -1;
+    sock.on('data', (c) => {
+      this.#buf = Buffer.concat([this.#buf, c]);
+      this.#wake();
+    });
+    const closed = () => {
+      if (this.closedAt === null) this.closedAt = now();
+      this.#wake();
+    };
+    sock.on('end', closed);
+    sock.on('close', closed);
+    sock.on('error', (e) => {
+      this.error = e;
+      closed();
+    });
+  }
+
+  /** Connects; resolves when the three-way handshake is done (connect() returned). */
+  static open(port: number, timeoutMs = 2000): Promise<LabClient> {
+    return new Promise((resolve, reject) => {
+      const sock = connect({ port, host: LOOPBACK });
+      const timer = setTimeout(() => {
+        sock.destroy();
+        reject(new Error(`connect to ${LOOPBACK}:${port} timed out`));
+      }, timeoutMs);
+      sock.once('connect', () => {
+        clearTimeout(timer);
+        resolve(new LabClient(sock));
+      });
+      sock.once('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+    });
+  }
+
+  get received(): number {
+    return this.#buf.length;
+  }
+
+  get closed(): boolean {
+    return this.closedAt !== null;
+  }
+
+  #wake(): void {
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  /** Resolves with the first n bytes received, or rejects after timeoutMs or at EOF. */
+  read(n: number, timeoutMs = 2000): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`read(${n}) timed out with ${this.#buf.length} bytes`)), timeoutMs);
+      const check = () => {
+        if (this.#buf.length >= n) {
+          clearTimeout(timer);
+          const out = Buffer.from(this.#buf.subarray(0, n));
+          this.#buf = this.#buf.subarray(n);
+          resolve(out);
+        } else if (this.closed) {
+          clearTimeout(timer);
+          reject(this.error ?? new Error(`connection ended with ${this.#buf.length} of ${n} bytes`));
+        } else {
+          this.#waiters.push(check);
+        }
+      };
+      check();
+    });
+  }
+
+  /** Sends `text` and waits for it to come back; returns what came back. */
+  async echo(text: string, timeoutMs = 2000): Promise<string> {
+    this.sock.write(text);
+    return (await this.read(Buffer.byteLength(text), timeoutMs)).toString();
+  }
+
+  /** True if nothing arrives for `ms` and the connection stays open. */
+  async silentFor(ms: number): Promise<boolean> {
+    const before = this.#buf.length;
+    await sleep(ms);
+    return this.#buf.length === before && !this.closed;
+  }
+
+  /** Half-close: sends FIN (the client closes first). */
+  end(): void {
+    this.sock.end();
+  }
+
+  destroy(): void {
+    this.sock.destroy();
+  }
+}
+
+/** Connects, sends `text`, half-closes, and resolves with everything until the server closed. */
+export async function exchange(port: number, text: string, timeoutMs = 2000): Promise<string> {
+  const c = await LabClient.open(port, timeoutMs);
+  try {
+    c.sock.end(text);
+    await waitFor(() => c.closed, timeoutMs, 'the server to close the connection');
+    return (await c.read(c.received, 0).catch(() => Buffer.alloc(0))).toString();
+  } finally {
+    c.destroy();
+  }
+}
+
+/** Ends every client; ignores those already gone. */
+export function destroyAll(clients: Array<LabClient | undefined>): void {
+  for (const c of clients) c?.destroy();
+}
+
+/** Closes every server still open; never throws (labs call it in finally). */
+export async function closeAll(servers: Array<PosixServer | undefined>): Promise<void> {
+  await Promise.all(servers.map((s) => (s && s.listening ? s.close({ timeoutMs: 0 }).catch(() => undefined) : undefined)));
+}
+
+// ---- /proc/<pid>/fd ----
+
+/** fd → what it points to (`socket:[12345]`, `pipe:[…]`, a path), or null if unreadable. */
+export function fdLinks(pid: number | 'self', task?: number): Map<number, string> | null {
+  const dir = task === undefined ? `/proc/${pid}/fd` : `/proc/${pid}/task/${task}/fd`;
+  try {
+    const out = new Map<number, string>();
+    for (const name of readdirSync(dir)) {
+      try {
+        out.set(Number(name), readlinkSync(`${dir}/${name}`));
+      } catch {
+        // closed between readdir and readlink
+      }
+    }
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+/** The socket inode a /proc fd link names (`socket:[12345]` → 12345), else null. */
+export function socketInode(link: string | undefined): number | null {
+  const m = link ? /^socket:\[(\d+)\]$/.exec(link) : null;
+  return m ? Number(m[1]) : null;
+}
+
+/** `3 → socket:[1234], 4 → pipe:[…]` for printing, sockets first. */
+export function showFds(links: Map<number, string>, highlight: Map<number, string> = new Map()): string {
+  return [...links.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([fd, link]) => `${fd} → ${link}${highlight.has(fd) ? ` (${highlight.get(fd)})` : ''}`)
+    .join(', ');
+}
+
+// ---- /proc/net/tcp ----
+
+export const TCP_STATES: Record<string, string> = {
+  '01': 'ESTABLISHED',
+  '02': 'SYN_SENT',
+  '03': 'SYN_RECV',
+  '04': 'FIN_WAIT1',
+  '05': 'FIN_WAIT2',
+  '06': 'TIME_WAIT',
+  '07': 'CLOSE',
+  '08': 'CLOSE_WAIT',
+  '09': 'LAST_ACK',
+  '0A': 'LISTEN',
+  '0B': 'CLOSING',
+};
+
+export interface TcpEndpoint {
+  address: string;
+  port: number;
+}
+
+export interface TcpEntry {
+  local: TcpEndpoint;
+  remote: TcpEndpoint;
+  /** The hex code from the `st` column, e.g. '06'. */
+  st: string;
+  /** Its name, e.g. 'TIME_WAIT'. */
+  state: string;
+  inode: number;
+  /** The raw line, trimmed. */
+  line: string;
+}
+
+// The kernel prints each 32-bit word of the address with %08X, in host byte order.
+function wordBytes(hex8: string): number[] {
+  const n = parseInt(hex8, 16);
+  const be = [(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
+  return endianness() === 'LE' ? be.reverse() : be;
+}
+
+export function decodeTcpEndpoint(field: string): TcpEndpoint {
+  const [hexAddr, hexPort] = field.split(':');
+  const port = parseInt(hexPort, 16);
+  if (hexAddr.length === 8) return { address: wordBytes(hexAddr).join('.'), port };
+  const bytes: number[] = [];
+  for (let i = 0; i < 32; i += 8) bytes.push(...wordBytes(hexAddr.slice(i, i + 8)));
+  return { address: formatIPv6(Uint8Array.from(bytes)), port };
+}
+
+/** Parses /proc/net/tcp-format text (header line first). */
+export function parseProcNetTcp(text: string): TcpEntry[] {
+  const out: TcpEntry[] = [];
+  for (const raw of text.split('\n').slice(1)) {
+    const f = raw.trim().split(/\s+/);
+    if (f.length < 10) continue;
+    const st = f[3].toUpperCase();
+    out.push({
+      local: decodeTcpEndpoint(f[1]),
+      remote: decodeTcpEndpoint(f[2]),
+      st,
+      state: TCP_STATES[st] ?? `0x${st}`,
+      inode: Number(f[9]),
+      line: raw.trim(),
+    });
+  }
+  return out;
+}
+
+/** Every TCP socket of this network namespace: /proc/net/tcp, and /proc/net/tcp6 if present. */
+export function tcpTable(): TcpEntry[] {
+  const out: TcpEntry[] = [];
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    try {
+      out.push(...parseProcNetTcp(readFileSync(file, 'utf8')));
+    } catch {
+      // no IPv6 in this kernel
+    }
+  }
+  return out;
+}
+
+/** The entry whose local end is `localPort` and remote end `remotePort` (0: any), if any. */
+export function tcpEntry(localPort: number, remotePort: number, table = tcpTable()): TcpEntry | undefined {
+  return table.find((e) => e.local.port === localPort && (remotePort === 0 || e.remote.port === remotePort));
+}
+
+/** State name of that entry, or 'gone' when the kernel no longer lists it. */
+export function tcpState(localPort: number, remotePort: number, table = tcpTable()): string {
+  return tcpEntry(localPort, remotePort, table)?.state ?? 'gone';
+}
+
+/** `127.0.0.1:53422 → 127.0.0.1:9000 st 06 TIME_WAIT` */
+export function showTcp(e: TcpEntry | undefined, fallback: string): string {
+  if (!e) return fallback;
+  return `${e.local.address}:${e.local.port} → ${e.remote.address}:${e.remote.port}  st ${e.st} ${e.state}`;
+}
+
+/** The LISTEN socket's inode for `port` (to recognise lfd in /proc/<pid>/fd). */
+export function listenInode(port: number): number | null {
+  const e = tcpTable().find((x) => x.local.port === port && x.st === '0A');
+  return e ? e.inode : null;
+}
+
+/** Threads of this process, from /proc/self/task. */
+export function tasks(): number[] {
+  return readdirSync('/proc/self/task').map(Number);
+}

@@ -1,0 +1,16 @@
+// What a lab is and what it reports.
+import type { Lang } from './i18n';
+
+export interface LabResult {
+  /** True when what was measured matches the lesson. */
+  ok: boolean;
+  /** The observations themselves (counts, times in ms, pids, fds, states, yes/no). */
+  measured: Record<string, number | string | boolean>;
+}
+
+export interface Lab {
+  name: string;
+  summary: { en: string; zh: string };
+  /** Starts what it needs, drives real clients on 127.0.0.1, prints through `out`; closes everything. */
+  run(out: (line: string) => void, lang: Lang): Promise<LabResult>;
+}

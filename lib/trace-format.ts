@@ -1,0 +1,268 @@
+// One trace event → one line a person can read next to the lecture: when (relative to the first
+// call), who (which process, or which thread), what (the call with its real descriptors, pids and
+// result) and why (a short note that names the lecture point it makes visible), in English or
+// Chinese. Used by `posix-servers serve --trace` and by the labs.
+import type { Peer, TraceCall, TraceEvent } from './events';
+import { TRACE_CALLS } from './events';
+import { constants as osConstants } from 'node:os';
+import { readStat } from './proc';
+
+export type Lang = 'en' | 'zh';
+
+/**
+ * Who made a call. Node's own process makes socket/bind/listen and runs the thread and iterative
+ * servers; the fork model's master accepts and forks; a child serves one connection.
+ */
+export type TraceRole = 'in-process' | 'master' | 'child';
+
+/** What formatTrace may be told about the server, to name the actor without guessing. */
+export interface TraceContext {
+  /** The fork model's master (PosixServer.pid). Any other pid but Node's is then a child. */
+  masterPid?: number;
+  /** The process that started the server. Default: this process. */
+  nodePid?: number;
+}
+
+/**
+ * Variants of a call whose meaning depends on who made it or on its arguments; every TRACE_CALLS
+ * entry has a note of its own as well.
+ */
+export type NoteKey =
+  | TraceCall
+  | 'close-lfd:stop'
+  | 'shutdown:conn'
+  | 'slots-full:fork'
+  | 'close-conn:thread'
+  | 'close-conn:iterative';
+
+export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
+  en: {
+    socket: 'socket() creates the listening socket, lfd (point 6, step 1)',
+    bind: 'bind() ties lfd to the IP address and port (point 6, step 2)',
+    listen: 'listen() makes lfd passive; the kernel completes handshakes and queues them, up to the backlog (points 1, 6)',
+    accept: 'accept() takes one finished three-way handshake off the queue: a new descriptor, cfd, for that client (points 1, 6)',
+    'accept-eintr': 'a blocking call interrupted by a signal is not an error: retry (point 2)',
+    fork: 'one child per connection: parent closes cfd, child closes lfd (lecture point 5)',
+    'close-cfd': 'the parent closes cfd: the child has its own copy and serves the client (point 5)',
+    'close-lfd': 'the child closes lfd: it only talks to its one client; the parent still listens (points 5, 8)',
+    'close-lfd:stop': 'the server closes lfd at stop: no new connections, the port is free (point 6, the final close(lfd))',
+    'child-exit': 'the child must exit after close(cfd), or it would return to accept() and fork children itself (point 5)',
+    waitpid: 'the parent reaps the child in its SIGCHLD handler: no zombie is left behind (point 7, homework 1)',
+    pthread_create: 'one thread per connection; its argument must be its own (an INFO slot), not &cfd, which the next accept() overwrites (points 9–11)',
+    pthread_detach: 'detached: nobody joins the thread; its resources are freed when it returns (point 9)',
+    'worker-start': 'the worker takes cfd from its argument; threads share one descriptor table, nothing is copied (points 9, 10)',
+    'slots-full': 'every INFO slot is in use: refuse the connection, close(cfd) at once (point 11, i == 100)',
+    'slots-full:fork': 'maxClients children are alive: refuse the connection, close(cfd) at once',
+    shutdown: 'shutdown(lfd) wakes the blocked accept() so the server can stop',
+    'shutdown:conn': "close()'s timeout is over: the server ends this connection itself",
+    'close-conn': 'read() returned 0 (the client closed) or failed: close(cfd) ends the connection (point 5)',
+    'close-conn:thread': 'read() returned 0 or failed: the worker closes its own cfd and frees its slot (points 9, 11)',
+    'close-conn:iterative': 'read() returned 0 or failed: close(cfd), and only now accept() the next client (point 3)',
+  },
+  zh: {
+    socket: 'socket() 创建监听套接字，得到 lfd（第 6 点，步骤 1）',
+    bind: 'bind() 把 lfd 和 IP、端口绑定（第 6 点，步骤 2）',
+    listen: 'listen() 设置监听；三次握手由内核完成并排队，最多 backlog 个（第 1、6 点）',
+    accept: 'accept() 从队列中取出一个已完成三次握手的连接，返回新的通信描述符 cfd（第 1、6 点）',
+    'accept-eintr': '阻塞函数被信号打断，errno=EINTR，不应视为错误：重新调用（第 2 点）',
+    fork: '每个连接一个子进程：父进程关闭 cfd，子进程关闭 lfd（讲义第 5 点）',
+    'close-cfd': '父进程关闭 cfd：子进程有自己的一份副本，由它收发数据（第 5 点）',
+    'close-lfd': '子进程关闭 lfd：它只和自己的客户端通信；父进程仍在监听（第 5、8 点）',
+    'close-lfd:stop': '服务器停止时关闭 lfd：不再接受新连接，端口被释放（第 6 点，最后的 close(lfd)）',
+    'child-exit': '子进程关闭 cfd 后必须退出，否则会回到 accept() 再去创建子进程（第 5 点）',
+    waitpid: '父进程在 SIGCHLD 信号处理函数中回收子进程：不留僵尸进程（第 7 点，作业 1）',
+    pthread_create: '每个连接一个线程；传给它的参数必须是它自己的（INFO 槽位），而不是会被下一次 accept() 覆盖的 &cfd（第 9–11 点）',
+    pthread_detach: '设置分离属性：无需 pthread_join，线程返回时资源自动释放（第 9 点）',
+    'worker-start': '子线程从参数中取得 cfd；线程共享同一张文件描述符表，不是复制（第 9、10 点）',
+    'slots-full': 'INFO 数组的槽位全部占用：拒绝新连接，立即 close(cfd)（第 11 点，i == 100）',
+    'slots-full:fork': '存活的子进程已达 maxClients 个：拒绝新连接，立即 close(cfd)',
+    shutdown: 'shutdown(lfd) 唤醒阻塞的 accept()，服务器得以停止',
+    'shutdown:conn': 'close() 的等待时间已到：服务器主动结束这个连接',
+    'close-conn': 'read() 返回 0（客户端已关闭）或出错：close(cfd)，连接结束（第 5 点）',
+    'close-conn:thread': 'read() 返回 0 或出错：子线程关闭自己的 cfd 并释放槽位（第 9、11 点）',
+    'close-conn:iterative': 'read() 返回 0 或出错：close(cfd)，然后才 accept() 下一个客户端（第 3 点）',
+  },
+};
+
+/** A raw wait status, decoded as WIFEXITED/WEXITSTATUS/WIFSIGNALED/WTERMSIG do. */
+export interface WaitStatus {
+  exitCode: number | null;
+  signal: string | null;
+  coreDumped: boolean;
+}
+
+const signalNames = new Map<number, string>();
+for (const [name, num] of Object.entries(osConstants.signals)) {
+  if (!signalNames.has(num)) signalNames.set(num, name);
+}
+
+export function decodeWaitStatus(status: number): WaitStatus {
+  const low = status & 0x7f;
+  if (low === 0) return { exitCode: (status >> 8) & 0xff, signal: null, coreDumped: false };
+  if (low !== 0x7f) {
+    return { exitCode: null, signal: signalNames.get(low) ?? `signal ${low}`, coreDumped: (status & 0x80) !== 0 };
+  }
+  // Stopped (WIFSTOPPED): waitpid without WUNTRACED never reports it; shown for completeness.
+  return { exitCode: null, signal: signalNames.get((status >> 8) & 0xff) ?? null, coreDumped: false };
+}
+
+// Pids seen making calls only a fork master makes (accept, fork, waitpid, shutdown…), so that a
+// later close(lfd) by the same pid is known to be the master's at stop, not a child's. Bounded.
+const knownMasters: number[] = [];
+const KNOWN_MASTERS_MAX = 64;
+const MASTER_ONLY: ReadonlySet<TraceCall> = new Set<TraceCall>(['accept', 'accept-eintr', 'fork', 'close-cfd', 'waitpid', 'shutdown']);
+
+function rememberMaster(pid: number): void {
+  if (knownMasters.includes(pid)) return;
+  knownMasters.push(pid);
+  if (knownMasters.length > KNOWN_MASTERS_MAX) knownMasters.shift();
+}
+
+/**
+ * Who made the call: Node's process, the fork master or a child. With ctx.masterPid this is
+ * exact. Without it only close-lfd is ambiguous (a child's, or the master's at stop: the same
+ * record); it is resolved by a pid already seen making master-only calls (events are formatted in
+ * order, and the master always traces shutdown before its final close), else by /proc (the master
+ * is Node's child, a connection's child is the master's), else it is taken to be a child's.
+ */
+export function traceRole(e: TraceEvent, ctx: TraceContext = {}): TraceRole {
+  const nodePid = ctx.nodePid ?? process.pid;
+  if (e.pid === nodePid) return 'in-process';
+  if (ctx.masterPid !== undefined) return e.pid === ctx.masterPid ? 'master' : 'child';
+  if (MASTER_ONLY.has(e.call)) {
+    rememberMaster(e.pid);
+    return 'master';
+  }
+  switch (e.call) {
+    case 'close-lfd': {
+      if (knownMasters.includes(e.pid)) return 'master';
+      const st = readStat(e.pid);
+      return st !== null && st.ppid === nodePid ? 'master' : 'child';
+    }
+    case 'slots-full':
+      return 'master';
+    default:
+      return 'child';
+  }
+}
+
+function at(p: Peer | undefined): string {
+  if (!p) return '?';
+  return p.family === 'IPv6' ? `[${p.address}]:${p.port}` : `${p.address}:${p.port}`;
+}
+
+/** The note for this event: which lecture point it shows. */
+export function traceNote(e: TraceEvent, lang: Lang, ctx: TraceContext = {}): string {
+  return TRACE_NOTES[lang][noteKey(e, traceRole(e, ctx))];
+}
+
+function noteKey(e: TraceEvent, role: TraceRole): NoteKey {
+  switch (e.call) {
+    case 'close-lfd':
+      return role === 'child' ? 'close-lfd' : 'close-lfd:stop';
+    case 'shutdown':
+      return e.id !== 0 || e.slot !== undefined ? 'shutdown:conn' : 'shutdown';
+    case 'slots-full':
+      return role === 'master' ? 'slots-full:fork' : 'slots-full';
+    case 'close-conn':
+      if (role !== 'in-process') return 'close-conn';
+      return e.slot !== undefined ? 'close-conn:thread' : 'close-conn:iterative';
+    default:
+      return e.call;
+  }
+}
+
+function waitText(status: number, lang: Lang): string {
+  const w = decodeWaitStatus(status);
+  if (w.exitCode !== null) return lang === 'en' ? `exit ${w.exitCode}` : `退出码 ${w.exitCode}`;
+  const core = w.coreDumped ? (lang === 'en' ? ', core dumped' : '，产生 core') : '';
+  return lang === 'en' ? `killed by ${w.signal}${core}` : `被信号 ${w.signal} 终止${core}`;
+}
+
+function failed(e: TraceEvent, lang: Lang): string {
+  return lang === 'en' ? ` failed: ${e.errno}` : ` 失败：${e.errno}`;
+}
+
+/** The call with its real arguments and result, without the note. */
+export function traceCallText(e: TraceEvent, lang: Lang, ctx: TraceContext = {}): string {
+  const en = lang === 'en';
+  const role = traceRole(e, ctx);
+  const conn = e.id > 0 ? (en ? `, connection #${e.id}` : `，连接 #${e.id}`) : '';
+  const slot = e.slot ?? '?';
+  switch (e.call) {
+    case 'socket':
+      return e.errno ? `socket()${failed(e, lang)}` : `socket() → lfd ${e.result}`;
+    case 'bind':
+      return `bind(${e.fd}, ${at(e.address)})${e.errno ? failed(e, lang) : ''}`;
+    case 'listen':
+      return `listen(${e.fd}, ${e.result})`;
+    case 'accept':
+      return en
+        ? `accept(${e.fd}) → cfd ${e.result} from ${at(e.address)}${conn}`
+        : `accept(${e.fd}) → cfd ${e.result}，客户端 ${at(e.address)}${conn}`;
+    case 'accept-eintr':
+      return en ? `accept(${e.fd}) interrupted: ${e.errno ?? 'EINTR'}, retried` : `accept(${e.fd}) 被信号中断：${e.errno ?? 'EINTR'}，重试`;
+    case 'fork':
+      return en ? `fork() → child ${e.result} (serves cfd ${e.fd}${conn})` : `fork() → 子进程 ${e.result}（处理 cfd ${e.fd}${conn}）`;
+    case 'close-cfd':
+      return en ? `close(${e.fd}) in parent${conn}` : `父进程 close(${e.fd})${conn}`;
+    case 'close-lfd':
+      if (role === 'child') return en ? `close(${e.fd}) in child ${e.pid}` : `子进程 ${e.pid} close(${e.fd})`;
+      return en ? `close(${e.fd}): listening socket closed` : `close(${e.fd})：监听套接字已关闭`;
+    case 'child-exit':
+      return en ? `exit(${e.result}) in child ${e.pid}${conn}` : `子进程 ${e.pid} exit(${e.result})${conn}`;
+    case 'waitpid':
+      return en ? `waitpid → reaped ${e.result}, ${waitText(e.fd, lang)}` : `waitpid → 回收 ${e.result}，${waitText(e.fd, lang)}`;
+    case 'pthread_create':
+      if (e.result !== 0) return `pthread_create${failed(e, lang)}`;
+      return en ? `pthread_create → slot ${slot} (cfd ${e.fd}${conn})` : `pthread_create → 槽位 ${slot}（cfd ${e.fd}${conn}）`;
+    case 'pthread_detach':
+      return en ? `pthread_detach(slot ${slot})` : `pthread_detach(槽位 ${slot})`;
+    case 'worker-start':
+      return en ? `worker tid ${e.result} in slot ${slot} reads cfd ${e.fd}` : `槽位 ${slot} 的子线程 tid ${e.result} 读出 cfd ${e.fd}`;
+    case 'slots-full':
+      if (role === 'master') return en ? `maxClients reached → close(${e.fd})${conn}` : `已达 maxClients → close(${e.fd})${conn}`;
+      return en ? `slot table full → close(${e.fd})${conn}` : `槽位表已满 → close(${e.fd})${conn}`;
+    case 'shutdown':
+      if (e.id !== 0 || e.slot !== undefined) {
+        return `shutdown(${e.fd}, SHUT_RDWR)${conn}`;
+      }
+      return `shutdown(${e.fd}, SHUT_RDWR)`;
+    case 'close-conn': {
+      const where =
+        role === 'child' ? (en ? ` in child ${e.pid}` : `（子进程 ${e.pid}）`) : e.slot !== undefined ? (en ? ` in slot ${e.slot}` : `（槽位 ${e.slot}）`) : '';
+      return en ? `close(${e.fd})${where}: connection #${e.id} over` : `close(${e.fd})${where}：连接 #${e.id} 结束`;
+    }
+  }
+}
+
+/** `[pid 4711]`, or `[pid 4711 tid 4805]` when the thread is known (worker-start). */
+export function traceActor(e: TraceEvent, lang: Lang): string {
+  const tid = e.call === 'worker-start' ? e.result : undefined;
+  if (lang === 'en') return tid !== undefined ? `[pid ${e.pid} tid ${tid}]` : `[pid ${e.pid}]`;
+  return tid !== undefined ? `[进程 ${e.pid} 线程 ${tid}]` : `[进程 ${e.pid}]`;
+}
+
+/** `+12.345 ms`, right-aligned so that lines line up. */
+export function traceTime(e: TraceEvent, t0Ms: number): string {
+  return `+${(e.timeMs - t0Ms).toFixed(3)} ms`.padStart(13);
+}
+
+/**
+ * One line: `+12.345 ms [pid 4711] fork() → child 4712 (serves cfd 22, connection #1) — note`.
+ * `t0Ms` is the time to count from (e.g. the first startupTrace event's timeMs). `ctx.masterPid`
+ * (the fork server's pid) lets the actor be named without reading /proc.
+ */
+export function formatTrace(e: TraceEvent, t0Ms: number, lang: Lang, ctx: TraceContext = {}): string {
+  const sep = lang === 'en' ? ' — ' : ' —— ';
+  return `${traceTime(e, t0Ms)} ${traceActor(e, lang)} ${traceCallText(e, lang, ctx)}${sep}${traceNote(e, lang, ctx)}`;
+}
+
+/** Every TRACE_CALLS entry has a note in every language (checked by the tests). */
+export function missingNotes(): string[] {
+  const out: string[] = [];
+  for (const lang of ['en', 'zh'] as const) {
+    for (const call of TRACE_CALLS) if (!TRACE_NOTES[lang][call]) out.push(`${lang}:${call}`);
+  }
+  return out;
+}

@@ -1,0 +1,209 @@
+// Every lab runs for real and passes on what it MEASURED, not on what it printed.
+import { LABS, labMain, LabResult, listLabs, runLab } from '../lib/labs';
+import { decodeTcpEndpoint, parseProcNetTcp } from '../lib/labs/kit';
+import { endianness } from 'node:os';
+import { childrenOf } from './helpers';
+
+const LAB_BUDGET_MS = 5000;
+
+async function run(name: string, lang: 'en' | 'zh' = 'en'): Promise<{ result: LabResult; lines: string[]; ms: number }> {
+  const lab = LABS.find((l) => l.name === name);
+  if (!lab) throw new Error(`no lab ${name}`);
+  const lines: string[] = [];
+  const started = performance.now();
+  const result = await lab.run((l) => lines.push(l), lang);
+  const ms = performance.now() - started;
+  expect(ms).toBeLessThan(LAB_BUDGET_MS);
+  // Nothing left behind: no child process of ours (the fork masters are gone).
+  expect(childrenOf(process.pid).filter((c) => c.state !== 'Z')).toEqual([]);
+  return { result, lines, ms };
+}
+
+describe('labs, on their measurements', () => {
+  test('handshake: ESTABLISHED before accept(), FIN_WAIT2/CLOSE_WAIT, TIME_WAIT on the side that closed first', async () => {
+    const { result } = await run('handshake');
+    expect(result.measured).toMatchObject({
+      listenState: 'LISTEN',
+      acceptedWhileSecondQueued: 1,
+      queuedClientSide: 'ESTABLISHED',
+      queuedServerSide: 'ESTABLISHED',
+      halfClosedClientSide: 'FIN_WAIT2',
+      halfClosedServerSide: 'CLOSE_WAIT',
+      clientClosesFirstTimeWait: 'client',
+      queuedClientClosesFirstTimeWait: 'client',
+      serverClosesFirstTimeWait: 'server',
+    });
+    expect(result.ok).toBe(true);
+  });
+
+  test('iterative: the second client waits at least as long as the first is held', async () => {
+    const { result } = await run('iterative');
+    const m = result.measured;
+    expect(m.holdMs).toBeGreaterThanOrEqual(295);
+    expect(m.secondWaitMs as number).toBeGreaterThanOrEqual(m.holdMs as number);
+    expect(m).toMatchObject({
+      acceptedDuringHold: 1,
+      secondSilentDuringHold: true,
+      secondEchoAfterFirstEnded: true,
+      secondAcceptedAfterFirstClosed: true,
+    });
+    expect(result.ok).toBe(true);
+  });
+
+  test('fork: the parent closes cfd, the child closes lfd; /proc shows only the master holds the listener', async () => {
+    const { result } = await run('fork');
+    const m = result.measured;
+    expect(m.nodePid).toBe(process.pid);
+    expect(m.masterPid).not.toBe(process.pid);
+    expect(m.childPid).not.toBe(m.masterPid);
+    expect(m.lfd as number).toBeGreaterThanOrEqual(0);
+    expect(m.cfd as number).toBeGreaterThanOrEqual(0);
+    expect(m).toMatchObject({
+      parentClosedCfd: true,
+      childClosedLfd: true,
+      masterHoldsListener: true,
+      childHoldsListener: false,
+      childHoldsCfd: true,
+    });
+    expect(result.ok).toBe(true);
+  });
+
+  test('zombies: 3 zombies without reaping, 0 with SIGCHLD reaping', async () => {
+    const { result } = await run('zombies');
+    expect(result.measured).toMatchObject({
+      zombiesWithoutReaping: 3,
+      procZombiesWithoutReaping: 3,
+      reapedWithoutReaping: 0,
+      leftAfterClose: 0,
+      zombiesWithSigchld: 0,
+      procZombiesWithSigchld: 0,
+      reapedWithSigchld: 3,
+    });
+    expect(result.ok).toBe(true);
+  });
+
+  test('eintr: accept() interrupted and retried without SA_RESTART, never with it', async () => {
+    const { result } = await run('eintr');
+    const m = result.measured;
+    expect(m.eintrRetries as number).toBeGreaterThan(0);
+    expect(m.eintrTraceLines as number).toBeGreaterThan(0);
+    expect(m).toMatchObject({ reaped: 20, eintrRetriesWithRestart: 0, eintrTraceLinesWithRestart: 0, reapedWithRestart: 20 });
+    expect(result.ok).toBe(true);
+  });
+
+  test("fd-sharing: a child's close(lfd) leaves the listener; a thread's close() is seen by every thread", async () => {
+    const { result } = await run('fd-sharing');
+    expect(result.measured).toMatchObject({
+      childClosedLfd: true,
+      childHoldsListener: false,
+      masterStillHoldsListener: true,
+      newClientServedAfterChildClosedLfd: true,
+      workerTidInTask: true,
+      lfdVisibleToWorker: true,
+      workerCfdVisibleToMain: true,
+      ownFdSeenByWorker: true,
+      ownFdGoneForWorkerAfterClose: true,
+      threadServerStillServes: true,
+    });
+    expect(result.measured.workerTid).not.toBe(process.pid);
+    expect(result.ok).toBe(true);
+  });
+
+  test('shared-cfd: both workers on the second cfd, the first client unserved; the slot table serves both', async () => {
+    const { result } = await run('shared-cfd');
+    const m = result.measured;
+    expect(m.workerFd1).toBe(m.secondCfd);
+    expect(m.workerFd2).toBe(m.secondCfd);
+    expect(m).toMatchObject({ bothWorkersSameFd: true, firstServed: false, secondServed: true, slotDistinctFds: 2, slotBothServed: true });
+    expect(m.slotWorkerFd1).not.toBe(m.slotWorkerFd2);
+    expect(result.ok).toBe(true);
+  });
+
+  test('slot-table: maxClients 3, the 4th is refused and sees the close; a freed slot is reused', async () => {
+    const { result } = await run('slot-table');
+    expect(result.measured).toMatchObject({
+      maxClients: 3,
+      served: 3,
+      rejected: 1,
+      rejectReason: 'max-clients',
+      refusedClientSawClose: true,
+      slotsFullTraces: 1,
+      reusedSlotServed: true,
+    });
+    expect(result.measured.reusedSlot).toBe(result.measured.freedSlot);
+    expect(result.ok).toBe(true);
+  });
+
+  test('a lab in Chinese prints Chinese and measures the same', async () => {
+    const { result, lines } = await run('zombies', 'zh');
+    expect(result.ok).toBe(true);
+    expect(result.measured).toMatchObject({ zombiesWithoutReaping: 3, zombiesWithSigchld: 0 });
+    expect(lines.join('\n')).toContain('僵尸');
+    expect(lines.join('\n')).not.toContain('Lesson');
+  });
+});
+
+describe('runLab, listLabs, labMain', () => {
+  test('listLabs: one line per lab, in the lecture order, in both languages', () => {
+    expect(LABS.map((l) => l.name)).toEqual(['handshake', 'iterative', 'fork', 'zombies', 'eintr', 'fd-sharing', 'shared-cfd', 'slot-table']);
+    for (const lang of ['en', 'zh'] as const) {
+      const lines = listLabs(lang);
+      expect(lines).toHaveLength(LABS.length);
+      LABS.forEach((l, i) => expect(lines[i].startsWith(l.name)).toBe(true));
+    }
+    for (const l of LABS) expect(l.summary.zh).not.toBe(l.summary.en);
+  });
+
+  test('runLab: exit code 0 when the observation matches, 2 for an unknown lab', async () => {
+    const out: string[] = [];
+    expect(await runLab('zombies', 'en', (l) => out.push(l))).toBe(0);
+    expect(out[0]).toMatch(/^== lab zombies: /);
+    expect(out.at(-1)).toMatch(/^OK: /);
+    expect(out.some((l) => l.startsWith('measured: zombiesWithoutReaping=3'))).toBe(true);
+    expect(await runLab('nope', 'en', () => undefined)).toBe(2);
+  });
+
+  test('labMain: no name lists the labs; unknown lab or bad flag is one line on stderr and exit 1', async () => {
+    const io = () => {
+      const o = { out: [] as string[], err: [] as string[] };
+      return { o, io: { stdout: (l: string) => o.out.push(l), stderr: (l: string) => o.err.push(l) } };
+    };
+    let c = io();
+    expect(await labMain(['lab'], c.io)).toBe(0);
+    expect(c.o.out.length).toBe(LABS.length + 1);
+    expect(c.o.err).toEqual([]);
+    c = io();
+    expect(await labMain(['--lang', 'zh'], c.io)).toBe(0);
+    expect(c.o.out.join('\n')).toContain('僵尸');
+    c = io();
+    expect(await labMain(['lab', 'nope'], c.io)).toBe(1);
+    expect(c.o.err).toHaveLength(1);
+    expect(c.o.err[0]).toContain("unknown lab 'nope'");
+    c = io();
+    expect(await labMain(['zombies', '--lang', 'fr'], c.io)).toBe(1);
+    expect(c.o.err).toHaveLength(1);
+    c = io();
+    expect(await labMain(['zombies', '--fast'], c.io)).toBe(1);
+    expect(c.o.err).toHaveLength(1);
+    c = io();
+    expect(await labMain(['lab', 'slot-table', '--lang=zh'], c.io)).toBe(0);
+    expect(c.o.out.at(-1)).toMatch(/^通过：/);
+  });
+});
+
+describe('/proc/net/tcp parsing', () => {
+  // The kernel prints addresses in host byte order; the samples below are a little-endian host's.
+  (endianness() === 'LE' ? test : test.skip)('hex addresses in host byte order, ports in hex, states by code', () => {
+    expect(decodeTcpEndpoint('0100007F:2328')).toEqual({ address: '127.0.0.1', port: 9000 });
+    expect(decodeTcpEndpoint('00000000000000000000000001000000:2328')).toEqual({ address: '::1', port: 9000 });
+    const text =
+      '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n' +
+      '   0: 0100007F:2328 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12345 1 0 100 0 0 10 0\n' +
+      '   1: 0100007F:D13E 0100007F:2328 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0\n';
+    const rows = parseProcNetTcp(text);
+    expect(rows.map((r) => [r.local.port, r.remote.port, r.state, r.inode])).toEqual([
+      [9000, 0, 'LISTEN', 12345],
+      [53566, 9000, 'TIME_WAIT', 0],
+    ]);
+  });
+});

@@ -1,0 +1,170 @@
+// formatTrace on real traces: the lines name the real descriptors and pids, and every call reads
+// in Chinese without a word of the English notes.
+import { PosixServer, startServer, TRACE_CALLS, TraceEvent } from '../lib';
+import { decodeWaitStatus, formatTrace, missingNotes, TRACE_NOTES, traceNote } from '../lib/trace-format';
+import { Client, exchange, port, waitFor } from './helpers';
+
+let server: PosixServer | undefined;
+afterEach(async () => {
+  await server?.close({ timeoutMs: 0 });
+  server = undefined;
+});
+
+function collect(s: PosixServer): TraceEvent[] {
+  const out: TraceEvent[] = [...s.startupTrace];
+  s.on('trace', (t) => out.push(t));
+  return out;
+}
+
+// What may appear in a Chinese line in Latin letters: syscall and variable names, errno and
+// signal names, units. Anything else would be untranslated English.
+const LATIN_ALLOWED = new Set([
+  'socket', 'bind', 'listen', 'accept', 'fork', 'close', 'exit', 'waitpid', 'pthread_create', 'pthread_detach',
+  'shutdown', 'SHUT_RDWR', 'pthread_join', 'read', 'lfd', 'cfd', 'tid', 'ms', 'errno', 'EINTR', 'SIGCHLD', 'SIGTERM', 'SIGKILL',
+  'SIGABRT', 'INFO', 'maxClients', 'backlog', 'IP', 'ff', 'core', 'EAGAIN', 'EADDRINUSE', 'master',
+]);
+
+function untranslated(zhLine: string): string[] {
+  return (zhLine.match(/[A-Za-z_]{2,}/g) ?? []).filter((w) => !LATIN_ALLOWED.has(w) && !/^(SIG|E)[A-Z]+$/.test(w));
+}
+
+function checkBilingual(e: TraceEvent, t0: number, ctx = {}): void {
+  const en = formatTrace(e, t0, 'en', ctx);
+  const zh = formatTrace(e, t0, 'zh', ctx);
+  expect(zh).not.toBe(en);
+  expect(zh).not.toContain(traceNote(e, 'en', ctx));
+  for (const note of Object.values(TRACE_NOTES.en)) expect(zh).not.toContain(note);
+  expect({ call: e.call, words: untranslated(zh) }).toEqual({ call: e.call, words: [] });
+}
+
+describe('formatTrace on a real fork server', () => {
+  test('two clients: socket/bind/listen/accept/fork/close/waitpid lines carry the real fds and pids', async () => {
+    server = await startServer({ model: 'fork', trace: true });
+    const trace = collect(server);
+    const master = server.pid;
+    const p = port(server);
+    for (const text of ['one', 'two']) await exchange(p, Buffer.from(text));
+    await waitFor(() => trace.filter((t) => t.call === 'waitpid').length === 2, 5000, 'two waitpid traces');
+    await server.close({ timeoutMs: 0 });
+    server = undefined;
+
+    const t0 = trace[0].timeMs;
+    const lfd = trace[0].result;
+    // Formatted in arrival order without any context (as `serve --trace` does), and with it.
+    for (const ctx of [{}, { masterPid: master }]) {
+      const lines = trace.map((e) => ({ e, en: formatTrace(e, t0, 'en', ctx) }));
+      const of = (call: string) => lines.filter((l) => l.e.call === call);
+      expect(of('socket')[0].en).toMatch(new RegExp(`^ *\\+0\\.000 ms \\[pid ${process.pid}\\] socket\\(\\) → lfd ${lfd} — `));
+      expect(of('bind')[0].en).toContain(`[pid ${process.pid}] bind(${lfd}, 127.0.0.1:${p})`);
+      expect(of('listen')[0].en).toContain(`listen(${lfd}, 128)`);
+      const accepts = of('accept');
+      const forks = of('fork');
+      expect(accepts).toHaveLength(2);
+      expect(forks).toHaveLength(2);
+      for (const a of accepts) {
+        expect(a.en).toContain(`[pid ${master}] accept(${lfd}) → cfd ${a.e.result} from 127.0.0.1:${a.e.address!.port}`);
+        const f = forks.find((x) => x.e.id === a.e.id)!;
+        const child = f.e.result;
+        expect(f.en).toContain(`[pid ${master}] fork() → child ${child} (serves cfd ${a.e.result}`);
+        expect(f.en).toContain('parent closes cfd, child closes lfd (lecture point 5)');
+        expect(of('close-cfd').find((x) => x.e.id === a.e.id)!.en).toContain(`[pid ${master}] close(${a.e.result}) in parent`);
+        expect(of('close-lfd').find((x) => x.e.pid === child)!.en).toContain(`[pid ${child}] close(${lfd}) in child ${child}`);
+        expect(of('child-exit').find((x) => x.e.pid === child)!.en).toContain(`exit(0) in child ${child}`);
+        expect(of('waitpid').find((x) => x.e.result === child)!.en).toContain(`[pid ${master}] waitpid → reaped ${child}, exit 0`);
+      }
+      // The master's own close(lfd) at stop is not mistaken for a child's.
+      const stop = of('close-lfd').find((x) => x.e.pid === master)!;
+      expect(stop.en).toContain(`close(${lfd}): listening socket closed`);
+      expect(stop.en).not.toContain('in child');
+      // Timestamps are relative and never go backwards within one process's calls.
+      for (const l of lines) expect(l.en).toMatch(/^ *\+\d+\.\d{3} ms \[pid \d+\] /);
+    }
+    for (const e of trace) checkBilingual(e, t0);
+  });
+
+  test('a child ended at close() is reported as killed by SIGTERM (the raw wait status decoded)', async () => {
+    server = await startServer({ model: 'fork', trace: true });
+    const trace = collect(server);
+    const c = await Client.open(port(server));
+    await c.echo('stay');
+    await server.close({ timeoutMs: 0 });
+    server = undefined;
+    const w = trace.find((t) => t.call === 'waitpid')!;
+    expect(decodeWaitStatus(w.fd)).toEqual({ exitCode: null, signal: 'SIGTERM', coreDumped: false });
+    expect(formatTrace(w, 0, 'en')).toContain(`waitpid → reaped ${w.result}, killed by SIGTERM`);
+    expect(formatTrace(w, 0, 'zh')).toContain(`waitpid → 回收 ${w.result}，被信号 SIGTERM 终止`);
+    c.destroy();
+  });
+});
+
+describe('formatTrace on a real thread server', () => {
+  test('pthread_create, pthread_detach, worker-start (with the tid), slots-full, close-conn', async () => {
+    server = await startServer({ model: 'thread', maxClients: 1, trace: true });
+    const trace = collect(server);
+    const a = await Client.open(port(server));
+    await a.echo('a');
+    const b = await Client.open(port(server));
+    await b.closedByPeer();
+    a.end();
+    await waitFor(() => trace.some((t) => t.call === 'close-conn'), 5000, 'close-conn');
+    await server.close({ timeoutMs: 0 });
+    server = undefined;
+    const t0 = trace[0].timeMs;
+    const accepts = trace.filter((t) => t.call === 'accept');
+    const cfd = accepts[0].result;
+    const line = (call: string) => formatTrace(trace.find((t) => t.call === call)!, t0, 'en');
+    expect(line('pthread_create')).toContain(`[pid ${process.pid}] pthread_create → slot 0 (cfd ${cfd}`);
+    expect(line('pthread_detach')).toContain('pthread_detach(slot 0)');
+    const start = trace.find((t) => t.call === 'worker-start')!;
+    expect(line('worker-start')).toContain(`[pid ${process.pid} tid ${start.result}] worker tid ${start.result} in slot 0 reads cfd ${cfd}`);
+    expect(line('slots-full')).toContain(`slot table full → close(${accepts[1].result})`);
+    expect(line('close-conn')).toContain(`close(${cfd}) in slot 0: connection #1 over`);
+    expect(formatTrace(start, t0, 'zh')).toContain(`[进程 ${process.pid} 线程 ${start.result}]`);
+    for (const e of trace) checkBilingual(e, t0);
+  });
+});
+
+describe('notes', () => {
+  test('every call of TRACE_CALLS has a note in both languages, and the Chinese ones are not English', () => {
+    expect(missingNotes()).toEqual([]);
+    for (const call of TRACE_CALLS) {
+      expect(TRACE_NOTES.zh[call]).not.toBe(TRACE_NOTES.en[call]);
+      expect(untranslated(TRACE_NOTES.zh[call])).toEqual([]);
+    }
+  });
+
+  test('every call (and every variant) formats differently in zh, with no English note text', () => {
+    const base = { timeMs: 12.5, pid: 4711, fd: 21, result: 0, errno: null, id: 0 };
+    const synthetic: TraceEvent[] = [];
+    for (const call of TRACE_CALLS) synthetic.push({ ...base, call });
+    synthetic.push(
+      { ...base, call: 'accept', result: 22, id: 1, address: { address: '127.0.0.1', family: 'IPv4', port: 53422 } },
+      { ...base, call: 'accept-eintr', result: -1, errno: 'EINTR' },
+      { ...base, call: 'bind', result: -1, errno: 'EADDRINUSE', address: { address: '::1', family: 'IPv6', port: 9000 } },
+      { ...base, call: 'shutdown', id: 3, slot: 2 },
+      { ...base, call: 'close-conn', pid: process.pid, id: 3, slot: 2 },
+      { ...base, call: 'close-conn', pid: process.pid, id: 3 },
+      { ...base, call: 'slots-full', pid: process.pid, id: 4 },
+      { ...base, call: 'pthread_create', result: 11, errno: 'EAGAIN', slot: 0 },
+      { ...base, call: 'waitpid', result: 4712, fd: 0x86 },
+    );
+    for (const e of synthetic) {
+      checkBilingual(e, 0, { masterPid: 4711 });
+      checkBilingual(e, 0);
+    }
+    expect(formatTrace({ ...base, call: 'accept-eintr', errno: 'EINTR' }, 0, 'en')).toContain(
+      'accept(21) interrupted: EINTR, retried — a blocking call interrupted by a signal is not an error: retry (point 2)',
+    );
+    expect(formatTrace({ ...base, call: 'waitpid', result: 4712, fd: 0x86 }, 0, 'en')).toContain('reaped 4712, killed by SIGABRT, core dumped');
+    expect(formatTrace({ ...base, call: 'bind', result: -1, errno: 'EADDRINUSE', address: { address: '::1', family: 'IPv6', port: 9000 } }, 0, 'en')).toContain(
+      'bind(21, [::1]:9000) failed: EADDRINUSE',
+    );
+  });
+
+  test('decodeWaitStatus reads exit codes and signals as WEXITSTATUS/WTERMSIG do', () => {
+    expect(decodeWaitStatus(0)).toEqual({ exitCode: 0, signal: null, coreDumped: false });
+    expect(decodeWaitStatus(3 << 8)).toEqual({ exitCode: 3, signal: null, coreDumped: false });
+    expect(decodeWaitStatus(9)).toEqual({ exitCode: null, signal: 'SIGKILL', coreDumped: false });
+    expect(decodeWaitStatus(6 | 0x80)).toEqual({ exitCode: null, signal: 'SIGABRT', coreDumped: true });
+  });
+});
