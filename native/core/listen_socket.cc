@@ -7,23 +7,28 @@
 
 namespace ps {
 
+socklen_t make_sockaddr(const std::string& host, int port, sockaddr_storage& out) {
+  out = sockaddr_storage{};
+  auto* in4 = reinterpret_cast<sockaddr_in*>(&out);
+  auto* in6 = reinterpret_cast<sockaddr_in6*>(&out);
+  if (inet_pton(AF_INET, host.c_str(), &in4->sin_addr) == 1) {
+    in4->sin_family = AF_INET;
+    in4->sin_port = htons(static_cast<uint16_t>(port));
+    return sizeof(sockaddr_in);
+  }
+  if (inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(static_cast<uint16_t>(port));
+    return sizeof(sockaddr_in6);
+  }
+  return 0;
+}
+
 SysError open_listen_socket(const ListenOptions& options, UniqueFd& lfd, sockaddr_storage& bound,
                             const EventPipe& events) {
   sockaddr_storage addr{};
-  socklen_t addr_len = 0;
-  auto* in4 = reinterpret_cast<sockaddr_in*>(&addr);
-  auto* in6 = reinterpret_cast<sockaddr_in6*>(&addr);
-  if (inet_pton(AF_INET, options.host.c_str(), &in4->sin_addr) == 1) {
-    in4->sin_family = AF_INET;
-    in4->sin_port = htons(static_cast<uint16_t>(options.port));
-    addr_len = sizeof(sockaddr_in);
-  } else if (inet_pton(AF_INET6, options.host.c_str(), &in6->sin6_addr) == 1) {
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(static_cast<uint16_t>(options.port));
-    addr_len = sizeof(sockaddr_in6);
-  } else {
-    return {EINVAL, "inet_pton"};
-  }
+  socklen_t addr_len = make_sockaddr(options.host, options.port, addr);
+  if (addr_len == 0) return {EINVAL, "inet_pton"};
 
   // SOCK_CLOEXEC: a process that Node spawns (child_process) must never inherit our listener.
   UniqueFd fd(socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));

@@ -18,6 +18,10 @@ struct ListenOptions {
   int backlog = 128;
 };
 
+// A numeric IPv4 or IPv6 address and a port as a sockaddr (no name resolution). Returns its
+// length, or 0 when `host` is neither.
+socklen_t make_sockaddr(const std::string& host, int port, sockaddr_storage& out);
+
 // On success `lfd` is a listening socket (SOCK_CLOEXEC) and `bound` its getsockname() address.
 // Each of the three calls is traced through `events` (when tracing is on).
 SysError open_listen_socket(const ListenOptions& options, UniqueFd& lfd, sockaddr_storage& bound,

@@ -1,3 +1,4 @@
+#include "listen_socket.h"
 #include "loadgen.h"
 
 #include <algorithm>
@@ -236,19 +237,8 @@ class Engine {
 };
 
 SysError Engine::setup() {
-  auto* in4 = reinterpret_cast<sockaddr_in*>(&addr_);
-  auto* in6 = reinterpret_cast<sockaddr_in6*>(&addr_);
-  if (inet_pton(AF_INET, o_.host.c_str(), &in4->sin_addr) == 1) {
-    in4->sin_family = AF_INET;
-    in4->sin_port = htons(static_cast<uint16_t>(o_.port));
-    addr_len_ = sizeof(sockaddr_in);
-  } else if (inet_pton(AF_INET6, o_.host.c_str(), &in6->sin6_addr) == 1) {
-    in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons(static_cast<uint16_t>(o_.port));
-    addr_len_ = sizeof(sockaddr_in6);
-  } else {
-    return {EINVAL, "inet_pton"};
-  }
+  addr_len_ = make_sockaddr(o_.host, o_.port, addr_);
+  if (addr_len_ == 0) return {EINVAL, "inet_pton"};
   ep_.reset(epoll_create1(EPOLL_CLOEXEC));
   if (!ep_.valid()) return {errno, "epoll_create1"};
   return {};
