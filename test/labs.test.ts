@@ -4,8 +4,7 @@ import { decodeTcpEndpoint, parseProcNetTcp } from '../lib/labs/kit';
 import { endianness } from 'node:os';
 import { childrenOf } from './helpers';
 
-const LAB_BUDGET_MS = 5000;
-
+// No wall-clock assertion here (speed is for benchmarks, not tests); jest's timeout bounds a lab.
 async function run(name: string, lang: 'en' | 'zh' = 'en'): Promise<{ result: LabResult; lines: string[]; ms: number }> {
   const lab = LABS.find((l) => l.name === name);
   if (!lab) throw new Error(`no lab ${name}`);
@@ -13,7 +12,6 @@ async function run(name: string, lang: 'en' | 'zh' = 'en'): Promise<{ result: La
   const started = performance.now();
   const result = await lab.run((l) => lines.push(l), lang);
   const ms = performance.now() - started;
-  expect(ms).toBeLessThan(LAB_BUDGET_MS);
   // Nothing left behind: no child process of ours (the fork masters are gone).
   expect(childrenOf(process.pid).filter((c) => c.state !== 'Z')).toEqual([]);
   return { result, lines, ms };

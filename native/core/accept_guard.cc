@@ -54,15 +54,8 @@ void refuse_without_fd(int lfd, int& reserve_fd, Counters& counters, const Event
   if (cfd >= 0) {
     close(cfd);
     uint32_t id = static_cast<uint32_t>(counters.accepted.fetch_add(1) + 1);
-    counters.rejected.fetch_add(1);
     counters.refusedNoFd.fetch_add(1);
-    EventRecord rec{};
-    rec.type = static_cast<uint8_t>(EventType::Reject);
-    rec.id = id;
-    rec.code = static_cast<int32_t>(RejectReason::NoFd);
-    rec.detail = EMFILE;
-    set_peer(rec, peer);
-    events.emit(rec);
+    events.reject(peer, id, RejectReason::NoFd, EMFILE);
   }
   reserve_fd = open_reserve_fd();
 }

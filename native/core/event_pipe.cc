@@ -49,6 +49,17 @@ void EventPipe::emit(EventRecord rec) const {
   if (n != static_cast<ssize_t>(sizeof rec)) counters->eventsDropped.fetch_add(1, std::memory_order_relaxed);
 }
 
+void EventPipe::reject(const sockaddr_storage& peer, uint32_t id, RejectReason reason, int err) const {
+  counters->rejected.fetch_add(1);
+  EventRecord rec{};
+  rec.type = static_cast<uint8_t>(EventType::Reject);
+  rec.id = id;
+  rec.code = static_cast<int32_t>(reason);
+  rec.detail = err;
+  set_peer(rec, peer);
+  emit(rec);
+}
+
 void EventPipe::trace(TraceCall call, int64_t fd, int64_t result, int err, uint32_t id, int32_t slot,
                       const sockaddr_storage* peer, uint64_t time_ns) const {
   if (!tracing) return;

@@ -113,6 +113,9 @@ struct EventPipe {
   // Async-signal-safe (clock_gettime and write are on the signal-safety(7) list).
   void emit(EventRecord rec) const;
 
+  // A connection refused: counts it in `rejected` and writes the Reject record. Async-signal-safe.
+  void reject(const sockaddr_storage& peer, uint32_t id, RejectReason reason, int err) const;
+
   // A Trace record of the calling process (getpid is async-signal-safe), if tracing.
   void trace(TraceCall call, int64_t fd, int64_t result, int err = 0, uint32_t id = 0, int32_t slot = -1,
              const sockaddr_storage* peer = nullptr, uint64_t time_ns = 0) const;

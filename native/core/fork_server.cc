@@ -145,17 +145,6 @@ void install_handler(int sig, void (*handler)(int), int flags) {
   sigaction(sig, &sa, nullptr);
 }
 
-void emit_reject(MasterState& m, const sockaddr_storage& peer, uint32_t id, RejectReason reason, int err) {
-  EventRecord rec{};
-  rec.type = static_cast<uint8_t>(EventType::Reject);
-  rec.id = id;
-  rec.code = static_cast<int32_t>(reason);
-  rec.detail = err;
-  set_peer(rec, peer);
-  counters(m).rejected.fetch_add(1);
-  m.events.emit(rec);
-}
-
 // The child: lecture point 5. Runs only async-signal-safe code and never returns.
 [[noreturn]] void run_child(MasterState& m, int cfd, ChildEntry& entry) {
   // The master's handlers would act on the master's listener: not ours.
@@ -197,7 +186,7 @@ void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, ui
   if (c.active.load() >= static_cast<uint64_t>(m.max_clients)) {
     close(cfd);
     m.events.trace(TraceCall::SlotsFull, cfd, 0, 0, id);
-    emit_reject(m, peer, id, RejectReason::MaxClients, 0);
+    m.events.reject(peer, id, RejectReason::MaxClients, 0);
     return;
   }
   // Signals stay blocked from before fork() until the child is in the table, so the SIGCHLD
@@ -208,7 +197,7 @@ void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, ui
   if (entry == nullptr) {
     restore_signal_mask(&old);
     close(cfd);
-    emit_reject(m, peer, id, RejectReason::MaxClients, 0);
+    m.events.reject(peer, id, RejectReason::MaxClients, 0);
     return;
   }
   entry->id = id;
@@ -223,7 +212,7 @@ void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, ui
     int err = errno;
     restore_signal_mask(&old);
     close(cfd);
-    emit_reject(m, peer, id, RejectReason::NoProcess, err);
+    m.events.reject(peer, id, RejectReason::NoProcess, err);
     return;
   }
   entry->pid.store(pid);

@@ -145,14 +145,7 @@ void InProcessServer::end_connection(Slot* slot, DisconnectReason reason, int re
 void InProcessServer::reject(int cfd, const sockaddr_storage& peer, uint32_t id, RejectReason reason, int err) {
   close(cfd);
   events_.trace(TraceCall::SlotsFull, cfd, 0, 0, id);
-  page_->counters.rejected.fetch_add(1);
-  EventRecord rec{};
-  rec.type = static_cast<uint8_t>(EventType::Reject);
-  rec.id = id;
-  rec.code = static_cast<int32_t>(reason);
-  rec.detail = err;
-  set_peer(rec, peer);
-  events_.emit(rec);
+  events_.reject(peer, id, reason, err);
 }
 
 }  // namespace ps
