@@ -1,20 +1,32 @@
 // Validation of user options: bad input gets a TypeError or RangeError that names the option and
 // the bad value, before any socket, process or thread exists.
 import type { NativeHandler, NativeModel } from '../binding';
+import { availableParallelism } from 'node:os';
 import { native } from './native';
 import { boolean, integerIn, numericHost, oneOf, optionsObject, show } from './validate';
 
-export const MODELS = ['fork', 'thread', 'iterative'] as const satisfies readonly NativeModel[];
+/** The models of the addon: real POSIX servers in C++. */
+export const NATIVE_MODELS = ['fork', 'thread', 'iterative'] as const satisfies readonly NativeModel[];
+/** Node's own servers, for comparison: net.Server in this process, and node:cluster. */
+export const JS_MODELS = ['node', 'cluster'] as const;
+export const MODELS = [...NATIVE_MODELS, ...JS_MODELS] as const;
 export const HANDLERS = ['echo', 'upper'] as const satisfies readonly NativeHandler[];
 export type Model = (typeof MODELS)[number];
+export type NativeModelName = (typeof NATIVE_MODELS)[number];
 export type Handler = (typeof HANDLERS)[number];
 
 export const MAX_CLIENTS_LIMIT: number = native.constants.MAX_CLIENTS_LIMIT;
 /** The fork model's cap on maxClients (each connection is a process). */
 export const FORK_MAX_CLIENTS_LIMIT: number = native.constants.FORK_MAX_CLIENTS_LIMIT;
+/** The cluster model's cap on workers. */
+export const MAX_WORKERS = 64;
 
 export interface ServerOptions {
-  /** 'fork' (process per connection), 'thread' (thread per connection) or 'iterative' (one at a time). */
+  /**
+   * Native: 'fork' (process per connection), 'thread' (thread per connection), 'iterative' (one
+   * at a time). Node's own, for comparison: 'node' (net.Server in this process), 'cluster'
+   * (node:cluster: a pool of worker processes, connections handed out by this process).
+   */
   model: Model;
   /** Numeric IPv4 or IPv6 address to bind. Default '127.0.0.1'. */
   host?: string;
@@ -23,14 +35,18 @@ export interface ServerOptions {
   /** listen() backlog, 1..65535. Default 128. */
   backlog?: number;
   /**
-   * Live connections served at once (fork: children; thread: slots of the INFO table), 1..4096.
+   * Live connections served at once (fork: children; thread: slots of the INFO table; cluster:
+   * across all workers), 1..4096.
    * Default 100, as in the lecture. The next client is accepted, closed and reported as 'reject'.
    * The iterative model ignores it: it serves one client and leaves the others in the backlog.
    */
   maxClients?: number;
   /** 'echo' (default) or 'upper' (echo with ASCII a–z turned into A–Z). */
   handler?: Handler;
-  /** Record every real syscall as a 'trace' event (socket, bind, accept, fork, waitpid…). Default false. */
+  /**
+   * Native models: record every real syscall as a 'trace' event (socket, bind, accept, fork,
+   * waitpid…). Default false. Node's own models make their syscalls inside libuv, out of reach.
+   */
   trace?: boolean;
   /**
    * Lab switch, fork model: 'sigchld' (default) reaps children in a SIGCHLD handler; 'none' never
@@ -56,6 +72,8 @@ export interface ServerOptions {
    * (reaped with SIGABRT) or the worker thread end abruptly (pthread_exit); reported as reason 'crash'.
    */
   labCrash?: boolean;
+  /** Cluster model: worker processes, 1..64. Default: os.availableParallelism(). */
+  workers?: number;
 }
 
 export type ResolvedOptions = Required<ServerOptions>;
@@ -80,6 +98,7 @@ const KNOWN = new Set([
   'labHoldMs',
   'idleTimeoutMs',
   'labCrash',
+  'workers',
 ]);
 
 
@@ -99,8 +118,12 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   const model = oneOf('model', o.model, MODELS);
   onlyFor(o, model, ['reap', 'restart'], 'fork');
   onlyFor(o, model, ['threadArg', 'labHoldMs'], 'thread');
+  onlyFor(o, model, ['workers'], 'cluster');
   if (model !== 'fork' && model !== 'thread' && o.labCrash !== undefined) {
     throw new TypeError(`The "labCrash" option applies only to the fork and thread models. Received it for model '${model}'`);
+  }
+  if ((model === 'node' || model === 'cluster') && o.trace !== undefined && o.trace !== false) {
+    throw new TypeError(`The "trace" option applies only to the native models (fork, thread, iterative). Received it for model '${model}'`);
   }
   // A connection flood must not become a fork bomb: each fork connection is a process.
   const maxClientsLimit = model === 'fork' ? FORK_MAX_CLIENTS_LIMIT : MAX_CLIENTS_LIMIT;
@@ -118,6 +141,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     labHoldMs: integerIn('labHoldMs', o.labHoldMs ?? 0, 0, 60000),
     idleTimeoutMs: integerIn('idleTimeoutMs', o.idleTimeoutMs ?? 0, 0, 2 ** 31 - 1),
     labCrash: boolean('labCrash', o.labCrash ?? false),
+    workers: integerIn('workers', o.workers ?? Math.min(availableParallelism(), MAX_WORKERS), 1, MAX_WORKERS),
   };
 }
 

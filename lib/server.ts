@@ -3,9 +3,11 @@
 import { EventEmitter } from 'node:events';
 import type { AddressInfo, Backend, ServerEvent, ServerStats as BackendStats } from './backend';
 import type { ConnectionEvent, DisconnectEvent, ReapEvent, RejectEvent, TraceEvent } from './events';
+import { startClusterBackend } from './cluster-backend';
 import { startNativeBackend } from './native-backend';
+import { startNodeBackend } from './node-backend';
 import { zombiesOf } from './proc';
-import { CloseOptions, Model, resolveCloseOptions, resolveOptions, ServerOptions } from './options';
+import { CloseOptions, Model, ResolvedOptions, resolveCloseOptions, resolveOptions, ServerOptions } from './options';
 
 export type { AddressInfo } from './backend';
 
@@ -34,7 +36,7 @@ const KILL_GRACE_MS = 5000;
 export class PosixServer extends EventEmitter<ServerEvents> {
   /** The model this server runs. */
   readonly model: Model;
-  /** Fork model: the master process; otherwise this process. */
+  /** Fork model: the master process; otherwise this process (cluster: the primary). */
   readonly pid: number;
 
   /**
@@ -142,6 +144,17 @@ export class PosixServer extends EventEmitter<ServerEvents> {
   }
 }
 
+function startBackend(opts: ResolvedOptions, sink: (ev: ServerEvent) => void): Backend {
+  switch (opts.model) {
+    case 'node':
+      return startNodeBackend(opts, sink);
+    case 'cluster':
+      return startClusterBackend(opts, sink);
+    default:
+      return startNativeBackend({ ...opts, model: opts.model }, sink);
+  }
+}
+
 /**
  * Starts a server. Bad options throw a TypeError or RangeError at once; an OS failure
  * (EADDRINUSE, EACCES, …) rejects with an Error carrying code and syscall, leaving no process,
@@ -151,12 +164,13 @@ export function startServer(options: ServerOptions): Promise<PosixServer> {
   const opts = resolveOptions(options);
   let server: PosixServer;
   try {
-    server = new PosixServer(opts.model, (sink) => startNativeBackend(opts, sink));
+    server = new PosixServer(opts.model, (sink) => startBackend(opts, sink));
   } catch (e) {
     return Promise.reject(e);
   }
   // fork: 'listening' comes once the master has reset its signals, closed Node's descriptors and
-  // installed its handlers.
+  // installed its handlers; cluster: once every worker is ready. A JS model's listen error
+  // (EADDRINUSE, …) arrives as 'error' before 'close', and becomes the rejection.
   return new Promise((resolve, reject) => {
     let failure: Error | undefined;
     const onError = (e: Error) => (failure = e);

@@ -1,8 +1,7 @@
-// What every native model must do, asserted on bytes, events and counters.
-import { DisconnectEvent, ConnectionEvent, Model, PosixServer, startServer } from '../lib';
-import { Client, exchange, port, random, sleep, waitFor } from './helpers';
-
-const MODELS: Model[] = ['fork', 'thread', 'iterative'];
+// What every model must do, the native ones and Node's own alike, asserted on bytes, events and
+// counters: one suite, parameterised by model.
+import { DisconnectEvent, ConnectionEvent, Model, MODELS, PosixServer, startServer } from '../lib';
+import { Client, childrenOf, exchange, optionsFor, port, random, sleep, waitFor } from './helpers';
 
 describe.each(MODELS)('%s model', (model) => {
   let server: PosixServer;
@@ -11,7 +10,7 @@ describe.each(MODELS)('%s model', (model) => {
   });
 
   test('echoes a 1 MiB random binary payload byte for byte', async () => {
-    server = await startServer({ model });
+    server = await startServer(optionsFor(model));
     const payload = random(1 << 20);
     const echoed = await exchange(port(server), payload);
     expect(echoed.length).toBe(payload.length);
@@ -19,7 +18,7 @@ describe.each(MODELS)('%s model', (model) => {
   });
 
   test('half-close: after the client ends its side it still receives everything, then EOF', async () => {
-    server = await startServer({ model });
+    server = await startServer(optionsFor(model));
     const c = await Client.open(port(server));
     const payload = random(200_000);
     c.sock.end(payload); // FIN right behind the data
@@ -30,7 +29,7 @@ describe.each(MODELS)('%s model', (model) => {
   });
 
   test("handler 'upper' turns ASCII letters into capitals and leaves other bytes alone", async () => {
-    server = await startServer({ model, handler: 'upper' });
+    server = await startServer(optionsFor(model, { handler: 'upper' }));
     const input = Buffer.concat([Buffer.from('hello, World! 123 zz'), Buffer.from([0x00, 0xff, 0xe9])]);
     const out = await exchange(port(server), input);
     expect(out.equals(Buffer.concat([Buffer.from('HELLO, WORLD! 123 ZZ'), Buffer.from([0x00, 0xff, 0xe9])]))).toBe(
@@ -39,7 +38,7 @@ describe.each(MODELS)('%s model', (model) => {
   });
 
   test('stats and events agree with what the clients did', async () => {
-    server = await startServer({ model });
+    server = await startServer(optionsFor(model));
     const connections: ConnectionEvent[] = [];
     const disconnects: DisconnectEvent[] = [];
     server.on('connection', (c) => connections.push(c));
@@ -71,16 +70,25 @@ describe.each(MODELS)('%s model', (model) => {
       expect(s.reaped).toBe(5);
       for (const c of connections) expect(c.pid).toBeGreaterThan(0);
       expect(new Set(connections.map((c) => c.pid)).size).toBe(5);
+    } else if (model === 'cluster') {
+      // Two workers, forked once by Node at start, take the connections in turn; none exited.
+      expect(s.reaped).toBe(0);
+      const workers = childrenOf(process.pid).map((k) => k.pid);
+      const pids = connections.map((c) => c.pid!);
+      expect(new Set(pids).size).toBe(2);
+      for (const pid of pids) expect(workers).toContain(pid);
+      expect(pids).toEqual([pids[0], pids[1], pids[0], pids[1], pids[0]]);
+      expect(disconnects.map((d) => d.pid)).toEqual(pids);
     } else {
       expect(s.reaped).toBe(0);
       for (const c of connections) expect(c.pid).toBeUndefined();
     }
     if (model === 'thread') for (const c of connections) expect(c.slot).toBe(0); // one at a time: first free slot
-    if (model === 'iterative') for (const c of connections) expect(c.slot).toBeUndefined();
+    else for (const c of connections) expect(c.slot).toBeUndefined();
   });
 
   test('close() ends a connection that outlives its timeout and reports it as aborted', async () => {
-    server = await startServer({ model });
+    server = await startServer(optionsFor(model));
     const disconnects: DisconnectEvent[] = [];
     server.on('disconnect', (d) => disconnects.push(d));
     const c = await Client.open(port(server));
@@ -97,7 +105,7 @@ describe.each(MODELS)('%s model', (model) => {
   });
 
   test('close() lets a live connection finish within the timeout', async () => {
-    server = await startServer({ model });
+    server = await startServer(optionsFor(model));
     const c = await Client.open(port(server));
     await c.echo('x');
     const closing = server.close({ timeoutMs: 5000 });
@@ -109,7 +117,7 @@ describe.each(MODELS)('%s model', (model) => {
   });
 
   test('close() stops accepting at once: new connections are refused', async () => {
-    server = await startServer({ model });
+    server = await startServer(optionsFor(model));
     const p = port(server);
     const holder = await Client.open(p);
     await holder.echo('a');
@@ -121,14 +129,14 @@ describe.each(MODELS)('%s model', (model) => {
   });
 });
 
-describe.each(['fork', 'thread'] as Model[])('%s model: concurrency', (model) => {
+describe.each(['fork', 'thread', 'node', 'cluster'] as Model[])('%s model: concurrency', (model) => {
   let server: PosixServer;
   afterEach(async () => {
     await server?.close({ timeoutMs: 0 });
   });
 
   test('serves 50 concurrent clients', async () => {
-    server = await startServer({ model });
+    server = await startServer(optionsFor(model));
     const clients = await Promise.all(Array.from({ length: 50 }, () => Client.open(port(server))));
     // All 50 are served at the same time: each gets its echo while all stay connected.
     const payloads = clients.map(() => random(4096));
@@ -142,7 +150,7 @@ describe.each(['fork', 'thread'] as Model[])('%s model: concurrency', (model) =>
   });
 
   test('maxClients=3 refuses the 4th client, counts it and reports it', async () => {
-    server = await startServer({ model, maxClients: 3 });
+    server = await startServer(optionsFor(model, { maxClients: 3 }));
     const rejects: Array<{ id: number; port: number; reason: string }> = [];
     server.on('reject', (r) => rejects.push({ id: r.id, port: r.peer.port, reason: r.reason }));
     const held = [];

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DisconnectEvent, Model, PosixServer, ReapEvent, startServer } from '../lib';
-import { Client, exchange, port, random, sleep, snapshot, waitFor } from './helpers';
+import { Client, exchange, optionsFor, port, random, sleep, snapshot, waitFor } from './helpers';
 
 let server: PosixServer | undefined;
 afterEach(async () => {
@@ -18,9 +18,9 @@ function disconnects(s: PosixServer): DisconnectEvent[] {
   return out;
 }
 
-describe.each(['fork', 'thread', 'iterative'] as Model[])('%s model', (model) => {
+describe.each(['fork', 'thread', 'iterative', 'node', 'cluster'] as Model[])('%s model', (model) => {
   test('idleTimeoutMs: a silent client (slowloris) is dropped and its place freed', async () => {
-    server = await startServer({ model, idleTimeoutMs: 200, maxClients: 1 });
+    server = await startServer(optionsFor(model, { idleTimeoutMs: 200, maxClients: 1 }));
     const gone = disconnects(server);
     const silent = await Client.open(port(server));
     await silent.echo('hello'); // served, then silent
@@ -34,7 +34,7 @@ describe.each(['fork', 'thread', 'iterative'] as Model[])('%s model', (model) =>
   });
 
   test('a client that resets mid-echo does not disturb the server; SIGPIPE is never delivered', async () => {
-    server = await startServer({ model });
+    server = await startServer(optionsFor(model));
     for (let i = 0; i < 5; i++) {
       const c = await Client.open(port(server));
       c.sock.write(random(256 * 1024)); // the server is busy writing the echo back…
@@ -47,7 +47,7 @@ describe.each(['fork', 'thread', 'iterative'] as Model[])('%s model', (model) =>
   });
 
   test('zero-byte writes are harmless', async () => {
-    server = await startServer({ model });
+    server = await startServer(optionsFor(model));
     const c = await Client.open(port(server));
     c.sock.write(Buffer.alloc(0));
     c.sock.write('');
@@ -57,9 +57,9 @@ describe.each(['fork', 'thread', 'iterative'] as Model[])('%s model', (model) =>
   });
 });
 
-describe.each(['fork', 'thread'] as Model[])('%s model: isolation', (model) => {
+describe.each(['fork', 'thread', 'node', 'cluster'] as Model[])('%s model: isolation', (model) => {
   test('a client that stops reading blocks only its own connection; idleTimeoutMs then drops it', async () => {
-    server = await startServer({ model, idleTimeoutMs: 500 });
+    server = await startServer(optionsFor(model, { idleTimeoutMs: 500 }));
     const gone = disconnects(server);
     const stuck = await Client.open(port(server));
     stuck.sock.pause(); // never read: the server's send() fills the socket buffers and blocks
@@ -71,10 +71,12 @@ describe.each(['fork', 'thread'] as Model[])('%s model: isolation', (model) => {
     expect(gone.find((d) => d.id === 1)!.reason).toBe('idle');
     stuck.destroy();
   });
+});
 
+describe.each(['fork', 'thread'] as Model[])('%s model: labCrash', (model) => {
   test('a crashing child/worker is reported and the server serves on', async () => {
     const before = snapshot();
-    server = await startServer({ model, labCrash: true, maxClients: 1 });
+    server = await startServer(optionsFor(model, { labCrash: true, maxClients: 1 }));
     const gone = disconnects(server);
     const reaps: ReapEvent[] = [];
     server.on('reap', (r) => reaps.push(r));
@@ -153,7 +155,14 @@ describe('descriptor exhaustion (EMFILE)', () => {
     } finally {
       for (const c of clients) c.destroy();
       child.stdin.end();
-      await Promise.race([new Promise((r) => child.once('exit', r)), sleep(3000)]);
+      // Wait for its exit, at most 3 s, and leave no timer behind (jest would wait for it).
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 3000);
+        child.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
       child.kill('SIGKILL');
     }
   });

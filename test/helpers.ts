@@ -2,8 +2,13 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { connect, Socket } from 'node:net';
-import type { PosixServer } from '../lib';
+import type { Model, PosixServer, ServerOptions } from '../lib';
 import { childrenOf, readStat } from '../lib/proc';
+
+/** Options for `model`; the cluster model gets 2 workers (one per core of the CI machine). */
+export function optionsFor(model: Model, extra: Omit<ServerOptions, 'model'> = {}): ServerOptions {
+  return model === 'cluster' ? { model, workers: 2, ...extra } : { model, ...extra };
+}
 
 export function port(server: PosixServer): number {
   const a = server.address();

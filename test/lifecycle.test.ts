@@ -4,10 +4,9 @@ import { createServer, Server as NetServer } from 'node:net';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
-import { Model, PosixServer, ReapEvent, startServer } from '../lib';
-import { Client, childrenOf, exchange, isAlive, port, snapshot, sleep, waitFor, zombiesOf } from './helpers';
-
-const MODELS: Model[] = ['fork', 'thread', 'iterative'];
+import cluster from 'node:cluster';
+import { DisconnectEvent, Model, MODELS, PosixServer, ReapEvent, startServer } from '../lib';
+import { Client, childrenOf, exchange, isAlive, optionsFor, port, snapshot, sleep, waitFor, zombiesOf } from './helpers';
 
 function listenNet(p = 0): Promise<NetServer> {
   return new Promise((resolve, reject) => {
@@ -31,12 +30,12 @@ async function portIsFree(p: number): Promise<boolean> {
 describe.each(MODELS)('%s model: after close() nothing is left', (model) => {
   test('no zombie, no extra fd, no extra thread, no child process, port free', async () => {
     // Warm up once so that lazily created Node internals are in the baseline.
-    const warm = await startServer({ model });
+    const warm = await startServer(optionsFor(model));
     await exchange(port(warm), Buffer.from('warm'));
     await warm.close();
 
     const before = snapshot();
-    const server = await startServer({ model });
+    const server = await startServer(optionsFor(model));
     const p = port(server);
     await Promise.all(Array.from({ length: 10 }, (_, i) => exchange(p, Buffer.from(`short ${i}`))));
     // Connections still open at close(): the iterative model serves only one at a time.
@@ -49,6 +48,7 @@ describe.each(MODELS)('%s model: after close() nothing is left', (model) => {
       expect(kids.length).toBe(3); // one child per held connection
       expect(kids.every((k) => k.pgrp === server.pid)).toBe(true); // the master's own group
     }
+    if (model === 'cluster') expect(childrenOf(process.pid).length).toBe(before.children.length + 2); // two workers
     if (model === 'thread') expect(snapshot().tasks).toBeGreaterThanOrEqual(before.tasks + 4); // server + 3 workers
 
     await server.close({ timeoutMs: 100 });
@@ -199,12 +199,62 @@ describe('fork model: processes and signals', () => {
     expect(errors.map((e) => e.message)).toEqual([`fork server master ${server.pid} was killed by SIGKILL`]);
     expect(server.listening).toBe(false);
   });
+});
 
-  test('SIGKILL of the Node process leaves no master, no child, and a free port within 2 s', async () => {
-    const script = join(__dirname, 'fixtures', 'fork-server-then-wait.js');
-    const node = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+describe('cluster model: workers', () => {
+  let server: PosixServer | undefined;
+  afterEach(async () => {
+    await server?.close({ timeoutMs: 0 });
+    server = undefined;
+  });
+
+  test('a killed worker: its connection ends as crash, it is reaped, a new worker takes its place', async () => {
+    server = await startServer({ model: 'cluster', workers: 2 });
+    const pids: number[] = [];
+    const gone: DisconnectEvent[] = [];
+    const reaps: ReapEvent[] = [];
+    server.on('connection', (c) => pids.push(c.pid!));
+    server.on('disconnect', (d) => gone.push(d));
+    server.on('reap', (r) => reaps.push(r));
+    const victim = await Client.open(port(server));
+    await victim.echo('x');
+    const workersBefore = childrenOf(process.pid).map((k) => k.pid);
+    process.kill(pids[0], 'SIGKILL');
+    await victim.closedByPeer(3000);
+    await waitFor(() => reaps.length === 1 && gone.length === 1, 5000, 'reap and disconnect');
+    expect(reaps[0]).toEqual({ pid: pids[0], id: 0, exitCode: null, signal: 'SIGKILL' });
+    expect(gone[0]).toMatchObject({ id: 1, reason: 'crash', pid: pids[0] });
+    expect(zombiesOf(process.pid)).toEqual([]);
+    // The pool is back to two workers, and both serve.
+    await waitFor(() => childrenOf(process.pid).filter((k) => k.state !== 'Z').length === workersBefore.length, 5000, 'a new worker');
+    const replacement = childrenOf(process.pid).map((k) => k.pid).filter((p) => !workersBefore.includes(p));
+    expect(replacement.length).toBe(1);
+    // (The replacement takes connections once it has started and reported ready: up to 5 s.)
+    for (let i = 0; i < 100 && new Set(pids.slice(1)).size < 2; i++) {
+      expect((await exchange(port(server), Buffer.from(`next ${i}`))).toString()).toBe(`next ${i}`);
+      await sleep(50);
+    }
+    expect(new Set(pids.slice(1))).toEqual(new Set([...workersBefore.filter((p) => p !== pids[0]), ...replacement]));
+    await waitFor(() => server!.stats().closed === pids.length, 5000, 'every connection closed');
+    expect(server.stats()).toMatchObject({ accepted: pids.length, rejected: 0, active: 0, reaped: 1 });
+  });
+
+  test("the application's own cluster.settings are left as they were", async () => {
+    const before = cluster.settings;
+    server = await startServer({ model: 'cluster', workers: 1 });
+    expect(cluster.settings).toBe(before);
+    expect((await exchange(port(server), Buffer.from('one worker'))).toString()).toBe('one worker');
+  });
+});
+
+// Nothing leaks even when Node itself is killed: the fork master and its children die by
+// PR_SET_PDEATHSIG, cluster workers by node:cluster's exit when their IPC channel closes.
+describe.each(['fork', 'cluster'] as Model[])('%s model: Node killed', (model) => {
+  test('SIGKILL of the Node process leaves no server process, no child, and a free port within 2 s', async () => {
+    const script = join(__dirname, 'fixtures', 'server-then-wait.js');
+    const node = spawn(process.execPath, [script, model], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
-      const lines: Array<Record<string, number>> = [];
+      const lines: Array<Record<string, unknown>> = [];
       node.stdout.setEncoding('utf8');
       let buffered = '';
       node.stdout.on('data', (d: string) => {
@@ -216,16 +266,18 @@ describe('fork model: processes and signals', () => {
         }
       });
       await waitFor(() => lines.length >= 1, 10000, 'the server to start');
-      const { port: p, master } = lines[0];
+      const { port: p, processes } = lines[0] as { port: number; processes: number[] };
+      expect(processes.length).toBe(model === 'cluster' ? 2 : 1);
       const c = await Client.open(p);
       await c.echo('hello');
       await waitFor(() => lines.length >= 2, 5000, 'the connection event');
-      const child = lines[1].connection;
-      expect(isAlive(master) && isAlive(child)).toBe(true);
+      const child = lines[1].connection as number;
+      const all = [...new Set([...processes, child])];
+      expect(all.every(isAlive)).toBe(true);
 
       node.kill('SIGKILL');
       const t0 = Date.now();
-      await waitFor(() => !isAlive(master) && !isAlive(child), 2000, 'master and child to die');
+      await waitFor(() => !all.some(isAlive), 2000, 'every server process to die');
       await c.closedByPeer(2000);
       while (!(await portIsFree(p))) {
         if (Date.now() - t0 > 2000) throw new Error('port still busy after 2 s');
@@ -238,18 +290,21 @@ describe('fork model: processes and signals', () => {
 });
 
 describe('OS failures look like Node’s own and leave nothing behind', () => {
-  test.each(MODELS)('%s: EADDRINUSE from bind, with code, errno, syscall, address and port', async (model) => {
+  // Node's own servers report it from listen(): libuv binds lazily and keeps bind's error for
+  // listen to return. That is what a Node user sees, so it is passed on untouched.
+  test.each(MODELS)('%s: EADDRINUSE, with code, errno, syscall, address and port', async (model) => {
+    const syscall = model === 'node' || model === 'cluster' ? 'listen' : 'bind';
     const taken = await listenNet();
     const p = (taken.address() as { port: number }).port;
     try {
       const before = snapshot();
-      const err = await startServer({ model, port: p }).then(
+      const err = await startServer(optionsFor(model, { port: p })).then(
         () => null,
         (e: unknown) => e,
       );
       expect(err).toBeInstanceOf(Error);
-      expect(err).toMatchObject({ code: 'EADDRINUSE', syscall: 'bind', errno: -98, address: '127.0.0.1', port: p });
-      expect((err as Error).message).toBe(`bind EADDRINUSE: address already in use 127.0.0.1:${p}`);
+      expect(err).toMatchObject({ code: 'EADDRINUSE', syscall, errno: -98, address: '127.0.0.1', port: p });
+      expect((err as Error).message).toBe(`${syscall} EADDRINUSE: address already in use 127.0.0.1:${p}`);
       expect(snapshot()).toEqual(before);
     } finally {
       await closeNet(taken);

@@ -7,7 +7,7 @@ type Case = [string, unknown, ErrorConstructor, RegExp];
 const cases: Case[] = [
   ['options missing', undefined, TypeError, /"options" argument must be an object\. Received undefined/],
   ['options not an object', 'fork', TypeError, /"options" argument must be an object\. Received 'fork'/],
-  ['unknown model', { model: 'prefork' }, TypeError, /"model" option must be one of 'fork', 'thread', 'iterative'\. Received 'prefork'/],
+  ['unknown model', { model: 'prefork' }, TypeError, /"model" option must be one of 'fork', 'thread', 'iterative', 'node', 'cluster'\. Received 'prefork'/],
   ['model missing', {}, TypeError, /"model" option .* Received undefined/],
   ['unknown option', { model: 'fork', maxclients: 3 }, TypeError, /Unknown option "maxclients"/],
   ['host name, not an address', { model: 'fork', host: 'localhost' }, TypeError, /"host" option must be a numeric IPv4 or IPv6 address\. Received 'localhost'/],
@@ -23,6 +23,15 @@ const cases: Case[] = [
   ['labCrash for iterative', { model: 'iterative', labCrash: true }, TypeError, /"labCrash" option applies only to the fork and thread models/],
   ['maxClients over the limit', { model: 'thread', maxClients: 4097 }, RangeError, /"maxClients" .* Received 4097/],
   ['maxClients NaN', { model: 'thread', maxClients: NaN }, RangeError, /"maxClients" .* Received NaN/],
+  ['workers for a model other than cluster', { model: 'fork', workers: 2 }, TypeError, /"workers" option applies only to the cluster model\. Received it for model 'fork'/],
+  ['workers zero', { model: 'cluster', workers: 0 }, RangeError, /"workers" option must be an integer from 1 to 64\. Received 0/],
+  ['workers over the cap', { model: 'cluster', workers: 65 }, RangeError, /"workers" .* Received 65/],
+  ['workers fractional', { model: 'cluster', workers: 1.5 }, RangeError, /"workers" .* Received 1\.5/],
+  ['workers not a number', { model: 'cluster', workers: '2' }, TypeError, /"workers" option must be a number\. Received '2'/],
+  ['trace for node', { model: 'node', trace: true }, TypeError, /"trace" option applies only to the native models .* Received it for model 'node'/],
+  ['reap for cluster', { model: 'cluster', reap: 'none' }, TypeError, /"reap" option applies only to the fork model\. Received it for model 'cluster'/],
+  ['labCrash for node', { model: 'node', labCrash: true }, TypeError, /"labCrash" option applies only to the fork and thread models/],
+  ['node maxClients over the limit', { model: 'node', maxClients: 4097 }, RangeError, /"maxClients" .* Received 4097/],
   ['unknown handler', { model: 'iterative', handler: 'rot13' }, TypeError, /"handler" option must be one of 'echo', 'upper'\. Received 'rot13'/],
 ];
 

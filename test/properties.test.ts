@@ -13,7 +13,8 @@ test('option validation: any input either resolves or throws a TypeError/RangeEr
         anything,
         fc.record(
           {
-            model: fc.oneof(fc.constantFrom('fork', 'thread', 'iterative'), anything),
+            model: fc.oneof(fc.constantFrom('fork', 'thread', 'iterative', 'node', 'cluster'), anything),
+            workers: fc.oneof(fc.integer({ min: -1, max: 70 }), anything),
             host: fc.oneof(fc.constantFrom('127.0.0.1', '::1'), anything),
             port: fc.oneof(fc.integer({ min: -10, max: 70000 }), anything),
             maxClients: fc.oneof(fc.integer({ min: -1, max: 5000 }), anything),
@@ -29,7 +30,9 @@ test('option validation: any input either resolves or throws a TypeError/RangeEr
         try {
           const o = resolveOptions(input);
           // What passes validation is within the documented ranges.
-          expect(['fork', 'thread', 'iterative']).toContain(o.model);
+          expect(['fork', 'thread', 'iterative', 'node', 'cluster']).toContain(o.model);
+          expect(o.workers).toBeGreaterThanOrEqual(1);
+          expect(o.workers).toBeLessThanOrEqual(64);
           expect(o.port).toBeGreaterThanOrEqual(0);
           expect(o.port).toBeLessThanOrEqual(65535);
           expect(o.maxClients).toBeGreaterThanOrEqual(1);
@@ -46,7 +49,7 @@ test('option validation: any input either resolves or throws a TypeError/RangeEr
 test('startServer with random options throws synchronously or starts a server that closes', async () => {
   await fc.assert(
     fc.asyncProperty(
-      fc.record({ model: fc.constantFrom('fork', 'thread', 'iterative', 'x'), maxClients: fc.integer({ min: -2, max: 3 }), handler: fc.constantFrom('echo', 'upper', 'rot13') }),
+      fc.record({ model: fc.constantFrom('fork', 'thread', 'iterative', 'node', 'x'), maxClients: fc.integer({ min: -2, max: 3 }), handler: fc.constantFrom('echo', 'upper', 'rot13') }),
       async (input) => {
         let server;
         try {

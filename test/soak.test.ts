@@ -1,14 +1,14 @@
-// Soak per native model: 2,000 short connections while 100 long ones stay open, bounded in time;
+// Soak per model: 2,000 short connections while 100 long ones stay open, bounded in time;
 // afterwards the counters add up and nothing leaked.
 import { Model, startServer } from '../lib';
-import { Client, exchange, port, sleep, snapshot, waitFor, zombiesOf } from './helpers';
+import { Client, exchange, optionsFor, port, sleep, snapshot, waitFor, zombiesOf } from './helpers';
 
 jest.setTimeout(60000);
 
-describe.each(['fork', 'thread', 'iterative'] as Model[])('%s model soak', (model) => {
+describe.each(['fork', 'thread', 'iterative', 'node', 'cluster'] as Model[])('%s model soak', (model) => {
   test('2,000 short connections plus 100 concurrent long ones', async () => {
     const before = snapshot();
-    const server = await startServer({ model, maxClients: model === 'fork' ? 1024 : 4096 });
+    const server = await startServer(optionsFor(model, { maxClients: model === 'fork' ? 1024 : 4096 }));
     const p = port(server);
     // The iterative model serves one client at a time: its long clients wait their turn, so it
     // gets short connections only (its own soak is the backlog).

@@ -1,0 +1,55 @@
+// A node:cluster worker of model 'cluster'. It never listens: the primary accepts, decides
+// (maxClients) and sends each connection here; the worker serves it with the same handler as
+// model 'node' and reports bytes and the end back.
+//
+// When the primary goes away without disconnecting us (Node was killed), node:cluster's own
+// 'disconnect' handler in the worker calls process.exit(): no orphans, nothing to add here.
+import type { Socket } from 'node:net';
+import { FromWorker, JsServePolicy, ToWorker, WORKER_POLICY_ENV } from './cluster-protocol';
+import { JsConnection } from './js-connection';
+
+const policy = JSON.parse(process.env[WORKER_POLICY_ENV] ?? '{}') as JsServePolicy;
+const live = new Map<number, JsConnection>();
+let pendingIn = 0;
+let pendingOut = 0;
+
+function send(m: FromWorker): void {
+  if (process.connected) process.send!(m);
+}
+
+function flushBytes(): void {
+  if (pendingIn === 0 && pendingOut === 0) return;
+  send({ t: 'bytes', bytesIn: pendingIn, bytesOut: pendingOut });
+  pendingIn = 0;
+  pendingOut = 0;
+}
+
+// Unref'd: an idle worker that the primary disconnects must be free to exit.
+setInterval(flushBytes, 100).unref();
+
+process.on('message', (msg: ToWorker, handle?: Socket) => {
+  if (msg.t === 'conn') {
+    if (handle === undefined) {
+      send({ t: 'closed', id: msg.id, bytesIn: 0, bytesOut: 0, reason: 'error' });
+      return;
+    }
+    const conn = new JsConnection(
+      handle,
+      policy,
+      (end) => {
+        live.delete(msg.id);
+        flushBytes();
+        send({ t: 'closed', id: msg.id, ...end });
+      },
+      (bytesIn, bytesOut) => {
+        pendingIn += bytesIn;
+        pendingOut += bytesOut;
+      },
+    );
+    live.set(msg.id, conn);
+  } else if (msg.t === 'abort') {
+    for (const conn of live.values()) conn.abort();
+  }
+});
+
+send({ t: 'ready' });
