@@ -13,6 +13,8 @@ export interface ServeArgs {
   handler: Handler;
   timeoutMs: number;
   idleTimeoutMs: number;
+  /** Cluster model only; undefined: the default (one per CPU). */
+  workers: number | undefined;
   json: boolean;
   trace: boolean;
   lang: 'en' | 'zh';
@@ -20,7 +22,7 @@ export interface ServeArgs {
 
 export const SERVE_USAGE = `posix-servers serve [--model ${MODELS.join('|')}] [--host H] [--port P] [--backlog N]
                     [--max-clients N] [--handler ${HANDLERS.join('|')}] [--timeout-ms N]
-                    [--idle-timeout-ms N] [--trace] [--lang en|zh] [--json]`;
+                    [--idle-timeout-ms N] [--workers N] [--trace] [--lang en|zh] [--json]`;
 
 function integer(flag: string, text: string, min: number, max: number): number {
   if (!/^-?\d+$/.test(text)) throw new Error(`${flag} must be an integer, got '${text}'`);
@@ -40,6 +42,7 @@ export function parseServeArgs(argv: string[]): ServeArgs {
     handler: 'echo',
     timeoutMs: 2000,
     idleTimeoutMs: 0,
+    workers: undefined,
     json: false,
     trace: false,
     lang: 'en',
@@ -84,6 +87,9 @@ export function parseServeArgs(argv: string[]): ServeArgs {
       case '--idle-timeout-ms':
         out.idleTimeoutMs = integer('--idle-timeout-ms', value(), 0, 2 ** 31 - 1);
         break;
+      case '--workers':
+        out.workers = integer('--workers', value(), 1, 64);
+        break;
       case '--lang': {
         const l = value();
         if (l !== 'en' && l !== 'zh') throw new Error(`--lang must be en or zh, got '${l}'`);
@@ -98,6 +104,10 @@ export function parseServeArgs(argv: string[]): ServeArgs {
       default:
         throw new Error(`unknown flag '${argv[i]}' for serve`);
     }
+  }
+  if (out.workers !== undefined && out.model !== 'cluster') throw new Error(`--workers applies only to --model cluster`);
+  if (out.trace && (out.model === 'node' || out.model === 'cluster')) {
+    throw new Error(`--trace applies only to the native models (fork, thread, iterative): Node's own servers make their syscalls inside libuv`);
   }
   return out;
 }
@@ -123,7 +133,9 @@ export function attachPrinter(
   server.on('connection', (c) =>
     args.json
       ? json('connection', c)
-      : print(`connection #${c.id} from ${at(c.peer)}${c.pid ? ` → child pid ${c.pid}` : c.slot !== undefined ? ` → slot ${c.slot}` : ''}`),
+      : print(
+          `connection #${c.id} from ${at(c.peer)}${c.pid ? ` → ${server.model === 'cluster' ? 'worker' : 'child'} pid ${c.pid}` : c.slot !== undefined ? ` → slot ${c.slot}` : ''}`,
+        ),
   );
   server.on('disconnect', (d) =>
     args.json ? json('disconnect', d) : print(`disconnect #${d.id}: ${d.bytesIn} bytes in, ${d.bytesOut} bytes out (${d.reason})`),
@@ -160,7 +172,8 @@ export async function serveMain(
       maxClients: args.maxClients,
       handler: args.handler,
       idleTimeoutMs: args.idleTimeoutMs,
-      trace: args.trace,
+      ...(args.workers !== undefined ? { workers: args.workers } : {}),
+      ...(args.trace ? { trace: true } : {}),
     });
   } catch (e) {
     process.stderr.write(`posix-servers: ${(e as Error).message}\n`);
@@ -171,7 +184,7 @@ export async function serveMain(
   if (args.json) {
     print(JSON.stringify({ event: 'listening', model: server.model, address: a.address, port: a.port, pid: server.pid }));
   } else {
-    print(`${server.model} server listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} (${server.model === 'fork' ? 'master ' : ''}pid ${server.pid})`);
+    print(`${server.model} server listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} (${server.model === 'fork' ? 'master ' : server.model === 'cluster' ? 'primary ' : ''}pid ${server.pid})`);
     print(`connect with: nc ${a.address} ${a.port}`);
     if (a.address !== '127.0.0.1' && a.address !== '::1') {
       process.stderr.write(`posix-servers: warning: listening on ${a.address}, not loopback: other machines can connect\n`);

@@ -52,4 +52,9 @@ process.on('message', (msg: ToWorker, handle?: Socket) => {
   }
 });
 
+// Ctrl-C in a terminal signals the whole process group, workers included. The primary decides
+// when a worker ends (graceful close, as for the fork master in its own group); a primary that
+// dies of the SIGINT closes the IPC channel, and node:cluster ends the worker then.
+process.on('SIGINT', () => undefined);
+
 send({ t: 'ready' });

@@ -65,6 +65,9 @@ describe('serve flags', () => {
     [['--max-clients'], /--max-clients needs a value/],
     [['--frobnicate'], /unknown flag '--frobnicate'/],
     [['--json=yes'], /--json takes no value/],
+    [['--workers', '0', '--model', 'cluster'], /--workers must be from 1 to 64, got 0/],
+    [['--workers', '2'], /--workers applies only to --model cluster/],
+    [['--model', 'node', '--trace'], /--trace applies only to the native models/],
   ])('%j is refused with a message naming the flag', (argv, message) => {
     expect(() => parseServeArgs(argv)).toThrow(message);
   });
@@ -80,9 +83,9 @@ describe('serve flags', () => {
   });
 });
 
-describe.each(['fork', 'thread', 'iterative'])('posix-servers serve --model %s --json', (model) => {
+describe.each(['fork', 'thread', 'iterative', 'node', 'cluster'])('posix-servers serve --model %s --json', (model) => {
   test('listens, reports what clients do, and closes on SIGTERM with the final stats', async () => {
-    const r = start(['serve', '--model', model, '--port', '0', '--json']);
+    const r = start(['serve', '--model', model, '--port', '0', '--json', ...(model === 'cluster' ? ['--workers', '2'] : [])]);
     await waitFor(() => r.out.length >= 1, 10000, 'the listening line');
     const listening = JSON.parse(r.out[0]);
     expect(listening).toMatchObject({ event: 'listening', model, address: '127.0.0.1' });
@@ -101,6 +104,10 @@ describe.each(['fork', 'thread', 'iterative'])('posix-servers serve --model %s -
     const close = events().find((e) => e.event === 'close');
     expect(close.stats).toMatchObject({ accepted: 1, closed: 1, bytesIn: 11, bytesOut: 11 });
     if (model === 'fork') expect(isAlive(listening.pid)).toBe(false); // the master is gone too
+    if (model === 'cluster') {
+      expect(close.stats.reaped).toBe(2); // both workers exited and were waited for
+      expect(isAlive(conn.pid)).toBe(false);
+    }
     expect(r.err).toEqual([]);
   });
 });
