@@ -38,6 +38,7 @@ function describe(code: string): string {
     ENFILE: 'file table overflow',
     EAGAIN: 'resource temporarily unavailable',
     ENOMEM: 'not enough memory',
+    ENOENT: 'no such file or directory',
   };
   return known[code] ? `: ${known[code]}` : '';
 }
@@ -47,6 +48,12 @@ export function fromNative(e: unknown, address: string, port: number): Error {
   // Duck-typed, not instanceof: the addon creates its errors in the main context, which is not
   // the context of code running in a vm (jest runs tests in one).
   const n = (typeof e === 'object' && e !== null ? e : {}) as { errno?: unknown; syscall?: unknown };
+  if (n.syscall === 'execve' && typeof n.errno === 'number') {
+    // The fork model's master is a program built next to the addon (CMakeLists.txt).
+    const err = systemError(n.errno, 'execve');
+    err.message += ' (starting posix-servers-fork-master, which npm install builds next to the addon)';
+    return err;
+  }
   if (typeof n.errno === 'number' && typeof n.syscall === 'string') {
     return systemError(n.errno, n.syscall, address, port);
   }

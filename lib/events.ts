@@ -74,6 +74,7 @@ export const TRACE_CALLS = [
   'slots-full',
   'shutdown',
   'close-conn',
+  'exec',
 ] as const;
 export type TraceCall = (typeof TRACE_CALLS)[number];
 
@@ -81,7 +82,8 @@ export type TraceCall = (typeof TRACE_CALLS)[number];
  * One real syscall (or step) of the server, recorded where it happened (native/core, TraceCall).
  * Meaning of fd/result per call: socket → result lfd; bind/listen → fd lfd (listen: result backlog);
  * accept → fd lfd, result cfd, peer; fork → fd cfd, result child pid; waitpid → result pid, fd the
- * wait status; worker-start → fd the cfd the worker read, result its tid; pthread_create → result rc.
+ * wait status; worker-start → fd the cfd the worker read, result its tid; pthread_create → result rc;
+ * exec (fork: the master program starts) → fd Node's lfd, result the same socket's number in the master.
  */
 export interface TraceEvent {
   /** CLOCK_MONOTONIC in milliseconds (µs precision), comparable across processes. */

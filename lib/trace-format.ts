@@ -58,6 +58,7 @@ export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
     'close-conn': 'read() returned 0 (the client closed) or failed: close(cfd) ends the connection (point 5)',
     'close-conn:thread': 'read() returned 0 or failed: the worker closes its own cfd and frees its slot (points 9, 11)',
     'close-conn:iterative': 'read() returned 0 or failed: close(cfd), and only now accept() the next client (point 3)',
+    exec: "the master is a small program of its own (fork + execve, as node-pty starts a shell): each connection's fork() then copies it, not all of Node; descriptors survive execve (point 8)",
   },
   zh: {
     socket: 'socket() 创建监听套接字，得到 lfd（第 6 点，步骤 1）',
@@ -81,6 +82,7 @@ export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
     'close-conn': 'read() 返回 0（客户端已关闭）或出错：close(cfd)，连接结束（第 5 点）',
     'close-conn:thread': 'read() 返回 0 或出错：子线程关闭自己的 cfd 并释放槽位（第 9、11 点）',
     'close-conn:iterative': 'read() 返回 0 或出错：close(cfd)，然后才 accept() 下一个客户端（第 3 点）',
+    exec: 'master 是一个独立的小程序（fork + execve，和 node-pty 启动 shell 一样）：之后每个连接的 fork() 复制的是它，而不是整个 Node；文件描述符在 execve 之后仍然有效（第 8 点）',
   },
 };
 
@@ -110,7 +112,7 @@ export function decodeWaitStatus(status: number): WaitStatus {
 // later close(lfd) by the same pid is known to be the master's at stop, not a child's. Bounded.
 const knownMasters: number[] = [];
 const KNOWN_MASTERS_MAX = 64;
-const MASTER_ONLY: ReadonlySet<TraceCall> = new Set<TraceCall>(['accept', 'accept-eintr', 'fork', 'close-cfd', 'waitpid', 'shutdown']);
+const MASTER_ONLY: ReadonlySet<TraceCall> = new Set<TraceCall>(['exec', 'accept', 'accept-eintr', 'fork', 'close-cfd', 'waitpid', 'shutdown']);
 
 function rememberMaster(pid: number): void {
   if (knownMasters.includes(pid)) return;
@@ -228,6 +230,10 @@ export function traceCallText(e: TraceEvent, lang: Lang, ctx: TraceContext = {})
         return `shutdown(${e.fd}, SHUT_RDWR)${conn}`;
       }
       return `shutdown(${e.fd}, SHUT_RDWR)`;
+    case 'exec':
+      return en
+        ? `execve(posix-servers-fork-master): lfd ${e.fd} is fd ${e.result} in the master`
+        : `execve(posix-servers-fork-master)：lfd ${e.fd} 在 master 中的描述符编号是 ${e.result}`;
     case 'close-conn': {
       const where =
         role === 'child' ? (en ? ` in child ${e.pid}` : `（子进程 ${e.pid}）`) : e.slot !== undefined ? (en ? ` in slot ${e.slot}` : `（槽位 ${e.slot}）`) : '';

@@ -24,15 +24,18 @@ describe('trace', () => {
     await waitFor(() => reaps.length === 2, 5000, 'two reaps');
     await waitFor(() => trace.filter((t) => t.call === 'waitpid').length === 2, 5000, 'two waitpid traces');
 
-    // socket → bind → listen happened in Node's process, on the descriptor the master accepts on.
+    // socket → bind → listen happened in Node's process; the exec'd master has the same socket at
+    // fd 3 (execve keeps descriptors), and accepts on that.
     const startup = server.startupTrace;
-    expect(startup.map((t) => t.call)).toEqual(['socket', 'bind', 'listen']);
-    const lfd = startup[0].result;
-    expect(startup.every((t) => t.pid === process.pid)).toBe(true);
-    expect(startup[1]).toMatchObject({ fd: lfd, address: { address: '127.0.0.1', port: port(server) } });
-    expect(startup[2]).toMatchObject({ fd: lfd, result: 128 });
-
     const master = server.pid;
+    expect(startup.map((t) => t.call)).toEqual(['socket', 'bind', 'listen', 'exec']);
+    const nodeLfd = startup[0].result;
+    expect(startup.slice(0, 3).every((t) => t.pid === process.pid)).toBe(true);
+    expect(startup[1]).toMatchObject({ fd: nodeLfd, address: { address: '127.0.0.1', port: port(server) } });
+    expect(startup[2]).toMatchObject({ fd: nodeLfd, result: 128 });
+    expect(startup[3]).toMatchObject({ pid: master, fd: nodeLfd, result: 3 });
+    const lfd = startup[3].result;
+
     const accepts = trace.filter((t) => t.call === 'accept');
     const forks = trace.filter((t) => t.call === 'fork');
     const waits = trace.filter((t) => t.call === 'waitpid');

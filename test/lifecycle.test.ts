@@ -1,8 +1,8 @@
 // Nothing leaks, nothing of Node's is disturbed, OS failures look like Node's own.
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer, Server as NetServer } from 'node:net';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { constants as osConstants } from 'node:os';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import cluster from 'node:cluster';
 import { DisconnectEvent, Model, MODELS, PosixServer, ReapEvent, startServer } from '../lib';
@@ -308,6 +308,40 @@ describe('OS failures look like Node’s own and leave nothing behind', () => {
       expect(snapshot()).toEqual(before);
     } finally {
       await closeNet(taken);
+    }
+  });
+
+  test('fork: a master program that cannot be exec\'d is an execve error, and nothing is left behind', async () => {
+    // An addon copied alone to a directory of its own: its master program is not beside it.
+    const dir = mkdtempSync(join(tmpdir(), 'posix-servers-'));
+    try {
+      const addon = process.env.POSIX_SERVERS_ADDON ?? join(__dirname, '..', 'build', 'Release', 'posix_servers.node');
+      copyFileSync(addon, join(dir, 'posix_servers.node'));
+      const script = `
+        const { readdirSync } = require('node:fs');
+        const { startServer } = require(${JSON.stringify(join(__dirname, '..', 'dist'))});
+        const { childrenOf } = require(${JSON.stringify(join(__dirname, '..', 'dist', 'proc'))});
+        const fds = () => readdirSync('/proc/self/fd').length;
+        const before = fds();
+        startServer({ model: 'fork' }).then(
+          () => console.log(JSON.stringify({ started: true })),
+          (e) => console.log(JSON.stringify({ message: e.message, code: e.code, syscall: e.syscall, extraFds: fds() - before, children: childrenOf(process.pid).length })),
+        );`;
+      const r = spawnSync(process.execPath, ['-e', script], {
+        env: { ...process.env, POSIX_SERVERS_ADDON: join(dir, 'posix_servers.node') },
+        encoding: 'utf8',
+      });
+      expect(r.status).toBe(0);
+      const out = JSON.parse(r.stdout.trim());
+      expect(out).toEqual({
+        message: expect.stringMatching(/^execve ENOENT: no such file or directory \(starting posix-servers-fork-master/),
+        code: 'ENOENT',
+        syscall: 'execve',
+        extraFds: 0,
+        children: 0, // the process that failed to exec was waited for
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

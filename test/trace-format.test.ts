@@ -22,6 +22,8 @@ const LATIN_ALLOWED = new Set([
   'socket', 'bind', 'listen', 'accept', 'fork', 'close', 'exit', 'waitpid', 'pthread_create', 'pthread_detach',
   'shutdown', 'SHUT_RDWR', 'pthread_join', 'read', 'lfd', 'cfd', 'tid', 'ms', 'errno', 'EINTR', 'SIGCHLD', 'SIGTERM', 'SIGKILL',
   'SIGABRT', 'INFO', 'maxClients', 'backlog', 'IP', 'ff', 'core', 'EAGAIN', 'EADDRINUSE', 'master',
+  // Program names: the exec'd master, Node, node-pty, a shell.
+  'execve', 'posix', 'servers', 'Node', 'node', 'pty', 'shell',
 ]);
 
 function untranslated(zhLine: string): string[] {
@@ -49,14 +51,17 @@ describe('formatTrace on a real fork server', () => {
     server = undefined;
 
     const t0 = trace[0].timeMs;
-    const lfd = trace[0].result;
+    const nodeLfd = trace[0].result;
+    const exec = trace.find((t) => t.call === 'exec')!;
+    const lfd = exec.result; // the same socket, at its number in the exec'd master
     // Formatted in arrival order without any context (as `serve --trace` does), and with it.
     for (const ctx of [{}, { masterPid: master }]) {
       const lines = trace.map((e) => ({ e, en: formatTrace(e, t0, 'en', ctx) }));
       const of = (call: string) => lines.filter((l) => l.e.call === call);
-      expect(of('socket')[0].en).toMatch(new RegExp(`^ *\\+0\\.000 ms \\[pid ${process.pid}\\] socket\\(\\) → lfd ${lfd} — `));
-      expect(of('bind')[0].en).toContain(`[pid ${process.pid}] bind(${lfd}, 127.0.0.1:${p})`);
-      expect(of('listen')[0].en).toContain(`listen(${lfd}, 128)`);
+      expect(of('socket')[0].en).toMatch(new RegExp(`^ *\\+0\\.000 ms \\[pid ${process.pid}\\] socket\\(\\) → lfd ${nodeLfd} — `));
+      expect(of('bind')[0].en).toContain(`[pid ${process.pid}] bind(${nodeLfd}, 127.0.0.1:${p})`);
+      expect(of('listen')[0].en).toContain(`listen(${nodeLfd}, 128)`);
+      expect(of('exec')[0].en).toContain(`[pid ${master}] execve(posix-servers-fork-master): lfd ${nodeLfd} is fd ${lfd} in the master`);
       const accepts = of('accept');
       const forks = of('fork');
       expect(accepts).toHaveLength(2);

@@ -29,7 +29,7 @@ export const fdSharingLab: Lab = {
       forkServer.on('trace', (e) => ftrace.push(e));
       const master = forkServer.pid;
       const fport = portOf(forkServer);
-      const flfd = forkServer.startupTrace[0]?.result ?? -1;
+      const flfd = forkServer.startupTrace.find((e) => e.call === 'exec')?.result ?? -1; // lfd in the master
       const ft0 = forkServer.startupTrace[0]?.timeMs ?? 0;
       say(
         `1) Processes. Fork server on 127.0.0.1:${fport}, master pid ${master}, lfd ${flfd}. Client 1 connects and stays.`,

@@ -25,7 +25,8 @@ export const forkLab: Lab = {
       const master = server.pid;
       const port = portOf(server);
       const t0 = server.startupTrace[0]?.timeMs ?? 0;
-      const lfd = server.startupTrace[0]?.result ?? -1;
+      // The listening socket as the master knows it: Node made it, the exec'd master has it at fd 3.
+      const lfd = server.startupTrace.find((e) => e.call === 'exec')?.result ?? -1;
       const fmt = (e: TraceEvent) => `  ${formatTrace(e, t0, lang, { masterPid: master })}`;
       say(
         `Started a fork server on 127.0.0.1:${port}: Node (pid ${process.pid}) made the listening socket, the master (pid ${master}) accepts and forks.`,

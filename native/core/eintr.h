@@ -23,6 +23,16 @@ auto retry_eintr(std::atomic<uint64_t>& retries, Call call) -> decltype(call()) 
   }
 }
 
+// Node's own side (waiting for the master, reading its exec status): retried, not counted — the
+// counter belongs to the server's processes and threads.
+template <typename Call>
+auto retry_eintr(Call call) -> decltype(call()) {
+  for (;;) {
+    auto result = call();
+    if (result != -1 || errno != EINTR) return result;
+  }
+}
+
 // The same, with a hook called on each retry (the trace records "accept interrupted: EINTR").
 template <typename Call, typename OnRetry>
 auto retry_eintr(std::atomic<uint64_t>& retries, Call call, OnRetry on_retry) -> decltype(call()) {

@@ -46,6 +46,7 @@ enum class TraceCall : int32_t {
   SlotsFull = 14,    // fd: cfd, closed at once (maxClients reached)
   Shutdown = 15,     // fd: shut down to wake a blocked call (lfd at stop, cfd at abort)
   CloseConn = 16,    // fd: cfd, closed when the connection is over (child or worker)
+  Exec = 17,         // fork: the master program is exec'd; fd: Node's lfd; result: lfd in the master
 };
 
 enum class DisconnectReason : int32_t {

@@ -1,14 +1,13 @@
-// The lecture's multi-process server (points 5–8 and homework 1).
+// The fork model, Node's side: start the master program (fork_master.h) and watch it.
 //
-//   Node's process            socket → bind → listen (listen_socket.cc), then fork() the master.
-//   master process            loop { cfd = accept(); fork(); parent closes cfd }, and a SIGCHLD
-//                             handler without SA_RESTART that reaps children with waitpid():
-//                             the accept() it interrupts fails with EINTR and is retried.
-//   child process (per conn)  closes lfd, echoes until EOF, closes cfd, _exit()s.
+//   Node's process     socket → bind → listen (listen_socket.cc), then fork() + execve() the
+//                      master with its descriptors at fixed numbers, as node-pty starts a shell.
+//   master process     the lecture's server: accept → fork a child per connection → SIGCHLD →
+//                      waitpid (fork_master.cc).
 //
-// The master is a copy of a multi-threaded process (Node), so from fork() to _exit() it — and every
-// child it forks — uses only async-signal-safe calls (signal-safety(7)): no malloc, no V8, no
-// N-API, no C++ exceptions, no locks. Everything it needs was prepared in Node before the fork.
+// Between fork() and execve() the new process is a copy of a multi-threaded one (Node): it makes
+// only async-signal-safe calls (signal-safety(7)) — no malloc, no V8, no N-API, no locks. Its
+// command line is formatted before the fork (master_argv.h).
 //
 // Node talks to the master with signals: SIGTERM = stop accepting and drain (close()), SIGUSR1 =
 // end live connections now (close()'s timeout has passed). Node learns the master's exit from a
@@ -16,316 +15,69 @@
 // its own process: both belong to libuv, which reaps its children one pid at a time.
 #include <cerrno>
 #include <csignal>
-#include <poll.h>
+#include <cstring>
+#include <dlfcn.h>
+#include <fcntl.h>
 #include <pthread.h>
-#include <sys/socket.h>
+#include <string>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "accept_guard.h"
 #include "eintr.h"
 #include "event_pipe.h"
+#include "fork_master.h"
+#include "master_argv.h"
 #include "process_hygiene.h"
 #include "server.h"
+
+extern char** environ;
 
 namespace ps {
 
 namespace {
 
-// Everything the master process and its signal handlers use. Built in Node's process before the
-// fork; the master works on its own copy. One master runs exactly one server, so its handlers
-// reach the state through `the_master`, which is set only inside a master process.
-struct MasterState {
-  int lfd = -1;
-  pid_t node_pid = 0;
-  pid_t self = 0;
-  EventPipe events;
-  SharedPage* page = nullptr;
-  int reserve_fd = -1;  // given up to refuse a connection when descriptors run out (accept_guard.h)
-  int max_clients = 0;
-  ServePolicy serve;
-  ReapMode reap = ReapMode::Sigchld;
-  bool restart = false;
-  volatile sig_atomic_t stop_requested = 0;
-  volatile sig_atomic_t abort_requested = 0;
-  volatile sig_atomic_t children_killed = 0;
-};
+constexpr char kMasterProgram[] = "posix-servers-fork-master";
 
-MasterState* the_master = nullptr;
-
-// A child's exit status: how its connection ended.
-constexpr int kExitEnd = 0;    // the client closed
-constexpr int kExitError = 1;  // a read/write failed
-constexpr int kExitOrphan = 2; // the master was already gone
-constexpr int kExitIdle = 3;   // idleTimeoutMs passed
-
-Counters& counters(MasterState& m) { return m.page->counters; }
-
-// One finished child: tell JS how its connection ended and how it was reaped, free its entry.
-void record_reaped(MasterState& m, pid_t pid, int status) {
-  m.events.trace(TraceCall::Waitpid, status, pid);
-  EventRecord disconnect{};
-  disconnect.type = static_cast<uint8_t>(EventType::Disconnect);
-  disconnect.pid = pid;
-  for (int i = 0; i < m.max_clients; ++i) {
-    ChildEntry& entry = m.page->children[i];
-    if (entry.pid.load() != pid) continue;
-    disconnect.id = entry.id;
-    disconnect.bytesIn = entry.bytes.in.load();
-    disconnect.bytesOut = entry.bytes.out.load();
-    entry.pid.store(0);
-    break;
-  }
-  // The child's exit status says how its connection ended (run_child); a signal means the master
-  // ended it at close(), or it crashed.
-  DisconnectReason reason = DisconnectReason::Error;
-  if (WIFEXITED(status) && WEXITSTATUS(status) == kExitEnd) reason = DisconnectReason::End;
-  if (WIFEXITED(status) && WEXITSTATUS(status) == kExitIdle) reason = DisconnectReason::Idle;
-  if (WIFSIGNALED(status)) reason = m.children_killed ? DisconnectReason::Aborted : DisconnectReason::Crash;
-  disconnect.code = static_cast<int32_t>(reason);
-
-  Counters& c = counters(m);
-  c.active.fetch_sub(1);
-  c.closed.fetch_add(1);
-  c.reaped.fetch_add(1);
-  m.events.emit(disconnect);
-
-  EventRecord reap{};
-  reap.type = static_cast<uint8_t>(EventType::Reap);
-  reap.id = disconnect.id;
-  reap.pid = pid;
-  reap.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  reap.detail = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-  m.events.emit(reap);
+// The master program is built next to the addon (CMakeLists.txt): find the shared object this
+// code was loaded from, and take its directory.
+std::string master_program_path() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&master_program_path), &info) == 0 || info.dli_fname == nullptr) return {};
+  std::string path = info.dli_fname;
+  size_t slash = path.rfind('/');
+  return (slash == std::string::npos ? std::string(".") : path.substr(0, slash)) + "/" + kMasterProgram;
 }
 
-// Homework 1: reap every child that has exited. Loops because signals do not queue: one SIGCHLD
-// may stand for several children. Returns false when there are no children left at all.
-bool reap_children(MasterState& m) {
-  for (;;) {
-    int status = 0;
-    pid_t pid = waitpid(-1, &status, WNOHANG);
-    if (pid > 0) {
-      record_reaped(m, pid, status);
-      continue;
-    }
-    if (pid < 0 && errno == EINTR) continue;
-    return !(pid < 0 && errno == ECHILD);
-  }
-}
-
-void on_sigchld(int) {
-  int saved = errno;
-  if (the_master != nullptr) reap_children(*the_master);
-  errno = saved;
-}
-
-// SIGTERM (stop) and SIGUSR1 (stop and end live connections). shutdown() of the listening
-// socket wakes a blocked accept() (it fails with EINVAL), so no stop request can be missed
-// between the flag check and the next accept().
-void on_stop(int sig) {
-  int saved = errno;
-  if (the_master != nullptr) {
-    the_master->stop_requested = 1;
-    if (sig == SIGUSR1) the_master->abort_requested = 1;
-    if (the_master->lfd >= 0) {
-      shutdown(the_master->lfd, SHUT_RDWR);
-      the_master->events.trace(TraceCall::Shutdown, the_master->lfd, 0);
-    }
-  }
-  errno = saved;
-}
-
-void install_handler(int sig, void (*handler)(int), int flags) {
-  struct sigaction sa {};
-  sa.sa_handler = handler;
-  sigfillset(&sa.sa_mask);  // handlers never nest: each sees consistent state
-  sa.sa_flags = flags;
-  sigaction(sig, &sa, nullptr);
-}
-
-// The child: lecture point 5. Runs only async-signal-safe code and never returns.
-[[noreturn]] void run_child(MasterState& m, int cfd, ChildEntry& entry) {
-  // The master's handlers would act on the master's listener: not ours.
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  sigaction(SIGCHLD, &dfl, nullptr);
-  sigaction(SIGTERM, &dfl, nullptr);
-  sigaction(SIGUSR1, &dfl, nullptr);
-  close(m.lfd);  // the child closes lfd: it only talks to its one client
-  m.events.trace(TraceCall::CloseLfd, m.lfd, 0);
-  // Keep only the client, stdio and the event pipe (nothing else should be open; this makes sure).
-  int keep[] = {0, 1, 2, cfd, m.events.write_fd};
-  close_all_fds_except(keep, 5);
-  if (!die_with_parent(m.self)) _exit(kExitOrphan);
-  unblock_all_signals();
-  // The event pipe's write end stays open (unused) until _exit: its EOF in Node then means that
-  // every process of this server is gone.
-  DisconnectReason reason = serve_connection(cfd, m.serve, counters(m), entry.bytes);
-  if (reason == DisconnectReason::Crash) abort();  // lab hook: a real crash, reaped with SIGABRT
-  close(cfd);
-  m.events.trace(TraceCall::CloseConn, cfd, 0, 0, entry.id);
-  // "The exit must be there": without it the child would return into the accept loop and fork
-  // children of its own. _exit, not exit: no atexit handlers or stdio flushing of Node's copy.
-  int status = reason == DisconnectReason::End ? kExitEnd : reason == DisconnectReason::Idle ? kExitIdle : kExitError;
-  m.events.trace(TraceCall::ChildExit, -1, status, 0, entry.id);
-  _exit(status);
-}
-
-ChildEntry* free_entry(MasterState& m) {
-  for (int i = 0; i < m.max_clients; ++i) {
-    if (m.page->children[i].pid.load() == 0) return &m.page->children[i];
-  }
-  return nullptr;
-}
-
-void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, uint32_t id) {
-  Counters& c = counters(m);
-  // Refuse when maxClients children are alive: accepted, closed at once, reported.
-  if (c.active.load() >= static_cast<uint64_t>(m.max_clients)) {
-    close(cfd);
-    m.events.trace(TraceCall::SlotsFull, cfd, 0, 0, id);
-    m.events.reject(peer, id, RejectReason::MaxClients, 0);
-    return;
-  }
-  // Signals stay blocked from before fork() until the child is in the table, so the SIGCHLD
-  // handler can never see a pid it does not know (a very short connection may end at once).
-  sigset_t old;
-  block_all_signals(&old);
-  ChildEntry* entry = free_entry(m);
-  if (entry == nullptr) {
-    restore_signal_mask(&old);
-    close(cfd);
-    m.events.reject(peer, id, RejectReason::MaxClients, 0);
-    return;
-  }
-  entry->id = id;
-  entry->bytes.in.store(0);
-  entry->bytes.out.store(0);
-  // The trace record is written after fork() returns (it needs the pid), but stamped with the time
-  // of the call: the child may well have run, and even exited, before the parent resumes.
-  uint64_t fork_ns = monotonic_ns();
-  pid_t pid = fork_without_atfork_handlers();
-  if (pid == 0) run_child(m, cfd, *entry);
-  if (pid < 0) {
-    int err = errno;
-    restore_signal_mask(&old);
-    close(cfd);
-    m.events.reject(peer, id, RejectReason::NoProcess, err);
-    return;
-  }
-  entry->pid.store(pid);
-  c.active.fetch_add(1);
-  m.events.trace(TraceCall::Fork, cfd, pid, 0, id, -1, nullptr, fork_ns);
-  EventRecord rec{};
-  rec.type = static_cast<uint8_t>(EventType::Connection);
-  rec.id = id;
-  rec.pid = pid;
-  set_peer(rec, peer);
-  m.events.emit(rec);
-  restore_signal_mask(&old);
-  close(cfd);  // the parent closes cfd: the child has its own copy
-  m.events.trace(TraceCall::CloseCfd, cfd, 0, 0, id);
-}
-
-// close()'s timeout has passed: end the connections still being served.
-void kill_children(MasterState& m) {
-  m.children_killed = 1;
-  for (int i = 0; i < m.max_clients; ++i) {
-    pid_t pid = m.page->children[i].pid.load();
-    if (pid > 0) kill(pid, SIGTERM);
-  }
-}
-
-// Stop accepting, wait for the children, end them if asked to, and exit.
-[[noreturn]] void drain_and_exit(MasterState& m) {
-  sigset_t old;
-  block_all_signals(&old);
-  int lfd = m.lfd;
-  m.lfd = -1;
-  close(lfd);  // the port is free from here on
-  m.events.trace(TraceCall::CloseLfd, lfd, 0);
-  if (m.reap == ReapMode::None) {
-    // Lab mode: nobody reaped, the children that ended are zombies. Collect them now (and end
-    // the others on abort), polling: without a handler, SIGCHLD wakes nothing.
-    restore_signal_mask(&old);
-    while (reap_children(m)) {
-      if (m.abort_requested && !m.children_killed) kill_children(m);
-      poll(nullptr, 0, 10);
-    }
-    _exit(0);
-  }
-  sigset_t wait_mask;
-  sigemptyset(&wait_mask);
-  while (reap_children(m)) {
-    if (m.abort_requested && !m.children_killed) kill_children(m);
-    // Atomically unblock and wait: a SIGCHLD or SIGUSR1 that arrived since the check above is
-    // pending, so it is handled here, never lost.
-    sigsuspend(&wait_mask);
-  }
-  _exit(0);
-}
-
-[[noreturn]] void run_master(MasterState& m) {
-  // Before anything else: nothing of Node's may act in this process.
-  reset_signal_dispositions();
-  redirect_stdio_to_devnull();
-  int keep[] = {0, 1, 2, m.lfd, m.events.write_fd, m.reserve_fd};
-  close_all_fds_except(keep, 6);
-  if (!die_with_parent(m.node_pid)) _exit(1);
-  // A process group of its own: a Ctrl-C in the terminal reaches Node (which closes the server
-  // gracefully) but not the master and its children, which would otherwise die mid-connection.
+// The new process, between fork() and execve(). Puts the master's descriptors at
+// kMasterListenFd.. (through copies above them first, so no move overwrites a descriptor still
+// to be moved), takes its own process group — a Ctrl-C in the terminal then reaches Node, which
+// closes the server gracefully, and not the master and its children mid-connection — and execs.
+// If execve() fails, its errno goes to Node through `status_fd` (close-on-exec: Node reads EOF
+// when the exec succeeded), as libuv's uv_spawn reports exec failures.
+[[noreturn]] void exec_master(const char* path, char* const argv[], const int (&fds)[4], int status_fd,
+                              const EventPipe& events) {
   setpgid(0, 0);
-  m.self = getpid();
-  the_master = &m;
-  // Homework 1: reap children from SIGCHLD. No SA_RESTART, as in the lecture: the accept() it
-  // interrupts fails with EINTR, which retry_eintr() retries and counts.
-  // Lab switches: `restart` adds SA_RESTART (the kernel restarts accept: eintrRetries stays 0);
-  // reap 'none' installs nothing, so finished children stay zombies. (SIG_IGN would not do:
-  // ignoring SIGCHLD explicitly makes the kernel reap them itself.)
-  if (m.reap == ReapMode::Sigchld) install_handler(SIGCHLD, on_sigchld, SA_NOCLDSTOP | (m.restart ? SA_RESTART : 0));
-  install_handler(SIGTERM, on_stop, 0);
-  install_handler(SIGUSR1, on_stop, 0);
-  // A server must not die because Node (the event pipe's reader) went away mid-write.
-  struct sigaction ign {};
-  ign.sa_handler = SIG_IGN;
-  sigaction(SIGPIPE, &ign, nullptr);
-  unblock_all_signals();
-  EventRecord listening{};
-  listening.type = static_cast<uint8_t>(EventType::Listening);
-  listening.pid = m.self;
-  m.events.emit(listening);
-
-  Counters& c = counters(m);
-  for (;;) {
-    sockaddr_storage peer{};
-    socklen_t len = 0;
-    int cfd = retry_eintr(
-        c.eintrRetries,
-        [&] {
-          len = sizeof peer;
-          return accept4(m.lfd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
-        },
-        [&] { m.events.trace(TraceCall::AcceptEintr, m.lfd, -1, EINTR); });
-    if (m.stop_requested) {
-      if (cfd >= 0) close(cfd);
-      break;
-    }
-    if (cfd < 0) {
-      int err = errno;
-      if (handle_accept_failure(err, m.lfd, m.reserve_fd, c, m.events) == AcceptVerdict::Retry) continue;
-      EventRecord rec{};
-      rec.type = static_cast<uint8_t>(EventType::Error);
-      rec.code = err;
-      m.events.emit(rec);
-      break;
-    }
-    uint32_t id = static_cast<uint32_t>(c.accepted.fetch_add(1) + 1);
-    m.events.trace(TraceCall::Accept, m.lfd, cfd, 0, id, -1, &peer);
-    handle_connection(m, cfd, peer, id);
+  int err = 0;
+  int high[4];
+  status_fd = fcntl(status_fd, F_DUPFD_CLOEXEC, 16);
+  for (int i = 0; i < 4 && err == 0; ++i) {
+    high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 16);
+    if (high[i] < 0) err = errno;
   }
-  drain_and_exit(m);
+  for (int i = 0; i < 4 && err == 0; ++i) {
+    if (dup2(high[i], kMasterListenFd + i) < 0) err = errno;  // the copy at 3+i is not close-on-exec
+  }
+  if (err == 0) {
+    events.trace(TraceCall::Exec, fds[0], kMasterListenFd);
+    execve(path, argv, environ);
+    err = errno;
+  }
+  if (status_fd >= 0) {
+    ssize_t ignored = write(status_fd, &err, sizeof err);
+    (void)ignored;
+  }
+  _exit(127);
 }
 
 // Node's side of a fork server.
@@ -346,33 +98,43 @@ class ForkServer final : public Server {
     on_exit_ = on_exit;
     context_ = context;
 
-    MasterState state;
-    state.lfd = lfd_.get();
-    state.node_pid = getpid();
-    state.events = EventPipe{event_write_.get(), &page_->counters, options.trace};
-    state.page = page_;
-    state.max_clients = options.maxClients;
-    state.serve = options.serve;
-    state.reserve_fd = reserve_fd_.get();
-    state.reap = options.reap;
-    state.restart = options.restart;
+    std::string path = master_program_path();
+    MasterArgv args;
+    args.format(options, getpid());
+    static_assert(kMasterEventFd == kMasterListenFd + 1 && kMasterReserveFd == kMasterListenFd + 2 &&
+                  kMasterPageFd == kMasterListenFd + 3, "exec_master() places the descriptors in this order");
+    const int fds[4] = {lfd_.get(), event_write_.get(), reserve_fd_.get(), page_fd_.get()};
+    const EventPipe events{event_write_.get(), &page_->counters, options.trace};
+    int status_pipe[2];
+    if (pipe2(status_pipe, O_CLOEXEC) != 0) return {errno, "pipe2"};
+    UniqueFd status_read(status_pipe[0]);
+    UniqueFd status_write(status_pipe[1]);
 
     // As libuv and node-pty do: every signal blocked across fork(), so no handler of Node's
-    // runs in the master before run_master() has reset them.
+    // runs in the new process before execve() has reset them.
     sigset_t old;
     block_all_signals(&old);
     pid_t pid = fork_without_atfork_handlers();
-    if (pid == 0) run_master(state);
+    if (pid == 0) exec_master(path.c_str(), args.argv, fds, status_write.get(), events);
     int fork_errno = errno;
     restore_signal_mask(&old);
     if (pid < 0) return {fork_errno, "fork"};
+    status_write.reset();
+    int exec_errno = 0;
+    ssize_t n = retry_eintr([&] { return read(status_read.get(), &exec_errno, sizeof exec_errno); });
+    if (n == static_cast<ssize_t>(sizeof exec_errno)) {
+      int status;
+      retry_eintr([&] { return waitpid(pid, &status, 0); });
+      return {exec_errno, "execve"};
+    }
     master_ = pid;
 
-    // Node keeps neither the listener, the write end nor the reserve: the master owns them now.
-    // The event pipe reaches EOF when the master and all its children are gone.
+    // Node keeps neither the listener, the write end, the reserve nor the page's memfd: the master
+    // owns them now. The event pipe reaches EOF when the master and all its children are gone.
     lfd_.reset();
     event_write_.reset();
     reserve_fd_.reset();
+    page_fd_.reset();
 
     // A pidfd cannot name a recycled pid: signals from close() reach this master or nobody.
     pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
@@ -385,8 +147,7 @@ class ForkServer final : public Server {
     if (rc != 0) {
       send_signal(SIGKILL);
       int status;
-      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-      }
+      retry_eintr([&] { return waitpid(pid, &status, 0); });
       exited_.store(true);
       return {rc, "pthread_create"};
     }
@@ -423,8 +184,7 @@ class ForkServer final : public Server {
   static void* wait_for_master(void* arg) {
     auto* self = static_cast<ForkServer*>(arg);
     int status = 0;
-    while (waitpid(self->master_, &status, 0) < 0 && errno == EINTR) {
-    }
+    retry_eintr([&] { return waitpid(self->master_, &status, 0); });
     self->exited_.store(true);
     if (self->on_exit_ != nullptr) self->on_exit_(self->context_, status);
     return nullptr;

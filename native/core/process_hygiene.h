@@ -1,7 +1,8 @@
-// What a process forked from Node must do before it may act as a server master, and what a
-// master's child must do before serving. Everything here is async-signal-safe (signal-safety(7)):
-// it runs between fork() and _exit() in a copy of a multi-threaded process, where another
-// thread may have held the malloc lock at the moment of the fork.
+// What a new process must do before it may act as a server master (Node's copy before execve,
+// then the master program), and what a master's child must do before serving. Everything here is
+// async-signal-safe (signal-safety(7)): some of it runs between fork() and execve() in a copy of a
+// multi-threaded process (Node), where another thread may have held the malloc lock at the moment
+// of the fork, and in the master's children.
 #pragma once
 
 #include <csignal>
@@ -18,7 +19,7 @@ void unblock_all_signals();
 
 // fork() without the pthread_atfork handlers: glibc's _Fork() (POSIX.1-2024), which is
 // async-signal-safe where fork() is not. Node's copy has handlers registered by libuv (it
-// re-creates its signal pipe), OpenSSL…: none of them belongs in a server master or its child.
+// re-creates its signal pipe), OpenSSL…: none of them belongs in the process about to exec the master.
 // Falls back to fork() on a C library without _Fork. strace shows either as clone().
 pid_t fork_without_atfork_handlers();
 

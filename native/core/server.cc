@@ -29,15 +29,19 @@ pid_t Server::pid() const { return getpid(); }
 
 SysError Server::open_common(const ServerOptions& options) {
   options_ = options;
-  page_ = map_shared_page();
+  int page_fd = -1;
+  page_ = map_shared_page(page_fd);
   if (page_ == nullptr) return {errno, "mmap"};
+  page_fd_.reset(page_fd);
+  if (options.model != Model::Fork) page_fd_.reset();  // only the exec'd master maps it again
   if (!create_event_pipe(event_read_, event_write_)) return {errno, "pipe2"};
   EventPipe events{event_write_.get(), &page_->counters, options.trace};
   SysError err = open_listen_socket(options.listen, lfd_, bound_, events);
   if (err) return err;
   reserve_fd_.reset(open_reserve_fd());
   if (!reserve_fd_.valid()) return {errno, "open"};
-  if (!move_above_stdio(lfd_) || !move_above_stdio(event_write_) || !move_above_stdio(reserve_fd_)) {
+  if (!move_above_stdio(lfd_) || !move_above_stdio(event_write_) || !move_above_stdio(reserve_fd_) ||
+      (page_fd_.valid() && !move_above_stdio(page_fd_))) {
     return {errno, "fcntl"};
   }
   return {};

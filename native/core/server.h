@@ -72,6 +72,7 @@ class Server {
 
   ServerOptions options_;
   SharedPage* page_ = nullptr;
+  UniqueFd page_fd_;     // fork: the page's memfd, until the master has mapped it
   UniqueFd event_read_;
   UniqueFd event_write_;
   UniqueFd lfd_;

@@ -1,14 +1,37 @@
 #include "shared_page.h"
 
+#include <cerrno>
 #include <new>
 #include <sys/mman.h>
+#include <unistd.h>
 
 namespace ps {
 
-SharedPage* map_shared_page() {
-  void* mem = mmap(nullptr, sizeof(SharedPage), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+SharedPage* map_shared_page(int& fd) {
+  fd = memfd_create("posix-servers-page", MFD_CLOEXEC);
+  if (fd < 0) return nullptr;
+  if (ftruncate(fd, sizeof(SharedPage)) != 0) {
+    int err = errno;
+    close(fd);
+    fd = -1;
+    errno = err;
+    return nullptr;
+  }
+  SharedPage* page = map_shared_page_fd(fd);
+  if (page == nullptr) {
+    int err = errno;
+    close(fd);
+    fd = -1;
+    errno = err;
+    return nullptr;
+  }
+  return new (page) SharedPage();  // value-initialises every atomic to 0
+}
+
+SharedPage* map_shared_page_fd(int fd) {
+  void* mem = mmap(nullptr, sizeof(SharedPage), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (mem == MAP_FAILED) return nullptr;
-  return new (mem) SharedPage();  // value-initialises every atomic to 0
+  return static_cast<SharedPage*>(mem);
 }
 
 void unmap_shared_page(SharedPage* page) {

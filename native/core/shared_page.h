@@ -1,8 +1,9 @@
 // The counters every model keeps, and the fork model's table of live children.
 //
 // Lecture point 8: "parent and child share descriptors and an mmap shared mapping". The page is
-// mmap(MAP_SHARED | MAP_ANONYMOUS)ed in Node's process *before* the master is forked, so Node, the
-// master and every child see the same memory. Counters are lock-free atomics: exact, and safe to
+// a memfd mmap(MAP_SHARED)ed in Node's process; the fork master (a program of its own, exec'd)
+// maps the same memfd, and its children inherit that mapping across fork(), so Node, the master
+// and every child see the same memory. Counters are lock-free atomics: exact, and safe to
 // touch from a signal handler or a forked child (no locks, no allocation).
 // The in-process models (thread, iterative) use the same page so stats() is one code path.
 #pragma once
@@ -17,8 +18,8 @@ namespace ps {
 // validation uses the same number (exported to JS as constants.MAX_CLIENTS_LIMIT).
 constexpr int kMaxClientsLimit = 4096;
 
-// The fork model's own, lower cap: every connection is a process (a copy-on-write copy of Node's
-// address space, with its own page tables). A connection flood must not become a fork bomb that
+// The fork model's own, lower cap: every connection is a process (a copy-on-write copy of the
+// master's address space, with its own page tables). A connection flood must not become a fork bomb that
 // takes the machine's process table and memory with it.
 constexpr int kForkMaxClientsLimit = 1024;
 
@@ -58,8 +59,12 @@ struct SharedPage {
   ChildEntry children[kMaxClientsLimit];
 };
 
-// Returns nullptr with errno set on failure.
-SharedPage* map_shared_page();
+// Creates the page in a memfd (close-on-exec) and maps it; `fd` owns the memfd afterwards, for a
+// process that must map the same page (map_shared_page_fd). Returns nullptr with errno set on
+// failure.
+SharedPage* map_shared_page(int& fd);
+// Maps a page created by map_shared_page() in another process, without initialising it.
+SharedPage* map_shared_page_fd(int fd);
 void unmap_shared_page(SharedPage* page);
 
 }  // namespace ps

@@ -1,0 +1,301 @@
+// The fork server's master process: see fork_master.h. It starts as a fresh, single-threaded
+// program (exec'd), but its children are forked from it and its signal handlers interrupt it, so
+// every child path and every handler uses only async-signal-safe calls (signal-safety(7)): no
+// malloc, no locks, no C++ exceptions.
+#include "fork_master.h"
+
+#include <cerrno>
+#include <csignal>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "accept_guard.h"
+#include "eintr.h"
+#include "process_hygiene.h"
+
+namespace ps {
+
+namespace {
+
+// Set once, in run_master(): the signal handlers' way to the state.
+MasterState* the_master = nullptr;
+
+// A child's exit status: how its connection ended.
+constexpr int kExitEnd = 0;    // the client closed
+constexpr int kExitError = 1;  // a read/write failed
+constexpr int kExitOrphan = 2; // the master was already gone
+constexpr int kExitIdle = 3;   // idleTimeoutMs passed
+
+Counters& counters(MasterState& m) { return m.page->counters; }
+
+// One finished child: tell JS how its connection ended and how it was reaped, free its entry.
+void record_reaped(MasterState& m, pid_t pid, int status) {
+  m.events.trace(TraceCall::Waitpid, status, pid);
+  EventRecord disconnect{};
+  disconnect.type = static_cast<uint8_t>(EventType::Disconnect);
+  disconnect.pid = pid;
+  for (int i = 0; i < m.max_clients; ++i) {
+    ChildEntry& entry = m.page->children[i];
+    if (entry.pid.load() != pid) continue;
+    disconnect.id = entry.id;
+    disconnect.bytesIn = entry.bytes.in.load();
+    disconnect.bytesOut = entry.bytes.out.load();
+    entry.pid.store(0);
+    break;
+  }
+  // The child's exit status says how its connection ended (run_child); a signal means the master
+  // ended it at close(), or it crashed.
+  DisconnectReason reason = DisconnectReason::Error;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kExitEnd) reason = DisconnectReason::End;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == kExitIdle) reason = DisconnectReason::Idle;
+  if (WIFSIGNALED(status)) reason = m.children_killed ? DisconnectReason::Aborted : DisconnectReason::Crash;
+  disconnect.code = static_cast<int32_t>(reason);
+
+  Counters& c = counters(m);
+  c.active.fetch_sub(1);
+  c.closed.fetch_add(1);
+  c.reaped.fetch_add(1);
+  m.events.emit(disconnect);
+
+  EventRecord reap{};
+  reap.type = static_cast<uint8_t>(EventType::Reap);
+  reap.id = disconnect.id;
+  reap.pid = pid;
+  reap.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  reap.detail = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  m.events.emit(reap);
+}
+
+// Homework 1: reap every child that has exited. Loops because signals do not queue: one SIGCHLD
+// may stand for several children. Returns false when there are no children left at all.
+bool reap_children(MasterState& m) {
+  for (;;) {
+    int status = 0;
+    pid_t pid = waitpid(-1, &status, WNOHANG);
+    if (pid > 0) {
+      record_reaped(m, pid, status);
+      continue;
+    }
+    if (pid < 0 && errno == EINTR) continue;
+    return !(pid < 0 && errno == ECHILD);
+  }
+}
+
+void on_sigchld(int) {
+  int saved = errno;
+  if (the_master != nullptr) reap_children(*the_master);
+  errno = saved;
+}
+
+// SIGTERM (stop) and SIGUSR1 (stop and end live connections). shutdown() of the listening
+// socket wakes a blocked accept() (it fails with EINVAL), so no stop request can be missed
+// between the flag check and the next accept().
+void on_stop(int sig) {
+  int saved = errno;
+  if (the_master != nullptr) {
+    the_master->stop_requested = 1;
+    if (sig == SIGUSR1) the_master->abort_requested = 1;
+    if (the_master->lfd >= 0) {
+      shutdown(the_master->lfd, SHUT_RDWR);
+      the_master->events.trace(TraceCall::Shutdown, the_master->lfd, 0);
+    }
+  }
+  errno = saved;
+}
+
+void install_handler(int sig, void (*handler)(int), int flags) {
+  struct sigaction sa {};
+  sa.sa_handler = handler;
+  sigfillset(&sa.sa_mask);  // handlers never nest: each sees consistent state
+  sa.sa_flags = flags;
+  sigaction(sig, &sa, nullptr);
+}
+
+// The child: lecture point 5. Runs only async-signal-safe code and never returns.
+[[noreturn]] void run_child(MasterState& m, int cfd, ChildEntry& entry) {
+  // The master's handlers would act on the master's listener: not ours.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigaction(SIGCHLD, &dfl, nullptr);
+  sigaction(SIGTERM, &dfl, nullptr);
+  sigaction(SIGUSR1, &dfl, nullptr);
+  close(m.lfd);  // the child closes lfd: it only talks to its one client
+  m.events.trace(TraceCall::CloseLfd, m.lfd, 0);
+  // Keep only the client, stdio and the event pipe (nothing else should be open; this makes sure).
+  int keep[] = {0, 1, 2, cfd, m.events.write_fd};
+  close_all_fds_except(keep, 5);
+  if (!die_with_parent(m.self)) _exit(kExitOrphan);
+  unblock_all_signals();
+  // The event pipe's write end stays open (unused) until _exit: its EOF in Node then means that
+  // every process of this server is gone.
+  DisconnectReason reason = serve_connection(cfd, m.serve, counters(m), entry.bytes);
+  if (reason == DisconnectReason::Crash) abort();  // lab hook: a real crash, reaped with SIGABRT
+  close(cfd);
+  m.events.trace(TraceCall::CloseConn, cfd, 0, 0, entry.id);
+  // "The exit must be there": without it the child would return into the accept loop and fork
+  // children of its own. _exit, not exit: no atexit handlers, no stdio flushing of the master's copy.
+  int status = reason == DisconnectReason::End ? kExitEnd : reason == DisconnectReason::Idle ? kExitIdle : kExitError;
+  m.events.trace(TraceCall::ChildExit, -1, status, 0, entry.id);
+  _exit(status);
+}
+
+ChildEntry* free_entry(MasterState& m) {
+  for (int i = 0; i < m.max_clients; ++i) {
+    if (m.page->children[i].pid.load() == 0) return &m.page->children[i];
+  }
+  return nullptr;
+}
+
+void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, uint32_t id) {
+  Counters& c = counters(m);
+  // Refuse when maxClients children are alive: accepted, closed at once, reported.
+  if (c.active.load() >= static_cast<uint64_t>(m.max_clients)) {
+    close(cfd);
+    m.events.trace(TraceCall::SlotsFull, cfd, 0, 0, id);
+    m.events.reject(peer, id, RejectReason::MaxClients, 0);
+    return;
+  }
+  // Signals stay blocked from before fork() until the child is in the table, so the SIGCHLD
+  // handler can never see a pid it does not know (a very short connection may end at once).
+  sigset_t old;
+  block_all_signals(&old);
+  ChildEntry* entry = free_entry(m);
+  if (entry == nullptr) {
+    restore_signal_mask(&old);
+    close(cfd);
+    m.events.reject(peer, id, RejectReason::MaxClients, 0);
+    return;
+  }
+  entry->id = id;
+  entry->bytes.in.store(0);
+  entry->bytes.out.store(0);
+  // The trace record is written after fork() returns (it needs the pid), but stamped with the time
+  // of the call: the child may well have run, and even exited, before the parent resumes.
+  uint64_t fork_ns = monotonic_ns();
+  pid_t pid = fork_without_atfork_handlers();
+  if (pid == 0) run_child(m, cfd, *entry);
+  if (pid < 0) {
+    int err = errno;
+    restore_signal_mask(&old);
+    close(cfd);
+    m.events.reject(peer, id, RejectReason::NoProcess, err);
+    return;
+  }
+  entry->pid.store(pid);
+  c.active.fetch_add(1);
+  m.events.trace(TraceCall::Fork, cfd, pid, 0, id, -1, nullptr, fork_ns);
+  EventRecord rec{};
+  rec.type = static_cast<uint8_t>(EventType::Connection);
+  rec.id = id;
+  rec.pid = pid;
+  set_peer(rec, peer);
+  m.events.emit(rec);
+  restore_signal_mask(&old);
+  close(cfd);  // the parent closes cfd: the child has its own copy
+  m.events.trace(TraceCall::CloseCfd, cfd, 0, 0, id);
+}
+
+// close()'s timeout has passed: end the connections still being served.
+void kill_children(MasterState& m) {
+  m.children_killed = 1;
+  for (int i = 0; i < m.max_clients; ++i) {
+    pid_t pid = m.page->children[i].pid.load();
+    if (pid > 0) kill(pid, SIGTERM);
+  }
+}
+
+// Stop accepting, wait for the children, end them if asked to, and exit.
+[[noreturn]] void drain_and_exit(MasterState& m) {
+  sigset_t old;
+  block_all_signals(&old);
+  int lfd = m.lfd;
+  m.lfd = -1;
+  close(lfd);  // the port is free from here on
+  m.events.trace(TraceCall::CloseLfd, lfd, 0);
+  if (m.reap == ReapMode::None) {
+    // Lab mode: nobody reaped, the children that ended are zombies. Collect them now (and end
+    // the others on abort), polling: without a handler, SIGCHLD wakes nothing.
+    restore_signal_mask(&old);
+    while (reap_children(m)) {
+      if (m.abort_requested && !m.children_killed) kill_children(m);
+      poll(nullptr, 0, 10);
+    }
+    _exit(0);
+  }
+  sigset_t wait_mask;
+  sigemptyset(&wait_mask);
+  while (reap_children(m)) {
+    if (m.abort_requested && !m.children_killed) kill_children(m);
+    // Atomically unblock and wait: a SIGCHLD or SIGUSR1 that arrived since the check above is
+    // pending, so it is handled here, never lost.
+    sigsuspend(&wait_mask);
+  }
+  _exit(0);
+}
+
+}  // namespace
+
+[[noreturn]] void run_master(MasterState& m) {
+  // Before anything else: nothing inherited from Node across execve() may act in this process —
+  // its ignored signals (SIGPIPE…), its blocked mask, its stdio, a descriptor it did not mark
+  // close-on-exec.
+  reset_signal_dispositions();
+  redirect_stdio_to_devnull();
+  int keep[] = {0, 1, 2, m.lfd, m.events.write_fd, m.reserve_fd};
+  close_all_fds_except(keep, 6);
+  if (!die_with_parent(m.node_pid)) _exit(1);
+  m.self = getpid();
+  the_master = &m;
+  // Homework 1: reap children from SIGCHLD. No SA_RESTART, as in the lecture: the accept() it
+  // interrupts fails with EINTR, which retry_eintr() retries and counts.
+  // Lab switches: `restart` adds SA_RESTART (the kernel restarts accept: eintrRetries stays 0);
+  // reap 'none' installs nothing, so finished children stay zombies. (SIG_IGN would not do:
+  // ignoring SIGCHLD explicitly makes the kernel reap them itself.)
+  if (m.reap == ReapMode::Sigchld) install_handler(SIGCHLD, on_sigchld, SA_NOCLDSTOP | (m.restart ? SA_RESTART : 0));
+  install_handler(SIGTERM, on_stop, 0);
+  install_handler(SIGUSR1, on_stop, 0);
+  // A server must not die because Node (the event pipe's reader) went away mid-write.
+  struct sigaction ign {};
+  ign.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &ign, nullptr);
+  unblock_all_signals();
+  EventRecord listening{};
+  listening.type = static_cast<uint8_t>(EventType::Listening);
+  listening.pid = m.self;
+  m.events.emit(listening);
+
+  Counters& c = counters(m);
+  for (;;) {
+    sockaddr_storage peer{};
+    socklen_t len = 0;
+    int cfd = retry_eintr(
+        c.eintrRetries,
+        [&] {
+          len = sizeof peer;
+          return accept4(m.lfd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
+        },
+        [&] { m.events.trace(TraceCall::AcceptEintr, m.lfd, -1, EINTR); });
+    if (m.stop_requested) {
+      if (cfd >= 0) close(cfd);
+      break;
+    }
+    if (cfd < 0) {
+      int err = errno;
+      if (handle_accept_failure(err, m.lfd, m.reserve_fd, c, m.events) == AcceptVerdict::Retry) continue;
+      EventRecord rec{};
+      rec.type = static_cast<uint8_t>(EventType::Error);
+      rec.code = err;
+      m.events.emit(rec);
+      break;
+    }
+    uint32_t id = static_cast<uint32_t>(c.accepted.fetch_add(1) + 1);
+    m.events.trace(TraceCall::Accept, m.lfd, cfd, 0, id, -1, &peer);
+    handle_connection(m, cfd, peer, id);
+  }
+  drain_and_exit(m);
+}
+
+
+}  // namespace ps

@@ -1,0 +1,55 @@
+// The fork server's master: the lecture's multi-process server (points 5–8 and homework 1), as a
+// program of its own. Node's side (fork_server.cc) forks and execs it the way node-pty starts
+// its shell, handing it the listening socket, the event pipe, the reserve descriptor and the
+// shared page at fixed descriptor numbers; fork_master_main.cc reads its options and calls
+// run_master().
+//
+//   master process            loop { cfd = accept(); fork(); parent closes cfd }, and a SIGCHLD
+//                             handler without SA_RESTART that reaps children with waitpid():
+//                             the accept() it interrupts fails with EINTR and is retried.
+//   child process (per conn)  closes lfd, echoes until EOF, closes cfd, _exit()s.
+//
+// Why a program of its own and not a fork of Node: fork() copies the parent's page tables, and
+// every child of a Node-sized master paid for Node's ~50 MB (BENCHMARKS.md measured 0.45× the C
+// reference's connection rate). The exec'd master is a few hundred kB, like the lecture's server.
+#pragma once
+
+#include <csignal>
+#include <sys/types.h>
+
+#include "connection.h"
+#include "event_pipe.h"
+#include "server.h"
+#include "shared_page.h"
+
+namespace ps {
+
+// Where Node's side puts the master's descriptors across execve().
+constexpr int kMasterListenFd = 3;
+constexpr int kMasterEventFd = 4;
+constexpr int kMasterReserveFd = 5;
+constexpr int kMasterPageFd = 6;  // the shared page's memfd: mapped, then closed
+
+// Everything the master process and its signal handlers use. One master runs exactly one server,
+// so its handlers reach the state through a pointer set only inside a master process.
+struct MasterState {
+  int lfd = -1;
+  pid_t node_pid = 0;
+  pid_t self = 0;
+  EventPipe events;
+  SharedPage* page = nullptr;
+  int reserve_fd = -1;  // given up to refuse a connection when descriptors run out (accept_guard.h)
+  int max_clients = 0;
+  ServePolicy serve;
+  ReapMode reap = ReapMode::Sigchld;
+  bool restart = false;
+  volatile sig_atomic_t stop_requested = 0;
+  volatile sig_atomic_t abort_requested = 0;
+  volatile sig_atomic_t children_killed = 0;
+};
+
+// Accepts and forks until Node sends SIGTERM (stop) or SIGUSR1 (stop and end live connections),
+// then waits for every child and exits. Never returns.
+[[noreturn]] void run_master(MasterState& m);
+
+}  // namespace ps

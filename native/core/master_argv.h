@@ -1,0 +1,29 @@
+// The fork master's command line: how Node's side tells the exec'd master its options. Plain
+// key=value words, so that `ps -o args` shows a learner what the master was told:
+//
+//   posix-servers-fork-master node_pid=4242 max_clients=100 handler=echo idle_ms=0 crash=0
+//                             reap=sigchld restart=0 trace=0
+#pragma once
+
+#include <sys/types.h>
+
+#include "fork_master.h"
+#include "server.h"
+
+namespace ps {
+
+// Fixed storage, filled before fork(): between fork() and execve() nothing may allocate.
+struct MasterArgv {
+  static constexpr int kWords = 9;
+  char words[kWords][48];
+  char* argv[kWords + 1];
+
+  // Formats the options (and Node's pid, for the master's parent-death check).
+  void format(const ServerOptions& options, pid_t node_pid);
+};
+
+// In the master: fills `m` from argv. Returns false, naming the bad word in `bad`, when a word is
+// missing or malformed (the master then exits with status 2 before it listens).
+bool parse_master_argv(int argc, char** argv, MasterState& m, bool& trace, const char*& bad);
+
+}  // namespace ps

@@ -1,0 +1,28 @@
+// posix-servers-fork-master: the fork model's master as a program of its own (fork_master.h).
+// Node's side (native/core/fork_server.cc) execs it with its descriptors in place and its options
+// on the command line (master_argv.h). Not meant to be run by hand.
+#include <cstdio>
+#include <unistd.h>
+
+#include "core/fork_master.h"
+#include "core/master_argv.h"
+
+int main(int argc, char** argv) {
+  ps::MasterState m;
+  bool trace = false;
+  const char* bad = nullptr;
+  if (!ps::parse_master_argv(argc, argv, m, trace, bad)) {
+    fprintf(stderr, "posix-servers-fork-master: bad %s (this program is started by posix-servers)\n", bad);
+    return 2;
+  }
+  m.page = ps::map_shared_page_fd(ps::kMasterPageFd);
+  if (m.page == nullptr) {
+    perror("posix-servers-fork-master: mmap of the shared page");
+    return 2;
+  }
+  close(ps::kMasterPageFd);  // the mapping stays: children inherit it across fork()
+  m.lfd = ps::kMasterListenFd;
+  m.reserve_fd = ps::kMasterReserveFd;
+  m.events = ps::EventPipe{ps::kMasterEventFd, &m.page->counters, trace};
+  ps::run_master(m);
+}
