@@ -54,6 +54,10 @@ class ClusterBackend implements Backend {
   #done!: () => void;
 
   constructor(opts: ResolvedOptions, sink: EventSink) {
+    if (!cluster.isPrimary) {
+      // cluster.fork() exists only in a primary; a worker cannot have workers of its own.
+      throw new Error('The cluster model must be started in a primary process, not in a cluster worker');
+    }
     this.#opts = opts;
     this.#sink = sink;
     this.#script = workerScript();

@@ -239,6 +239,12 @@ describe('cluster model: workers', () => {
     expect(server.stats()).toMatchObject({ accepted: pids.length, rejected: 0, active: 0, reaped: 1 });
   });
 
+  test('started inside a cluster worker, it is refused with a clear error', () => {
+    const script = join(__dirname, 'fixtures', 'cluster-in-worker.js');
+    const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: 20000 });
+    expect(JSON.parse(r.stdout.trim())).toBe('The cluster model must be started in a primary process, not in a cluster worker');
+  });
+
   test("the application's own cluster.settings are left as they were", async () => {
     const before = cluster.settings;
     server = await startServer({ model: 'cluster', workers: 1 });
