@@ -2,7 +2,7 @@ export { startServer, PosixServer } from './server';
 export type { ServerEvents } from './server';
 export type { AddressInfo } from './backend';
 export type { ServerStats } from './server';
-export { MODELS, HANDLERS, MAX_CLIENTS_LIMIT, FORK_MAX_CLIENTS_LIMIT } from './options';
+export { MODELS, NATIVE_MODELS, JS_MODELS, HANDLERS, MAX_CLIENTS_LIMIT, FORK_MAX_CLIENTS_LIMIT, MAX_WORKERS } from './options';
 export type { CloseOptions, Handler, Model, ServerOptions } from './options';
 export type {
   ConnectionEvent,
