@@ -193,13 +193,15 @@ class ClusterBackend implements Backend {
   }
 
   #maybeFinished(): void {
+    // A worker that has exited and whose IPC descriptor is closed is gone for good.
+    this.#workers = this.#workers.filter((w) => !(w.exited && w.disconnected));
     if (!this.#stopped || this.#live.size > 0) return;
     // Every connection has ended: let the workers go (cluster's graceful disconnect), and finish
     // once each has exited and its IPC descriptor is closed.
     for (const w of this.#workers) {
       if (!w.exited && w.worker.isConnected() && !w.worker.exitedAfterDisconnect) w.worker.disconnect();
     }
-    if (this.#workers.every((w) => w.exited && w.disconnected)) this.#done();
+    if (this.#workers.length === 0) this.#done();
   }
 
   address(): AddressInfo {
