@@ -15,7 +15,6 @@
 // its own process: both belong to libuv, which reaps its children one pid at a time.
 #include <cerrno>
 #include <csignal>
-#include <cstring>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
