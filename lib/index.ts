@@ -1,9 +1,9 @@
-export { startServer, PosixServer } from './server';
-export type { ServerEvents } from './server';
-export type { AddressInfo } from './backend';
-export type { ServerStats } from './server';
-export { MODELS, NATIVE_MODELS, JS_MODELS, HANDLERS, MAX_CLIENTS_LIMIT, FORK_MAX_CLIENTS_LIMIT, MAX_WORKERS } from './options';
-export type { CloseOptions, Handler, Model, ServerOptions } from './options';
+export { startServer, PosixServer } from './server/server';
+export type { ServerEvents } from './server/server';
+export type { AddressInfo } from './server/backend';
+export type { ServerStats } from './server/server';
+export { MODELS, NATIVE_MODELS, JS_MODELS, HANDLERS, MAX_CLIENTS_LIMIT, FORK_MAX_CLIENTS_LIMIT, MAX_WORKERS } from './server/options';
+export type { CloseOptions, Handler, Model, ServerOptions } from './server/options';
 export type {
   ConnectionEvent,
   DisconnectEvent,
@@ -14,6 +14,6 @@ export type {
   RejectReason,
   TraceCall,
   TraceEvent,
-} from './events';
-export { TRACE_CALLS } from './events';
-export type { SystemError } from './errors';
+} from './server/events';
+export { TRACE_CALLS } from './server/events';
+export type { SystemError } from './util/errors';

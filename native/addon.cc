@@ -11,7 +11,7 @@
 
 #include "core/event_pipe.h"
 #include "core/server.h"
-#include "loadgen_addon.h"
+#include "loadgen/addon.h"
 
 namespace {
 

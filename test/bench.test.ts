@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BenchReport } from '../lib/bench';
+import type { BenchReport } from '../lib/bench/runner';
 
 test('bench --json writes every raw round; the table compares each model with node and with its C reference', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bench-'));
@@ -12,7 +12,7 @@ test('bench --json writes every raw round; the table compares each model with no
   const svg = join(dir, 'bench.svg');
   const r = spawnSync(
     process.execPath,
-    [join(__dirname, '..', 'dist', 'cli.js'), 'bench', '--models', 'thread,ref-thread,fork,node', '--connections', '1,4',
+    [join(__dirname, '..', 'dist', 'cli', 'main.js'), 'bench', '--models', 'thread,ref-thread,fork,node', '--connections', '1,4',
       '--duration', '0.2', '--repeat', '2', '--json', json, '--svg', svg],
     { encoding: 'utf8', timeout: 60000 },
   );

@@ -2,11 +2,11 @@
 import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { parseBenchArgs } from '../lib/bench-cli';
-import { parseServeArgs } from '../lib/cli-serve';
+import { parseBenchArgs } from '../lib/cli/bench';
+import { parseServeArgs } from '../lib/cli/serve';
 import { exchange, isAlive, waitFor } from './helpers';
 
-const CLI = join(__dirname, '..', 'dist', 'cli.js');
+const CLI = join(__dirname, '..', 'dist', 'cli', 'main.js');
 
 interface Run {
   child: ChildProcessWithoutNullStreams;

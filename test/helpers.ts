@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { connect, Socket } from 'node:net';
 import type { Model, PosixServer, ServerOptions } from '../lib';
-import { childrenOf, readStat } from '../lib/proc';
+import { childrenOf, readStat } from '../lib/util/proc';
 
 /** Options for `model`; the cluster model gets 2 workers (one per core of the CI machine). */
 export function optionsFor(model: Model, extra: Omit<ServerOptions, 'model'> = {}): ServerOptions {
@@ -150,7 +150,7 @@ export function taskCount(): number {
   return readdirSync('/proc/self/task').length;
 }
 
-export { childrenOf, zombiesOf } from '../lib/proc';
+export { childrenOf, zombiesOf } from '../lib/util/proc';
 
 /** True if the process exists and is not a zombie. */
 export function isAlive(pid: number): boolean {

@@ -326,7 +326,7 @@ describe('OS failures look like Node’s own and leave nothing behind', () => {
       const script = `
         const { readdirSync } = require('node:fs');
         const { startServer } = require(${JSON.stringify(join(__dirname, '..', 'dist'))});
-        const { childrenOf } = require(${JSON.stringify(join(__dirname, '..', 'dist', 'proc'))});
+        const { childrenOf } = require(${JSON.stringify(join(__dirname, '..', 'dist', 'util', 'proc'))});
         const fds = () => readdirSync('/proc/self/fd').length;
         const before = fds();
         startServer({ model: 'fork' }).then(

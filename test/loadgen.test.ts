@@ -1,9 +1,9 @@
 // The native load generator against real servers: the reference C servers, the addon's own, and
 // servers that misbehave on purpose (corrupting, silent).
 import { createServer, Server as NetServer, Socket } from 'node:net';
-import { LoadResult, runLoad } from '../lib/loadgen';
-import { ReferenceServer, startReference } from '../lib/reference';
-import { PosixServer, startServer } from '../lib/server';
+import { LoadResult, runLoad } from '../lib/bench/loadgen';
+import { ReferenceServer, startReference } from '../lib/bench/reference';
+import { PosixServer, startServer } from '../lib/server/server';
 import { port, sleep, taskCount, waitFor } from './helpers';
 
 function expectHealthy(r: LoadResult, size: number): void {

@@ -1,8 +1,8 @@
 // Property-based: random input never crashes Node, only throws the documented errors.
 import fc from 'fast-check';
 import { startServer } from '../lib';
-import { EVENT_RECORD_SIZE, EventDecoder } from '../lib/events';
-import { resolveOptions } from '../lib/options';
+import { EVENT_RECORD_SIZE, EventDecoder } from '../lib/server/events';
+import { resolveOptions } from '../lib/server/options';
 
 const anything = fc.anything({ withBigInt: true, withNullPrototype: true, withTypedArray: true });
 

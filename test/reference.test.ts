@@ -1,7 +1,7 @@
 // The reference C servers (ref/*.c): real processes, real sockets, and /proc to see what is left.
 import { connect, createServer, Server as NetServer } from 'node:net';
-import { REFERENCE_MODELS, ReferenceModel, ReferenceServer, startReference } from '../lib/reference';
-import { readStat } from '../lib/proc';
+import { REFERENCE_MODELS, ReferenceModel, ReferenceServer, startReference } from '../lib/bench/reference';
+import { readStat } from '../lib/util/proc';
 import { Client, childrenOf, exchange, random, waitFor, zombiesOf } from './helpers';
 
 const CONCURRENT: ReferenceModel[] = ['fork', 'thread', 'epoll'];

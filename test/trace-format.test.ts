@@ -1,7 +1,7 @@
 // formatTrace on real traces: the lines name the real descriptors and pids, and every call reads
 // in Chinese without a word of the English notes.
 import { PosixServer, startServer, TRACE_CALLS, TraceEvent } from '../lib';
-import { decodeWaitStatus, formatTrace, missingNotes, TRACE_NOTES, traceNote } from '../lib/trace-format';
+import { decodeWaitStatus, formatTrace, missingNotes, TRACE_NOTES, traceNote } from '../lib/trace/format';
 import { Client, exchange, port, waitFor } from './helpers';
 
 let server: PosixServer | undefined;

@@ -1,9 +1,9 @@
 // Lab: EINTR (lecture points 2 and 7). The master blocks in accept(); a child exits, SIGCHLD
 // arrives, the handler runs, and accept() returns -1 with errno EINTR. Not an error: retry it.
 // With SA_RESTART the kernel restarts accept() itself and nobody sees EINTR.
-import type { TraceEvent } from '../events';
-import { PosixServer, startServer } from '../server';
-import { formatTrace } from '../trace-format';
+import type { TraceEvent } from '../server/events';
+import { PosixServer, startServer } from '../server/server';
+import { formatTrace } from '../trace/format';
 import { sayer } from './i18n';
 import { closeAll, eventually, exchange, portOf } from './kit';
 import type { Lab } from './types';

@@ -3,9 +3,9 @@
 // any thread closes the descriptor for all of them — so a worker must never close lfd. The thread
 // half is shown safely, on a descriptor of our own, never on a live server's lfd.
 import { closeSync, openSync } from 'node:fs';
-import type { TraceEvent } from '../events';
-import { PosixServer, startServer } from '../server';
-import { formatTrace } from '../trace-format';
+import type { TraceEvent } from '../server/events';
+import { PosixServer, startServer } from '../server/server';
+import { formatTrace } from '../trace/format';
 import { sayer } from './i18n';
 import { closeAll, destroyAll, fdLinks, LabClient, listenInode, portOf, socketInode, tasks, waitFor } from './kit';
 import type { Lab } from './types';

@@ -1,9 +1,9 @@
 // Lab: the multi-process server (lecture point 5). After fork() both processes hold both
 // descriptors; the parent closes cfd and the child closes lfd. The trace shows the calls with the
 // real pids and descriptors, and /proc/<pid>/fd shows what each process holds afterwards.
-import type { TraceEvent } from '../events';
-import { PosixServer, startServer } from '../server';
-import { formatTrace } from '../trace-format';
+import type { TraceEvent } from '../server/events';
+import { PosixServer, startServer } from '../server/server';
+import { formatTrace } from '../trace/format';
 import { sayer } from './i18n';
 import { closeAll, destroyAll, fdLinks, LabClient, listenInode, portOf, showFds, socketInode, waitFor } from './kit';
 import type { Lab } from './types';

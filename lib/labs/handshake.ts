@@ -1,7 +1,7 @@
 // Lab: the three-way handshake and the four-way close (lecture point 1), watched in /proc/net/tcp.
 // The kernel does the handshake before accept() is ever called; each FIN is acknowledged by the
 // other side; whoever closes first ends in TIME_WAIT.
-import { PosixServer, startServer } from '../server';
+import { PosixServer, startServer } from '../server/server';
 import { sayer } from './i18n';
 import { closeAll, destroyAll, eventually, LabClient, portOf, showTcp, tcpEntry, tcpState, tcpTable, waitFor } from './kit';
 import type { Lab } from './types';

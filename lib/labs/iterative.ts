@@ -1,8 +1,8 @@
 // Lab: the naive server (lecture point 3). One client at a time: the second waits in the listen
 // backlog until the first leaves, however long that is.
-import type { TraceEvent } from '../events';
-import { PosixServer, startServer } from '../server';
-import { formatTrace } from '../trace-format';
+import type { TraceEvent } from '../server/events';
+import { PosixServer, startServer } from '../server/server';
+import { formatTrace } from '../trace/format';
 import { sayer } from './i18n';
 import { closeAll, destroyAll, LabClient, now, portOf, sleep, waitFor } from './kit';
 import type { Lab } from './types';

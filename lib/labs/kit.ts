@@ -3,8 +3,8 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect, Socket } from 'node:net';
 import { endianness } from 'node:os';
-import { formatIPv6 } from '../events';
-import type { PosixServer } from '../server';
+import { formatIPv6 } from '../server/events';
+import type { PosixServer } from '../server/server';
 
 export const LOOPBACK = '127.0.0.1';
 

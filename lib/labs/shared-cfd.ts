@@ -1,9 +1,9 @@
 // Lab: the &cfd trap (lecture point 10, question 3). pthread_create(&tid, NULL, work, &cfd) hands
 // every worker the address of the one variable the next accept() overwrites. A worker that reads
 // it late serves someone else's client, and its own client is never served.
-import type { TraceEvent } from '../events';
-import { PosixServer, startServer } from '../server';
-import { formatTrace } from '../trace-format';
+import type { TraceEvent } from '../server/events';
+import { PosixServer, startServer } from '../server/server';
+import { formatTrace } from '../trace/format';
 import { sayer } from './i18n';
 import { closeAll, destroyAll, LabClient, portOf, waitFor } from './kit';
 import type { Lab } from './types';

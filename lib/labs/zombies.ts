@@ -1,7 +1,7 @@
 // Lab: reaping (lecture point 7, homework 1). A child that has exited stays a zombie (state Z in
 // /proc) until its parent waits for it. Without a SIGCHLD handler nobody does.
-import { childrenOf } from '../proc';
-import { PosixServer, startServer } from '../server';
+import { childrenOf } from '../util/proc';
+import { PosixServer, startServer } from '../server/server';
 import { sayer } from './i18n';
 import { closeAll, eventually, exchange, portOf } from './kit';
 import type { Lab } from './types';

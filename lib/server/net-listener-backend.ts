@@ -7,7 +7,7 @@
 // with its own reserve descriptor and skips per-client accept errors silently).
 import { createServer, Server, Socket } from 'node:net';
 import type { AddressInfo, Backend, EventSink, ServerStats } from './backend';
-import { systemError } from './errors';
+import { systemError } from '../util/errors';
 import type { DisconnectEvent, Peer, RejectReason } from './events';
 import type { ResolvedOptions } from './options';
 

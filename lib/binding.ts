@@ -1,5 +1,5 @@
 // Types of every export of the native addon (build/Release/posix_servers.node, native/addon.cc).
-// lib/native.ts loads the addon with `bindings` and types it with `Binding`.
+// lib/addon.ts loads the addon with `bindings` and types it with `Binding`.
 
 export type NativeModel = 'fork' | 'thread' | 'iterative';
 export type NativeHandler = 'echo' | 'upper';

@@ -2,9 +2,9 @@
 // connection, so the JS thread stays free and the client uses at most one core. Every echoed byte
 // is checked against what was sent.
 import type { NativeLoadExpect, NativeLoadMode, NativeLoadOptions } from '../binding';
-import { fromNative } from './errors';
-import { native } from './native';
-import { integerIn, numericHost, oneOf, optionsObject } from './validate';
+import { fromNative } from '../util/errors';
+import { native } from '../addon';
+import { integerIn, numericHost, oneOf, optionsObject } from '../util/validate';
 
 export const LOAD_MODES = ['pingpong', 'churn'] as const satisfies readonly NativeLoadMode[];
 export const LOAD_EXPECTS = ['echo', 'upper'] as const satisfies readonly NativeLoadExpect[];

@@ -2,7 +2,7 @@
 // POSIX_SERVERS_ADDON names another build of it instead (npm run test:asan loads the
 // sanitizer build from build-asan/ this way).
 import bindings from 'bindings';
-import type { Binding } from '../binding';
+import type { Binding } from './binding';
 
 const override = process.env.POSIX_SERVERS_ADDON;
 

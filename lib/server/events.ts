@@ -1,7 +1,7 @@
 // Decodes the fixed-size event records written by native/core/event_pipe.h (64 bytes each,
 // little-endian, packed). Keep the offsets below in step with struct EventRecord.
 import { constants as osConstants } from 'node:os';
-import { native } from './native';
+import { native } from '../addon';
 
 export const EVENT_RECORD_SIZE: number = native.constants.EVENT_RECORD_SIZE;
 

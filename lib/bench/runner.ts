@@ -5,8 +5,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { LoadResult, runLoad } from './loadgen';
-import { childrenOf } from './proc';
+import { childrenOf } from '../util/proc';
 import { ReferenceModel, startReference } from './reference';
+import { compiledScript } from '../paths';
 
 export const BENCH_MODELS = [
   'fork',
@@ -77,13 +78,6 @@ interface RunningServer {
   close(): Promise<void>;
 }
 
-const PACKAGE_ROOT = join(__dirname, '..');
-
-function benchServerScript(): string {
-  // From dist/ (the CLI) the compiled script sits beside this file; from lib/ (ts-jest) use dist/.
-  const beside = join(__dirname, 'bench-server.js');
-  return existsSync(beside) ? beside : join(PACKAGE_ROOT, 'dist', 'bench-server.js');
-}
 
 function waitForLine(child: ChildProcess, pattern: RegExp, what: string, timeoutMs = 10000): Promise<RegExpMatchArray> {
   return new Promise((resolve, reject) => {
@@ -156,7 +150,7 @@ async function startModel(model: BenchModel): Promise<RunningServer> {
     throw new Error('socat did not start listening');
   }
   const options = model === 'cluster' ? { model, workers: 2, maxClients: 1000 } : { model, maxClients: 1000 };
-  const child = spawn(process.execPath, [benchServerScript(), JSON.stringify(options)], {
+  const child = spawn(process.execPath, [compiledScript('bench/server-process'), JSON.stringify(options)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const m = await waitForLine(child, /listening (\d+)/, `${model} server`);

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // posix-servers: serve a model, benchmark them side by side, or run the lecture's labs.
-import { BENCH_USAGE, benchMain } from './bench-cli';
-import { SERVE_USAGE, serveMain } from './cli-serve';
-import { LAB_USAGE, labMain } from './labs';
-import { formatTrace } from './trace-format';
+import { BENCH_USAGE, benchMain } from './bench';
+import { SERVE_USAGE, serveMain } from './serve';
+import { LAB_USAGE, labMain } from '../labs';
+import { formatTrace } from '../trace/format';
 
 const USAGE = `Genuine POSIX TCP servers (fork, thread, iterative) and Node's own, to run, compare and learn.
 

@@ -16,7 +16,7 @@
 #include <sys/types.h>
 #include <vector>
 
-#include "sys_error.h"
+#include "../core/sys_error.h"
 
 namespace ps {
 

@@ -3,7 +3,8 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { integerIn, numericHost, oneOf, optionsObject, show } from './validate';
+import { PACKAGE_ROOT } from '../paths';
+import { integerIn, numericHost, oneOf, optionsObject, show } from '../util/validate';
 
 export const REFERENCE_MODELS = ['iterative', 'fork', 'thread', 'epoll'] as const;
 export type ReferenceModel = (typeof REFERENCE_MODELS)[number];
@@ -38,7 +39,7 @@ const KILL_AFTER_MS = 3000;
  * POSIX_SERVERS_REF_DIR names another directory (npm run test:asan uses the sanitizer build's).
  */
 export function referenceBinary(model: ReferenceModel): string {
-  return join(process.env.POSIX_SERVERS_REF_DIR ?? join(__dirname, '..', 'build', 'ref'), `ref-${model}`);
+  return join(process.env.POSIX_SERVERS_REF_DIR ?? join(PACKAGE_ROOT, 'build', 'ref'), `ref-${model}`);
 }
 
 function validate(model: unknown, opts: unknown): { model: ReferenceModel; args: string[] } {

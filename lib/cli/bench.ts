@@ -1,7 +1,7 @@
 // `posix-servers bench`: flags → BenchConfig, a progress line on stderr, the table on stdout,
 // raw rounds to --json, a chart to --svg.
 import { writeFileSync } from 'node:fs';
-import { BENCH_MODELS, BenchConfig, BenchModel, formatTable, renderSvg, runBench } from './bench';
+import { BENCH_MODELS, BenchConfig, BenchModel, formatTable, renderSvg, runBench } from '../bench/runner';
 
 export const DEFAULT_BENCH: BenchConfig = {
   models: ['fork', 'thread', 'iterative', 'node', 'cluster', 'ref-fork', 'ref-thread', 'ref-iterative', 'ref-epoll', 'socat'],

@@ -2,12 +2,12 @@
 // promise on the JS thread once the load thread is done. The load thread never touches JS: it
 // reports through a thread-safe function, and the JS thread joins it before the promise
 // resolves, so a caller that awaits runLoad() sees /proc/self/task back where it was.
-#include "loadgen_addon.h"
+#include "addon.h"
 
 #include <cstring>
 #include <string>
 
-#include "core/loadgen.h"
+#include "loadgen.h"
 
 namespace {
 

@@ -1,8 +1,8 @@
 // `posix-servers serve`: run one server in the foreground and print what it does, as lines for
 // people or JSON lines for programs. SIGINT/SIGTERM close it gracefully and print the final stats.
-import { MODELS, HANDLERS, Model, Handler } from './options';
-import { PosixServer, ServerStats, startServer } from './server';
-import type { Peer, TraceEvent } from './events';
+import { MODELS, HANDLERS, Model, Handler } from '../server/options';
+import { PosixServer, ServerStats, startServer } from '../server/server';
+import type { Peer, TraceEvent } from '../server/events';
 
 export interface ServeArgs {
   model: Model;

@@ -7,9 +7,9 @@ import { Socket } from 'node:net';
 import { constants as osConstants } from 'node:os';
 import type { NativeServer } from '../binding';
 import type { AddressInfo, Backend, EventSink, ServerStats } from './backend';
-import { fromNative, systemError } from './errors';
+import { fromNative, systemError } from '../util/errors';
 import { EventDecoder } from './events';
-import { native } from './native';
+import { native } from '../addon';
 import type { ResolvedOptions } from './options';
 
 const signalName = (n: number): string =>

@@ -2,10 +2,10 @@
 // call), who (which process, or which thread), what (the call with its real descriptors, pids and
 // result) and why (a short note that names the lecture point it makes visible), in English or
 // Chinese. Used by `posix-servers serve --trace` and by the labs.
-import type { Peer, TraceCall, TraceEvent } from './events';
-import { TRACE_CALLS } from './events';
+import type { Peer, TraceCall, TraceEvent } from '../server/events';
+import { TRACE_CALLS } from '../server/events';
 import { constants as osConstants } from 'node:os';
-import { readStat } from './proc';
+import { readStat } from '../util/proc';
 
 export type Lang = 'en' | 'zh';
 

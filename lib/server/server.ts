@@ -6,7 +6,7 @@ import type { ConnectionEvent, DisconnectEvent, ReapEvent, RejectEvent, TraceEve
 import { startClusterBackend } from './cluster-backend';
 import { startNativeBackend } from './native-backend';
 import { startNodeBackend } from './node-backend';
-import { zombiesOf } from './proc';
+import { zombiesOf } from '../util/proc';
 import { CloseOptions, Model, ResolvedOptions, resolveCloseOptions, resolveOptions, ServerOptions } from './options';
 
 export type { AddressInfo } from './backend';

@@ -1,4 +1,4 @@
-#include "listen_socket.h"
+#include "../core/listen_socket.h"
 #include "loadgen.h"
 
 #include <algorithm>
@@ -17,8 +17,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "process_hygiene.h"
-#include "unique_fd.h"
+#include "../core/process_hygiene.h"
+#include "../core/unique_fd.h"
 
 namespace ps {
 

@@ -8,23 +8,14 @@
 // net-listener-backend.ts). `reaped` counts workers that exited; bytesIn/bytesOut arrive from
 // the workers at most 100 ms late (exact once the connection's 'disconnect' has been emitted).
 import cluster, { Worker } from 'node:cluster';
-import { existsSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { join } from 'node:path';
 import type { Backend, EventSink } from './backend';
 import { FromWorker, JsServePolicy, ToWorker, WORKER_POLICY_ENV } from './cluster-protocol';
 import type { DisconnectReason, Peer, RejectReason } from './events';
 import { NetListenerBackend } from './net-listener-backend';
+import { compiledScript } from '../paths';
 import type { ResolvedOptions } from './options';
 
-/** The compiled worker script: beside this file in dist/, or in dist/ when run from lib/ (ts-jest). */
-export function workerScript(): string {
-  const beside = join(__dirname, 'cluster-worker.js');
-  if (existsSync(beside)) return beside;
-  const built = join(__dirname, '..', 'dist', 'cluster-worker.js');
-  if (existsSync(built)) return built;
-  throw new Error(`cluster worker script not found at ${beside} or ${built}: run "npm run build"`);
-}
 
 interface WorkerState {
   worker: Worker;
@@ -50,7 +41,7 @@ class ClusterBackend extends NetListenerBackend {
       // cluster.fork() exists only in a primary; a worker cannot have workers of its own.
       throw new Error('The cluster model must be started in a primary process, not in a cluster worker');
     }
-    const script = workerScript();
+    const script = compiledScript('server/cluster-worker');
     super(opts, sink, true);
     this.#script = script;
   }

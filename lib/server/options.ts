@@ -2,8 +2,8 @@
 // the bad value, before any socket, process or thread exists.
 import type { NativeHandler, NativeModel } from '../binding';
 import { availableParallelism } from 'node:os';
-import { native } from './native';
-import { boolean, integerIn, numericHost, oneOf, optionsObject, show } from './validate';
+import { native } from '../addon';
+import { boolean, integerIn, numericHost, oneOf, optionsObject, show } from '../util/validate';
 
 /** The models of the addon: real POSIX servers in C++. */
 export const NATIVE_MODELS = ['fork', 'thread', 'iterative'] as const satisfies readonly NativeModel[];

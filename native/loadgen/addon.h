@@ -1,4 +1,4 @@
-// N-API glue of the load generator (native/core/loadgen.h): exports runLoad(options) → Promise.
+// N-API glue of the load generator (native/loadgen/loadgen.h): exports runLoad(options) → Promise.
 #pragma once
 
 #include <napi.h>

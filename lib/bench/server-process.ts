@@ -2,7 +2,7 @@
 // bench's process, so the server side (processes, threads, memory) can be measured alone.
 // Usage: node dist/bench-server.js '<ServerOptions as JSON>'. Prints `listening <port>` once
 // listening; SIGTERM closes the server and exits.
-import { startServer } from './server';
+import { startServer } from '../server/server';
 
 async function main(): Promise<void> {
   const server = await startServer(JSON.parse(process.argv[2] ?? '{}'));
