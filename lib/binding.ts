@@ -72,10 +72,19 @@ export interface NativeServer {
   finish(): void;
 }
 
-/** What start() throws when a syscall fails: errno is positive, as in <errno.h>. */
-export interface NativeSystemError extends Error {
-  errno: number;
-  syscall: string;
+/**
+ * The event record's layout and numberings (native/core/event_record.h, the one source of truth),
+ * exported so that lib/server/events.ts decodes by name.
+ */
+export interface WireFormat {
+  recordSize: number;
+  /** Field name → its byte offset and width in the record. */
+  fields: Record<string, { offset: number; width: number }>;
+  /** JS name → number, for each enumeration carried in a record. */
+  eventTypes: Record<string, number>;
+  traceCalls: Record<string, number>;
+  disconnectReasons: Record<string, number>;
+  rejectReasons: Record<string, number>;
 }
 
 export interface Binding {
@@ -83,14 +92,11 @@ export interface Binding {
    * Starts a server. onMasterExit is called once, for the fork model only, when the master has
    * been reaped: exitCode when it exited, signal number when it was killed.
    */
-  start(
-    options: NativeStartOptions,
-    onMasterExit: (exitCode: number | null, signal: number | null) => void,
-  ): NativeServer;
+  start(options: NativeStartOptions, onMasterExit: (exitCode: number | null, signal: number | null) => void): NativeServer;
   constants: {
     MAX_CLIENTS_LIMIT: number;
     FORK_MAX_CLIENTS_LIMIT: number;
-    EVENT_RECORD_SIZE: number;
+    wire: WireFormat;
   };
 }
 
@@ -138,7 +144,7 @@ export interface NativeLoadResult {
 export interface Binding {
   /**
    * Runs a load on a thread of its own (never the JS thread); resolves once that thread has been
-   * joined. Rejects with a NativeSystemError if it could not start (epoll_create1, pthread_create).
+   * joined. Rejects with an Error carrying errno (positive) and syscall if it could not start (epoll_create1, pthread_create).
    */
   runLoad(options: NativeLoadOptions): Promise<NativeLoadResult>;
 }

@@ -5,12 +5,12 @@
 #include <napi.h>
 
 #include <arpa/inet.h>
-#include <cstring>
 #include <netinet/in.h>
 #include <sys/wait.h>
 
-#include "core/event_pipe.h"
+#include "core/event_record.h"
 #include "core/server.h"
+#include "js_error.h"
 #include "loadgen/addon.h"
 
 namespace {
@@ -34,14 +34,6 @@ struct MasterExitReporter {
     self->tsfn.Release();
   }
 };
-
-Napi::Error sys_error(Napi::Env env, const ps::SysError& err) {
-  std::string message = std::string(err.syscall) + " failed: " + strerror(err.err);
-  Napi::Error error = Napi::Error::New(env, message);
-  error.Set("errno", Napi::Number::New(env, err.err));
-  error.Set("syscall", Napi::String::New(env, err.syscall));
-  return error;
-}
 
 Napi::Object address_object(Napi::Env env, const sockaddr_storage& addr) {
   char text[INET6_ADDRSTRLEN] = {};
@@ -177,14 +169,21 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
     return false;
   };
   std::string model = opts.Get("model").ToString().Utf8Value();
-  if (model == "fork") out.model = ps::Model::Fork;
-  else if (model == "thread") out.model = ps::Model::Thread;
-  else if (model == "iterative") out.model = ps::Model::Iterative;
-  else return fail("model");
+  if (model == "fork")
+    out.model = ps::Model::Fork;
+  else if (model == "thread")
+    out.model = ps::Model::Thread;
+  else if (model == "iterative")
+    out.model = ps::Model::Iterative;
+  else
+    return fail("model");
   std::string handler = opts.Get("handler").ToString().Utf8Value();
-  if (handler == "echo") out.serve.handler = ps::Handler::Echo;
-  else if (handler == "upper") out.serve.handler = ps::Handler::Upper;
-  else return fail("handler");
+  if (handler == "echo")
+    out.serve.handler = ps::Handler::Echo;
+  else if (handler == "upper")
+    out.serve.handler = ps::Handler::Upper;
+  else
+    return fail("handler");
   Napi::Value host = opts.Get("host");
   if (!host.IsString()) return fail("host");
   out.listen.host = host.As<Napi::String>().Utf8Value();
@@ -199,16 +198,25 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
   out.labHoldMs = hold.IsNumber() ? hold.As<Napi::Number>().Int32Value() : 0;
   Napi::Value idle = opts.Get("idleTimeoutMs"), crash = opts.Get("labCrash");
   out.serve.idleTimeoutMs = idle.IsNumber() ? idle.As<Napi::Number>().Int32Value() : 0;
-  out.serve.crashHook = crash.IsBoolean() && crash.As<Napi::Boolean>().Value();
+  out.serve.labCrash = crash.IsBoolean() && crash.As<Napi::Boolean>().Value();
   if (out.serve.idleTimeoutMs < 0) return fail("idleTimeoutMs");
-  std::string reap = opts.Has("reap") && opts.Get("reap").IsString() ? opts.Get("reap").As<Napi::String>().Utf8Value() : "sigchld";
-  if (reap == "sigchld") out.reap = ps::ReapMode::Sigchld;
-  else if (reap == "none") out.reap = ps::ReapMode::None;
-  else return fail("reap");
-  std::string arg = opts.Has("threadArg") && opts.Get("threadArg").IsString() ? opts.Get("threadArg").As<Napi::String>().Utf8Value() : "slot";
-  if (arg == "slot") out.threadArg = ps::ThreadArg::Slot;
-  else if (arg == "shared-cfd") out.threadArg = ps::ThreadArg::SharedCfd;
-  else return fail("threadArg");
+  std::string reap =
+      opts.Has("reap") && opts.Get("reap").IsString() ? opts.Get("reap").As<Napi::String>().Utf8Value() : "sigchld";
+  if (reap == "sigchld")
+    out.reap = ps::ReapMode::Sigchld;
+  else if (reap == "none")
+    out.reap = ps::ReapMode::None;
+  else
+    return fail("reap");
+  std::string arg = opts.Has("threadArg") && opts.Get("threadArg").IsString()
+                        ? opts.Get("threadArg").As<Napi::String>().Utf8Value()
+                        : "slot";
+  if (arg == "slot")
+    out.threadArg = ps::ThreadArg::Slot;
+  else if (arg == "shared-cfd")
+    out.threadArg = ps::ThreadArg::SharedCfd;
+  else
+    return fail("threadArg");
   if (out.labHoldMs < 0 || out.labHoldMs > 60000) return fail("labHoldMs");
   if (out.listen.port < 0 || out.listen.port > 65535) return fail("port");
   if (out.listen.backlog < 1) return fail("backlog");
@@ -242,13 +250,55 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
       reporter->tsfn.Release();
       delete reporter;
     }
-    sys_error(env, error).ThrowAsJavaScriptException();
+    sys_error_to_js(env, error).ThrowAsJavaScriptException();
     return env.Undefined();
   }
   auto* data = env.GetInstanceData<AddonData>();
   Napi::Object wrapper = data->server_class.New({});
   NativeServer::Unwrap(wrapper)->Adopt(std::move(server), reporter);
   return wrapper;
+}
+
+// The event record's layout and every numbering in it, from event_record.h's lists: JS decodes by
+// these names (lib/server/events.ts), so the numbers are written in one place only.
+Napi::Object WireFormat(Napi::Env env) {
+  Napi::Object wire = Napi::Object::New(env);
+  wire.Set("recordSize", ps::kEventRecordSize);
+  Napi::Object fields = Napi::Object::New(env);
+#define PS_FIELD(name, offset, width)                 \
+  {                                                   \
+    Napi::Object field = Napi::Object::New(env);      \
+    field.Set("offset", static_cast<double>(offset)); \
+    field.Set("width", static_cast<double>(width));   \
+    fields.Set(name, field);                          \
+  }
+  PS_EVENT_FIELDS(PS_FIELD)
+#undef PS_FIELD
+  wire.Set("fields", fields);
+  auto numbering = [&](const char* key) {
+    Napi::Object table = Napi::Object::New(env);
+    wire.Set(key, table);
+    return table;
+  };
+#define PS_NUMBER(name, number, js) table.Set(js, static_cast<double>(number));
+  {
+    Napi::Object table = numbering("eventTypes");
+    PS_EVENT_TYPES(PS_NUMBER)
+  }
+  {
+    Napi::Object table = numbering("traceCalls");
+    PS_TRACE_CALLS(PS_NUMBER)
+  }
+  {
+    Napi::Object table = numbering("disconnectReasons");
+    PS_DISCONNECT_REASONS(PS_NUMBER)
+  }
+  {
+    Napi::Object table = numbering("rejectReasons");
+    PS_REJECT_REASONS(PS_NUMBER)
+  }
+#undef PS_NUMBER
+  return wire;
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -258,8 +308,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("start", Napi::Function::New(env, Start, "start"));
   Napi::Object constants = Napi::Object::New(env);
   constants.Set("MAX_CLIENTS_LIMIT", ps::kMaxClientsLimit);
-  constants.Set("EVENT_RECORD_SIZE", ps::kEventRecordSize);
   constants.Set("FORK_MAX_CLIENTS_LIMIT", ps::kForkMaxClientsLimit);
+  constants.Set("wire", WireFormat(env));
   exports.Set("constants", constants);
   RegisterLoadgen(env, exports);
   return exports;

@@ -49,7 +49,11 @@ test('option validation: any input either resolves or throws a TypeError/RangeEr
 test('startServer with random options throws synchronously or starts a server that closes', async () => {
   await fc.assert(
     fc.asyncProperty(
-      fc.record({ model: fc.constantFrom('fork', 'thread', 'iterative', 'node', 'x'), maxClients: fc.integer({ min: -2, max: 3 }), handler: fc.constantFrom('echo', 'upper', 'rot13') }),
+      fc.record({
+        model: fc.constantFrom('fork', 'thread', 'iterative', 'node', 'x'),
+        maxClients: fc.integer({ min: -2, max: 3 }),
+        handler: fc.constantFrom('echo', 'upper', 'rot13'),
+      }),
       async (input) => {
         let server;
         try {

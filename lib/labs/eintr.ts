@@ -4,7 +4,7 @@
 import type { TraceEvent } from '../server/events';
 import { PosixServer, startServer } from '../server/server';
 import { formatTrace } from '../trace/format';
-import { sayer } from './i18n';
+import { sayer } from '../util/i18n';
 import { closeAll, eventually, exchange, portOf } from './kit';
 import type { Lab } from './types';
 
@@ -83,7 +83,12 @@ export const eintrLab: Lab = {
         '结论：阻塞函数（accept、read）被信号打断时返回 -1，errno == EINTR。这不是错误：循环重新调用即可。若把它当作致命错误，第一个子进程退出时服务器就会停止（第 2、7 点）。',
       );
       const ok =
-        r1.retries > 0 && r1.traces.length > 0 && r1.reaped === CONNECTIONS && r2.retries === 0 && r2.traces.length === 0 && r2.reaped === CONNECTIONS;
+        r1.retries > 0 &&
+        r1.traces.length > 0 &&
+        r1.reaped === CONNECTIONS &&
+        r2.retries === 0 &&
+        r2.traces.length === 0 &&
+        r2.reaped === CONNECTIONS;
       return { ok, measured };
     } finally {
       await closeAll([plain, restarting]);

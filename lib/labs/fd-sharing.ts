@@ -6,8 +6,8 @@ import { closeSync, openSync } from 'node:fs';
 import type { TraceEvent } from '../server/events';
 import { PosixServer, startServer } from '../server/server';
 import { formatTrace } from '../trace/format';
-import { sayer } from './i18n';
-import { closeAll, destroyAll, fdLinks, LabClient, listenInode, portOf, socketInode, tasks, waitFor } from './kit';
+import { sayer } from '../util/i18n';
+import { closeAll, destroyAll, fdLinks, Client, listenInode, portOf, socketInode, tasks, waitFor } from './kit';
 import type { Lab } from './types';
 
 export const fdSharingLab: Lab = {
@@ -20,7 +20,7 @@ export const fdSharingLab: Lab = {
     const say = sayer(out, lang);
     let forkServer: PosixServer | undefined;
     let threadServer: PosixServer | undefined;
-    const clients: LabClient[] = [];
+    const clients: Client[] = [];
     let ownFd: number | undefined;
     try {
       // ---- fork: copies ----
@@ -35,21 +35,28 @@ export const fdSharingLab: Lab = {
         `1) Processes. Fork server on 127.0.0.1:${fport}, master pid ${master}, lfd ${flfd}. Client 1 connects and stays.`,
         `1) 进程。多进程服务器 127.0.0.1:${fport}，master 进程 ${master}，lfd ${flfd}。客户端 1 连接并保持。`,
       );
-      const c1 = await LabClient.open(fport);
+      const c1 = await Client.open(fport);
       clients.push(c1);
       await c1.echo('one\n');
       await waitFor(() => ftrace.some((e) => e.call === 'fork'), 2000, 'the fork trace');
       const child1 = ftrace.find((e) => e.call === 'fork')!.result;
       await waitFor(() => ftrace.some((e) => e.call === 'close-lfd' && e.pid === child1), 2000, "the child's close(lfd)");
-      out(`   ${formatTrace(ftrace.find((e) => e.call === 'close-lfd' && e.pid === child1)!, ft0, lang, { masterPid: master })}`);
+      out(
+        `   ${formatTrace(
+          ftrace.find((e) => e.call === 'close-lfd' && e.pid === child1)!,
+          ft0,
+          lang,
+          { masterPid: master },
+        )}`,
+      );
       const inode = listenInode(fport);
       const masterFds = fdLinks(master) ?? new Map<number, string>();
       const childFds = fdLinks(child1) ?? new Map<number, string>();
       const masterStillHoldsListener = inode !== null && socketInode(masterFds.get(flfd)) === inode;
       const childHoldsListener = [...childFds.values()].some((l) => inode !== null && socketInode(l) === inode);
-      const c2 = await LabClient.open(fport);
+      const c2 = await Client.open(fport);
       clients.push(c2);
-      const newClientServed = (await c2.echo('two\n').catch(() => '')) === 'two\n';
+      const newClientServed = await c2.echoes('two\n');
       say(
         `   After child ${child1} closed its lfd: /proc/${master}/fd/${flfd} → ${masterFds.get(flfd) ?? '-'} (the listener, inode ${inode}); the child holds it: ${childHoldsListener ? 'yes' : 'no'}. Client 2 connected and was ${newClientServed ? 'echoed' : 'NOT served'}: the listener is alive.`,
         `   子进程 ${child1} 关闭自己的 lfd 之后：/proc/${master}/fd/${flfd} → ${masterFds.get(flfd) ?? '-'}（监听套接字，inode ${inode}）；子进程仍持有它：${childHoldsListener ? '是' : '否'}。客户端 2 连接并${newClientServed ? '收到回显' : '没有得到服务'}：监听套接字仍然有效。`,
@@ -64,7 +71,7 @@ export const fdSharingLab: Lab = {
       const tport = portOf(threadServer);
       const tlfd = threadServer.startupTrace[0]?.result ?? -1;
       const tt0 = threadServer.startupTrace[0]?.timeMs ?? 0;
-      const c3 = await LabClient.open(tport);
+      const c3 = await Client.open(tport);
       clients.push(c3);
       await c3.echo('three\n');
       await waitFor(() => ttrace.some((e) => e.call === 'worker-start'), 2000, 'the worker to start');
@@ -79,7 +86,8 @@ export const fdSharingLab: Lab = {
       const mainView = fdLinks('self') ?? new Map<number, string>();
       const workerView = fdLinks('self', tid) ?? new Map<number, string>();
       const lfdVisibleToWorker = socketInode(workerView.get(tlfd)) !== null && workerView.get(tlfd) === mainView.get(tlfd);
-      const cfdVisibleToMain = socketInode(mainView.get(start.fd)) !== null && mainView.get(start.fd) === workerView.get(start.fd);
+      const cfdVisibleToMain =
+        socketInode(mainView.get(start.fd)) !== null && mainView.get(start.fd) === workerView.get(start.fd);
       say(
         `   /proc/self/task lists tid ${tid}: ${workerInTask ? 'yes' : 'no'}. /proc/self/task/${tid}/fd/${tlfd} → ${workerView.get(tlfd) ?? '-'} and /proc/self/fd/${tlfd} → ${mainView.get(tlfd) ?? '-'}: the worker "has" lfd. /proc/self/fd/${start.fd} → ${mainView.get(start.fd) ?? '-'}: the main thread "has" the worker's cfd.`,
         `   /proc/self/task 中有线程 ${tid}：${workerInTask ? '是' : '否'}。/proc/self/task/${tid}/fd/${tlfd} → ${workerView.get(tlfd) ?? '-'}，/proc/self/fd/${tlfd} → ${mainView.get(tlfd) ?? '-'}：子线程“拥有” lfd。/proc/self/fd/${start.fd} → ${mainView.get(start.fd) ?? '-'}：主线程“拥有”子线程的 cfd。`,
@@ -97,7 +105,7 @@ export const fdSharingLab: Lab = {
         `   Node's main thread opened /dev/null as fd ${closedFd}: the worker's /proc/self/task/${tid}/fd shows it at once: ${seenByWorker ? 'yes' : 'no'}. The main thread closed it: gone for the worker too: ${goneForWorker ? 'yes' : 'no'} (worker still running: ${workerStillAlive ? 'yes' : 'no'}).`,
         `   Node 主线程打开 /dev/null，得到 fd ${closedFd}：子线程的 /proc/self/task/${tid}/fd 立刻就能看到：${seenByWorker ? '是' : '否'}。主线程关闭它：子线程那边也消失了：${goneForWorker ? '是' : '否'}（子线程仍在运行：${workerStillAlive ? '是' : '否'}）。`,
       );
-      const echoAfter = (await c3.echo('still here\n').catch(() => '')) === 'still here\n';
+      const echoAfter = await c3.echoes('still here\n');
 
       const measured = {
         forkMasterPid: master,

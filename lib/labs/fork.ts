@@ -4,8 +4,8 @@
 import type { TraceEvent } from '../server/events';
 import { PosixServer, startServer } from '../server/server';
 import { formatTrace } from '../trace/format';
-import { sayer } from './i18n';
-import { closeAll, destroyAll, fdLinks, LabClient, listenInode, portOf, showFds, socketInode, waitFor } from './kit';
+import { sayer } from '../util/i18n';
+import { closeAll, destroyAll, fdLinks, Client, listenInode, portOf, showFds, socketInode, waitFor } from './kit';
 import type { Lab } from './types';
 
 export const forkLab: Lab = {
@@ -17,7 +17,7 @@ export const forkLab: Lab = {
   async run(out, lang) {
     const say = sayer(out, lang);
     let server: PosixServer | undefined;
-    let client: LabClient | undefined;
+    let client: Client | undefined;
     try {
       server = await startServer({ model: 'fork', trace: true });
       const trace: TraceEvent[] = [];
@@ -34,14 +34,16 @@ export const forkLab: Lab = {
       );
       for (const e of server.startupTrace) out(fmt(e));
 
-      client = await LabClient.open(port);
-      const echoed = await client.echo('hello\n');
+      client = await Client.open(port);
+      const echoed = (await client.echo('hello\n', 2000)).toString();
       await waitFor(() => trace.some((e) => e.call === 'fork'), 2000, 'the fork trace');
       const fork = trace.find((e) => e.call === 'fork')!;
       const child = fork.result;
       const cfd = fork.fd;
       await waitFor(
-        () => trace.some((e) => e.call === 'close-cfd' && e.id === fork.id) && trace.some((e) => e.call === 'close-lfd' && e.pid === child),
+        () =>
+          trace.some((e) => e.call === 'close-cfd' && e.id === fork.id) &&
+          trace.some((e) => e.call === 'close-lfd' && e.pid === child),
         2000,
         'both closes',
       );
@@ -52,7 +54,9 @@ export const forkLab: Lab = {
         `A client (port ${client.localPort}) connected and got "${echoed.trim()}" back. The trace, in time order:`,
         `一个客户端（端口 ${client.localPort}）连接并收到回显 "${echoed.trim()}"。按时间顺序的跟踪：`,
       );
-      for (const e of [accept, fork, closeCfd, closeLfd].filter((x): x is TraceEvent => x !== undefined).sort((x, y) => x.timeMs - y.timeMs)) {
+      for (const e of [accept, fork, closeCfd, closeLfd]
+        .filter((x): x is TraceEvent => x !== undefined)
+        .sort((x, y) => x.timeMs - y.timeMs)) {
         out(fmt(e));
       }
 
@@ -60,7 +64,8 @@ export const forkLab: Lab = {
       const inode = listenInode(port);
       const masterFds = fdLinks(master) ?? new Map<number, string>();
       const childFds = fdLinks(child) ?? new Map<number, string>();
-      const holdsListener = (fds: Map<number, string>) => [...fds.values()].some((l) => inode !== null && socketInode(l) === inode);
+      const holdsListener = (fds: Map<number, string>) =>
+        [...fds.values()].some((l) => inode !== null && socketInode(l) === inode);
       const masterHoldsListener = holdsListener(masterFds);
       const childHoldsListener = holdsListener(childFds);
       const childHoldsCfd = socketInode(childFds.get(cfd)) !== null;
@@ -91,7 +96,10 @@ export const forkLab: Lab = {
 
       client.end();
       await waitFor(() => trace.some((e) => e.call === 'waitpid' && e.result === child), 2000, 'the child to be reaped');
-      for (const e of trace.filter((x) => (x.call === 'child-exit' && x.pid === child) || (x.call === 'waitpid' && x.result === child))) out(fmt(e));
+      for (const e of trace.filter(
+        (x) => (x.call === 'child-exit' && x.pid === child) || (x.call === 'waitpid' && x.result === child),
+      ))
+        out(fmt(e));
 
       const measured = {
         nodePid: process.pid,
@@ -121,7 +129,12 @@ export const forkLab: Lab = {
         '结论：fork() 复制文件描述符表，刚 fork 完父子进程都持有 lfd 和 cfd。各自关闭不需要的那个：父进程继续监听，子进程只和自己的客户端通信，然后退出（第 5 点）。',
       );
       const ok =
-        measured.parentClosedCfd && measured.childClosedLfd && masterHoldsListener && !childHoldsListener && childHoldsCfd && inode !== null;
+        measured.parentClosedCfd &&
+        measured.childClosedLfd &&
+        masterHoldsListener &&
+        !childHoldsListener &&
+        childHoldsCfd &&
+        inode !== null;
       return { ok, measured };
     } finally {
       destroyAll([client]);

@@ -2,8 +2,8 @@
 // The kernel does the handshake before accept() is ever called; each FIN is acknowledged by the
 // other side; whoever closes first ends in TIME_WAIT.
 import { PosixServer, startServer } from '../server/server';
-import { sayer } from './i18n';
-import { closeAll, destroyAll, eventually, LabClient, portOf, showTcp, tcpEntry, tcpState, tcpTable, waitFor } from './kit';
+import { sayer } from '../util/i18n';
+import { closeAll, destroyAll, eventually, Client, portOf, showTcp, tcpEntry, tcpState, tcpTable, waitFor } from './kit';
 import type { Lab } from './types';
 
 type Side = 'client' | 'server' | 'both' | 'neither';
@@ -26,8 +26,9 @@ export const handshakeLab: Lab = {
     const say = sayer(out, lang);
     let server: PosixServer | undefined;
     let refuser: PosixServer | undefined;
-    const clients: LabClient[] = [];
-    const line = (local: number, remote: number) => `     ${showTcp(tcpEntry(local, remote), lang === 'en' ? `(no entry for ${local} → ${remote})` : `（没有 ${local} → ${remote} 的条目）`)}`;
+    const clients: Client[] = [];
+    const line = (local: number, remote: number) =>
+      `     ${showTcp(tcpEntry(local, remote), lang === 'en' ? `(no entry for ${local} → ${remote})` : `（没有 ${local} → ${remote} 的条目）`)}`;
     try {
       // An iterative server: busy with A, it leaves B in the accept queue — untouched by accept().
       server = await startServer({ model: 'iterative' });
@@ -39,10 +40,10 @@ export const handshakeLab: Lab = {
       out(line(sp, 0));
       const listenState = tcpState(sp, 0);
 
-      const a = await LabClient.open(sp);
+      const a = await Client.open(sp);
       clients.push(a);
       await a.echo('A\n');
-      const b = await LabClient.open(sp);
+      const b = await Client.open(sp);
       clients.push(b);
       await eventually(() => tcpState(sp, b.localPort) === 'ESTABLISHED' && tcpState(b.localPort, sp) === 'ESTABLISHED', 1000);
       const acceptedWithBQueued = server.stats().accepted;
@@ -71,10 +72,7 @@ export const handshakeLab: Lab = {
       out(line(sp, b.localPort));
 
       a.end();
-      await eventually(
-        () => timeWaitSide(sp, a.localPort) === 'client' && timeWaitSide(sp, b.localPort) === 'client',
-        1500,
-      );
+      await eventually(() => timeWaitSide(sp, a.localPort) === 'client' && timeWaitSide(sp, b.localPort) === 'client', 1500);
       const aSide = timeWaitSide(sp, a.localPort);
       const bSide = timeWaitSide(sp, b.localPort);
       say(
@@ -89,10 +87,10 @@ export const handshakeLab: Lab = {
       // The server closes first: a refusal (accept, then close(cfd) at once).
       refuser = await startServer({ model: 'thread', maxClients: 1 });
       const rp = portOf(refuser);
-      const holder = await LabClient.open(rp);
+      const holder = await Client.open(rp);
       clients.push(holder);
       await holder.echo('H\n');
-      const refused = await LabClient.open(rp);
+      const refused = await Client.open(rp);
       clients.push(refused);
       await waitFor(() => refused.closed, 2000, 'the refused client to see the close');
       await eventually(() => timeWaitSide(rp, refused.localPort) === 'server', 1500);

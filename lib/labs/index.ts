@@ -5,7 +5,7 @@ import { eintrLab } from './eintr';
 import { fdSharingLab } from './fd-sharing';
 import { forkLab } from './fork';
 import { handshakeLab } from './handshake';
-import { Lang, t } from './i18n';
+import { Lang, t } from '../util/i18n';
 import { iterativeLab } from './iterative';
 import { sharedCfdLab } from './shared-cfd';
 import { slotTableLab } from './slot-table';
@@ -13,20 +13,11 @@ import type { Lab, LabResult } from './types';
 import { zombiesLab } from './zombies';
 
 export type { Lab, LabResult } from './types';
-export type { Lang } from './i18n';
-export { t } from './i18n';
+export type { Lang } from '../util/i18n';
+export { t } from '../util/i18n';
 
 /** In the lecture's order. */
-export const LABS: Lab[] = [
-  handshakeLab,
-  iterativeLab,
-  forkLab,
-  zombiesLab,
-  eintrLab,
-  fdSharingLab,
-  sharedCfdLab,
-  slotTableLab,
-];
+export const LABS: Lab[] = [handshakeLab, iterativeLab, forkLab, zombiesLab, eintrLab, fdSharingLab, sharedCfdLab, slotTableLab];
 
 export const LAB_USAGE = 'posix-servers lab [<name>] [--lang en|zh]';
 
@@ -69,7 +60,10 @@ export async function runLab(name: string, lang: Lang, out: (line: string) => vo
   out(
     result.ok
       ? t(lang, { en: `OK: the observation matches the lesson (${ms} ms)`, zh: `通过：观察结果与结论一致（${ms} ms）` })
-      : t(lang, { en: `NOT OK: the observation does not match the lesson (${ms} ms)`, zh: `未通过：观察结果与结论不一致（${ms} ms）` }),
+      : t(lang, {
+          en: `NOT OK: the observation does not match the lesson (${ms} ms)`,
+          zh: `未通过：观察结果与结论不一致（${ms} ms）`,
+        }),
   );
   return result.ok ? 0 : 1;
 }
@@ -78,7 +72,10 @@ export async function runLab(name: string, lang: Lang, out: (line: string) => vo
  * `lab` / `lab <name> [--lang en|zh]` (a leading 'lab' is optional). No name: lists the labs and
  * returns 0. Unknown lab or bad flag: one line on stderr, returns 1. Otherwise runLab's code.
  */
-export async function labMain(argv: string[], io: { stdout?: (line: string) => void; stderr?: (line: string) => void } = {}): Promise<number> {
+export async function labMain(
+  argv: string[],
+  io: { stdout?: (line: string) => void; stderr?: (line: string) => void } = {},
+): Promise<number> {
   const stdout = io.stdout ?? ((line: string) => process.stdout.write(`${line}\n`));
   const stderr = io.stderr ?? ((line: string) => process.stderr.write(`${line}\n`));
   const args = argv[0] === 'lab' ? argv.slice(1) : argv;

@@ -3,8 +3,8 @@
 import type { TraceEvent } from '../server/events';
 import { PosixServer, startServer } from '../server/server';
 import { formatTrace } from '../trace/format';
-import { sayer } from './i18n';
-import { closeAll, destroyAll, LabClient, now, portOf, sleep, waitFor } from './kit';
+import { sayer } from '../util/i18n';
+import { closeAll, destroyAll, Client, now, portOf, sleep, waitFor } from './kit';
 import type { Lab } from './types';
 
 const HOLD_MS = 300;
@@ -18,8 +18,8 @@ export const iterativeLab: Lab = {
   async run(out, lang) {
     const say = sayer(out, lang);
     let server: PosixServer | undefined;
-    let a: LabClient | undefined;
-    let b: LabClient | undefined;
+    let a: Client | undefined;
+    let b: Client | undefined;
     try {
       server = await startServer({ model: 'iterative', trace: true });
       const trace: TraceEvent[] = [];
@@ -31,14 +31,14 @@ export const iterativeLab: Lab = {
         `启动迭代服务器 127.0.0.1:${port}（进程 ${server.pid}）：while (1) { cfd = accept(); while ((n = read(cfd)) > 0) write(cfd, n); close(cfd); }`,
       );
 
-      a = await LabClient.open(port);
-      const aEcho = await a.echo('first\n');
+      a = await Client.open(port);
+      const aEcho = (await a.echo('first\n', 2000)).toString();
       say(
         `Client A (port ${a.localPort}) connected and got its echo "${aEcho.trim()}": the server is now inside A's read loop.`,
         `客户端 A（端口 ${a.localPort}）已连接并收到回显 "${aEcho.trim()}"：服务器此刻在 A 的 read 循环里。`,
       );
 
-      b = await LabClient.open(port);
+      b = await Client.open(port);
       const bSent = now();
       b.sock.write('second\n');
       const bEcho = b.read(7, HOLD_MS + 2000).then(() => now());

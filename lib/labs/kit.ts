@@ -38,8 +38,11 @@ export function portOf(server: PosixServer): number {
   return a.port;
 }
 
-/** A TCP client on 127.0.0.1 that we drive step by step, recording when things arrived. */
-export class LabClient {
+/**
+ * A TCP client that we drive step by step, recording when things arrived. The labs, the tests and
+ * `posix-servers check` all use this one.
+ */
+export class Client {
   readonly sock: Socket;
   /** Our end's port (Node forgets it once the socket is closed). */
   readonly localPort: number;
@@ -69,16 +72,16 @@ export class LabClient {
   }
 
   /** Connects; resolves when the three-way handshake is done (connect() returned). */
-  static open(port: number, timeoutMs = 2000): Promise<LabClient> {
+  static open(port: number, timeoutMs = 2000, host = LOOPBACK): Promise<Client> {
     return new Promise((resolve, reject) => {
-      const sock = connect({ port, host: LOOPBACK });
+      const sock = connect({ port, host });
       const timer = setTimeout(() => {
         sock.destroy();
-        reject(new Error(`connect to ${LOOPBACK}:${port} timed out`));
+        reject(new Error(`connect to ${host}:${port} timed out`));
       }, timeoutMs);
       sock.once('connect', () => {
         clearTimeout(timer);
-        resolve(new LabClient(sock));
+        resolve(new Client(sock));
       });
       sock.once('error', (e) => {
         clearTimeout(timer);
@@ -91,6 +94,7 @@ export class LabClient {
     return this.#buf.length;
   }
 
+  /** The server closed (FIN), or the connection failed or was reset. */
   get closed(): boolean {
     return this.closedAt !== null;
   }
@@ -100,7 +104,7 @@ export class LabClient {
   }
 
   /** Resolves with the first n bytes received, or rejects after timeoutMs or at EOF. */
-  read(n: number, timeoutMs = 2000): Promise<Buffer> {
+  read(n: number, timeoutMs = 5000): Promise<Buffer> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`read(${n}) timed out with ${this.#buf.length} bytes`)), timeoutMs);
       const check = () => {
@@ -120,10 +124,24 @@ export class LabClient {
     });
   }
 
-  /** Sends `text` and waits for it to come back; returns what came back. */
-  async echo(text: string, timeoutMs = 2000): Promise<string> {
-    this.sock.write(text);
-    return (await this.read(Buffer.byteLength(text), timeoutMs)).toString();
+  /** Everything received so far, taken out of the buffer. */
+  take(): Buffer {
+    const out = this.#buf;
+    this.#buf = Buffer.alloc(0);
+    return out;
+  }
+
+  /** Sends `data` and waits for as many bytes to come back; returns what came back. */
+  async echo(data: Buffer | string, timeoutMs = 5000): Promise<Buffer> {
+    const buf = Buffer.from(data);
+    this.sock.write(buf);
+    return this.read(buf.length, timeoutMs);
+  }
+
+  /** True if `text` comes back within timeoutMs (false on a timeout, a close or another reply). */
+  async echoes(text: string, timeoutMs = 2000): Promise<boolean> {
+    const back = await this.echo(text, timeoutMs).catch(() => null);
+    return back !== null && back.toString() === text;
   }
 
   /** True if nothing arrives for `ms` and the connection stays open. */
@@ -131,6 +149,11 @@ export class LabClient {
     const before = this.#buf.length;
     await sleep(ms);
     return this.#buf.length === before && !this.closed;
+  }
+
+  /** Resolves when the server has closed the connection (EOF or reset). */
+  closedByPeer(timeoutMs = 5000): Promise<void> {
+    return waitFor(() => this.closed, timeoutMs, 'the connection to be closed by the peer');
   }
 
   /** Half-close: sends FIN (the client closes first). */
@@ -143,20 +166,24 @@ export class LabClient {
   }
 }
 
-/** Connects, sends `text`, half-closes, and resolves with everything until the server closed. */
-export async function exchange(port: number, text: string, timeoutMs = 2000): Promise<string> {
-  const c = await LabClient.open(port, timeoutMs);
+/**
+ * Connects, sends `payload`, half-closes, and resolves with everything received until the server
+ * closed. Rejects on a connection error or after timeoutMs.
+ */
+export async function exchange(port: number, payload: Buffer | string, timeoutMs = 10000): Promise<Buffer> {
+  const c = await Client.open(port, timeoutMs);
   try {
-    c.sock.end(text);
-    await waitFor(() => c.closed, timeoutMs, 'the server to close the connection');
-    return (await c.read(c.received, 0).catch(() => Buffer.alloc(0))).toString();
+    c.sock.end(payload);
+    await c.closedByPeer(timeoutMs);
+    if (c.error) throw c.error;
+    return c.take();
   } finally {
     c.destroy();
   }
 }
 
 /** Ends every client; ignores those already gone. */
-export function destroyAll(clients: Array<LabClient | undefined>): void {
+export function destroyAll(clients: Array<Client | undefined>): void {
   for (const c of clients) c?.destroy();
 }
 

@@ -4,8 +4,8 @@
 import type { TraceEvent } from '../server/events';
 import { PosixServer, startServer } from '../server/server';
 import { formatTrace } from '../trace/format';
-import { sayer } from './i18n';
-import { closeAll, destroyAll, LabClient, portOf, waitFor } from './kit';
+import { sayer } from '../util/i18n';
+import { closeAll, destroyAll, Client, portOf, waitFor } from './kit';
 import type { Lab } from './types';
 
 const HOLD_MS = 300;
@@ -21,7 +21,7 @@ export const sharedCfdLab: Lab = {
     const say = sayer(out, lang);
     let server: PosixServer | undefined;
     let fixed: PosixServer | undefined;
-    const clients: LabClient[] = [];
+    const clients: Client[] = [];
     try {
       server = await startServer({ model: 'thread', threadArg: 'shared-cfd', labHoldMs: HOLD_MS, trace: true });
       const trace: TraceEvent[] = [];
@@ -31,20 +31,21 @@ export const sharedCfdLab: Lab = {
         `1) Thread server with threadArg: 'shared-cfd': each worker reads *(int *)arg = the acceptor's cfd variable, ${HOLD_MS} ms after it was created. Two clients connect within that time.`,
         `1) 线程服务器，threadArg: 'shared-cfd'：每个子线程在创建 ${HOLD_MS} ms 后才读取 *(int *)arg，即主线程的 cfd 变量。两个客户端在这段时间内连接。`,
       );
-      const first = await LabClient.open(portOf(server));
+      const first = await Client.open(portOf(server));
       clients.push(first);
-      const second = await LabClient.open(portOf(server));
+      const second = await Client.open(portOf(server));
       clients.push(second);
       await waitFor(() => trace.filter((e) => e.call === 'worker-start').length >= 2, HOLD_MS + 2000, 'both workers to start');
       const accepts = trace.filter((e) => e.call === 'accept');
       const starts = trace.filter((e) => e.call === 'worker-start');
-      for (const e of trace.filter((x) => ['accept', 'pthread_create', 'worker-start'].includes(x.call))) out(`   ${formatTrace(e, t0, lang)}`);
+      for (const e of trace.filter((x) => ['accept', 'pthread_create', 'worker-start'].includes(x.call)))
+        out(`   ${formatTrace(e, t0, lang)}`);
       const sameFd = starts[0].fd === starts[1].fd;
       const secondCfd = accepts[1]?.result ?? -1;
 
       first.sock.write('first\n');
       const firstSilent = await first.silentFor(SILENCE_MS);
-      const secondEcho = await second.echo('second\n').catch(() => '');
+      const secondEcho = (await second.echo('second\n', 2000).catch(() => '')).toString();
       const secondServed = secondEcho === 'second\n';
       say(
         `   first client (cfd ${accepts[0]?.result}) sent "first": ${firstSilent ? `no echo within ${SILENCE_MS} ms` : 'echoed'}; second client (cfd ${secondCfd}): ${secondServed ? 'echoed' : 'no echo'}.`,
@@ -61,12 +62,12 @@ export const sharedCfdLab: Lab = {
         "2) The same two clients on the default thread server (threadArg: 'slot'): each worker gets its own INFO slot, which holds its cfd.",
         "2) 同样两个客户端，连接默认的线程服务器（threadArg: 'slot'）：每个子线程拿到自己的 INFO 槽位，槽位里保存着它的 cfd。",
       );
-      const a = await LabClient.open(portOf(fixed));
+      const a = await Client.open(portOf(fixed));
       clients.push(a);
-      const b = await LabClient.open(portOf(fixed));
+      const b = await Client.open(portOf(fixed));
       clients.push(b);
-      const aServed = (await a.echo('first\n').catch(() => '')) === 'first\n';
-      const bServed = (await b.echo('second\n').catch(() => '')) === 'second\n';
+      const aServed = await a.echoes('first\n');
+      const bServed = await b.echoes('second\n');
       await waitFor(() => trace2.filter((e) => e.call === 'worker-start').length >= 2, 2000, 'both workers to start');
       const starts2 = trace2.filter((e) => e.call === 'worker-start');
       for (const e of starts2) out(`   ${formatTrace(e, t02, lang)}`);
@@ -97,7 +98,13 @@ export const sharedCfdLab: Lab = {
         '结论：线程共享内存，&cfd 对所有线程来说是同一个变量；在慢一点的线程读取之前，下一次 accept() 就把它覆盖了。应给每个线程一份自己的数据：struct INFO info[100] 中的一个槽位，保存 cfd、线程 ID 和客户端地址（第 10、11 点）。',
       );
       const ok =
-        sameFd && starts[0].fd === secondCfd && firstSilent && secondServed && measured.slotDistinctFds === 2 && aServed && bServed;
+        sameFd &&
+        starts[0].fd === secondCfd &&
+        firstSilent &&
+        secondServed &&
+        measured.slotDistinctFds === 2 &&
+        aServed &&
+        bServed;
       return { ok, measured };
     } finally {
       destroyAll(clients);

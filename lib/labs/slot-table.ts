@@ -3,8 +3,8 @@
 import type { ConnectionEvent, RejectEvent, TraceEvent } from '../server/events';
 import { PosixServer, startServer } from '../server/server';
 import { formatTrace } from '../trace/format';
-import { sayer } from './i18n';
-import { closeAll, destroyAll, LabClient, portOf, waitFor } from './kit';
+import { sayer } from '../util/i18n';
+import { closeAll, destroyAll, Client, portOf, waitFor } from './kit';
 import type { Lab } from './types';
 
 const MAX_CLIENTS = 3;
@@ -18,7 +18,7 @@ export const slotTableLab: Lab = {
   async run(out, lang) {
     const say = sayer(out, lang);
     let server: PosixServer | undefined;
-    const clients: LabClient[] = [];
+    const clients: Client[] = [];
     try {
       server = await startServer({ model: 'thread', maxClients: MAX_CLIENTS, trace: true });
       const trace: TraceEvent[] = [];
@@ -35,9 +35,9 @@ export const slotTableLab: Lab = {
       );
       let served = 0;
       for (let i = 0; i < MAX_CLIENTS; i++) {
-        const c = await LabClient.open(port);
+        const c = await Client.open(port);
         clients.push(c);
-        if ((await c.echo(`client ${i + 1}\n`).catch(() => '')) === `client ${i + 1}\n`) served++;
+        if (await c.echoes(`client ${i + 1}\n`)) served++;
       }
       await waitFor(() => conns.length >= MAX_CLIENTS, 2000, 'the connections');
       say(
@@ -45,7 +45,7 @@ export const slotTableLab: Lab = {
         `${MAX_CLIENTS} 个客户端已连接并收到回显，占用槽位 ${conns.map((c) => c.slot).join(', ')}。`,
       );
 
-      const last = await LabClient.open(port);
+      const last = await Client.open(port);
       clients.push(last);
       await waitFor(() => last.closed, 2000, 'the refused client to see the server close');
       await waitFor(() => rejects.length >= 1, 2000, 'the reject event');
@@ -63,9 +63,9 @@ export const slotTableLab: Lab = {
       server.on('disconnect', (d) => disconnects.push(d.id));
       clients[1].end();
       await waitFor(() => disconnects.includes(conns[1].id), 2000, 'the second client to leave');
-      const next = await LabClient.open(port);
+      const next = await Client.open(port);
       clients.push(next);
-      const nextServed = (await next.echo('again\n').catch(() => '')) === 'again\n';
+      const nextServed = await next.echoes('again\n');
       await waitFor(() => conns.length >= MAX_CLIENTS + 1, 2000, 'the new connection');
       const reused = conns[MAX_CLIENTS].slot ?? -1;
       say(
@@ -95,7 +95,12 @@ export const slotTableLab: Lab = {
         '结论：固定大小的表限制了线程数量，并让每个线程有自己的数据。查找 cfd == -1 的槽位；找不到（讲义中 i == 100）就 close(cfd) 拒绝这个客户端。子线程结束时把槽位重新设为 -1（第 11 点，作业 2）。',
       );
       const ok =
-        served === MAX_CLIENTS && rejectedCount === 1 && rejects[0].reason === 'max-clients' && last.closed && reused === freed && nextServed;
+        served === MAX_CLIENTS &&
+        rejectedCount === 1 &&
+        rejects[0].reason === 'max-clients' &&
+        last.closed &&
+        reused === freed &&
+        nextServed;
       return { ok, measured };
     } finally {
       destroyAll(clients);

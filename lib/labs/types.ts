@@ -1,5 +1,5 @@
 // What a lab is and what it reports.
-import type { Lang } from './i18n';
+import type { Lang } from '../util/i18n';
 
 export interface LabResult {
   /** True when what was measured matches the lesson. */

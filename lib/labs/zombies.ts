@@ -2,7 +2,7 @@
 // /proc) until its parent waits for it. Without a SIGCHLD handler nobody does.
 import { childrenOf } from '../util/proc';
 import { PosixServer, startServer } from '../server/server';
-import { sayer } from './i18n';
+import { sayer } from '../util/i18n';
 import { closeAll, eventually, exchange, portOf } from './kit';
 import type { Lab } from './types';
 
@@ -35,10 +35,7 @@ export const zombiesLab: Lab = {
       await eventually(() => noReap!.stats().zombies >= N, 2000);
       const s1 = noReap.stats();
       const procZ1 = childrenOf(master1).filter((k) => k.state === 'Z').length;
-      say(
-        `   /proc: children of ${master1}: ${procStates(master1)}`,
-        `   /proc：${master1} 的子进程：${procStates(master1)}`,
-      );
+      say(`   /proc: children of ${master1}: ${procStates(master1)}`, `   /proc：${master1} 的子进程：${procStates(master1)}`);
       say(
         `   stats(): zombies ${s1.zombies}, reaped ${s1.reaped}, active ${s1.active}`,
         `   stats()：zombies ${s1.zombies}，reaped ${s1.reaped}，active ${s1.active}`,
@@ -61,10 +58,7 @@ export const zombiesLab: Lab = {
       await eventually(() => reaping!.stats().reaped >= N, 2000);
       const s2 = reaping.stats();
       const procZ2 = childrenOf(master2).filter((k) => k.state === 'Z').length;
-      say(
-        `   /proc: children of ${master2}: ${procStates(master2)}`,
-        `   /proc：${master2} 的子进程：${procStates(master2)}`,
-      );
+      say(`   /proc: children of ${master2}: ${procStates(master2)}`, `   /proc：${master2} 的子进程：${procStates(master2)}`);
       say(
         `   stats(): zombies ${s2.zombies}, reaped ${s2.reaped}, active ${s2.active}`,
         `   stats()：zombies ${s2.zombies}，reaped ${s2.reaped}，active ${s2.active}`,
@@ -88,7 +82,14 @@ export const zombiesLab: Lab = {
         'Lesson: a child that exits keeps its process-table entry (its exit status) until the parent calls wait/waitpid. The parent must reap: in a SIGCHLD handler, looping waitpid(-1, &status, WNOHANG), because several exits may arrive as one signal (point 7, homework 1).',
         '结论：子进程退出后仍占着进程表项（保存退出状态），直到父进程调用 wait/waitpid。父进程必须回收：在 SIGCHLD 处理函数中循环调用 waitpid(-1, &status, WNOHANG)，因为多个子进程退出可能只产生一个信号（第 7 点，作业 1）。',
       );
-      const ok = s1.zombies === N && procZ1 === N && s1.reaped === 0 && afterClose === 0 && s2.zombies === 0 && procZ2 === 0 && s2.reaped === N;
+      const ok =
+        s1.zombies === N &&
+        procZ1 === N &&
+        s1.reaped === 0 &&
+        afterClose === 0 &&
+        s2.zombies === 0 &&
+        procZ2 === 0 &&
+        s2.reaped === N;
       return { ok, measured };
     } finally {
       await closeAll([noReap, reaping]);

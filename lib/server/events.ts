@@ -1,9 +1,13 @@
-// Decodes the fixed-size event records written by native/core/event_pipe.h (64 bytes each,
-// little-endian, packed). Keep the offsets below in step with struct EventRecord.
-import { constants as osConstants } from 'node:os';
+// Decodes the fixed-size event records written by the native servers. The layout and every
+// numbering in it come from the addon (native/core/event_record.h is their one source of truth):
+// this file decodes by field and value names, never by offsets or numbers of its own.
+// test/wire-format.test.ts checks that the names below and the addon's are the same.
 import { native } from '../addon';
+import { errnoName, signalName } from '../util/os-names';
 
-export const EVENT_RECORD_SIZE: number = native.constants.EVENT_RECORD_SIZE;
+const wire = native.constants.wire;
+
+export const EVENT_RECORD_SIZE: number = wire.recordSize;
 
 export interface Peer {
   address: string;
@@ -21,7 +25,8 @@ export interface ConnectionEvent {
   slot?: number;
 }
 
-export type DisconnectReason = 'end' | 'error' | 'aborted' | 'idle' | 'crash';
+export const DISCONNECT_REASONS = ['end', 'error', 'aborted', 'idle', 'crash'] as const;
+export type DisconnectReason = (typeof DISCONNECT_REASONS)[number];
 
 export interface DisconnectEvent {
   id: number;
@@ -36,7 +41,8 @@ export interface DisconnectEvent {
   slot?: number;
 }
 
-export type RejectReason = 'max-clients' | 'no-thread' | 'no-process' | 'no-fd';
+export const REJECT_REASONS = ['max-clients', 'no-thread', 'no-process', 'no-fd'] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export interface RejectEvent {
   id: number;
@@ -112,17 +118,51 @@ export type NativeEvent =
   | { type: 'listening'; timeNs: bigint }
   | { type: 'trace'; event: TraceEvent; timeNs: bigint };
 
-const DISCONNECT_REASONS: readonly DisconnectReason[] = ['end', 'error', 'aborted', 'idle', 'crash'];
-const REJECT_REASONS: readonly RejectReason[] = ['max-clients', 'no-thread', 'no-process', 'no-fd'];
+/** The record types this decoder knows (the addon's `wire.eventTypes`). */
+export const EVENT_TYPES = ['connection', 'disconnect', 'reject', 'reap', 'error', 'listening', 'trace'] as const;
+/** The fields this decoder reads, each with the width it reads it at (the addon's `wire.fields`). */
+export const EVENT_FIELDS = {
+  type: 1,
+  family: 1,
+  port: 2,
+  id: 4,
+  pid: 4,
+  slot: 4,
+  code: 4,
+  detail: 4,
+  bytesIn: 8,
+  bytesOut: 8,
+  fd: 8,
+  result: 8,
+  addr: 16,
+  timeNs: 8,
+} as const;
 
-// First name wins for aliases (6 is SIGABRT, not SIGIOT), as in Node's own child_process.
-const signalNames = new Map<number, NodeJS.Signals>();
-for (const [name, num] of Object.entries(osConstants.signals)) {
-  if (!signalNames.has(num)) signalNames.set(num, name as NodeJS.Signals);
+/** number → name, from the addon's table for one enumeration. */
+function byNumber<T extends string>(table: Record<string, number>): Map<number, T> {
+  return new Map(Object.entries(table).map(([name, n]) => [n, name as T]));
 }
-const errnoNames = new Map<number, string>(
-  Object.entries(osConstants.errno).map(([name, num]) => [num, name]),
-);
+const typeOf = byNumber<(typeof EVENT_TYPES)[number]>(wire.eventTypes);
+const traceCallOf = byNumber<TraceCall>(wire.traceCalls);
+const disconnectReasonOf = byNumber<DisconnectReason>(wire.disconnectReasons);
+const rejectReasonOf = byNumber<RejectReason>(wire.rejectReasons);
+const at = (name: keyof typeof EVENT_FIELDS): number => wire.fields[name].offset;
+const F = {
+  type: at('type'),
+  family: at('family'),
+  port: at('port'),
+  id: at('id'),
+  pid: at('pid'),
+  slot: at('slot'),
+  code: at('code'),
+  detail: at('detail'),
+  bytesIn: at('bytesIn'),
+  bytesOut: at('bytesOut'),
+  fd: at('fd'),
+  result: at('result'),
+  addr: at('addr'),
+  timeNs: at('timeNs'),
+};
 
 /** RFC 5952 text form of a 16-byte IPv6 address (longest run of zero groups becomes ::). */
 export function formatIPv6(bytes: Uint8Array): string {
@@ -133,7 +173,7 @@ export function formatIPv6(bytes: Uint8Array): string {
   }
   let bestStart = -1;
   let bestLen = 1;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;
@@ -151,65 +191,64 @@ export function formatIPv6(bytes: Uint8Array): string {
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLen).join(':')}`;
 }
 
-function peerOf(buf: Buffer, at: number): Peer {
-  const family = buf.readUInt8(at + 1);
-  const port = buf.readUInt16LE(at + 2);
-  const addr = buf.subarray(at + 40, at + 56);
+function peerOf(buf: Buffer, rec: number): Peer {
+  const family = buf.readUInt8(rec + F.family);
+  const port = buf.readUInt16LE(rec + F.port);
+  const addr = buf.subarray(rec + F.addr, rec + F.addr + 16);
   if (family === 6) return { address: formatIPv6(addr), family: 'IPv6', port };
   return { address: `${addr[0]}.${addr[1]}.${addr[2]}.${addr[3]}`, family: 'IPv4', port };
 }
 
-function decodeOne(buf: Buffer, at: number): NativeEvent | null {
-  const type = buf.readUInt8(at);
-  const id = buf.readUInt32LE(at + 4);
-  const pid = buf.readInt32LE(at + 8);
-  const slot = buf.readInt32LE(at + 12);
-  const code = buf.readInt32LE(at + 16);
-  const detail = buf.readInt32LE(at + 20);
-  const bytesIn = Number(buf.readBigUInt64LE(at + 24));
-  const bytesOut = Number(buf.readBigUInt64LE(at + 32));
-  const timeNs = buf.readBigUInt64LE(at + 56);
+function decodeOne(buf: Buffer, rec: number): NativeEvent | null {
+  const id = buf.readUInt32LE(rec + F.id);
+  const pid = buf.readInt32LE(rec + F.pid);
+  const slot = buf.readInt32LE(rec + F.slot);
+  const code = buf.readInt32LE(rec + F.code);
+  const detail = buf.readInt32LE(rec + F.detail);
+  const timeNs = buf.readBigUInt64LE(rec + F.timeNs);
   const where = <T extends { pid?: number; slot?: number }>(e: T): T => {
     if (pid > 0) e.pid = pid;
     if (slot >= 0) e.slot = slot;
     return e;
   };
-  switch (type) {
-    case 1:
-      return { type: 'connection', event: where<ConnectionEvent>({ id, peer: peerOf(buf, at) }), timeNs };
-    case 2:
-      return {
-        type: 'disconnect',
-        event: where<DisconnectEvent>({ id, bytesIn, bytesOut, reason: DISCONNECT_REASONS[code] ?? 'error' }),
-        timeNs,
-      };
-    case 3: {
-      const event: RejectEvent = { id, peer: peerOf(buf, at), reason: REJECT_REASONS[code] ?? 'max-clients' };
-      if (detail !== 0) event.errno = errnoNames.get(detail) ?? `E${detail}`;
+  switch (typeOf.get(buf.readUInt8(rec + F.type))) {
+    case 'connection':
+      return { type: 'connection', event: where<ConnectionEvent>({ id, peer: peerOf(buf, rec) }), timeNs };
+    case 'disconnect': {
+      const bytesIn = Number(buf.readBigUInt64LE(rec + F.bytesIn));
+      const bytesOut = Number(buf.readBigUInt64LE(rec + F.bytesOut));
+      const reason = disconnectReasonOf.get(code) ?? 'error';
+      return { type: 'disconnect', event: where<DisconnectEvent>({ id, bytesIn, bytesOut, reason }), timeNs };
+    }
+    case 'reject': {
+      const event: RejectEvent = { id, peer: peerOf(buf, rec), reason: rejectReasonOf.get(code) ?? 'max-clients' };
+      if (detail !== 0) event.errno = errnoName(detail);
       return { type: 'reject', event, timeNs };
     }
-    case 4:
+    case 'reap':
       return {
         type: 'reap',
-        event: { pid, id, exitCode: code >= 0 ? code : null, signal: detail > 0 ? (signalNames.get(detail) ?? null) : null },
+        event: { pid, id, exitCode: code >= 0 ? code : null, signal: detail > 0 ? signalName(detail) : null },
         timeNs,
       };
-    case 5:
+    case 'error':
       return { type: 'error', errno: code, timeNs };
-    case 6:
+    case 'listening':
       return { type: 'listening', timeNs };
-    case 7: {
+    case 'trace': {
+      const call = traceCallOf.get(code);
+      if (call === undefined) return null;
       const event: TraceEvent = {
         timeMs: Number(timeNs) / 1e6,
-        call: TRACE_CALLS[code - 1] ?? 'socket',
+        call,
         pid,
-        fd: Number(buf.readBigInt64LE(at + 24)),
-        result: Number(buf.readBigInt64LE(at + 32)),
-        errno: detail !== 0 ? (errnoNames.get(detail) ?? `E${detail}`) : null,
+        fd: Number(buf.readBigInt64LE(rec + F.fd)),
+        result: Number(buf.readBigInt64LE(rec + F.result)),
+        errno: detail !== 0 ? errnoName(detail) : null,
         id,
       };
       if (slot >= 0) event.slot = slot;
-      if (buf.readUInt8(at + 1) !== 0) event.address = peerOf(buf, at);
+      if (buf.readUInt8(rec + F.family) !== 0) event.address = peerOf(buf, rec);
       return { type: 'trace', event, timeNs };
     }
     default:

@@ -4,16 +4,13 @@
 // record to the event pipe → libuv sees the pipe readable → the net.Socket below emits 'data' →
 // EventDecoder → the sink (PosixServer) → emit('connection' | 'disconnect' | …).
 import { Socket } from 'node:net';
-import { constants as osConstants } from 'node:os';
 import type { NativeServer } from '../binding';
 import type { AddressInfo, Backend, EventSink, ServerStats } from './backend';
 import { fromNative, systemError } from '../util/errors';
 import { EventDecoder } from './events';
 import { native } from '../addon';
+import { signalName } from '../util/os-names';
 import type { ResolvedOptions } from './options';
-
-const signalName = (n: number): string =>
-  Object.entries(osConstants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
 
 class NativeBackend implements Backend {
   readonly pid: number;
@@ -50,7 +47,8 @@ class NativeBackend implements Backend {
         ? Promise.resolve()
         : masterExit.then(([code, signal]) => {
             if (this.#stopped) return;
-            const how = signal !== null ? `was killed by ${signalName(signal)}` : `exited with code ${code}`;
+            const how =
+              signal !== null ? `was killed by ${signalName(signal) ?? `signal ${signal}`}` : `exited with code ${code}`;
             sink({ type: 'error', error: new Error(`fork server master ${this.pid} ${how}`) });
           });
     this.finished = Promise.all([eof, exited]).then(() => undefined);

@@ -12,7 +12,6 @@ export const JS_MODELS = ['node', 'cluster'] as const;
 export const MODELS = [...NATIVE_MODELS, ...JS_MODELS] as const;
 export const HANDLERS = ['echo', 'upper'] as const satisfies readonly NativeHandler[];
 export type Model = (typeof MODELS)[number];
-export type NativeModelName = (typeof NATIVE_MODELS)[number];
 export type Handler = (typeof HANDLERS)[number];
 
 export const MAX_CLIENTS_LIMIT: number = native.constants.MAX_CLIENTS_LIMIT;
@@ -83,7 +82,6 @@ export interface CloseOptions {
   timeoutMs?: number;
 }
 
-
 const KNOWN = new Set([
   'model',
   'host',
@@ -100,7 +98,6 @@ const KNOWN = new Set([
   'labCrash',
   'workers',
 ]);
-
 
 // A lab switch given to a model it does not apply to is a mistake worth reporting.
 function onlyFor(o: Record<string, unknown>, model: string, names: string[], allowed: string): void {
@@ -123,7 +120,9 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     throw new TypeError(`The "labCrash" option applies only to the fork and thread models. Received it for model '${model}'`);
   }
   if ((model === 'node' || model === 'cluster') && o.trace !== undefined && o.trace !== false) {
-    throw new TypeError(`The "trace" option applies only to the native models (fork, thread, iterative). Received it for model '${model}'`);
+    throw new TypeError(
+      `The "trace" option applies only to the native models (fork, thread, iterative). Received it for model '${model}'`,
+    );
   }
   // A connection flood must not become a fork bomb: each fork connection is a process.
   const maxClientsLimit = model === 'fork' ? FORK_MAX_CLIENTS_LIMIT : MAX_CLIENTS_LIMIT;

@@ -4,10 +4,11 @@
 // Chinese. Used by `posix-servers serve --trace` and by the labs.
 import type { Peer, TraceCall, TraceEvent } from '../server/events';
 import { TRACE_CALLS } from '../server/events';
-import { constants as osConstants } from 'node:os';
+import type { Lang } from '../util/i18n';
+import { signalName } from '../util/os-names';
 import { readStat } from '../util/proc';
 
-export type Lang = 'en' | 'zh';
+export type { Lang } from '../util/i18n';
 
 /**
  * Who made a call. Node's own process makes socket/bind/listen and runs the thread and iterative
@@ -28,12 +29,7 @@ export interface TraceContext {
  * entry has a note of its own as well.
  */
 export type NoteKey =
-  | TraceCall
-  | 'close-lfd:stop'
-  | 'shutdown:conn'
-  | 'slots-full:fork'
-  | 'close-conn:thread'
-  | 'close-conn:iterative';
+  TraceCall | 'close-lfd:stop' | 'shutdown:conn' | 'slots-full:fork' | 'close-conn:thread' | 'close-conn:iterative';
 
 export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
   en: {
@@ -48,9 +44,11 @@ export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
     'close-lfd:stop': 'the server closes lfd at stop: no new connections, the port is free (point 6, the final close(lfd))',
     'child-exit': 'the child must exit after close(cfd), or it would return to accept() and fork children itself (point 5)',
     waitpid: 'the parent reaps the child in its SIGCHLD handler: no zombie is left behind (point 7, homework 1)',
-    pthread_create: 'one thread per connection; its argument must be its own (an INFO slot), not &cfd, which the next accept() overwrites (points 9–11)',
+    pthread_create:
+      'one thread per connection; its argument must be its own (an INFO slot), not &cfd, which the next accept() overwrites (points 9–11)',
     pthread_detach: 'detached: nobody joins the thread; its resources are freed when it returns (point 9)',
-    'worker-start': 'the worker takes cfd from its argument; threads share one descriptor table, nothing is copied (points 9, 10)',
+    'worker-start':
+      'the worker takes cfd from its argument; threads share one descriptor table, nothing is copied (points 9, 10)',
     'slots-full': 'every INFO slot is in use: refuse the connection, close(cfd) at once (point 11, i == 100)',
     'slots-full:fork': 'maxClients children are alive: refuse the connection, close(cfd) at once',
     shutdown: 'shutdown(lfd) wakes the blocked accept() so the server can stop',
@@ -72,7 +70,8 @@ export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
     'close-lfd:stop': '服务器停止时关闭 lfd：不再接受新连接，端口被释放（第 6 点，最后的 close(lfd)）',
     'child-exit': '子进程关闭 cfd 后必须退出，否则会回到 accept() 再去创建子进程（第 5 点）',
     waitpid: '父进程在 SIGCHLD 信号处理函数中回收子进程：不留僵尸进程（第 7 点，作业 1）',
-    pthread_create: '每个连接一个线程；传给它的参数必须是它自己的（INFO 槽位），而不是会被下一次 accept() 覆盖的 &cfd（第 9–11 点）',
+    pthread_create:
+      '每个连接一个线程；传给它的参数必须是它自己的（INFO 槽位），而不是会被下一次 accept() 覆盖的 &cfd（第 9–11 点）',
     pthread_detach: '设置分离属性：无需 pthread_join，线程返回时资源自动释放（第 9 点）',
     'worker-start': '子线程从参数中取得 cfd；线程共享同一张文件描述符表，不是复制（第 9、10 点）',
     'slots-full': 'INFO 数组的槽位全部占用：拒绝新连接，立即 close(cfd)（第 11 点，i == 100）',
@@ -93,26 +92,29 @@ export interface WaitStatus {
   coreDumped: boolean;
 }
 
-const signalNames = new Map<number, string>();
-for (const [name, num] of Object.entries(osConstants.signals)) {
-  if (!signalNames.has(num)) signalNames.set(num, name);
-}
-
 export function decodeWaitStatus(status: number): WaitStatus {
   const low = status & 0x7f;
   if (low === 0) return { exitCode: (status >> 8) & 0xff, signal: null, coreDumped: false };
   if (low !== 0x7f) {
-    return { exitCode: null, signal: signalNames.get(low) ?? `signal ${low}`, coreDumped: (status & 0x80) !== 0 };
+    return { exitCode: null, signal: signalName(low) ?? `signal ${low}`, coreDumped: (status & 0x80) !== 0 };
   }
   // Stopped (WIFSTOPPED): waitpid without WUNTRACED never reports it; shown for completeness.
-  return { exitCode: null, signal: signalNames.get((status >> 8) & 0xff) ?? null, coreDumped: false };
+  return { exitCode: null, signal: signalName((status >> 8) & 0xff), coreDumped: false };
 }
 
 // Pids seen making calls only a fork master makes (accept, fork, waitpid, shutdown…), so that a
 // later close(lfd) by the same pid is known to be the master's at stop, not a child's. Bounded.
 const knownMasters: number[] = [];
 const KNOWN_MASTERS_MAX = 64;
-const MASTER_ONLY: ReadonlySet<TraceCall> = new Set<TraceCall>(['exec', 'accept', 'accept-eintr', 'fork', 'close-cfd', 'waitpid', 'shutdown']);
+const MASTER_ONLY: ReadonlySet<TraceCall> = new Set<TraceCall>([
+  'exec',
+  'accept',
+  'accept-eintr',
+  'fork',
+  'close-cfd',
+  'waitpid',
+  'shutdown',
+]);
 
 function rememberMaster(pid: number): void {
   if (knownMasters.includes(pid)) return;
@@ -203,9 +205,13 @@ export function traceCallText(e: TraceEvent, lang: Lang, ctx: TraceContext = {})
         ? `accept(${e.fd}) → cfd ${e.result} from ${at(e.address)}${conn}`
         : `accept(${e.fd}) → cfd ${e.result}，客户端 ${at(e.address)}${conn}`;
     case 'accept-eintr':
-      return en ? `accept(${e.fd}) interrupted: ${e.errno ?? 'EINTR'}, retried` : `accept(${e.fd}) 被信号中断：${e.errno ?? 'EINTR'}，重试`;
+      return en
+        ? `accept(${e.fd}) interrupted: ${e.errno ?? 'EINTR'}, retried`
+        : `accept(${e.fd}) 被信号中断：${e.errno ?? 'EINTR'}，重试`;
     case 'fork':
-      return en ? `fork() → child ${e.result} (serves cfd ${e.fd}${conn})` : `fork() → 子进程 ${e.result}（处理 cfd ${e.fd}${conn}）`;
+      return en
+        ? `fork() → child ${e.result} (serves cfd ${e.fd}${conn})`
+        : `fork() → 子进程 ${e.result}（处理 cfd ${e.fd}${conn}）`;
     case 'close-cfd':
       return en ? `close(${e.fd}) in parent${conn}` : `父进程 close(${e.fd})${conn}`;
     case 'close-lfd':
@@ -221,7 +227,9 @@ export function traceCallText(e: TraceEvent, lang: Lang, ctx: TraceContext = {})
     case 'pthread_detach':
       return en ? `pthread_detach(slot ${slot})` : `pthread_detach(槽位 ${slot})`;
     case 'worker-start':
-      return en ? `worker tid ${e.result} in slot ${slot} reads cfd ${e.fd}` : `槽位 ${slot} 的子线程 tid ${e.result} 读出 cfd ${e.fd}`;
+      return en
+        ? `worker tid ${e.result} in slot ${slot} reads cfd ${e.fd}`
+        : `槽位 ${slot} 的子线程 tid ${e.result} 读出 cfd ${e.fd}`;
     case 'slots-full':
       if (role === 'master') return en ? `maxClients reached → close(${e.fd})${conn}` : `已达 maxClients → close(${e.fd})${conn}`;
       return en ? `slot table full → close(${e.fd})${conn}` : `槽位表已满 → close(${e.fd})${conn}`;
@@ -236,7 +244,15 @@ export function traceCallText(e: TraceEvent, lang: Lang, ctx: TraceContext = {})
         : `execve(posix-servers-fork-master)：lfd ${e.fd} 在 master 中的描述符编号是 ${e.result}`;
     case 'close-conn': {
       const where =
-        role === 'child' ? (en ? ` in child ${e.pid}` : `（子进程 ${e.pid}）`) : e.slot !== undefined ? (en ? ` in slot ${e.slot}` : `（槽位 ${e.slot}）`) : '';
+        role === 'child'
+          ? en
+            ? ` in child ${e.pid}`
+            : `（子进程 ${e.pid}）`
+          : e.slot !== undefined
+            ? en
+              ? ` in slot ${e.slot}`
+              : `（槽位 ${e.slot}）`
+            : '';
       return en ? `close(${e.fd})${where}: connection #${e.id} over` : `close(${e.fd})${where}：连接 #${e.id} 结束`;
     }
   }

@@ -17,7 +17,9 @@ export function integerIn(name: string, value: unknown, min: number, max: number
 
 export function oneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
   if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-    throw new TypeError(`The "${name}" option must be one of ${allowed.map((a) => `'${a}'`).join(', ')}. Received ${show(value)}`);
+    throw new TypeError(
+      `The "${name}" option must be one of ${allowed.map((a) => `'${a}'`).join(', ')}. Received ${show(value)}`,
+    );
   }
   return value as T;
 }

@@ -1,13 +1,13 @@
 #include "connection.h"
 
-#include <cerrno>
-#include <cstddef>
-#include <cstring>
-#include <ctime>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
 
+#include "clock.h"
 #include "eintr.h"
 
 namespace ps {
@@ -33,18 +33,12 @@ bool send_all(int cfd, const char* data, size_t n, Counters& counters, ConnBytes
   return true;
 }
 
-int64_t now_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
-}
-
 // Waits until cfd is readable or idle_ms passed with nothing to read. EINTR resumes the wait with
 // the time that is left, so signals cannot stretch the timeout.
 bool wait_readable(int cfd, int idle_ms, Counters& counters) {
-  int64_t deadline = now_ms() + idle_ms;
+  int64_t deadline = monotonic_ms() + idle_ms;
   for (;;) {
-    int64_t left = deadline - now_ms();
+    int64_t left = deadline - monotonic_ms();
     if (left <= 0) return false;
     pollfd p{cfd, POLLIN, 0};
     int rc = poll(&p, 1, static_cast<int>(left));
@@ -70,7 +64,7 @@ DisconnectReason serve_connection(int cfd, const ServePolicy& policy, Counters& 
     ssize_t n = retry_eintr(counters.eintrRetries, [&] { return recv(cfd, buf, sizeof buf, 0); });
     if (n == 0) return DisconnectReason::End;
     if (n < 0) return DisconnectReason::Error;
-    if (policy.crashHook && static_cast<size_t>(n) == sizeof kCrashMessage - 1 &&
+    if (policy.labCrash && static_cast<size_t>(n) == sizeof kCrashMessage - 1 &&
         memcmp(buf, kCrashMessage, sizeof kCrashMessage - 1) == 0) {
       return DisconnectReason::Crash;
     }

@@ -22,7 +22,7 @@ struct ServePolicy {
   // so that a write blocks this long, is dropped: a slowloris cannot hold a slot forever.
   int idleTimeoutMs = 0;
   // Lab hook: a message that is exactly kCrashMessage makes the serving child/worker crash.
-  bool crashHook = false;
+  bool labCrash = false;
 };
 
 constexpr char kCrashMessage[] = "CRASH\n";

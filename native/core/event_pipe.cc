@@ -1,28 +1,12 @@
 #include "event_pipe.h"
 
-#include <cstring>
-#include <ctime>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "eintr.h"
 
 namespace ps {
-
-void set_peer(EventRecord& rec, const sockaddr_storage& peer) {
-  if (peer.ss_family == AF_INET) {
-    const auto& in4 = reinterpret_cast<const sockaddr_in&>(peer);
-    rec.family = 4;
-    rec.port = ntohs(in4.sin_port);
-    memcpy(rec.addr, &in4.sin_addr, 4);
-  } else if (peer.ss_family == AF_INET6) {
-    const auto& in6 = reinterpret_cast<const sockaddr_in6&>(peer);
-    rec.family = 6;
-    rec.port = ntohs(in6.sin6_port);
-    memcpy(rec.addr, &in6.sin6_addr, 16);
-  }
-}
 
 bool create_event_pipe(UniqueFd& read_end, UniqueFd& write_end) {
   int fds[2];
@@ -35,12 +19,6 @@ bool create_event_pipe(UniqueFd& read_end, UniqueFd& write_end) {
   // (64 KiB, 1024 records) is kept if the system refuses (pipe-max-size for unprivileged users).
   fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
   return true;
-}
-
-uint64_t monotonic_ns() {
-  timespec now{};
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return static_cast<uint64_t>(now.tv_sec) * 1000000000ull + static_cast<uint64_t>(now.tv_nsec);
 }
 
 void EventPipe::emit(EventRecord rec) const {

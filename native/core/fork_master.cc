@@ -4,12 +4,12 @@
 // malloc, no locks, no C++ exceptions.
 #include "fork_master.h"
 
-#include <cerrno>
-#include <csignal>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <cerrno>
+#include <csignal>
 
 #include "accept_guard.h"
 #include "eintr.h"
@@ -23,10 +23,10 @@ namespace {
 MasterState* the_master = nullptr;
 
 // A child's exit status: how its connection ended.
-constexpr int kExitEnd = 0;    // the client closed
-constexpr int kExitError = 1;  // a read/write failed
-constexpr int kExitOrphan = 2; // the master was already gone
-constexpr int kExitIdle = 3;   // idleTimeoutMs passed
+constexpr int kExitEnd = 0;     // the client closed
+constexpr int kExitError = 1;   // a read/write failed
+constexpr int kExitOrphan = 2;  // the master was already gone
+constexpr int kExitIdle = 3;    // idleTimeoutMs passed
 
 Counters& counters(MasterState& m) { return m.page->counters; }
 
@@ -296,6 +296,5 @@ void kill_children(MasterState& m) {
   }
   drain_and_exit(m);
 }
-
 
 }  // namespace ps

@@ -10,11 +10,11 @@ void MasterArgv::format(const ServerOptions& o, pid_t node_pid) {
   const char* handler = o.serve.handler == Handler::Upper ? "upper" : "echo";
   const char* reap = o.reap == ReapMode::None ? "none" : "sigchld";
   snprintf(words[0], sizeof words[0], "posix-servers-fork-master");
-  snprintf(words[1], sizeof words[1], "node_pid=%d", static_cast<int>(node_pid));
-  snprintf(words[2], sizeof words[2], "max_clients=%d", o.maxClients);
+  snprintf(words[1], sizeof words[1], "nodePid=%d", static_cast<int>(node_pid));
+  snprintf(words[2], sizeof words[2], "maxClients=%d", o.maxClients);
   snprintf(words[3], sizeof words[3], "handler=%s", handler);
-  snprintf(words[4], sizeof words[4], "idle_ms=%d", o.serve.idleTimeoutMs);
-  snprintf(words[5], sizeof words[5], "crash=%d", o.serve.crashHook ? 1 : 0);
+  snprintf(words[4], sizeof words[4], "idleTimeoutMs=%d", o.serve.idleTimeoutMs);
+  snprintf(words[5], sizeof words[5], "labCrash=%d", o.serve.labCrash ? 1 : 0);
   snprintf(words[6], sizeof words[6], "reap=%s", reap);
   snprintf(words[7], sizeof words[7], "restart=%d", o.restart ? 1 : 0);
   snprintf(words[8], sizeof words[8], "trace=%d", o.trace ? 1 : 0);
@@ -41,7 +41,8 @@ bool integer(const char* text, long min, long max, long& out) {
 }  // namespace
 
 bool parse_master_argv(int argc, char** argv, MasterState& m, bool& trace, const char*& bad) {
-  static const char* const keys[] = {"node_pid", "max_clients", "handler", "idle_ms", "crash", "reap", "restart", "trace"};
+  static const char* const keys[] = {"nodePid",  "maxClients", "handler", "idleTimeoutMs",
+                                     "labCrash", "reap",       "restart", "trace"};
   if (argc != MasterArgv::kWords) {
     bad = "the number of arguments";
     return false;
@@ -63,16 +64,22 @@ bool parse_master_argv(int argc, char** argv, MasterState& m, bool& trace, const
   m.node_pid = static_cast<pid_t>(n);
   if (!integer(v[1], 1, kForkMaxClientsLimit, n)) return fail(1);
   m.max_clients = static_cast<int>(n);
-  if (strcmp(v[2], "echo") == 0) m.serve.handler = Handler::Echo;
-  else if (strcmp(v[2], "upper") == 0) m.serve.handler = Handler::Upper;
-  else return fail(2);
+  if (strcmp(v[2], "echo") == 0)
+    m.serve.handler = Handler::Echo;
+  else if (strcmp(v[2], "upper") == 0)
+    m.serve.handler = Handler::Upper;
+  else
+    return fail(2);
   if (!integer(v[3], 0, 0x7fffffff, n)) return fail(3);
   m.serve.idleTimeoutMs = static_cast<int>(n);
   if (!integer(v[4], 0, 1, n)) return fail(4);
-  m.serve.crashHook = n == 1;
-  if (strcmp(v[5], "sigchld") == 0) m.reap = ReapMode::Sigchld;
-  else if (strcmp(v[5], "none") == 0) m.reap = ReapMode::None;
-  else return fail(5);
+  m.serve.labCrash = n == 1;
+  if (strcmp(v[5], "sigchld") == 0)
+    m.reap = ReapMode::Sigchld;
+  else if (strcmp(v[5], "none") == 0)
+    m.reap = ReapMode::None;
+  else
+    return fail(5);
   if (!integer(v[6], 0, 1, n)) return fail(6);
   m.restart = n == 1;
   if (!integer(v[7], 0, 1, n)) return fail(7);

@@ -1,7 +1,8 @@
 // The fork master's command line: how Node's side tells the exec'd master its options. Plain
-// key=value words, so that `ps -o args` shows a learner what the master was told:
+// key=value words, each key the name of the startServer() option it carries, so that
+// `ps -o args` shows a learner what the master was told:
 //
-//   posix-servers-fork-master node_pid=4242 max_clients=100 handler=echo idle_ms=0 crash=0
+//   posix-servers-fork-master nodePid=4242 maxClients=100 handler=echo idleTimeoutMs=0 labCrash=0
 //                             reap=sigchld restart=0 trace=0
 #pragma once
 

@@ -1,8 +1,9 @@
 #include "slot_table.h"
 
-#include <cstdio>
-#include <ctime>
 #include <unistd.h>
+#include <cstdio>
+
+#include "clock.h"
 
 namespace ps {
 
@@ -64,8 +65,7 @@ void SlotTable::wait_empty() {
 void SlotTable::wait_workers_gone() {
   // A detached thread cannot be joined. After its last store (release()) it still runs glibc's
   // exit path for a few microseconds; wait until /proc/self/task no longer lists it (2 s at most).
-  timespec start{};
-  clock_gettime(CLOCK_MONOTONIC, &start);
+  const int64_t give_up = monotonic_ms() + 2000;
   for (int i = 0; i < capacity_; ++i) {
     pid_t tid = slots_[i].tid;
     if (tid == 0) continue;
@@ -73,9 +73,7 @@ void SlotTable::wait_workers_gone() {
     snprintf(path, sizeof path, "/proc/self/task/%d", static_cast<int>(tid));
     for (;;) {
       if (access(path, F_OK) != 0) break;
-      timespec now{};
-      clock_gettime(CLOCK_MONOTONIC, &now);
-      if (now.tv_sec - start.tv_sec >= 2) return;
+      if (monotonic_ms() >= give_up) return;
       usleep(200);
     }
   }

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "../js_error.h"
 #include "loadgen.h"
 
 namespace {
@@ -48,13 +49,6 @@ Napi::Object result_object(Napi::Env env, const ps::LoadResult& r) {
   return out;
 }
 
-Napi::Error sys_error(Napi::Env env, const ps::SysError& err) {
-  Napi::Error error = Napi::Error::New(env, std::string(err.syscall) + " failed: " + strerror(err.err));
-  error.Set("errno", Napi::Number::New(env, err.err));
-  error.Set("syscall", Napi::String::New(env, err.syscall));
-  return error;
-}
-
 // JS thread, called once: the load thread has stored its result and is on its way out.
 void on_load_done(Napi::Env env, Napi::Function, LoadJob* job, void*) {
   // The thread has nothing left to do but return: this join takes microseconds.
@@ -63,7 +57,7 @@ void on_load_done(Napi::Env env, Napi::Function, LoadJob* job, void*) {
   job->settled = true;
   const ps::LoadResult& r = job->thread.result();
   if (r.error) {
-    job->deferred.Reject(sys_error(env, r.error).Value());
+    job->deferred.Reject(sys_error_to_js(env, r.error).Value());
   } else {
     job->deferred.Resolve(result_object(env, r));
   }
@@ -102,13 +96,19 @@ bool read_load_options(const Napi::Object& opts, ps::LoadOptions& out) {
   Napi::Value mode = opts.Get("mode"), expect = opts.Get("expect"), host = opts.Get("host");
   if (!mode.IsString() || !expect.IsString() || !host.IsString()) return fail("mode/expect/host");
   std::string m = mode.As<Napi::String>().Utf8Value();
-  if (m == "pingpong") out.mode = ps::LoadMode::PingPong;
-  else if (m == "churn") out.mode = ps::LoadMode::Churn;
-  else return fail("mode");
+  if (m == "pingpong")
+    out.mode = ps::LoadMode::PingPong;
+  else if (m == "churn")
+    out.mode = ps::LoadMode::Churn;
+  else
+    return fail("mode");
   std::string e = expect.As<Napi::String>().Utf8Value();
-  if (e == "echo") out.expect = ps::LoadExpect::Echo;
-  else if (e == "upper") out.expect = ps::LoadExpect::Upper;
-  else return fail("expect");
+  if (e == "echo")
+    out.expect = ps::LoadExpect::Echo;
+  else if (e == "upper")
+    out.expect = ps::LoadExpect::Upper;
+  else
+    return fail("expect");
   out.host = host.As<Napi::String>().Utf8Value();
   double port = 0, connections = 0, size = 0, duration = 0;
   if (!number("port", 1, 65535, port)) return fail("port");
@@ -135,12 +135,11 @@ Napi::Value RunLoad(const Napi::CallbackInfo& info) {
   auto* job = new LoadJob(env);
   Napi::Promise promise = job->deferred.Promise();
   // From here the finalizer owns the job; it runs once the load thread (or we) released it.
-  job->tsfn = LoadTsfn::New(env, "posix-servers:loadgen", 0, 1, job, on_tsfn_finalize,
-                            static_cast<void*>(nullptr));
+  job->tsfn = LoadTsfn::New(env, "posix-servers:loadgen", 0, 1, job, on_tsfn_finalize, static_cast<void*>(nullptr));
   ps::SysError err = job->thread.start(options, &report_done, job);
   if (err) {
     job->settled = true;
-    job->deferred.Reject(sys_error(env, err).Value());
+    job->deferred.Reject(sys_error_to_js(env, err).Value());
     job->tsfn.Release();
   }
   return promise;

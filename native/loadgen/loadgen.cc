@@ -1,8 +1,13 @@
-#include "../core/listen_socket.h"
 #include "loadgen.h"
 
-#include <algorithm>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cmath>
@@ -10,13 +15,9 @@
 #include <cstring>
 #include <ctime>
 #include <deque>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/epoll.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
+#include "../core/clock.h"
+#include "../core/listen_socket.h"
 #include "../core/process_hygiene.h"
 #include "../core/unique_fd.h"
 
@@ -113,11 +114,8 @@ constexpr size_t kChunk = 64 * 1024;
 constexpr size_t kPeriod = 1024 * 1024;
 constexpr int kMaxEvents = 256;
 
-int64_t now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
+// Signed, for arithmetic on deadlines.
+int64_t now_ns() { return static_cast<int64_t>(monotonic_ns()); }
 
 // splitmix64's finalizer: a well-mixed 64-bit value from a counter.
 uint64_t mix(uint64_t x) {
@@ -159,9 +157,7 @@ class Payload {
     return (mix((static_cast<uint64_t>(connection) << 40) ^ message) % (kPeriod / 8)) * 8;
   }
   const unsigned char* sent(size_t offset) const { return sent_.data() + offset; }
-  const unsigned char* expected(size_t offset) const {
-    return (expected_.empty() ? sent_ : expected_).data() + offset;
-  }
+  const unsigned char* expected(size_t offset) const { return (expected_.empty() ? sent_ : expected_).data() + offset; }
 
  private:
   std::vector<unsigned char> sent_;
@@ -198,8 +194,12 @@ bool is_live(ConnState s) { return s == ConnState::Connecting || s == ConnState:
 class Engine {
  public:
   Engine(const LoadOptions& options, const std::atomic<bool>* cancel, LoadResult& result)
-      : o_(options), cancel_(cancel), r_(result), conns_(static_cast<size_t>(options.connections)),
-        payload_(options.size, options.expect == LoadExpect::Upper), recv_buf_(kChunk) {}
+      : o_(options),
+        cancel_(cancel),
+        r_(result),
+        conns_(static_cast<size_t>(options.connections)),
+        payload_(options.size, options.expect == LoadExpect::Upper),
+        recv_buf_(kChunk) {}
 
   SysError setup();
   void run();
@@ -520,8 +520,10 @@ LoadResult run_load(const LoadOptions& options, const std::atomic<bool>* cancel)
   }  // every socket and the epoll fd are closed here, inside the measured CPU time
   rusage ru{};
   if (getrusage(RUSAGE_THREAD, &ru) == 0) {
-    result.cpuUserMs = static_cast<double>(ru.ru_utime.tv_sec) * 1000.0 + static_cast<double>(ru.ru_utime.tv_usec) / 1000.0;
-    result.cpuSystemMs = static_cast<double>(ru.ru_stime.tv_sec) * 1000.0 + static_cast<double>(ru.ru_stime.tv_usec) / 1000.0;
+    result.cpuUserMs =
+        static_cast<double>(ru.ru_utime.tv_sec) * 1000.0 + static_cast<double>(ru.ru_utime.tv_usec) / 1000.0;
+    result.cpuSystemMs =
+        static_cast<double>(ru.ru_stime.tv_sec) * 1000.0 + static_cast<double>(ru.ru_stime.tv_usec) / 1000.0;
   }
   return result;
 }

@@ -8,12 +8,12 @@
 // Every byte that comes back is checked against what was sent. No N-API here.
 #pragma once
 
+#include <pthread.h>
+#include <sys/types.h>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <pthread.h>
 #include <string>
-#include <sys/types.h>
 #include <vector>
 
 #include "../core/sys_error.h"
@@ -80,7 +80,7 @@ struct LoadLatency {
 };
 
 struct LoadResult {
-  SysError error;  // set only when the run could not start at all (epoll_create1…)
+  SysError error;         // set only when the run could not start at all (epoll_create1…)
   double durationMs = 0;  // measured: from the first connect to the last socket closed
   uint64_t messages = 0;  // completed, verified round trips (churn: connect + echo cycles)
   uint64_t bytes = 0;     // bytes of those messages (each counted once, as sent)

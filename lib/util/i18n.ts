@@ -1,7 +1,5 @@
-// The labs speak English or Chinese: every message is written in both, side by side.
+// The labs and the trace speak English or Chinese: every message is written in both, side by side.
 export type Lang = 'en' | 'zh';
-
-export const LANGS: readonly Lang[] = ['en', 'zh'];
 
 /** Picks the message in `lang`. */
 export function t(lang: Lang, m: { en: string; zh: string }): string {

@@ -1,0 +1,140 @@
+// The wire format of events: one fixed-size record per event, written by a server (the fork
+// master, a child, a worker thread…) and decoded in JavaScript (lib/server/events.ts).
+//
+// This file is the one source of truth for it. Every enumeration below is written once, as an
+// X-macro list of (C++ name, number, JS name): the enum is made from the list, and so is the
+// table the addon exports to JS (native/addon.cc, constants.wire), together with the record's
+// size and each field's offset and width. lib/server/events.ts decodes by those names, and
+// test/wire-format.test.ts fails when the two sides disagree.
+#pragma once
+
+#include <sys/socket.h>
+#include <climits>
+#include <cstddef>
+#include <cstdint>
+
+namespace ps {
+
+#define PS_EVENT_TYPES(X)                                                           \
+  X(Connection, 1, "connection")                                                    \
+  X(Disconnect, 2, "disconnect")                                                    \
+  X(Reject, 3, "reject")                                                            \
+  X(Reap, 4, "reap")                                                                \
+  X(Error, 5, "error")                                                              \
+  /* the server (fork: the master, set up) is in its accept loop */                 \
+  X(Listening, 6, "listening")                                                      \
+  /* one real syscall, recorded where it happened (only with the `trace` option) */ \
+  X(Trace, 7, "trace")
+
+// The calls a trace records. lib/trace/format.ts names each one and ties it to the lecture.
+//   socket: result lfd · bind: fd lfd, peer the address · listen: fd lfd, result backlog
+//   accept: fd lfd, result cfd, peer the client · accept-eintr: accept failed with EINTR, retried
+//   fork: fd cfd, result child pid · close-cfd: the master closes cfd after fork
+//   close-lfd: a child closes lfd (pid: the child), or the server closes it at stop
+//   child-exit: result the child's _exit status · waitpid: result pid, fd its wait status
+//   pthread_create: slot, result its return value · pthread_detach: slot
+//   worker-start: slot, fd the cfd the worker read from its argument, result its tid
+//   slots-full: fd cfd, closed at once (maxClients reached)
+//   shutdown: fd shut down to wake a blocked call (lfd at stop, cfd at abort)
+//   close-conn: fd cfd, closed when the connection is over (child or worker)
+//   exec: the fork master program is exec'd; fd Node's lfd, result lfd's number in the master
+#define PS_TRACE_CALLS(X)                \
+  X(Socket, 1, "socket")                 \
+  X(Bind, 2, "bind")                     \
+  X(Listen, 3, "listen")                 \
+  X(Accept, 4, "accept")                 \
+  X(AcceptEintr, 5, "accept-eintr")      \
+  X(Fork, 6, "fork")                     \
+  X(CloseCfd, 7, "close-cfd")            \
+  X(CloseLfd, 8, "close-lfd")            \
+  X(ChildExit, 9, "child-exit")          \
+  X(Waitpid, 10, "waitpid")              \
+  X(PthreadCreate, 11, "pthread_create") \
+  X(PthreadDetach, 12, "pthread_detach") \
+  X(WorkerStart, 13, "worker-start")     \
+  X(SlotsFull, 14, "slots-full")         \
+  X(Shutdown, 15, "shutdown")            \
+  X(CloseConn, 16, "close-conn")         \
+  X(Exec, 17, "exec")
+
+// How a connection ended.
+//   end: the client closed its side (read returned 0) · error: read/write failed (ECONNRESET…)
+//   aborted: the server ended it while closing · idle: silent (or a write blocked) too long
+//   crash: the child or worker serving it crashed
+#define PS_DISCONNECT_REASONS(X) \
+  X(End, 0, "end")               \
+  X(Error, 1, "error")           \
+  X(Aborted, 2, "aborted")       \
+  X(Idle, 3, "idle")             \
+  X(Crash, 4, "crash")
+
+// Why a connection was refused.
+//   max-clients: fork: live children; thread: slot table full · no-thread: pthread_create failed
+//   no-process: fork failed · no-fd: accept failed with EMFILE/ENFILE, refused with the reserve fd
+#define PS_REJECT_REASONS(X)      \
+  X(MaxClients, 0, "max-clients") \
+  X(NoThread, 1, "no-thread")     \
+  X(NoProcess, 2, "no-process")   \
+  X(NoFd, 3, "no-fd")
+
+#define PS_ENUM_ENTRY(name, number, js) name = number,
+enum class EventType : uint8_t { PS_EVENT_TYPES(PS_ENUM_ENTRY) };
+enum class TraceCall : int32_t { PS_TRACE_CALLS(PS_ENUM_ENTRY) };
+enum class DisconnectReason : int32_t { PS_DISCONNECT_REASONS(PS_ENUM_ENTRY) };
+enum class RejectReason : int32_t { PS_REJECT_REASONS(PS_ENUM_ENTRY) };
+#undef PS_ENUM_ENTRY
+
+#pragma pack(push, 1)
+struct EventRecord {
+  uint8_t type = 0;    // EventType
+  uint8_t family = 0;  // 4 or 6 (0: no peer)
+  uint16_t port = 0;   // peer port, host byte order
+  uint32_t id = 0;     // connection id (1, 2, … in accept order)
+  int32_t pid = 0;     // fork: child pid
+  int32_t slot = -1;   // thread: slot index
+  int32_t code = 0;    // Disconnect: reason; Reject: reason; Reap: exit code (-1 if signalled);
+                       // Error: errno; Trace: TraceCall
+  int32_t detail = 0;  // Reap: terminating signal (0 if exited); Reject: errno of a failed
+                       // fork/pthread_create; Trace: errno of the call (0: it succeeded)
+  union {
+    struct {  // Disconnect
+      uint64_t bytesIn;
+      uint64_t bytesOut;
+    };
+    struct {           // Trace
+      int64_t fd;      // the descriptor argument
+      int64_t result;  // the call's result (see TraceCall)
+    };
+  };
+  uint8_t addr[16] = {};  // peer address, network byte order (4 bytes used for IPv4)
+  uint64_t timeNs = 0;    // CLOCK_MONOTONIC when the event happened
+
+  EventRecord() : bytesIn(0), bytesOut(0) {}
+};
+#pragma pack(pop)
+
+constexpr int kEventRecordSize = 64;
+static_assert(sizeof(EventRecord) == kEventRecordSize, "a record is 64 bytes: one cache line");
+static_assert(sizeof(EventRecord) <= PIPE_BUF, "records must be writable atomically");
+
+// The fields JS decodes, in one list: (name, offset, width in bytes). The addon exports it.
+#define PS_EVENT_FIELDS(X)                                                      \
+  X("type", offsetof(::ps::EventRecord, type), sizeof(uint8_t))                 \
+  X("family", offsetof(::ps::EventRecord, family), sizeof(uint8_t))             \
+  X("port", offsetof(::ps::EventRecord, port), sizeof(uint16_t))                \
+  X("id", offsetof(::ps::EventRecord, id), sizeof(uint32_t))                    \
+  X("pid", offsetof(::ps::EventRecord, pid), sizeof(int32_t))                   \
+  X("slot", offsetof(::ps::EventRecord, slot), sizeof(int32_t))                 \
+  X("code", offsetof(::ps::EventRecord, code), sizeof(int32_t))                 \
+  X("detail", offsetof(::ps::EventRecord, detail), sizeof(int32_t))             \
+  X("bytesIn", offsetof(::ps::EventRecord, bytesIn), sizeof(uint64_t))          \
+  X("bytesOut", offsetof(::ps::EventRecord, bytesOut), sizeof(uint64_t))        \
+  X("fd", offsetof(::ps::EventRecord, fd), sizeof(int64_t))                     \
+  X("result", offsetof(::ps::EventRecord, result), sizeof(int64_t))             \
+  X("addr", offsetof(::ps::EventRecord, addr), sizeof(::ps::EventRecord::addr)) \
+  X("timeNs", offsetof(::ps::EventRecord, timeNs), sizeof(uint64_t))
+
+// Fills family/port/addr from an accept()ed peer address. Async-signal-safe.
+void set_peer(EventRecord& rec, const sockaddr_storage& peer);
+
+}  // namespace ps
