@@ -1,8 +1,8 @@
 // posix-servers-fork-master: the fork model's master as a program of its own (fork_master.h).
 // Node's side (native/core/fork_server.cc) execs it with its descriptors in place and its options
 // on the command line (master_argv.h). Not meant to be run by hand.
-#include <cstdio>
 #include <unistd.h>
+#include <cstdio>
 
 #include "core/fork_master.h"
 #include "core/master_argv.h"

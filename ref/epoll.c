@@ -25,8 +25,8 @@
 struct conn {
   struct conn *prev, *next; /* every live client, so shutdown can close and free them all */
   int fd;
-  size_t pending;     /* bytes of buf still to send */
-  size_t offset;      /* where they start */
+  size_t pending; /* bytes of buf still to send */
+  size_t offset;  /* where they start */
   char buf[REF_BUFSIZE];
 };
 
@@ -36,7 +36,7 @@ static int set_nonblocking(int fd) {
   return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
-static int watch(int ep, int op, struct conn *c, uint32_t events) {
+static int watch(int ep, int op, struct conn* c, uint32_t events) {
   struct epoll_event ev;
   memset(&ev, 0, sizeof ev);
   ev.events = events;
@@ -44,19 +44,21 @@ static int watch(int ep, int op, struct conn *c, uint32_t events) {
   return epoll_ctl(ep, op, c->fd, &ev);
 }
 
-static struct conn *clients = NULL;
+static struct conn* clients = NULL;
 
 /* close() also removes the descriptor from the epoll set (it is its only reference). */
-static void drop(struct conn *c) {
-  if (c->prev) c->prev->next = c->next;
-  else clients = c->next;
+static void drop(struct conn* c) {
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    clients = c->next;
   if (c->next) c->next->prev = c->prev;
   ref_close(c->fd);
   free(c);
 }
 
 /* Sends what is pending. Returns 1 when all of it is out, 0 when the socket is full, -1 on error. */
-static int flush_pending(struct conn *c) {
+static int flush_pending(struct conn* c) {
   while (c->pending > 0) {
     ssize_t w = send(c->fd, c->buf + c->offset, c->pending, MSG_NOSIGNAL);
     if (w < 0) {
@@ -72,7 +74,7 @@ static int flush_pending(struct conn *c) {
 }
 
 /* The client is readable (or hung up): one read, one echo. Returns -1 when it must be dropped. */
-static int on_readable(int ep, struct conn *c, int upper) {
+static int on_readable(int ep, struct conn* c, int upper) {
   ssize_t n = recv(c->fd, c->buf, sizeof c->buf, 0);
   if (n == 0) return -1; /* EOF: the client is done */
   if (n < 0) {
@@ -93,7 +95,7 @@ static int on_readable(int ep, struct conn *c, int upper) {
 }
 
 /* The client can take more of its pending echo. */
-static int on_writable(int ep, struct conn *c) {
+static int on_writable(int ep, struct conn* c) {
   int rc = flush_pending(c);
   if (rc < 0) return -1;
   if (rc == 1 && watch(ep, EPOLL_CTL_MOD, c, EPOLLIN) < 0) {
@@ -108,7 +110,7 @@ static void on_listener(int ep, int lfd) {
   for (;;) {
     struct sockaddr_storage peer;
     socklen_t plen = sizeof peer;
-    int cfd = accept(lfd, (struct sockaddr *)&peer, &plen);
+    int cfd = accept(lfd, (struct sockaddr*)&peer, &plen);
     if (cfd < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       if (errno == EINTR || ref_accept_error_is_transient(errno)) continue;
@@ -123,7 +125,7 @@ static void on_listener(int ep, int lfd) {
       ref_close(cfd);
       continue;
     }
-    struct conn *c = malloc(sizeof *c);
+    struct conn* c = malloc(sizeof *c);
     if (c == NULL) {
       fprintf(stderr, "malloc: out of memory; dropping a client\n");
       ref_close(cfd);
@@ -143,7 +145,7 @@ static void on_listener(int ep, int lfd) {
   }
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   struct ref_config cfg;
   ref_parse_args(argc, argv, &cfg);
 
@@ -194,7 +196,7 @@ int main(int argc, char **argv) {
       break;
     }
     for (int i = 0; i < n; i++) {
-      struct conn *c = events[i].data.ptr;
+      struct conn* c = events[i].data.ptr;
       if (c == NULL) {
         on_listener(ep, lfd);
         continue;

@@ -20,7 +20,7 @@
  * group, which a supervisor such as Node shares with us). The main loop grows the table and
  * adds pids with signals blocked; the handler only clears entries. A cleared entry is 0.
  */
-static volatile pid_t *children = NULL;
+static volatile pid_t* children = NULL;
 static size_t children_cap = 0;
 static volatile sig_atomic_t children_live = 0;
 
@@ -54,7 +54,7 @@ static int remember_child(pid_t pid) {
     }
   }
   size_t cap = children_cap ? children_cap * 2 : 64;
-  volatile pid_t *grown = realloc((void *)children, cap * sizeof *grown);
+  volatile pid_t* grown = realloc((void*)children, cap * sizeof *grown);
   if (grown == NULL) return -1;
   for (size_t i = children_cap; i < cap; i++) grown[i] = 0;
   grown[children_cap] = pid;
@@ -67,7 +67,7 @@ static int remember_child(pid_t pid) {
 /* Every signal, not only SIGCHLD: a SIGTERM that reached a new child before it had reset its
  * handlers would run the parent's stop handler there, and the child would go on serving. Blocked,
  * it stays pending until the child has restored the default action, and then kills it. */
-static void block_signals(sigset_t *old) {
+static void block_signals(sigset_t* old) {
   sigset_t set;
   sigfillset(&set);
   if (sigprocmask(SIG_BLOCK, &set, old) < 0) {
@@ -76,7 +76,7 @@ static void block_signals(sigset_t *old) {
   }
 }
 
-static void restore_mask(const sigset_t *old) {
+static void restore_mask(const sigset_t* old) {
   if (sigprocmask(SIG_SETMASK, old, NULL) < 0) {
     perror("sigprocmask");
     exit(1);
@@ -84,7 +84,7 @@ static void restore_mask(const sigset_t *old) {
 }
 
 /* The child: what the parent set up for itself must not apply here. */
-static void serve_child(int lfd, int cfd, int upper, const sigset_t *mask) {
+static void serve_child(int lfd, int cfd, int upper, const sigset_t* mask) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = SIG_DFL;
@@ -107,7 +107,7 @@ static void serve_child(int lfd, int cfd, int upper, const sigset_t *mask) {
   _exit(rc == 0 ? 0 : 1);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   struct ref_config cfg;
   ref_parse_args(argc, argv, &cfg);
 
@@ -131,7 +131,7 @@ int main(int argc, char **argv) {
   while (!ref_stop_requested) {
     struct sockaddr_storage peer;
     socklen_t plen = sizeof peer;
-    int cfd = accept(lfd, (struct sockaddr *)&peer, &plen);
+    int cfd = accept(lfd, (struct sockaddr*)&peer, &plen);
     if (cfd < 0) {
       if (errno == EINTR || ref_stop_requested) continue; /* SIGCHLD or a stop: look again */
       if (ref_accept_error_is_transient(errno) || ref_accept_backoff(errno)) continue;
@@ -180,6 +180,6 @@ int main(int argc, char **argv) {
     break;
   }
   restore_mask(&old);
-  free((void *)children);
+  free((void*)children);
   return status;
 }

@@ -10,7 +10,7 @@
  */
 #include "ref.h"
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   struct ref_config cfg;
   ref_parse_args(argc, argv, &cfg);
 
@@ -24,7 +24,7 @@ int main(int argc, char **argv) {
   while (!ref_stop_requested) {
     struct sockaddr_storage peer;
     socklen_t plen = sizeof peer;
-    int cfd = accept(lfd, (struct sockaddr *)&peer, &plen);
+    int cfd = accept(lfd, (struct sockaddr*)&peer, &plen);
     if (cfd < 0) {
       if (errno == EINTR || ref_stop_requested) continue; /* the loop condition decides */
       if (ref_accept_error_is_transient(errno) || ref_accept_backoff(errno)) continue;

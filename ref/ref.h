@@ -30,7 +30,7 @@
 #define REF_BUFSIZE 16384
 
 struct ref_config {
-  const char *host;
+  const char* host;
   int port;
   int upper; /* --handler upper: echo with ASCII a-z turned into A-Z */
 };
@@ -43,27 +43,27 @@ static volatile sig_atomic_t ref_stop_requested = 0;
 static volatile sig_atomic_t ref_listen_fd = -1;
 static volatile sig_atomic_t ref_client_fd = -1;
 
-static inline void ref_usage(const char *prog) {
+static inline void ref_usage(const char* prog) {
   fprintf(stderr, "usage: %s [--host 127.0.0.1] [--port 0] [--handler echo|upper]\n", prog);
   exit(2);
 }
 
-static inline void ref_parse_args(int argc, char **argv, struct ref_config *cfg) {
+static inline void ref_parse_args(int argc, char** argv, struct ref_config* cfg) {
   cfg->host = "127.0.0.1";
   cfg->port = 0;
   cfg->upper = 0;
   for (int i = 1; i < argc; i++) {
-    const char *opt = argv[i];
+    const char* opt = argv[i];
     if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) ref_usage(argv[0]);
     if (i + 1 >= argc) {
       fprintf(stderr, "%s: %s needs a value\n", argv[0], opt);
       ref_usage(argv[0]);
     }
-    const char *val = argv[++i];
+    const char* val = argv[++i];
     if (strcmp(opt, "--host") == 0) {
       cfg->host = val;
     } else if (strcmp(opt, "--port") == 0) {
-      char *end = NULL;
+      char* end = NULL;
       errno = 0;
       long p = strtol(val, &end, 10);
       if (errno != 0 || end == val || *end != '\0' || p < 0 || p > 65535) {
@@ -72,8 +72,10 @@ static inline void ref_parse_args(int argc, char **argv, struct ref_config *cfg)
       }
       cfg->port = (int)p;
     } else if (strcmp(opt, "--handler") == 0) {
-      if (strcmp(val, "echo") == 0) cfg->upper = 0;
-      else if (strcmp(val, "upper") == 0) cfg->upper = 1;
+      if (strcmp(val, "echo") == 0)
+        cfg->upper = 0;
+      else if (strcmp(val, "upper") == 0)
+        cfg->upper = 1;
       else {
         fprintf(stderr, "%s: --handler must be echo or upper, got '%s'\n", argv[0], val);
         exit(2);
@@ -94,12 +96,12 @@ static inline void ref_close(int fd) {
 /* socket -> bind -> listen on a numeric IPv4 or IPv6 address. Returns the listening descriptor
  * and stores the port actually bound (the kernel's choice for port 0); exits on failure, since
  * a server that cannot listen has nothing else to do. */
-static inline int ref_listen(const struct ref_config *cfg, int *bound_port) {
+static inline int ref_listen(const struct ref_config* cfg, int* bound_port) {
   struct sockaddr_storage ss;
   socklen_t len;
   memset(&ss, 0, sizeof ss);
-  struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
-  struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+  struct sockaddr_in* in4 = (struct sockaddr_in*)&ss;
+  struct sockaddr_in6* in6 = (struct sockaddr_in6*)&ss;
   if (inet_pton(AF_INET, cfg->host, &in4->sin_addr) == 1) {
     in4->sin_family = AF_INET;
     in4->sin_port = htons((uint16_t)cfg->port);
@@ -124,7 +126,7 @@ static inline int ref_listen(const struct ref_config *cfg, int *bound_port) {
     perror("setsockopt(SO_REUSEADDR)");
     exit(1);
   }
-  if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
+  if (bind(fd, (struct sockaddr*)&ss, len) < 0) {
     perror("bind");
     exit(1);
   }
@@ -133,7 +135,7 @@ static inline int ref_listen(const struct ref_config *cfg, int *bound_port) {
     exit(1);
   }
   len = sizeof ss;
-  if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) {
+  if (getsockname(fd, (struct sockaddr*)&ss, &len) < 0) {
     perror("getsockname");
     exit(1);
   }
@@ -178,7 +180,7 @@ static inline void ref_install_stop_handlers(void) {
   }
 }
 
-static inline void ref_transform(char *buf, size_t n, int upper) {
+static inline void ref_transform(char* buf, size_t n, int upper) {
   if (!upper) return;
   for (size_t i = 0; i < n; i++) {
     if (buf[i] >= 'a' && buf[i] <= 'z') buf[i] = (char)(buf[i] - 'a' + 'A');
@@ -187,7 +189,7 @@ static inline void ref_transform(char *buf, size_t n, int upper) {
 
 /* UNP's writen(): send() may write less than asked (a full socket buffer, a signal); loop until
  * all n bytes are out. Returns 0, or -1 with errno set. */
-static inline int ref_send_all(int fd, const char *buf, size_t n) {
+static inline int ref_send_all(int fd, const char* buf, size_t n) {
   while (n > 0) {
     ssize_t w = send(fd, buf, n, MSG_NOSIGNAL);
     if (w < 0) {

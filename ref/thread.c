@@ -20,16 +20,16 @@ struct worker_arg {
   int upper;
 };
 
-static void *worker(void *p) {
+static void* worker(void* p) {
   /* Copied and freed first: from here on the thread owns nothing on the heap. */
-  struct worker_arg arg = *(struct worker_arg *)p;
+  struct worker_arg arg = *(struct worker_arg*)p;
   free(p);
   ref_echo(arg.cfd, arg.upper);
   ref_close(arg.cfd);
   return NULL;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   struct ref_config cfg;
   ref_parse_args(argc, argv, &cfg);
 
@@ -46,7 +46,7 @@ int main(int argc, char **argv) {
   while (!ref_stop_requested) {
     struct sockaddr_storage peer;
     socklen_t plen = sizeof peer;
-    int cfd = accept(lfd, (struct sockaddr *)&peer, &plen);
+    int cfd = accept(lfd, (struct sockaddr*)&peer, &plen);
     if (cfd < 0) {
       if (errno == EINTR || ref_stop_requested) continue;
       if (ref_accept_error_is_transient(errno) || ref_accept_backoff(errno)) continue;
@@ -55,7 +55,7 @@ int main(int argc, char **argv) {
       break;
     }
 
-    struct worker_arg *arg = malloc(sizeof *arg);
+    struct worker_arg* arg = malloc(sizeof *arg);
     if (arg == NULL) {
       fprintf(stderr, "malloc: out of memory; dropping a client\n");
       ref_close(cfd);

@@ -12,13 +12,32 @@ test('bench --json writes every raw round; the table compares each model with no
   const svg = join(dir, 'bench.svg');
   const r = spawnSync(
     process.execPath,
-    [join(__dirname, '..', 'dist', 'cli', 'main.js'), 'bench', '--models', 'thread,ref-thread,fork,node', '--connections', '1,4',
-      '--duration', '0.2', '--repeat', '2', '--json', json, '--svg', svg],
+    [
+      join(__dirname, '..', 'dist', 'cli', 'main.js'),
+      'bench',
+      '--models',
+      'thread,ref-thread,fork,node',
+      '--connections',
+      '1,4',
+      '--duration',
+      '0.2',
+      '--repeat',
+      '2',
+      '--json',
+      json,
+      '--svg',
+      svg,
+    ],
     { encoding: 'utf8', timeout: 60000 },
   );
   expect(r.status).toBe(0);
   const report = JSON.parse(readFileSync(json, 'utf8')) as BenchReport;
-  expect(report.config).toMatchObject({ models: ['thread', 'ref-thread', 'fork', 'node'], connections: [1, 4], durationMs: 200, repeat: 2 });
+  expect(report.config).toMatchObject({
+    models: ['thread', 'ref-thread', 'fork', 'node'],
+    connections: [1, 4],
+    durationMs: 200,
+    repeat: 2,
+  });
   // 4 models × 2 rounds × (2 ping-pong widths + churn), in alternating rounds.
   expect(report.rounds).toHaveLength(24);
   expect(report.rounds.slice(0, 12).every((x) => x.round === 1)).toBe(true);
@@ -28,7 +47,11 @@ test('bench --json writes every raw round; the table compares each model with no
     expect(round.footprint.processes).toBeGreaterThanOrEqual(1);
     expect(round.footprint.rssMb).toBeGreaterThan(0);
   }
-  const row = (model: string) => r.stdout.split('\n').find((l) => new RegExp(`^${model}\\s+1\\s`).test(l))!.split(/\s{2,}/);
+  const row = (model: string) =>
+    r.stdout
+      .split('\n')
+      .find((l) => new RegExp(`^${model}\\s+1\\s`).test(l))!
+      .split(/\s{2,}/);
   // model, conns, msgs/s (min–max), × node, × ref, p50, p99, conns/s, procs, threads, RSS, client CPU
   const thread = row('thread');
   expect(thread).toHaveLength(12);

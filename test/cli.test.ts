@@ -49,7 +49,14 @@ function start(args: string[]): Run {
 
 describe('serve flags', () => {
   test('defaults and --flag=value', () => {
-    expect(parseServeArgs([])).toMatchObject({ model: 'fork', host: '127.0.0.1', port: 0, maxClients: 100, handler: 'echo', json: false });
+    expect(parseServeArgs([])).toMatchObject({
+      model: 'fork',
+      host: '127.0.0.1',
+      port: 0,
+      maxClients: 100,
+      handler: 'echo',
+      json: false,
+    });
     expect(parseServeArgs(['--model=thread', '--port=0', '--max-clients', '3', '--json'])).toMatchObject({
       model: 'thread',
       port: 0,

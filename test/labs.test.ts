@@ -112,7 +112,13 @@ describe('labs, on their measurements', () => {
     const m = result.measured;
     expect(m.workerFd1).toBe(m.secondCfd);
     expect(m.workerFd2).toBe(m.secondCfd);
-    expect(m).toMatchObject({ bothWorkersSameFd: true, firstServed: false, secondServed: true, slotDistinctFds: 2, slotBothServed: true });
+    expect(m).toMatchObject({
+      bothWorkersSameFd: true,
+      firstServed: false,
+      secondServed: true,
+      slotDistinctFds: 2,
+      slotBothServed: true,
+    });
     expect(m.slotWorkerFd1).not.toBe(m.slotWorkerFd2);
     expect(result.ok).toBe(true);
   });
@@ -143,7 +149,16 @@ describe('labs, on their measurements', () => {
 
 describe('runLab, listLabs, labMain', () => {
   test('listLabs: one line per lab, in the lecture order, in both languages', () => {
-    expect(LABS.map((l) => l.name)).toEqual(['handshake', 'iterative', 'fork', 'zombies', 'eintr', 'fd-sharing', 'shared-cfd', 'slot-table']);
+    expect(LABS.map((l) => l.name)).toEqual([
+      'handshake',
+      'iterative',
+      'fork',
+      'zombies',
+      'eintr',
+      'fd-sharing',
+      'shared-cfd',
+      'slot-table',
+    ]);
     for (const lang of ['en', 'zh'] as const) {
       const lines = listLabs(lang);
       expect(lines).toHaveLength(LABS.length);

@@ -151,8 +151,7 @@ describe('fork model: processes and signals', () => {
       const status = readFileSync(`/proc/${master}/status`, 'utf8');
       // Signals 1–31 only: glibc keeps its own handlers for real-time signals 32 and 33.
       const classic = (1n << 31n) - 1n;
-      const mask = (name: string) =>
-        BigInt('0x' + new RegExp(`^${name}:\\s*([0-9a-f]+)$`, 'm').exec(status)![1]) & classic;
+      const mask = (name: string) => BigInt('0x' + new RegExp(`^${name}:\\s*([0-9a-f]+)$`, 'm').exec(status)![1]) & classic;
       const bit = (sig: number) => 1n << BigInt(sig - 1);
       const { SIGCHLD, SIGTERM, SIGUSR1, SIGPIPE } = osConstants.signals;
       expect(mask('SigBlk')).toBe(0n);
@@ -161,7 +160,11 @@ describe('fork model: processes and signals', () => {
       // stdio and the EMFILE reserve on /dev/null, the listener, the event pipe: nothing of Node's.
       const fds = readdirSync(`/proc/${master}/fd`).map((fd) => [Number(fd), readlinkSync(`/proc/${master}/fd/${fd}`)]);
       expect(fds.length).toBe(6);
-      expect(fds.filter(([fd]) => (fd as number) <= 2).map(([, target]) => target)).toEqual(['/dev/null', '/dev/null', '/dev/null']);
+      expect(fds.filter(([fd]) => (fd as number) <= 2).map(([, target]) => target)).toEqual([
+        '/dev/null',
+        '/dev/null',
+        '/dev/null',
+      ]);
       expect(fds.filter(([, t]) => t === '/dev/null').length).toBe(4);
       expect(fds.filter(([, t]) => String(t).startsWith('socket:')).length).toBe(1);
       expect(fds.filter(([, t]) => String(t).startsWith('pipe:')).length).toBe(1);
@@ -226,8 +229,14 @@ describe('cluster model: workers', () => {
     expect(gone[0]).toMatchObject({ id: 1, reason: 'crash', pid: pids[0] });
     expect(zombiesOf(process.pid)).toEqual([]);
     // The pool is back to two workers, and both serve.
-    await waitFor(() => childrenOf(process.pid).filter((k) => k.state !== 'Z').length === workersBefore.length, 5000, 'a new worker');
-    const replacement = childrenOf(process.pid).map((k) => k.pid).filter((p) => !workersBefore.includes(p));
+    await waitFor(
+      () => childrenOf(process.pid).filter((k) => k.state !== 'Z').length === workersBefore.length,
+      5000,
+      'a new worker',
+    );
+    const replacement = childrenOf(process.pid)
+      .map((k) => k.pid)
+      .filter((p) => !workersBefore.includes(p));
     expect(replacement.length).toBe(1);
     // (The replacement takes connections once it has started and reported ready: up to 5 s.)
     for (let i = 0; i < 100 && new Set(pids.slice(1)).size < 2; i++) {
@@ -317,7 +326,7 @@ describe('OS failures look like Node’s own and leave nothing behind', () => {
     }
   });
 
-  test('fork: a master program that cannot be exec\'d is an execve error, and nothing is left behind', async () => {
+  test("fork: a master program that cannot be exec'd is an execve error, and nothing is left behind", async () => {
     // An addon copied alone to a directory of its own: its master program is not beside it.
     const dir = mkdtempSync(join(tmpdir(), 'posix-servers-'));
     try {

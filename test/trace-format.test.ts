@@ -19,11 +19,47 @@ function collect(s: PosixServer): TraceEvent[] {
 // What may appear in a Chinese line in Latin letters: syscall and variable names, errno and
 // signal names, units. Anything else would be untranslated English.
 const LATIN_ALLOWED = new Set([
-  'socket', 'bind', 'listen', 'accept', 'fork', 'close', 'exit', 'waitpid', 'pthread_create', 'pthread_detach',
-  'shutdown', 'SHUT_RDWR', 'pthread_join', 'read', 'lfd', 'cfd', 'tid', 'ms', 'errno', 'EINTR', 'SIGCHLD', 'SIGTERM', 'SIGKILL',
-  'SIGABRT', 'INFO', 'maxClients', 'backlog', 'IP', 'ff', 'core', 'EAGAIN', 'EADDRINUSE', 'master',
+  'socket',
+  'bind',
+  'listen',
+  'accept',
+  'fork',
+  'close',
+  'exit',
+  'waitpid',
+  'pthread_create',
+  'pthread_detach',
+  'shutdown',
+  'SHUT_RDWR',
+  'pthread_join',
+  'read',
+  'lfd',
+  'cfd',
+  'tid',
+  'ms',
+  'errno',
+  'EINTR',
+  'SIGCHLD',
+  'SIGTERM',
+  'SIGKILL',
+  'SIGABRT',
+  'INFO',
+  'maxClients',
+  'backlog',
+  'IP',
+  'ff',
+  'core',
+  'EAGAIN',
+  'EADDRINUSE',
+  'master',
   // Program names: the exec'd master, Node, node-pty, a shell.
-  'execve', 'posix', 'servers', 'Node', 'node', 'pty', 'shell',
+  'execve',
+  'posix',
+  'servers',
+  'Node',
+  'node',
+  'pty',
+  'shell',
 ]);
 
 function untranslated(zhLine: string): string[] {
@@ -58,10 +94,14 @@ describe('formatTrace on a real fork server', () => {
     for (const ctx of [{}, { masterPid: master }]) {
       const lines = trace.map((e) => ({ e, en: formatTrace(e, t0, 'en', ctx) }));
       const of = (call: string) => lines.filter((l) => l.e.call === call);
-      expect(of('socket')[0].en).toMatch(new RegExp(`^ *\\+0\\.000 ms \\[pid ${process.pid}\\] socket\\(\\) → lfd ${nodeLfd} — `));
+      expect(of('socket')[0].en).toMatch(
+        new RegExp(`^ *\\+0\\.000 ms \\[pid ${process.pid}\\] socket\\(\\) → lfd ${nodeLfd} — `),
+      );
       expect(of('bind')[0].en).toContain(`[pid ${process.pid}] bind(${nodeLfd}, 127.0.0.1:${p})`);
       expect(of('listen')[0].en).toContain(`listen(${nodeLfd}, 128)`);
-      expect(of('exec')[0].en).toContain(`[pid ${master}] execve(posix-servers-fork-master): lfd ${nodeLfd} is fd ${lfd} in the master`);
+      expect(of('exec')[0].en).toContain(
+        `[pid ${master}] execve(posix-servers-fork-master): lfd ${nodeLfd} is fd ${lfd} in the master`,
+      );
       const accepts = of('accept');
       const forks = of('fork');
       expect(accepts).toHaveLength(2);
@@ -75,7 +115,9 @@ describe('formatTrace on a real fork server', () => {
         expect(of('close-cfd').find((x) => x.e.id === a.e.id)!.en).toContain(`[pid ${master}] close(${a.e.result}) in parent`);
         expect(of('close-lfd').find((x) => x.e.pid === child)!.en).toContain(`[pid ${child}] close(${lfd}) in child ${child}`);
         expect(of('child-exit').find((x) => x.e.pid === child)!.en).toContain(`exit(0) in child ${child}`);
-        expect(of('waitpid').find((x) => x.e.result === child)!.en).toContain(`[pid ${master}] waitpid → reaped ${child}, exit 0`);
+        expect(of('waitpid').find((x) => x.e.result === child)!.en).toContain(
+          `[pid ${master}] waitpid → reaped ${child}, exit 0`,
+        );
       }
       // The master's own close(lfd) at stop is not mistaken for a child's.
       const stop = of('close-lfd').find((x) => x.e.pid === master)!;
@@ -117,11 +159,18 @@ describe('formatTrace on a real thread server', () => {
     const t0 = trace[0].timeMs;
     const accepts = trace.filter((t) => t.call === 'accept');
     const cfd = accepts[0].result;
-    const line = (call: string) => formatTrace(trace.find((t) => t.call === call)!, t0, 'en');
+    const line = (call: string) =>
+      formatTrace(
+        trace.find((t) => t.call === call)!,
+        t0,
+        'en',
+      );
     expect(line('pthread_create')).toContain(`[pid ${process.pid}] pthread_create → slot 0 (cfd ${cfd}`);
     expect(line('pthread_detach')).toContain('pthread_detach(slot 0)');
     const start = trace.find((t) => t.call === 'worker-start')!;
-    expect(line('worker-start')).toContain(`[pid ${process.pid} tid ${start.result}] worker tid ${start.result} in slot 0 reads cfd ${cfd}`);
+    expect(line('worker-start')).toContain(
+      `[pid ${process.pid} tid ${start.result}] worker tid ${start.result} in slot 0 reads cfd ${cfd}`,
+    );
     expect(line('slots-full')).toContain(`slot table full → close(${accepts[1].result})`);
     expect(line('close-conn')).toContain(`close(${cfd}) in slot 0: connection #1 over`);
     expect(formatTrace(start, t0, 'zh')).toContain(`[进程 ${process.pid} 线程 ${start.result}]`);
@@ -160,10 +209,16 @@ describe('notes', () => {
     expect(formatTrace({ ...base, call: 'accept-eintr', errno: 'EINTR' }, 0, 'en')).toContain(
       'accept(21) interrupted: EINTR, retried — a blocking call interrupted by a signal is not an error: retry (point 2)',
     );
-    expect(formatTrace({ ...base, call: 'waitpid', result: 4712, fd: 0x86 }, 0, 'en')).toContain('reaped 4712, killed by SIGABRT, core dumped');
-    expect(formatTrace({ ...base, call: 'bind', result: -1, errno: 'EADDRINUSE', address: { address: '::1', family: 'IPv6', port: 9000 } }, 0, 'en')).toContain(
-      'bind(21, [::1]:9000) failed: EADDRINUSE',
+    expect(formatTrace({ ...base, call: 'waitpid', result: 4712, fd: 0x86 }, 0, 'en')).toContain(
+      'reaped 4712, killed by SIGABRT, core dumped',
     );
+    expect(
+      formatTrace(
+        { ...base, call: 'bind', result: -1, errno: 'EADDRINUSE', address: { address: '::1', family: 'IPv6', port: 9000 } },
+        0,
+        'en',
+      ),
+    ).toContain('bind(21, [::1]:9000) failed: EADDRINUSE');
   });
 
   test('decodeWaitStatus reads exit codes and signals as WEXITSTATUS/WTERMSIG do', () => {

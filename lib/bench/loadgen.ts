@@ -70,7 +70,6 @@ export interface LoadResult {
   cpu: { userMs: number; systemMs: number };
 }
 
-
 const KNOWN = new Set(['mode', 'host', 'port', 'connections', 'size', 'durationMs', 'expect']);
 
 /** Validates and fills in defaults: a TypeError or RangeError naming the option and the bad value. */

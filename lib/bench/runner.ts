@@ -1,9 +1,9 @@
 // The side-by-side benchmark: every model under the same native load, in alternating rounds
 // (A B C A B C …) so that drift of a noisy machine hits all models alike; medians and spreads.
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { LoadResult, runLoad } from './loadgen';
 import { childrenOf } from '../util/proc';
 import { ReferenceModel, startReference } from './reference';
@@ -78,7 +78,6 @@ interface RunningServer {
   close(): Promise<void>;
 }
 
-
 function waitForLine(child: ChildProcess, pattern: RegExp, what: string, timeoutMs = 10000): Promise<RegExpMatchArray> {
   return new Promise((resolve, reject) => {
     let buffered = '';
@@ -136,7 +135,7 @@ async function startModel(model: BenchModel): Promise<RunningServer> {
     const child = spawn('socat', [`TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, 'PIPE'], { stdio: 'ignore' });
     for (let i = 0; i < 100; i++) {
       const up = await new Promise<boolean>((resolve) => {
-        const c = require('node:net').connect(port, '127.0.0.1');
+        const c = connect(port, '127.0.0.1');
         c.once('connect', () => {
           c.destroy();
           resolve(true);
@@ -242,7 +241,7 @@ export async function runBench(config: BenchConfig, progress: Progress = () => u
   })();
   return {
     config,
-    machine: { cpus: require('node:os').availableParallelism(), node: process.version, kernel, date: new Date().toISOString() },
+    machine: { cpus: availableParallelism(), node: process.version, kernel, date: new Date().toISOString() },
     rounds,
     skipped,
   };
@@ -300,14 +299,28 @@ export function summarize(report: BenchReport): Summary[] {
   return out;
 }
 
-const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits }) : 'n/a');
+const fmt = (n: number, digits = 0) =>
+  Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits }) : 'n/a';
 
 /** The table on stdout: one line per model and ping-pong width, with churn beside it. */
 export function formatTable(report: BenchReport): string {
   const sums = summarize(report);
   const find = (model: BenchModel, kind: 'pingpong' | 'churn', c?: number) =>
     sums.find((s) => s.model === model && s.kind === kind && (c === undefined || s.connections === c));
-  const header = ['model', 'conns', 'msgs/s (min–max)', '× node', '× ref', 'p50 µs', 'p99 µs', 'conns/s', 'procs', 'threads', 'RSS MB', 'client CPU'];
+  const header = [
+    'model',
+    'conns',
+    'msgs/s (min–max)',
+    '× node',
+    '× ref',
+    'p50 µs',
+    'p99 µs',
+    'conns/s',
+    'procs',
+    'threads',
+    'RSS MB',
+    'client CPU',
+  ];
   const rows: string[][] = [header];
   for (const c of report.config.connections) {
     for (const model of report.config.models) {
@@ -339,7 +352,11 @@ export function formatTable(report: BenchReport): string {
   const notes = [
     `msgs/s: ${report.config.size}-byte ping-pong, median of ${report.config.repeat} round(s) of ${report.config.durationMs} ms; conns/s: churn with ${report.config.churnClients} clients (1 for one-at-a-time models).`,
     '× ref: against the C reference server of the same design (ref/*.c); procs/threads/RSS: peaks of the server process tree.',
-    ...sums.filter((s) => s.errors > 0 || s.verifyFailures > 0).map((s) => `warning: ${s.model} ${s.kind} ${s.connections}: ${s.errors} errors, ${s.verifyFailures} verification failures`),
+    ...sums
+      .filter((s) => s.errors > 0 || s.verifyFailures > 0)
+      .map(
+        (s) => `warning: ${s.model} ${s.kind} ${s.connections}: ${s.errors} errors, ${s.verifyFailures} verification failures`,
+      ),
     ...report.skipped.map((s) => `skipped ${s.model}: ${s.reason}`),
   ];
   return [...lines, '', ...notes].join('\n');
@@ -369,7 +386,12 @@ export function renderSvg(report: BenchReport): string {
       const w = (b.rate.median / max) * chartW;
       const x0 = labelW + (b.rate.min / max) * chartW;
       const x1 = labelW + (b.rate.max / max) * chartW;
-      const colour = b.model.startsWith('ref-') || b.model === 'socat' ? '#999' : b.model === 'node' || b.model === 'cluster' ? '#4a8' : '#36c';
+      const colour =
+        b.model.startsWith('ref-') || b.model === 'socat'
+          ? '#999'
+          : b.model === 'node' || b.model === 'cluster'
+            ? '#4a8'
+            : '#36c';
       parts.push(
         `<text x="10" y="${y + 13}">${esc(b.model)}</text>`,
         `<rect x="${labelW}" y="${y}" width="${w.toFixed(1)}" height="${barH - 4}" fill="${colour}"/>`,

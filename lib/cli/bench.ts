@@ -25,7 +25,11 @@ function positiveInt(flag: string, text: string, max: number): number {
 }
 
 export function parseBenchArgs(argv: string[]): BenchArgs {
-  const config: BenchConfig = { ...DEFAULT_BENCH, models: [...DEFAULT_BENCH.models], connections: [...DEFAULT_BENCH.connections] };
+  const config: BenchConfig = {
+    ...DEFAULT_BENCH,
+    models: [...DEFAULT_BENCH.models],
+    connections: [...DEFAULT_BENCH.connections],
+  };
   const out: BenchArgs = { config };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].includes('=') ? (argv[i].split(/=(.*)/s, 2) as [string, string]) : [argv[i], undefined];
@@ -46,7 +50,9 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
         break;
       }
       case '--connections':
-        config.connections = value().split(',').map((c) => positiveInt('--connections', c, 10000));
+        config.connections = value()
+          .split(',')
+          .map((c) => positiveInt('--connections', c, 10000));
         break;
       case '--size':
         config.size = positiveInt('--size', value(), 1 << 20);
@@ -54,7 +60,8 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       case '--duration': {
         const v = value();
         const seconds = Number(v);
-        if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 600) throw new Error(`--duration must be seconds in (0, 600], got '${v}'`);
+        if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 600)
+          throw new Error(`--duration must be seconds in (0, 600], got '${v}'`);
         config.durationMs = Math.round(seconds * 1000);
         break;
       }

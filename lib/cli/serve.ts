@@ -59,7 +59,8 @@ export function parseServeArgs(argv: string[]): ServeArgs {
     switch (flag) {
       case '--model': {
         const m = value();
-        if (!(MODELS as readonly string[]).includes(m)) throw new Error(`--model must be one of ${MODELS.join(', ')}, got '${m}'`);
+        if (!(MODELS as readonly string[]).includes(m))
+          throw new Error(`--model must be one of ${MODELS.join(', ')}, got '${m}'`);
         out.model = m as Model;
         break;
       }
@@ -77,7 +78,8 @@ export function parseServeArgs(argv: string[]): ServeArgs {
         break;
       case '--handler': {
         const h = value();
-        if (!(HANDLERS as readonly string[]).includes(h)) throw new Error(`--handler must be one of ${HANDLERS.join(', ')}, got '${h}'`);
+        if (!(HANDLERS as readonly string[]).includes(h))
+          throw new Error(`--handler must be one of ${HANDLERS.join(', ')}, got '${h}'`);
         out.handler = h as Handler;
         break;
       }
@@ -107,7 +109,9 @@ export function parseServeArgs(argv: string[]): ServeArgs {
   }
   if (out.workers !== undefined && out.model !== 'cluster') throw new Error(`--workers applies only to --model cluster`);
   if (out.trace && (out.model === 'node' || out.model === 'cluster')) {
-    throw new Error(`--trace applies only to the native models (fork, thread, iterative): Node's own servers make their syscalls inside libuv`);
+    throw new Error(
+      `--trace applies only to the native models (fork, thread, iterative): Node's own servers make their syscalls inside libuv`,
+    );
   }
   return out;
 }
@@ -138,18 +142,19 @@ export function attachPrinter(
         ),
   );
   server.on('disconnect', (d) =>
-    args.json ? json('disconnect', d) : print(`disconnect #${d.id}: ${d.bytesIn} bytes in, ${d.bytesOut} bytes out (${d.reason})`),
+    args.json
+      ? json('disconnect', d)
+      : print(`disconnect #${d.id}: ${d.bytesIn} bytes in, ${d.bytesOut} bytes out (${d.reason})`),
   );
   server.on('reject', (r) => (args.json ? json('reject', r) : print(`reject #${r.id} from ${at(r.peer)}: ${r.reason}`)));
   server.on('reap', (r) =>
-    args.json
-      ? json('reap', r)
-      : print(`reap pid ${r.pid}: ${r.signal ? `signal ${r.signal}` : `exit ${r.exitCode}`}`),
+    args.json ? json('reap', r) : print(`reap pid ${r.pid}: ${r.signal ? `signal ${r.signal}` : `exit ${r.exitCode}`}`),
   );
   server.on('error', (e) => (args.json ? json('error', { message: e.message }) : print(`error: ${e.message}`)));
   if (args.trace) {
     const t0 = server.startupTrace[0]?.timeMs ?? 0;
-    const emitTrace = (t: TraceEvent) => (args.json ? json('trace', t) : print(formatTrace ? formatTrace(t, t0) : JSON.stringify(t)));
+    const emitTrace = (t: TraceEvent) =>
+      args.json ? json('trace', t) : print(formatTrace ? formatTrace(t, t0) : JSON.stringify(t));
     for (const t of server.startupTrace) emitTrace(t);
     server.on('trace', emitTrace);
   }
@@ -184,7 +189,9 @@ export async function serveMain(
   if (args.json) {
     print(JSON.stringify({ event: 'listening', model: server.model, address: a.address, port: a.port, pid: server.pid }));
   } else {
-    print(`${server.model} server listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} (${server.model === 'fork' ? 'master ' : server.model === 'cluster' ? 'primary ' : ''}pid ${server.pid})`);
+    print(
+      `${server.model} server listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} (${server.model === 'fork' ? 'master ' : server.model === 'cluster' ? 'primary ' : ''}pid ${server.pid})`,
+    );
     print(`connect with: nc ${a.address} ${a.port}`);
     if (a.address !== '127.0.0.1' && a.address !== '::1') {
       process.stderr.write(`posix-servers: warning: listening on ${a.address}, not loopback: other machines can connect\n`);

@@ -16,7 +16,6 @@ import { NetListenerBackend } from './net-listener-backend';
 import { compiledScript } from '../paths';
 import type { ResolvedOptions } from './options';
 
-
 interface WorkerState {
   worker: Worker;
   pid: number;

@@ -74,7 +74,8 @@ export abstract class NetListenerBackend implements Backend {
   #admit(socket: Socket): void {
     const c = this.counters;
     const id = ++c.accepted;
-    const family = socket.remoteFamily === 'IPv6' || (socket.remoteFamily === undefined && this.opts.host.includes(':')) ? 'IPv6' : 'IPv4';
+    const family =
+      socket.remoteFamily === 'IPv6' || (socket.remoteFamily === undefined && this.opts.host.includes(':')) ? 'IPv6' : 'IPv4';
     // A client that reset before we looked has no address left.
     const peer: Peer = { address: socket.remoteAddress ?? '', family, port: socket.remotePort ?? 0 };
     const reason = this.refusal();
@@ -101,7 +102,8 @@ export abstract class NetListenerBackend implements Backend {
 
   address(): AddressInfo {
     const a = this.#server.address();
-    if (a !== null && typeof a === 'object') return { address: a.address, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4', port: a.port };
+    if (a !== null && typeof a === 'object')
+      return { address: a.address, family: a.family === 'IPv6' ? 'IPv6' : 'IPv4', port: a.port };
     return { address: this.opts.host, family: this.opts.host.includes(':') ? 'IPv6' : 'IPv4', port: this.opts.port };
   }
 

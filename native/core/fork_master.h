@@ -14,8 +14,8 @@
 // reference's connection rate). The exec'd master is a few hundred kB, like the lecture's server.
 #pragma once
 
-#include <csignal>
 #include <sys/types.h>
+#include <csignal>
 
 #include "connection.h"
 #include "event_pipe.h"

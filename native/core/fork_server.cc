@@ -13,15 +13,15 @@
 // end live connections now (close()'s timeout has passed). Node learns the master's exit from a
 // waiting thread (as node-pty does) and never calls waitpid(-1) or installs a SIGCHLD handler in
 // its own process: both belong to libuv, which reaps its children one pid at a time.
-#include <cerrno>
-#include <csignal>
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <string>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <cerrno>
+#include <csignal>
+#include <string>
 
 #include "eintr.h"
 #include "event_pipe.h"
@@ -101,7 +101,8 @@ class ForkServer final : public Server {
     MasterArgv args;
     args.format(options, getpid());
     static_assert(kMasterEventFd == kMasterListenFd + 1 && kMasterReserveFd == kMasterListenFd + 2 &&
-                  kMasterPageFd == kMasterListenFd + 3, "exec_master() places the descriptors in this order");
+                      kMasterPageFd == kMasterListenFd + 3,
+                  "exec_master() places the descriptors in this order");
     const int fds[4] = {lfd_.get(), event_write_.get(), reserve_fd_.get(), page_fd_.get()};
     const EventPipe events{event_write_.get(), &page_->counters, options.trace};
     int status_pipe[2];

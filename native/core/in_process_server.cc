@@ -1,9 +1,9 @@
 #include "in_process_server.h"
 
-#include <cerrno>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <cerrno>
 
 #include "accept_guard.h"
 #include "eintr.h"
@@ -11,8 +11,7 @@
 
 namespace ps {
 
-InProcessServer::InProcessServer(const ServerOptions& options, int slot_capacity)
-    : slots_(slot_capacity, this) {
+InProcessServer::InProcessServer(const ServerOptions& options, int slot_capacity) : slots_(slot_capacity, this) {
   options_ = options;
 }
 

@@ -4,8 +4,8 @@
 // the server thread itself, which is why a second client waits in the listen backlog.
 #pragma once
 
-#include <mutex>
 #include <pthread.h>
+#include <mutex>
 
 #include "event_pipe.h"
 #include "server.h"

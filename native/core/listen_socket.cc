@@ -1,9 +1,9 @@
 #include "listen_socket.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <cerrno>
 #include <cstring>
-#include <netinet/in.h>
 
 namespace ps {
 

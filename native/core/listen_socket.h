@@ -3,8 +3,8 @@
 // synchronously, with the failing syscall's name, before any process or thread exists.
 #pragma once
 
-#include <string>
 #include <sys/socket.h>
+#include <string>
 
 #include "event_pipe.h"
 #include "sys_error.h"

@@ -1,12 +1,12 @@
 #include "process_hygiene.h"
 
-#include <cerrno>
-#include <climits>
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <cerrno>
+#include <climits>
 
 #ifndef SYS_close_range
 #define SYS_close_range 436

@@ -5,8 +5,8 @@
 // of the fork, and in the master's children.
 #pragma once
 
-#include <csignal>
 #include <sys/types.h>
+#include <csignal>
 
 namespace ps {
 

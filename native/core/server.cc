@@ -1,8 +1,8 @@
 #include "server.h"
 
-#include <cerrno>
 #include <fcntl.h>
 #include <unistd.h>
+#include <cerrno>
 
 #include "accept_guard.h"
 #include "event_pipe.h"

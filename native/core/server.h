@@ -9,10 +9,10 @@
 //   finish()           then collect what is left (join the server/waiter thread, unmap the page).
 #pragma once
 
-#include <memory>
-#include <string>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <memory>
+#include <string>
 
 #include "connection.h"
 #include "listen_socket.h"
@@ -26,19 +26,19 @@ enum class Model { Fork, Thread, Iterative };
 
 // Lab switches (issue "Teach"): the defaults are the safe, correct servers; the others reproduce
 // the lecture's mistakes on purpose so they can be observed.
-enum class ReapMode { Sigchld, None };       // fork: reap in a SIGCHLD handler, or never (zombies)
-enum class ThreadArg { Slot, SharedCfd };    // thread: worker gets its slot, or the lecture's &cfd
+enum class ReapMode { Sigchld, None };     // fork: reap in a SIGCHLD handler, or never (zombies)
+enum class ThreadArg { Slot, SharedCfd };  // thread: worker gets its slot, or the lecture's &cfd
 
 struct ServerOptions {
   Model model = Model::Fork;
   ListenOptions listen;
   int maxClients = 100;  // fork: live children; thread: slots; ignored by iterative
-  ServePolicy serve;      // handler, idle timeout, crash hook
+  ServePolicy serve;     // handler, idle timeout, crash hook
   bool trace = false;    // record every syscall as a Trace event
   ReapMode reap = ReapMode::Sigchld;
   bool restart = false;  // fork: SIGCHLD handler with SA_RESTART (accept is restarted, no EINTR)
   ThreadArg threadArg = ThreadArg::Slot;
-  int labHoldMs = 0;     // thread + SharedCfd: worker waits this long before reading *arg
+  int labHoldMs = 0;  // thread + SharedCfd: worker waits this long before reading *arg
 };
 
 // Called once, from a waiting thread, when the fork master has been reaped (wait status).
@@ -72,7 +72,7 @@ class Server {
 
   ServerOptions options_;
   SharedPage* page_ = nullptr;
-  UniqueFd page_fd_;     // fork: the page's memfd, until the master has mapped it
+  UniqueFd page_fd_;  // fork: the page's memfd, until the master has mapped it
   UniqueFd event_read_;
   UniqueFd event_write_;
   UniqueFd lfd_;

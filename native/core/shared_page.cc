@@ -1,9 +1,9 @@
 #include "shared_page.h"
 
-#include <cerrno>
-#include <new>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <cerrno>
+#include <new>
 
 namespace ps {
 

@@ -8,9 +8,9 @@
 // The in-process models (thread, iterative) use the same page so stats() is one code path.
 #pragma once
 
+#include <sys/types.h>
 #include <atomic>
 #include <cstdint>
-#include <sys/types.h>
 
 namespace ps {
 

@@ -11,13 +11,13 @@
 // number that has already been closed and reused.
 #pragma once
 
+#include <pthread.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
-#include <pthread.h>
-#include <sys/socket.h>
-#include <sys/types.h>
 
 #include "event_pipe.h"
 #include "shared_page.h"
@@ -25,14 +25,14 @@
 namespace ps {
 
 struct Slot {
-  int cfd = -1;                // -1: free
-  pthread_t thread{};          // the worker serving it (thread model)
-  sockaddr_storage client{};   // the peer, as accept() returned it
-  uint32_t id = 0;             // connection id
-  pid_t tid = 0;               // kernel thread id of the last worker in this slot
-  bool aborted = false;        // ended by shutdown_all(), not by the client
+  int cfd = -1;               // -1: free
+  pthread_t thread{};         // the worker serving it (thread model)
+  sockaddr_storage client{};  // the peer, as accept() returned it
+  uint32_t id = 0;            // connection id
+  pid_t tid = 0;              // kernel thread id of the last worker in this slot
+  bool aborted = false;       // ended by shutdown_all(), not by the client
   ConnBytes bytes;
-  void* owner = nullptr;       // the server, so a worker needs nothing but its slot
+  void* owner = nullptr;  // the server, so a worker needs nothing but its slot
 };
 
 class SlotTable {

@@ -5,7 +5,7 @@
 namespace ps {
 
 struct SysError {
-  int err = 0;                  // errno value, 0 = success
+  int err = 0;  // errno value, 0 = success
   const char* syscall = nullptr;
 
   explicit operator bool() const { return err != 0; }

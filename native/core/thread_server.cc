@@ -7,12 +7,12 @@
 // Threads share descriptors (they are not copies, lecture point 10): a worker must not close the
 // listener and the server thread must not close a worker's cfd — which is why only the worker
 // closes its cfd (SlotTable::release) and only the server thread closes lfd.
-#include <atomic>
-#include <cerrno>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <atomic>
+#include <cerrno>
 
 #include "in_process_server.h"
 
