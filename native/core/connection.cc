@@ -36,17 +36,13 @@ bool send_all(int cfd, const char* data, size_t n, Counters& counters, ConnBytes
 // Waits until cfd is readable or idle_ms passed with nothing to read. EINTR resumes the wait with
 // the time that is left, so signals cannot stretch the timeout.
 bool wait_readable(int cfd, int idle_ms, Counters& counters) {
-  int64_t deadline = monotonic_ms() + idle_ms;
-  for (;;) {
+  const int64_t deadline = monotonic_ms() + idle_ms;
+  pollfd p{cfd, POLLIN, 0};
+  int rc = retry_eintr(counters.eintrRetries, [&] {
     int64_t left = deadline - monotonic_ms();
-    if (left <= 0) return false;
-    pollfd p{cfd, POLLIN, 0};
-    int rc = poll(&p, 1, static_cast<int>(left));
-    if (rc > 0) return true;  // readable, or EOF/error: recv() tells which
-    if (rc == 0) return false;
-    if (errno != EINTR) return true;  // let recv() report the problem
-    counters.eintrRetries.fetch_add(1, std::memory_order_relaxed);
-  }
+    return left <= 0 ? 0 : poll(&p, 1, static_cast<int>(left));
+  });
+  return rc != 0;  // readable, EOF or an error (recv() tells which); 0: the time is up
 }
 
 }  // namespace

@@ -73,12 +73,11 @@ void record_reaped(MasterState& m, pid_t pid, int status) {
 bool reap_children(MasterState& m) {
   for (;;) {
     int status = 0;
-    pid_t pid = waitpid(-1, &status, WNOHANG);
+    pid_t pid = retry_eintr(counters(m).eintrRetries, [&] { return waitpid(-1, &status, WNOHANG); });
     if (pid > 0) {
       record_reaped(m, pid, status);
       continue;
     }
-    if (pid < 0 && errno == EINTR) continue;
     return !(pid < 0 && errno == ECHILD);
   }
 }

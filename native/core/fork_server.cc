@@ -88,7 +88,6 @@ class ForkServer final : public Server {
       if (!exited_.load()) send_signal(SIGKILL);
       pthread_join(waiter_, nullptr);
     }
-    if (pidfd_ >= 0) close(pidfd_);
   }
 
   SysError launch(const ServerOptions& options, MasterExitCallback on_exit, void* context) {
@@ -137,7 +136,7 @@ class ForkServer final : public Server {
     page_fd_.reset();
 
     // A pidfd cannot name a recycled pid: signals from close() reach this master or nobody.
-    pidfd_ = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+    pidfd_.reset(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
 
     // node-pty's pattern: a thread that blocks in waitpid(pid) on exactly this pid.
     // The thread blocks every signal (it inherits the mask), so Node's main thread gets them.
@@ -165,17 +164,14 @@ class ForkServer final : public Server {
       pthread_join(waiter_, nullptr);
       waiter_started_ = false;
     }
-    if (pidfd_ >= 0) {
-      close(pidfd_);
-      pidfd_ = -1;
-    }
+    pidfd_.reset();
   }
 
  private:
   void send_signal(int sig) {
     if (exited_.load()) return;
-    if (pidfd_ >= 0) {
-      syscall(SYS_pidfd_send_signal, pidfd_, sig, nullptr, 0);
+    if (pidfd_.valid()) {
+      syscall(SYS_pidfd_send_signal, pidfd_.get(), sig, nullptr, 0);
     } else {
       kill(master_, sig);
     }
@@ -191,7 +187,7 @@ class ForkServer final : public Server {
   }
 
   pid_t master_ = -1;
-  int pidfd_ = -1;
+  UniqueFd pidfd_;  // the master, as a pidfd: signals reach it or nobody (no recycled pid)
   pthread_t waiter_{};
   bool waiter_started_ = false;
   std::atomic<bool> exited_{false};

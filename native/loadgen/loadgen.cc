@@ -17,6 +17,7 @@
 #include <deque>
 
 #include "../core/clock.h"
+#include "../core/eintr.h"
 #include "../core/listen_socket.h"
 #include "../core/process_hygiene.h"
 #include "../core/unique_fd.h"
@@ -325,13 +326,13 @@ void Engine::begin_message(uint32_t i, int64_t now) {
 void Engine::push(uint32_t i, int64_t now) {
   Conn& c = conns_[i];
   while (c.sent < o_.size) {
-    ssize_t w = send(c.fd.get(), payload_.sent(c.offset + c.sent), o_.size - c.sent, MSG_NOSIGNAL);
+    ssize_t w =
+        retry_eintr([&] { return send(c.fd.get(), payload_.sent(c.offset + c.sent), o_.size - c.sent, MSG_NOSIGNAL); });
     if (w > 0) {
       c.sent += static_cast<size_t>(w);
       c.progress_ns = now;
       continue;
     }
-    if (w < 0 && errno == EINTR) continue;
     if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       // The server is not reading as fast as we write (large messages): resume on EPOLLOUT,
       // while EPOLLIN keeps draining its echo so neither side can block the other.
@@ -346,7 +347,7 @@ void Engine::push(uint32_t i, int64_t now) {
 void Engine::pull(uint32_t i, int64_t now) {
   Conn& c = conns_[i];
   for (;;) {
-    ssize_t n = recv(c.fd.get(), recv_buf_.data(), kChunk, 0);
+    ssize_t n = retry_eintr([&] { return recv(c.fd.get(), recv_buf_.data(), kChunk, 0); });
     if (n > 0) {
       auto got = static_cast<size_t>(n);
       // More than we sent is a failure as surely as a wrong byte (the server answered twice,
@@ -366,7 +367,6 @@ void Engine::pull(uint32_t i, int64_t now) {
       continue;
     }
     if (n == 0) return fail(i, Failure::Reset, now);  // EOF before the whole reply
-    if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return;
     return fail(i, errno == ECONNRESET ? Failure::Reset : Failure::Other, now);
   }
@@ -470,9 +470,9 @@ void Engine::run() {
     int64_t wait_ns = std::max<int64_t>(0, wake - now);
     int timeout_ms = static_cast<int>((wait_ns + kNsPerMs - 1) / kNsPerMs);
 
-    int n = epoll_wait(ep_.get(), events, kMaxEvents, timeout_ms);
+    // Every signal is blocked in this thread, so EINTR cannot happen; retried all the same.
+    int n = retry_eintr([&] { return epoll_wait(ep_.get(), events, kMaxEvents, timeout_ms); });
     if (n < 0) {
-      if (errno == EINTR) continue;  // every signal is blocked in this thread, but be safe
       // Cannot happen with a valid epoll fd and buffer; end the run rather than spin.
       ++r_.errors;
       break;
