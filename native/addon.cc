@@ -125,6 +125,11 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
     put("eventsDropped", c.eventsDropped);
     put("refusedNoFd", c.refusedNoFd);
     put("acceptErrors", c.acceptErrors);
+    Napi::Array per_worker = Napi::Array::New(env, static_cast<size_t>(server_->pool_size()));
+    for (int i = 0; i < server_->pool_size(); ++i) {
+      per_worker.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(server_->worker_accepts(i))));
+    }
+    out.Set("perWorker", per_worker);
     return out;
   }
 
@@ -175,8 +180,25 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
     out.model = ps::Model::Thread;
   else if (model == "iterative")
     out.model = ps::Model::Iterative;
+  else if (model == "prethread")
+    out.model = ps::Model::Prethread;
+  else if (model == "epoll")
+    out.model = ps::Model::Epoll;
   else
     return fail("model");
+  if (out.model == ps::Model::Prethread) {
+    Napi::Value workers = opts.Get("workers");
+    if (!workers.IsNumber()) return fail("workers");
+    out.workers = workers.As<Napi::Number>().Int32Value();
+    if (out.workers < 1 || out.workers > ps::kMaxWorkers) return fail("workers");
+    std::string lock = opts.Get("acceptLock").IsString() ? opts.Get("acceptLock").As<Napi::String>().Utf8Value() : "";
+    if (lock == "mutex")
+      out.acceptLock = ps::AcceptLock::Mutex;
+    else if (lock == "main")
+      out.acceptLock = ps::AcceptLock::Main;
+    else
+      return fail("acceptLock");
+  }
   std::string handler = opts.Get("handler").ToString().Utf8Value();
   if (handler == "echo")
     out.serve.handler = ps::Handler::Echo;
@@ -259,6 +281,38 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   return wrapper;
 }
 
+// listenSocket({ host, port, backlog }) → { fd, address }: socket → bind → listen, for the cluster
+// model's schedulingPolicy 'none', whose primary holds the listening socket for its workers but
+// never accepts on it (Node has no public way to listen without accepting). The caller owns fd.
+Napi::Value ListenSocket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    Napi::TypeError::New(env, "listenSocket(options) expects an object").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object opts = info[0].As<Napi::Object>();
+  Napi::Value host = opts.Get("host"), port = opts.Get("port"), backlog = opts.Get("backlog");
+  if (!host.IsString() || !port.IsNumber() || !backlog.IsNumber()) {
+    Napi::TypeError::New(env, "invalid native option: host/port/backlog").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  ps::ListenOptions listen;
+  listen.host = host.As<Napi::String>().Utf8Value();
+  listen.port = port.As<Napi::Number>().Int32Value();
+  listen.backlog = backlog.As<Napi::Number>().Int32Value();
+  ps::UniqueFd fd;
+  sockaddr_storage bound{};
+  ps::SysError error = ps::open_listen_socket(listen, fd, bound, ps::EventPipe{});
+  if (error) {
+    sys_error_to_js(env, error).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("address", address_object(env, bound));
+  out.Set("fd", fd.release());
+  return out;
+}
+
 // The event record's layout and every numbering in it, from event_record.h's lists: JS decodes by
 // these names (lib/server/events.ts), so the numbers are written in one place only.
 Napi::Object WireFormat(Napi::Env env) {
@@ -306,9 +360,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->server_class = Napi::Persistent(NativeServer::Define(env));
   env.SetInstanceData(data);
   exports.Set("start", Napi::Function::New(env, Start, "start"));
+  exports.Set("listenSocket", Napi::Function::New(env, ListenSocket, "listenSocket"));
   Napi::Object constants = Napi::Object::New(env);
   constants.Set("MAX_CLIENTS_LIMIT", ps::kMaxClientsLimit);
   constants.Set("FORK_MAX_CLIENTS_LIMIT", ps::kForkMaxClientsLimit);
+  constants.Set("MAX_WORKERS", ps::kMaxWorkers);
   constants.Set("wire", WireFormat(env));
   exports.Set("constants", constants);
   RegisterLoadgen(env, exports);

@@ -1,5 +1,5 @@
 /*
- * What the four reference servers share, in the spirit of Stevens' unp.h: argument parsing,
+ * What the reference servers share, in the spirit of Stevens' unp.h: argument parsing,
  * socket -> bind -> listen, the echo loop with short writes handled, and the stop signals.
  * Everything is static inline so each program stays one translation unit and unused helpers
  * cost no warning.
@@ -29,10 +29,16 @@
 #define REF_LISTENQ 1024
 #define REF_BUFSIZE 16384
 
+/* UNP's pools are sized by the user; this caps them (as the addon's `workers` option). */
+#define REF_MAX_WORKERS 64
+
 struct ref_config {
   const char* host;
   int port;
   int upper; /* --handler upper: echo with ASCII a-z turned into A-Z */
+  /* Pool servers only (ref_parse_pool_args): */
+  int workers;      /* --workers N, 1..REF_MAX_WORKERS */
+  const char* lock; /* --lock NAME, one of the program's lock kinds */
 };
 
 /* Set by the SIGTERM/SIGINT handler; the loops test it after every EINTR. */
@@ -43,24 +49,53 @@ static volatile sig_atomic_t ref_stop_requested = 0;
 static volatile sig_atomic_t ref_listen_fd = -1;
 static volatile sig_atomic_t ref_client_fd = -1;
 
-static inline void ref_usage(const char* prog) {
-  fprintf(stderr, "usage: %s [--host 127.0.0.1] [--port 0] [--handler echo|upper]\n", prog);
+static inline void ref_usage(const char* prog, const char* const* locks) {
+  fprintf(stderr, "usage: %s [--host 127.0.0.1] [--port 0] [--handler echo|upper]", prog);
+  if (locks != NULL) {
+    fprintf(stderr, " [--workers N] [--lock ");
+    for (int i = 0; locks[i] != NULL; i++) fprintf(stderr, "%s%s", i > 0 ? "|" : "", locks[i]);
+    fprintf(stderr, "]");
+  }
+  fprintf(stderr, "\n");
   exit(2);
 }
 
-static inline void ref_parse_args(int argc, char** argv, struct ref_config* cfg) {
+/* The options of every server; with `locks` (a NULL-terminated list, the first the default) also
+ * --workers (default `workers`) and --lock, which the other servers reject as unknown. */
+static inline void ref_parse_args_with(int argc, char** argv, struct ref_config* cfg, const char* const* locks,
+                                       int workers) {
   cfg->host = "127.0.0.1";
   cfg->port = 0;
   cfg->upper = 0;
+  cfg->workers = workers;
+  cfg->lock = locks != NULL ? locks[0] : NULL;
   for (int i = 1; i < argc; i++) {
     const char* opt = argv[i];
-    if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) ref_usage(argv[0]);
+    if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) ref_usage(argv[0], locks);
     if (i + 1 >= argc) {
       fprintf(stderr, "%s: %s needs a value\n", argv[0], opt);
-      ref_usage(argv[0]);
+      ref_usage(argv[0], locks);
     }
     const char* val = argv[++i];
-    if (strcmp(opt, "--host") == 0) {
+    if (locks != NULL && strcmp(opt, "--workers") == 0) {
+      char* end = NULL;
+      errno = 0;
+      long n = strtol(val, &end, 10);
+      if (errno != 0 || end == val || *end != '\0' || n < 1 || n > REF_MAX_WORKERS) {
+        fprintf(stderr, "%s: --workers must be an integer from 1 to %d, got '%s'\n", argv[0], REF_MAX_WORKERS, val);
+        exit(2);
+      }
+      cfg->workers = (int)n;
+    } else if (locks != NULL && strcmp(opt, "--lock") == 0) {
+      cfg->lock = NULL;
+      for (int k = 0; locks[k] != NULL; k++) {
+        if (strcmp(val, locks[k]) == 0) cfg->lock = locks[k];
+      }
+      if (cfg->lock == NULL) {
+        fprintf(stderr, "%s: unknown --lock '%s'\n", argv[0], val);
+        ref_usage(argv[0], locks);
+      }
+    } else if (strcmp(opt, "--host") == 0) {
       cfg->host = val;
     } else if (strcmp(opt, "--port") == 0) {
       char* end = NULL;
@@ -82,9 +117,19 @@ static inline void ref_parse_args(int argc, char** argv, struct ref_config* cfg)
       }
     } else {
       fprintf(stderr, "%s: unknown option '%s'\n", argv[0], opt);
-      ref_usage(argv[0]);
+      ref_usage(argv[0], locks);
     }
   }
+}
+
+static inline void ref_parse_args(int argc, char** argv, struct ref_config* cfg) {
+  ref_parse_args_with(argc, argv, cfg, NULL, 0);
+}
+
+/* A pool server: `locks` are its lock kinds (NULL-terminated, the first the default). */
+static inline void ref_parse_pool_args(int argc, char** argv, struct ref_config* cfg, const char* const* locks,
+                                       int default_workers) {
+  ref_parse_args_with(argc, argv, cfg, locks, default_workers);
 }
 
 static inline void ref_close(int fd) {

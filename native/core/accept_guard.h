@@ -8,6 +8,11 @@
 // - Errors that belong to one client (ECONNABORTED, EPROTO, …): counted and skipped.
 // - A passing shortage (ENOBUFS, ENOMEM): back off 10 ms instead of spinning.
 // - Anything else is fatal for the accept loop.
+//
+// An event loop (epoll) has a non-blocking listener and must never sleep: its variant below waits
+// for nothing. EAGAIN ends a batch of accepts; EMFILE refuses what is pending with the reserve and
+// stops when nothing is; a passing shortage (or a reserve that cannot be reopened) asks the loop
+// to stop watching the listener for a moment (kAcceptPauseMs) instead of spinning on it.
 #pragma once
 
 #include <cstdint>
@@ -17,11 +22,23 @@
 
 namespace ps {
 
-enum class AcceptVerdict { Retry, Fatal };
+enum class AcceptVerdict {
+  Retry,    // accept again now
+  Fatal,    // the accept loop cannot go on
+  Drained,  // non-blocking: nothing is pending; wait for the listener to be readable again
+  Pause,    // non-blocking: stop watching the listener for kAcceptPauseMs
+};
+
+constexpr int kAcceptPauseMs = 10;
 
 // The reserve descriptor: /dev/null, close-on-exec. -1 on failure.
 int open_reserve_fd();
 
+// A blocking listener (fork master, thread, iterative, prethread): may wait (bounded).
 AcceptVerdict handle_accept_failure(int err, int lfd, int& reserve_fd, Counters& counters, const EventPipe& events);
+
+// A non-blocking listener in an event loop: never waits.
+AcceptVerdict handle_accept_failure_nonblocking(int err, int lfd, int& reserve_fd, Counters& counters,
+                                                const EventPipe& events);
 
 }  // namespace ps

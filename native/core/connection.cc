@@ -14,12 +14,6 @@ namespace ps {
 
 namespace {
 
-void to_upper_ascii(char* data, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    if (data[i] >= 'a' && data[i] <= 'z') data[i] = static_cast<char>(data[i] - 'a' + 'A');
-  }
-}
-
 // Writes all n bytes, resuming after short writes.
 bool send_all(int cfd, const char* data, size_t n, Counters& counters, ConnBytes& bytes) {
   while (n > 0) {
@@ -47,6 +41,17 @@ bool wait_readable(int cfd, int idle_ms, Counters& counters) {
 
 }  // namespace
 
+void apply_handler(Handler handler, char* data, size_t n) {
+  if (handler != Handler::Upper) return;  // echo: the bytes go back as they came
+  for (size_t i = 0; i < n; ++i) {
+    if (data[i] >= 'a' && data[i] <= 'z') data[i] = static_cast<char>(data[i] - 'a' + 'A');
+  }
+}
+
+bool is_crash_message(const ServePolicy& policy, const char* data, size_t n) {
+  return policy.labCrash && n == sizeof kCrashMessage - 1 && memcmp(data, kCrashMessage, n) == 0;
+}
+
 DisconnectReason serve_connection(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes) {
   if (policy.idleTimeoutMs > 0) {
     // A client that stops reading makes our send() block; SO_SNDTIMEO bounds that wait (it then
@@ -60,13 +65,10 @@ DisconnectReason serve_connection(int cfd, const ServePolicy& policy, Counters& 
     ssize_t n = retry_eintr(counters.eintrRetries, [&] { return recv(cfd, buf, sizeof buf, 0); });
     if (n == 0) return DisconnectReason::End;
     if (n < 0) return DisconnectReason::Error;
-    if (policy.labCrash && static_cast<size_t>(n) == sizeof kCrashMessage - 1 &&
-        memcmp(buf, kCrashMessage, sizeof kCrashMessage - 1) == 0) {
-      return DisconnectReason::Crash;
-    }
+    if (is_crash_message(policy, buf, static_cast<size_t>(n))) return DisconnectReason::Crash;
     counters.bytesIn.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
     bytes.in.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-    if (policy.handler == Handler::Upper) to_upper_ascii(buf, static_cast<size_t>(n));
+    apply_handler(policy.handler, buf, static_cast<size_t>(n));
     if (!send_all(cfd, buf, static_cast<size_t>(n), counters, bytes)) {
       return errno == EAGAIN || errno == EWOULDBLOCK ? DisconnectReason::Idle : DisconnectReason::Error;
     }

@@ -1,9 +1,12 @@
-// Serving one client: the inner loop of every model (lecture: "read n bytes, write them back").
+// Serving one client: the inner loop of every blocking model (lecture: "read n bytes, write them
+// back"). The event loop (epoll) serves many clients without blocking and shares only the handler.
 //
-// Runs in a forked child (fork model), a worker thread (thread model) or the server thread
-// (iterative model), so it is written to be async-signal-safe: recv/send only, a stack buffer,
-// atomics for the byte counts — no allocation, no locks, no exceptions.
+// Runs in a forked child (fork model), a worker thread (thread model), a pool thread (prethread)
+// or the server thread (iterative model), so it is written to be async-signal-safe: recv/send
+// only, a stack buffer, atomics for the byte counts — no allocation, no locks, no exceptions.
 #pragma once
+
+#include <cstddef>
 
 #include "event_pipe.h"
 #include "shared_page.h"
@@ -26,6 +29,14 @@ struct ServePolicy {
 };
 
 constexpr char kCrashMessage[] = "CRASH\n";
+
+// The handler's transform of n bytes just read, in place (the reply is as long as the request):
+// every model's one definition of echo and upper — the blocking loop below and the event loop
+// (epoll_server.cc) both call it. Async-signal-safe.
+void apply_handler(Handler handler, char* data, size_t n);
+
+// The lab hook: n bytes just read are exactly kCrashMessage, and the policy has labCrash on.
+bool is_crash_message(const ServePolicy& policy, const char* data, size_t n);
 
 // Echoes until the client closes its side (half-close: everything read is written back first),
 // or a read/write fails. Short writes are completed; EINTR is retried and counted; MSG_NOSIGNAL

@@ -19,6 +19,9 @@
 
 namespace ps {
 
+static_assert(kMaxClientsLimit <= INT16_MAX && kMaxWorkers <= INT16_MAX,
+              "slot and worker fit the record's int16 fields");
+
 // Creates the pipe: both ends close-on-exec, the write end non-blocking. Returns false with errno.
 bool create_event_pipe(UniqueFd& read_end, UniqueFd& write_end);
 
@@ -36,9 +39,10 @@ struct EventPipe {
   // A connection refused: counts it in `rejected` and writes the Reject record. Async-signal-safe.
   void reject(const sockaddr_storage& peer, uint32_t id, RejectReason reason, int err) const;
 
-  // A Trace record of the calling process (getpid is async-signal-safe), if tracing.
+  // A Trace record of the calling process (getpid is async-signal-safe), if tracing. `worker`: the
+  // calling pool member's index (pool models), else -1.
   void trace(TraceCall call, int64_t fd, int64_t result, int err = 0, uint32_t id = 0, int32_t slot = -1,
-             const sockaddr_storage* peer = nullptr, uint64_t time_ns = 0) const;
+             const sockaddr_storage* peer = nullptr, uint64_t time_ns = 0, int32_t worker = -1) const;
 };
 
 }  // namespace ps

@@ -36,26 +36,48 @@ namespace ps {
 //   worker-start: slot, fd the cfd the worker read from its argument, result its tid
 //   slots-full: fd cfd, closed at once (maxClients reached)
 //   shutdown: fd shut down to wake a blocked call (lfd at stop, cfd at abort)
-//   close-conn: fd cfd, closed when the connection is over (child or worker)
+//   close-conn: fd cfd, closed when the connection is over (child or worker); result 0, or
+//   (epoll) the epoll descriptor whose set close() also takes cfd out of
 //   exec: the fork master program is exec'd; fd Node's lfd, result lfd's number in the master
-#define PS_TRACE_CALLS(X)                \
-  X(Socket, 1, "socket")                 \
-  X(Bind, 2, "bind")                     \
-  X(Listen, 3, "listen")                 \
-  X(Accept, 4, "accept")                 \
-  X(AcceptEintr, 5, "accept-eintr")      \
-  X(Fork, 6, "fork")                     \
-  X(CloseCfd, 7, "close-cfd")            \
-  X(CloseLfd, 8, "close-lfd")            \
-  X(ChildExit, 9, "child-exit")          \
-  X(Waitpid, 10, "waitpid")              \
-  X(PthreadCreate, 11, "pthread_create") \
-  X(PthreadDetach, 12, "pthread_detach") \
-  X(WorkerStart, 13, "worker-start")     \
-  X(SlotsFull, 14, "slots-full")         \
-  X(Shutdown, 15, "shutdown")            \
-  X(CloseConn, 16, "close-conn")         \
-  X(Exec, 17, "exec")
+// A pool thread's calls (prethread) carry its index in `worker`:
+//   pthread_create (pool): worker the new thread's index, fd -1, result its return value
+//   pthread_mutex_lock / pthread_mutex_unlock: the accept mutex; fd lfd, result the thread's tid
+//   queue-push: the server thread hands cfd to the pool; fd cfd, result the queue's length after
+//   queue-pop: a pool thread takes it; fd cfd, result its tid · pthread_join: worker the joined
+//   thread's index, result its tid
+// The event loop (epoll):
+//   epoll_create: result the epoll descriptor · epoll_ctl-add: fd the descriptor added, result
+//   the events it is watched for · epoll_ctl-mod: fd cfd, result the new events (EPOLLOUT: its
+//   output is pending, reading stops; EPOLLIN: the output is out, reading resumes)
+//   epoll_wait: fd the epoll descriptor, result how many descriptors are ready (only returns
+//   that carry events are recorded: a timeout wake-up is not)
+#define PS_TRACE_CALLS(X)                           \
+  X(Socket, 1, "socket")                            \
+  X(Bind, 2, "bind")                                \
+  X(Listen, 3, "listen")                            \
+  X(Accept, 4, "accept")                            \
+  X(AcceptEintr, 5, "accept-eintr")                 \
+  X(Fork, 6, "fork")                                \
+  X(CloseCfd, 7, "close-cfd")                       \
+  X(CloseLfd, 8, "close-lfd")                       \
+  X(ChildExit, 9, "child-exit")                     \
+  X(Waitpid, 10, "waitpid")                         \
+  X(PthreadCreate, 11, "pthread_create")            \
+  X(PthreadDetach, 12, "pthread_detach")            \
+  X(WorkerStart, 13, "worker-start")                \
+  X(SlotsFull, 14, "slots-full")                    \
+  X(Shutdown, 15, "shutdown")                       \
+  X(CloseConn, 16, "close-conn")                    \
+  X(Exec, 17, "exec")                               \
+  X(PthreadMutexLock, 18, "pthread_mutex_lock")     \
+  X(PthreadMutexUnlock, 19, "pthread_mutex_unlock") \
+  X(QueuePush, 20, "queue-push")                    \
+  X(QueuePop, 21, "queue-pop")                      \
+  X(PthreadJoin, 22, "pthread_join")                \
+  X(EpollCreate, 23, "epoll_create")                \
+  X(EpollCtlAdd, 24, "epoll_ctl-add")               \
+  X(EpollCtlMod, 25, "epoll_ctl-mod")               \
+  X(EpollWait, 26, "epoll_wait")
 
 // How a connection ended.
 //   end: the client closed its side (read returned 0) · error: read/write failed (ECONNRESET…)
@@ -86,16 +108,17 @@ enum class RejectReason : int32_t { PS_REJECT_REASONS(PS_ENUM_ENTRY) };
 
 #pragma pack(push, 1)
 struct EventRecord {
-  uint8_t type = 0;    // EventType
-  uint8_t family = 0;  // 4 or 6 (0: no peer)
-  uint16_t port = 0;   // peer port, host byte order
-  uint32_t id = 0;     // connection id (1, 2, … in accept order)
-  int32_t pid = 0;     // fork: child pid
-  int32_t slot = -1;   // thread: slot index
-  int32_t code = 0;    // Disconnect: reason; Reject: reason; Reap: exit code (-1 if signalled);
-                       // Error: errno; Trace: TraceCall
-  int32_t detail = 0;  // Reap: terminating signal (0 if exited); Reject: errno of a failed
-                       // fork/pthread_create; Trace: errno of the call (0: it succeeded)
+  uint8_t type = 0;     // EventType
+  uint8_t family = 0;   // 4 or 6 (0: no peer)
+  uint16_t port = 0;    // peer port, host byte order
+  uint32_t id = 0;      // connection id (1, 2, … in accept order)
+  int32_t pid = 0;      // fork: child pid
+  int16_t slot = -1;    // thread: slot index (< kMaxClientsLimit)
+  int16_t worker = -1;  // pool models: the pool member's index (< kMaxWorkers); -1: none
+  int32_t code = 0;     // Disconnect: reason; Reject: reason; Reap: exit code (-1 if signalled);
+                        // Error: errno; Trace: TraceCall
+  int32_t detail = 0;   // Reap: terminating signal (0 if exited); Reject: errno of a failed
+                        // fork/pthread_create; Trace: errno of the call (0: it succeeded)
   union {
     struct {  // Disconnect
       uint64_t bytesIn;
@@ -124,7 +147,8 @@ static_assert(sizeof(EventRecord) <= PIPE_BUF, "records must be writable atomica
   X("port", offsetof(::ps::EventRecord, port), sizeof(uint16_t))                \
   X("id", offsetof(::ps::EventRecord, id), sizeof(uint32_t))                    \
   X("pid", offsetof(::ps::EventRecord, pid), sizeof(int32_t))                   \
-  X("slot", offsetof(::ps::EventRecord, slot), sizeof(int32_t))                 \
+  X("slot", offsetof(::ps::EventRecord, slot), sizeof(int16_t))                 \
+  X("worker", offsetof(::ps::EventRecord, worker), sizeof(int16_t))             \
   X("code", offsetof(::ps::EventRecord, code), sizeof(int32_t))                 \
   X("detail", offsetof(::ps::EventRecord, detail), sizeof(int32_t))             \
   X("bytesIn", offsetof(::ps::EventRecord, bytesIn), sizeof(uint64_t))          \

@@ -2,7 +2,8 @@
 //
 // Lifecycle (see ARCHITECTURE.md):
 //   start()            socket/bind/listen in Node's process, then fork a master (fork) or start a
-//                      server thread (thread, iterative). Events flow through the event pipe.
+//                      server thread (thread, iterative, prethread with its pool, epoll). Events
+//                      flow through the event pipe.
 //   stop()             stop accepting now; the listening socket is closed, the port is free.
 //   abort_connections() end the connections still being served (close's timeout has passed).
 //   …                  the event pipe reaches EOF when the last writer is gone;
@@ -22,7 +23,13 @@
 
 namespace ps {
 
-enum class Model { Fork, Thread, Iterative };
+enum class Model { Fork, Thread, Iterative, Prethread, Epoll };
+
+// prethread: how the pool threads share the listener (UNP 30.11, 30.12).
+enum class AcceptLock {
+  Mutex,  // each pool thread locks a mutex around its own accept()
+  Main,   // the server thread accepts and hands cfd to an idle pool thread (queue + condition variable)
+};
 
 // Lab switches (issue "Teach"): the defaults are the safe, correct servers; the others reproduce
 // the lecture's mistakes on purpose so they can be observed.
@@ -32,9 +39,11 @@ enum class ThreadArg { Slot, SharedCfd };  // thread: worker gets its slot, or t
 struct ServerOptions {
   Model model = Model::Fork;
   ListenOptions listen;
-  int maxClients = 100;  // fork: live children; thread: slots; ignored by iterative
-  ServePolicy serve;     // handler, idle timeout, crash hook
-  bool trace = false;    // record every syscall as a Trace event
+  int maxClients = 100;  // fork: live children; thread, prethread, epoll: slots; ignored by iterative
+  int workers = 0;       // pool models (prethread): threads in the pool, 1..kMaxWorkers; 0: no pool
+  AcceptLock acceptLock = AcceptLock::Mutex;
+  ServePolicy serve;   // handler, idle timeout, crash hook
+  bool trace = false;  // record every syscall as a Trace event
   ReapMode reap = ReapMode::Sigchld;
   bool restart = false;  // fork: SIGCHLD handler with SA_RESTART (accept is restarted, no EINTR)
   ThreadArg threadArg = ThreadArg::Slot;
@@ -57,6 +66,9 @@ class Server {
   const sockaddr_storage& address() const { return bound_; }
   virtual pid_t pid() const;
   const Counters& counters() const { return page_->counters; }
+  // Pool models: the pool's size, and how many connections member i accepted (or was handed).
+  int pool_size() const { return options_.workers; }
+  uint64_t worker_accepts(int i) const { return page_->perWorker[i].load(std::memory_order_relaxed); }
 
   virtual void stop() = 0;
   virtual void abort_connections() = 0;
@@ -80,9 +92,12 @@ class Server {
   sockaddr_storage bound_{};
 };
 
-// Each model's constructor function (fork_server.cc, thread_server.cc, iterative_server.cc).
+// Each model's constructor function (fork_server.cc, thread_server.cc, iterative_server.cc,
+// prethread_server.cc, epoll_server.cc).
 std::unique_ptr<Server> start_fork_server(const ServerOptions&, MasterExitCallback, void*, SysError&);
 std::unique_ptr<Server> start_thread_server(const ServerOptions&, SysError&);
 std::unique_ptr<Server> start_iterative_server(const ServerOptions&, SysError&);
+std::unique_ptr<Server> start_prethread_server(const ServerOptions&, SysError&);
+std::unique_ptr<Server> start_epoll_server(const ServerOptions&, SysError&);
 
 }  // namespace ps

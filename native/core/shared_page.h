@@ -23,6 +23,10 @@ constexpr int kMaxClientsLimit = 4096;
 // takes the machine's process table and memory with it.
 constexpr int kForkMaxClientsLimit = 1024;
 
+// The largest pool (the `workers` option of the pool models: prethread; cluster keeps its own in
+// JS). Exported to JS as constants.MAX_WORKERS.
+constexpr int kMaxWorkers = 64;
+
 using Counter = std::atomic<uint64_t>;
 static_assert(Counter::is_always_lock_free, "counters must be lock-free to be shared across fork");
 
@@ -56,6 +60,9 @@ struct ChildEntry {
 
 struct SharedPage {
   Counters counters;
+  // Pool models: connections each pool member accepted (or was handed), by the member's index;
+  // stats().perWorker. A member that is replaced keeps its index and its count.
+  Counter perWorker[kMaxWorkers]{};
   ChildEntry children[kMaxClientsLimit];
 };
 
