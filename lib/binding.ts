@@ -1,7 +1,9 @@
 // Types of every export of the native addon (build/Release/posix_servers.node, native/addon.cc).
 // lib/addon.ts loads the addon with `bindings` and types it with `Binding`.
 
-export type NativeModel = 'fork' | 'thread' | 'iterative';
+export type NativeModel = 'fork' | 'thread' | 'iterative' | 'prethread' | 'epoll';
+/** prethread: each pool thread locks a mutex around accept(), or the server thread accepts and hands over. */
+export type NativeAcceptLock = 'mutex' | 'main';
 export type NativeHandler = 'echo' | 'upper';
 
 export interface NativeStartOptions {
@@ -29,6 +31,10 @@ export interface NativeStartOptions {
   idleTimeoutMs?: number;
   /** Lab hook: the message "CRASH\n" crashes the serving child (abort) or worker (pthread_exit). */
   labCrash?: boolean;
+  /** prethread (required there): threads in the pool, 1..constants.MAX_WORKERS. Ignored by the other models. */
+  workers?: number;
+  /** prethread (required there): how the pool shares the listener. */
+  acceptLock?: NativeAcceptLock;
 }
 
 export interface NativeAddress {
@@ -52,6 +58,11 @@ export interface NativeStats {
   refusedNoFd: number;
   /** accept() failures that belonged to one client (ECONNABORTED, EPROTO, …), skipped. */
   acceptErrors: number;
+  /**
+   * Pool models: connections each pool member accepted (or was handed), by the member's index;
+   * [] for models without a pool.
+   */
+  perWorker: number[];
 }
 
 /** A running server. Every method throws once finish() has been called (except finish). */
@@ -93,9 +104,17 @@ export interface Binding {
    * been reaped: exitCode when it exited, signal number when it was killed.
    */
   start(options: NativeStartOptions, onMasterExit: (exitCode: number | null, signal: number | null) => void): NativeServer;
+  /**
+   * socket → bind → listen, and nothing else: the cluster model's primary holds this socket for
+   * its workers (schedulingPolicy 'none') without accepting on it. The caller owns `fd`. Throws an
+   * Error carrying errno (positive) and syscall.
+   */
+  listenSocket(options: { host: string; port: number; backlog: number }): { fd: number; address: NativeAddress };
   constants: {
     MAX_CLIENTS_LIMIT: number;
     FORK_MAX_CLIENTS_LIMIT: number;
+    /** The largest pool (the workers option). */
+    MAX_WORKERS: number;
     wire: WireFormat;
   };
 }

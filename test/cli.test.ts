@@ -63,6 +63,12 @@ describe('serve flags', () => {
       maxClients: 3,
       json: true,
     });
+    expect(parseServeArgs(['--model', 'prethread', '--workers', '8', '--accept-lock=main'])).toMatchObject({
+      model: 'prethread',
+      workers: 8,
+      acceptLock: 'main',
+    });
+    expect(parseServeArgs(['--model', 'cluster', '--scheduling-policy', 'none'])).toMatchObject({ schedulingPolicy: 'none' });
   });
 
   test.each([
@@ -73,7 +79,12 @@ describe('serve flags', () => {
     [['--frobnicate'], /unknown flag '--frobnicate'/],
     [['--json=yes'], /--json takes no value/],
     [['--workers', '0', '--model', 'cluster'], /--workers must be from 1 to 64, got 0/],
-    [['--workers', '2'], /--workers applies only to --model cluster/],
+    [['--workers', '2'], /--workers applies only to --model prethread\|cluster/],
+    [['--model', 'epoll', '--workers', '2'], /--workers applies only to --model prethread\|cluster/],
+    [['--model', 'prethread', '--accept-lock', 'flock'], /--accept-lock must be one of mutex, main, got 'flock'/],
+    [['--model', 'thread', '--accept-lock', 'main'], /--accept-lock applies only to --model prethread/],
+    [['--model', 'cluster', '--scheduling-policy', 'lifo'], /--scheduling-policy must be one of rr, none, got 'lifo'/],
+    [['--model', 'prethread', '--scheduling-policy', 'rr'], /--scheduling-policy applies only to --model cluster/],
     [['--model', 'node', '--trace'], /--trace applies only to the native models/],
   ])('%j is refused with a message naming the flag', (argv, message) => {
     expect(() => parseServeArgs(argv)).toThrow(message);
@@ -90,34 +101,42 @@ describe('serve flags', () => {
   });
 });
 
-describe.each(['fork', 'thread', 'iterative', 'node', 'cluster'])('posix-servers serve --model %s --json', (model) => {
-  test('listens, reports what clients do, and closes on SIGTERM with the final stats', async () => {
-    const r = start(['serve', '--model', model, '--port', '0', '--json', ...(model === 'cluster' ? ['--workers', '2'] : [])]);
-    await waitFor(() => r.out.length >= 1, 10000, 'the listening line');
-    const listening = JSON.parse(r.out[0]);
-    expect(listening).toMatchObject({ event: 'listening', model, address: '127.0.0.1' });
-    expect(listening.port).toBeGreaterThan(0);
-    expect((await exchange(listening.port, Buffer.from('via the cli'))).toString()).toBe('via the cli');
-    const events = () => r.out.slice(1).map((l) => JSON.parse(l));
-    await waitFor(() => events().some((e) => e.event === 'disconnect'), 5000, 'disconnect line');
-    if (model === 'fork') await waitFor(() => events().some((e) => e.event === 'reap'), 5000, 'reap line');
-    const conn = events().find((e) => e.event === 'connection');
-    expect(conn).toMatchObject({ id: 1, peer: { address: '127.0.0.1' } });
-    if (model === 'fork') {
-      expect(events().find((e) => e.event === 'reap')).toMatchObject({ pid: conn.pid, exitCode: 0 });
-    }
-    r.child.kill('SIGTERM');
-    expect(await r.exit).toBe(0);
-    const close = events().find((e) => e.event === 'close');
-    expect(close.stats).toMatchObject({ accepted: 1, closed: 1, bytesIn: 11, bytesOut: 11 });
-    if (model === 'fork') expect(isAlive(listening.pid)).toBe(false); // the master is gone too
-    if (model === 'cluster') {
-      expect(close.stats.reaped).toBe(2); // both workers exited and were waited for
-      expect(isAlive(conn.pid)).toBe(false);
-    }
-    expect(r.err).toEqual([]);
-  });
-});
+describe.each(['fork', 'thread', 'iterative', 'prethread', 'epoll', 'node', 'cluster'])(
+  'posix-servers serve --model %s --json',
+  (model) => {
+    test('listens, reports what clients do, and closes on SIGTERM with the final stats', async () => {
+      const pool = model === 'cluster' || model === 'prethread' ? ['--workers', '2'] : [];
+      const r = start(['serve', '--model', model, '--port', '0', '--json', ...pool]);
+      await waitFor(() => r.out.length >= 1, 10000, 'the listening line');
+      const listening = JSON.parse(r.out[0]);
+      expect(listening).toMatchObject({ event: 'listening', model, address: '127.0.0.1' });
+      expect(listening.port).toBeGreaterThan(0);
+      expect((await exchange(listening.port, Buffer.from('via the cli'))).toString()).toBe('via the cli');
+      const events = () => r.out.slice(1).map((l) => JSON.parse(l));
+      await waitFor(() => events().some((e) => e.event === 'disconnect'), 5000, 'disconnect line');
+      if (model === 'fork') await waitFor(() => events().some((e) => e.event === 'reap'), 5000, 'reap line');
+      const conn = events().find((e) => e.event === 'connection');
+      expect(conn).toMatchObject({ id: 1, peer: { address: '127.0.0.1' } });
+      if (model === 'fork') {
+        expect(events().find((e) => e.event === 'reap')).toMatchObject({ pid: conn.pid, exitCode: 0 });
+      }
+      r.child.kill('SIGTERM');
+      expect(await r.exit).toBe(0);
+      const close = events().find((e) => e.event === 'close');
+      expect(close.stats).toMatchObject({ accepted: 1, closed: 1, bytesIn: 11, bytesOut: 11 });
+      if (model === 'fork') expect(isAlive(listening.pid)).toBe(false); // the master is gone too
+      if (model === 'cluster') {
+        expect(close.stats.reaped).toBe(2); // both workers exited and were waited for
+        expect(isAlive(conn.pid)).toBe(false);
+      }
+      if (model === 'cluster' || model === 'prethread') {
+        expect([0, 1]).toContain(conn.worker);
+        expect(close.stats.perWorker[conn.worker]).toBe(1);
+      }
+      expect(r.err).toEqual([]);
+    });
+  },
+);
 
 describe('serve in human-readable form', () => {
   test('says where it listens and how to connect; SIGINT closes it', async () => {

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DisconnectEvent, Model, PosixServer, ReapEvent, startServer } from '../lib';
-import { Client, exchange, optionsFor, port, random, sleep, snapshot, waitFor } from './helpers';
+import { Client, exchange, optionsFor, port, PRETHREAD_WORKERS, random, sleep, snapshot, waitFor } from './helpers';
 
 let server: PosixServer | undefined;
 afterEach(async () => {
@@ -18,7 +18,7 @@ function disconnects(s: PosixServer): DisconnectEvent[] {
   return out;
 }
 
-describe.each(['fork', 'thread', 'iterative', 'node', 'cluster'] as Model[])('%s model', (model) => {
+describe.each(['fork', 'thread', 'iterative', 'prethread', 'epoll', 'node', 'cluster'] as Model[])('%s model', (model) => {
   test('idleTimeoutMs: a silent client (slowloris) is dropped and its place freed', async () => {
     server = await startServer(optionsFor(model, { idleTimeoutMs: 200, maxClients: 1 }));
     const gone = disconnects(server);
@@ -57,7 +57,7 @@ describe.each(['fork', 'thread', 'iterative', 'node', 'cluster'] as Model[])('%s
   });
 });
 
-describe.each(['fork', 'thread', 'node', 'cluster'] as Model[])('%s model: isolation', (model) => {
+describe.each(['fork', 'thread', 'prethread', 'epoll', 'node', 'cluster'] as Model[])('%s model: isolation', (model) => {
   test('a client that stops reading blocks only its own connection; idleTimeoutMs then drops it', async () => {
     server = await startServer(optionsFor(model, { idleTimeoutMs: 500 }));
     const gone = disconnects(server);
@@ -73,7 +73,7 @@ describe.each(['fork', 'thread', 'node', 'cluster'] as Model[])('%s model: isola
   });
 });
 
-describe.each(['fork', 'thread'] as Model[])('%s model: labCrash', (model) => {
+describe.each(['fork', 'thread', 'prethread'] as Model[])('%s model: labCrash', (model) => {
   test('a crashing child/worker is reported and the server serves on', async () => {
     const before = snapshot();
     server = await startServer(optionsFor(model, { labCrash: true, maxClients: 1 }));
@@ -90,6 +90,10 @@ describe.each(['fork', 'thread'] as Model[])('%s model: labCrash', (model) => {
       await waitFor(() => reaps.length === 1, 3000, 'reap');
       expect(reaps[0]).toMatchObject({ exitCode: null, signal: 'SIGABRT' });
     }
+    if (model === 'prethread') {
+      // The crashed pool thread was replaced (and joined by its replacement): the pool never shrinks.
+      await waitFor(() => snapshot().tasks === before.tasks + 1 + PRETHREAD_WORKERS, 3000, 'the pool at full size');
+    }
     // maxClients is 1: the crashed connection's place was freed.
     expect((await exchange(port(server), Buffer.from('next'))).toString()).toBe('next');
     await server.close();
@@ -99,10 +103,17 @@ describe.each(['fork', 'thread'] as Model[])('%s model: labCrash', (model) => {
   });
 });
 
-describe('descriptor exhaustion (EMFILE)', () => {
-  test('thread server under a lowered RLIMIT_NOFILE refuses with its reserve fd, does not spin, recovers', async () => {
+// thread: a blocking accept(); epoll: a non-blocking listener in an event loop, which must never
+// sleep; prethread with 'main': the server thread accepts for the pool.
+describe.each([
+  ['thread', {}],
+  ['epoll', {}],
+  ['prethread', { acceptLock: 'main', workers: PRETHREAD_WORKERS }],
+] as Array<[Model, object]>)('descriptor exhaustion (EMFILE): %s', (model, extra) => {
+  test('a server under a lowered RLIMIT_NOFILE refuses with its reserve fd, does not spin, recovers', async () => {
     const script = join(__dirname, 'fixtures', 'limited-fds-server.js');
-    const child = spawn('bash', ['-c', 'ulimit -n 64 && exec "$0" "$@"', process.execPath, script, 'thread'], {
+    const args = [process.execPath, script, model, JSON.stringify(extra)];
+    const child = spawn('bash', ['-c', 'ulimit -n 64 && exec "$0" "$@"', ...args], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     const lines: Array<Record<string, unknown>> = [];

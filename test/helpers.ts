@@ -4,9 +4,33 @@ import { readdirSync } from 'node:fs';
 import type { Model, ServerOptions } from '../lib';
 import { childrenOf, readStat } from '../lib/util/proc';
 
-/** Options for `model`; the cluster model gets 2 workers (one per core of the CI machine). */
+/** The prethread pool in the shared suites: as many threads as the widest of their loads (50 clients). */
+export const PRETHREAD_WORKERS = 64;
+
+/**
+ * Options for `model`; the cluster model gets 2 workers (one per core of the CI machine), the
+ * prethread model a pool as large as the suites' widest load (its clients beyond the pool would
+ * wait in the backlog).
+ */
 export function optionsFor(model: Model, extra: Omit<ServerOptions, 'model'> = {}): ServerOptions {
-  return model === 'cluster' ? { model, workers: 2, ...extra } : { model, ...extra };
+  if (model === 'cluster') return { model, workers: 2, ...extra };
+  if (model === 'prethread') return { model, workers: PRETHREAD_WORKERS, ...extra };
+  return { model, ...extra };
+}
+
+/**
+ * The shared suites run every model with its defaults, and the variants below as well: the other
+ * kind of prethread's hand-off and cluster's other scheduling policy. [label, model, options].
+ */
+export type Variant = [string, Model, Omit<ServerOptions, 'model'>];
+export const VARIANTS: Variant[] = [
+  ['prethread (acceptLock main)', 'prethread', { acceptLock: 'main' }],
+  ['cluster (schedulingPolicy none)', 'cluster', { schedulingPolicy: 'none' }],
+];
+
+/** Every model with its defaults, then the variants. */
+export function withVariants(models: readonly Model[]): Variant[] {
+  return [...models.map((m): Variant => [m, m, {}]), ...VARIANTS.filter(([, m]) => models.includes(m))];
 }
 
 // The client, exchange() and the waiting helpers are the labs' own kit: one client for labs,

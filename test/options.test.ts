@@ -1,5 +1,7 @@
 // Bad input gets a TypeError or RangeError naming the option and the value, and creates nothing.
-import { MAX_CLIENTS_LIMIT, startServer } from '../lib';
+import { availableParallelism } from 'node:os';
+import { MAX_CLIENTS_LIMIT, MAX_WORKERS, startServer } from '../lib';
+import { resolveOptions } from '../lib/server/options';
 import { snapshot } from './helpers';
 
 type Case = [string, unknown, ErrorConstructor, RegExp];
@@ -11,7 +13,7 @@ const cases: Case[] = [
     'unknown model',
     { model: 'prefork' },
     TypeError,
-    /"model" option must be one of 'fork', 'thread', 'iterative', 'node', 'cluster'\. Received 'prefork'/,
+    /"model" option must be one of 'fork', 'thread', 'iterative', 'prethread', 'epoll', 'node', 'cluster'\. Received 'prefork'/,
   ],
   ['model missing', {}, TypeError, /"model" option .* Received undefined/],
   ['unknown option', { model: 'fork', maxclients: 3 }, TypeError, /Unknown option "maxclients"/],
@@ -44,15 +46,71 @@ const cases: Case[] = [
     'labCrash for iterative',
     { model: 'iterative', labCrash: true },
     TypeError,
-    /"labCrash" option applies only to the fork and thread models/,
+    /"labCrash" option applies only to the fork, thread and prethread models\. Received it for model 'iterative'/,
   ],
   ['maxClients over the limit', { model: 'thread', maxClients: 4097 }, RangeError, /"maxClients" .* Received 4097/],
   ['maxClients NaN', { model: 'thread', maxClients: NaN }, RangeError, /"maxClients" .* Received NaN/],
   [
-    'workers for a model other than cluster',
+    'workers for a model without a pool',
     { model: 'fork', workers: 2 },
     TypeError,
-    /"workers" option applies only to the cluster model\. Received it for model 'fork'/,
+    /"workers" option applies only to the prethread and cluster models\. Received it for model 'fork'/,
+  ],
+  [
+    'workers for epoll',
+    { model: 'epoll', workers: 2 },
+    TypeError,
+    /"workers" option applies only to the prethread and cluster models\. Received it for model 'epoll'/,
+  ],
+  [
+    'prethread workers zero',
+    { model: 'prethread', workers: 0 },
+    RangeError,
+    /"workers" option must be an integer from 1 to 64\. Received 0/,
+  ],
+  ['prethread workers over the cap', { model: 'prethread', workers: 65 }, RangeError, /"workers" .* Received 65/],
+  [
+    'acceptLock for thread',
+    { model: 'thread', acceptLock: 'mutex' },
+    TypeError,
+    /"acceptLock" option applies only to the prethread model\. Received it for model 'thread'/,
+  ],
+  [
+    'acceptLock for cluster',
+    { model: 'cluster', acceptLock: 'main' },
+    TypeError,
+    /"acceptLock" option applies only to the prethread model\. Received it for model 'cluster'/,
+  ],
+  [
+    'unknown acceptLock',
+    { model: 'prethread', acceptLock: 'flock' },
+    TypeError,
+    /"acceptLock" option must be one of 'mutex', 'main'\. Received 'flock'/,
+  ],
+  [
+    'schedulingPolicy for prethread',
+    { model: 'prethread', schedulingPolicy: 'rr' },
+    TypeError,
+    /"schedulingPolicy" option applies only to the cluster model\. Received it for model 'prethread'/,
+  ],
+  [
+    'unknown schedulingPolicy',
+    { model: 'cluster', schedulingPolicy: 'random' },
+    TypeError,
+    /"schedulingPolicy" option must be one of 'rr', 'none'\. Received 'random'/,
+  ],
+  ['labCrash for epoll', { model: 'epoll', labCrash: true }, TypeError, /"labCrash" option does not apply to the epoll model/],
+  [
+    'trace for cluster',
+    { model: 'cluster', trace: true },
+    TypeError,
+    /"trace" option applies only to the native models \(fork, thread, iterative, prethread, epoll\)\. Received it for model 'cluster'/,
+  ],
+  [
+    'threadArg for prethread',
+    { model: 'prethread', threadArg: 'shared-cfd' },
+    TypeError,
+    /"threadArg" option applies only to the thread model\. Received it for model 'prethread'/,
   ],
   ['workers zero', { model: 'cluster', workers: 0 }, RangeError, /"workers" option must be an integer from 1 to 64\. Received 0/],
   ['workers over the cap', { model: 'cluster', workers: 65 }, RangeError, /"workers" .* Received 65/],
@@ -74,7 +132,7 @@ const cases: Case[] = [
     'labCrash for node',
     { model: 'node', labCrash: true },
     TypeError,
-    /"labCrash" option applies only to the fork and thread models/,
+    /"labCrash" option applies only to the fork, thread and prethread models\. Received it for model 'node'/,
   ],
   ['node maxClients over the limit', { model: 'node', maxClients: 4097 }, RangeError, /"maxClients" .* Received 4097/],
   [
@@ -100,8 +158,21 @@ describe('startServer option validation', () => {
     expect(snapshot()).toEqual(before);
   });
 
-  test('the limit is the native one', () => {
+  test('the limits are the native ones', () => {
     expect(MAX_CLIENTS_LIMIT).toBe(4096);
+    expect(MAX_WORKERS).toBe(64);
+  });
+
+  test('defaults of the pool options', () => {
+    expect(resolveOptions({ model: 'prethread' })).toMatchObject({
+      acceptLock: 'mutex',
+      workers: Math.min(availableParallelism(), 64),
+    });
+    expect(resolveOptions({ model: 'cluster' })).toMatchObject({ schedulingPolicy: 'rr' });
+    expect(resolveOptions({ model: 'prethread', workers: 64, acceptLock: 'main' })).toMatchObject({
+      workers: 64,
+      acceptLock: 'main',
+    });
   });
 
   test('close() validates timeoutMs', async () => {

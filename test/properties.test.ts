@@ -13,8 +13,10 @@ test('option validation: any input either resolves or throws a TypeError/RangeEr
         anything,
         fc.record(
           {
-            model: fc.oneof(fc.constantFrom('fork', 'thread', 'iterative', 'node', 'cluster'), anything),
+            model: fc.oneof(fc.constantFrom('fork', 'thread', 'iterative', 'prethread', 'epoll', 'node', 'cluster'), anything),
             workers: fc.oneof(fc.integer({ min: -1, max: 70 }), anything),
+            acceptLock: fc.oneof(fc.constantFrom('mutex', 'main'), anything),
+            schedulingPolicy: fc.oneof(fc.constantFrom('rr', 'none'), anything),
             host: fc.oneof(fc.constantFrom('127.0.0.1', '::1'), anything),
             port: fc.oneof(fc.integer({ min: -10, max: 70000 }), anything),
             maxClients: fc.oneof(fc.integer({ min: -1, max: 5000 }), anything),
@@ -30,7 +32,9 @@ test('option validation: any input either resolves or throws a TypeError/RangeEr
         try {
           const o = resolveOptions(input);
           // What passes validation is within the documented ranges.
-          expect(['fork', 'thread', 'iterative', 'node', 'cluster']).toContain(o.model);
+          expect(['fork', 'thread', 'iterative', 'prethread', 'epoll', 'node', 'cluster']).toContain(o.model);
+          expect(['mutex', 'main']).toContain(o.acceptLock);
+          expect(['rr', 'none']).toContain(o.schedulingPolicy);
           expect(o.workers).toBeGreaterThanOrEqual(1);
           expect(o.workers).toBeLessThanOrEqual(64);
           expect(o.port).toBeGreaterThanOrEqual(0);
@@ -50,7 +54,7 @@ test('startServer with random options throws synchronously or starts a server th
   await fc.assert(
     fc.asyncProperty(
       fc.record({
-        model: fc.constantFrom('fork', 'thread', 'iterative', 'node', 'x'),
+        model: fc.constantFrom('fork', 'thread', 'iterative', 'prethread', 'epoll', 'node', 'x'),
         maxClients: fc.integer({ min: -2, max: 3 }),
         handler: fc.constantFrom('echo', 'upper', 'rot13'),
       }),

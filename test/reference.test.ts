@@ -1,10 +1,18 @@
 // The reference C servers (ref/*.c): real processes, real sockets, and /proc to see what is left.
+import { readFileSync } from 'node:fs';
 import { connect, createServer, Server as NetServer } from 'node:net';
-import { REFERENCE_MODELS, ReferenceModel, ReferenceServer, startReference } from '../lib/bench/reference';
+import { REFERENCE_MODELS, ReferenceModel, ReferenceOptions, ReferenceServer, startReference } from '../lib/bench/reference';
 import { readStat } from '../lib/util/proc';
 import { Client, childrenOf, exchange, random, waitFor, zombiesOf } from './helpers';
 
-const CONCURRENT: ReferenceModel[] = ['fork', 'thread', 'epoll'];
+// The pools get a thread per client of the test: a client beyond the pool would wait in the backlog.
+const CONCURRENT: Array<[string, ReferenceModel, ReferenceOptions]> = [
+  ['fork', 'fork', {}],
+  ['thread', 'thread', {}],
+  ['epoll', 'epoll', {}],
+  ['prethread --lock mutex', 'prethread', { workers: 20, lock: 'mutex' }],
+  ['prethread --lock main', 'prethread', { workers: 20, lock: 'main' }],
+];
 
 function refuses(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -71,9 +79,9 @@ describe.each(REFERENCE_MODELS)('ref-%s', (model) => {
   });
 });
 
-describe.each(CONCURRENT)('ref-%s serves clients concurrently', (model) => {
+describe.each(CONCURRENT)('ref-%s serves clients concurrently', (_label, model, options) => {
   test('20 clients, all connected at once, each echoed', async () => {
-    const server = await startReference(model);
+    const server = await startReference(model, options);
     try {
       const clients = await Promise.all(Array.from({ length: 20 }, () => Client.open(server.port)));
       // Every client is open before any is served: an iterative server would answer only the first.
@@ -89,6 +97,27 @@ describe.each(CONCURRENT)('ref-%s serves clients concurrently', (model) => {
   });
 });
 
+describe.each(['mutex', 'main'])('ref-prethread --lock %s', (lock) => {
+  test('a pool of 2: a third client waits (mutex: in the backlog; main: in the queue) until a thread is free; no thread is created for it', async () => {
+    const server = await startReference('prethread', { workers: 2, lock });
+    try {
+      const threads = () => Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))![1]);
+      expect(threads()).toBe(3); // main + the pool
+      const [a, b] = [await Client.open(server.port), await Client.open(server.port)];
+      for (const c of [a, b]) expect((await c.echo('busy')).toString()).toBe('busy');
+      const third = await Client.open(server.port);
+      third.sock.write('wait');
+      expect(await third.silentFor(300)).toBe(true);
+      a.end();
+      expect((await third.read(4)).toString()).toBe('wait');
+      expect(threads()).toBe(3);
+      for (const c of [b, third]) c.end();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('startReference() failures', () => {
   test('bad arguments are a TypeError or RangeError naming them', async () => {
     await expect(startReference('select' as ReferenceModel)).rejects.toThrow(TypeError);
@@ -96,6 +125,12 @@ describe('startReference() failures', () => {
     await expect(startReference('epoll', { port: 70000 })).rejects.toThrow(RangeError);
     await expect(startReference('epoll', { host: 'localhost' })).rejects.toThrow(/"host"/);
     await expect(startReference('epoll', { handler: 'lower' as 'echo' })).rejects.toThrow(/"handler"/);
+    await expect(startReference('epoll', { workers: 2 })).rejects.toThrow(
+      /"workers" option applies only to the pool reference servers\. Received it for model 'epoll'/,
+    );
+    await expect(startReference('thread', { lock: 'mutex' })).rejects.toThrow(TypeError);
+    await expect(startReference('prethread', { lock: 'flock' })).rejects.toThrow(/"lock" option must be one of 'mutex', 'main'/);
+    await expect(startReference('prethread', { workers: 65 })).rejects.toThrow(RangeError);
   });
 
   test('a server that exits before listening rejects with its stderr', async () => {

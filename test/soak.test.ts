@@ -1,18 +1,19 @@
 // Soak per model: 2,000 short connections while 100 long ones stay open, bounded in time;
 // afterwards the counters add up and nothing leaked.
 import { Model, startServer } from '../lib';
-import { Client, exchange, optionsFor, port, sleep, snapshot, waitFor, zombiesOf } from './helpers';
+import { Client, exchange, optionsFor, port, PRETHREAD_WORKERS, sleep, snapshot, waitFor, zombiesOf } from './helpers';
 
 jest.setTimeout(60000);
 
-describe.each(['fork', 'thread', 'iterative', 'node', 'cluster'] as Model[])('%s model soak', (model) => {
+describe.each(['fork', 'thread', 'iterative', 'prethread', 'epoll', 'node', 'cluster'] as Model[])('%s model soak', (model) => {
   test('2,000 short connections plus 100 concurrent long ones', async () => {
     const before = snapshot();
     const server = await startServer(optionsFor(model, { maxClients: model === 'fork' ? 1024 : 4096 }));
     const p = port(server);
     // The iterative model serves one client at a time: its long clients wait their turn, so it
-    // gets short connections only (its own soak is the backlog).
-    const longCount = model === 'iterative' ? 0 : 100;
+    // gets short connections only (its own soak is the backlog). A thread pool serves as many at
+    // once as it has threads: half of them hold long connections, the others serve the short ones.
+    const longCount = model === 'iterative' ? 0 : model === 'prethread' ? PRETHREAD_WORKERS / 2 : 100;
     const long = await Promise.all(Array.from({ length: longCount }, () => Client.open(p)));
     for (const c of long) expect((await c.echo('long')).toString()).toBe('long');
     const deadline = Date.now() + 40000;

@@ -52,6 +52,19 @@ const LATIN_ALLOWED = new Set([
   'EAGAIN',
   'EADDRINUSE',
   'master',
+  // Pools and the event loop: calls, constants and the book the designs come from.
+  'pthread_mutex_lock',
+  'pthread_mutex_unlock',
+  'pthread_cond_signal',
+  'epoll',
+  'epoll_create',
+  'epoll_ctl',
+  'epoll_wait',
+  'epfd',
+  'ADD',
+  'MOD',
+  'send',
+  'UNP',
   // Program names: the exec'd master, Node, node-pty, a shell.
   'execve',
   'posix',
@@ -178,6 +191,127 @@ describe('formatTrace on a real thread server', () => {
   });
 });
 
+describe('formatTrace on a real epoll server', () => {
+  test('epoll_create, epoll_ctl(ADD) for lfd and each cfd, epoll_wait with what is ready, close-conn leaves the set', async () => {
+    server = await startServer({ model: 'epoll', trace: true });
+    const trace = collect(server);
+    const p = port(server);
+    for (const text of ['one', 'two']) await exchange(p, Buffer.from(text));
+    await waitFor(() => trace.filter((t) => t.call === 'close-conn').length === 2, 5000, 'two close-conn traces');
+    await server.close({ timeoutMs: 0 });
+    server = undefined;
+    const t0 = trace[0].timeMs;
+    const en = (e: TraceEvent) => formatTrace(e, t0, 'en');
+    const create = trace.find((t) => t.call === 'epoll_create')!;
+    const epfd = create.result;
+    const lfd = trace[0].result;
+    expect(en(create)).toContain(`[pid ${process.pid}] epoll_create1() → epfd ${epfd} — `);
+    const adds = trace.filter((t) => t.call === 'epoll_ctl-add');
+    expect(en(adds[0])).toContain(`epoll_ctl(ADD, ${lfd}, EPOLLIN) — epoll_ctl(ADD, lfd): a readable listener`);
+    const accepts = trace.filter((t) => t.call === 'accept');
+    expect(accepts).toHaveLength(2);
+    for (const a of accepts) {
+      const add = adds.find((x) => x.id === a.id)!;
+      expect(en(add)).toContain(`epoll_ctl(ADD, ${a.result}, EPOLLIN), connection #${a.id} — epoll_ctl(ADD): the new connection`);
+      const close = trace.find((x) => x.call === 'close-conn' && x.id === a.id)!;
+      expect(close.result).toBe(epfd);
+      expect(en(close)).toContain(`close(${a.result}): connection #${a.id} over — ${TRACE_NOTES.en['close-conn:epoll']}`);
+    }
+    const waits = trace.filter((t) => t.call === 'epoll_wait');
+    expect(waits.length).toBeGreaterThanOrEqual(2);
+    for (const w of waits) {
+      expect(w.result).toBeGreaterThan(0); // a wake-up with nothing ready is not recorded
+      expect(en(w)).toContain(`epoll_wait(${epfd}) → ${w.result} ready`);
+    }
+    for (const e of trace) checkBilingual(e, t0);
+  });
+
+  test('backpressure: a client that does not read turns the interest to EPOLLOUT, and back to EPOLLIN once it reads', async () => {
+    server = await startServer({ model: 'epoll', trace: true });
+    const trace = collect(server);
+    const c = await Client.open(port(server));
+    c.sock.pause();
+    const payload = Buffer.alloc(8 << 20, 0x61);
+    c.sock.write(payload);
+    await waitFor(() => trace.some((t) => t.call === 'epoll_ctl-mod' && t.result === 4), 5000, 'EPOLLOUT');
+    c.sock.resume();
+    expect((await c.read(payload.length, 10000)).equals(payload)).toBe(true);
+    await waitFor(() => trace.some((t) => t.call === 'epoll_ctl-mod' && t.result === 1), 5000, 'EPOLLIN again');
+    c.end();
+    await c.closedByPeer();
+    const out = trace.find((t) => t.call === 'epoll_ctl-mod' && t.result === 4)!;
+    const back = trace.find((t) => t.call === 'epoll_ctl-mod' && t.result === 1)!;
+    expect(formatTrace(out, 0, 'en')).toContain(
+      `epoll_ctl(MOD, ${out.fd}, EPOLLOUT), connection #1 — ${TRACE_NOTES.en['epoll_ctl-mod']}`,
+    );
+    expect(formatTrace(back, 0, 'en')).toContain(
+      `epoll_ctl(MOD, ${out.fd}, EPOLLIN), connection #1 — ${TRACE_NOTES.en['epoll_ctl-mod:resume']}`,
+    );
+    for (const e of trace) checkBilingual(e, 0);
+  });
+});
+
+describe('formatTrace on a real prethread server', () => {
+  test("acceptLock 'mutex': the pool created once, lock → accept → unlock by one pool thread, joined at close", async () => {
+    server = await startServer({ model: 'prethread', workers: 2, trace: true });
+    const trace = collect(server);
+    await exchange(port(server), Buffer.from('one'));
+    await waitFor(() => trace.some((t) => t.call === 'close-conn'), 5000, 'close-conn');
+    await server.close({ timeoutMs: 0 });
+    server = undefined;
+    const t0 = trace[0].timeMs;
+    const en = (e: TraceEvent) => formatTrace(e, t0, 'en');
+    const creates = trace.filter((t) => t.call === 'pthread_create');
+    expect(creates.map((t) => [t.worker, t.result])).toEqual([
+      [0, 0],
+      [1, 0],
+    ]);
+    expect(en(creates[1])).toContain(
+      `[pid ${process.pid}] pthread_create → pool thread #1 — ${TRACE_NOTES.en['pthread_create:pool']}`,
+    );
+    const accept = trace.find((t) => t.call === 'accept')!;
+    const w = accept.worker!;
+    expect([0, 1]).toContain(w);
+    expect(en(accept)).toContain(`[pid ${process.pid} worker #${w}] accept(`);
+    expect(en(accept)).toContain(TRACE_NOTES.en['accept:pool']);
+    // The thread took the mutex before its accept and released it right after.
+    const lock = trace.filter((t) => t.call === 'pthread_mutex_lock' && t.worker === w && t.timeMs <= accept.timeMs).pop()!;
+    const unlock = trace.find((t) => t.call === 'pthread_mutex_unlock' && t.id === accept.id)!;
+    expect(en(lock)).toContain(
+      `[pid ${process.pid} worker #${w}] pthread_mutex_lock → pool thread #${w} (tid ${lock.result}) may accept(`,
+    );
+    expect(unlock.worker).toBe(w);
+    expect(en(trace.find((t) => t.call === 'close-conn')!)).toContain(
+      `close(${accept.result}) by pool thread #${w}: connection #1 over — ${TRACE_NOTES.en['close-conn:pool']}`,
+    );
+    const joins = trace.filter((t) => t.call === 'pthread_join');
+    expect(joins.map((t) => t.worker).sort()).toEqual([0, 1]);
+    expect(joins.find((t) => t.worker === w)!.result).toBe(lock.result); // the same thread, by its tid
+    for (const e of trace) checkBilingual(e, t0);
+  });
+
+  test("acceptLock 'main': the server thread accepts and pushes, a pool thread pops", async () => {
+    server = await startServer({ model: 'prethread', workers: 2, acceptLock: 'main', trace: true });
+    const trace = collect(server);
+    await exchange(port(server), Buffer.from('one'));
+    await waitFor(() => trace.some((t) => t.call === 'close-conn'), 5000, 'close-conn');
+    await server.close({ timeoutMs: 0 });
+    server = undefined;
+    const t0 = trace[0].timeMs;
+    const accept = trace.find((t) => t.call === 'accept')!;
+    expect(accept.worker).toBeUndefined(); // the server thread's
+    const push = trace.find((t) => t.call === 'queue-push')!;
+    const pop = trace.find((t) => t.call === 'queue-pop')!;
+    expect(trace.indexOf(push)).toBeLessThan(trace.indexOf(pop));
+    expect(formatTrace(push, t0, 'en')).toContain(`queue ← cfd ${accept.result}, connection #1 (1 waiting), pthread_cond_signal`);
+    expect(formatTrace(pop, t0, 'en')).toContain(
+      `[pid ${process.pid} worker #${pop.worker}] pool thread #${pop.worker} (tid ${pop.result}) takes cfd ${accept.result} from the queue, connection #1`,
+    );
+    expect(trace.some((t) => t.call === 'pthread_mutex_lock')).toBe(false);
+    for (const e of trace) checkBilingual(e, t0);
+  });
+});
+
 describe('notes', () => {
   test('every call of TRACE_CALLS has a note in both languages, and the Chinese ones are not English', () => {
     expect(missingNotes()).toEqual([]);
@@ -201,6 +335,18 @@ describe('notes', () => {
       { ...base, call: 'slots-full', pid: process.pid, id: 4 },
       { ...base, call: 'pthread_create', result: 11, errno: 'EAGAIN', slot: 0 },
       { ...base, call: 'waitpid', result: 4712, fd: 0x86 },
+      { ...base, call: 'accept', result: 22, id: 1, worker: 3 },
+      { ...base, call: 'pthread_create', worker: 2 },
+      { ...base, call: 'pthread_create', result: 11, errno: 'EAGAIN', worker: 2 },
+      { ...base, call: 'close-conn', pid: process.pid, id: 3, worker: 1 },
+      { ...base, call: 'close-conn', pid: process.pid, id: 3, result: 9 },
+      { ...base, call: 'slots-full', pid: process.pid, id: 4, worker: 0 },
+      { ...base, call: 'epoll_ctl-add', id: 0, result: 1 },
+      { ...base, call: 'epoll_ctl-add', id: 5, result: 1 },
+      { ...base, call: 'epoll_ctl-mod', id: 5, result: 4 },
+      { ...base, call: 'epoll_ctl-mod', id: 5, result: 1 },
+      { ...base, call: 'epoll_ctl-mod', id: 0, result: 0 },
+      { ...base, call: 'epoll_create', result: -1, errno: 'EMFILE' },
     );
     for (const e of synthetic) {
       checkBilingual(e, 0, { masterPid: 4711 });

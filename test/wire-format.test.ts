@@ -49,6 +49,7 @@ function record(fields: Record<string, number | bigint | Buffer>): Buffer {
     const { offset, width } = wire.fields[name];
     if (Buffer.isBuffer(value)) value.copy(buf, offset);
     else if (width === 1) buf.writeUInt8(Number(value), offset);
+    else if (width === 2 && Number(value) < 0) buf.writeInt16LE(Number(value), offset);
     else if (width === 2) buf.writeUInt16LE(Number(value), offset);
     else if (width === 4) buf.writeInt32LE(Number(value), offset);
     else buf.writeBigInt64LE(BigInt(value), offset);
@@ -63,6 +64,7 @@ test('records laid out by the addon decode to the events they describe', () => {
       id: 7,
       pid: 1234,
       slot: -1,
+      worker: -1,
       code: wire.disconnectReasons.idle,
       bytesIn: 10n,
       bytesOut: 12n,
@@ -81,10 +83,24 @@ test('records laid out by the addon decode to the events they describe', () => {
       timeNs: 2_000_000n,
     }),
     record({ type: wire.eventTypes.reject, id: 3, slot: -1, code: wire.rejectReasons['no-fd'], detail: 24, family: 4 }),
+    record({ type: wire.eventTypes.connection, id: 8, slot: -1, worker: 5, family: 4, port: 4000 }),
+    record({
+      type: wire.eventTypes.trace,
+      code: wire.traceCalls['queue-pop'],
+      pid: 99,
+      slot: -1,
+      worker: 63,
+      fd: 12n,
+      result: 4242n,
+    }),
   ]);
   const events = new EventDecoder().push(buf);
-  expect(events.map((e) => e.type)).toEqual(['disconnect', 'trace', 'reject']);
+  expect(events.map((e) => e.type)).toEqual(['disconnect', 'trace', 'reject', 'connection', 'trace']);
   expect(events[0]).toMatchObject({ event: { id: 7, pid: 1234, reason: 'idle', bytesIn: 10, bytesOut: 12 } });
+  expect(events[0].type === 'disconnect' && events[0].event.worker).toBe(undefined); // worker -1: none
+  expect(events[3]).toMatchObject({ event: { id: 8, worker: 5, peer: { port: 4000 } } });
+  expect(events[3].type === 'connection' && events[3].event.slot).toBe(undefined);
+  expect(events[4]).toMatchObject({ event: { call: 'queue-pop', worker: 63, fd: 12, result: 4242 } });
   expect(events[1]).toMatchObject({
     event: { call: 'waitpid', pid: 99, fd: 9, result: 4321, timeMs: 2, address: { address: '127.0.0.1', port: 8080 } },
   });

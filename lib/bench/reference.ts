@@ -6,8 +6,12 @@ import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../paths';
 import { integerIn, numericHost, oneOf, optionsObject, show } from '../util/validate';
 
-export const REFERENCE_MODELS = ['iterative', 'fork', 'thread', 'epoll'] as const;
+export const REFERENCE_MODELS = ['iterative', 'fork', 'thread', 'epoll', 'prethread'] as const;
 export type ReferenceModel = (typeof REFERENCE_MODELS)[number];
+/** The pool servers' lock kinds (`--lock`); the first is the default. */
+export const REFERENCE_LOCKS: Partial<Record<ReferenceModel, readonly string[]>> = { prethread: ['mutex', 'main'] };
+/** The pool servers' `--workers` cap. */
+export const REFERENCE_MAX_WORKERS = 64;
 
 export interface ReferenceOptions {
   /** Numeric IPv4 or IPv6 address. Default '127.0.0.1'. */
@@ -16,6 +20,10 @@ export interface ReferenceOptions {
   port?: number;
   /** 'echo' (default) or 'upper' (ASCII a–z turned into A–Z). */
   handler?: 'echo' | 'upper';
+  /** Pool servers (prethread): threads in the pool, 1..64. Default: the program's (4). */
+  workers?: number;
+  /** Pool servers: the lock kind (prethread: 'mutex' or 'main'). Default: the program's first. */
+  lock?: string;
 }
 
 export interface ReferenceServer {
@@ -48,11 +56,20 @@ function validate(model: unknown, opts: unknown): { model: ReferenceModel; args:
       `The "model" argument must be one of ${REFERENCE_MODELS.map((m) => `'${m}'`).join(', ')}. Received ${show(model)}`,
     );
   }
-  const o = optionsObject(opts, new Set(['host', 'port', 'handler']));
+  const o = optionsObject(opts, new Set(['host', 'port', 'handler', 'workers', 'lock']));
   const host = numericHost(o.host ?? '127.0.0.1');
   const port = integerIn('port', o.port ?? 0, 0, 65535);
   const handler = oneOf('handler', o.handler ?? 'echo', ['echo', 'upper'] as const);
-  return { model: model as ReferenceModel, args: ['--host', host, '--port', String(port), '--handler', handler] };
+  const args = ['--host', host, '--port', String(port), '--handler', handler];
+  const locks = REFERENCE_LOCKS[model as ReferenceModel];
+  for (const name of ['workers', 'lock']) {
+    if (o[name] !== undefined && locks === undefined) {
+      throw new TypeError(`The "${name}" option applies only to the pool reference servers. Received it for model '${model}'`);
+    }
+  }
+  if (o.workers !== undefined) args.push('--workers', String(integerIn('workers', o.workers, 1, REFERENCE_MAX_WORKERS)));
+  if (o.lock !== undefined) args.push('--lock', oneOf('lock', o.lock, locks!));
+  return { model: model as ReferenceModel, args };
 }
 
 /**

@@ -13,11 +13,14 @@ export const BENCH_MODELS = [
   'fork',
   'thread',
   'iterative',
+  'prethread',
+  'epoll',
   'node',
   'cluster',
   'ref-fork',
   'ref-thread',
   'ref-iterative',
+  'ref-prethread',
   'ref-epoll',
   'socat',
 ] as const;
@@ -28,10 +31,23 @@ export const REFERENCE_OF: Partial<Record<BenchModel, BenchModel>> = {
   fork: 'ref-fork',
   thread: 'ref-thread',
   iterative: 'ref-iterative',
+  prethread: 'ref-prethread',
+  epoll: 'ref-epoll',
 };
 
-/** Models that serve one client at a time: a multi-connection ping-pong would only stall. */
-const ONE_AT_A_TIME: readonly BenchModel[] = ['iterative', 'ref-iterative'];
+/**
+ * The thread pools run with this many threads (the most the option allows), the model and its
+ * reference alike: a pool serves as many clients at once as it has threads, and the others wait
+ * in the backlog, so a ping-pong wider than the pool would only stall.
+ */
+const BENCH_POOL_WORKERS = 64;
+
+/** How many clients a model serves at once; a ping-pong wider than that is not run. */
+function capacityOf(model: BenchModel): number {
+  if (model === 'iterative' || model === 'ref-iterative') return 1;
+  if (model === 'prethread' || model === 'ref-prethread') return BENCH_POOL_WORKERS;
+  return Infinity;
+}
 
 export interface BenchConfig {
   models: BenchModel[];
@@ -126,7 +142,10 @@ export function socatAvailable(): boolean {
 
 async function startModel(model: BenchModel): Promise<RunningServer> {
   if (model.startsWith('ref-')) {
-    const ref = await startReference(model.slice(4) as ReferenceModel);
+    const ref = await startReference(
+      model.slice(4) as ReferenceModel,
+      model === 'ref-prethread' ? { workers: BENCH_POOL_WORKERS } : {},
+    );
     return { port: ref.port, pid: ref.pid, close: () => ref.close() };
   }
   if (model === 'socat') {
@@ -148,7 +167,12 @@ async function startModel(model: BenchModel): Promise<RunningServer> {
     await stopChild(child);
     throw new Error('socat did not start listening');
   }
-  const options = model === 'cluster' ? { model, workers: 2, maxClients: 1000 } : { model, maxClients: 1000 };
+  const options =
+    model === 'cluster'
+      ? { model, workers: 2, maxClients: 1000 }
+      : model === 'prethread'
+        ? { model, workers: BENCH_POOL_WORKERS, maxClients: 1000 }
+        : { model, maxClients: 1000 };
   const child = spawn(process.execPath, [compiledScript('bench/server-process'), JSON.stringify(options)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -212,10 +236,11 @@ export async function runBench(config: BenchConfig, progress: Progress = () => u
       progress(`round ${round}/${config.repeat} · ${model} · ${((Date.now() - started) / 1000).toFixed(0)} s`);
       const server = await startModel(model);
       try {
+        const capacity = capacityOf(model);
         const runs: Array<{ kind: 'pingpong' | 'churn'; connections: number }> = config.connections
-          .filter((c) => c === 1 || !ONE_AT_A_TIME.includes(model))
+          .filter((c) => c === 1 || c <= capacity)
           .map((c) => ({ kind: 'pingpong' as const, connections: c }));
-        runs.push({ kind: 'churn', connections: ONE_AT_A_TIME.includes(model) ? 1 : config.churnClients });
+        runs.push({ kind: 'churn', connections: Math.min(capacity, config.churnClients) });
         for (const run of runs) {
           const stop = watchFootprint(server.pid);
           const result = await runLoad({
@@ -350,7 +375,7 @@ export function formatTable(report: BenchReport): string {
   const lines = rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
   const notes = [
-    `msgs/s: ${report.config.size}-byte ping-pong, median of ${report.config.repeat} round(s) of ${report.config.durationMs} ms; conns/s: churn with ${report.config.churnClients} clients (1 for one-at-a-time models).`,
+    `msgs/s: ${report.config.size}-byte ping-pong, median of ${report.config.repeat} round(s) of ${report.config.durationMs} ms; conns/s: churn with ${report.config.churnClients} clients (1 for one-at-a-time models); the thread pools run with ${BENCH_POOL_WORKERS} threads, and no ping-pong wider than that.`,
     '× ref: against the C reference server of the same design (ref/*.c); procs/threads/RSS: peaks of the server process tree.',
     ...sums
       .filter((s) => s.errors > 0 || s.verifyFailures > 0)

@@ -4,7 +4,21 @@ import { writeFileSync } from 'node:fs';
 import { BENCH_MODELS, BenchConfig, BenchModel, formatTable, renderSvg, runBench } from '../bench/runner';
 
 export const DEFAULT_BENCH: BenchConfig = {
-  models: ['fork', 'thread', 'iterative', 'node', 'cluster', 'ref-fork', 'ref-thread', 'ref-iterative', 'ref-epoll', 'socat'],
+  models: [
+    'fork',
+    'thread',
+    'iterative',
+    'prethread',
+    'epoll',
+    'node',
+    'cluster',
+    'ref-fork',
+    'ref-thread',
+    'ref-iterative',
+    'ref-prethread',
+    'ref-epoll',
+    'socat',
+  ],
   connections: [1, 50],
   size: 64,
   durationMs: 1000,

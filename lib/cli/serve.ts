@@ -1,6 +1,18 @@
 // `posix-servers serve`: run one server in the foreground and print what it does, as lines for
 // people or JSON lines for programs. SIGINT/SIGTERM close it gracefully and print the final stats.
-import { MODELS, HANDLERS, Model, Handler } from '../server/options';
+import {
+  ACCEPT_LOCKS,
+  AcceptLock,
+  HANDLERS,
+  Handler,
+  MAX_WORKERS,
+  Model,
+  MODELS,
+  NATIVE_MODELS,
+  POOL_MODELS,
+  SCHEDULING_POLICIES,
+  SchedulingPolicy,
+} from '../server/options';
 import { PosixServer, ServerStats, startServer } from '../server/server';
 import type { Peer, TraceEvent } from '../server/events';
 
@@ -13,8 +25,12 @@ export interface ServeArgs {
   handler: Handler;
   timeoutMs: number;
   idleTimeoutMs: number;
-  /** Cluster model only; undefined: the default (one per CPU). */
+  /** Pool models only; undefined: the default (one per CPU). */
   workers: number | undefined;
+  /** prethread only; undefined: the default. */
+  acceptLock: AcceptLock | undefined;
+  /** cluster only; undefined: the default (rr). */
+  schedulingPolicy: SchedulingPolicy | undefined;
   json: boolean;
   trace: boolean;
   lang: 'en' | 'zh';
@@ -22,7 +38,8 @@ export interface ServeArgs {
 
 export const SERVE_USAGE = `posix-servers serve [--model ${MODELS.join('|')}] [--host H] [--port P] [--backlog N]
                     [--max-clients N] [--handler ${HANDLERS.join('|')}] [--timeout-ms N]
-                    [--idle-timeout-ms N] [--workers N] [--trace] [--lang en|zh] [--json]`;
+                    [--idle-timeout-ms N] [--workers N] [--accept-lock ${ACCEPT_LOCKS.prethread.join('|')}]
+                    [--scheduling-policy ${SCHEDULING_POLICIES.join('|')}] [--trace] [--lang en|zh] [--json]`;
 
 function integer(flag: string, text: string, min: number, max: number): number {
   if (!/^-?\d+$/.test(text)) throw new Error(`${flag} must be an integer, got '${text}'`);
@@ -43,6 +60,8 @@ export function parseServeArgs(argv: string[]): ServeArgs {
     timeoutMs: 2000,
     idleTimeoutMs: 0,
     workers: undefined,
+    acceptLock: undefined,
+    schedulingPolicy: undefined,
     json: false,
     trace: false,
     lang: 'en',
@@ -90,8 +109,22 @@ export function parseServeArgs(argv: string[]): ServeArgs {
         out.idleTimeoutMs = integer('--idle-timeout-ms', value(), 0, 2 ** 31 - 1);
         break;
       case '--workers':
-        out.workers = integer('--workers', value(), 1, 64);
+        out.workers = integer('--workers', value(), 1, MAX_WORKERS);
         break;
+      case '--accept-lock': {
+        const l = value();
+        if (!(ACCEPT_LOCKS.prethread as readonly string[]).includes(l))
+          throw new Error(`--accept-lock must be one of ${ACCEPT_LOCKS.prethread.join(', ')}, got '${l}'`);
+        out.acceptLock = l as AcceptLock;
+        break;
+      }
+      case '--scheduling-policy': {
+        const p = value();
+        if (!(SCHEDULING_POLICIES as readonly string[]).includes(p))
+          throw new Error(`--scheduling-policy must be one of ${SCHEDULING_POLICIES.join(', ')}, got '${p}'`);
+        out.schedulingPolicy = p as SchedulingPolicy;
+        break;
+      }
       case '--lang': {
         const l = value();
         if (l !== 'en' && l !== 'zh') throw new Error(`--lang must be en or zh, got '${l}'`);
@@ -107,10 +140,17 @@ export function parseServeArgs(argv: string[]): ServeArgs {
         throw new Error(`unknown flag '${argv[i]}' for serve`);
     }
   }
-  if (out.workers !== undefined && out.model !== 'cluster') throw new Error(`--workers applies only to --model cluster`);
+  if (out.workers !== undefined && !(POOL_MODELS as readonly string[]).includes(out.model)) {
+    throw new Error(`--workers applies only to --model ${POOL_MODELS.join('|')}`);
+  }
+  if (out.acceptLock !== undefined && out.model !== 'prethread')
+    throw new Error(`--accept-lock applies only to --model prethread`);
+  if (out.schedulingPolicy !== undefined && out.model !== 'cluster') {
+    throw new Error(`--scheduling-policy applies only to --model cluster`);
+  }
   if (out.trace && (out.model === 'node' || out.model === 'cluster')) {
     throw new Error(
-      `--trace applies only to the native models (fork, thread, iterative): Node's own servers make their syscalls inside libuv`,
+      `--trace applies only to the native models (${NATIVE_MODELS.join(', ')}): Node's own servers make their syscalls inside libuv`,
     );
   }
   return out;
@@ -126,6 +166,13 @@ export function statsLine(s: ServerStats): string {
   );
 }
 
+/** ` → child pid 4712`, ` → slot 3`, ` → worker #1 (pid 4712)`, ` → worker #1`, or nothing. */
+function servedBy(model: Model, c: { pid?: number; slot?: number; worker?: number }): string {
+  if (c.worker !== undefined) return ` → worker #${c.worker}${c.pid ? ` (pid ${c.pid})` : ''}`;
+  if (c.pid) return ` → ${model === 'cluster' ? 'worker' : 'child'} pid ${c.pid}`;
+  return c.slot !== undefined ? ` → slot ${c.slot}` : '';
+}
+
 /** Turns server events into output lines (human or JSON). */
 export function attachPrinter(
   server: PosixServer,
@@ -135,11 +182,7 @@ export function attachPrinter(
 ): void {
   const json = (event: string, body: object) => print(JSON.stringify({ event, ...body }));
   server.on('connection', (c) =>
-    args.json
-      ? json('connection', c)
-      : print(
-          `connection #${c.id} from ${at(c.peer)}${c.pid ? ` → ${server.model === 'cluster' ? 'worker' : 'child'} pid ${c.pid}` : c.slot !== undefined ? ` → slot ${c.slot}` : ''}`,
-        ),
+    args.json ? json('connection', c) : print(`connection #${c.id} from ${at(c.peer)}${servedBy(server.model, c)}`),
   );
   server.on('disconnect', (d) =>
     args.json
@@ -178,6 +221,8 @@ export async function serveMain(
       handler: args.handler,
       idleTimeoutMs: args.idleTimeoutMs,
       ...(args.workers !== undefined ? { workers: args.workers } : {}),
+      ...(args.acceptLock !== undefined ? { acceptLock: args.acceptLock } : {}),
+      ...(args.schedulingPolicy !== undefined ? { schedulingPolicy: args.schedulingPolicy } : {}),
       ...(args.trace ? { trace: true } : {}),
     });
   } catch (e) {

@@ -19,10 +19,12 @@ export interface ConnectionEvent {
   /** 1, 2, … in accept order (refused connections take an id too). */
   id: number;
   peer: Peer;
-  /** Fork model: the child process serving this connection. */
+  /** Fork model: the child process serving this connection; cluster: the worker process. */
   pid?: number;
   /** Thread model: the slot of the INFO table it occupies. */
   slot?: number;
+  /** Pool models (prethread, cluster): the index of the pool member serving it, 0..workers-1. */
+  worker?: number;
 }
 
 export const DISCONNECT_REASONS = ['end', 'error', 'aborted', 'idle', 'crash'] as const;
@@ -39,6 +41,7 @@ export interface DisconnectEvent {
   reason: DisconnectReason;
   pid?: number;
   slot?: number;
+  worker?: number;
 }
 
 export const REJECT_REASONS = ['max-clients', 'no-thread', 'no-process', 'no-fd'] as const;
@@ -81,6 +84,15 @@ export const TRACE_CALLS = [
   'shutdown',
   'close-conn',
   'exec',
+  'pthread_mutex_lock',
+  'pthread_mutex_unlock',
+  'queue-push',
+  'queue-pop',
+  'pthread_join',
+  'epoll_create',
+  'epoll_ctl-add',
+  'epoll_ctl-mod',
+  'epoll_wait',
 ] as const;
 export type TraceCall = (typeof TRACE_CALLS)[number];
 
@@ -89,7 +101,11 @@ export type TraceCall = (typeof TRACE_CALLS)[number];
  * Meaning of fd/result per call: socket → result lfd; bind/listen → fd lfd (listen: result backlog);
  * accept → fd lfd, result cfd, peer; fork → fd cfd, result child pid; waitpid → result pid, fd the
  * wait status; worker-start → fd the cfd the worker read, result its tid; pthread_create → result rc;
- * exec (fork: the master program starts) → fd Node's lfd, result the same socket's number in the master.
+ * exec (fork: the master program starts) → fd Node's lfd, result the same socket's number in the master;
+ * pthread_mutex_lock/unlock → fd lfd, result the pool thread's tid; queue-push → fd cfd, result the
+ * queue's length; queue-pop → fd cfd, result the tid; pthread_join → result the joined thread's tid;
+ * epoll_create → result epfd; epoll_ctl-add/-mod → fd the descriptor, result the events watched
+ * (EPOLLIN 1, EPOLLOUT 4); epoll_wait → fd epfd, result the number of ready descriptors.
  */
 export interface TraceEvent {
   /** CLOCK_MONOTONIC in milliseconds (µs precision), comparable across processes. */
@@ -105,6 +121,8 @@ export interface TraceEvent {
   id: number;
   /** Thread model: the slot. */
   slot?: number;
+  /** Pool models: the pool member that made the call (or, for pthread_create/join, the one created or joined). */
+  worker?: number;
   /** bind: the address bound; accept: the client. */
   address?: Peer;
 }
@@ -127,7 +145,8 @@ export const EVENT_FIELDS = {
   port: 2,
   id: 4,
   pid: 4,
-  slot: 4,
+  slot: 2,
+  worker: 2,
   code: 4,
   detail: 4,
   bytesIn: 8,
@@ -154,6 +173,7 @@ const F = {
   id: at('id'),
   pid: at('pid'),
   slot: at('slot'),
+  worker: at('worker'),
   code: at('code'),
   detail: at('detail'),
   bytesIn: at('bytesIn'),
@@ -202,13 +222,15 @@ function peerOf(buf: Buffer, rec: number): Peer {
 function decodeOne(buf: Buffer, rec: number): NativeEvent | null {
   const id = buf.readUInt32LE(rec + F.id);
   const pid = buf.readInt32LE(rec + F.pid);
-  const slot = buf.readInt32LE(rec + F.slot);
+  const slot = buf.readInt16LE(rec + F.slot);
+  const worker = buf.readInt16LE(rec + F.worker);
   const code = buf.readInt32LE(rec + F.code);
   const detail = buf.readInt32LE(rec + F.detail);
   const timeNs = buf.readBigUInt64LE(rec + F.timeNs);
-  const where = <T extends { pid?: number; slot?: number }>(e: T): T => {
+  const where = <T extends { pid?: number; slot?: number; worker?: number }>(e: T): T => {
     if (pid > 0) e.pid = pid;
     if (slot >= 0) e.slot = slot;
+    if (worker >= 0) e.worker = worker;
     return e;
   };
   switch (typeOf.get(buf.readUInt8(rec + F.type))) {
@@ -248,6 +270,7 @@ function decodeOne(buf: Buffer, rec: number): NativeEvent | null {
         id,
       };
       if (slot >= 0) event.slot = slot;
+      if (worker >= 0) event.worker = worker;
       if (buf.readUInt8(rec + F.family) !== 0) event.address = peerOf(buf, rec);
       return { type: 'trace', event, timeNs };
     }

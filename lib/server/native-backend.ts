@@ -4,7 +4,7 @@
 // record to the event pipe → libuv sees the pipe readable → the net.Socket below emits 'data' →
 // EventDecoder → the sink (PosixServer) → emit('connection' | 'disconnect' | …).
 import { Socket } from 'node:net';
-import type { NativeServer } from '../binding';
+import type { NativeModel, NativeServer } from '../binding';
 import type { AddressInfo, Backend, EventSink, ServerStats } from './backend';
 import { fromNative, systemError } from '../util/errors';
 import { EventDecoder } from './events';
@@ -80,8 +80,8 @@ class NativeBackend implements Backend {
   }
 }
 
-/** Starts a fork, thread or iterative server; throws a SystemError when a syscall fails. */
-export function startNativeBackend(opts: ResolvedOptions & { model: 'fork' | 'thread' | 'iterative' }, sink: EventSink): Backend {
+/** Starts a server of a native model; throws a SystemError when a syscall fails. */
+export function startNativeBackend(opts: ResolvedOptions & { model: NativeModel }, sink: EventSink): Backend {
   let onExit!: (v: [number | null, number | null]) => void;
   const masterExit = new Promise<[number | null, number | null]>((r) => (onExit = r));
   let nativeServer: NativeServer;

@@ -1,30 +1,39 @@
 // Validation of user options: bad input gets a TypeError or RangeError that names the option and
 // the bad value, before any socket, process or thread exists.
-import type { NativeHandler, NativeModel } from '../binding';
+import type { NativeAcceptLock, NativeHandler, NativeModel } from '../binding';
 import { availableParallelism } from 'node:os';
 import { native } from '../addon';
 import { boolean, integerIn, numericHost, oneOf, optionsObject, show } from '../util/validate';
 
 /** The models of the addon: real POSIX servers in C++. */
-export const NATIVE_MODELS = ['fork', 'thread', 'iterative'] as const satisfies readonly NativeModel[];
+export const NATIVE_MODELS = ['fork', 'thread', 'iterative', 'prethread', 'epoll'] as const satisfies readonly NativeModel[];
 /** Node's own servers, for comparison: net.Server in this process, and node:cluster. */
 export const JS_MODELS = ['node', 'cluster'] as const;
 export const MODELS = [...NATIVE_MODELS, ...JS_MODELS] as const;
 export const HANDLERS = ['echo', 'upper'] as const satisfies readonly NativeHandler[];
 export type Model = (typeof MODELS)[number];
 export type Handler = (typeof HANDLERS)[number];
+/** Models with a fixed pool of `workers`, created once at start. */
+export const POOL_MODELS = ['prethread', 'cluster'] as const satisfies readonly Model[];
+/** The `acceptLock` kinds of each model that has the option; the first is the default. */
+export const ACCEPT_LOCKS = { prethread: ['mutex', 'main'] } as const satisfies Partial<Record<Model, readonly string[]>>;
+export type AcceptLock = NativeAcceptLock;
+/** node:cluster's two policies: the primary accepts and passes handles (rr), or every worker accepts (none). */
+export const SCHEDULING_POLICIES = ['rr', 'none'] as const;
+export type SchedulingPolicy = (typeof SCHEDULING_POLICIES)[number];
 
 export const MAX_CLIENTS_LIMIT: number = native.constants.MAX_CLIENTS_LIMIT;
 /** The fork model's cap on maxClients (each connection is a process). */
 export const FORK_MAX_CLIENTS_LIMIT: number = native.constants.FORK_MAX_CLIENTS_LIMIT;
-/** The cluster model's cap on workers. */
-export const MAX_WORKERS = 64;
+/** The pool models' cap on workers. */
+export const MAX_WORKERS: number = native.constants.MAX_WORKERS;
 
 export interface ServerOptions {
   /**
    * Native: 'fork' (process per connection), 'thread' (thread per connection), 'iterative' (one
-   * at a time). Node's own, for comparison: 'node' (net.Server in this process), 'cluster'
-   * (node:cluster: a pool of worker processes, connections handed out by this process).
+   * at a time), 'prethread' (a pool of threads created once), 'epoll' (one thread, an event
+   * loop). Node's own, for comparison: 'node' (net.Server in this process), 'cluster'
+   * (node:cluster: a pool of worker processes).
    */
   model: Model;
   /** Numeric IPv4 or IPv6 address to bind. Default '127.0.0.1'. */
@@ -34,8 +43,8 @@ export interface ServerOptions {
   /** listen() backlog, 1..65535. Default 128. */
   backlog?: number;
   /**
-   * Live connections served at once (fork: children; thread: slots of the INFO table; cluster:
-   * across all workers), 1..4096.
+   * Live connections served at once (fork: children; thread, prethread, epoll: slots of the INFO
+   * table, prethread's queued connections included; cluster: across all workers), 1..4096.
    * Default 100, as in the lecture. The next client is accepted, closed and reported as 'reject'.
    * The iterative model ignores it: it serves one client and leaves the others in the backlog.
    */
@@ -67,12 +76,28 @@ export interface ServerOptions {
    */
   idleTimeoutMs?: number;
   /**
-   * Lab hook, fork and thread models: a message that is exactly "CRASH\n" makes the child abort()
-   * (reaped with SIGABRT) or the worker thread end abruptly (pthread_exit); reported as reason 'crash'.
+   * Lab hook, fork, thread and prethread models: a message that is exactly "CRASH\n" makes the
+   * child abort() (reaped with SIGABRT) or the worker or pool thread end abruptly (pthread_exit);
+   * reported as reason 'crash'. A pool thread is replaced at once.
    */
   labCrash?: boolean;
-  /** Cluster model: worker processes, 1..64. Default: os.availableParallelism(). */
+  /**
+   * Pool models: prethread's threads or cluster's worker processes, created once at start, 1..64.
+   * Default: os.availableParallelism().
+   */
   workers?: number;
+  /**
+   * prethread: 'mutex' (default; each pool thread locks a mutex around its own accept(), UNP
+   * 30.11) or 'main' (the server thread accepts and hands each connection to an idle pool thread
+   * through a queue and a condition variable, UNP 30.12).
+   */
+  acceptLock?: AcceptLock;
+  /**
+   * cluster: 'rr' (default; this process, the primary, accepts and passes each connection to the
+   * next worker) or 'none' (every worker accepts on the shared listening socket itself),
+   * node:cluster's SCHED_RR and SCHED_NONE.
+   */
+  schedulingPolicy?: SchedulingPolicy;
 }
 
 export type ResolvedOptions = Required<ServerOptions>;
@@ -97,14 +122,22 @@ const KNOWN = new Set([
   'idleTimeoutMs',
   'labCrash',
   'workers',
+  'acceptLock',
+  'schedulingPolicy',
 ]);
 
-// A lab switch given to a model it does not apply to is a mistake worth reporting.
-function onlyFor(o: Record<string, unknown>, model: string, names: string[], allowed: string): void {
-  if (model === allowed) return;
+/** 'a', 'a and b', 'a, b and c'. */
+function listed(names: readonly string[]): string {
+  return names.length === 1 ? names[0] : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+}
+
+// An option given to a model it does not apply to is a mistake worth reporting.
+function onlyFor(o: Record<string, unknown>, model: string, names: string[], allowed: readonly string[]): void {
+  if (allowed.includes(model)) return;
   for (const name of names) {
     if (o[name] !== undefined) {
-      throw new TypeError(`The "${name}" option applies only to the ${allowed} model. Received it for model '${model}'`);
+      const models = `the ${listed(allowed)} model${allowed.length > 1 ? 's' : ''}`;
+      throw new TypeError(`The "${name}" option applies only to ${models}. Received it for model '${model}'`);
     }
   }
 }
@@ -113,17 +146,23 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   const o = optionsObject(options, KNOWN);
   const host = numericHost(o.host ?? '127.0.0.1');
   const model = oneOf('model', o.model, MODELS);
-  onlyFor(o, model, ['reap', 'restart'], 'fork');
-  onlyFor(o, model, ['threadArg', 'labHoldMs'], 'thread');
-  onlyFor(o, model, ['workers'], 'cluster');
-  if (model !== 'fork' && model !== 'thread' && o.labCrash !== undefined) {
-    throw new TypeError(`The "labCrash" option applies only to the fork and thread models. Received it for model '${model}'`);
-  }
-  if ((model === 'node' || model === 'cluster') && o.trace !== undefined && o.trace !== false) {
+  onlyFor(o, model, ['reap', 'restart'], ['fork']);
+  onlyFor(o, model, ['threadArg', 'labHoldMs'], ['thread']);
+  onlyFor(o, model, ['workers'], POOL_MODELS);
+  onlyFor(o, model, ['acceptLock'], Object.keys(ACCEPT_LOCKS));
+  onlyFor(o, model, ['schedulingPolicy'], ['cluster']);
+  if (model === 'epoll' && o.labCrash !== undefined) {
     throw new TypeError(
-      `The "trace" option applies only to the native models (fork, thread, iterative). Received it for model '${model}'`,
+      `The "labCrash" option does not apply to the epoll model: one thread serves every connection, there is no child or worker of its own to crash`,
     );
   }
+  onlyFor(o, model, ['labCrash'], ['fork', 'thread', 'prethread']);
+  if ((model === 'node' || model === 'cluster') && o.trace !== undefined && o.trace !== false) {
+    throw new TypeError(
+      `The "trace" option applies only to the native models (${NATIVE_MODELS.join(', ')}). Received it for model '${model}'`,
+    );
+  }
+  const locks: readonly AcceptLock[] = model === 'prethread' ? ACCEPT_LOCKS.prethread : ['mutex'];
   // A connection flood must not become a fork bomb: each fork connection is a process.
   const maxClientsLimit = model === 'fork' ? FORK_MAX_CLIENTS_LIMIT : MAX_CLIENTS_LIMIT;
   return {
@@ -141,6 +180,8 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     idleTimeoutMs: integerIn('idleTimeoutMs', o.idleTimeoutMs ?? 0, 0, 2 ** 31 - 1),
     labCrash: boolean('labCrash', o.labCrash ?? false),
     workers: integerIn('workers', o.workers ?? Math.min(availableParallelism(), MAX_WORKERS), 1, MAX_WORKERS),
+    acceptLock: oneOf('acceptLock', o.acceptLock ?? locks[0], locks),
+    schedulingPolicy: oneOf('schedulingPolicy', o.schedulingPolicy ?? 'rr', SCHEDULING_POLICIES),
   };
 }
 

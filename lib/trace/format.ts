@@ -29,7 +29,19 @@ export interface TraceContext {
  * entry has a note of its own as well.
  */
 export type NoteKey =
-  TraceCall | 'close-lfd:stop' | 'shutdown:conn' | 'slots-full:fork' | 'close-conn:thread' | 'close-conn:iterative';
+  | TraceCall
+  | 'close-lfd:stop'
+  | 'shutdown:conn'
+  | 'slots-full:fork'
+  | 'close-conn:thread'
+  | 'close-conn:iterative'
+  | 'close-conn:pool'
+  | 'close-conn:epoll'
+  | 'accept:pool'
+  | 'pthread_create:pool'
+  | 'epoll_ctl-add:lfd'
+  | 'epoll_ctl-mod:resume'
+  | 'epoll_ctl-mod:lfd';
 
 export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
   en: {
@@ -57,6 +69,32 @@ export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
     'close-conn:thread': 'read() returned 0 or failed: the worker closes its own cfd and frees its slot (points 9, 11)',
     'close-conn:iterative': 'read() returned 0 or failed: close(cfd), and only now accept() the next client (point 3)',
     exec: "the master is a small program of its own (fork + execve, as node-pty starts a shell): each connection's fork() then copies it, not all of Node; descriptors survive execve (point 8)",
+    'accept:pool':
+      'a pool thread created at start accepts: the client is served by a thread that already existed, none is created for it (points 1, 6; UNP 30.11)',
+    'pthread_create:pool':
+      'the pool is created once, at start (or a crashed thread is replaced): no thread is created per connection (UNP 30.11)',
+    'close-conn:pool':
+      'read() returned 0 or failed: the pool thread closes cfd and goes back for the next client; the thread lives on',
+    'close-conn:epoll':
+      'read() returned 0 or failed: close(cfd) also takes it out of the epoll set; the loop goes on serving the others',
+    pthread_mutex_lock:
+      'the pool thread takes the accept mutex: only the thread holding it sleeps in accept(), the others wait for the mutex (UNP 30.11)',
+    pthread_mutex_unlock:
+      'accept() returned: the mutex is released so that the next idle pool thread can accept; this thread serves the client itself',
+    'queue-push':
+      'the main thread accepts, puts cfd in the queue and signals the condition variable: an idle pool thread wakes up (UNP 30.12)',
+    'queue-pop': 'an idle pool thread woken by the condition variable takes cfd from the queue and serves it',
+    pthread_join: 'close(): the pool thread has returned and pthread_join collects it, so no thread outlives the server',
+    epoll_create: 'epoll_create1() makes the set of descriptors the event loop waits on: one thread will serve every client',
+    'epoll_ctl-add': 'epoll_ctl(ADD): the new connection joins the set; epoll_wait reports it when it has data (EPOLLIN)',
+    'epoll_ctl-add:lfd':
+      'epoll_ctl(ADD, lfd): a readable listener means a client is waiting; lfd is non-blocking, so accept() never blocks the loop',
+    'epoll_ctl-mod':
+      'the client does not take its echo (send() came up short): the rest is kept, and the loop waits for EPOLLOUT instead of reading more (backpressure)',
+    'epoll_ctl-mod:resume': 'the pending echo is out: watch for EPOLLIN again and read',
+    'epoll_ctl-mod:lfd':
+      'out of descriptors or memory: the listener is watched for nothing for a moment, rather than reported again and again',
+    epoll_wait: 'epoll_wait() returns the ready descriptors: one thread serves each in turn, blocking on none of them',
   },
   zh: {
     socket: 'socket() 创建监听套接字，得到 lfd（第 6 点，步骤 1）',
@@ -82,6 +120,22 @@ export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
     'close-conn:thread': 'read() 返回 0 或出错：子线程关闭自己的 cfd 并释放槽位（第 9、11 点）',
     'close-conn:iterative': 'read() 返回 0 或出错：close(cfd)，然后才 accept() 下一个客户端（第 3 点）',
     exec: 'master 是一个独立的小程序（fork + execve，和 node-pty 启动 shell 一样）：之后每个连接的 fork() 复制的是它，而不是整个 Node；文件描述符在 execve 之后仍然有效（第 8 点）',
+    'accept:pool': '启动时创建的线程池线程调用 accept()：客户端由已经存在的线程处理，不为它新建线程（第 1、6 点；UNP 30.11）',
+    'pthread_create:pool': '线程池在启动时一次创建（或替换一个崩溃的线程）：不会为每个连接创建线程（UNP 30.11）',
+    'close-conn:pool': 'read() 返回 0 或出错：线程池线程关闭 cfd，回去等待下一个客户端；线程继续存在',
+    'close-conn:epoll': 'read() 返回 0 或出错：close(cfd) 同时把它从 epoll 集合中移除；事件循环继续服务其他客户端',
+    pthread_mutex_lock: '线程池线程获得 accept 互斥锁：只有持锁的线程阻塞在 accept() 中，其余线程等待这把锁（UNP 30.11）',
+    pthread_mutex_unlock: 'accept() 已返回：释放互斥锁，下一个空闲线程才能 accept；本线程自己处理这个客户端',
+    'queue-push': '主线程 accept 后把 cfd 放入队列，并通过条件变量唤醒一个空闲的线程池线程（UNP 30.12）',
+    'queue-pop': '被条件变量唤醒的空闲线程从队列中取出 cfd 并处理它',
+    pthread_join: 'close()：线程池线程已返回，pthread_join 回收它，服务器结束后不留下任何线程',
+    epoll_create: 'epoll_create1() 创建事件循环所等待的描述符集合：一个线程将服务所有客户端',
+    'epoll_ctl-add': 'epoll_ctl(ADD)：新连接加入集合；有数据可读时 epoll_wait 报告它（EPOLLIN）',
+    'epoll_ctl-add:lfd': 'epoll_ctl(ADD, lfd)：监听套接字可读表示有客户端在等待；lfd 是非阻塞的，accept() 不会阻塞事件循环',
+    'epoll_ctl-mod': '客户端不读取回显（send() 只写出一部分）：剩余部分先保存，循环改为等待 EPOLLOUT，不再继续读取（背压）',
+    'epoll_ctl-mod:resume': '待发送的回显已全部写出：重新等待 EPOLLIN 并读取',
+    'epoll_ctl-mod:lfd': '描述符或内存不足：暂时不再监视监听套接字，而不是让它被一次又一次地报告',
+    epoll_wait: 'epoll_wait() 返回就绪的描述符：一个线程依次处理每一个，不在任何一个上阻塞',
   },
 };
 
@@ -160,8 +214,27 @@ export function traceNote(e: TraceEvent, lang: Lang, ctx: TraceContext = {}): st
   return TRACE_NOTES[lang][noteKey(e, traceRole(e, ctx))];
 }
 
+/** The events of an epoll_ctl record's interest mask, by name. */
+function epollEvents(mask: number): string {
+  const names = [
+    [1, 'EPOLLIN'],
+    [4, 'EPOLLOUT'],
+  ] as const;
+  const on = names.filter(([bit]) => (mask & bit) !== 0).map(([, name]) => name);
+  return on.length > 0 ? on.join('|') : String(mask);
+}
+
 function noteKey(e: TraceEvent, role: TraceRole): NoteKey {
   switch (e.call) {
+    case 'accept':
+      return e.worker !== undefined ? 'accept:pool' : 'accept';
+    case 'pthread_create':
+      return e.worker !== undefined ? 'pthread_create:pool' : 'pthread_create';
+    case 'epoll_ctl-add':
+      return e.id === 0 ? 'epoll_ctl-add:lfd' : 'epoll_ctl-add';
+    case 'epoll_ctl-mod':
+      if (e.id === 0) return 'epoll_ctl-mod:lfd';
+      return (e.result & 4) !== 0 ? 'epoll_ctl-mod' : 'epoll_ctl-mod:resume';
     case 'close-lfd':
       return role === 'child' ? 'close-lfd' : 'close-lfd:stop';
     case 'shutdown':
@@ -170,7 +243,9 @@ function noteKey(e: TraceEvent, role: TraceRole): NoteKey {
       return role === 'master' ? 'slots-full:fork' : 'slots-full';
     case 'close-conn':
       if (role !== 'in-process') return 'close-conn';
-      return e.slot !== undefined ? 'close-conn:thread' : 'close-conn:iterative';
+      if (e.slot !== undefined) return 'close-conn:thread';
+      if (e.worker !== undefined) return 'close-conn:pool';
+      return e.result > 0 ? 'close-conn:epoll' : 'close-conn:iterative';
     default:
       return e.call;
   }
@@ -223,6 +298,8 @@ export function traceCallText(e: TraceEvent, lang: Lang, ctx: TraceContext = {})
       return en ? `waitpid → reaped ${e.result}, ${waitText(e.fd, lang)}` : `waitpid → 回收 ${e.result}，${waitText(e.fd, lang)}`;
     case 'pthread_create':
       if (e.result !== 0) return `pthread_create${failed(e, lang)}`;
+      if (e.worker !== undefined)
+        return en ? `pthread_create → pool thread #${e.worker}` : `pthread_create → 线程池线程 #${e.worker}`;
       return en ? `pthread_create → slot ${slot} (cfd ${e.fd}${conn})` : `pthread_create → 槽位 ${slot}（cfd ${e.fd}${conn}）`;
     case 'pthread_detach':
       return en ? `pthread_detach(slot ${slot})` : `pthread_detach(槽位 ${slot})`;
@@ -252,17 +329,69 @@ export function traceCallText(e: TraceEvent, lang: Lang, ctx: TraceContext = {})
             ? en
               ? ` in slot ${e.slot}`
               : `（槽位 ${e.slot}）`
-            : '';
+            : e.worker !== undefined
+              ? en
+                ? ` by pool thread #${e.worker}`
+                : `（线程池线程 #${e.worker}）`
+              : '';
       return en ? `close(${e.fd})${where}: connection #${e.id} over` : `close(${e.fd})${where}：连接 #${e.id} 结束`;
     }
+    case 'pthread_mutex_lock':
+      return en
+        ? `pthread_mutex_lock → pool thread #${e.worker ?? '?'} (tid ${e.result}) may accept(${e.fd})`
+        : `pthread_mutex_lock → 线程池线程 #${e.worker ?? '?'}（tid ${e.result}）可以 accept(${e.fd})`;
+    case 'pthread_mutex_unlock':
+      return en
+        ? `pthread_mutex_unlock by pool thread #${e.worker ?? '?'}${conn}`
+        : `线程池线程 #${e.worker ?? '?'} pthread_mutex_unlock${conn}`;
+    case 'queue-push':
+      return en
+        ? `queue ← cfd ${e.fd}${conn} (${e.result} waiting), pthread_cond_signal`
+        : `cfd ${e.fd} 放入队列${conn}（队列中 ${e.result} 个），pthread_cond_signal`;
+    case 'queue-pop':
+      return en
+        ? `pool thread #${e.worker ?? '?'} (tid ${e.result}) takes cfd ${e.fd} from the queue${conn}`
+        : `线程池线程 #${e.worker ?? '?'}（tid ${e.result}）从队列取出 cfd ${e.fd}${conn}`;
+    case 'pthread_join':
+      return en
+        ? `pthread_join(pool thread #${e.worker ?? '?'}, tid ${e.result})`
+        : `pthread_join(线程池线程 #${e.worker ?? '?'}，tid ${e.result})`;
+    case 'epoll_create':
+      return e.errno ? `epoll_create1()${failed(e, lang)}` : `epoll_create1() → epfd ${e.result}`;
+    case 'epoll_ctl-add':
+    case 'epoll_ctl-mod': {
+      const op = e.call === 'epoll_ctl-add' ? 'ADD' : 'MOD';
+      return `epoll_ctl(${op}, ${e.fd}, ${epollEvents(e.result)})${conn}${e.errno ? failed(e, lang) : ''}`;
+    }
+    case 'epoll_wait':
+      return en ? `epoll_wait(${e.fd}) → ${e.result} ready` : `epoll_wait(${e.fd}) → ${e.result} 个就绪`;
   }
 }
 
-/** `[pid 4711]`, or `[pid 4711 tid 4805]` when the thread is known (worker-start). */
+// Calls a pool thread makes itself: its line names it. (pthread_create and pthread_join carry
+// the index of the thread created or joined, not of the caller.)
+const POOL_ACTOR_CALLS: ReadonlySet<TraceCall> = new Set<TraceCall>([
+  'pthread_mutex_lock',
+  'pthread_mutex_unlock',
+  'accept',
+  'queue-pop',
+  'slots-full',
+  'close-conn',
+]);
+
+/**
+ * `[pid 4711]`, `[pid 4711 tid 4805]` when the thread is known (worker-start), or
+ * `[pid 4711 worker #2]` for a pool thread's own calls.
+ */
 export function traceActor(e: TraceEvent, lang: Lang): string {
   const tid = e.call === 'worker-start' ? e.result : undefined;
-  if (lang === 'en') return tid !== undefined ? `[pid ${e.pid} tid ${tid}]` : `[pid ${e.pid}]`;
-  return tid !== undefined ? `[进程 ${e.pid} 线程 ${tid}]` : `[进程 ${e.pid}]`;
+  const worker = e.worker !== undefined && POOL_ACTOR_CALLS.has(e.call) ? e.worker : undefined;
+  if (lang === 'en') {
+    if (tid !== undefined) return `[pid ${e.pid} tid ${tid}]`;
+    return worker !== undefined ? `[pid ${e.pid} worker #${worker}]` : `[pid ${e.pid}]`;
+  }
+  if (tid !== undefined) return `[进程 ${e.pid} 线程 ${tid}]`;
+  return worker !== undefined ? `[进程 ${e.pid} 线程池 #${worker}]` : `[进程 ${e.pid}]`;
 }
 
 /** `+12.345 ms`, right-aligned so that lines line up. */
