@@ -5,7 +5,7 @@ import { SERVE_USAGE, serveMain } from './serve';
 import { LAB_USAGE, labMain } from '../labs';
 import { formatTrace } from '../trace/format';
 
-const USAGE = `Genuine POSIX TCP servers (fork, thread, iterative) and Node's own, to run, compare and learn.
+const USAGE = `Genuine POSIX TCP servers (fork, thread, iterative, prethread, epoll) and Node's own, to run, compare and learn.
 
 Usage:
   ${SERVE_USAGE}

@@ -11,8 +11,9 @@ import { readStat } from '../util/proc';
 export type { Lang } from '../util/i18n';
 
 /**
- * Who made a call. Node's own process makes socket/bind/listen and runs the thread and iterative
- * servers; the fork model's master accepts and forks; a child serves one connection.
+ * Who made a call. Node's own process makes socket/bind/listen and runs the in-process servers
+ * (thread, iterative, prethread, epoll); the fork model's master accepts and forks; a child serves
+ * one connection.
  */
 export type TraceRole = 'in-process' | 'master' | 'child';
 

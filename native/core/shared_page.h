@@ -5,7 +5,8 @@
 // maps the same memfd, and its children inherit that mapping across fork(), so Node, the master
 // and every child see the same memory. Counters are lock-free atomics: exact, and safe to
 // touch from a signal handler or a forked child (no locks, no allocation).
-// The in-process models (thread, iterative) use the same page so stats() is one code path.
+// The in-process models (thread, iterative, prethread, epoll) use the same page so stats() is one
+// code path.
 #pragma once
 
 #include <sys/types.h>
