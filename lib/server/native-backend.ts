@@ -3,6 +3,11 @@
 // How an event reaches a listener (ARCHITECTURE.md has the picture): the server writes a 64-byte
 // record to the event pipe → libuv sees the pipe readable → the net.Socket below emits 'data' →
 // EventDecoder → the sink (PosixServer) → emit('connection' | 'disconnect' | …).
+//
+// When the server is over (every writer gone, and for fork the master reaped), reconcile() names
+// the connections that died with a process of the server without an event saying so (the fork
+// master was killed, and its children with it): each is reported here, once, before 'error' and
+// before `finished` lets close() settle.
 import { Socket } from 'node:net';
 import type { NativeServer } from '../binding';
 import type { AddressInfo, Backend, EventSink, ServerStats } from './backend';
@@ -18,6 +23,10 @@ class NativeBackend implements Backend {
   #native: NativeServer;
   #address: AddressInfo;
   #stopped = false;
+  /** kill() was called: what dies now, close() ended ('aborted'), not a crash. */
+  #killed = false;
+  /** Connections reported by a 'connection' event and not yet by a 'disconnect'. */
+  #live = new Set<number>();
 
   constructor(nativeServer: NativeServer, masterExit: Promise<[number | null, number | null]> | null, sink: EventSink) {
     this.#native = nativeServer;
@@ -33,6 +42,8 @@ class NativeBackend implements Backend {
         } else if (ev.type === 'listening') {
           sink({ type: 'listening' });
         } else {
+          if (ev.type === 'connection') this.#live.add(ev.event.id);
+          else if (ev.type === 'disconnect') this.#live.delete(ev.event.id);
           sink({ type: ev.type, event: ev.event } as Parameters<EventSink>[0]);
         }
       }
@@ -41,17 +52,22 @@ class NativeBackend implements Backend {
     // EOF: the last writer (master and children, or the server thread) is gone.
     const eof = new Promise<void>((resolve) => pipe.once('close', () => resolve()));
 
-    // Fork only: the waiting thread reports the master's exit status.
-    const exited =
-      masterExit === null
-        ? Promise.resolve()
-        : masterExit.then(([code, signal]) => {
-            if (this.#stopped) return;
-            const how =
-              signal !== null ? `was killed by ${signalName(signal) ?? `signal ${signal}`}` : `exited with code ${code}`;
-            sink({ type: 'error', error: new Error(`fork server master ${this.pid} ${how}`) });
-          });
-    this.finished = Promise.all([eof, exited]).then(() => undefined);
+    // Fork only: the waiting thread reports the master's exit status (once the children of a
+    // master that died have been reaped too).
+    const exited = masterExit ?? Promise.resolve(null);
+    this.finished = Promise.all([eof, exited]).then(([, status]) => {
+      // Every event is in: the connections still live died with the process serving them.
+      const reason = this.#killed ? 'aborted' : 'crash';
+      for (const lost of this.#native.reconcile()) {
+        if (!this.#live.delete(lost.id)) continue; // reported already (or never announced)
+        const { id, pid, bytesIn, bytesOut } = lost;
+        sink({ type: 'disconnect', event: { id, bytesIn, bytesOut, reason, pid } });
+      }
+      if (status === null || this.#stopped) return;
+      const [code, signal] = status;
+      const how = signal !== null ? `was killed by ${signalName(signal) ?? `signal ${signal}`}` : `exited with code ${code}`;
+      sink({ type: 'error', error: new Error(`fork server master ${this.pid} ${how}`) });
+    });
   }
 
   address(): AddressInfo {
@@ -72,6 +88,7 @@ class NativeBackend implements Backend {
   }
 
   kill(): void {
+    this.#killed = true;
     this.#native.kill();
   }
 
