@@ -115,7 +115,7 @@ export interface Binding {
   };
 }
 
-// ---- Load generator (native/core/loadgen.h, native/loadgen_addon.cc) ----
+// ---- Load generator (native/loadgen/loadgen.h, native/loadgen/addon.cc) ----
 
 export type NativeLoadMode = 'pingpong' | 'churn';
 export type NativeLoadExpect = 'echo' | 'upper';

@@ -183,7 +183,7 @@ struct AddonData {
   Napi::FunctionReference server_class;
 };
 
-// Defensive checks only: lib/options.ts validates first and produces the user-facing messages.
+// Defensive checks only: lib/server/options.ts validates first and produces the user-facing messages.
 bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
   Napi::Env env = opts.Env();
   auto fail = [&](const char* what) {
