@@ -57,6 +57,16 @@ function expectBooks(server: PosixServer, log: Log): void {
   expect(log.disconnects.reduce((a, d) => a + d.bytesOut, 0)).toBe(s.bytesOut);
 }
 
+/**
+ * Waits until the server has counted every byte it echoed. A process counts a send() or recv()
+ * after the call returns, and a signal is delivered exactly there: a process stopped or killed
+ * that moment never counts that call's bytes (in its counters and its connection's alike, so the
+ * books still agree). The faults below hit servers at rest, with their echoes counted.
+ */
+async function counted(server: PosixServer, bytes: number): Promise<void> {
+  await waitFor(() => server.stats().bytesIn === bytes && server.stats().bytesOut === bytes, 5000, `${bytes} bytes counted`);
+}
+
 /** True once the process is gone from /proc: not running, not a zombie — reaped. */
 const reaped = (pid: number) => readStat(pid) === null;
 
@@ -89,6 +99,7 @@ describe('fork: the master is killed (kill -9) while it serves 20 connections', 
       clients.push(c);
     }
     await waitFor(() => log.connections.length === 20, 5000, '20 connection events');
+    await counted(server, 20 * 100 + (19 * 20) / 2);
     const children = log.connections.map((c) => c.pid!);
     expect(children.every(isAlive)).toBe(true);
 
@@ -141,8 +152,8 @@ describe.each(['fork', 'cluster'] as Model[])('%s: the process serving a connect
       clients.push(c);
     }
     await waitFor(() => log.connections.length === 4, 5000, 'four connections');
-    // cluster: the worker reports bytes every 100 ms; these are the bytes the primary knows of.
-    await sleep(250);
+    // (cluster: the worker reports bytes every 100 ms; these are the bytes the primary knows of)
+    await counted(server, 1000 * (1 + 2 + 3 + 4));
     const victim = log.connections[1].pid!;
     // With two cluster workers, the victim serves connections 2 and 4.
     const dying = log.connections.filter((c) => c.pid === victim).map((c) => c.id);
@@ -179,6 +190,7 @@ describe.each(['fork', 'cluster'] as Model[])('%s: the process serving a connect
     const c = await Client.open(port(server));
     await c.echo('hello');
     await waitFor(() => log.connections.length === 1, 5000, 'the connection');
+    await counted(server, 5);
     const pid = log.connections[0].pid!;
     process.kill(pid, 'SIGSTOP');
     await waitFor(() => readStat(pid)?.state === 'T', 2000, 'the process to stop');

@@ -58,12 +58,13 @@ export interface SustainedReport {
 
 // Samples /proc while a round runs: a thread or child that ends with its connection (thread
 // workers, fork children) is gone when the round is over, so its count is read while it lives.
-const SAMPLE_MS = 250;
+// Every 250 ms, and at least five times in a short round.
+const sampleMs = (durationMs: number) => Math.max(20, Math.min(250, Math.floor(durationMs / 5)));
 
 /**
  * Starts counting the migrations of the process tree under `rootPid` (every thread of every
- * process). Samples every 250 ms and once when the load's `durationMs` is up (the connections are
- * still open then); the returned function stops and gives the round's migrations: for threads
+ * process). Samples every 250 ms (sampleMs) and once when the load's `durationMs` is up (the
+ * connections are still open then); the returned function stops and gives the round's migrations: for threads
  * that existed at the start, what they added; for new ones, all of theirs (a new task starts at 0).
  */
 function watchMigrations(rootPid: number, durationMs: number): () => Migrations {
@@ -76,7 +77,7 @@ function watchMigrations(rootPid: number, durationMs: number): () => Migrations 
   const base = new Map<string, number>();
   sample(base);
   const last = new Map<string, number>(base);
-  const timer = setInterval(() => sample(last), SAMPLE_MS);
+  const timer = setInterval(() => sample(last), sampleMs(durationMs));
   const atEnd = setTimeout(() => sample(last), Math.max(0, durationMs - 20));
   return () => {
     clearInterval(timer);
