@@ -60,7 +60,7 @@ export interface ReapEvent {
   pid: number;
   /** The connection it served. */
   id: number;
-  /** Exit status when the child exited (0: client closed, 1: I/O error), else null. */
+  /** Exit status when the child exited (0: client closed, 1: I/O error, 3: idle, 4: lifetime, 5: slow), else null. */
   exitCode: number | null;
   /** Signal name when the child was killed, else null. */
   signal: NodeJS.Signals | null;
