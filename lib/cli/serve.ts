@@ -3,6 +3,7 @@
 import {
   ACCEPT_LOCKS,
   AcceptLock,
+  DEFAULT_BACKLOG,
   HANDLERS,
   Handler,
   MAX_WORKERS,
@@ -25,6 +26,10 @@ export interface ServeArgs {
   handler: Handler;
   timeoutMs: number;
   idleTimeoutMs: number;
+  maxConnectionMs: number;
+  minBytesPerSecond: number;
+  /** undefined: the default (1000), given only with --min-bytes-per-second. */
+  rateWindowMs: number | undefined;
   /** Pool models only; undefined: the default (one per CPU). */
   workers: number | undefined;
   /** prethread only; undefined: the default. */
@@ -38,7 +43,8 @@ export interface ServeArgs {
 
 export const SERVE_USAGE = `posix-servers serve [--model ${MODELS.join('|')}] [--host H] [--port P] [--backlog N]
                     [--max-clients N] [--handler ${HANDLERS.join('|')}] [--timeout-ms N]
-                    [--idle-timeout-ms N] [--workers N] [--accept-lock ${ACCEPT_LOCKS.prethread.join('|')}]
+                    [--idle-timeout-ms N] [--max-connection-ms N] [--min-bytes-per-second N]
+                    [--rate-window-ms N] [--workers N] [--accept-lock ${ACCEPT_LOCKS.prethread.join('|')}]
                     [--scheduling-policy ${SCHEDULING_POLICIES.join('|')}] [--trace] [--lang en|zh] [--json]`;
 
 function integer(flag: string, text: string, min: number, max: number): number {
@@ -54,11 +60,14 @@ export function parseServeArgs(argv: string[]): ServeArgs {
     model: 'fork',
     host: '127.0.0.1',
     port: 0,
-    backlog: 128,
+    backlog: DEFAULT_BACKLOG,
     maxClients: 100,
     handler: 'echo',
     timeoutMs: 2000,
     idleTimeoutMs: 0,
+    maxConnectionMs: 0,
+    minBytesPerSecond: 0,
+    rateWindowMs: undefined,
     workers: undefined,
     acceptLock: undefined,
     schedulingPolicy: undefined,
@@ -108,6 +117,15 @@ export function parseServeArgs(argv: string[]): ServeArgs {
       case '--idle-timeout-ms':
         out.idleTimeoutMs = integer('--idle-timeout-ms', value(), 0, 2 ** 31 - 1);
         break;
+      case '--max-connection-ms':
+        out.maxConnectionMs = integer('--max-connection-ms', value(), 0, 2 ** 31 - 1);
+        break;
+      case '--min-bytes-per-second':
+        out.minBytesPerSecond = integer('--min-bytes-per-second', value(), 0, 2 ** 31 - 1);
+        break;
+      case '--rate-window-ms':
+        out.rateWindowMs = integer('--rate-window-ms', value(), 100, 2 ** 31 - 1);
+        break;
       case '--workers':
         out.workers = integer('--workers', value(), 1, MAX_WORKERS);
         break;
@@ -147,6 +165,9 @@ export function parseServeArgs(argv: string[]): ServeArgs {
     throw new Error(`--accept-lock applies only to --model prethread`);
   if (out.schedulingPolicy !== undefined && out.model !== 'cluster') {
     throw new Error(`--scheduling-policy applies only to --model cluster`);
+  }
+  if (out.rateWindowMs !== undefined && out.minBytesPerSecond === 0) {
+    throw new Error(`--rate-window-ms applies only with --min-bytes-per-second`);
   }
   if (out.trace && (out.model === 'node' || out.model === 'cluster')) {
     throw new Error(
@@ -220,6 +241,9 @@ export async function serveMain(
       maxClients: args.maxClients,
       handler: args.handler,
       idleTimeoutMs: args.idleTimeoutMs,
+      maxConnectionMs: args.maxConnectionMs,
+      minBytesPerSecond: args.minBytesPerSecond,
+      ...(args.rateWindowMs !== undefined ? { rateWindowMs: args.rateWindowMs } : {}),
       ...(args.workers !== undefined ? { workers: args.workers } : {}),
       ...(args.acceptLock !== undefined ? { acceptLock: args.acceptLock } : {}),
       ...(args.schedulingPolicy !== undefined ? { schedulingPolicy: args.schedulingPolicy } : {}),

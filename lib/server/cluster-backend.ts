@@ -16,7 +16,7 @@
 // stats().perWorker[i]: connections handed to worker i (rr), or accepted by it (none, refused
 // ones included). A worker that dies is replaced at the same index and keeps its count.
 //
-// Not applicable, so 0: eintrRetries, eventsDropped, refusedNoFd, acceptErrors (see
+// Not applicable, so 0: eintrRetries, eventsDropped, eventWakeups, refusedNoFd, acceptErrors (see
 // net-listener-backend.ts). `reaped` counts workers that exited; bytesIn/bytesOut arrive from
 // the workers at most 100 ms late (exact once the connection's 'disconnect' has been emitted).
 import type { SendHandle } from 'node:child_process';
@@ -45,8 +45,8 @@ interface WorkerState {
   exited: boolean;
   /** The IPC channel is closed (its descriptor is gone). */
   disconnected: boolean;
-  /** Connections sent to it that have not ended. */
-  conns: Set<number>;
+  /** Connections sent to it that have not ended → the bytes it reported for each so far. */
+  conns: Map<number, { bytesIn: number; bytesOut: number }>;
 }
 
 class ClusterBackend extends NetListenerBackend {
@@ -57,6 +57,7 @@ class ClusterBackend extends NetListenerBackend {
   #next = 0;
   #announced = false;
   readonly #shared: boolean;
+  #killed = false;
 
   constructor(opts: ResolvedOptions, sink: EventSink) {
     if (!cluster.isPrimary) {
@@ -77,7 +78,8 @@ class ClusterBackend extends NetListenerBackend {
   }
 
   #fork(index: number): void {
-    const policy: JsServePolicy = { handler: this.opts.handler, idleTimeoutMs: this.opts.idleTimeoutMs };
+    const { handler, idleTimeoutMs, maxConnectionMs, minBytesPerSecond, rateWindowMs } = this.opts;
+    const policy: JsServePolicy = { handler, idleTimeoutMs, maxConnectionMs, minBytesPerSecond, rateWindowMs };
     // cluster.settings is global to the process: set ours for this fork only, then put back
     // whatever the application had, so that its own cluster.fork() calls are not redirected.
     const saved = cluster.settings;
@@ -96,7 +98,7 @@ class ClusterBackend extends NetListenerBackend {
       listener: 'none',
       exited: false,
       disconnected: false,
-      conns: new Set(),
+      conns: new Map(),
     };
     this.#workers.push(w);
     worker.on('message', (msg: FromWorker) => this.#onMessage(w, msg));
@@ -137,7 +139,7 @@ class ClusterBackend extends NetListenerBackend {
           break;
         }
         this.#live.set(id, w);
-        w.conns.add(id);
+        w.conns.set(id, { bytesIn: 0, bytesOut: 0 });
         this.sink({ type: 'connection', event: { id, peer: msg.peer, pid: w.pid, worker: w.index } });
         w.worker.send({ t: 'admit', key: msg.key, id } satisfies ToWorker);
         break;
@@ -150,8 +152,15 @@ class ClusterBackend extends NetListenerBackend {
         this.sink({ type: 'error', error: systemError(msg.errno, msg.syscall, this.opts.host, this.opts.port) });
         break;
       case 'bytes':
-        this.counters.bytesIn += msg.bytesIn;
-        this.counters.bytesOut += msg.bytesOut;
+        for (const [id, bytesIn, bytesOut] of msg.conns) {
+          this.counters.bytesIn += bytesIn;
+          this.counters.bytesOut += bytesOut;
+          const conn = w.conns.get(id);
+          if (conn) {
+            conn.bytesIn += bytesIn;
+            conn.bytesOut += bytesOut;
+          }
+        }
         break;
       case 'closed':
         if (!this.#live.has(msg.id)) break;
@@ -183,8 +192,11 @@ class ClusterBackend extends NetListenerBackend {
     w.exited = true;
     w.listener = 'closed';
     this.counters.reaped++;
-    // Its connections died with it (the kernel closed their sockets).
-    for (const id of [...w.conns]) this.#ended(w, id, 0, 0, 'crash');
+    // Its connections died with it (the kernel closed their sockets), each with the bytes the
+    // worker had reported for it: those are the bytes the counters hold. A worker killed by
+    // close() (kill(), after abortConnections() did not end it) ended them: 'aborted'.
+    const reason = this.#killed ? 'aborted' : 'crash';
+    for (const [id, b] of [...w.conns]) this.#ended(w, id, b.bytesIn, b.bytesOut, reason);
     this.sink({ type: 'reap', event: { pid: w.pid, id: 0, exitCode: signal === null ? code : null, signal } });
     if (!this.stopped) {
       if (w.ready) {
@@ -212,7 +224,7 @@ class ClusterBackend extends NetListenerBackend {
     const ready = this.#ready();
     const w = ready[this.#next++ % ready.length];
     this.#live.set(id, w);
-    w.conns.add(id);
+    w.conns.set(id, { bytesIn: 0, bytesOut: 0 });
     this.counters.perWorker[w.index]++;
     this.sink({ type: 'connection', event: { id, peer, pid: w.pid, worker: w.index } });
     const msg: ToWorker = { t: 'conn', id };
@@ -250,10 +262,16 @@ class ClusterBackend extends NetListenerBackend {
 
   abortConnections(): void {
     const abort: ToWorker = { t: 'abort' };
-    for (const w of this.#workers) if (!w.exited && w.worker.isConnected()) w.worker.send(abort);
+    for (const w of this.#workers) {
+      if (w.exited) continue;
+      // A stopped worker (SIGSTOP) would read the message only once continued.
+      w.worker.process.kill('SIGCONT');
+      if (w.worker.isConnected()) w.worker.send(abort);
+    }
   }
 
   kill(): void {
+    this.#killed = true;
     for (const w of this.#workers) if (!w.exited) w.worker.process.kill('SIGKILL');
   }
 }

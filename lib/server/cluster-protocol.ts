@@ -37,8 +37,12 @@ export type FromWorker =
   | { t: 'stopped' }
   /** none: accept() failed in the worker (net.Server 'error'). */
   | { t: 'error'; errno: number; syscall: string }
-  /** Bytes read and written since the last report (sent at most every 100 ms, and before 'closed'). */
-  | { t: 'bytes'; bytesIn: number; bytesOut: number }
+  /**
+   * Bytes read and written since the last report, per connection: [id, bytesIn, bytesOut] (sent at
+   * most every 100 ms, and before 'closed'). Per connection, so that when a worker dies the
+   * primary reports each of its connections with the bytes it counted for it.
+   */
+  | { t: 'bytes'; conns: Array<[number, number, number]> }
   /** Connection `id` has ended. */
   | { t: 'closed'; id: number; bytesIn: number; bytesOut: number; reason: DisconnectReason };
 

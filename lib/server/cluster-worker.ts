@@ -16,24 +16,23 @@ import { JsConnection, peerOf } from './js-connection';
 
 const policy = JSON.parse(process.env[WORKER_POLICY_ENV] ?? '{}') as JsServePolicy;
 const live = new Map<number, JsConnection>();
+/** Connection id → [bytesIn, bytesOut] not yet reported. */
+const pending = new Map<number, [number, number]>();
 /** none: connections accepted here, waiting for the primary's verdict, by key. */
-const pending = new Map<number, Socket>();
+const awaiting = new Map<number, Socket>();
 let nextKey = 0;
 let listener: Server | null = null;
 /** close()'s timeout has passed: a connection admitted from now on is ended at once. */
 let aborted = false;
-let pendingIn = 0;
-let pendingOut = 0;
 
 function send(m: FromWorker): void {
   if (process.connected) process.send!(m);
 }
 
 function flushBytes(): void {
-  if (pendingIn === 0 && pendingOut === 0) return;
-  send({ t: 'bytes', bytesIn: pendingIn, bytesOut: pendingOut });
-  pendingIn = 0;
-  pendingOut = 0;
+  if (pending.size === 0) return;
+  send({ t: 'bytes', conns: [...pending].map(([id, [bytesIn, bytesOut]]) => [id, bytesIn, bytesOut]) });
+  pending.clear();
 }
 
 // Unref'd: an idle worker that the primary disconnects must be free to exit.
@@ -53,8 +52,13 @@ function serve(socket: Socket, id: number): void {
       send({ t: 'closed', id, ...end });
     },
     (bytesIn, bytesOut) => {
-      pendingIn += bytesIn;
-      pendingOut += bytesOut;
+      const p = pending.get(id);
+      if (p) {
+        p[0] += bytesIn;
+        p[1] += bytesOut;
+      } else {
+        pending.set(id, [bytesIn, bytesOut]);
+      }
     },
   );
   live.set(id, conn);
@@ -67,7 +71,7 @@ function serve(socket: Socket, id: number): void {
 function listenOn(handle: object, host: string): void {
   const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
     const key = ++nextKey;
-    pending.set(key, socket);
+    awaiting.set(key, socket);
     send({ t: 'accepted', key, peer: peerOf(socket, host) });
   });
   server.on('error', (e: NodeJS.ErrnoException) => {
@@ -87,16 +91,16 @@ process.on('message', (msg: ToWorker, handle?: Socket | object) => {
       if (handle !== undefined && listener === null) listenOn(handle, msg.host);
       break;
     case 'admit': {
-      const socket = pending.get(msg.key);
-      pending.delete(msg.key);
+      const socket = awaiting.get(msg.key);
+      awaiting.delete(msg.key);
       if (socket === undefined) break;
       serve(socket, msg.id);
       socket.resume();
       break;
     }
     case 'refuse':
-      pending.get(msg.key)?.destroy();
-      pending.delete(msg.key);
+      awaiting.get(msg.key)?.destroy();
+      awaiting.delete(msg.key);
       break;
     case 'stop':
       // The descriptor is closed now (uv_close); connections already accepted go on.

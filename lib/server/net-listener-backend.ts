@@ -8,7 +8,7 @@
 // net.Socket that never reads.
 //
 // What does not apply to them is 0: eintrRetries (libuv retries EINTR itself, uncounted),
-// eventsDropped (events are emitted directly), refusedNoFd and acceptErrors (libuv handles EMFILE
+// eventsDropped and eventWakeups (events are emitted directly), refusedNoFd and acceptErrors (libuv handles EMFILE
 // with its own reserve descriptor and skips per-client accept errors silently).
 import { closeSync } from 'node:fs';
 import { createServer, Server, Socket } from 'node:net';
@@ -40,6 +40,7 @@ export abstract class NetListenerBackend implements Backend {
     bytesIn: 0,
     bytesOut: 0,
     eventsDropped: 0,
+    eventWakeups: 0,
     refusedNoFd: 0,
     acceptErrors: 0,
     perWorker: [],

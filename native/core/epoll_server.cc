@@ -7,7 +7,7 @@
 //                            lfd: accept4 every pending client (non-blocking), epoll_ctl(ADD, cfd, EPOLLIN)
 //                            cfd: one recv, the handler, one send; what the client did not take
 //                                 is kept and cfd is watched for EPOLLOUT instead of EPOLLIN
-//                          drop the connections idle past their deadline }
+//                          drop the connections past a deadline of their ServePolicy }
 //
 // No thread or process per connection: strace -f shows no clone(), and /proc/self/task holds one
 // thread for all of them.
@@ -21,10 +21,14 @@
 // the other clients are served meanwhile. Half-close: the client's EOF is read only once its
 // output is out, so everything is echoed before close() sends our FIN.
 //
-// Idle timeout: every connection has the same timeout, so a list ordered by last activity is a
-// complete timer structure (as Node's timers keep one list per duration): activity moves a
-// connection to the tail, the head is the next deadline, epoll_wait sleeps until it. O(1) per
-// event, no scan of the connections.
+// Time limits (ServePolicy, as serve_connection keeps them for the blocking models): idle
+// (nothing read or written for idleTimeoutMs), lifetime (maxConnectionMs) and rate (at least
+// minBytesPerSecond × rateWindowMs / 1000 bytes read in each window of rateWindowMs). Every
+// connection has the same durations, so for each limit a list whose deadlines only grow at its
+// tail is a complete timer structure (as Node's timers keep one list per duration): activity
+// moves a connection to the tail of the idle list, a window that is over re-arms it at the tail of
+// the rate list, the lifetime list is in accept order; each head is that limit's next deadline,
+// and epoll_wait sleeps until the nearest. O(1) per event, no scan of the connections.
 //
 // Out of descriptors (EMFILE): the reserve descriptor trick of accept_guard.h, without ever
 // sleeping in the loop. close(cfd) also takes cfd out of the epoll set (its only reference), so
@@ -37,6 +41,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -65,15 +70,65 @@ class EpollServer final : public InProcessServer {
   using InProcessServer::launch;
 
  private:
+  struct Conn;
+
+  // A connection's place in one timer list.
+  struct TimerLink {
+    int64_t at = 0;  // the deadline, monotonic ms
+    Conn* prev = nullptr;
+    Conn* next = nullptr;
+    bool linked = false;
+  };
+
   // One live connection, at its slot's index.
   struct Conn {
     Slot* slot = nullptr;     // nullptr: free
     char* pending = nullptr;  // output the client has not taken yet (malloc'd, at most one read)
     size_t pending_off = 0;
     size_t pending_len = 0;
-    int64_t deadline_ms = 0;  // idle timeout
-    Conn* older = nullptr;    // the idle list, oldest activity first
-    Conn* newer = nullptr;
+    uint64_t window_got = 0;  // bytes read in the current rate window
+    TimerLink idle, life, rate;
+  };
+
+  // Connections ordered by one deadline that is only ever set to now + the same duration, so that
+  // appending keeps the order: the head is the next deadline.
+  class TimerList {
+   public:
+    explicit TimerList(TimerLink Conn::*link) : link_(link) {}
+    Conn* head() const { return head_; }
+    // The head's deadline; INT64_MAX when the list is empty.
+    int64_t next() const { return head_ != nullptr ? (head_->*link_).at : INT64_MAX; }
+    void push_back(Conn& conn, int64_t at) {
+      remove(conn);
+      TimerLink& l = conn.*link_;
+      l.at = at;
+      l.prev = tail_;
+      l.next = nullptr;
+      l.linked = true;
+      if (tail_ != nullptr)
+        (tail_->*link_).next = &conn;
+      else
+        head_ = &conn;
+      tail_ = &conn;
+    }
+    void remove(Conn& conn) {
+      TimerLink& l = conn.*link_;
+      if (!l.linked) return;
+      if (l.prev != nullptr)
+        (l.prev->*link_).next = l.next;
+      else
+        head_ = l.next;
+      if (l.next != nullptr)
+        (l.next->*link_).prev = l.prev;
+      else
+        tail_ = l.prev;
+      l = TimerLink{};
+    }
+
+   private:
+    TimerLink Conn::*link_;
+    Conn* head_ = nullptr;
+    Conn* tail_ = nullptr;
   };
 
   SysError prepare() override {
@@ -101,7 +156,13 @@ class EpollServer final : public InProcessServer {
   }
 
   void accept_loop() override {
-    idle_ms_ = options_.serve.idleTimeoutMs;
+    const ServePolicy& policy = options_.serve;
+    idle_ms_ = policy.idleTimeoutMs;
+    life_ms_ = policy.maxConnectionMs;
+    if (policy.minBytesPerSecond > 0) {
+      window_ms_ = policy.rateWindowMs;
+      window_need_ = (static_cast<uint64_t>(policy.minBytesPerSecond) * static_cast<uint64_t>(window_ms_) + 999) / 1000;
+    }
     epoll_event ready[kMaxEvents];
     Counters& c = page_->counters;
     while (listening_ || live_ > 0) {
@@ -115,7 +176,7 @@ class EpollServer final : public InProcessServer {
         break;
       }
       if (n > 0) events_.trace(TraceCall::EpollWait, epfd_.get(), n);
-      if (idle_ms_ > 0 || paused_) now_ms_ = monotonic_ms();
+      if (policy.timed() || paused_) now_ms_ = monotonic_ms();
       for (int i = 0; i < n; ++i) {
         if (ready[i].data.u32 == kListenerTag)
           on_listener();
@@ -123,18 +184,17 @@ class EpollServer final : public InProcessServer {
           on_connection(conns_[ready[i].data.u32], ready[i].events);
       }
       if (paused_ && now_ms_ >= resume_ms_) resume_listener();
-      expire_idle();
+      expire();
     }
     epfd_.reset();
   }
 
-  // -1 (sleep until an event), or the time to the next idle deadline or the end of an accept pause.
+  // -1 (sleep until an event), or the time to the nearest deadline or the end of an accept pause.
   int next_timeout_ms() {
-    if (!(idle_ms_ > 0 && oldest_ != nullptr) && !paused_) return -1;
-    int64_t now = monotonic_ms();
-    int64_t wake = paused_ ? resume_ms_ : INT64_MAX;
-    if (idle_ms_ > 0 && oldest_ != nullptr && oldest_->deadline_ms < wake) wake = oldest_->deadline_ms;
-    int64_t left = wake - now;
+    int64_t wake =
+        std::min({paused_ ? resume_ms_ : INT64_MAX, idle_list_.next(), life_list_.next(), rate_list_.next()});
+    if (wake == INT64_MAX) return -1;
+    int64_t left = wake - monotonic_ms();
     return left <= 0 ? 0 : (left > INT32_MAX ? INT32_MAX : static_cast<int>(left));
   }
 
@@ -176,7 +236,10 @@ class EpollServer final : public InProcessServer {
       int index = slots_.index_of(slot);
       Conn& conn = conns_[index];
       conn.slot = slot;
+      conn.window_got = 0;
       touch(conn);
+      if (life_ms_ > 0) life_list_.push_back(conn, now_ms_ + life_ms_);
+      if (window_ms_ > 0) rate_list_.push_back(conn, now_ms_ + window_ms_);
       if (!watch(EPOLL_CTL_ADD, cfd, EPOLLIN, static_cast<uint32_t>(index), id)) end(conn, DisconnectReason::Error);
     }
   }
@@ -215,6 +278,7 @@ class EpollServer final : public InProcessServer {
     }
     c.bytesIn.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
     slot->bytes.in.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+    conn.window_got += static_cast<uint64_t>(n);
     touch(conn);
     apply_handler(options_.serve.handler, buffer_, static_cast<size_t>(n));
     size_t sent = 0;
@@ -266,31 +330,25 @@ class EpollServer final : public InProcessServer {
     return true;
   }
 
-  // Activity: the connection's idle deadline moves to now + idleTimeoutMs, the newest of all.
+  // Activity: the connection's idle deadline moves to now + idleTimeoutMs, the latest of all.
   void touch(Conn& conn) {
-    if (idle_ms_ <= 0) return;
-    unlink(conn);
-    conn.deadline_ms = now_ms_ + idle_ms_;
-    conn.older = newest_;
-    conn.newer = nullptr;
-    if (newest_ != nullptr)
-      newest_->newer = &conn;
-    else
-      oldest_ = &conn;
-    newest_ = &conn;
+    if (idle_ms_ > 0) idle_list_.push_back(conn, now_ms_ + idle_ms_);
   }
 
-  void unlink(Conn& conn) {
-    if (conn.older != nullptr) conn.older->newer = conn.newer;
-    if (conn.newer != nullptr) conn.newer->older = conn.older;
-    if (oldest_ == &conn) oldest_ = conn.newer;
-    if (newest_ == &conn) newest_ = conn.older;
-    conn.older = conn.newer = nullptr;
-  }
-
-  void expire_idle() {
-    if (idle_ms_ <= 0) return;
-    while (oldest_ != nullptr && oldest_->deadline_ms <= now_ms_) end(*oldest_, DisconnectReason::Idle);
+  // The deadlines that have come, in serve_connection's order: lifetime, then the rate window,
+  // then idle. A rate window that is over (and was met) starts the next one, from now.
+  void expire() {
+    while (life_list_.next() <= now_ms_) end(*life_list_.head(), DisconnectReason::Lifetime);
+    while (rate_list_.next() <= now_ms_) {
+      Conn& conn = *rate_list_.head();
+      if (conn.window_got < window_need_) {
+        end(conn, DisconnectReason::Slow);
+        continue;
+      }
+      conn.window_got = 0;
+      rate_list_.push_back(conn, now_ms_ + window_ms_);
+    }
+    while (idle_list_.next() <= now_ms_) end(*idle_list_.head(), DisconnectReason::Idle);
   }
 
   void end_all(DisconnectReason reason) {
@@ -301,7 +359,9 @@ class EpollServer final : public InProcessServer {
 
   // close(cfd) (in end_connection) also removes it from the epoll set.
   void end(Conn& conn, DisconnectReason reason) {
-    unlink(conn);
+    idle_list_.remove(conn);
+    life_list_.remove(conn);
+    rate_list_.remove(conn);
     free(conn.pending);
     conn.pending = nullptr;
     conn.pending_len = 0;
@@ -317,10 +377,15 @@ class EpollServer final : public InProcessServer {
   bool listening_ = true;  // lfd is open and watched
   bool paused_ = false;    // lfd is watched for nothing until resume_ms_
   int64_t resume_ms_ = 0;
-  int idle_ms_ = 0;         // options_.serve.idleTimeoutMs; 0: no timer
-  int64_t now_ms_ = 0;      // when the last epoll_wait returned (kept only with a timer)
-  Conn* oldest_ = nullptr;  // the idle list's head: the next deadline
-  Conn* newest_ = nullptr;
+  // The limits of options_.serve; 0: none.
+  int idle_ms_ = 0;
+  int life_ms_ = 0;
+  int window_ms_ = 0;
+  uint64_t window_need_ = 0;  // bytes to read in each rate window
+  int64_t now_ms_ = 0;        // when the last epoll_wait returned (kept only with a limit)
+  TimerList idle_list_{&Conn::idle};
+  TimerList life_list_{&Conn::life};
+  TimerList rate_list_{&Conn::rate};
   char buffer_[kReadSize];  // every read lands here; only what a client does not take is copied
 };
 

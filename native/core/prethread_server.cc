@@ -160,16 +160,18 @@ class PrethreadServer final : public InProcessServer {
       sockaddr_storage peer{};
       uint32_t id = 0;
       int cfd;
+      Slot* slot = nullptr;
       {
         std::lock_guard<std::mutex> lock(accept_mu_);
         events_.trace(TraceCall::PthreadMutexLock, lfd_.get(), m->tid, 0, 0, -1, nullptr, 0, m->index);
         int lfd = lfd_.get();  // accept_next closes it when the server stops
         cfd = accept_next(peer, id, m->index);
+        // The slot table has one claimer at a time (slot_table.h): the thread holding this mutex.
+        if (cfd >= 0) slot = slots_.claim(cfd, peer, id);
         events_.trace(TraceCall::PthreadMutexUnlock, lfd, m->tid, 0, id, -1, nullptr, 0, m->index);
       }
       if (cfd < 0) return;
       page_->perWorker[m->index].fetch_add(1, std::memory_order_relaxed);
-      Slot* slot = slots_.claim(cfd, peer, id);
       if (slot == nullptr) {  // maxClients live: refuse
         reject(cfd, peer, id, RejectReason::MaxClients, 0, m->index);
         continue;

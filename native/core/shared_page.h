@@ -1,4 +1,5 @@
-// The counters every model keeps, and the fork model's table of live children.
+// The counters every model keeps, the fork model's table of live children, and the ring that
+// carries events to Node.
 //
 // Lecture point 8: "parent and child share descriptors and an mmap shared mapping". The page is
 // a memfd mmap(MAP_SHARED)ed in Node's process; the fork master (a program of its own, exec'd)
@@ -9,9 +10,10 @@
 // code path.
 #pragma once
 
-#include <sys/types.h>
 #include <atomic>
 #include <cstdint>
+
+#include "event_ring.h"
 
 namespace ps {
 
@@ -40,7 +42,8 @@ struct Counters {
   Counter eintrRetries{0};   // blocking calls interrupted by a signal and retried
   Counter bytesIn{0};        // bytes read from clients
   Counter bytesOut{0};       // bytes written to clients
-  Counter eventsDropped{0};  // events lost because the event pipe was full
+  Counter eventsDropped{0};  // events lost because the event ring was full
+  Counter eventWakeups{0};   // times a writer woke Node to deliver events (the ring's doorbell)
   Counter refusedNoFd{0};    // refused because no descriptor was left (EMFILE/ENFILE)
   Counter acceptErrors{0};   // accept() failures that belonged to one client (ECONNABORTED…)
 };
@@ -65,6 +68,7 @@ struct SharedPage {
   // stats().perWorker. A member that is replaced keeps its index and its count.
   Counter perWorker[kMaxWorkers]{};
   ChildEntry children[kMaxClientsLimit];
+  EventRing events;  // how events reach Node (event_ring.h)
 };
 
 // Creates the page in a memfd (close-on-exec) and maps it; `fd` owns the memfd afterwards, for a
