@@ -11,8 +11,11 @@ export {
   FORK_MAX_CLIENTS_LIMIT,
   MAX_WORKERS,
   DEFAULT_BACKLOG,
+  POOL_MODELS,
+  ACCEPT_LOCKS,
+  SCHEDULING_POLICIES,
 } from './server/options';
-export type { CloseOptions, Handler, Model, ServerOptions } from './server/options';
+export type { AcceptLock, CloseOptions, Handler, Model, SchedulingPolicy, ServerOptions } from './server/options';
 export type {
   ConnectionEvent,
   DisconnectEvent,

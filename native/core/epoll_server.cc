@@ -42,6 +42,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -100,6 +101,7 @@ class EpollServer final : public InProcessServer {
     int64_t next() const { return head_ != nullptr ? (head_->*link_).at : INT64_MAX; }
     void push_back(Conn& conn, int64_t at) {
       remove(conn);
+      assert(tail_ == nullptr || (tail_->*link_).at <= at);  // appending keeps the order
       TimerLink& l = conn.*link_;
       l.at = at;
       l.prev = tail_;
@@ -133,8 +135,9 @@ class EpollServer final : public InProcessServer {
 
   SysError prepare() override {
     epfd_.reset(epoll_create1(EPOLL_CLOEXEC));
-    events_.trace(TraceCall::EpollCreate, -1, epfd_.get(), epfd_.valid() ? 0 : errno);
-    if (!epfd_.valid()) return {errno, "epoll_create1"};
+    int err = epfd_.valid() ? 0 : errno;
+    events_.trace(TraceCall::EpollCreate, -1, epfd_.get(), err);
+    if (err != 0) return {err, "epoll_create1"};
     close_conn_result_ = epfd_.get();
     // Non-blocking: a client that resets between epoll_wait and accept must not block the loop
     // in accept() (UNP 16.6).
