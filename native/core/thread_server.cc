@@ -72,6 +72,7 @@ class ThreadServer final : public InProcessServer {
     int index = self->slots_.index_of(slot);
     pid_t tid = static_cast<pid_t>(syscall(SYS_gettid));
     slot->tid = tid;
+    pthread_setname_np(pthread_self(), kWorkerThreadName);
     Counters& counters = self->page_->counters;
     DisconnectReason reason;
     // If this thread ends abruptly (the lab's crash hook: pthread_exit mid-connection), the cleanup
