@@ -1,8 +1,13 @@
 // `posix-servers serve`: run one server in the foreground and print what it does, as lines for
 // people or JSON lines for programs. SIGINT/SIGTERM close it gracefully and print the final stats.
+import { writeFileSync } from 'node:fs';
 import { MODELS, HANDLERS, Model, Handler } from '../server/options';
 import { PosixServer, ServerStats, startServer } from '../server/server';
 import type { Peer, TraceEvent } from '../server/events';
+import { Recorder } from '../trace/recording';
+import { renderSvg } from '../trace/svg';
+import { LiveView } from '../ui/live';
+import { optionalPort, writableFile } from './observe';
 
 export interface ServeArgs {
   model: Model;
@@ -18,11 +23,16 @@ export interface ServeArgs {
   json: boolean;
   trace: boolean;
   lang: 'en' | 'zh';
+  /** --svg FILE: the picture of the trace, written at close. */
+  svg: string | null;
+  /** --ui [PORT]: the live view's port on 127.0.0.1 (0: any); null: no live view. */
+  ui: number | null;
 }
 
 export const SERVE_USAGE = `posix-servers serve [--model ${MODELS.join('|')}] [--host H] [--port P] [--backlog N]
                     [--max-clients N] [--handler ${HANDLERS.join('|')}] [--timeout-ms N]
-                    [--idle-timeout-ms N] [--workers N] [--trace] [--lang en|zh] [--json]`;
+                    [--idle-timeout-ms N] [--workers N] [--trace] [--lang en|zh] [--json]
+                    [--svg FILE] [--ui [PORT]]`;
 
 function integer(flag: string, text: string, min: number, max: number): number {
   if (!/^-?\d+$/.test(text)) throw new Error(`${flag} must be an integer, got '${text}'`);
@@ -46,6 +56,8 @@ export function parseServeArgs(argv: string[]): ServeArgs {
     json: false,
     trace: false,
     lang: 'en',
+    svg: null,
+    ui: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const eq = argv[i].indexOf('=');
@@ -96,6 +108,15 @@ export function parseServeArgs(argv: string[]): ServeArgs {
         const l = value();
         if (l !== 'en' && l !== 'zh') throw new Error(`--lang must be en or zh, got '${l}'`);
         out.lang = l;
+        break;
+      }
+      case '--svg':
+        out.svg = writableFile('--svg', value());
+        break;
+      case '--ui': {
+        const next = inline === undefined ? argv[i + 1] : undefined;
+        const port = inline ?? (next !== undefined && /^\d+$/.test(next) ? argv[++i] : undefined);
+        out.ui = port === undefined ? 0 : optionalPort('--ui', port);
         break;
       }
       case '--json':
@@ -169,6 +190,9 @@ export async function serveMain(
   let server: PosixServer;
   try {
     args = parseServeArgs(argv);
+    // The picture and the live view draw the trace: a native server records it for them.
+    const observed = args.svg !== null || args.ui !== null;
+    const native = args.model !== 'node' && args.model !== 'cluster';
     server = await startServer({
       model: args.model,
       host: args.host,
@@ -178,7 +202,7 @@ export async function serveMain(
       handler: args.handler,
       idleTimeoutMs: args.idleTimeoutMs,
       ...(args.workers !== undefined ? { workers: args.workers } : {}),
-      ...(args.trace ? { trace: true } : {}),
+      ...(args.trace || (observed && native) ? { trace: true } : {}),
     });
   } catch (e) {
     process.stderr.write(`posix-servers: ${(e as Error).message}\n`);
@@ -199,6 +223,39 @@ export async function serveMain(
   }
   const ctx = server.model === 'fork' ? { masterPid: server.pid } : {};
   attachPrinter(server, args, print, formatTrace ? (t, t0) => formatTrace(t, t0, args.lang, ctx) : null);
+  let recorder: Recorder | null = null;
+  let view: LiveView | null = null;
+  if (args.svg !== null || args.ui !== null) {
+    recorder = new Recorder();
+    recorder.attach(server, { maxClients: args.maxClients });
+  }
+  if (args.ui !== null) {
+    try {
+      view = await LiveView.start(recorder!, { port: args.ui, lang: args.lang });
+    } catch (e) {
+      process.stderr.write(`posix-servers: --ui: ${(e as Error).message}\n`);
+      await server.close({ timeoutMs: 0 });
+      return 1;
+    }
+    if (args.json) print(JSON.stringify({ event: 'ui', url: view.url }));
+    else print(`live view: ${view.url}`);
+  }
+  // At close: the picture is written, the live view shows the final state and stops.
+  const finish = async (): Promise<boolean> => {
+    let ok = true;
+    if (args.svg !== null) {
+      try {
+        writeFileSync(args.svg, renderSvg(recorder!.servers, args.lang));
+        if (args.json) print(JSON.stringify({ event: 'svg', file: args.svg }));
+        else print(`picture of the trace: ${args.svg}`);
+      } catch (e) {
+        process.stderr.write(`posix-servers: --svg: ${(e as Error).message}\n`);
+        ok = false;
+      }
+    }
+    await view?.close();
+    return ok;
+  };
   return new Promise((resolve) => {
     let closing = false;
     const stop = () => {
@@ -207,11 +264,11 @@ export async function serveMain(
         return;
       }
       closing = true;
-      void server.close({ timeoutMs: args.timeoutMs }).then(() => {
+      void server.close({ timeoutMs: args.timeoutMs }).then(async () => {
         const s = server.stats();
         if (args.json) print(JSON.stringify({ event: 'close', stats: s }));
         else print(statsLine(s));
-        resolve(0);
+        resolve((await finish()) ? 0 : 1);
       });
     };
     process.on('SIGINT', stop);
@@ -223,7 +280,7 @@ export async function serveMain(
         const s = server.stats();
         if (args.json) print(JSON.stringify({ event: 'close', stats: s }));
         else print(statsLine(s));
-        resolve(1);
+        void finish().then(() => resolve(1));
       }
     });
   });

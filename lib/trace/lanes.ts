@@ -127,7 +127,7 @@ function shortLabel(e: TraceEvent, lang: Lang): string {
     case 'waitpid':
       return `waitpid → ${e.result}`;
     case 'pthread_create':
-      return t(lang, { en: `pthread_create (slot ${e.slot ?? '?'})`, zh: `pthread_create（槽位 ${e.slot ?? '?'}）` });
+      return 'pthread_create';
     case 'pthread_detach':
       return 'pthread_detach';
     case 'worker-start':

@@ -53,6 +53,12 @@ export interface RecorderEvents {
 /** Collects RecordedServers; emits as they grow. */
 export class Recorder extends EventEmitter<RecorderEvents> {
   readonly servers: RecordedServer[] = [];
+  #live = new Map<RecordedServer, PosixServer>();
+
+  /** The running server behind a recording (for its counters), until it has closed. */
+  serverOf(rec: RecordedServer): PosixServer | undefined {
+    return this.#live.get(rec);
+  }
 
   /**
    * Records `server` from now on (its startupTrace included). `options` are those it was started
@@ -75,6 +81,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
       events: [],
     };
     this.servers.push(rec);
+    this.#live.set(rec, server);
     const add = (e: RecordedEvent) => {
       rec.events.push(e);
       this.emit('event', rec, e);
@@ -90,6 +97,7 @@ export class Recorder extends EventEmitter<RecorderEvents> {
     server.once('close', () => {
       rec.closedMs = monotonicMs();
       this.emit('closed', rec);
+      this.#live.delete(rec);
     });
     this.emit('server', rec);
     return rec;

@@ -139,7 +139,7 @@ function renderDiagram(d: Diagram, lang: Lang, top: number, width: number): { sv
   const ncols = Math.max(2, ...[...col.values()].map((c) => c + 1));
   const xOf = (laneId: string) => GUTTER + (col.get(laneId) ?? 0) * COL_W + COL_W / 2;
   const yOf = (row: number) => HEAD_H + row * ROW_H + ROW_H / 2;
-  const textX = GUTTER + ncols * COL_W + 16;
+  const textX = GUTTER + ncols * COL_W + 110; // room for the last lane's title
   const height = HEAD_H + d.rows * ROW_H + 16;
   const out: string[] = [];
   const rec = d.server;
@@ -188,6 +188,12 @@ function renderDiagram(d: Diagram, lang: Lang, top: number, width: number): { sv
       out.push(
         `<line class="zombie" x1="${x}" y1="${aliveEnd}" x2="${x}" y2="${yOf(l.endRow)}" stroke="#9ca3af" stroke-width="2" stroke-dasharray="3 4"/>`,
       );
+      // Named where it is long enough to be seen: exited, still in the process table.
+      if (l.endRow - (l.exitRow ?? l.endRow) >= 3) {
+        out.push(
+          `<text class="zombie-label" x="${x + 5}" y="${aliveEnd + ROW_H + 4}" font-size="9" fill="#6b7280">${escapeXml(t(lang, { en: 'zombie', zh: '僵尸' }))}</text>`,
+        );
+      }
     }
     const yEnd = yOf(l.endRow);
     if (l.end === 'zombie') {
@@ -332,7 +338,7 @@ export function renderSvg(servers: readonly RecordedServer[], lang: Lang, emptyN
     900,
     ...diagrams.map((d) => {
       const cols = Math.max(2, ...[...assignColumns(d).values()].map((c) => c + 1));
-      return GUTTER + cols * COL_W + 16 + TEXT_W;
+      return GUTTER + cols * COL_W + 110 + TEXT_W;
     }),
   );
   const parts: string[] = [];
