@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// posix-servers: serve a model, benchmark them side by side, or run the lecture's labs.
+// posix-servers: serve a model, benchmark them side by side, run the lecture's labs, or check
+// anyone's echo server.
 import { BENCH_USAGE, benchMain } from './bench';
+import { CHECK_USAGE, checkMain } from './check';
 import { SERVE_USAGE, serveMain } from './serve';
 import { LAB_USAGE, labMain } from '../labs';
 import { formatTrace } from '../trace/format';
@@ -11,6 +13,7 @@ Usage:
   ${SERVE_USAGE}
   ${BENCH_USAGE}
   ${LAB_USAGE}
+  ${CHECK_USAGE}
   posix-servers help
 
 Examples:
@@ -18,6 +21,9 @@ Examples:
   posix-servers serve --model thread --trace --port 9000
   posix-servers bench --models fork,thread,ref-fork --connections 1,50
   posix-servers lab zombies --lang zh
+  posix-servers lab zombies --svg zombies.svg         the trace as a sequence diagram
+  posix-servers serve --model thread --ui             then open the live view it prints
+  posix-servers check 127.0.0.1:9000 --pid 4242 --max-clients 100
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -35,6 +41,8 @@ async function main(argv: string[]): Promise<number> {
       return labMain(rest);
     case 'bench':
       return benchMain(rest);
+    case 'check':
+      return checkMain(rest);
     default:
       process.stderr.write(`posix-servers: unknown command '${command}' (try 'posix-servers help')\n`);
       return 1;

@@ -194,8 +194,8 @@ export class Client {
  * Connects, sends `payload`, half-closes, and resolves with everything received until the server
  * closed. Rejects on a connection error or after timeoutMs.
  */
-export async function exchange(port: number, payload: Buffer | string, timeoutMs = 10000): Promise<Buffer> {
-  const c = await Client.open(port, timeoutMs);
+export async function exchange(port: number, payload: Buffer | string, timeoutMs = 10000, host = LOOPBACK): Promise<Buffer> {
+  const c = await Client.open(port, timeoutMs, host);
   try {
     c.sock.end(payload);
     await c.closedByPeer(timeoutMs);
