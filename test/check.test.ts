@@ -12,7 +12,8 @@ import { waitFor } from './helpers';
 const CLI = join(__dirname, '..', 'dist', 'cli', 'main.js');
 const MAX = 5;
 
-const statusOf = (results: CheckResult[]) => Object.fromEntries(results.map((r) => [r.name, r.status])) as Record<CheckName, string>;
+const statusOf = (results: CheckResult[]) =>
+  Object.fromEntries(results.map((r) => [r.name, r.status])) as Record<CheckName, string>;
 
 interface Served {
   child: ChildProcessWithoutNullStreams;

@@ -153,7 +153,12 @@ export async function runChecks(options: CheckOptions, out: (line: string) => vo
             : bad.join('; '),
       });
     } catch (e) {
-      report({ name: 'echo', status: 'fail', point, seen: L(`could not connect: ${(e as Error).message}`, `无法连接：${(e as Error).message}`) });
+      report({
+        name: 'echo',
+        status: 'fail',
+        point,
+        seen: L(`could not connect: ${(e as Error).message}`, `无法连接：${(e as Error).message}`),
+      });
     } finally {
       c?.destroy();
     }
@@ -162,7 +167,7 @@ export async function runChecks(options: CheckOptions, out: (line: string) => vo
   // ---- half-close: our FIN, the rest of the echo, then the server's FIN ----
   {
     const point = L(
-      'points 1 and 5: after the client\'s FIN, read() returns 0; the server sends what is left, then close(cfd) — the four-way wave',
+      "points 1 and 5: after the client's FIN, read() returns 0; the server sends what is left, then close(cfd) — the four-way wave",
       '第 1、5 点：客户端发出 FIN 后 read() 返回 0；服务器发完剩下的数据，再 close(cfd) —— 四次挥手',
     );
     const payload = randomBytes(64 * 1024);
@@ -179,7 +184,10 @@ export async function runChecks(options: CheckOptions, out: (line: string) => vo
                 `sent 64 KiB and FIN: got all ${back.length} bytes back, then the server's FIN`,
                 `发送 64 KiB 和 FIN：收回全部 ${back.length} 字节，然后收到服务器的 FIN`,
               )
-            : L(`sent 64 KiB and FIN: got ${back.length} bytes back before the server's FIN`, `发送 64 KiB 和 FIN：服务器 FIN 之前只收回 ${back.length} 字节`),
+            : L(
+                `sent 64 KiB and FIN: got ${back.length} bytes back before the server's FIN`,
+                `发送 64 KiB 和 FIN：服务器 FIN 之前只收回 ${back.length} 字节`,
+              ),
     });
   }
 
@@ -195,10 +203,12 @@ export async function runChecks(options: CheckOptions, out: (line: string) => vo
       // Connected back to back, before anyone says a word: the way a race on &cfd shows.
       for (let i = 0; i < k; i++) clients.push(await open());
       const lines = clients.map((_, i) => Buffer.from(`client ${i + 1} of ${k}: ${randomBytes(6).toString('hex')}\n`));
-      const echoes = clients.map((c, i) => c.echo(lines[i], CONCURRENT_MS + NEXT_MS * k).then(
-        (b) => b.equals(lines[i]),
-        () => false,
-      ));
+      const echoes = clients.map((c, i) =>
+        c.echo(lines[i], CONCURRENT_MS + NEXT_MS * k).then(
+          (b) => b.equals(lines[i]),
+          () => false,
+        ),
+      );
       const doneAt: Array<boolean | null> = clients.map(() => null);
       echoes.forEach((p, i) => void p.then((ok) => (doneAt[i] = ok)));
       await eventually(() => doneAt.every((d) => d !== null), CONCURRENT_MS);
@@ -207,7 +217,10 @@ export async function runChecks(options: CheckOptions, out: (line: string) => vo
       let seen: string;
       if (atOnce === k) {
         verdict = 'concurrent';
-        seen = L(`${k} clients connected at once; each got its own line back within ${CONCURRENT_MS} ms`, `${k} 个客户端同时连接；每个都在 ${CONCURRENT_MS} ms 内收回了自己的那一行`);
+        seen = L(
+          `${k} clients connected at once; each got its own line back within ${CONCURRENT_MS} ms`,
+          `${k} 个客户端同时连接；每个都在 ${CONCURRENT_MS} ms 内收回了自己的那一行`,
+        );
       } else {
         // One at a time? Let the served ones leave, in order, and see whether the next gets its turn.
         const order: number[] = [];
@@ -234,9 +247,21 @@ export async function runChecks(options: CheckOptions, out: (line: string) => vo
           );
         }
       }
-      report({ name: 'concurrency', status: verdict === 'broken' ? 'fail' : 'pass', point, seen: `${verdict}: ${seen}`, verdict });
+      report({
+        name: 'concurrency',
+        status: verdict === 'broken' ? 'fail' : 'pass',
+        point,
+        seen: `${verdict}: ${seen}`,
+        verdict,
+      });
     } catch (e) {
-      report({ name: 'concurrency', status: 'fail', point, seen: L(`could not connect: ${(e as Error).message}`, `无法连接：${(e as Error).message}`), verdict: 'broken' });
+      report({
+        name: 'concurrency',
+        status: 'fail',
+        point,
+        seen: L(`could not connect: ${(e as Error).message}`, `无法连接：${(e as Error).message}`),
+        verdict: 'broken',
+      });
     } finally {
       destroyAll(clients);
     }
@@ -245,7 +270,7 @@ export async function runChecks(options: CheckOptions, out: (line: string) => vo
   // ---- vanish: a client that resets mid-write does not take the server with it ----
   {
     const point = L(
-      'a write to a client that has gone raises SIGPIPE, which kills a process by default: send with MSG_NOSIGNAL or ignore SIGPIPE, and treat EPIPE/ECONNRESET as that client\'s end',
+      "a write to a client that has gone raises SIGPIPE, which kills a process by default: send with MSG_NOSIGNAL or ignore SIGPIPE, and treat EPIPE/ECONNRESET as that client's end",
       '向已经离开的客户端写数据会产生 SIGPIPE，默认会杀死进程：用 MSG_NOSIGNAL 发送或忽略 SIGPIPE，把 EPIPE/ECONNRESET 当作这个客户端的结束',
     );
     let c: Client | undefined;
@@ -259,23 +284,31 @@ export async function runChecks(options: CheckOptions, out: (line: string) => vo
       c.sock.resetAndDestroy(); // RST: the server's next write fails with EPIPE/ECONNRESET
       await sleep(300);
       const stillAlive = pid === undefined || alive(pid);
-      const served = stillAlive && (await open().then(
-        async (n) => {
-          const r = await n.echoes('still there?\n', REPLY_MS);
-          n.destroy();
-          return r;
-        },
-        () => false,
-      ));
+      const served =
+        stillAlive &&
+        (await open().then(
+          async (n) => {
+            const r = await n.echoes('still there?\n', REPLY_MS);
+            n.destroy();
+            return r;
+          },
+          () => false,
+        ));
       ok = stillAlive && served;
       seen = !stillAlive
-        ? L(`pid ${pid} is gone after a client reset the connection mid-write (SIGPIPE?)`, `客户端在写入中途重置连接后，进程 ${pid} 不见了（SIGPIPE？）`)
+        ? L(
+            `pid ${pid} is gone after a client reset the connection mid-write (SIGPIPE?)`,
+            `客户端在写入中途重置连接后，进程 ${pid} 不见了（SIGPIPE？）`,
+          )
         : served
           ? L(
               `a client sent ${size(VANISH_BYTES)} without reading and reset the connection; the server${pid ? ` (pid ${pid}) is alive and` : ''} serves the next client`,
               `一个客户端发送 ${size(VANISH_BYTES)} 且不读取，然后重置连接；服务器${pid ? `（进程 ${pid}）仍然存活并且` : ''}能服务下一个客户端`,
             )
-          : L('after a client reset the connection mid-write, the next client is not served', '客户端在写入中途重置连接后，下一个客户端得不到服务');
+          : L(
+              'after a client reset the connection mid-write, the next client is not served',
+              '客户端在写入中途重置连接后，下一个客户端得不到服务',
+            );
     } catch (e) {
       seen = L(`could not connect: ${(e as Error).message}`, `无法连接：${(e as Error).message}`);
     } finally {
