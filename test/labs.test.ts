@@ -246,6 +246,12 @@ describe('runLab, listLabs, labMain', () => {
     expect(await labMain(['zombies', '--fast'], c.io)).toBe(1);
     expect(c.o.err).toHaveLength(1);
     c = io();
+    expect(await labMain(['zombies', '--ui=abc'], c.io)).toBe(1);
+    expect(c.o.err).toEqual(["posix-servers lab: --ui takes a port number, got 'abc'"]);
+    c = io();
+    expect(await labMain(['zombies', '--svg'], c.io)).toBe(1);
+    expect(c.o.err).toEqual(['posix-servers lab: --svg needs a file name']);
+    c = io();
     expect(await labMain(['lab', 'slot-table', '--lang=zh'], c.io)).toBe(0);
     expect(c.o.out.at(-1)).toMatch(/^通过：/);
   });
