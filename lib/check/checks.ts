@@ -19,9 +19,12 @@ export interface CheckOptions {
   /** The limit the server claims: N clients are served at once, the (N+1)-th is refused. */
   maxClients?: number;
   lang?: Lang;
+  /** Run only these checks (the others are reported as skipped). Default: all. */
+  only?: CheckName[];
 }
 
-export type CheckName = 'echo' | 'half-close' | 'concurrency' | 'vanish' | 'max-clients' | 'zombies' | 'resources';
+export const CHECK_NAMES = ['echo', 'half-close', 'concurrency', 'vanish', 'max-clients', 'zombies', 'resources'] as const;
+export type CheckName = (typeof CHECK_NAMES)[number];
 export type CheckStatus = 'pass' | 'fail' | 'skip';
 
 export interface CheckResult {
@@ -46,12 +49,18 @@ const VANISH_BYTES = 8 << 20;
 const ECHO_SIZES = [1, 100, 4096, 65536, 1 << 20];
 
 /** Validates options as the API does: TypeError/RangeError naming the option. */
-export function resolveCheckOptions(o: CheckOptions): Required<Omit<CheckOptions, 'pid' | 'maxClients'>> & CheckOptions {
+export function resolveCheckOptions(o: CheckOptions): Required<Omit<CheckOptions, 'pid' | 'maxClients' | 'only'>> & CheckOptions {
   const host = numericHost(o.host);
   const port = integerIn('port', o.port, 1, 65535);
-  const out: Required<Omit<CheckOptions, 'pid' | 'maxClients'>> & CheckOptions = { host, port, lang: o.lang ?? 'en' };
+  const out: Required<Omit<CheckOptions, 'pid' | 'maxClients' | 'only'>> & CheckOptions = { host, port, lang: o.lang ?? 'en' };
   if (o.pid !== undefined) out.pid = integerIn('pid', o.pid, 1, 2 ** 22);
   if (o.maxClients !== undefined) out.maxClients = integerIn('maxClients', o.maxClients, 1, 4096);
+  if (o.only !== undefined) {
+    if (!Array.isArray(o.only) || o.only.some((n) => !(CHECK_NAMES as readonly string[]).includes(n))) {
+      throw new TypeError(`The "only" option must be an array of ${CHECK_NAMES.join(', ')}. Received ${JSON.stringify(o.only)}`);
+    }
+    out.only = [...o.only];
+  }
   return out;
 }
 
@@ -104,10 +113,12 @@ export async function runChecks(options: CheckOptions, out: (line: string) => vo
     results.push(r);
     const mark = r.status === 'pass' ? '✓' : r.status === 'fail' ? '✗' : '–';
     const status = r.status === 'pass' ? L('pass', '通过') : r.status === 'fail' ? L('FAIL', '失败') : L('skipped', '跳过');
-    out(`${mark} ${r.name}: ${status} — ${r.point}`);
+    out(`${mark} ${r.name}: ${status}${r.point ? ` — ${r.point}` : ''}`);
     out(`    ${L('seen', '看到')}: ${r.seen}`);
   };
   const open = () => Client.open(port, CONNECT_MS, host);
+  const wanted = (name: CheckName) => o.only === undefined || o.only.includes(name);
+  const notAsked = (name: CheckName) => report({ name, status: 'skip', point: '', seen: L('not asked for', '未要求') });
 
   const baseline = pid !== undefined ? resources(pid) : null;
   if (pid !== undefined) {
@@ -124,7 +135,8 @@ export async function runChecks(options: CheckOptions, out: (line: string) => vo
   }
 
   // ---- echo: RFC 862, byte for byte ----
-  {
+  if (!wanted('echo')) notAsked('echo');
+  else {
     const point = L(
       'RFC 862 echo; lecture point 5: read n bytes, write the same n bytes back (short writes handled)',
       'RFC 862 回显；讲义第 5 点：读到 n 个字节，就把这 n 个字节写回（处理写不完的情况）',
@@ -165,7 +177,8 @@ export async function runChecks(options: CheckOptions, out: (line: string) => vo
   }
 
   // ---- half-close: our FIN, the rest of the echo, then the server's FIN ----
-  {
+  if (!wanted('half-close')) notAsked('half-close');
+  else {
     const point = L(
       "points 1 and 5: after the client's FIN, read() returns 0; the server sends what is left, then close(cfd) — the four-way wave",
       '第 1、5 点：客户端发出 FIN 后 read() 返回 0；服务器发完剩下的数据，再 close(cfd) —— 四次挥手',
@@ -192,10 +205,11 @@ export async function runChecks(options: CheckOptions, out: (line: string) => vo
   }
 
   // ---- concurrency: several clients at once, or one at a time, or someone never served ----
-  {
+  if (!wanted('concurrency')) notAsked('concurrency');
+  else {
     const point = L(
-      'points 3, 5, 9, 10: one process or thread per client serves them all at once; an iterative server serves one at a time; a worker that shares &cfd leaves a client unserved',
-      '第 3、5、9、10 点：每个客户端一个进程或线程，可以同时服务所有客户端；迭代服务器一次只服务一个；共享 &cfd 的线程会让某个客户端得不到服务',
+      'points 3, 4, 5, 9, 10: one process or thread per client serves them all at once; an iterative server serves one at a time; one cfd variable, or workers sharing &cfd, leave a client unserved',
+      '第 3、4、5、9、10 点：每个客户端一个进程或线程，可以同时服务所有客户端；迭代服务器一次只服务一个；只有一个 cfd 变量，或者线程共享 &cfd，都会让某个客户端得不到服务',
     );
     const k = Math.min(3, o.maxClients ?? 3);
     const clients: Client[] = [];
@@ -216,11 +230,37 @@ export async function runChecks(options: CheckOptions, out: (line: string) => vo
       let verdict: 'concurrent' | 'iterative' | 'broken';
       let seen: string;
       if (atOnce === k) {
-        verdict = 'concurrent';
-        seen = L(
-          `${k} clients connected at once; each got its own line back within ${CONCURRENT_MS} ms`,
-          `${k} 个客户端同时连接；每个都在 ${CONCURRENT_MS} ms 内收回了自己的那一行`,
+        // Again, last client first, all still connected: a server that keeps one cfd variable
+        // (the lecture's fix 1) may have answered lines that were waiting when it accepted them,
+        // but only the last client from then on.
+        const again = await Promise.all(
+          clients
+            .map((c, i) => ({ c, i }))
+            .reverse()
+            .map(({ c, i }) =>
+              c.echo(lines[i], 2 * CONCURRENT_MS).then(
+                (b) => b.equals(lines[i]),
+                () => false,
+              ),
+            ),
         );
+        const lost = again
+          .map((ok, j) => (ok ? null : k - j))
+          .filter((x) => x !== null)
+          .sort();
+        if (lost.length === 0) {
+          verdict = 'concurrent';
+          seen = L(
+            `${k} clients connected at once; each got its own line back, twice, while all stayed connected`,
+            `${k} 个客户端同时连接；在都保持连接的情况下，每个都两次收回了自己的那一行`,
+          );
+        } else {
+          verdict = 'broken';
+          seen = L(
+            `each client got its first line back, but client${lost.length > 1 ? 's' : ''} ${lost.join(', ')} got no second one while the others stayed connected — does the server keep one cfd variable for all clients?`,
+            `每个客户端都收回了第一行，但在其他客户端保持连接时，客户端 ${lost.join('、')} 没有收回第二行 —— 服务器是不是只用一个 cfd 变量保存所有客户端？`,
+          );
+        }
       } else {
         // One at a time? Let the served ones leave, in order, and see whether the next gets its turn.
         const order: number[] = [];
@@ -268,7 +308,8 @@ export async function runChecks(options: CheckOptions, out: (line: string) => vo
   }
 
   // ---- vanish: a client that resets mid-write does not take the server with it ----
-  {
+  if (!wanted('vanish')) notAsked('vanish');
+  else {
     const point = L(
       "a write to a client that has gone raises SIGPIPE, which kills a process by default: send with MSG_NOSIGNAL or ignore SIGPIPE, and treat EPIPE/ECONNRESET as that client's end",
       '向已经离开的客户端写数据会产生 SIGPIPE，默认会杀死进程：用 MSG_NOSIGNAL 发送或忽略 SIGPIPE，把 EPIPE/ECONNRESET 当作这个客户端的结束',
@@ -318,7 +359,8 @@ export async function runChecks(options: CheckOptions, out: (line: string) => vo
   }
 
   // ---- max-clients: N served, the (N+1)-th refused (closed at once), a freed place reused ----
-  {
+  if (!wanted('max-clients')) notAsked('max-clients');
+  else {
     const point = L(
       'point 11: with every entry of INFO[N] in use, the next client is refused — close(cfd) at once — and a freed entry serves again',
       '第 11 点：INFO[N] 全部占用时，下一个客户端被拒绝 —— 立即 close(cfd) —— 释放的槽位可以再次使用',
@@ -365,7 +407,8 @@ export async function runChecks(options: CheckOptions, out: (line: string) => vo
   }
 
   // ---- /proc after everyone left: zombies, then descriptors and threads ----
-  {
+  if (!wanted('zombies')) notAsked('zombies');
+  else {
     const point = L(
       'point 7, homework 1: the parent reaps every child (SIGCHLD handler looping waitpid(-1, WNOHANG)): no zombie is left',
       '第 7 点，作业 1：父进程回收每个子进程（SIGCHLD 处理函数中循环 waitpid(-1, WNOHANG)）：不留僵尸进程',
@@ -389,7 +432,8 @@ export async function runChecks(options: CheckOptions, out: (line: string) => vo
       });
     }
   }
-  {
+  if (!wanted('resources')) notAsked('resources');
+  else {
     const point = L(
       'points 5, 9, 10: every cfd is closed once its client leaves (by the one process or thread that owns it), and every worker thread or child is gone',
       '第 5、9、10 点：客户端离开后每个 cfd 都被关闭（由拥有它的那个进程或线程关闭），每个子线程或子进程都已结束',
