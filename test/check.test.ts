@@ -48,6 +48,7 @@ describe.each(MODELS)('check against this package’s %s model', (model) => {
         { host: '127.0.0.1', port: s.port, pid: s.pid, ...(iterative ? {} : { maxClients: MAX }) },
         (l) => lines.push(l),
       );
+      expect(results.filter((r) => r.status === 'fail')).toEqual([]); // shows what was seen
       expect(statusOf(results)).toEqual({
         echo: 'pass',
         'half-close': 'pass',
