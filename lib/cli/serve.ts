@@ -1,7 +1,7 @@
 // `posix-servers serve`: run one server in the foreground and print what it does, as lines for
 // people or JSON lines for programs. SIGINT/SIGTERM close it gracefully and print the final stats.
 import { writeFileSync } from 'node:fs';
-import { MODELS, HANDLERS, Model, Handler } from '../server/options';
+import { DEFAULT_BACKLOG, MODELS, HANDLERS, Model, Handler } from '../server/options';
 import { PosixServer, ServerStats, startServer } from '../server/server';
 import type { Peer, TraceEvent } from '../server/events';
 import { Recorder } from '../trace/recording';
@@ -18,6 +18,10 @@ export interface ServeArgs {
   handler: Handler;
   timeoutMs: number;
   idleTimeoutMs: number;
+  maxConnectionMs: number;
+  minBytesPerSecond: number;
+  /** undefined: the default (1000), given only with --min-bytes-per-second. */
+  rateWindowMs: number | undefined;
   /** Cluster model only; undefined: the default (one per CPU). */
   workers: number | undefined;
   json: boolean;
@@ -31,7 +35,8 @@ export interface ServeArgs {
 
 export const SERVE_USAGE = `posix-servers serve [--model ${MODELS.join('|')}] [--host H] [--port P] [--backlog N]
                     [--max-clients N] [--handler ${HANDLERS.join('|')}] [--timeout-ms N]
-                    [--idle-timeout-ms N] [--workers N] [--trace] [--lang en|zh] [--json]
+                    [--idle-timeout-ms N] [--max-connection-ms N] [--min-bytes-per-second N]
+                    [--rate-window-ms N] [--workers N] [--trace] [--lang en|zh] [--json]
                     [--svg FILE] [--ui [PORT]]`;
 
 function integer(flag: string, text: string, min: number, max: number): number {
@@ -47,11 +52,14 @@ export function parseServeArgs(argv: string[]): ServeArgs {
     model: 'fork',
     host: '127.0.0.1',
     port: 0,
-    backlog: 128,
+    backlog: DEFAULT_BACKLOG,
     maxClients: 100,
     handler: 'echo',
     timeoutMs: 2000,
     idleTimeoutMs: 0,
+    maxConnectionMs: 0,
+    minBytesPerSecond: 0,
+    rateWindowMs: undefined,
     workers: undefined,
     json: false,
     trace: false,
@@ -101,6 +109,15 @@ export function parseServeArgs(argv: string[]): ServeArgs {
       case '--idle-timeout-ms':
         out.idleTimeoutMs = integer('--idle-timeout-ms', value(), 0, 2 ** 31 - 1);
         break;
+      case '--max-connection-ms':
+        out.maxConnectionMs = integer('--max-connection-ms', value(), 0, 2 ** 31 - 1);
+        break;
+      case '--min-bytes-per-second':
+        out.minBytesPerSecond = integer('--min-bytes-per-second', value(), 0, 2 ** 31 - 1);
+        break;
+      case '--rate-window-ms':
+        out.rateWindowMs = integer('--rate-window-ms', value(), 100, 2 ** 31 - 1);
+        break;
       case '--workers':
         out.workers = integer('--workers', value(), 1, 64);
         break;
@@ -129,6 +146,9 @@ export function parseServeArgs(argv: string[]): ServeArgs {
     }
   }
   if (out.workers !== undefined && out.model !== 'cluster') throw new Error(`--workers applies only to --model cluster`);
+  if (out.rateWindowMs !== undefined && out.minBytesPerSecond === 0) {
+    throw new Error(`--rate-window-ms applies only with --min-bytes-per-second`);
+  }
   if (out.trace && (out.model === 'node' || out.model === 'cluster')) {
     throw new Error(
       `--trace applies only to the native models (fork, thread, iterative): Node's own servers make their syscalls inside libuv`,
@@ -201,6 +221,9 @@ export async function serveMain(
       maxClients: args.maxClients,
       handler: args.handler,
       idleTimeoutMs: args.idleTimeoutMs,
+      maxConnectionMs: args.maxConnectionMs,
+      minBytesPerSecond: args.minBytesPerSecond,
+      ...(args.rateWindowMs !== undefined ? { rateWindowMs: args.rateWindowMs } : {}),
       ...(args.workers !== undefined ? { workers: args.workers } : {}),
       ...(args.trace || (observed && native) ? { trace: true } : {}),
     });
