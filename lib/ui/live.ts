@@ -13,6 +13,9 @@ import { LiveState, ViewLine } from './state';
 
 export const UI_HOST = '127.0.0.1';
 
+// Row changes sent one by one, at most this many a second (see #changed).
+const ROW_SENDS_PER_S = 200;
+
 export interface LiveViewOptions {
   /** 0..65535 on 127.0.0.1. Default 0: the kernel picks one. */
   port?: number;
@@ -28,6 +31,8 @@ export class LiveView {
   #pending = new Set<number>();
   #flushScheduled = false;
   #opened: Array<() => void> = [];
+  #windowStart = 0;
+  #sentInWindow = 0;
   #seenClient = false;
 
   private constructor(http: Server, recorder: Recorder, lang: Lang) {
@@ -37,7 +42,7 @@ export class LiveView {
     this.#state = new LiveState(
       recorder,
       lang,
-      (index) => this.#changed(index),
+      (index, rows) => this.#changed(index, rows),
       (line) => this.#send('line', line),
     );
     http.on('request', (req, res) => this.#serve(req, res));
@@ -110,8 +115,23 @@ export class LiveView {
     }
   }
 
-  // Several changes in one turn of the event loop become one message per server.
-  #changed(index: number): void {
+  // A row that changed (a client came or left, a child became a zombie) is sent at once, so
+  // that the page shows every step even when the events arrive in one batch — up to
+  // ROW_SENDS_PER_S a second; past that (a flood of connections), and for the counters, the
+  // changes of one turn of the event loop become one message per server.
+  #changed(index: number, rows: boolean): void {
+    const now = performance.now();
+    if (now - this.#windowStart >= 1000) {
+      this.#windowStart = now;
+      this.#sentInWindow = 0;
+    }
+    if (rows && this.#streams.size > 0 && this.#sentInWindow < ROW_SENDS_PER_S) {
+      this.#sentInWindow++;
+      this.#pending.delete(index);
+      const view = this.#state.view(index);
+      if (view) this.#send('server', view);
+      return;
+    }
     this.#pending.add(index);
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;

@@ -79,6 +79,10 @@ const at = (p: Peer) => (p.family === 'IPv6' ? `[${p.address}]:${p.port}` : `${p
 class ServerState {
   readonly rows = new Map<string, ViewRow>();
   readonly cfdOf = new Map<number, number>();
+  // What a child or worker said before its connection was reported: the records of different
+  // processes reach Node in the order they were written, and a child may well serve a short
+  // connection and exit before its parent, just back from fork(), has reported the connection.
+  readonly early = new Map<number, { exited?: boolean; tid?: number; workerFd?: number }>();
   status: 'listening' | 'closed' = 'listening';
   counters: ServerStats | null = null;
 
@@ -104,6 +108,13 @@ class ServerState {
         if (e.pid !== undefined) row.pid = e.pid;
         if (e.slot !== undefined) row.slot = e.slot;
         if (this.cfdOf.has(e.id)) row.cfd = this.cfdOf.get(e.id);
+        const early = this.early.get(e.id);
+        if (early) {
+          if (early.exited) row.state = 'zombie';
+          if (early.tid !== undefined) row.tid = early.tid;
+          if (early.workerFd !== undefined) row.workerFd = early.workerFd;
+          this.early.delete(e.id);
+        }
         this.rows.set(row.key, row);
         return true;
       }
@@ -131,20 +142,32 @@ class ServerState {
       }
       case 'worker-start': {
         const r = this.rowById(e.id);
-        if (!r) return false;
+        if (!r) {
+          this.#remember(e.id, { tid: e.result, workerFd: e.fd });
+          return false;
+        }
         r.tid = e.result;
         r.workerFd = e.fd;
         return true;
       }
       case 'child-exit': {
         const r = this.rowById(e.id);
-        if (!r) return false;
+        if (!r) {
+          this.#remember(e.id, { exited: true });
+          return false;
+        }
         r.state = 'zombie'; // exited; the parent has not waited for it yet
         return true;
       }
       default:
         return false;
     }
+  }
+
+  #remember(id: number, what: { exited?: boolean; tid?: number; workerFd?: number }): void {
+    this.early.set(id, { ...this.early.get(id), ...what });
+    // Bounded: a record whose connection never comes (its record dropped) is forgotten.
+    if (this.early.size > 1024) this.early.delete(this.early.keys().next().value!);
   }
 
   /** What /proc says now: a child in state Z is a zombie even without a trace. True if changed. */
@@ -264,7 +287,11 @@ class ServerState {
   }
 }
 
-/** Every recorded server's live state; `onChange` hears which server changed, `onLine` each new timeline line. */
+/**
+ * Every recorded server's live state. `onChange` hears which server changed, and whether a row
+ * changed (`rows`: a connection came or went, a child turned zombie) or only what is polled (the
+ * counters, /proc states); `onLine` hears each new timeline line.
+ */
 export class LiveState {
   #states = new Map<RecordedServer, ServerState>();
   #lines: ViewLine[] = [];
@@ -274,7 +301,7 @@ export class LiveState {
   constructor(
     readonly recorder: Recorder,
     readonly lang: Lang,
-    private readonly onChange: (index: number) => void,
+    private readonly onChange: (index: number, rows: boolean) => void,
     private readonly onLine: (line: ViewLine) => void,
     pollMs = 250,
   ) {
@@ -297,7 +324,7 @@ export class LiveState {
       if (!st) return;
       st.counters = recorder.serverOf(rec)?.stats() ?? st.counters;
       st.status = 'closed';
-      this.onChange(rec.index);
+      this.onChange(rec.index, true);
     };
     recorder.on('server', onServer);
     recorder.on('event', onEvent);
@@ -315,7 +342,8 @@ export class LiveState {
         if (st.status !== 'listening') continue;
         const before = JSON.stringify(st.counters);
         this.#refresh(st, false);
-        if (st.poll() || JSON.stringify(st.counters) !== before) this.onChange(st.rec.index);
+        const rows = st.poll();
+        if (rows || JSON.stringify(st.counters) !== before) this.onChange(st.rec.index, rows);
       }
     }, pollMs);
     this.#timer.unref();
@@ -337,7 +365,7 @@ export class LiveState {
   #refresh(st: ServerState, notify = true): void {
     const server = this.recorder.serverOf(st.rec);
     if (server && st.status === 'listening') st.counters = server.stats();
-    if (notify) this.onChange(st.rec.index);
+    if (notify) this.onChange(st.rec.index, true);
   }
 
   #eventText(ev: RecordedEvent): string {
