@@ -70,6 +70,11 @@ export interface NativeServer {
   kill(): void;
   /** After the event pipe's EOF (and, for fork, the master-exit callback): join threads, release memory. */
   finish(): void;
+  /**
+   * Fork model: whether the pending report of the master's exit (a thread-safe function) keeps
+   * Node's event loop alive (server.ref()/unref()). Other models hold nothing in the loop.
+   */
+  ref(keepsLoopAlive: boolean): void;
 }
 
 /**

@@ -18,6 +18,8 @@ class NativeBackend implements Backend {
   #native: NativeServer;
   #address: AddressInfo;
   #stopped = false;
+  #released = false;
+  #pipe: Socket;
 
   constructor(nativeServer: NativeServer, masterExit: Promise<[number | null, number | null]> | null, sink: EventSink) {
     this.#native = nativeServer;
@@ -26,6 +28,7 @@ class NativeBackend implements Backend {
 
     const decoder = new EventDecoder();
     const pipe = new Socket({ fd: nativeServer.takeEventFd(), readable: true, writable: false });
+    this.#pipe = pipe;
     pipe.on('data', (chunk: Buffer) => {
       for (const ev of decoder.push(chunk)) {
         if (ev.type === 'error') {
@@ -76,7 +79,16 @@ class NativeBackend implements Backend {
   }
 
   release(): void {
+    this.#released = true;
     this.#native.finish();
+  }
+
+  // What keeps Node's loop alive for a native server: the event pipe's socket, and for fork the
+  // thread-safe function that will report the master's exit.
+  setRef(ref: boolean): void {
+    if (ref) this.#pipe.ref();
+    else this.#pipe.unref();
+    if (!this.#released) this.#native.ref(ref);
   }
 }
 
