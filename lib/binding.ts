@@ -58,8 +58,23 @@ export interface NativeStats {
 export interface NativeServer {
   /** Fork model: the master's pid; otherwise process.pid. */
   readonly pid: number;
-  /** The event pipe's read end; the caller owns it afterwards. Call once. */
+  /**
+   * The event pipe's read end; the caller owns it afterwards. Call once. The pipe carries no
+   * events: a byte is the doorbell (the reader had parked, events are waiting in the ring), and
+   * EOF means every process and thread of the server is gone.
+   */
   takeEventFd(): number;
+  /**
+   * Takes the next whole records (64 bytes each, in order) out of the event ring in the shared
+   * page; null when there are none. `writersGone` (after the pipe's EOF): skip, and count in
+   * eventsDropped, a record a writer began and never finished because it died.
+   */
+  drainEvents(writersGone: boolean): Buffer | null;
+  /**
+   * The reader stops polling: true when the ring is empty, and the next event will ring the
+   * doorbell; false when an event slipped in (keep draining).
+   */
+  parkReader(): boolean;
   address(): NativeAddress;
   stats(): NativeStats;
   /** Stop accepting; the listening socket is closed. Idempotent. */
@@ -105,7 +120,7 @@ export interface Binding {
   };
 }
 
-// ---- Load generator (native/core/loadgen.h, native/loadgen_addon.cc) ----
+// ---- Load generator (native/loadgen/loadgen.h, native/loadgen/addon.cc) ----
 
 export type NativeLoadMode = 'pingpong' | 'churn';
 export type NativeLoadExpect = 'echo' | 'upper';

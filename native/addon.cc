@@ -77,12 +77,17 @@ Napi::Object address_object(Napi::Env env, const sockaddr_storage& addr) {
 }
 
 class NativeServer : public Napi::ObjectWrap<NativeServer> {
+  // Records copied per drainEvents() call (64 KiB on the stack): JS calls again until null.
+  static constexpr size_t kDrainBatch = 1024;
+
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeServer",
                        {
                            InstanceAccessor<&NativeServer::Pid>("pid"),
                            InstanceMethod<&NativeServer::TakeEventFd>("takeEventFd"),
+                           InstanceMethod<&NativeServer::DrainEvents>("drainEvents"),
+                           InstanceMethod<&NativeServer::ParkReader>("parkReader"),
                            InstanceMethod<&NativeServer::Address>("address"),
                            InstanceMethod<&NativeServer::Stats>("stats"),
                            InstanceMethod<&NativeServer::Stop>("stop"),
@@ -120,6 +125,23 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
   Napi::Value TakeEventFd(const Napi::CallbackInfo& info) {
     if (!Running(info.Env())) return info.Env().Undefined();
     return Napi::Number::New(info.Env(), server_->take_event_fd());
+  }
+
+  // drainEvents(writersGone) → a Buffer of whole records, or null when the ring had none.
+  Napi::Value DrainEvents(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Running(env)) return env.Undefined();
+    bool writers_gone = info.Length() > 0 && info[0].ToBoolean().Value();
+    ps::EventRecord batch[kDrainBatch];
+    size_t n = server_->drain_events(batch, kDrainBatch, writers_gone);
+    if (n == 0) return env.Null();
+    return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(batch), n * sizeof(ps::EventRecord));
+  }
+
+  Napi::Value ParkReader(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Running(env)) return env.Undefined();
+    return Napi::Boolean::New(env, server_->park_reader());
   }
 
   Napi::Value Address(const Napi::CallbackInfo& info) {
@@ -187,7 +209,7 @@ struct AddonData {
   Napi::FunctionReference server_class;
 };
 
-// Defensive checks only: lib/options.ts validates first and produces the user-facing messages.
+// Defensive checks only: lib/server/options.ts validates first and produces the user-facing messages.
 bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
   Napi::Env env = opts.Env();
   auto fail = [&](const char* what) {

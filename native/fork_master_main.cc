@@ -23,6 +23,6 @@ int main(int argc, char** argv) {
   close(ps::kMasterPageFd);  // the mapping stays: children inherit it across fork()
   m.lfd = ps::kMasterListenFd;
   m.reserve_fd = ps::kMasterReserveFd;
-  m.events = ps::EventPipe{ps::kMasterEventFd, &m.page->counters, trace};
+  m.events = ps::EventPipe{ps::kMasterEventFd, m.page, trace};
   ps::run_master(m);
 }

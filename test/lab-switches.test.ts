@@ -138,6 +138,8 @@ describe('lab switches', () => {
     const second = await Client.open(port(server));
     expect((await first.echo('first')).toString()).toBe('first');
     expect((await second.echo('second')).toString()).toBe('second');
+    // Events reach listeners a few ms after the fact (native-backend.ts drains them on a timer).
+    await waitFor(() => trace.filter((t) => t.call === 'worker-start').length === 2, 5000, 'both worker-start records');
     const starts = trace.filter((t) => t.call === 'worker-start');
     expect(new Set(starts.map((s) => s.fd)).size).toBe(2);
     first.end();

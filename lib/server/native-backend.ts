@@ -1,8 +1,11 @@
 // The native models behind the Backend interface.
 //
-// How an event reaches a listener (ARCHITECTURE.md has the picture): the server writes a 64-byte
-// record to the event pipe → libuv sees the pipe readable → the net.Socket below emits 'data' →
-// EventDecoder → the sink (PosixServer) → emit('connection' | 'disconnect' | …).
+// How an event reaches a listener (ARCHITECTURE.md has the picture): the server publishes a
+// 64-byte record into the ring in the shared page (native/core/event_ring.h) → a timer here drains
+// it every POLL_MS while events flow (drainEvents) → EventDecoder → the sink (PosixServer) →
+// emit('connection' | 'disconnect' | …). Nothing on the server's side wakes Node per event: when
+// the ring has stayed empty for a while, the reader parks and the next writer rings the doorbell
+// (one byte into the event pipe, which libuv watches through the net.Socket below).
 import { Socket } from 'node:net';
 import type { NativeServer } from '../binding';
 import type { AddressInfo, Backend, EventSink, ServerStats } from './backend';
@@ -12,13 +15,23 @@ import { native } from '../addon';
 import { signalName } from '../util/os-names';
 import type { ResolvedOptions } from './options';
 
+/** How often the ring is drained while events flow, in ms (events reach listeners this late at most). */
+const POLL_MS = 10;
+/** Empty drains in a row after which the reader parks and waits for the doorbell. */
+const IDLE_POLLS_BEFORE_PARK = 5;
+
 class NativeBackend implements Backend {
   readonly pid: number;
   readonly finished: Promise<void>;
   #native: NativeServer;
   #address: AddressInfo;
   #stopped = false;
+  /** The next drain of the ring, while polling; null while parked (or finished). */
+  #timer: NodeJS.Timeout | null = null;
+  #eof = false;
   #released = false;
+  /** server.ref()/unref(): whether the doorbell, the poll timer and the exit report keep Node's loop alive. */
+  #refed = true;
   #pipe: Socket;
 
   constructor(nativeServer: NativeServer, masterExit: Promise<[number | null, number | null]> | null, sink: EventSink) {
@@ -27,22 +40,52 @@ class NativeBackend implements Backend {
     this.#address = nativeServer.address();
 
     const decoder = new EventDecoder();
-    const pipe = new Socket({ fd: nativeServer.takeEventFd(), readable: true, writable: false });
-    this.#pipe = pipe;
-    pipe.on('data', (chunk: Buffer) => {
-      for (const ev of decoder.push(chunk)) {
-        if (ev.type === 'error') {
-          sink({ type: 'error', error: systemError(ev.errno, 'accept', this.#address.address, this.#address.port) });
-        } else if (ev.type === 'listening') {
-          sink({ type: 'listening' });
-        } else {
-          sink({ type: ev.type, event: ev.event } as Parameters<EventSink>[0]);
+    // Takes every record out of the ring and hands the events on; true if there were any.
+    const deliver = (writersGone: boolean): boolean => {
+      let any = false;
+      for (let batch = nativeServer.drainEvents(writersGone); batch !== null; batch = nativeServer.drainEvents(writersGone)) {
+        any = true;
+        for (const ev of decoder.push(batch)) {
+          if (ev.type === 'error') {
+            sink({ type: 'error', error: systemError(ev.errno, 'accept', this.#address.address, this.#address.port) });
+          } else if (ev.type === 'listening') {
+            sink({ type: 'listening' });
+          } else {
+            sink({ type: ev.type, event: ev.event } as Parameters<EventSink>[0]);
+          }
         }
       }
+      return any;
+    };
+    let idlePolls = 0;
+    const poll = () => {
+      this.#timer = null;
+      idlePolls = deliver(false) ? 0 : idlePolls + 1;
+      // Parked: the ring is empty and the next event rings the doorbell.
+      if (idlePolls >= IDLE_POLLS_BEFORE_PARK && nativeServer.parkReader()) return;
+      this.#schedule(poll);
+    };
+
+    const pipe = new Socket({ fd: nativeServer.takeEventFd(), readable: true, writable: false });
+    this.#pipe = pipe;
+    // The doorbell: events arrived while we were parked. Take them, and poll again.
+    pipe.on('data', () => {
+      idlePolls = 0;
+      deliver(false);
+      if (this.#timer === null) this.#schedule(poll);
     });
     pipe.on('error', (error) => sink({ type: 'error', error }));
-    // EOF: the last writer (master and children, or the server thread) is gone.
-    const eof = new Promise<void>((resolve) => pipe.once('close', () => resolve()));
+    // EOF: the last writer (master and children, or the server thread) is gone, so every event is
+    // in the ring: take the rest before the server counts as finished.
+    const eof = new Promise<void>((resolve) =>
+      pipe.once('close', () => {
+        if (this.#timer !== null) clearTimeout(this.#timer);
+        this.#timer = null;
+        this.#eof = true;
+        deliver(true);
+        resolve();
+      }),
+    );
 
     // Fork only: the waiting thread reports the master's exit status.
     const exited =
@@ -55,6 +98,12 @@ class NativeBackend implements Backend {
             sink({ type: 'error', error: new Error(`fork server master ${this.pid} ${how}`) });
           });
     this.finished = Promise.all([eof, exited]).then(() => undefined);
+  }
+
+  #schedule(poll: () => void): void {
+    if (this.#eof) return;
+    this.#timer = setTimeout(poll, POLL_MS);
+    if (!this.#refed) this.#timer.unref();
   }
 
   address(): AddressInfo {
@@ -83,11 +132,15 @@ class NativeBackend implements Backend {
     this.#native.finish();
   }
 
-  // What keeps Node's loop alive for a native server: the event pipe's socket, and for fork the
-  // thread-safe function that will report the master's exit.
+  // What keeps Node's loop alive for a native server: the doorbell's socket, the timer that drains
+  // the ring while events flow, and for fork the thread-safe function that will report the
+  // master's exit.
   setRef(ref: boolean): void {
+    this.#refed = ref;
     if (ref) this.#pipe.ref();
     else this.#pipe.unref();
+    if (ref) this.#timer?.ref();
+    else this.#timer?.unref();
     if (!this.#released) this.#native.ref(ref);
   }
 }

@@ -103,7 +103,7 @@ class ForkServer final : public Server {
                       kMasterPageFd == kMasterListenFd + 3,
                   "exec_master() places the descriptors in this order");
     const int fds[4] = {lfd_.get(), event_write_.get(), reserve_fd_.get(), page_fd_.get()};
-    const EventPipe events{event_write_.get(), &page_->counters, options.trace};
+    const EventPipe events{event_write_.get(), page_, options.trace};
     int status_pipe[2];
     if (pipe2(status_pipe, O_CLOEXEC) != 0) return {errno, "pipe2"};
     UniqueFd status_read(status_pipe[0]);

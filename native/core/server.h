@@ -5,6 +5,8 @@
 //                      server thread (thread, iterative). Events flow through the event pipe.
 //   stop()             stop accepting now; the listening socket is closed, the port is free.
 //   abort_connections() end the connections still being served (close's timeout has passed).
+//   drain_events()     Node takes the events out of the ring on a timer (or when the doorbell
+//                      rings, see event_ring.h);
 //   …                  the event pipe reaches EOF when the last writer is gone;
 //   finish()           then collect what is left (join the server/waiter thread, unmap the page).
 #pragma once
@@ -57,6 +59,13 @@ class Server {
   const sockaddr_storage& address() const { return bound_; }
   virtual pid_t pid() const;
   const Counters& counters() const { return page_->counters; }
+
+  // Node's side of the event ring (event_ring.h). Copies up to `max` records, in order, and
+  // returns how many. `writers_gone`: the pipe reached EOF, every writer has exited, so a hole
+  // left by one that died mid-publish is skipped and counted in eventsDropped.
+  size_t drain_events(EventRecord* out, size_t max, bool writers_gone);
+  // Node stops polling: true when the ring is empty and the next event will ring the doorbell.
+  bool park_reader() { return page_->events.park(); }
 
   virtual void stop() = 0;
   virtual void abort_connections() = 0;

@@ -1,4 +1,5 @@
-// The counters every model keeps, and the fork model's table of live children.
+// The counters every model keeps, the fork model's table of live children, and the ring that
+// carries events to Node.
 //
 // Lecture point 8: "parent and child share descriptors and an mmap shared mapping". The page is
 // a memfd mmap(MAP_SHARED)ed in Node's process; the fork master (a program of its own, exec'd)
@@ -8,9 +9,10 @@
 // The in-process models (thread, iterative) use the same page so stats() is one code path.
 #pragma once
 
-#include <sys/types.h>
 #include <atomic>
 #include <cstdint>
+
+#include "event_ring.h"
 
 namespace ps {
 
@@ -57,6 +59,7 @@ struct ChildEntry {
 struct SharedPage {
   Counters counters;
   ChildEntry children[kMaxClientsLimit];
+  EventRing events;  // how events reach Node (event_ring.h)
 };
 
 // Creates the page in a memfd (close-on-exec) and maps it; `fd` owns the memfd afterwards, for a
