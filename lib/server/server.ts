@@ -122,9 +122,10 @@ export class PosixServer extends EventEmitter<ServerEvents> {
   #setRef(refed: boolean): void {
     this.#refed = refed;
     if (this.#finalStats === null) this.#backend.setRef(refed);
-    for (const timer of this.#closeTimers)
+    for (const timer of this.#closeTimers) {
       if (refed) timer.ref();
       else timer.unref();
+    }
   }
 
   /** `await using server = await startServer(…)`: close() with its default timeout, at scope exit. */
