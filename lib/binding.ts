@@ -27,6 +27,12 @@ export interface NativeStartOptions {
   labHoldMs?: number;
   /** Drop a connection silent (or blocked writing) this long; 0: never. */
   idleTimeoutMs?: number;
+  /** Close a connection open this long; 0: never. */
+  maxConnectionMs?: number;
+  /** Drop a client sending fewer bytes per second than this over a window; 0: no minimum. */
+  minBytesPerSecond?: number;
+  /** The window of minBytesPerSecond, ms (default 1000). */
+  rateWindowMs?: number;
   /** Lab hook: the message "CRASH\n" crashes the serving child (abort) or worker (pthread_exit). */
   labCrash?: boolean;
 }
@@ -52,6 +58,15 @@ export interface NativeStats {
   refusedNoFd: number;
   /** accept() failures that belonged to one client (ECONNABORTED, EPROTO, …), skipped. */
   acceptErrors: number;
+}
+
+/** A connection that died with a process of the server (native/core/server.h, LostConnection). */
+export interface LostConnection {
+  id: number;
+  /** The child process that served it. */
+  pid: number;
+  bytesIn: number;
+  bytesOut: number;
 }
 
 /** A running server. Every method throws once finish() has been called (except finish). */
@@ -83,6 +98,12 @@ export interface NativeServer {
   abortConnections(): void;
   /** Fork model: SIGKILL the master (last resort). Other models: nothing. */
   kill(): void;
+  /**
+   * After the event pipe's EOF (and, for fork, the master-exit callback), before finish(): the
+   * connections that died with a process of the server (fork: the master's live children when it
+   * died), which no event reported as ended. Makes the counters true. Empty after a normal close.
+   */
+  reconcile(): LostConnection[];
   /** After the event pipe's EOF (and, for fork, the master-exit callback): join threads, release memory. */
   finish(): void;
   /**

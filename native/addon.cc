@@ -93,6 +93,7 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
                            InstanceMethod<&NativeServer::Stop>("stop"),
                            InstanceMethod<&NativeServer::AbortConnections>("abortConnections"),
                            InstanceMethod<&NativeServer::Kill>("kill"),
+                           InstanceMethod<&NativeServer::Reconcile>("reconcile"),
                            InstanceMethod<&NativeServer::Finish>("finish"),
                            InstanceMethod<&NativeServer::Ref>("ref"),
                        });
@@ -191,6 +192,23 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
     return info.Env().Undefined();
   }
 
+  // [{ id, pid, bytesIn, bytesOut }]: the connections that died with a process of the server.
+  Napi::Value Reconcile(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Running(env)) return env.Undefined();
+    std::vector<ps::LostConnection> lost = server_->reconcile();
+    Napi::Array out = Napi::Array::New(env, lost.size());
+    for (size_t i = 0; i < lost.size(); ++i) {
+      Napi::Object conn = Napi::Object::New(env);
+      conn.Set("id", lost[i].id);
+      conn.Set("pid", lost[i].pid);
+      conn.Set("bytesIn", static_cast<double>(lost[i].bytesIn));
+      conn.Set("bytesOut", static_cast<double>(lost[i].bytesOut));
+      out.Set(static_cast<uint32_t>(i), conn);
+    }
+    return out;
+  }
+
   Napi::Value Finish(const Napi::CallbackInfo& info) {
     if (server_) {
       server_->finish();
@@ -248,6 +266,14 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
   out.serve.idleTimeoutMs = idle.IsNumber() ? idle.As<Napi::Number>().Int32Value() : 0;
   out.serve.labCrash = crash.IsBoolean() && crash.As<Napi::Boolean>().Value();
   if (out.serve.idleTimeoutMs < 0) return fail("idleTimeoutMs");
+  Napi::Value life = opts.Get("maxConnectionMs"), rate = opts.Get("minBytesPerSecond"),
+              window = opts.Get("rateWindowMs");
+  out.serve.maxConnectionMs = life.IsNumber() ? life.As<Napi::Number>().Int32Value() : 0;
+  out.serve.minBytesPerSecond = rate.IsNumber() ? rate.As<Napi::Number>().Int32Value() : 0;
+  out.serve.rateWindowMs = window.IsNumber() ? window.As<Napi::Number>().Int32Value() : 1000;
+  if (out.serve.maxConnectionMs < 0) return fail("maxConnectionMs");
+  if (out.serve.minBytesPerSecond < 0) return fail("minBytesPerSecond");
+  if (out.serve.rateWindowMs < 1) return fail("rateWindowMs");
   std::string reap =
       opts.Has("reap") && opts.Get("reap").IsString() ? opts.Get("reap").As<Napi::String>().Utf8Value() : "sigchld";
   if (reap == "sigchld")

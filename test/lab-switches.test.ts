@@ -32,7 +32,7 @@ describe('trace', () => {
     const nodeLfd = startup[0].result;
     expect(startup.slice(0, 3).every((t) => t.pid === process.pid)).toBe(true);
     expect(startup[1]).toMatchObject({ fd: nodeLfd, address: { address: '127.0.0.1', port: port(server) } });
-    expect(startup[2]).toMatchObject({ fd: nodeLfd, result: 128 });
+    expect(startup[2]).toMatchObject({ fd: nodeLfd, result: 511 });
     expect(startup[3]).toMatchObject({ pid: master, fd: nodeLfd, result: 3 });
     const lfd = startup[3].result;
 

@@ -98,7 +98,7 @@ describe('formatTrace on a real fork server', () => {
         new RegExp(`^ *\\+0\\.000 ms \\[pid ${process.pid}\\] socket\\(\\) → lfd ${nodeLfd} — `),
       );
       expect(of('bind')[0].en).toContain(`[pid ${process.pid}] bind(${nodeLfd}, 127.0.0.1:${p})`);
-      expect(of('listen')[0].en).toContain(`listen(${nodeLfd}, 128)`);
+      expect(of('listen')[0].en).toContain(`listen(${nodeLfd}, 511)`);
       expect(of('exec')[0].en).toContain(
         `[pid ${master}] execve(posix-servers-fork-master): lfd ${nodeLfd} is fd ${lfd} in the master`,
       );

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { LoadResult, runLoad } from './loadgen';
-import { childrenOf } from '../util/proc';
+import { descendantsOf } from '../util/proc';
 import { referenceBinary, referenceCandidates, ReferenceModel, startReference } from './reference';
 import { compiledScript } from '../paths';
 
@@ -31,7 +31,7 @@ export const REFERENCE_OF: Partial<Record<BenchModel, BenchModel>> = {
 };
 
 /** Models that serve one client at a time: a multi-connection ping-pong would only stall. */
-const ONE_AT_A_TIME: readonly BenchModel[] = ['iterative', 'ref-iterative'];
+export const ONE_AT_A_TIME: readonly BenchModel[] = ['iterative', 'ref-iterative'];
 
 export interface BenchConfig {
   models: BenchModel[];
@@ -64,16 +64,23 @@ export interface BenchSkip {
   reason: string;
 }
 
+export interface Machine {
+  cpus: number;
+  node: string;
+  kernel: string;
+  date: string;
+}
+
 export interface BenchReport {
   config: BenchConfig;
-  machine: { cpus: number; node: string; kernel: string; date: string };
+  machine: Machine;
   rounds: BenchRound[];
   skipped: BenchSkip[];
   /** Set when the run was interrupted (SIGINT): `rounds` holds the runs completed until then. */
   interrupted?: { completedRuns: number; totalRuns: number };
 }
 
-interface RunningServer {
+export interface RunningServer {
   port: number;
   /** The root of the server's process tree (measured with its descendants). */
   pid: number;
@@ -126,7 +133,8 @@ export function socatAvailable(): boolean {
   return spawnSync('socat', ['-V'], { stdio: 'ignore' }).status === 0;
 }
 
-async function startModel(model: BenchModel): Promise<RunningServer> {
+/** Starts one model in a process of its own (refs: the C binary; socat; the API's models: bench/server-process). */
+export async function startModel(model: BenchModel): Promise<RunningServer> {
   if (model.startsWith('ref-')) {
     const ref = await startReference(model.slice(4) as ReferenceModel);
     return { port: ref.port, pid: ref.pid, close: () => ref.close() };
@@ -158,12 +166,6 @@ async function startModel(model: BenchModel): Promise<RunningServer> {
   return { port: Number(m[1]), pid: child.pid!, close: () => stopChild(child) };
 }
 
-function descendants(pid: number): number[] {
-  const out = [pid];
-  for (let i = 0; i < out.length; i++) for (const c of childrenOf(out[i])) out.push(c.pid);
-  return out;
-}
-
 function statusField(pid: number, field: string): number {
   try {
     const m = new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -177,7 +179,7 @@ function statusField(pid: number, field: string): number {
 function watchFootprint(rootPid: number): () => ServerFootprint {
   const peak: ServerFootprint = { processes: 0, threads: 0, rssMb: 0 };
   const sample = () => {
-    const pids = descendants(rootPid);
+    const pids = descendantsOf(rootPid);
     let threads = 0;
     let rssKb = 0;
     for (const p of pids) {
@@ -208,6 +210,21 @@ export interface BenchProgress {
   elapsedMs: number;
   /** The time still needed, from the runs done so far (before the first: from durationMs). */
   etaMs: number;
+}
+
+/** sustained.ts reports its progress as text. */
+export type Progress = (text: string) => void;
+
+/** 42 s, 3 min 05 s: for progress lines. */
+export function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+}
+
+/** The time the remaining runs will take, from the runs done so far (before the first: a guess per run). */
+export function etaMs(startedMs: number, done: number, total: number, guessPerRunMs: number): number {
+  const perRun = done > 0 ? (Date.now() - startedMs) / done : guessPerRunMs;
+  return Math.round(perRun * (total - done));
 }
 
 export interface BenchControl {
@@ -242,7 +259,7 @@ function unavailable(model: BenchModel): string | null {
 
 // Resolves with the run's promise, or with null once the signal is aborted (the load thread is
 // left to finish its duration on its own; its result is dropped).
-function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T | null> {
+export function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T | null> {
   if (!signal) return work;
   if (signal.aborted) return Promise.resolve(null);
   return new Promise((resolve, reject) => {
@@ -261,23 +278,35 @@ function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Pr
   });
 }
 
-/** Runs every (model, kind, connections) once per round, rounds alternating over models. */
-export async function runBench(config: BenchConfig, control: BenchControl = {}): Promise<BenchReport> {
-  const { progress = () => undefined, signal } = control;
-  const started = Date.now();
+/** The models that can run here, and why the others cannot (socat not installed, a C reference not built). */
+export function runnable(models: BenchModel[]): { models: BenchModel[]; skipped: BenchSkip[] } {
   const skipped: BenchSkip[] = [];
-  const models = config.models.filter((model) => {
+  const can = models.filter((model) => {
     const why = unavailable(model);
     if (why !== null) skipped.push({ model, reason: why });
     return why === null;
   });
+  return { models: can, skipped };
+}
+
+export function machineInfo(): Machine {
+  let kernel = 'unknown';
+  try {
+    kernel = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+  } catch {
+    // not Linux's /proc
+  }
+  return { cpus: availableParallelism(), node: process.version, kernel, date: new Date().toISOString() };
+}
+
+/** Runs every (model, kind, connections) once per round, rounds alternating over models. */
+export async function runBench(config: BenchConfig, control: BenchControl = {}): Promise<BenchReport> {
+  const { progress = () => undefined, signal } = control;
+  const started = Date.now();
+  const { models, skipped } = runnable(config.models);
   const total = config.repeat * models.reduce((n, m) => n + runsOf(m, config).length, 0);
   let done = 0;
-  const eta = () => {
-    const elapsed = Date.now() - started;
-    const perRun = done > 0 ? elapsed / done : config.durationMs + 300;
-    return Math.round(perRun * (total - done));
-  };
+  const eta = () => etaMs(started, done, total, config.durationMs + 300);
   const rounds: BenchRound[] = [];
   const aborted = () => signal?.aborted === true;
   bench: for (let round = 1; round <= config.repeat; round++) {
@@ -310,16 +339,9 @@ export async function runBench(config: BenchConfig, control: BenchControl = {}):
       }
     }
   }
-  const kernel = (() => {
-    try {
-      return readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
-    } catch {
-      return 'unknown';
-    }
-  })();
   return {
     config,
-    machine: { cpus: availableParallelism(), node: process.version, kernel, date: new Date().toISOString() },
+    machine: machineInfo(),
     rounds,
     skipped,
     ...(aborted() && done < total ? { interrupted: { completedRuns: done, totalRuns: total } } : {}),
@@ -378,7 +400,7 @@ export function summarize(report: BenchReport): Summary[] {
   return out;
 }
 
-const fmt = (n: number, digits = 0) =>
+export const fmt = (n: number, digits = 0) =>
   Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits }) : 'n/a';
 
 /** The table on stdout: one line per model and ping-pong width, with churn beside it. */

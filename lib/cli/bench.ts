@@ -1,18 +1,20 @@
 // `posix-servers bench`: flags → BenchConfig, a progress line on stderr (rounds, runs, ETA), the
 // table on stdout, raw rounds to --json (a file, or stdout), a chart to --svg. SIGINT stops it
-// and writes what was measured until then.
+// and writes what was measured until then. With --sustained: many rounds on one server per model
+// (bench/sustained.ts) instead of the comparison.
 import { writeFileSync } from 'node:fs';
 import {
   BENCH_MODELS,
   BenchConfig,
   BenchModel,
   BenchProgress,
-  BenchReport,
+  formatDuration,
   formatTable,
   renderSvg,
   runBench,
 } from '../bench/runner';
-import { Command, commandHelp, integer, list, parseCommand } from './flags';
+import { formatSustainedTable, runSustained, SustainedConfig } from '../bench/sustained';
+import { Command, commandHelp, integer, list, parseCommand, UsageError } from './flags';
 
 export const DEFAULT_BENCH: BenchConfig = {
   models: ['fork', 'thread', 'iterative', 'node', 'cluster', 'ref-fork', 'ref-thread', 'ref-iterative', 'ref-epoll', 'socat'],
@@ -21,6 +23,15 @@ export const DEFAULT_BENCH: BenchConfig = {
   durationMs: 1000,
   repeat: 3,
   churnClients: 4,
+};
+
+/** --sustained: the defaults reproduce issue #12's run (50 new connections × 2 s, 10 rounds). */
+export const DEFAULT_SUSTAINED: SustainedConfig = {
+  models: ['fork', 'thread', 'node', 'cluster', 'ref-fork', 'ref-thread', 'ref-epoll'],
+  connections: 50,
+  size: 64,
+  durationMs: 2000,
+  rounds: 10,
 };
 
 function seconds(text: string, flag: string): number {
@@ -85,15 +96,31 @@ export const BENCH: Command = {
       help: 'write every raw round as JSON to FILE; without FILE (or -) to stdout, the table then to stderr',
     },
     { name: 'svg', value: 'FILE', help: 'write a bar chart' },
+    { name: 'sustained', help: 'instead: many rounds of new connections on one server per model' },
+    {
+      name: 'rounds',
+      value: 'N',
+      help: `with --sustained: rounds (default ${DEFAULT_SUSTAINED.rounds})`,
+      parse: (text, flag) => {
+        const n = integer(1, 1000)(text, flag);
+        if (n < 2) throw new Error(`${flag} must be at least 2 (the first round and later ones), got '${n}'`);
+        return n;
+      },
+    },
   ],
   notes: [
     'Each model runs in a process of its own, in alternating rounds. Ctrl-C stops the benchmark and',
     'writes what was measured until then (the report says it was interrupted); exit code 130.',
+    `With --sustained the defaults are --models ${DEFAULT_SUSTAINED.models.join(',')}`,
+    `--connections ${DEFAULT_SUSTAINED.connections} (one number: new connections per round) --duration ${DEFAULT_SUSTAINED.durationMs / 1000};`,
+    '--repeat, --churn-clients and --svg do not apply.',
   ],
 };
 
 export interface BenchArgs {
   config: BenchConfig;
+  /** Set by --sustained: run this instead of the comparison. */
+  sustained?: SustainedConfig;
   /** A file, or '-' for stdout. */
   json?: string;
   svg?: string;
@@ -101,7 +128,7 @@ export interface BenchArgs {
 
 /** Flags → BenchArgs; throws a UsageError naming the flag (null: --help). */
 export function parseBenchArgs(argv: string[]): BenchArgs | null {
-  const { help, values: v } = parseCommand(BENCH, argv);
+  const { help, values: v, given } = parseCommand(BENCH, argv);
   if (help) return null;
   const config: BenchConfig = {
     models: v.models as BenchModel[],
@@ -114,32 +141,44 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
   const out: BenchArgs = { config };
   if (typeof v.json === 'string') out.json = v.json;
   if (typeof v.svg === 'string') out.svg = v.svg;
+  if (v.sustained !== true) {
+    if (given.has('rounds')) throw new UsageError(`--rounds applies only with --sustained`);
+    return out;
+  }
+  for (const flag of ['repeat', 'churn-clients', 'svg']) {
+    if (given.has(flag)) throw new UsageError(`--${flag} does not apply with --sustained`);
+  }
+  if (given.has('connections') && config.connections.length !== 1) {
+    throw new UsageError(`--connections takes one number with --sustained (new connections per round)`);
+  }
+  out.sustained = {
+    models: given.has('models') ? config.models : [...DEFAULT_SUSTAINED.models],
+    connections: given.has('connections') ? config.connections[0] : DEFAULT_SUSTAINED.connections,
+    size: config.size,
+    durationMs: given.has('duration') ? config.durationMs : DEFAULT_SUSTAINED.durationMs,
+    rounds: given.has('rounds') ? (v.rounds as number) : DEFAULT_SUSTAINED.rounds,
+  };
   return out;
-}
-
-function duration(ms: number): string {
-  const s = Math.round(ms / 1000);
-  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
 }
 
 export function progressLine(p: BenchProgress): string {
   return (
     `round ${p.round}/${p.repeat} · ${p.model} · run ${Math.min(p.done + 1, p.total)}/${p.total} · ` +
-    `${duration(p.elapsedMs)} elapsed · ETA ${duration(p.etaMs)}`
+    `${formatDuration(p.elapsedMs)} elapsed · ETA ${formatDuration(p.etaMs)}`
   );
 }
 
-function write(report: BenchReport, args: BenchArgs): void {
-  const table = `${formatTable(report)}\n`;
+// The table on stdout and the report to --json; with `--json -` the report takes stdout and the
+// table goes to stderr.
+function write(table: string, report: object, args: BenchArgs): void {
   const json = `${JSON.stringify(report, null, 2)}\n`;
   if (args.json === '-') {
-    process.stderr.write(table);
+    process.stderr.write(`${table}\n`);
     process.stdout.write(json);
   } else {
-    process.stdout.write(table);
+    process.stdout.write(`${table}\n`);
     if (args.json) writeFileSync(args.json, json);
   }
-  if (args.svg) writeFileSync(args.svg, renderSvg(report));
 }
 
 /** Returns the exit code: 0, or 130 when interrupted by SIGINT (after writing what it measured). */
@@ -158,21 +197,25 @@ export async function benchMain(argv: string[]): Promise<number> {
     process.stderr.write('posix-servers bench: interrupted; writing what was measured so far\n');
     interrupt.abort();
   };
+  const show = (line: string) => {
+    if (interrupt.signal.aborted) return;
+    if (tty) process.stderr.write(`\r\x1b[K${line}`);
+    else process.stderr.write(`${line}\n`);
+  };
   process.on('SIGINT', onSigint);
-  let report: BenchReport;
   try {
-    report = await runBench(args.config, {
-      signal: interrupt.signal,
-      progress: (p) => {
-        if (interrupt.signal.aborted) return;
-        if (tty) process.stderr.write(`\r\x1b[K${progressLine(p)}`);
-        else process.stderr.write(`${progressLine(p)}\n`);
-      },
-    });
+    if (args.sustained) {
+      const report = await runSustained(args.sustained, show, interrupt.signal);
+      if (tty) process.stderr.write('\r\x1b[K');
+      write(formatSustainedTable(report), report, args);
+      return report.interrupted ? 130 : 0;
+    }
+    const report = await runBench(args.config, { signal: interrupt.signal, progress: (p) => show(progressLine(p)) });
+    if (tty) process.stderr.write('\r\x1b[K');
+    write(formatTable(report), report, args);
+    if (args.svg) writeFileSync(args.svg, renderSvg(report));
+    return report.interrupted ? 130 : 0;
   } finally {
     process.off('SIGINT', onSigint);
   }
-  if (tty) process.stderr.write('\r\x1b[K');
-  write(report, args);
-  return report.interrupted ? 130 : 0;
 }

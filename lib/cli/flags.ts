@@ -34,10 +34,14 @@ export interface Command {
   notes?: readonly string[];
 }
 
-/** What parseCommand() found. `values` holds each given flag's converted value, by long name. */
+/**
+ * What parseCommand() found. `values` holds each flag's converted value by long name (its default
+ * when not given); `given` names the flags that were given.
+ */
 export interface Parsed {
   help: boolean;
   values: Record<string, unknown>;
+  given: Set<string>;
   positionals: string[];
 }
 
@@ -85,7 +89,7 @@ export function parseCommand(command: Command, argv: string[]): Parsed {
   );
   // Not strict: the tokens are checked below, so that each mistake gets a message of our own.
   const { tokens } = parseArgs({ args: fillOmitted(flags, argv), options, strict: false, allowPositionals: true, tokens: true });
-  const given: Array<{ flag: Flag; raw: string; text: string | undefined; inline: boolean }> = [];
+  const found: Array<{ flag: Flag; raw: string; text: string | undefined; inline: boolean }> = [];
   const positionals: string[] = [];
   for (const token of tokens) {
     if (token.kind === 'positional') {
@@ -95,8 +99,8 @@ export function parseCommand(command: Command, argv: string[]): Parsed {
       if (flag === undefined) {
         throw new UsageError(`unknown flag '${token.rawName}' for ${command.name} (see posix-servers ${command.name} --help)`);
       }
-      if (flag === HELP_FLAG) return { help: true, values: {}, positionals: [] };
-      given.push({ flag, raw: token.rawName, text: token.value, inline: token.inlineValue === true });
+      if (flag === HELP_FLAG) return { help: true, values: {}, given: new Set(), positionals: [] };
+      found.push({ flag, raw: token.rawName, text: token.value, inline: token.inlineValue === true });
     }
   }
   const max = command.positionals?.max ?? 0;
@@ -108,7 +112,7 @@ export function parseCommand(command: Command, argv: string[]): Parsed {
     );
   }
   const values: Record<string, unknown> = {};
-  for (const { flag, raw, text, inline } of given) {
+  for (const { flag, raw, text, inline } of found) {
     if (flag.value === undefined) {
       if (text !== undefined) throw new UsageError(`${raw} takes no value`);
       values[flag.name] = true;
@@ -124,11 +128,12 @@ export function parseCommand(command: Command, argv: string[]): Parsed {
       throw new UsageError((e as Error).message);
     }
   }
+  const given = new Set(Object.keys(values));
   for (const f of command.flags) {
-    if (f.name in values || f.default === undefined) continue;
+    if (given.has(f.name) || f.default === undefined) continue;
     values[f.name] = f.parse ? f.parse(f.default, `--${f.name}`) : f.default;
   }
-  return { help: false, values, positionals };
+  return { help: false, values, given, positionals };
 }
 
 function flagLabel(f: Flag): string {

@@ -1,6 +1,6 @@
 // `posix-servers serve`: run one server in the foreground and print what it does, as lines for
 // people or JSON lines for programs. SIGINT/SIGTERM close it gracefully and print the final stats.
-import { MODELS, HANDLERS, Model, Handler, MAX_WORKERS } from '../server/options';
+import { DEFAULT_BACKLOG, MODELS, HANDLERS, Model, Handler, MAX_WORKERS } from '../server/options';
 import { PosixServer, ServerStats, startServer } from '../server/server';
 import type { Peer, TraceEvent } from '../server/events';
 import { choice, Command, commandHelp, integer, parseCommand, UsageError } from './flags';
@@ -14,6 +14,10 @@ export interface ServeArgs {
   handler: Handler;
   timeoutMs: number;
   idleTimeoutMs: number;
+  maxConnectionMs: number;
+  minBytesPerSecond: number;
+  /** undefined: the default (1000), given only with --min-bytes-per-second. */
+  rateWindowMs: number | undefined;
   /** Cluster model only; undefined: the default (one per CPU). */
   workers: number | undefined;
   json: boolean;
@@ -31,7 +35,7 @@ export const SERVE: Command = {
     { name: 'model', value: MODELS.join('|'), default: 'fork', help: 'the server model', parse: choice(MODELS) },
     { name: 'host', value: 'H', default: '127.0.0.1', help: 'numeric IPv4 or IPv6 address to bind' },
     { name: 'port', value: 'P', default: '0', help: 'port to bind; 0: the kernel picks one', parse: integer(0, 65535) },
-    { name: 'backlog', value: 'N', default: '128', help: 'listen() backlog', parse: integer(1, 65535) },
+    { name: 'backlog', value: 'N', default: String(DEFAULT_BACKLOG), help: 'listen() backlog', parse: integer(1, 65535) },
     { name: 'max-clients', value: 'N', default: '100', help: 'live connections at once', parse: integer(1, 4096) },
     { name: 'handler', value: HANDLERS.join('|'), default: 'echo', help: 'what the server sends back', parse: choice(HANDLERS) },
     {
@@ -47,6 +51,26 @@ export const SERVE: Command = {
       default: '0',
       help: 'drop a connection silent this long; 0: never',
       parse: integer(0, MS_MAX),
+    },
+    {
+      name: 'max-connection-ms',
+      value: 'N',
+      default: '0',
+      help: 'close a connection open this long, however busy; 0: never',
+      parse: integer(0, MS_MAX),
+    },
+    {
+      name: 'min-bytes-per-second',
+      value: 'N',
+      default: '0',
+      help: 'drop a client sending less than this per window; 0: no minimum',
+      parse: integer(0, MS_MAX),
+    },
+    {
+      name: 'rate-window-ms',
+      value: 'N',
+      help: 'the window of --min-bytes-per-second (default 1000)',
+      parse: integer(100, MS_MAX),
     },
     {
       name: 'workers',
@@ -74,12 +98,18 @@ export function parseServeArgs(argv: string[]): ServeArgs | null {
     handler: v.handler as Handler,
     timeoutMs: v['timeout-ms'] as number,
     idleTimeoutMs: v['idle-timeout-ms'] as number,
+    maxConnectionMs: v['max-connection-ms'] as number,
+    minBytesPerSecond: v['min-bytes-per-second'] as number,
+    rateWindowMs: v['rate-window-ms'] as number | undefined,
     workers: v.workers as number | undefined,
     json: v.json === true,
     trace: v.trace === true,
     lang: v.lang as 'en' | 'zh',
   };
   if (out.workers !== undefined && out.model !== 'cluster') throw new UsageError(`--workers applies only to --model cluster`);
+  if (out.rateWindowMs !== undefined && out.minBytesPerSecond === 0) {
+    throw new UsageError(`--rate-window-ms applies only with --min-bytes-per-second`);
+  }
   if (out.trace && (out.model === 'node' || out.model === 'cluster')) {
     throw new UsageError(
       `--trace applies only to the native models (fork, thread, iterative): Node's own servers make their syscalls inside libuv`,
@@ -154,6 +184,9 @@ export async function serveMain(
       maxClients: args.maxClients,
       handler: args.handler,
       idleTimeoutMs: args.idleTimeoutMs,
+      maxConnectionMs: args.maxConnectionMs,
+      minBytesPerSecond: args.minBytesPerSecond,
+      ...(args.rateWindowMs !== undefined ? { rateWindowMs: args.rateWindowMs } : {}),
       ...(args.workers !== undefined ? { workers: args.workers } : {}),
       ...(args.trace ? { trace: true } : {}),
     });

@@ -6,6 +6,11 @@
 // emit('connection' | 'disconnect' | …). Nothing on the server's side wakes Node per event: when
 // the ring has stayed empty for a while, the reader parks and the next writer rings the doorbell
 // (one byte into the event pipe, which libuv watches through the net.Socket below).
+//
+// When the server is over (every writer gone, and for fork the master reaped), reconcile() names
+// the connections that died with a process of the server without an event saying so (the fork
+// master was killed, and its children with it): each is reported here, once, before 'error' and
+// before `finished` lets close() settle.
 import { Socket } from 'node:net';
 import type { NativeServer } from '../binding';
 import type { AddressInfo, Backend, EventSink, ServerStats } from './backend';
@@ -33,6 +38,10 @@ class NativeBackend implements Backend {
   /** server.ref()/unref(): whether the doorbell, the poll timer and the exit report keep Node's loop alive. */
   #refed = true;
   #pipe: Socket;
+  /** kill() was called: what dies now, close() ended ('aborted'), not a crash. */
+  #killed = false;
+  /** Connections reported by a 'connection' event and not yet by a 'disconnect'. */
+  #live = new Set<number>();
 
   constructor(nativeServer: NativeServer, masterExit: Promise<[number | null, number | null]> | null, sink: EventSink) {
     this.#native = nativeServer;
@@ -51,6 +60,8 @@ class NativeBackend implements Backend {
           } else if (ev.type === 'listening') {
             sink({ type: 'listening' });
           } else {
+            if (ev.type === 'connection') this.#live.add(ev.event.id);
+            else if (ev.type === 'disconnect') this.#live.delete(ev.event.id);
             sink({ type: ev.type, event: ev.event } as Parameters<EventSink>[0]);
           }
         }
@@ -87,17 +98,22 @@ class NativeBackend implements Backend {
       }),
     );
 
-    // Fork only: the waiting thread reports the master's exit status.
-    const exited =
-      masterExit === null
-        ? Promise.resolve()
-        : masterExit.then(([code, signal]) => {
-            if (this.#stopped) return;
-            const how =
-              signal !== null ? `was killed by ${signalName(signal) ?? `signal ${signal}`}` : `exited with code ${code}`;
-            sink({ type: 'error', error: new Error(`fork server master ${this.pid} ${how}`) });
-          });
-    this.finished = Promise.all([eof, exited]).then(() => undefined);
+    // Fork only: the waiting thread reports the master's exit status (once the children of a
+    // master that died have been reaped too).
+    const exited = masterExit ?? Promise.resolve(null);
+    this.finished = Promise.all([eof, exited]).then(([, status]) => {
+      // Every event is in: the connections still live died with the process serving them.
+      const reason = this.#killed ? 'aborted' : 'crash';
+      for (const lost of this.#native.reconcile()) {
+        if (!this.#live.delete(lost.id)) continue; // reported already (or never announced)
+        const { id, pid, bytesIn, bytesOut } = lost;
+        sink({ type: 'disconnect', event: { id, bytesIn, bytesOut, reason, pid } });
+      }
+      if (status === null || this.#stopped) return;
+      const [code, signal] = status;
+      const how = signal !== null ? `was killed by ${signalName(signal) ?? `signal ${signal}`}` : `exited with code ${code}`;
+      sink({ type: 'error', error: new Error(`fork server master ${this.pid} ${how}`) });
+    });
   }
 
   #schedule(poll: () => void): void {
@@ -124,6 +140,7 @@ class NativeBackend implements Backend {
   }
 
   kill(): void {
+    this.#killed = true;
     this.#native.kill();
   }
 

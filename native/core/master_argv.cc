@@ -18,6 +18,9 @@ void MasterArgv::format(const ServerOptions& o, pid_t node_pid) {
   snprintf(words[6], sizeof words[6], "reap=%s", reap);
   snprintf(words[7], sizeof words[7], "restart=%d", o.restart ? 1 : 0);
   snprintf(words[8], sizeof words[8], "trace=%d", o.trace ? 1 : 0);
+  snprintf(words[9], sizeof words[9], "maxConnectionMs=%d", o.serve.maxConnectionMs);
+  snprintf(words[10], sizeof words[10], "minBytesPerSecond=%d", o.serve.minBytesPerSecond);
+  snprintf(words[11], sizeof words[11], "rateWindowMs=%d", o.serve.rateWindowMs);
   for (int i = 0; i < kWords; ++i) argv[i] = words[i];
   argv[kWords] = nullptr;
 }
@@ -41,14 +44,17 @@ bool integer(const char* text, long min, long max, long& out) {
 }  // namespace
 
 bool parse_master_argv(int argc, char** argv, MasterState& m, bool& trace, const char*& bad) {
-  static const char* const keys[] = {"nodePid",  "maxClients", "handler", "idleTimeoutMs",
-                                     "labCrash", "reap",       "restart", "trace"};
+  static const char* const keys[] = {"nodePid",     "maxClients", "handler", "idleTimeoutMs",   "labCrash",
+                                     "reap",        "restart",    "trace",   "maxConnectionMs", "minBytesPerSecond",
+                                     "rateWindowMs"};
+  constexpr int kKeys = sizeof keys / sizeof keys[0];
+  static_assert(kKeys == MasterArgv::kWords - 1, "one key per word after the program's name");
   if (argc != MasterArgv::kWords) {
     bad = "the number of arguments";
     return false;
   }
-  const char* v[8];
-  for (int i = 0; i < 8; ++i) {
+  const char* v[kKeys];
+  for (int i = 0; i < kKeys; ++i) {
     v[i] = value_of(argv, i + 1, keys[i]);
     if (v[i] == nullptr) {
       bad = keys[i];
@@ -84,6 +90,12 @@ bool parse_master_argv(int argc, char** argv, MasterState& m, bool& trace, const
   m.restart = n == 1;
   if (!integer(v[7], 0, 1, n)) return fail(7);
   trace = n == 1;
+  if (!integer(v[8], 0, 0x7fffffff, n)) return fail(8);
+  m.serve.maxConnectionMs = static_cast<int>(n);
+  if (!integer(v[9], 0, 0x7fffffff, n)) return fail(9);
+  m.serve.minBytesPerSecond = static_cast<int>(n);
+  if (!integer(v[10], 1, 0x7fffffff, n)) return fail(10);
+  m.serve.rateWindowMs = static_cast<int>(n);
   return true;
 }
 

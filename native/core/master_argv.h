@@ -3,7 +3,8 @@
 // `ps -o args` shows a learner what the master was told:
 //
 //   posix-servers-fork-master nodePid=4242 maxClients=100 handler=echo idleTimeoutMs=0 labCrash=0
-//                             reap=sigchld restart=0 trace=0
+//                             reap=sigchld restart=0 trace=0 maxConnectionMs=0
+//                             minBytesPerSecond=0 rateWindowMs=1000
 #pragma once
 
 #include <sys/types.h>
@@ -15,7 +16,7 @@ namespace ps {
 
 // Fixed storage, filled before fork(): between fork() and execve() nothing may allocate.
 struct MasterArgv {
-  static constexpr int kWords = 9;
+  static constexpr int kWords = 12;
   char words[kWords][48];
   char* argv[kWords + 1];
 

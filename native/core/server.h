@@ -8,13 +8,16 @@
 //   drain_events()     Node takes the events out of the ring on a timer (or when the doorbell
 //                      rings, see event_ring.h);
 //   …                  the event pipe reaches EOF when the last writer is gone;
+//   reconcile()        the connections that died with a process of the server, never reported;
 //   finish()           then collect what is left (join the server/waiter thread, unmap the page).
 #pragma once
 
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "connection.h"
 #include "listen_socket.h"
@@ -46,6 +49,15 @@ struct ServerOptions {
 // Called once, from a waiting thread, when the fork master has been reaped (wait status).
 using MasterExitCallback = void (*)(void* context, int wait_status);
 
+// A connection that was being served when the process serving it died with the server (the fork
+// master was killed, and its children with it): what the shared page knew of it.
+struct LostConnection {
+  uint32_t id = 0;
+  pid_t pid = 0;  // the child that served it
+  uint64_t bytesIn = 0;
+  uint64_t bytesOut = 0;
+};
+
 class Server {
  public:
   virtual ~Server();
@@ -71,6 +83,11 @@ class Server {
   virtual void abort_connections() = 0;
   // Last resort when the server does not finish (fork: SIGKILL the master). Default: nothing.
   virtual void kill_now() {}
+  // After the event pipe reached EOF (and, for fork, the master-exit callback), before finish():
+  // the connections that died with a process of the server and that no event reported as ended
+  // (fork: the live entries of the child table when the master died). Makes the counters true —
+  // nothing is active any more — and returns them, for Node to report. Default: none.
+  virtual std::vector<LostConnection> reconcile() { return {}; }
   // Call after the event pipe reached EOF (and, for fork, after the master-exit callback).
   virtual void finish() = 0;
 
