@@ -54,6 +54,11 @@ export interface NativeStats {
   bytesIn: number;
   bytesOut: number;
   eventsDropped: number;
+  /**
+   * Times a process or thread of the server woke Node to deliver events (the ring's doorbell, rung
+   * only when Node had parked): about once per burst of activity, never once per connection.
+   */
+  eventWakeups: number;
   /** Connections refused because no descriptor was left (EMFILE/ENFILE), with the reserve descriptor. */
   refusedNoFd: number;
   /** accept() failures that belonged to one client (ECONNABORTED, EPROTO, …), skipped. */

@@ -167,6 +167,7 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
     put("bytesIn", c.bytesIn);
     put("bytesOut", c.bytesOut);
     put("eventsDropped", c.eventsDropped);
+    put("eventWakeups", c.eventWakeups);
     put("refusedNoFd", c.refusedNoFd);
     put("acceptErrors", c.acceptErrors);
     return out;

@@ -4,7 +4,7 @@
 // channel, as cluster's default round-robin scheduler (SCHED_RR) does. Workers are forked once,
 // at start, not per connection: that is the difference the benchmark shows against 'fork'.
 //
-// Not applicable, so 0: eintrRetries, eventsDropped, refusedNoFd, acceptErrors (see
+// Not applicable, so 0: eintrRetries, eventsDropped, eventWakeups, refusedNoFd, acceptErrors (see
 // net-listener-backend.ts). `reaped` counts workers that exited; bytesIn/bytesOut arrive from
 // the workers at most 100 ms late (exact once the connection's 'disconnect' has been emitted).
 import cluster, { Worker } from 'node:cluster';
