@@ -111,6 +111,11 @@ export interface NativeServer {
   reconcile(): LostConnection[];
   /** After the event pipe's EOF (and, for fork, the master-exit callback): join threads, release memory. */
   finish(): void;
+  /**
+   * Fork model: whether the pending report of the master's exit (a thread-safe function) keeps
+   * Node's event loop alive (server.ref()/unref()). Other models hold nothing in the loop.
+   */
+  ref(keepsLoopAlive: boolean): void;
 }
 
 /**

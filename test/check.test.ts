@@ -116,7 +116,7 @@ describe('check against broken servers: each fails the check that names its mist
   });
 
   test("the lecture's fix 1 (lab-nonblocking: one cfd variable): concurrency fails, and the lost descriptor stays open", async () => {
-    const p = await startProgram('lab-nonblocking', programBinary('labs', 'lab-nonblocking'), []);
+    const p = await startProgram('lab-nonblocking', programBinary('labs', 'nonblocking'), []);
     try {
       const results = await runChecks({ host: '127.0.0.1', port: p.port, pid: p.pid });
       expect(results.find((r) => r.name === 'concurrency')).toMatchObject({ status: 'fail', verdict: 'broken' });
@@ -129,7 +129,7 @@ describe('check against broken servers: each fails the check that names its mist
   });
 
   test('fix 1 even when every line was already waiting at accept(): the second round, all connected, fails', async () => {
-    const p = await startProgram('lab-nonblocking', programBinary('labs', 'lab-nonblocking'), []);
+    const p = await startProgram('lab-nonblocking', programBinary('labs', 'nonblocking'), []);
     try {
       // Stopped, it accepts nobody: the kernel completes the handshakes and queues the lines, and
       // once it runs again each accept() finds its client's line waiting and answers it.

@@ -1,5 +1,6 @@
 // Every lab runs for real and passes on what it MEASURED, not on what it printed.
-import { LABS, labMain, LabResult, listLabs, runLab } from '../lib/labs';
+import { LABS, LabResult, listLabs, runLab } from '../lib/labs';
+import { labMain } from '../lib/cli/lab';
 import { decodeTcpEndpoint, parseProcNetTcp } from '../lib/labs/kit';
 import { endianness } from 'node:os';
 import { childrenOf } from './helpers';
@@ -250,7 +251,7 @@ describe('runLab, listLabs, labMain', () => {
     expect(c.o.err).toEqual(["posix-servers lab: --ui takes a port number, got 'abc'"]);
     c = io();
     expect(await labMain(['zombies', '--svg'], c.io)).toBe(1);
-    expect(c.o.err).toEqual(['posix-servers lab: --svg needs a file name']);
+    expect(c.o.err).toEqual(['posix-servers lab: --svg needs a value']);
     c = io();
     expect(await labMain(['lab', 'slot-table', '--lang=zh'], c.io)).toBe(0);
     expect(c.o.out.at(-1)).toMatch(/^通过：/);

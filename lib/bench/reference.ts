@@ -1,21 +1,26 @@
-// The project's C programs, built by cmake-js next to the addon: the reference servers (ref/*.c,
-// in build/ref/), plain C written as in Stevens' UNP, to compare the addon's servers with and to
-// point the load generator at; and the labs' own servers (native/labs/*.c, in build/labs/),
-// written as the lecture would, flaws included. Each prints `listening <port>` when it is ready.
+// The project's C programs, built by cmake-js next to the addon (or carried prebuilt): the
+// reference servers (ref/*.c, in build/ref/), plain C written as in Stevens' UNP, to compare the
+// addon's servers with and to point the load generator at; and the labs' own servers
+// (native/labs/*.c, in build/labs/), written as the lecture would, flaws included. Each prints
+// `listening <port>` when it is ready.
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../paths';
-import { integerIn, numericHost, oneOf, optionsObject, show } from '../util/validate';
+import { basename, join } from 'node:path';
+import { BUILD_DIR, NATIVE_FILES, NativeFile, PREBUILD_DIR } from '../paths';
+import { invalidType, invalidValue, numericHost, oneOf, optionsObject, port, show } from '../util/validate';
 
 export const REFERENCE_MODELS = ['iterative', 'fork', 'thread', 'epoll'] as const;
 export type ReferenceModel = (typeof REFERENCE_MODELS)[number];
 
 /**
- * The folders of build/ that hold C programs, each with the environment variable that names
- * another folder instead (npm run test:asan points them at the sanitizer build's).
+ * The kinds of C programs: their list in scripts/native-files.js, and the environment variable
+ * that names one directory to take them from instead (npm run test:asan points both at the
+ * sanitizer build's).
  */
-export const PROGRAM_DIRS = { ref: 'POSIX_SERVERS_REF_DIR', labs: 'POSIX_SERVERS_LABS_DIR' } as const;
+export const PROGRAM_DIRS = {
+  ref: { env: 'POSIX_SERVERS_REF_DIR', files: () => NATIVE_FILES.REFERENCES.map((f) => ({ ...f, name: f.model })) },
+  labs: { env: 'POSIX_SERVERS_LABS_DIR', files: () => NATIVE_FILES.LAB_PROGRAMS },
+} as const;
 export type ProgramDir = keyof typeof PROGRAM_DIRS;
 
 export interface ReferenceOptions {
@@ -54,29 +59,46 @@ const KILL_AFTER_MS = 3000;
 const MAX_LINES = 10000;
 
 /**
- * Where cmake-js puts one of the project's C programs: build/<dir>/<name>, next to build/Release
- * of the addon, or the folder named by the directory's environment variable (PROGRAM_DIRS).
+ * Where one of the C programs may be, in the order looked at: where cmake-js builds it
+ * (build/ref, build/labs, next to build/Release of the addon), then the prebuilt one
+ * (prebuilds/<platform>-<arch>/…) — as for the addon (lib/addon.ts). The kind's environment
+ * variable (PROGRAM_DIRS) names the one directory to use instead. `name`: the reference model
+ * ('fork') or the lab program ('mmap').
  */
-export function programBinary(dir: ProgramDir, name: string): string {
-  return join(process.env[PROGRAM_DIRS[dir]] ?? join(PACKAGE_ROOT, 'build', dir), name);
+export function programCandidates(dir: ProgramDir, name: string): string[] {
+  const file: NativeFile | undefined = PROGRAM_DIRS[dir].files().find((f) => f.name === name);
+  if (!file) throw new Error(`scripts/native-files.js does not list the ${dir} program ${name}`);
+  const override = process.env[PROGRAM_DIRS[dir].env];
+  if (override) return [join(override, basename(file.build))];
+  return [join(BUILD_DIR, file.build), join(PREBUILD_DIR, file.ship)];
 }
 
-/** build/ref/ref-<model> (or POSIX_SERVERS_REF_DIR/ref-<model>). */
+/** The first of programCandidates() that exists (else the first, which startProgram() reports missing). */
+export function programBinary(dir: ProgramDir, name: string): string {
+  const candidates = programCandidates(dir, name);
+  return candidates.find((c) => existsSync(c)) ?? candidates[0];
+}
+
+/** Where ref-<model> may be (programCandidates). */
+export function referenceCandidates(model: ReferenceModel): string[] {
+  return programCandidates('ref', model);
+}
+
+/** The first of referenceCandidates() that exists (else the first, which startReference() reports missing). */
 export function referenceBinary(model: ReferenceModel): string {
-  return programBinary('ref', `ref-${model}`);
+  return programBinary('ref', model);
 }
 
 function validate(model: unknown, opts: unknown): { model: ReferenceModel; args: string[] } {
   if (typeof model !== 'string' || !(REFERENCE_MODELS as readonly string[]).includes(model)) {
-    throw new TypeError(
-      `The "model" argument must be one of ${REFERENCE_MODELS.map((m) => `'${m}'`).join(', ')}. Received ${show(model)}`,
-    );
+    const message = `The "model" argument must be one of ${REFERENCE_MODELS.map((m) => `'${m}'`).join(', ')}. Received ${show(model)}`;
+    throw typeof model === 'string' ? invalidValue(message) : invalidType(message);
   }
   const o = optionsObject(opts, new Set(['host', 'port', 'handler']));
   const host = numericHost(o.host ?? '127.0.0.1');
-  const port = integerIn('port', o.port ?? 0, 0, 65535);
+  const listenPort = port('port', o.port ?? 0, 0);
   const handler = oneOf('handler', o.handler ?? 'echo', ['echo', 'upper'] as const);
-  return { model: model as ReferenceModel, args: ['--host', host, '--port', String(port), '--handler', handler] };
+  return { model: model as ReferenceModel, args: ['--host', host, '--port', String(listenPort), '--handler', handler] };
 }
 
 /**

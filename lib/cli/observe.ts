@@ -1,7 +1,25 @@
-// What `serve` and `lab` share for --svg FILE and --ui [PORT]: checking the values at once, so
-// that a typo fails before the server runs, not when the picture is written at close.
+// What `serve` and `lab` share for --svg FILE and --ui [PORT]: the flags, and checking their values
+// at once, so that a typo fails before the server runs, not when the picture is written at close.
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import type { Flag } from './flags';
+
+/** --svg FILE, as serve and lab declare it. */
+export const SVG_FLAG: Flag = {
+  name: 'svg',
+  value: 'FILE',
+  help: 'write the picture of the trace (a sequence diagram, SVG) to FILE',
+  parse: (text, flag) => writableFile(flag, text),
+};
+
+/** --ui [PORT], as serve and lab declare it: `--ui` alone lets the kernel pick the port. */
+export const UI_FLAG: Flag = {
+  name: 'ui',
+  value: 'PORT',
+  whenOmitted: '0',
+  help: 'serve the live view on 127.0.0.1:PORT (0 or none: any free port) and print its address',
+  parse: (text, flag) => optionalPort(flag, text),
+};
 
 /** A file that can be written: its folder exists and is writable, and it is not a folder. */
 export function writableFile(flag: string, file: string): string {

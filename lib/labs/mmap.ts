@@ -72,7 +72,7 @@ export const mmapLab: Lab = {
     let p: ListeningProgram | undefined;
     let kept: Client | undefined;
     try {
-      p = await startProgram('lab server mmap', programBinary('labs', 'lab-mmap'), []);
+      p = await startProgram('lab server mmap', programBinary('labs', 'mmap'), []);
       const start = await askParent(p);
       say(
         `Started a fork server (native/labs/mmap.c), parent pid ${p.pid}, port ${p.port}. Before any fork it made shared_count = mmap(NULL, 8, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS, -1, 0) at 0x${start.sharedAt.toString(16)}; plain_count is an ordinary global at 0x${start.plainAt.toString(16)}. Each child does plain_count++ and (*shared_count)++, then echoes.`,

@@ -59,7 +59,7 @@ export const nonblockingLab: Lab = {
     const clients: Client[] = [];
     try {
       // ---- 1. the non-blocking poll loop (native/labs/nonblocking.c) ----
-      spin = await startProgram('lab server nonblocking', programBinary('labs', 'lab-nonblocking'), []);
+      spin = await startProgram('lab server nonblocking', programBinary('labs', 'nonblocking'), []);
       say(
         `1) The lecture's fix 1 (native/labs/nonblocking.c), pid ${spin.pid}, port ${spin.port}: fcntl(fd, F_SETFL, O_NONBLOCK) on lfd and cfd, then while (1) { fd = accept(lfd); if (fd >= 0) cfd = fd; n = read(cfd, …); if (n > 0) write(cfd, …); } — accept and read fail with EAGAIN and the loop goes round again at once.`,
         `1) 讲义的解决办法 1（native/labs/nonblocking.c），进程 ${spin.pid}，端口 ${spin.port}：用 fcntl(fd, F_SETFL, O_NONBLOCK) 把 lfd 和 cfd 设为非阻塞，然后 while (1) { fd = accept(lfd); if (fd >= 0) cfd = fd; n = read(cfd, …); if (n > 0) write(cfd, …); } —— accept 和 read 返回 EAGAIN，循环立刻再转一圈。`,

@@ -32,6 +32,8 @@ export abstract class NetListenerBackend implements Backend {
   };
   /** stop() was called, or listen failed: no connection will be accepted any more. */
   protected stopped = false;
+  /** server.ref()/unref(). */
+  protected refed = true;
   #server: Server;
   #listening = false;
   #done!: () => void;
@@ -125,4 +127,11 @@ export abstract class NetListenerBackend implements Backend {
   abstract kill(): void;
 
   release(): void {}
+
+  // The listening handle, as net.Server.ref()/unref(); subclasses add what else they hold.
+  setRef(ref: boolean): void {
+    this.refed = ref;
+    if (ref) this.#server.ref();
+    else this.#server.unref();
+  }
 }

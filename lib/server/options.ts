@@ -3,7 +3,18 @@
 import type { NativeHandler, NativeModel } from '../binding';
 import { availableParallelism } from 'node:os';
 import { native } from '../addon';
-import { boolean, integerIn, numericHost, oneOf, optionsObject, show } from '../util/validate';
+import {
+  abortSignal,
+  boolean,
+  integerIn,
+  invalidValue,
+  numericHost,
+  object,
+  oneOf,
+  optionsObject,
+  port,
+  show,
+} from '../util/validate';
 
 /** The models of the addon: real POSIX servers in C++. */
 export const NATIVE_MODELS = ['fork', 'thread', 'iterative'] as const satisfies readonly NativeModel[];
@@ -14,9 +25,6 @@ export const HANDLERS = ['echo', 'upper'] as const satisfies readonly NativeHand
 export type Model = (typeof MODELS)[number];
 export type Handler = (typeof HANDLERS)[number];
 
-export const MAX_CLIENTS_LIMIT: number = native.constants.MAX_CLIENTS_LIMIT;
-/** The fork model's cap on maxClients (each connection is a process). */
-export const FORK_MAX_CLIENTS_LIMIT: number = native.constants.FORK_MAX_CLIENTS_LIMIT;
 /** listen()'s backlog when none is given: Node's net.Server default. */
 export const DEFAULT_BACKLOG = 511;
 /** The cluster model's cap on workers. */
@@ -95,9 +103,15 @@ export interface ServerOptions {
   labCrash?: boolean;
   /** Cluster model: worker processes, 1..64. Default: os.availableParallelism(). */
   workers?: number;
+  /**
+   * Closes the server when aborted, as close() would (net.Server's `signal`). Already aborted:
+   * startServer() rejects with an AbortError and starts nothing.
+   */
+  signal?: AbortSignal;
 }
 
-export type ResolvedOptions = Required<ServerOptions>;
+/** Every option filled in, but `signal`, which PosixServer keeps (backends never see it). */
+export type ResolvedOptions = Required<Omit<ServerOptions, 'signal'>> & { signal: AbortSignal | undefined };
 
 export interface CloseOptions {
   /** How long live connections may go on after close() before they are ended. Default 2000. */
@@ -122,6 +136,7 @@ const KNOWN = new Set([
   'rateWindowMs',
   'labCrash',
   'workers',
+  'signal',
 ]);
 
 // A lab switch given to a model it does not apply to is a mistake worth reporting.
@@ -129,7 +144,7 @@ function onlyFor(o: Record<string, unknown>, model: string, names: string[], all
   if (model === allowed) return;
   for (const name of names) {
     if (o[name] !== undefined) {
-      throw new TypeError(`The "${name}" option applies only to the ${allowed} model. Received it for model '${model}'`);
+      throw invalidValue(`The "${name}" option applies only to the ${allowed} model. Received it for model '${model}'`);
     }
   }
 }
@@ -142,25 +157,26 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   onlyFor(o, model, ['threadArg', 'labHoldMs'], 'thread');
   onlyFor(o, model, ['workers'], 'cluster');
   if (model !== 'fork' && model !== 'thread' && o.labCrash !== undefined) {
-    throw new TypeError(`The "labCrash" option applies only to the fork and thread models. Received it for model '${model}'`);
+    throw invalidValue(`The "labCrash" option applies only to the fork and thread models. Received it for model '${model}'`);
   }
   if ((model === 'node' || model === 'cluster') && o.trace !== undefined && o.trace !== false) {
-    throw new TypeError(
+    throw invalidValue(
       `The "trace" option applies only to the native models (fork, thread, iterative). Received it for model '${model}'`,
     );
   }
   const minBytesPerSecond = integerIn('minBytesPerSecond', o.minBytesPerSecond ?? 0, 0, 2 ** 31 - 1);
   if (o.rateWindowMs !== undefined && minBytesPerSecond === 0) {
-    throw new TypeError(
+    throw invalidValue(
       `The "rateWindowMs" option applies only with a "minBytesPerSecond" above 0. Received ${show(o.rateWindowMs)}`,
     );
   }
   // A connection flood must not become a fork bomb: each fork connection is a process.
-  const maxClientsLimit = model === 'fork' ? FORK_MAX_CLIENTS_LIMIT : MAX_CLIENTS_LIMIT;
+  const limits = native.constants;
+  const maxClientsLimit = model === 'fork' ? limits.FORK_MAX_CLIENTS_LIMIT : limits.MAX_CLIENTS_LIMIT;
   return {
     model,
     host,
-    port: integerIn('port', o.port ?? 0, 0, 65535),
+    port: port('port', o.port ?? 0, 0),
     backlog: integerIn('backlog', o.backlog ?? DEFAULT_BACKLOG, 1, 65535),
     maxClients: integerIn('maxClients', o.maxClients ?? 100, 1, maxClientsLimit),
     handler: oneOf('handler', o.handler ?? 'echo', HANDLERS),
@@ -176,14 +192,12 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     rateWindowMs: integerIn('rateWindowMs', o.rateWindowMs ?? 1000, 100, 2 ** 31 - 1),
     labCrash: boolean('labCrash', o.labCrash ?? false),
     workers: integerIn('workers', o.workers ?? Math.min(availableParallelism(), MAX_WORKERS), 1, MAX_WORKERS),
+    signal: abortSignal('signal', o.signal),
   };
 }
 
 export function resolveCloseOptions(options: unknown): number {
   if (options === undefined) return 2000;
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`The "options" argument must be an object. Received ${show(options)}`);
-  }
-  const t = (options as CloseOptions).timeoutMs ?? 2000;
+  const t = (object(options) as CloseOptions).timeoutMs ?? 2000;
   return integerIn('timeoutMs', t, 0, 2 ** 31 - 1);
 }
