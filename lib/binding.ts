@@ -143,6 +143,8 @@ export interface Binding {
     MAX_CLIENTS_LIMIT: number;
     FORK_MAX_CLIENTS_LIMIT: number;
     wire: WireFormat;
+    /** comm of the in-process models' threads: the accepting server thread, the thread model's workers. */
+    threadNames: { server: string; worker: string };
   };
 }
 

@@ -385,6 +385,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   constants.Set("MAX_CLIENTS_LIMIT", ps::kMaxClientsLimit);
   constants.Set("FORK_MAX_CLIENTS_LIMIT", ps::kForkMaxClientsLimit);
   constants.Set("wire", WireFormat(env));
+  Napi::Object thread_names = Napi::Object::New(env);
+  thread_names.Set("server", ps::kServerThreadName);
+  thread_names.Set("worker", ps::kWorkerThreadName);
+  constants.Set("threadNames", thread_names);
   exports.Set("constants", constants);
   RegisterLoadgen(env, exports);
   return exports;
