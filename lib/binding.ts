@@ -122,6 +122,11 @@ export interface NativeServer {
   reconcile(): LostConnection[];
   /** After the event pipe's EOF (and, for fork, the master-exit callback): join threads, release memory. */
   finish(): void;
+  /**
+   * Fork model: whether the pending report of the master's exit (a thread-safe function) keeps
+   * Node's event loop alive (server.ref()/unref()). Other models hold nothing in the loop.
+   */
+  ref(keepsLoopAlive: boolean): void;
 }
 
 /**
@@ -157,6 +162,8 @@ export interface Binding {
     /** The largest pool (the workers option). */
     MAX_WORKERS: number;
     wire: WireFormat;
+    /** comm of the in-process models' threads: the accepting server thread, the thread model's workers. */
+    threadNames: { server: string; worker: string; pool: string };
   };
 }
 

@@ -7,14 +7,13 @@ export {
   NATIVE_MODELS,
   JS_MODELS,
   HANDLERS,
-  MAX_CLIENTS_LIMIT,
-  FORK_MAX_CLIENTS_LIMIT,
   MAX_WORKERS,
   DEFAULT_BACKLOG,
   POOL_MODELS,
   ACCEPT_LOCKS,
   SCHEDULING_POLICIES,
 } from './server/options';
+export { MAX_CLIENTS_LIMIT, FORK_MAX_CLIENTS_LIMIT } from './server/limits';
 export type { AcceptLock, CloseOptions, Handler, Model, SchedulingPolicy, ServerOptions } from './server/options';
 export type {
   ConnectionEvent,

@@ -18,6 +18,17 @@ afterEach(async () => {
 
 const tids = () => readdirSync('/proc/self/task');
 
+/** This process's threads with this name (comm); one that ends meanwhile is not counted. */
+function threadsNamed(name: string): string[] {
+  return tids().filter((t) => {
+    try {
+      return readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === name;
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** Samples /proc/self/task every millisecond; stop() returns every thread seen that was not there at the start. */
 function watchThreads(): { stop(): string[] } {
   const baseline = new Set(tids());
@@ -49,6 +60,8 @@ describe.each(['mutex', 'main'] as const)("prethread, acceptLock '%s'", (acceptL
     server = await startServer({ model: 'prethread', workers, acceptLock });
     const events = record(server);
     const p = port(server);
+    // The pool is there before any client: `workers` threads named ps-pool (top -H shows them).
+    expect(threadsNamed('ps-pool')).toHaveLength(workers);
     const watch = watchThreads();
     // Four clients held at once need four pool threads: each thread serves one at a time.
     const held = await Promise.all(Array.from({ length: workers }, () => Client.open(p)));

@@ -47,6 +47,8 @@ export abstract class NetListenerBackend implements Backend {
   };
   /** stop() was called, or listen failed: no connection will be accepted any more. */
   protected stopped = false;
+  /** server.ref()/unref(). */
+  protected refed = true;
   /** 'hold': the listening socket, which this process never reads or accepts on. */
   protected readonly held: Socket | null = null;
   #server: Server | null = null;
@@ -174,4 +176,16 @@ export abstract class NetListenerBackend implements Backend {
   abstract kill(): void;
 
   release(): void {}
+
+  // The listening handle, as net.Server.ref()/unref(); subclasses add what else they hold.
+  setRef(ref: boolean): void {
+    this.refed = ref;
+    if (ref) {
+      this.#server?.ref();
+      this.held?.ref();
+    } else {
+      this.#server?.unref();
+      this.held?.unref();
+    }
+  }
 }

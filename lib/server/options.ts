@@ -3,7 +3,18 @@
 import type { NativeAcceptLock, NativeHandler, NativeModel } from '../binding';
 import { availableParallelism } from 'node:os';
 import { native } from '../addon';
-import { boolean, integerIn, numericHost, oneOf, optionsObject, show } from '../util/validate';
+import {
+  abortSignal,
+  boolean,
+  integerIn,
+  invalidValue,
+  numericHost,
+  object,
+  oneOf,
+  optionsObject,
+  port,
+  show,
+} from '../util/validate';
 
 /** The models of the addon: real POSIX servers in C++. */
 export const NATIVE_MODELS = ['fork', 'thread', 'iterative', 'prethread', 'epoll'] as const satisfies readonly NativeModel[];
@@ -22,13 +33,10 @@ export type AcceptLock = NativeAcceptLock;
 export const SCHEDULING_POLICIES = ['rr', 'none'] as const;
 export type SchedulingPolicy = (typeof SCHEDULING_POLICIES)[number];
 
-export const MAX_CLIENTS_LIMIT: number = native.constants.MAX_CLIENTS_LIMIT;
-/** The fork model's cap on maxClients (each connection is a process). */
-export const FORK_MAX_CLIENTS_LIMIT: number = native.constants.FORK_MAX_CLIENTS_LIMIT;
 /** listen()'s backlog when none is given: Node's net.Server default. */
 export const DEFAULT_BACKLOG = 511;
-/** The pool models' cap on workers. */
-export const MAX_WORKERS: number = native.constants.MAX_WORKERS;
+/** The pool models' cap on workers (the addon's constants.MAX_WORKERS, checked by the tests). */
+export const MAX_WORKERS = 64;
 
 export interface ServerOptions {
   /**
@@ -120,9 +128,15 @@ export interface ServerOptions {
    * node:cluster's SCHED_RR and SCHED_NONE.
    */
   schedulingPolicy?: SchedulingPolicy;
+  /**
+   * Closes the server when aborted, as close() would (net.Server's `signal`). Already aborted:
+   * startServer() rejects with an AbortError and starts nothing.
+   */
+  signal?: AbortSignal;
 }
 
-export type ResolvedOptions = Required<ServerOptions>;
+/** Every option filled in, but `signal`, which PosixServer keeps (backends never see it). */
+export type ResolvedOptions = Required<Omit<ServerOptions, 'signal'>> & { signal: AbortSignal | undefined };
 
 export interface CloseOptions {
   /** How long live connections may go on after close() before they are ended. Default 2000. */
@@ -149,6 +163,7 @@ const KNOWN = new Set([
   'workers',
   'acceptLock',
   'schedulingPolicy',
+  'signal',
 ]);
 
 /** 'a', 'a and b', 'a, b and c'. */
@@ -162,7 +177,7 @@ function onlyFor(o: Record<string, unknown>, model: string, names: string[], all
   for (const name of names) {
     if (o[name] !== undefined) {
       const models = `the ${listed(allowed)} model${allowed.length > 1 ? 's' : ''}`;
-      throw new TypeError(`The "${name}" option applies only to ${models}. Received it for model '${model}'`);
+      throw invalidValue(`The "${name}" option applies only to ${models}. Received it for model '${model}'`);
     }
   }
 }
@@ -177,29 +192,30 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   onlyFor(o, model, ['acceptLock'], Object.keys(ACCEPT_LOCKS));
   onlyFor(o, model, ['schedulingPolicy'], ['cluster']);
   if (model === 'epoll' && o.labCrash !== undefined) {
-    throw new TypeError(
+    throw invalidValue(
       `The "labCrash" option does not apply to the epoll model: one thread serves every connection, there is no child or worker of its own to crash`,
     );
   }
   onlyFor(o, model, ['labCrash'], ['fork', 'thread', 'prethread']);
   if ((model === 'node' || model === 'cluster') && o.trace !== undefined && o.trace !== false) {
-    throw new TypeError(
+    throw invalidValue(
       `The "trace" option applies only to the native models (${NATIVE_MODELS.join(', ')}). Received it for model '${model}'`,
     );
   }
   const locks: readonly AcceptLock[] = model === 'prethread' ? ACCEPT_LOCKS.prethread : ['mutex'];
   const minBytesPerSecond = integerIn('minBytesPerSecond', o.minBytesPerSecond ?? 0, 0, 2 ** 31 - 1);
   if (o.rateWindowMs !== undefined && minBytesPerSecond === 0) {
-    throw new TypeError(
+    throw invalidValue(
       `The "rateWindowMs" option applies only with a "minBytesPerSecond" above 0. Received ${show(o.rateWindowMs)}`,
     );
   }
   // A connection flood must not become a fork bomb: each fork connection is a process.
-  const maxClientsLimit = model === 'fork' ? FORK_MAX_CLIENTS_LIMIT : MAX_CLIENTS_LIMIT;
+  const limits = native.constants;
+  const maxClientsLimit = model === 'fork' ? limits.FORK_MAX_CLIENTS_LIMIT : limits.MAX_CLIENTS_LIMIT;
   return {
     model,
     host,
-    port: integerIn('port', o.port ?? 0, 0, 65535),
+    port: port('port', o.port ?? 0, 0),
     backlog: integerIn('backlog', o.backlog ?? DEFAULT_BACKLOG, 1, 65535),
     maxClients: integerIn('maxClients', o.maxClients ?? 100, 1, maxClientsLimit),
     handler: oneOf('handler', o.handler ?? 'echo', HANDLERS),
@@ -217,14 +233,12 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     workers: integerIn('workers', o.workers ?? Math.min(availableParallelism(), MAX_WORKERS), 1, MAX_WORKERS),
     acceptLock: oneOf('acceptLock', o.acceptLock ?? locks[0], locks),
     schedulingPolicy: oneOf('schedulingPolicy', o.schedulingPolicy ?? 'rr', SCHEDULING_POLICIES),
+    signal: abortSignal('signal', o.signal),
   };
 }
 
 export function resolveCloseOptions(options: unknown): number {
   if (options === undefined) return 2000;
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`The "options" argument must be an object. Received ${show(options)}`);
-  }
-  const t = (options as CloseOptions).timeoutMs ?? 2000;
+  const t = (object(options) as CloseOptions).timeoutMs ?? 2000;
   return integerIn('timeoutMs', t, 0, 2 ** 31 - 1);
 }

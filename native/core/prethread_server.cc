@@ -100,6 +100,8 @@ class PrethreadServer final : public InProcessServer {
         join_pool();
         return {rc, "pthread_create"};
       }
+      // Named by its creator, so that the whole pool has its name before the server listens.
+      pthread_setname_np(pool_[i].thread, kPoolThreadName);
       ++created_;
     }
     return {};
@@ -256,6 +258,7 @@ class PrethreadServer final : public InProcessServer {
     int rc = pthread_create(&next, &attr_, &PrethreadServer::member_main, m);
     events_.trace(TraceCall::PthreadCreate, -1, rc, rc, 0, -1, nullptr, create_ns, m->index);
     if (rc == 0) {
+      pthread_setname_np(next, kPoolThreadName);
       m->thread = next;
       return;
     }

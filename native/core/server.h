@@ -36,6 +36,14 @@ enum class AcceptLock {
   Main,   // the server thread accepts and hands cfd to an idle pool thread (queue + condition variable)
 };
 
+// Thread names (comm, at most 15 characters) of the in-process models: the server thread (thread,
+// iterative, prethread, epoll), the thread model's workers and prethread's pool threads. `top -H`
+// shows them; the labs and the live view find them in /proc/<pid>/task/<tid>/comm. Exported as
+// constants.threadNames.
+inline constexpr char kServerThreadName[] = "ps-server";
+inline constexpr char kWorkerThreadName[] = "ps-worker";
+inline constexpr char kPoolThreadName[] = "ps-pool";
+
 // Lab switches (issue "Teach"): the defaults are the safe, correct servers; the others reproduce
 // the lecture's mistakes on purpose so they can be observed.
 enum class ReapMode { Sigchld, None };     // fork: reap in a SIGCHLD handler, or never (zombies)
