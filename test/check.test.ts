@@ -40,7 +40,10 @@ async function stop(s: Served): Promise<void> {
 describe.each(MODELS)('check against this package’s %s model', (model) => {
   test('every check passes; several clients are served at once (the iterative model: one at a time)', async () => {
     const iterative = model === 'iterative';
-    const s = await serve(['--model', model, '--max-clients', String(MAX), ...(model === 'cluster' ? ['--workers', '2'] : [])]);
+    // A thread pool serves as many clients at once as it has threads: one more than maxClients,
+    // so that maxClients is what refuses the next one (the pool's extra thread accepts it).
+    const pool = model === 'cluster' ? ['--workers', '2'] : model === 'prethread' ? ['--workers', String(MAX + 1)] : [];
+    const s = await serve(['--model', model, '--max-clients', String(MAX), ...pool]);
     try {
       const lines: string[] = [];
       // The iterative model ignores maxClients (waiting clients sit in the backlog): nothing to claim.
