@@ -4,13 +4,13 @@
 // record to the event pipe → libuv sees the pipe readable → the net.Socket below emits 'data' →
 // EventDecoder → the sink (PosixServer) → emit('connection' | 'disconnect' | …).
 import { Socket } from 'node:net';
-import type { NativeServer } from '../binding';
+import type { NativeModel, NativeServer } from '../binding';
 import type { AddressInfo, Backend, EventSink, ServerStats } from './backend';
 import { fromNative, systemError } from '../util/errors';
 import { EventDecoder } from './events';
 import { native } from '../addon';
 import { signalName } from '../util/os-names';
-import type { ResolvedOptions } from './options';
+import { POOL_MODELS, PROCESS_MODELS, type ResolvedOptions } from './options';
 
 class NativeBackend implements Backend {
   readonly pid: number;
@@ -19,17 +19,23 @@ class NativeBackend implements Backend {
   #address: AddressInfo;
   #stopped = false;
 
-  constructor(nativeServer: NativeServer, masterExit: Promise<[number | null, number | null]> | null, sink: EventSink) {
+  constructor(
+    model: NativeModel,
+    nativeServer: NativeServer,
+    masterExit: Promise<[number | null, number | null]> | null,
+    sink: EventSink,
+  ) {
     this.#native = nativeServer;
     this.pid = nativeServer.pid;
     this.#address = nativeServer.address();
 
-    const decoder = new EventDecoder();
+    // The pool models put their worker's index where the thread model puts its slot.
+    const decoder = new EventDecoder((POOL_MODELS as readonly string[]).includes(model) ? 'worker' : 'slot');
     const pipe = new Socket({ fd: nativeServer.takeEventFd(), readable: true, writable: false });
     pipe.on('data', (chunk: Buffer) => {
       for (const ev of decoder.push(chunk)) {
         if (ev.type === 'error') {
-          sink({ type: 'error', error: systemError(ev.errno, 'accept', this.#address.address, this.#address.port) });
+          sink({ type: 'error', error: systemError(ev.errno, ev.syscall, this.#address.address, this.#address.port) });
         } else if (ev.type === 'listening') {
           sink({ type: 'listening' });
         } else {
@@ -38,10 +44,10 @@ class NativeBackend implements Backend {
       }
     });
     pipe.on('error', (error) => sink({ type: 'error', error }));
-    // EOF: the last writer (master and children, or the server thread) is gone.
+    // EOF: the last writer (master and its children or workers, or the server thread) is gone.
     const eof = new Promise<void>((resolve) => pipe.once('close', () => resolve()));
 
-    // Fork only: the waiting thread reports the master's exit status.
+    // Process models only: the waiting thread reports the master's exit status.
     const exited =
       masterExit === null
         ? Promise.resolve()
@@ -49,7 +55,7 @@ class NativeBackend implements Backend {
             if (this.#stopped) return;
             const how =
               signal !== null ? `was killed by ${signalName(signal) ?? `signal ${signal}`}` : `exited with code ${code}`;
-            sink({ type: 'error', error: new Error(`fork server master ${this.pid} ${how}`) });
+            sink({ type: 'error', error: new Error(`${model} server master ${this.pid} ${how}`) });
           });
     this.finished = Promise.all([eof, exited]).then(() => undefined);
   }
@@ -80,8 +86,8 @@ class NativeBackend implements Backend {
   }
 }
 
-/** Starts a fork, thread or iterative server; throws a SystemError when a syscall fails. */
-export function startNativeBackend(opts: ResolvedOptions & { model: 'fork' | 'thread' | 'iterative' }, sink: EventSink): Backend {
+/** Starts a native server (fork, thread, iterative, prefork, reuseport); throws a SystemError when a syscall fails. */
+export function startNativeBackend(opts: ResolvedOptions & { model: NativeModel }, sink: EventSink): Backend {
   let onExit!: (v: [number | null, number | null]) => void;
   const masterExit = new Promise<[number | null, number | null]>((r) => (onExit = r));
   let nativeServer: NativeServer;
@@ -90,5 +96,6 @@ export function startNativeBackend(opts: ResolvedOptions & { model: 'fork' | 'th
   } catch (e) {
     throw fromNative(e, opts.host, opts.port);
   }
-  return new NativeBackend(nativeServer, opts.model === 'fork' ? masterExit : null, sink);
+  const hasMaster = (PROCESS_MODELS as readonly string[]).includes(opts.model);
+  return new NativeBackend(opts.model, nativeServer, hasMaster ? masterExit : null, sink);
 }

@@ -28,6 +28,7 @@ export abstract class NetListenerBackend implements Backend {
     eventsDropped: 0,
     refusedNoFd: 0,
     acceptErrors: 0,
+    perWorker: [],
   };
   /** stop() was called, or listen failed: no connection will be accepted any more. */
   protected stopped = false;
@@ -108,7 +109,7 @@ export abstract class NetListenerBackend implements Backend {
   }
 
   stats(): ServerStats {
-    return { ...this.counters };
+    return { ...this.counters, perWorker: [...this.counters.perWorker] };
   }
 
   stop(): void {

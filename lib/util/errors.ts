@@ -49,9 +49,9 @@ export function fromNative(e: unknown, address: string, port: number): Error {
   // the context of code running in a vm (jest runs tests in one).
   const n = (typeof e === 'object' && e !== null ? e : {}) as { errno?: unknown; syscall?: unknown };
   if (n.syscall === 'execve' && typeof n.errno === 'number') {
-    // The fork model's master is a program built next to the addon (CMakeLists.txt).
+    // The process models' master is a program built next to the addon (CMakeLists.txt).
     const err = systemError(n.errno, 'execve');
-    err.message += ' (starting posix-servers-fork-master, which npm install builds next to the addon)';
+    err.message += ' (starting posix-servers-master, which npm install builds next to the addon)';
     return err;
   }
   if (typeof n.errno === 'number' && typeof n.syscall === 'string') {

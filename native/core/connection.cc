@@ -20,6 +20,20 @@ void to_upper_ascii(char* data, size_t n) {
   }
 }
 
+bool is_crash_message(const ServePolicy& policy, const char* data, size_t n) {
+  return policy.labCrash && n == sizeof kCrashMessage - 1 && memcmp(data, kCrashMessage, sizeof kCrashMessage - 1) == 0;
+}
+
+void count_out(Counters& counters, ConnBytes& bytes, size_t n) {
+  counters.bytesOut.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+  bytes.out.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+}
+
+void count_in(Counters& counters, ConnBytes& bytes, size_t n) {
+  counters.bytesIn.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+  bytes.in.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+}
+
 // Writes all n bytes, resuming after short writes.
 bool send_all(int cfd, const char* data, size_t n, Counters& counters, ConnBytes& bytes) {
   while (n > 0) {
@@ -27,8 +41,7 @@ bool send_all(int cfd, const char* data, size_t n, Counters& counters, ConnBytes
     if (sent < 0) return false;
     data += sent;
     n -= static_cast<size_t>(sent);
-    counters.bytesOut.fetch_add(static_cast<uint64_t>(sent), std::memory_order_relaxed);
-    bytes.out.fetch_add(static_cast<uint64_t>(sent), std::memory_order_relaxed);
+    count_out(counters, bytes, static_cast<size_t>(sent));
   }
   return true;
 }
@@ -60,17 +73,48 @@ DisconnectReason serve_connection(int cfd, const ServePolicy& policy, Counters& 
     ssize_t n = retry_eintr(counters.eintrRetries, [&] { return recv(cfd, buf, sizeof buf, 0); });
     if (n == 0) return DisconnectReason::End;
     if (n < 0) return DisconnectReason::Error;
-    if (policy.labCrash && static_cast<size_t>(n) == sizeof kCrashMessage - 1 &&
-        memcmp(buf, kCrashMessage, sizeof kCrashMessage - 1) == 0) {
-      return DisconnectReason::Crash;
-    }
-    counters.bytesIn.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-    bytes.in.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+    if (is_crash_message(policy, buf, static_cast<size_t>(n))) return DisconnectReason::Crash;
+    count_in(counters, bytes, static_cast<size_t>(n));
     if (policy.handler == Handler::Upper) to_upper_ascii(buf, static_cast<size_t>(n));
     if (!send_all(cfd, buf, static_cast<size_t>(n), counters, bytes)) {
       return errno == EAGAIN || errno == EWOULDBLOCK ? DisconnectReason::Idle : DisconnectReason::Error;
     }
   }
+}
+
+EchoStep echo_writable(int cfd, Counters& counters, ConnBytes& bytes, PendingEcho& pending, DisconnectReason& reason) {
+  while (pending.length > 0) {
+    ssize_t sent = retry_eintr(counters.eintrRetries,
+                               [&] { return send(cfd, pending.data + pending.offset, pending.length, MSG_NOSIGNAL); });
+    if (sent < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return EchoStep::Pending;
+      reason = DisconnectReason::Error;
+      return EchoStep::Done;
+    }
+    pending.offset += static_cast<size_t>(sent);
+    pending.length -= static_cast<size_t>(sent);
+    count_out(counters, bytes, static_cast<size_t>(sent));
+  }
+  return EchoStep::Again;
+}
+
+EchoStep echo_readable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingEcho& pending,
+                       DisconnectReason& reason) {
+  ssize_t n = retry_eintr(counters.eintrRetries, [&] { return recv(cfd, pending.data, PendingEcho::kSize, 0); });
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return EchoStep::Again;
+  if (n <= 0) {
+    reason = n == 0 ? DisconnectReason::End : DisconnectReason::Error;
+    return EchoStep::Done;
+  }
+  if (is_crash_message(policy, pending.data, static_cast<size_t>(n))) {
+    reason = DisconnectReason::Crash;
+    return EchoStep::Done;
+  }
+  count_in(counters, bytes, static_cast<size_t>(n));
+  if (policy.handler == Handler::Upper) to_upper_ascii(pending.data, static_cast<size_t>(n));
+  pending.offset = 0;
+  pending.length = static_cast<size_t>(n);
+  return echo_writable(cfd, counters, bytes, pending, reason);
 }
 
 }  // namespace ps

@@ -5,6 +5,8 @@
 // atomics for the byte counts — no allocation, no locks, no exceptions.
 #pragma once
 
+#include <cstddef>
+
 #include "event_pipe.h"
 #include "shared_page.h"
 
@@ -33,5 +35,27 @@ constexpr char kCrashMessage[] = "CRASH\n";
 // Returns End, Error, Idle, or Crash (the caller crashes; it also decides whether an end was
 // really an abort).
 DisconnectReason serve_connection(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes);
+
+// The same service for an event loop (reuseport), one step at a time on a non-blocking socket.
+// What a short send() left unsent is kept here until the socket takes it; meanwhile nothing more
+// is read from that client, so a server's memory per client stays bounded (ref/epoll.c's rule).
+struct PendingEcho {
+  static constexpr size_t kSize = 16 * 1024;
+  size_t offset;  // where the unsent bytes start
+  size_t length;  // how many are unsent
+  char data[kSize];
+};
+
+enum class EchoStep {
+  Again,    // everything read was written back: wait until readable
+  Pending,  // bytes are left in PendingEcho: wait until writable
+  Done,     // the connection is over: `reason` says how (Crash: the caller crashes)
+};
+
+// The socket is readable: one recv(), the echo of what it read, as far as send() takes it.
+EchoStep echo_readable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingEcho& pending,
+                       DisconnectReason& reason);
+// The socket is writable: send what is pending.
+EchoStep echo_writable(int cfd, Counters& counters, ConnBytes& bytes, PendingEcho& pending, DisconnectReason& reason);
 
 }  // namespace ps

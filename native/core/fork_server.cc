@@ -1,16 +1,18 @@
-// The fork model, Node's side: start the master program (fork_master.h) and watch it.
+// The process models (fork, prefork, reuseport), Node's side: start the master program
+// (posix-servers-master, master_main.cc) and watch it.
 //
 //   Node's process     socket → bind → listen (listen_socket.cc), then fork() + execve() the
 //                      master with its descriptors at fixed numbers, as node-pty starts a shell.
-//   master process     the lecture's server: accept → fork a child per connection → SIGCHLD →
-//                      waitpid (fork_master.cc).
+//   master process     fork: the lecture's server: accept → fork a child per connection →
+//                      SIGCHLD → waitpid (fork_master.cc). prefork, reuseport: a pool of
+//                      workers forked once, supervised (pool_master.cc, prefork.cc, reuseport.cc).
 //
 // Between fork() and execve() the new process is a copy of a multi-threaded one (Node): it makes
 // only async-signal-safe calls (signal-safety(7)) — no malloc, no V8, no N-API, no locks. Its
 // command line is formatted before the fork (master_argv.h).
 //
 // Node talks to the master with signals: SIGTERM = stop accepting and drain (close()), SIGUSR1 =
-// end live connections now (close()'s timeout has passed). Node learns the master's exit from a
+// end live connections now (close()'s timeout has passed), whatever the model. Node learns the master's exit from a
 // waiting thread (as node-pty does) and never calls waitpid(-1) or installs a SIGCHLD handler in
 // its own process: both belong to libuv, which reaps its children one pid at a time.
 #include <dlfcn.h>
@@ -36,7 +38,7 @@ namespace ps {
 
 namespace {
 
-constexpr char kMasterProgram[] = "posix-servers-fork-master";
+constexpr char kMasterProgram[] = "posix-servers-master";
 
 // The master program is built next to the addon (CMakeLists.txt): find the shared object this
 // code was loaded from, and take its directory.

@@ -16,6 +16,9 @@ struct ListenOptions {
   std::string host;  // numeric IPv4 or IPv6 address (validated in TypeScript, checked again here)
   int port = 0;      // 0: the kernel picks a free port
   int backlog = 128;
+  // reuseport model: SO_REUSEPORT before bind(), so that the workers' own listeners may join the
+  // address (socket(7): every socket of the group sets it before bind).
+  bool reuseport = false;
 };
 
 // A numeric IPv4 or IPv6 address and a port as a sockaddr (no name resolution). Returns its

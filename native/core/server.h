@@ -1,8 +1,9 @@
 // The model-independent face of a running server, as the N-API glue sees it.
 //
 // Lifecycle (see ARCHITECTURE.md):
-//   start()            socket/bind/listen in Node's process, then fork a master (fork) or start a
-//                      server thread (thread, iterative). Events flow through the event pipe.
+//   start()            socket/bind/listen in Node's process, then fork+exec the master program
+//                      (fork, prefork, reuseport) or start a server thread (thread, iterative).
+//                      Events flow through the event pipe.
 //   stop()             stop accepting now; the listening socket is closed, the port is free.
 //   abort_connections() end the connections still being served (close's timeout has passed).
 //   …                  the event pipe reaches EOF when the last writer is gone;
@@ -22,7 +23,20 @@
 
 namespace ps {
 
-enum class Model { Fork, Thread, Iterative };
+enum class Model { Fork, Thread, Iterative, Prefork, Reuseport };
+
+// The models run by the master program (fork_server.cc starts it; master_main.cc dispatches).
+inline bool is_process_model(Model m) { return m == Model::Fork || m == Model::Prefork || m == Model::Reuseport; }
+// The models with a fixed pool of workers (`workers`, stats().perWorker).
+inline bool is_pool_model(Model m) { return m == Model::Prefork || m == Model::Reuseport; }
+
+// prefork: how the members take turns at the listener (UNP 30.6–30.9; prefork.cc).
+enum class AcceptLock {
+  None,   // every idle member blocks in accept() on the shared listener
+  Flock,  // a file lock around accept(), taken with fcntl(F_SETLKW) as in UNP 30.7
+  Mutex,  // a robust PTHREAD_PROCESS_SHARED mutex in the shared page around accept()
+  Pass,   // the master accepts and passes each descriptor to an idle member (SCM_RIGHTS)
+};
 
 // Lab switches (issue "Teach"): the defaults are the safe, correct servers; the others reproduce
 // the lecture's mistakes on purpose so they can be observed.
@@ -38,7 +52,9 @@ struct ServerOptions {
   ReapMode reap = ReapMode::Sigchld;
   bool restart = false;  // fork: SIGCHLD handler with SA_RESTART (accept is restarted, no EINTR)
   ThreadArg threadArg = ThreadArg::Slot;
-  int labHoldMs = 0;  // thread + SharedCfd: worker waits this long before reading *arg
+  int labHoldMs = 0;                         // thread + SharedCfd: worker waits this long before reading *arg
+  int workers = 1;                           // prefork, reuseport: members of the pool (1..kMaxWorkers)
+  AcceptLock acceptLock = AcceptLock::None;  // prefork
 };
 
 // Called once, from a waiting thread, when the fork master has been reaped (wait status).
@@ -57,6 +73,9 @@ class Server {
   const sockaddr_storage& address() const { return bound_; }
   virtual pid_t pid() const;
   const Counters& counters() const { return page_->counters; }
+  // Accepts per pool member (stats().perWorker); 0 members for models without a pool.
+  int pool_size() const { return is_pool_model(options_.model) ? options_.workers : 0; }
+  const Counter& member_accepts(int index) const { return page_->pool.accepts[index]; }
 
   virtual void stop() = 0;
   virtual void abort_connections() = 0;
@@ -81,6 +100,7 @@ class Server {
 };
 
 // Each model's constructor function (fork_server.cc, thread_server.cc, iterative_server.cc).
+// start_fork_server starts the master program for every process model (fork, prefork, reuseport).
 std::unique_ptr<Server> start_fork_server(const ServerOptions&, MasterExitCallback, void*, SysError&);
 std::unique_ptr<Server> start_thread_server(const ServerOptions&, SysError&);
 std::unique_ptr<Server> start_iterative_server(const ServerOptions&, SysError&);

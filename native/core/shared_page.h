@@ -1,4 +1,5 @@
-// The counters every model keeps, and the fork model's table of live children.
+// The counters every model keeps, the table of live connections served by processes (fork:
+// one child each; prefork and reuseport: the pool member serving it), and the pool's own state.
 //
 // Lecture point 8: "parent and child share descriptors and an mmap shared mapping". The page is
 // a memfd mmap(MAP_SHARED)ed in Node's process; the fork master (a program of its own, exec'd)
@@ -8,6 +9,7 @@
 // The in-process models (thread, iterative) use the same page so stats() is one code path.
 #pragma once
 
+#include <pthread.h>
 #include <sys/types.h>
 #include <atomic>
 #include <cstdint>
@@ -22,6 +24,10 @@ constexpr int kMaxClientsLimit = 4096;
 // master's address space, with its own page tables). A connection flood must not become a fork bomb that
 // takes the machine's process table and memory with it.
 constexpr int kForkMaxClientsLimit = 1024;
+
+// Pool models (prefork, reuseport): members per pool. The TypeScript validation uses the same
+// number (exported to JS as constants.MAX_WORKERS).
+constexpr int kMaxWorkers = 64;
 
 using Counter = std::atomic<uint64_t>;
 static_assert(Counter::is_always_lock_free, "counters must be lock-free to be shared across fork");
@@ -46,17 +52,29 @@ struct ConnBytes {
   Counter out{0};
 };
 
-// One live child of the fork server's master. pid 0 means free. Written only by the master
-// (main loop with signals blocked, or its SIGCHLD handler); the child updates `bytes`.
+// One live connection served by a process. pid 0 means free.
+//   fork: the child serving it. Written only by the master (main loop with signals blocked, or
+//         its SIGCHLD handler); the child updates `bytes`.
+//   prefork, reuseport: the pool member serving it. The member claims a free entry (CAS on pid)
+//         and frees it when the connection ends; when a member dies, the master reports and frees
+//         the entries that still carry its pid (id 0: claimed, not yet reported).
 struct ChildEntry {
   std::atomic<int32_t> pid{0};
   uint32_t id = 0;
   ConnBytes bytes;
 };
 
+// What the members of a pool (prefork, reuseport) share besides the counters.
+struct PoolPage {
+  Counter accepts[kMaxWorkers];      // connections accepted by (pass: handed to) each member
+  std::atomic<int32_t> stopping{0};  // prefork: close() has begun, members leave when idle
+  pthread_mutex_t accept_mutex;      // prefork acceptLock 'mutex': set up by the master (robust, process-shared)
+};
+
 struct SharedPage {
   Counters counters;
   ChildEntry children[kMaxClientsLimit];
+  PoolPage pool;
 };
 
 // Creates the page in a memfd (close-on-exec) and maps it; `fd` owns the memfd afterwards, for a
