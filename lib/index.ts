@@ -5,13 +5,16 @@ export type { ServerStats } from './server/server';
 export {
   MODELS,
   NATIVE_MODELS,
+  POOL_MODELS,
+  PROCESS_MODELS,
   JS_MODELS,
   HANDLERS,
+  ACCEPT_LOCKS,
   MAX_CLIENTS_LIMIT,
   FORK_MAX_CLIENTS_LIMIT,
   MAX_WORKERS,
 } from './server/options';
-export type { CloseOptions, Handler, Model, ServerOptions } from './server/options';
+export type { AcceptLock, CloseOptions, Handler, Model, ServerOptions } from './server/options';
 export type {
   ConnectionEvent,
   DisconnectEvent,

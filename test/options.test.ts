@@ -1,5 +1,7 @@
 // Bad input gets a TypeError or RangeError naming the option and the value, and creates nothing.
-import { MAX_CLIENTS_LIMIT, startServer } from '../lib';
+import { availableParallelism } from 'node:os';
+import { MAX_CLIENTS_LIMIT, MAX_WORKERS, startServer } from '../lib';
+import { resolveOptions } from '../lib/server/options';
 import { snapshot } from './helpers';
 
 type Case = [string, unknown, ErrorConstructor, RegExp];
@@ -9,9 +11,9 @@ const cases: Case[] = [
   ['options not an object', 'fork', TypeError, /"options" argument must be an object\. Received 'fork'/],
   [
     'unknown model',
-    { model: 'prefork' },
+    { model: 'prethreaded' },
     TypeError,
-    /"model" option must be one of 'fork', 'thread', 'iterative', 'node', 'cluster'\. Received 'prefork'/,
+    /"model" option must be one of 'fork', 'thread', 'iterative', 'prefork', 'reuseport', 'node', 'cluster'\. Received 'prethreaded'/,
   ],
   ['model missing', {}, TypeError, /"model" option .* Received undefined/],
   ['unknown option', { model: 'fork', maxclients: 3 }, TypeError, /Unknown option "maxclients"/],
@@ -44,15 +46,53 @@ const cases: Case[] = [
     'labCrash for iterative',
     { model: 'iterative', labCrash: true },
     TypeError,
-    /"labCrash" option applies only to the fork and thread models/,
+    /"labCrash" option applies only to the fork, thread, prefork and reuseport models\. Received it for model 'iterative'/,
   ],
   ['maxClients over the limit', { model: 'thread', maxClients: 4097 }, RangeError, /"maxClients" .* Received 4097/],
   ['maxClients NaN', { model: 'thread', maxClients: NaN }, RangeError, /"maxClients" .* Received NaN/],
   [
-    'workers for a model other than cluster',
+    'workers for a model without a pool',
     { model: 'fork', workers: 2 },
     TypeError,
-    /"workers" option applies only to the cluster model\. Received it for model 'fork'/,
+    /"workers" option applies only to the cluster, prefork and reuseport models\. Received it for model 'fork'/,
+  ],
+  ['workers for thread', { model: 'thread', workers: 2 }, TypeError, /"workers" option applies only to .* model 'thread'/],
+  [
+    'prefork workers zero',
+    { model: 'prefork', workers: 0 },
+    RangeError,
+    /"workers" option must be an integer from 1 to 64\. Received 0/,
+  ],
+  ['reuseport workers over the cap', { model: 'reuseport', workers: 65 }, RangeError, /"workers" .* Received 65/],
+  [
+    'acceptLock for thread',
+    { model: 'thread', acceptLock: 'mutex' },
+    TypeError,
+    /"acceptLock" option applies only to the prefork model\. Received it for model 'thread'/,
+  ],
+  [
+    'acceptLock for reuseport',
+    { model: 'reuseport', acceptLock: 'none' },
+    TypeError,
+    /"acceptLock" option applies only to the prefork model\. Received it for model 'reuseport'/,
+  ],
+  [
+    'unknown acceptLock',
+    { model: 'prefork', acceptLock: 'semaphore' },
+    TypeError,
+    /"acceptLock" option must be one of 'none', 'flock', 'mutex', 'pass'\. Received 'semaphore'/,
+  ],
+  [
+    'reap for prefork',
+    { model: 'prefork', reap: 'none' },
+    TypeError,
+    /"reap" option applies only to the fork model\. Received it for model 'prefork'/,
+  ],
+  [
+    'threadArg for reuseport',
+    { model: 'reuseport', threadArg: 'shared-cfd' },
+    TypeError,
+    /"threadArg" option applies only to the thread model\. Received it for model 'reuseport'/,
   ],
   ['workers zero', { model: 'cluster', workers: 0 }, RangeError, /"workers" option must be an integer from 1 to 64\. Received 0/],
   ['workers over the cap', { model: 'cluster', workers: 65 }, RangeError, /"workers" .* Received 65/],
@@ -74,7 +114,7 @@ const cases: Case[] = [
     'labCrash for node',
     { model: 'node', labCrash: true },
     TypeError,
-    /"labCrash" option applies only to the fork and thread models/,
+    /"labCrash" option applies only to the fork, thread, prefork and reuseport models\. Received it for model 'node'/,
   ],
   ['node maxClients over the limit', { model: 'node', maxClients: 4097 }, RangeError, /"maxClients" .* Received 4097/],
   [
@@ -100,8 +140,19 @@ describe('startServer option validation', () => {
     expect(snapshot()).toEqual(before);
   });
 
-  test('the limit is the native one', () => {
+  test('the limits are the native ones', () => {
     expect(MAX_CLIENTS_LIMIT).toBe(4096);
+    expect(MAX_WORKERS).toBe(64);
+  });
+
+  test('pool models take maxClients up to the general limit (no process per connection), fork up to its own', () => {
+    expect(resolveOptions({ model: 'prefork', maxClients: 4096 }).maxClients).toBe(4096);
+    expect(resolveOptions({ model: 'reuseport', maxClients: 4096 }).maxClients).toBe(4096);
+    expect(() => resolveOptions({ model: 'fork', maxClients: 4096 })).toThrow(RangeError);
+    expect(resolveOptions({ model: 'prefork' })).toMatchObject({
+      acceptLock: 'none',
+      workers: Math.min(availableParallelism(), 64),
+    });
   });
 
   test('close() validates timeoutMs', async () => {

@@ -6,8 +6,11 @@ import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../paths';
 import { integerIn, numericHost, oneOf, optionsObject, show } from '../util/validate';
 
-export const REFERENCE_MODELS = ['iterative', 'fork', 'thread', 'epoll'] as const;
+export const REFERENCE_MODELS = ['iterative', 'fork', 'thread', 'epoll', 'prefork', 'reuseport'] as const;
 export type ReferenceModel = (typeof REFERENCE_MODELS)[number];
+/** The reference servers with a pool of processes forked at start (--workers). */
+export const REFERENCE_POOLS: readonly ReferenceModel[] = ['prefork', 'reuseport'];
+export const REFERENCE_LOCKS = ['none', 'flock', 'mutex', 'pass'] as const;
 
 export interface ReferenceOptions {
   /** Numeric IPv4 or IPv6 address. Default '127.0.0.1'. */
@@ -16,6 +19,10 @@ export interface ReferenceOptions {
   port?: number;
   /** 'echo' (default) or 'upper' (ASCII a–z turned into A–Z). */
   handler?: 'echo' | 'upper';
+  /** prefork, reuseport: processes forked at start, 1..64. Default: the number of CPUs. */
+  workers?: number;
+  /** prefork: how the children take turns at accept() (default 'none'), as the prefork model's acceptLock. */
+  lock?: (typeof REFERENCE_LOCKS)[number];
 }
 
 export interface ReferenceServer {
@@ -24,8 +31,9 @@ export interface ReferenceServer {
   /** The port the server listens on (the kernel's choice for port 0). */
   readonly port: number;
   /**
-   * SIGTERM, then resolves once the process has exited (the fork server first kills and reaps its
-   * children). SIGKILL if it is still alive after 3 s. Calling it again returns the same promise.
+   * SIGTERM, then resolves once the process has exited (the fork and pool servers first kill and
+   * reap their children). SIGKILL if it is still alive after 3 s. Calling it again returns the
+   * same promise.
    */
   close(): Promise<void>;
 }
@@ -48,11 +56,26 @@ function validate(model: unknown, opts: unknown): { model: ReferenceModel; args:
       `The "model" argument must be one of ${REFERENCE_MODELS.map((m) => `'${m}'`).join(', ')}. Received ${show(model)}`,
     );
   }
-  const o = optionsObject(opts, new Set(['host', 'port', 'handler']));
+  const o = optionsObject(opts, new Set(['host', 'port', 'handler', 'workers', 'lock']));
   const host = numericHost(o.host ?? '127.0.0.1');
   const port = integerIn('port', o.port ?? 0, 0, 65535);
   const handler = oneOf('handler', o.handler ?? 'echo', ['echo', 'upper'] as const);
-  return { model: model as ReferenceModel, args: ['--host', host, '--port', String(port), '--handler', handler] };
+  const args = ['--host', host, '--port', String(port), '--handler', handler];
+  if (o.workers !== undefined) {
+    if (!REFERENCE_POOLS.includes(model as ReferenceModel)) {
+      throw new TypeError(
+        `The "workers" option applies only to the prefork and reuseport references. Received it for '${model}'`,
+      );
+    }
+    args.push('--workers', String(integerIn('workers', o.workers, 1, 64)));
+  }
+  if (o.lock !== undefined) {
+    if (model !== 'prefork') {
+      throw new TypeError(`The "lock" option applies only to the prefork reference. Received it for '${model}'`);
+    }
+    args.push('--lock', oneOf('lock', o.lock, REFERENCE_LOCKS));
+  }
+  return { model: model as ReferenceModel, args };
 }
 
 /**

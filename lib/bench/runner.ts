@@ -8,17 +8,22 @@ import { LoadResult, runLoad } from './loadgen';
 import { childrenOf } from '../util/proc';
 import { ReferenceModel, startReference } from './reference';
 import { compiledScript } from '../paths';
+import { MAX_WORKERS } from '../server/options';
 
 export const BENCH_MODELS = [
   'fork',
   'thread',
   'iterative',
+  'prefork',
+  'reuseport',
   'node',
   'cluster',
   'ref-fork',
   'ref-thread',
   'ref-iterative',
   'ref-epoll',
+  'ref-prefork',
+  'ref-reuseport',
   'socat',
 ] as const;
 export type BenchModel = (typeof BENCH_MODELS)[number];
@@ -28,10 +33,23 @@ export const REFERENCE_OF: Partial<Record<BenchModel, BenchModel>> = {
   fork: 'ref-fork',
   thread: 'ref-thread',
   iterative: 'ref-iterative',
+  prefork: 'ref-prefork',
+  reuseport: 'ref-reuseport',
 };
 
 /** Models that serve one client at a time: a multi-connection ping-pong would only stall. */
 const ONE_AT_A_TIME: readonly BenchModel[] = ['iterative', 'ref-iterative'];
+
+/**
+ * Pools whose every worker serves one client at a time: they get a worker per connection of the
+ * widest run (at most MAX_WORKERS), and skip the ping-pong widths beyond that (those clients
+ * would wait in the backlog for the whole run).
+ */
+const WORKER_PER_CLIENT: readonly BenchModel[] = ['prefork', 'ref-prefork'];
+
+function poolSize(config: BenchConfig): number {
+  return Math.min(MAX_WORKERS, Math.max(config.churnClients, ...config.connections));
+}
 
 export interface BenchConfig {
   models: BenchModel[];
@@ -124,9 +142,10 @@ export function socatAvailable(): boolean {
   return spawnSync('socat', ['-V'], { stdio: 'ignore' }).status === 0;
 }
 
-async function startModel(model: BenchModel): Promise<RunningServer> {
+async function startModel(model: BenchModel, config: BenchConfig): Promise<RunningServer> {
+  const workers = WORKER_PER_CLIENT.includes(model) ? { workers: poolSize(config) } : {};
   if (model.startsWith('ref-')) {
-    const ref = await startReference(model.slice(4) as ReferenceModel);
+    const ref = await startReference(model.slice(4) as ReferenceModel, workers);
     return { port: ref.port, pid: ref.pid, close: () => ref.close() };
   }
   if (model === 'socat') {
@@ -148,7 +167,7 @@ async function startModel(model: BenchModel): Promise<RunningServer> {
     await stopChild(child);
     throw new Error('socat did not start listening');
   }
-  const options = model === 'cluster' ? { model, workers: 2, maxClients: 1000 } : { model, maxClients: 1000 };
+  const options = model === 'cluster' ? { model, workers: 2, maxClients: 1000 } : { model, maxClients: 1000, ...workers };
   const child = spawn(process.execPath, [compiledScript('bench/server-process'), JSON.stringify(options)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -210,10 +229,11 @@ export async function runBench(config: BenchConfig, progress: Progress = () => u
   for (let round = 1; round <= config.repeat; round++) {
     for (const model of models) {
       progress(`round ${round}/${config.repeat} · ${model} · ${((Date.now() - started) / 1000).toFixed(0)} s`);
-      const server = await startModel(model);
+      const server = await startModel(model, config);
       try {
         const runs: Array<{ kind: 'pingpong' | 'churn'; connections: number }> = config.connections
           .filter((c) => c === 1 || !ONE_AT_A_TIME.includes(model))
+          .filter((c) => c <= MAX_WORKERS || !WORKER_PER_CLIENT.includes(model))
           .map((c) => ({ kind: 'pingpong' as const, connections: c }));
         runs.push({ kind: 'churn', connections: ONE_AT_A_TIME.includes(model) ? 1 : config.churnClients });
         for (const run of runs) {

@@ -4,7 +4,22 @@ import { writeFileSync } from 'node:fs';
 import { BENCH_MODELS, BenchConfig, BenchModel, formatTable, renderSvg, runBench } from '../bench/runner';
 
 export const DEFAULT_BENCH: BenchConfig = {
-  models: ['fork', 'thread', 'iterative', 'node', 'cluster', 'ref-fork', 'ref-thread', 'ref-iterative', 'ref-epoll', 'socat'],
+  models: [
+    'fork',
+    'thread',
+    'iterative',
+    'prefork',
+    'reuseport',
+    'node',
+    'cluster',
+    'ref-fork',
+    'ref-thread',
+    'ref-iterative',
+    'ref-epoll',
+    'ref-prefork',
+    'ref-reuseport',
+    'socat',
+  ],
   connections: [1, 50],
   size: 64,
   durationMs: 1000,

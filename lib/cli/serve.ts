@@ -1,6 +1,17 @@
 // `posix-servers serve`: run one server in the foreground and print what it does, as lines for
 // people or JSON lines for programs. SIGINT/SIGTERM close it gracefully and print the final stats.
-import { MODELS, HANDLERS, Model, Handler } from '../server/options';
+import {
+  ACCEPT_LOCKS,
+  AcceptLock,
+  HANDLERS,
+  Handler,
+  MAX_WORKERS,
+  Model,
+  MODELS,
+  NATIVE_MODELS,
+  POOL_MODELS,
+  PROCESS_MODELS,
+} from '../server/options';
 import { PosixServer, ServerStats, startServer } from '../server/server';
 import type { Peer, TraceEvent } from '../server/events';
 
@@ -13,8 +24,10 @@ export interface ServeArgs {
   handler: Handler;
   timeoutMs: number;
   idleTimeoutMs: number;
-  /** Cluster model only; undefined: the default (one per CPU). */
+  /** cluster, prefork, reuseport; undefined: the default (one per CPU). */
   workers: number | undefined;
+  /** prefork only; undefined: the default ('none'). */
+  acceptLock: AcceptLock | undefined;
   json: boolean;
   trace: boolean;
   lang: 'en' | 'zh';
@@ -22,7 +35,8 @@ export interface ServeArgs {
 
 export const SERVE_USAGE = `posix-servers serve [--model ${MODELS.join('|')}] [--host H] [--port P] [--backlog N]
                     [--max-clients N] [--handler ${HANDLERS.join('|')}] [--timeout-ms N]
-                    [--idle-timeout-ms N] [--workers N] [--trace] [--lang en|zh] [--json]`;
+                    [--idle-timeout-ms N] [--workers N] [--accept-lock ${ACCEPT_LOCKS.join('|')}]
+                    [--trace] [--lang en|zh] [--json]`;
 
 function integer(flag: string, text: string, min: number, max: number): number {
   if (!/^-?\d+$/.test(text)) throw new Error(`${flag} must be an integer, got '${text}'`);
@@ -43,6 +57,7 @@ export function parseServeArgs(argv: string[]): ServeArgs {
     timeoutMs: 2000,
     idleTimeoutMs: 0,
     workers: undefined,
+    acceptLock: undefined,
     json: false,
     trace: false,
     lang: 'en',
@@ -90,8 +105,15 @@ export function parseServeArgs(argv: string[]): ServeArgs {
         out.idleTimeoutMs = integer('--idle-timeout-ms', value(), 0, 2 ** 31 - 1);
         break;
       case '--workers':
-        out.workers = integer('--workers', value(), 1, 64);
+        out.workers = integer('--workers', value(), 1, MAX_WORKERS);
         break;
+      case '--accept-lock': {
+        const l = value();
+        if (!(ACCEPT_LOCKS as readonly string[]).includes(l))
+          throw new Error(`--accept-lock must be one of ${ACCEPT_LOCKS.join(', ')}, got '${l}'`);
+        out.acceptLock = l as AcceptLock;
+        break;
+      }
       case '--lang': {
         const l = value();
         if (l !== 'en' && l !== 'zh') throw new Error(`--lang must be en or zh, got '${l}'`);
@@ -107,14 +129,20 @@ export function parseServeArgs(argv: string[]): ServeArgs {
         throw new Error(`unknown flag '${argv[i]}' for serve`);
     }
   }
-  if (out.workers !== undefined && out.model !== 'cluster') throw new Error(`--workers applies only to --model cluster`);
+  const withWorkers: readonly string[] = ['cluster', ...POOL_MODELS];
+  if (out.workers !== undefined && !withWorkers.includes(out.model)) {
+    throw new Error(`--workers applies only to --model ${withWorkers.join(', ')}`);
+  }
+  if (out.acceptLock !== undefined && out.model !== 'prefork') throw new Error(`--accept-lock applies only to --model prefork`);
   if (out.trace && (out.model === 'node' || out.model === 'cluster')) {
     throw new Error(
-      `--trace applies only to the native models (fork, thread, iterative): Node's own servers make their syscalls inside libuv`,
+      `--trace applies only to the native models (${NATIVE_MODELS.join(', ')}): Node's own servers make their syscalls inside libuv`,
     );
   }
   return out;
 }
+
+const isProcessModel = (model: Model) => (PROCESS_MODELS as readonly string[]).includes(model);
 
 const at = (p: Peer) => (p.family === 'IPv6' ? `[${p.address}]:${p.port}` : `${p.address}:${p.port}`);
 
@@ -122,8 +150,16 @@ export function statsLine(s: ServerStats): string {
   return (
     `closed: accepted ${s.accepted}, rejected ${s.rejected}, closed ${s.closed}, reaped ${s.reaped}, ` +
     `eintrRetries ${s.eintrRetries}, bytes in ${s.bytesIn}, out ${s.bytesOut}` +
+    (s.perWorker.length > 0 ? `, accepted per worker [${s.perWorker.join(', ')}]` : '') +
     (s.eventsDropped ? `, events dropped ${s.eventsDropped}` : '')
   );
+}
+
+/** ` → child pid 4712`, ` → worker 1 (pid 4712)`, ` → slot 3`, or nothing. */
+function servedBy(model: Model, c: { pid?: number; slot?: number; worker?: number }): string {
+  if (c.worker !== undefined) return ` → worker ${c.worker} (pid ${c.pid})`;
+  if (c.pid) return ` → ${model === 'cluster' ? 'worker' : 'child'} pid ${c.pid}`;
+  return c.slot !== undefined ? ` → slot ${c.slot}` : '';
 }
 
 /** Turns server events into output lines (human or JSON). */
@@ -135,11 +171,7 @@ export function attachPrinter(
 ): void {
   const json = (event: string, body: object) => print(JSON.stringify({ event, ...body }));
   server.on('connection', (c) =>
-    args.json
-      ? json('connection', c)
-      : print(
-          `connection #${c.id} from ${at(c.peer)}${c.pid ? ` → ${server.model === 'cluster' ? 'worker' : 'child'} pid ${c.pid}` : c.slot !== undefined ? ` → slot ${c.slot}` : ''}`,
-        ),
+    args.json ? json('connection', c) : print(`connection #${c.id} from ${at(c.peer)}${servedBy(server.model, c)}`),
   );
   server.on('disconnect', (d) =>
     args.json
@@ -148,7 +180,11 @@ export function attachPrinter(
   );
   server.on('reject', (r) => (args.json ? json('reject', r) : print(`reject #${r.id} from ${at(r.peer)}: ${r.reason}`)));
   server.on('reap', (r) =>
-    args.json ? json('reap', r) : print(`reap pid ${r.pid}: ${r.signal ? `signal ${r.signal}` : `exit ${r.exitCode}`}`),
+    args.json
+      ? json('reap', r)
+      : print(
+          `reap pid ${r.pid}${r.worker !== undefined ? ` (worker ${r.worker})` : ''}: ${r.signal ? `signal ${r.signal}` : `exit ${r.exitCode}`}`,
+        ),
   );
   server.on('error', (e) => (args.json ? json('error', { message: e.message }) : print(`error: ${e.message}`)));
   if (args.trace) {
@@ -178,6 +214,7 @@ export async function serveMain(
       handler: args.handler,
       idleTimeoutMs: args.idleTimeoutMs,
       ...(args.workers !== undefined ? { workers: args.workers } : {}),
+      ...(args.acceptLock !== undefined ? { acceptLock: args.acceptLock } : {}),
       ...(args.trace ? { trace: true } : {}),
     });
   } catch (e) {
@@ -190,14 +227,14 @@ export async function serveMain(
     print(JSON.stringify({ event: 'listening', model: server.model, address: a.address, port: a.port, pid: server.pid }));
   } else {
     print(
-      `${server.model} server listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} (${server.model === 'fork' ? 'master ' : server.model === 'cluster' ? 'primary ' : ''}pid ${server.pid})`,
+      `${server.model} server listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} (${isProcessModel(server.model) ? 'master ' : server.model === 'cluster' ? 'primary ' : ''}pid ${server.pid})`,
     );
     print(`connect with: nc ${a.address} ${a.port}`);
     if (a.address !== '127.0.0.1' && a.address !== '::1') {
       process.stderr.write(`posix-servers: warning: listening on ${a.address}, not loopback: other machines can connect\n`);
     }
   }
-  const ctx = server.model === 'fork' ? { masterPid: server.pid } : {};
+  const ctx = isProcessModel(server.model) ? { masterPid: server.pid } : {};
   attachPrinter(server, args, print, formatTrace ? (t, t0) => formatTrace(t, t0, args.lang, ctx) : null);
   return new Promise((resolve) => {
     let closing = false;

@@ -259,8 +259,9 @@ function failed(e: TraceEvent, lang: Lang): string {
 const EPOLL_OPS: Record<number, string> = { 1: 'EPOLL_CTL_ADD', 2: 'EPOLL_CTL_DEL', 3: 'EPOLL_CTL_MOD' };
 
 /** epoll_ctl's record: result = (op << 16) | events. */
-function epollCtlText(e: TraceEvent): string {
-  const op = EPOLL_OPS[Math.floor(e.result / 65536)] ?? `op ${Math.floor(e.result / 65536)}`;
+function epollCtlText(e: TraceEvent, lang: Lang): string {
+  const number = Math.floor(e.result / 65536);
+  const op = EPOLL_OPS[number] ?? (lang === 'en' ? `op ${number}` : `操作 ${number}`);
   const mask = e.result % 65536;
   const events = [mask & 1 ? 'EPOLLIN' : '', mask & 4 ? 'EPOLLOUT' : ''].filter((x) => x).join('|') || String(mask);
   return `epoll_ctl(${op}, ${e.fd}, ${events})`;
@@ -363,7 +364,7 @@ function callText(e: TraceEvent, lang: Lang, ctx: TraceContext): string {
     case 'epoll_wait':
       return en ? `epoll_wait(${e.fd}) → ${e.result} ready` : `epoll_wait(${e.fd}) → ${e.result} 个就绪`;
     case 'epoll_ctl':
-      return `${epollCtlText(e)}${conn}${e.errno ? failed(e, lang) : ''}`;
+      return `${epollCtlText(e, lang)}${conn}${e.errno ? failed(e, lang) : ''}`;
     case 'close-conn': {
       const where =
         role === 'child' && e.worker === undefined
