@@ -37,7 +37,7 @@ struct Counters {
   Counter active{0};         // connections being served now (fork: live children)
   Counter rejected{0};       // accepted and closed at once (maxClients reached)
   Counter closed{0};         // served connections that have ended
-  Counter reaped{0};         // fork: children collected by waitpid()
+  Counter reaped{0};         // processes the master collected by waitpid() (fork: children; pools: workers)
   Counter eintrRetries{0};   // blocking calls interrupted by a signal and retried
   Counter bytesIn{0};        // bytes read from clients
   Counter bytesOut{0};       // bytes written to clients
