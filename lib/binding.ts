@@ -28,6 +28,12 @@ export interface NativeStartOptions {
   labHoldMs?: number;
   /** Drop a connection silent (or blocked writing) this long; 0: never. */
   idleTimeoutMs?: number;
+  /** Close a connection open this long; 0: never. */
+  maxConnectionMs?: number;
+  /** Drop a client sending fewer bytes per second than this over a window; 0: no minimum. */
+  minBytesPerSecond?: number;
+  /** The window of minBytesPerSecond, ms (default 1000). */
+  rateWindowMs?: number;
   /** Lab hook: the message "CRASH\n" crashes the serving child (abort) or worker (pthread_exit). */
   labCrash?: boolean;
   /** prefork, reuseport: members of the pool, 1..constants.MAX_WORKERS (default 1). */
@@ -64,12 +70,38 @@ export interface NativeStats {
   perWorker: number[];
 }
 
+/** A connection that died with a process of the server (native/core/server.h, LostConnection). */
+export interface LostConnection {
+  id: number;
+  /** The child process (pool models: the worker) that served it. */
+  pid: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Pool models: the worker's index; -1 otherwise. */
+  worker: number;
+}
+
 /** A running server. Every method throws once finish() has been called (except finish). */
 export interface NativeServer {
   /** Process models (fork, prefork, reuseport): the master's pid; otherwise process.pid. */
   readonly pid: number;
-  /** The event pipe's read end; the caller owns it afterwards. Call once. */
+  /**
+   * The event pipe's read end; the caller owns it afterwards. Call once. The pipe carries no
+   * events: a byte is the doorbell (the reader had parked, events are waiting in the ring), and
+   * EOF means every process and thread of the server is gone.
+   */
   takeEventFd(): number;
+  /**
+   * Takes the next whole records (64 bytes each, in order) out of the event ring in the shared
+   * page; null when there are none. `writersGone` (after the pipe's EOF): skip, and count in
+   * eventsDropped, a record a writer began and never finished because it died.
+   */
+  drainEvents(writersGone: boolean): Buffer | null;
+  /**
+   * The reader stops polling: true when the ring is empty, and the next event will ring the
+   * doorbell; false when an event slipped in (keep draining).
+   */
+  parkReader(): boolean;
   address(): NativeAddress;
   stats(): NativeStats;
   /** Stop accepting; the listening socket is closed. Idempotent. */
@@ -78,6 +110,13 @@ export interface NativeServer {
   abortConnections(): void;
   /** Process models: SIGKILL the master (last resort; its processes follow it). Other models: nothing. */
   kill(): void;
+  /**
+   * After the event pipe's EOF (and, for process models, the master-exit callback), before
+   * finish(): the connections that died with a process of the server (the master's live children
+   * or pool workers when it died), which no event reported as ended. Makes the counters true.
+   * Empty after a normal close.
+   */
+  reconcile(): LostConnection[];
   /** After the event pipe's EOF (and, for process models, the master-exit callback): join threads, release memory. */
   finish(): void;
 }
@@ -113,7 +152,7 @@ export interface Binding {
   };
 }
 
-// ---- Load generator (native/core/loadgen.h, native/loadgen_addon.cc) ----
+// ---- Load generator (native/loadgen/loadgen.h, native/loadgen/addon.cc) ----
 
 export type NativeLoadMode = 'pingpong' | 'churn';
 export type NativeLoadExpect = 'echo' | 'upper';

@@ -13,6 +13,7 @@ export {
   MAX_CLIENTS_LIMIT,
   FORK_MAX_CLIENTS_LIMIT,
   MAX_WORKERS,
+  DEFAULT_BACKLOG,
 } from './server/options';
 export type { AcceptLock, CloseOptions, Handler, Model, ServerOptions } from './server/options';
 export type {

@@ -57,17 +57,23 @@ Napi::Object address_object(Napi::Env env, const sockaddr_storage& addr) {
 }
 
 class NativeServer : public Napi::ObjectWrap<NativeServer> {
+  // Records copied per drainEvents() call (64 KiB on the stack): JS calls again until null.
+  static constexpr size_t kDrainBatch = 1024;
+
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "NativeServer",
                        {
                            InstanceAccessor<&NativeServer::Pid>("pid"),
                            InstanceMethod<&NativeServer::TakeEventFd>("takeEventFd"),
+                           InstanceMethod<&NativeServer::DrainEvents>("drainEvents"),
+                           InstanceMethod<&NativeServer::ParkReader>("parkReader"),
                            InstanceMethod<&NativeServer::Address>("address"),
                            InstanceMethod<&NativeServer::Stats>("stats"),
                            InstanceMethod<&NativeServer::Stop>("stop"),
                            InstanceMethod<&NativeServer::AbortConnections>("abortConnections"),
                            InstanceMethod<&NativeServer::Kill>("kill"),
+                           InstanceMethod<&NativeServer::Reconcile>("reconcile"),
                            InstanceMethod<&NativeServer::Finish>("finish"),
                        });
   }
@@ -99,6 +105,23 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
   Napi::Value TakeEventFd(const Napi::CallbackInfo& info) {
     if (!Running(info.Env())) return info.Env().Undefined();
     return Napi::Number::New(info.Env(), server_->take_event_fd());
+  }
+
+  // drainEvents(writersGone) → a Buffer of whole records, or null when the ring had none.
+  Napi::Value DrainEvents(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Running(env)) return env.Undefined();
+    bool writers_gone = info.Length() > 0 && info[0].ToBoolean().Value();
+    ps::EventRecord batch[kDrainBatch];
+    size_t n = server_->drain_events(batch, kDrainBatch, writers_gone);
+    if (n == 0) return env.Null();
+    return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(batch), n * sizeof(ps::EventRecord));
+  }
+
+  Napi::Value ParkReader(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Running(env)) return env.Undefined();
+    return Napi::Boolean::New(env, server_->park_reader());
   }
 
   Napi::Value Address(const Napi::CallbackInfo& info) {
@@ -150,6 +173,24 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
     return info.Env().Undefined();
   }
 
+  // [{ id, pid, bytesIn, bytesOut, worker }]: the connections that died with a process of the server.
+  Napi::Value Reconcile(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!Running(env)) return env.Undefined();
+    std::vector<ps::LostConnection> lost = server_->reconcile();
+    Napi::Array out = Napi::Array::New(env, lost.size());
+    for (size_t i = 0; i < lost.size(); ++i) {
+      Napi::Object conn = Napi::Object::New(env);
+      conn.Set("id", lost[i].id);
+      conn.Set("pid", lost[i].pid);
+      conn.Set("bytesIn", static_cast<double>(lost[i].bytesIn));
+      conn.Set("bytesOut", static_cast<double>(lost[i].bytesOut));
+      conn.Set("worker", lost[i].worker);
+      out.Set(static_cast<uint32_t>(i), conn);
+    }
+    return out;
+  }
+
   Napi::Value Finish(const Napi::CallbackInfo& info) {
     if (server_) {
       server_->finish();
@@ -168,7 +209,7 @@ struct AddonData {
   Napi::FunctionReference server_class;
 };
 
-// Defensive checks only: lib/options.ts validates first and produces the user-facing messages.
+// Defensive checks only: lib/server/options.ts validates first and produces the user-facing messages.
 bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
   Napi::Env env = opts.Env();
   auto fail = [&](const char* what) {
@@ -212,6 +253,14 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
   out.serve.idleTimeoutMs = idle.IsNumber() ? idle.As<Napi::Number>().Int32Value() : 0;
   out.serve.labCrash = crash.IsBoolean() && crash.As<Napi::Boolean>().Value();
   if (out.serve.idleTimeoutMs < 0) return fail("idleTimeoutMs");
+  Napi::Value life = opts.Get("maxConnectionMs"), rate = opts.Get("minBytesPerSecond"),
+              window = opts.Get("rateWindowMs");
+  out.serve.maxConnectionMs = life.IsNumber() ? life.As<Napi::Number>().Int32Value() : 0;
+  out.serve.minBytesPerSecond = rate.IsNumber() ? rate.As<Napi::Number>().Int32Value() : 0;
+  out.serve.rateWindowMs = window.IsNumber() ? window.As<Napi::Number>().Int32Value() : 1000;
+  if (out.serve.maxConnectionMs < 0) return fail("maxConnectionMs");
+  if (out.serve.minBytesPerSecond < 0) return fail("minBytesPerSecond");
+  if (out.serve.rateWindowMs < 1) return fail("rateWindowMs");
   std::string reap =
       opts.Has("reap") && opts.Get("reap").IsString() ? opts.Get("reap").As<Napi::String>().Utf8Value() : "sigchld";
   if (reap == "sigchld")

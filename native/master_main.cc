@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
   close(ps::kMasterPageFd);  // the mapping stays: children inherit it across fork()
   m.lfd = ps::kMasterListenFd;
   m.reserve_fd = ps::kMasterReserveFd;
-  m.events = ps::EventPipe{ps::kMasterEventFd, &m.page->counters, trace};
+  m.events = ps::EventPipe{ps::kMasterEventFd, m.page, trace};
   switch (m.model) {
     case ps::Model::Prefork:
       ps::run_prefork_master(m);

@@ -27,8 +27,9 @@
 #include <unistd.h>
 
 /* UNP's LISTENQ: enough that a burst of connects is queued, not dropped (the kernel caps it at
- * net.core.somaxconn). */
-#define REF_LISTENQ 1024
+ * net.core.somaxconn). 511, Node's net.Server default and posix-servers' own: the benchmark
+ * compares servers whose accept queues are the same length. */
+#define REF_LISTENQ 511
 #define REF_BUFSIZE 16384
 
 struct ref_config {

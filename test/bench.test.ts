@@ -1,10 +1,12 @@
-// A short smoke of the benchmark (the full one is `npm run bench`): the real CLI, the real load
-// generator, four models; checks the table and the --json schema, not the speed.
+// A short smoke of the benchmark (the full one is `npm run bench`) and of its sustained mode: the
+// real CLI, the real load generator, a few models; checks the tables and the --json schemas, not
+// the speed.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchReport } from '../lib/bench/runner';
+import type { SustainedReport } from '../lib/bench/sustained';
 
 test('bench --json writes every raw round; the table compares each model with node and with its C reference', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bench-'));
@@ -60,4 +62,62 @@ test('bench --json writes every raw round; the table compares each model with no
   expect(row('node')[3]).toBe('1'); // node against itself
   expect(readFileSync(svg, 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*ping-pong msgs\/s, 1 connection[\s\S]*<\/svg>\n$/);
   expect(r.stderr).toMatch(/round 2\/2 · node/); // the progress line
+});
+
+test('bench --sustained: rounds on one server per model, new connections each round, migrations counted', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-'));
+  const json = join(dir, 'sustained.json');
+  const r = spawnSync(
+    process.execPath,
+    [
+      join(__dirname, '..', 'dist', 'cli', 'main.js'),
+      'bench',
+      '--sustained',
+      '--models',
+      'fork,ref-fork,thread',
+      '--connections',
+      '4',
+      '--rounds',
+      '3',
+      '--duration',
+      '0.2',
+      '--json',
+      json,
+    ],
+    { encoding: 'utf8', timeout: 60000 },
+  );
+  expect(r.status).toBe(0);
+  const report = JSON.parse(readFileSync(json, 'utf8')) as SustainedReport;
+  expect(report.config).toEqual({ models: ['fork', 'ref-fork', 'thread'], connections: 4, size: 64, durationMs: 200, rounds: 3 });
+  // One model after another, all its rounds on one server.
+  expect(report.rounds.map((x) => `${x.model} ${x.round}`)).toEqual([
+    'fork 1',
+    'fork 2',
+    'fork 3',
+    'ref-fork 1',
+    'ref-fork 2',
+    'ref-fork 3',
+    'thread 1',
+    'thread 2',
+    'thread 3',
+  ]);
+  for (const round of report.rounds) {
+    expect(round.result.messages).toBeGreaterThan(0);
+    expect(round.result.verifyFailures).toBe(0);
+    // New connections each round: the load generator connected 4 times.
+    expect(round.result.connects).toBe(4);
+    // The migrations were read from /proc: the server's threads and processes were seen (fork:
+    // Node's threads, the master and 4 children at least; thread: Node's threads and 4 workers).
+    expect(round.migrations.tasks).toBeGreaterThanOrEqual(round.model === 'ref-fork' ? 5 : 6);
+    expect(round.migrations.total).toBeGreaterThanOrEqual(round.migrations.max);
+  }
+  // model, conns, round 1 msgs/s, rounds 2+ median (min–max), later/first, × ref, migr/task 1, migr/task 2+
+  const fork = r.stdout
+    .split('\n')
+    .find((l) => /^fork\s+4\s/.test(l))!
+    .split(/\s{2,}/);
+  expect(fork).toHaveLength(8);
+  expect(fork[4]).toMatch(/^\d+(\.\d+)?$/); // later/first
+  expect(fork[5]).toMatch(/^\d+(\.\d+)?$/); // × ref-fork
+  expect(r.stderr).toMatch(/sustained · thread · round 3\/3/);
 });

@@ -67,9 +67,13 @@ describe('serve flags', () => {
       host: '127.0.0.1',
       port: 0,
       maxClients: 100,
+      backlog: 511,
       handler: 'echo',
       json: false,
     });
+    expect(
+      parseServeArgs(['--max-connection-ms', '60000', '--min-bytes-per-second=100', '--rate-window-ms', '500']),
+    ).toMatchObject({ maxConnectionMs: 60000, minBytesPerSecond: 100, rateWindowMs: 500 });
     expect(parseServeArgs(['--model=thread', '--port=0', '--max-clients', '3', '--json'])).toMatchObject({
       model: 'thread',
       port: 0,
@@ -91,6 +95,8 @@ describe('serve flags', () => {
     [['--accept-lock', 'mutex'], /--accept-lock applies only to --model prefork/],
     [['--model', 'prefork', '--accept-lock', 'sem'], /--accept-lock must be one of none, flock, mutex, pass, got 'sem'/],
     [['--model', 'node', '--trace'], /--trace applies only to the native models/],
+    [['--rate-window-ms', '500'], /--rate-window-ms applies only with --min-bytes-per-second/],
+    [['--min-bytes-per-second', '-1'], /--min-bytes-per-second must be from 0/],
   ])('%j is refused with a message naming the flag', (argv, message) => {
     expect(() => parseServeArgs(argv)).toThrow(message);
   });
@@ -103,6 +109,25 @@ describe('serve flags', () => {
     });
     expect(() => parseBenchArgs(['--models', 'fork,apache'])).toThrow(/unknown model 'apache'/);
     expect(() => parseBenchArgs(['--repeat', '0'])).toThrow(/--repeat/);
+  });
+
+  test('bench --sustained flags: its own defaults, one connection count, no comparison-only flags', () => {
+    expect(parseBenchArgs(['--sustained']).sustained).toEqual({
+      models: ['fork', 'thread', 'node', 'cluster', 'ref-fork', 'ref-thread', 'ref-epoll'],
+      connections: 50,
+      size: 64,
+      durationMs: 2000,
+      rounds: 10,
+    });
+    expect(
+      parseBenchArgs(['--sustained', '--rounds', '4', '--connections=8', '--duration', '0.5', '--models', 'fork,ref-fork'])
+        .sustained,
+    ).toEqual({ models: ['fork', 'ref-fork'], connections: 8, size: 64, durationMs: 500, rounds: 4 });
+    expect(parseBenchArgs([]).sustained).toBeUndefined();
+    expect(() => parseBenchArgs(['--rounds', '3'])).toThrow(/--rounds applies only with --sustained/);
+    expect(() => parseBenchArgs(['--sustained', '--rounds', '1'])).toThrow(/--rounds must be at least 2/);
+    expect(() => parseBenchArgs(['--sustained', '--connections', '1,50'])).toThrow(/--connections takes one number/);
+    expect(() => parseBenchArgs(['--sustained', '--repeat', '2'])).toThrow(/--repeat does not apply with --sustained/);
   });
 });
 

@@ -43,6 +43,42 @@ const cases: Case[] = [
   ],
   ['idleTimeoutMs negative', { model: 'fork', idleTimeoutMs: -1 }, RangeError, /"idleTimeoutMs" .* Received -1/],
   [
+    'maxConnectionMs negative',
+    { model: 'thread', maxConnectionMs: -1 },
+    RangeError,
+    /"maxConnectionMs" option must be an integer from 0 to 2147483647\. Received -1/,
+  ],
+  [
+    'minBytesPerSecond not a number',
+    { model: 'node', minBytesPerSecond: '1k' },
+    TypeError,
+    /"minBytesPerSecond" option must be a number\. Received '1k'/,
+  ],
+  [
+    'minBytesPerSecond fractional',
+    { model: 'iterative', minBytesPerSecond: 0.5 },
+    RangeError,
+    /"minBytesPerSecond" .* Received 0\.5/,
+  ],
+  [
+    'rateWindowMs without minBytesPerSecond',
+    { model: 'fork', rateWindowMs: 500 },
+    TypeError,
+    /"rateWindowMs" option applies only with a "minBytesPerSecond" above 0\. Received 500/,
+  ],
+  [
+    'rateWindowMs too short',
+    { model: 'cluster', minBytesPerSecond: 10, rateWindowMs: 50 },
+    RangeError,
+    /"rateWindowMs" option must be an integer from 100 to 2147483647\. Received 50/,
+  ],
+  [
+    'a zone on an IPv4 address',
+    { model: 'fork', host: '127.0.0.1%lo' },
+    TypeError,
+    /"host" option must be a numeric IPv4 or IPv6 address\. Received '127\.0\.0\.1%lo'/,
+  ],
+  [
     'labCrash for iterative',
     { model: 'iterative', labCrash: true },
     TypeError,

@@ -183,6 +183,9 @@ describe('prefork: faults of the accept locks', () => {
     server.on('trace', (t) => traces.push(t));
     const p = port(server);
     await exchange(p, Buffer.from('warm'));
+    // Trace events reach Node up to 10 ms late: first the warm connection's close-conn (its
+    // worker traced its unlock before it), so that the holder below is the current one.
+    await waitFor(() => traces.some((t) => t.call === 'close-conn'), 5000, 'the warm connection over');
     // The holder: the worker whose last mutex call was a lock — it sleeps in accept() with it.
     const holder = () => {
       const last = new Map<number, string>();
@@ -207,6 +210,7 @@ describe('prefork: faults of the accept locks', () => {
     server.on('trace', (t) => traces.push(t));
     const p = port(server);
     await exchange(p, Buffer.from('warm'));
+    await waitFor(() => traces.some((t) => t.call === 'close-conn'), 5000, 'the warm connection over'); // (as above)
     const holder = () => {
       const last = new Map<number, string>();
       for (const t of traces) if (t.call === 'fcntl-lock' || t.call === 'fcntl-unlock') last.set(t.pid, t.call);

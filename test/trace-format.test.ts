@@ -127,7 +127,7 @@ describe('formatTrace on a real fork server', () => {
         new RegExp(`^ *\\+0\\.000 ms \\[pid ${process.pid}\\] socket\\(\\) → lfd ${nodeLfd} — `),
       );
       expect(of('bind')[0].en).toContain(`[pid ${process.pid}] bind(${nodeLfd}, 127.0.0.1:${p})`);
-      expect(of('listen')[0].en).toContain(`listen(${nodeLfd}, 128)`);
+      expect(of('listen')[0].en).toContain(`listen(${nodeLfd}, 511)`);
       expect(of('exec')[0].en).toContain(
         `[pid ${master}] execve(posix-servers-master): lfd ${nodeLfd} is fd ${lfd} in the master`,
       );
@@ -302,7 +302,7 @@ describe('formatTrace on a real reuseport server', () => {
     const nodeLfd = trace[0].result;
     for (const [i, pid] of workers.entries()) {
       const listen = of('listen').find((l) => l.e.pid === pid)!;
-      expect(listen.en).toContain(`[pid ${pid}] listen(${listen.e.fd}, 128) (worker ${i}) — each worker makes its own listener`);
+      expect(listen.en).toContain(`[pid ${pid}] listen(${listen.e.fd}, 511) (worker ${i}) — each worker makes its own listener`);
       expect(of('bind').find((l) => l.e.pid === pid)!.en).toContain(`bind(${listen.e.fd}, 127.0.0.1:${p}) (worker ${i})`);
     }
     const handover = of('close-node-lfd')[0];

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { LoadResult, runLoad } from './loadgen';
-import { childrenOf } from '../util/proc';
+import { descendantsOf } from '../util/proc';
 import { ReferenceModel, startReference } from './reference';
 import { compiledScript } from '../paths';
 import { MAX_WORKERS } from '../server/options';
@@ -38,7 +38,7 @@ export const REFERENCE_OF: Partial<Record<BenchModel, BenchModel>> = {
 };
 
 /** Models that serve one client at a time: a multi-connection ping-pong would only stall. */
-const ONE_AT_A_TIME: readonly BenchModel[] = ['iterative', 'ref-iterative'];
+export const ONE_AT_A_TIME: readonly BenchModel[] = ['iterative', 'ref-iterative'];
 
 /**
  * Pools whose every worker serves one client at a time: they get a worker per connection of the
@@ -47,8 +47,9 @@ const ONE_AT_A_TIME: readonly BenchModel[] = ['iterative', 'ref-iterative'];
  */
 const WORKER_PER_CLIENT: readonly BenchModel[] = ['prefork', 'ref-prefork'];
 
-function poolSize(config: BenchConfig): number {
-  return Math.min(MAX_WORKERS, Math.max(config.churnClients, ...config.connections));
+/** The most concurrent clients a run of `config` makes. */
+function widestRun(config: BenchConfig): number {
+  return Math.max(config.churnClients, ...config.connections);
 }
 
 export interface BenchConfig {
@@ -82,14 +83,21 @@ export interface BenchSkip {
   reason: string;
 }
 
+export interface Machine {
+  cpus: number;
+  node: string;
+  kernel: string;
+  date: string;
+}
+
 export interface BenchReport {
   config: BenchConfig;
-  machine: { cpus: number; node: string; kernel: string; date: string };
+  machine: Machine;
   rounds: BenchRound[];
   skipped: BenchSkip[];
 }
 
-interface RunningServer {
+export interface RunningServer {
   port: number;
   /** The root of the server's process tree (measured with its descendants). */
   pid: number;
@@ -142,8 +150,13 @@ export function socatAvailable(): boolean {
   return spawnSync('socat', ['-V'], { stdio: 'ignore' }).status === 0;
 }
 
-async function startModel(model: BenchModel, config: BenchConfig): Promise<RunningServer> {
-  const workers = WORKER_PER_CLIENT.includes(model) ? { workers: poolSize(config) } : {};
+/**
+ * Starts one model in a process of its own (refs: the C binary; socat; the API's models:
+ * bench/server-process). `clients`: the most concurrent clients it will get — a prefork pool (and
+ * ref-prefork) gets a worker for each, at most MAX_WORKERS.
+ */
+export async function startModel(model: BenchModel, clients = 1): Promise<RunningServer> {
+  const workers = WORKER_PER_CLIENT.includes(model) ? { workers: Math.min(MAX_WORKERS, Math.max(1, clients)) } : {};
   if (model.startsWith('ref-')) {
     const ref = await startReference(model.slice(4) as ReferenceModel, workers);
     return { port: ref.port, pid: ref.pid, close: () => ref.close() };
@@ -175,12 +188,6 @@ async function startModel(model: BenchModel, config: BenchConfig): Promise<Runni
   return { port: Number(m[1]), pid: child.pid!, close: () => stopChild(child) };
 }
 
-function descendants(pid: number): number[] {
-  const out = [pid];
-  for (let i = 0; i < out.length; i++) for (const c of childrenOf(out[i])) out.push(c.pid);
-  return out;
-}
-
 function statusField(pid: number, field: string): number {
   try {
     const m = new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -194,7 +201,7 @@ function statusField(pid: number, field: string): number {
 function watchFootprint(rootPid: number): () => ServerFootprint {
   const peak: ServerFootprint = { processes: 0, threads: 0, rssMb: 0 };
   const sample = () => {
-    const pids = descendants(rootPid);
+    const pids = descendantsOf(rootPid);
     let threads = 0;
     let rssKb = 0;
     for (const p of pids) {
@@ -216,20 +223,34 @@ function watchFootprint(rootPid: number): () => ServerFootprint {
 
 export type Progress = (text: string) => void;
 
+/** The models that can run here, and why the others cannot (socat not installed). */
+export function runnable(models: BenchModel[]): { models: BenchModel[]; skipped: BenchSkip[] } {
+  if (!models.includes('socat') || socatAvailable()) return { models, skipped: [] };
+  return {
+    models: models.filter((m) => m !== 'socat'),
+    skipped: [{ model: 'socat', reason: 'socat is not installed (apt-get install socat)' }],
+  };
+}
+
+export function machineInfo(): Machine {
+  let kernel = 'unknown';
+  try {
+    kernel = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+  } catch {
+    // not Linux's /proc
+  }
+  return { cpus: availableParallelism(), node: process.version, kernel, date: new Date().toISOString() };
+}
+
 /** Runs every (model, kind, connections) once per round, rounds alternating over models. */
 export async function runBench(config: BenchConfig, progress: Progress = () => undefined): Promise<BenchReport> {
   const started = Date.now();
-  const skipped: BenchSkip[] = [];
-  let models = config.models;
-  if (models.includes('socat') && !socatAvailable()) {
-    skipped.push({ model: 'socat', reason: 'socat is not installed (apt-get install socat)' });
-    models = models.filter((m) => m !== 'socat');
-  }
+  const { models, skipped } = runnable(config.models);
   const rounds: BenchRound[] = [];
   for (let round = 1; round <= config.repeat; round++) {
     for (const model of models) {
       progress(`round ${round}/${config.repeat} · ${model} · ${((Date.now() - started) / 1000).toFixed(0)} s`);
-      const server = await startModel(model, config);
+      const server = await startModel(model, widestRun(config));
       try {
         const runs: Array<{ kind: 'pingpong' | 'churn'; connections: number }> = config.connections
           .filter((c) => c === 1 || !ONE_AT_A_TIME.includes(model))
@@ -252,19 +273,7 @@ export async function runBench(config: BenchConfig, progress: Progress = () => u
       }
     }
   }
-  const kernel = (() => {
-    try {
-      return readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
-    } catch {
-      return 'unknown';
-    }
-  })();
-  return {
-    config,
-    machine: { cpus: availableParallelism(), node: process.version, kernel, date: new Date().toISOString() },
-    rounds,
-    skipped,
-  };
+  return { config, machine: machineInfo(), rounds, skipped };
 }
 
 export function median(values: number[]): number {
@@ -319,7 +328,7 @@ export function summarize(report: BenchReport): Summary[] {
   return out;
 }
 
-const fmt = (n: number, digits = 0) =>
+export const fmt = (n: number, digits = 0) =>
   Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits }) : 'n/a';
 
 /** The table on stdout: one line per model and ping-pong width, with churn beside it. */

@@ -1,6 +1,6 @@
 // One server model in a process of its own, for the benchmark: the load generator runs in the
 // bench's process, so the server side (processes, threads, memory) can be measured alone.
-// Usage: node dist/bench-server.js '<ServerOptions as JSON>'. Prints `listening <port>` once
+// Usage: node dist/bench/server-process.js '<ServerOptions as JSON>'. Prints `listening <port>` once
 // listening; SIGTERM closes the server and exits.
 import { startServer } from '../server/server';
 

@@ -1,7 +1,9 @@
 // `posix-servers bench`: flags → BenchConfig, a progress line on stderr, the table on stdout,
-// raw rounds to --json, a chart to --svg.
+// raw rounds to --json, a chart to --svg. With --sustained: many rounds on one server per model
+// (bench/sustained.ts) instead of the comparison.
 import { writeFileSync } from 'node:fs';
 import { BENCH_MODELS, BenchConfig, BenchModel, formatTable, renderSvg, runBench } from '../bench/runner';
+import { formatSustainedTable, runSustained, SustainedConfig } from '../bench/sustained';
 
 export const DEFAULT_BENCH: BenchConfig = {
   models: [
@@ -27,8 +29,19 @@ export const DEFAULT_BENCH: BenchConfig = {
   churnClients: 4,
 };
 
+/** --sustained: the defaults reproduce issue #12's run (50 new connections × 2 s, 10 rounds). */
+export const DEFAULT_SUSTAINED: SustainedConfig = {
+  models: ['fork', 'thread', 'node', 'cluster', 'ref-fork', 'ref-thread', 'ref-epoll'],
+  connections: 50,
+  size: 64,
+  durationMs: 2000,
+  rounds: 10,
+};
+
 export interface BenchArgs {
   config: BenchConfig;
+  /** Set by --sustained: run this instead of the comparison. */
+  sustained?: SustainedConfig;
   json?: string;
   svg?: string;
 }
@@ -46,8 +59,12 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
     connections: [...DEFAULT_BENCH.connections],
   };
   const out: BenchArgs = { config };
+  const given = new Set<string>();
+  let sustained = false;
+  let rounds = DEFAULT_SUSTAINED.rounds;
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].includes('=') ? (argv[i].split(/=(.*)/s, 2) as [string, string]) : [argv[i], undefined];
+    given.add(flag);
     const value = (): string => {
       const v = inline ?? argv[++i];
       if (v === undefined || v === '') throw new Error(`${flag} needs a value`);
@@ -86,6 +103,14 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
       case '--churn-clients':
         config.churnClients = positiveInt('--churn-clients', value(), 1000);
         break;
+      case '--sustained':
+        if (inline !== undefined) throw new Error(`--sustained takes no value`);
+        sustained = true;
+        break;
+      case '--rounds':
+        rounds = positiveInt('--rounds', value(), 1000);
+        if (rounds < 2) throw new Error(`--rounds must be at least 2 (the first round and later ones), got '${rounds}'`);
+        break;
       case '--json':
         out.json = value();
         break;
@@ -96,12 +121,31 @@ export function parseBenchArgs(argv: string[]): BenchArgs {
         throw new Error(`unknown flag '${argv[i]}' for bench`);
     }
   }
+  if (!sustained) {
+    if (given.has('--rounds')) throw new Error(`--rounds applies only with --sustained`);
+    return out;
+  }
+  for (const flag of ['--repeat', '--churn-clients', '--svg']) {
+    if (given.has(flag)) throw new Error(`${flag} does not apply with --sustained`);
+  }
+  if (given.has('--connections') && config.connections.length !== 1) {
+    throw new Error(`--connections takes one number with --sustained (new connections per round)`);
+  }
+  out.sustained = {
+    models: given.has('--models') ? config.models : [...DEFAULT_SUSTAINED.models],
+    connections: given.has('--connections') ? config.connections[0] : DEFAULT_SUSTAINED.connections,
+    size: config.size,
+    durationMs: given.has('--duration') ? config.durationMs : DEFAULT_SUSTAINED.durationMs,
+    rounds,
+  };
   return out;
 }
 
 export const BENCH_USAGE = `posix-servers bench [--models ${BENCH_MODELS.join(',')}]
                     [--connections 1,50] [--size 64] [--duration 1] [--repeat 3]
-                    [--churn-clients 4] [--json FILE] [--svg FILE]`;
+                    [--churn-clients 4] [--json FILE] [--svg FILE]
+  posix-servers bench --sustained [--rounds 10] [--connections 50] [--duration 2] [--models …]
+                    [--size 64] [--json FILE]`;
 
 /** Returns the exit code. */
 export async function benchMain(argv: string[]): Promise<number> {
@@ -113,10 +157,18 @@ export async function benchMain(argv: string[]): Promise<number> {
     return 1;
   }
   const tty = process.stderr.isTTY;
-  const report = await runBench(args.config, (text) => {
+  const progress = (text: string) => {
     if (tty) process.stderr.write(`\r\x1b[K${text}`);
     else process.stderr.write(`${text}\n`);
-  });
+  };
+  if (args.sustained) {
+    const report = await runSustained(args.sustained, progress);
+    if (tty) process.stderr.write('\r\x1b[K');
+    process.stdout.write(`${formatSustainedTable(report)}\n`);
+    if (args.json) writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`);
+    return 0;
+  }
+  const report = await runBench(args.config, progress);
   if (tty) process.stderr.write('\r\x1b[K');
   process.stdout.write(`${formatTable(report)}\n`);
   if (args.json) writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`);

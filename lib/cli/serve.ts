@@ -3,6 +3,7 @@
 import {
   ACCEPT_LOCKS,
   AcceptLock,
+  DEFAULT_BACKLOG,
   HANDLERS,
   Handler,
   MAX_WORKERS,
@@ -24,6 +25,10 @@ export interface ServeArgs {
   handler: Handler;
   timeoutMs: number;
   idleTimeoutMs: number;
+  maxConnectionMs: number;
+  minBytesPerSecond: number;
+  /** undefined: the default (1000), given only with --min-bytes-per-second. */
+  rateWindowMs: number | undefined;
   /** cluster, prefork, reuseport; undefined: the default (one per CPU). */
   workers: number | undefined;
   /** prefork only; undefined: the default ('none'). */
@@ -35,7 +40,8 @@ export interface ServeArgs {
 
 export const SERVE_USAGE = `posix-servers serve [--model ${MODELS.join('|')}] [--host H] [--port P] [--backlog N]
                     [--max-clients N] [--handler ${HANDLERS.join('|')}] [--timeout-ms N]
-                    [--idle-timeout-ms N] [--workers N] [--accept-lock ${ACCEPT_LOCKS.join('|')}]
+                    [--idle-timeout-ms N] [--max-connection-ms N] [--min-bytes-per-second N]
+                    [--rate-window-ms N] [--workers N] [--accept-lock ${ACCEPT_LOCKS.join('|')}]
                     [--trace] [--lang en|zh] [--json]`;
 
 function integer(flag: string, text: string, min: number, max: number): number {
@@ -51,11 +57,14 @@ export function parseServeArgs(argv: string[]): ServeArgs {
     model: 'fork',
     host: '127.0.0.1',
     port: 0,
-    backlog: 128,
+    backlog: DEFAULT_BACKLOG,
     maxClients: 100,
     handler: 'echo',
     timeoutMs: 2000,
     idleTimeoutMs: 0,
+    maxConnectionMs: 0,
+    minBytesPerSecond: 0,
+    rateWindowMs: undefined,
     workers: undefined,
     acceptLock: undefined,
     json: false,
@@ -104,6 +113,15 @@ export function parseServeArgs(argv: string[]): ServeArgs {
       case '--idle-timeout-ms':
         out.idleTimeoutMs = integer('--idle-timeout-ms', value(), 0, 2 ** 31 - 1);
         break;
+      case '--max-connection-ms':
+        out.maxConnectionMs = integer('--max-connection-ms', value(), 0, 2 ** 31 - 1);
+        break;
+      case '--min-bytes-per-second':
+        out.minBytesPerSecond = integer('--min-bytes-per-second', value(), 0, 2 ** 31 - 1);
+        break;
+      case '--rate-window-ms':
+        out.rateWindowMs = integer('--rate-window-ms', value(), 100, 2 ** 31 - 1);
+        break;
       case '--workers':
         out.workers = integer('--workers', value(), 1, MAX_WORKERS);
         break;
@@ -134,6 +152,9 @@ export function parseServeArgs(argv: string[]): ServeArgs {
     throw new Error(`--workers applies only to --model ${withWorkers.join(', ')}`);
   }
   if (out.acceptLock !== undefined && out.model !== 'prefork') throw new Error(`--accept-lock applies only to --model prefork`);
+  if (out.rateWindowMs !== undefined && out.minBytesPerSecond === 0) {
+    throw new Error(`--rate-window-ms applies only with --min-bytes-per-second`);
+  }
   if (out.trace && (out.model === 'node' || out.model === 'cluster')) {
     throw new Error(
       `--trace applies only to the native models (${NATIVE_MODELS.join(', ')}): Node's own servers make their syscalls inside libuv`,
@@ -213,6 +234,9 @@ export async function serveMain(
       maxClients: args.maxClients,
       handler: args.handler,
       idleTimeoutMs: args.idleTimeoutMs,
+      maxConnectionMs: args.maxConnectionMs,
+      minBytesPerSecond: args.minBytesPerSecond,
+      ...(args.rateWindowMs !== undefined ? { rateWindowMs: args.rateWindowMs } : {}),
       ...(args.workers !== undefined ? { workers: args.workers } : {}),
       ...(args.acceptLock !== undefined ? { acceptLock: args.acceptLock } : {}),
       ...(args.trace ? { trace: true } : {}),

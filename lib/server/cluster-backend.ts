@@ -23,8 +23,8 @@ interface WorkerState {
   exited: boolean;
   /** The IPC channel is closed (its descriptor is gone). */
   disconnected: boolean;
-  /** Connections sent to it that have not ended. */
-  conns: Set<number>;
+  /** Connections sent to it that have not ended → the bytes it reported for each so far. */
+  conns: Map<number, { bytesIn: number; bytesOut: number }>;
 }
 
 class ClusterBackend extends NetListenerBackend {
@@ -34,6 +34,7 @@ class ClusterBackend extends NetListenerBackend {
   #live = new Map<number, WorkerState>();
   #next = 0;
   #announced = false;
+  #killed = false;
 
   constructor(opts: ResolvedOptions, sink: EventSink) {
     if (!cluster.isPrimary) {
@@ -52,7 +53,8 @@ class ClusterBackend extends NetListenerBackend {
   }
 
   #fork(): void {
-    const policy: JsServePolicy = { handler: this.opts.handler, idleTimeoutMs: this.opts.idleTimeoutMs };
+    const { handler, idleTimeoutMs, maxConnectionMs, minBytesPerSecond, rateWindowMs } = this.opts;
+    const policy: JsServePolicy = { handler, idleTimeoutMs, maxConnectionMs, minBytesPerSecond, rateWindowMs };
     // cluster.settings is global to the process: set ours for this fork only, then put back
     // whatever the application had, so that its own cluster.fork() calls are not redirected.
     const saved = cluster.settings;
@@ -69,7 +71,7 @@ class ClusterBackend extends NetListenerBackend {
       ready: false,
       exited: false,
       disconnected: false,
-      conns: new Set(),
+      conns: new Map(),
     };
     this.#workers.push(w);
     worker.on('message', (msg: FromWorker) => this.#onMessage(w, msg));
@@ -93,8 +95,15 @@ class ClusterBackend extends NetListenerBackend {
         }
         break;
       case 'bytes':
-        this.counters.bytesIn += msg.bytesIn;
-        this.counters.bytesOut += msg.bytesOut;
+        for (const [id, bytesIn, bytesOut] of msg.conns) {
+          this.counters.bytesIn += bytesIn;
+          this.counters.bytesOut += bytesOut;
+          const conn = w.conns.get(id);
+          if (conn) {
+            conn.bytesIn += bytesIn;
+            conn.bytesOut += bytesOut;
+          }
+        }
         break;
       case 'closed':
         if (!this.#live.has(msg.id)) break;
@@ -113,8 +122,11 @@ class ClusterBackend extends NetListenerBackend {
   #onExit(w: WorkerState, code: number | null, signal: NodeJS.Signals | null): void {
     w.exited = true;
     this.counters.reaped++;
-    // Its connections died with it (the kernel closed their sockets).
-    for (const id of [...w.conns]) this.#ended(w, id, 0, 0, 'crash');
+    // Its connections died with it (the kernel closed their sockets), each with the bytes the
+    // worker had reported for it: those are the bytes the counters hold. A worker killed by
+    // close() (kill(), after abortConnections() did not end it) ended them: 'aborted'.
+    const reason = this.#killed ? 'aborted' : 'crash';
+    for (const [id, b] of [...w.conns]) this.#ended(w, id, b.bytesIn, b.bytesOut, reason);
     this.sink({ type: 'reap', event: { pid: w.pid, id: 0, exitCode: signal === null ? code : null, signal } });
     if (!this.stopped) {
       if (w.ready) {
@@ -142,7 +154,7 @@ class ClusterBackend extends NetListenerBackend {
     const ready = this.#ready();
     const w = ready[this.#next++ % ready.length];
     this.#live.set(id, w);
-    w.conns.add(id);
+    w.conns.set(id, { bytesIn: 0, bytesOut: 0 });
     this.sink({ type: 'connection', event: { id, peer, pid: w.pid } });
     const msg: ToWorker = { t: 'conn', id };
     // The primary's copy of the socket is closed once sent (keepOpen defaults to false).
@@ -170,10 +182,16 @@ class ClusterBackend extends NetListenerBackend {
 
   abortConnections(): void {
     const abort: ToWorker = { t: 'abort' };
-    for (const w of this.#workers) if (!w.exited && w.worker.isConnected()) w.worker.send(abort);
+    for (const w of this.#workers) {
+      if (w.exited) continue;
+      // A stopped worker (SIGSTOP) would read the message only once continued.
+      w.worker.process.kill('SIGCONT');
+      if (w.worker.isConnected()) w.worker.send(abort);
+    }
   }
 
   kill(): void {
+    this.#killed = true;
     for (const w of this.#workers) if (!w.exited) w.worker.process.kill('SIGKILL');
   }
 }

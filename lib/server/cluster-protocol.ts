@@ -16,8 +16,12 @@ export type ToWorker =
 export type FromWorker =
   /** The worker listens for 'conn' messages. */
   | { t: 'ready' }
-  /** Bytes read and written since the last report (sent at most every 100 ms, and before 'closed'). */
-  | { t: 'bytes'; bytesIn: number; bytesOut: number }
+  /**
+   * Bytes read and written since the last report, per connection: [id, bytesIn, bytesOut] (sent at
+   * most every 100 ms, and before 'closed'). Per connection, so that when a worker dies the
+   * primary reports each of its connections with the bytes it counted for it.
+   */
+  | { t: 'bytes'; conns: Array<[number, number, number]> }
   /** Connection `id` has ended. */
   | { t: 'closed'; id: number; bytesIn: number; bytesOut: number; reason: DisconnectReason };
 

@@ -10,18 +10,17 @@ import { JsConnection } from './js-connection';
 
 const policy = JSON.parse(process.env[WORKER_POLICY_ENV] ?? '{}') as JsServePolicy;
 const live = new Map<number, JsConnection>();
-let pendingIn = 0;
-let pendingOut = 0;
+/** Connection id → [bytesIn, bytesOut] not yet reported. */
+const pending = new Map<number, [number, number]>();
 
 function send(m: FromWorker): void {
   if (process.connected) process.send!(m);
 }
 
 function flushBytes(): void {
-  if (pendingIn === 0 && pendingOut === 0) return;
-  send({ t: 'bytes', bytesIn: pendingIn, bytesOut: pendingOut });
-  pendingIn = 0;
-  pendingOut = 0;
+  if (pending.size === 0) return;
+  send({ t: 'bytes', conns: [...pending].map(([id, [bytesIn, bytesOut]]) => [id, bytesIn, bytesOut]) });
+  pending.clear();
 }
 
 // Unref'd: an idle worker that the primary disconnects must be free to exit.
@@ -42,8 +41,13 @@ process.on('message', (msg: ToWorker, handle?: Socket) => {
         send({ t: 'closed', id: msg.id, ...end });
       },
       (bytesIn, bytesOut) => {
-        pendingIn += bytesIn;
-        pendingOut += bytesOut;
+        const p = pending.get(msg.id);
+        if (p) {
+          p[0] += bytesIn;
+          p[1] += bytesOut;
+        } else {
+          pending.set(msg.id, [bytesIn, bytesOut]);
+        }
       },
     );
     live.set(msg.id, conn);

@@ -27,7 +27,7 @@ export interface ConnectionEvent {
   worker?: number;
 }
 
-export const DISCONNECT_REASONS = ['end', 'error', 'aborted', 'idle', 'crash'] as const;
+export const DISCONNECT_REASONS = ['end', 'error', 'aborted', 'idle', 'crash', 'lifetime', 'slow'] as const;
 export type DisconnectReason = (typeof DISCONNECT_REASONS)[number];
 
 export interface DisconnectEvent {
@@ -35,8 +35,11 @@ export interface DisconnectEvent {
   bytesIn: number;
   bytesOut: number;
   /**
-   * end: the client closed; error: a read/write failed; aborted: close()'s timeout ended it;
-   * idle: silent for idleTimeoutMs; crash: the serving child or worker crashed.
+   * end: the client closed; error: a read/write failed; aborted: close()'s timeout ended it (or
+   * close() had to kill the process serving it); idle: silent for idleTimeoutMs; crash: the
+   * process or thread serving it died (a crashed child or worker, a fork master killed with its
+   * children, a cluster worker that exited); lifetime: open for maxConnectionMs; slow: the client
+   * sent less than minBytesPerSecond over a rate window.
    */
   reason: DisconnectReason;
   pid?: number;
@@ -60,7 +63,11 @@ export interface ReapEvent {
   pid: number;
   /** The connection it served (0: none — a pool worker that was idle, or held several). */
   id: number;
-  /** Exit status when the child exited (fork: 0 client closed, 1 I/O error), else null. */
+  /**
+   * Exit status when the process exited, else null. fork: 0 client closed, 1 I/O error, 3 idle,
+   * 4 lifetime, 5 slow. Pool workers: 0 when they left at close, 6 when they had reported a
+   * fatal error (the server then stops).
+   */
   exitCode: number | null;
   /** Signal name when the child was killed, else null. */
   signal: NodeJS.Signals | null;

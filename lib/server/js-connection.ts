@@ -1,6 +1,7 @@
 // One client served by a JS model ('node' in this process, 'cluster' in a worker): the same
-// echo/upper handler, idle timeout and disconnect reasons as native/core/connection.cc, written
-// the way a Node programmer would (stream events, backpressure with pause/resume).
+// echo/upper handler, time limits (idle, lifetime, rate) and disconnect reasons as
+// native/core/connection.cc, written the way a Node programmer would (stream events, backpressure
+// with pause/resume, timers).
 import type { Socket } from 'node:net';
 import type { DisconnectReason } from './events';
 import type { Handler } from './options';
@@ -9,6 +10,11 @@ export interface JsServePolicy {
   handler: Handler;
   /** 0: never. Otherwise silent this long in both directions → reason 'idle'. */
   idleTimeoutMs: number;
+  /** 0: never. Otherwise open this long → reason 'lifetime'. */
+  maxConnectionMs: number;
+  /** 0: no minimum. Otherwise fewer bytes read than this × rateWindowMs / 1000 in a window → 'slow'. */
+  minBytesPerSecond: number;
+  rateWindowMs: number;
 }
 
 export interface ConnectionEnd {
@@ -68,7 +74,24 @@ export class JsConnection {
     if (policy.idleTimeoutMs > 0) {
       socket.setTimeout(policy.idleTimeoutMs, () => this.#destroy('idle'));
     }
-    socket.on('close', () => onEnd({ bytesIn: this.bytesIn, bytesOut: this.bytesOut, reason: this.#reason ?? 'error' }));
+    const timers: NodeJS.Timeout[] = [];
+    if (policy.maxConnectionMs > 0) timers.push(setTimeout(() => this.#destroy('lifetime'), policy.maxConnectionMs));
+    if (policy.minBytesPerSecond > 0) {
+      // Consecutive windows from the start, as native/core/connection.cc counts them. A client
+      // we stopped reading (backpressure) sends nothing we count: it is slow too.
+      const need = Math.ceil((policy.minBytesPerSecond * policy.rateWindowMs) / 1000);
+      let windowStart = 0;
+      timers.push(
+        setInterval(() => {
+          if (this.bytesIn - windowStart < need) this.#destroy('slow');
+          windowStart = this.bytesIn;
+        }, policy.rateWindowMs),
+      );
+    }
+    socket.on('close', () => {
+      for (const t of timers) clearTimeout(t);
+      onEnd({ bytesIn: this.bytesIn, bytesOut: this.bytesOut, reason: this.#reason ?? 'error' });
+    });
   }
 
   /** close()'s timeout has passed: end it now. */

@@ -24,6 +24,8 @@ export type AcceptLock = (typeof ACCEPT_LOCKS)[number];
 export const MAX_CLIENTS_LIMIT: number = native.constants.MAX_CLIENTS_LIMIT;
 /** The fork model's cap on maxClients (each connection is a process). */
 export const FORK_MAX_CLIENTS_LIMIT: number = native.constants.FORK_MAX_CLIENTS_LIMIT;
+/** listen()'s backlog when none is given: Node's net.Server default. */
+export const DEFAULT_BACKLOG = 511;
 /** The cap on `workers` (cluster, prefork, reuseport). */
 export const MAX_WORKERS: number = native.constants.MAX_WORKERS;
 
@@ -40,7 +42,11 @@ export interface ServerOptions {
   host?: string;
   /** 0..65535. Default 0: the kernel picks a free port (see address()). */
   port?: number;
-  /** listen() backlog, 1..65535. Default 128. */
+  /**
+   * listen() backlog: completed connections the kernel queues until they are accepted, 1..65535
+   * (the kernel caps it at net.core.somaxconn). Default 511, as Node's net.Server, so every model
+   * (and the C references of the benchmark) queues alike.
+   */
   backlog?: number;
   /**
    * Live connections served at once (fork: children; thread: slots of the INFO table; cluster,
@@ -73,8 +79,24 @@ export interface ServerOptions {
   /**
    * Close a connection that has been silent (nothing to read, or a write blocked because the
    * client stopped reading) for this long, reported as disconnect reason 'idle'. 0 (default): never.
+   * A slowloris that sends a byte now and then is never idle: see maxConnectionMs and
+   * minBytesPerSecond.
    */
   idleTimeoutMs?: number;
+  /**
+   * Close a connection open this long, however busy, reported as disconnect reason 'lifetime'.
+   * 0 (default): never.
+   */
+  maxConnectionMs?: number;
+  /**
+   * Close a connection whose client sends fewer than minBytesPerSecond × rateWindowMs / 1000 bytes
+   * (rounded up) in a window of rateWindowMs — consecutive windows from the connection's start —
+   * reported as disconnect reason 'slow'. Drops a slowloris (a byte a second) and a client that
+   * stops reading (an echo server reads no more until its echo is written). 0 (default): no minimum.
+   */
+  minBytesPerSecond?: number;
+  /** The window of minBytesPerSecond, 100..2^31-1 ms. Default 1000. Only with minBytesPerSecond. */
+  rateWindowMs?: number;
   /**
    * Lab hook, fork, thread, prefork and reuseport models: a message that is exactly "CRASH\n" makes
    * the child or pool worker abort() (reaped with SIGABRT; a pool worker is replaced) or the worker
@@ -116,6 +138,9 @@ const KNOWN = new Set([
   'threadArg',
   'labHoldMs',
   'idleTimeoutMs',
+  'maxConnectionMs',
+  'minBytesPerSecond',
+  'rateWindowMs',
   'labCrash',
   'workers',
   'acceptLock',
@@ -151,13 +176,19 @@ export function resolveOptions(options: unknown): ResolvedOptions {
       `The "trace" option applies only to the native models (${NATIVE_MODELS.join(', ')}). Received it for model '${model}'`,
     );
   }
+  const minBytesPerSecond = integerIn('minBytesPerSecond', o.minBytesPerSecond ?? 0, 0, 2 ** 31 - 1);
+  if (o.rateWindowMs !== undefined && minBytesPerSecond === 0) {
+    throw new TypeError(
+      `The "rateWindowMs" option applies only with a "minBytesPerSecond" above 0. Received ${show(o.rateWindowMs)}`,
+    );
+  }
   // A connection flood must not become a fork bomb: each fork connection is a process.
   const maxClientsLimit = model === 'fork' ? FORK_MAX_CLIENTS_LIMIT : MAX_CLIENTS_LIMIT;
   return {
     model,
     host,
     port: integerIn('port', o.port ?? 0, 0, 65535),
-    backlog: integerIn('backlog', o.backlog ?? 128, 1, 65535),
+    backlog: integerIn('backlog', o.backlog ?? DEFAULT_BACKLOG, 1, 65535),
     maxClients: integerIn('maxClients', o.maxClients ?? 100, 1, maxClientsLimit),
     handler: oneOf('handler', o.handler ?? 'echo', HANDLERS),
     trace: boolean('trace', o.trace ?? false),
@@ -166,6 +197,10 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     threadArg: oneOf('threadArg', o.threadArg ?? 'slot', ['slot', 'shared-cfd'] as const),
     labHoldMs: integerIn('labHoldMs', o.labHoldMs ?? 0, 0, 60000),
     idleTimeoutMs: integerIn('idleTimeoutMs', o.idleTimeoutMs ?? 0, 0, 2 ** 31 - 1),
+    maxConnectionMs: integerIn('maxConnectionMs', o.maxConnectionMs ?? 0, 0, 2 ** 31 - 1),
+    minBytesPerSecond,
+    // Windows shorter than 100 ms would measure the scheduler, not the client.
+    rateWindowMs: integerIn('rateWindowMs', o.rateWindowMs ?? 1000, 100, 2 ** 31 - 1),
     labCrash: boolean('labCrash', o.labCrash ?? false),
     workers: integerIn('workers', o.workers ?? Math.min(availableParallelism(), MAX_WORKERS), 1, MAX_WORKERS),
     acceptLock: oneOf('acceptLock', o.acceptLock ?? 'none', ACCEPT_LOCKS),

@@ -37,9 +37,10 @@ export interface ServerEvents {
 }
 
 // After close() has waited this long past its timeout, the server is killed (fork: SIGKILL to
-// the master; its children follow by PR_SET_PDEATHSIG). A safety net: a healthy server never
-// needs it.
-const KILL_GRACE_MS = 5000;
+// the master; its children follow by PR_SET_PDEATHSIG; cluster: SIGKILL to the workers), and
+// what it was still serving is reported as 'aborted'. A safety net: a healthy server never needs
+// it (the fork master itself SIGKILLs a child that outlives its SIGTERM by a second).
+const KILL_GRACE_MS = 2000;
 
 export class PosixServer extends EventEmitter<ServerEvents> {
   /** The model this server runs. */

@@ -34,6 +34,7 @@ function describe(code: string): string {
     EADDRINUSE: 'address already in use',
     EACCES: 'permission denied',
     EADDRNOTAVAIL: 'address not available',
+    EINVAL: 'invalid argument',
     EMFILE: 'too many open files',
     ENFILE: 'file table overflow',
     EAGAIN: 'resource temporarily unavailable',

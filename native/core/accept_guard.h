@@ -1,5 +1,6 @@
 // What a server does when accept() fails, shared by the fork master and the in-process servers.
-// Async-signal-safe (accept4, open, close, poll, write): the master calls it between fork and _exit.
+// It allocates nothing and takes no lock (accept4, open, close, poll, publishing a record): the same
+// code runs in the fork master program and on the in-process server threads.
 //
 // - EMFILE/ENFILE (no descriptor left): a level-triggered listener would report the pending
 //   connection again at once, so a naive loop spins at 100% CPU. The classic fix (libev, Node's

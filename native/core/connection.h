@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 #include "event_pipe.h"
 #include "shared_page.h"
@@ -17,23 +18,54 @@ enum class Handler {
   Upper,  // write back what was read with ASCII a–z turned into A–Z
 };
 
-// How every connection of a server is served.
+// How every connection of a server is served. Every model (fork child, thread worker, iterative
+// server thread, and the designs to come) serves through serve_connection() with this policy.
 struct ServePolicy {
   Handler handler = Handler::Echo;
   // 0: no limit. Otherwise a client silent this long (nothing to read), or one that stops reading
-  // so that a write blocks this long, is dropped: a slowloris cannot hold a slot forever.
+  // so that a write blocks this long, is dropped (reason idle).
   int idleTimeoutMs = 0;
+  // 0: no limit. Otherwise a connection open this long is closed however busy it is (reason
+  // lifetime): a client cannot hold a place forever.
+  int maxConnectionMs = 0;
+  // 0: no minimum. Otherwise the client must send at least minBytesPerSecond × rateWindowMs / 1000
+  // bytes (rounded up) in each consecutive window of rateWindowMs from the connection's start, or
+  // it is dropped (reason slow). A slowloris that sends a byte a second is never idle; this drops
+  // it. A client that stops reading is caught too: an echo server reads no more until it could
+  // write the echo back.
+  int minBytesPerSecond = 0;
+  int rateWindowMs = 1000;
   // Lab hook: a message that is exactly kCrashMessage makes the serving child/worker crash.
   bool labCrash = false;
+
+  // Whether any time limit applies (otherwise recv/send simply block, with no clock read).
+  bool timed() const { return idleTimeoutMs > 0 || maxConnectionMs > 0 || minBytesPerSecond > 0; }
 };
 
 constexpr char kCrashMessage[] = "CRASH\n";
 
+// The time limits of one connection (ServePolicy) as deadlines on the monotonic clock, counted
+// from when it is made. The idle limit is not here: it is measured from the start of each wait.
+// serve_connection() keeps one per connection, and so does the reuseport event loop.
+struct ConnectionLimits {
+  static constexpr int64_t kNever = INT64_MAX;
+  int64_t life_end = kNever;    // maxConnectionMs after the start
+  int64_t window_end = kNever;  // the end of the current rate window
+  uint64_t window_need = 0;     // bytes the client must send within each window
+  uint64_t window_got = 0;      // bytes it sent in the current one
+  int64_t window_ms = 0;
+
+  explicit ConnectionLimits(const ServePolicy& p);
+  // Checks the limits at `now`: End when none is reached, else the reason to drop the client.
+  // A window that is over starts the next one, from now.
+  DisconnectReason check(int64_t now);
+};
+
 // Echoes until the client closes its side (half-close: everything read is written back first),
-// or a read/write fails. Short writes are completed; EINTR is retried and counted; MSG_NOSIGNAL
-// means a client that went away yields EPIPE here rather than a SIGPIPE that kills the process.
-// Returns End, Error, Idle, or Crash (the caller crashes; it also decides whether an end was
-// really an abort).
+// or a read/write fails, or a time limit of the policy is reached. Short writes are completed;
+// EINTR is retried and counted; MSG_NOSIGNAL means a client that went away yields EPIPE here
+// rather than a SIGPIPE that kills the process. Returns End, Error, Idle, Lifetime, Slow, or Crash
+// (the caller crashes; it also decides whether an end was really an abort).
 DisconnectReason serve_connection(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes);
 
 // The same service for an event loop (reuseport), one step at a time on a non-blocking socket.
@@ -52,9 +84,10 @@ enum class EchoStep {
   Done,     // the connection is over: `reason` says how (Crash: the caller crashes)
 };
 
-// The socket is readable: one recv(), the echo of what it read, as far as send() takes it.
+// The socket is readable: one recv(), the echo of what it read, as far as send() takes it. The
+// bytes read count for the rate window of `limits`.
 EchoStep echo_readable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingEcho& pending,
-                       DisconnectReason& reason);
+                       ConnectionLimits& limits, DisconnectReason& reason);
 // The socket is writable: send what is pending.
 EchoStep echo_writable(int cfd, Counters& counters, ConnBytes& bytes, PendingEcho& pending, DisconnectReason& reason);
 

@@ -15,16 +15,21 @@ bool create_event_pipe(UniqueFd& read_end, UniqueFd& write_end) {
   write_end.reset(fds[1]);
   int flags = fcntl(fds[1], F_GETFL);
   if (flags < 0 || fcntl(fds[1], F_SETFL, flags | O_NONBLOCK) != 0) return false;
-  // A larger pipe holds a burst of thousands of events while the JS thread is busy. The default
-  // (64 KiB, 1024 records) is kept if the system refuses (pipe-max-size for unprivileged users).
-  fcntl(fds[1], F_SETPIPE_SZ, 1 << 20);
   return true;
 }
 
 void EventPipe::emit(EventRecord rec) const {
   if (rec.timeNs == 0) rec.timeNs = monotonic_ns();
-  ssize_t n = retry_eintr(counters->eintrRetries, [&] { return write(write_fd, &rec, sizeof rec); });
-  if (n != static_cast<ssize_t>(sizeof rec)) counters->eventsDropped.fetch_add(1, std::memory_order_relaxed);
+  bool ring_doorbell = false;
+  if (!ring->publish(rec, ring_doorbell)) {
+    counters->eventsDropped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (ring_doorbell) {
+    const char bell = 1;
+    ssize_t ignored = retry_eintr(counters->eintrRetries, [&] { return write(write_fd, &bell, 1); });
+    (void)ignored;  // EAGAIN: the pipe is full of doorbell bytes, Node is awake anyway
+  }
 }
 
 void EventPipe::reject(const sockaddr_storage& peer, uint32_t id, RejectReason reason, int err) const {

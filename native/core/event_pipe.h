@@ -1,12 +1,12 @@
-// How events travel from a server (the fork master, a worker thread, …) to JavaScript.
+// How events travel from a server (the fork master, a child, a worker thread, …) to JavaScript.
 //
-// Each event is one fixed-size record written with a single write() to a pipe whose write end is
-// O_NONBLOCK. Writes of at most PIPE_BUF bytes are atomic, so records from many writers never
-// interleave; write() is async-signal-safe, so the fork master may emit from its SIGCHLD handler.
-// Node reads the other end through a net.Socket (libuv polls it; no thread-pool thread is pinned).
-// When the pipe is full the record is dropped and counted: a server never stalls on its observer.
-//
-// The record itself, the wire format shared with JavaScript, is in event_record.h.
+// Each event is one fixed-size record (event_record.h, the wire format shared with JavaScript),
+// published into the ring in the shared page (event_ring.h): no system call, no wake-up of Node.
+// Node drains the ring on a short timer while events flow. The pipe is still there, for two
+// things a ring cannot do: it is the doorbell (one byte, written only when Node has parked), and
+// its write end is held by every process and thread of the server, so its EOF in Node means that
+// every writer is gone and every event is in the ring. When the ring is full the record is
+// dropped and counted: a server never stalls on its observer.
 #pragma once
 
 #include <sys/socket.h>
@@ -19,18 +19,24 @@
 
 namespace ps {
 
-// Creates the pipe: both ends close-on-exec, the write end non-blocking. Returns false with errno.
+// Creates the pipe: both ends close-on-exec, the write end non-blocking (a doorbell never blocks:
+// one unread byte is as good as many). Returns false with errno.
 bool create_event_pipe(UniqueFd& read_end, UniqueFd& write_end);
 
 // The write side. Copyable on purpose: a forked master or child holds its own copy.
 struct EventPipe {
-  int write_fd = -1;
+  EventPipe() = default;
+  EventPipe(int write_fd, SharedPage* page, bool tracing)
+      : write_fd(write_fd), counters(&page->counters), ring(&page->events), tracing(tracing) {}
+
+  int write_fd = -1;  // the pipe: doorbell and lifetime
   Counters* counters = nullptr;
+  EventRing* ring = nullptr;
   bool tracing = false;  // the `trace` option: record syscalls too
 
-  // Stamps the time (unless the record carries one already) and writes the record; on a full pipe
-  // counts it as dropped.
-  // Async-signal-safe (clock_gettime and write are on the signal-safety(7) list).
+  // Stamps the time (unless the record carries one already) and publishes the record; on a full
+  // ring counts it as dropped; rings the doorbell if Node has parked.
+  // Async-signal-safe (clock_gettime, atomics and write are on the signal-safety(7) list).
   void emit(EventRecord rec) const;
 
   // A connection refused: counts it in `rejected` and writes the Reject record. Async-signal-safe.

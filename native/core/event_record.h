@@ -86,13 +86,16 @@ namespace ps {
 // How a connection ended.
 //   end: the client closed its side (read returned 0) · error: read/write failed (ECONNRESET…)
 //   aborted: the server ended it while closing · idle: silent (or a write blocked) too long
-//   crash: the child or worker serving it crashed
+//   crash: the process or thread serving it died (a crashed child or worker, a killed master)
+//   lifetime: open for maxConnectionMs · slow: sent less than minBytesPerSecond in a rate window
 #define PS_DISCONNECT_REASONS(X) \
   X(End, 0, "end")               \
   X(Error, 1, "error")           \
   X(Aborted, 2, "aborted")       \
   X(Idle, 3, "idle")             \
-  X(Crash, 4, "crash")
+  X(Crash, 4, "crash")           \
+  X(Lifetime, 5, "lifetime")     \
+  X(Slow, 6, "slow")
 
 // Why a connection was refused.
 //   max-clients: fork: live children; thread: slot table full · no-thread: pthread_create failed

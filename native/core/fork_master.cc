@@ -10,8 +10,10 @@
 #include <unistd.h>
 #include <cerrno>
 #include <csignal>
+#include <ctime>
 
 #include "accept_guard.h"
+#include "clock.h"
 #include "eintr.h"
 #include "process_hygiene.h"
 
@@ -23,35 +25,71 @@ namespace {
 MasterState* the_master = nullptr;
 
 // A child's exit status: how its connection ended.
-constexpr int kExitEnd = 0;     // the client closed
-constexpr int kExitError = 1;   // a read/write failed
-constexpr int kExitOrphan = 2;  // the master was already gone
-constexpr int kExitIdle = 3;    // idleTimeoutMs passed
+constexpr int kExitEnd = 0;       // the client closed
+constexpr int kExitError = 1;     // a read/write failed
+constexpr int kExitOrphan = 2;    // the master was already gone
+constexpr int kExitIdle = 3;      // idleTimeoutMs passed
+constexpr int kExitLifetime = 4;  // maxConnectionMs passed
+constexpr int kExitSlow = 5;      // the client sent less than minBytesPerSecond in a window
+
+// close(): children still alive this long after their SIGTERM are SIGKILLed. A child of ours dies
+// of SIGTERM at once; one that does not has been stopped again, or is traced.
+constexpr int64_t kChildKillGraceMs = 1000;
 
 Counters& counters(MasterState& m) { return m.page->counters; }
 
-// One finished child: tell JS how its connection ended and how it was reaped, free its entry.
+int exit_status_for(DisconnectReason reason) {
+  switch (reason) {
+    case DisconnectReason::End:
+      return kExitEnd;
+    case DisconnectReason::Idle:
+      return kExitIdle;
+    case DisconnectReason::Lifetime:
+      return kExitLifetime;
+    case DisconnectReason::Slow:
+      return kExitSlow;
+    default:
+      return kExitError;
+  }
+}
+
+// The child's wait status says how its connection ended (run_child); a signal means the master
+// ended it at close(), or it crashed.
+DisconnectReason reason_for(int status, bool children_killed) {
+  if (WIFSIGNALED(status)) return children_killed ? DisconnectReason::Aborted : DisconnectReason::Crash;
+  switch (WIFEXITED(status) ? WEXITSTATUS(status) : kExitError) {
+    case kExitEnd:
+      return DisconnectReason::End;
+    case kExitIdle:
+      return DisconnectReason::Idle;
+    case kExitLifetime:
+      return DisconnectReason::Lifetime;
+    case kExitSlow:
+      return DisconnectReason::Slow;
+    default:
+      return DisconnectReason::Error;
+  }
+}
+
+// One finished child: tell JS how its connection ended and how it was reaped, then free its
+// entry. The entry is freed last: if the master dies midway, Node still finds the connection in
+// the table (ForkServer::reconcile), and its own record of the events already emitted tells it
+// whether the disconnect was reported.
 void record_reaped(MasterState& m, pid_t pid, int status) {
   m.events.trace(TraceCall::Waitpid, status, pid);
   EventRecord disconnect{};
   disconnect.type = static_cast<uint8_t>(EventType::Disconnect);
   disconnect.pid = pid;
-  for (int i = 0; i < m.max_clients; ++i) {
-    ChildEntry& entry = m.page->children[i];
-    if (entry.pid.load() != pid) continue;
-    disconnect.id = entry.id;
-    disconnect.bytesIn = entry.bytes.in.load();
-    disconnect.bytesOut = entry.bytes.out.load();
-    entry.pid.store(0);
-    break;
+  ChildEntry* entry = nullptr;
+  for (int i = 0; i < m.max_clients && entry == nullptr; ++i) {
+    if (m.page->children[i].pid.load() == pid) entry = &m.page->children[i];
   }
-  // The child's exit status says how its connection ended (run_child); a signal means the master
-  // ended it at close(), or it crashed.
-  DisconnectReason reason = DisconnectReason::Error;
-  if (WIFEXITED(status) && WEXITSTATUS(status) == kExitEnd) reason = DisconnectReason::End;
-  if (WIFEXITED(status) && WEXITSTATUS(status) == kExitIdle) reason = DisconnectReason::Idle;
-  if (WIFSIGNALED(status)) reason = m.children_killed ? DisconnectReason::Aborted : DisconnectReason::Crash;
-  disconnect.code = static_cast<int32_t>(reason);
+  if (entry != nullptr) {
+    disconnect.id = entry->id;
+    disconnect.bytesIn = entry->bytes.in.load();
+    disconnect.bytesOut = entry->bytes.out.load();
+  }
+  disconnect.code = static_cast<int32_t>(reason_for(status, m.children_killed));
 
   Counters& c = counters(m);
   c.active.fetch_sub(1);
@@ -66,6 +104,7 @@ void record_reaped(MasterState& m, pid_t pid, int status) {
   reap.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   reap.detail = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   m.events.emit(reap);
+  if (entry != nullptr) entry->pid.store(0);
 }
 
 // Homework 1: reap every child that has exited. Loops because signals do not queue: one SIGCHLD
@@ -135,7 +174,7 @@ void install_handler(int sig, void (*handler)(int), int flags) {
   m.events.trace(TraceCall::CloseConn, cfd, 0, 0, entry.id);
   // "The exit must be there": without it the child would return into the accept loop and fork
   // children of its own. _exit, not exit: no atexit handlers, no stdio flushing of the master's copy.
-  int status = reason == DisconnectReason::End ? kExitEnd : reason == DisconnectReason::Idle ? kExitIdle : kExitError;
+  int status = exit_status_for(reason);
   m.events.trace(TraceCall::ChildExit, -1, status, 0, entry.id);
   _exit(status);
 }
@@ -196,13 +235,34 @@ void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, ui
   m.events.trace(TraceCall::CloseCfd, cfd, 0, 0, id);
 }
 
-// close()'s timeout has passed: end the connections still being served.
-void kill_children(MasterState& m) {
-  m.children_killed = 1;
+// Sends `sig` to every live child.
+void signal_children(MasterState& m, int sig) {
   for (int i = 0; i < m.max_clients; ++i) {
     pid_t pid = m.page->children[i].pid.load();
-    if (pid > 0) kill(pid, SIGTERM);
+    if (pid > 0) kill(pid, sig);
   }
+}
+
+// close()'s timeout has passed: end the connections still being served. A stopped child (SIGSTOP)
+// keeps a SIGTERM pending until it is continued: SIGCONT follows, so it wakes up and dies of it.
+void kill_children(MasterState& m) {
+  m.children_killed = 1;
+  m.force_kill_at = monotonic_ms() + kChildKillGraceMs;
+  signal_children(m, SIGTERM);
+  signal_children(m, SIGCONT);
+}
+
+// After the abort: SIGTERM+SIGCONT first, then, for a child that outlives the grace time (stopped
+// again, traced…), SIGKILL, which nothing resists. Returns how long to wait before the next
+// check, in ms (-1: no deadline is pending).
+int64_t escalate(MasterState& m) {
+  if (m.abort_requested && !m.children_killed) kill_children(m);
+  if (!m.children_killed || m.children_forced) return -1;
+  int64_t left = m.force_kill_at - monotonic_ms();
+  if (left > 0) return left;
+  m.children_forced = 1;
+  signal_children(m, SIGKILL);
+  return -1;
 }
 
 // Stop accepting, wait for the children, end them if asked to, and exit.
@@ -218,7 +278,7 @@ void kill_children(MasterState& m) {
     // the others on abort), polling: without a handler, SIGCHLD wakes nothing.
     restore_signal_mask(&old);
     while (reap_children(m)) {
-      if (m.abort_requested && !m.children_killed) kill_children(m);
+      escalate(m);
       poll(nullptr, 0, 10);
     }
     _exit(0);
@@ -226,10 +286,11 @@ void kill_children(MasterState& m) {
   sigset_t wait_mask;
   sigemptyset(&wait_mask);
   while (reap_children(m)) {
-    if (m.abort_requested && !m.children_killed) kill_children(m);
-    // Atomically unblock and wait: a SIGCHLD or SIGUSR1 that arrived since the check above is
-    // pending, so it is handled here, never lost.
-    sigsuspend(&wait_mask);
+    int64_t wait_ms = escalate(m);
+    // Atomically unblock and wait (sigsuspend, with a timeout while a SIGKILL is due): a SIGCHLD
+    // or SIGUSR1 that arrived since the check above is pending, so it is handled here, never lost.
+    timespec timeout{wait_ms / 1000, (wait_ms % 1000) * 1000000};
+    ppoll(nullptr, 0, wait_ms < 0 ? nullptr : &timeout, &wait_mask);
   }
   _exit(0);
 }

@@ -17,6 +17,7 @@
 
 #include <sys/types.h>
 #include <csignal>
+#include <cstdint>
 
 #include "connection.h"
 #include "event_pipe.h"
@@ -50,7 +51,9 @@ struct MasterState {
   int backlog = 128;                          // reuseport: each worker's own listen() backlog
   volatile sig_atomic_t stop_requested = 0;
   volatile sig_atomic_t abort_requested = 0;
-  volatile sig_atomic_t children_killed = 0;
+  volatile sig_atomic_t children_killed = 0;  // SIGTERM (and SIGCONT) sent to every child
+  volatile sig_atomic_t children_forced = 0;  // then SIGKILL, to those still alive at force_kill_at
+  int64_t force_kill_at = 0;                  // monotonic ms
 };
 
 // Accepts and forks until Node sends SIGTERM (stop) or SIGUSR1 (stop and end live connections),

@@ -12,23 +12,32 @@
 // command line is formatted before the fork (master_argv.h).
 //
 // Node talks to the master with signals: SIGTERM = stop accepting and drain (close()), SIGUSR1 =
-// end live connections now (close()'s timeout has passed), whatever the model. Node learns the master's exit from a
+// end live connections now (close()'s timeout has passed), whatever the model, each followed by
+// SIGCONT so that a stopped master wakes up to act on it. Node learns the master's exit from a
 // waiting thread (as node-pty does) and never calls waitpid(-1) or installs a SIGCHLD handler in
 // its own process: both belong to libuv, which reaps its children one pid at a time.
+//
+// When the master dies without draining (kill -9), its children (pool models: its workers) die
+// with it (PR_SET_PDEATHSIG) and go to init: the waiting thread waits until they have been reaped
+// (orphans.h), and reconcile() reports the connections they were serving and makes the counters
+// true.
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <string>
+#include <vector>
 
 #include "eintr.h"
 #include "event_pipe.h"
 #include "fork_master.h"
 #include "master_argv.h"
+#include "orphans.h"
 #include "process_hygiene.h"
 #include "server.h"
 
@@ -39,6 +48,11 @@ namespace ps {
 namespace {
 
 constexpr char kMasterProgram[] = "posix-servers-master";
+
+// How long the waiting thread waits for the children of a master that died to be reaped by their
+// new parent (init collects orphans at once, or every second or two for some container inits).
+// Past it close() settles anyway; a zombie of init's is no longer the server's to collect.
+constexpr int64_t kOrphanReapTimeoutMs = 5000;
 
 // The master program is built next to the addon (CMakeLists.txt): find the shared object this
 // code was loaded from, and take its directory.
@@ -86,7 +100,9 @@ class ForkServer final : public Server {
  public:
   ~ForkServer() override {
     if (waiter_started_) {
-      // Never closed (Node is tearing down): end everything, then collect the waiter.
+      // Never closed (Node is tearing down): end everything, then collect the waiter (which does
+      // not wait for the children: Node is going, and they die with the master).
+      tearing_down_.store(true);
       if (!exited_.load()) send_signal(SIGKILL);
       pthread_join(waiter_, nullptr);
     }
@@ -105,7 +121,7 @@ class ForkServer final : public Server {
                       kMasterPageFd == kMasterListenFd + 3,
                   "exec_master() places the descriptors in this order");
     const int fds[4] = {lfd_.get(), event_write_.get(), reserve_fd_.get(), page_fd_.get()};
-    const EventPipe events{event_write_.get(), &page_->counters, options.trace};
+    const EventPipe events{event_write_.get(), page_, options.trace};
     int status_pipe[2];
     if (pipe2(status_pipe, O_CLOEXEC) != 0) return {errno, "pipe2"};
     UniqueFd status_read(status_pipe[0]);
@@ -157,9 +173,55 @@ class ForkServer final : public Server {
   }
 
   pid_t pid() const override { return master_; }
-  void stop() override { send_signal(SIGTERM); }
-  void abort_connections() override { send_signal(SIGUSR1); }
+  // A stopped master (SIGSTOP) keeps a signal pending until it is continued: SIGCONT follows.
+  void stop() override {
+    send_signal(SIGTERM);
+    send_signal(SIGCONT);
+  }
+  void abort_connections() override {
+    send_signal(SIGUSR1);
+    send_signal(SIGCONT);
+  }
   void kill_now() override { send_signal(SIGKILL); }
+
+  // The master is gone. If it drained and exited 0, its table is empty and the counters already
+  // add up. Otherwise (killed, or died) every live entry of its table is a connection whose child
+  // (pool models: worker) died with it, never reported: freed and returned. Nothing of the server
+  // is alive any more, so `active` is 0 and every accepted connection that was not refused is
+  // closed; `reaped` counts the children collected for good, by the master or after its death by
+  // their new parent (the waiting thread waited for it), and so equals `closed`, as it does in a
+  // fork server's life — pool models: the workers, so those that died with the master are added.
+  std::vector<LostConnection> reconcile() override {
+    std::vector<LostConnection> lost;
+    for (int i = 0; i < options_.maxClients; ++i) {
+      ChildEntry& entry = page_->children[i];
+      pid_t pid = entry.pid.load();
+      if (pid == 0) continue;
+      // A pool worker's entry claimed but not yet reported (id 0) counted for nothing.
+      if (entry.id != 0 || !is_pool_model(options_.model)) {
+        lost.push_back({entry.id, pid, entry.bytes.in.load(), entry.bytes.out.load(), worker_of(pid)});
+      }
+      entry.pid.store(0);
+    }
+    // Pool models: the workers still alive when the master died were reaped by their new parent
+    // (the waiting thread waited for them); `reaped` counts workers there, not connections.
+    uint64_t workers_lost = 0;
+    for (int i = 0; i < pool_size(); ++i) {
+      if (page_->pool.pids[i].exchange(0) != 0) ++workers_lost;
+    }
+    const int status = master_status_.load();
+    if (lost.empty() && workers_lost == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) return lost;
+    Counters& c = page_->counters;
+    const uint64_t closed = c.accepted.load() - c.rejected.load();
+    c.active.store(0);
+    c.closed.store(closed);
+    if (is_pool_model(options_.model)) {
+      c.reaped.fetch_add(workers_lost);
+    } else {
+      c.reaped.store(closed);
+    }
+    return lost;
+  }
 
   void finish() override {
     if (waiter_started_) {
@@ -170,6 +232,14 @@ class ForkServer final : public Server {
   }
 
  private:
+  // Pool models: the index of the worker whose pid this is, or -1.
+  int32_t worker_of(pid_t pid) const {
+    for (int i = 0; i < pool_size(); ++i) {
+      if (page_->pool.pids[i].load() == pid) return i;
+    }
+    return -1;
+  }
+
   void send_signal(int sig) {
     if (exited_.load()) return;
     if (pidfd_.valid()) {
@@ -183,7 +253,24 @@ class ForkServer final : public Server {
     auto* self = static_cast<ForkServer*>(arg);
     int status = 0;
     retry_eintr([&] { return waitpid(self->master_, &status, 0); });
+    self->master_status_.store(status);
     self->exited_.store(true);
+    // A master that drained exited 0 with no child left. One that died left its live children to
+    // die by PR_SET_PDEATHSIG (the kernel sent it as the master exited, before waitpid returned)
+    // and to be reaped by init: wait for that, so no zombie of the server outlives close().
+    if (!self->tearing_down_.load()) {
+      std::vector<pid_t> orphans;
+      for (int i = 0; i < self->options_.maxClients; ++i) {
+        pid_t pid = self->page_->children[i].pid.load();
+        if (pid > 0) orphans.push_back(pid);
+      }
+      // Pool models: every worker, the idle ones too (the table names only those serving a client).
+      for (int i = 0; i < self->pool_size(); ++i) {
+        pid_t pid = self->page_->pool.pids[i].load();
+        if (pid > 0) orphans.push_back(pid);
+      }
+      if (!orphans.empty()) await_reaped(orphans, kOrphanReapTimeoutMs);
+    }
     if (self->on_exit_ != nullptr) self->on_exit_(self->context_, status);
     return nullptr;
   }
@@ -193,6 +280,8 @@ class ForkServer final : public Server {
   pthread_t waiter_{};
   bool waiter_started_ = false;
   std::atomic<bool> exited_{false};
+  std::atomic<int> master_status_{0};  // its wait status, once exited_
+  std::atomic<bool> tearing_down_{false};
   MasterExitCallback on_exit_ = nullptr;
   void* context_ = nullptr;
 };

@@ -27,7 +27,7 @@ InProcessServer::~InProcessServer() {
 SysError InProcessServer::launch() {
   SysError err = open_common(options_);
   if (err) return err;
-  events_ = EventPipe{event_write_.get(), &page_->counters, options_.trace};
+  events_ = EventPipe{event_write_.get(), page_, options_.trace};
   // Threads inherit the creator's signal mask: block everything around pthread_create, so the
   // server thread and its workers never take a signal meant for Node.
   sigset_t old;

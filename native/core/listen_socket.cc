@@ -1,6 +1,7 @@
 #include "listen_socket.h"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <cerrno>
 #include <cstring>
@@ -16,9 +17,15 @@ socklen_t make_sockaddr(const std::string& host, int port, sockaddr_storage& out
     in4->sin_port = htons(static_cast<uint16_t>(port));
     return sizeof(sockaddr_in);
   }
-  if (inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) == 1) {
+  // A scoped IPv6 address, `fe80::1%eth0`: the zone is an interface name, turned into its index
+  // as libuv's uv_ip6_addr() does for Node (an unknown name gives 0, no scope; bind() then
+  // decides: EINVAL for a link-local address, which needs one).
+  const size_t percent = host.find('%');
+  const std::string address = host.substr(0, percent);
+  if (inet_pton(AF_INET6, address.c_str(), &in6->sin6_addr) == 1) {
     in6->sin6_family = AF_INET6;
     in6->sin6_port = htons(static_cast<uint16_t>(port));
+    if (percent != std::string::npos) in6->sin6_scope_id = if_nametoindex(host.c_str() + percent + 1);
     return sizeof(sockaddr_in6);
   }
   return 0;

@@ -13,16 +13,17 @@
 namespace ps {
 
 struct ListenOptions {
-  std::string host;  // numeric IPv4 or IPv6 address (validated in TypeScript, checked again here)
-  int port = 0;      // 0: the kernel picks a free port
-  int backlog = 128;
+  std::string host;   // numeric IPv4 or IPv6 address, IPv6 maybe with a %zone (validated in TypeScript)
+  int port = 0;       // 0: the kernel picks a free port
+  int backlog = 511;  // Node's net.Server default (lib/server/options.ts documents it)
   // reuseport model: SO_REUSEPORT before bind(), so that the workers' own listeners may join the
   // address (socket(7): every socket of the group sets it before bind).
   bool reuseport = false;
 };
 
-// A numeric IPv4 or IPv6 address and a port as a sockaddr (no name resolution). Returns its
-// length, or 0 when `host` is neither.
+// A numeric IPv4 or IPv6 address and a port as a sockaddr (no name resolution). An IPv6 address
+// may carry a zone, `fe80::1%eth0`: sin6_scope_id is that interface's index, as Node (libuv)
+// reads it. Returns its length, or 0 when `host` is neither.
 socklen_t make_sockaddr(const std::string& host, int port, sockaddr_storage& out);
 
 // On success `lfd` is a listening socket (SOCK_CLOEXEC) and `bound` its getsockname() address.

@@ -50,6 +50,9 @@ void MasterArgv::format(const ServerOptions& o, pid_t node_pid) {
   snprintf(words[10], sizeof words[10], "workers=%d", o.workers);
   snprintf(words[11], sizeof words[11], "acceptLock=%s", accept_lock_name(o.acceptLock));
   snprintf(words[12], sizeof words[12], "backlog=%d", o.listen.backlog);
+  snprintf(words[13], sizeof words[13], "maxConnectionMs=%d", o.serve.maxConnectionMs);
+  snprintf(words[14], sizeof words[14], "minBytesPerSecond=%d", o.serve.minBytesPerSecond);
+  snprintf(words[15], sizeof words[15], "rateWindowMs=%d", o.serve.rateWindowMs);
   for (int i = 0; i < kWords; ++i) argv[i] = words[i];
   argv[kWords] = nullptr;
 }
@@ -73,8 +76,9 @@ bool integer(const char* text, long min, long max, long& out) {
 }  // namespace
 
 bool parse_master_argv(int argc, char** argv, MasterState& m, bool& trace, const char*& bad) {
-  static const char* const keys[] = {"model", "nodePid", "maxClients", "handler", "idleTimeoutMs", "labCrash",
-                                     "reap",  "restart", "trace",      "workers", "acceptLock",    "backlog"};
+  static const char* const keys[] = {
+      "model", "nodePid", "maxClients", "handler", "idleTimeoutMs",   "labCrash",          "reap",        "restart",
+      "trace", "workers", "acceptLock", "backlog", "maxConnectionMs", "minBytesPerSecond", "rateWindowMs"};
   constexpr int kKeys = sizeof keys / sizeof keys[0];
   static_assert(kKeys == MasterArgv::kWords - 1, "one key per word after the program's name");
   if (argc != MasterArgv::kWords) {
@@ -141,6 +145,12 @@ bool parse_master_argv(int argc, char** argv, MasterState& m, bool& trace, const
     return fail(10);
   if (!integer(v[11], 1, 0x7fffffff, n)) return fail(11);
   m.backlog = static_cast<int>(n);
+  if (!integer(v[12], 0, 0x7fffffff, n)) return fail(12);
+  m.serve.maxConnectionMs = static_cast<int>(n);
+  if (!integer(v[13], 0, 0x7fffffff, n)) return fail(13);
+  m.serve.minBytesPerSecond = static_cast<int>(n);
+  if (!integer(v[14], 1, 0x7fffffff, n)) return fail(14);
+  m.serve.rateWindowMs = static_cast<int>(n);
   return true;
 }
 

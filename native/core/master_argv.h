@@ -3,8 +3,8 @@
 // `ps -o args` shows a learner what the master was told:
 //
 //   posix-servers-master model=prefork nodePid=4242 maxClients=100 handler=echo idleTimeoutMs=0
-//                        labCrash=0 reap=sigchld restart=0 trace=0 workers=4 acceptLock=mutex
-//                        backlog=128
+//                        labCrash=0 reap=sigchld restart=0 trace=0 maxConnectionMs=0
+//                        minBytesPerSecond=0 rateWindowMs=1000 workers=4 acceptLock=mutex backlog=511
 #pragma once
 
 #include <sys/types.h>
@@ -16,7 +16,7 @@ namespace ps {
 
 // Fixed storage, filled before fork(): between fork() and execve() nothing may allocate.
 struct MasterArgv {
-  static constexpr int kWords = 13;
+  static constexpr int kWords = 16;
   char words[kWords][48];
   char* argv[kWords + 1];
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <cerrno>
 #include <csignal>
+#include <cstring>
 
 #include "eintr.h"
 #include "process_hygiene.h"
@@ -85,6 +86,7 @@ bool spawn(Pool& pool, PoolDesign& design, int i) {
     return false;
   }
   pool.members[i] = PoolMember{pid, sv[0], false, false};
+  m.page->pool.pids[i].store(pid);
   m.events.trace(TraceCall::PoolFork, -1, pid, 0, 0, i, nullptr, fork_ns);
   return true;
 }
@@ -129,11 +131,28 @@ void report_death(Pool& pool, int i, pid_t pid, int status) {
   m.events.emit(reap);
 }
 
+// The master's copy of a member's own listener (reuseport).
+void close_listener(Pool& pool, int i) {
+  PoolMember& member = pool.members[i];
+  if (member.listener < 0) return;
+  close(member.listener);
+  member.listener = -1;
+}
+
 void begin_stop(Pool& pool, PoolDesign& design) {
   if (pool.stopping) return;
   pool.stopping = true;
-  design.on_stop(pool);
   MasterState& m = pool.m;
+  // The members' own listeners stop now, from here: a member blocked in epoll_wait need not wake
+  // first (its accept() then fails with EINVAL, and it closes its copy).
+  for (int i = 0; i < m.workers; ++i) {
+    PoolMember& member = pool.members[i];
+    if (member.listener < 0) continue;
+    shutdown(member.listener, SHUT_RDWR);
+    m.events.trace(TraceCall::Shutdown, member.listener, 0, 0, 0, i);
+    close_listener(pool, i);
+  }
+  design.on_stop(pool);
   if (m.lfd >= 0) {  // the design did not need it any more (reuseport before its handover)
     close(m.lfd);
     m.events.trace(TraceCall::CloseLfd, m.lfd, 0);
@@ -153,8 +172,10 @@ void reap_members(Pool& pool, PoolDesign& design) {
     m.events.trace(TraceCall::Waitpid, status, pid, 0, 0, i < m.workers ? i : -1);
     if (i == m.workers) continue;  // not a member (cannot happen: the master forks nothing else)
     bool was_ready = pool.members[i].ready;
+    m.page->pool.pids[i].store(0);
     report_death(pool, i, pid, status);
     pool.close_control(i);
+    close_listener(pool, i);  // out of the SO_REUSEPORT group: no connection may go to it now
     pool.members[i] = PoolMember{};
     if (pool.stopping) continue;
     bool fatal = WIFEXITED(status) && WEXITSTATUS(status) == kMemberExitFatal;
@@ -174,8 +195,22 @@ void read_control(Pool& pool, int i) {
   PoolMember& member = pool.members[i];
   for (;;) {
     char message = 0;
-    ssize_t n = recv(member.ctl, &message, 1, MSG_DONTWAIT);
+    iovec iov{&message, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr hdr{};
+    hdr.msg_iov = &iov;
+    hdr.msg_iovlen = 1;
+    hdr.msg_control = control;
+    hdr.msg_controllen = sizeof control;
+    ssize_t n = recvmsg(member.ctl, &hdr, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n == 1) {
+      for (cmsghdr* c = CMSG_FIRSTHDR(&hdr); c != nullptr; c = CMSG_NXTHDR(&hdr, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        int fd = -1;
+        memcpy(&fd, CMSG_DATA(c), sizeof fd);
+        close_listener(pool, i);
+        member.listener = fd;
+      }
       if (message == kMemberReady) member.ready = member.idle = true;
       if (message == kMemberIdle) member.idle = true;
       continue;
@@ -378,8 +413,22 @@ void finish_connection(MasterState& m, int index, ChildEntry& entry, DisconnectR
   _exit(kMemberExitFatal);
 }
 
-void tell_master(int ctl, char message) {
-  ssize_t ignored = send(ctl, &message, 1, MSG_NOSIGNAL);
+void tell_master(int ctl, char message, int listener) {
+  iovec iov{&message, 1};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr hdr{};
+  hdr.msg_iov = &iov;
+  hdr.msg_iovlen = 1;
+  if (listener >= 0) {
+    hdr.msg_control = control;
+    hdr.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&hdr);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &listener, sizeof listener);
+  }
+  ssize_t ignored = sendmsg(ctl, &hdr, MSG_NOSIGNAL);
   (void)ignored;
 }
 

@@ -17,9 +17,9 @@
 //   - a member that dies is reaped (SIGCHLD → waitpid), the connections it held are reported
 //     ('crash', or 'aborted' once close() ended them) with its Reap record, and a replacement is
 //     forked in its place: the pool never shrinks silently;
-//   - SIGTERM (close) makes the design stop accepting; every member then leaves once its live
-//     connections are over. SIGUSR1 (close's timeout) SIGKILLs the members. The master exits
-//     when no member is left.
+//   - SIGTERM (close) makes the design stop accepting (and the master shuts down the listeners
+//     members passed it); every member then leaves once its live connections are over. SIGUSR1 (close's timeout)
+//     SIGKILLs the members. The master exits when no member is left.
 //
 // Each member starts as a copy of the master (a small, single-threaded program), resets the
 // master's handlers, keeps only its own descriptors, dies with the master (PR_SET_PDEATHSIG) and
@@ -45,16 +45,17 @@ namespace ps {
 constexpr char kMemberReady = 'R';  // set up: the member serves from now on
 constexpr char kMemberIdle = 'I';   // pass: the connection is over, send the next one
 
-// A member's exit status, when it exits on its own.
+// A member's exit status, when it exits on its own (distinct from a fork child's 1, 3, 4, 5).
 constexpr int kMemberExitStopped = 0;  // close(): no more connections to serve
 constexpr int kMemberExitOrphan = 2;   // the master was already gone
-constexpr int kMemberExitFatal = 3;    // it reported an Error record (a failed listen, accept…):
+constexpr int kMemberExitFatal = 6;    // it reported an Error record (a failed listen, accept…):
                                        // replacing it would fail again, so the master stops
 
 // What the master keeps of each member (its own memory; the page has the accept counts).
 struct PoolMember {
   pid_t pid = 0;       // 0: no process (not forked yet, or reaped)
   int ctl = -1;        // the master's end of the member's control socket (non-blocking)
+  int listener = -1;   // the master's copy of the member's own listener (reuseport), sent with kMemberReady
   bool ready = false;  // it said kMemberReady
   bool idle = false;   // pass: waiting for a descriptor
 };
@@ -125,6 +126,8 @@ void finish_connection(MasterState& m, int index, ChildEntry& entry, DisconnectR
 // A member's failure that ends the pool: an Error record (errno, the call) and kMemberExitFatal.
 [[noreturn]] void member_fatal(MasterState& m, TraceCall call, int err);
 // One message to the master; a master that is gone is not an error here (SIGPIPE is ignored).
-void tell_master(int ctl, char message);
+// With kMemberReady a member may pass its own listener (SCM_RIGHTS): the master then shuts it
+// down itself at close(), so every listener of the pool stops at once, in one step.
+void tell_master(int ctl, char message, int listener = -1);
 
 }  // namespace ps

@@ -13,17 +13,23 @@
 // The loop (ref/epoll.c's, UNP 6.8 with epoll): non-blocking sockets, level-triggered, one recv()
 // per wake-up per client so that one busy client cannot starve the others; a short send() keeps
 // the rest in the connection's PendingEcho and switches it from EPOLLIN to EPOLLOUT until it is
-// out. Idle clients (idleTimeoutMs) are found in O(1): every connection has the same timeout, so
-// a list ordered by last activity has the oldest first.
+// out. The time limits of ServePolicy apply as in serve_connection() (ConnectionLimits): idle,
+// lifetime, rate. Each is found in O(1): all connections share one period per limit, so a list per
+// limit, appended to as deadlines move, stays ordered — the next deadline is always its head.
 //
-// SIGTERM (close) makes a worker close its listener and leave once its clients are gone; it is
-// blocked except inside epoll_pwait(), so it cannot slip in between the flag test and the wait.
+// close(): the master shuts down every worker's listener itself (each worker passed it a copy
+// when it was ready), so none accepts from then on, and sends SIGTERM, which makes a worker close
+// its listener and leave once its clients are gone; SIGTERM is blocked except inside
+// epoll_pwait(), so it cannot slip in between the flag test and the wait.
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <csignal>
+#include <new>
 
 #include "accept_guard.h"
 #include "clock.h"
@@ -41,16 +47,61 @@ constexpr int kAcceptsPerWake = 64;  // then the clients' events get their turn
 volatile sig_atomic_t stop_accepting = 0;
 void on_sigterm(int) { stop_accepting = 1; }
 
-// One client of this worker, at the index of its entry in the connection table. Plain data: the
-// arena is fresh anonymous memory, and all zeroes (entry == nullptr) is a free place.
+struct Connection;
+
+// A connection's place in one of the deadline lists.
+struct Links {
+  Connection* prev = nullptr;
+  Connection* next = nullptr;
+  bool in = false;
+};
+
+// One client of this worker, built in the arena at the index of its entry in the connection
+// table. The arena is fresh anonymous memory: a place never used reads entry == nullptr.
 struct Connection {
-  ChildEntry* entry;  // nullptr: free
+  Connection(const ServePolicy& policy, ChildEntry* e, int cfd) : entry(e), fd(cfd), limits(policy) {
+    echo.offset = echo.length = 0;
+  }
+  ChildEntry* entry;  // nullptr once the connection is over
   int fd;
-  bool writing;     // waiting for EPOLLOUT to send what is pending
-  int64_t last_ms;  // the last time it made progress (idleTimeoutMs)
-  Connection* older;
-  Connection* newer;
+  bool writing = false;    // waiting for EPOLLOUT to send what is pending
+  int64_t last_ms = 0;     // the last time it made progress (idleTimeoutMs)
+  Links idle, life, rate;  // its places in the three deadline lists
+  ConnectionLimits limits;
   PendingEcho echo;
+};
+
+// The connections with one kind of deadline, earliest first, through one of their Links.
+class DeadlineList {
+ public:
+  explicit DeadlineList(Links Connection::*links) : links_(links) {}
+  Connection* front() const { return head_; }
+
+  // Appends: the caller only ever appends a deadline no earlier than every other in the list.
+  void push_back(Connection& c) {
+    Links& l = c.*links_;
+    l.prev = tail_;
+    l.next = nullptr;
+    l.in = true;
+    if (tail_ != nullptr) (tail_->*links_).next = &c;
+    tail_ = &c;
+    if (head_ == nullptr) head_ = &c;
+  }
+
+  void remove(Connection& c) {
+    Links& l = c.*links_;
+    if (!l.in) return;
+    if (l.prev != nullptr) (l.prev->*links_).next = l.next;
+    if (l.next != nullptr) (l.next->*links_).prev = l.prev;
+    if (head_ == &c) head_ = l.next;
+    if (tail_ == &c) tail_ = l.prev;
+    l = Links{};
+  }
+
+ private:
+  Links Connection::*links_;
+  Connection* head_ = nullptr;
+  Connection* tail_ = nullptr;
 };
 
 class Worker {
@@ -79,7 +130,7 @@ class Worker {
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (arena == MAP_FAILED) member_fatal(m_, TraceCall::EpollCtl, errno);
     conns_ = static_cast<Connection*>(arena);
-    tell_master(ctl, kMemberReady);
+    tell_master(ctl, kMemberReady, lfd_);  // the master keeps a copy, to stop it at close()
 
     epoll_event events[kEventsPerWait];
     for (;;) {
@@ -103,7 +154,7 @@ class Worker {
           if (c.entry != nullptr) on_event(c, events[k].events);
         }
       }
-      drop_idle();
+      enforce_limits();
     }
   }
 
@@ -148,6 +199,10 @@ class Worker {
       if (cfd < 0) {
         int err = errno;
         if (err == EAGAIN || err == EWOULDBLOCK) return;
+        if (err == EINVAL) {
+          stop_accepting = 1;  // the master shut our listener down: close() began
+          return;
+        }
         // Out of descriptors: refuse the pending client with the reserve descriptor, without
         // waiting (epoll says when the next one is there; waiting would stall every client).
         if (handle_accept_failure(err, lfd_, m_.reserve_fd, c, m_.events, &mine, 0) == AcceptVerdict::Fatal) {
@@ -161,14 +216,10 @@ class Worker {
       m_.events.trace(TraceCall::WorkerAccept, lfd_, cfd, 0, id, index_, &peer);
       ChildEntry* entry = admit_connection(m_, index_, self_, cfd, peer, id);
       if (entry == nullptr) continue;  // refused (maxClients): closed and reported
-      Connection& conn = conns_[entry - m_.page->children];
-      conn.entry = entry;
-      conn.fd = cfd;
-      conn.writing = false;
-      conn.last_ms = 0;
-      conn.older = conn.newer = nullptr;
-      conn.echo.offset = conn.echo.length = 0;
+      Connection& conn = *new (&conns_[entry - m_.page->children]) Connection(m_.serve, entry, cfd);
       ++live_;
+      if (m_.serve.maxConnectionMs > 0) by_life_.push_back(conn);
+      if (m_.serve.minBytesPerSecond > 0) by_window_.push_back(conn);
       touch(conn);
       if (!watch(EPOLL_CTL_ADD, cfd, EPOLLIN, static_cast<uint64_t>(entry - m_.page->children), id)) {
         end(conn, DisconnectReason::Error);
@@ -185,7 +236,7 @@ class Worker {
       step = echo_writable(conn.fd, c, conn.entry->bytes, conn.echo, reason);
     } else {
       if (!(ready & (EPOLLIN | EPOLLERR | EPOLLHUP))) return;
-      step = echo_readable(conn.fd, m_.serve, c, conn.entry->bytes, conn.echo, reason);
+      step = echo_readable(conn.fd, m_.serve, c, conn.entry->bytes, conn.echo, conn.limits, reason);
     }
     switch (step) {
       case EchoStep::Done:
@@ -215,7 +266,9 @@ class Worker {
     close(conn.fd);  // also leaves the epoll set
     m_.events.trace(TraceCall::CloseConn, conn.fd, 0, 0, id, index_);
     conn.fd = -1;
-    forget(conn);
+    by_activity_.remove(conn);
+    by_life_.remove(conn);
+    by_window_.remove(conn);
     --live_;
     finish_connection(m_, index_, *conn.entry, reason);
     conn.entry = nullptr;
@@ -223,39 +276,47 @@ class Worker {
 
   uint64_t key_of(const Connection& conn) const { return static_cast<uint64_t>(&conn - conns_); }
 
-  // ---- idleTimeoutMs: a list of live connections, least recently active first ----
+  // ---- The time limits (ConnectionLimits), each through its own list ----
 
-  void forget(Connection& conn) {
-    if (conn.older != nullptr) conn.older->newer = conn.newer;
-    if (conn.newer != nullptr) conn.newer->older = conn.older;
-    if (oldest_ == &conn) oldest_ = conn.newer;
-    if (newest_ == &conn) newest_ = conn.older;
-    conn.older = conn.newer = nullptr;
-  }
-
+  // The connection made progress: it goes to the end of the idle list.
   void touch(Connection& conn) {
     if (m_.serve.idleTimeoutMs <= 0) return;
     conn.last_ms = monotonic_ms();
-    if (newest_ == &conn) return;
-    forget(conn);
-    conn.older = newest_;
-    if (newest_ != nullptr) newest_->newer = &conn;
-    newest_ = &conn;
-    if (oldest_ == nullptr) oldest_ = &conn;
+    by_activity_.remove(conn);
+    by_activity_.push_back(conn);
   }
 
+  // The nearest deadline of any list, as epoll_pwait's timeout (-1: none).
   int wait_timeout_ms() const {
-    if (m_.serve.idleTimeoutMs <= 0 || oldest_ == nullptr) return -1;
-    int64_t left = oldest_->last_ms + m_.serve.idleTimeoutMs - monotonic_ms();
-    return left <= 0 ? 0 : static_cast<int>(left);
+    int64_t next = ConnectionLimits::kNever;
+    if (const Connection* c = by_activity_.front()) next = std::min(next, c->last_ms + m_.serve.idleTimeoutMs);
+    if (const Connection* c = by_life_.front()) next = std::min(next, c->limits.life_end);
+    if (const Connection* c = by_window_.front()) next = std::min(next, c->limits.window_end);
+    if (next == ConnectionLimits::kNever) return -1;
+    return static_cast<int>(std::clamp<int64_t>(next - monotonic_ms(), 0, INT_MAX));
   }
 
-  // A client silent this long, or one that stopped reading while a send() waited, is dropped.
-  void drop_idle() {
-    if (m_.serve.idleTimeoutMs <= 0) return;
+  // Drops the clients whose limit has come, as serve_connection() would: open too long
+  // (lifetime), too slow over a rate window (a window that was enough starts the next one, and
+  // goes to the end of its list), silent — or not reading while a send() waits — too long (idle).
+  void enforce_limits() {
     const int64_t now = monotonic_ms();
-    while (oldest_ != nullptr && now - oldest_->last_ms >= m_.serve.idleTimeoutMs) {
-      end(*oldest_, DisconnectReason::Idle);
+    while (Connection* c = by_life_.front()) {
+      if (now < c->limits.life_end) break;
+      end(*c, DisconnectReason::Lifetime);
+    }
+    while (Connection* c = by_window_.front()) {
+      if (now < c->limits.window_end) break;
+      if (c->limits.check(now) != DisconnectReason::End) {
+        end(*c, DisconnectReason::Slow);
+      } else {
+        by_window_.remove(*c);
+        by_window_.push_back(*c);
+      }
+    }
+    while (Connection* c = by_activity_.front()) {
+      if (now - c->last_ms < m_.serve.idleTimeoutMs) break;
+      end(*c, DisconnectReason::Idle);
     }
   }
 
@@ -268,8 +329,9 @@ class Worker {
   int ep_ = -1;
   Connection* conns_ = nullptr;
   int live_ = 0;
-  Connection* oldest_ = nullptr;
-  Connection* newest_ = nullptr;
+  DeadlineList by_activity_{&Connection::idle};  // idleTimeoutMs: least recently active first
+  DeadlineList by_life_{&Connection::life};      // maxConnectionMs: oldest first
+  DeadlineList by_window_{&Connection::rate};    // minBytesPerSecond: the rate window ending first
 };
 
 class Reuseport final : public PoolDesign {

@@ -27,6 +27,13 @@ Server::~Server() { unmap_shared_page(page_); }
 
 pid_t Server::pid() const { return getpid(); }
 
+size_t Server::drain_events(EventRecord* out, size_t max, bool writers_gone) {
+  uint64_t holes = 0;
+  size_t n = page_->events.drain(out, max, writers_gone, holes);
+  if (holes > 0) page_->counters.eventsDropped.fetch_add(holes);
+  return n;
+}
+
 SysError Server::open_common(const ServerOptions& options) {
   options_ = options;
   int page_fd = -1;
@@ -35,7 +42,7 @@ SysError Server::open_common(const ServerOptions& options) {
   page_fd_.reset(page_fd);
   if (!is_process_model(options.model)) page_fd_.reset();  // only the exec'd master maps it again
   if (!create_event_pipe(event_read_, event_write_)) return {errno, "pipe2"};
-  EventPipe events{event_write_.get(), &page_->counters, options.trace};
+  EventPipe events{event_write_.get(), page_, options.trace};
   SysError err = open_listen_socket(options.listen, lfd_, bound_, events);
   if (err) return err;
   reserve_fd_.reset(open_reserve_fd());

@@ -6,14 +6,19 @@
 //                      Events flow through the event pipe.
 //   stop()             stop accepting now; the listening socket is closed, the port is free.
 //   abort_connections() end the connections still being served (close's timeout has passed).
+//   drain_events()     Node takes the events out of the ring on a timer (or when the doorbell
+//                      rings, see event_ring.h);
 //   …                  the event pipe reaches EOF when the last writer is gone;
+//   reconcile()        the connections that died with a process of the server, never reported;
 //   finish()           then collect what is left (join the server/waiter thread, unmap the page).
 #pragma once
 
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "connection.h"
 #include "listen_socket.h"
@@ -60,6 +65,16 @@ struct ServerOptions {
 // Called once, from a waiting thread, when the fork master has been reaped (wait status).
 using MasterExitCallback = void (*)(void* context, int wait_status);
 
+// A connection that was being served when the process serving it died with the server (the
+// master was killed, and its children or pool workers with it): what the shared page knew of it.
+struct LostConnection {
+  uint32_t id = 0;
+  pid_t pid = 0;  // the child (pool models: the worker) that served it
+  uint64_t bytesIn = 0;
+  uint64_t bytesOut = 0;
+  int32_t worker = -1;  // pool models: that worker's index
+};
+
 class Server {
  public:
   virtual ~Server();
@@ -77,10 +92,22 @@ class Server {
   int pool_size() const { return is_pool_model(options_.model) ? options_.workers : 0; }
   const Counter& member_accepts(int index) const { return page_->pool.accepts[index]; }
 
+  // Node's side of the event ring (event_ring.h). Copies up to `max` records, in order, and
+  // returns how many. `writers_gone`: the pipe reached EOF, every writer has exited, so a hole
+  // left by one that died mid-publish is skipped and counted in eventsDropped.
+  size_t drain_events(EventRecord* out, size_t max, bool writers_gone);
+  // Node stops polling: true when the ring is empty and the next event will ring the doorbell.
+  bool park_reader() { return page_->events.park(); }
+
   virtual void stop() = 0;
   virtual void abort_connections() = 0;
   // Last resort when the server does not finish (fork: SIGKILL the master). Default: nothing.
   virtual void kill_now() {}
+  // After the event pipe reached EOF (and, for fork, the master-exit callback), before finish():
+  // the connections that died with a process of the server and that no event reported as ended
+  // (fork: the live entries of the child table when the master died). Makes the counters true —
+  // nothing is active any more — and returns them, for Node to report. Default: none.
+  virtual std::vector<LostConnection> reconcile() { return {}; }
   // Call after the event pipe reached EOF (and, for fork, after the master-exit callback).
   virtual void finish() = 0;
 

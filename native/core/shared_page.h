@@ -1,5 +1,6 @@
 // The counters every model keeps, the table of live connections served by processes (fork:
-// one child each; prefork and reuseport: the pool member serving it), and the pool's own state.
+// one child each; prefork and reuseport: the pool member serving it), the pool's own state, and
+// the ring that carries events to Node.
 //
 // Lecture point 8: "parent and child share descriptors and an mmap shared mapping". The page is
 // a memfd mmap(MAP_SHARED)ed in Node's process; the fork master (a program of its own, exec'd)
@@ -10,9 +11,10 @@
 #pragma once
 
 #include <pthread.h>
-#include <sys/types.h>
 #include <atomic>
 #include <cstdint>
+
+#include "event_ring.h"
 
 namespace ps {
 
@@ -66,7 +68,10 @@ struct ChildEntry {
 
 // What the members of a pool (prefork, reuseport) share besides the counters.
 struct PoolPage {
-  Counter accepts[kMaxWorkers];      // connections accepted by (pass: handed to) each member
+  Counter accepts[kMaxWorkers];  // connections accepted by (pass: handed to) each member
+  // Each member's pid, 0 once reaped: if the master dies, Node waits for these to be reaped by
+  // their new parent too (fork_server.cc), the idle ones included.
+  std::atomic<int32_t> pids[kMaxWorkers];
   std::atomic<int32_t> stopping{0};  // prefork: close() has begun, members leave when idle
   pthread_mutex_t accept_mutex;      // prefork acceptLock 'mutex': set up by the master (robust, process-shared)
 };
@@ -75,6 +80,7 @@ struct SharedPage {
   Counters counters;
   ChildEntry children[kMaxClientsLimit];
   PoolPage pool;
+  EventRing events;  // how events reach Node (event_ring.h)
 };
 
 // Creates the page in a memfd (close-on-exec) and maps it; `fd` owns the memfd afterwards, for a

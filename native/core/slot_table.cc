@@ -1,5 +1,6 @@
 #include "slot_table.h"
 
+#include <sched.h>
 #include <unistd.h>
 #include <cstdio>
 
@@ -7,59 +8,67 @@
 
 namespace ps {
 
+namespace {
+
+// Moves `slot` from `from` to `to`, waiting out another party's short transition (a worker's
+// close(), or shutdown_all()'s shutdown(): a few microseconds, and only while the server closes).
+void transition(Slot* slot, SlotState from, SlotState to) {
+  SlotState expected = from;
+  while (!slot->state.compare_exchange_weak(expected, to, std::memory_order_acq_rel)) {
+    expected = from;
+    sched_yield();
+  }
+}
+
+}  // namespace
+
 SlotTable::SlotTable(int capacity, void* owner) : capacity_(capacity), slots_(new Slot[capacity]) {
   for (int i = 0; i < capacity_; ++i) slots_[i].owner = owner;  // and cfd = -1, as the lecture starts them
 }
 
 Slot* SlotTable::claim(int cfd, const sockaddr_storage& client, uint32_t id) {
-  std::lock_guard<std::mutex> lock(mu_);
   for (int i = 0; i < capacity_; ++i) {
     Slot& slot = slots_[i];
-    if (slot.cfd != -1) continue;
+    // Free is final until we claim it: the worker that freed it is done with every field.
+    if (slot.state.load(std::memory_order_acquire) != SlotState::Free) continue;
     slot.cfd = cfd;
     slot.client = client;
     slot.id = id;
     slot.aborted = false;
     slot.bytes.in.store(0);
     slot.bytes.out.store(0);
-    ++in_use_;
+    in_use_.fetch_add(1);
+    slot.state.store(SlotState::InUse, std::memory_order_release);
     return &slot;
   }
   return nullptr;  // i == 100 in the lecture: refuse the connection
 }
 
-void SlotTable::set_thread(Slot* slot, uint32_t id, pthread_t thread) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (slot->cfd != -1 && slot->id == id) slot->thread = thread;
-}
-
 bool SlotTable::release(Slot* slot) {
-  std::lock_guard<std::mutex> lock(mu_);
+  transition(slot, SlotState::InUse, SlotState::Ending);
   bool aborted = slot->aborted;
   close(slot->cfd);
   slot->cfd = -1;
+  slot->state.store(SlotState::Free, std::memory_order_release);
   return aborted;
 }
 
-void SlotTable::retire() {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (--in_use_ == 0) empty_.notify_all();
-}
+void SlotTable::retire() { in_use_.fetch_sub(1); }
 
 void SlotTable::shutdown_all(const EventPipe& events) {
-  std::lock_guard<std::mutex> lock(mu_);
   for (int i = 0; i < capacity_; ++i) {
     Slot& slot = slots_[i];
-    if (slot.cfd == -1) continue;
+    SlotState expected = SlotState::InUse;
+    if (!slot.state.compare_exchange_strong(expected, SlotState::Aborting, std::memory_order_acq_rel)) continue;
     slot.aborted = true;
     shutdown(slot.cfd, SHUT_RDWR);
     events.trace(TraceCall::Shutdown, slot.cfd, 0, 0, slot.id, i);
+    slot.state.store(SlotState::InUse, std::memory_order_release);
   }
 }
 
 void SlotTable::wait_empty() {
-  std::unique_lock<std::mutex> lock(mu_);
-  empty_.wait(lock, [this] { return in_use_ == 0; });
+  while (in_use_.load() != 0) usleep(1000);
 }
 
 void SlotTable::wait_workers_gone() {

@@ -6,27 +6,39 @@
 // given *that slot* — never &cfd, which the next accept() would overwrite before the thread read
 // it. When every slot is in use the connection is refused (the caller closes cfd).
 //
-// One mutex guards the table. A worker's descriptor is closed under it (release()), so that
-// shutdown_all() — the close timeout ending live connections — never shuts down a descriptor
-// number that has already been closed and reused.
+// No lock: a slot's `state` is an atomic, and each transition belongs to one party. Only the
+// server thread claims (Free → InUse); only the slot's worker releases (InUse → Ending → Free,
+// closing cfd in between); close()'s timeout (shutdown_all, on Node's thread) borrows a slot in use
+// for the moment of its shutdown() (InUse → Aborting → InUse), so it never shuts down a descriptor
+// number that has already been closed and reused. Why no mutex: a worker finishing while the
+// server thread claims would contend for it, and the kernel's futex wake-up on the accept path is
+// exactly the per-connection wake-up of another task that drags the server's threads onto one CPU
+// (event_ring.h tells that story).
 #pragma once
 
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/types.h>
-#include <condition_variable>
+#include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 
 #include "event_pipe.h"
 #include "shared_page.h"
 
 namespace ps {
 
+enum class SlotState : int {
+  Free,      // cfd == -1: the server thread may claim it
+  InUse,     // a connection is being served
+  Ending,    // its worker is closing cfd (release())
+  Aborting,  // shutdown_all() is shutting cfd down
+};
+
 struct Slot {
+  std::atomic<SlotState> state{SlotState::Free};
   int cfd = -1;               // -1: free
-  pthread_t thread{};         // the worker serving it (thread model)
+  pthread_t thread{};         // the worker serving it (thread model), written by the worker itself
   sockaddr_storage client{};  // the peer, as accept() returned it
   uint32_t id = 0;            // connection id
   pid_t tid = 0;              // kernel thread id of the last worker in this slot
@@ -42,18 +54,17 @@ class SlotTable {
   int capacity() const { return capacity_; }
   int index_of(const Slot* slot) const { return static_cast<int>(slot - slots_.get()); }
 
-  // The first free slot (cfd == -1), now holding cfd; nullptr when all are in use.
+  // Server thread only. The first free slot, now holding cfd; nullptr when all are in use.
   Slot* claim(int cfd, const sockaddr_storage& client, uint32_t id);
-  // Records the worker's pthread_t, unless the worker already finished and the slot moved on.
-  void set_thread(Slot* slot, uint32_t id, pthread_t thread);
-  // Closes the slot's descriptor and frees the slot. Returns whether shutdown_all() ended it.
+  // The slot's worker only. Closes the slot's descriptor and frees the slot. Returns whether
+  // shutdown_all() ended it.
   bool release(Slot* slot);
   // The connection's last event is written: it no longer counts for wait_empty(). Separate from
   // release() so that the server thread cannot close the event pipe before that last event.
   void retire();
   // Wakes every blocked worker: shutdown(SHUT_RDWR) on each descriptor in use (traced).
   void shutdown_all(const EventPipe& events);
-  // Blocks until no slot is in use.
+  // Blocks until no slot is in use. Polls: it runs once, when the server stops.
   void wait_empty();
   // Blocks (bounded) until the workers that used the slots have left the kernel's task list, so
   // that when close() settles /proc/self/task is back where it was.
@@ -62,9 +73,7 @@ class SlotTable {
  private:
   const int capacity_;
   std::unique_ptr<Slot[]> slots_;
-  int in_use_ = 0;  // claimed and not yet retired
-  std::mutex mu_;
-  std::condition_variable empty_;
+  std::atomic<int> in_use_{0};  // claimed and not yet retired
 };
 
 }  // namespace ps

@@ -58,7 +58,6 @@ class ThreadServer final : public InProcessServer {
         end_connection(slot, DisconnectReason::Error, index);
         continue;
       }
-      slots_.set_thread(slot, id, tid);
       // Detached: nobody joins a worker; its resources go back to the system when it returns.
       pthread_detach(tid);
       events_.trace(TraceCall::PthreadDetach, cfd, 0, 0, id, index);
@@ -72,6 +71,7 @@ class ThreadServer final : public InProcessServer {
     int index = self->slots_.index_of(slot);
     pid_t tid = static_cast<pid_t>(syscall(SYS_gettid));
     slot->tid = tid;
+    slot->thread = pthread_self();
     Counters& counters = self->page_->counters;
     DisconnectReason reason;
     // If this thread ends abruptly (the lab's crash hook: pthread_exit mid-connection), the cleanup

@@ -1,0 +1,210 @@
+// The sustained benchmark: many rounds on ONE server, new connections each round. A fresh server
+// can be fast for a round or two and then slow down for good (issue #12: observing a server woke
+// Node once per connection, and the scheduler's wake-affine heuristic then pulled every woken
+// worker onto the client's CPU). The comparison (runner.ts) starts a server per round and cannot
+// see that; this run reports the first round and the median of the later ones, per model, beside
+// the C reference of the same design, with how often the server's threads and processes
+// migrated between CPUs in each round (se.nr_migrations, /proc/<pid>/task/<tid>/sched).
+import { runLoad, type LoadResult } from './loadgen';
+import {
+  BenchModel,
+  BenchSkip,
+  fmt,
+  machineInfo,
+  Machine,
+  median,
+  ONE_AT_A_TIME,
+  Progress,
+  REFERENCE_OF,
+  runnable,
+  startModel,
+} from './runner';
+import { descendantsOf, migrationsOf } from '../util/proc';
+
+export interface SustainedConfig {
+  models: BenchModel[];
+  /** New persistent connections opened each round (one-at-a-time models: 1). */
+  connections: number;
+  size: number;
+  /** Ping-pong time of each round. */
+  durationMs: number;
+  rounds: number;
+}
+
+/** How often the server side's threads moved between CPUs during one round. */
+export interface Migrations {
+  /** Sum over every thread of every process of the server that ran during the round. */
+  total: number;
+  /** Threads and processes seen (Node's own threads included for the API's models). */
+  tasks: number;
+  /** The most any single one of them migrated. */
+  max: number;
+}
+
+export interface SustainedRound {
+  model: BenchModel;
+  round: number;
+  connections: number;
+  result: LoadResult;
+  migrations: Migrations;
+}
+
+export interface SustainedReport {
+  config: SustainedConfig;
+  machine: Machine;
+  rounds: SustainedRound[];
+  skipped: BenchSkip[];
+}
+
+// Samples /proc while a round runs: a thread or child that ends with its connection (thread
+// workers, fork children) is gone when the round is over, so its count is read while it lives.
+// Every 250 ms, and at least five times in a short round.
+const sampleMs = (durationMs: number) => Math.max(20, Math.min(250, Math.floor(durationMs / 5)));
+
+/**
+ * Starts counting the migrations of the process tree under `rootPid` (every thread of every
+ * process). Samples every 250 ms (sampleMs) and once when the load's `durationMs` is up (the
+ * connections are still open then); the returned function stops and gives the round's migrations: for threads
+ * that existed at the start, what they added; for new ones, all of theirs (a new task starts at 0).
+ */
+function watchMigrations(rootPid: number, durationMs: number): () => Migrations {
+  const key = (pid: number, tid: number) => `${pid}/${tid}`;
+  const sample = (into: Map<string, number>) => {
+    for (const pid of descendantsOf(rootPid)) {
+      for (const [tid, n] of migrationsOf(pid)) into.set(key(pid, tid), n);
+    }
+  };
+  const base = new Map<string, number>();
+  sample(base);
+  const last = new Map<string, number>(base);
+  const timer = setInterval(() => sample(last), sampleMs(durationMs));
+  const atEnd = setTimeout(() => sample(last), Math.max(0, durationMs - 20));
+  return () => {
+    clearInterval(timer);
+    clearTimeout(atEnd);
+    sample(last);
+    let total = 0;
+    let max = 0;
+    for (const [k, n] of last) {
+      const added = n - (base.get(k) ?? 0);
+      total += added;
+      max = Math.max(max, added);
+    }
+    return { total, tasks: last.size, max };
+  };
+}
+
+/**
+ * Runs `rounds` rounds of ping-pong on one server per model (models one after another, each on its
+ * own server for all its rounds). Each round opens new connections. Takes about
+ * models × rounds × (durationMs + connection set-up).
+ */
+export async function runSustained(config: SustainedConfig, progress: Progress = () => undefined): Promise<SustainedReport> {
+  const started = Date.now();
+  const { models, skipped } = runnable(config.models);
+  const rounds: SustainedRound[] = [];
+  for (const model of models) {
+    const connections = ONE_AT_A_TIME.includes(model) ? 1 : config.connections;
+    const server = await startModel(model, connections);
+    try {
+      for (let round = 1; round <= config.rounds; round++) {
+        progress(`sustained · ${model} · round ${round}/${config.rounds} · ${((Date.now() - started) / 1000).toFixed(0)} s`);
+        const stop = watchMigrations(server.pid, config.durationMs);
+        let result: LoadResult;
+        try {
+          result = await runLoad({
+            mode: 'pingpong',
+            port: server.port,
+            connections,
+            size: config.size,
+            durationMs: config.durationMs,
+          });
+        } catch (e) {
+          stop(); // no sampling timer outlives a failed run
+          throw e;
+        }
+        rounds.push({ model, round, connections, result, migrations: stop() });
+      }
+    } finally {
+      await server.close();
+    }
+  }
+  return { config, machine: machineInfo(), rounds, skipped };
+}
+
+export interface SustainedSummary {
+  model: BenchModel;
+  connections: number;
+  /** msgs/s of round 1, and the median (min–max) of rounds 2… */
+  first: number;
+  later: { median: number; min: number; max: number };
+  /** Migrations per task: round 1, and the median of rounds 2… */
+  migrationsFirst: number;
+  migrationsLater: number;
+  errors: number;
+  verifyFailures: number;
+}
+
+export function summarizeSustained(report: SustainedReport): SustainedSummary[] {
+  const out: SustainedSummary[] = [];
+  for (const model of new Set(report.rounds.map((r) => r.model))) {
+    const rs = report.rounds.filter((r) => r.model === model).sort((a, b) => a.round - b.round);
+    const perTask = (r: SustainedRound) => (r.migrations.tasks > 0 ? r.migrations.total / r.migrations.tasks : 0);
+    const later = rs.slice(1);
+    const rates = later.map((r) => r.result.msgsPerSec);
+    out.push({
+      model,
+      connections: rs[0].connections,
+      first: rs[0].result.msgsPerSec,
+      later: { median: median(rates), min: Math.min(...rates), max: Math.max(...rates) },
+      migrationsFirst: perTask(rs[0]),
+      migrationsLater: median(later.map(perTask)),
+      errors: rs.reduce((a, r) => a + r.result.errors + r.result.resets, 0),
+      verifyFailures: rs.reduce((a, r) => a + r.result.verifyFailures, 0),
+    });
+  }
+  return out;
+}
+
+/** One line per model: the first round, the later rounds, their ratio, × ref, migrations. */
+export function formatSustainedTable(report: SustainedReport): string {
+  const sums = summarizeSustained(report);
+  const header = [
+    'model',
+    'conns',
+    'round 1 msgs/s',
+    'rounds 2+ median (min–max)',
+    'later/first',
+    '× ref',
+    'migr/task 1',
+    'migr/task 2+',
+  ];
+  const rows: string[][] = [header];
+  for (const s of sums) {
+    const refModel = REFERENCE_OF[s.model];
+    const ref = refModel ? sums.find((x) => x.model === refModel) : undefined;
+    rows.push([
+      s.model,
+      String(s.connections),
+      fmt(s.first),
+      `${fmt(s.later.median)} (${fmt(s.later.min)}–${fmt(s.later.max)})`,
+      fmt(s.later.median / s.first, 2),
+      ref ? fmt(s.later.median / ref.later.median, 2) : '',
+      fmt(s.migrationsFirst, 1),
+      fmt(s.migrationsLater, 1),
+    ]);
+  }
+  const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const lines = rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));
+  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  const c = report.config;
+  const notes = [
+    `sustained: ${c.rounds} rounds of ${c.durationMs} ms on one server per model, ${c.connections} new persistent connections each round (1 for one-at-a-time models), ${c.size}-byte ping-pong.`,
+    '× ref: rounds 2+ against the C reference of the same design; migr/task: se.nr_migrations of the server’s threads and processes per round, divided by their number.',
+    ...sums
+      .filter((s) => s.errors > 0 || s.verifyFailures > 0)
+      .map((s) => `warning: ${s.model}: ${s.errors} errors, ${s.verifyFailures} verification failures`),
+    ...report.skipped.map((s) => `skipped ${s.model}: ${s.reason}`),
+  ];
+  return [...lines, '', ...notes].join('\n');
+}
