@@ -59,6 +59,11 @@ export interface NativeStats {
   bytesIn: number;
   bytesOut: number;
   eventsDropped: number;
+  /**
+   * Times a process or thread of the server woke Node to deliver events (the ring's doorbell, rung
+   * only when Node had parked): about once per burst of activity, never once per connection.
+   */
+  eventWakeups: number;
   /** Connections refused because no descriptor was left (EMFILE/ENFILE), with the reserve descriptor. */
   refusedNoFd: number;
   /** accept() failures that belonged to one client (ECONNABORTED, EPROTO, …), skipped. */
@@ -119,6 +124,11 @@ export interface NativeServer {
   reconcile(): LostConnection[];
   /** After the event pipe's EOF (and, for process models, the master-exit callback): join threads, release memory. */
   finish(): void;
+  /**
+   * Fork model: whether the pending report of the master's exit (a thread-safe function) keeps
+   * Node's event loop alive (server.ref()/unref()). Other models hold nothing in the loop.
+   */
+  ref(keepsLoopAlive: boolean): void;
 }
 
 /**

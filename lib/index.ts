@@ -10,11 +10,10 @@ export {
   JS_MODELS,
   HANDLERS,
   ACCEPT_LOCKS,
-  MAX_CLIENTS_LIMIT,
-  FORK_MAX_CLIENTS_LIMIT,
   MAX_WORKERS,
   DEFAULT_BACKLOG,
 } from './server/options';
+export { MAX_CLIENTS_LIMIT, FORK_MAX_CLIENTS_LIMIT } from './server/limits';
 export type { AcceptLock, CloseOptions, Handler, Model, ServerOptions } from './server/options';
 export type {
   ConnectionEvent,

@@ -1,9 +1,14 @@
 // The CLI as a user runs it: a real process, real signals, real sockets.
 import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseBenchArgs } from '../lib/cli/bench';
-import { parseServeArgs } from '../lib/cli/serve';
+import { BENCH, parseBenchArgs } from '../lib/cli/bench';
+import type { Command } from '../lib/cli/flags';
+import { LAB } from '../lib/cli/lab';
+import { parseServeArgs, SERVE } from '../lib/cli/serve';
+import type { BenchReport } from '../lib/bench/runner';
 import { exchange, isAlive, waitFor } from './helpers';
 
 const CLI = join(__dirname, '..', 'dist', 'cli', 'main.js');
@@ -15,8 +20,8 @@ interface Run {
   exit: Promise<number | null>;
 }
 
-function run(args: string[]): Run {
-  const child = spawn(process.execPath, [CLI, ...args]);
+function run(args: string[], env: NodeJS.ProcessEnv = process.env): Run {
+  const child = spawn(process.execPath, [CLI, ...args], { env });
   const out: string[] = [];
   const err: string[] = [];
   const collect = (into: string[]) => {
@@ -41,8 +46,8 @@ afterEach(() => {
   for (const r of running.splice(0)) if (r.child.exitCode === null) r.child.kill('SIGKILL');
 });
 
-function start(args: string[]): Run {
-  const r = run(args);
+function start(args: string[], env?: NodeJS.ProcessEnv): Run {
+  const r = run(args, env);
   running.push(r);
   return r;
 }
@@ -102,7 +107,7 @@ describe('serve flags', () => {
   });
 
   test('bench flags', () => {
-    expect(parseBenchArgs(['--models', 'fork,node', '--connections=1,8', '--duration', '0.5']).config).toMatchObject({
+    expect(parseBenchArgs(['--models', 'fork,node', '--connections=1,8', '--duration', '0.5'])!.config).toMatchObject({
       models: ['fork', 'node'],
       connections: [1, 8],
       durationMs: 500,
@@ -112,7 +117,7 @@ describe('serve flags', () => {
   });
 
   test('bench --sustained flags: its own defaults, one connection count, no comparison-only flags', () => {
-    expect(parseBenchArgs(['--sustained']).sustained).toEqual({
+    expect(parseBenchArgs(['--sustained'])!.sustained).toEqual({
       models: ['fork', 'thread', 'node', 'cluster', 'ref-fork', 'ref-thread', 'ref-epoll'],
       connections: 50,
       size: 64,
@@ -120,10 +125,10 @@ describe('serve flags', () => {
       rounds: 10,
     });
     expect(
-      parseBenchArgs(['--sustained', '--rounds', '4', '--connections=8', '--duration', '0.5', '--models', 'fork,ref-fork'])
+      parseBenchArgs(['--sustained', '--rounds', '4', '--connections=8', '--duration', '0.5', '--models', 'fork,ref-fork'])!
         .sustained,
     ).toEqual({ models: ['fork', 'ref-fork'], connections: 8, size: 64, durationMs: 500, rounds: 4 });
-    expect(parseBenchArgs([]).sustained).toBeUndefined();
+    expect(parseBenchArgs([])!.sustained).toBeUndefined();
     expect(() => parseBenchArgs(['--rounds', '3'])).toThrow(/--rounds applies only with --sustained/);
     expect(() => parseBenchArgs(['--sustained', '--rounds', '1'])).toThrow(/--rounds must be at least 2/);
     expect(() => parseBenchArgs(['--sustained', '--connections', '1,50'])).toThrow(/--connections takes one number/);
@@ -217,6 +222,131 @@ describe('errors: one line on stderr, exit code 1', () => {
   test('help exits 0', async () => {
     const r = start(['help']);
     expect(await r.exit).toBe(0);
-    expect(r.out.join('\n')).toContain('posix-servers serve');
+    expect(r.out.join('\n')).toContain('posix-servers <command> --help');
+  });
+
+  test('a command that needs the addon, where it cannot load: one line naming it', async () => {
+    const r = start(['serve', '--model', 'thread'], { ...process.env, POSIX_SERVERS_ADDON: MISSING_ADDON });
+    expect(await r.exit).toBe(1);
+    expect(r.err).toEqual([
+      expect.stringMatching(/^posix-servers: the native addon of posix-servers could not be loaded: .*nowhere/),
+    ]);
+    expect(r.out).toEqual([]);
+  });
+});
+
+// --help and --version never load the addon: they work where it cannot load.
+const MISSING_ADDON = join(tmpdir(), 'nowhere', 'posix_servers.node');
+const withoutAddon = { ...process.env, POSIX_SERVERS_ADDON: MISSING_ADDON };
+const VERSION = (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+
+describe('--version and --help, without the addon', () => {
+  test.each([['--version'], ['-v']])('%s prints the version', async (flag) => {
+    const r = start([flag], withoutAddon);
+    expect(await r.exit).toBe(0);
+    expect({ out: r.out, err: r.err }).toEqual({ out: [VERSION], err: [] });
+  });
+
+  test.each([[['--help']], [['-h']], [[]]])('%j lists the commands', async (argv: string[]) => {
+    const r = start(argv, withoutAddon);
+    expect(await r.exit).toBe(0);
+    const text = r.out.join('\n');
+    for (const c of [SERVE, BENCH, LAB]) expect(text).toContain(`  ${c.name.padEnd(5)}  ${c.summary}\n`);
+    expect(r.err).toEqual([]);
+  });
+
+  const commands: Array<[string, Command]> = [
+    ['serve', SERVE],
+    ['bench', BENCH],
+    ['lab', LAB],
+  ];
+  describe.each(commands)('%s', (name, command) => {
+    test.each([['--help'], ['-h']])(`${name} %s prints every flag of its table`, async (flag) => {
+      const r = start([name, flag], withoutAddon);
+      expect(await r.exit).toBe(0);
+      const text = r.out.join('\n');
+      expect(text).toContain(`Usage: posix-servers ${name}`);
+      for (const f of command.flags) expect(text).toContain(`--${f.name}`);
+      expect(text).toMatch(/-h, --help/);
+      expect(r.err).toEqual([]);
+    });
+
+    test(`help ${name} is the same text`, async () => {
+      const [a, b] = [start(['help', name], withoutAddon), start([name, '--help'], withoutAddon)];
+      expect([await a.exit, await b.exit]).toEqual([0, 0]);
+      expect(a.out).toEqual(b.out);
+    });
+  });
+
+  test('lab --help lists the labs', async () => {
+    const r = start(['lab', '--help'], withoutAddon);
+    expect(await r.exit).toBe(0);
+    expect(r.out.join('\n')).toMatch(/^ {2}zombies {3,}without reaping/m);
+  });
+});
+
+describe('output to a closed pipe', () => {
+  test('posix-servers lab fork | head -1: ends quietly, exit 0, and leaves no server behind', async () => {
+    const r = start(['lab', 'fork']);
+    await waitFor(() => r.out.length >= 1, 15000, 'the first line');
+    r.child.stdout.destroy(); // as head does after one line
+    expect(await r.exit).toBe(0);
+    expect(r.err).toEqual([]);
+    // The fork master carries Node's pid on its command line (nodePid=…): none may remain.
+    const masters = () =>
+      readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .filter((d) => {
+          try {
+            return readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(`nodePid=${r.child.pid}\0`) && isAlive(Number(d));
+          } catch {
+            return false;
+          }
+        });
+    await waitFor(() => masters().length === 0, 5000, 'no fork master of the lab');
+  });
+});
+
+describe('bench', () => {
+  const quick = ['bench', '--models', 'thread,node', '--connections', '1', '--duration', '0.2', '--repeat', '1'];
+
+  test('--json without a file: the report on stdout, the table on stderr', async () => {
+    const r = start([...quick, '--json']);
+    expect(await r.exit).toBe(0);
+    const report = JSON.parse(r.out.join('\n')) as BenchReport;
+    expect(report.rounds.map((x) => x.model)).toEqual(['thread', 'thread', 'node', 'node']);
+    expect(report.interrupted).toBeUndefined();
+    expect(r.err.join('\n')).toMatch(/^thread\s+1\s/m);
+  });
+
+  test('progress counts the runs and gives an ETA; SIGINT writes what was measured, exit 130', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-interrupt-'));
+    const json = join(dir, 'report.json');
+    // 3 rounds × 2 models × (one ping-pong width + churn) = 12 runs of 1 s.
+    const r = start([
+      'bench',
+      '--models',
+      'thread,node',
+      '--connections',
+      '1',
+      '--duration',
+      '1',
+      '--repeat',
+      '3',
+      '--json',
+      json,
+    ]);
+    await waitFor(() => r.err.some((l) => / · run 3\/12 · /.test(l)), 30000, 'two runs done');
+    expect(r.err[0]).toMatch(/^round 1\/3 · thread · run 1\/12 · \d+ s elapsed · ETA \d+ s$/);
+    r.child.kill('SIGINT');
+    const started = Date.now();
+    expect(await r.exit).toBe(130);
+    expect(Date.now() - started).toBeLessThan(8000); // stops at once: no waiting for the remaining runs
+    const report = JSON.parse(readFileSync(json, 'utf8')) as BenchReport;
+    expect(report.interrupted).toEqual({ completedRuns: report.rounds.length, totalRuns: 12 });
+    expect(report.rounds.length).toBeGreaterThanOrEqual(2);
+    expect(report.rounds.length).toBeLessThan(12);
+    expect(r.out.join('\n')).toMatch(/^interrupted: \d+ of 12 runs completed/m);
+    expect(r.err).toContain('posix-servers bench: interrupted; writing what was measured so far');
   });
 });

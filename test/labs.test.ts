@@ -1,5 +1,6 @@
 // Every lab runs for real and passes on what it MEASURED, not on what it printed.
-import { LABS, labMain, LabResult, listLabs, runLab } from '../lib/labs';
+import { LABS, LabResult, listLabs, runLab } from '../lib/labs';
+import { labMain } from '../lib/cli/lab';
 import { decodeTcpEndpoint, parseProcNetTcp } from '../lib/labs/kit';
 import { endianness } from 'node:os';
 import { childrenOf } from './helpers';

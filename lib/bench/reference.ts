@@ -2,9 +2,9 @@
 // as in Stevens' UNP, to compare the addon's servers with, and to point the load generator at.
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../paths';
-import { integerIn, numericHost, oneOf, optionsObject, show } from '../util/validate';
+import { basename, join } from 'node:path';
+import { BUILD_DIR, NATIVE_FILES, PREBUILD_DIR } from '../paths';
+import { integerIn, invalidType, invalidValue, numericHost, oneOf, optionsObject, port, show } from '../util/validate';
 
 export const REFERENCE_MODELS = ['iterative', 'fork', 'thread', 'epoll', 'prefork', 'reuseport'] as const;
 export type ReferenceModel = (typeof REFERENCE_MODELS)[number];
@@ -43,35 +43,44 @@ const START_TIMEOUT_MS = 5000;
 const KILL_AFTER_MS = 3000;
 
 /**
- * Where cmake-js puts ref-<model>: build/ref, next to build/Release of the addon.
- * POSIX_SERVERS_REF_DIR names another directory (npm run test:asan uses the sanitizer build's).
+ * Where ref-<model> may be, in the order looked at: where cmake-js builds it (build/ref, next to
+ * build/Release of the addon), then the prebuilt one (prebuilds/<platform>-<arch>/ref) — as for
+ * the addon (lib/addon.ts). POSIX_SERVERS_REF_DIR names the one directory to use instead (npm run
+ * test:asan uses the sanitizer build's).
  */
+export function referenceCandidates(model: ReferenceModel): string[] {
+  const file = NATIVE_FILES.REFERENCES.find((r) => r.model === model);
+  if (!file) throw new Error(`scripts/native-files.js does not list the reference server ${model}`);
+  const dir = process.env.POSIX_SERVERS_REF_DIR;
+  if (dir) return [join(dir, basename(file.build))];
+  return [join(BUILD_DIR, file.build), join(PREBUILD_DIR, file.ship)];
+}
+
+/** The first of referenceCandidates() that exists (else the first, which startReference() reports missing). */
 export function referenceBinary(model: ReferenceModel): string {
-  return join(process.env.POSIX_SERVERS_REF_DIR ?? join(PACKAGE_ROOT, 'build', 'ref'), `ref-${model}`);
+  const candidates = referenceCandidates(model);
+  return candidates.find((c) => existsSync(c)) ?? candidates[0];
 }
 
 function validate(model: unknown, opts: unknown): { model: ReferenceModel; args: string[] } {
   if (typeof model !== 'string' || !(REFERENCE_MODELS as readonly string[]).includes(model)) {
-    throw new TypeError(
-      `The "model" argument must be one of ${REFERENCE_MODELS.map((m) => `'${m}'`).join(', ')}. Received ${show(model)}`,
-    );
+    const message = `The "model" argument must be one of ${REFERENCE_MODELS.map((m) => `'${m}'`).join(', ')}. Received ${show(model)}`;
+    throw typeof model === 'string' ? invalidValue(message) : invalidType(message);
   }
   const o = optionsObject(opts, new Set(['host', 'port', 'handler', 'workers', 'lock']));
   const host = numericHost(o.host ?? '127.0.0.1');
-  const port = integerIn('port', o.port ?? 0, 0, 65535);
+  const listenPort = port('port', o.port ?? 0, 0);
   const handler = oneOf('handler', o.handler ?? 'echo', ['echo', 'upper'] as const);
-  const args = ['--host', host, '--port', String(port), '--handler', handler];
+  const args = ['--host', host, '--port', String(listenPort), '--handler', handler];
   if (o.workers !== undefined) {
     if (!REFERENCE_POOLS.includes(model as ReferenceModel)) {
-      throw new TypeError(
-        `The "workers" option applies only to the prefork and reuseport references. Received it for '${model}'`,
-      );
+      throw invalidValue(`The "workers" option applies only to the prefork and reuseport references. Received it for '${model}'`);
     }
     args.push('--workers', String(integerIn('workers', o.workers, 1, 64)));
   }
   if (o.lock !== undefined) {
     if (model !== 'prefork') {
-      throw new TypeError(`The "lock" option applies only to the prefork reference. Received it for '${model}'`);
+      throw invalidValue(`The "lock" option applies only to the prefork reference. Received it for '${model}'`);
     }
     args.push('--lock', oneOf('lock', o.lock, REFERENCE_LOCKS));
   }
@@ -91,7 +100,9 @@ export function startReference(model: ReferenceModel, opts: ReferenceOptions = {
   }
   const bin = referenceBinary(model);
   if (!existsSync(bin)) {
-    return Promise.reject(new Error(`reference server ${model}: ${bin} does not exist (build it with npm run build)`));
+    const looked = referenceCandidates(model);
+    const what = looked.length === 1 ? `${looked[0]} does not exist` : `neither ${looked.join(' nor ')} exists`;
+    return Promise.reject(new Error(`reference server ${model}: ${what} (build it with npm run build)`));
   }
 
   // stdin ignored, stdout read for the one line, stderr collected for error messages.

@@ -15,6 +15,7 @@ import {
 } from '../server/options';
 import { PosixServer, ServerStats, startServer } from '../server/server';
 import type { Peer, TraceEvent } from '../server/events';
+import { choice, Command, commandHelp, integer, parseCommand, UsageError } from './flags';
 
 export interface ServeArgs {
   model: Model;
@@ -38,125 +39,106 @@ export interface ServeArgs {
   lang: 'en' | 'zh';
 }
 
-export const SERVE_USAGE = `posix-servers serve [--model ${MODELS.join('|')}] [--host H] [--port P] [--backlog N]
-                    [--max-clients N] [--handler ${HANDLERS.join('|')}] [--timeout-ms N]
-                    [--idle-timeout-ms N] [--max-connection-ms N] [--min-bytes-per-second N]
-                    [--rate-window-ms N] [--workers N] [--accept-lock ${ACCEPT_LOCKS.join('|')}]
-                    [--trace] [--lang en|zh] [--json]`;
+const MS_MAX = 2 ** 31 - 1;
 
-function integer(flag: string, text: string, min: number, max: number): number {
-  if (!/^-?\d+$/.test(text)) throw new Error(`${flag} must be an integer, got '${text}'`);
-  const n = Number(text);
-  if (n < min || n > max) throw new Error(`${flag} must be from ${min} to ${max}, got ${n}`);
-  return n;
-}
+/** `posix-servers serve`: its flags, in one table. */
+export const SERVE: Command = {
+  name: 'serve',
+  summary: 'run one server in the foreground and print what it does',
+  flags: [
+    { name: 'model', value: MODELS.join('|'), default: 'fork', help: 'the server model', parse: choice(MODELS) },
+    { name: 'host', value: 'H', default: '127.0.0.1', help: 'numeric IPv4 or IPv6 address to bind' },
+    { name: 'port', value: 'P', default: '0', help: 'port to bind; 0: the kernel picks one', parse: integer(0, 65535) },
+    { name: 'backlog', value: 'N', default: String(DEFAULT_BACKLOG), help: 'listen() backlog', parse: integer(1, 65535) },
+    { name: 'max-clients', value: 'N', default: '100', help: 'live connections at once', parse: integer(1, 4096) },
+    { name: 'handler', value: HANDLERS.join('|'), default: 'echo', help: 'what the server sends back', parse: choice(HANDLERS) },
+    {
+      name: 'timeout-ms',
+      value: 'N',
+      default: '2000',
+      help: 'on SIGINT/SIGTERM: how long live connections may finish',
+      parse: integer(0, MS_MAX),
+    },
+    {
+      name: 'idle-timeout-ms',
+      value: 'N',
+      default: '0',
+      help: 'drop a connection silent this long; 0: never',
+      parse: integer(0, MS_MAX),
+    },
+    {
+      name: 'max-connection-ms',
+      value: 'N',
+      default: '0',
+      help: 'close a connection open this long, however busy; 0: never',
+      parse: integer(0, MS_MAX),
+    },
+    {
+      name: 'min-bytes-per-second',
+      value: 'N',
+      default: '0',
+      help: 'drop a client sending less than this per window; 0: no minimum',
+      parse: integer(0, MS_MAX),
+    },
+    {
+      name: 'rate-window-ms',
+      value: 'N',
+      help: 'the window of --min-bytes-per-second (default 1000)',
+      parse: integer(100, MS_MAX),
+    },
+    {
+      name: 'workers',
+      value: 'N',
+      help: 'cluster, prefork, reuseport: worker processes (default: one per CPU)',
+      parse: integer(1, MAX_WORKERS),
+    },
+    {
+      name: 'accept-lock',
+      value: ACCEPT_LOCKS.join('|'),
+      help: "prefork: how the workers take turns at accept() (default 'none')",
+      parse: choice(ACCEPT_LOCKS),
+    },
+    { name: 'trace', help: 'native models: print every real syscall, with a note from the lecture' },
+    { name: 'lang', value: 'en|zh', default: 'en', help: 'language of the trace notes', parse: choice(['en', 'zh'] as const) },
+    { name: 'json', help: 'print one JSON object per line instead' },
+  ],
+  notes: ['SIGINT/SIGTERM close the server gracefully and print the final stats. Connect with: nc 127.0.0.1 PORT'],
+};
 
-/** Flags → ServeArgs; throws an Error whose message names the flag. */
-export function parseServeArgs(argv: string[]): ServeArgs {
+/** Flags → ServeArgs; throws a UsageError whose message names the flag (null: --help). */
+export function parseServeArgs(argv: string[]): ServeArgs | null {
+  const { help, values: v } = parseCommand(SERVE, argv);
+  if (help) return null;
   const out: ServeArgs = {
-    model: 'fork',
-    host: '127.0.0.1',
-    port: 0,
-    backlog: DEFAULT_BACKLOG,
-    maxClients: 100,
-    handler: 'echo',
-    timeoutMs: 2000,
-    idleTimeoutMs: 0,
-    maxConnectionMs: 0,
-    minBytesPerSecond: 0,
-    rateWindowMs: undefined,
-    workers: undefined,
-    acceptLock: undefined,
-    json: false,
-    trace: false,
-    lang: 'en',
+    model: v.model as Model,
+    host: v.host as string,
+    port: v.port as number,
+    backlog: v.backlog as number,
+    maxClients: v['max-clients'] as number,
+    handler: v.handler as Handler,
+    timeoutMs: v['timeout-ms'] as number,
+    idleTimeoutMs: v['idle-timeout-ms'] as number,
+    maxConnectionMs: v['max-connection-ms'] as number,
+    minBytesPerSecond: v['min-bytes-per-second'] as number,
+    rateWindowMs: v['rate-window-ms'] as number | undefined,
+    workers: v.workers as number | undefined,
+    acceptLock: v['accept-lock'] as AcceptLock | undefined,
+    json: v.json === true,
+    trace: v.trace === true,
+    lang: v.lang as 'en' | 'zh',
   };
-  for (let i = 0; i < argv.length; i++) {
-    const eq = argv[i].indexOf('=');
-    const flag = eq > 0 ? argv[i].slice(0, eq) : argv[i];
-    const inline = eq > 0 ? argv[i].slice(eq + 1) : undefined;
-    const value = (): string => {
-      const v = inline ?? argv[++i];
-      if (v === undefined || v === '' || (inline === undefined && v.startsWith('--'))) throw new Error(`${flag} needs a value`);
-      return v;
-    };
-    switch (flag) {
-      case '--model': {
-        const m = value();
-        if (!(MODELS as readonly string[]).includes(m))
-          throw new Error(`--model must be one of ${MODELS.join(', ')}, got '${m}'`);
-        out.model = m as Model;
-        break;
-      }
-      case '--host':
-        out.host = value();
-        break;
-      case '--port':
-        out.port = integer('--port', value(), 0, 65535);
-        break;
-      case '--backlog':
-        out.backlog = integer('--backlog', value(), 1, 65535);
-        break;
-      case '--max-clients':
-        out.maxClients = integer('--max-clients', value(), 1, 4096);
-        break;
-      case '--handler': {
-        const h = value();
-        if (!(HANDLERS as readonly string[]).includes(h))
-          throw new Error(`--handler must be one of ${HANDLERS.join(', ')}, got '${h}'`);
-        out.handler = h as Handler;
-        break;
-      }
-      case '--timeout-ms':
-        out.timeoutMs = integer('--timeout-ms', value(), 0, 2 ** 31 - 1);
-        break;
-      case '--idle-timeout-ms':
-        out.idleTimeoutMs = integer('--idle-timeout-ms', value(), 0, 2 ** 31 - 1);
-        break;
-      case '--max-connection-ms':
-        out.maxConnectionMs = integer('--max-connection-ms', value(), 0, 2 ** 31 - 1);
-        break;
-      case '--min-bytes-per-second':
-        out.minBytesPerSecond = integer('--min-bytes-per-second', value(), 0, 2 ** 31 - 1);
-        break;
-      case '--rate-window-ms':
-        out.rateWindowMs = integer('--rate-window-ms', value(), 100, 2 ** 31 - 1);
-        break;
-      case '--workers':
-        out.workers = integer('--workers', value(), 1, MAX_WORKERS);
-        break;
-      case '--accept-lock': {
-        const l = value();
-        if (!(ACCEPT_LOCKS as readonly string[]).includes(l))
-          throw new Error(`--accept-lock must be one of ${ACCEPT_LOCKS.join(', ')}, got '${l}'`);
-        out.acceptLock = l as AcceptLock;
-        break;
-      }
-      case '--lang': {
-        const l = value();
-        if (l !== 'en' && l !== 'zh') throw new Error(`--lang must be en or zh, got '${l}'`);
-        out.lang = l;
-        break;
-      }
-      case '--json':
-      case '--trace':
-        if (inline !== undefined) throw new Error(`${flag} takes no value`);
-        out[flag === '--json' ? 'json' : 'trace'] = true;
-        break;
-      default:
-        throw new Error(`unknown flag '${argv[i]}' for serve`);
-    }
-  }
   const withWorkers: readonly string[] = ['cluster', ...POOL_MODELS];
   if (out.workers !== undefined && !withWorkers.includes(out.model)) {
-    throw new Error(`--workers applies only to --model ${withWorkers.join(', ')}`);
+    throw new UsageError(`--workers applies only to --model ${withWorkers.join(', ')}`);
   }
-  if (out.acceptLock !== undefined && out.model !== 'prefork') throw new Error(`--accept-lock applies only to --model prefork`);
+  if (out.acceptLock !== undefined && out.model !== 'prefork') {
+    throw new UsageError(`--accept-lock applies only to --model prefork`);
+  }
   if (out.rateWindowMs !== undefined && out.minBytesPerSecond === 0) {
-    throw new Error(`--rate-window-ms applies only with --min-bytes-per-second`);
+    throw new UsageError(`--rate-window-ms applies only with --min-bytes-per-second`);
   }
   if (out.trace && (out.model === 'node' || out.model === 'cluster')) {
-    throw new Error(
+    throw new UsageError(
       `--trace applies only to the native models (${NATIVE_MODELS.join(', ')}): Node's own servers make their syscalls inside libuv`,
     );
   }
@@ -225,7 +207,12 @@ export async function serveMain(
   let args: ServeArgs;
   let server: PosixServer;
   try {
-    args = parseServeArgs(argv);
+    const parsed = parseServeArgs(argv);
+    if (parsed === null) {
+      process.stdout.write(commandHelp(SERVE));
+      return 0;
+    }
+    args = parsed;
     server = await startServer({
       model: args.model,
       host: args.host,

@@ -3,7 +3,7 @@
 // connection is served and when the server is finished belong to each model.
 //
 // What does not apply to them is 0: eintrRetries (libuv retries EINTR itself, uncounted),
-// eventsDropped (events are emitted directly), refusedNoFd and acceptErrors (libuv handles EMFILE
+// eventsDropped and eventWakeups (events are emitted directly), refusedNoFd and acceptErrors (libuv handles EMFILE
 // with its own reserve descriptor and skips per-client accept errors silently).
 import { createServer, Server, Socket } from 'node:net';
 import type { AddressInfo, Backend, EventSink, ServerStats } from './backend';
@@ -26,12 +26,15 @@ export abstract class NetListenerBackend implements Backend {
     bytesIn: 0,
     bytesOut: 0,
     eventsDropped: 0,
+    eventWakeups: 0,
     refusedNoFd: 0,
     acceptErrors: 0,
     perWorker: [],
   };
   /** stop() was called, or listen failed: no connection will be accepted any more. */
   protected stopped = false;
+  /** server.ref()/unref(). */
+  protected refed = true;
   #server: Server;
   #listening = false;
   #done!: () => void;
@@ -125,4 +128,11 @@ export abstract class NetListenerBackend implements Backend {
   abstract kill(): void;
 
   release(): void {}
+
+  // The listening handle, as net.Server.ref()/unref(); subclasses add what else they hold.
+  setRef(ref: boolean): void {
+    this.refed = ref;
+    if (ref) this.#server.ref();
+    else this.#server.unref();
+  }
 }

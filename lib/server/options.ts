@@ -3,7 +3,18 @@
 import type { NativeAcceptLock, NativeHandler, NativeModel } from '../binding';
 import { availableParallelism } from 'node:os';
 import { native } from '../addon';
-import { boolean, integerIn, numericHost, oneOf, optionsObject, show } from '../util/validate';
+import {
+  abortSignal,
+  boolean,
+  integerIn,
+  invalidValue,
+  numericHost,
+  object,
+  oneOf,
+  optionsObject,
+  port,
+  show,
+} from '../util/validate';
 
 /** The models of the addon: real POSIX servers in C++. */
 export const NATIVE_MODELS = ['fork', 'thread', 'iterative', 'prefork', 'reuseport'] as const satisfies readonly NativeModel[];
@@ -21,13 +32,10 @@ export type Model = (typeof MODELS)[number];
 export type Handler = (typeof HANDLERS)[number];
 export type AcceptLock = (typeof ACCEPT_LOCKS)[number];
 
-export const MAX_CLIENTS_LIMIT: number = native.constants.MAX_CLIENTS_LIMIT;
-/** The fork model's cap on maxClients (each connection is a process). */
-export const FORK_MAX_CLIENTS_LIMIT: number = native.constants.FORK_MAX_CLIENTS_LIMIT;
 /** listen()'s backlog when none is given: Node's net.Server default. */
 export const DEFAULT_BACKLOG = 511;
-/** The cap on `workers` (cluster, prefork, reuseport). */
-export const MAX_WORKERS: number = native.constants.MAX_WORKERS;
+/** The cap on `workers` (cluster, prefork, reuseport); the addon's own (constants.MAX_WORKERS) is the same. */
+export const MAX_WORKERS = 64;
 
 export interface ServerOptions {
   /**
@@ -116,9 +124,15 @@ export interface ServerOptions {
    * each descriptor to an idle worker over a Unix socket with SCM_RIGHTS (UNP 30.9).
    */
   acceptLock?: AcceptLock;
+  /**
+   * Closes the server when aborted, as close() would (net.Server's `signal`). Already aborted:
+   * startServer() rejects with an AbortError and starts nothing.
+   */
+  signal?: AbortSignal;
 }
 
-export type ResolvedOptions = Required<ServerOptions>;
+/** Every option filled in, but `signal`, which PosixServer keeps (backends never see it). */
+export type ResolvedOptions = Required<Omit<ServerOptions, 'signal'>> & { signal: AbortSignal | undefined };
 
 export interface CloseOptions {
   /** How long live connections may go on after close() before they are ended. Default 2000. */
@@ -144,6 +158,7 @@ const KNOWN = new Set([
   'labCrash',
   'workers',
   'acceptLock',
+  'signal',
 ]);
 
 /** 'fork model', 'fork and thread models', 'cluster, prefork and reuseport models'. */
@@ -157,7 +172,7 @@ function onlyFor(o: Record<string, unknown>, model: string, names: string[], all
   if (allowed.includes(model)) return;
   for (const name of names) {
     if (o[name] !== undefined) {
-      throw new TypeError(`The "${name}" option applies only to the ${modelList(allowed)}. Received it for model '${model}'`);
+      throw invalidValue(`The "${name}" option applies only to the ${modelList(allowed)}. Received it for model '${model}'`);
     }
   }
 }
@@ -172,22 +187,23 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   onlyFor(o, model, ['acceptLock'], ['prefork']);
   onlyFor(o, model, ['labCrash'], ['fork', 'thread', ...POOL_MODELS]);
   if ((model === 'node' || model === 'cluster') && o.trace !== undefined && o.trace !== false) {
-    throw new TypeError(
+    throw invalidValue(
       `The "trace" option applies only to the native models (${NATIVE_MODELS.join(', ')}). Received it for model '${model}'`,
     );
   }
   const minBytesPerSecond = integerIn('minBytesPerSecond', o.minBytesPerSecond ?? 0, 0, 2 ** 31 - 1);
   if (o.rateWindowMs !== undefined && minBytesPerSecond === 0) {
-    throw new TypeError(
+    throw invalidValue(
       `The "rateWindowMs" option applies only with a "minBytesPerSecond" above 0. Received ${show(o.rateWindowMs)}`,
     );
   }
   // A connection flood must not become a fork bomb: each fork connection is a process.
-  const maxClientsLimit = model === 'fork' ? FORK_MAX_CLIENTS_LIMIT : MAX_CLIENTS_LIMIT;
+  const limits = native.constants;
+  const maxClientsLimit = model === 'fork' ? limits.FORK_MAX_CLIENTS_LIMIT : limits.MAX_CLIENTS_LIMIT;
   return {
     model,
     host,
-    port: integerIn('port', o.port ?? 0, 0, 65535),
+    port: port('port', o.port ?? 0, 0),
     backlog: integerIn('backlog', o.backlog ?? DEFAULT_BACKLOG, 1, 65535),
     maxClients: integerIn('maxClients', o.maxClients ?? 100, 1, maxClientsLimit),
     handler: oneOf('handler', o.handler ?? 'echo', HANDLERS),
@@ -204,14 +220,12 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     labCrash: boolean('labCrash', o.labCrash ?? false),
     workers: integerIn('workers', o.workers ?? Math.min(availableParallelism(), MAX_WORKERS), 1, MAX_WORKERS),
     acceptLock: oneOf('acceptLock', o.acceptLock ?? 'none', ACCEPT_LOCKS),
+    signal: abortSignal('signal', o.signal),
   };
 }
 
 export function resolveCloseOptions(options: unknown): number {
   if (options === undefined) return 2000;
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`The "options" argument must be an object. Received ${show(options)}`);
-  }
-  const t = (options as CloseOptions).timeoutMs ?? 2000;
+  const t = (object(options) as CloseOptions).timeoutMs ?? 2000;
   return integerIn('timeoutMs', t, 0, 2 ** 31 - 1);
 }

@@ -26,6 +26,7 @@ void EventPipe::emit(EventRecord rec) const {
     return;
   }
   if (ring_doorbell) {
+    counters->eventWakeups.fetch_add(1, std::memory_order_relaxed);
     const char bell = 1;
     ssize_t ignored = retry_eintr(counters->eintrRetries, [&] { return write(write_fd, &bell, 1); });
     (void)ignored;  // EAGAIN: the pipe is full of doorbell bytes, Node is awake anyway

@@ -1,0 +1,38 @@
+// The native files of posix-servers, in one list: where a cmake-js build puts each one (below
+// build/) and where the package carries it prebuilt (below prebuilds/<platform>-<arch>/).
+// scripts/prebuild.js copies and checks them, scripts/install.js tries them, lib/ finds them
+// (lib/paths.ts), scripts/check-package.sh checks that the tarball has them. Renaming a program
+// is a one-line change here (besides its CMake target and the C++ that names it).
+//
+// The addon and the master program (of the fork, prefork and reuseport models) sit side by side:
+// the addon finds the master next to itself (dladdr, native/core/fork_server.cc). The load
+// generator is part of the addon.
+'use strict';
+
+/** The addon: `bindings` looks for this name. */
+const ADDON = { build: 'Release/posix_servers.node', ship: 'posix_servers.node' };
+/** The process models' master program (fork, prefork, reuseport), exec'd by the addon. */
+const MASTER = { build: 'Release/posix-servers-master', ship: 'posix-servers-master' };
+/** The C reference servers of `posix-servers bench` (ref/*.c), one per design. */
+const REFERENCES = ['iterative', 'fork', 'thread', 'epoll', 'prefork', 'reuseport'].map((model) => ({
+  model,
+  build: `ref/ref-${model}`,
+  ship: `ref/ref-${model}`,
+}));
+
+module.exports = {
+  ADDON,
+  MASTER,
+  REFERENCES,
+  /** Every file a prebuild carries. */
+  FILES: [ADDON, MASTER, ...REFERENCES],
+  /** Where the package carries the prebuilt files, below its root. */
+  PREBUILDS: 'prebuilds',
+  /** The prebuild directory's name for a platform: 'linux-x64'. */
+  platformDir: (platform = process.platform, arch = process.arch) => `${platform}-${arch}`,
+  /**
+   * The oldest glibc a prebuilt binary may need: glibc's _Fork() (fork without the atfork
+   * handlers) appeared in 2.34. scripts/prebuild.js refuses a binary that needs a newer one.
+   */
+  GLIBC_FLOOR: '2.34',
+};
