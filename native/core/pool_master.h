@@ -13,7 +13,7 @@
 // its handlers only set flags and all the work is done in its loop:
 //   - it forks `workers` members, each with a control socket (a SOCK_SEQPACKET socketpair) on
 //     which the member says when it is ready (kMemberReady) and, for pass, idle again;
-//   - it writes the Listening record once every member is ready;
+//   - it publishes the Listening record once every member is ready;
 //   - a member that dies is reaped (SIGCHLD → waitpid), the connections it held are reported
 //     ('crash', or 'aborted' once close() ended them) with its Reap record, and a replacement is
 //     forked in its place: the pool never shrinks silently;
