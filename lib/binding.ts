@@ -159,6 +159,8 @@ export interface Binding {
     /** Pool models: the most members a pool may have. */
     MAX_WORKERS: number;
     wire: WireFormat;
+    /** comm of the in-process models' threads: the accepting server thread, the thread model's workers. */
+    threadNames: { server: string; worker: string };
   };
 }
 

@@ -16,6 +16,7 @@ export interface NativeFiles {
   ADDON: NativeFile;
   MASTER: NativeFile;
   REFERENCES: Array<NativeFile & { model: string }>;
+  LAB_PROGRAMS: Array<NativeFile & { name: string }>;
   FILES: NativeFile[];
   PREBUILDS: string;
   platformDir(platform?: string, arch?: string): string;

@@ -415,6 +415,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   constants.Set("FORK_MAX_CLIENTS_LIMIT", ps::kForkMaxClientsLimit);
   constants.Set("MAX_WORKERS", ps::kMaxWorkers);
   constants.Set("wire", WireFormat(env));
+  Napi::Object thread_names = Napi::Object::New(env);
+  thread_names.Set("server", ps::kServerThreadName);
+  thread_names.Set("worker", ps::kWorkerThreadName);
+  constants.Set("threadNames", thread_names);
   exports.Set("constants", constants);
   RegisterLoadgen(env, exports);
   return exports;

@@ -20,12 +20,20 @@ const REFERENCES = ['iterative', 'fork', 'thread', 'epoll', 'prefork', 'reusepor
   ship: `ref/ref-${model}`,
 }));
 
+/** The labs' own C servers (native/labs/*.c): `posix-servers lab nonblocking`, `lab mmap`. */
+const LAB_PROGRAMS = ['nonblocking', 'mmap'].map((name) => ({
+  name,
+  build: `labs/lab-${name}`,
+  ship: `labs/lab-${name}`,
+}));
+
 module.exports = {
   ADDON,
   MASTER,
   REFERENCES,
+  LAB_PROGRAMS,
   /** Every file a prebuild carries. */
-  FILES: [ADDON, MASTER, ...REFERENCES],
+  FILES: [ADDON, MASTER, ...REFERENCES, ...LAB_PROGRAMS],
   /** Where the package carries the prebuilt files, below its root. */
   PREBUILDS: 'prebuilds',
   /** The prebuild directory's name for a platform: 'linux-x64'. */

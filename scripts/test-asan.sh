@@ -21,6 +21,7 @@ export POSIX_SERVERS_ADDON="$PWD/build-asan/Release/posix_servers.node"
 [ -f "$POSIX_SERVERS_ADDON" ] || POSIX_SERVERS_ADDON="$PWD/build-asan/RelWithDebInfo/posix_servers.node"
 [ -f "$POSIX_SERVERS_ADDON" ] || POSIX_SERVERS_ADDON=$(find "$PWD/build-asan" -name posix_servers.node | head -1)
 export POSIX_SERVERS_REF_DIR="$PWD/build-asan/ref"
+export POSIX_SERVERS_LABS_DIR="$PWD/build-asan/labs"
 echo "sanitizer build: $POSIX_SERVERS_ADDON and $POSIX_SERVERS_REF_DIR"
 
 status=0

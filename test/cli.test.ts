@@ -106,6 +106,17 @@ describe('serve flags', () => {
     expect(() => parseServeArgs(argv)).toThrow(message);
   });
 
+  test('--svg FILE and --ui [PORT]', () => {
+    expect(parseServeArgs([])).toMatchObject({ svg: null, ui: null });
+    expect(parseServeArgs(['--ui'])).toMatchObject({ ui: 0 });
+    expect(parseServeArgs(['--ui', '8080', '--json'])).toMatchObject({ ui: 8080, json: true });
+    expect(parseServeArgs(['--ui=0', '--svg', 'out.svg'])).toMatchObject({ ui: 0, svg: 'out.svg' });
+    expect(() => parseServeArgs(['--ui=70000'])).toThrow(/--ui port must be from 0 to 65535, got 70000/);
+    expect(() => parseServeArgs(['--ui=abc'])).toThrow(/--ui takes a port number, got 'abc'/);
+    expect(() => parseServeArgs(['--svg'])).toThrow(/--svg needs a value/);
+    expect(() => parseServeArgs(['--svg', '/no/such/dir/x.svg'])).toThrow(/--svg: cannot write/);
+  });
+
   test('bench flags', () => {
     expect(parseBenchArgs(['--models', 'fork,node', '--connections=1,8', '--duration', '0.5'])!.config).toMatchObject({
       models: ['fork', 'node'],

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// posix-servers: serve a model, benchmark them side by side, or run the lecture's labs.
+// posix-servers: serve a model, benchmark them side by side, run the lecture's labs, or check
+// anyone's echo server.
 //
 // Conventions: `--version`/`-v`; `--help`/`-h` on every command (and `help <command>`); errors
 // are one line on stderr and exit code 1; output to a pipe that closes (`| head -1`) ends the
@@ -8,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BENCH, benchMain } from './bench';
+import { CHECK, checkMain } from './check';
 import { Command, commandHelp, UsageError } from './flags';
 import { LAB, labMain } from './lab';
 import { SERVE, serveMain } from './serve';
@@ -24,6 +26,7 @@ const COMMANDS: Entry[] = [
   { command: SERVE, main: (argv) => serveMain(argv, formatTrace) },
   { command: BENCH, main: benchMain },
   { command: LAB, main: (argv) => labMain(argv) },
+  { command: CHECK, main: checkMain },
 ];
 
 function version(): string {
@@ -47,6 +50,9 @@ Examples:
   posix-servers serve --model thread --trace --port 9000
   posix-servers bench --models fork,thread,ref-fork --connections 1,50
   posix-servers lab zombies --lang zh
+  posix-servers lab zombies --svg zombies.svg         the trace as a sequence diagram
+  posix-servers serve --model thread --ui             then open the live view it prints
+  posix-servers check 127.0.0.1:9000 --pid 4242 --max-clients 100
 `;
 }
 

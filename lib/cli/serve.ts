@@ -1,5 +1,6 @@
 // `posix-servers serve`: run one server in the foreground and print what it does, as lines for
 // people or JSON lines for programs. SIGINT/SIGTERM close it gracefully and print the final stats.
+import { writeFileSync } from 'node:fs';
 import {
   ACCEPT_LOCKS,
   AcceptLock,
@@ -15,7 +16,11 @@ import {
 } from '../server/options';
 import { PosixServer, ServerStats, startServer } from '../server/server';
 import type { Peer, TraceEvent } from '../server/events';
+import { Recorder } from '../trace/recording';
+import { renderSvg } from '../trace/svg';
+import { LiveView } from '../ui/live';
 import { choice, Command, commandHelp, integer, parseCommand, UsageError } from './flags';
+import { SVG_FLAG, UI_FLAG } from './observe';
 
 export interface ServeArgs {
   model: Model;
@@ -37,6 +42,10 @@ export interface ServeArgs {
   json: boolean;
   trace: boolean;
   lang: 'en' | 'zh';
+  /** --svg FILE: the picture of the trace, written at close; null: none. */
+  svg: string | null;
+  /** --ui [PORT]: the live view's port on 127.0.0.1 (0: any); null: no live view. */
+  ui: number | null;
 }
 
 const MS_MAX = 2 ** 31 - 1;
@@ -101,6 +110,8 @@ export const SERVE: Command = {
     { name: 'trace', help: 'native models: print every real syscall, with a note from the lecture' },
     { name: 'lang', value: 'en|zh', default: 'en', help: 'language of the trace notes', parse: choice(['en', 'zh'] as const) },
     { name: 'json', help: 'print one JSON object per line instead' },
+    { ...SVG_FLAG, help: 'write the picture of the trace (a sequence diagram, SVG) to FILE at close' },
+    UI_FLAG,
   ],
   notes: ['SIGINT/SIGTERM close the server gracefully and print the final stats. Connect with: nc 127.0.0.1 PORT'],
 };
@@ -126,6 +137,8 @@ export function parseServeArgs(argv: string[]): ServeArgs | null {
     json: v.json === true,
     trace: v.trace === true,
     lang: v.lang as 'en' | 'zh',
+    svg: (v.svg as string | undefined) ?? null,
+    ui: (v.ui as number | undefined) ?? null,
   };
   const withWorkers: readonly string[] = ['cluster', ...POOL_MODELS];
   if (out.workers !== undefined && !withWorkers.includes(out.model)) {
@@ -213,6 +226,9 @@ export async function serveMain(
       return 0;
     }
     args = parsed;
+    // The picture and the live view draw the trace: a native server records it for them.
+    const observed = args.svg !== null || args.ui !== null;
+    const native = args.model !== 'node' && args.model !== 'cluster';
     server = await startServer({
       model: args.model,
       host: args.host,
@@ -226,7 +242,7 @@ export async function serveMain(
       ...(args.rateWindowMs !== undefined ? { rateWindowMs: args.rateWindowMs } : {}),
       ...(args.workers !== undefined ? { workers: args.workers } : {}),
       ...(args.acceptLock !== undefined ? { acceptLock: args.acceptLock } : {}),
-      ...(args.trace ? { trace: true } : {}),
+      ...(args.trace || (observed && native) ? { trace: true } : {}),
     });
   } catch (e) {
     process.stderr.write(`posix-servers: ${(e as Error).message}\n`);
@@ -247,6 +263,39 @@ export async function serveMain(
   }
   const ctx = isProcessModel(server.model) ? { masterPid: server.pid } : {};
   attachPrinter(server, args, print, formatTrace ? (t, t0) => formatTrace(t, t0, args.lang, ctx) : null);
+  let recorder: Recorder | null = null;
+  let view: LiveView | null = null;
+  if (args.svg !== null || args.ui !== null) {
+    recorder = new Recorder();
+    recorder.attach(server, { maxClients: args.maxClients });
+  }
+  if (args.ui !== null) {
+    try {
+      view = await LiveView.start(recorder!, { port: args.ui, lang: args.lang });
+    } catch (e) {
+      process.stderr.write(`posix-servers: --ui: ${(e as Error).message}\n`);
+      await server.close({ timeoutMs: 0 });
+      return 1;
+    }
+    if (args.json) print(JSON.stringify({ event: 'ui', url: view.url }));
+    else print(`live view: ${view.url}`);
+  }
+  // At close: the picture is written, the live view shows the final state and stops.
+  const finish = async (): Promise<boolean> => {
+    let ok = true;
+    if (args.svg !== null) {
+      try {
+        writeFileSync(args.svg, renderSvg(recorder!.servers, args.lang));
+        if (args.json) print(JSON.stringify({ event: 'svg', file: args.svg }));
+        else print(`picture of the trace: ${args.svg}`);
+      } catch (e) {
+        process.stderr.write(`posix-servers: --svg: ${(e as Error).message}\n`);
+        ok = false;
+      }
+    }
+    await view?.close();
+    return ok;
+  };
   return new Promise((resolve) => {
     let closing = false;
     const stop = () => {
@@ -255,11 +304,11 @@ export async function serveMain(
         return;
       }
       closing = true;
-      void server.close({ timeoutMs: args.timeoutMs }).then(() => {
+      void server.close({ timeoutMs: args.timeoutMs }).then(async () => {
         const s = server.stats();
         if (args.json) print(JSON.stringify({ event: 'close', stats: s }));
         else print(statsLine(s));
-        resolve(0);
+        resolve((await finish()) ? 0 : 1);
       });
     };
     process.on('SIGINT', stop);
@@ -271,7 +320,7 @@ export async function serveMain(
         const s = server.stats();
         if (args.json) print(JSON.stringify({ event: 'close', stats: s }));
         else print(statsLine(s));
-        resolve(1);
+        void finish().then(() => resolve(1));
       }
     });
   });

@@ -7,6 +7,8 @@ import { forkLab } from './fork';
 import { handshakeLab } from './handshake';
 import { Lang, t } from '../util/i18n';
 import { iterativeLab } from './iterative';
+import { mmapLab } from './mmap';
+import { nonblockingLab } from './nonblocking';
 import { sharedCfdLab } from './shared-cfd';
 import { slotTableLab } from './slot-table';
 import type { Lab, LabResult } from './types';
@@ -17,7 +19,18 @@ export type { Lang } from '../util/i18n';
 export { t } from '../util/i18n';
 
 /** In the lecture's order. */
-export const LABS: Lab[] = [handshakeLab, iterativeLab, forkLab, zombiesLab, eintrLab, fdSharingLab, sharedCfdLab, slotTableLab];
+export const LABS: Lab[] = [
+  handshakeLab,
+  iterativeLab,
+  nonblockingLab,
+  forkLab,
+  zombiesLab,
+  eintrLab,
+  fdSharingLab,
+  mmapLab,
+  sharedCfdLab,
+  slotTableLab,
+];
 
 /** One line per lab: its name and what it shows. */
 export function listLabs(lang: Lang): string[] {
