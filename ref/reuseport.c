@@ -6,13 +6,13 @@
  *
  *   ref-reuseport [--host 127.0.0.1] [--port 0] [--handler echo|upper] [--workers N]
  *
- * The parent binds first (SO_REUSEPORT set before bind, as every socket of the group must) to
- * learn the port, forks the children, waits until each one listens (one byte each on a pipe),
- * then closes its own listener, which would otherwise take a share of the connections and
- * never accept them.
+ * As nginx's master does, the parent opens the N listeners (SO_REUSEPORT set before each bind, as
+ * every socket of the group must; the first one's bind picks the port for the others) and forks
+ * the children: child i keeps listener i and closes the rest. The parent keeps its copies until
+ * the end (it is the process that holds the server's listeners).
  *
- * SIGTERM or SIGINT: the parent passes SIGTERM on to the children; each closes its listener and
- * its clients and exits; the parent reaps them and exits 0.
+ * SIGTERM or SIGINT: the parent passes SIGTERM on to the children; each shuts its listener down,
+ * closes its clients and exits; the parent closes its copies, reaps them and exits 0.
  */
 #include "ref.h"
 
@@ -20,31 +20,24 @@
 
 #include "epoll_loop.h"
 
-/* A child: its own listener, its own loop. Stop signals are blocked already (see main). */
-static void child_main(const struct ref_config* cfg, int port, int ready_fd, const sigset_t* wait_mask) {
-  int bound = 0;
-  int lfd = ref_listen_on(cfg, port, 1, &bound);
-  if (set_nonblocking(lfd) < 0) {
-    perror("fcntl(O_NONBLOCK)");
-    _exit(1);
-  }
-  ref_listen_fd = lfd;
-  char byte = 1;
-  if (write(ready_fd, &byte, 1) != 1) {
-    perror("write");
-    _exit(1);
-  }
-  ref_close(ready_fd);
-  _exit(ref_epoll_serve(lfd, cfg->upper, wait_mask));
-}
-
 int main(int argc, char** argv) {
   struct ref_config cfg;
   ref_parse_args_for(argc, argv, &cfg, REF_ARG_WORKERS);
 
   int port = 0;
-  int lfd = ref_listen_on(&cfg, cfg.port, 1, &port);
-  ref_listen_fd = lfd;
+  int listeners[REF_MAX_WORKERS];
+  listeners[0] = ref_listen_on(&cfg, cfg.port, 1, &port);
+  for (int i = 1; i < cfg.workers; i++) {
+    int bound = 0;
+    listeners[i] = ref_listen_on(&cfg, port, 1, &bound);
+  }
+  for (int i = 0; i < cfg.workers; i++) {
+    /* A blocking listener could block in accept() after epoll reported it ready (UNP 16.6). */
+    if (set_nonblocking(listeners[i]) < 0) {
+      perror("fcntl(O_NONBLOCK)");
+      return 1;
+    }
+  }
   ref_install_stop_handlers();
   /* Blocked from here on, except inside sigsuspend (parent) and epoll_pwait (children). */
   sigset_t stop_signals, wait_mask;
@@ -56,46 +49,34 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  int ready[2];
-  if (pipe(ready) < 0) {
-    perror("pipe");
-    return 1;
-  }
   pid_t children[REF_MAX_WORKERS];
+  int forked = 0;
+  int status = 0;
   for (int i = 0; i < cfg.workers; i++) {
     children[i] = fork();
     if (children[i] < 0) {
       perror("fork");
-      return 1;
+      status = 1;
+      break;
     }
     if (children[i] == 0) {
-      ref_close(lfd);
-      ref_close(ready[0]);
-      child_main(&cfg, port, ready[1], &wait_mask);
+      for (int j = 0; j < cfg.workers; j++) {
+        if (j != i) ref_close(listeners[j]);
+      }
+      ref_listen_fd = listeners[i]; /* the stop handler shuts it down */
+      _exit(ref_epoll_serve(listeners[i], cfg.upper, &wait_mask));
     }
+    forked++;
   }
-  ref_close(ready[1]);
-  int status = 0;
-  for (int i = 0; i < cfg.workers && status == 0; i++) {
-    char byte;
-    ssize_t n;
-    do n = read(ready[0], &byte, 1);
-    while (n < 0 && errno == EINTR);
-    if (n != 1) {
-      fprintf(stderr, "a child failed to listen\n"); /* it said why on stderr */
-      status = 1;
-    }
-  }
-  ref_close(ready[0]);
-  ref_listen_fd = -1;
-  ref_close(lfd); /* the children's listeners take every connection from now on */
   if (status == 0) ref_announce(port);
 
   while (status == 0 && !ref_stop_requested) sigsuspend(&wait_mask);
-  for (int i = 0; i < cfg.workers; i++) {
+  /* Each child's stop handler shuts its listener down (the socket the parent shares with it). */
+  for (int i = 0; i < forked; i++) {
     if (kill(children[i], SIGTERM) < 0 && errno != ESRCH) perror("kill");
   }
-  for (int i = 0; i < cfg.workers; i++) {
+  for (int i = 0; i < cfg.workers; i++) ref_close(listeners[i]);
+  for (int i = 0; i < forked; i++) {
     int st = 0;
     while (waitpid(children[i], &st, 0) < 0 && errno == EINTR) {
     }
