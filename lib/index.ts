@@ -5,13 +5,15 @@ export type { ServerStats } from './server/server';
 export {
   MODELS,
   NATIVE_MODELS,
+  POOL_MODELS,
+  PROCESS_MODELS,
   JS_MODELS,
   HANDLERS,
+  ACCEPT_LOCKS,
+  PRETHREAD_ACCEPT_LOCKS,
+  SCHEDULING_POLICIES,
   MAX_WORKERS,
   DEFAULT_BACKLOG,
-  POOL_MODELS,
-  ACCEPT_LOCKS,
-  SCHEDULING_POLICIES,
 } from './server/options';
 export { MAX_CLIENTS_LIMIT, FORK_MAX_CLIENTS_LIMIT } from './server/limits';
 export type { AcceptLock, CloseOptions, Handler, Model, SchedulingPolicy, ServerOptions } from './server/options';

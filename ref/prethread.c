@@ -2,7 +2,9 @@
  * ref-prethread: the prethreaded servers of UNP chapter 30 — a pool of threads created once, at
  * start, that serve every client; no thread is created per connection.
  *
- *   ref-prethread [--host 127.0.0.1] [--port 0] [--handler echo|upper] [--workers 4] [--lock mutex|main]
+ *   ref-prethread [--host 127.0.0.1] [--port 0] [--handler echo|upper] [--workers N] [--lock mutex|main]
+ *
+ * --workers: threads in the pool (default: one per CPU).
  *
  * --lock mutex (UNP 30.11): each thread locks a mutex around its own accept(), so only one thread
  *   at a time sleeps in accept() and the others in pthread_mutex_lock(). A client beyond the
@@ -101,7 +103,7 @@ static int accept_and_hand_over(void) {
 
 int main(int argc, char** argv) {
   struct ref_config cfg;
-  ref_parse_pool_args(argc, argv, &cfg, locks, 4);
+  ref_parse_args_locks(argc, argv, &cfg, REF_ARG_WORKERS | REF_ARG_LOCK, locks);
   int with_mutex = strcmp(cfg.lock, "mutex") == 0;
   upper = cfg.upper;
 

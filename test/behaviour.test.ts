@@ -1,15 +1,18 @@
 // What every model must do, the native ones and Node's own alike, asserted on bytes, events and
 // counters: one suite, parameterised by model.
-import { DisconnectEvent, ConnectionEvent, MODELS, PosixServer, startServer } from '../lib';
+import { DisconnectEvent, ConnectionEvent, Model, MODELS, PosixServer, startServer } from '../lib';
 import {
   Client,
   childrenOf,
   exchange,
+  hasPool,
+  isOneClientPerMember,
+  isPoolModel,
   optionsFor,
   port,
-  PRETHREAD_WORKERS,
   random,
   sleep,
+  SUITE_WORKERS,
   waitFor,
   withVariants,
 } from './helpers';
@@ -88,6 +91,21 @@ describe.each(withVariants(MODELS))('%s model', (_label, model, variant) => {
       expect(s.reaped).toBe(5);
       for (const c of connections) expect(c.pid).toBeGreaterThan(0);
       expect(new Set(connections.map((c) => c.pid)).size).toBe(5);
+    } else if (isPoolModel(model)) {
+      // The pool, forked once at start, serves every connection: no process per connection. Each
+      // connection names its worker by index and by pid, and one index is always one pid.
+      expect(s.reaped).toBe(0);
+      const pool = childrenOf(server.pid).map((k) => k.pid);
+      expect(pool).toHaveLength(SUITE_WORKERS[model]!);
+      const pidOf = new Map<number, number>();
+      for (const c of connections) {
+        expect(pool).toContain(c.pid);
+        expect(c.worker).toBeGreaterThanOrEqual(0);
+        expect(c.worker).toBeLessThan(pool.length);
+        expect(pidOf.get(c.worker!) ?? c.pid).toBe(c.pid);
+        pidOf.set(c.worker!, c.pid!);
+      }
+      expect(byId.map((d) => [d.pid, d.worker])).toEqual(connections.map((c) => [c.pid, c.worker]));
     } else if (model === 'cluster') {
       // Two workers, forked once by Node at start; none exited. rr: the primary hands the
       // connections out in turn. none: the kernel decides which worker accepts.
@@ -104,6 +122,15 @@ describe.each(withVariants(MODELS))('%s model', (_label, model, variant) => {
       const indexOf = new Map(connections.map((c) => [c.pid!, c.worker!]));
       expect(indexOf.size).toBe(new Set(pids).size);
       for (const c of connections) expect(c.worker).toBe(indexOf.get(c.pid!));
+    } else if (model === 'prethread') {
+      // The pool threads, created once at start, serve every connection: each names its thread.
+      expect(s.reaped).toBe(0);
+      for (const c of connections) {
+        expect(c.pid).toBeUndefined();
+        expect(c.worker).toBeGreaterThanOrEqual(0);
+        expect(c.worker).toBeLessThan(SUITE_WORKERS.prethread!);
+      }
+      expect(byId.map((d) => d.worker)).toEqual(connections.map((c) => c.worker));
     } else {
       expect(s.reaped).toBe(0);
       for (const c of connections) expect(c.pid).toBeUndefined();
@@ -111,19 +138,12 @@ describe.each(withVariants(MODELS))('%s model', (_label, model, variant) => {
     if (model === 'thread')
       for (const c of connections) expect(c.slot).toBe(0); // one at a time: first free slot
     else for (const c of connections) expect(c.slot).toBeUndefined();
-    // Pool models: each connection names the pool member that served it, and the shared page
-    // counts them per member; the others have no pool.
-    if (model === 'prethread' || model === 'cluster') {
-      const size = model === 'prethread' ? PRETHREAD_WORKERS : 2;
-      expect(s.perWorker).toHaveLength(size);
-      const perWorker = new Array<number>(size).fill(0);
-      for (const c of connections) perWorker[c.worker!]++;
-      expect(s.perWorker).toEqual(perWorker);
-      expect(byId.map((d) => d.worker)).toEqual(connections.map((c) => c.worker));
-    } else {
-      expect(s.perWorker).toEqual([]);
-      for (const c of connections) expect(c.worker).toBeUndefined();
-    }
+    const counted = hasPool(model) || model === 'cluster';
+    if (!counted) for (const c of connections) expect(c.worker).toBeUndefined();
+    // Accepts per pool worker add up to accepted; no pool, no entries.
+    expect(s.perWorker).toHaveLength(counted ? SUITE_WORKERS[model]! : 0);
+    expect(s.perWorker.reduce((a, b) => a + b, 0)).toBe(counted ? 5 : 0);
+    for (const [w, n] of s.perWorker.entries()) expect(n).toBe(connections.filter((c) => c.worker === w).length);
   });
 
   test('close() ends a connection that outlives its timeout and reports it as aborted', async () => {
@@ -168,7 +188,7 @@ describe.each(withVariants(MODELS))('%s model', (_label, model, variant) => {
   });
 });
 
-describe.each(withVariants(['fork', 'thread', 'prethread', 'epoll', 'node', 'cluster']))(
+describe.each(withVariants(['fork', 'thread', 'node', 'cluster', 'prefork', 'reuseport', 'prethread', 'epoll'] as Model[]))(
   '%s model: concurrency',
   (_label, model, variant) => {
     let server: PosixServer;
@@ -178,7 +198,8 @@ describe.each(withVariants(['fork', 'thread', 'prethread', 'epoll', 'node', 'clu
     const options = (extra = {}) => optionsFor(model, { ...variant, ...extra });
 
     test('serves 50 concurrent clients', async () => {
-      server = await startServer(options());
+      // A prefork worker or prethread thread serves one client at a time: 50 at once take 50.
+      server = await startServer(options(isOneClientPerMember(model) ? { workers: 50 } : {}));
       const clients = await Promise.all(Array.from({ length: 50 }, () => Client.open(port(server))));
       // All 50 are served at the same time: each gets its echo while all stay connected.
       const payloads = clients.map(() => random(4096));

@@ -53,6 +53,19 @@ function start(args: string[], env?: NodeJS.ProcessEnv): Run {
 }
 
 describe('serve flags', () => {
+  test('the pool flags', () => {
+    expect(parseServeArgs(['--model', 'prefork', '--workers', '3', '--accept-lock=pass'])).toMatchObject({
+      model: 'prefork',
+      workers: 3,
+      acceptLock: 'pass',
+    });
+    expect(parseServeArgs(['--model', 'reuseport'])).toMatchObject({
+      model: 'reuseport',
+      workers: undefined,
+      acceptLock: undefined,
+    });
+  });
+
   test('defaults and --flag=value', () => {
     expect(parseServeArgs([])).toMatchObject({
       model: 'fork',
@@ -81,17 +94,27 @@ describe('serve flags', () => {
   });
 
   test.each([
-    [['--model', 'prefork'], /--model must be one of/],
+    [['--model', 'prethreaded'], /--model must be one of/],
     [['--port', 'eighty'], /--port must be an integer/],
     [['--port', '70000'], /--port must be from 0 to 65535/],
     [['--max-clients'], /--max-clients needs a value/],
     [['--frobnicate'], /unknown flag '--frobnicate'/],
     [['--json=yes'], /--json takes no value/],
     [['--workers', '0', '--model', 'cluster'], /--workers must be from 1 to 64, got 0/],
-    [['--workers', '2'], /--workers applies only to --model prethread\|cluster/],
-    [['--model', 'epoll', '--workers', '2'], /--workers applies only to --model prethread\|cluster/],
-    [['--model', 'prethread', '--accept-lock', 'flock'], /--accept-lock must be one of mutex, main, got 'flock'/],
-    [['--model', 'thread', '--accept-lock', 'main'], /--accept-lock applies only to --model prethread/],
+    [['--workers', '2'], /--workers applies only to --model cluster, prefork, reuseport, prethread/],
+    [['--model', 'epoll', '--workers', '2'], /--workers applies only to --model cluster, prefork, reuseport, prethread/],
+    [['--workers', '65', '--model', 'prefork'], /--workers must be from 1 to 64, got 65/],
+    [['--accept-lock', 'mutex'], /--accept-lock applies only to --model prefork, prethread/],
+    [['--model', 'thread', '--accept-lock', 'main'], /--accept-lock applies only to --model prefork, prethread/],
+    [['--model', 'prefork', '--accept-lock', 'sem'], /--accept-lock must be one of none, flock, mutex, pass, main, got 'sem'/],
+    [
+      ['--model', 'prefork', '--accept-lock', 'main'],
+      /--accept-lock for --model prefork must be one of none, flock, mutex, pass, got 'main'/,
+    ],
+    [
+      ['--model', 'prethread', '--accept-lock', 'flock'],
+      /--accept-lock for --model prethread must be one of mutex, main, got 'flock'/,
+    ],
     [['--model', 'cluster', '--scheduling-policy', 'lifo'], /--scheduling-policy must be one of rr, none, got 'lifo'/],
     [['--model', 'prethread', '--scheduling-policy', 'rr'], /--scheduling-policy applies only to --model cluster/],
     [['--model', 'node', '--trace'], /--trace applies only to the native models/],
@@ -142,12 +165,12 @@ describe('serve flags', () => {
   });
 });
 
-describe.each(['fork', 'thread', 'iterative', 'prethread', 'epoll', 'node', 'cluster'])(
+describe.each(['fork', 'thread', 'iterative', 'node', 'cluster', 'prefork', 'reuseport', 'prethread', 'epoll'])(
   'posix-servers serve --model %s --json',
   (model) => {
     test('listens, reports what clients do, and closes on SIGTERM with the final stats', async () => {
-      const pool = model === 'cluster' || model === 'prethread' ? ['--workers', '2'] : [];
-      const r = start(['serve', '--model', model, '--port', '0', '--json', ...pool]);
+      const pool = ['cluster', 'prefork', 'reuseport', 'prethread'].includes(model);
+      const r = start(['serve', '--model', model, '--port', '0', '--json', ...(pool ? ['--workers', '2'] : [])]);
       await waitFor(() => r.out.length >= 1, 10000, 'the listening line');
       const listening = JSON.parse(r.out[0]);
       expect(listening).toMatchObject({ event: 'listening', model, address: '127.0.0.1' });
@@ -165,13 +188,20 @@ describe.each(['fork', 'thread', 'iterative', 'prethread', 'epoll', 'node', 'clu
       expect(await r.exit).toBe(0);
       const close = events().find((e) => e.event === 'close');
       expect(close.stats).toMatchObject({ accepted: 1, closed: 1, bytesIn: 11, bytesOut: 11 });
-      if (model === 'fork') expect(isAlive(listening.pid)).toBe(false); // the master is gone too
+      if (model === 'fork' || model === 'prefork' || model === 'reuseport') expect(isAlive(listening.pid)).toBe(false); // the master is gone too
+      if (model === 'prefork' || model === 'reuseport') {
+        expect(conn).toMatchObject({ worker: expect.any(Number), pid: expect.any(Number) });
+        expect(close.stats.perWorker).toHaveLength(2);
+        expect(close.stats.reaped).toBe(2); // both workers left at close and were waited for
+        expect(isAlive(conn.pid)).toBe(false);
+      }
       if (model === 'cluster') {
         expect(close.stats.reaped).toBe(2); // both workers exited and were waited for
         expect(isAlive(conn.pid)).toBe(false);
       }
-      if (model === 'cluster' || model === 'prethread') {
+      if (pool) {
         expect([0, 1]).toContain(conn.worker);
+        expect(close.stats.perWorker).toHaveLength(2);
         expect(close.stats.perWorker[conn.worker]).toBe(1);
       }
       expect(r.err).toEqual([]);

@@ -15,9 +15,9 @@ const cases: Case[] = [
   [
     'unknown model',
     'ERR_INVALID_ARG_VALUE',
-    { model: 'prefork' },
+    { model: 'prethreaded' },
     TypeError,
-    /"model" option must be one of 'fork', 'thread', 'iterative', 'prethread', 'epoll', 'node', 'cluster'\. Received 'prefork'/,
+    /"model" option must be one of 'fork', 'thread', 'iterative', 'prefork', 'reuseport', 'prethread', 'epoll', 'node', 'cluster'\. Received 'prethreaded'/,
   ],
   ['model missing', 'ERR_INVALID_ARG_TYPE', {}, TypeError, /"model" option .* Received undefined/],
   ['unknown option', 'ERR_INVALID_ARG_VALUE', { model: 'fork', maxclients: 3 }, TypeError, /Unknown option "maxclients"/],
@@ -120,7 +120,7 @@ const cases: Case[] = [
     'ERR_INVALID_ARG_VALUE',
     { model: 'iterative', labCrash: true },
     TypeError,
-    /"labCrash" option applies only to the fork, thread and prethread models\. Received it for model 'iterative'/,
+    /"labCrash" option applies only to the fork, thread, prefork, reuseport and prethread models\. Received it for model 'iterative'/,
   ],
   [
     'maxClients over the limit',
@@ -135,49 +135,42 @@ const cases: Case[] = [
     'ERR_INVALID_ARG_VALUE',
     { model: 'fork', workers: 2 },
     TypeError,
-    /"workers" option applies only to the prethread and cluster models\. Received it for model 'fork'/,
+    /"workers" option applies only to the cluster, prefork, reuseport and prethread models\. Received it for model 'fork'/,
   ],
   [
     'workers for epoll',
     'ERR_INVALID_ARG_VALUE',
     { model: 'epoll', workers: 2 },
     TypeError,
-    /"workers" option applies only to the prethread and cluster models\. Received it for model 'epoll'/,
-  ],
-  [
-    'prethread workers zero',
-    'ERR_OUT_OF_RANGE',
-    { model: 'prethread', workers: 0 },
-    RangeError,
-    /"workers" option must be an integer from 1 to 64\. Received 0/,
+    /"workers" option applies only to .* Received it for model 'epoll'/,
   ],
   [
     'prethread workers over the cap',
     'ERR_OUT_OF_RANGE',
     { model: 'prethread', workers: 65 },
     RangeError,
-    /"workers" .* Received 65/,
-  ],
-  [
-    'acceptLock for thread',
-    'ERR_INVALID_ARG_VALUE',
-    { model: 'thread', acceptLock: 'mutex' },
-    TypeError,
-    /"acceptLock" option applies only to the prethread model\. Received it for model 'thread'/,
+    /"workers" option must be an integer from 1 to 64\. Received 65/,
   ],
   [
     'acceptLock for cluster',
     'ERR_INVALID_ARG_VALUE',
     { model: 'cluster', acceptLock: 'main' },
     TypeError,
-    /"acceptLock" option applies only to the prethread model\. Received it for model 'cluster'/,
+    /"acceptLock" option applies only to the prefork and prethread models\. Received it for model 'cluster'/,
   ],
   [
-    'unknown acceptLock',
+    'a prefork acceptLock for prethread',
     'ERR_INVALID_ARG_VALUE',
     { model: 'prethread', acceptLock: 'flock' },
     TypeError,
     /"acceptLock" option must be one of 'mutex', 'main'\. Received 'flock'/,
+  ],
+  [
+    'a prethread acceptLock for prefork',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'prefork', acceptLock: 'main' },
+    TypeError,
+    /"acceptLock" option must be one of 'none', 'flock', 'mutex', 'pass'\. Received 'main'/,
   ],
   [
     'schedulingPolicy for prethread',
@@ -201,18 +194,67 @@ const cases: Case[] = [
     /"labCrash" option does not apply to the epoll model/,
   ],
   [
-    'trace for cluster',
-    'ERR_INVALID_ARG_VALUE',
-    { model: 'cluster', trace: true },
-    TypeError,
-    /"trace" option applies only to the native models \(fork, thread, iterative, prethread, epoll\)\. Received it for model 'cluster'/,
-  ],
-  [
     'threadArg for prethread',
     'ERR_INVALID_ARG_VALUE',
     { model: 'prethread', threadArg: 'shared-cfd' },
     TypeError,
     /"threadArg" option applies only to the thread model\. Received it for model 'prethread'/,
+  ],
+  [
+    'workers for thread',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'thread', workers: 2 },
+    TypeError,
+    /"workers" option applies only to .* model 'thread'/,
+  ],
+  [
+    'prefork workers zero',
+    'ERR_OUT_OF_RANGE',
+    { model: 'prefork', workers: 0 },
+    RangeError,
+    /"workers" option must be an integer from 1 to 64\. Received 0/,
+  ],
+  [
+    'reuseport workers over the cap',
+    'ERR_OUT_OF_RANGE',
+    { model: 'reuseport', workers: 65 },
+    RangeError,
+    /"workers" .* Received 65/,
+  ],
+  [
+    'acceptLock for thread',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'thread', acceptLock: 'mutex' },
+    TypeError,
+    /"acceptLock" option applies only to the prefork and prethread models\. Received it for model 'thread'/,
+  ],
+  [
+    'acceptLock for reuseport',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'reuseport', acceptLock: 'none' },
+    TypeError,
+    /"acceptLock" option applies only to the prefork and prethread models\. Received it for model 'reuseport'/,
+  ],
+  [
+    'unknown acceptLock',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'prefork', acceptLock: 'semaphore' },
+    TypeError,
+    /"acceptLock" option must be one of 'none', 'flock', 'mutex', 'pass'\. Received 'semaphore'/,
+  ],
+  [
+    'reap for prefork',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'prefork', reap: 'none' },
+    TypeError,
+    /"reap" option applies only to the fork model\. Received it for model 'prefork'/,
+  ],
+  [
+    'threadArg for reuseport',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'reuseport', threadArg: 'shared-cfd' },
+    TypeError,
+    /"threadArg" option applies only to the thread model\. Received it for model 'reuseport'/,
   ],
   [
     'workers zero',
@@ -249,7 +291,7 @@ const cases: Case[] = [
     'ERR_INVALID_ARG_VALUE',
     { model: 'node', labCrash: true },
     TypeError,
-    /"labCrash" option applies only to the fork, thread and prethread models\. Received it for model 'node'/,
+    /"labCrash" option applies only to the fork, thread, prefork, reuseport and prethread models\. Received it for model 'node'/,
   ],
   [
     'node maxClients over the limit',
@@ -286,19 +328,29 @@ describe('startServer option validation', () => {
   test('the limits are the native ones', () => {
     expect(MAX_CLIENTS_LIMIT).toBe(4096);
     expect(MAX_WORKERS).toBe(64);
-    expect(MAX_WORKERS).toBe(native.constants.MAX_WORKERS);
+    expect(native.constants.MAX_WORKERS).toBe(MAX_WORKERS); // the pool page is sized by it
   });
 
-  test('defaults of the pool options', () => {
+  test('pool models take maxClients up to the general limit (no process per connection), fork up to its own', () => {
+    expect(resolveOptions({ model: 'prefork', maxClients: 4096 }).maxClients).toBe(4096);
+    expect(resolveOptions({ model: 'reuseport', maxClients: 4096 }).maxClients).toBe(4096);
+    expect(() => resolveOptions({ model: 'fork', maxClients: 4096 })).toThrow(RangeError);
+    expect(resolveOptions({ model: 'prefork' })).toMatchObject({
+      acceptLock: 'none',
+      workers: Math.min(availableParallelism(), 64),
+    });
+  });
+
+  test('defaults of prethread and cluster', () => {
     expect(resolveOptions({ model: 'prethread' })).toMatchObject({
       acceptLock: 'mutex',
       workers: Math.min(availableParallelism(), 64),
     });
-    expect(resolveOptions({ model: 'cluster' })).toMatchObject({ schedulingPolicy: 'rr' });
     expect(resolveOptions({ model: 'prethread', workers: 64, acceptLock: 'main' })).toMatchObject({
       workers: 64,
       acceptLock: 'main',
     });
+    expect(resolveOptions({ model: 'cluster' })).toMatchObject({ schedulingPolicy: 'rr' });
   });
 
   test('close() validates timeoutMs', async () => {

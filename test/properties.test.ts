@@ -13,10 +13,13 @@ test('option validation: any input either resolves or throws a TypeError/RangeEr
         anything,
         fc.record(
           {
-            model: fc.oneof(fc.constantFrom('fork', 'thread', 'iterative', 'prethread', 'epoll', 'node', 'cluster'), anything),
-            workers: fc.oneof(fc.integer({ min: -1, max: 70 }), anything),
-            acceptLock: fc.oneof(fc.constantFrom('mutex', 'main'), anything),
+            model: fc.oneof(
+              fc.constantFrom('fork', 'thread', 'iterative', 'prefork', 'reuseport', 'prethread', 'epoll', 'node', 'cluster'),
+              anything,
+            ),
+            acceptLock: fc.oneof(fc.constantFrom('none', 'flock', 'mutex', 'pass', 'main'), anything),
             schedulingPolicy: fc.oneof(fc.constantFrom('rr', 'none'), anything),
+            workers: fc.oneof(fc.integer({ min: -1, max: 70 }), anything),
             host: fc.oneof(fc.constantFrom('127.0.0.1', '::1'), anything),
             port: fc.oneof(fc.integer({ min: -10, max: 70000 }), anything),
             maxClients: fc.oneof(fc.integer({ min: -1, max: 5000 }), anything),
@@ -32,8 +35,10 @@ test('option validation: any input either resolves or throws a TypeError/RangeEr
         try {
           const o = resolveOptions(input);
           // What passes validation is within the documented ranges.
-          expect(['fork', 'thread', 'iterative', 'prethread', 'epoll', 'node', 'cluster']).toContain(o.model);
-          expect(['mutex', 'main']).toContain(o.acceptLock);
+          expect(['fork', 'thread', 'iterative', 'prefork', 'reuseport', 'prethread', 'epoll', 'node', 'cluster']).toContain(
+            o.model,
+          );
+          expect(o.model === 'prethread' ? ['mutex', 'main'] : ['none', 'flock', 'mutex', 'pass']).toContain(o.acceptLock);
           expect(['rr', 'none']).toContain(o.schedulingPolicy);
           expect(o.workers).toBeGreaterThanOrEqual(1);
           expect(o.workers).toBeLessThanOrEqual(64);
@@ -54,7 +59,7 @@ test('startServer with random options throws synchronously or starts a server th
   await fc.assert(
     fc.asyncProperty(
       fc.record({
-        model: fc.constantFrom('fork', 'thread', 'iterative', 'prethread', 'epoll', 'node', 'x'),
+        model: fc.constantFrom('fork', 'thread', 'iterative', 'prefork', 'reuseport', 'prethread', 'epoll', 'node', 'x'),
         maxClients: fc.integer({ min: -2, max: 3 }),
         handler: fc.constantFrom('echo', 'upper', 'rot13'),
       }),
@@ -76,8 +81,10 @@ test('startServer with random options throws synchronously or starts a server th
 test('event decoder: random bytes in random chunks decode without throwing, record by record', () => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 20 * eventRecordSize() }), fc.array(fc.nat(100), { maxLength: 20 }), (bytes, cuts) => {
-      const whole = new EventDecoder().push(Buffer.from(bytes));
-      const chunked = new EventDecoder();
+      // Both meanings of the slot field (thread slot, pool worker) decode the same bytes alike.
+      const slotIs = bytes.length % 2 === 0 ? 'slot' : 'worker';
+      const whole = new EventDecoder(slotIs).push(Buffer.from(bytes));
+      const chunked = new EventDecoder(slotIs);
       const events = [];
       let at = 0;
       for (const cut of cuts) {

@@ -1,18 +1,30 @@
 // The reference C servers (ref/*.c): real processes, real sockets, and /proc to see what is left.
 import { readFileSync } from 'node:fs';
 import { connect, createServer, Server as NetServer } from 'node:net';
-import { REFERENCE_MODELS, ReferenceModel, ReferenceOptions, ReferenceServer, startReference } from '../lib/bench/reference';
+import {
+  REFERENCE_LOCKS,
+  REFERENCE_MODELS,
+  REFERENCE_POOLS,
+  ReferenceModel,
+  ReferenceOptions,
+  ReferenceServer,
+  startReference,
+} from '../lib/bench/reference';
 import { readStat } from '../lib/util/proc';
 import { Client, childrenOf, exchange, random, waitFor, zombiesOf } from './helpers';
 
-// The pools get a thread per client of the test: a client beyond the pool would wait in the backlog.
-const CONCURRENT: Array<[string, ReferenceModel, ReferenceOptions]> = [
-  ['fork', 'fork', {}],
-  ['thread', 'thread', {}],
-  ['epoll', 'epoll', {}],
-  ['prethread --lock mutex', 'prethread', { workers: 20, lock: 'mutex' }],
-  ['prethread --lock main', 'prethread', { workers: 20, lock: 'main' }],
-];
+const CONCURRENT: ReferenceModel[] = ['fork', 'thread', 'epoll', 'prefork', 'reuseport', 'prethread'];
+/** Pools whose every member serves one client at a time (prefork's children, prethread's threads). */
+const ONE_AT_A_TIME_POOLS: readonly ReferenceModel[] = ['prefork', 'prethread'];
+/** Pools of processes (prethread's pool is of threads). */
+const PROCESS_POOLS: readonly ReferenceModel[] = ['prefork', 'reuseport'];
+
+/** Threads of a process, from /proc/<pid>/status. */
+const threadsOf = (pid: number) => Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+
+/** Pool references get `workers` children (a prefork child serves one client at a time). */
+const optsFor = (model: ReferenceModel, workers: number, extra: ReferenceOptions = {}): ReferenceOptions =>
+  REFERENCE_POOLS.includes(model) ? { workers, ...extra } : extra;
 
 function refuses(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -34,7 +46,7 @@ describe.each(REFERENCE_MODELS)('ref-%s', (model) => {
   });
 
   test('echoes a 100 KB random payload byte for byte', async () => {
-    server = await startReference(model);
+    server = await startReference(model, optsFor(model, 2));
     expect(server.port).toBeGreaterThan(0);
     const payload = random(100 * 1024);
     const reply = await exchange(server.port, payload);
@@ -43,14 +55,14 @@ describe.each(REFERENCE_MODELS)('ref-%s', (model) => {
   });
 
   test('handler upper turns a–z into A–Z and leaves every other byte alone', async () => {
-    server = await startReference(model, { handler: 'upper' });
+    server = await startReference(model, optsFor(model, 2, { handler: 'upper' }));
     const payload = Buffer.concat([Buffer.from('hello, World! {a-z}\n'), random(4096)]);
     const expected = Buffer.from(payload.map((b) => (b >= 0x61 && b <= 0x7a ? b - 0x20 : b)));
     expect((await exchange(server.port, payload)).equals(expected)).toBe(true);
   });
 
   test('close() ends the process, its children and the port; no zombie is left', async () => {
-    server = await startReference(model);
+    server = await startReference(model, optsFor(model, 4));
     const { pid, port } = server;
     // Short connections first: a fork server's finished children must be reaped as they end.
     await Promise.all(Array.from({ length: 10 }, (_, i) => exchange(port, Buffer.from(`short ${i}`))));
@@ -60,6 +72,11 @@ describe.each(REFERENCE_MODELS)('ref-%s', (model) => {
     if (model === 'fork') {
       await waitFor(() => zombiesOf(pid).length === 0, 2000, 'the SIGCHLD handler to reap the short children');
       expect(childrenOf(pid).filter((c) => c.state !== 'Z')).toHaveLength(3);
+    } else if (PROCESS_POOLS.includes(model)) {
+      expect(childrenOf(pid).filter((c) => c.state !== 'Z')).toHaveLength(4); // the pool, forked once
+    } else if (model === 'prethread') {
+      expect(childrenOf(pid)).toEqual([]);
+      expect(threadsOf(pid)).toBe(1 + 4); // main + the pool, made once
     } else {
       expect(childrenOf(pid)).toEqual([]);
     }
@@ -79,15 +96,18 @@ describe.each(REFERENCE_MODELS)('ref-%s', (model) => {
   });
 });
 
-describe.each(CONCURRENT)('ref-%s serves clients concurrently', (_label, model, options) => {
+describe.each(CONCURRENT)('ref-%s serves clients concurrently', (model) => {
   test('20 clients, all connected at once, each echoed', async () => {
-    const server = await startReference(model, options);
+    const server = await startReference(model, optsFor(model, ONE_AT_A_TIME_POOLS.includes(model) ? 20 : 2));
     try {
+      const pool = childrenOf(server.pid).map((c) => c.pid);
       const clients = await Promise.all(Array.from({ length: 20 }, () => Client.open(server.port)));
       // Every client is open before any is served: an iterative server would answer only the first.
       const replies = await Promise.all(clients.map((c, i) => c.echo(`client ${i} `.repeat(50))));
       replies.forEach((r, i) => expect(r.toString()).toBe(`client ${i} `.repeat(50)));
       if (model === 'fork') expect(childrenOf(server.pid).filter((c) => c.state !== 'Z')).toHaveLength(20);
+      // A pool serves them all with the processes it forked at start: none per connection.
+      if (REFERENCE_POOLS.includes(model)) expect(childrenOf(server.pid).map((c) => c.pid)).toEqual(pool);
       for (const c of clients) c.end();
       for (const c of clients) await c.closedByPeer(2000);
     } finally {
@@ -97,12 +117,11 @@ describe.each(CONCURRENT)('ref-%s serves clients concurrently', (_label, model, 
   });
 });
 
-describe.each(['mutex', 'main'])('ref-prethread --lock %s', (lock) => {
+describe.each(['mutex', 'main'] as const)('ref-prethread --lock %s', (lock) => {
   test('a pool of 2: a third client waits (mutex: in the backlog; main: in the queue) until a thread is free; no thread is created for it', async () => {
     const server = await startReference('prethread', { workers: 2, lock });
     try {
-      const threads = () => Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${server.pid}/status`, 'utf8'))![1]);
-      expect(threads()).toBe(3); // main + the pool
+      expect(threadsOf(server.pid)).toBe(3); // main + the pool
       const [a, b] = [await Client.open(server.port), await Client.open(server.port)];
       for (const c of [a, b]) expect((await c.echo('busy')).toString()).toBe('busy');
       const third = await Client.open(server.port);
@@ -110,11 +129,35 @@ describe.each(['mutex', 'main'])('ref-prethread --lock %s', (lock) => {
       expect(await third.silentFor(300)).toBe(true);
       a.end();
       expect((await third.read(4)).toString()).toBe('wait');
-      expect(threads()).toBe(3);
+      expect(threadsOf(server.pid)).toBe(3);
       for (const c of [b, third]) c.end();
     } finally {
       await server.close();
     }
+  });
+});
+
+describe.each(REFERENCE_LOCKS)('ref-prefork --lock %s', (lock) => {
+  test('3 children serve 6 clients, 3 at a time; the 4th waits in the backlog until one is free', async () => {
+    const server = await startReference('prefork', { workers: 3, lock });
+    try {
+      const held = await Promise.all([1, 2, 3].map(() => Client.open(server.port)));
+      for (const [i, c] of held.entries()) expect((await c.echo(`held ${i}`)).toString()).toBe(`held ${i}`);
+      const waiting = await Client.open(server.port); // the kernel completed its handshake…
+      waiting.sock.write('waiting');
+      expect(await waiting.silentFor(300)).toBe(true); // …and nobody serves it while all 3 are busy
+      held[0].end();
+      expect((await waiting.read(7)).toString()).toBe('waiting');
+      waiting.end();
+      // Two more through the one child that is free again, in turn.
+      const payloads = [1, 2].map(() => random(50 * 1024));
+      const replies = await Promise.all(payloads.map((p) => exchange(server.port, p)));
+      replies.forEach((r, i) => expect(r.equals(payloads[i])).toBe(true));
+      for (const c of held) c.end();
+    } finally {
+      await server.close();
+    }
+    expect(zombiesOf(process.pid)).toEqual([]);
   });
 });
 
@@ -125,10 +168,10 @@ describe('startReference() failures', () => {
     await expect(startReference('epoll', { port: 70000 })).rejects.toThrow(RangeError);
     await expect(startReference('epoll', { host: 'localhost' })).rejects.toThrow(/"host"/);
     await expect(startReference('epoll', { handler: 'lower' as 'echo' })).rejects.toThrow(/"handler"/);
-    await expect(startReference('epoll', { workers: 2 })).rejects.toThrow(
-      /"workers" option applies only to the pool reference servers\. Received it for model 'epoll'/,
-    );
-    await expect(startReference('thread', { lock: 'mutex' })).rejects.toThrow(TypeError);
+    await expect(startReference('epoll', { workers: 2 })).rejects.toThrow(/"workers" option applies only to the prefork/);
+    await expect(startReference('reuseport', { lock: 'mutex' })).rejects.toThrow(/"lock" option applies only to the prefork/);
+    await expect(startReference('prefork', { workers: 65 })).rejects.toThrow(RangeError);
+    await expect(startReference('prefork', { lock: 'sem' as 'none' })).rejects.toThrow(/"lock" option must be one of/);
     await expect(startReference('prethread', { lock: 'flock' })).rejects.toThrow(/"lock" option must be one of 'mutex', 'main'/);
     await expect(startReference('prethread', { workers: 65 })).rejects.toThrow(RangeError);
   });

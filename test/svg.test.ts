@@ -215,9 +215,10 @@ describe('svg: the prethread model', () => {
     }
     expect(d.lanes.filter((l) => data(l, 'kind') === 'worker')).toEqual([]);
     // Each accept, and each close, is on the lane of the pool thread that made it.
-    const accepts = d.marks.filter((m) => data(m, 'call') === 'accept');
+    const accepts = d.marks.filter((m) => data(m, 'call') === 'worker-accept');
     expect(accepts).toHaveLength(2);
     for (const m of accepts) expect(data(m, 'lane')).toBe(`pool:${data(m, 'worker')}`);
+    expect(d.marks.filter((m) => data(m, 'call') === 'accept')).toEqual([]); // the server thread accepts nothing
     for (const m of d.marks.filter((x) => data(x, 'call') === 'close-conn')) expect(data(m, 'lane')).toMatch(/^pool:[01]$/);
     const creates = d.marks.filter((m) => data(m, 'call') === 'pthread_create');
     expect(creates.map((m) => data(m, 'lane'))).toEqual(['node', 'node']);

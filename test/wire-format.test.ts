@@ -49,7 +49,6 @@ function record(fields: Record<string, number | bigint | Buffer>): Buffer {
     const { offset, width } = wire.fields[name];
     if (Buffer.isBuffer(value)) value.copy(buf, offset);
     else if (width === 1) buf.writeUInt8(Number(value), offset);
-    else if (width === 2 && Number(value) < 0) buf.writeInt16LE(Number(value), offset);
     else if (width === 2) buf.writeUInt16LE(Number(value), offset);
     else if (width === 4) buf.writeInt32LE(Number(value), offset);
     else buf.writeBigInt64LE(BigInt(value), offset);
@@ -64,7 +63,6 @@ test('records laid out by the addon decode to the events they describe', () => {
       id: 7,
       pid: 1234,
       slot: -1,
-      worker: -1,
       code: wire.disconnectReasons.idle,
       bytesIn: 10n,
       bytesOut: 12n,
@@ -83,26 +81,38 @@ test('records laid out by the addon decode to the events they describe', () => {
       timeNs: 2_000_000n,
     }),
     record({ type: wire.eventTypes.reject, id: 3, slot: -1, code: wire.rejectReasons['no-fd'], detail: 24, family: 4 }),
-    record({ type: wire.eventTypes.connection, id: 8, slot: -1, worker: 5, family: 4, port: 4000 }),
-    record({
-      type: wire.eventTypes.trace,
-      code: wire.traceCalls['queue-pop'],
-      pid: 99,
-      slot: -1,
-      worker: 63,
-      fd: 12n,
-      result: 4242n,
-    }),
   ]);
   const events = new EventDecoder().push(buf);
-  expect(events.map((e) => e.type)).toEqual(['disconnect', 'trace', 'reject', 'connection', 'trace']);
+  expect(events.map((e) => e.type)).toEqual(['disconnect', 'trace', 'reject']);
   expect(events[0]).toMatchObject({ event: { id: 7, pid: 1234, reason: 'idle', bytesIn: 10, bytesOut: 12 } });
-  expect(events[0].type === 'disconnect' && events[0].event.worker).toBe(undefined); // worker -1: none
-  expect(events[3]).toMatchObject({ event: { id: 8, worker: 5, peer: { port: 4000 } } });
-  expect(events[3].type === 'connection' && events[3].event.slot).toBe(undefined);
-  expect(events[4]).toMatchObject({ event: { call: 'queue-pop', worker: 63, fd: 12, result: 4242 } });
   expect(events[1]).toMatchObject({
     event: { call: 'waitpid', pid: 99, fd: 9, result: 4321, timeMs: 2, address: { address: '127.0.0.1', port: 8080 } },
   });
   expect(events[2]).toMatchObject({ event: { id: 3, reason: 'no-fd', errno: 'EMFILE' } });
+});
+
+test("an Error record names the call that failed; a pool server's slot field is its worker's index", () => {
+  const errors = new EventDecoder().push(
+    Buffer.concat([
+      record({ type: wire.eventTypes.error, code: 98, detail: wire.traceCalls.bind, slot: -1 }),
+      record({ type: wire.eventTypes.error, code: 24, detail: 0, slot: -1 }),
+      record({ type: wire.eventTypes.error, code: 24, detail: wire.traceCalls['worker-accept'], slot: -1 }),
+      record({ type: wire.eventTypes.error, code: 11, detail: wire.traceCalls['pool-fork'], slot: -1 }),
+    ]),
+  );
+  expect(errors).toEqual([
+    expect.objectContaining({ type: 'error', errno: 98, syscall: 'bind' }),
+    expect.objectContaining({ type: 'error', errno: 24, syscall: 'accept' }), // the accept loop's own
+    expect.objectContaining({ type: 'error', errno: 24, syscall: 'accept' }),
+    expect.objectContaining({ type: 'error', errno: 11, syscall: 'fork' }),
+  ]);
+  const connection = record({ type: wire.eventTypes.connection, id: 1, pid: 77, slot: 3, family: 4 });
+  const reap = record({ type: wire.eventTypes.reap, id: 0, pid: 77, slot: 3, code: -1, detail: 9 });
+  const [pool, poolReap] = new EventDecoder('worker').push(Buffer.concat([connection, reap]));
+  expect(pool).toMatchObject({ event: { id: 1, pid: 77, worker: 3 } });
+  expect((pool as { event: object }).event).not.toHaveProperty('slot');
+  expect(poolReap).toMatchObject({ event: { pid: 77, worker: 3, signal: 'SIGKILL', exitCode: null } });
+  const [thread] = new EventDecoder().push(connection);
+  expect(thread).toMatchObject({ event: { id: 1, slot: 3 } });
+  expect((thread as { event: object }).event).not.toHaveProperty('worker');
 });

@@ -9,12 +9,13 @@ import { basename, join } from 'node:path';
 import { BUILD_DIR, NATIVE_FILES, NativeFile, PREBUILD_DIR } from '../paths';
 import { integerIn, invalidType, invalidValue, numericHost, oneOf, optionsObject, port, show } from '../util/validate';
 
-export const REFERENCE_MODELS = ['iterative', 'fork', 'thread', 'epoll', 'prethread'] as const;
+export const REFERENCE_MODELS = ['iterative', 'fork', 'thread', 'epoll', 'prefork', 'reuseport', 'prethread'] as const;
 export type ReferenceModel = (typeof REFERENCE_MODELS)[number];
-/** The pool servers' lock kinds (`--lock`); the first is the default. */
-export const REFERENCE_LOCKS: Partial<Record<ReferenceModel, readonly string[]>> = { prethread: ['mutex', 'main'] };
-/** The pool servers' `--workers` cap. */
-export const REFERENCE_MAX_WORKERS = 64;
+/** The reference servers with a pool made at start, of processes or threads (--workers). */
+export const REFERENCE_POOLS: readonly ReferenceModel[] = ['prefork', 'reuseport', 'prethread'];
+export const REFERENCE_LOCKS = ['none', 'flock', 'mutex', 'pass'] as const;
+/** ref-prethread's --lock kinds, as the prethread model's acceptLock; the first is the default. */
+export const REFERENCE_PRETHREAD_LOCKS = ['mutex', 'main'] as const;
 
 /**
  * The kinds of C programs: their list in scripts/native-files.js, and the environment variable
@@ -34,10 +35,13 @@ export interface ReferenceOptions {
   port?: number;
   /** 'echo' (default) or 'upper' (ASCII a–z turned into A–Z). */
   handler?: 'echo' | 'upper';
-  /** Pool servers (prethread): threads in the pool, 1..64. Default: the program's (4). */
+  /** prefork, reuseport: processes forked at start; prethread: threads; 1..64. Default: the number of CPUs. */
   workers?: number;
-  /** Pool servers: the lock kind (prethread: 'mutex' or 'main'). Default: the program's first. */
-  lock?: string;
+  /**
+   * prefork: how the children take turns at accept() (default 'none'); prethread: 'mutex'
+   * (default) or 'main'. As the models' acceptLock.
+   */
+  lock?: (typeof REFERENCE_LOCKS)[number] | (typeof REFERENCE_PRETHREAD_LOCKS)[number];
 }
 
 /** A C program of this project, running and listening. */
@@ -50,8 +54,9 @@ export interface ListeningProgram {
   /** Resolves with the first line from index `from` on that matches, or rejects after timeoutMs. */
   waitForLine(match: RegExp, timeoutMs: number, from?: number): Promise<string>;
   /**
-   * SIGTERM, then resolves once the process has exited (a fork server first kills and reaps its
-   * children). SIGKILL if it is still alive after 3 s. Calling it again returns the same promise.
+   * SIGTERM, then resolves once the process has exited (the fork and pool servers first kill and
+   * reap their children). SIGKILL if it is still alive after 3 s. Calling it again returns the
+   * same promise.
    */
   close(): Promise<void>;
 }
@@ -107,14 +112,20 @@ function validate(model: unknown, opts: unknown): { model: ReferenceModel; args:
   const listenPort = port('port', o.port ?? 0, 0);
   const handler = oneOf('handler', o.handler ?? 'echo', ['echo', 'upper'] as const);
   const args = ['--host', host, '--port', String(listenPort), '--handler', handler];
-  const locks = REFERENCE_LOCKS[model as ReferenceModel];
-  for (const name of ['workers', 'lock']) {
-    if (o[name] !== undefined && locks === undefined) {
-      throw invalidValue(`The "${name}" option applies only to the pool reference servers. Received it for model '${model}'`);
+  if (o.workers !== undefined) {
+    if (!REFERENCE_POOLS.includes(model as ReferenceModel)) {
+      throw invalidValue(
+        `The "workers" option applies only to the prefork, reuseport and prethread references. Received it for '${model}'`,
+      );
     }
+    args.push('--workers', String(integerIn('workers', o.workers, 1, 64)));
   }
-  if (o.workers !== undefined) args.push('--workers', String(integerIn('workers', o.workers, 1, REFERENCE_MAX_WORKERS)));
-  if (o.lock !== undefined) args.push('--lock', oneOf('lock', o.lock, locks!));
+  if (o.lock !== undefined) {
+    if (model !== 'prefork' && model !== 'prethread') {
+      throw invalidValue(`The "lock" option applies only to the prefork and prethread references. Received it for '${model}'`);
+    }
+    args.push('--lock', oneOf('lock', o.lock, model === 'prethread' ? REFERENCE_PRETHREAD_LOCKS : REFERENCE_LOCKS));
+  }
   return { model: model as ReferenceModel, args };
 }
 

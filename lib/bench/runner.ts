@@ -8,11 +8,14 @@ import { LoadResult, runLoad } from './loadgen';
 import { descendantsOf } from '../util/proc';
 import { referenceBinary, referenceCandidates, ReferenceModel, startReference } from './reference';
 import { compiledScript } from '../paths';
+import { MAX_WORKERS } from '../server/options';
 
 export const BENCH_MODELS = [
   'fork',
   'thread',
   'iterative',
+  'prefork',
+  'reuseport',
   'prethread',
   'epoll',
   'node',
@@ -20,8 +23,10 @@ export const BENCH_MODELS = [
   'ref-fork',
   'ref-thread',
   'ref-iterative',
-  'ref-prethread',
   'ref-epoll',
+  'ref-prefork',
+  'ref-reuseport',
+  'ref-prethread',
   'socat',
 ] as const;
 export type BenchModel = (typeof BENCH_MODELS)[number];
@@ -31,25 +36,25 @@ export const REFERENCE_OF: Partial<Record<BenchModel, BenchModel>> = {
   fork: 'ref-fork',
   thread: 'ref-thread',
   iterative: 'ref-iterative',
+  prefork: 'ref-prefork',
+  reuseport: 'ref-reuseport',
   prethread: 'ref-prethread',
   epoll: 'ref-epoll',
 };
 
-/**
- * The thread pools run with this many threads (the most the option allows), the model and its
- * reference alike: a pool serves as many clients at once as it has threads, and the others wait
- * in the backlog, so a ping-pong wider than the pool would only stall.
- */
-export const BENCH_POOL_WORKERS = 64;
+/** Models that serve one client at a time: a multi-connection ping-pong would only stall. */
+export const ONE_AT_A_TIME: readonly BenchModel[] = ['iterative', 'ref-iterative'];
 
 /**
- * How many clients a model serves at once (one-at-a-time models: 1; the pools: their threads); a
- * ping-pong wider than that would only stall, so it is not run.
+ * Pools whose every worker serves one client at a time: they get a worker per connection of the
+ * widest run (at most MAX_WORKERS), and skip the ping-pong widths beyond that (those clients
+ * would wait in the backlog for the whole run).
  */
-export function capacityOf(model: BenchModel): number {
-  if (model === 'iterative' || model === 'ref-iterative') return 1;
-  if (model === 'prethread' || model === 'ref-prethread') return BENCH_POOL_WORKERS;
-  return Infinity;
+const WORKER_PER_CLIENT: readonly BenchModel[] = ['prefork', 'ref-prefork', 'prethread', 'ref-prethread'];
+
+/** The most concurrent clients a run of `config` makes. */
+function widestRun(config: BenchConfig): number {
+  return Math.max(config.churnClients, ...config.connections);
 }
 
 export interface BenchConfig {
@@ -152,13 +157,15 @@ export function socatAvailable(): boolean {
   return spawnSync('socat', ['-V'], { stdio: 'ignore' }).status === 0;
 }
 
-/** Starts one model in a process of its own (refs: the C binary; socat; the API's models: bench/server-process). */
-export async function startModel(model: BenchModel): Promise<RunningServer> {
+/**
+ * Starts one model in a process of its own (refs: the C binary; socat; the API's models:
+ * bench/server-process). `clients`: the most concurrent clients it will get — a prefork or
+ * prethread pool (and its reference) gets a worker for each, at most MAX_WORKERS.
+ */
+export async function startModel(model: BenchModel, clients = 1): Promise<RunningServer> {
+  const workers = WORKER_PER_CLIENT.includes(model) ? { workers: Math.min(MAX_WORKERS, Math.max(1, clients)) } : {};
   if (model.startsWith('ref-')) {
-    const ref = await startReference(
-      model.slice(4) as ReferenceModel,
-      model === 'ref-prethread' ? { workers: BENCH_POOL_WORKERS } : {},
-    );
+    const ref = await startReference(model.slice(4) as ReferenceModel, workers);
     return { port: ref.port, pid: ref.pid, close: () => ref.close() };
   }
   if (model === 'socat') {
@@ -180,12 +187,7 @@ export async function startModel(model: BenchModel): Promise<RunningServer> {
     await stopChild(child);
     throw new Error('socat did not start listening');
   }
-  const options =
-    model === 'cluster'
-      ? { model, workers: 2, maxClients: 1000 }
-      : model === 'prethread'
-        ? { model, workers: BENCH_POOL_WORKERS, maxClients: 1000 }
-        : { model, maxClients: 1000 };
+  const options = model === 'cluster' ? { model, workers: 2, maxClients: 1000 } : { model, maxClients: 1000, ...workers };
   const child = spawn(process.execPath, [compiledScript('bench/server-process'), JSON.stringify(options)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -263,11 +265,11 @@ export interface BenchControl {
 type Run = { kind: 'pingpong' | 'churn'; connections: number };
 
 function runsOf(model: BenchModel, config: BenchConfig): Run[] {
-  const capacity = capacityOf(model);
   const runs: Run[] = config.connections
-    .filter((c) => c === 1 || c <= capacity)
+    .filter((c) => c === 1 || !ONE_AT_A_TIME.includes(model))
+    .filter((c) => c <= MAX_WORKERS || !WORKER_PER_CLIENT.includes(model))
     .map((c) => ({ kind: 'pingpong' as const, connections: c }));
-  runs.push({ kind: 'churn', connections: Math.min(capacity, config.churnClients) });
+  runs.push({ kind: 'churn', connections: ONE_AT_A_TIME.includes(model) ? 1 : config.churnClients });
   return runs;
 }
 
@@ -341,7 +343,7 @@ export async function runBench(config: BenchConfig, control: BenchControl = {}):
     for (const model of models) {
       if (aborted()) break bench;
       progress({ round, repeat: config.repeat, model, done, total, elapsedMs: Date.now() - started, etaMs: eta() });
-      const server = await startModel(model);
+      const server = await startModel(model, widestRun(config));
       try {
         for (const run of runsOf(model, config)) {
           if (aborted()) break;
@@ -479,7 +481,7 @@ export function formatTable(report: BenchReport): string {
   const lines = rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
   const notes = [
-    `msgs/s: ${report.config.size}-byte ping-pong, median of ${report.config.repeat} round(s) of ${report.config.durationMs} ms; conns/s: churn with ${report.config.churnClients} clients (1 for one-at-a-time models); the thread pools run with ${BENCH_POOL_WORKERS} threads, and no ping-pong wider than that.`,
+    `msgs/s: ${report.config.size}-byte ping-pong, median of ${report.config.repeat} round(s) of ${report.config.durationMs} ms; conns/s: churn with ${report.config.churnClients} clients (1 for one-at-a-time models).`,
     '× ref: against the C reference server of the same design (ref/*.c); procs/threads/RSS: peaks of the server process tree.',
     ...sums
       .filter((s) => s.errors > 0 || s.verifyFailures > 0)

@@ -12,6 +12,8 @@ import {
   MODELS,
   NATIVE_MODELS,
   POOL_MODELS,
+  PRETHREAD_ACCEPT_LOCKS,
+  PROCESS_MODELS,
   SCHEDULING_POLICIES,
   SchedulingPolicy,
 } from '../server/options';
@@ -36,9 +38,9 @@ export interface ServeArgs {
   minBytesPerSecond: number;
   /** undefined: the default (1000), given only with --min-bytes-per-second. */
   rateWindowMs: number | undefined;
-  /** Pool models only; undefined: the default (one per CPU). */
+  /** cluster, prefork, reuseport, prethread; undefined: the default (one per CPU). */
   workers: number | undefined;
-  /** prethread only; undefined: the default (mutex). */
+  /** prefork and prethread only; undefined: the default (prefork 'none', prethread 'mutex'). */
   acceptLock: AcceptLock | undefined;
   /** cluster only; undefined: the default (rr). */
   schedulingPolicy: SchedulingPolicy | undefined;
@@ -101,14 +103,14 @@ export const SERVE: Command = {
     {
       name: 'workers',
       value: 'N',
-      help: `pool models (${POOL_MODELS.join(', ')}): pool threads or worker processes (default: one per CPU)`,
+      help: 'cluster, prefork, reuseport: worker processes; prethread: threads (default: one per CPU)',
       parse: integer(1, MAX_WORKERS),
     },
     {
       name: 'accept-lock',
-      value: ACCEPT_LOCKS.prethread.join('|'),
-      help: 'prethread: each pool thread locks a mutex around accept (mutex, default), or the main thread accepts and hands over (main)',
-      parse: choice(ACCEPT_LOCKS.prethread),
+      value: [...ACCEPT_LOCKS, ...PRETHREAD_ACCEPT_LOCKS.filter((l) => l !== 'mutex')].join('|'),
+      help: "prefork: how the workers take turns at accept() (none|flock|mutex|pass, default 'none'); prethread: mutex (default) or main",
+      parse: choice([...ACCEPT_LOCKS, 'main'] as const),
     },
     {
       name: 'scheduling-policy',
@@ -150,11 +152,20 @@ export function parseServeArgs(argv: string[]): ServeArgs | null {
     svg: (v.svg as string | undefined) ?? null,
     ui: (v.ui as number | undefined) ?? null,
   };
-  if (out.workers !== undefined && !(POOL_MODELS as readonly string[]).includes(out.model)) {
-    throw new UsageError(`--workers applies only to --model ${POOL_MODELS.join('|')}`);
+  const withWorkers: readonly string[] = ['cluster', ...POOL_MODELS];
+  if (out.workers !== undefined && !withWorkers.includes(out.model)) {
+    throw new UsageError(`--workers applies only to --model ${withWorkers.join(', ')}`);
   }
-  if (out.acceptLock !== undefined && out.model !== 'prethread') {
-    throw new UsageError(`--accept-lock applies only to --model prethread`);
+  if (out.acceptLock !== undefined && out.model !== 'prefork' && out.model !== 'prethread') {
+    throw new UsageError(`--accept-lock applies only to --model prefork, prethread`);
+  }
+  if (out.acceptLock !== undefined) {
+    const allowed: readonly string[] = out.model === 'prethread' ? PRETHREAD_ACCEPT_LOCKS : ACCEPT_LOCKS;
+    if (!allowed.includes(out.acceptLock)) {
+      throw new UsageError(
+        `--accept-lock for --model ${out.model} must be one of ${allowed.join(', ')}, got '${out.acceptLock}'`,
+      );
+    }
   }
   if (out.schedulingPolicy !== undefined && out.model !== 'cluster') {
     throw new UsageError(`--scheduling-policy applies only to --model cluster`);
@@ -170,19 +181,23 @@ export function parseServeArgs(argv: string[]): ServeArgs | null {
   return out;
 }
 
+const isProcessModel = (model: Model) => (PROCESS_MODELS as readonly string[]).includes(model);
+
 const at = (p: Peer) => (p.family === 'IPv6' ? `[${p.address}]:${p.port}` : `${p.address}:${p.port}`);
 
 export function statsLine(s: ServerStats): string {
   return (
     `closed: accepted ${s.accepted}, rejected ${s.rejected}, closed ${s.closed}, reaped ${s.reaped}, ` +
     `eintrRetries ${s.eintrRetries}, bytes in ${s.bytesIn}, out ${s.bytesOut}` +
+    (s.perWorker.length > 0 ? `, accepted per worker [${s.perWorker.join(', ')}]` : '') +
     (s.eventsDropped ? `, events dropped ${s.eventsDropped}` : '')
   );
 }
 
-/** ` → child pid 4712`, ` → slot 3`, ` → worker #1 (pid 4712)`, ` → worker #1`, or nothing. */
+/** ` → child pid 4712`, ` → worker 1 (pid 4712)`, ` → slot 3`, or nothing. */
 function servedBy(model: Model, c: { pid?: number; slot?: number; worker?: number }): string {
-  if (c.worker !== undefined) return ` → worker #${c.worker}${c.pid ? ` (pid ${c.pid})` : ''}`;
+  // prethread's pool threads have no pid of their own.
+  if (c.worker !== undefined) return ` → worker ${c.worker}${c.pid ? ` (pid ${c.pid})` : ''}`;
   if (c.pid) return ` → ${model === 'cluster' ? 'worker' : 'child'} pid ${c.pid}`;
   return c.slot !== undefined ? ` → slot ${c.slot}` : '';
 }
@@ -205,7 +220,11 @@ export function attachPrinter(
   );
   server.on('reject', (r) => (args.json ? json('reject', r) : print(`reject #${r.id} from ${at(r.peer)}: ${r.reason}`)));
   server.on('reap', (r) =>
-    args.json ? json('reap', r) : print(`reap pid ${r.pid}: ${r.signal ? `signal ${r.signal}` : `exit ${r.exitCode}`}`),
+    args.json
+      ? json('reap', r)
+      : print(
+          `reap pid ${r.pid}${r.worker !== undefined ? ` (worker ${r.worker})` : ''}: ${r.signal ? `signal ${r.signal}` : `exit ${r.exitCode}`}`,
+        ),
   );
   server.on('error', (e) => (args.json ? json('error', { message: e.message }) : print(`error: ${e.message}`)));
   if (args.trace) {
@@ -260,14 +279,14 @@ export async function serveMain(
     print(JSON.stringify({ event: 'listening', model: server.model, address: a.address, port: a.port, pid: server.pid }));
   } else {
     print(
-      `${server.model} server listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} (${server.model === 'fork' ? 'master ' : server.model === 'cluster' ? 'primary ' : ''}pid ${server.pid})`,
+      `${server.model} server listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} (${isProcessModel(server.model) ? 'master ' : server.model === 'cluster' ? 'primary ' : ''}pid ${server.pid})`,
     );
     print(`connect with: nc ${a.address} ${a.port}`);
     if (a.address !== '127.0.0.1' && a.address !== '::1') {
       process.stderr.write(`posix-servers: warning: listening on ${a.address}, not loopback: other machines can connect\n`);
     }
   }
-  const ctx = server.model === 'fork' ? { masterPid: server.pid } : {};
+  const ctx = isProcessModel(server.model) ? { masterPid: server.pid } : {};
   attachPrinter(server, args, print, formatTrace ? (t, t0) => formatTrace(t, t0, args.lang, ctx) : null);
   let recorder: Recorder | null = null;
   let view: LiveView | null = null;

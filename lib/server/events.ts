@@ -15,11 +15,14 @@ export interface ConnectionEvent {
   /** 1, 2, … in accept order (refused connections take an id too). */
   id: number;
   peer: Peer;
-  /** Fork model: the child process serving this connection; cluster: the worker process. */
+  /** fork: the child process serving this connection; prefork, reuseport, cluster: the worker process. */
   pid?: number;
   /** Thread model: the slot of the INFO table it occupies. */
   slot?: number;
-  /** Pool models (prethread, cluster): the index of the pool member serving it, 0..workers-1. */
+  /**
+   * prefork, reuseport, cluster: the index of the pool worker serving it; prethread: of the pool
+   * thread (0..workers-1; see stats().perWorker).
+   */
   worker?: number;
 }
 
@@ -55,14 +58,20 @@ export interface RejectEvent {
 }
 
 export interface ReapEvent {
-  /** The child's pid, as waitpid() returned it. */
+  /** The child's (pool models, cluster: the worker's) pid, as waitpid() returned it. */
   pid: number;
-  /** The connection it served. */
+  /** The connection it served (0: none — a pool worker that was idle, or held several). */
   id: number;
-  /** Exit status when the child exited (0: client closed, 1: I/O error, 3: idle, 4: lifetime, 5: slow), else null. */
+  /**
+   * Exit status when the process exited, else null. fork: 0 client closed, 1 I/O error, 3 idle,
+   * 4 lifetime, 5 slow. Pool workers: 0 when they left at close, 6 when they had reported a
+   * fatal error (the server then stops).
+   */
   exitCode: number | null;
   /** Signal name when the child was killed, else null. */
   signal: NodeJS.Signals | null;
+  /** prefork, reuseport: the pool worker's index (a replacement takes the same index). */
+  worker?: number;
 }
 
 export const TRACE_CALLS = [
@@ -83,15 +92,23 @@ export const TRACE_CALLS = [
   'shutdown',
   'close-conn',
   'exec',
-  'pthread_mutex_lock',
-  'pthread_mutex_unlock',
+  'pool-fork',
+  'worker-accept',
+  'lock-file',
+  'fcntl-lock',
+  'fcntl-unlock',
+  'mutex-lock',
+  'mutex-unlock',
+  'sendmsg',
+  'recvmsg',
+  'worker-idle',
+  'close-node-lfd',
+  'epoll_wait',
+  'epoll_ctl',
+  'epoll_create',
   'queue-push',
   'queue-pop',
   'pthread_join',
-  'epoll_create',
-  'epoll_ctl-add',
-  'epoll_ctl-mod',
-  'epoll_wait',
 ] as const;
 export type TraceCall = (typeof TRACE_CALLS)[number];
 
@@ -100,12 +117,14 @@ export type TraceCall = (typeof TRACE_CALLS)[number];
  * Meaning of fd/result per call: socket → result lfd; bind/listen → fd lfd (listen: result backlog);
  * accept → fd lfd, result cfd, peer; fork → fd cfd, result child pid; waitpid → result pid, fd the
  * wait status; worker-start → fd the cfd the worker read, result its tid; pthread_create → result rc;
- * exec (fork: the master program starts) → fd Node's lfd, result the same socket's number in the master;
- * pthread_mutex_lock/unlock → fd lfd, result the pool thread's tid; queue-push → fd cfd, result the
- * queue's length; queue-pop → fd cfd, result the tid; pthread_join → result the joined thread's tid;
- * epoll_create → result epfd; epoll_ctl-add/-mod → fd the descriptor, result the events watched
- * (EPOLLIN 1, EPOLLOUT 4); epoll_wait → fd epfd, result the number of ready descriptors;
- * close-conn (epoll) → result the epoll descriptor it leaves.
+ * exec (the master program starts) → fd Node's lfd, result the same socket's number in the master.
+ * Pool models: pool-fork → result the worker's pid; worker-accept → as accept; sendmsg/recvmsg →
+ * fd the worker's Unix socket, result the descriptor passed (its number in the sender/receiver);
+ * epoll_wait → fd the epoll instance, result ready descriptors; epoll_ctl → fd the descriptor,
+ * result (op << 16) | events (op 1 ADD, 2 DEL, 3 MOD). prethread: pthread_create/pthread_join of a
+ * pool thread → worker its index (join: result its tid); mutex-lock/unlock, worker-accept as
+ * prefork's; queue-push → fd cfd, result the queue's length; queue-pop → fd cfd, result the tid.
+ * epoll: epoll_create → result epfd; close-conn → result the epoll descriptor cfd leaves.
  */
 export interface TraceEvent {
   /** CLOCK_MONOTONIC in milliseconds (µs precision), comparable across processes. */
@@ -121,7 +140,7 @@ export interface TraceEvent {
   id: number;
   /** Thread model: the slot. */
   slot?: number;
-  /** Pool models: the pool member that made the call (or, for pthread_create/join, the one created or joined). */
+  /** Pool models: the pool worker (the caller, or for pool-fork and sendmsg the one concerned). */
   worker?: number;
   /** bind: the address bound; accept: the client. */
   address?: Peer;
@@ -132,7 +151,7 @@ export type NativeEvent =
   | { type: 'disconnect'; event: DisconnectEvent; timeNs: bigint }
   | { type: 'reject'; event: RejectEvent; timeNs: bigint }
   | { type: 'reap'; event: ReapEvent; timeNs: bigint }
-  | { type: 'error'; errno: number; timeNs: bigint }
+  | { type: 'error'; errno: number; syscall: string; timeNs: bigint }
   | { type: 'listening'; timeNs: bigint }
   | { type: 'trace'; event: TraceEvent; timeNs: bigint };
 
@@ -145,8 +164,7 @@ export const EVENT_FIELDS = {
   port: 2,
   id: 4,
   pid: 4,
-  slot: 2,
-  worker: 2,
+  slot: 4,
   code: 4,
   detail: 4,
   bytesIn: 8,
@@ -179,7 +197,6 @@ function readLayout() {
       id: at('id'),
       pid: at('pid'),
       slot: at('slot'),
-      worker: at('worker'),
       code: at('code'),
       detail: at('detail'),
       bytesIn: at('bytesIn'),
@@ -235,19 +252,29 @@ function peerOf(buf: Buffer, rec: number): Peer {
   return { address: `${addr[0]}.${addr[1]}.${addr[2]}.${addr[3]}`, family: 'IPv4', port };
 }
 
-function decodeOne(buf: Buffer, rec: number): NativeEvent | null {
+/** Trace calls that are steps of a server rather than syscalls of the same name. */
+const SYSCALL_OF: Partial<Record<TraceCall, string>> = {
+  'worker-accept': 'accept',
+  'pool-fork': 'fork',
+  'lock-file': 'mkstemp',
+  'fcntl-lock': 'fcntl',
+  'mutex-lock': 'pthread_mutex_lock',
+};
+
+/** What the record's `slot` field holds: a thread model's slot, or a pool model's worker index. */
+export type SlotMeaning = 'slot' | 'worker';
+
+function decodeOne(buf: Buffer, rec: number, slotIs: SlotMeaning): NativeEvent | null {
   const { F, typeOf, traceCallOf, disconnectReasonOf, rejectReasonOf } = layout();
   const id = buf.readUInt32LE(rec + F.id);
   const pid = buf.readInt32LE(rec + F.pid);
-  const slot = buf.readInt16LE(rec + F.slot);
-  const worker = buf.readInt16LE(rec + F.worker);
+  const slot = buf.readInt32LE(rec + F.slot);
   const code = buf.readInt32LE(rec + F.code);
   const detail = buf.readInt32LE(rec + F.detail);
   const timeNs = buf.readBigUInt64LE(rec + F.timeNs);
   const where = <T extends { pid?: number; slot?: number; worker?: number }>(e: T): T => {
     if (pid > 0) e.pid = pid;
-    if (slot >= 0) e.slot = slot;
-    if (worker >= 0) e.worker = worker;
+    if (slot >= 0) e[slotIs] = slot;
     return e;
   };
   switch (typeOf.get(buf.readUInt8(rec + F.type))) {
@@ -264,14 +291,17 @@ function decodeOne(buf: Buffer, rec: number): NativeEvent | null {
       if (detail !== 0) event.errno = errnoName(detail);
       return { type: 'reject', event, timeNs };
     }
-    case 'reap':
-      return {
-        type: 'reap',
-        event: { pid, id, exitCode: code >= 0 ? code : null, signal: detail > 0 ? signalName(detail) : null },
-        timeNs,
-      };
-    case 'error':
-      return { type: 'error', errno: code, timeNs };
+    case 'reap': {
+      const event: ReapEvent = { pid, id, exitCode: code >= 0 ? code : null, signal: detail > 0 ? signalName(detail) : null };
+      if (slot >= 0 && slotIs === 'worker') event.worker = slot;
+      return { type: 'reap', event, timeNs };
+    }
+    case 'error': {
+      // detail: the call that failed (0: accept, the accept loop's own error), named as Node
+      // names syscalls.
+      const call = traceCallOf.get(detail);
+      return { type: 'error', errno: code, syscall: call === undefined ? 'accept' : (SYSCALL_OF[call] ?? call), timeNs };
+    }
     case 'listening':
       return { type: 'listening', timeNs };
     case 'trace': {
@@ -286,8 +316,7 @@ function decodeOne(buf: Buffer, rec: number): NativeEvent | null {
         errno: detail !== 0 ? errnoName(detail) : null,
         id,
       };
-      if (slot >= 0) event.slot = slot;
-      if (worker >= 0) event.worker = worker;
+      if (slot >= 0) event[slotIs] = slot;
       if (buf.readUInt8(rec + F.family) !== 0) event.address = peerOf(buf, rec);
       return { type: 'trace', event, timeNs };
     }
@@ -296,9 +325,17 @@ function decodeOne(buf: Buffer, rec: number): NativeEvent | null {
   }
 }
 
-/** Turns a byte stream into events; keeps a partial record for the next chunk. */
+/**
+ * Turns a byte stream into events; keeps a partial record for the next chunk. `slotIs`: what the
+ * records' slot field means for this server (the pool models put their worker index there).
+ */
 export class EventDecoder {
   #pending: Buffer = Buffer.alloc(0);
+  readonly #slotIs: SlotMeaning;
+
+  constructor(slotIs: SlotMeaning = 'slot') {
+    this.#slotIs = slotIs;
+  }
 
   push(chunk: Buffer): NativeEvent[] {
     const buf = this.#pending.length > 0 ? Buffer.concat([this.#pending, chunk]) : chunk;
@@ -306,7 +343,7 @@ export class EventDecoder {
     const whole = buf.length - (buf.length % size);
     const out: NativeEvent[] = [];
     for (let at = 0; at < whole; at += size) {
-      const ev = decodeOne(buf, at);
+      const ev = decodeOne(buf, at, this.#slotIs);
       if (ev) out.push(ev);
     }
     this.#pending = Buffer.from(buf.subarray(whole));

@@ -11,15 +11,15 @@ import { readStat } from '../util/proc';
 export type { Lang } from '../util/i18n';
 
 /**
- * Who made a call. Node's own process makes socket/bind/listen and runs the in-process servers
- * (thread, iterative, prethread, epoll); the fork model's master accepts and forks; a child serves
- * one connection.
+ * Who made a call. Node's own process makes socket/bind/listen and runs the thread and iterative
+ * servers; the fork model's master accepts and forks; a child serves one connection. A pool
+ * worker (prefork, reuseport) is a child of the master too; its records carry `worker`.
  */
 export type TraceRole = 'in-process' | 'master' | 'child';
 
 /** What formatTrace may be told about the server, to name the actor without guessing. */
 export interface TraceContext {
-  /** The fork model's master (PosixServer.pid). Any other pid but Node's is then a child. */
+  /** The master of a process model (PosixServer.pid). Any other pid but Node's is then a child. */
   masterPid?: number;
   /** The process that started the server. Default: this process. */
   nodePid?: number;
@@ -36,13 +36,16 @@ export type NoteKey =
   | 'slots-full:fork'
   | 'close-conn:thread'
   | 'close-conn:iterative'
+  | 'listen:reuseport'
+  | 'mutex-lock:ownerdead'
+  | 'waitpid:pool'
+  | 'pthread_create:pool'
+  | 'worker-accept:thread'
+  | 'mutex-lock:thread'
+  | 'mutex-unlock:thread'
   | 'close-conn:pool'
   | 'close-conn:epoll'
-  | 'accept:pool'
-  | 'pthread_create:pool'
-  | 'epoll_ctl-add:lfd'
-  | 'epoll_ctl-mod:resume'
-  | 'epoll_ctl-mod:lfd';
+  | 'epoll_wait:thread';
 
 export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
   en: {
@@ -63,39 +66,59 @@ export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
     'worker-start':
       'the worker takes cfd from its argument; threads share one descriptor table, nothing is copied (points 9, 10)',
     'slots-full': 'every INFO slot is in use: refuse the connection, close(cfd) at once (point 11, i == 100)',
-    'slots-full:fork': 'maxClients children are alive: refuse the connection, close(cfd) at once',
+    'slots-full:fork': 'maxClients connections are being served (fork: live children): refuse the connection, close(cfd) at once',
     shutdown: 'shutdown(lfd) wakes the blocked accept() so the server can stop',
     'shutdown:conn': "close()'s timeout is over: the server ends this connection itself",
     'close-conn': 'read() returned 0 (the client closed) or failed: close(cfd) ends the connection (point 5)',
     'close-conn:thread': 'read() returned 0 or failed: the worker closes its own cfd and frees its slot (points 9, 11)',
     'close-conn:iterative': 'read() returned 0 or failed: close(cfd), and only now accept() the next client (point 3)',
     exec: "the master is a small program of its own (fork + execve, as node-pty starts a shell): each connection's fork() then copies it, not all of Node; descriptors survive execve (point 8)",
-    'accept:pool':
-      'a pool thread created at start accepts: the client is served by a thread that already existed, none is created for it (points 1, 6; UNP 30.11)',
+    'pool-fork':
+      'the pool is forked once, at start (UNP 30.6): no fork() per connection, each worker serves client after client; a worker that dies is replaced at its index',
+    'worker-accept':
+      'each worker of the pool calls accept() itself: the kernel gives the connection to one sleeping worker (prefork), or to the listener its hash picks (reuseport)',
+    'lock-file':
+      'the lock file is made with mkstemp() and unlinked at once (UNP 30.7): every worker holds its descriptor, nothing is left on disk',
+    'fcntl-lock':
+      'only the lock holder sleeps in accept(), the others wait in fcntl(F_SETLKW) (UNP 30.7); a record lock belongs to its process, so the kernel releases it if the holder dies',
+    'fcntl-unlock': 'the lock is released as soon as accept() returns: the next worker may accept while this one serves',
+    'mutex-lock': 'a process-shared mutex in the shared page lets one worker at a time into accept() (UNP 30.8)',
+    'mutex-lock:ownerdead':
+      'EOWNERDEAD: the last holder died holding the mutex; a robust mutex is made usable again with pthread_mutex_consistent(), and this worker holds it',
+    'mutex-unlock': 'the mutex is released as soon as accept() returns',
+    sendmsg:
+      'the master passes the descriptor to an idle worker over a Unix socket: sendmsg() with SCM_RIGHTS (UNP 30.9); the kernel installs a copy in the worker',
+    recvmsg:
+      'the worker receives the descriptor with recvmsg(): the same connection, under the number the kernel chose in this process',
+    'worker-idle': 'the worker tells the master it is idle again: the master may accept the next client for it',
+    'close-node-lfd':
+      "Node's listener is closed: every worker listens on a socket of its own, bound to the same address with SO_REUSEPORT",
+    'waitpid:pool':
+      'a pool worker has exited: SIGCHLD woke the master, which reaps it, reports it and, unless the server is stopping, forks its replacement',
+    'listen:reuseport':
+      'each worker makes its own listener on the same address and port (SO_REUSEPORT): the kernel spreads new connections over the group by a hash',
+    epoll_wait: 'one process, many clients: epoll_wait() sleeps until any of its sockets is ready (UNP 6.8, with epoll)',
+    epoll_ctl:
+      'epoll_ctl() registers a socket, or switches it between EPOLLIN and EPOLLOUT: what a short send() left is kept until the socket can take it',
+    'epoll_wait:thread':
+      'one thread, many clients: epoll_wait() returns the ready descriptors, and the thread serves each in turn, blocking on none (UNP 6.8, with epoll)',
+    epoll_create: 'epoll_create1() makes the set of descriptors the event loop waits on: one thread will serve every client',
     'pthread_create:pool':
       'the pool is created once, at start (or a crashed thread is replaced): no thread is created per connection (UNP 30.11)',
-    'close-conn:pool':
-      'read() returned 0 or failed: the pool thread closes cfd and goes back for the next client; the thread lives on',
-    'close-conn:epoll':
-      'read() returned 0 or failed: close(cfd) also takes it out of the epoll set; the loop goes on serving the others',
-    pthread_mutex_lock:
+    'worker-accept:thread':
+      'a pool thread created at start accepts: the client is served by a thread that already existed (points 1, 6; UNP 30.11)',
+    'mutex-lock:thread':
       'the pool thread takes the accept mutex: only the thread holding it sleeps in accept(), the others wait for the mutex (UNP 30.11)',
-    pthread_mutex_unlock:
+    'mutex-unlock:thread':
       'accept() returned: the mutex is released so that the next idle pool thread can accept; this thread serves the client itself',
     'queue-push':
       'the main thread accepts, puts cfd in the queue and signals the condition variable: an idle pool thread wakes up (UNP 30.12)',
     'queue-pop': 'an idle pool thread woken by the condition variable takes cfd from the queue and serves it',
     pthread_join: 'close(): the pool thread has returned and pthread_join collects it, so no thread outlives the server',
-    epoll_create: 'epoll_create1() makes the set of descriptors the event loop waits on: one thread will serve every client',
-    'epoll_ctl-add': 'epoll_ctl(ADD): the new connection joins the set; epoll_wait reports it when it has data (EPOLLIN)',
-    'epoll_ctl-add:lfd':
-      'epoll_ctl(ADD, lfd): a readable listener means a client is waiting; lfd is non-blocking, so accept() never blocks the loop',
-    'epoll_ctl-mod':
-      'the client does not take its echo (send() came up short): the rest is kept, and the loop waits for EPOLLOUT instead of reading more (backpressure)',
-    'epoll_ctl-mod:resume': 'the pending echo is out: watch for EPOLLIN again and read',
-    'epoll_ctl-mod:lfd':
-      'out of descriptors or memory: the listener is watched for nothing for a moment, rather than reported again and again',
-    epoll_wait: 'epoll_wait() returns the ready descriptors: one thread serves each in turn, blocking on none of them',
+    'close-conn:pool':
+      'read() returned 0 or failed: the pool thread closes cfd and goes back for the next client; the thread lives on',
+    'close-conn:epoll':
+      'read() returned 0 or failed: close(cfd) also takes it out of the epoll set; the loop goes on serving the others',
   },
   zh: {
     socket: 'socket() 创建监听套接字，得到 lfd（第 6 点，步骤 1）',
@@ -114,29 +137,47 @@ export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
     pthread_detach: '设置分离属性：无需 pthread_join，线程返回时资源自动释放（第 9 点）',
     'worker-start': '子线程从参数中取得 cfd；线程共享同一张文件描述符表，不是复制（第 9、10 点）',
     'slots-full': 'INFO 数组的槽位全部占用：拒绝新连接，立即 close(cfd)（第 11 点，i == 100）',
-    'slots-full:fork': '存活的子进程已达 maxClients 个：拒绝新连接，立即 close(cfd)',
+    'slots-full:fork': '正在服务的连接已达 maxClients 个（fork：存活的子进程）：拒绝新连接，立即 close(cfd)',
     shutdown: 'shutdown(lfd) 唤醒阻塞的 accept()，服务器得以停止',
     'shutdown:conn': 'close() 的等待时间已到：服务器主动结束这个连接',
     'close-conn': 'read() 返回 0（客户端已关闭）或出错：close(cfd)，连接结束（第 5 点）',
     'close-conn:thread': 'read() 返回 0 或出错：子线程关闭自己的 cfd 并释放槽位（第 9、11 点）',
     'close-conn:iterative': 'read() 返回 0 或出错：close(cfd)，然后才 accept() 下一个客户端（第 3 点）',
     exec: 'master 是一个独立的小程序（fork + execve，和 node-pty 启动 shell 一样）：之后每个连接的 fork() 复制的是它，而不是整个 Node；文件描述符在 execve 之后仍然有效（第 8 点）',
-    'accept:pool': '启动时创建的线程池线程调用 accept()：客户端由已经存在的线程处理，不为它新建线程（第 1、6 点；UNP 30.11）',
+    'pool-fork':
+      '进程池在启动时一次性 fork（UNP 30.6）：不再每个连接 fork 一次，每个工作进程依次服务一个又一个客户端；死掉的工作进程在原编号上被替换',
+    'worker-accept':
+      '池中的每个工作进程自己调用 accept()：内核把连接交给一个正在睡眠的工作进程（prefork），或交给按哈希选中的那个监听套接字（reuseport）',
+    'lock-file': '用 mkstemp() 创建锁文件并立即 unlink（UNP 30.7）：每个工作进程都持有它的描述符，磁盘上不留任何东西',
+    'fcntl-lock':
+      '只有持锁者在 accept() 中睡眠，其他工作进程在 fcntl(F_SETLKW) 中等待（UNP 30.7）；记录锁属于进程，持锁者死掉时内核会释放它',
+    'fcntl-unlock': 'accept() 一返回就释放锁：这个工作进程处理客户端时，下一个就可以 accept',
+    'mutex-lock': '共享页中的进程间互斥锁让工作进程一次一个地进入 accept()（UNP 30.8）',
+    'mutex-lock:ownerdead':
+      'EOWNERDEAD：上一个持有者持锁时死掉了；健壮互斥锁用 pthread_mutex_consistent() 恢复可用，现在由这个工作进程持有',
+    'mutex-unlock': 'accept() 一返回就释放互斥锁',
+    sendmsg:
+      'master 通过 Unix 域套接字把描述符交给一个空闲的工作进程：sendmsg() 携带 SCM_RIGHTS（UNP 30.9）；内核在工作进程中装入一份副本',
+    recvmsg: '工作进程用 recvmsg() 收到描述符：同一个连接，编号由内核在本进程中选定',
+    'worker-idle': '工作进程告诉 master 它又空闲了：master 可以为它 accept 下一个客户端',
+    'close-node-lfd': '关闭 Node 的监听套接字：每个工作进程都在自己的套接字上监听，它们用 SO_REUSEPORT 绑定同一个地址',
+    'waitpid:pool': '池中的工作进程退出了：SIGCHLD 唤醒 master，由它回收、报告，并且（除非服务器正在停止）fork 一个替代者',
+    'listen:reuseport':
+      '每个工作进程在同一地址和端口上创建自己的监听套接字（SO_REUSEPORT）：内核按哈希把新连接分给组里的各个套接字',
+    epoll_wait: '一个进程，多个客户端：epoll_wait() 睡眠，直到任一套接字就绪（UNP 6.8，用 epoll）',
+    epoll_ctl: 'epoll_ctl() 登记套接字，或在 EPOLLIN 与 EPOLLOUT 之间切换：send() 没写完的部分先保存，等套接字可写时再发',
+    'epoll_wait:thread':
+      '一个线程，多个客户端：epoll_wait() 返回就绪的描述符，线程依次处理每一个，不在任何一个上阻塞（UNP 6.8，用 epoll）',
+    epoll_create: 'epoll_create1() 创建事件循环所等待的描述符集合：一个线程将服务所有客户端',
     'pthread_create:pool': '线程池在启动时一次创建（或替换一个崩溃的线程）：不会为每个连接创建线程（UNP 30.11）',
-    'close-conn:pool': 'read() 返回 0 或出错：线程池线程关闭 cfd，回去等待下一个客户端；线程继续存在',
-    'close-conn:epoll': 'read() 返回 0 或出错：close(cfd) 同时把它从 epoll 集合中移除；事件循环继续服务其他客户端',
-    pthread_mutex_lock: '线程池线程获得 accept 互斥锁：只有持锁的线程阻塞在 accept() 中，其余线程等待这把锁（UNP 30.11）',
-    pthread_mutex_unlock: 'accept() 已返回：释放互斥锁，下一个空闲线程才能 accept；本线程自己处理这个客户端',
+    'worker-accept:thread': '启动时创建的线程池线程调用 accept()：客户端由已经存在的线程处理（第 1、6 点；UNP 30.11）',
+    'mutex-lock:thread': '线程池线程获得 accept 互斥锁：只有持锁的线程阻塞在 accept() 中，其余线程等待这把锁（UNP 30.11）',
+    'mutex-unlock:thread': 'accept() 已返回：释放互斥锁，下一个空闲线程才能 accept；本线程自己处理这个客户端',
     'queue-push': '主线程 accept 后把 cfd 放入队列，并通过条件变量唤醒一个空闲的线程池线程（UNP 30.12）',
     'queue-pop': '被条件变量唤醒的空闲线程从队列中取出 cfd 并处理它',
     pthread_join: 'close()：线程池线程已返回，pthread_join 回收它，服务器结束后不留下任何线程',
-    epoll_create: 'epoll_create1() 创建事件循环所等待的描述符集合：一个线程将服务所有客户端',
-    'epoll_ctl-add': 'epoll_ctl(ADD)：新连接加入集合；有数据可读时 epoll_wait 报告它（EPOLLIN）',
-    'epoll_ctl-add:lfd': 'epoll_ctl(ADD, lfd)：监听套接字可读表示有客户端在等待；lfd 是非阻塞的，accept() 不会阻塞事件循环',
-    'epoll_ctl-mod': '客户端不读取回显（send() 只写出一部分）：剩余部分先保存，循环改为等待 EPOLLOUT，不再继续读取（背压）',
-    'epoll_ctl-mod:resume': '待发送的回显已全部写出：重新等待 EPOLLIN 并读取',
-    'epoll_ctl-mod:lfd': '描述符或内存不足：暂时不再监视监听套接字，而不是让它被一次又一次地报告',
-    epoll_wait: 'epoll_wait() 返回就绪的描述符：一个线程依次处理每一个，不在任何一个上阻塞',
+    'close-conn:pool': 'read() 返回 0 或出错：线程池线程关闭 cfd，回去等待下一个客户端；线程继续存在',
+    'close-conn:epoll': 'read() 返回 0 或出错：close(cfd) 同时把它从 epoll 集合中移除；事件循环继续服务其他客户端',
   },
 };
 
@@ -169,6 +210,10 @@ const MASTER_ONLY: ReadonlySet<TraceCall> = new Set<TraceCall>([
   'close-cfd',
   'waitpid',
   'shutdown',
+  'pool-fork',
+  'lock-file',
+  'sendmsg',
+  'close-node-lfd',
 ]);
 
 function rememberMaster(pid: number): void {
@@ -178,8 +223,8 @@ function rememberMaster(pid: number): void {
 }
 
 /**
- * Who made the call: Node's process, the fork master or a child. With ctx.masterPid this is
- * exact. Without it only close-lfd is ambiguous (a child's, or the master's at stop: the same
+ * Who made the call: Node's process, the master or a child (a pool worker is one). With
+ * ctx.masterPid this is exact. Without it only close-lfd is ambiguous (a child's, or the master's at stop: the same
  * record); it is resolved by a pid already seen making master-only calls (events are formatted in
  * order, and the master always traces shutdown before its final close), else by /proc (the master
  * is Node's child, a connection's child is the master's), else it is taken to be a child's.
@@ -215,29 +260,28 @@ export function traceNote(e: TraceEvent, lang: Lang, ctx: TraceContext = {}): st
   return TRACE_NOTES[lang][noteKey(e, traceRole(e, ctx))];
 }
 
-/** The events of an epoll_ctl record's interest mask, by name. */
-function epollEvents(mask: number): string {
-  const names = [
-    [1, 'EPOLLIN'],
-    [4, 'EPOLLOUT'],
-  ] as const;
-  const on = names.filter(([bit]) => (mask & bit) !== 0).map(([, name]) => name);
-  return on.length > 0 ? on.join('|') : String(mask);
-}
-
 function noteKey(e: TraceEvent, role: TraceRole): NoteKey {
+  // prethread: a pool thread's calls (in Node's process, with its index).
+  const poolThread = role === 'in-process' && e.worker !== undefined;
   switch (e.call) {
-    case 'accept':
-      return e.worker !== undefined ? 'accept:pool' : 'accept';
     case 'pthread_create':
-      return e.worker !== undefined ? 'pthread_create:pool' : 'pthread_create';
-    case 'epoll_ctl-add':
-      return e.id === 0 ? 'epoll_ctl-add:lfd' : 'epoll_ctl-add';
-    case 'epoll_ctl-mod':
-      if (e.id === 0) return 'epoll_ctl-mod:lfd';
-      return (e.result & 4) !== 0 ? 'epoll_ctl-mod' : 'epoll_ctl-mod:resume';
+      return poolThread ? 'pthread_create:pool' : 'pthread_create';
+    case 'worker-accept':
+      return poolThread ? 'worker-accept:thread' : 'worker-accept';
+    case 'mutex-unlock':
+      return poolThread ? 'mutex-unlock:thread' : 'mutex-unlock';
+    case 'epoll_wait':
+      return role === 'in-process' ? 'epoll_wait:thread' : 'epoll_wait';
     case 'close-lfd':
-      return role === 'child' ? 'close-lfd' : 'close-lfd:stop';
+      // A pool worker closes a listener only when the server stops (reuseport: its own).
+      return role === 'child' && e.worker === undefined ? 'close-lfd' : 'close-lfd:stop';
+    case 'listen':
+      return e.worker !== undefined ? 'listen:reuseport' : 'listen';
+    case 'waitpid':
+      return e.worker !== undefined ? 'waitpid:pool' : 'waitpid';
+    case 'mutex-lock':
+      if (poolThread) return 'mutex-lock:thread';
+      return e.errno === 'EOWNERDEAD' ? 'mutex-lock:ownerdead' : 'mutex-lock';
     case 'shutdown':
       return e.id !== 0 || e.slot !== undefined ? 'shutdown:conn' : 'shutdown';
     case 'slots-full':
@@ -263,8 +307,30 @@ function failed(e: TraceEvent, lang: Lang): string {
   return lang === 'en' ? ` failed: ${e.errno}` : ` 失败：${e.errno}`;
 }
 
+const EPOLL_OPS: Record<number, string> = { 1: 'EPOLL_CTL_ADD', 2: 'EPOLL_CTL_DEL', 3: 'EPOLL_CTL_MOD' };
+
+/** epoll_ctl's record: result = (op << 16) | events. */
+function epollCtlText(e: TraceEvent, lang: Lang): string {
+  const number = Math.floor(e.result / 65536);
+  const op = EPOLL_OPS[number] ?? (lang === 'en' ? `op ${number}` : `操作 ${number}`);
+  const mask = e.result % 65536;
+  const events = [mask & 1 ? 'EPOLLIN' : '', mask & 4 ? 'EPOLLOUT' : ''].filter((x) => x).join('|') || String(mask);
+  return `epoll_ctl(${op}, ${e.fd}, ${events})`;
+}
+
 /** The call with its real arguments and result, without the note. */
 export function traceCallText(e: TraceEvent, lang: Lang, ctx: TraceContext = {}): string {
+  const text = callText(e, lang, ctx);
+  if (e.worker === undefined) return text;
+  // Pool models: which worker made the call (pool-fork, sendmsg, pthread_create/join: which one it
+  // concerns). prethread's pool is of threads, in Node's process.
+  if (traceRole(e, ctx) === 'in-process') {
+    return lang === 'en' ? `${text} (pool thread ${e.worker})` : `${text}（线程池线程 ${e.worker}）`;
+  }
+  return lang === 'en' ? `${text} (worker ${e.worker})` : `${text}（工作进程 ${e.worker}）`;
+}
+
+function callText(e: TraceEvent, lang: Lang, ctx: TraceContext): string {
   const en = lang === 'en';
   const role = traceRole(e, ctx);
   const conn = e.id > 0 ? (en ? `, connection #${e.id}` : `，连接 #${e.id}`) : '';
@@ -291,7 +357,8 @@ export function traceCallText(e: TraceEvent, lang: Lang, ctx: TraceContext = {})
     case 'close-cfd':
       return en ? `close(${e.fd}) in parent${conn}` : `父进程 close(${e.fd})${conn}`;
     case 'close-lfd':
-      if (role === 'child') return en ? `close(${e.fd}) in child ${e.pid}` : `子进程 ${e.pid} close(${e.fd})`;
+      if (role === 'child' && e.worker === undefined)
+        return en ? `close(${e.fd}) in child ${e.pid}` : `子进程 ${e.pid} close(${e.fd})`;
       return en ? `close(${e.fd}): listening socket closed` : `close(${e.fd})：监听套接字已关闭`;
     case 'child-exit':
       return en ? `exit(${e.result}) in child ${e.pid}${conn}` : `子进程 ${e.pid} exit(${e.result})${conn}`;
@@ -299,8 +366,7 @@ export function traceCallText(e: TraceEvent, lang: Lang, ctx: TraceContext = {})
       return en ? `waitpid → reaped ${e.result}, ${waitText(e.fd, lang)}` : `waitpid → 回收 ${e.result}，${waitText(e.fd, lang)}`;
     case 'pthread_create':
       if (e.result !== 0) return `pthread_create${failed(e, lang)}`;
-      if (e.worker !== undefined)
-        return en ? `pthread_create → pool thread #${e.worker}` : `pthread_create → 线程池线程 #${e.worker}`;
+      if (e.worker !== undefined) return 'pthread_create';
       return en ? `pthread_create → slot ${slot} (cfd ${e.fd}${conn})` : `pthread_create → 槽位 ${slot}（cfd ${e.fd}${conn}）`;
     case 'pthread_detach':
       return en ? `pthread_detach(slot ${slot})` : `pthread_detach(槽位 ${slot})`;
@@ -318,11 +384,56 @@ export function traceCallText(e: TraceEvent, lang: Lang, ctx: TraceContext = {})
       return `shutdown(${e.fd}, SHUT_RDWR)`;
     case 'exec':
       return en
-        ? `execve(posix-servers-fork-master): lfd ${e.fd} is fd ${e.result} in the master`
-        : `execve(posix-servers-fork-master)：lfd ${e.fd} 在 master 中的描述符编号是 ${e.result}`;
+        ? `execve(posix-servers-master): lfd ${e.fd} is fd ${e.result} in the master`
+        : `execve(posix-servers-master)：lfd ${e.fd} 在 master 中的描述符编号是 ${e.result}`;
+    case 'pool-fork':
+      return en ? `fork() → pid ${e.result}` : `fork() → 进程 ${e.result}`;
+    case 'worker-accept':
+      return en
+        ? `accept(${e.fd}) → cfd ${e.result} from ${at(e.address)}${conn}`
+        : `accept(${e.fd}) → cfd ${e.result}，客户端 ${at(e.address)}${conn}`;
+    case 'lock-file':
+      return en ? `mkstemp() → ${e.fd}, unlink()ed at once` : `mkstemp() → ${e.fd}，随即 unlink()`;
+    case 'fcntl-lock':
+      return `fcntl(${e.fd}, F_SETLKW, F_WRLCK)${e.errno ? failed(e, lang) : ''}`;
+    case 'fcntl-unlock':
+      return `fcntl(${e.fd}, F_SETLK, F_UNLCK)${e.errno ? failed(e, lang) : ''}`;
+    case 'mutex-lock':
+      if (e.errno === 'EOWNERDEAD') {
+        return en
+          ? 'pthread_mutex_lock(&accept_mutex) → EOWNERDEAD, made consistent'
+          : 'pthread_mutex_lock(&accept_mutex) → EOWNERDEAD，已恢复一致';
+      }
+      return `pthread_mutex_lock(&accept_mutex)${e.errno ? failed(e, lang) : ''}`;
+    case 'mutex-unlock':
+      return `pthread_mutex_unlock(&accept_mutex)${e.errno ? failed(e, lang) : ''}`;
+    case 'sendmsg':
+      return `sendmsg(${e.fd}, SCM_RIGHTS cfd ${e.result})${conn}${e.errno ? failed(e, lang) : ''}`;
+    case 'recvmsg':
+      return `recvmsg(${e.fd}) → cfd ${e.result}${conn}`;
+    case 'worker-idle':
+      return en ? `write(${e.fd}): idle again${conn}` : `write(${e.fd})：又空闲了${conn}`;
+    case 'close-node-lfd':
+      return en
+        ? `close(${e.fd}): Node's listener, handed over to the workers`
+        : `close(${e.fd})：Node 的监听套接字，交给各工作进程`;
+    case 'epoll_wait':
+      return en ? `epoll_wait(${e.fd}) → ${e.result} ready` : `epoll_wait(${e.fd}) → ${e.result} 个就绪`;
+    case 'epoll_ctl':
+      return `${epollCtlText(e, lang)}${conn}${e.errno ? failed(e, lang) : ''}`;
+    case 'epoll_create':
+      return e.errno ? `epoll_create1()${failed(e, lang)}` : `epoll_create1() → epfd ${e.result}`;
+    case 'queue-push':
+      return en
+        ? `queue ← cfd ${e.fd}${conn} (${e.result} waiting), pthread_cond_signal`
+        : `cfd ${e.fd} 放入队列${conn}（队列中 ${e.result} 个），pthread_cond_signal`;
+    case 'queue-pop':
+      return en ? `queue → cfd ${e.fd}${conn}, tid ${e.result}` : `从队列取出 cfd ${e.fd}${conn}，线程 ${e.result}`;
+    case 'pthread_join':
+      return en ? `pthread_join(tid ${e.result})` : `pthread_join(线程 ${e.result})`;
     case 'close-conn': {
       const where =
-        role === 'child'
+        role === 'child' && e.worker === undefined
           ? en
             ? ` in child ${e.pid}`
             : `（子进程 ${e.pid}）`
@@ -330,69 +441,17 @@ export function traceCallText(e: TraceEvent, lang: Lang, ctx: TraceContext = {})
             ? en
               ? ` in slot ${e.slot}`
               : `（槽位 ${e.slot}）`
-            : e.worker !== undefined
-              ? en
-                ? ` by pool thread #${e.worker}`
-                : `（线程池线程 #${e.worker}）`
-              : '';
+            : '';
       return en ? `close(${e.fd})${where}: connection #${e.id} over` : `close(${e.fd})${where}：连接 #${e.id} 结束`;
     }
-    case 'pthread_mutex_lock':
-      return en
-        ? `pthread_mutex_lock → pool thread #${e.worker ?? '?'} (tid ${e.result}) may accept(${e.fd})`
-        : `pthread_mutex_lock → 线程池线程 #${e.worker ?? '?'}（tid ${e.result}）可以 accept(${e.fd})`;
-    case 'pthread_mutex_unlock':
-      return en
-        ? `pthread_mutex_unlock by pool thread #${e.worker ?? '?'}${conn}`
-        : `线程池线程 #${e.worker ?? '?'} pthread_mutex_unlock${conn}`;
-    case 'queue-push':
-      return en
-        ? `queue ← cfd ${e.fd}${conn} (${e.result} waiting), pthread_cond_signal`
-        : `cfd ${e.fd} 放入队列${conn}（队列中 ${e.result} 个），pthread_cond_signal`;
-    case 'queue-pop':
-      return en
-        ? `pool thread #${e.worker ?? '?'} (tid ${e.result}) takes cfd ${e.fd} from the queue${conn}`
-        : `线程池线程 #${e.worker ?? '?'}（tid ${e.result}）从队列取出 cfd ${e.fd}${conn}`;
-    case 'pthread_join':
-      return en
-        ? `pthread_join(pool thread #${e.worker ?? '?'}, tid ${e.result})`
-        : `pthread_join(线程池线程 #${e.worker ?? '?'}，tid ${e.result})`;
-    case 'epoll_create':
-      return e.errno ? `epoll_create1()${failed(e, lang)}` : `epoll_create1() → epfd ${e.result}`;
-    case 'epoll_ctl-add':
-    case 'epoll_ctl-mod': {
-      const op = e.call === 'epoll_ctl-add' ? 'ADD' : 'MOD';
-      return `epoll_ctl(${op}, ${e.fd}, ${epollEvents(e.result)})${conn}${e.errno ? failed(e, lang) : ''}`;
-    }
-    case 'epoll_wait':
-      return en ? `epoll_wait(${e.fd}) → ${e.result} ready` : `epoll_wait(${e.fd}) → ${e.result} 个就绪`;
   }
 }
 
-// Calls a pool thread makes itself: its line names it. (pthread_create and pthread_join carry
-// the index of the thread created or joined, not of the caller.)
-const POOL_ACTOR_CALLS: ReadonlySet<TraceCall> = new Set<TraceCall>([
-  'pthread_mutex_lock',
-  'pthread_mutex_unlock',
-  'accept',
-  'queue-pop',
-  'slots-full',
-  'close-conn',
-]);
-
-/**
- * `[pid 4711]`, `[pid 4711 tid 4805]` when the thread is known (worker-start), or
- * `[pid 4711 worker #2]` for a pool thread's own calls.
- */
+/** `[pid 4711]`, or `[pid 4711 tid 4805]` when the thread is known (worker-start). */
 export function traceActor(e: TraceEvent, lang: Lang): string {
   const tid = e.call === 'worker-start' ? e.result : undefined;
-  const worker = e.worker !== undefined && POOL_ACTOR_CALLS.has(e.call) ? e.worker : undefined;
-  if (lang === 'en') {
-    if (tid !== undefined) return `[pid ${e.pid} tid ${tid}]`;
-    return worker !== undefined ? `[pid ${e.pid} worker #${worker}]` : `[pid ${e.pid}]`;
-  }
-  if (tid !== undefined) return `[进程 ${e.pid} 线程 ${tid}]`;
-  return worker !== undefined ? `[进程 ${e.pid} 线程池 #${worker}]` : `[进程 ${e.pid}]`;
+  if (lang === 'en') return tid !== undefined ? `[pid ${e.pid} tid ${tid}]` : `[pid ${e.pid}]`;
+  return tid !== undefined ? `[进程 ${e.pid} 线程 ${tid}]` : `[进程 ${e.pid}]`;
 }
 
 /** `+12.345 ms`, right-aligned so that lines line up. */

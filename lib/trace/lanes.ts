@@ -3,11 +3,11 @@
 // pthread_create) and ends (exit, reaped by waitpid, or still a zombie). svg.ts draws it; the
 // tests check it against the trace.
 //
-// Who made a call is known from the record itself: its pid (Node, the fork master, a child), and
-// for the in-process models the call (socket/bind/listen and close()'s shutdowns are made on
-// Node's JS thread, a worker's calls carry its connection and slot, a pool thread's its index
-// (prethread), the rest is the server thread). What a model prepares before its server thread
-// exists (prethread's pool, epoll's epoll set) is made on Node's thread too.
+// Who made a call is known from the record itself: its pid (Node, the master, a child or pool
+// worker), and for the in-process models the call (socket/bind/listen and close()'s shutdowns are
+// made on Node's JS thread, a worker's calls carry its connection and slot, a prethread pool
+// thread's its index, the rest is the server thread). What a model prepares before its server
+// thread exists (prethread's pool, epoll's epoll set) is made on Node's thread too.
 import type { Peer, TraceCall, TraceEvent } from '../server/events';
 import type { Lang } from '../util/i18n';
 import { t } from '../util/i18n';
@@ -26,16 +26,16 @@ export type LaneEnd = 'running' | 'exited' | 'reaped' | 'zombie' | 'killed' | 'c
 
 export interface Lane {
   /**
-   * 'node', 'master', 'server-thread', 'child:<pid>', 'worker:<connection id>', 'pool:<index>',
-   * 'cluster-worker:<pid>'.
+   * 'node', 'master', 'server-thread', 'child:<pid>', 'worker:<connection id>', 'pool:<index>'
+   * (prethread), 'cluster-worker:<pid>'.
    */
   id: string;
   kind: LaneKind;
   pid: number;
-  /** Threads: the kernel's thread id, once the thread said it (worker-start; a pool thread's lock or pop). */
+  /** Threads: the kernel's thread id, once the thread said it (worker-start; a pool thread's queue-pop). */
   tid?: number;
   slot?: number;
-  /** Pool threads (prethread): the index in the pool; a replacement keeps its lane. */
+  /** prethread's pool threads: the index in the pool; a replacement keeps its lane. */
   worker?: number;
   /** The connection it serves (children and workers). */
   connection?: number;
@@ -83,7 +83,7 @@ export interface Mark {
   errno?: string | null;
   id?: number;
   slot?: number;
-  /** prethread: the pool thread that made the call, or that pthread_create/pthread_join made or joined. */
+  /** Pool models: the member that made the call, or that pthread_create/pthread_join made or joined. */
   worker?: number;
   /** A lane this mark points to: the new lane of a fork/pthread_create, the child a SIGCHLD came from. */
   target?: string;
@@ -145,33 +145,49 @@ function shortLabel(e: TraceEvent, lang: Lang): string {
       return t(lang, { en: `full → close(${e.fd})`, zh: `已满 → close(${e.fd})` });
     case 'shutdown':
       return `shutdown(${e.fd})`;
-    case 'pthread_mutex_lock':
-      return t(lang, { en: 'lock', zh: '加锁' });
-    case 'pthread_mutex_unlock':
-      return t(lang, { en: 'unlock', zh: '解锁' });
+    case 'pool-fork':
+      return t(lang, { en: `fork → worker ${e.worker ?? '?'}`, zh: `fork → 工作进程 ${e.worker ?? '?'}` });
+    case 'worker-accept':
+      return `accept → cfd ${e.result}`;
+    case 'lock-file':
+      return 'mkstemp + unlink';
+    case 'fcntl-lock':
+      return 'fcntl lock';
+    case 'fcntl-unlock':
+      return 'fcntl unlock';
+    case 'mutex-lock':
+      return e.errno === 'EOWNERDEAD' ? 'lock: EOWNERDEAD' : 'mutex lock';
+    case 'mutex-unlock':
+      return 'mutex unlock';
+    case 'sendmsg':
+      return `sendmsg(cfd ${e.result})`;
+    case 'recvmsg':
+      return `recvmsg → cfd ${e.result}`;
+    case 'worker-idle':
+      return t(lang, { en: 'idle', zh: '空闲' });
+    case 'close-node-lfd':
+      return `close(${e.fd})`;
+    case 'epoll_wait':
+      return `epoll_wait → ${e.result}`;
+    case 'epoll_ctl':
+      return 'epoll_ctl';
+    case 'epoll_create':
+      return `epoll_create → ${e.result}`;
     case 'queue-push':
       return t(lang, { en: `queue ← ${e.fd}`, zh: `入队 ${e.fd}` });
     case 'queue-pop':
       return t(lang, { en: `queue → ${e.fd}`, zh: `出队 ${e.fd}` });
     case 'pthread_join':
       return `pthread_join #${e.worker ?? '?'}`;
-    case 'epoll_create':
-      return `epoll_create → ${e.result}`;
-    case 'epoll_ctl-add':
-      return `ADD ${e.fd}`;
-    case 'epoll_ctl-mod':
-      return `MOD ${e.fd} ${(e.result & 4) !== 0 ? 'OUT' : 'IN'}`;
-    case 'epoll_wait':
-      return `epoll_wait → ${e.result}`;
   }
 }
 
-// A pool thread's own calls (its index is the record's `worker`). pthread_create and pthread_join
-// carry the index of the thread created or joined instead: see poolLanes().
-const POOL_CALLS: ReadonlySet<TraceCall> = new Set<TraceCall>([
-  'pthread_mutex_lock',
-  'pthread_mutex_unlock',
-  'accept',
+// A prethread pool thread's own calls (its index is the record's worker). pthread_create and
+// pthread_join carry the index of the thread created or joined instead: see poolLanes().
+const POOL_THREAD_CALLS: ReadonlySet<TraceCall> = new Set<TraceCall>([
+  'mutex-lock',
+  'mutex-unlock',
+  'worker-accept',
   'queue-pop',
   'slots-full',
   'close-conn',
@@ -205,10 +221,12 @@ function poolLanes(rec: RecordedServer): Map<TraceEvent, string> {
 function kindOf(call: TraceCall): MarkKind {
   switch (call) {
     case 'accept':
+    case 'worker-accept':
       return 'accept';
     case 'accept-eintr':
       return 'eintr';
     case 'fork':
+    case 'pool-fork':
       return 'fork';
     case 'exec':
       return 'exec';
@@ -218,6 +236,7 @@ function kindOf(call: TraceCall): MarkKind {
     case 'close-cfd':
     case 'close-lfd':
     case 'close-conn':
+    case 'close-node-lfd':
       return 'close';
     case 'slots-full':
       return 'refuse';
@@ -233,18 +252,21 @@ function kindOf(call: TraceCall): MarkKind {
   }
 }
 
+/** The models whose server runs in a master program: fork, and the pools (whose workers are its children). */
+const hasMaster = (rec: RecordedServer) => rec.model === 'fork' || rec.model === 'prefork' || rec.model === 'reuseport';
+
 /** Which lane made this call (see the header comment). */
 function laneOf(rec: RecordedServer, e: TraceEvent, pool: Map<TraceEvent, string>): string {
-  if (rec.model === 'fork') {
+  if (hasMaster(rec)) {
     if (e.pid === rec.nodePid) return NODE;
     if (e.pid === rec.pid) return MASTER;
     return `child:${e.pid}`;
   }
   const known = pool.get(e);
   if (known !== undefined) return known;
-  if (e.worker !== undefined && POOL_CALLS.has(e.call)) return `pool:${e.worker}`;
-  // epoll's prepare(): the epoll set and its listener, before the server thread.
-  if (e.call === 'epoll_create' || (e.call === 'epoll_ctl-add' && e.id === 0)) return NODE;
+  if (e.worker !== undefined && POOL_THREAD_CALLS.has(e.call)) return `pool:${e.worker}`;
+  // epoll's prepare(): the epoll set and its listener, on Node's thread before the server thread.
+  if (e.call === 'epoll_create' || (e.call === 'epoll_ctl' && e.id === 0)) return NODE;
   switch (e.call) {
     case 'socket':
     case 'bind':
@@ -268,7 +290,7 @@ interface Timed {
 
 /** Builds the lanes and marks of one recorded server, labels in `lang`. */
 export function buildDiagram(rec: RecordedServer, lang: Lang): Diagram {
-  const ctx = rec.model === 'fork' ? { masterPid: rec.pid, nodePid: rec.nodePid } : { nodePid: rec.nodePid };
+  const ctx = hasMaster(rec) ? { masterPid: rec.pid, nodePid: rec.nodePid } : { nodePid: rec.nodePid };
   const items: Timed[] = [];
   let seq = 0;
   const cfdOf = new Map<number, number>(); // connection id → the cfd accept() returned for it
@@ -320,7 +342,7 @@ export function buildDiagram(rec: RecordedServer, lang: Lang): Diagram {
       });
     }
     const target =
-      e.call === 'fork'
+      e.call === 'fork' || e.call === 'pool-fork'
         ? `child:${e.result}`
         : e.call === 'pthread_create' && e.result === 0 && rec.model === 'thread'
           ? `worker:${e.id}`
@@ -420,7 +442,8 @@ export function buildDiagram(rec: RecordedServer, lang: Lang): Diagram {
         id: m.target!,
         kind: 'child',
         pid,
-        connection: m.id,
+        // A pool worker (pool-fork) serves many connections, none when it is forked.
+        ...(m.id ? { connection: m.id } : {}),
         ...(m.id !== undefined && peerOf.has(m.id) ? { peer: peerOf.get(m.id) } : {}),
         parent: MASTER,
         startRow: m.row,
@@ -511,11 +534,12 @@ export function buildDiagram(rec: RecordedServer, lang: Lang): Diagram {
   for (const m of marks) {
     const lane = lanes.get(m.lane);
     if (m.call === 'worker-start' && lane) lane.tid = m.result;
-    if ((m.call === 'pthread_mutex_lock' || m.call === 'queue-pop') && lane?.kind === 'pool-thread') lane.tid = m.result;
+    if (m.call === 'queue-pop' && lane?.kind === 'pool-thread') lane.tid = m.result;
     if (m.call === 'pthread_join' && m.lane === SERVER_THREAD) {
       // close(): the pool thread has returned, and the server thread collects it.
       const joined = lanes.get(`pool:${m.worker}`);
       if (joined) {
+        joined.tid ??= m.result;
         joined.exitRow = m.row;
         joined.endRow = m.row;
         joined.end = 'exited';

@@ -10,12 +10,13 @@
 // - A passing shortage (ENOBUFS, ENOMEM): back off 10 ms instead of spinning.
 // - Anything else is fatal for the accept loop.
 //
-// An event loop (epoll) has a non-blocking listener and must never sleep: its variant below waits
+// An event loop (epoll) with a non-blocking listener must never sleep: its variant below waits
 // for nothing. EAGAIN ends a batch of accepts; EMFILE refuses what is pending with the reserve and
 // stops when nothing is; a passing shortage (or a reserve that cannot be reopened) asks the loop
 // to stop watching the listener for a moment (kAcceptPauseMs) instead of spinning on it.
 #pragma once
 
+#include <sys/socket.h>
 #include <cstdint>
 
 #include "event_pipe.h"
@@ -26,8 +27,8 @@ namespace ps {
 enum class AcceptVerdict {
   Retry,    // accept again now
   Fatal,    // the accept loop cannot go on
-  Drained,  // non-blocking: nothing is pending; wait for the listener to be readable again
-  Pause,    // non-blocking: stop watching the listener for kAcceptPauseMs
+  Drained,  // non-blocking variant: nothing is pending; wait for the listener to be readable again
+  Pause,    // non-blocking variant: stop watching the listener for kAcceptPauseMs
 };
 
 constexpr int kAcceptPauseMs = 10;
@@ -35,10 +36,19 @@ constexpr int kAcceptPauseMs = 10;
 // The reserve descriptor: /dev/null, close-on-exec. -1 on failure.
 int open_reserve_fd();
 
-// A blocking listener (fork master, thread, iterative, prethread): may wait (bounded).
-AcceptVerdict handle_accept_failure(int err, int lfd, int& reserve_fd, Counters& counters, const EventPipe& events);
+// accept4(lfd, SOCK_CLOEXEC | extra_flags): one client, or -1 with errno. EINTR is retried,
+// counted in eintrRetries and traced (accept-eintr). A stop request is not lost to a retry: the
+// servers stop by shutdown() of the listener, after which accept fails with EINVAL at once.
+int accept_client(int lfd, sockaddr_storage& peer, Counters& counters, const EventPipe& events, int extra_flags = 0);
 
-// A non-blocking listener in an event loop: never waits.
+// `member_accepts`: a pool member's accept count (stats().perWorker), counted along with
+// `accepted` when a connection is refused for lack of descriptors. `pending_wait_ms`: how long
+// to wait for a pending connection when EMFILE came with none — 1000 for a blocking accept loop,
+// 0 in an event loop (epoll reported the listener readable; waiting would stall every client).
+AcceptVerdict handle_accept_failure(int err, int lfd, int& reserve_fd, Counters& counters, const EventPipe& events,
+                                    Counter* member_accepts = nullptr, int pending_wait_ms = 1000);
+
+// A non-blocking listener in an event loop (epoll): never waits, never sleeps.
 AcceptVerdict handle_accept_failure_nonblocking(int err, int lfd, int& reserve_fd, Counters& counters,
                                                 const EventPipe& events);
 

@@ -5,8 +5,9 @@
 //                   loop { n = epoll_wait(epfd, events, timeout);
 //                          for each ready descriptor:
 //                            lfd: accept4 every pending client (non-blocking), epoll_ctl(ADD, cfd, EPOLLIN)
-//                            cfd: one recv, the handler, one send; what the client did not take
-//                                 is kept and cfd is watched for EPOLLOUT instead of EPOLLIN
+//                            cfd: one recv, the handler, one send (echo_readable, connection.h);
+//                                 what the client did not take is kept and cfd is watched for
+//                                 EPOLLOUT instead of EPOLLIN
 //                          drop the connections past a deadline of their ServePolicy }
 //
 // No thread or process per connection: strace -f shows no clone(), and /proc/self/task holds one
@@ -16,9 +17,10 @@
 // next epoll_wait, so one busy client cannot starve the others (as in ref/epoll.c).
 //
 // Backpressure: a client that does not read its echo makes send() come up short. The rest is
-// kept in the connection's output buffer, and while that holds anything the connection is not
-// read (interest EPOLLOUT, not EPOLLIN): the server's memory per client stays at one read, and
-// the other clients are served meanwhile. Half-close: the client's EOF is read only once its
+// kept in the connection's buffer (PendingEcho, 16 KiB: one read), and while that holds anything
+// the connection is not read (interest EPOLLOUT, not EPOLLIN): the server's memory per client
+// stays at one read, and the other clients are served meanwhile. The reuseport model's loops serve
+// with the same step functions. Half-close: the client's EOF is read only once its
 // output is out, so everything is echoed before close() sends our FIN.
 //
 // Time limits (ServePolicy, as serve_connection keeps them for the blocking models): idle
@@ -44,9 +46,8 @@
 #include <algorithm>
 #include <cassert>
 #include <cerrno>
-#include <cstdlib>
-#include <cstring>
 #include <memory>
+#include <new>
 
 #include "accept_guard.h"
 #include "clock.h"
@@ -60,7 +61,6 @@ namespace {
 constexpr int kMaxEvents = 256;
 // Accepts per listener wake-up: the clients already connected get their turn between batches.
 constexpr int kAcceptBatch = 64;
-constexpr size_t kReadSize = 64 * 1024;
 constexpr uint32_t kListenerTag = UINT32_MAX;  // epoll_event.data of lfd; a connection's is its slot index
 
 class EpollServer final : public InProcessServer {
@@ -83,11 +83,13 @@ class EpollServer final : public InProcessServer {
 
   // One live connection, at its slot's index.
   struct Conn {
-    Slot* slot = nullptr;     // nullptr: free
-    char* pending = nullptr;  // output the client has not taken yet (malloc'd, at most one read)
-    size_t pending_off = 0;
-    size_t pending_len = 0;
-    uint64_t window_got = 0;  // bytes read in the current rate window
+    Slot* slot = nullptr;  // nullptr: free
+    // The read buffer, and what the client has not taken yet (connection.h): allocated the first
+    // time the slot serves, kept for the slot's next connections.
+    std::unique_ptr<PendingEcho> echo;
+    bool writing = false;  // output is pending: watched for EPOLLOUT, not read
+    // echo_readable() counts the bytes read into window_got; the deadlines are the lists' below.
+    ConnectionLimits limits{ServePolicy{}};
     TimerLink idle, life, rate;
   };
 
@@ -153,7 +155,8 @@ class EpollServer final : public InProcessServer {
     ev.data.u32 = tag;
     int rc = epoll_ctl(epfd_.get(), op, fd, &ev);
     int err = rc == 0 ? 0 : errno;
-    events_.trace(op == EPOLL_CTL_ADD ? TraceCall::EpollCtlAdd : TraceCall::EpollCtlMod, fd, interest, err, id);
+    // The record's result: (op << 16) | events, as event_record.h says.
+    events_.trace(TraceCall::EpollCtl, fd, (static_cast<int64_t>(op) << 16) | interest, err, id);
     errno = err;
     return rc == 0;
   }
@@ -239,7 +242,9 @@ class EpollServer final : public InProcessServer {
       int index = slots_.index_of(slot);
       Conn& conn = conns_[index];
       conn.slot = slot;
-      conn.window_got = 0;
+      conn.writing = false;
+      conn.limits.window_got = 0;
+      if (conn.echo) conn.echo->offset = conn.echo->length = 0;
       touch(conn);
       if (life_ms_ > 0) life_list_.push_back(conn, now_ms_ + life_ms_);
       if (window_ms_ > 0) rate_list_.push_back(conn, now_ms_ + window_ms_);
@@ -262,75 +267,40 @@ class EpollServer final : public InProcessServer {
 
   void on_connection(Conn& conn, uint32_t ready) {
     if (conn.slot == nullptr) return;  // ended earlier in this batch
-    if (conn.pending_len > 0) {
-      if (ready & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_writable(conn);
+    if (conn.writing) {
+      if (ready & (EPOLLOUT | EPOLLERR | EPOLLHUP)) step(conn, false);
     } else if (ready & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
-      on_readable(conn);
+      step(conn, true);
     }
   }
 
-  // One read, the handler, one send.
-  void on_readable(Conn& conn) {
-    Counters& c = page_->counters;
+  // One read, the handler, as much of the echo as send() takes (echo_readable); or the rest of a
+  // pending echo (echo_writable). What a short send() left stays in the connection's buffer, and
+  // the connection is not read until it is out: it is watched for EPOLLOUT instead of EPOLLIN.
+  void step(Conn& conn, bool readable) {
     Slot* slot = conn.slot;
-    ssize_t n = retry_eintr(c.eintrRetries, [&] { return recv(slot->cfd, buffer_, sizeof buffer_, 0); });
-    if (n == 0) return end(conn, DisconnectReason::End);  // the client closed; its output is all out
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      return end(conn, DisconnectReason::Error);
+    if (!conn.echo) {
+      conn.echo.reset(new (std::nothrow) PendingEcho);
+      if (!conn.echo) return end(conn, DisconnectReason::Error);
+      conn.echo->offset = conn.echo->length = 0;
     }
-    c.bytesIn.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-    slot->bytes.in.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-    conn.window_got += static_cast<uint64_t>(n);
-    touch(conn);
-    apply_handler(options_.serve.handler, buffer_, static_cast<size_t>(n));
-    size_t sent = 0;
-    if (!send_some(conn, buffer_, static_cast<size_t>(n), sent)) return end(conn, DisconnectReason::Error);
-    if (sent == static_cast<size_t>(n)) return;
-    // A partial write: keep the rest and stop reading until the client has taken it.
-    size_t rest = static_cast<size_t>(n) - sent;
-    conn.pending = static_cast<char*>(malloc(rest));
-    if (conn.pending == nullptr) return end(conn, DisconnectReason::Error);
-    memcpy(conn.pending, buffer_ + sent, rest);
-    conn.pending_off = 0;
-    conn.pending_len = rest;
-    if (!watch(EPOLL_CTL_MOD, slot->cfd, EPOLLOUT, static_cast<uint32_t>(slots_.index_of(slot)), slot->id)) {
-      end(conn, DisconnectReason::Error);
-    }
-  }
-
-  void on_writable(Conn& conn) {
-    Slot* slot = conn.slot;
-    size_t sent = 0;
-    if (!send_some(conn, conn.pending + conn.pending_off, conn.pending_len, sent)) {
-      return end(conn, DisconnectReason::Error);
-    }
-    conn.pending_off += sent;
-    conn.pending_len -= sent;
-    if (conn.pending_len > 0) return;  // still full: wait for the next EPOLLOUT
-    free(conn.pending);
-    conn.pending = nullptr;
-    if (!watch(EPOLL_CTL_MOD, slot->cfd, EPOLLIN, static_cast<uint32_t>(slots_.index_of(slot)), slot->id)) {
-      end(conn, DisconnectReason::Error);
-    }
-  }
-
-  // Non-blocking send of up to n bytes; `sent` is what the kernel took (0 when the socket buffer
-  // is full). False on an error (the client reset, or close()'s shutdown: EPIPE).
-  bool send_some(Conn& conn, const char* data, size_t n, size_t& sent) {
-    Counters& c = page_->counters;
-    ssize_t w = retry_eintr(c.eintrRetries, [&] { return send(conn.slot->cfd, data, n, MSG_NOSIGNAL); });
-    if (w < 0) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
-      w = 0;
-    }
-    sent = static_cast<size_t>(w);
-    if (w > 0) {
-      c.bytesOut.fetch_add(sent, std::memory_order_relaxed);
-      conn.slot->bytes.out.fetch_add(sent, std::memory_order_relaxed);
+    const uint64_t moved =
+        slot->bytes.in.load(std::memory_order_relaxed) + slot->bytes.out.load(std::memory_order_relaxed);
+    DisconnectReason reason = DisconnectReason::End;
+    EchoStep next = readable ? echo_readable(slot->cfd, options_.serve, page_->counters, slot->bytes, *conn.echo,
+                                             conn.limits, reason)
+                             : echo_writable(slot->cfd, page_->counters, slot->bytes, *conn.echo, reason);
+    if (next == EchoStep::Done) return end(conn, reason);  // EOF (its echo all out) or an error
+    if (slot->bytes.in.load(std::memory_order_relaxed) + slot->bytes.out.load(std::memory_order_relaxed) != moved) {
       touch(conn);
     }
-    return true;
+    const bool writing = next == EchoStep::Pending;
+    if (writing == conn.writing) return;
+    conn.writing = writing;
+    if (!watch(EPOLL_CTL_MOD, slot->cfd, writing ? EPOLLOUT : EPOLLIN, static_cast<uint32_t>(slots_.index_of(slot)),
+               slot->id)) {
+      end(conn, DisconnectReason::Error);
+    }
   }
 
   // Activity: the connection's idle deadline moves to now + idleTimeoutMs, the latest of all.
@@ -344,11 +314,11 @@ class EpollServer final : public InProcessServer {
     while (life_list_.next() <= now_ms_) end(*life_list_.head(), DisconnectReason::Lifetime);
     while (rate_list_.next() <= now_ms_) {
       Conn& conn = *rate_list_.head();
-      if (conn.window_got < window_need_) {
+      if (conn.limits.window_got < window_need_) {
         end(conn, DisconnectReason::Slow);
         continue;
       }
-      conn.window_got = 0;
+      conn.limits.window_got = 0;
       rate_list_.push_back(conn, now_ms_ + window_ms_);
     }
     while (idle_list_.next() <= now_ms_) end(*idle_list_.head(), DisconnectReason::Idle);
@@ -365,9 +335,6 @@ class EpollServer final : public InProcessServer {
     idle_list_.remove(conn);
     life_list_.remove(conn);
     rate_list_.remove(conn);
-    free(conn.pending);
-    conn.pending = nullptr;
-    conn.pending_len = 0;
     Slot* slot = conn.slot;
     conn.slot = nullptr;
     --live_;
@@ -389,7 +356,6 @@ class EpollServer final : public InProcessServer {
   TimerList idle_list_{&Conn::idle};
   TimerList life_list_{&Conn::life};
   TimerList rate_list_{&Conn::rate};
-  char buffer_[kReadSize];  // every read lands here; only what a client does not take is copied
 };
 
 }  // namespace

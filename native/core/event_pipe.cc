@@ -45,15 +45,14 @@ void EventPipe::reject(const sockaddr_storage& peer, uint32_t id, RejectReason r
 }
 
 void EventPipe::trace(TraceCall call, int64_t fd, int64_t result, int err, uint32_t id, int32_t slot,
-                      const sockaddr_storage* peer, uint64_t time_ns, int32_t worker) const {
+                      const sockaddr_storage* peer, uint64_t time_ns) const {
   if (!tracing) return;
   EventRecord rec{};
   rec.type = static_cast<uint8_t>(EventType::Trace);
   rec.code = static_cast<int32_t>(call);
   rec.pid = getpid();
   rec.id = id;
-  rec.slot = static_cast<int16_t>(slot);
-  rec.worker = static_cast<int16_t>(worker);
+  rec.slot = slot;
   rec.detail = err;
   rec.fd = fd;
   rec.result = result;

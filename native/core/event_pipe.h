@@ -19,9 +19,6 @@
 
 namespace ps {
 
-static_assert(kMaxClientsLimit <= INT16_MAX && kMaxWorkers <= INT16_MAX,
-              "slot and worker fit the record's int16 fields");
-
 // Creates the pipe: both ends close-on-exec, the write end non-blocking (a doorbell never blocks:
 // one unread byte is as good as many). Returns false with errno.
 bool create_event_pipe(UniqueFd& read_end, UniqueFd& write_end);
@@ -45,10 +42,9 @@ struct EventPipe {
   // A connection refused: counts it in `rejected` and writes the Reject record. Async-signal-safe.
   void reject(const sockaddr_storage& peer, uint32_t id, RejectReason reason, int err) const;
 
-  // A Trace record of the calling process (getpid is async-signal-safe), if tracing. `worker`: the
-  // calling pool member's index (pool models), else -1.
+  // A Trace record of the calling process (getpid is async-signal-safe), if tracing.
   void trace(TraceCall call, int64_t fd, int64_t result, int err = 0, uint32_t id = 0, int32_t slot = -1,
-             const sockaddr_storage* peer = nullptr, uint64_t time_ns = 0, int32_t worker = -1) const;
+             const sockaddr_storage* peer = nullptr, uint64_t time_ns = 0) const;
 };
 
 }  // namespace ps

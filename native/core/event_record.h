@@ -38,46 +38,64 @@ namespace ps {
 //   shutdown: fd shut down to wake a blocked call (lfd at stop, cfd at abort)
 //   close-conn: fd cfd, closed when the connection is over (child or worker); result 0, or
 //   (epoll) the epoll descriptor whose set close() also takes cfd out of
-//   exec: the fork master program is exec'd; fd Node's lfd, result lfd's number in the master
-// A pool thread's calls (prethread) carry its index in `worker`:
-//   pthread_create (pool): worker the new thread's index, fd -1, result its return value
-//   pthread_mutex_lock / pthread_mutex_unlock: the accept mutex; fd lfd, result the thread's tid
-//   queue-push: the server thread hands cfd to the pool; fd cfd, result the queue's length after
-//   queue-pop: a pool thread takes it; fd cfd, result its tid · pthread_join: worker the joined
-//   thread's index, result its tid
-// The event loop (epoll):
-//   epoll_create: result the epoll descriptor · epoll_ctl-add: fd the descriptor added, result
-//   the events it is watched for · epoll_ctl-mod: fd cfd, result the new events (EPOLLOUT: its
-//   output is pending, reading stops; EPOLLIN: the output is out, reading resumes)
-//   epoll_wait: fd the epoll descriptor, result how many descriptors are ready (only returns
-//   that carry events are recorded: a timeout wake-up is not)
-#define PS_TRACE_CALLS(X)                           \
-  X(Socket, 1, "socket")                            \
-  X(Bind, 2, "bind")                                \
-  X(Listen, 3, "listen")                            \
-  X(Accept, 4, "accept")                            \
-  X(AcceptEintr, 5, "accept-eintr")                 \
-  X(Fork, 6, "fork")                                \
-  X(CloseCfd, 7, "close-cfd")                       \
-  X(CloseLfd, 8, "close-lfd")                       \
-  X(ChildExit, 9, "child-exit")                     \
-  X(Waitpid, 10, "waitpid")                         \
-  X(PthreadCreate, 11, "pthread_create")            \
-  X(PthreadDetach, 12, "pthread_detach")            \
-  X(WorkerStart, 13, "worker-start")                \
-  X(SlotsFull, 14, "slots-full")                    \
-  X(Shutdown, 15, "shutdown")                       \
-  X(CloseConn, 16, "close-conn")                    \
-  X(Exec, 17, "exec")                               \
-  X(PthreadMutexLock, 18, "pthread_mutex_lock")     \
-  X(PthreadMutexUnlock, 19, "pthread_mutex_unlock") \
-  X(QueuePush, 20, "queue-push")                    \
-  X(QueuePop, 21, "queue-pop")                      \
-  X(PthreadJoin, 22, "pthread_join")                \
-  X(EpollCreate, 23, "epoll_create")                \
-  X(EpollCtlAdd, 24, "epoll_ctl-add")               \
-  X(EpollCtlMod, 25, "epoll_ctl-mod")               \
-  X(EpollWait, 26, "epoll_wait")
+//   exec: the master program is exec'd; fd Node's lfd, result lfd's number in the master
+// Pool models (prefork, reuseport, prethread); slot is the pool member's index:
+//   pool-fork: the master forks member `slot` once, at start (or to replace it); result its pid
+//   worker-accept: a member accepts; fd its listener, result cfd, peer the client
+//   lock-file: prefork 'flock': the lock file, created and unlinked at once; fd it, result 0
+//   fcntl-lock / fcntl-unlock: fcntl(fd, F_SETLKW, F_WRLCK / F_UNLCK) around accept
+//   mutex-lock / mutex-unlock: the shared mutex around accept; mutex-lock's errno EOWNERDEAD:
+//     its last holder died holding it, and it was made consistent again
+//   sendmsg: prefork 'pass': the master passes cfd (result) over the member's socket (fd)
+//   recvmsg: the member receives it: fd its socket, result the descriptor's number in the member
+//   worker-idle: a 'pass' member tells the master it is idle again; fd its socket
+//   close-node-lfd: reuseport: the master closes Node's listener once every worker listens
+//   epoll_wait: fd the epoll instance, result the number of ready descriptors (epoll: only the
+//     returns that carry events are recorded, a timeout wake-up is not)
+//   epoll_ctl: fd the descriptor, result (op << 16) | events (op: 1 ADD, 2 DEL, 3 MOD)
+// prethread (a pool of threads; slot: the thread's index) and epoll (one thread, an event loop):
+//   pthread_create (pool): slot the new thread's index, fd -1, result its return value
+//   mutex-lock / mutex-unlock ('mutex'): the accept mutex; fd lfd, result the thread's tid
+//   worker-accept: a pool thread accepts, as above
+//   queue-push ('main'): the server thread hands cfd to the pool; fd cfd, result the queue's length
+//   queue-pop: a pool thread takes it; fd cfd, result its tid
+//   pthread_join: slot the joined thread's index, result its tid
+//   epoll_create: result the epoll descriptor
+#define PS_TRACE_CALLS(X)                \
+  X(Socket, 1, "socket")                 \
+  X(Bind, 2, "bind")                     \
+  X(Listen, 3, "listen")                 \
+  X(Accept, 4, "accept")                 \
+  X(AcceptEintr, 5, "accept-eintr")      \
+  X(Fork, 6, "fork")                     \
+  X(CloseCfd, 7, "close-cfd")            \
+  X(CloseLfd, 8, "close-lfd")            \
+  X(ChildExit, 9, "child-exit")          \
+  X(Waitpid, 10, "waitpid")              \
+  X(PthreadCreate, 11, "pthread_create") \
+  X(PthreadDetach, 12, "pthread_detach") \
+  X(WorkerStart, 13, "worker-start")     \
+  X(SlotsFull, 14, "slots-full")         \
+  X(Shutdown, 15, "shutdown")            \
+  X(CloseConn, 16, "close-conn")         \
+  X(Exec, 17, "exec")                    \
+  X(PoolFork, 18, "pool-fork")           \
+  X(WorkerAccept, 19, "worker-accept")   \
+  X(LockFile, 20, "lock-file")           \
+  X(FcntlLock, 21, "fcntl-lock")         \
+  X(FcntlUnlock, 22, "fcntl-unlock")     \
+  X(MutexLock, 23, "mutex-lock")         \
+  X(MutexUnlock, 24, "mutex-unlock")     \
+  X(Sendmsg, 25, "sendmsg")              \
+  X(Recvmsg, 26, "recvmsg")              \
+  X(WorkerIdle, 27, "worker-idle")       \
+  X(CloseNodeLfd, 28, "close-node-lfd")  \
+  X(EpollWait, 29, "epoll_wait")         \
+  X(EpollCtl, 30, "epoll_ctl")           \
+  X(EpollCreate, 31, "epoll_create")     \
+  X(QueuePush, 32, "queue-push")         \
+  X(QueuePop, 33, "queue-pop")           \
+  X(PthreadJoin, 34, "pthread_join")
 
 // How a connection ended.
 //   end: the client closed its side (read returned 0) · error: read/write failed (ECONNRESET…)
@@ -111,17 +129,17 @@ enum class RejectReason : int32_t { PS_REJECT_REASONS(PS_ENUM_ENTRY) };
 
 #pragma pack(push, 1)
 struct EventRecord {
-  uint8_t type = 0;     // EventType
-  uint8_t family = 0;   // 4 or 6 (0: no peer)
-  uint16_t port = 0;    // peer port, host byte order
-  uint32_t id = 0;      // connection id (1, 2, … in accept order)
-  int32_t pid = 0;      // fork: child pid
-  int16_t slot = -1;    // thread: slot index (< kMaxClientsLimit)
-  int16_t worker = -1;  // pool models: the pool member's index (< kMaxWorkers); -1: none
-  int32_t code = 0;     // Disconnect: reason; Reject: reason; Reap: exit code (-1 if signalled);
-                        // Error: errno; Trace: TraceCall
-  int32_t detail = 0;   // Reap: terminating signal (0 if exited); Reject: errno of a failed
-                        // fork/pthread_create; Trace: errno of the call (0: it succeeded)
+  uint8_t type = 0;    // EventType
+  uint8_t family = 0;  // 4 or 6 (0: no peer)
+  uint16_t port = 0;   // peer port, host byte order
+  uint32_t id = 0;     // connection id (1, 2, … in accept order)
+  int32_t pid = 0;     // fork: child pid; prefork, reuseport: the pool member's pid
+  int32_t slot = -1;   // thread: slot index; prefork, reuseport, prethread: the pool member's index (JS: worker)
+  int32_t code = 0;    // Disconnect: reason; Reject: reason; Reap: exit code (-1 if signalled);
+                       // Error: errno; Trace: TraceCall
+  int32_t detail = 0;  // Reap: terminating signal (0 if exited); Reject: errno of a failed
+                       // fork/pthread_create; Trace: errno of the call (0: it succeeded);
+                       // Error: the TraceCall that failed (0: accept)
   union {
     struct {  // Disconnect
       uint64_t bytesIn;
@@ -150,8 +168,7 @@ static_assert(sizeof(EventRecord) <= PIPE_BUF, "records must be writable atomica
   X("port", offsetof(::ps::EventRecord, port), sizeof(uint16_t))                \
   X("id", offsetof(::ps::EventRecord, id), sizeof(uint32_t))                    \
   X("pid", offsetof(::ps::EventRecord, pid), sizeof(int32_t))                   \
-  X("slot", offsetof(::ps::EventRecord, slot), sizeof(int16_t))                 \
-  X("worker", offsetof(::ps::EventRecord, worker), sizeof(int16_t))             \
+  X("slot", offsetof(::ps::EventRecord, slot), sizeof(int32_t))                 \
   X("code", offsetof(::ps::EventRecord, code), sizeof(int32_t))                 \
   X("detail", offsetof(::ps::EventRecord, detail), sizeof(int32_t))             \
   X("bytesIn", offsetof(::ps::EventRecord, bytesIn), sizeof(uint64_t))          \

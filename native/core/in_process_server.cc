@@ -93,9 +93,9 @@ bool InProcessServer::close_listener_if_stopping() {
   return true;
 }
 
-uint32_t InProcessServer::record_accept(int cfd, const sockaddr_storage& peer, int worker) {
+uint32_t InProcessServer::record_accept(int cfd, const sockaddr_storage& peer, int member) {
   uint32_t id = static_cast<uint32_t>(page_->counters.accepted.fetch_add(1) + 1);
-  events_.trace(TraceCall::Accept, lfd_.get(), cfd, 0, id, -1, &peer, 0, worker);
+  events_.trace(member >= 0 ? TraceCall::WorkerAccept : TraceCall::Accept, lfd_.get(), cfd, 0, id, member, &peer);
   return id;
 }
 
@@ -109,7 +109,7 @@ void InProcessServer::fail_accept(int err) {
   lfd_.reset();
 }
 
-int InProcessServer::accept_next(sockaddr_storage& peer, uint32_t& id, int worker) {
+int InProcessServer::accept_next(sockaddr_storage& peer, uint32_t& id, int member) {
   Counters& c = page_->counters;
   for (;;) {
     // A pool thread that takes the accept mutex after another one saw the stop must not call
@@ -126,7 +126,7 @@ int InProcessServer::accept_next(sockaddr_storage& peer, uint32_t& id, int worke
       return -1;
     }
     if (cfd >= 0) {
-      id = record_accept(cfd, peer, worker);
+      id = record_accept(cfd, peer, member);
       return cfd;
     }
     int reserve = reserve_fd_.release();
@@ -138,27 +138,25 @@ int InProcessServer::accept_next(sockaddr_storage& peer, uint32_t& id, int worke
   }
 }
 
-void InProcessServer::begin_connection(Slot* slot, int reported_slot, int worker) {
+void InProcessServer::begin_connection(Slot* slot, int reported_slot) {
   page_->counters.active.fetch_add(1);
-  report_connection(slot, reported_slot, worker);
+  report_connection(slot, reported_slot);
 }
 
-void InProcessServer::report_connection(Slot* slot, int reported_slot, int worker) {
+void InProcessServer::report_connection(Slot* slot, int reported_slot) {
   EventRecord rec{};
   rec.type = static_cast<uint8_t>(EventType::Connection);
   rec.id = slot->id;
-  rec.slot = static_cast<int16_t>(reported_slot);
-  rec.worker = static_cast<int16_t>(worker);
+  rec.slot = reported_slot;
   set_peer(rec, slot->client);
   events_.emit(rec);
 }
 
-void InProcessServer::end_connection(Slot* slot, DisconnectReason reason, int reported_slot, int worker) {
+void InProcessServer::end_connection(Slot* slot, DisconnectReason reason, int reported_slot) {
   EventRecord rec{};
   rec.type = static_cast<uint8_t>(EventType::Disconnect);
   rec.id = slot->id;
-  rec.slot = static_cast<int16_t>(reported_slot);
-  rec.worker = static_cast<int16_t>(worker);
+  rec.slot = reported_slot;
   rec.bytesIn = slot->bytes.in.load();
   rec.bytesOut = slot->bytes.out.load();
   Counters& c = page_->counters;
@@ -166,16 +164,16 @@ void InProcessServer::end_connection(Slot* slot, DisconnectReason reason, int re
   c.closed.fetch_add(1);
   int cfd = slot->cfd;
   bool aborted = slots_.release(slot);
-  events_.trace(TraceCall::CloseConn, cfd, close_conn_result_, 0, rec.id, reported_slot, nullptr, 0, worker);
+  events_.trace(TraceCall::CloseConn, cfd, close_conn_result_, 0, rec.id, reported_slot);
   rec.code = static_cast<int32_t>(aborted ? DisconnectReason::Aborted : reason);
   events_.emit(rec);
   slots_.retire();
 }
 
 void InProcessServer::reject(int cfd, const sockaddr_storage& peer, uint32_t id, RejectReason reason, int err,
-                             int worker) {
+                             int reported_slot) {
   close(cfd);
-  events_.trace(TraceCall::SlotsFull, cfd, 0, 0, id, -1, nullptr, 0, worker);
+  events_.trace(TraceCall::SlotsFull, cfd, 0, 0, id, reported_slot);
   events_.reject(peer, id, reason, err);
 }
 

@@ -41,24 +41,26 @@ class InProcessServer : public Server {
   void shut_down_now();
 
   // The next connection and its id (counted in `accepted`), or -1 when the server is stopping
-  // (the listener is then closed). Blocking; `worker` (a pool thread's index, or -1) is traced.
-  int accept_next(sockaddr_storage& peer, uint32_t& id, int worker = -1);
+  // (the listener is then closed). Blocking. `member`: the pool thread that accepts (prethread),
+  // traced as worker-accept, or -1.
+  int accept_next(sockaddr_storage& peer, uint32_t& id, int member = -1);
   // If stop() was called: closes the listener (the port is free from here on) and returns true.
   // Every accept loop calls it after each accept() returns, and before blocking in a new one.
   bool close_listener_if_stopping();
   // A connection was accepted: count it, trace it; returns its id.
-  uint32_t record_accept(int cfd, const sockaddr_storage& peer, int worker = -1);
+  uint32_t record_accept(int cfd, const sockaddr_storage& peer, int member = -1);
   // accept() failed for good: report the error, stop, close the listener.
   void fail_accept(int err);
-  // A connection has a slot: count it as active and report it.
-  void begin_connection(Slot* slot, int reported_slot, int worker = -1);
+  // A connection has a slot: count it as active and report it. `reported_slot` goes in the
+  // record's slot field: the thread model's slot, prethread's pool index (JS: worker), or -1.
+  void begin_connection(Slot* slot, int reported_slot);
   // Report a connection already counted as active (prethread 'main': counted when queued,
   // reported when a pool thread takes it, which is when its serving thread is known).
-  void report_connection(Slot* slot, int reported_slot, int worker);
+  void report_connection(Slot* slot, int reported_slot);
   // A connection is over: report it, count it, close its descriptor and free its slot.
-  void end_connection(Slot* slot, DisconnectReason reason, int reported_slot, int worker = -1);
-  // Refuse: close at once, count, report.
-  void reject(int cfd, const sockaddr_storage& peer, uint32_t id, RejectReason reason, int err, int worker = -1);
+  void end_connection(Slot* slot, DisconnectReason reason, int reported_slot);
+  // Refuse: close at once, count, report. `reported_slot` as above (the refusing pool thread).
+  void reject(int cfd, const sockaddr_storage& peer, uint32_t id, RejectReason reason, int err, int reported_slot = -1);
 
   SlotTable slots_;
   EventPipe events_;

@@ -77,7 +77,7 @@ class PrethreadServer final : public InProcessServer {
   using InProcessServer::launch;
 
  private:
-  bool main_accepts() const { return options_.acceptLock == AcceptLock::Main; }
+  bool main_accepts() const { return options_.prethreadLock == PrethreadLock::Main; }
 
   // The pool, created once, before the server thread and with every signal blocked (launch()):
   // the threads inherit that mask, so Node's signals stay on Node's threads.
@@ -89,7 +89,7 @@ class PrethreadServer final : public InProcessServer {
       }
       uint64_t create_ns = monotonic_ns();  // the thread may start (and trace) before we resume
       int rc = pthread_create(&pool_[i].thread, &attr_, &PrethreadServer::member_main, &pool_[i]);
-      events_.trace(TraceCall::PthreadCreate, -1, rc, rc, 0, -1, nullptr, create_ns, i);
+      events_.trace(TraceCall::PthreadCreate, -1, rc, rc, 0, i, nullptr, create_ns);
       if (rc != 0) {
         {
           std::lock_guard<std::mutex> lock(pool_mu_);
@@ -145,7 +145,7 @@ class PrethreadServer final : public InProcessServer {
     }
     if (has_predecessor) {
       pthread_join(predecessor, nullptr);
-      self->events_.trace(TraceCall::PthreadJoin, -1, predecessor_tid, 0, 0, -1, nullptr, 0, m->index);
+      self->events_.trace(TraceCall::PthreadJoin, -1, predecessor_tid, 0, 0, m->index);
     }
     if (self->main_accepts())
       self->take_from_queue(m);
@@ -165,20 +165,19 @@ class PrethreadServer final : public InProcessServer {
       Slot* slot = nullptr;
       {
         std::lock_guard<std::mutex> lock(accept_mu_);
-        events_.trace(TraceCall::PthreadMutexLock, lfd_.get(), m->tid, 0, 0, -1, nullptr, 0, m->index);
-        int lfd = lfd_.get();  // accept_next closes it when the server stops
+        events_.trace(TraceCall::MutexLock, -1, 0, 0, 0, m->index);
         cfd = accept_next(peer, id, m->index);
         // The slot table has one claimer at a time (slot_table.h): the thread holding this mutex.
         if (cfd >= 0) slot = slots_.claim(cfd, peer, id);
-        events_.trace(TraceCall::PthreadMutexUnlock, lfd, m->tid, 0, id, -1, nullptr, 0, m->index);
+        events_.trace(TraceCall::MutexUnlock, -1, 0, 0, id, m->index);
       }
       if (cfd < 0) return;
-      page_->perWorker[m->index].fetch_add(1, std::memory_order_relaxed);
+      page_->pool.accepts[m->index].fetch_add(1, std::memory_order_relaxed);
       if (slot == nullptr) {  // maxClients live: refuse
         reject(cfd, peer, id, RejectReason::MaxClients, 0, m->index);
         continue;
       }
-      begin_connection(slot, -1, m->index);
+      begin_connection(slot, m->index);
       serve(m, slot);
     }
   }
@@ -195,9 +194,9 @@ class PrethreadServer final : public InProcessServer {
         queue_get_ = (queue_get_ + 1) % options_.maxClients;
         --queued_;
       }
-      events_.trace(TraceCall::QueuePop, slot->cfd, m->tid, 0, slot->id, -1, nullptr, 0, m->index);
-      page_->perWorker[m->index].fetch_add(1, std::memory_order_relaxed);
-      report_connection(slot, -1, m->index);
+      events_.trace(TraceCall::QueuePop, slot->cfd, m->tid, 0, slot->id, m->index);
+      page_->pool.accepts[m->index].fetch_add(1, std::memory_order_relaxed);
+      report_connection(slot, m->index);
       serve(m, slot);
     }
   }
@@ -236,13 +235,13 @@ class PrethreadServer final : public InProcessServer {
     reason = serve_connection(slot->cfd, options_.serve, page_->counters, slot->bytes);
     if (reason == DisconnectReason::Crash) pthread_exit(nullptr);
     pthread_cleanup_pop(0);
-    end_connection(slot, reason, -1, m->index);
+    end_connection(slot, reason, m->index);
   }
 
   static void on_crash(void* arg) {
     auto* crash = static_cast<CrashContext*>(arg);
     PoolMember* m = crash->member;
-    m->server->end_connection(crash->slot, DisconnectReason::Crash, -1, m->index);
+    m->server->end_connection(crash->slot, DisconnectReason::Crash, m->index);
     m->server->replace(m);
   }
 
@@ -256,7 +255,7 @@ class PrethreadServer final : public InProcessServer {
     pthread_t next;
     uint64_t create_ns = monotonic_ns();
     int rc = pthread_create(&next, &attr_, &PrethreadServer::member_main, m);
-    events_.trace(TraceCall::PthreadCreate, -1, rc, rc, 0, -1, nullptr, create_ns, m->index);
+    events_.trace(TraceCall::PthreadCreate, -1, rc, rc, 0, m->index, nullptr, create_ns);
     if (rc == 0) {
       pthread_setname_np(next, kPoolThreadName);
       m->thread = next;
@@ -275,7 +274,7 @@ class PrethreadServer final : public InProcessServer {
     lock.unlock();
     for (int i = 0; i < created_; ++i) {
       pthread_join(pool_[i].thread, nullptr);
-      events_.trace(TraceCall::PthreadJoin, -1, pool_[i].tid, 0, 0, -1, nullptr, 0, i);
+      events_.trace(TraceCall::PthreadJoin, -1, pool_[i].tid, 0, 0, i);
     }
     joined_ = true;
   }
