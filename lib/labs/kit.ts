@@ -242,7 +242,12 @@ export function socketInode(link: string | undefined): number | null {
   return m ? Number(m[1]) : null;
 }
 
-/** `3 → socket:[1234], 4 → pipe:[…]` for printing, sockets first. */
+/** True if one of the descriptors in `links` is the socket `inode` (false for a null inode). */
+export function holdsSocket(links: Map<number, string>, inode: number | null): boolean {
+  return [...links.values()].some((l) => inode !== null && socketInode(l) === inode);
+}
+
+/** `3 → socket:[1234], 4 → pipe:[…]` for printing, in descriptor order; `highlight` adds a note to some. */
 export function showFds(links: Map<number, string>, highlight: Map<number, string> = new Map()): string {
   return [...links.entries()]
     .sort((a, b) => a[0] - b[0])
