@@ -10,7 +10,7 @@ import { LiveView } from '../ui/live';
 import { choice, Command, commandHelp, integer, parseCommand, UsageError } from './flags';
 import { SVG_FLAG, UI_FLAG } from './observe';
 
-export interface ServeArgs {
+interface ServeArgs {
   model: Model;
   host: string;
   port: number;
@@ -133,7 +133,7 @@ export function parseServeArgs(argv: string[]): ServeArgs | null {
 
 const at = (p: Peer) => (p.family === 'IPv6' ? `[${p.address}]:${p.port}` : `${p.address}:${p.port}`);
 
-export function statsLine(s: ServerStats): string {
+function statsLine(s: ServerStats): string {
   return (
     `closed: accepted ${s.accepted}, rejected ${s.rejected}, closed ${s.closed}, reaped ${s.reaped}, ` +
     `eintrRetries ${s.eintrRetries}, bytes in ${s.bytesIn}, out ${s.bytesOut}` +
@@ -142,7 +142,7 @@ export function statsLine(s: ServerStats): string {
 }
 
 /** Turns server events into output lines (human or JSON). */
-export function attachPrinter(
+function attachPrinter(
   server: PosixServer,
   args: ServeArgs,
   print: (line: string) => void,

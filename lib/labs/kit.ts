@@ -8,7 +8,7 @@ import { NATIVE_MODELS, ServerOptions } from '../server/options';
 import { PosixServer, startServer as startPosixServer } from '../server/server';
 import type { Recorder } from '../trace/recording';
 
-export const LOOPBACK = '127.0.0.1';
+const LOOPBACK = '127.0.0.1';
 
 // ---- the recorder: what `lab <name> --svg/--ui` draws ----
 
@@ -257,7 +257,7 @@ export function showFds(links: Map<number, string>, highlight: Map<number, strin
 
 // ---- /proc/net/tcp ----
 
-export const TCP_STATES: Record<string, string> = {
+const TCP_STATES: Record<string, string> = {
   '01': 'ESTABLISHED',
   '02': 'SYN_SENT',
   '03': 'SYN_RECV',
@@ -271,12 +271,12 @@ export const TCP_STATES: Record<string, string> = {
   '0B': 'CLOSING',
 };
 
-export interface TcpEndpoint {
+interface TcpEndpoint {
   address: string;
   port: number;
 }
 
-export interface TcpEntry {
+interface TcpEntry {
   local: TcpEndpoint;
   remote: TcpEndpoint;
   /** The hex code from the `st` column, e.g. '06'. */

@@ -108,7 +108,7 @@ export interface TraceEvent {
   address?: Peer;
 }
 
-export type NativeEvent =
+type NativeEvent =
   | { type: 'connection'; event: ConnectionEvent; timeNs: bigint }
   | { type: 'disconnect'; event: DisconnectEvent; timeNs: bigint }
   | { type: 'reject'; event: RejectEvent; timeNs: bigint }

@@ -11,8 +11,6 @@ import { abortError } from '../util/errors';
 import { zombiesOf } from '../util/proc';
 import { CloseOptions, Model, ResolvedOptions, resolveCloseOptions, resolveOptions, ServerOptions } from './options';
 
-export type { AddressInfo } from './backend';
-
 /** The counters of backend.ts, and the zombies /proc shows. */
 export interface ServerStats extends BackendStats {
   zombies: number;
