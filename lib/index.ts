@@ -2,9 +2,19 @@ export { startServer, PosixServer } from './server/server';
 export type { ServerEvents } from './server/server';
 export type { AddressInfo } from './server/backend';
 export type { ServerStats } from './server/server';
-export { MODELS, NATIVE_MODELS, JS_MODELS, HANDLERS, MAX_WORKERS, DEFAULT_BACKLOG } from './server/options';
+export {
+  MODELS,
+  NATIVE_MODELS,
+  POOL_MODELS,
+  PROCESS_MODELS,
+  JS_MODELS,
+  HANDLERS,
+  ACCEPT_LOCKS,
+  MAX_WORKERS,
+  DEFAULT_BACKLOG,
+} from './server/options';
 export { MAX_CLIENTS_LIMIT, FORK_MAX_CLIENTS_LIMIT } from './server/limits';
-export type { CloseOptions, Handler, Model, ServerOptions } from './server/options';
+export type { AcceptLock, CloseOptions, Handler, Model, ServerOptions } from './server/options';
 export type {
   ConnectionEvent,
   DisconnectEvent,

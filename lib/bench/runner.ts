@@ -8,17 +8,22 @@ import { LoadResult, runLoad } from './loadgen';
 import { descendantsOf } from '../util/proc';
 import { referenceBinary, referenceCandidates, ReferenceModel, startReference } from './reference';
 import { compiledScript } from '../paths';
+import { MAX_WORKERS } from '../server/options';
 
 export const BENCH_MODELS = [
   'fork',
   'thread',
   'iterative',
+  'prefork',
+  'reuseport',
   'node',
   'cluster',
   'ref-fork',
   'ref-thread',
   'ref-iterative',
   'ref-epoll',
+  'ref-prefork',
+  'ref-reuseport',
   'socat',
 ] as const;
 export type BenchModel = (typeof BENCH_MODELS)[number];
@@ -28,10 +33,24 @@ export const REFERENCE_OF: Partial<Record<BenchModel, BenchModel>> = {
   fork: 'ref-fork',
   thread: 'ref-thread',
   iterative: 'ref-iterative',
+  prefork: 'ref-prefork',
+  reuseport: 'ref-reuseport',
 };
 
 /** Models that serve one client at a time: a multi-connection ping-pong would only stall. */
 export const ONE_AT_A_TIME: readonly BenchModel[] = ['iterative', 'ref-iterative'];
+
+/**
+ * Pools whose every worker serves one client at a time: they get a worker per connection of the
+ * widest run (at most MAX_WORKERS), and skip the ping-pong widths beyond that (those clients
+ * would wait in the backlog for the whole run).
+ */
+const WORKER_PER_CLIENT: readonly BenchModel[] = ['prefork', 'ref-prefork'];
+
+/** The most concurrent clients a run of `config` makes. */
+function widestRun(config: BenchConfig): number {
+  return Math.max(config.churnClients, ...config.connections);
+}
 
 export interface BenchConfig {
   models: BenchModel[];
@@ -133,10 +152,15 @@ function socatAvailable(): boolean {
   return spawnSync('socat', ['-V'], { stdio: 'ignore' }).status === 0;
 }
 
-/** Starts one model in a process of its own (refs: the C binary; socat; the API's models: bench/server-process). */
-export async function startModel(model: BenchModel): Promise<RunningServer> {
+/**
+ * Starts one model in a process of its own (refs: the C binary; socat; the API's models:
+ * bench/server-process). `clients`: the most concurrent clients it will get — a prefork pool (and
+ * ref-prefork) gets a worker for each, at most MAX_WORKERS.
+ */
+export async function startModel(model: BenchModel, clients = 1): Promise<RunningServer> {
+  const workers = WORKER_PER_CLIENT.includes(model) ? { workers: Math.min(MAX_WORKERS, Math.max(1, clients)) } : {};
   if (model.startsWith('ref-')) {
-    const ref = await startReference(model.slice(4) as ReferenceModel);
+    const ref = await startReference(model.slice(4) as ReferenceModel, workers);
     return { port: ref.port, pid: ref.pid, close: () => ref.close() };
   }
   if (model === 'socat') {
@@ -158,7 +182,7 @@ export async function startModel(model: BenchModel): Promise<RunningServer> {
     await stopChild(child);
     throw new Error('socat did not start listening');
   }
-  const options = model === 'cluster' ? { model, workers: 2, maxClients: 1000 } : { model, maxClients: 1000 };
+  const options = model === 'cluster' ? { model, workers: 2, maxClients: 1000 } : { model, maxClients: 1000, ...workers };
   const child = spawn(process.execPath, [compiledScript('bench/server-process'), JSON.stringify(options)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -238,6 +262,7 @@ type Run = { kind: 'pingpong' | 'churn'; connections: number };
 function runsOf(model: BenchModel, config: BenchConfig): Run[] {
   const runs: Run[] = config.connections
     .filter((c) => c === 1 || !ONE_AT_A_TIME.includes(model))
+    .filter((c) => c <= MAX_WORKERS || !WORKER_PER_CLIENT.includes(model))
     .map((c) => ({ kind: 'pingpong' as const, connections: c }));
   runs.push({ kind: 'churn', connections: ONE_AT_A_TIME.includes(model) ? 1 : config.churnClients });
   return runs;
@@ -313,7 +338,7 @@ export async function runBench(config: BenchConfig, control: BenchControl = {}):
     for (const model of models) {
       if (aborted()) break bench;
       progress({ round, repeat: config.repeat, model, done, total, elapsedMs: Date.now() - started, etaMs: eta() });
-      const server = await startModel(model);
+      const server = await startModel(model, widestRun(config));
       try {
         for (const run of runsOf(model, config)) {
           if (aborted()) break;

@@ -17,7 +17,22 @@ import { formatSustainedTable, runSustained, SustainedConfig } from '../bench/su
 import { Command, commandHelp, integer, list, parseCommand, UsageError } from './flags';
 
 const DEFAULT_BENCH: BenchConfig = {
-  models: ['fork', 'thread', 'iterative', 'node', 'cluster', 'ref-fork', 'ref-thread', 'ref-iterative', 'ref-epoll', 'socat'],
+  models: [
+    'fork',
+    'thread',
+    'iterative',
+    'prefork',
+    'reuseport',
+    'node',
+    'cluster',
+    'ref-fork',
+    'ref-thread',
+    'ref-iterative',
+    'ref-epoll',
+    'ref-prefork',
+    'ref-reuseport',
+    'socat',
+  ],
   connections: [1, 50],
   size: 64,
   durationMs: 1000,

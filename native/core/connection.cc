@@ -15,7 +15,7 @@ namespace ps {
 
 namespace {
 
-constexpr int64_t kNever = INT64_MAX;
+constexpr int64_t kNever = ConnectionLimits::kNever;
 
 void to_upper_ascii(char* data, size_t n) {
   for (size_t i = 0; i < n; ++i) {
@@ -23,43 +23,25 @@ void to_upper_ascii(char* data, size_t n) {
   }
 }
 
-// The time limits of one connection (ServePolicy) as deadlines on the monotonic clock. The idle
-// limit is not here: it is measured from the start of each wait (wait_for).
-struct Limits {
-  int64_t life_end = kNever;    // maxConnectionMs after the start
-  int64_t window_end = kNever;  // the end of the current rate window
-  uint64_t window_need = 0;     // bytes the client must send within each window
-  uint64_t window_got = 0;      // bytes it sent in the current one
-  int64_t window_ms = 0;
+bool is_crash_message(const ServePolicy& policy, const char* data, size_t n) {
+  return policy.labCrash && n == sizeof kCrashMessage - 1 && memcmp(data, kCrashMessage, sizeof kCrashMessage - 1) == 0;
+}
 
-  explicit Limits(const ServePolicy& p) {
-    const int64_t start = monotonic_ms();
-    if (p.maxConnectionMs > 0) life_end = start + p.maxConnectionMs;
-    if (p.minBytesPerSecond > 0) {
-      window_ms = p.rateWindowMs;
-      window_end = start + window_ms;
-      window_need = (static_cast<uint64_t>(p.minBytesPerSecond) * static_cast<uint64_t>(window_ms) + 999) / 1000;
-    }
-  }
+void count_out(Counters& counters, ConnBytes& bytes, size_t n) {
+  counters.bytesOut.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+  bytes.out.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+}
 
-  // Checks the limits at `now`: End when none is reached, else the reason to drop the client.
-  // A window that is over starts the next one, from now.
-  DisconnectReason check(int64_t now) {
-    if (now >= life_end) return DisconnectReason::Lifetime;
-    if (now >= window_end) {
-      if (window_got < window_need) return DisconnectReason::Slow;
-      window_got = 0;
-      window_end = now + window_ms;
-    }
-    return DisconnectReason::End;
-  }
-};
+void count_in(Counters& counters, ConnBytes& bytes, size_t n) {
+  counters.bytesIn.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+  bytes.in.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+}
 
 // Waits until cfd is ready for `events` (POLLIN or POLLOUT), within the limits. Returns End when
 // it is (or poll failed: the recv/send that follows reports the error), else the reason to drop
 // the client: Idle after idle_ms without readiness, Lifetime, or Slow. EINTR resumes the wait
 // with the time that is left, so signals cannot stretch a limit.
-DisconnectReason wait_for(int cfd, short events, int idle_ms, Limits& limits, Counters& counters) {
+DisconnectReason wait_for(int cfd, short events, int idle_ms, ConnectionLimits& limits, Counters& counters) {
   const int64_t idle_end = idle_ms > 0 ? monotonic_ms() + idle_ms : kNever;
   pollfd p{cfd, events, 0};
   for (;;) {
@@ -81,7 +63,7 @@ DisconnectReason wait_for(int cfd, short events, int idle_ms, Limits& limits, Co
 // long as it takes. Timed: send() never blocks; a full socket buffer is waited for with
 // wait_for(), so a client that stops reading meets the idle, lifetime and rate limits. Returns
 // End when everything was written, else why not (Error: `errno` says what failed).
-DisconnectReason send_all(int cfd, const char* data, size_t n, const ServePolicy& policy, Limits* limits,
+DisconnectReason send_all(int cfd, const char* data, size_t n, const ServePolicy& policy, ConnectionLimits* limits,
                           Counters& counters, ConnBytes& bytes) {
   const int flags = MSG_NOSIGNAL | (limits != nullptr ? MSG_DONTWAIT : 0);
   while (n > 0) {
@@ -94,17 +76,36 @@ DisconnectReason send_all(int cfd, const char* data, size_t n, const ServePolicy
     }
     data += sent;
     n -= static_cast<size_t>(sent);
-    counters.bytesOut.fetch_add(static_cast<uint64_t>(sent), std::memory_order_relaxed);
-    bytes.out.fetch_add(static_cast<uint64_t>(sent), std::memory_order_relaxed);
+    count_out(counters, bytes, static_cast<size_t>(sent));
   }
   return DisconnectReason::End;
 }
 
 }  // namespace
 
+ConnectionLimits::ConnectionLimits(const ServePolicy& p) {
+  const int64_t start = monotonic_ms();
+  if (p.maxConnectionMs > 0) life_end = start + p.maxConnectionMs;
+  if (p.minBytesPerSecond > 0) {
+    window_ms = p.rateWindowMs;
+    window_end = start + window_ms;
+    window_need = (static_cast<uint64_t>(p.minBytesPerSecond) * static_cast<uint64_t>(window_ms) + 999) / 1000;
+  }
+}
+
+DisconnectReason ConnectionLimits::check(int64_t now) {
+  if (now >= life_end) return DisconnectReason::Lifetime;
+  if (now >= window_end) {
+    if (window_got < window_need) return DisconnectReason::Slow;
+    window_got = 0;
+    window_end = now + window_ms;
+  }
+  return DisconnectReason::End;
+}
+
 DisconnectReason serve_connection(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes) {
-  Limits timed_limits(policy);
-  Limits* limits = policy.timed() ? &timed_limits : nullptr;
+  ConnectionLimits timed_limits(policy);
+  ConnectionLimits* limits = policy.timed() ? &timed_limits : nullptr;
   char buf[16 * 1024];
   for (;;) {
     if (limits != nullptr) {
@@ -114,17 +115,49 @@ DisconnectReason serve_connection(int cfd, const ServePolicy& policy, Counters& 
     ssize_t n = retry_eintr(counters.eintrRetries, [&] { return recv(cfd, buf, sizeof buf, 0); });
     if (n == 0) return DisconnectReason::End;
     if (n < 0) return DisconnectReason::Error;
-    if (policy.labCrash && static_cast<size_t>(n) == sizeof kCrashMessage - 1 &&
-        memcmp(buf, kCrashMessage, sizeof kCrashMessage - 1) == 0) {
-      return DisconnectReason::Crash;
-    }
-    counters.bytesIn.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-    bytes.in.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+    if (is_crash_message(policy, buf, static_cast<size_t>(n))) return DisconnectReason::Crash;
+    count_in(counters, bytes, static_cast<size_t>(n));
     if (limits != nullptr) limits->window_got += static_cast<uint64_t>(n);
     if (policy.handler == Handler::Upper) to_upper_ascii(buf, static_cast<size_t>(n));
     DisconnectReason why = send_all(cfd, buf, static_cast<size_t>(n), policy, limits, counters, bytes);
     if (why != DisconnectReason::End) return why;
   }
+}
+
+EchoStep echo_writable(int cfd, Counters& counters, ConnBytes& bytes, PendingEcho& pending, DisconnectReason& reason) {
+  while (pending.length > 0) {
+    ssize_t sent = retry_eintr(counters.eintrRetries,
+                               [&] { return send(cfd, pending.data + pending.offset, pending.length, MSG_NOSIGNAL); });
+    if (sent < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return EchoStep::Pending;
+      reason = DisconnectReason::Error;
+      return EchoStep::Done;
+    }
+    pending.offset += static_cast<size_t>(sent);
+    pending.length -= static_cast<size_t>(sent);
+    count_out(counters, bytes, static_cast<size_t>(sent));
+  }
+  return EchoStep::Again;
+}
+
+EchoStep echo_readable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingEcho& pending,
+                       ConnectionLimits& limits, DisconnectReason& reason) {
+  ssize_t n = retry_eintr(counters.eintrRetries, [&] { return recv(cfd, pending.data, PendingEcho::kSize, 0); });
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return EchoStep::Again;
+  if (n <= 0) {
+    reason = n == 0 ? DisconnectReason::End : DisconnectReason::Error;
+    return EchoStep::Done;
+  }
+  if (is_crash_message(policy, pending.data, static_cast<size_t>(n))) {
+    reason = DisconnectReason::Crash;
+    return EchoStep::Done;
+  }
+  count_in(counters, bytes, static_cast<size_t>(n));
+  limits.window_got += static_cast<uint64_t>(n);
+  if (policy.handler == Handler::Upper) to_upper_ascii(pending.data, static_cast<size_t>(n));
+  pending.offset = 0;
+  pending.length = static_cast<size_t>(n);
+  return echo_writable(cfd, counters, bytes, pending, reason);
 }
 
 }  // namespace ps

@@ -5,6 +5,9 @@
 // atomics for the byte counts — no allocation, no locks, no exceptions.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+
 #include "event_pipe.h"
 #include "shared_page.h"
 
@@ -41,11 +44,51 @@ struct ServePolicy {
 
 constexpr char kCrashMessage[] = "CRASH\n";
 
+// The time limits of one connection (ServePolicy) as deadlines on the monotonic clock, counted
+// from when it is made. The idle limit is not here: it is measured from the start of each wait.
+// serve_connection() keeps one per connection, and so does the reuseport event loop.
+struct ConnectionLimits {
+  static constexpr int64_t kNever = INT64_MAX;
+  int64_t life_end = kNever;    // maxConnectionMs after the start
+  int64_t window_end = kNever;  // the end of the current rate window
+  uint64_t window_need = 0;     // bytes the client must send within each window
+  uint64_t window_got = 0;      // bytes it sent in the current one
+  int64_t window_ms = 0;
+
+  explicit ConnectionLimits(const ServePolicy& p);
+  // Checks the limits at `now`: End when none is reached, else the reason to drop the client.
+  // A window that is over starts the next one, from now.
+  DisconnectReason check(int64_t now);
+};
+
 // Echoes until the client closes its side (half-close: everything read is written back first),
 // or a read/write fails, or a time limit of the policy is reached. Short writes are completed;
 // EINTR is retried and counted; MSG_NOSIGNAL means a client that went away yields EPIPE here
 // rather than a SIGPIPE that kills the process. Returns End, Error, Idle, Lifetime, Slow, or Crash
 // (the caller crashes; it also decides whether an end was really an abort).
 DisconnectReason serve_connection(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes);
+
+// The same service for an event loop (reuseport), one step at a time on a non-blocking socket.
+// What a short send() left unsent is kept here until the socket takes it; meanwhile nothing more
+// is read from that client, so a server's memory per client stays bounded (ref/epoll.c's rule).
+struct PendingEcho {
+  static constexpr size_t kSize = 16 * 1024;
+  size_t offset;  // where the unsent bytes start
+  size_t length;  // how many are unsent
+  char data[kSize];
+};
+
+enum class EchoStep {
+  Again,    // everything read was written back: wait until readable
+  Pending,  // bytes are left in PendingEcho: wait until writable
+  Done,     // the connection is over: `reason` says how (Crash: the caller crashes)
+};
+
+// The socket is readable: one recv(), the echo of what it read, as far as send() takes it. The
+// bytes read count for the rate window of `limits`.
+EchoStep echo_readable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingEcho& pending,
+                       ConnectionLimits& limits, DisconnectReason& reason);
+// The socket is writable: send what is pending.
+EchoStep echo_writable(int cfd, Counters& counters, ConnBytes& bytes, PendingEcho& pending, DisconnectReason& reason);
 
 }  // namespace ps

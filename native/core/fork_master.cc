@@ -329,14 +329,7 @@ int64_t escalate(MasterState& m) {
   Counters& c = counters(m);
   for (;;) {
     sockaddr_storage peer{};
-    socklen_t len = 0;
-    int cfd = retry_eintr(
-        c.eintrRetries,
-        [&] {
-          len = sizeof peer;
-          return accept4(m.lfd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
-        },
-        [&] { m.events.trace(TraceCall::AcceptEintr, m.lfd, -1, EINTR); });
+    int cfd = accept_client(m.lfd, peer, c, m.events);
     if (m.stop_requested) {
       if (cfd >= 0) close(cfd);
       break;

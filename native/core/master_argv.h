@@ -1,10 +1,10 @@
-// The fork master's command line: how Node's side tells the exec'd master its options. Plain
+// The master program's command line: how Node's side tells the exec'd master its options. Plain
 // key=value words, each key the name of the startServer() option it carries, so that
 // `ps -o args` shows a learner what the master was told:
 //
-//   posix-servers-fork-master nodePid=4242 maxClients=100 handler=echo idleTimeoutMs=0 labCrash=0
-//                             reap=sigchld restart=0 trace=0 maxConnectionMs=0
-//                             minBytesPerSecond=0 rateWindowMs=1000
+//   posix-servers-master model=prefork nodePid=4242 maxClients=100 handler=echo idleTimeoutMs=0
+//                        labCrash=0 reap=sigchld restart=0 trace=0 maxConnectionMs=0
+//                        minBytesPerSecond=0 rateWindowMs=1000 workers=4 acceptLock=mutex backlog=511
 #pragma once
 
 #include <sys/types.h>
@@ -16,7 +16,7 @@ namespace ps {
 
 // Fixed storage, filled before fork(): between fork() and execve() nothing may allocate.
 struct MasterArgv {
-  static constexpr int kWords = 12;
+  static constexpr int kWords = 16;
   char words[kWords][48];
   char* argv[kWords + 1];
 

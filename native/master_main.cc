@@ -1,0 +1,37 @@
+// posix-servers-master: the master of every process model as a program of its own — fork
+// (fork_master.h), prefork and reuseport (pool_master.h). Node's side (native/core/fork_server.cc)
+// execs it with its descriptors in place and its options on the command line (master_argv.h).
+// Not meant to be run by hand.
+#include <unistd.h>
+#include <cstdio>
+
+#include "core/fork_master.h"
+#include "core/master_argv.h"
+#include "core/pool_master.h"
+
+int main(int argc, char** argv) {
+  ps::MasterState m;
+  bool trace = false;
+  const char* bad = nullptr;
+  if (!ps::parse_master_argv(argc, argv, m, trace, bad)) {
+    fprintf(stderr, "posix-servers-master: bad %s (this program is started by posix-servers)\n", bad);
+    return 2;
+  }
+  m.page = ps::map_shared_page_fd(ps::kMasterPageFd);
+  if (m.page == nullptr) {
+    perror("posix-servers-master: mmap of the shared page");
+    return 2;
+  }
+  close(ps::kMasterPageFd);  // the mapping stays: children inherit it across fork()
+  m.lfd = ps::kMasterListenFd;
+  m.reserve_fd = ps::kMasterReserveFd;
+  m.events = ps::EventPipe{ps::kMasterEventFd, m.page, trace};
+  switch (m.model) {
+    case ps::Model::Prefork:
+      ps::run_prefork_master(m);
+    case ps::Model::Reuseport:
+      ps::run_reuseport_master(m);
+    default:
+      ps::run_master(m);
+  }
+}
