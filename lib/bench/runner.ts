@@ -68,13 +68,13 @@ export interface BenchConfig {
 }
 
 /** What /proc showed of the server side while the load ran (peaks over 100 ms samples). */
-export interface ServerFootprint {
+interface ServerFootprint {
   processes: number;
   threads: number;
   rssMb: number;
 }
 
-export interface BenchRound {
+interface BenchRound {
   round: number;
   model: BenchModel;
   kind: 'pingpong' | 'churn';
@@ -104,7 +104,7 @@ export interface BenchReport {
   interrupted?: { completedRuns: number; totalRuns: number };
 }
 
-export interface RunningServer {
+interface RunningServer {
   port: number;
   /** The root of the server's process tree (measured with its descendants). */
   pid: number;
@@ -153,7 +153,7 @@ async function freePort(): Promise<number> {
   return p;
 }
 
-export function socatAvailable(): boolean {
+function socatAvailable(): boolean {
   return spawnSync('socat', ['-V'], { stdio: 'ignore' }).status === 0;
 }
 
@@ -256,7 +256,7 @@ export function etaMs(startedMs: number, done: number, total: number, guessPerRu
   return Math.round(perRun * (total - done));
 }
 
-export interface BenchControl {
+interface BenchControl {
   progress?: (p: BenchProgress) => void;
   /** Aborting stops the benchmark at once: the report holds the runs completed (`interrupted`). */
   signal?: AbortSignal;
@@ -385,7 +385,7 @@ export function median(values: number[]): number {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-export interface Summary {
+interface Summary {
   model: BenchModel;
   kind: 'pingpong' | 'churn';
   connections: number;
@@ -400,7 +400,7 @@ export interface Summary {
   clientCpu: number;
 }
 
-export function summarize(report: BenchReport): Summary[] {
+function summarize(report: BenchReport): Summary[] {
   const groups = new Map<string, BenchRound[]>();
   for (const r of report.rounds) {
     const key = `${r.model}|${r.kind}|${r.connections}`;

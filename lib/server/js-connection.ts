@@ -17,7 +17,7 @@ export interface JsServePolicy {
   rateWindowMs: number;
 }
 
-export interface ConnectionEnd {
+interface ConnectionEnd {
   bytesIn: number;
   /** Bytes the kernel took (write callbacks without an error), as native write() counts them. */
   bytesOut: number;
@@ -34,7 +34,7 @@ export function peerOf(socket: Socket, host: string): Peer {
 }
 
 /** ASCII a–z to A–Z, every other byte unchanged (native/core/connection.cc does the same). */
-export function toUpper(chunk: Buffer): Buffer {
+function toUpper(chunk: Buffer): Buffer {
   const out = Buffer.allocUnsafe(chunk.length);
   for (let i = 0; i < chunk.length; i++) {
     const b = chunk[i];

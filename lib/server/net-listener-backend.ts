@@ -23,7 +23,7 @@ import type { ResolvedOptions } from './options';
  * accept: a net.Server accepts in this process; accept-paused: the same, without reading a byte
  * (the cluster primary hands sockets on); hold: listen, never accept (cluster 'none').
  */
-export type ListenerMode = 'accept' | 'accept-paused' | 'hold';
+type ListenerMode = 'accept' | 'accept-paused' | 'hold';
 
 export abstract class NetListenerBackend implements Backend {
   readonly pid = process.pid;
