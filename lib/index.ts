@@ -10,11 +10,13 @@ export {
   JS_MODELS,
   HANDLERS,
   ACCEPT_LOCKS,
+  PRETHREAD_ACCEPT_LOCKS,
+  SCHEDULING_POLICIES,
   MAX_WORKERS,
   DEFAULT_BACKLOG,
 } from './server/options';
 export { MAX_CLIENTS_LIMIT, FORK_MAX_CLIENTS_LIMIT } from './server/limits';
-export type { AcceptLock, CloseOptions, Handler, Model, ServerOptions } from './server/options';
+export type { AcceptLock, CloseOptions, Handler, Model, SchedulingPolicy, ServerOptions } from './server/options';
 export type {
   ConnectionEvent,
   DisconnectEvent,

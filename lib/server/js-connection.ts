@@ -3,7 +3,7 @@
 // native/core/connection.cc, written the way a Node programmer would (stream events, backpressure
 // with pause/resume, timers).
 import type { Socket } from 'node:net';
-import type { DisconnectReason } from './events';
+import type { DisconnectReason, Peer } from './events';
 import type { Handler } from './options';
 
 export interface JsServePolicy {
@@ -22,6 +22,15 @@ interface ConnectionEnd {
   /** Bytes the kernel took (write callbacks without an error), as native write() counts them. */
   bytesOut: number;
   reason: DisconnectReason;
+}
+
+/**
+ * The client of an accepted socket. A client that reset before we looked has no address left;
+ * its family is then the listener's (`host`).
+ */
+export function peerOf(socket: Socket, host: string): Peer {
+  const family = socket.remoteFamily === 'IPv6' || (socket.remoteFamily === undefined && host.includes(':')) ? 'IPv6' : 'IPv4';
+  return { address: socket.remoteAddress ?? '', family, port: socket.remotePort ?? 0 };
 }
 
 /** ASCII a–z to A–Z, every other byte unchanged (native/core/connection.cc does the same). */

@@ -12,7 +12,7 @@ class NodeBackend extends NetListenerBackend {
   #live = new Map<number, JsConnection>();
 
   constructor(opts: ResolvedOptions, sink: EventSink) {
-    super(opts, sink, false);
+    super(opts, sink, 'accept');
   }
 
   protected onListening(): void {

@@ -17,12 +17,6 @@ namespace {
 
 constexpr int64_t kNever = ConnectionLimits::kNever;
 
-void to_upper_ascii(char* data, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    if (data[i] >= 'a' && data[i] <= 'z') data[i] = static_cast<char>(data[i] - 'a' + 'A');
-  }
-}
-
 bool is_crash_message(const ServePolicy& policy, const char* data, size_t n) {
   return policy.labCrash && n == sizeof kCrashMessage - 1 && memcmp(data, kCrashMessage, sizeof kCrashMessage - 1) == 0;
 }
@@ -83,6 +77,13 @@ DisconnectReason send_all(int cfd, const char* data, size_t n, const ServePolicy
 
 }  // namespace
 
+void apply_handler(Handler handler, char* data, size_t n) {
+  if (handler != Handler::Upper) return;  // echo: the bytes go back as they came
+  for (size_t i = 0; i < n; ++i) {
+    if (data[i] >= 'a' && data[i] <= 'z') data[i] = static_cast<char>(data[i] - 'a' + 'A');
+  }
+}
+
 ConnectionLimits::ConnectionLimits(const ServePolicy& p) {
   const int64_t start = monotonic_ms();
   if (p.maxConnectionMs > 0) life_end = start + p.maxConnectionMs;
@@ -118,7 +119,7 @@ DisconnectReason serve_connection(int cfd, const ServePolicy& policy, Counters& 
     if (is_crash_message(policy, buf, static_cast<size_t>(n))) return DisconnectReason::Crash;
     count_in(counters, bytes, static_cast<size_t>(n));
     if (limits != nullptr) limits->window_got += static_cast<uint64_t>(n);
-    if (policy.handler == Handler::Upper) to_upper_ascii(buf, static_cast<size_t>(n));
+    apply_handler(policy.handler, buf, static_cast<size_t>(n));
     DisconnectReason why = send_all(cfd, buf, static_cast<size_t>(n), policy, limits, counters, bytes);
     if (why != DisconnectReason::End) return why;
   }
@@ -154,7 +155,7 @@ EchoStep echo_readable(int cfd, const ServePolicy& policy, Counters& counters, C
   }
   count_in(counters, bytes, static_cast<size_t>(n));
   limits.window_got += static_cast<uint64_t>(n);
-  if (policy.handler == Handler::Upper) to_upper_ascii(pending.data, static_cast<size_t>(n));
+  apply_handler(policy.handler, pending.data, static_cast<size_t>(n));
   pending.offset = 0;
   pending.length = static_cast<size_t>(n);
   return echo_writable(cfd, counters, bytes, pending, reason);

@@ -1,8 +1,10 @@
 // Serving one client: the inner loop of every model (lecture: "read n bytes, write them back").
 //
-// Runs in a forked child (fork model), a worker thread (thread model) or the server thread
-// (iterative model), so it is written to be async-signal-safe: recv/send only, a stack buffer,
-// atomics for the byte counts — no allocation, no locks, no exceptions.
+// Runs in a forked child (fork model), a worker thread (thread model), a pool thread (prethread)
+// or the server thread (iterative model), so it is written to be async-signal-safe: recv/send
+// only, a stack buffer, atomics for the byte counts — no allocation, no locks, no exceptions. The
+// event loops (reuseport, epoll) serve one step at a time with echo_readable()/echo_writable().
+// Every one of them transforms with apply_handler().
 #pragma once
 
 #include <cstddef>
@@ -18,8 +20,10 @@ enum class Handler {
   Upper,  // write back what was read with ASCII a–z turned into A–Z
 };
 
-// How every connection of a server is served. Every model (fork child, thread worker, iterative
-// server thread, and the designs to come) serves through serve_connection() with this policy.
+// How every connection of a server is served. Every blocking model (fork child, thread worker,
+// iterative server thread, prethread pool thread, prefork member) serves through
+// serve_connection() with this policy; the event loops (reuseport, epoll) through
+// echo_readable()/echo_writable(), keeping the time limits themselves.
 struct ServePolicy {
   Handler handler = Handler::Echo;
   // 0: no limit. Otherwise a client silent this long (nothing to read), or one that stops reading
@@ -44,9 +48,14 @@ struct ServePolicy {
 
 constexpr char kCrashMessage[] = "CRASH\n";
 
+// The handler's transform of n bytes just read, in place (the reply is as long as the request):
+// the one definition of echo and upper, for the blocking loop and the event loops alike.
+void apply_handler(Handler handler, char* data, size_t n);
+
 // The time limits of one connection (ServePolicy) as deadlines on the monotonic clock, counted
 // from when it is made. The idle limit is not here: it is measured from the start of each wait.
-// serve_connection() keeps one per connection, and so does the reuseport event loop.
+// serve_connection() keeps one per connection, and so does the reuseport event loop (the epoll
+// loop keeps the deadlines in timer lists instead, and uses window_got).
 struct ConnectionLimits {
   static constexpr int64_t kNever = INT64_MAX;
   int64_t life_end = kNever;    // maxConnectionMs after the start
@@ -68,7 +77,7 @@ struct ConnectionLimits {
 // (the caller crashes; it also decides whether an end was really an abort).
 DisconnectReason serve_connection(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes);
 
-// The same service for an event loop (reuseport), one step at a time on a non-blocking socket.
+// The same service for an event loop (reuseport, epoll), one step at a time on a non-blocking socket.
 // What a short send() left unsent is kept here until the socket takes it; meanwhile nothing more
 // is read from that client, so a server's memory per client stays bounded (ref/epoll.c's rule).
 struct PendingEcho {
