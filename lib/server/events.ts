@@ -44,12 +44,18 @@ export interface DisconnectEvent {
   slot?: number;
 }
 
-export const REJECT_REASONS = ['max-clients', 'no-thread', 'no-process', 'no-fd'] as const;
+export const REJECT_REASONS = ['max-clients', 'no-thread', 'no-process', 'no-fd', 'per-source', 'rate', 'denied'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export interface RejectEvent {
   id: number;
   peer: Peer;
+  /**
+   * max-clients: maxClients connections are live · no-thread, no-process: pthread_create or fork
+   * failed · no-fd: no descriptor left · and the door's (before any process or thread is spent):
+   * per-source: maxPerSource connections from this address are live · rate: over
+   * maxConnectionsPerSecond · denied: the address matches a deny rule, or allow rules and none
+   */
   reason: RejectReason;
   /** For no-thread/no-process/no-fd: the errno name (of pthread_create, fork, or accept's EMFILE). */
   errno?: string;
@@ -60,7 +66,11 @@ export interface ReapEvent {
   pid: number;
   /** The connection it served. */
   id: number;
-  /** Exit status when the child exited (0: client closed, 1: I/O error, 3: idle, 4: lifetime, 5: slow), else null. */
+  /**
+   * Exit status when the child exited (0: client closed, 1: I/O error, 3: idle, 4: lifetime, 5:
+   * slow; with the exec handler the program's own exit status, 127 when it could not be
+   * executed), else null.
+   */
   exitCode: number | null;
   /** Signal name when the child was killed, else null. */
   signal: NodeJS.Signals | null;
@@ -84,6 +94,10 @@ export const TRACE_CALLS = [
   'shutdown',
   'close-conn',
   'exec',
+  'door-pass',
+  'door-refuse',
+  'dup2',
+  'execve',
 ] as const;
 export type TraceCall = (typeof TRACE_CALLS)[number];
 
@@ -92,7 +106,10 @@ export type TraceCall = (typeof TRACE_CALLS)[number];
  * Meaning of fd/result per call: socket → result lfd; bind/listen → fd lfd (listen: result backlog);
  * accept → fd lfd, result cfd, peer; fork → fd cfd, result child pid; waitpid → result pid, fd the
  * wait status; worker-start → fd the cfd the worker read, result its tid; pthread_create → result rc;
- * exec (fork: the master program starts) → fd Node's lfd, result the same socket's number in the master.
+ * exec (fork: the master program starts) → fd Node's lfd, result the same socket's number in the master;
+ * door-pass → fd cfd, result the live connections from the client's address (0 without maxPerSource);
+ * door-refuse → fd cfd, result the reason's number (see `reason`); dup2 (exec handler) → fd cfd,
+ * result the standard descriptor it now is; execve → result 0 before the call, -1 (with errno) if it failed.
  */
 export interface TraceEvent {
   /** CLOCK_MONOTONIC in milliseconds (µs precision), comparable across processes. */
@@ -108,8 +125,12 @@ export interface TraceEvent {
   id: number;
   /** Thread model: the slot. */
   slot?: number;
-  /** bind: the address bound; accept: the client. */
+  /** bind: the address bound; accept, door-pass, door-refuse: the client. */
   address?: Peer;
+  /** door-refuse: why. */
+  reason?: RejectReason;
+  /** execve: the program (its absolute path). */
+  program?: string;
 }
 
 export type NativeEvent =
@@ -252,6 +273,7 @@ function decodeOne(buf: Buffer, rec: number): NativeEvent | null {
       };
       if (slot >= 0) event.slot = slot;
       if (buf.readUInt8(rec + F.family) !== 0) event.address = peerOf(buf, rec);
+      if (call === 'door-refuse') event.reason = rejectReasonOf.get(event.result);
       return { type: 'trace', event, timeNs };
     }
     default:

@@ -1,5 +1,6 @@
 // What Node's own models ('node', 'cluster') have in common: a net.Server in this process that
-// listens and accepts, the counters, admission (maxClients), and close()'s first step. How a
+// listens and accepts, the counters, admission (the door's rules, then maxClients), and close()'s
+// first step. How a
 // connection is served and when the server is finished belong to each model.
 //
 // What does not apply to them is 0: eintrRetries (libuv retries EINTR itself, uncounted),
@@ -8,6 +9,7 @@
 import { createServer, Server, Socket } from 'node:net';
 import type { AddressInfo, Backend, EventSink, ServerStats } from './backend';
 import { systemError } from '../util/errors';
+import { JsDoor } from './door';
 import type { DisconnectEvent, Peer, RejectReason } from './events';
 import type { ResolvedOptions } from './options';
 
@@ -34,6 +36,10 @@ export abstract class NetListenerBackend implements Backend {
   protected stopped = false;
   #server: Server;
   #listening = false;
+  /** The door's rules (door.ts), applied right after accept, as every native model does. */
+  #door: JsDoor;
+  /** Live connection id → what the door holds for it (its address, with maxPerSource). */
+  #doorKeys = new Map<number, string>();
   #done!: () => void;
 
   /** `pauseOnConnect`: the cluster primary hands sockets on without reading a byte. */
@@ -41,6 +47,7 @@ export abstract class NetListenerBackend implements Backend {
     this.opts = opts;
     this.sink = sink;
     this.finished = new Promise((resolve) => (this.#done = resolve));
+    this.#door = new JsDoor(opts);
     // allowHalfOpen: a client's FIN does not end our side; JsConnection ends it after the echo.
     this.#server = createServer({ allowHalfOpen: true, pauseOnConnect }, (socket) => this.#admit(socket));
     this.#server.once('listening', () => {
@@ -79,19 +86,31 @@ export abstract class NetListenerBackend implements Backend {
       socket.remoteFamily === 'IPv6' || (socket.remoteFamily === undefined && this.opts.host.includes(':')) ? 'IPv6' : 'IPv4';
     // A client that reset before we looked has no address left.
     const peer: Peer = { address: socket.remoteAddress ?? '', family, port: socket.remotePort ?? 0 };
-    const reason = this.refusal();
-    if (reason !== null) {
+    const refuse = (reason: RejectReason) => {
       c.rejected++;
       socket.destroy();
       this.sink({ type: 'reject', event: { id, peer, reason } });
-      return;
+    };
+    // The door first (before any worker is bothered), then maxClients.
+    const door = this.#door.admit(peer.address);
+    if (!door.admitted) return refuse(door.reason);
+    const reason = this.refusal();
+    if (reason !== null) {
+      this.#door.release(door.key);
+      return refuse(reason);
     }
+    if (door.key !== null) this.#doorKeys.set(id, door.key);
     c.active++;
     this.serve(socket, id, peer);
   }
 
   /** A served connection is over: count it and report it. */
   protected ended(event: DisconnectEvent): void {
+    const key = this.#doorKeys.get(event.id);
+    if (key !== undefined) {
+      this.#doorKeys.delete(event.id);
+      this.#door.release(key);
+    }
     this.counters.active--;
     this.counters.closed++;
     this.sink({ type: 'disconnect', event });

@@ -4,15 +4,29 @@ import type { NativeHandler, NativeModel } from '../binding';
 import { availableParallelism } from 'node:os';
 import { native } from '../addon';
 import { boolean, integerIn, numericHost, oneOf, optionsObject, show } from '../util/validate';
+import { MAX_CONNECTIONS_PER_SECOND, parseCidrList } from './door';
+import { ExecHandler, isExecHandler, ResolvedExec, resolveExec } from './exec';
+
+export type { ExecHandler, ExecStderr } from './exec';
 
 /** The models of the addon: real POSIX servers in C++. */
 export const NATIVE_MODELS = ['fork', 'thread', 'iterative'] as const satisfies readonly NativeModel[];
 /** Node's own servers, for comparison: net.Server in this process, and node:cluster. */
 export const JS_MODELS = ['node', 'cluster'] as const;
 export const MODELS = [...NATIVE_MODELS, ...JS_MODELS] as const;
-export const HANDLERS = ['echo', 'upper'] as const satisfies readonly NativeHandler[];
+/**
+ * The handlers named by a string, for every model: the lecture's echo (RFC 862) and its upper-case
+ * variant, and inetd's internal services discard (RFC 863), chargen (864), daytime (867), time (868).
+ */
+export const HANDLERS = ['echo', 'upper', 'discard', 'chargen', 'daytime', 'time'] as const satisfies readonly NativeHandler[];
+/** The handlers that read the client (the others only send, then close). */
+export const READING_HANDLERS = ['echo', 'upper', 'discard', 'chargen'] as const;
+/** The models that can run a program per connection (`handler: { exec }`): a thread cannot become one. */
+export const EXEC_MODELS = ['fork'] as const;
 export type Model = (typeof MODELS)[number];
-export type Handler = (typeof HANDLERS)[number];
+export type ServiceName = (typeof HANDLERS)[number];
+/** A service by name, or `{ exec: [file, ...args] }`: a program per connection (fork model). */
+export type Handler = ServiceName | ExecHandler;
 
 export const MAX_CLIENTS_LIMIT: number = native.constants.MAX_CLIENTS_LIMIT;
 /** The fork model's cap on maxClients (each connection is a process). */
@@ -46,8 +60,26 @@ export interface ServerOptions {
    * The iterative model ignores it: it serves one client and leaves the others in the backlog.
    */
   maxClients?: number;
-  /** 'echo' (default) or 'upper' (echo with ASCII a–z turned into A–Z). */
+  /**
+   * How each connection is served. 'echo' (default); 'upper' (echo with ASCII a–z turned into
+   * A–Z); inetd's internal services: 'discard' (read and throw away, RFC 863), 'chargen' (RFC 864's
+   * rotating 72-character lines for as long as the client reads), 'daytime' (one line with the
+   * date and time, then close, RFC 867), 'time' (seconds since 1900 as 32 bits big-endian, then
+   * close, RFC 868). Or `{ exec: [file, ...args], env?, stderr? }` (fork model): the connection is
+   * the program's stdin and stdout, as inetd, tcpserver and socat EXEC: run one.
+   */
   handler?: Handler;
+  /** The door: live connections from one address, 0 (default) for no limit, else 1..4096. */
+  maxPerSource?: number;
+  /**
+   * The door: new connections per second over all clients, a token bucket holding that many
+   * tokens and refilled continuously; 0 (default) for no limit, else 1..1000000.
+   */
+  maxConnectionsPerSecond?: number;
+  /** The door: only clients whose address is in one of these CIDR prefixes are served ('10.0.0.0/8', '::1'). */
+  allow?: readonly string[];
+  /** The door: clients whose address is in one of these CIDR prefixes are refused (deny wins over allow). */
+  deny?: readonly string[];
   /**
    * Native models: record every real syscall as a 'trace' event (socket, bind, accept, fork,
    * waitpid…). Default false. Node's own models make their syscalls inside libuv, out of reach.
@@ -97,7 +129,14 @@ export interface ServerOptions {
   workers?: number;
 }
 
-export type ResolvedOptions = Required<ServerOptions>;
+export interface ResolvedOptions extends Required<Omit<ServerOptions, 'handler' | 'allow' | 'deny'>> {
+  /** A service, or 'exec' with `exec` set. */
+  handler: ServiceName | 'exec';
+  exec: ResolvedExec | null;
+  /** Normalized 'address/prefix' rules. */
+  allow: string[];
+  deny: string[];
+}
 
 export interface CloseOptions {
   /** How long live connections may go on after close() before they are ended. Default 2000. */
@@ -122,6 +161,10 @@ const KNOWN = new Set([
   'rateWindowMs',
   'labCrash',
   'workers',
+  'maxPerSource',
+  'maxConnectionsPerSecond',
+  'allow',
+  'deny',
 ]);
 
 // A lab switch given to a model it does not apply to is a mistake worth reporting.
@@ -157,13 +200,16 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   }
   // A connection flood must not become a fork bomb: each fork connection is a process.
   const maxClientsLimit = model === 'fork' ? FORK_MAX_CLIENTS_LIMIT : MAX_CLIENTS_LIMIT;
-  return {
+  const resolved = {
     model,
     host,
     port: integerIn('port', o.port ?? 0, 0, 65535),
     backlog: integerIn('backlog', o.backlog ?? DEFAULT_BACKLOG, 1, 65535),
     maxClients: integerIn('maxClients', o.maxClients ?? 100, 1, maxClientsLimit),
-    handler: oneOf('handler', o.handler ?? 'echo', HANDLERS),
+    maxPerSource: integerIn('maxPerSource', o.maxPerSource ?? 0, 0, MAX_CLIENTS_LIMIT),
+    maxConnectionsPerSecond: integerIn('maxConnectionsPerSecond', o.maxConnectionsPerSecond ?? 0, 0, MAX_CONNECTIONS_PER_SECOND),
+    allow: parseCidrList('allow', o.allow),
+    deny: parseCidrList('deny', o.deny),
     trace: boolean('trace', o.trace ?? false),
     reap: oneOf('reap', o.reap ?? 'sigchld', ['sigchld', 'none'] as const),
     restart: boolean('restart', o.restart ?? false),
@@ -177,6 +223,40 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     labCrash: boolean('labCrash', o.labCrash ?? false),
     workers: integerIn('workers', o.workers ?? Math.min(availableParallelism(), MAX_WORKERS), 1, MAX_WORKERS),
   };
+  return { ...resolved, ...resolveHandler(o, model) };
+}
+
+// The handler: a service by name, or the exec handler (fork only; its program resolved and
+// checked last, once everything else about the options is known to be right).
+function resolveHandler(o: Record<string, unknown>, model: Model): { handler: ServiceName | 'exec'; exec: ResolvedExec | null } {
+  const value = o.handler ?? 'echo';
+  if (!isExecHandler(value)) {
+    if (typeof value !== 'string' || !(HANDLERS as readonly string[]).includes(value)) {
+      throw new TypeError(
+        `The "handler" option must be one of ${HANDLERS.map((h) => `'${h}'`).join(', ')}, or { exec: [file, ...args] }. Received ${show(value)}`,
+      );
+    }
+    const handler = value as ServiceName;
+    if (o.labCrash === true && !(READING_HANDLERS as readonly string[]).includes(handler)) {
+      throw new TypeError(
+        `The "labCrash" option needs a handler that reads the client (${READING_HANDLERS.join(', ')}). Received handler '${handler}'`,
+      );
+    }
+    return { handler, exec: null };
+  }
+  if (!(EXEC_MODELS as readonly string[]).includes(model)) {
+    throw new TypeError(
+      `The "handler" option { exec } applies only to the ${EXEC_MODELS.join(', ')} model: a thread, or Node's own server, cannot become another program. Received it for model '${model}'`,
+    );
+  }
+  for (const name of ['idleTimeoutMs', 'maxConnectionMs', 'minBytesPerSecond', 'labCrash']) {
+    if (o[name] !== undefined && o[name] !== 0 && o[name] !== false) {
+      throw new TypeError(
+        `The "${name}" option does not apply to the exec handler: the program reads and writes the connection itself. Received ${show(o[name])}`,
+      );
+    }
+  }
+  return { handler: 'exec', exec: resolveExec(value as ExecHandler) };
 }
 
 export function resolveCloseOptions(options: unknown): number {

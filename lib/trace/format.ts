@@ -57,6 +57,13 @@ export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
     'close-conn:thread': 'read() returned 0 or failed: the worker closes its own cfd and frees its slot (points 9, 11)',
     'close-conn:iterative': 'read() returned 0 or failed: close(cfd), and only now accept() the next client (point 3)',
     exec: "the master is a small program of its own (fork + execve, as node-pty starts a shell): each connection's fork() then copies it, not all of Node; descriptors survive execve (point 8)",
+    'door-pass':
+      "the door's rules (allow/deny, maxPerSource, maxConnectionsPerSecond) let the client in: only now is a process or thread spent on it",
+    'door-refuse':
+      'refused at the door, right after accept(): closed at once, before any fork() or thread (xinetd: only_from, per_source, cps)',
+    dup2: "the connection becomes the program's stdin and stdout (dup2 onto 0 and 1): inetd's trick, the program never knows it talks to a socket",
+    execve:
+      'the child becomes the program: the same pid and descriptors (the connection at 0 and 1), a new program image (inetd, tcpserver; point 8: descriptors survive execve)',
   },
   zh: {
     socket: 'socket() 创建监听套接字，得到 lfd（第 6 点，步骤 1）',
@@ -82,6 +89,12 @@ export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
     'close-conn:thread': 'read() 返回 0 或出错：子线程关闭自己的 cfd 并释放槽位（第 9、11 点）',
     'close-conn:iterative': 'read() 返回 0 或出错：close(cfd)，然后才 accept() 下一个客户端（第 3 点）',
     exec: 'master 是一个独立的小程序（fork + execve，和 node-pty 启动 shell 一样）：之后每个连接的 fork() 复制的是它，而不是整个 Node；文件描述符在 execve 之后仍然有效（第 8 点）',
+    'door-pass': '门禁规则（allow/deny、maxPerSource、maxConnectionsPerSecond）放行了这个客户端：此后才为它创建进程或线程',
+    'door-refuse':
+      '在门口拒绝：accept() 之后立即 close(cfd)，不为它 fork() 或创建线程（相当于 xinetd 的 only_from、per_source、cps）',
+    dup2: '连接成为程序的标准输入和标准输出（dup2 到 0 和 1）：这是 inetd 的做法，程序并不知道自己在和套接字通信',
+    execve:
+      '子进程变成这个程序：pid 和文件描述符都不变（连接在 0 和 1 上），换成新的程序映像（inetd、tcpserver；第 8 点：文件描述符在 execve 之后仍然有效）',
   },
 };
 
@@ -108,6 +121,8 @@ const knownMasters: number[] = [];
 const KNOWN_MASTERS_MAX = 64;
 const MASTER_ONLY: ReadonlySet<TraceCall> = new Set<TraceCall>([
   'exec',
+  'door-pass',
+  'door-refuse',
   'accept',
   'accept-eintr',
   'fork',
@@ -242,6 +257,22 @@ export function traceCallText(e: TraceEvent, lang: Lang, ctx: TraceContext = {})
       return en
         ? `execve(posix-servers-fork-master): lfd ${e.fd} is fd ${e.result} in the master`
         : `execve(posix-servers-fork-master)：lfd ${e.fd} 在 master 中的描述符编号是 ${e.result}`;
+    case 'door-pass': {
+      const live = e.result > 0 ? (en ? `, ${e.result} live from it` : `，来自该地址的连接 ${e.result} 个`) : '';
+      return en ? `door: ${at(e.address)} admitted${live}${conn}` : `门禁：放行 ${at(e.address)}${live}${conn}`;
+    }
+    case 'door-refuse':
+      return en
+        ? `door: ${at(e.address)} refused (${e.reason ?? e.result}) → close(${e.fd})${conn}`
+        : `门禁：拒绝 ${at(e.address)}（${e.reason ?? e.result}）→ close(${e.fd})${conn}`;
+    case 'dup2':
+      if (e.errno) return `dup2(${e.fd}, ${e.result})${failed(e, lang)}`;
+      return en ? `dup2(${e.fd}, ${e.result}) in child ${e.pid}${conn}` : `子进程 ${e.pid} dup2(${e.fd}, ${e.result})${conn}`;
+    case 'execve': {
+      const program = e.program ?? '?';
+      if (e.errno) return `execve(${program})${failed(e, lang)}`;
+      return en ? `execve(${program}) in child ${e.pid}${conn}` : `子进程 ${e.pid} execve(${program})${conn}`;
+    }
     case 'close-conn': {
       const where =
         role === 'child'

@@ -17,12 +17,6 @@ namespace {
 
 constexpr int64_t kNever = INT64_MAX;
 
-void to_upper_ascii(char* data, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    if (data[i] >= 'a' && data[i] <= 'z') data[i] = static_cast<char>(data[i] - 'a' + 'A');
-  }
-}
-
 // The time limits of one connection (ServePolicy) as deadlines on the monotonic clock. The idle
 // limit is not here: it is measured from the start of each wait (wait_for).
 struct Limits {
@@ -55,11 +49,13 @@ struct Limits {
   }
 };
 
-// Waits until cfd is ready for `events` (POLLIN or POLLOUT), within the limits. Returns End when
-// it is (or poll failed: the recv/send that follows reports the error), else the reason to drop
-// the client: Idle after idle_ms without readiness, Lifetime, or Slow. EINTR resumes the wait
-// with the time that is left, so signals cannot stretch a limit.
-DisconnectReason wait_for(int cfd, short events, int idle_ms, Limits& limits, Counters& counters) {
+// Waits until cfd is ready for `events` (POLLIN, POLLOUT, or both), within the limits. Returns End
+// when it is (or poll failed: the recv/send that follows reports the error), with what it is
+// ready for in `revents` if asked, else the reason to drop the client: Idle after idle_ms without
+// readiness, Lifetime, or Slow. EINTR resumes the wait with the time that is left, so signals
+// cannot stretch a limit.
+DisconnectReason wait_for(int cfd, short events, int idle_ms, Limits& limits, Counters& counters,
+                          short* revents = nullptr) {
   const int64_t idle_end = idle_ms > 0 ? monotonic_ms() + idle_ms : kNever;
   pollfd p{cfd, events, 0};
   for (;;) {
@@ -72,7 +68,10 @@ DisconnectReason wait_for(int cfd, short events, int idle_ms, Limits& limits, Co
       int64_t left = wake == kNever ? -1 : std::clamp<int64_t>(wake - monotonic_ms(), 0, INT_MAX);
       return poll(&p, 1, static_cast<int>(left));
     });
-    if (rc != 0) return DisconnectReason::End;  // ready, EOF, or an error (recv/send tells which)
+    if (rc != 0) {  // ready, EOF, or an error (recv/send tells which)
+      if (revents != nullptr) *revents = rc > 0 ? p.revents : static_cast<short>(events);
+      return DisconnectReason::End;
+    }
     // 0: a deadline came; the loop tells which.
   }
 }
@@ -100,11 +99,9 @@ DisconnectReason send_all(int cfd, const char* data, size_t n, const ServePolicy
   return DisconnectReason::End;
 }
 
-}  // namespace
-
-DisconnectReason serve_connection(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes) {
-  Limits timed_limits(policy);
-  Limits* limits = policy.timed() ? &timed_limits : nullptr;
+// echo, upper, discard: read; answer (echo, upper) or throw away (discard); until EOF.
+DisconnectReason serve_reads(int cfd, const ServePolicy& policy, bool replies, Limits* limits, Counters& counters,
+                             ConnBytes& bytes) {
   char buf[16 * 1024];
   for (;;) {
     if (limits != nullptr) {
@@ -114,17 +111,84 @@ DisconnectReason serve_connection(int cfd, const ServePolicy& policy, Counters& 
     ssize_t n = retry_eintr(counters.eintrRetries, [&] { return recv(cfd, buf, sizeof buf, 0); });
     if (n == 0) return DisconnectReason::End;
     if (n < 0) return DisconnectReason::Error;
-    if (policy.labCrash && static_cast<size_t>(n) == sizeof kCrashMessage - 1 &&
-        memcmp(buf, kCrashMessage, sizeof kCrashMessage - 1) == 0) {
-      return DisconnectReason::Crash;
-    }
+    if (is_crash_message(policy, buf, static_cast<size_t>(n))) return DisconnectReason::Crash;
     counters.bytesIn.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
     bytes.in.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
     if (limits != nullptr) limits->window_got += static_cast<uint64_t>(n);
-    if (policy.handler == Handler::Upper) to_upper_ascii(buf, static_cast<size_t>(n));
+    if (!replies) continue;
+    apply_handler(policy.handler, buf, static_cast<size_t>(n));
     DisconnectReason why = send_all(cfd, buf, static_cast<size_t>(n), policy, limits, counters, bytes);
     if (why != DisconnectReason::End) return why;
   }
+}
+
+// chargen: keep the socket's send buffer full; read (and throw away) whatever the client sends,
+// so that its EOF ends the stream. Neither send nor recv blocks: one poll waits for both.
+DisconnectReason serve_stream(int cfd, const ServePolicy& policy, Limits* limits, Counters& counters,
+                              ConnBytes& bytes) {
+  char buf[16 * 1024];
+  ChargenCursor cursor;
+  for (;;) {
+    short ready = 0;
+    if (limits != nullptr) {
+      DisconnectReason why = wait_for(cfd, POLLIN | POLLOUT, policy.idleTimeoutMs, *limits, counters, &ready);
+      if (why != DisconnectReason::End) return why;
+    } else {
+      pollfd p{cfd, POLLIN | POLLOUT, 0};
+      int rc = retry_eintr(counters.eintrRetries, [&] { return poll(&p, 1, -1); });
+      ready = rc > 0 ? p.revents : static_cast<short>(POLLIN | POLLOUT);
+    }
+    if (ready & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t n = retry_eintr(counters.eintrRetries, [&] { return recv(cfd, buf, sizeof buf, MSG_DONTWAIT); });
+      if (n == 0) return DisconnectReason::End;
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return DisconnectReason::Error;
+      if (n > 0) {
+        if (is_crash_message(policy, buf, static_cast<size_t>(n))) return DisconnectReason::Crash;
+        counters.bytesIn.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+        bytes.in.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+      }
+    }
+    if (ready & POLLOUT) {
+      chargen_fill(cursor, buf, sizeof buf);
+      ssize_t sent =
+          retry_eintr(counters.eintrRetries, [&] { return send(cfd, buf, sizeof buf, MSG_NOSIGNAL | MSG_DONTWAIT); });
+      if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return DisconnectReason::Error;
+      if (sent > 0) {
+        cursor.advance(static_cast<size_t>(sent));
+        counters.bytesOut.fetch_add(static_cast<uint64_t>(sent), std::memory_order_relaxed);
+        bytes.out.fetch_add(static_cast<uint64_t>(sent), std::memory_order_relaxed);
+        // What the client took is what keeps it from being slow: it sends nothing we keep.
+        if (limits != nullptr) limits->window_got += static_cast<uint64_t>(sent);
+      }
+    }
+  }
+}
+
+// daytime, time: the message, then shut down the write side (the client reads EOF after it).
+DisconnectReason serve_greeting(int cfd, const ServePolicy& policy, Limits* limits, Counters& counters,
+                                ConnBytes& bytes) {
+  char message[kGreetingMax];
+  size_t n = service_greeting(policy.handler, message, sizeof message);
+  DisconnectReason why = send_all(cfd, message, n, policy, limits, counters, bytes);
+  if (why != DisconnectReason::End) return why;
+  shutdown(cfd, SHUT_WR);
+  return DisconnectReason::End;
+}
+
+}  // namespace
+
+bool is_crash_message(const ServePolicy& policy, const char* data, size_t n) {
+  return policy.labCrash && n == sizeof kCrashMessage - 1 && memcmp(data, kCrashMessage, n) == 0;
+}
+
+DisconnectReason serve_connection(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes) {
+  Limits timed_limits(policy);
+  Limits* limits = policy.timed() ? &timed_limits : nullptr;
+  const ServiceShape shape = service_shape(policy.handler);
+  if (shape.greets) return serve_greeting(cfd, policy, limits, counters, bytes);
+  if (shape.streams) return serve_stream(cfd, policy, limits, counters, bytes);
+  if (shape.reads) return serve_reads(cfd, policy, shape.replies, limits, counters, bytes);
+  return DisconnectReason::Error;  // Exec: the child became the program (exec_child.h), never here
 }
 
 }  // namespace ps

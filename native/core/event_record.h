@@ -38,6 +38,13 @@ namespace ps {
 //   shutdown: fd shut down to wake a blocked call (lfd at stop, cfd at abort)
 //   close-conn: fd cfd, closed when the connection is over (child or worker)
 //   exec: the fork master program is exec'd; fd Node's lfd, result lfd's number in the master
+//   door-pass: the door's rules (door.h) let a client in; fd cfd, result the live connections
+//   from its address, this one included (0 when maxPerSource is not set)
+//   door-refuse: the door refused a client (closed at once); fd cfd, result the RejectReason
+//   dup2: the exec handler's child puts the connection on a standard descriptor; fd cfd, result
+//   the descriptor (0, 1, 2)
+//   execve: the exec handler's child becomes the program; fd -1, result 0 (recorded before the
+//   call, which does not return), or -1 with its errno when it failed
 #define PS_TRACE_CALLS(X)                \
   X(Socket, 1, "socket")                 \
   X(Bind, 2, "bind")                     \
@@ -55,7 +62,11 @@ namespace ps {
   X(SlotsFull, 14, "slots-full")         \
   X(Shutdown, 15, "shutdown")            \
   X(CloseConn, 16, "close-conn")         \
-  X(Exec, 17, "exec")
+  X(Exec, 17, "exec")                    \
+  X(DoorPass, 18, "door-pass")           \
+  X(DoorRefuse, 19, "door-refuse")       \
+  X(Dup2, 20, "dup2")                    \
+  X(Execve, 21, "execve")
 
 // How a connection ended.
 //   end: the client closed its side (read returned 0) · error: read/write failed (ECONNRESET…)
@@ -74,11 +85,17 @@ namespace ps {
 // Why a connection was refused.
 //   max-clients: fork: live children; thread: slot table full · no-thread: pthread_create failed
 //   no-process: fork failed · no-fd: accept failed with EMFILE/ENFILE, refused with the reserve fd
+//   The door (door.h), before any process or thread is spent: per-source: maxPerSource
+//   connections from that address are live · rate: over maxConnectionsPerSecond · denied: the
+//   address matches a deny rule, or allow rules exist and it matches none
 #define PS_REJECT_REASONS(X)      \
   X(MaxClients, 0, "max-clients") \
   X(NoThread, 1, "no-thread")     \
   X(NoProcess, 2, "no-process")   \
-  X(NoFd, 3, "no-fd")
+  X(NoFd, 3, "no-fd")             \
+  X(PerSource, 4, "per-source")   \
+  X(Rate, 5, "rate")              \
+  X(Denied, 6, "denied")
 
 #define PS_ENUM_ENTRY(name, number, js) name = number,
 enum class EventType : uint8_t { PS_EVENT_TYPES(PS_ENUM_ENTRY) };

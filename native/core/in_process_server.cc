@@ -28,6 +28,7 @@ SysError InProcessServer::launch() {
   SysError err = open_common(options_);
   if (err) return err;
   events_ = EventPipe{event_write_.get(), page_, options_.trace};
+  door_ = Door(&page_->door);
   // Threads inherit the creator's signal mask: block everything around pthread_create, so the
   // server thread and its workers never take a signal meant for Node.
   sigset_t old;
@@ -75,7 +76,7 @@ void InProcessServer::finish() {
   thread_started_ = false;
 }
 
-int InProcessServer::accept_next(sockaddr_storage& peer, uint32_t& id) {
+int InProcessServer::accept_next(sockaddr_storage& peer, uint32_t& id, int32_t& door_ticket) {
   Counters& c = page_->counters;
   for (;;) {
     socklen_t len = 0;
@@ -96,6 +97,7 @@ int InProcessServer::accept_next(sockaddr_storage& peer, uint32_t& id) {
     if (cfd >= 0) {
       id = static_cast<uint32_t>(c.accepted.fetch_add(1) + 1);
       events_.trace(TraceCall::Accept, lfd_.get(), cfd, 0, id, -1, &peer);
+      if (!pass_door(door_, cfd, peer, id, events_, door_ticket)) continue;  // refused, closed, reported
       return cfd;
     }
     int reserve = reserve_fd_.release();
@@ -134,14 +136,18 @@ void InProcessServer::end_connection(Slot* slot, DisconnectReason reason, int re
   c.active.fetch_sub(1);
   c.closed.fetch_add(1);
   int cfd = slot->cfd;
+  int32_t door_ticket = slot->door_ticket;
   bool aborted = slots_.release(slot);
+  door_.release(door_ticket);
   events_.trace(TraceCall::CloseConn, cfd, 0, 0, rec.id, reported_slot);
   rec.code = static_cast<int32_t>(aborted ? DisconnectReason::Aborted : reason);
   events_.emit(rec);
   slots_.retire();
 }
 
-void InProcessServer::reject(int cfd, const sockaddr_storage& peer, uint32_t id, RejectReason reason, int err) {
+void InProcessServer::reject(int cfd, const sockaddr_storage& peer, uint32_t id, int32_t door_ticket,
+                             RejectReason reason, int err) {
+  door_.release(door_ticket);
   close(cfd);
   events_.trace(TraceCall::SlotsFull, cfd, 0, 0, id);
   events_.reject(peer, id, reason, err);

@@ -28,18 +28,20 @@ class InProcessServer : public Server {
   // The model's accept loop, on the server thread. Returns when the server stops.
   virtual void accept_loop() = 0;
 
-  // The next connection and its id (counted in `accepted`), or -1 when the server is stopping
-  // (the listener is then closed).
-  int accept_next(sockaddr_storage& peer, uint32_t& id);
+  // The next connection the door let in (door.h: refused ones are closed and reported here), its
+  // id (counted in `accepted`) and its door ticket (for claim(); released by end_connection or
+  // reject), or -1 when the server is stopping (the listener is then closed).
+  int accept_next(sockaddr_storage& peer, uint32_t& id, int32_t& door_ticket);
   // A connection has a slot: count it and report it.
   void begin_connection(Slot* slot, int reported_slot);
   // A connection is over: report it, count it, close its descriptor and free its slot.
   void end_connection(Slot* slot, DisconnectReason reason, int reported_slot);
-  // Refuse: close at once, count, report.
-  void reject(int cfd, const sockaddr_storage& peer, uint32_t id, RejectReason reason, int err);
+  // Refuse: close at once, release its door ticket, count, report.
+  void reject(int cfd, const sockaddr_storage& peer, uint32_t id, int32_t door_ticket, RejectReason reason, int err);
 
   SlotTable slots_;
   EventPipe events_;
+  Door door_;
 
  private:
   static void* thread_main(void* arg);

@@ -6,8 +6,40 @@
 
 namespace ps {
 
+namespace {
+
+// The handlers by the names startServer() gives them.
+struct HandlerName {
+  Handler handler;
+  const char* name;
+};
+constexpr HandlerName kHandlers[] = {{Handler::Echo, "echo"},       {Handler::Upper, "upper"},
+                                     {Handler::Discard, "discard"}, {Handler::Chargen, "chargen"},
+                                     {Handler::Daytime, "daytime"}, {Handler::Time, "time"},
+                                     {Handler::Exec, "exec"}};
+
+const char* handler_name(Handler h) {
+  for (const HandlerName& n : kHandlers) {
+    if (n.handler == h) return n.name;
+  }
+  return "echo";
+}
+
+const char* exec_stderr_name(ExecStderr mode) {
+  switch (mode) {
+    case ExecStderr::Socket:
+      return "socket";
+    case ExecStderr::Inherit:
+      return "inherit";
+    default:
+      return "null";
+  }
+}
+
+}  // namespace
+
 void MasterArgv::format(const ServerOptions& o, pid_t node_pid) {
-  const char* handler = o.serve.handler == Handler::Upper ? "upper" : "echo";
+  const char* handler = handler_name(o.serve.handler);
   const char* reap = o.reap == ReapMode::None ? "none" : "sigchld";
   snprintf(words[0], sizeof words[0], "posix-servers-fork-master");
   snprintf(words[1], sizeof words[1], "nodePid=%d", static_cast<int>(node_pid));
@@ -21,6 +53,7 @@ void MasterArgv::format(const ServerOptions& o, pid_t node_pid) {
   snprintf(words[9], sizeof words[9], "maxConnectionMs=%d", o.serve.maxConnectionMs);
   snprintf(words[10], sizeof words[10], "minBytesPerSecond=%d", o.serve.minBytesPerSecond);
   snprintf(words[11], sizeof words[11], "rateWindowMs=%d", o.serve.rateWindowMs);
+  snprintf(words[12], sizeof words[12], "execStderr=%s", exec_stderr_name(o.exec.stderr_mode));
   for (int i = 0; i < kWords; ++i) argv[i] = words[i];
   argv[kWords] = nullptr;
 }
@@ -43,10 +76,10 @@ bool integer(const char* text, long min, long max, long& out) {
 
 }  // namespace
 
-bool parse_master_argv(int argc, char** argv, MasterState& m, bool& trace, const char*& bad) {
-  static const char* const keys[] = {"nodePid",     "maxClients", "handler", "idleTimeoutMs",   "labCrash",
-                                     "reap",        "restart",    "trace",   "maxConnectionMs", "minBytesPerSecond",
-                                     "rateWindowMs"};
+bool parse_master_argv(int argc, char** argv, MasterState& m, bool& trace, ExecStderr& exec_stderr, const char*& bad) {
+  static const char* const keys[] = {"nodePid",      "maxClients", "handler", "idleTimeoutMs",   "labCrash",
+                                     "reap",         "restart",    "trace",   "maxConnectionMs", "minBytesPerSecond",
+                                     "rateWindowMs", "execStderr"};
   constexpr int kKeys = sizeof keys / sizeof keys[0];
   static_assert(kKeys == MasterArgv::kWords - 1, "one key per word after the program's name");
   if (argc != MasterArgv::kWords) {
@@ -70,12 +103,14 @@ bool parse_master_argv(int argc, char** argv, MasterState& m, bool& trace, const
   m.node_pid = static_cast<pid_t>(n);
   if (!integer(v[1], 1, kForkMaxClientsLimit, n)) return fail(1);
   m.max_clients = static_cast<int>(n);
-  if (strcmp(v[2], "echo") == 0)
-    m.serve.handler = Handler::Echo;
-  else if (strcmp(v[2], "upper") == 0)
-    m.serve.handler = Handler::Upper;
-  else
-    return fail(2);
+  bool known = false;
+  for (const HandlerName& h : kHandlers) {
+    if (strcmp(v[2], h.name) == 0) {
+      m.serve.handler = h.handler;
+      known = true;
+    }
+  }
+  if (!known) return fail(2);
   if (!integer(v[3], 0, 0x7fffffff, n)) return fail(3);
   m.serve.idleTimeoutMs = static_cast<int>(n);
   if (!integer(v[4], 0, 1, n)) return fail(4);
@@ -96,6 +131,14 @@ bool parse_master_argv(int argc, char** argv, MasterState& m, bool& trace, const
   m.serve.minBytesPerSecond = static_cast<int>(n);
   if (!integer(v[10], 1, 0x7fffffff, n)) return fail(10);
   m.serve.rateWindowMs = static_cast<int>(n);
+  if (strcmp(v[11], "null") == 0)
+    exec_stderr = ExecStderr::Null;
+  else if (strcmp(v[11], "socket") == 0)
+    exec_stderr = ExecStderr::Socket;
+  else if (strcmp(v[11], "inherit") == 0)
+    exec_stderr = ExecStderr::Inherit;
+  else
+    return fail(11);
   return true;
 }
 
