@@ -1,6 +1,13 @@
 // Bad input gets a TypeError or RangeError naming the option and the value, and creates nothing.
 import { MAX_CLIENTS_LIMIT, startServer } from '../lib';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { snapshot } from './helpers';
+
+// A plain file without any execute bit (even root may not execute it).
+const NOT_EXECUTABLE = join(mkdtempSync(join(tmpdir(), 'posix-servers-options-')), 'data.txt');
+writeFileSync(NOT_EXECUTABLE, 'not a program\n', { mode: 0o644 });
 
 type Case = [string, unknown, ErrorConstructor, RegExp];
 
@@ -117,7 +124,164 @@ const cases: Case[] = [
     'unknown handler',
     { model: 'iterative', handler: 'rot13' },
     TypeError,
-    /"handler" option must be one of 'echo', 'upper'\. Received 'rot13'/,
+    /"handler" option must be one of 'echo', 'upper', 'discard', 'chargen', 'daytime', 'time', or \{ exec: \[file, \.\.\.args\] \}\. Received 'rot13'/,
+  ],
+  [
+    'handler an array',
+    { model: 'fork', handler: ['/bin/cat'] },
+    TypeError,
+    /"handler" option must be one of .* Received \[ '\/bin\/cat' \]/,
+  ],
+  [
+    'exec with an empty array',
+    { model: 'fork', handler: { exec: [] } },
+    RangeError,
+    /"handler\.exec" option must name a program: \[file, \.\.\.args\]\. Received \[\]/,
+  ],
+  [
+    'exec not an array',
+    { model: 'fork', handler: { exec: '/bin/cat' } },
+    TypeError,
+    /"handler\.exec" option must be an array: \[file, \.\.\.args\]\. Received '\/bin\/cat'/,
+  ],
+  [
+    'exec with a non-string argument',
+    { model: 'fork', handler: { exec: ['/bin/echo', 42] } },
+    TypeError,
+    /"handler\.exec\[1\]" option must be a string\. Received 42/,
+  ],
+  [
+    'exec with a null byte in an argument',
+    { model: 'fork', handler: { exec: ['/bin/echo', 'a\0b'] } },
+    TypeError,
+    /"handler\.exec\[1\]" option must be a string without null bytes/,
+  ],
+  [
+    'exec with an empty program',
+    { model: 'fork', handler: { exec: [''] } },
+    TypeError,
+    /"handler\.exec\[0\]" option must name a program/,
+  ],
+  [
+    'exec env not an object',
+    { model: 'fork', handler: { exec: ['/bin/cat'], env: 'A=1' } },
+    TypeError,
+    /"handler\.env" option must be an object of strings\. Received 'A=1'/,
+  ],
+  [
+    'exec env with a non-string value',
+    { model: 'fork', handler: { exec: ['/bin/cat'], env: { PORT: 80 } } },
+    TypeError,
+    /"handler\.env\.PORT" option must be a string\. Received 80/,
+  ],
+  [
+    'exec env with a bad name',
+    { model: 'fork', handler: { exec: ['/bin/cat'], env: { 'A=B': 'c' } } },
+    TypeError,
+    /"handler\.env" option has an invalid variable name\. Received 'A=B'/,
+  ],
+  [
+    'exec stderr unknown',
+    { model: 'fork', handler: { exec: ['/bin/cat'], stderr: 'pipe' } },
+    TypeError,
+    /"handler\.stderr" option must be one of 'null', 'socket', 'inherit'\. Received 'pipe'/,
+  ],
+  [
+    'exec with an unknown key',
+    { model: 'fork', handler: { exec: ['/bin/cat'], cwd: '/' } },
+    TypeError,
+    /Unknown key "cwd" in the "handler" option/,
+  ],
+  [
+    'exec on the thread model',
+    { model: 'thread', handler: { exec: ['/bin/cat'] } },
+    TypeError,
+    /"handler" option \{ exec \} applies only to the fork model: a thread, or Node's own server, cannot become another program\. Received it for model 'thread'/,
+  ],
+  [
+    'exec on the iterative model',
+    { model: 'iterative', handler: { exec: ['/bin/cat'] } },
+    TypeError,
+    /\{ exec \} applies only to the fork model.* model 'iterative'/,
+  ],
+  [
+    'exec on the node model',
+    { model: 'node', handler: { exec: ['/bin/cat'] } },
+    TypeError,
+    /\{ exec \} applies only to the fork model.* model 'node'/,
+  ],
+  [
+    'exec with idleTimeoutMs',
+    { model: 'fork', handler: { exec: ['/bin/cat'] }, idleTimeoutMs: 1000 },
+    TypeError,
+    /"idleTimeoutMs" option does not apply to the exec handler: the program reads and writes the connection itself\. Received 1000/,
+  ],
+  [
+    'exec with labCrash',
+    { model: 'fork', handler: { exec: ['/bin/cat'] }, labCrash: true },
+    TypeError,
+    /"labCrash" option does not apply to the exec handler/,
+  ],
+  [
+    'labCrash with daytime',
+    { model: 'thread', handler: 'daytime', labCrash: true },
+    TypeError,
+    /"labCrash" option needs a handler that reads the client \(echo, upper, discard, chargen\)\. Received handler 'daytime'/,
+  ],
+  [
+    'maxPerSource negative',
+    { model: 'fork', maxPerSource: -1 },
+    RangeError,
+    /"maxPerSource" option must be an integer from 0 to 4096\. Received -1/,
+  ],
+  [
+    'maxPerSource not a number',
+    { model: 'node', maxPerSource: '2' },
+    TypeError,
+    /"maxPerSource" option must be a number\. Received '2'/,
+  ],
+  [
+    'maxConnectionsPerSecond too large',
+    { model: 'thread', maxConnectionsPerSecond: 1e7 },
+    RangeError,
+    /"maxConnectionsPerSecond" option must be an integer from 0 to 1000000\. Received 10000000/,
+  ],
+  [
+    'allow not an array',
+    { model: 'fork', allow: '10.0.0.0/8' },
+    TypeError,
+    /"allow" option must be an array of CIDR prefixes\. Received '10\.0\.0\.0\/8'/,
+  ],
+  [
+    'allow with a host name',
+    { model: 'cluster', allow: ['localhost'] },
+    TypeError,
+    /"allow\[0\]" option must be an IPv4 or IPv6 address with an optional \/prefix .* Received 'localhost'/,
+  ],
+  [
+    'deny with a prefix too long',
+    { model: 'iterative', deny: ['10.0.0.0/33'] },
+    RangeError,
+    /"deny\[0\]" option's prefix must be from 0 to 32\. Received '10\.0\.0\.0\/33'/,
+  ],
+  [
+    'deny with an IPv6 prefix too long',
+    { model: 'fork', deny: ['::1', 'fe80::/129'] },
+    RangeError,
+    /"deny\[1\]" option's prefix must be from 0 to 128\. Received 'fe80::\/129'/,
+  ],
+  [
+    'deny with a bad prefix',
+    { model: 'node', deny: ['10.0.0.0/x'] },
+    TypeError,
+    /"deny\[0\]" option must be an IPv4 or IPv6 address/,
+  ],
+  ['deny with a zone', { model: 'fork', deny: ['fe80::1%lo'] }, TypeError, /"deny\[0\]" option must be an IPv4 or IPv6 address/],
+  [
+    'too many allow rules',
+    { model: 'fork', allow: Array.from({ length: 257 }, () => '10.0.0.1') },
+    RangeError,
+    /"allow" option takes at most 256 rules\. Received 257/,
   ],
 ];
 
@@ -132,6 +296,36 @@ describe('startServer option validation', () => {
       thrown = e;
     }
     expect(thrown).toBeInstanceOf(type);
+    expect((thrown as Error).message).toMatch(message);
+    expect(snapshot()).toEqual(before);
+  });
+
+  test.each([
+    ['a relative path that does not resolve', ['./no-such-program'], 'ENOENT', /'\.\/no-such-program' cannot be run: ENOENT/],
+    [
+      'a bare name not in PATH',
+      ['no-such-program-in-path'],
+      'ENOENT',
+      /'no-such-program-in-path' cannot be run: ENOENT, not found in PATH/,
+    ],
+    [
+      'an absolute path that does not exist',
+      ['/no/such/program'],
+      'ENOENT',
+      /'\/no\/such\/program' cannot be run: ENOENT, no such file/,
+    ],
+    ['a directory', ['/tmp'], 'EACCES', /'\/tmp' cannot be run: EACCES, it is a directory/],
+    ['a file that is not executable', [NOT_EXECUTABLE], 'EACCES', /cannot be run: EACCES, not an executable file/],
+  ])('exec: %s is an Error with its code, thrown at once', (_name, exec, code, message) => {
+    const before = snapshot();
+    let thrown: unknown;
+    try {
+      void startServer({ model: 'fork', handler: { exec } });
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(Error);
+    expect(thrown).toMatchObject({ code, syscall: 'access' });
     expect((thrown as Error).message).toMatch(message);
     expect(snapshot()).toEqual(before);
   });

@@ -60,6 +60,26 @@ const LATIN_ALLOWED = new Set([
   'node',
   'pty',
   'shell',
+  // The exec handler and the door: syscall, option, program and reason names.
+  'dup',
+  'allow',
+  'deny',
+  'maxPerSource',
+  'maxConnectionsPerSecond',
+  'xinetd',
+  'only_from',
+  'per_source',
+  'cps',
+  'inetd',
+  'tcpserver',
+  'pid',
+  'usr',
+  'bin',
+  'cat',
+  'per',
+  'source',
+  'denied',
+  'rate',
 ]);
 
 function untranslated(zhLine: string): string[] {
@@ -144,6 +164,45 @@ describe('formatTrace on a real fork server', () => {
   });
 });
 
+describe('formatTrace on a real fork server with the exec handler and the door', () => {
+  test('door-refuse, door-pass, dup2 and execve name the address, the reason, the descriptors, the program', async () => {
+    server = await startServer({ model: 'fork', trace: true, handler: { exec: ['cat'] }, deny: ['127.0.0.2'] });
+    const trace = collect(server);
+    const master = server.pid;
+    const refusedClient = await Client.open(port(server), 2000, '127.0.0.1', '127.0.0.2');
+    await refusedClient.closedByPeer();
+    refusedClient.destroy();
+    expect((await exchange(port(server), 'via cat')).toString()).toBe('via cat');
+    await waitFor(() => trace.some((t) => t.call === 'waitpid'), 5000, 'the reap');
+    await server.close({ timeoutMs: 0 });
+    server = undefined;
+    const t0 = trace[0].timeMs;
+    const line = (call: string) =>
+      formatTrace(
+        trace.find((t) => t.call === call)!,
+        t0,
+        'en',
+      );
+    const [first, second] = trace.filter((t) => t.call === 'accept');
+    expect(line('door-refuse')).toContain(
+      `[pid ${master}] door: 127.0.0.2:${refusedClient.localPort} refused (denied) → close(${first.result}), connection #1`,
+    );
+    expect(line('door-refuse')).toContain('before any fork() or thread');
+    expect(line('door-pass')).toContain(`[pid ${master}] door: 127.0.0.1:${second.address!.port} admitted, connection #2`);
+    const child = trace.find((t) => t.call === 'fork')!.result;
+    expect(line('dup2')).toContain(`[pid ${child}] dup2(${second.result}, 0) in child ${child}, connection #2`);
+    expect(line('execve')).toContain(`[pid ${child}] execve(/usr/bin/cat) in child ${child}, connection #2`);
+    expect(
+      formatTrace(
+        trace.find((t) => t.call === 'execve')!,
+        t0,
+        'zh',
+      ),
+    ).toContain(`子进程 ${child} execve(/usr/bin/cat)`);
+    for (const e of trace) checkBilingual(e, t0);
+  });
+});
+
 describe('formatTrace on a real thread server', () => {
   test('pthread_create, pthread_detach, worker-start (with the tid), slots-full, close-conn', async () => {
     server = await startServer({ model: 'thread', maxClients: 1, trace: true });
@@ -201,6 +260,17 @@ describe('notes', () => {
       { ...base, call: 'slots-full', pid: process.pid, id: 4 },
       { ...base, call: 'pthread_create', result: 11, errno: 'EAGAIN', slot: 0 },
       { ...base, call: 'waitpid', result: 4712, fd: 0x86 },
+      { ...base, call: 'door-pass', result: 2, id: 5, address: { address: '10.1.2.3', family: 'IPv4', port: 40000 } },
+      {
+        ...base,
+        call: 'door-refuse',
+        result: 4,
+        reason: 'per-source',
+        id: 6,
+        address: { address: '::1', family: 'IPv6', port: 1 },
+      },
+      { ...base, call: 'execve', result: -1, errno: 'ENOENT', program: '/bin/cat', id: 7 },
+      { ...base, call: 'dup2', result: 1, id: 7 },
     );
     for (const e of synthetic) {
       checkBilingual(e, 0, { masterPid: 4711 });

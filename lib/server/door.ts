@@ -89,7 +89,8 @@ export function parseCidr(name: string, value: unknown): string {
   if (typeof value !== 'string') throw bad();
   const [address, prefix, ...extra] = value.split('/');
   if (extra.length > 0) throw bad();
-  const family = isIPv4(address) ? 4 : isIPv6(address) ? 6 : 0;
+  // A zone (fe80::1%eth0) names an interface, not addresses: no rule can use one.
+  const family = isIPv4(address) ? 4 : isIPv6(address) && !address.includes('%') ? 6 : 0;
   if (family === 0) throw bad();
   const max = family === 4 ? 32 : 128;
   if (prefix !== undefined && !/^\d{1,3}$/.test(prefix)) throw bad();

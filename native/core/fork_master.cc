@@ -166,7 +166,11 @@ void install_handler(int sig, void (*handler)(int), int flags) {
   close(m.lfd);  // the child closes lfd: it only talks to its one client
   m.events.trace(TraceCall::CloseLfd, m.lfd, 0);
   if (m.exec != nullptr) {
-    // inetd's child: the connection becomes a program's stdin and stdout (exec_child.h).
+    // inetd's child: the connection becomes a program's stdin and stdout (exec_child.h). It leads
+    // a process group of its own, so that close() reaches the processes the program starts too
+    // (a shell's commands): the master signals the group. Both sides call setpgid, as a shell
+    // does for a job, so the group exists before either goes on.
+    setpgid(0, 0);
     if (!die_with_parent(m.self)) _exit(kExitOrphan);
     exec_program(*m.exec, cfd, m.events, entry.id);
   }
@@ -244,6 +248,7 @@ void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, ui
     m.events.reject(peer, id, RejectReason::NoProcess, err);
     return;
   }
+  if (m.exec != nullptr) setpgid(pid, pid);  // see run_child (EACCES once it has exec'd: already done)
   entry->pid.store(pid);
   c.active.fetch_add(1);
   m.events.trace(TraceCall::Fork, cfd, pid, 0, id, -1, nullptr, fork_ns);
@@ -258,11 +263,12 @@ void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, ui
   m.events.trace(TraceCall::CloseCfd, cfd, 0, 0, id);
 }
 
-// Sends `sig` to every live child.
+// Sends `sig` to every live child — with the exec handler to its process group: the program and
+// the processes it started.
 void signal_children(MasterState& m, int sig) {
   for (int i = 0; i < m.max_clients; ++i) {
     pid_t pid = m.page->children[i].pid.load();
-    if (pid > 0) kill(pid, sig);
+    if (pid > 0 && (m.exec == nullptr || kill(-pid, sig) != 0)) kill(pid, sig);
   }
 }
 
