@@ -137,6 +137,11 @@ export interface NativeServer {
   reconcile(): LostConnection[];
   /** After the event pipe's EOF (and, for fork, the master-exit callback): join threads, release memory. */
   finish(): void;
+  /**
+   * Fork model: whether the pending report of the master's exit (a thread-safe function) keeps
+   * Node's event loop alive (server.ref()/unref()). Other models hold nothing in the loop.
+   */
+  ref(keepsLoopAlive: boolean): void;
 }
 
 /**
@@ -166,6 +171,8 @@ export interface Binding {
     /** Rules per allow/deny list. */
     MAX_DOOR_RULES: number;
     wire: WireFormat;
+    /** comm of the in-process models' threads: the accepting server thread, the thread model's workers. */
+    threadNames: { server: string; worker: string };
   };
 }
 

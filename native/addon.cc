@@ -18,20 +18,40 @@ namespace {
 // Carries the master's wait status from the waiting thread to the JS thread.
 struct MasterExitReporter {
   Napi::ThreadSafeFunction tsfn;
+  // Set on the JS thread once the exit has been delivered: the thread-safe function may be
+  // finalized from then on, so set_ref() must leave it alone.
+  bool delivered = false;
+
+  struct Exit {
+    MasterExitReporter* reporter;
+    int wait_status;
+  };
 
   static void on_exit(void* context, int status) {
     auto* self = static_cast<MasterExitReporter*>(context);
-    auto* boxed = new int(status);
-    napi_status rc = self->tsfn.NonBlockingCall(boxed, [](Napi::Env env, Napi::Function callback, int* st) {
-      int wait_status = *st;
-      delete st;
-      if (env == nullptr || callback.IsEmpty()) return;
+    auto* exit = new Exit{self, status};
+    napi_status rc = self->tsfn.NonBlockingCall(exit, [](Napi::Env env, Napi::Function callback, Exit* e) {
+      int wait_status = e->wait_status;
+      MasterExitReporter* reporter = e->reporter;
+      delete e;
+      if (env == nullptr) return;  // Node is tearing down: the reporter may be gone
+      reporter->delivered = true;
+      if (callback.IsEmpty()) return;
       Napi::Value code = WIFEXITED(wait_status) ? Napi::Number::New(env, WEXITSTATUS(wait_status)) : env.Null();
       Napi::Value signal = WIFSIGNALED(wait_status) ? Napi::Number::New(env, WTERMSIG(wait_status)) : env.Null();
       callback.Call({code, signal});
     });
-    if (rc != napi_ok) delete boxed;
+    if (rc != napi_ok) delete exit;
     self->tsfn.Release();
+  }
+
+  // server.ref()/unref(): whether the pending report keeps Node's event loop alive. JS thread only.
+  void set_ref(Napi::Env env, bool ref) {
+    if (delivered) return;
+    if (ref)
+      tsfn.Ref(env);
+    else
+      tsfn.Unref(env);
   }
 };
 
@@ -75,6 +95,7 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
                            InstanceMethod<&NativeServer::Kill>("kill"),
                            InstanceMethod<&NativeServer::Reconcile>("reconcile"),
                            InstanceMethod<&NativeServer::Finish>("finish"),
+                           InstanceMethod<&NativeServer::Ref>("ref"),
                        });
   }
 
@@ -164,6 +185,11 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
 
   Napi::Value Kill(const Napi::CallbackInfo& info) {
     if (Running(info.Env())) server_->kill_now();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Ref(const Napi::CallbackInfo& info) {
+    if (Running(info.Env()) && reporter_ != nullptr) reporter_->set_ref(info.Env(), info[0].ToBoolean().Value());
     return info.Env().Undefined();
   }
 
@@ -427,6 +453,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   constants.Set("FORK_MAX_CLIENTS_LIMIT", ps::kForkMaxClientsLimit);
   constants.Set("MAX_DOOR_RULES", ps::kMaxDoorRules);
   constants.Set("wire", WireFormat(env));
+  Napi::Object thread_names = Napi::Object::New(env);
+  thread_names.Set("server", ps::kServerThreadName);
+  thread_names.Set("worker", ps::kWorkerThreadName);
+  constants.Set("threadNames", thread_names);
   exports.Set("constants", constants);
   RegisterLoadgen(env, exports);
   return exports;

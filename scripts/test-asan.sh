@@ -21,6 +21,7 @@ export POSIX_SERVERS_ADDON="$PWD/build-asan/Release/posix_servers.node"
 [ -f "$POSIX_SERVERS_ADDON" ] || POSIX_SERVERS_ADDON="$PWD/build-asan/RelWithDebInfo/posix_servers.node"
 [ -f "$POSIX_SERVERS_ADDON" ] || POSIX_SERVERS_ADDON=$(find "$PWD/build-asan" -name posix_servers.node | head -1)
 export POSIX_SERVERS_REF_DIR="$PWD/build-asan/ref"
+export POSIX_SERVERS_LABS_DIR="$PWD/build-asan/labs"
 echo "sanitizer build: $POSIX_SERVERS_ADDON and $POSIX_SERVERS_REF_DIR"
 
 status=0
@@ -28,7 +29,8 @@ LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.s
 ASAN_OPTIONS="detect_leaks=0:log_path=$reports/asan:abort_on_error=1" \
 UBSAN_OPTIONS="print_stacktrace=1:log_path=$reports/ubsan" \
   npx jest --runInBand test/behaviour.test.ts test/lifecycle.test.ts test/lab-switches.test.ts test/hardening.test.ts \
-    test/loadgen.test.ts test/reference.test.ts test/observer.test.ts test/faults.test.ts \
+    test/loadgen.test.ts test/reference.test.ts test/observer.test.ts test/faults.test.ts test/unref.test.ts \
+    test/net-conventions.test.ts \
   || status=$?
 
 if compgen -G "$reports/*" >/dev/null; then

@@ -1,10 +1,15 @@
 // The CLI as a user runs it: a real process, real signals, real sockets.
 import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseBenchArgs } from '../lib/cli/bench';
-import { parseServeArgs } from '../lib/cli/serve';
-import { exchange, isAlive, waitFor } from './helpers';
+import { BENCH, parseBenchArgs } from '../lib/cli/bench';
+import type { Command } from '../lib/cli/flags';
+import { LAB } from '../lib/cli/lab';
+import { parseServeArgs, SERVE } from '../lib/cli/serve';
+import type { BenchReport } from '../lib/bench/runner';
+import { Client, exchange, isAlive, waitFor } from './helpers';
 
 const CLI = join(__dirname, '..', 'dist', 'cli', 'main.js');
 
@@ -15,8 +20,8 @@ interface Run {
   exit: Promise<number | null>;
 }
 
-function run(args: string[]): Run {
-  const child = spawn(process.execPath, [CLI, ...args]);
+function run(args: string[], env: NodeJS.ProcessEnv = process.env): Run {
+  const child = spawn(process.execPath, [CLI, ...args], { env });
   const out: string[] = [];
   const err: string[] = [];
   const collect = (into: string[]) => {
@@ -41,8 +46,8 @@ afterEach(() => {
   for (const r of running.splice(0)) if (r.child.exitCode === null) r.child.kill('SIGKILL');
 });
 
-function start(args: string[]): Run {
-  const r = run(args);
+function start(args: string[], env?: NodeJS.ProcessEnv): Run {
+  const r = run(args, env);
   running.push(r);
   return r;
 }
@@ -85,8 +90,53 @@ describe('serve flags', () => {
     expect(() => parseServeArgs(argv)).toThrow(message);
   });
 
+  test('--svg FILE and --ui [PORT]', () => {
+    expect(parseServeArgs([])).toMatchObject({ svg: null, ui: null });
+    expect(parseServeArgs(['--ui'])).toMatchObject({ ui: 0 });
+    expect(parseServeArgs(['--ui', '8080', '--json'])).toMatchObject({ ui: 8080, json: true });
+    expect(parseServeArgs(['--ui=0', '--svg', 'out.svg'])).toMatchObject({ ui: 0, svg: 'out.svg' });
+    expect(() => parseServeArgs(['--ui=70000'])).toThrow(/--ui port must be from 0 to 65535, got 70000/);
+    expect(() => parseServeArgs(['--ui=abc'])).toThrow(/--ui takes a port number, got 'abc'/);
+    expect(() => parseServeArgs(['--svg'])).toThrow(/--svg needs a value/);
+    expect(() => parseServeArgs(['--svg', '/no/such/dir/x.svg'])).toThrow(/--svg: cannot write/);
+  });
+
+  test('--exec takes the program after --, untouched; --handler chargen; the door flags', () => {
+    expect(parseServeArgs(['--exec', '--port', '9000', '--', '/usr/bin/bc', '-l', '--model', 'x'])).toMatchObject({
+      model: 'fork',
+      port: 9000,
+      handler: { exec: ['/usr/bin/bc', '-l', '--model', 'x'] },
+    });
+    expect(parseServeArgs(['--exec', '--exec-stderr', 'socket', '--', 'cat'])!.handler).toEqual({
+      exec: ['cat'],
+      stderr: 'socket',
+    });
+    expect(parseServeArgs(['--handler', 'chargen'])!.handler).toBe('chargen');
+    expect(
+      parseServeArgs([
+        '--max-per-source',
+        '3',
+        '--max-connections-per-second=50',
+        '--allow',
+        '10.0.0.0/8,::1',
+        '--deny',
+        '10.1.0.0/16',
+      ]),
+    ).toMatchObject({ maxPerSource: 3, maxConnectionsPerSecond: 50, allow: ['10.0.0.0/8', '::1'], deny: ['10.1.0.0/16'] });
+    expect(() => parseServeArgs(['--exec'])).toThrow(/--exec needs the program after --/);
+    expect(() => parseServeArgs(['--exec', '--handler', 'upper', '--', 'cat'])).toThrow(
+      /--exec and --handler exclude each other/,
+    );
+    expect(() => parseServeArgs(['--', 'cat'])).toThrow(/arguments after -- are the program of --exec: 'cat'/);
+    expect(() => parseServeArgs(['--exec-stderr', 'socket'])).toThrow(/--exec-stderr applies only with --exec/);
+    expect(() => parseServeArgs(['--handler', 'exec'])).toThrow(
+      /--handler must be one of echo, upper, discard, chargen, daytime, time/,
+    );
+    expect(() => parseServeArgs(['--max-per-source', '-1'])).toThrow(/--max-per-source must be from 0 to 4096/);
+  });
+
   test('bench flags', () => {
-    expect(parseBenchArgs(['--models', 'fork,node', '--connections=1,8', '--duration', '0.5']).config).toMatchObject({
+    expect(parseBenchArgs(['--models', 'fork,node', '--connections=1,8', '--duration', '0.5'])!.config).toMatchObject({
       models: ['fork', 'node'],
       connections: [1, 8],
       durationMs: 500,
@@ -96,7 +146,7 @@ describe('serve flags', () => {
   });
 
   test('bench --sustained flags: its own defaults, one connection count, no comparison-only flags', () => {
-    expect(parseBenchArgs(['--sustained']).sustained).toEqual({
+    expect(parseBenchArgs(['--sustained'])!.sustained).toEqual({
       models: ['fork', 'thread', 'node', 'cluster', 'ref-fork', 'ref-thread', 'ref-epoll'],
       connections: 50,
       size: 64,
@@ -104,10 +154,10 @@ describe('serve flags', () => {
       rounds: 10,
     });
     expect(
-      parseBenchArgs(['--sustained', '--rounds', '4', '--connections=8', '--duration', '0.5', '--models', 'fork,ref-fork'])
+      parseBenchArgs(['--sustained', '--rounds', '4', '--connections=8', '--duration', '0.5', '--models', 'fork,ref-fork'])!
         .sustained,
     ).toEqual({ models: ['fork', 'ref-fork'], connections: 8, size: 64, durationMs: 500, rounds: 4 });
-    expect(parseBenchArgs([]).sustained).toBeUndefined();
+    expect(parseBenchArgs([])!.sustained).toBeUndefined();
     expect(() => parseBenchArgs(['--rounds', '3'])).toThrow(/--rounds applies only with --sustained/);
     expect(() => parseBenchArgs(['--sustained', '--rounds', '1'])).toThrow(/--rounds must be at least 2/);
     expect(() => parseBenchArgs(['--sustained', '--connections', '1,50'])).toThrow(/--connections takes one number/);
@@ -141,6 +191,38 @@ describe.each(['fork', 'thread', 'iterative', 'node', 'cluster'])('posix-servers
       expect(isAlive(conn.pid)).toBe(false);
     }
     expect(r.err).toEqual([]);
+  });
+});
+
+describe('posix-servers as inetd', () => {
+  test('serve --exec --json -- /bin/cat: the program echoes; reap carries its exit code', async () => {
+    const r = start(['serve', '--exec', '--json', '--', '/bin/cat']);
+    await waitFor(() => r.out.length >= 1, 10000, 'the listening line');
+    const { port: p } = JSON.parse(r.out[0]);
+    expect((await exchange(p, Buffer.from('cat via the cli'))).toString()).toBe('cat via the cli');
+    const events = () => r.out.slice(1).map((l) => JSON.parse(l));
+    await waitFor(() => events().some((e) => e.event === 'reap'), 5000, 'reap line');
+    expect(events().find((e) => e.event === 'reap')).toMatchObject({ exitCode: 0, signal: null });
+    r.child.kill('SIGTERM');
+    expect(await r.exit).toBe(0);
+  });
+
+  test('serve --handler chargen --deny 127.0.0.2: RFC 864 lines for 127.0.0.1, a refusal for 127.0.0.2', async () => {
+    const r = start(['serve', '--handler', 'chargen', '--deny', '127.0.0.2', '--model', 'thread']);
+    await waitFor(() => r.out.length >= 2, 10000, 'two lines');
+    const p = Number(/:(\d+) /.exec(r.out[0])![1]);
+    const c = await Client.open(p);
+    expect((await c.read(74)).toString('latin1')).toBe(
+      `${Array.from({ length: 72 }, (_, i) => String.fromCharCode(32 + i)).join('')}\r\n`,
+    );
+    c.destroy();
+    const refused = await Client.open(p, 2000, '127.0.0.1', '127.0.0.2');
+    await refused.closedByPeer();
+    refused.destroy();
+    await waitFor(() => r.out.some((l) => l.includes('denied')), 5000, 'the reject line');
+    expect(r.out).toContain(`reject #2 from 127.0.0.2:${refused.localPort}: denied`);
+    r.child.kill('SIGINT');
+    expect(await r.exit).toBe(0);
   });
 });
 
@@ -191,6 +273,131 @@ describe('errors: one line on stderr, exit code 1', () => {
   test('help exits 0', async () => {
     const r = start(['help']);
     expect(await r.exit).toBe(0);
-    expect(r.out.join('\n')).toContain('posix-servers serve');
+    expect(r.out.join('\n')).toContain('posix-servers <command> --help');
+  });
+
+  test('a command that needs the addon, where it cannot load: one line naming it', async () => {
+    const r = start(['serve', '--model', 'thread'], { ...process.env, POSIX_SERVERS_ADDON: MISSING_ADDON });
+    expect(await r.exit).toBe(1);
+    expect(r.err).toEqual([
+      expect.stringMatching(/^posix-servers: the native addon of posix-servers could not be loaded: .*nowhere/),
+    ]);
+    expect(r.out).toEqual([]);
+  });
+});
+
+// --help and --version never load the addon: they work where it cannot load.
+const MISSING_ADDON = join(tmpdir(), 'nowhere', 'posix_servers.node');
+const withoutAddon = { ...process.env, POSIX_SERVERS_ADDON: MISSING_ADDON };
+const VERSION = (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+
+describe('--version and --help, without the addon', () => {
+  test.each([['--version'], ['-v']])('%s prints the version', async (flag) => {
+    const r = start([flag], withoutAddon);
+    expect(await r.exit).toBe(0);
+    expect({ out: r.out, err: r.err }).toEqual({ out: [VERSION], err: [] });
+  });
+
+  test.each([[['--help']], [['-h']], [[]]])('%j lists the commands', async (argv: string[]) => {
+    const r = start(argv, withoutAddon);
+    expect(await r.exit).toBe(0);
+    const text = r.out.join('\n');
+    for (const c of [SERVE, BENCH, LAB]) expect(text).toContain(`  ${c.name.padEnd(5)}  ${c.summary}\n`);
+    expect(r.err).toEqual([]);
+  });
+
+  const commands: Array<[string, Command]> = [
+    ['serve', SERVE],
+    ['bench', BENCH],
+    ['lab', LAB],
+  ];
+  describe.each(commands)('%s', (name, command) => {
+    test.each([['--help'], ['-h']])(`${name} %s prints every flag of its table`, async (flag) => {
+      const r = start([name, flag], withoutAddon);
+      expect(await r.exit).toBe(0);
+      const text = r.out.join('\n');
+      expect(text).toContain(`Usage: posix-servers ${name}`);
+      for (const f of command.flags) expect(text).toContain(`--${f.name}`);
+      expect(text).toMatch(/-h, --help/);
+      expect(r.err).toEqual([]);
+    });
+
+    test(`help ${name} is the same text`, async () => {
+      const [a, b] = [start(['help', name], withoutAddon), start([name, '--help'], withoutAddon)];
+      expect([await a.exit, await b.exit]).toEqual([0, 0]);
+      expect(a.out).toEqual(b.out);
+    });
+  });
+
+  test('lab --help lists the labs', async () => {
+    const r = start(['lab', '--help'], withoutAddon);
+    expect(await r.exit).toBe(0);
+    expect(r.out.join('\n')).toMatch(/^ {2}zombies {3,}without reaping/m);
+  });
+});
+
+describe('output to a closed pipe', () => {
+  test('posix-servers lab fork | head -1: ends quietly, exit 0, and leaves no server behind', async () => {
+    const r = start(['lab', 'fork']);
+    await waitFor(() => r.out.length >= 1, 15000, 'the first line');
+    r.child.stdout.destroy(); // as head does after one line
+    expect(await r.exit).toBe(0);
+    expect(r.err).toEqual([]);
+    // The fork master carries Node's pid on its command line (nodePid=…): none may remain.
+    const masters = () =>
+      readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .filter((d) => {
+          try {
+            return readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(`nodePid=${r.child.pid}\0`) && isAlive(Number(d));
+          } catch {
+            return false;
+          }
+        });
+    await waitFor(() => masters().length === 0, 5000, 'no fork master of the lab');
+  });
+});
+
+describe('bench', () => {
+  const quick = ['bench', '--models', 'thread,node', '--connections', '1', '--duration', '0.2', '--repeat', '1'];
+
+  test('--json without a file: the report on stdout, the table on stderr', async () => {
+    const r = start([...quick, '--json']);
+    expect(await r.exit).toBe(0);
+    const report = JSON.parse(r.out.join('\n')) as BenchReport;
+    expect(report.rounds.map((x) => x.model)).toEqual(['thread', 'thread', 'node', 'node']);
+    expect(report.interrupted).toBeUndefined();
+    expect(r.err.join('\n')).toMatch(/^thread\s+1\s/m);
+  });
+
+  test('progress counts the runs and gives an ETA; SIGINT writes what was measured, exit 130', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-interrupt-'));
+    const json = join(dir, 'report.json');
+    // 3 rounds × 2 models × (one ping-pong width + churn) = 12 runs of 1 s.
+    const r = start([
+      'bench',
+      '--models',
+      'thread,node',
+      '--connections',
+      '1',
+      '--duration',
+      '1',
+      '--repeat',
+      '3',
+      '--json',
+      json,
+    ]);
+    await waitFor(() => r.err.some((l) => / · run 3\/12 · /.test(l)), 30000, 'two runs done');
+    expect(r.err[0]).toMatch(/^round 1\/3 · thread · run 1\/12 · \d+ s elapsed · ETA \d+ s$/);
+    r.child.kill('SIGINT');
+    const started = Date.now();
+    expect(await r.exit).toBe(130);
+    expect(Date.now() - started).toBeLessThan(8000); // stops at once: no waiting for the remaining runs
+    const report = JSON.parse(readFileSync(json, 'utf8')) as BenchReport;
+    expect(report.interrupted).toEqual({ completedRuns: report.rounds.length, totalRuns: 12 });
+    expect(report.rounds.length).toBeGreaterThanOrEqual(2);
+    expect(report.rounds.length).toBeLessThan(12);
+    expect(r.out.join('\n')).toMatch(/^interrupted: \d+ of 12 runs completed/m);
+    expect(r.err).toContain('posix-servers bench: interrupted; writing what was measured so far');
   });
 });

@@ -1,5 +1,6 @@
 // Every lab runs for real and passes on what it MEASURED, not on what it printed.
-import { LABS, labMain, LabResult, listLabs, runLab } from '../lib/labs';
+import { LABS, LabResult, listLabs, runLab } from '../lib/labs';
+import { labMain } from '../lib/cli/lab';
 import { decodeTcpEndpoint, parseProcNetTcp } from '../lib/labs/kit';
 import { endianness } from 'node:os';
 import { childrenOf } from './helpers';
@@ -47,6 +48,29 @@ describe('labs, on their measurements', () => {
     });
     expect(result.ok).toBe(true);
   });
+
+  test.each(['en', 'zh'] as const)(
+    'nonblocking (%s): the poll loop is runnable the whole idle window and burns CPU; the blocking servers sleep; cfd keeps the last client',
+    async (lang) => {
+      const { result, lines } = await run('nonblocking', lang);
+      const m = result.measured;
+      expect(m.nonblockingIdleRunnablePct as number).toBeGreaterThanOrEqual(90);
+      expect(m.nonblockingIdleCpuMs as number).toBeGreaterThanOrEqual((m.windowMs as number) / 10);
+      expect(m.iterativeIdleCpuMs as number).toBeLessThanOrEqual(10);
+      expect(m.iterativeIdleRunnablePct as number).toBeLessThanOrEqual(2);
+      expect(m.forkMasterIdleCpuMs as number).toBeLessThanOrEqual(10);
+      expect(m).toMatchObject({
+        firstServedBeforeSecond: true,
+        firstServedAfterSecond: false,
+        secondServed: true,
+        clientSocketsHeld: 2,
+        forkBothServed: true,
+      });
+      expect(result.ok).toBe(true);
+      if (lang === 'zh') expect(lines.join('\n')).toContain('非阻塞');
+      else expect(lines.join('\n')).toContain('Lesson: O_NONBLOCK');
+    },
+  );
 
   test('fork: the parent closes cfd, the child closes lfd; /proc shows only the master holds the listener', async () => {
     const { result } = await run('fork');
@@ -107,6 +131,28 @@ describe('labs, on their measurements', () => {
     expect(result.ok).toBe(true);
   });
 
+  test.each(['en', 'zh'] as const)(
+    'mmap (%s): the parent sees 0 in its own variable and N in the MAP_SHARED counter; /proc maps show the shared page in both',
+    async (lang) => {
+      const { result, lines } = await run('mmap', lang);
+      expect(result.measured).toMatchObject({
+        connections: 3,
+        parentPlainBefore: 0,
+        parentSharedBefore: 0,
+        childPlain: '1,1,1',
+        childShared: '1,2,3',
+        parentPlainAfter: 0,
+        parentSharedAfter: 3,
+        sharedMappingInParent: true,
+        sharedMappingInChild: true,
+        sameSharedMapping: true,
+        plainPagePrivate: true,
+      });
+      expect(result.ok).toBe(true);
+      expect(lines.join('\n')).toContain(lang === 'zh' ? '共享映射区' : 'MAP_SHARED');
+    },
+  );
+
   test('shared-cfd: both workers on the second cfd, the first client unserved; the slot table serves both', async () => {
     const { result } = await run('shared-cfd');
     const m = result.measured;
@@ -152,10 +198,12 @@ describe('runLab, listLabs, labMain', () => {
     expect(LABS.map((l) => l.name)).toEqual([
       'handshake',
       'iterative',
+      'nonblocking',
       'fork',
       'zombies',
       'eintr',
       'fd-sharing',
+      'mmap',
       'shared-cfd',
       'slot-table',
     ]);
@@ -198,6 +246,12 @@ describe('runLab, listLabs, labMain', () => {
     c = io();
     expect(await labMain(['zombies', '--fast'], c.io)).toBe(1);
     expect(c.o.err).toHaveLength(1);
+    c = io();
+    expect(await labMain(['zombies', '--ui=abc'], c.io)).toBe(1);
+    expect(c.o.err).toEqual(["posix-servers lab: --ui takes a port number, got 'abc'"]);
+    c = io();
+    expect(await labMain(['zombies', '--svg'], c.io)).toBe(1);
+    expect(c.o.err).toEqual(['posix-servers lab: --svg needs a value']);
     c = io();
     expect(await labMain(['lab', 'slot-table', '--lang=zh'], c.io)).toBe(0);
     expect(c.o.out.at(-1)).toMatch(/^通过：/);

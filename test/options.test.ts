@@ -1,4 +1,5 @@
-// Bad input gets a TypeError or RangeError naming the option and the value, and creates nothing.
+// Bad input gets a TypeError or RangeError naming the option and the value, with Node's code for
+// the mistake, and creates nothing.
 import { MAX_CLIENTS_LIMIT, startServer } from '../lib';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,276 +10,380 @@ import { snapshot } from './helpers';
 const NOT_EXECUTABLE = join(mkdtempSync(join(tmpdir(), 'posix-servers-options-')), 'data.txt');
 writeFileSync(NOT_EXECUTABLE, 'not a program\n', { mode: 0o644 });
 
-type Case = [string, unknown, ErrorConstructor, RegExp];
+// name, Node's code for the mistake, options, the error's type, its message.
+type Case = [string, string, unknown, ErrorConstructor, RegExp];
 
 const cases: Case[] = [
-  ['options missing', undefined, TypeError, /"options" argument must be an object\. Received undefined/],
-  ['options not an object', 'fork', TypeError, /"options" argument must be an object\. Received 'fork'/],
+  ['options missing', 'ERR_INVALID_ARG_TYPE', undefined, TypeError, /"options" argument must be an object\. Received undefined/],
+  ['options not an object', 'ERR_INVALID_ARG_TYPE', 'fork', TypeError, /"options" argument must be an object\. Received 'fork'/],
   [
     'unknown model',
+    'ERR_INVALID_ARG_VALUE',
     { model: 'prefork' },
     TypeError,
     /"model" option must be one of 'fork', 'thread', 'iterative', 'node', 'cluster'\. Received 'prefork'/,
   ],
-  ['model missing', {}, TypeError, /"model" option .* Received undefined/],
-  ['unknown option', { model: 'fork', maxclients: 3 }, TypeError, /Unknown option "maxclients"/],
+  ['model missing', 'ERR_INVALID_ARG_TYPE', {}, TypeError, /"model" option .* Received undefined/],
+  ['unknown option', 'ERR_INVALID_ARG_VALUE', { model: 'fork', maxclients: 3 }, TypeError, /Unknown option "maxclients"/],
   [
     'host name, not an address',
+    'ERR_INVALID_ARG_VALUE',
     { model: 'fork', host: 'localhost' },
     TypeError,
     /"host" option must be a numeric IPv4 or IPv6 address\. Received 'localhost'/,
   ],
-  ['host not a string', { model: 'fork', host: 127 }, TypeError, /"host" option .* Received 127/],
-  ['port not a number', { model: 'thread', port: '80' }, TypeError, /"port" option must be a number\. Received '80'/],
-  ['port negative', { model: 'thread', port: -1 }, RangeError, /"port" option must be an integer from 0 to 65535\. Received -1/],
-  ['port too large', { model: 'thread', port: 65536 }, RangeError, /"port" .* Received 65536/],
-  ['port fractional', { model: 'thread', port: 80.5 }, RangeError, /"port" .* Received 80\.5/],
-  ['backlog zero', { model: 'fork', backlog: 0 }, RangeError, /"backlog" option must be an integer from 1 to 65535\. Received 0/],
+  ['host not a string', 'ERR_INVALID_ARG_TYPE', { model: 'fork', host: 127 }, TypeError, /"host" option .* Received 127/],
+  [
+    'port not a number',
+    'ERR_INVALID_ARG_TYPE',
+    { model: 'thread', port: '80' },
+    TypeError,
+    /"port" option must be a number\. Received '80'/,
+  ],
+  [
+    'port negative',
+    'ERR_SOCKET_BAD_PORT',
+    { model: 'thread', port: -1 },
+    RangeError,
+    /"port" option must be an integer from 0 to 65535\. Received -1/,
+  ],
+  ['port too large', 'ERR_SOCKET_BAD_PORT', { model: 'thread', port: 65536 }, RangeError, /"port" .* Received 65536/],
+  ['port fractional', 'ERR_SOCKET_BAD_PORT', { model: 'thread', port: 80.5 }, RangeError, /"port" .* Received 80\.5/],
+  [
+    'backlog zero',
+    'ERR_OUT_OF_RANGE',
+    { model: 'fork', backlog: 0 },
+    RangeError,
+    /"backlog" option must be an integer from 1 to 65535\. Received 0/,
+  ],
   [
     'maxClients zero',
+    'ERR_OUT_OF_RANGE',
     { model: 'thread', maxClients: 0 },
     RangeError,
     /"maxClients" option must be an integer from 1 to 4096\. Received 0/,
   ],
   [
     'fork maxClients over the fork cap',
+    'ERR_OUT_OF_RANGE',
     { model: 'fork', maxClients: 1025 },
     RangeError,
     /"maxClients" option must be an integer from 1 to 1024\. Received 1025/,
   ],
-  ['idleTimeoutMs negative', { model: 'fork', idleTimeoutMs: -1 }, RangeError, /"idleTimeoutMs" .* Received -1/],
+  [
+    'idleTimeoutMs negative',
+    'ERR_OUT_OF_RANGE',
+    { model: 'fork', idleTimeoutMs: -1 },
+    RangeError,
+    /"idleTimeoutMs" .* Received -1/,
+  ],
   [
     'maxConnectionMs negative',
+    'ERR_OUT_OF_RANGE',
     { model: 'thread', maxConnectionMs: -1 },
     RangeError,
     /"maxConnectionMs" option must be an integer from 0 to 2147483647\. Received -1/,
   ],
   [
     'minBytesPerSecond not a number',
+    'ERR_INVALID_ARG_TYPE',
     { model: 'node', minBytesPerSecond: '1k' },
     TypeError,
     /"minBytesPerSecond" option must be a number\. Received '1k'/,
   ],
   [
     'minBytesPerSecond fractional',
+    'ERR_OUT_OF_RANGE',
     { model: 'iterative', minBytesPerSecond: 0.5 },
     RangeError,
     /"minBytesPerSecond" .* Received 0\.5/,
   ],
   [
     'rateWindowMs without minBytesPerSecond',
+    'ERR_INVALID_ARG_VALUE',
     { model: 'fork', rateWindowMs: 500 },
     TypeError,
     /"rateWindowMs" option applies only with a "minBytesPerSecond" above 0\. Received 500/,
   ],
   [
     'rateWindowMs too short',
+    'ERR_OUT_OF_RANGE',
     { model: 'cluster', minBytesPerSecond: 10, rateWindowMs: 50 },
     RangeError,
     /"rateWindowMs" option must be an integer from 100 to 2147483647\. Received 50/,
   ],
   [
     'a zone on an IPv4 address',
+    'ERR_INVALID_ARG_VALUE',
     { model: 'fork', host: '127.0.0.1%lo' },
     TypeError,
     /"host" option must be a numeric IPv4 or IPv6 address\. Received '127\.0\.0\.1%lo'/,
   ],
   [
     'labCrash for iterative',
+    'ERR_INVALID_ARG_VALUE',
     { model: 'iterative', labCrash: true },
     TypeError,
     /"labCrash" option applies only to the fork and thread models/,
   ],
-  ['maxClients over the limit', { model: 'thread', maxClients: 4097 }, RangeError, /"maxClients" .* Received 4097/],
-  ['maxClients NaN', { model: 'thread', maxClients: NaN }, RangeError, /"maxClients" .* Received NaN/],
+  [
+    'maxClients over the limit',
+    'ERR_OUT_OF_RANGE',
+    { model: 'thread', maxClients: 4097 },
+    RangeError,
+    /"maxClients" .* Received 4097/,
+  ],
+  ['maxClients NaN', 'ERR_OUT_OF_RANGE', { model: 'thread', maxClients: NaN }, RangeError, /"maxClients" .* Received NaN/],
   [
     'workers for a model other than cluster',
+    'ERR_INVALID_ARG_VALUE',
     { model: 'fork', workers: 2 },
     TypeError,
     /"workers" option applies only to the cluster model\. Received it for model 'fork'/,
   ],
-  ['workers zero', { model: 'cluster', workers: 0 }, RangeError, /"workers" option must be an integer from 1 to 64\. Received 0/],
-  ['workers over the cap', { model: 'cluster', workers: 65 }, RangeError, /"workers" .* Received 65/],
-  ['workers fractional', { model: 'cluster', workers: 1.5 }, RangeError, /"workers" .* Received 1\.5/],
-  ['workers not a number', { model: 'cluster', workers: '2' }, TypeError, /"workers" option must be a number\. Received '2'/],
+  [
+    'workers zero',
+    'ERR_OUT_OF_RANGE',
+    { model: 'cluster', workers: 0 },
+    RangeError,
+    /"workers" option must be an integer from 1 to 64\. Received 0/,
+  ],
+  ['workers over the cap', 'ERR_OUT_OF_RANGE', { model: 'cluster', workers: 65 }, RangeError, /"workers" .* Received 65/],
+  ['workers fractional', 'ERR_OUT_OF_RANGE', { model: 'cluster', workers: 1.5 }, RangeError, /"workers" .* Received 1\.5/],
+  [
+    'workers not a number',
+    'ERR_INVALID_ARG_TYPE',
+    { model: 'cluster', workers: '2' },
+    TypeError,
+    /"workers" option must be a number\. Received '2'/,
+  ],
   [
     'trace for node',
+    'ERR_INVALID_ARG_VALUE',
     { model: 'node', trace: true },
     TypeError,
     /"trace" option applies only to the native models .* Received it for model 'node'/,
   ],
   [
     'reap for cluster',
+    'ERR_INVALID_ARG_VALUE',
     { model: 'cluster', reap: 'none' },
     TypeError,
     /"reap" option applies only to the fork model\. Received it for model 'cluster'/,
   ],
   [
     'labCrash for node',
+    'ERR_INVALID_ARG_VALUE',
     { model: 'node', labCrash: true },
     TypeError,
     /"labCrash" option applies only to the fork and thread models/,
   ],
-  ['node maxClients over the limit', { model: 'node', maxClients: 4097 }, RangeError, /"maxClients" .* Received 4097/],
+  [
+    'node maxClients over the limit',
+    'ERR_OUT_OF_RANGE',
+    { model: 'node', maxClients: 4097 },
+    RangeError,
+    /"maxClients" .* Received 4097/,
+  ],
   [
     'unknown handler',
+    'ERR_INVALID_ARG_VALUE',
     { model: 'iterative', handler: 'rot13' },
     TypeError,
     /"handler" option must be one of 'echo', 'upper', 'discard', 'chargen', 'daytime', 'time', or \{ exec: \[file, \.\.\.args\] \}\. Received 'rot13'/,
   ],
   [
     'handler an array',
+    'ERR_INVALID_ARG_TYPE',
     { model: 'fork', handler: ['/bin/cat'] },
     TypeError,
     /"handler" option must be one of .* Received \[ '\/bin\/cat' \]/,
   ],
   [
     'exec with an empty array',
+    'ERR_INVALID_ARG_VALUE',
     { model: 'fork', handler: { exec: [] } },
-    RangeError,
+    TypeError,
     /"handler\.exec" option must name a program: \[file, \.\.\.args\]\. Received \[\]/,
   ],
   [
     'exec not an array',
+    'ERR_INVALID_ARG_TYPE',
     { model: 'fork', handler: { exec: '/bin/cat' } },
     TypeError,
     /"handler\.exec" option must be an array: \[file, \.\.\.args\]\. Received '\/bin\/cat'/,
   ],
   [
     'exec with a non-string argument',
+    'ERR_INVALID_ARG_TYPE',
     { model: 'fork', handler: { exec: ['/bin/echo', 42] } },
     TypeError,
     /"handler\.exec\[1\]" option must be a string\. Received 42/,
   ],
   [
     'exec with a null byte in an argument',
+    'ERR_INVALID_ARG_VALUE',
     { model: 'fork', handler: { exec: ['/bin/echo', 'a\0b'] } },
     TypeError,
     /"handler\.exec\[1\]" option must be a string without null bytes/,
   ],
   [
     'exec with an empty program',
+    'ERR_INVALID_ARG_VALUE',
     { model: 'fork', handler: { exec: [''] } },
     TypeError,
     /"handler\.exec\[0\]" option must name a program/,
   ],
   [
     'exec env not an object',
+    'ERR_INVALID_ARG_TYPE',
     { model: 'fork', handler: { exec: ['/bin/cat'], env: 'A=1' } },
     TypeError,
     /"handler\.env" option must be an object of strings\. Received 'A=1'/,
   ],
   [
     'exec env with a non-string value',
+    'ERR_INVALID_ARG_TYPE',
     { model: 'fork', handler: { exec: ['/bin/cat'], env: { PORT: 80 } } },
     TypeError,
     /"handler\.env\.PORT" option must be a string\. Received 80/,
   ],
   [
     'exec env with a bad name',
+    'ERR_INVALID_ARG_VALUE',
     { model: 'fork', handler: { exec: ['/bin/cat'], env: { 'A=B': 'c' } } },
     TypeError,
     /"handler\.env" option has an invalid variable name\. Received 'A=B'/,
   ],
   [
     'exec stderr unknown',
+    'ERR_INVALID_ARG_VALUE',
     { model: 'fork', handler: { exec: ['/bin/cat'], stderr: 'pipe' } },
     TypeError,
     /"handler\.stderr" option must be one of 'null', 'socket', 'inherit'\. Received 'pipe'/,
   ],
   [
     'exec with an unknown key',
+    'ERR_INVALID_ARG_VALUE',
     { model: 'fork', handler: { exec: ['/bin/cat'], cwd: '/' } },
     TypeError,
     /Unknown key "cwd" in the "handler" option/,
   ],
   [
     'exec on the thread model',
+    'ERR_INVALID_ARG_VALUE',
     { model: 'thread', handler: { exec: ['/bin/cat'] } },
     TypeError,
     /"handler" option \{ exec \} applies only to the fork model: a thread, or Node's own server, cannot become another program\. Received it for model 'thread'/,
   ],
   [
     'exec on the iterative model',
+    'ERR_INVALID_ARG_VALUE',
     { model: 'iterative', handler: { exec: ['/bin/cat'] } },
     TypeError,
     /\{ exec \} applies only to the fork model.* model 'iterative'/,
   ],
   [
     'exec on the node model',
+    'ERR_INVALID_ARG_VALUE',
     { model: 'node', handler: { exec: ['/bin/cat'] } },
     TypeError,
     /\{ exec \} applies only to the fork model.* model 'node'/,
   ],
   [
     'exec with idleTimeoutMs',
+    'ERR_INVALID_ARG_VALUE',
     { model: 'fork', handler: { exec: ['/bin/cat'] }, idleTimeoutMs: 1000 },
     TypeError,
     /"idleTimeoutMs" option does not apply to the exec handler: the program reads and writes the connection itself\. Received 1000/,
   ],
   [
     'exec with labCrash',
+    'ERR_INVALID_ARG_VALUE',
     { model: 'fork', handler: { exec: ['/bin/cat'] }, labCrash: true },
     TypeError,
     /"labCrash" option does not apply to the exec handler/,
   ],
   [
     'labCrash with daytime',
+    'ERR_INVALID_ARG_VALUE',
     { model: 'thread', handler: 'daytime', labCrash: true },
     TypeError,
     /"labCrash" option needs a handler that reads the client \(echo, upper, discard, chargen\)\. Received handler 'daytime'/,
   ],
   [
     'maxPerSource negative',
+    'ERR_OUT_OF_RANGE',
     { model: 'fork', maxPerSource: -1 },
     RangeError,
     /"maxPerSource" option must be an integer from 0 to 4096\. Received -1/,
   ],
   [
     'maxPerSource not a number',
+    'ERR_INVALID_ARG_TYPE',
     { model: 'node', maxPerSource: '2' },
     TypeError,
     /"maxPerSource" option must be a number\. Received '2'/,
   ],
   [
     'maxConnectionsPerSecond too large',
+    'ERR_OUT_OF_RANGE',
     { model: 'thread', maxConnectionsPerSecond: 1e7 },
     RangeError,
     /"maxConnectionsPerSecond" option must be an integer from 0 to 1000000\. Received 10000000/,
   ],
   [
     'allow not an array',
+    'ERR_INVALID_ARG_TYPE',
     { model: 'fork', allow: '10.0.0.0/8' },
     TypeError,
     /"allow" option must be an array of CIDR prefixes\. Received '10\.0\.0\.0\/8'/,
   ],
   [
     'allow with a host name',
+    'ERR_INVALID_ARG_VALUE',
     { model: 'cluster', allow: ['localhost'] },
     TypeError,
     /"allow\[0\]" option must be an IPv4 or IPv6 address with an optional \/prefix .* Received 'localhost'/,
   ],
   [
+    'allow with a number',
+    'ERR_INVALID_ARG_TYPE',
+    { model: 'cluster', allow: [10] },
+    TypeError,
+    /"allow\[0\]" option must be an IPv4 or IPv6 address .* Received 10/,
+  ],
+  [
     'deny with a prefix too long',
+    'ERR_OUT_OF_RANGE',
     { model: 'iterative', deny: ['10.0.0.0/33'] },
     RangeError,
     /"deny\[0\]" option's prefix must be from 0 to 32\. Received '10\.0\.0\.0\/33'/,
   ],
   [
     'deny with an IPv6 prefix too long',
+    'ERR_OUT_OF_RANGE',
     { model: 'fork', deny: ['::1', 'fe80::/129'] },
     RangeError,
     /"deny\[1\]" option's prefix must be from 0 to 128\. Received 'fe80::\/129'/,
   ],
   [
     'deny with a bad prefix',
+    'ERR_INVALID_ARG_VALUE',
     { model: 'node', deny: ['10.0.0.0/x'] },
     TypeError,
     /"deny\[0\]" option must be an IPv4 or IPv6 address/,
   ],
-  ['deny with a zone', { model: 'fork', deny: ['fe80::1%lo'] }, TypeError, /"deny\[0\]" option must be an IPv4 or IPv6 address/],
+  [
+    'deny with a zone',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'fork', deny: ['fe80::1%lo'] },
+    TypeError,
+    /"deny\[0\]" option must be an IPv4 or IPv6 address/,
+  ],
   [
     'too many allow rules',
+    'ERR_OUT_OF_RANGE',
     { model: 'fork', allow: Array.from({ length: 257 }, () => '10.0.0.1') },
     RangeError,
     /"allow" option takes at most 256 rules\. Received 257/,
@@ -286,7 +391,7 @@ const cases: Case[] = [
 ];
 
 describe('startServer option validation', () => {
-  test.each(cases)('%s', (_name, options, type, message) => {
+  test.each(cases)('%s: %s', (_name, code, options, type, message) => {
     const before = snapshot();
     let thrown: unknown;
     try {
@@ -297,6 +402,7 @@ describe('startServer option validation', () => {
     }
     expect(thrown).toBeInstanceOf(type);
     expect((thrown as Error).message).toMatch(message);
+    expect((thrown as { code?: string }).code).toBe(code);
     expect(snapshot()).toEqual(before);
   });
 

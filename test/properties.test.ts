@@ -1,7 +1,7 @@
 // Property-based: random input never crashes Node, only throws the documented errors.
 import fc from 'fast-check';
 import { startServer } from '../lib';
-import { EVENT_RECORD_SIZE, EventDecoder } from '../lib/server/events';
+import { EventDecoder, eventRecordSize } from '../lib/server/events';
 import { resolveOptions } from '../lib/server/options';
 
 const anything = fc.anything({ withBigInt: true, withNullPrototype: true, withTypedArray: true });
@@ -71,7 +71,7 @@ test('startServer with random options throws synchronously or starts a server th
 
 test('event decoder: random bytes in random chunks decode without throwing, record by record', () => {
   fc.assert(
-    fc.property(fc.uint8Array({ maxLength: 20 * EVENT_RECORD_SIZE }), fc.array(fc.nat(100), { maxLength: 20 }), (bytes, cuts) => {
+    fc.property(fc.uint8Array({ maxLength: 20 * eventRecordSize() }), fc.array(fc.nat(100), { maxLength: 20 }), (bytes, cuts) => {
       const whole = new EventDecoder().push(Buffer.from(bytes));
       const chunked = new EventDecoder();
       const events = [];
@@ -83,7 +83,7 @@ test('event decoder: random bytes in random chunks decode without throwing, reco
       events.push(...chunked.push(Buffer.from(bytes.subarray(at))));
       // Chunk boundaries never change what is decoded; at most one event per whole record.
       expect(events).toEqual(whole);
-      expect(whole.length).toBeLessThanOrEqual(Math.floor(bytes.length / EVENT_RECORD_SIZE));
+      expect(whole.length).toBeLessThanOrEqual(Math.floor(bytes.length / eventRecordSize()));
     }),
     { numRuns: 500 },
   );

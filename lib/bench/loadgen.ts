@@ -4,7 +4,7 @@
 import type { NativeLoadExpect, NativeLoadMode, NativeLoadOptions } from '../binding';
 import { fromNative } from '../util/errors';
 import { native } from '../addon';
-import { integerIn, numericHost, oneOf, optionsObject } from '../util/validate';
+import { integerIn, numericHost, oneOf, optionsObject, port } from '../util/validate';
 
 export const LOAD_MODES = ['pingpong', 'churn'] as const satisfies readonly NativeLoadMode[];
 export const LOAD_EXPECTS = ['echo', 'upper'] as const satisfies readonly NativeLoadExpect[];
@@ -80,7 +80,7 @@ export function resolveLoadOptions(options: unknown): NativeLoadOptions {
   return {
     mode,
     host,
-    port: integerIn('port', o.port, 1, 65535),
+    port: port('port', o.port, 1),
     connections: integerIn('connections', o.connections ?? 1, 1, MAX_LOAD_CONNECTIONS),
     size: integerIn('size', o.size ?? 64, 1, MAX_LOAD_SIZE),
     durationMs: integerIn('durationMs', o.durationMs ?? 1000, 1, MAX_LOAD_DURATION_MS),

@@ -1,13 +1,27 @@
-// The reference servers (ref/*.c, built by cmake-js into build/ref/): plain C programs written
-// as in Stevens' UNP, to compare the addon's servers with, and to point the load generator at.
+// The project's C programs, built by cmake-js next to the addon (or carried prebuilt): the
+// reference servers (ref/*.c, in build/ref/), plain C written as in Stevens' UNP, to compare the
+// addon's servers with and to point the load generator at; and the labs' own servers
+// (native/labs/*.c, in build/labs/), written as the lecture would, flaws included. Each prints
+// `listening <port>` when it is ready.
 import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../paths';
-import { integerIn, numericHost, oneOf, optionsObject, show } from '../util/validate';
+import { basename, join } from 'node:path';
+import { BUILD_DIR, NATIVE_FILES, NativeFile, PREBUILD_DIR } from '../paths';
+import { invalidType, invalidValue, numericHost, oneOf, optionsObject, port, show } from '../util/validate';
 
 export const REFERENCE_MODELS = ['iterative', 'fork', 'thread', 'epoll'] as const;
 export type ReferenceModel = (typeof REFERENCE_MODELS)[number];
+
+/**
+ * The kinds of C programs: their list in scripts/native-files.js, and the environment variable
+ * that names one directory to take them from instead (npm run test:asan points both at the
+ * sanitizer build's).
+ */
+export const PROGRAM_DIRS = {
+  ref: { env: 'POSIX_SERVERS_REF_DIR', files: () => NATIVE_FILES.REFERENCES.map((f) => ({ ...f, name: f.model })) },
+  labs: { env: 'POSIX_SERVERS_LABS_DIR', files: () => NATIVE_FILES.LAB_PROGRAMS },
+} as const;
+export type ProgramDir = keyof typeof PROGRAM_DIRS;
 
 export interface ReferenceOptions {
   /** Numeric IPv4 or IPv6 address. Default '127.0.0.1'. */
@@ -18,60 +32,97 @@ export interface ReferenceOptions {
   handler?: 'echo' | 'upper';
 }
 
-export interface ReferenceServer {
-  readonly model: ReferenceModel;
+/** A C program of this project, running and listening. */
+export interface ListeningProgram {
   readonly pid: number;
   /** The port the server listens on (the kernel's choice for port 0). */
   readonly port: number;
+  /** Every line it printed on stdout after `listening <port>`, in order (the labs' servers report there). */
+  readonly lines: readonly string[];
+  /** Resolves with the first line from index `from` on that matches, or rejects after timeoutMs. */
+  waitForLine(match: RegExp, timeoutMs: number, from?: number): Promise<string>;
   /**
-   * SIGTERM, then resolves once the process has exited (the fork server first kills and reaps its
+   * SIGTERM, then resolves once the process has exited (a fork server first kills and reaps its
    * children). SIGKILL if it is still alive after 3 s. Calling it again returns the same promise.
    */
   close(): Promise<void>;
 }
 
+export interface ReferenceServer extends ListeningProgram {
+  readonly model: ReferenceModel;
+}
+
 // How long the binary may take to print its `listening <port>` line.
 const START_TIMEOUT_MS = 5000;
 const KILL_AFTER_MS = 3000;
+// Lines kept from a program's stdout after `listening`: enough for any lab, bounded for a long run.
+const MAX_LINES = 10000;
 
 /**
- * Where cmake-js puts ref-<model>: build/ref, next to build/Release of the addon.
- * POSIX_SERVERS_REF_DIR names another directory (npm run test:asan uses the sanitizer build's).
+ * Where one of the C programs may be, in the order looked at: where cmake-js builds it
+ * (build/ref, build/labs, next to build/Release of the addon), then the prebuilt one
+ * (prebuilds/<platform>-<arch>/…) — as for the addon (lib/addon.ts). The kind's environment
+ * variable (PROGRAM_DIRS) names the one directory to use instead. `name`: the reference model
+ * ('fork') or the lab program ('mmap').
  */
+export function programCandidates(dir: ProgramDir, name: string): string[] {
+  const file: NativeFile | undefined = PROGRAM_DIRS[dir].files().find((f) => f.name === name);
+  if (!file) throw new Error(`scripts/native-files.js does not list the ${dir} program ${name}`);
+  const override = process.env[PROGRAM_DIRS[dir].env];
+  if (override) return [join(override, basename(file.build))];
+  return [join(BUILD_DIR, file.build), join(PREBUILD_DIR, file.ship)];
+}
+
+/** The first of programCandidates() that exists (else the first, which startProgram() reports missing). */
+export function programBinary(dir: ProgramDir, name: string): string {
+  const candidates = programCandidates(dir, name);
+  return candidates.find((c) => existsSync(c)) ?? candidates[0];
+}
+
+/** Where ref-<model> may be (programCandidates). */
+export function referenceCandidates(model: ReferenceModel): string[] {
+  return programCandidates('ref', model);
+}
+
+/** The first of referenceCandidates() that exists (else the first, which startReference() reports missing). */
 export function referenceBinary(model: ReferenceModel): string {
-  return join(process.env.POSIX_SERVERS_REF_DIR ?? join(PACKAGE_ROOT, 'build', 'ref'), `ref-${model}`);
+  return programBinary('ref', model);
 }
 
 function validate(model: unknown, opts: unknown): { model: ReferenceModel; args: string[] } {
   if (typeof model !== 'string' || !(REFERENCE_MODELS as readonly string[]).includes(model)) {
-    throw new TypeError(
-      `The "model" argument must be one of ${REFERENCE_MODELS.map((m) => `'${m}'`).join(', ')}. Received ${show(model)}`,
-    );
+    const message = `The "model" argument must be one of ${REFERENCE_MODELS.map((m) => `'${m}'`).join(', ')}. Received ${show(model)}`;
+    throw typeof model === 'string' ? invalidValue(message) : invalidType(message);
   }
   const o = optionsObject(opts, new Set(['host', 'port', 'handler']));
   const host = numericHost(o.host ?? '127.0.0.1');
-  const port = integerIn('port', o.port ?? 0, 0, 65535);
+  const listenPort = port('port', o.port ?? 0, 0);
   const handler = oneOf('handler', o.handler ?? 'echo', ['echo', 'upper'] as const);
-  return { model: model as ReferenceModel, args: ['--host', host, '--port', String(port), '--handler', handler] };
+  return { model: model as ReferenceModel, args: ['--host', host, '--port', String(listenPort), '--handler', handler] };
 }
 
 /**
  * Starts build/ref/ref-<model> and resolves once it printed `listening <port>`. Rejects if the
  * binary is missing (run `npm run build`), exits or fails before that, or stays silent for 5 s.
  */
-export function startReference(model: ReferenceModel, opts: ReferenceOptions = {}): Promise<ReferenceServer> {
-  let args: string[];
-  try {
-    ({ args } = validate(model, opts));
-  } catch (e) {
-    return Promise.reject(e);
-  }
-  const bin = referenceBinary(model);
+export async function startReference(model: ReferenceModel, opts: ReferenceOptions = {}): Promise<ReferenceServer> {
+  const { args } = validate(model, opts);
+  const program = await startProgram(`reference server ${model}`, referenceBinary(model), args);
+  return Object.assign(program, { model });
+}
+
+/**
+ * Starts one of the project's C programs (`bin`, with `args`) and resolves once it printed
+ * `listening <port>` on stdout. Rejects, leaving nothing behind, if the binary is missing (run
+ * `npm run build`), or the program exits, fails or stays silent for 5 s before that; the
+ * message starts with `label` and carries what the program wrote on stderr.
+ */
+export function startProgram(label: string, bin: string, args: string[]): Promise<ListeningProgram> {
   if (!existsSync(bin)) {
-    return Promise.reject(new Error(`reference server ${model}: ${bin} does not exist (build it with npm run build)`));
+    return Promise.reject(new Error(`${label}: ${bin} does not exist (build it with npm run build)`));
   }
 
-  // stdin ignored, stdout read for the one line, stderr collected for error messages.
+  // stdin ignored, stdout read line by line, stderr collected for error messages.
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let stderr = '';
@@ -80,8 +131,9 @@ export function startReference(model: ReferenceModel, opts: ReferenceOptions = {
     if (stderr.length < 4096) stderr += s;
   });
 
-  return new Promise<ReferenceServer>((resolve, reject) => {
-    let stdout = '';
+  return new Promise<ListeningProgram>((resolve, reject) => {
+    let pending = '';
+    let program: Program | null = null;
     let settled = false;
     const fail = (why: string) => {
       if (settled) return;
@@ -90,19 +142,25 @@ export function startReference(model: ReferenceModel, opts: ReferenceOptions = {
       // Never leave a half-started server behind.
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       const detail = stderr.trim() ? `: ${stderr.trim()}` : '';
-      reject(new Error(`reference server ${model} (${bin}) ${why}${detail}`));
+      reject(new Error(`${label} (${bin}) ${why}${detail}`));
     };
     const onData = (s: string) => {
-      stdout += s;
-      const nl = stdout.indexOf('\n');
-      if (nl < 0) return;
-      const m = /^listening (\d+)$/.exec(stdout.slice(0, nl));
-      if (!m) return fail(`printed ${JSON.stringify(stdout.slice(0, nl))} instead of "listening <port>"`);
-      if (settled) return;
-      settled = true;
-      cleanup();
-      child.stdout!.resume(); // nothing more is expected; never let the pipe fill
-      resolve(makeServer(model, child, Number(m[1]), exited));
+      pending += s;
+      let nl;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        if (program) {
+          program.push(line);
+          continue;
+        }
+        const m = /^listening (\d+)$/.exec(line);
+        if (!m) return fail(`printed ${JSON.stringify(line)} instead of "listening <port>"`);
+        settled = true;
+        cleanup();
+        program = new Program(child, Number(m[1]), exited);
+        resolve(program);
+      }
     };
     const onError = (e: Error) => fail(`could not be started (${e.message})`);
     const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
@@ -111,33 +169,72 @@ export function startReference(model: ReferenceModel, opts: ReferenceOptions = {
     const timer = setTimeout(() => fail(`did not print "listening <port>" within ${START_TIMEOUT_MS} ms`), START_TIMEOUT_MS);
     const cleanup = () => {
       clearTimeout(timer);
-      child.stdout!.off('data', onData);
       child.off('error', onError);
       child.off('exit', onExit);
     };
     child.stdout!.setEncoding('utf8');
+    // Read for the program's whole life: the pipe never fills, and later lines are kept.
     child.stdout!.on('data', onData);
     child.once('error', onError);
     child.once('exit', onExit);
   });
 }
 
-function makeServer(model: ReferenceModel, child: ChildProcess, port: number, exited: Promise<void>): ReferenceServer {
-  let closing: Promise<void> | null = null;
-  return {
-    model,
-    pid: child.pid!,
-    port,
-    close() {
-      if (closing) return closing;
-      closing = (async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        child.kill('SIGTERM');
-        const killer = setTimeout(() => child.kill('SIGKILL'), KILL_AFTER_MS);
-        await exited;
-        clearTimeout(killer);
-      })();
-      return closing;
-    },
-  };
+class Program implements ListeningProgram {
+  readonly lines: string[] = [];
+  #child: ChildProcess;
+  #exited: Promise<void>;
+  #closing: Promise<void> | null = null;
+  #waiters: Array<() => void> = [];
+
+  constructor(
+    child: ChildProcess,
+    readonly port: number,
+    exited: Promise<void>,
+  ) {
+    this.#child = child;
+    this.#exited = exited;
+  }
+
+  get pid(): number {
+    return this.#child.pid!;
+  }
+
+  push(line: string): void {
+    if (this.lines.length >= MAX_LINES) this.lines.shift();
+    this.lines.push(line);
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  waitForLine(match: RegExp, timeoutMs: number, from = 0): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters = this.#waiters.filter((w) => w !== check);
+        reject(new Error(`no line matching ${match} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const check = () => {
+        const line = this.lines.slice(from).find((l) => match.test(l));
+        if (line !== undefined) {
+          clearTimeout(timer);
+          resolve(line);
+        } else {
+          this.#waiters.push(check);
+        }
+      };
+      check();
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    const child = this.#child;
+    this.#closing = (async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), KILL_AFTER_MS);
+      await this.#exited;
+      clearTimeout(killer);
+    })();
+    return this.#closing;
+  }
 }

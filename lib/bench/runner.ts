@@ -1,12 +1,12 @@
 // The side-by-side benchmark: every model under the same native load, in alternating rounds
 // (A B C A B C …) so that drift of a noisy machine hits all models alike; medians and spreads.
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { LoadResult, runLoad } from './loadgen';
 import { descendantsOf } from '../util/proc';
-import { ReferenceModel, startReference } from './reference';
+import { referenceBinary, referenceCandidates, ReferenceModel, startReference } from './reference';
 import { compiledScript } from '../paths';
 
 export const BENCH_MODELS = [
@@ -76,6 +76,8 @@ export interface BenchReport {
   machine: Machine;
   rounds: BenchRound[];
   skipped: BenchSkip[];
+  /** Set when the run was interrupted (SIGINT): `rounds` holds the runs completed until then. */
+  interrupted?: { completedRuns: number; totalRuns: number };
 }
 
 export interface RunningServer {
@@ -197,15 +199,94 @@ function watchFootprint(rootPid: number): () => ServerFootprint {
   };
 }
 
+/** Where the benchmark is: shown as a progress line. */
+export interface BenchProgress {
+  round: number;
+  repeat: number;
+  model: BenchModel;
+  /** Runs (one load each) done so far, and in all. */
+  done: number;
+  total: number;
+  elapsedMs: number;
+  /** The time still needed, from the runs done so far (before the first: from durationMs). */
+  etaMs: number;
+}
+
+/** sustained.ts reports its progress as text. */
 export type Progress = (text: string) => void;
 
-/** The models that can run here, and why the others cannot (socat not installed). */
+/** 42 s, 3 min 05 s: for progress lines. */
+export function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+}
+
+/** The time the remaining runs will take, from the runs done so far (before the first: a guess per run). */
+export function etaMs(startedMs: number, done: number, total: number, guessPerRunMs: number): number {
+  const perRun = done > 0 ? (Date.now() - startedMs) / done : guessPerRunMs;
+  return Math.round(perRun * (total - done));
+}
+
+export interface BenchControl {
+  progress?: (p: BenchProgress) => void;
+  /** Aborting stops the benchmark at once: the report holds the runs completed (`interrupted`). */
+  signal?: AbortSignal;
+}
+
+type Run = { kind: 'pingpong' | 'churn'; connections: number };
+
+function runsOf(model: BenchModel, config: BenchConfig): Run[] {
+  const runs: Run[] = config.connections
+    .filter((c) => c === 1 || !ONE_AT_A_TIME.includes(model))
+    .map((c) => ({ kind: 'pingpong' as const, connections: c }));
+  runs.push({ kind: 'churn', connections: ONE_AT_A_TIME.includes(model) ? 1 : config.churnClients });
+  return runs;
+}
+
+/** Why a model cannot run here, or null. */
+function unavailable(model: BenchModel): string | null {
+  if (model === 'socat') return socatAvailable() ? null : 'socat is not installed (apt-get install socat)';
+  if (model.startsWith('ref-')) {
+    const ref = model.slice(4) as ReferenceModel;
+    if (existsSync(referenceBinary(ref))) return null;
+    return (
+      `its C program ref-${ref} is not here (looked in ${referenceCandidates(ref).join(', ')}): it is built with the ` +
+      `addon (npm run build) and prebuilt for linux-x64; POSIX_SERVERS_REF_DIR names another directory`
+    );
+  }
+  return null;
+}
+
+// Resolves with the run's promise, or with null once the signal is aborted (the load thread is
+// left to finish its duration on its own; its result is dropped).
+export function unlessAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T | null> {
+  if (!signal) return work;
+  if (signal.aborted) return Promise.resolve(null);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve(null);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** The models that can run here, and why the others cannot (socat not installed, a C reference not built). */
 export function runnable(models: BenchModel[]): { models: BenchModel[]; skipped: BenchSkip[] } {
-  if (!models.includes('socat') || socatAvailable()) return { models, skipped: [] };
-  return {
-    models: models.filter((m) => m !== 'socat'),
-    skipped: [{ model: 'socat', reason: 'socat is not installed (apt-get install socat)' }],
-  };
+  const skipped: BenchSkip[] = [];
+  const can = models.filter((model) => {
+    const why = unavailable(model);
+    if (why !== null) skipped.push({ model, reason: why });
+    return why === null;
+  });
+  return { models: can, skipped };
 }
 
 export function machineInfo(): Machine {
@@ -219,36 +300,52 @@ export function machineInfo(): Machine {
 }
 
 /** Runs every (model, kind, connections) once per round, rounds alternating over models. */
-export async function runBench(config: BenchConfig, progress: Progress = () => undefined): Promise<BenchReport> {
+export async function runBench(config: BenchConfig, control: BenchControl = {}): Promise<BenchReport> {
+  const { progress = () => undefined, signal } = control;
   const started = Date.now();
   const { models, skipped } = runnable(config.models);
+  const total = config.repeat * models.reduce((n, m) => n + runsOf(m, config).length, 0);
+  let done = 0;
+  const eta = () => etaMs(started, done, total, config.durationMs + 300);
   const rounds: BenchRound[] = [];
-  for (let round = 1; round <= config.repeat; round++) {
+  const aborted = () => signal?.aborted === true;
+  bench: for (let round = 1; round <= config.repeat; round++) {
     for (const model of models) {
-      progress(`round ${round}/${config.repeat} · ${model} · ${((Date.now() - started) / 1000).toFixed(0)} s`);
+      if (aborted()) break bench;
+      progress({ round, repeat: config.repeat, model, done, total, elapsedMs: Date.now() - started, etaMs: eta() });
       const server = await startModel(model);
       try {
-        const runs: Array<{ kind: 'pingpong' | 'churn'; connections: number }> = config.connections
-          .filter((c) => c === 1 || !ONE_AT_A_TIME.includes(model))
-          .map((c) => ({ kind: 'pingpong' as const, connections: c }));
-        runs.push({ kind: 'churn', connections: ONE_AT_A_TIME.includes(model) ? 1 : config.churnClients });
-        for (const run of runs) {
+        for (const run of runsOf(model, config)) {
+          if (aborted()) break;
           const stop = watchFootprint(server.pid);
-          const result = await runLoad({
-            mode: run.kind,
-            port: server.port,
-            connections: run.connections,
-            size: config.size,
-            durationMs: config.durationMs,
-          });
-          rounds.push({ round, model, kind: run.kind, connections: run.connections, result, footprint: stop() });
+          const result = await unlessAborted(
+            runLoad({
+              mode: run.kind,
+              port: server.port,
+              connections: run.connections,
+              size: config.size,
+              durationMs: config.durationMs,
+            }),
+            signal,
+          );
+          const footprint = stop();
+          if (result === null) break;
+          rounds.push({ round, model, kind: run.kind, connections: run.connections, result, footprint });
+          done++;
+          progress({ round, repeat: config.repeat, model, done, total, elapsedMs: Date.now() - started, etaMs: eta() });
         }
       } finally {
         await server.close();
       }
     }
   }
-  return { config, machine: machineInfo(), rounds, skipped };
+  return {
+    config,
+    machine: machineInfo(),
+    rounds,
+    skipped,
+    ...(aborted() && done < total ? { interrupted: { completedRuns: done, totalRuns: total } } : {}),
+  };
 }
 
 export function median(values: number[]): number {
@@ -362,6 +459,11 @@ export function formatTable(report: BenchReport): string {
         (s) => `warning: ${s.model} ${s.kind} ${s.connections}: ${s.errors} errors, ${s.verifyFailures} verification failures`,
       ),
     ...report.skipped.map((s) => `skipped ${s.model}: ${s.reason}`),
+    ...(report.interrupted
+      ? [
+          `interrupted: ${report.interrupted.completedRuns} of ${report.interrupted.totalRuns} runs completed; medians are of those.`,
+        ]
+      : []),
   ];
   return [...lines, '', ...notes].join('\n');
 }

@@ -9,7 +9,9 @@ import { runLoad, type LoadResult } from './loadgen';
 import {
   BenchModel,
   BenchSkip,
+  etaMs,
   fmt,
+  formatDuration,
   machineInfo,
   Machine,
   median,
@@ -18,6 +20,7 @@ import {
   REFERENCE_OF,
   runnable,
   startModel,
+  unlessAborted,
 } from './runner';
 import { descendantsOf, migrationsOf } from '../util/proc';
 
@@ -54,6 +57,8 @@ export interface SustainedReport {
   machine: Machine;
   rounds: SustainedRound[];
   skipped: BenchSkip[];
+  /** Set when the run was interrupted (SIGINT): `rounds` holds the rounds completed until then. */
+  interrupted?: { completedRuns: number; totalRuns: number };
 }
 
 // Samples /proc while a round runs: a thread or child that ends with its connection (thread
@@ -97,39 +102,63 @@ function watchMigrations(rootPid: number, durationMs: number): () => Migrations 
 /**
  * Runs `rounds` rounds of ping-pong on one server per model (models one after another, each on its
  * own server for all its rounds). Each round opens new connections. Takes about
- * models × rounds × (durationMs + connection set-up).
+ * models × rounds × (durationMs + connection set-up). Aborting `signal` stops it at once: the
+ * report holds the rounds completed (`interrupted`).
  */
-export async function runSustained(config: SustainedConfig, progress: Progress = () => undefined): Promise<SustainedReport> {
+export async function runSustained(
+  config: SustainedConfig,
+  progress: Progress = () => undefined,
+  signal?: AbortSignal,
+): Promise<SustainedReport> {
   const started = Date.now();
   const { models, skipped } = runnable(config.models);
   const rounds: SustainedRound[] = [];
-  for (const model of models) {
+  const total = models.length * config.rounds;
+  const aborted = () => signal?.aborted === true;
+  sustained: for (const model of models) {
+    if (aborted()) break;
     const server = await startModel(model);
     try {
       const connections = ONE_AT_A_TIME.includes(model) ? 1 : config.connections;
       for (let round = 1; round <= config.rounds; round++) {
-        progress(`sustained · ${model} · round ${round}/${config.rounds} · ${((Date.now() - started) / 1000).toFixed(0)} s`);
+        if (aborted()) break sustained;
+        const eta = etaMs(started, rounds.length, total, config.durationMs + 300);
+        progress(
+          `sustained · ${model} · round ${round}/${config.rounds} · run ${rounds.length + 1}/${total} · ` +
+            `${formatDuration(Date.now() - started)} elapsed · ETA ${formatDuration(eta)}`,
+        );
         const stop = watchMigrations(server.pid, config.durationMs);
-        let result: LoadResult;
+        let result: LoadResult | null;
         try {
-          result = await runLoad({
-            mode: 'pingpong',
-            port: server.port,
-            connections,
-            size: config.size,
-            durationMs: config.durationMs,
-          });
+          result = await unlessAborted(
+            runLoad({
+              mode: 'pingpong',
+              port: server.port,
+              connections,
+              size: config.size,
+              durationMs: config.durationMs,
+            }),
+            signal,
+          );
         } catch (e) {
           stop(); // no sampling timer outlives a failed run
           throw e;
         }
-        rounds.push({ model, round, connections, result, migrations: stop() });
+        const migrations = stop();
+        if (result === null) break sustained;
+        rounds.push({ model, round, connections, result, migrations });
       }
     } finally {
       await server.close();
     }
   }
-  return { config, machine: machineInfo(), rounds, skipped };
+  return {
+    config,
+    machine: machineInfo(),
+    rounds,
+    skipped,
+    ...(aborted() && rounds.length < total ? { interrupted: { completedRuns: rounds.length, totalRuns: total } } : {}),
+  };
 }
 
 export interface SustainedSummary {
@@ -205,6 +234,9 @@ export function formatSustainedTable(report: SustainedReport): string {
       .filter((s) => s.errors > 0 || s.verifyFailures > 0)
       .map((s) => `warning: ${s.model}: ${s.errors} errors, ${s.verifyFailures} verification failures`),
     ...report.skipped.map((s) => `skipped ${s.model}: ${s.reason}`),
+    ...(report.interrupted
+      ? [`interrupted: ${report.interrupted.completedRuns} of ${report.interrupted.totalRuns} rounds completed.`]
+      : []),
   ];
   return [...lines, '', ...notes].join('\n');
 }

@@ -1,9 +1,20 @@
-// `posix-servers bench`: flags → BenchConfig, a progress line on stderr, the table on stdout,
-// raw rounds to --json, a chart to --svg. With --sustained: many rounds on one server per model
+// `posix-servers bench`: flags → BenchConfig, a progress line on stderr (rounds, runs, ETA), the
+// table on stdout, raw rounds to --json (a file, or stdout), a chart to --svg. SIGINT stops it
+// and writes what was measured until then. With --sustained: many rounds on one server per model
 // (bench/sustained.ts) instead of the comparison.
 import { writeFileSync } from 'node:fs';
-import { BENCH_MODELS, BenchConfig, BenchModel, formatTable, renderSvg, runBench } from '../bench/runner';
+import {
+  BENCH_MODELS,
+  BenchConfig,
+  BenchModel,
+  BenchProgress,
+  formatDuration,
+  formatTable,
+  renderSvg,
+  runBench,
+} from '../bench/runner';
 import { formatSustainedTable, runSustained, SustainedConfig } from '../bench/sustained';
+import { Command, commandHelp, integer, list, parseCommand, UsageError } from './flags';
 
 export const DEFAULT_BENCH: BenchConfig = {
   models: ['fork', 'thread', 'iterative', 'node', 'cluster', 'ref-fork', 'ref-thread', 'ref-iterative', 'ref-epoll', 'socat'],
@@ -23,140 +34,188 @@ export const DEFAULT_SUSTAINED: SustainedConfig = {
   rounds: 10,
 };
 
+function seconds(text: string, flag: string): number {
+  const s = Number(text);
+  if (!Number.isFinite(s) || s <= 0 || s > 600) throw new Error(`${flag} must be seconds in (0, 600], got '${text}'`);
+  return Math.round(s * 1000);
+}
+
+/** `posix-servers bench`: its flags, in one table. */
+export const BENCH: Command = {
+  name: 'bench',
+  summary: 'every model under the same native load, side by side, against Node and the C references',
+  flags: [
+    {
+      name: 'models',
+      value: 'LIST',
+      default: DEFAULT_BENCH.models.join(','),
+      help: `comma-separated, of ${BENCH_MODELS.join(', ')}`,
+      parse: (text, flag) => {
+        const models = text.split(',');
+        for (const m of models) {
+          if (!(BENCH_MODELS as readonly string[]).includes(m)) {
+            throw new Error(`${flag}: unknown model '${m}' (known: ${BENCH_MODELS.join(', ')})`);
+          }
+        }
+        return models as BenchModel[];
+      },
+    },
+    {
+      name: 'connections',
+      value: 'LIST',
+      default: DEFAULT_BENCH.connections.join(','),
+      help: 'ping-pong widths: concurrent connections, comma-separated',
+      parse: list(integer(1, 10000)),
+    },
+    { name: 'size', value: 'BYTES', default: String(DEFAULT_BENCH.size), help: 'bytes per message', parse: integer(1, 1 << 20) },
+    {
+      name: 'duration',
+      value: 'SECONDS',
+      default: String(DEFAULT_BENCH.durationMs / 1000),
+      help: 'of each run',
+      parse: seconds,
+    },
+    {
+      name: 'repeat',
+      value: 'N',
+      default: String(DEFAULT_BENCH.repeat),
+      help: 'rounds (medians over them)',
+      parse: integer(1, 100),
+    },
+    {
+      name: 'churn-clients',
+      value: 'N',
+      default: String(DEFAULT_BENCH.churnClients),
+      help: 'concurrent clients of the connect-echo-close run',
+      parse: integer(1, 1000),
+    },
+    {
+      name: 'json',
+      value: 'FILE',
+      whenOmitted: '-',
+      help: 'write every raw round as JSON to FILE; without FILE (or -) to stdout, the table then to stderr',
+    },
+    { name: 'svg', value: 'FILE', help: 'write a bar chart' },
+    { name: 'sustained', help: 'instead: many rounds of new connections on one server per model' },
+    {
+      name: 'rounds',
+      value: 'N',
+      help: `with --sustained: rounds (default ${DEFAULT_SUSTAINED.rounds})`,
+      parse: (text, flag) => {
+        const n = integer(1, 1000)(text, flag);
+        if (n < 2) throw new Error(`${flag} must be at least 2 (the first round and later ones), got '${n}'`);
+        return n;
+      },
+    },
+  ],
+  notes: [
+    'Each model runs in a process of its own, in alternating rounds. Ctrl-C stops the benchmark and',
+    'writes what was measured until then (the report says it was interrupted); exit code 130.',
+    `With --sustained the defaults are --models ${DEFAULT_SUSTAINED.models.join(',')}`,
+    `--connections ${DEFAULT_SUSTAINED.connections} (one number: new connections per round) --duration ${DEFAULT_SUSTAINED.durationMs / 1000};`,
+    '--repeat, --churn-clients and --svg do not apply.',
+  ],
+};
+
 export interface BenchArgs {
   config: BenchConfig;
   /** Set by --sustained: run this instead of the comparison. */
   sustained?: SustainedConfig;
+  /** A file, or '-' for stdout. */
   json?: string;
   svg?: string;
 }
 
-function positiveInt(flag: string, text: string, max: number): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n < 1 || n > max) throw new Error(`${flag} must be an integer from 1 to ${max}, got '${text}'`);
-  return n;
-}
-
-export function parseBenchArgs(argv: string[]): BenchArgs {
+/** Flags → BenchArgs; throws a UsageError naming the flag (null: --help). */
+export function parseBenchArgs(argv: string[]): BenchArgs | null {
+  const { help, values: v, given } = parseCommand(BENCH, argv);
+  if (help) return null;
   const config: BenchConfig = {
-    ...DEFAULT_BENCH,
-    models: [...DEFAULT_BENCH.models],
-    connections: [...DEFAULT_BENCH.connections],
+    models: v.models as BenchModel[],
+    connections: v.connections as number[],
+    size: v.size as number,
+    durationMs: v.duration as number,
+    repeat: v.repeat as number,
+    churnClients: v['churn-clients'] as number,
   };
   const out: BenchArgs = { config };
-  const given = new Set<string>();
-  let sustained = false;
-  let rounds = DEFAULT_SUSTAINED.rounds;
-  for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i].includes('=') ? (argv[i].split(/=(.*)/s, 2) as [string, string]) : [argv[i], undefined];
-    given.add(flag);
-    const value = (): string => {
-      const v = inline ?? argv[++i];
-      if (v === undefined || v === '') throw new Error(`${flag} needs a value`);
-      return v;
-    };
-    switch (flag) {
-      case '--models': {
-        const models = value().split(',');
-        for (const m of models) {
-          if (!(BENCH_MODELS as readonly string[]).includes(m)) {
-            throw new Error(`--models: unknown model '${m}' (known: ${BENCH_MODELS.join(', ')})`);
-          }
-        }
-        config.models = models as BenchModel[];
-        break;
-      }
-      case '--connections':
-        config.connections = value()
-          .split(',')
-          .map((c) => positiveInt('--connections', c, 10000));
-        break;
-      case '--size':
-        config.size = positiveInt('--size', value(), 1 << 20);
-        break;
-      case '--duration': {
-        const v = value();
-        const seconds = Number(v);
-        if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 600)
-          throw new Error(`--duration must be seconds in (0, 600], got '${v}'`);
-        config.durationMs = Math.round(seconds * 1000);
-        break;
-      }
-      case '--repeat':
-        config.repeat = positiveInt('--repeat', value(), 100);
-        break;
-      case '--churn-clients':
-        config.churnClients = positiveInt('--churn-clients', value(), 1000);
-        break;
-      case '--sustained':
-        if (inline !== undefined) throw new Error(`--sustained takes no value`);
-        sustained = true;
-        break;
-      case '--rounds':
-        rounds = positiveInt('--rounds', value(), 1000);
-        if (rounds < 2) throw new Error(`--rounds must be at least 2 (the first round and later ones), got '${rounds}'`);
-        break;
-      case '--json':
-        out.json = value();
-        break;
-      case '--svg':
-        out.svg = value();
-        break;
-      default:
-        throw new Error(`unknown flag '${argv[i]}' for bench`);
-    }
-  }
-  if (!sustained) {
-    if (given.has('--rounds')) throw new Error(`--rounds applies only with --sustained`);
+  if (typeof v.json === 'string') out.json = v.json;
+  if (typeof v.svg === 'string') out.svg = v.svg;
+  if (v.sustained !== true) {
+    if (given.has('rounds')) throw new UsageError(`--rounds applies only with --sustained`);
     return out;
   }
-  for (const flag of ['--repeat', '--churn-clients', '--svg']) {
-    if (given.has(flag)) throw new Error(`${flag} does not apply with --sustained`);
+  for (const flag of ['repeat', 'churn-clients', 'svg']) {
+    if (given.has(flag)) throw new UsageError(`--${flag} does not apply with --sustained`);
   }
-  if (given.has('--connections') && config.connections.length !== 1) {
-    throw new Error(`--connections takes one number with --sustained (new connections per round)`);
+  if (given.has('connections') && config.connections.length !== 1) {
+    throw new UsageError(`--connections takes one number with --sustained (new connections per round)`);
   }
   out.sustained = {
-    models: given.has('--models') ? config.models : [...DEFAULT_SUSTAINED.models],
-    connections: given.has('--connections') ? config.connections[0] : DEFAULT_SUSTAINED.connections,
+    models: given.has('models') ? config.models : [...DEFAULT_SUSTAINED.models],
+    connections: given.has('connections') ? config.connections[0] : DEFAULT_SUSTAINED.connections,
     size: config.size,
-    durationMs: given.has('--duration') ? config.durationMs : DEFAULT_SUSTAINED.durationMs,
-    rounds,
+    durationMs: given.has('duration') ? config.durationMs : DEFAULT_SUSTAINED.durationMs,
+    rounds: given.has('rounds') ? (v.rounds as number) : DEFAULT_SUSTAINED.rounds,
   };
   return out;
 }
 
-export const BENCH_USAGE = `posix-servers bench [--models ${BENCH_MODELS.join(',')}]
-                    [--connections 1,50] [--size 64] [--duration 1] [--repeat 3]
-                    [--churn-clients 4] [--json FILE] [--svg FILE]
-  posix-servers bench --sustained [--rounds 10] [--connections 50] [--duration 2] [--models …]
-                    [--size 64] [--json FILE]`;
+export function progressLine(p: BenchProgress): string {
+  return (
+    `round ${p.round}/${p.repeat} · ${p.model} · run ${Math.min(p.done + 1, p.total)}/${p.total} · ` +
+    `${formatDuration(p.elapsedMs)} elapsed · ETA ${formatDuration(p.etaMs)}`
+  );
+}
 
-/** Returns the exit code. */
-export async function benchMain(argv: string[]): Promise<number> {
-  let args: BenchArgs;
-  try {
-    args = parseBenchArgs(argv);
-  } catch (e) {
-    process.stderr.write(`posix-servers: ${(e as Error).message}\n`);
-    return 1;
+// The table on stdout and the report to --json; with `--json -` the report takes stdout and the
+// table goes to stderr.
+function write(table: string, report: object, args: BenchArgs): void {
+  const json = `${JSON.stringify(report, null, 2)}\n`;
+  if (args.json === '-') {
+    process.stderr.write(`${table}\n`);
+    process.stdout.write(json);
+  } else {
+    process.stdout.write(`${table}\n`);
+    if (args.json) writeFileSync(args.json, json);
   }
-  const tty = process.stderr.isTTY;
-  const progress = (text: string) => {
-    if (tty) process.stderr.write(`\r\x1b[K${text}`);
-    else process.stderr.write(`${text}\n`);
-  };
-  if (args.sustained) {
-    const report = await runSustained(args.sustained, progress);
-    if (tty) process.stderr.write('\r\x1b[K');
-    process.stdout.write(`${formatSustainedTable(report)}\n`);
-    if (args.json) writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`);
+}
+
+/** Returns the exit code: 0, or 130 when interrupted by SIGINT (after writing what it measured). */
+export async function benchMain(argv: string[]): Promise<number> {
+  const args = parseBenchArgs(argv);
+  if (args === null) {
+    process.stdout.write(commandHelp(BENCH));
     return 0;
   }
-  const report = await runBench(args.config, progress);
-  if (tty) process.stderr.write('\r\x1b[K');
-  process.stdout.write(`${formatTable(report)}\n`);
-  if (args.json) writeFileSync(args.json, `${JSON.stringify(report, null, 2)}\n`);
-  if (args.svg) writeFileSync(args.svg, renderSvg(report));
-  return 0;
+  const tty = process.stderr.isTTY;
+  const interrupt = new AbortController();
+  // The first Ctrl-C stops the benchmark and writes the report; a second one does not wait.
+  const onSigint = () => {
+    if (interrupt.signal.aborted) process.exit(130);
+    if (tty) process.stderr.write('\r\x1b[K');
+    process.stderr.write('posix-servers bench: interrupted; writing what was measured so far\n');
+    interrupt.abort();
+  };
+  const show = (line: string) => {
+    if (interrupt.signal.aborted) return;
+    if (tty) process.stderr.write(`\r\x1b[K${line}`);
+    else process.stderr.write(`${line}\n`);
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    if (args.sustained) {
+      const report = await runSustained(args.sustained, show, interrupt.signal);
+      if (tty) process.stderr.write('\r\x1b[K');
+      write(formatSustainedTable(report), report, args);
+      return report.interrupted ? 130 : 0;
+    }
+    const report = await runBench(args.config, { signal: interrupt.signal, progress: (p) => show(progressLine(p)) });
+    if (tty) process.stderr.write('\r\x1b[K');
+    write(formatTable(report), report, args);
+    if (args.svg) writeFileSync(args.svg, renderSvg(report));
+    return report.interrupted ? 130 : 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
 }

@@ -1,8 +1,15 @@
 // `posix-servers serve`: run one server in the foreground and print what it does, as lines for
 // people or JSON lines for programs. SIGINT/SIGTERM close it gracefully and print the final stats.
-import { DEFAULT_BACKLOG, MODELS, HANDLERS, Model, Handler } from '../server/options';
+import { writeFileSync } from 'node:fs';
+import { DEFAULT_BACKLOG, MODELS, HANDLERS, Model, Handler, MAX_WORKERS } from '../server/options';
 import { PosixServer, ServerStats, startServer } from '../server/server';
 import type { Peer, TraceEvent } from '../server/events';
+import { Recorder } from '../trace/recording';
+import { renderSvg } from '../trace/svg';
+import { LiveView } from '../ui/live';
+import { choice, Command, commandHelp, integer, list, parseCommand, UsageError } from './flags';
+import { EXEC_STDERR, ExecStderr } from '../server/exec';
+import { SVG_FLAG, UI_FLAG } from './observe';
 
 export interface ServeArgs {
   model: Model;
@@ -22,114 +29,157 @@ export interface ServeArgs {
   json: boolean;
   trace: boolean;
   lang: 'en' | 'zh';
+  /** --svg FILE: the picture of the trace, written at close; null: none. */
+  svg: string | null;
+  /** --ui [PORT]: the live view's port on 127.0.0.1 (0: any); null: no live view. */
+  ui: number | null;
+  /** The door: 0 for no limit. */
+  maxPerSource: number;
+  maxConnectionsPerSecond: number;
+  allow: string[];
+  deny: string[];
 }
 
-export const SERVE_USAGE = `posix-servers serve [--model ${MODELS.join('|')}] [--host H] [--port P] [--backlog N]
-                    [--max-clients N] [--handler ${HANDLERS.join('|')}] [--timeout-ms N]
-                    [--idle-timeout-ms N] [--max-connection-ms N] [--min-bytes-per-second N]
-                    [--rate-window-ms N] [--workers N] [--trace] [--lang en|zh] [--json]`;
+const MS_MAX = 2 ** 31 - 1;
 
-function integer(flag: string, text: string, min: number, max: number): number {
-  if (!/^-?\d+$/.test(text)) throw new Error(`${flag} must be an integer, got '${text}'`);
-  const n = Number(text);
-  if (n < min || n > max) throw new Error(`${flag} must be from ${min} to ${max}, got ${n}`);
-  return n;
-}
+/** `posix-servers serve`: its flags, in one table. */
+export const SERVE: Command = {
+  name: 'serve',
+  summary: 'run one server in the foreground and print what it does',
+  flags: [
+    { name: 'model', value: MODELS.join('|'), default: 'fork', help: 'the server model', parse: choice(MODELS) },
+    { name: 'host', value: 'H', default: '127.0.0.1', help: 'numeric IPv4 or IPv6 address to bind' },
+    { name: 'port', value: 'P', default: '0', help: 'port to bind; 0: the kernel picks one', parse: integer(0, 65535) },
+    { name: 'backlog', value: 'N', default: String(DEFAULT_BACKLOG), help: 'listen() backlog', parse: integer(1, 65535) },
+    { name: 'max-clients', value: 'N', default: '100', help: 'live connections at once', parse: integer(1, 4096) },
+    {
+      name: 'handler',
+      value: HANDLERS.join('|'),
+      default: 'echo',
+      help: "how each connection is served (inetd's internal services: discard, chargen, daytime, time)",
+      parse: choice(HANDLERS),
+    },
+    { name: 'exec', help: 'fork model: run the program given after -- for each connection, on its stdin and stdout' },
+    {
+      name: 'exec-stderr',
+      value: EXEC_STDERR.join('|'),
+      help: "with --exec: where the program's stderr goes (default null)",
+      parse: choice(EXEC_STDERR),
+    },
+    {
+      name: 'max-per-source',
+      value: 'N',
+      default: '0',
+      help: 'the door: live connections from one address; 0: no limit',
+      parse: integer(0, 4096),
+    },
+    {
+      name: 'max-connections-per-second',
+      value: 'N',
+      default: '0',
+      help: 'the door: new connections a second over all clients; 0: no limit',
+      parse: integer(0, 1_000_000),
+    },
+    { name: 'allow', value: 'CIDR,…', help: 'the door: serve only these addresses (10.0.0.0/8,::1)', parse: list((t) => t) },
+    { name: 'deny', value: 'CIDR,…', help: 'the door: refuse these addresses (deny wins over allow)', parse: list((t) => t) },
+    {
+      name: 'timeout-ms',
+      value: 'N',
+      default: '2000',
+      help: 'on SIGINT/SIGTERM: how long live connections may finish',
+      parse: integer(0, MS_MAX),
+    },
+    {
+      name: 'idle-timeout-ms',
+      value: 'N',
+      default: '0',
+      help: 'drop a connection silent this long; 0: never',
+      parse: integer(0, MS_MAX),
+    },
+    {
+      name: 'max-connection-ms',
+      value: 'N',
+      default: '0',
+      help: 'close a connection open this long, however busy; 0: never',
+      parse: integer(0, MS_MAX),
+    },
+    {
+      name: 'min-bytes-per-second',
+      value: 'N',
+      default: '0',
+      help: 'drop a client sending less than this per window; 0: no minimum',
+      parse: integer(0, MS_MAX),
+    },
+    {
+      name: 'rate-window-ms',
+      value: 'N',
+      help: 'the window of --min-bytes-per-second (default 1000)',
+      parse: integer(100, MS_MAX),
+    },
+    {
+      name: 'workers',
+      value: 'N',
+      help: 'cluster model: worker processes (default: one per CPU)',
+      parse: integer(1, MAX_WORKERS),
+    },
+    { name: 'trace', help: 'native models: print every real syscall, with a note from the lecture' },
+    { name: 'lang', value: 'en|zh', default: 'en', help: 'language of the trace notes', parse: choice(['en', 'zh'] as const) },
+    { name: 'json', help: 'print one JSON object per line instead' },
+    { ...SVG_FLAG, help: 'write the picture of the trace (a sequence diagram, SVG) to FILE at close' },
+    UI_FLAG,
+  ],
+  rest: { usage: 'PROGRAM [ARGS…]', help: 'with --exec: the program for each connection, and its arguments' },
+  notes: [
+    'SIGINT/SIGTERM close the server gracefully and print the final stats. Connect with: nc 127.0.0.1 PORT',
+    "As inetd: posix-servers serve --exec --port 9000 -- /usr/bin/bc -l   (the environment is this process's, plus PROTO, TCPREMOTEIP…)",
+  ],
+};
 
-/** Flags → ServeArgs; throws an Error whose message names the flag. */
-export function parseServeArgs(argv: string[]): ServeArgs {
-  const out: ServeArgs = {
-    model: 'fork',
-    host: '127.0.0.1',
-    port: 0,
-    backlog: DEFAULT_BACKLOG,
-    maxClients: 100,
-    handler: 'echo',
-    timeoutMs: 2000,
-    idleTimeoutMs: 0,
-    maxConnectionMs: 0,
-    minBytesPerSecond: 0,
-    rateWindowMs: undefined,
-    workers: undefined,
-    json: false,
-    trace: false,
-    lang: 'en',
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const eq = argv[i].indexOf('=');
-    const flag = eq > 0 ? argv[i].slice(0, eq) : argv[i];
-    const inline = eq > 0 ? argv[i].slice(eq + 1) : undefined;
-    const value = (): string => {
-      const v = inline ?? argv[++i];
-      if (v === undefined || v === '' || (inline === undefined && v.startsWith('--'))) throw new Error(`${flag} needs a value`);
-      return v;
-    };
-    switch (flag) {
-      case '--model': {
-        const m = value();
-        if (!(MODELS as readonly string[]).includes(m))
-          throw new Error(`--model must be one of ${MODELS.join(', ')}, got '${m}'`);
-        out.model = m as Model;
-        break;
-      }
-      case '--host':
-        out.host = value();
-        break;
-      case '--port':
-        out.port = integer('--port', value(), 0, 65535);
-        break;
-      case '--backlog':
-        out.backlog = integer('--backlog', value(), 1, 65535);
-        break;
-      case '--max-clients':
-        out.maxClients = integer('--max-clients', value(), 1, 4096);
-        break;
-      case '--handler': {
-        const h = value();
-        if (!(HANDLERS as readonly string[]).includes(h))
-          throw new Error(`--handler must be one of ${HANDLERS.join(', ')}, got '${h}'`);
-        out.handler = h as Handler;
-        break;
-      }
-      case '--timeout-ms':
-        out.timeoutMs = integer('--timeout-ms', value(), 0, 2 ** 31 - 1);
-        break;
-      case '--idle-timeout-ms':
-        out.idleTimeoutMs = integer('--idle-timeout-ms', value(), 0, 2 ** 31 - 1);
-        break;
-      case '--max-connection-ms':
-        out.maxConnectionMs = integer('--max-connection-ms', value(), 0, 2 ** 31 - 1);
-        break;
-      case '--min-bytes-per-second':
-        out.minBytesPerSecond = integer('--min-bytes-per-second', value(), 0, 2 ** 31 - 1);
-        break;
-      case '--rate-window-ms':
-        out.rateWindowMs = integer('--rate-window-ms', value(), 100, 2 ** 31 - 1);
-        break;
-      case '--workers':
-        out.workers = integer('--workers', value(), 1, 64);
-        break;
-      case '--lang': {
-        const l = value();
-        if (l !== 'en' && l !== 'zh') throw new Error(`--lang must be en or zh, got '${l}'`);
-        out.lang = l;
-        break;
-      }
-      case '--json':
-      case '--trace':
-        if (inline !== undefined) throw new Error(`${flag} takes no value`);
-        out[flag === '--json' ? 'json' : 'trace'] = true;
-        break;
-      default:
-        throw new Error(`unknown flag '${argv[i]}' for serve`);
-    }
+/** Flags → ServeArgs; throws a UsageError whose message names the flag (null: --help). */
+export function parseServeArgs(argv: string[]): ServeArgs | null {
+  const { help, values: v, given, rest } = parseCommand(SERVE, argv);
+  if (help) return null;
+  let handler = v.handler as Handler;
+  if (v.exec === true) {
+    if (rest.length === 0)
+      throw new UsageError(`--exec needs the program after --: posix-servers serve --exec -- /usr/bin/bc -l`);
+    if (given.has('handler')) throw new UsageError(`--exec and --handler exclude each other: the program is the handler`);
+    const stderr = v['exec-stderr'] as ExecStderr | undefined;
+    handler = { exec: rest, ...(stderr !== undefined ? { stderr } : {}) };
+  } else if (rest.length > 0) {
+    throw new UsageError(`arguments after -- are the program of --exec: '${rest.join(' ')}'`);
+  } else if (given.has('exec-stderr')) {
+    throw new UsageError(`--exec-stderr applies only with --exec`);
   }
-  if (out.workers !== undefined && out.model !== 'cluster') throw new Error(`--workers applies only to --model cluster`);
+  const out: ServeArgs = {
+    model: v.model as Model,
+    host: v.host as string,
+    port: v.port as number,
+    backlog: v.backlog as number,
+    maxClients: v['max-clients'] as number,
+    handler,
+    timeoutMs: v['timeout-ms'] as number,
+    idleTimeoutMs: v['idle-timeout-ms'] as number,
+    maxConnectionMs: v['max-connection-ms'] as number,
+    minBytesPerSecond: v['min-bytes-per-second'] as number,
+    rateWindowMs: v['rate-window-ms'] as number | undefined,
+    workers: v.workers as number | undefined,
+    json: v.json === true,
+    trace: v.trace === true,
+    lang: v.lang as 'en' | 'zh',
+    svg: (v.svg as string | undefined) ?? null,
+    ui: (v.ui as number | undefined) ?? null,
+    maxPerSource: v['max-per-source'] as number,
+    maxConnectionsPerSecond: v['max-connections-per-second'] as number,
+    allow: (v.allow as string[] | undefined) ?? [],
+    deny: (v.deny as string[] | undefined) ?? [],
+  };
+  if (out.workers !== undefined && out.model !== 'cluster') throw new UsageError(`--workers applies only to --model cluster`);
   if (out.rateWindowMs !== undefined && out.minBytesPerSecond === 0) {
-    throw new Error(`--rate-window-ms applies only with --min-bytes-per-second`);
+    throw new UsageError(`--rate-window-ms applies only with --min-bytes-per-second`);
   }
   if (out.trace && (out.model === 'node' || out.model === 'cluster')) {
-    throw new Error(
+    throw new UsageError(
       `--trace applies only to the native models (fork, thread, iterative): Node's own servers make their syscalls inside libuv`,
     );
   }
@@ -188,7 +238,15 @@ export async function serveMain(
   let args: ServeArgs;
   let server: PosixServer;
   try {
-    args = parseServeArgs(argv);
+    const parsed = parseServeArgs(argv);
+    if (parsed === null) {
+      process.stdout.write(commandHelp(SERVE));
+      return 0;
+    }
+    args = parsed;
+    // The picture and the live view draw the trace: a native server records it for them.
+    const observed = args.svg !== null || args.ui !== null;
+    const native = args.model !== 'node' && args.model !== 'cluster';
     server = await startServer({
       model: args.model,
       host: args.host,
@@ -201,7 +259,11 @@ export async function serveMain(
       minBytesPerSecond: args.minBytesPerSecond,
       ...(args.rateWindowMs !== undefined ? { rateWindowMs: args.rateWindowMs } : {}),
       ...(args.workers !== undefined ? { workers: args.workers } : {}),
-      ...(args.trace ? { trace: true } : {}),
+      ...(args.trace || (observed && native) ? { trace: true } : {}),
+      maxPerSource: args.maxPerSource,
+      maxConnectionsPerSecond: args.maxConnectionsPerSecond,
+      allow: args.allow,
+      deny: args.deny,
     });
   } catch (e) {
     process.stderr.write(`posix-servers: ${(e as Error).message}\n`);
@@ -215,6 +277,7 @@ export async function serveMain(
     print(
       `${server.model} server listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} (${server.model === 'fork' ? 'master ' : server.model === 'cluster' ? 'primary ' : ''}pid ${server.pid})`,
     );
+    if (typeof args.handler === 'object') print(`each connection runs: ${args.handler.exec.join(' ')}`);
     print(`connect with: nc ${a.address} ${a.port}`);
     if (a.address !== '127.0.0.1' && a.address !== '::1') {
       process.stderr.write(`posix-servers: warning: listening on ${a.address}, not loopback: other machines can connect\n`);
@@ -222,6 +285,39 @@ export async function serveMain(
   }
   const ctx = server.model === 'fork' ? { masterPid: server.pid } : {};
   attachPrinter(server, args, print, formatTrace ? (t, t0) => formatTrace(t, t0, args.lang, ctx) : null);
+  let recorder: Recorder | null = null;
+  let view: LiveView | null = null;
+  if (args.svg !== null || args.ui !== null) {
+    recorder = new Recorder();
+    recorder.attach(server, { maxClients: args.maxClients });
+  }
+  if (args.ui !== null) {
+    try {
+      view = await LiveView.start(recorder!, { port: args.ui, lang: args.lang });
+    } catch (e) {
+      process.stderr.write(`posix-servers: --ui: ${(e as Error).message}\n`);
+      await server.close({ timeoutMs: 0 });
+      return 1;
+    }
+    if (args.json) print(JSON.stringify({ event: 'ui', url: view.url }));
+    else print(`live view: ${view.url}`);
+  }
+  // At close: the picture is written, the live view shows the final state and stops.
+  const finish = async (): Promise<boolean> => {
+    let ok = true;
+    if (args.svg !== null) {
+      try {
+        writeFileSync(args.svg, renderSvg(recorder!.servers, args.lang));
+        if (args.json) print(JSON.stringify({ event: 'svg', file: args.svg }));
+        else print(`picture of the trace: ${args.svg}`);
+      } catch (e) {
+        process.stderr.write(`posix-servers: --svg: ${(e as Error).message}\n`);
+        ok = false;
+      }
+    }
+    await view?.close();
+    return ok;
+  };
   return new Promise((resolve) => {
     let closing = false;
     const stop = () => {
@@ -230,11 +326,11 @@ export async function serveMain(
         return;
       }
       closing = true;
-      void server.close({ timeoutMs: args.timeoutMs }).then(() => {
+      void server.close({ timeoutMs: args.timeoutMs }).then(async () => {
         const s = server.stats();
         if (args.json) print(JSON.stringify({ event: 'close', stats: s }));
         else print(statsLine(s));
-        resolve(0);
+        resolve((await finish()) ? 0 : 1);
       });
     };
     process.on('SIGINT', stop);
@@ -246,7 +342,7 @@ export async function serveMain(
         const s = server.stats();
         if (args.json) print(JSON.stringify({ event: 'close', stats: s }));
         else print(statsLine(s));
-        resolve(1);
+        void finish().then(() => resolve(1));
       }
     });
   });

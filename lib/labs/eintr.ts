@@ -2,10 +2,10 @@
 // arrives, the handler runs, and accept() returns -1 with errno EINTR. Not an error: retry it.
 // With SA_RESTART the kernel restarts accept() itself and nobody sees EINTR.
 import type { TraceEvent } from '../server/events';
-import { PosixServer, startServer } from '../server/server';
+import type { PosixServer } from '../server/server';
 import { formatTrace } from '../trace/format';
 import { sayer } from '../util/i18n';
-import { closeAll, eventually, exchange, portOf } from './kit';
+import { closeAll, eventually, exchange, portOf, startServer } from './kit';
 import type { Lab } from './types';
 
 const CONNECTIONS = 20;

@@ -4,10 +4,10 @@
 // half is shown safely, on a descriptor of our own, never on a live server's lfd.
 import { closeSync, openSync } from 'node:fs';
 import type { TraceEvent } from '../server/events';
-import { PosixServer, startServer } from '../server/server';
+import type { PosixServer } from '../server/server';
 import { formatTrace } from '../trace/format';
 import { sayer } from '../util/i18n';
-import { closeAll, destroyAll, fdLinks, Client, listenInode, portOf, socketInode, tasks, waitFor } from './kit';
+import { closeAll, destroyAll, fdLinks, Client, listenInode, portOf, socketInode, tasks, waitFor, startServer } from './kit';
 import type { Lab } from './types';
 
 export const fdSharingLab: Lab = {

@@ -2,10 +2,10 @@
 // descriptors; the parent closes cfd and the child closes lfd. The trace shows the calls with the
 // real pids and descriptors, and /proc/<pid>/fd shows what each process holds afterwards.
 import type { TraceEvent } from '../server/events';
-import { PosixServer, startServer } from '../server/server';
+import type { PosixServer } from '../server/server';
 import { formatTrace } from '../trace/format';
 import { sayer } from '../util/i18n';
-import { closeAll, destroyAll, fdLinks, Client, listenInode, portOf, showFds, socketInode, waitFor } from './kit';
+import { closeAll, destroyAll, fdLinks, Client, listenInode, portOf, showFds, socketInode, waitFor, startServer } from './kit';
 import type { Lab } from './types';
 
 export const forkLab: Lab = {

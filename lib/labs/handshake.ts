@@ -1,9 +1,21 @@
 // Lab: the three-way handshake and the four-way close (lecture point 1), watched in /proc/net/tcp.
 // The kernel does the handshake before accept() is ever called; each FIN is acknowledged by the
 // other side; whoever closes first ends in TIME_WAIT.
-import { PosixServer, startServer } from '../server/server';
+import type { PosixServer } from '../server/server';
 import { sayer } from '../util/i18n';
-import { closeAll, destroyAll, eventually, Client, portOf, showTcp, tcpEntry, tcpState, tcpTable, waitFor } from './kit';
+import {
+  closeAll,
+  destroyAll,
+  eventually,
+  Client,
+  portOf,
+  showTcp,
+  tcpEntry,
+  tcpState,
+  tcpTable,
+  waitFor,
+  startServer,
+} from './kit';
 import type { Lab } from './types';
 
 type Side = 'client' | 'server' | 'both' | 'neither';

@@ -1,12 +1,14 @@
 // The labs: each one makes one point of the lecture happen on real sockets, processes and threads,
 // measures it, and says whether the observation matches the lesson.
-// `posix-servers lab` lists them; `posix-servers lab <name> [--lang en|zh]` runs one.
+// `posix-servers lab` lists them; `posix-servers lab <name> [--lang en|zh]` runs one (lib/cli/lab.ts).
 import { eintrLab } from './eintr';
 import { fdSharingLab } from './fd-sharing';
 import { forkLab } from './fork';
 import { handshakeLab } from './handshake';
 import { Lang, t } from '../util/i18n';
 import { iterativeLab } from './iterative';
+import { mmapLab } from './mmap';
+import { nonblockingLab } from './nonblocking';
 import { sharedCfdLab } from './shared-cfd';
 import { slotTableLab } from './slot-table';
 import type { Lab, LabResult } from './types';
@@ -17,9 +19,18 @@ export type { Lang } from '../util/i18n';
 export { t } from '../util/i18n';
 
 /** In the lecture's order. */
-export const LABS: Lab[] = [handshakeLab, iterativeLab, forkLab, zombiesLab, eintrLab, fdSharingLab, sharedCfdLab, slotTableLab];
-
-export const LAB_USAGE = 'posix-servers lab [<name>] [--lang en|zh]';
+export const LABS: Lab[] = [
+  handshakeLab,
+  iterativeLab,
+  nonblockingLab,
+  forkLab,
+  zombiesLab,
+  eintrLab,
+  fdSharingLab,
+  mmapLab,
+  sharedCfdLab,
+  slotTableLab,
+];
 
 /** One line per lab: its name and what it shows. */
 export function listLabs(lang: Lang): string[] {
@@ -66,51 +77,4 @@ export async function runLab(name: string, lang: Lang, out: (line: string) => vo
         }),
   );
   return result.ok ? 0 : 1;
-}
-
-/**
- * `lab` / `lab <name> [--lang en|zh]` (a leading 'lab' is optional). No name: lists the labs and
- * returns 0. Unknown lab or bad flag: one line on stderr, returns 1. Otherwise runLab's code.
- */
-export async function labMain(
-  argv: string[],
-  io: { stdout?: (line: string) => void; stderr?: (line: string) => void } = {},
-): Promise<number> {
-  const stdout = io.stdout ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const stderr = io.stderr ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const args = argv[0] === 'lab' ? argv.slice(1) : argv;
-  let lang: Lang = 'en';
-  let name: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === '--lang' || arg.startsWith('--lang=')) {
-      const v = arg === '--lang' ? args[++i] : arg.slice('--lang='.length);
-      if (v !== 'en' && v !== 'zh') {
-        stderr(`posix-servers lab: --lang must be en or zh, got '${v ?? ''}'`);
-        return 1;
-      }
-      lang = v;
-    } else if (arg === '--help' || arg === '-h') {
-      name = undefined;
-      break;
-    } else if (arg.startsWith('-')) {
-      stderr(`posix-servers lab: unknown flag '${arg}' (usage: ${LAB_USAGE})`);
-      return 1;
-    } else if (name !== undefined) {
-      stderr(`posix-servers lab: one lab at a time, got '${name}' and '${arg}'`);
-      return 1;
-    } else {
-      name = arg;
-    }
-  }
-  if (name === undefined) {
-    stdout(t(lang, { en: `Usage: ${LAB_USAGE}`, zh: `用法：${LAB_USAGE}` }));
-    for (const l of listLabs(lang)) stdout(`  ${l}`);
-    return 0;
-  }
-  if (!LABS.some((l) => l.name === name)) {
-    stderr(`posix-servers lab: unknown lab '${name}' (one of: ${LABS.map((l) => l.name).join(', ')})`);
-    return 1;
-  }
-  return runLab(name, lang, stdout);
 }

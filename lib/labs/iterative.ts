@@ -1,10 +1,10 @@
 // Lab: the naive server (lecture point 3). One client at a time: the second waits in the listen
 // backlog until the first leaves, however long that is.
 import type { TraceEvent } from '../server/events';
-import { PosixServer, startServer } from '../server/server';
+import type { PosixServer } from '../server/server';
 import { formatTrace } from '../trace/format';
 import { sayer } from '../util/i18n';
-import { closeAll, destroyAll, Client, now, portOf, sleep, waitFor } from './kit';
+import { closeAll, destroyAll, Client, now, portOf, sleep, waitFor, startServer } from './kit';
 import type { Lab } from './types';
 
 const HOLD_MS = 300;

@@ -4,9 +4,33 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect, Socket } from 'node:net';
 import { endianness } from 'node:os';
 import { formatIPv6 } from '../server/events';
-import type { PosixServer } from '../server/server';
+import { NATIVE_MODELS, ServerOptions } from '../server/options';
+import { PosixServer, startServer as startPosixServer } from '../server/server';
+import type { Recorder } from '../trace/recording';
 
 export const LOOPBACK = '127.0.0.1';
+
+// ---- the recorder: what `lab <name> --svg/--ui` draws ----
+
+let recorder: Recorder | null = null;
+
+/** While `r` is set, every server a lab starts through startServer() below is recorded in it. */
+export function recordLabServers(r: Recorder | null): void {
+  recorder = r;
+}
+
+/**
+ * startServer() for the labs: the same server; while a recorder is set (`lab --svg`, `lab --ui`),
+ * a native one is started with `trace: true` and handed to the recorder, so that its picture can
+ * be drawn. Tracing adds records to the event pipe and nothing else: the lab measures the same.
+ */
+export async function startServer(options: ServerOptions): Promise<PosixServer> {
+  const r = recorder;
+  const native = (NATIVE_MODELS as readonly string[]).includes(options.model);
+  const server = await startPosixServer(r && native ? { ...options, trace: true } : options);
+  r?.attach(server, options);
+  return server;
+}
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -173,8 +197,8 @@ export class Client {
  * Connects, sends `payload`, half-closes, and resolves with everything received until the server
  * closed. Rejects on a connection error or after timeoutMs.
  */
-export async function exchange(port: number, payload: Buffer | string, timeoutMs = 10000): Promise<Buffer> {
-  const c = await Client.open(port, timeoutMs);
+export async function exchange(port: number, payload: Buffer | string, timeoutMs = 10000, host = LOOPBACK): Promise<Buffer> {
+  const c = await Client.open(port, timeoutMs, host);
   try {
     c.sock.end(payload);
     await c.closedByPeer(timeoutMs);

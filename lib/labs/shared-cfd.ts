@@ -2,10 +2,10 @@
 // every worker the address of the one variable the next accept() overwrites. A worker that reads
 // it late serves someone else's client, and its own client is never served.
 import type { TraceEvent } from '../server/events';
-import { PosixServer, startServer } from '../server/server';
+import type { PosixServer } from '../server/server';
 import { formatTrace } from '../trace/format';
 import { sayer } from '../util/i18n';
-import { closeAll, destroyAll, Client, portOf, waitFor } from './kit';
+import { closeAll, destroyAll, Client, portOf, waitFor, startServer } from './kit';
 import type { Lab } from './types';
 
 const HOLD_MS = 300;

@@ -1,10 +1,10 @@
 // Lab: the INFO slot table (lecture point 11, homework 2). Every slot starts with cfd = -1; a new
 // connection takes the first free slot; when all are in use the connection is refused (close(cfd)).
 import type { ConnectionEvent, RejectEvent, TraceEvent } from '../server/events';
-import { PosixServer, startServer } from '../server/server';
+import type { PosixServer } from '../server/server';
 import { formatTrace } from '../trace/format';
 import { sayer } from '../util/i18n';
-import { closeAll, destroyAll, Client, portOf, waitFor } from './kit';
+import { closeAll, destroyAll, Client, portOf, waitFor, startServer } from './kit';
 import type { Lab } from './types';
 
 const MAX_CLIENTS = 3;

@@ -1,9 +1,9 @@
 // Lab: reaping (lecture point 7, homework 1). A child that has exited stays a zombie (state Z in
 // /proc) until its parent waits for it. Without a SIGCHLD handler nobody does.
 import { childrenOf } from '../util/proc';
-import { PosixServer, startServer } from '../server/server';
+import type { PosixServer } from '../server/server';
 import { sayer } from '../util/i18n';
-import { closeAll, eventually, exchange, portOf } from './kit';
+import { closeAll, eventually, exchange, portOf, startServer } from './kit';
 import type { Lab } from './types';
 
 const N = 3;

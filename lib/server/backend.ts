@@ -41,4 +41,9 @@ export interface Backend {
   readonly finished: Promise<void>;
   /** Called once after `finished`: release what is left (join threads, free memory). */
   release(): void;
+  /**
+   * server.ref()/unref(): whether what this server holds in Node's event loop (handles, timers,
+   * thread-safe functions) keeps the loop alive. Until `finished`.
+   */
+  setRef(ref: boolean): void;
 }

@@ -74,6 +74,7 @@ class ClusterBackend extends NetListenerBackend {
       conns: new Map(),
     };
     this.#workers.push(w);
+    if (!this.refed) unrefWorker(worker);
     worker.on('message', (msg: FromWorker) => this.#onMessage(w, msg));
     worker.on('disconnect', () => {
       w.disconnected = true;
@@ -194,6 +195,25 @@ class ClusterBackend extends NetListenerBackend {
     this.#killed = true;
     for (const w of this.#workers) if (!w.exited) w.worker.process.kill('SIGKILL');
   }
+
+  // Besides the listener: each worker's process handle and IPC channel. An unref'd primary that
+  // exits closes the channels, and node:cluster ends each worker then.
+  override setRef(ref: boolean): void {
+    super.setRef(ref);
+    for (const w of this.#workers) {
+      if (ref) {
+        w.worker.process.ref();
+        w.worker.process.channel?.ref();
+      } else {
+        unrefWorker(w.worker);
+      }
+    }
+  }
+}
+
+function unrefWorker(worker: Worker): void {
+  worker.process.unref();
+  worker.process.channel?.unref();
 }
 
 export function startClusterBackend(opts: ResolvedOptions, sink: EventSink): Backend {

@@ -13,10 +13,8 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import type { RejectReason } from './events';
 import { native } from '../addon';
-import { show } from '../util/validate';
+import { invalidType, invalidValue, outOfRange, show } from '../util/validate';
 
-/** Rules per allow/deny list (native/core/door.h, kMaxDoorRules). */
-export const MAX_DOOR_RULES: number = native.constants.MAX_DOOR_RULES;
 /** The highest maxConnectionsPerSecond. */
 export const MAX_CONNECTIONS_PER_SECOND = 1_000_000;
 
@@ -82,11 +80,9 @@ function text(p: Prefix): string {
  * normalized as 'address/prefix'. A TypeError names the option and the bad value.
  */
 export function parseCidr(name: string, value: unknown): string {
-  const bad = () =>
-    new TypeError(
-      `The "${name}" option must be an IPv4 or IPv6 address with an optional /prefix ('10.0.0.0/8', '::1'). Received ${show(value)}`,
-    );
-  if (typeof value !== 'string') throw bad();
+  const message = `The "${name}" option must be an IPv4 or IPv6 address with an optional /prefix ('10.0.0.0/8', '::1'). Received ${show(value)}`;
+  const bad = () => invalidValue(message);
+  if (typeof value !== 'string') throw invalidType(message);
   const [address, prefix, ...extra] = value.split('/');
   if (extra.length > 0) throw bad();
   // A zone (fe80::1%eth0) names an interface, not addresses: no rule can use one.
@@ -96,7 +92,7 @@ export function parseCidr(name: string, value: unknown): string {
   if (prefix !== undefined && !/^\d{1,3}$/.test(prefix)) throw bad();
   const bits = prefix === undefined ? max : Number(prefix);
   if (bits > max) {
-    throw new RangeError(`The "${name}" option's prefix must be from 0 to ${max}. Received ${show(value)}`);
+    throw outOfRange(`The "${name}" option's prefix must be from 0 to ${max}. Received ${show(value)}`);
   }
   let p: Prefix = { family, bytes: family === 4 ? ipv4Bytes(address) : ipv6Bytes(address), bits };
   if (p.family === 6 && bits >= 96 && isMapped(p.bytes)) p = { family: 4, bytes: p.bytes.slice(12), bits: bits - 96 };
@@ -104,13 +100,13 @@ export function parseCidr(name: string, value: unknown): string {
   return text(p);
 }
 
-/** Validates a list of rules (at most MAX_DOOR_RULES). */
+/** Validates a list of rules (at most MAX_DOOR_RULES, native/core/door.h's kMaxDoorRules). */
 export function parseCidrList(name: string, value: unknown): string[] {
+  const MAX_DOOR_RULES = native.constants.MAX_DOOR_RULES; // read here: importing this module loads no addon
   if (value === undefined) return [];
-  if (!Array.isArray(value))
-    throw new TypeError(`The "${name}" option must be an array of CIDR prefixes. Received ${show(value)}`);
+  if (!Array.isArray(value)) throw invalidType(`The "${name}" option must be an array of CIDR prefixes. Received ${show(value)}`);
   if (value.length > MAX_DOOR_RULES) {
-    throw new RangeError(`The "${name}" option takes at most ${MAX_DOOR_RULES} rules. Received ${value.length}`);
+    throw outOfRange(`The "${name}" option takes at most ${MAX_DOOR_RULES} rules. Received ${value.length}`);
   }
   return value.map((v, i) => parseCidr(`${name}[${i}]`, v));
 }

@@ -5,10 +5,6 @@
 import { native } from '../addon';
 import { errnoName, signalName } from '../util/os-names';
 
-const wire = native.constants.wire;
-
-export const EVENT_RECORD_SIZE: number = wire.recordSize;
-
 export interface Peer {
   address: string;
   family: 'IPv4' | 'IPv6';
@@ -166,27 +162,42 @@ export const EVENT_FIELDS = {
 function byNumber<T extends string>(table: Record<string, number>): Map<number, T> {
   return new Map(Object.entries(table).map(([name, n]) => [n, name as T]));
 }
-const typeOf = byNumber<(typeof EVENT_TYPES)[number]>(wire.eventTypes);
-const traceCallOf = byNumber<TraceCall>(wire.traceCalls);
-const disconnectReasonOf = byNumber<DisconnectReason>(wire.disconnectReasons);
-const rejectReasonOf = byNumber<RejectReason>(wire.rejectReasons);
-const at = (name: keyof typeof EVENT_FIELDS): number => wire.fields[name].offset;
-const F = {
-  type: at('type'),
-  family: at('family'),
-  port: at('port'),
-  id: at('id'),
-  pid: at('pid'),
-  slot: at('slot'),
-  code: at('code'),
-  detail: at('detail'),
-  bytesIn: at('bytesIn'),
-  bytesOut: at('bytesOut'),
-  fd: at('fd'),
-  result: at('result'),
-  addr: at('addr'),
-  timeNs: at('timeNs'),
-};
+
+/** The addon's layout and numberings, as the decoder uses them. */
+function readLayout() {
+  const wire = native.constants.wire;
+  const at = (name: keyof typeof EVENT_FIELDS): number => wire.fields[name].offset;
+  return {
+    size: wire.recordSize,
+    typeOf: byNumber<(typeof EVENT_TYPES)[number]>(wire.eventTypes),
+    traceCallOf: byNumber<TraceCall>(wire.traceCalls),
+    disconnectReasonOf: byNumber<DisconnectReason>(wire.disconnectReasons),
+    rejectReasonOf: byNumber<RejectReason>(wire.rejectReasons),
+    F: {
+      type: at('type'),
+      family: at('family'),
+      port: at('port'),
+      id: at('id'),
+      pid: at('pid'),
+      slot: at('slot'),
+      code: at('code'),
+      detail: at('detail'),
+      bytesIn: at('bytesIn'),
+      bytesOut: at('bytesOut'),
+      fd: at('fd'),
+      result: at('result'),
+      addr: at('addr'),
+      timeNs: at('timeNs'),
+    },
+  };
+}
+
+// Read on the first decode, not at import: importing this module loads no addon (lib/addon.ts).
+let layoutOnce: ReturnType<typeof readLayout> | undefined;
+const layout = () => (layoutOnce ??= readLayout());
+
+/** The size of one event record, in bytes (the addon's `wire.recordSize`). */
+export const eventRecordSize = (): number => layout().size;
 
 /** RFC 5952 text form of a 16-byte IPv6 address (longest run of zero groups becomes ::). */
 export function formatIPv6(bytes: Uint8Array): string {
@@ -216,6 +227,7 @@ export function formatIPv6(bytes: Uint8Array): string {
 }
 
 function peerOf(buf: Buffer, rec: number): Peer {
+  const { F } = layout();
   const family = buf.readUInt8(rec + F.family);
   const port = buf.readUInt16LE(rec + F.port);
   const addr = buf.subarray(rec + F.addr, rec + F.addr + 16);
@@ -224,6 +236,7 @@ function peerOf(buf: Buffer, rec: number): Peer {
 }
 
 function decodeOne(buf: Buffer, rec: number): NativeEvent | null {
+  const { F, typeOf, traceCallOf, disconnectReasonOf, rejectReasonOf } = layout();
   const id = buf.readUInt32LE(rec + F.id);
   const pid = buf.readInt32LE(rec + F.pid);
   const slot = buf.readInt32LE(rec + F.slot);
@@ -287,9 +300,10 @@ export class EventDecoder {
 
   push(chunk: Buffer): NativeEvent[] {
     const buf = this.#pending.length > 0 ? Buffer.concat([this.#pending, chunk]) : chunk;
-    const whole = buf.length - (buf.length % EVENT_RECORD_SIZE);
+    const size = eventRecordSize();
+    const whole = buf.length - (buf.length % size);
     const out: NativeEvent[] = [];
-    for (let at = 0; at < whole; at += EVENT_RECORD_SIZE) {
+    for (let at = 0; at < whole; at += size) {
       const ev = decodeOne(buf, at);
       if (ev) out.push(ev);
     }

@@ -6,7 +6,7 @@
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { systemError, SystemError } from '../util/errors';
-import { oneOf, show } from '../util/validate';
+import { invalidType, invalidValue, oneOf, show } from '../util/validate';
 import { constants as osConstants } from 'node:os';
 
 export const EXEC_STDERR = ['null', 'socket', 'inherit'] as const;
@@ -40,9 +40,9 @@ export interface ResolvedExec {
 const KNOWN = new Set(['exec', 'env', 'stderr']);
 
 function stringWithoutNul(name: string, value: unknown): string {
-  if (typeof value !== 'string') throw new TypeError(`The "${name}" option must be a string. Received ${show(value)}`);
+  if (typeof value !== 'string') throw invalidType(`The "${name}" option must be a string. Received ${show(value)}`);
   if (value.includes('\0')) {
-    throw new TypeError(`The "${name}" option must be a string without null bytes. Received ${show(value)}`);
+    throw invalidValue(`The "${name}" option must be a string without null bytes. Received ${show(value)}`);
   }
   return value;
 }
@@ -100,23 +100,23 @@ export function isExecHandler(value: unknown): value is ExecHandler {
 /** Checks `handler: { exec, env, stderr }` and resolves the program. */
 export function resolveExec(value: ExecHandler): ResolvedExec {
   for (const key of Object.keys(value)) {
-    if (!KNOWN.has(key)) throw new TypeError(`Unknown key "${key}" in the "handler" option. Known keys: exec, env, stderr`);
+    if (!KNOWN.has(key)) throw invalidValue(`Unknown key "${key}" in the "handler" option. Known keys: exec, env, stderr`);
   }
   const exec: unknown = value.exec;
   if (!Array.isArray(exec)) {
-    throw new TypeError(`The "handler.exec" option must be an array: [file, ...args]. Received ${show(exec)}`);
+    throw invalidType(`The "handler.exec" option must be an array: [file, ...args]. Received ${show(exec)}`);
   }
-  if (exec.length === 0) throw new RangeError(`The "handler.exec" option must name a program: [file, ...args]. Received []`);
+  if (exec.length === 0) throw invalidValue(`The "handler.exec" option must name a program: [file, ...args]. Received []`);
   const argv = exec.map((a, i) => stringWithoutNul(`handler.exec[${i}]`, a));
-  if (argv[0] === '') throw new TypeError(`The "handler.exec[0]" option must name a program. Received ''`);
+  if (argv[0] === '') throw invalidValue(`The "handler.exec[0]" option must name a program. Received ''`);
   const env: string[] = [];
   if (value.env !== undefined) {
     if (value.env === null || typeof value.env !== 'object' || Array.isArray(value.env)) {
-      throw new TypeError(`The "handler.env" option must be an object of strings. Received ${show(value.env)}`);
+      throw invalidType(`The "handler.env" option must be an object of strings. Received ${show(value.env)}`);
     }
     for (const [name, v] of Object.entries(value.env)) {
       if (name === '' || name.includes('=') || name.includes('\0')) {
-        throw new TypeError(`The "handler.env" option has an invalid variable name. Received ${show(name)}`);
+        throw invalidValue(`The "handler.env" option has an invalid variable name. Received ${show(name)}`);
       }
       env.push(`${name}=${stringWithoutNul(`handler.env.${name}`, v)}`);
     }

@@ -35,6 +35,10 @@ class NativeBackend implements Backend {
   /** The next drain of the ring, while polling; null while parked (or finished). */
   #timer: NodeJS.Timeout | null = null;
   #eof = false;
+  #released = false;
+  /** server.ref()/unref(): whether the doorbell, the poll timer and the exit report keep Node's loop alive. */
+  #refed = true;
+  #pipe: Socket;
   /** kill() was called: what dies now, close() ended ('aborted'), not a crash. */
   #killed = false;
   /** Connections reported by a 'connection' event and not yet by a 'disconnect'. */
@@ -81,6 +85,7 @@ class NativeBackend implements Backend {
     };
 
     const pipe = new Socket({ fd: nativeServer.takeEventFd(), readable: true, writable: false });
+    this.#pipe = pipe;
     // The doorbell: events arrived while we were parked. Take them, and poll again.
     pipe.on('data', () => {
       idlePolls = 0;
@@ -121,6 +126,7 @@ class NativeBackend implements Backend {
   #schedule(poll: () => void): void {
     if (this.#eof) return;
     this.#timer = setTimeout(poll, POLL_MS);
+    if (!this.#refed) this.#timer.unref();
   }
 
   address(): AddressInfo {
@@ -146,7 +152,20 @@ class NativeBackend implements Backend {
   }
 
   release(): void {
+    this.#released = true;
     this.#native.finish();
+  }
+
+  // What keeps Node's loop alive for a native server: the doorbell's socket, the timer that drains
+  // the ring while events flow, and for fork the thread-safe function that will report the
+  // master's exit.
+  setRef(ref: boolean): void {
+    this.#refed = ref;
+    if (ref) this.#pipe.ref();
+    else this.#pipe.unref();
+    if (ref) this.#timer?.ref();
+    else this.#timer?.unref();
+    if (!this.#released) this.#native.ref(ref);
   }
 }
 

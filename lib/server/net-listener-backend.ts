@@ -34,6 +34,8 @@ export abstract class NetListenerBackend implements Backend {
   };
   /** stop() was called, or listen failed: no connection will be accepted any more. */
   protected stopped = false;
+  /** server.ref()/unref(). */
+  protected refed = true;
   #server: Server;
   #listening = false;
   /** The door's rules (door.ts), applied right after accept, as every native model does. */
@@ -144,4 +146,11 @@ export abstract class NetListenerBackend implements Backend {
   abstract kill(): void;
 
   release(): void {}
+
+  // The listening handle, as net.Server.ref()/unref(); subclasses add what else they hold.
+  setRef(ref: boolean): void {
+    this.refed = ref;
+    if (ref) this.#server.ref();
+    else this.#server.unref();
+  }
 }

@@ -3,7 +3,19 @@
 import type { NativeHandler, NativeModel } from '../binding';
 import { availableParallelism } from 'node:os';
 import { native } from '../addon';
-import { boolean, integerIn, numericHost, oneOf, optionsObject, show } from '../util/validate';
+import {
+  abortSignal,
+  boolean,
+  integerIn,
+  invalidType,
+  invalidValue,
+  numericHost,
+  object,
+  oneOf,
+  optionsObject,
+  port,
+  show,
+} from '../util/validate';
 import { MAX_CONNECTIONS_PER_SECOND, parseCidrList } from './door';
 import { ExecHandler, isExecHandler, ResolvedExec, resolveExec } from './exec';
 
@@ -28,9 +40,6 @@ export type ServiceName = (typeof HANDLERS)[number];
 /** A service by name, or `{ exec: [file, ...args] }`: a program per connection (fork model). */
 export type Handler = ServiceName | ExecHandler;
 
-export const MAX_CLIENTS_LIMIT: number = native.constants.MAX_CLIENTS_LIMIT;
-/** The fork model's cap on maxClients (each connection is a process). */
-export const FORK_MAX_CLIENTS_LIMIT: number = native.constants.FORK_MAX_CLIENTS_LIMIT;
 /** listen()'s backlog when none is given: Node's net.Server default. */
 export const DEFAULT_BACKLOG = 511;
 /** The cluster model's cap on workers. */
@@ -127,9 +136,16 @@ export interface ServerOptions {
   labCrash?: boolean;
   /** Cluster model: worker processes, 1..64. Default: os.availableParallelism(). */
   workers?: number;
+  /**
+   * Closes the server when aborted, as close() would (net.Server's `signal`). Already aborted:
+   * startServer() rejects with an AbortError and starts nothing.
+   */
+  signal?: AbortSignal;
 }
 
-export interface ResolvedOptions extends Required<Omit<ServerOptions, 'handler' | 'allow' | 'deny'>> {
+/** Every option filled in, but `signal`, which PosixServer keeps (backends never see it). */
+export interface ResolvedOptions extends Required<Omit<ServerOptions, 'handler' | 'allow' | 'deny' | 'signal'>> {
+  signal: AbortSignal | undefined;
   /** A service, or 'exec' with `exec` set. */
   handler: ServiceName | 'exec';
   exec: ResolvedExec | null;
@@ -165,6 +181,7 @@ const KNOWN = new Set([
   'maxConnectionsPerSecond',
   'allow',
   'deny',
+  'signal',
 ]);
 
 // A lab switch given to a model it does not apply to is a mistake worth reporting.
@@ -172,7 +189,7 @@ function onlyFor(o: Record<string, unknown>, model: string, names: string[], all
   if (model === allowed) return;
   for (const name of names) {
     if (o[name] !== undefined) {
-      throw new TypeError(`The "${name}" option applies only to the ${allowed} model. Received it for model '${model}'`);
+      throw invalidValue(`The "${name}" option applies only to the ${allowed} model. Received it for model '${model}'`);
     }
   }
 }
@@ -185,28 +202,29 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   onlyFor(o, model, ['threadArg', 'labHoldMs'], 'thread');
   onlyFor(o, model, ['workers'], 'cluster');
   if (model !== 'fork' && model !== 'thread' && o.labCrash !== undefined) {
-    throw new TypeError(`The "labCrash" option applies only to the fork and thread models. Received it for model '${model}'`);
+    throw invalidValue(`The "labCrash" option applies only to the fork and thread models. Received it for model '${model}'`);
   }
   if ((model === 'node' || model === 'cluster') && o.trace !== undefined && o.trace !== false) {
-    throw new TypeError(
+    throw invalidValue(
       `The "trace" option applies only to the native models (fork, thread, iterative). Received it for model '${model}'`,
     );
   }
   const minBytesPerSecond = integerIn('minBytesPerSecond', o.minBytesPerSecond ?? 0, 0, 2 ** 31 - 1);
   if (o.rateWindowMs !== undefined && minBytesPerSecond === 0) {
-    throw new TypeError(
+    throw invalidValue(
       `The "rateWindowMs" option applies only with a "minBytesPerSecond" above 0. Received ${show(o.rateWindowMs)}`,
     );
   }
   // A connection flood must not become a fork bomb: each fork connection is a process.
-  const maxClientsLimit = model === 'fork' ? FORK_MAX_CLIENTS_LIMIT : MAX_CLIENTS_LIMIT;
+  const limits = native.constants;
+  const maxClientsLimit = model === 'fork' ? limits.FORK_MAX_CLIENTS_LIMIT : limits.MAX_CLIENTS_LIMIT;
   const resolved = {
     model,
     host,
-    port: integerIn('port', o.port ?? 0, 0, 65535),
+    port: port('port', o.port ?? 0, 0),
     backlog: integerIn('backlog', o.backlog ?? DEFAULT_BACKLOG, 1, 65535),
     maxClients: integerIn('maxClients', o.maxClients ?? 100, 1, maxClientsLimit),
-    maxPerSource: integerIn('maxPerSource', o.maxPerSource ?? 0, 0, MAX_CLIENTS_LIMIT),
+    maxPerSource: integerIn('maxPerSource', o.maxPerSource ?? 0, 0, limits.MAX_CLIENTS_LIMIT),
     maxConnectionsPerSecond: integerIn('maxConnectionsPerSecond', o.maxConnectionsPerSecond ?? 0, 0, MAX_CONNECTIONS_PER_SECOND),
     allow: parseCidrList('allow', o.allow),
     deny: parseCidrList('deny', o.deny),
@@ -222,6 +240,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     rateWindowMs: integerIn('rateWindowMs', o.rateWindowMs ?? 1000, 100, 2 ** 31 - 1),
     labCrash: boolean('labCrash', o.labCrash ?? false),
     workers: integerIn('workers', o.workers ?? Math.min(availableParallelism(), MAX_WORKERS), 1, MAX_WORKERS),
+    signal: abortSignal('signal', o.signal),
   };
   return { ...resolved, ...resolveHandler(o, model) };
 }
@@ -232,26 +251,25 @@ function resolveHandler(o: Record<string, unknown>, model: Model): { handler: Se
   const value = o.handler ?? 'echo';
   if (!isExecHandler(value)) {
     if (typeof value !== 'string' || !(HANDLERS as readonly string[]).includes(value)) {
-      throw new TypeError(
-        `The "handler" option must be one of ${HANDLERS.map((h) => `'${h}'`).join(', ')}, or { exec: [file, ...args] }. Received ${show(value)}`,
-      );
+      const message = `The "handler" option must be one of ${HANDLERS.map((h) => `'${h}'`).join(', ')}, or { exec: [file, ...args] }. Received ${show(value)}`;
+      throw typeof value === 'string' ? invalidValue(message) : invalidType(message);
     }
     const handler = value as ServiceName;
     if (o.labCrash === true && !(READING_HANDLERS as readonly string[]).includes(handler)) {
-      throw new TypeError(
+      throw invalidValue(
         `The "labCrash" option needs a handler that reads the client (${READING_HANDLERS.join(', ')}). Received handler '${handler}'`,
       );
     }
     return { handler, exec: null };
   }
   if (!(EXEC_MODELS as readonly string[]).includes(model)) {
-    throw new TypeError(
+    throw invalidValue(
       `The "handler" option { exec } applies only to the ${EXEC_MODELS.join(', ')} model: a thread, or Node's own server, cannot become another program. Received it for model '${model}'`,
     );
   }
   for (const name of ['idleTimeoutMs', 'maxConnectionMs', 'minBytesPerSecond', 'labCrash']) {
     if (o[name] !== undefined && o[name] !== 0 && o[name] !== false) {
-      throw new TypeError(
+      throw invalidValue(
         `The "${name}" option does not apply to the exec handler: the program reads and writes the connection itself. Received ${show(o[name])}`,
       );
     }
@@ -261,9 +279,6 @@ function resolveHandler(o: Record<string, unknown>, model: Model): { handler: Se
 
 export function resolveCloseOptions(options: unknown): number {
   if (options === undefined) return 2000;
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`The "options" argument must be an object. Received ${show(options)}`);
-  }
-  const t = (options as CloseOptions).timeoutMs ?? 2000;
+  const t = (object(options) as CloseOptions).timeoutMs ?? 2000;
   return integerIn('timeoutMs', t, 0, 2 ** 31 - 1);
 }

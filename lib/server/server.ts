@@ -1,11 +1,13 @@
-// The TypeScript face of every server model, shaped like net.Server: address(), events, close().
-// What runs the server is a Backend (backend.ts): the native models, or Node's own servers.
+// The TypeScript face of every server model, shaped like net.Server: address(), events, close(),
+// ref()/unref(), [Symbol.asyncDispose], the `signal` option. What runs the server is a Backend
+// (backend.ts): the native models, or Node's own servers.
 import { EventEmitter } from 'node:events';
 import type { AddressInfo, Backend, ServerEvent, ServerStats as BackendStats } from './backend';
 import type { ConnectionEvent, DisconnectEvent, ReapEvent, RejectEvent, TraceEvent } from './events';
 import { startClusterBackend } from './cluster-backend';
 import { startNativeBackend } from './native-backend';
 import { startNodeBackend } from './node-backend';
+import { abortError } from '../util/errors';
 import { zombiesOf } from '../util/proc';
 import { CloseOptions, Model, ResolvedOptions, resolveCloseOptions, resolveOptions, ServerOptions } from './options';
 
@@ -51,9 +53,13 @@ export class PosixServer extends EventEmitter<ServerEvents> {
   #listening = false;
   #finalStats: ServerStats | null = null;
   #closing: Promise<void> | null = null;
+  /** ref()/unref(): whether this server keeps Node's event loop alive. */
+  #refed = true;
+  /** close()'s timers, which follow ref()/unref() too. */
+  #closeTimers = new Set<NodeJS.Timeout>();
 
   /** @internal use startServer() */
-  constructor(model: Model, start: (sink: (ev: ServerEvent) => void) => Backend) {
+  constructor(model: Model, start: (sink: (ev: ServerEvent) => void) => Backend, signal?: AbortSignal) {
     super();
     this.model = model;
     this.#backend = start((ev) => this.#dispatch(ev));
@@ -62,6 +68,18 @@ export class PosixServer extends EventEmitter<ServerEvents> {
     void this.#backend.finished.then(() => {
       if (this.#closing === null) void this.close();
     });
+    if (signal) this.#closeOnAbort(signal);
+  }
+
+  // The `signal` option: aborting closes the server, as net.Server's does. Aborted while it is
+  // still starting, it closes once listening (startServer() rejects with an AbortError then).
+  #closeOnAbort(signal: AbortSignal): void {
+    const onAbort = () => {
+      if (this.#listening) void this.close();
+      else this.once('listening', () => void this.close());
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    this.once('close', () => signal.removeEventListener('abort', onAbort));
   }
 
   /** Where the server listens, as net.Server's address(); null once closed. */
@@ -85,6 +103,38 @@ export class PosixServer extends EventEmitter<ServerEvents> {
   }
 
   /**
+   * Lets Node exit while this server runs, as net.Server's unref(): the server alone no longer
+   * keeps the event loop alive (nor does its close() once called). When Node exits, the server is
+   * torn down with it: the fork master and its children, the threads, the cluster workers.
+   * As for net.Server, a connection of Node's own models ('node') is a socket of its own that
+   * still keeps Node alive while it is served.
+   */
+  unref(): this {
+    this.#setRef(false);
+    return this;
+  }
+
+  /** Undoes unref(): the server keeps Node's event loop alive again (the default). */
+  ref(): this {
+    this.#setRef(true);
+    return this;
+  }
+
+  #setRef(refed: boolean): void {
+    this.#refed = refed;
+    if (this.#finalStats === null) this.#backend.setRef(refed);
+    for (const timer of this.#closeTimers) {
+      if (refed) timer.ref();
+      else timer.unref();
+    }
+  }
+
+  /** `await using server = await startServer(…)`: close() with its default timeout, at scope exit. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /**
    * Stops accepting at once (the port is free when this returns), lets live connections finish
    * for `timeoutMs` (default 2000), then ends them. Settles when every process, thread and
    * descriptor of the server is gone. Calling it again returns the same promise.
@@ -99,14 +149,22 @@ export class PosixServer extends EventEmitter<ServerEvents> {
       const timeoutMs = resolveCloseOptions(options);
       const backend = this.#backend;
       backend.stop();
-      let killTimer: NodeJS.Timeout | undefined;
-      const abortTimer = setTimeout(() => {
+      const timers = this.#closeTimers;
+      const timer = (ms: number, fn: () => void) => {
+        const t = setTimeout(() => {
+          timers.delete(t);
+          fn();
+        }, ms);
+        if (!this.#refed) t.unref();
+        timers.add(t);
+      };
+      timer(timeoutMs, () => {
         backend.abortConnections();
-        killTimer = setTimeout(() => backend.kill(), KILL_GRACE_MS);
-      }, timeoutMs);
+        timer(KILL_GRACE_MS, () => backend.kill());
+      });
       this.#closing = backend.finished.then(() => {
-        clearTimeout(abortTimer);
-        clearTimeout(killTimer);
+        for (const t of timers) clearTimeout(t);
+        timers.clear();
         this.#finalStats = { ...backend.stats(), zombies: 0 };
         backend.release();
         this.emit('close');
@@ -157,15 +215,19 @@ function startBackend(opts: ResolvedOptions, sink: (ev: ServerEvent) => void): B
 }
 
 /**
- * Starts a server. Bad options throw a TypeError or RangeError at once; an OS failure
- * (EADDRINUSE, EACCES, …) rejects with an Error carrying code and syscall, leaving no process,
- * thread or descriptor behind. Resolves once the server is in its accept loop ('listening').
+ * Starts a server. Bad options throw a TypeError or RangeError at once, with Node's `code`
+ * (ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE, ERR_SOCKET_BAD_PORT); an OS
+ * failure (EADDRINUSE, EACCES, …) rejects with an Error carrying code and syscall, leaving no
+ * process, thread or descriptor behind; so does an aborted `signal` (an AbortError, code
+ * ABORT_ERR). Resolves once the server is in its accept loop ('listening').
  */
 export function startServer(options: ServerOptions): Promise<PosixServer> {
   const opts = resolveOptions(options);
+  const signal = opts.signal;
+  if (signal?.aborted) return Promise.reject(abortError(signal));
   let server: PosixServer;
   try {
-    server = new PosixServer(opts.model, (sink) => startBackend(opts, sink));
+    server = new PosixServer(opts.model, (sink) => startBackend(opts, sink), signal);
   } catch (e) {
     return Promise.reject(e);
   }
@@ -178,9 +240,11 @@ export function startServer(options: ServerOptions): Promise<PosixServer> {
     const onClose = () => {
       server.off('listening', onListening);
       server.off('error', onError);
-      reject(failure ?? new Error(`${opts.model} server closed before listening`));
+      reject(failure ?? (signal?.aborted ? abortError(signal) : new Error(`${opts.model} server closed before listening`)));
     };
     const onListening = () => {
+      // Aborted while starting: the server closes now (#closeOnAbort); onClose rejects.
+      if (signal?.aborted) return;
       server.off('close', onClose);
       server.off('error', onError);
       resolve(server);

@@ -1,5 +1,6 @@
 // OS failures reach users the way Node reports its own: an Error with code, errno and syscall.
 import { getSystemErrorName } from 'node:util';
+import { NATIVE_FILES } from '../paths';
 
 export interface SystemError extends Error {
   /** 'EADDRINUSE', 'EACCES', … */
@@ -52,11 +53,22 @@ export function fromNative(e: unknown, address: string, port: number): Error {
   if (n.syscall === 'execve' && typeof n.errno === 'number') {
     // The fork model's master is a program built next to the addon (CMakeLists.txt).
     const err = systemError(n.errno, 'execve');
-    err.message += ' (starting posix-servers-fork-master, which npm install builds next to the addon)';
+    err.message += ` (starting ${NATIVE_FILES.MASTER.ship}, which belongs next to the addon, built or prebuilt)`;
     return err;
   }
   if (typeof n.errno === 'number' && typeof n.syscall === 'string') {
     return systemError(n.errno, n.syscall, address, port);
   }
   return e instanceof Error ? e : new Error(String(e));
+}
+
+/**
+ * What an aborted `signal` rejects with, as Node's own APIs do (their AbortError is not exported):
+ * name 'AbortError', code 'ABORT_ERR', the signal's reason as `cause`.
+ */
+export function abortError(signal: AbortSignal): Error & { code: 'ABORT_ERR' } {
+  const err = new Error('The operation was aborted', { cause: signal.reason }) as Error & { code: 'ABORT_ERR' };
+  err.name = 'AbortError';
+  err.code = 'ABORT_ERR';
+  return err;
 }

@@ -78,3 +78,61 @@ export function migrationsOf(pid: number): Map<number, number> {
   }
   return out;
 }
+
+/** One thread of a process, from /proc/<pid>/task/<tid>. */
+export interface TaskInfo {
+  tid: number;
+  /** The thread's name (comm): 'node', 'ps-server', 'ps-worker', … */
+  name: string;
+  state: string;
+}
+
+/** The threads of `pid` (Node's own 'self' works too), or [] when the process is gone. */
+export function tasksOf(pid: number | 'self'): TaskInfo[] {
+  let names: string[];
+  try {
+    names = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  const out: TaskInfo[] = [];
+  for (const name of names) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${name}/stat`, 'utf8');
+      const open = text.indexOf('(');
+      const close = text.lastIndexOf(')');
+      out.push({ tid: Number(name), name: text.slice(open + 1, close), state: text.slice(close + 2).split(' ')[0] });
+    } catch {
+      // the thread ended between readdir and read
+    }
+  }
+  return out;
+}
+
+// utime and stime are in clock ticks of USER_HZ, which Linux fixes at 100 for user space on every
+// architecture (sysconf(_SC_CLK_TCK)); /proc/<pid>/schedstat is in nanoseconds.
+const USER_HZ = 100;
+
+/** What the scheduler says one process (or one of its threads) has used so far. */
+export interface CpuUse {
+  /** utime + stime from /proc/<pid>/stat, in ms (10 ms resolution). */
+  cpuMs: number;
+  /** From /proc/<pid>/schedstat, in ms: time on a CPU, and time runnable but waiting for one. */
+  runningMs: number;
+  waitingMs: number;
+}
+
+/** CPU use of `pid`, or of its thread `tid`; null when it is gone. */
+export function cpuUse(pid: number | 'self', tid?: number): CpuUse | null {
+  const dir = tid === undefined ? `/proc/${pid}` : `/proc/${pid}/task/${tid}`;
+  try {
+    const stat = readFileSync(`${dir}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of stat(5); rest[0] is field 3 (state).
+    const ticks = Number(rest[11]) + Number(rest[12]);
+    const [run, wait] = readFileSync(`${dir}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
+    return { cpuMs: (ticks * 1000) / USER_HZ, runningMs: run / 1e6, waitingMs: wait / 1e6 };
+  } catch {
+    return null;
+  }
+}

@@ -42,6 +42,9 @@ SysError InProcessServer::launch() {
 
 void* InProcessServer::thread_main(void* arg) {
   auto* self = static_cast<InProcessServer*>(arg);
+  // A name of its own in /proc/<pid>/task/<tid>/comm (and in top -H): the labs and the live view
+  // find the server thread among Node's by it.
+  pthread_setname_np(pthread_self(), kServerThreadName);
   EventRecord listening{};
   listening.type = static_cast<uint8_t>(EventType::Listening);
   self->events_.emit(listening);

@@ -31,6 +31,12 @@ namespace ps {
 
 enum class Model { Fork, Thread, Iterative };
 
+// Thread names (comm, at most 15 characters) of the in-process models: the server thread that
+// accepts (thread, iterative) and the thread model's workers. `top -H` shows them; the labs and
+// the live view find them in /proc/<pid>/task/<tid>/comm. Exported as constants.threadNames.
+inline constexpr char kServerThreadName[] = "ps-server";
+inline constexpr char kWorkerThreadName[] = "ps-worker";
+
 // Lab switches (issue "Teach"): the defaults are the safe, correct servers; the others reproduce
 // the lecture's mistakes on purpose so they can be observed.
 enum class ReapMode { Sigchld, None };     // fork: reap in a SIGCHLD handler, or never (zombies)

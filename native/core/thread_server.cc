@@ -73,6 +73,7 @@ class ThreadServer final : public InProcessServer {
     pid_t tid = static_cast<pid_t>(syscall(SYS_gettid));
     slot->tid = tid;
     slot->thread = pthread_self();
+    pthread_setname_np(pthread_self(), kWorkerThreadName);
     Counters& counters = self->page_->counters;
     DisconnectReason reason;
     // If this thread ends abruptly (the lab's crash hook: pthread_exit mid-connection), the cleanup

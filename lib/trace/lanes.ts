@@ -1,0 +1,467 @@
+// A recording (recording.ts) → the lecture's board drawing, as data: one lane per process or
+// thread, the marks on it, and where each lane starts (a branch from its parent: fork,
+// pthread_create) and ends (exit, reaped by waitpid, or still a zombie). svg.ts draws it; the
+// tests check it against the trace.
+//
+// Who made a call is known from the record itself: its pid (Node, the fork master, a child), and
+// for the in-process models the call (socket/bind/listen and close()'s shutdowns are made on
+// Node's JS thread, a worker's calls carry its connection and slot, the rest is the server thread).
+import type { Peer, TraceCall, TraceEvent } from '../server/events';
+import type { Lang } from '../util/i18n';
+import { t } from '../util/i18n';
+import { decodeWaitStatus, traceCallText, traceNote } from './format';
+import type { RecordedServer } from './recording';
+
+export type LaneKind = 'node' | 'master' | 'child' | 'server-thread' | 'worker' | 'cluster-worker';
+
+/**
+ * How a lane ends: 'running' (still alive when the recording ended), 'exited' (a thread returned),
+ * 'reaped' (a child exited and its parent waited for it), 'zombie' (a child exited and nobody
+ * waited: dead, not reaped), 'killed' (a child ended by a signal, then reaped), 'closed' (the
+ * server process or thread ended with close()).
+ */
+export type LaneEnd = 'running' | 'exited' | 'reaped' | 'zombie' | 'killed' | 'closed';
+
+export interface Lane {
+  /** 'node', 'master', 'server-thread', 'child:<pid>', 'worker:<connection id>', 'cluster-worker:<pid>'. */
+  id: string;
+  kind: LaneKind;
+  pid: number;
+  /** Threads: the kernel's thread id, once the worker said it (worker-start). */
+  tid?: number;
+  slot?: number;
+  /** The connection it serves (children and workers). */
+  connection?: number;
+  peer?: Peer;
+  /** The lane it branched from (fork, pthread_create), none for Node's. */
+  parent?: string;
+  /** Row of the branch (its first mark). */
+  startRow: number;
+  /** Row where it exited (child-exit, the worker's close), if it did. */
+  exitRow?: number;
+  /** Row where it was reaped (waitpid), if it was. */
+  reapedRow?: number;
+  /** Row where its line stops. */
+  endRow: number;
+  end: LaneEnd;
+}
+
+export type MarkKind =
+  | 'call' // socket, bind, listen, pthread_detach …: a call on the lane
+  | 'accept'
+  | 'eintr'
+  | 'fork'
+  | 'exec'
+  | 'thread' // pthread_create (the branch), worker-start
+  | 'close'
+  | 'refuse'
+  | 'sigchld' // the signal arriving at the parent; the waitpid that follows is its own mark
+  | 'waitpid'
+  | 'exit'
+  | 'shutdown'
+  | 'event'; // connection/disconnect/reject/reap of a model without a trace
+
+export interface Mark {
+  row: number;
+  lane: string;
+  kind: MarkKind;
+  /** The trace call it shows; absent for 'sigchld' and for events of untraced models. */
+  call?: TraceCall;
+  /** connection / disconnect / reject / reap, for 'event' marks. */
+  event?: string;
+  timeMs: number;
+  pid: number;
+  fd?: number;
+  result?: number;
+  errno?: string | null;
+  id?: number;
+  slot?: number;
+  /** A lane this mark points to: the new lane of a fork/pthread_create, the child a SIGCHLD came from. */
+  target?: string;
+  /** Short label drawn at the mark. */
+  label: string;
+  /** The whole line: the call with its real arguments (format.ts), for the text column. */
+  text: string;
+  /** The lecture's note for it (format.ts). */
+  note: string;
+  /** Something the lesson wants seen: a worker that read another client's cfd (the &cfd race). */
+  wrong?: boolean;
+}
+
+export interface Diagram {
+  server: RecordedServer;
+  lanes: Lane[];
+  /** In time order; row = index. */
+  marks: Mark[];
+  t0Ms: number;
+  /** Rows in the diagram: marks, plus one for lanes that are still running at the end. */
+  rows: number;
+}
+
+const NODE = 'node';
+const MASTER = 'master';
+const SERVER_THREAD = 'server-thread';
+
+function shortLabel(e: TraceEvent, lang: Lang): string {
+  switch (e.call) {
+    case 'socket':
+      return `socket → ${e.result}`;
+    case 'bind':
+      return 'bind';
+    case 'listen':
+      return 'listen';
+    case 'accept':
+      return `accept → cfd ${e.result}`;
+    case 'accept-eintr':
+      return 'EINTR';
+    case 'fork':
+      return `fork → ${e.result}`;
+    case 'exec':
+      return 'fork + execve';
+    case 'close-cfd':
+    case 'close-lfd':
+    case 'close-conn':
+      return `close(${e.fd})`;
+    case 'child-exit':
+      return `exit(${e.result})`;
+    case 'waitpid':
+      return `waitpid → ${e.result}`;
+    case 'pthread_create':
+      return 'pthread_create';
+    case 'pthread_detach':
+      return 'pthread_detach';
+    case 'worker-start':
+      return t(lang, { en: `tid ${e.result}: cfd ${e.fd}`, zh: `线程 ${e.result}：cfd ${e.fd}` });
+    case 'slots-full':
+      return t(lang, { en: `full → close(${e.fd})`, zh: `已满 → close(${e.fd})` });
+    case 'shutdown':
+      return `shutdown(${e.fd})`;
+    case 'door-pass':
+      return t(lang, { en: 'door: in', zh: '门禁：放行' });
+    case 'door-refuse':
+      return t(lang, { en: `door: ${e.reason ?? 'refused'}`, zh: `门禁：拒绝（${e.reason ?? e.result}）` });
+    case 'dup2':
+      return `dup2(${e.fd}, ${e.result})`;
+    case 'execve':
+      return `execve(${(e.program ?? '?').split('/').pop()})`;
+  }
+}
+
+function kindOf(call: TraceCall): MarkKind {
+  switch (call) {
+    case 'accept':
+      return 'accept';
+    case 'accept-eintr':
+      return 'eintr';
+    case 'fork':
+      return 'fork';
+    case 'exec':
+      return 'exec';
+    case 'pthread_create':
+    case 'worker-start':
+      return 'thread';
+    case 'close-cfd':
+    case 'close-lfd':
+    case 'close-conn':
+      return 'close';
+    case 'slots-full':
+    case 'door-refuse':
+      return 'refuse';
+    case 'execve':
+      return 'exec';
+    case 'waitpid':
+      return 'waitpid';
+    case 'child-exit':
+      return 'exit';
+    case 'shutdown':
+      return 'shutdown';
+    default:
+      return 'call';
+  }
+}
+
+/** Which lane made this call (see the header comment). */
+function laneOf(rec: RecordedServer, e: TraceEvent): string {
+  if (rec.model === 'fork') {
+    if (e.pid === rec.nodePid) return NODE;
+    if (e.pid === rec.pid) return MASTER;
+    return `child:${e.pid}`;
+  }
+  switch (e.call) {
+    case 'socket':
+    case 'bind':
+    case 'listen':
+    case 'shutdown': // close(): stop, and its timeout's shutdown of each connection, from JS
+      return NODE;
+    case 'worker-start':
+      return `worker:${e.id}`;
+    case 'close-conn':
+      return rec.model === 'thread' ? `worker:${e.id}` : SERVER_THREAD;
+    default:
+      return SERVER_THREAD;
+  }
+}
+
+interface Timed {
+  timeMs: number;
+  seq: number;
+  make: (row: number) => Mark;
+}
+
+/** Builds the lanes and marks of one recorded server, labels in `lang`. */
+export function buildDiagram(rec: RecordedServer, lang: Lang): Diagram {
+  const ctx = rec.model === 'fork' ? { masterPid: rec.pid, nodePid: rec.nodePid } : { nodePid: rec.nodePid };
+  const items: Timed[] = [];
+  let seq = 0;
+  const cfdOf = new Map<number, number>(); // connection id → the cfd accept() returned for it
+  for (const e of rec.trace) if (e.call === 'accept') cfdOf.set(e.id, e.result);
+
+  for (const e of rec.trace) {
+    const lane = laneOf(rec, e);
+    const base = {
+      lane,
+      kind: kindOf(e.call),
+      call: e.call,
+      timeMs: e.timeMs,
+      pid: e.pid,
+      fd: e.fd,
+      result: e.result,
+      errno: e.errno,
+      id: e.id,
+      ...(e.slot !== undefined ? { slot: e.slot } : {}),
+      label: shortLabel(e, lang),
+      text: traceCallText(e, lang, ctx),
+      note: traceNote(e, lang, ctx),
+    };
+    // The signal comes first: the kernel sends SIGCHLD, the handler's waitpid reaps.
+    if (e.call === 'waitpid' && rec.reap === 'sigchld') {
+      const child = `child:${e.result}`;
+      const w = decodeWaitStatus(e.fd);
+      items.push({
+        timeMs: e.timeMs,
+        seq: seq++,
+        make: (row) => ({
+          row,
+          lane,
+          kind: 'sigchld',
+          timeMs: e.timeMs,
+          pid: e.pid,
+          target: child,
+          label: 'SIGCHLD',
+          text: t(lang, {
+            en: `SIGCHLD: child ${e.result} ${w.exitCode !== null ? 'exited' : `was killed by ${w.signal}`}; the handler runs`,
+            zh: `SIGCHLD：子进程 ${e.result} ${w.exitCode !== null ? '已退出' : `被信号 ${w.signal} 终止`}；信号处理函数运行`,
+          }),
+          note: t(lang, {
+            en: 'the kernel tells the parent that a child ended (point 7)',
+            zh: '内核通知父进程：有子进程结束了（第 7 点）',
+          }),
+        }),
+      });
+    }
+    const target =
+      e.call === 'fork'
+        ? `child:${e.result}`
+        : e.call === 'pthread_create' && e.result === 0 && rec.model === 'thread'
+          ? `worker:${e.id}`
+          : e.call === 'exec'
+            ? MASTER
+            : undefined;
+    const wrong = e.call === 'worker-start' && cfdOf.has(e.id) && cfdOf.get(e.id) !== e.fd;
+    items.push({
+      timeMs: e.timeMs,
+      seq: seq++,
+      make: (row) => ({ row, ...base, ...(target ? { target } : {}), ...(wrong ? { wrong: true } : {}) }),
+    });
+  }
+
+  // Models without a trace (node, cluster): the events, on Node's lane or the worker's.
+  if (rec.trace.length === 0) {
+    for (const ev of rec.events) {
+      const pid = ev.type === 'reject' ? undefined : ev.event.pid;
+      const lane = rec.model === 'cluster' && pid !== undefined ? `cluster-worker:${pid}` : NODE;
+      const id = ev.event.id;
+      const label =
+        ev.type === 'connection'
+          ? `#${id} ${t(lang, { en: 'connected', zh: '连接' })}`
+          : ev.type === 'disconnect'
+            ? `#${id} ${ev.event.reason}`
+            : ev.type === 'reject'
+              ? `#${id} ${t(lang, { en: 'refused', zh: '拒绝' })}`
+              : t(lang, { en: `worker ${ev.event.pid} reaped`, zh: `回收工作进程 ${ev.event.pid}` });
+      items.push({
+        timeMs: ev.timeMs,
+        seq: seq++,
+        make: (row) => ({
+          row,
+          lane,
+          kind: 'event',
+          event: ev.type,
+          timeMs: ev.timeMs,
+          pid: pid ?? rec.pid,
+          id,
+          label,
+          text: label,
+          note: '',
+        }),
+      });
+    }
+  }
+
+  items.sort((a, b) => a.timeMs - b.timeMs || a.seq - b.seq);
+  const marks = items.map((it, row) => it.make(row));
+  const rows = marks.length + 1;
+  const lastRow = rows - 1;
+
+  // ---- lanes ----
+  const lanes = new Map<string, Lane>();
+  const ensure = (id: string, make: () => Lane): Lane => {
+    let l = lanes.get(id);
+    if (!l) {
+      l = make();
+      lanes.set(id, l);
+    }
+    return l;
+  };
+  const node = ensure(NODE, () => ({ id: NODE, kind: 'node', pid: rec.nodePid, startRow: 0, endRow: lastRow, end: 'running' }));
+  const peerOf = new Map<number, Peer>();
+  for (const e of rec.trace) if (e.call === 'accept' && e.address) peerOf.set(e.id, e.address);
+  for (const ev of rec.events) if (ev.type === 'connection') peerOf.set(ev.event.id, ev.event.peer);
+
+  // The server thread is created right after listen() (in_process_server.cc): it branches there.
+  const listenRow = marks.find((m) => m.call === 'listen')?.row;
+  for (const m of marks) {
+    if (m.lane === MASTER || m.target === MASTER) {
+      ensure(MASTER, () => ({
+        id: MASTER,
+        kind: 'master',
+        pid: rec.pid,
+        parent: NODE,
+        startRow: m.row,
+        endRow: lastRow,
+        end: 'running',
+      }));
+    } else if (m.lane === SERVER_THREAD) {
+      ensure(SERVER_THREAD, () => ({
+        id: SERVER_THREAD,
+        kind: 'server-thread',
+        pid: rec.nodePid,
+        parent: NODE,
+        startRow: listenRow !== undefined && listenRow < m.row ? listenRow : m.row,
+        endRow: lastRow,
+        end: 'running',
+      }));
+    }
+    if (m.target?.startsWith('child:') && m.kind === 'fork') {
+      const pid = Number(m.target.slice('child:'.length));
+      ensure(m.target, () => ({
+        id: m.target!,
+        kind: 'child',
+        pid,
+        connection: m.id,
+        ...(m.id !== undefined && peerOf.has(m.id) ? { peer: peerOf.get(m.id) } : {}),
+        parent: MASTER,
+        startRow: m.row,
+        endRow: lastRow,
+        end: 'running',
+      }));
+    }
+    if (m.target?.startsWith('worker:')) {
+      const id = Number(m.target.slice('worker:'.length));
+      ensure(m.target, () => ({
+        id: m.target!,
+        kind: 'worker',
+        pid: rec.nodePid,
+        connection: id,
+        ...(m.slot !== undefined ? { slot: m.slot } : {}),
+        ...(peerOf.has(id) ? { peer: peerOf.get(id) } : {}),
+        parent: SERVER_THREAD,
+        startRow: m.row,
+        endRow: lastRow,
+        end: 'running',
+      }));
+    }
+    if (m.lane.startsWith('cluster-worker:')) {
+      ensure(m.lane, () => ({
+        id: m.lane,
+        kind: 'cluster-worker',
+        pid: m.pid,
+        parent: NODE,
+        startRow: m.row,
+        endRow: lastRow,
+        end: 'running',
+      }));
+    }
+  }
+  // A child whose fork record was lost (the pipe was full) still gets its lane, from its first mark.
+  for (const m of marks) {
+    if (m.lane.startsWith('child:') && !lanes.has(m.lane)) {
+      ensure(m.lane, () => ({
+        id: m.lane,
+        kind: 'child',
+        pid: m.pid,
+        parent: MASTER,
+        startRow: m.row,
+        endRow: lastRow,
+        end: 'running',
+      }));
+    }
+    if (m.lane.startsWith('worker:') && !lanes.has(m.lane)) {
+      ensure(m.lane, () => ({
+        id: m.lane,
+        kind: 'worker',
+        pid: m.pid,
+        connection: m.id,
+        parent: SERVER_THREAD,
+        startRow: m.row,
+        endRow: lastRow,
+        end: 'running',
+      }));
+    }
+  }
+
+  // Ends: a child exits (child-exit), is reaped (waitpid), or both; a worker ends with its close.
+  for (const m of marks) {
+    const lane = lanes.get(m.lane);
+    if (m.call === 'worker-start' && lane) lane.tid = m.result;
+    if (m.call === 'child-exit' && lane) {
+      lane.exitRow = m.row;
+      lane.endRow = m.row;
+      lane.end = 'zombie'; // until a waitpid says otherwise
+    }
+    if (m.call === 'close-conn' && lane?.kind === 'worker') {
+      lane.exitRow = m.row;
+      lane.endRow = m.row;
+      lane.end = 'exited';
+    }
+    if (m.call === 'waitpid') {
+      const child = lanes.get(`child:${m.result}`);
+      if (child) {
+        child.reapedRow = m.row;
+        child.endRow = m.row;
+        child.end = decodeWaitStatus(m.fd ?? 0).exitCode === null && child.exitRow === undefined ? 'killed' : 'reaped';
+      }
+    }
+    if (m.kind === 'event' && m.event === 'reap') {
+      const worker = lanes.get(`cluster-worker:${m.pid}`);
+      if (worker) {
+        worker.reapedRow = m.row;
+        worker.endRow = m.row;
+        worker.end = 'reaped';
+      }
+    }
+  }
+  // A zombie stays drawn until the parent reaps it, or to the end: it is still in the process table.
+  for (const lane of lanes.values()) if (lane.end === 'zombie') lane.endRow = lastRow;
+  if (rec.closedMs !== null) {
+    for (const lane of lanes.values()) {
+      if (lane.end === 'running' && lane.kind !== 'node') lane.end = 'closed';
+    }
+    node.end = 'running';
+  }
+
+  const order: LaneKind[] = ['node', 'master', 'server-thread', 'child', 'worker', 'cluster-worker'];
+  const sorted = [...lanes.values()].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind) || a.startRow - b.startRow);
+  const t0Ms = Math.min(rec.trace[0]?.timeMs ?? Infinity, marks[0]?.timeMs ?? Infinity, rec.startedMs);
+  return { server: rec, lanes: sorted, marks, t0Ms, rows };
+}
