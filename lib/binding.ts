@@ -178,7 +178,7 @@ export interface Binding {
 
 // ---- Load generator (native/loadgen/loadgen.h, native/loadgen/addon.cc) ----
 
-export type NativeLoadMode = 'pingpong' | 'churn';
+export type NativeLoadMode = 'pingpong' | 'churn' | 'eof';
 export type NativeLoadExpect = 'echo' | 'upper';
 
 /** Every field required: lib/loadgen.ts fills in the defaults and validates first. */
