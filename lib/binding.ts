@@ -1,7 +1,8 @@
 // Types of every export of the native addon (build/Release/posix_servers.node, native/addon.cc).
 // lib/addon.ts loads the addon with `bindings` and types it with `Binding`.
 
-export type NativeModel = 'fork' | 'thread' | 'iterative';
+export type NativeModel = 'fork' | 'thread' | 'iterative' | 'prefork' | 'reuseport';
+export type NativeAcceptLock = 'none' | 'flock' | 'mutex' | 'pass';
 export type NativeHandler = 'echo' | 'upper' | 'discard' | 'chargen' | 'daytime' | 'time' | 'exec';
 
 /** The exec handler's program, resolved and checked in TypeScript (native/core/exec_child.h). */
@@ -61,6 +62,10 @@ export interface NativeStartOptions {
   rateWindowMs?: number;
   /** Lab hook: the message "CRASH\n" crashes the serving child (abort) or worker (pthread_exit). */
   labCrash?: boolean;
+  /** prefork, reuseport: members of the pool, 1..constants.MAX_WORKERS (default 1). */
+  workers?: number;
+  /** prefork: how the members take turns at accept() (default 'none'). */
+  acceptLock?: NativeAcceptLock;
 }
 
 export interface NativeAddress {
@@ -89,20 +94,27 @@ export interface NativeStats {
   refusedNoFd: number;
   /** accept() failures that belonged to one client (ECONNABORTED, EPROTO, …), skipped. */
   acceptErrors: number;
+  /**
+   * Pool models (prefork, reuseport): connections accepted by (prefork 'pass': handed to) each
+   * pool member, by its index; they add up to `accepted`. [] for models without a pool.
+   */
+  perWorker: number[];
 }
 
 /** A connection that died with a process of the server (native/core/server.h, LostConnection). */
 export interface LostConnection {
   id: number;
-  /** The child process that served it. */
+  /** The child process (pool models: the worker) that served it. */
   pid: number;
   bytesIn: number;
   bytesOut: number;
+  /** Pool models: the worker's index; -1 otherwise. */
+  worker: number;
 }
 
 /** A running server. Every method throws once finish() has been called (except finish). */
 export interface NativeServer {
-  /** Fork model: the master's pid; otherwise process.pid. */
+  /** Process models (fork, prefork, reuseport): the master's pid; otherwise process.pid. */
   readonly pid: number;
   /**
    * The event pipe's read end; the caller owns it afterwards. Call once. The pipe carries no
@@ -127,15 +139,16 @@ export interface NativeServer {
   stop(): void;
   /** End the connections still being served (and stop). */
   abortConnections(): void;
-  /** Fork model: SIGKILL the master (last resort). Other models: nothing. */
+  /** Process models: SIGKILL the master (last resort; its processes follow it). Other models: nothing. */
   kill(): void;
   /**
-   * After the event pipe's EOF (and, for fork, the master-exit callback), before finish(): the
-   * connections that died with a process of the server (fork: the master's live children when it
-   * died), which no event reported as ended. Makes the counters true. Empty after a normal close.
+   * After the event pipe's EOF (and, for process models, the master-exit callback), before
+   * finish(): the connections that died with a process of the server (the master's live children
+   * or pool workers when it died), which no event reported as ended. Makes the counters true.
+   * Empty after a normal close.
    */
   reconcile(): LostConnection[];
-  /** After the event pipe's EOF (and, for fork, the master-exit callback): join threads, release memory. */
+  /** After the event pipe's EOF (and, for process models, the master-exit callback): join threads, release memory. */
   finish(): void;
   /**
    * Fork model: whether the pending report of the master's exit (a thread-safe function) keeps
@@ -161,8 +174,9 @@ export interface WireFormat {
 
 export interface Binding {
   /**
-   * Starts a server. onMasterExit is called once, for the fork model only, when the master has
-   * been reaped: exitCode when it exited, signal number when it was killed.
+   * Starts a server. onMasterExit is called once, for the process models only (fork, prefork,
+   * reuseport), when the master has been reaped: exitCode when it exited, signal number when it
+   * was killed.
    */
   start(options: NativeStartOptions, onMasterExit: (exitCode: number | null, signal: number | null) => void): NativeServer;
   constants: {
@@ -170,6 +184,8 @@ export interface Binding {
     FORK_MAX_CLIENTS_LIMIT: number;
     /** Rules per allow/deny list. */
     MAX_DOOR_RULES: number;
+    /** Pool models: the most members a pool may have. */
+    MAX_WORKERS: number;
     wire: WireFormat;
     /** comm of the in-process models' threads: the accepting server thread, the thread model's workers. */
     threadNames: { server: string; worker: string };

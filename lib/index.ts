@@ -2,9 +2,29 @@ export { startServer, PosixServer } from './server/server';
 export type { ServerEvents } from './server/server';
 export type { AddressInfo } from './server/backend';
 export type { ServerStats } from './server/server';
-export { MODELS, NATIVE_MODELS, JS_MODELS, HANDLERS, MAX_WORKERS, DEFAULT_BACKLOG } from './server/options';
+export {
+  MODELS,
+  NATIVE_MODELS,
+  POOL_MODELS,
+  PROCESS_MODELS,
+  JS_MODELS,
+  HANDLERS,
+  EXEC_MODELS,
+  ACCEPT_LOCKS,
+  MAX_WORKERS,
+  DEFAULT_BACKLOG,
+} from './server/options';
 export { MAX_CLIENTS_LIMIT, FORK_MAX_CLIENTS_LIMIT, MAX_DOOR_RULES } from './server/limits';
-export type { CloseOptions, ExecHandler, ExecStderr, Handler, Model, ServerOptions, ServiceName } from './server/options';
+export type {
+  AcceptLock,
+  CloseOptions,
+  ExecHandler,
+  ExecStderr,
+  Handler,
+  Model,
+  ServerOptions,
+  ServiceName,
+} from './server/options';
 export type {
   ConnectionEvent,
   DisconnectEvent,

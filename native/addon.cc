@@ -170,6 +170,13 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
     put("eventWakeups", c.eventWakeups);
     put("refusedNoFd", c.refusedNoFd);
     put("acceptErrors", c.acceptErrors);
+    Napi::Array per_worker = Napi::Array::New(env, static_cast<size_t>(server_->pool_size()));
+    for (int i = 0; i < server_->pool_size(); ++i) {
+      per_worker.Set(
+          static_cast<uint32_t>(i),
+          Napi::Number::New(env, static_cast<double>(server_->member_accepts(i).load(std::memory_order_relaxed))));
+    }
+    out.Set("perWorker", per_worker);
     return out;
   }
 
@@ -193,7 +200,7 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
     return info.Env().Undefined();
   }
 
-  // [{ id, pid, bytesIn, bytesOut }]: the connections that died with a process of the server.
+  // [{ id, pid, bytesIn, bytesOut, worker }]: the connections that died with a process of the server.
   Napi::Value Reconcile(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Running(env)) return env.Undefined();
@@ -205,6 +212,7 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
       conn.Set("pid", lost[i].pid);
       conn.Set("bytesIn", static_cast<double>(lost[i].bytesIn));
       conn.Set("bytesOut", static_cast<double>(lost[i].bytesOut));
+      conn.Set("worker", lost[i].worker);
       out.Set(static_cast<uint32_t>(i), conn);
     }
     return out;
@@ -298,8 +306,13 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
     out.model = ps::Model::Thread;
   else if (model == "iterative")
     out.model = ps::Model::Iterative;
+  else if (model == "prefork")
+    out.model = ps::Model::Prefork;
+  else if (model == "reuseport")
+    out.model = ps::Model::Reuseport;
   else
     return fail("model");
+  out.listen.reuseport = out.model == ps::Model::Reuseport;
   static const std::pair<const char*, ps::Handler> kHandlers[] = {
       {"echo", ps::Handler::Echo},       {"upper", ps::Handler::Upper},     {"discard", ps::Handler::Discard},
       {"chargen", ps::Handler::Chargen}, {"daytime", ps::Handler::Daytime}, {"time", ps::Handler::Time},
@@ -313,9 +326,11 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
     }
   }
   if (!known_handler) return fail("handler");
+  // Only a process that serves one client at a time can become its program (reuseport's members
+  // serve many from an event loop, and a thread cannot become another program).
   if (out.serve.handler == ps::Handler::Exec &&
-      (out.model != ps::Model::Fork || !read_exec(opts.Get("exec"), out.exec))) {
-    return fail("exec");  // a thread cannot become another program
+      ((out.model != ps::Model::Fork && out.model != ps::Model::Prefork) || !read_exec(opts.Get("exec"), out.exec))) {
+    return fail("exec");
   }
   if (opts.Has("door") && !read_door(opts.Get("door"), out.door)) return fail("door");
   Napi::Value host = opts.Get("host");
@@ -359,6 +374,22 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
     out.threadArg = ps::ThreadArg::SharedCfd;
   else
     return fail("threadArg");
+  Napi::Value workers = opts.Get("workers");
+  out.workers = workers.IsNumber() ? workers.As<Napi::Number>().Int32Value() : 1;
+  if (out.workers < 1 || out.workers > ps::kMaxWorkers) return fail("workers");
+  std::string lock = opts.Has("acceptLock") && opts.Get("acceptLock").IsString()
+                         ? opts.Get("acceptLock").As<Napi::String>().Utf8Value()
+                         : "none";
+  if (lock == "none")
+    out.acceptLock = ps::AcceptLock::None;
+  else if (lock == "flock")
+    out.acceptLock = ps::AcceptLock::Flock;
+  else if (lock == "mutex")
+    out.acceptLock = ps::AcceptLock::Mutex;
+  else if (lock == "pass")
+    out.acceptLock = ps::AcceptLock::Pass;
+  else
+    return fail("acceptLock");
   if (out.labHoldMs < 0 || out.labHoldMs > 60000) return fail("labHoldMs");
   if (out.listen.port < 0 || out.listen.port > 65535) return fail("port");
   if (out.listen.backlog < 1) return fail("backlog");
@@ -367,7 +398,7 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
 }
 
 // start(options, onMasterExit) → NativeServer. onMasterExit(exitCode, signal) is called once
-// for the fork model when the master has been reaped.
+// for the process models (fork, prefork, reuseport) when the master has been reaped.
 Napi::Value Start(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 2 || !info[0].IsObject() || !info[1].IsFunction()) {
@@ -379,7 +410,7 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   if (!read_options(info[0].As<Napi::Object>(), options)) return env.Undefined();
 
   MasterExitReporter* reporter = nullptr;
-  if (options.model == ps::Model::Fork) {
+  if (ps::is_process_model(options.model)) {
     reporter = new MasterExitReporter();
     reporter->tsfn =
         Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "posix-servers:master-exit", 0, 1);
@@ -452,6 +483,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   constants.Set("MAX_CLIENTS_LIMIT", ps::kMaxClientsLimit);
   constants.Set("FORK_MAX_CLIENTS_LIMIT", ps::kForkMaxClientsLimit);
   constants.Set("MAX_DOOR_RULES", ps::kMaxDoorRules);
+  constants.Set("MAX_WORKERS", ps::kMaxWorkers);
   constants.Set("wire", WireFormat(env));
   Napi::Object thread_names = Napi::Object::New(env);
   thread_names.Set("server", ps::kServerThreadName);

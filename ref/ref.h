@@ -1,16 +1,18 @@
 /*
- * What the four reference servers share, in the spirit of Stevens' unp.h: argument parsing,
+ * What the reference servers share, in the spirit of Stevens' unp.h: argument parsing,
  * socket -> bind -> listen, the echo loop with short writes handled, and the stop signals.
  * Everything is static inline so each program stays one translation unit and unused helpers
  * cost no warning.
  *
- * Include this first: the feature-test macro must precede every system header. XSI (700)
- * brings POSIX.1-2008 plus sigaction's SA_* flags under -std=c11.
+ * Include this first: the feature-test macros must precede every system header. XSI (700)
+ * brings POSIX.1-2008 plus sigaction's SA_* flags under -std=c11; _DEFAULT_SOURCE the BSD socket
+ * option SO_REUSEPORT (ref-reuseport), which strict XSI hides.
  */
 #ifndef REF_H
 #define REF_H
 
 #define _XOPEN_SOURCE 700
+#define _DEFAULT_SOURCE
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,8 +35,15 @@
 struct ref_config {
   const char* host;
   int port;
-  int upper; /* --handler upper: echo with ASCII a-z turned into A-Z */
+  int upper;        /* --handler upper: echo with ASCII a-z turned into A-Z */
+  int workers;      /* --workers N (pool servers): processes forked at start; default: CPUs */
+  const char* lock; /* --lock none|flock|mutex|pass (ref-prefork): default none */
 };
+
+/* The arguments a program takes beyond --host, --port and --handler (ref_parse_args_for). */
+#define REF_ARG_WORKERS 1
+#define REF_ARG_LOCK 2
+#define REF_MAX_WORKERS 64
 
 /* Set by the SIGTERM/SIGINT handler; the loops test it after every EINTR. */
 static volatile sig_atomic_t ref_stop_requested = 0;
@@ -44,21 +53,27 @@ static volatile sig_atomic_t ref_stop_requested = 0;
 static volatile sig_atomic_t ref_listen_fd = -1;
 static volatile sig_atomic_t ref_client_fd = -1;
 
-static inline void ref_usage(const char* prog) {
-  fprintf(stderr, "usage: %s [--host 127.0.0.1] [--port 0] [--handler echo|upper]\n", prog);
+static inline void ref_usage(const char* prog, int extra) {
+  fprintf(stderr, "usage: %s [--host 127.0.0.1] [--port 0] [--handler echo|upper]%s%s\n", prog,
+          (extra & REF_ARG_WORKERS) ? " [--workers N]" : "",
+          (extra & REF_ARG_LOCK) ? " [--lock none|flock|mutex|pass]" : "");
   exit(2);
 }
 
-static inline void ref_parse_args(int argc, char** argv, struct ref_config* cfg) {
+/* `extra`: REF_ARG_* for the arguments this program takes besides the common three. */
+static inline void ref_parse_args_for(int argc, char** argv, struct ref_config* cfg, int extra) {
   cfg->host = "127.0.0.1";
   cfg->port = 0;
   cfg->upper = 0;
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  cfg->workers = cpus < 1 ? 1 : cpus > REF_MAX_WORKERS ? REF_MAX_WORKERS : (int)cpus;
+  cfg->lock = "none";
   for (int i = 1; i < argc; i++) {
     const char* opt = argv[i];
-    if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) ref_usage(argv[0]);
+    if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) ref_usage(argv[0], extra);
     if (i + 1 >= argc) {
       fprintf(stderr, "%s: %s needs a value\n", argv[0], opt);
-      ref_usage(argv[0]);
+      ref_usage(argv[0], extra);
     }
     const char* val = argv[++i];
     if (strcmp(opt, "--host") == 0) {
@@ -81,11 +96,31 @@ static inline void ref_parse_args(int argc, char** argv, struct ref_config* cfg)
         fprintf(stderr, "%s: --handler must be echo or upper, got '%s'\n", argv[0], val);
         exit(2);
       }
+    } else if ((extra & REF_ARG_WORKERS) && strcmp(opt, "--workers") == 0) {
+      char* end = NULL;
+      errno = 0;
+      long w = strtol(val, &end, 10);
+      if (errno != 0 || end == val || *end != '\0' || w < 1 || w > REF_MAX_WORKERS) {
+        fprintf(stderr, "%s: --workers must be an integer from 1 to %d, got '%s'\n", argv[0], REF_MAX_WORKERS, val);
+        exit(2);
+      }
+      cfg->workers = (int)w;
+    } else if ((extra & REF_ARG_LOCK) && strcmp(opt, "--lock") == 0) {
+      if (strcmp(val, "none") != 0 && strcmp(val, "flock") != 0 && strcmp(val, "mutex") != 0 &&
+          strcmp(val, "pass") != 0) {
+        fprintf(stderr, "%s: --lock must be none, flock, mutex or pass, got '%s'\n", argv[0], val);
+        exit(2);
+      }
+      cfg->lock = val;
     } else {
       fprintf(stderr, "%s: unknown option '%s'\n", argv[0], opt);
-      ref_usage(argv[0]);
+      ref_usage(argv[0], extra);
     }
   }
+}
+
+static inline void ref_parse_args(int argc, char** argv, struct ref_config* cfg) {
+  ref_parse_args_for(argc, argv, cfg, 0);
 }
 
 static inline void ref_close(int fd) {
@@ -96,8 +131,9 @@ static inline void ref_close(int fd) {
 
 /* socket -> bind -> listen on a numeric IPv4 or IPv6 address. Returns the listening descriptor
  * and stores the port actually bound (the kernel's choice for port 0); exits on failure, since
- * a server that cannot listen has nothing else to do. */
-static inline int ref_listen(const struct ref_config* cfg, int* bound_port) {
+ * a server that cannot listen has nothing else to do. `reuseport`: SO_REUSEPORT before bind(),
+ * so that other sockets of the same user may listen on the same address and port. */
+static inline int ref_listen_on(const struct ref_config* cfg, int port, int reuseport, int* bound_port) {
   struct sockaddr_storage ss;
   socklen_t len;
   memset(&ss, 0, sizeof ss);
@@ -105,11 +141,11 @@ static inline int ref_listen(const struct ref_config* cfg, int* bound_port) {
   struct sockaddr_in6* in6 = (struct sockaddr_in6*)&ss;
   if (inet_pton(AF_INET, cfg->host, &in4->sin_addr) == 1) {
     in4->sin_family = AF_INET;
-    in4->sin_port = htons((uint16_t)cfg->port);
+    in4->sin_port = htons((uint16_t)port);
     len = sizeof *in4;
   } else if (inet_pton(AF_INET6, cfg->host, &in6->sin6_addr) == 1) {
     in6->sin6_family = AF_INET6;
-    in6->sin6_port = htons((uint16_t)cfg->port);
+    in6->sin6_port = htons((uint16_t)port);
     len = sizeof *in6;
   } else {
     fprintf(stderr, "--host must be a numeric IPv4 or IPv6 address, got '%s'\n", cfg->host);
@@ -127,6 +163,10 @@ static inline int ref_listen(const struct ref_config* cfg, int* bound_port) {
     perror("setsockopt(SO_REUSEADDR)");
     exit(1);
   }
+  if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) < 0) {
+    perror("setsockopt(SO_REUSEPORT)");
+    exit(1);
+  }
   if (bind(fd, (struct sockaddr*)&ss, len) < 0) {
     perror("bind");
     exit(1);
@@ -142,6 +182,10 @@ static inline int ref_listen(const struct ref_config* cfg, int* bound_port) {
   }
   *bound_port = ntohs(ss.ss_family == AF_INET6 ? in6->sin6_port : in4->sin_port);
   return fd;
+}
+
+static inline int ref_listen(const struct ref_config* cfg, int* bound_port) {
+  return ref_listen_on(cfg, cfg->port, 0, bound_port);
 }
 
 /* The one line a supervisor waits for. Flushed at once: stdout is a pipe, hence fully buffered,

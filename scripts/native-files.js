@@ -4,16 +4,17 @@
 // (lib/paths.ts), scripts/check-package.sh checks that the tarball has them. Renaming a program
 // is a one-line change here (besides its CMake target and the C++ that names it).
 //
-// The addon and the fork master sit side by side: the addon finds the master next to itself
-// (dladdr, native/core/fork_server.cc). The load generator is part of the addon.
+// The addon and the master program (of the fork, prefork and reuseport models) sit side by side:
+// the addon finds the master next to itself (dladdr, native/core/fork_server.cc). The load
+// generator is part of the addon.
 'use strict';
 
 /** The addon: `bindings` looks for this name. */
 const ADDON = { build: 'Release/posix_servers.node', ship: 'posix_servers.node' };
-/** The fork model's master program, exec'd by the addon. */
-const MASTER = { build: 'Release/posix-servers-fork-master', ship: 'posix-servers-fork-master' };
+/** The process models' master program (fork, prefork, reuseport), exec'd by the addon. */
+const MASTER = { build: 'Release/posix-servers-master', ship: 'posix-servers-master' };
 /** The C reference servers of `posix-servers bench` (ref/*.c), one per design. */
-const REFERENCES = ['iterative', 'fork', 'thread', 'epoll'].map((model) => ({
+const REFERENCES = ['iterative', 'fork', 'thread', 'epoll', 'prefork', 'reuseport'].map((model) => ({
   model,
   build: `ref/ref-${model}`,
   ship: `ref/ref-${model}`,

@@ -1,7 +1,7 @@
 // What every model must do, the native ones and Node's own alike, asserted on bytes, events and
 // counters: one suite, parameterised by model.
 import { DisconnectEvent, ConnectionEvent, Model, MODELS, PosixServer, startServer } from '../lib';
-import { Client, childrenOf, exchange, optionsFor, port, random, sleep, waitFor } from './helpers';
+import { Client, childrenOf, exchange, isPoolModel, optionsFor, port, random, sleep, SUITE_WORKERS, waitFor } from './helpers';
 
 describe.each(MODELS)('%s model', (model) => {
   let server: PosixServer;
@@ -76,6 +76,21 @@ describe.each(MODELS)('%s model', (model) => {
       expect(s.reaped).toBe(5);
       for (const c of connections) expect(c.pid).toBeGreaterThan(0);
       expect(new Set(connections.map((c) => c.pid)).size).toBe(5);
+    } else if (isPoolModel(model)) {
+      // The pool, forked once at start, serves every connection: no process per connection. Each
+      // connection names its worker by index and by pid, and one index is always one pid.
+      expect(s.reaped).toBe(0);
+      const pool = childrenOf(server.pid).map((k) => k.pid);
+      expect(pool).toHaveLength(SUITE_WORKERS[model]!);
+      const pidOf = new Map<number, number>();
+      for (const c of connections) {
+        expect(pool).toContain(c.pid);
+        expect(c.worker).toBeGreaterThanOrEqual(0);
+        expect(c.worker).toBeLessThan(pool.length);
+        expect(pidOf.get(c.worker!) ?? c.pid).toBe(c.pid);
+        pidOf.set(c.worker!, c.pid!);
+      }
+      expect(byId.map((d) => [d.pid, d.worker])).toEqual(connections.map((c) => [c.pid, c.worker]));
     } else if (model === 'cluster') {
       // Two workers, forked once by Node at start, take the connections in turn; none exited.
       expect(s.reaped).toBe(0);
@@ -92,6 +107,11 @@ describe.each(MODELS)('%s model', (model) => {
     if (model === 'thread')
       for (const c of connections) expect(c.slot).toBe(0); // one at a time: first free slot
     else for (const c of connections) expect(c.slot).toBeUndefined();
+    if (!isPoolModel(model)) for (const c of connections) expect(c.worker).toBeUndefined();
+    // Accepts per pool worker add up to accepted; no pool, no entries.
+    expect(s.perWorker).toHaveLength(isPoolModel(model) ? SUITE_WORKERS[model]! : 0);
+    expect(s.perWorker.reduce((a, b) => a + b, 0)).toBe(isPoolModel(model) ? 5 : 0);
+    for (const [w, n] of s.perWorker.entries()) expect(n).toBe(connections.filter((c) => c.worker === w).length);
   });
 
   test('close() ends a connection that outlives its timeout and reports it as aborted', async () => {
@@ -136,14 +156,15 @@ describe.each(MODELS)('%s model', (model) => {
   });
 });
 
-describe.each(['fork', 'thread', 'node', 'cluster'] as Model[])('%s model: concurrency', (model) => {
+describe.each(['fork', 'thread', 'node', 'cluster', 'prefork', 'reuseport'] as Model[])('%s model: concurrency', (model) => {
   let server: PosixServer;
   afterEach(async () => {
     await server?.close({ timeoutMs: 0 });
   });
 
   test('serves 50 concurrent clients', async () => {
-    server = await startServer(optionsFor(model));
+    // A prefork worker serves one client at a time: 50 at once take 50 workers.
+    server = await startServer(optionsFor(model, model === 'prefork' ? { workers: 50 } : {}));
     const clients = await Promise.all(Array.from({ length: 50 }, () => Client.open(port(server))));
     // All 50 are served at the same time: each gets its echo while all stay connected.
     const payloads = clients.map(() => random(4096));

@@ -53,6 +53,19 @@ function start(args: string[], env?: NodeJS.ProcessEnv): Run {
 }
 
 describe('serve flags', () => {
+  test('the pool flags', () => {
+    expect(parseServeArgs(['--model', 'prefork', '--workers', '3', '--accept-lock=pass'])).toMatchObject({
+      model: 'prefork',
+      workers: 3,
+      acceptLock: 'pass',
+    });
+    expect(parseServeArgs(['--model', 'reuseport'])).toMatchObject({
+      model: 'reuseport',
+      workers: undefined,
+      acceptLock: undefined,
+    });
+  });
+
   test('defaults and --flag=value', () => {
     expect(parseServeArgs([])).toMatchObject({
       model: 'fork',
@@ -75,14 +88,17 @@ describe('serve flags', () => {
   });
 
   test.each([
-    [['--model', 'prefork'], /--model must be one of/],
+    [['--model', 'prethreaded'], /--model must be one of/],
     [['--port', 'eighty'], /--port must be an integer/],
     [['--port', '70000'], /--port must be from 0 to 65535/],
     [['--max-clients'], /--max-clients needs a value/],
     [['--frobnicate'], /unknown flag '--frobnicate'/],
     [['--json=yes'], /--json takes no value/],
     [['--workers', '0', '--model', 'cluster'], /--workers must be from 1 to 64, got 0/],
-    [['--workers', '2'], /--workers applies only to --model cluster/],
+    [['--workers', '2'], /--workers applies only to --model cluster, prefork, reuseport/],
+    [['--workers', '65', '--model', 'prefork'], /--workers must be from 1 to 64, got 65/],
+    [['--accept-lock', 'mutex'], /--accept-lock applies only to --model prefork/],
+    [['--model', 'prefork', '--accept-lock', 'sem'], /--accept-lock must be one of none, flock, mutex, pass, got 'sem'/],
     [['--model', 'node', '--trace'], /--trace applies only to the native models/],
     [['--rate-window-ms', '500'], /--rate-window-ms applies only with --min-bytes-per-second/],
     [['--min-bytes-per-second', '-1'], /--min-bytes-per-second must be from 0/],
@@ -165,34 +181,44 @@ describe('serve flags', () => {
   });
 });
 
-describe.each(['fork', 'thread', 'iterative', 'node', 'cluster'])('posix-servers serve --model %s --json', (model) => {
-  test('listens, reports what clients do, and closes on SIGTERM with the final stats', async () => {
-    const r = start(['serve', '--model', model, '--port', '0', '--json', ...(model === 'cluster' ? ['--workers', '2'] : [])]);
-    await waitFor(() => r.out.length >= 1, 10000, 'the listening line');
-    const listening = JSON.parse(r.out[0]);
-    expect(listening).toMatchObject({ event: 'listening', model, address: '127.0.0.1' });
-    expect(listening.port).toBeGreaterThan(0);
-    expect((await exchange(listening.port, Buffer.from('via the cli'))).toString()).toBe('via the cli');
-    const events = () => r.out.slice(1).map((l) => JSON.parse(l));
-    await waitFor(() => events().some((e) => e.event === 'disconnect'), 5000, 'disconnect line');
-    if (model === 'fork') await waitFor(() => events().some((e) => e.event === 'reap'), 5000, 'reap line');
-    const conn = events().find((e) => e.event === 'connection');
-    expect(conn).toMatchObject({ id: 1, peer: { address: '127.0.0.1' } });
-    if (model === 'fork') {
-      expect(events().find((e) => e.event === 'reap')).toMatchObject({ pid: conn.pid, exitCode: 0 });
-    }
-    r.child.kill('SIGTERM');
-    expect(await r.exit).toBe(0);
-    const close = events().find((e) => e.event === 'close');
-    expect(close.stats).toMatchObject({ accepted: 1, closed: 1, bytesIn: 11, bytesOut: 11 });
-    if (model === 'fork') expect(isAlive(listening.pid)).toBe(false); // the master is gone too
-    if (model === 'cluster') {
-      expect(close.stats.reaped).toBe(2); // both workers exited and were waited for
-      expect(isAlive(conn.pid)).toBe(false);
-    }
-    expect(r.err).toEqual([]);
-  });
-});
+describe.each(['fork', 'thread', 'iterative', 'node', 'cluster', 'prefork', 'reuseport'])(
+  'posix-servers serve --model %s --json',
+  (model) => {
+    test('listens, reports what clients do, and closes on SIGTERM with the final stats', async () => {
+      const pool = model === 'cluster' || model === 'prefork' || model === 'reuseport';
+      const r = start(['serve', '--model', model, '--port', '0', '--json', ...(pool ? ['--workers', '2'] : [])]);
+      await waitFor(() => r.out.length >= 1, 10000, 'the listening line');
+      const listening = JSON.parse(r.out[0]);
+      expect(listening).toMatchObject({ event: 'listening', model, address: '127.0.0.1' });
+      expect(listening.port).toBeGreaterThan(0);
+      expect((await exchange(listening.port, Buffer.from('via the cli'))).toString()).toBe('via the cli');
+      const events = () => r.out.slice(1).map((l) => JSON.parse(l));
+      await waitFor(() => events().some((e) => e.event === 'disconnect'), 5000, 'disconnect line');
+      if (model === 'fork') await waitFor(() => events().some((e) => e.event === 'reap'), 5000, 'reap line');
+      const conn = events().find((e) => e.event === 'connection');
+      expect(conn).toMatchObject({ id: 1, peer: { address: '127.0.0.1' } });
+      if (model === 'fork') {
+        expect(events().find((e) => e.event === 'reap')).toMatchObject({ pid: conn.pid, exitCode: 0 });
+      }
+      r.child.kill('SIGTERM');
+      expect(await r.exit).toBe(0);
+      const close = events().find((e) => e.event === 'close');
+      expect(close.stats).toMatchObject({ accepted: 1, closed: 1, bytesIn: 11, bytesOut: 11 });
+      if (model === 'fork' || model === 'prefork' || model === 'reuseport') expect(isAlive(listening.pid)).toBe(false); // the master is gone too
+      if (model === 'prefork' || model === 'reuseport') {
+        expect(conn).toMatchObject({ worker: expect.any(Number), pid: expect.any(Number) });
+        expect(close.stats.perWorker).toHaveLength(2);
+        expect(close.stats.reaped).toBe(2); // both workers left at close and were waited for
+        expect(isAlive(conn.pid)).toBe(false);
+      }
+      if (model === 'cluster') {
+        expect(close.stats.reaped).toBe(2); // both workers exited and were waited for
+        expect(isAlive(conn.pid)).toBe(false);
+      }
+      expect(r.err).toEqual([]);
+    });
+  },
+);
 
 describe('posix-servers as inetd', () => {
   test('serve --exec --json -- /bin/cat: the program echoes; reap carries its exit code', async () => {

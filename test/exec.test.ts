@@ -4,9 +4,9 @@
 import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DisconnectEvent, PosixServer, ReapEvent, TraceEvent, startServer } from '../lib';
+import { DisconnectEvent, EXEC_MODELS, PosixServer, ReapEvent, ServerOptions, TraceEvent, startServer } from '../lib';
 import { readStat } from '../lib/util/proc';
-import { Client, exchange, isAlive, port, random, snapshot, sleep, waitFor, zombiesOf } from './helpers';
+import { Client, exchange, isAlive, optionsFor, port, random, snapshot, sleep, waitFor, zombiesOf } from './helpers';
 
 interface Log {
   disconnects: DisconnectEvent[];
@@ -24,7 +24,8 @@ function watch(server: PosixServer): Log {
   return log;
 }
 
-describe('the exec handler', () => {
+describe.each(EXEC_MODELS)('%s model: the exec handler', (model) => {
+  const opts = (extra: Omit<ServerOptions, 'model'>) => optionsFor(model, extra);
   let server: PosixServer | undefined;
   let dir: string;
   beforeAll(() => {
@@ -37,7 +38,7 @@ describe('the exec handler', () => {
   });
 
   test('/bin/cat echoes a random 1 MiB binary payload byte for byte', async () => {
-    server = await startServer({ model: 'fork', handler: { exec: ['/bin/cat'] } });
+    server = await startServer(opts({ handler: { exec: ['/bin/cat'] } }));
     const log = watch(server);
     const payload = random(1 << 20);
     const back = await exchange(port(server), payload, 20000);
@@ -50,10 +51,9 @@ describe('the exec handler', () => {
   });
 
   test("a shell program sees ucspi-tcp's environment: PROTO, TCPREMOTEIP/PORT of the client's socket, TCPLOCALIP/PORT", async () => {
-    server = await startServer({
-      model: 'fork',
-      handler: { exec: ['sh', '-c', 'echo "$PROTO $TCPREMOTEIP $TCPREMOTEPORT $TCPLOCALIP $TCPLOCALPORT"'] },
-    });
+    server = await startServer(
+      opts({ handler: { exec: ['sh', '-c', 'echo "$PROTO $TCPREMOTEIP $TCPREMOTEPORT $TCPLOCALIP $TCPLOCALPORT"'] } }),
+    );
     const c = await Client.open(port(server), 2000, '127.0.0.1', '127.0.0.2');
     await c.closedByPeer();
     const words = c.take().toString().trim().split(' ');
@@ -62,37 +62,37 @@ describe('the exec handler', () => {
   });
 
   test('env replaces the environment (as spawn does); the ucspi-tcp variables win over it', async () => {
-    server = await startServer({
-      model: 'fork',
-      handler: {
-        exec: ['/bin/sh', '-c', 'echo "$GREETING|${HOME:-no home}|$PROTO|$TCPLOCALPORT"'],
-        env: { GREETING: 'hello world', PROTO: 'not TCP', TCPLOCALPORT: '1' },
-      },
-    });
+    server = await startServer(
+      opts({
+        handler: {
+          exec: ['/bin/sh', '-c', 'echo "$GREETING|${HOME:-no home}|$PROTO|$TCPLOCALPORT"'],
+          env: { GREETING: 'hello world', PROTO: 'not TCP', TCPLOCALPORT: '1' },
+        },
+      }),
+    );
     const out = (await exchange(port(server), '')).toString();
     expect(out).toBe(`hello world|no home|TCP|${port(server)}\n`);
   });
 
   test('stderr: socket sends it to the client, null (the default) drops it', async () => {
     const program = ['/bin/sh', '-c', 'echo out; echo err >&2'];
-    server = await startServer({ model: 'fork', handler: { exec: program, stderr: 'socket' } });
+    server = await startServer(opts({ handler: { exec: program, stderr: 'socket' } }));
     expect((await exchange(port(server), '')).toString()).toBe('out\nerr\n');
     await server.close();
-    server = await startServer({ model: 'fork', handler: { exec: program } });
+    server = await startServer(opts({ handler: { exec: program } }));
     expect((await exchange(port(server), '')).toString()).toBe('out\n');
   });
 
   test('the program starts clean: signals at their defaults and unblocked, only descriptors 0, 1, 2', async () => {
-    server = await startServer({
-      model: 'fork',
-      handler: { exec: ['/bin/sh', '-c', 'grep -E "^Sig(Blk|Ign)" /proc/$$/status; ls /proc/$$/fd'] },
-    });
+    server = await startServer(
+      opts({ handler: { exec: ['/bin/sh', '-c', 'grep -E "^Sig(Blk|Ign)" /proc/$$/status; ls /proc/$$/fd'] } }),
+    );
     const lines = (await exchange(port(server), '')).toString().trim().split('\n');
     expect(lines).toEqual(['SigBlk:\t0000000000000000', 'SigIgn:\t0000000000000000', '0', '1', '2']);
   });
 
   test('a program that exits 3 is reported with exit code 3; one killed by a signal with that signal', async () => {
-    server = await startServer({ model: 'fork', handler: { exec: ['/bin/sh', '-c', 'exit 3'] } });
+    server = await startServer(opts({ handler: { exec: ['/bin/sh', '-c', 'exit 3'] } }));
     let log = watch(server);
     await exchange(port(server), '');
     await waitFor(() => log.reaps.length === 1 && log.disconnects.length === 1, 5000, 'the reap');
@@ -100,7 +100,7 @@ describe('the exec handler', () => {
     expect(log.disconnects[0].reason).toBe('error');
     await server.close();
 
-    server = await startServer({ model: 'fork', handler: { exec: ['/bin/sh', '-c', 'kill -USR2 $$'] } });
+    server = await startServer(opts({ handler: { exec: ['/bin/sh', '-c', 'kill -USR2 $$'] } }));
     log = watch(server);
     await exchange(port(server), '');
     await waitFor(() => log.reaps.length === 1 && log.disconnects.length === 1, 5000, 'the reap');
@@ -111,7 +111,7 @@ describe('the exec handler', () => {
   test('a program gone after the start: execve fails in the child, traced with its errno, exit 127', async () => {
     const file = join(dir, 'vanishing');
     copyFileSync('/bin/true', file);
-    server = await startServer({ model: 'fork', handler: { exec: [file] }, trace: true });
+    server = await startServer(opts({ handler: { exec: [file] }, trace: true }));
     const log = watch(server);
     rmSync(file);
     const c = await Client.open(port(server));
@@ -127,12 +127,12 @@ describe('the exec handler', () => {
   });
 
   test('trace: dup2 onto 0 and 1 and execve (the program, the pid) in the child that serves the connection', async () => {
-    server = await startServer({ model: 'fork', handler: { exec: ['/bin/cat'], stderr: 'socket' }, trace: true });
+    server = await startServer(opts({ handler: { exec: ['/bin/cat'], stderr: 'socket' }, trace: true }));
     const log = watch(server);
     expect((await exchange(port(server), 'traced')).toString()).toBe('traced');
     await waitFor(() => log.reaps.length === 1, 5000, 'the reap');
-    const child = log.connections[0].pid!;
-    const accept = log.traces.find((t) => t.call === 'accept')!;
+    const child = log.connections[0].pid!; // fork: the child; prefork: the member that became the program
+    const accept = log.traces.find((t) => (t.call === 'accept' || t.call === 'worker-accept') && t.id === 1)!;
     const mine = log.traces.filter((t) => t.pid === child && ['dup2', 'execve'].includes(t.call));
     expect(mine.map((t) => [t.call, t.fd, t.result, t.id])).toEqual([
       ['dup2', accept.result, 0, 1],
@@ -145,7 +145,7 @@ describe('the exec handler', () => {
 
   test("nothing leaks after 1,000 exec'd connections: no zombie, descriptor or process; the books are exact", async () => {
     const before = snapshot();
-    server = await startServer({ model: 'fork', handler: { exec: ['/bin/true'] }, maxClients: 64 });
+    server = await startServer(opts({ handler: { exec: ['/bin/true'] }, maxClients: 64 }));
     const log = watch(server);
     const p = port(server);
     const deadline = performance.now() + 90_000;
@@ -175,8 +175,8 @@ describe('the exec handler', () => {
     expect(snapshot()).toEqual(before);
   }, 120_000);
 
-  test('close() ends a program still running (SIGTERM) and reports it as aborted', async () => {
-    server = await startServer({ model: 'fork', handler: { exec: ['/bin/sleep', '30'] } });
+  test('close() ends a program still running and reports it as aborted', async () => {
+    server = await startServer(opts({ handler: { exec: ['/bin/sleep', '30'] } }));
     const log = watch(server);
     const c = await Client.open(port(server));
     await waitFor(() => log.connections.length === 1, 5000, 'the connection');
@@ -184,20 +184,24 @@ describe('the exec handler', () => {
     await server.close({ timeoutMs: 100 });
     expect(performance.now() - started).toBeLessThan(3000);
     expect(log.disconnects).toEqual([expect.objectContaining({ id: 1, reason: 'aborted' })]);
-    expect(log.reaps[0]).toMatchObject({ signal: 'SIGTERM' });
+    // fork: the master's SIGTERM to the child; prefork: the pool's SIGKILL to its workers.
+    expect(log.reaps.find((r) => r.pid === log.connections[0].pid)).toMatchObject({
+      signal: model === 'fork' ? 'SIGTERM' : 'SIGKILL',
+    });
     await c.closedByPeer();
     c.destroy();
     server = undefined;
   });
 
   test('close() ends the processes the program started too (the child leads its own process group)', async () => {
-    server = await startServer({ model: 'fork', handler: { exec: ['/bin/sh', '-c', 'sleep 30 & echo $!; wait'] } });
+    server = await startServer(opts({ handler: { exec: ['/bin/sh', '-c', 'sleep 30 & echo $!; wait'] } }));
     const log = watch(server);
     const c = await Client.open(port(server));
     let line = '';
     await waitFor(() => (line += c.take().toString()).includes('\n'), 5000, "the background job's pid");
     const sleeper = Number(line.trim());
     expect(isAlive(sleeper)).toBe(true);
+    await waitFor(() => log.connections.length === 1, 5000, 'the connection event');
     expect(readStat(sleeper)!.pgrp).toBe(log.connections[0].pid);
     await server.close({ timeoutMs: 50 });
     server = undefined;
@@ -212,7 +216,7 @@ describe('the exec handler', () => {
     const oldPath = process.env.PATH;
     process.env.PATH = `${dir}:${oldPath}`;
     try {
-      server = await startServer({ model: 'fork', handler: { exec: ['show-args', 'a b', '', '*'] } });
+      server = await startServer(opts({ handler: { exec: ['show-args', 'a b', '', '*'] } }));
     } finally {
       process.env.PATH = oldPath;
     }

@@ -9,14 +9,14 @@ import { join } from 'node:path';
 import { DisconnectEvent, MODELS, Model, PosixServer, ReapEvent, startServer } from '../lib';
 import { runLoad } from '../lib/bench/loadgen';
 import { readStat } from '../lib/util/proc';
-import { Client, exchange, isAlive, optionsFor, port, random, sleep, snapshot, waitFor, zombiesOf } from './helpers';
+import { Client, childrenOf, exchange, isAlive, optionsFor, port, random, sleep, snapshot, waitFor, zombiesOf } from './helpers';
 
 const now = () => performance.now();
 
 /** What a server reported, in order. */
 interface Log {
   order: string[];
-  connections: Array<{ id: number; pid?: number }>;
+  connections: Array<{ id: number; pid?: number; worker?: number }>;
   disconnects: DisconnectEvent[];
   reaps: ReapEvent[];
   errors: Error[];
@@ -79,142 +79,175 @@ afterEach(async () => {
 // Lazily created Node internals (the first fork's status pipe, cluster's IPC…) belong in every
 // baseline below.
 beforeAll(async () => {
-  for (const model of ['fork', 'cluster'] as Model[]) {
+  for (const model of ['fork', 'cluster', 'prefork'] as Model[]) {
     const warm = await startServer(optionsFor(model));
     await exchange(port(warm), 'warm');
     await warm.close();
   }
 });
 
-describe('fork: the master is killed (kill -9) while it serves 20 connections', () => {
-  test('each connection is reported once as crash, before error and close; the books add up; nothing is left', async () => {
-    const before = snapshot();
-    server = await startServer({ model: 'fork' });
-    const log = record(server);
-    const clients: Client[] = [];
-    for (let i = 0; i < 20; i++) {
+// A pool's master dies the same way: its workers die with it, idle ones too, and are waited for.
+// prefork gets a worker per connection (each serves one at a time); reuseport's two share them.
+const WORKERS_OF: Partial<Record<Model, number>> = { prefork: 20, reuseport: 2 };
+
+describe.each(['fork', 'prefork', 'reuseport'] as Model[])(
+  '%s: the master is killed (kill -9) while it serves 20 connections',
+  (model) => {
+    test('each connection is reported once as crash, before error and close; the books add up; nothing is left', async () => {
+      const before = snapshot();
+      const workers = WORKERS_OF[model];
+      server = await startServer(workers === undefined ? { model } : { model, workers });
+      const log = record(server);
+      const clients: Client[] = [];
+      for (let i = 0; i < 20; i++) {
+        const c = await Client.open(port(server));
+        const payload = random(100 + i);
+        expect((await c.echo(payload)).equals(payload)).toBe(true);
+        clients.push(c);
+      }
+      await waitFor(() => log.connections.length === 20, 5000, '20 connection events');
+      await counted(server, 20 * 100 + (19 * 20) / 2);
+      const children = log.connections.map((c) => c.pid!);
+      expect(children.every(isAlive)).toBe(true);
+      const members = childrenOf(server.pid).map((c) => c.pid); // pools: every worker, serving or not
+      expect(members).toHaveLength(workers ?? 20);
+
+      const t0 = now();
+      process.kill(server.pid, 'SIGKILL');
+      await new Promise<void>((r) => server!.once('close', () => r()));
+      // The children die with the master (PR_SET_PDEATHSIG) and go to init; close() waits until
+      // init has reaped them (up to 5 s: this machine's init collects orphans every 1–2 s).
+      expect(now() - t0).toBeLessThan(6500);
+
+      expect(log.disconnects.map((d) => [d.id, d.reason, d.pid, d.bytesIn, d.bytesOut])).toEqual(
+        children.map((pid, i) => [i + 1, 'crash', pid, 100 + i, 100 + i]),
+      );
+      expect(log.errors.map((e) => e.message)).toEqual([`${model} server master ${server.pid} was killed by SIGKILL`]);
+      expect(log.order.slice(-2)).toEqual(['error', 'close']); // every disconnect came first
+      // reaped: the children (fork: one per connection; pools: the workers) collected for good.
+      expect(server.stats()).toMatchObject({
+        accepted: 20,
+        rejected: 0,
+        active: 0,
+        closed: 20,
+        reaped: workers ?? 20,
+        zombies: 0,
+      });
+      expectBooks(server, log);
+      if (workers !== undefined) {
+        // The worker of each lost connection is named by index as well as pid.
+        for (const d of log.disconnects) expect(d.worker).toBe(log.connections.find((c) => c.id === d.id)!.worker);
+      }
+
+      // No orphan and no zombie: every child or worker and the master are gone from /proc, reaped.
+      expect(children.filter((pid) => !reaped(pid))).toEqual([]);
+      expect(members.filter((pid) => !reaped(pid))).toEqual([]);
+      expect(reaped(server.pid)).toBe(true);
+      expect(zombiesOf(process.pid)).toEqual([]);
+      await Promise.all(clients.map((c) => c.closedByPeer(2000)));
+      for (const c of clients) c.destroy();
+      await sleep(20);
+      expect(snapshot()).toEqual(before);
+    });
+
+    test('with no connection, the master killed is an error and a clean close', async () => {
+      server = await startServer(model === 'fork' ? { model } : { model, workers: 2 });
+      const log = record(server);
+      const members = childrenOf(server.pid).map((c) => c.pid);
+      const t0 = now();
+      process.kill(server.pid, 'SIGKILL');
+      await new Promise<void>((r) => server!.once('close', () => r()));
+      // fork: nothing to wait for. Pools: the idle workers, until init has reaped them.
+      expect(now() - t0).toBeLessThan(model === 'fork' ? 1000 : 6500);
+      expect(log.order).toEqual(['error', 'close']);
+      expect(server.stats()).toMatchObject({ accepted: 0, active: 0, closed: 0, reaped: model === 'fork' ? 0 : 2 });
+      expect(members.filter((pid) => !reaped(pid))).toEqual([]);
+    });
+  },
+);
+
+describe.each(['fork', 'cluster', 'prefork', 'reuseport'] as Model[])(
+  '%s: the process serving a connection is killed',
+  (model) => {
+    test('its connection is reported once as crash with its bytes; the others are served on; the books add up', async () => {
+      const before = snapshot();
+      server = await startServer(optionsFor(model));
+      const log = record(server);
+      const clients: Client[] = [];
+      for (let i = 0; i < 4; i++) {
+        const c = await Client.open(port(server));
+        await c.echo(random(1000 * (i + 1)));
+        clients.push(c);
+      }
+      await waitFor(() => log.connections.length === 4, 5000, 'four connections');
+      // (cluster: the worker reports bytes every 100 ms; these are the bytes the primary knows of)
+      await counted(server, 1000 * (1 + 2 + 3 + 4));
+      const victim = log.connections[1].pid!;
+      // With two cluster workers, the victim serves connections 2 and 4; a reuseport worker serves
+      // those the kernel's hash gave it; a prefork worker one.
+      const dying = log.connections.filter((c) => c.pid === victim).map((c) => c.id);
+      process.kill(victim, 'SIGKILL');
+      await clients[1].closedByPeer(3000);
+      await waitFor(() => log.disconnects.length === dying.length, 5000, 'the disconnects');
+      expect(log.disconnects.map((d) => [d.id, d.reason, d.bytesIn, d.bytesOut])).toEqual(
+        dying.map((id) => [id, 'crash', 1000 * id, 1000 * id]),
+      );
+      await waitFor(() => log.reaps.length === 1, 5000, 'the reap');
+      expect(log.reaps[0]).toMatchObject({ pid: victim, exitCode: null, signal: 'SIGKILL' });
+      expectBooks(server, log);
+      // The others are still served.
+      for (const [i, c] of clients.entries()) {
+        if (!dying.includes(i + 1)) expect(await c.echoes(`still ${i}`)).toBe(true);
+      }
+      for (const c of clients) c.end();
+      await server.close();
+      expectBooks(server, log);
+      expect(server.stats().active).toBe(0);
+      expect(reaped(victim)).toBe(true);
+      for (const c of clients) c.destroy();
+      await sleep(20);
+      expect(zombiesOf(process.pid)).toEqual([]);
+      expect(snapshot()).toEqual(before);
+    });
+  },
+);
+
+describe.each(['fork', 'cluster', 'prefork', 'reuseport'] as Model[])(
+  '%s: the process serving a connection is stopped (SIGSTOP)',
+  (model) => {
+    test('close({ timeoutMs: 500 }) ends it, reaps it and settles in under 2 s with active 0', async () => {
+      const before = snapshot();
+      server = await startServer(optionsFor(model));
+      const log = record(server);
       const c = await Client.open(port(server));
-      const payload = random(100 + i);
-      expect((await c.echo(payload)).equals(payload)).toBe(true);
-      clients.push(c);
-    }
-    await waitFor(() => log.connections.length === 20, 5000, '20 connection events');
-    await counted(server, 20 * 100 + (19 * 20) / 2);
-    const children = log.connections.map((c) => c.pid!);
-    expect(children.every(isAlive)).toBe(true);
+      await c.echo('hello');
+      await waitFor(() => log.connections.length === 1, 5000, 'the connection');
+      await counted(server, 5);
+      const pid = log.connections[0].pid!;
+      process.kill(pid, 'SIGSTOP');
+      await waitFor(() => readStat(pid)?.state === 'T', 2000, 'the process to stop');
 
-    const t0 = now();
-    process.kill(server.pid, 'SIGKILL');
-    await new Promise<void>((r) => server!.once('close', () => r()));
-    // The children die with the master (PR_SET_PDEATHSIG) and go to init; close() waits until
-    // init has reaped them (up to 5 s: this machine's init collects orphans every 1–2 s).
-    expect(now() - t0).toBeLessThan(6500);
+      const t0 = now();
+      await server.close({ timeoutMs: 500 });
+      const took = now() - t0;
+      expect(took).toBeGreaterThanOrEqual(450);
+      expect(took).toBeLessThan(2000);
+      expect(log.disconnects).toEqual([expect.objectContaining({ id: 1, reason: 'aborted', bytesIn: 5, bytesOut: 5 })]);
+      expect(server.stats()).toMatchObject({ accepted: 1, active: 0, closed: 1 });
+      expectBooks(server, log);
+      expect(reaped(pid)).toBe(true); // not a zombie left for init
+      await c.closedByPeer(1000);
+      c.destroy();
+      await sleep(20);
+      expect(zombiesOf(process.pid)).toEqual([]);
+      expect(snapshot()).toEqual(before);
+    });
+  },
+);
 
-    expect(log.disconnects.map((d) => [d.id, d.reason, d.pid, d.bytesIn, d.bytesOut])).toEqual(
-      children.map((pid, i) => [i + 1, 'crash', pid, 100 + i, 100 + i]),
-    );
-    expect(log.errors.map((e) => e.message)).toEqual([`fork server master ${server.pid} was killed by SIGKILL`]);
-    expect(log.order.slice(-2)).toEqual(['error', 'close']); // every disconnect came first
-    expect(server.stats()).toMatchObject({ accepted: 20, rejected: 0, active: 0, closed: 20, reaped: 20, zombies: 0 });
-    expectBooks(server, log);
-
-    // No orphan and no zombie: every child and the master are gone from /proc, reaped.
-    expect(children.filter((pid) => !reaped(pid))).toEqual([]);
-    expect(reaped(server.pid)).toBe(true);
-    expect(zombiesOf(process.pid)).toEqual([]);
-    await Promise.all(clients.map((c) => c.closedByPeer(2000)));
-    for (const c of clients) c.destroy();
-    await sleep(20);
-    expect(snapshot()).toEqual(before);
-  });
-
-  test('with no connection, the master killed is an error and a clean close', async () => {
-    server = await startServer({ model: 'fork' });
-    const log = record(server);
-    const t0 = now();
-    process.kill(server.pid, 'SIGKILL');
-    await new Promise<void>((r) => server!.once('close', () => r()));
-    expect(now() - t0).toBeLessThan(1000); // nothing to wait for
-    expect(log.order).toEqual(['error', 'close']);
-    expect(server.stats()).toMatchObject({ accepted: 0, active: 0, closed: 0, reaped: 0 });
-  });
-});
-
-describe.each(['fork', 'cluster'] as Model[])('%s: the process serving a connection is killed', (model) => {
-  test('its connection is reported once as crash with its bytes; the others are served on; the books add up', async () => {
-    const before = snapshot();
-    server = await startServer(optionsFor(model));
-    const log = record(server);
-    const clients: Client[] = [];
-    for (let i = 0; i < 4; i++) {
-      const c = await Client.open(port(server));
-      await c.echo(random(1000 * (i + 1)));
-      clients.push(c);
-    }
-    await waitFor(() => log.connections.length === 4, 5000, 'four connections');
-    // (cluster: the worker reports bytes every 100 ms; these are the bytes the primary knows of)
-    await counted(server, 1000 * (1 + 2 + 3 + 4));
-    const victim = log.connections[1].pid!;
-    // With two cluster workers, the victim serves connections 2 and 4.
-    const dying = log.connections.filter((c) => c.pid === victim).map((c) => c.id);
-    process.kill(victim, 'SIGKILL');
-    await clients[1].closedByPeer(3000);
-    await waitFor(() => log.disconnects.length === dying.length, 5000, 'the disconnects');
-    expect(log.disconnects.map((d) => [d.id, d.reason, d.bytesIn, d.bytesOut])).toEqual(
-      dying.map((id) => [id, 'crash', 1000 * id, 1000 * id]),
-    );
-    await waitFor(() => log.reaps.length === 1, 5000, 'the reap');
-    expect(log.reaps[0]).toMatchObject({ pid: victim, exitCode: null, signal: 'SIGKILL' });
-    expectBooks(server, log);
-    // The others are still served.
-    for (const [i, c] of clients.entries()) {
-      if (!dying.includes(i + 1)) expect(await c.echoes(`still ${i}`)).toBe(true);
-    }
-    for (const c of clients) c.end();
-    await server.close();
-    expectBooks(server, log);
-    expect(server.stats().active).toBe(0);
-    expect(reaped(victim)).toBe(true);
-    for (const c of clients) c.destroy();
-    await sleep(20);
-    expect(zombiesOf(process.pid)).toEqual([]);
-    expect(snapshot()).toEqual(before);
-  });
-});
-
-describe.each(['fork', 'cluster'] as Model[])('%s: the process serving a connection is stopped (SIGSTOP)', (model) => {
-  test('close({ timeoutMs: 500 }) ends it, reaps it and settles in under 2 s with active 0', async () => {
-    const before = snapshot();
-    server = await startServer(optionsFor(model));
-    const log = record(server);
-    const c = await Client.open(port(server));
-    await c.echo('hello');
-    await waitFor(() => log.connections.length === 1, 5000, 'the connection');
-    await counted(server, 5);
-    const pid = log.connections[0].pid!;
-    process.kill(pid, 'SIGSTOP');
-    await waitFor(() => readStat(pid)?.state === 'T', 2000, 'the process to stop');
-
-    const t0 = now();
-    await server.close({ timeoutMs: 500 });
-    const took = now() - t0;
-    expect(took).toBeGreaterThanOrEqual(450);
-    expect(took).toBeLessThan(2000);
-    expect(log.disconnects).toEqual([expect.objectContaining({ id: 1, reason: 'aborted', bytesIn: 5, bytesOut: 5 })]);
-    expect(server.stats()).toMatchObject({ accepted: 1, active: 0, closed: 1 });
-    expectBooks(server, log);
-    expect(reaped(pid)).toBe(true); // not a zombie left for init
-    await c.closedByPeer(1000);
-    c.destroy();
-    await sleep(20);
-    expect(zombiesOf(process.pid)).toEqual([]);
-    expect(snapshot()).toEqual(before);
-  });
-});
-
-describe('fork: the master is stopped (SIGSTOP)', () => {
+describe.each(['fork', 'prefork', 'reuseport'] as Model[])('%s: the master is stopped (SIGSTOP)', (model) => {
   test('close({ timeoutMs: 500 }) continues it, ends its connection and settles in under 2 s', async () => {
-    server = await startServer({ model: 'fork' });
+    server = await startServer(model === 'fork' ? { model } : { model, workers: 2 });
     const log = record(server);
     const c = await Client.open(port(server));
     await c.echo('hello');
@@ -225,7 +258,8 @@ describe('fork: the master is stopped (SIGSTOP)', () => {
     expect(now() - t0).toBeLessThan(2000);
     expect(log.disconnects).toEqual([expect.objectContaining({ id: 1, reason: 'aborted' })]);
     expect(log.errors).toEqual([]);
-    expect(server.stats()).toMatchObject({ accepted: 1, active: 0, closed: 1, reaped: 1 });
+    // reaped: fork: the connection's child; pools: both workers.
+    expect(server.stats()).toMatchObject({ accepted: 1, active: 0, closed: 1, reaped: model === 'fork' ? 1 : 2 });
     expect(reaped(server.pid)).toBe(true);
     c.destroy();
   });

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DisconnectEvent, Model, PosixServer, ReapEvent, startServer } from '../lib';
-import { Client, exchange, optionsFor, port, random, sleep, snapshot, waitFor } from './helpers';
+import { Client, childrenOf, exchange, isProcessModel, optionsFor, port, random, sleep, snapshot, waitFor } from './helpers';
 
 let server: PosixServer | undefined;
 afterEach(async () => {
@@ -18,7 +18,7 @@ function disconnects(s: PosixServer): DisconnectEvent[] {
   return out;
 }
 
-describe.each(['fork', 'thread', 'iterative', 'node', 'cluster'] as Model[])('%s model', (model) => {
+describe.each(['fork', 'thread', 'iterative', 'node', 'cluster', 'prefork', 'reuseport'] as Model[])('%s model', (model) => {
   test('idleTimeoutMs: a silent client (slowloris) is dropped and its place freed', async () => {
     server = await startServer(optionsFor(model, { idleTimeoutMs: 200, maxClients: 1 }));
     const gone = disconnects(server);
@@ -57,7 +57,7 @@ describe.each(['fork', 'thread', 'iterative', 'node', 'cluster'] as Model[])('%s
   });
 });
 
-describe.each(['fork', 'thread', 'node', 'cluster'] as Model[])('%s model: isolation', (model) => {
+describe.each(['fork', 'thread', 'node', 'cluster', 'prefork', 'reuseport'] as Model[])('%s model: isolation', (model) => {
   test('a client that stops reading blocks only its own connection; idleTimeoutMs then drops it', async () => {
     server = await startServer(optionsFor(model, { idleTimeoutMs: 500 }));
     const gone = disconnects(server);
@@ -73,7 +73,7 @@ describe.each(['fork', 'thread', 'node', 'cluster'] as Model[])('%s model: isola
   });
 });
 
-describe.each(['fork', 'thread'] as Model[])('%s model: labCrash', (model) => {
+describe.each(['fork', 'thread', 'prefork', 'reuseport'] as Model[])('%s model: labCrash', (model) => {
   test('a crashing child/worker is reported and the server serves on', async () => {
     const before = snapshot();
     server = await startServer(optionsFor(model, { labCrash: true, maxClients: 1 }));
@@ -86,7 +86,7 @@ describe.each(['fork', 'thread'] as Model[])('%s model: labCrash', (model) => {
     await victim.closedByPeer(3000);
     await waitFor(() => gone.length === 1, 3000, 'disconnect');
     expect(gone[0]).toMatchObject({ id: 1, reason: 'crash' });
-    if (model === 'fork') {
+    if (isProcessModel(model)) {
       await waitFor(() => reaps.length === 1, 3000, 'reap');
       expect(reaps[0]).toMatchObject({ exitCode: null, signal: 'SIGABRT' });
     }
@@ -99,10 +99,27 @@ describe.each(['fork', 'thread'] as Model[])('%s model: labCrash', (model) => {
   });
 });
 
-describe('descriptor exhaustion (EMFILE)', () => {
-  test('thread server under a lowered RLIMIT_NOFILE refuses with its reserve fd, does not spin, recovers', async () => {
+/** utime + stime of a process and all its descendants, in clock ticks (1/100 s). */
+function treeCpu(root: number): number {
+  let ticks = 0;
+  for (const pid of [root, ...childrenOf(root).flatMap((c) => [c.pid, ...childrenOf(c.pid).map((g) => g.pid)])]) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ticks;
+}
+
+// thread: the server thread's blocking accept loop; reuseport: a worker's epoll loop (one worker,
+// so that it holds every client), which must neither spin nor wait for a client that is not there.
+describe.each(['thread', 'reuseport'])('descriptor exhaustion (EMFILE): %s', (model) => {
+  test('a server under a lowered RLIMIT_NOFILE refuses with its reserve fd, does not spin, recovers', async () => {
     const script = join(__dirname, 'fixtures', 'limited-fds-server.js');
-    const child = spawn('bash', ['-c', 'ulimit -n 64 && exec "$0" "$@"', process.execPath, script, 'thread'], {
+    const child = spawn('bash', ['-c', 'ulimit -n 64 && exec "$0" "$@"', process.execPath, script, model], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     const lines: Array<Record<string, unknown>> = [];
@@ -133,15 +150,10 @@ describe('descriptor exhaustion (EMFILE)', () => {
       const refused = await Client.open(p);
       await refused.closedByPeer(3000);
 
-      // No spinning while exhausted: the process uses (almost) no CPU over half a second.
-      const cpu = () => {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        return Number(f[11]) + Number(f[12]); // utime + stime, in clock ticks (1/100 s)
-      };
-      const c0 = cpu();
+      // No spinning while exhausted: the server's processes use (almost) no CPU over half a second.
+      const c0 = treeCpu(pid);
       await sleep(500);
-      expect(cpu() - c0).toBeLessThan(10);
+      expect(treeCpu(pid) - c0).toBeLessThan(10);
 
       // Recovery: free descriptors, and new clients are served again.
       for (const c of clients.splice(0, 10)) c.destroy();

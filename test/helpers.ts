@@ -4,10 +4,22 @@ import { readdirSync } from 'node:fs';
 import type { Model, ServerOptions } from '../lib';
 import { childrenOf, readStat } from '../lib/util/proc';
 
-/** Options for `model`; the cluster model gets 2 workers (one per core of the CI machine). */
+/**
+ * The pool size each pool model gets in the shared suites: cluster and reuseport 2 (one per core
+ * of the CI machine; each worker serves many clients); prefork 4, because a prefork worker serves
+ * one client at a time and the suites hold up to 3 clients while others come and go.
+ */
+export const SUITE_WORKERS: Partial<Record<Model, number>> = { cluster: 2, prefork: 4, reuseport: 2 };
+
+/** Options for `model`, with its pool size (SUITE_WORKERS) unless `extra` names one. */
 export function optionsFor(model: Model, extra: Omit<ServerOptions, 'model'> = {}): ServerOptions {
-  return model === 'cluster' ? { model, workers: 2, ...extra } : { model, ...extra };
+  const workers = SUITE_WORKERS[model];
+  return workers === undefined ? { model, ...extra } : { model, workers, ...extra };
 }
+
+export const isPoolModel = (model: Model): model is 'prefork' | 'reuseport' => model === 'prefork' || model === 'reuseport';
+/** The models whose server.pid is a master process of their own (fork + execve). */
+export const isProcessModel = (model: Model): boolean => model === 'fork' || isPoolModel(model);
 
 // The client, exchange() and the waiting helpers are the labs' own kit: one client for labs,
 // tests and `posix-servers check`.

@@ -6,7 +6,21 @@ import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import cluster from 'node:cluster';
 import { DisconnectEvent, Model, MODELS, PosixServer, ReapEvent, startServer } from '../lib';
-import { Client, childrenOf, exchange, isAlive, optionsFor, port, snapshot, sleep, waitFor, zombiesOf } from './helpers';
+import {
+  Client,
+  childrenOf,
+  exchange,
+  isAlive,
+  isPoolModel,
+  isProcessModel,
+  optionsFor,
+  port,
+  snapshot,
+  sleep,
+  SUITE_WORKERS,
+  waitFor,
+  zombiesOf,
+} from './helpers';
 
 function listenNet(p = 0): Promise<NetServer> {
   return new Promise((resolve, reject) => {
@@ -43,10 +57,17 @@ describe.each(MODELS)('%s model: after close() nothing is left', (model) => {
     const held = await Promise.all(Array.from({ length: heldCount }, () => Client.open(p)));
     for (const c of held) await c.echo('hi');
     expect(snapshot().fds).toBeGreaterThan(before.fds); // the clients' sockets, at least
+    let members: number[] = [];
     if (model === 'fork') {
       const kids = childrenOf(server.pid).filter((c) => c.state !== 'Z');
       expect(kids.length).toBe(3); // one child per held connection
       expect(kids.every((k) => k.pgrp === server.pid)).toBe(true); // the master's own group
+    }
+    if (isPoolModel(model)) {
+      const kids = childrenOf(server.pid).filter((c) => c.state !== 'Z');
+      expect(kids.length).toBe(SUITE_WORKERS[model]); // the pool, however many connections
+      expect(kids.every((k) => k.pgrp === server.pid)).toBe(true);
+      members = kids.map((k) => k.pid);
     }
     if (model === 'cluster') expect(childrenOf(process.pid).length).toBe(before.children.length + 2); // two workers
     if (model === 'thread') expect(snapshot().tasks).toBeGreaterThanOrEqual(before.tasks + 4); // server + 3 workers
@@ -60,7 +81,8 @@ describe.each(MODELS)('%s model: after close() nothing is left', (model) => {
     expect(after.fds).toBe(before.fds);
     expect(after.tasks).toBe(before.tasks);
     expect(after.children).toEqual(before.children);
-    if (model === 'fork') expect(isAlive(server.pid)).toBe(false);
+    if (isProcessModel(model)) expect(isAlive(server.pid)).toBe(false);
+    for (const pid of members) expect(isAlive(pid)).toBe(false);
     expect(await portIsFree(p)).toBe(true);
   });
 });
@@ -262,9 +284,9 @@ describe('cluster model: workers', () => {
   });
 });
 
-// Nothing leaks even when Node itself is killed: the fork master and its children die by
-// PR_SET_PDEATHSIG, cluster workers by node:cluster's exit when their IPC channel closes.
-describe.each(['fork', 'cluster'] as Model[])('%s model: Node killed', (model) => {
+// Nothing leaks even when Node itself is killed: the master and its children or pool workers die
+// by PR_SET_PDEATHSIG, cluster workers by node:cluster's exit when their IPC channel closes.
+describe.each(['fork', 'cluster', 'prefork', 'reuseport'] as Model[])('%s model: Node killed', (model) => {
   test('SIGKILL of the Node process leaves no server process, no child, and a free port within 2 s', async () => {
     const script = join(__dirname, 'fixtures', 'server-then-wait.js');
     const node = spawn(process.execPath, [script, model], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -282,7 +304,7 @@ describe.each(['fork', 'cluster'] as Model[])('%s model: Node killed', (model) =
       });
       await waitFor(() => lines.length >= 1, 10000, 'the server to start');
       const { port: p, processes } = lines[0] as { port: number; processes: number[] };
-      expect(processes.length).toBe(model === 'cluster' ? 2 : 1);
+      expect(processes.length).toBe(model === 'cluster' ? 2 : model === 'fork' ? 1 : 3); // pools: master + 2 workers
       const c = await Client.open(p);
       await c.echo('hello');
       await waitFor(() => lines.length >= 2, 5000, 'the connection event');
@@ -326,7 +348,7 @@ describe('OS failures look like Node’s own and leave nothing behind', () => {
     }
   });
 
-  test("fork: a master program that cannot be exec'd is an execve error, and nothing is left behind", async () => {
+  test("a master program that cannot be exec'd is an execve error, and nothing is left behind", async () => {
     // An addon copied alone to a directory of its own: its master program is not beside it.
     const dir = mkdtempSync(join(tmpdir(), 'posix-servers-'));
     try {
@@ -349,7 +371,7 @@ describe('OS failures look like Node’s own and leave nothing behind', () => {
       expect(r.status).toBe(0);
       const out = JSON.parse(r.stdout.trim());
       expect(out).toEqual({
-        message: expect.stringMatching(/^execve ENOENT: no such file or directory \(starting posix-servers-fork-master/),
+        message: expect.stringMatching(/^execve ENOENT: no such file or directory \(starting posix-servers-master/),
         code: 'ENOENT',
         syscall: 'execve',
         extraFds: 0,

@@ -1,9 +1,11 @@
 // Bad input gets a TypeError or RangeError naming the option and the value, with Node's code for
 // the mistake, and creates nothing.
-import { MAX_CLIENTS_LIMIT, startServer } from '../lib';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MAX_CLIENTS_LIMIT, MAX_WORKERS, startServer } from '../lib';
+import { native } from '../lib/addon';
+import { resolveOptions } from '../lib/server/options';
 import { snapshot } from './helpers';
 
 // A plain file without any execute bit (even root may not execute it).
@@ -19,9 +21,9 @@ const cases: Case[] = [
   [
     'unknown model',
     'ERR_INVALID_ARG_VALUE',
-    { model: 'prefork' },
+    { model: 'prethreaded' },
     TypeError,
-    /"model" option must be one of 'fork', 'thread', 'iterative', 'node', 'cluster'\. Received 'prefork'/,
+    /"model" option must be one of 'fork', 'thread', 'iterative', 'prefork', 'reuseport', 'node', 'cluster'\. Received 'prethreaded'/,
   ],
   ['model missing', 'ERR_INVALID_ARG_TYPE', {}, TypeError, /"model" option .* Received undefined/],
   ['unknown option', 'ERR_INVALID_ARG_VALUE', { model: 'fork', maxclients: 3 }, TypeError, /Unknown option "maxclients"/],
@@ -124,7 +126,7 @@ const cases: Case[] = [
     'ERR_INVALID_ARG_VALUE',
     { model: 'iterative', labCrash: true },
     TypeError,
-    /"labCrash" option applies only to the fork and thread models/,
+    /"labCrash" option applies only to the fork, thread, prefork and reuseport models\. Received it for model 'iterative'/,
   ],
   [
     'maxClients over the limit',
@@ -135,11 +137,67 @@ const cases: Case[] = [
   ],
   ['maxClients NaN', 'ERR_OUT_OF_RANGE', { model: 'thread', maxClients: NaN }, RangeError, /"maxClients" .* Received NaN/],
   [
-    'workers for a model other than cluster',
+    'workers for a model without a pool',
     'ERR_INVALID_ARG_VALUE',
     { model: 'fork', workers: 2 },
     TypeError,
-    /"workers" option applies only to the cluster model\. Received it for model 'fork'/,
+    /"workers" option applies only to the cluster, prefork and reuseport models\. Received it for model 'fork'/,
+  ],
+  [
+    'workers for thread',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'thread', workers: 2 },
+    TypeError,
+    /"workers" option applies only to .* model 'thread'/,
+  ],
+  [
+    'prefork workers zero',
+    'ERR_OUT_OF_RANGE',
+    { model: 'prefork', workers: 0 },
+    RangeError,
+    /"workers" option must be an integer from 1 to 64\. Received 0/,
+  ],
+  [
+    'reuseport workers over the cap',
+    'ERR_OUT_OF_RANGE',
+    { model: 'reuseport', workers: 65 },
+    RangeError,
+    /"workers" .* Received 65/,
+  ],
+  [
+    'acceptLock for thread',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'thread', acceptLock: 'mutex' },
+    TypeError,
+    /"acceptLock" option applies only to the prefork model\. Received it for model 'thread'/,
+  ],
+  [
+    'acceptLock for reuseport',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'reuseport', acceptLock: 'none' },
+    TypeError,
+    /"acceptLock" option applies only to the prefork model\. Received it for model 'reuseport'/,
+  ],
+  [
+    'unknown acceptLock',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'prefork', acceptLock: 'semaphore' },
+    TypeError,
+    /"acceptLock" option must be one of 'none', 'flock', 'mutex', 'pass'\. Received 'semaphore'/,
+  ],
+  [
+    'reap for prefork',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'prefork', reap: 'none' },
+    TypeError,
+    /"reap" option applies only to the fork model\. Received it for model 'prefork'/,
+  ],
+  [
+    'threadArg for reuseport',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'reuseport', threadArg: 'shared-cfd' },
+    TypeError,
+    /"threadArg" option applies only to the thread model\. Received it for model 'reuseport'/,
   ],
   [
     'workers zero',
@@ -176,7 +234,7 @@ const cases: Case[] = [
     'ERR_INVALID_ARG_VALUE',
     { model: 'node', labCrash: true },
     TypeError,
-    /"labCrash" option applies only to the fork and thread models/,
+    /"labCrash" option applies only to the fork, thread, prefork and reuseport models\. Received it for model 'node'/,
   ],
   [
     'node maxClients over the limit',
@@ -274,21 +332,28 @@ const cases: Case[] = [
     'ERR_INVALID_ARG_VALUE',
     { model: 'thread', handler: { exec: ['/bin/cat'] } },
     TypeError,
-    /"handler" option \{ exec \} applies only to the fork model: a thread, or Node's own server, cannot become another program\. Received it for model 'thread'/,
+    /"handler" option \{ exec \} applies only to the fork and prefork models: a process serving one client becomes the program, and a thread \(or an event loop serving many clients\) cannot\. Received it for model 'thread'/,
   ],
   [
     'exec on the iterative model',
     'ERR_INVALID_ARG_VALUE',
     { model: 'iterative', handler: { exec: ['/bin/cat'] } },
     TypeError,
-    /\{ exec \} applies only to the fork model.* model 'iterative'/,
+    /\{ exec \} applies only to the fork and prefork models.* model 'iterative'/,
   ],
   [
     'exec on the node model',
     'ERR_INVALID_ARG_VALUE',
     { model: 'node', handler: { exec: ['/bin/cat'] } },
     TypeError,
-    /\{ exec \} applies only to the fork model.* model 'node'/,
+    /\{ exec \} applies only to the fork and prefork models.* model 'node'/,
+  ],
+  [
+    'exec on the reuseport model',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'reuseport', handler: { exec: ['/bin/cat'] } },
+    TypeError,
+    /\{ exec \} applies only to the fork and prefork models.*an event loop serving many clients.* model 'reuseport'/,
   ],
   [
     'exec with idleTimeoutMs',
@@ -436,8 +501,20 @@ describe('startServer option validation', () => {
     expect(snapshot()).toEqual(before);
   });
 
-  test('the limit is the native one', () => {
+  test('the limits are the native ones', () => {
     expect(MAX_CLIENTS_LIMIT).toBe(4096);
+    expect(MAX_WORKERS).toBe(64);
+    expect(native.constants.MAX_WORKERS).toBe(MAX_WORKERS); // the pool page is sized by it
+  });
+
+  test('pool models take maxClients up to the general limit (no process per connection), fork up to its own', () => {
+    expect(resolveOptions({ model: 'prefork', maxClients: 4096 }).maxClients).toBe(4096);
+    expect(resolveOptions({ model: 'reuseport', maxClients: 4096 }).maxClients).toBe(4096);
+    expect(() => resolveOptions({ model: 'fork', maxClients: 4096 })).toThrow(RangeError);
+    expect(resolveOptions({ model: 'prefork' })).toMatchObject({
+      acceptLock: 'none',
+      workers: Math.min(availableParallelism(), 64),
+    });
   });
 
   test('close() validates timeoutMs', async () => {

@@ -13,7 +13,8 @@ test('option validation: any input either resolves or throws a TypeError/RangeEr
         anything,
         fc.record(
           {
-            model: fc.oneof(fc.constantFrom('fork', 'thread', 'iterative', 'node', 'cluster'), anything),
+            model: fc.oneof(fc.constantFrom('fork', 'thread', 'iterative', 'prefork', 'reuseport', 'node', 'cluster'), anything),
+            acceptLock: fc.oneof(fc.constantFrom('none', 'flock', 'mutex', 'pass'), anything),
             workers: fc.oneof(fc.integer({ min: -1, max: 70 }), anything),
             host: fc.oneof(fc.constantFrom('127.0.0.1', '::1'), anything),
             port: fc.oneof(fc.integer({ min: -10, max: 70000 }), anything),
@@ -30,7 +31,8 @@ test('option validation: any input either resolves or throws a TypeError/RangeEr
         try {
           const o = resolveOptions(input);
           // What passes validation is within the documented ranges.
-          expect(['fork', 'thread', 'iterative', 'node', 'cluster']).toContain(o.model);
+          expect(['fork', 'thread', 'iterative', 'prefork', 'reuseport', 'node', 'cluster']).toContain(o.model);
+          expect(['none', 'flock', 'mutex', 'pass']).toContain(o.acceptLock);
           expect(o.workers).toBeGreaterThanOrEqual(1);
           expect(o.workers).toBeLessThanOrEqual(64);
           expect(o.port).toBeGreaterThanOrEqual(0);
@@ -50,7 +52,7 @@ test('startServer with random options throws synchronously or starts a server th
   await fc.assert(
     fc.asyncProperty(
       fc.record({
-        model: fc.constantFrom('fork', 'thread', 'iterative', 'node', 'x'),
+        model: fc.constantFrom('fork', 'thread', 'iterative', 'prefork', 'reuseport', 'node', 'x'),
         maxClients: fc.integer({ min: -2, max: 3 }),
         handler: fc.constantFrom('echo', 'upper', 'rot13'),
       }),
@@ -72,8 +74,10 @@ test('startServer with random options throws synchronously or starts a server th
 test('event decoder: random bytes in random chunks decode without throwing, record by record', () => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 20 * eventRecordSize() }), fc.array(fc.nat(100), { maxLength: 20 }), (bytes, cuts) => {
-      const whole = new EventDecoder().push(Buffer.from(bytes));
-      const chunked = new EventDecoder();
+      // Both meanings of the slot field (thread slot, pool worker) decode the same bytes alike.
+      const slotIs = bytes.length % 2 === 0 ? 'slot' : 'worker';
+      const whole = new EventDecoder(slotIs).push(Buffer.from(bytes));
+      const chunked = new EventDecoder(slotIs);
       const events = [];
       let at = 0;
       for (const cut of cuts) {

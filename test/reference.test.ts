@@ -1,10 +1,22 @@
 // The reference C servers (ref/*.c): real processes, real sockets, and /proc to see what is left.
 import { connect, createServer, Server as NetServer } from 'node:net';
-import { REFERENCE_MODELS, ReferenceModel, ReferenceServer, startReference } from '../lib/bench/reference';
+import {
+  REFERENCE_LOCKS,
+  REFERENCE_MODELS,
+  REFERENCE_POOLS,
+  ReferenceModel,
+  ReferenceOptions,
+  ReferenceServer,
+  startReference,
+} from '../lib/bench/reference';
 import { readStat } from '../lib/util/proc';
 import { Client, childrenOf, exchange, random, waitFor, zombiesOf } from './helpers';
 
-const CONCURRENT: ReferenceModel[] = ['fork', 'thread', 'epoll'];
+const CONCURRENT: ReferenceModel[] = ['fork', 'thread', 'epoll', 'prefork', 'reuseport'];
+
+/** Pool references get `workers` children (a prefork child serves one client at a time). */
+const optsFor = (model: ReferenceModel, workers: number, extra: ReferenceOptions = {}): ReferenceOptions =>
+  REFERENCE_POOLS.includes(model) ? { workers, ...extra } : extra;
 
 function refuses(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -26,7 +38,7 @@ describe.each(REFERENCE_MODELS)('ref-%s', (model) => {
   });
 
   test('echoes a 100 KB random payload byte for byte', async () => {
-    server = await startReference(model);
+    server = await startReference(model, optsFor(model, 2));
     expect(server.port).toBeGreaterThan(0);
     const payload = random(100 * 1024);
     const reply = await exchange(server.port, payload);
@@ -35,14 +47,14 @@ describe.each(REFERENCE_MODELS)('ref-%s', (model) => {
   });
 
   test('handler upper turns a–z into A–Z and leaves every other byte alone', async () => {
-    server = await startReference(model, { handler: 'upper' });
+    server = await startReference(model, optsFor(model, 2, { handler: 'upper' }));
     const payload = Buffer.concat([Buffer.from('hello, World! {a-z}\n'), random(4096)]);
     const expected = Buffer.from(payload.map((b) => (b >= 0x61 && b <= 0x7a ? b - 0x20 : b)));
     expect((await exchange(server.port, payload)).equals(expected)).toBe(true);
   });
 
   test('close() ends the process, its children and the port; no zombie is left', async () => {
-    server = await startReference(model);
+    server = await startReference(model, optsFor(model, 4));
     const { pid, port } = server;
     // Short connections first: a fork server's finished children must be reaped as they end.
     await Promise.all(Array.from({ length: 10 }, (_, i) => exchange(port, Buffer.from(`short ${i}`))));
@@ -52,6 +64,8 @@ describe.each(REFERENCE_MODELS)('ref-%s', (model) => {
     if (model === 'fork') {
       await waitFor(() => zombiesOf(pid).length === 0, 2000, 'the SIGCHLD handler to reap the short children');
       expect(childrenOf(pid).filter((c) => c.state !== 'Z')).toHaveLength(3);
+    } else if (REFERENCE_POOLS.includes(model)) {
+      expect(childrenOf(pid).filter((c) => c.state !== 'Z')).toHaveLength(4); // the pool, forked once
     } else {
       expect(childrenOf(pid)).toEqual([]);
     }
@@ -73,15 +87,42 @@ describe.each(REFERENCE_MODELS)('ref-%s', (model) => {
 
 describe.each(CONCURRENT)('ref-%s serves clients concurrently', (model) => {
   test('20 clients, all connected at once, each echoed', async () => {
-    const server = await startReference(model);
+    const server = await startReference(model, optsFor(model, model === 'prefork' ? 20 : 2));
     try {
+      const pool = childrenOf(server.pid).map((c) => c.pid);
       const clients = await Promise.all(Array.from({ length: 20 }, () => Client.open(server.port)));
       // Every client is open before any is served: an iterative server would answer only the first.
       const replies = await Promise.all(clients.map((c, i) => c.echo(`client ${i} `.repeat(50))));
       replies.forEach((r, i) => expect(r.toString()).toBe(`client ${i} `.repeat(50)));
       if (model === 'fork') expect(childrenOf(server.pid).filter((c) => c.state !== 'Z')).toHaveLength(20);
+      // A pool serves them all with the processes it forked at start: none per connection.
+      if (REFERENCE_POOLS.includes(model)) expect(childrenOf(server.pid).map((c) => c.pid)).toEqual(pool);
       for (const c of clients) c.end();
       for (const c of clients) await c.closedByPeer(2000);
+    } finally {
+      await server.close();
+    }
+    expect(zombiesOf(process.pid)).toEqual([]);
+  });
+});
+
+describe.each(REFERENCE_LOCKS)('ref-prefork --lock %s', (lock) => {
+  test('3 children serve 6 clients, 3 at a time; the 4th waits in the backlog until one is free', async () => {
+    const server = await startReference('prefork', { workers: 3, lock });
+    try {
+      const held = await Promise.all([1, 2, 3].map(() => Client.open(server.port)));
+      for (const [i, c] of held.entries()) expect((await c.echo(`held ${i}`)).toString()).toBe(`held ${i}`);
+      const waiting = await Client.open(server.port); // the kernel completed its handshake…
+      waiting.sock.write('waiting');
+      expect(await waiting.silentFor(300)).toBe(true); // …and nobody serves it while all 3 are busy
+      held[0].end();
+      expect((await waiting.read(7)).toString()).toBe('waiting');
+      waiting.end();
+      // Two more through the one child that is free again, in turn.
+      const payloads = [1, 2].map(() => random(50 * 1024));
+      const replies = await Promise.all(payloads.map((p) => exchange(server.port, p)));
+      replies.forEach((r, i) => expect(r.equals(payloads[i])).toBe(true));
+      for (const c of held) c.end();
     } finally {
       await server.close();
     }
@@ -96,6 +137,10 @@ describe('startReference() failures', () => {
     await expect(startReference('epoll', { port: 70000 })).rejects.toThrow(RangeError);
     await expect(startReference('epoll', { host: 'localhost' })).rejects.toThrow(/"host"/);
     await expect(startReference('epoll', { handler: 'lower' as 'echo' })).rejects.toThrow(/"handler"/);
+    await expect(startReference('epoll', { workers: 2 })).rejects.toThrow(/"workers" option applies only to the prefork/);
+    await expect(startReference('reuseport', { lock: 'mutex' })).rejects.toThrow(/"lock" option applies only to the prefork/);
+    await expect(startReference('prefork', { workers: 65 })).rejects.toThrow(RangeError);
+    await expect(startReference('prefork', { lock: 'sem' as 'none' })).rejects.toThrow(/"lock" option must be one of/);
   });
 
   test('a server that exits before listening rejects with its stderr', async () => {

@@ -1,18 +1,21 @@
 // Soak per model: 2,000 short connections while 100 long ones stay open, bounded in time;
 // afterwards the counters add up and nothing leaked.
 import { Model, startServer } from '../lib';
-import { Client, exchange, optionsFor, port, sleep, snapshot, waitFor, zombiesOf } from './helpers';
+import { Client, exchange, isProcessModel, optionsFor, port, sleep, snapshot, waitFor, zombiesOf } from './helpers';
 
 jest.setTimeout(60000);
 
-describe.each(['fork', 'thread', 'iterative', 'node', 'cluster'] as Model[])('%s model soak', (model) => {
+describe.each(['fork', 'thread', 'iterative', 'node', 'cluster', 'prefork', 'reuseport'] as Model[])('%s model soak', (model) => {
   test('2,000 short connections plus 100 concurrent long ones', async () => {
     const before = snapshot();
-    const server = await startServer(optionsFor(model, { maxClients: model === 'fork' ? 1024 : 4096 }));
+    // A prefork worker serves one client at a time: 16 workers, 8 of them held by long clients,
+    // 8 for the 8 loops of short ones.
+    const pool = model === 'prefork' ? { workers: 16 } : {};
+    const server = await startServer(optionsFor(model, { maxClients: model === 'fork' ? 1024 : 4096, ...pool }));
     const p = port(server);
     // The iterative model serves one client at a time: its long clients wait their turn, so it
-    // gets short connections only (its own soak is the backlog).
-    const longCount = model === 'iterative' ? 0 : 100;
+    // gets short connections only (its own soak is the backlog). prefork: one per spare worker.
+    const longCount = model === 'iterative' ? 0 : model === 'prefork' ? 8 : 100;
     const long = await Promise.all(Array.from({ length: longCount }, () => Client.open(p)));
     for (const c of long) expect((await c.echo('long')).toString()).toBe('long');
     const deadline = Date.now() + 40000;
@@ -37,7 +40,7 @@ describe.each(['fork', 'thread', 'iterative', 'node', 'cluster'] as Model[])('%s
     await server.close();
     await sleep(50);
     expect(zombiesOf(process.pid)).toEqual([]);
-    if (model === 'fork') expect(zombiesOf(master)).toEqual([]);
+    if (isProcessModel(model)) expect(zombiesOf(master)).toEqual([]);
     const after = snapshot();
     expect(after.fds).toBe(before.fds);
     expect(after.tasks).toBe(before.tasks);

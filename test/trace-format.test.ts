@@ -1,6 +1,7 @@
 // formatTrace on real traces: the lines name the real descriptors and pids, and every call reads
 // in Chinese without a word of the English notes.
-import { PosixServer, startServer, TRACE_CALLS, TraceEvent } from '../lib';
+import { readlinkSync } from 'node:fs';
+import { AcceptLock, PosixServer, startServer, TRACE_CALLS, TraceEvent } from '../lib';
 import { decodeWaitStatus, formatTrace, missingNotes, TRACE_NOTES, traceNote } from '../lib/trace/format';
 import { Client, exchange, port, waitFor } from './helpers';
 
@@ -60,6 +61,34 @@ const LATIN_ALLOWED = new Set([
   'node',
   'pty',
   'shell',
+  // The pool models: their calls, constants and designs, and the book they come from.
+  'UNP',
+  'prefork',
+  'reuseport',
+  'mkstemp',
+  'unlink',
+  'fcntl',
+  'F_SETLKW',
+  'F_SETLK',
+  'F_WRLCK',
+  'F_UNLCK',
+  'pthread_mutex_lock',
+  'pthread_mutex_unlock',
+  'pthread_mutex_consistent',
+  'accept_mutex',
+  'sendmsg',
+  'recvmsg',
+  'SCM_RIGHTS',
+  'Unix',
+  'write',
+  'send',
+  'epoll',
+  'epoll_wait',
+  'epoll_ctl',
+  'EPOLL_CTL_ADD',
+  'EPOLL_CTL_MOD',
+  'EPOLL_CTL_DEL',
+  'SO_REUSEPORT',
   // The exec handler and the door: syscall, option, program and reason names.
   'dup',
   'allow',
@@ -120,7 +149,7 @@ describe('formatTrace on a real fork server', () => {
       expect(of('bind')[0].en).toContain(`[pid ${process.pid}] bind(${nodeLfd}, 127.0.0.1:${p})`);
       expect(of('listen')[0].en).toContain(`listen(${nodeLfd}, 511)`);
       expect(of('exec')[0].en).toContain(
-        `[pid ${master}] execve(posix-servers-fork-master): lfd ${nodeLfd} is fd ${lfd} in the master`,
+        `[pid ${master}] execve(posix-servers-master): lfd ${nodeLfd} is fd ${lfd} in the master`,
       );
       const accepts = of('accept');
       const forks = of('fork');
@@ -237,6 +266,120 @@ describe('formatTrace on a real thread server', () => {
   });
 });
 
+describe.each(['none', 'flock', 'mutex', 'pass'] as AcceptLock[])(
+  'formatTrace on a real prefork server, acceptLock %s',
+  (lock) => {
+    test('the pool forked once, each worker named by pid and index, the lock or the passing of descriptors', async () => {
+      server = await startServer({ model: 'prefork', workers: 2, acceptLock: lock, trace: true });
+      const trace = collect(server);
+      const master = server.pid;
+      const conns: Array<{ id: number; pid: number; worker: number }> = [];
+      server.on('connection', (c) => conns.push({ id: c.id, pid: c.pid!, worker: c.worker! }));
+      for (const text of ['one', 'two']) await exchange(port(server), Buffer.from(text));
+      await waitFor(() => trace.filter((t) => t.call === 'close-conn').length === 2, 5000, 'two close-conn traces');
+      // flock: the lock file has no name any more, while every worker holds it open.
+      if (lock === 'flock') {
+        const made = trace.find((t) => t.call === 'lock-file')!;
+        expect(readlinkSync(`/proc/${master}/fd/${made.fd}`)).toMatch(/^\/.*posix-servers-lock-\w+ \(deleted\)$/);
+      }
+      await server.close({ timeoutMs: 0 });
+      server = undefined;
+
+      const t0 = trace[0].timeMs;
+      const ctx = { masterPid: master };
+      const lines = trace.map((e) => ({ e, en: formatTrace(e, t0, 'en', ctx) }));
+      const of = (call: string) => lines.filter((l) => l.e.call === call);
+      // Two workers, forked once: every connection was served by one of them.
+      const forks = of('pool-fork');
+      expect(forks.map((f) => f.e.worker)).toEqual([0, 1]);
+      for (const f of forks) {
+        expect(f.en).toContain(`[pid ${master}] fork() → pid ${f.e.result} (worker ${f.e.worker}) — the pool is forked once`);
+      }
+      for (const c of conns) expect(forks.find((f) => f.e.worker === c.worker)!.e.result).toBe(c.pid);
+      expect(of('fork')).toEqual([]); // no fork per connection
+      if (lock === 'pass') {
+        // The master accepts, passes the descriptor, closes its own; the worker receives it under
+        // a number of its own and says when it is idle again.
+        for (const c of conns) {
+          const accept = of('accept').find((l) => l.e.id === c.id)!;
+          expect(accept.e.pid).toBe(master);
+          const send = of('sendmsg').find((l) => l.e.id === c.id)!;
+          expect(send.en).toContain(
+            `[pid ${master}] sendmsg(${send.e.fd}, SCM_RIGHTS cfd ${accept.e.result}), connection #${c.id} (worker ${c.worker})`,
+          );
+          const recv = of('recvmsg').find((l) => l.e.id === c.id)!;
+          expect(recv.en).toContain(`[pid ${c.pid}] recvmsg(`);
+          expect(recv.en).toContain(
+            `→ cfd ${recv.e.result}, connection #${c.id} (worker ${c.worker}) — the worker receives the descriptor`,
+          );
+          expect(of('worker-idle').some((l) => l.e.id === c.id && l.e.pid === c.pid)).toBe(true);
+        }
+      } else {
+        for (const c of conns) {
+          const accept = of('worker-accept').find((l) => l.e.id === c.id)!;
+          expect(accept.en).toContain(`[pid ${c.pid}] accept(${accept.e.fd}) → cfd ${accept.e.result} from 127.0.0.1:`);
+          expect(accept.en).toContain(`connection #${c.id} (worker ${c.worker}) — each worker of the pool calls accept() itself`);
+        }
+        const locks = [...of('fcntl-lock'), ...of('mutex-lock')];
+        const unlocks = [...of('fcntl-unlock'), ...of('mutex-unlock')];
+        if (lock === 'none') expect(locks.length + unlocks.length).toBe(0);
+        else {
+          // Each accept is inside its worker's lock: taken before, released after.
+          expect(locks.length).toBeGreaterThanOrEqual(2);
+          for (const c of conns) {
+            const accept = of('worker-accept').find((l) => l.e.id === c.id)!;
+            const lockBefore = locks.filter((l) => l.e.pid === c.pid && l.e.timeMs <= accept.e.timeMs);
+            const unlockAfter = unlocks.filter((l) => l.e.pid === c.pid && l.e.timeMs >= accept.e.timeMs);
+            expect(lockBefore.length).toBeGreaterThan(0);
+            expect(unlockAfter.length).toBeGreaterThan(0);
+          }
+          const call = lock === 'flock' ? 'fcntl(' : 'pthread_mutex_lock(&accept_mutex)';
+          for (const l of locks) expect(l.en).toContain(call);
+        }
+      }
+      for (const w of of('waitpid')) expect(w.en).toContain('a pool worker has exited');
+      for (const e of trace) checkBilingual(e, t0, ctx);
+    });
+  },
+);
+
+describe('formatTrace on a real reuseport server', () => {
+  test("each worker's own socket, bind and listen on Node's address; Node's listener handed over; epoll", async () => {
+    server = await startServer({ model: 'reuseport', workers: 2, trace: true });
+    const trace = collect(server);
+    const master = server.pid;
+    const p = port(server);
+    for (const text of ['one', 'two', 'three']) await exchange(p, Buffer.from(text));
+    await waitFor(() => trace.filter((t) => t.call === 'close-conn').length === 3, 5000, 'three close-conn traces');
+    await server.close({ timeoutMs: 0 });
+    server = undefined;
+    const t0 = trace[0].timeMs;
+    const lines = trace.map((e) => ({ e, en: formatTrace(e, t0, 'en') })); // no context: roles from the records
+    const of = (call: string) => lines.filter((l) => l.e.call === call);
+    const workers = of('pool-fork').map((f) => f.e.result);
+    expect(workers).toHaveLength(2);
+    const nodeLfd = trace[0].result;
+    for (const [i, pid] of workers.entries()) {
+      const listen = of('listen').find((l) => l.e.pid === pid)!;
+      expect(listen.en).toContain(`[pid ${pid}] listen(${listen.e.fd}, 511) (worker ${i}) — each worker makes its own listener`);
+      expect(of('bind').find((l) => l.e.pid === pid)!.en).toContain(`bind(${listen.e.fd}, 127.0.0.1:${p}) (worker ${i})`);
+    }
+    const handover = of('close-node-lfd')[0];
+    expect(handover.en).toContain(`[pid ${master}] close(3): Node's listener, handed over to the workers`);
+    expect(nodeLfd).toBeGreaterThan(2);
+    // Every connection: accepted by a worker, registered with epoll_ctl, seen by epoll_wait.
+    for (const a of of('worker-accept')) {
+      expect(workers).toContain(a.e.pid);
+      const add = of('epoll_ctl').find((l) => l.e.id === a.e.id)!;
+      expect(add.en).toContain(`[pid ${a.e.pid}] epoll_ctl(EPOLL_CTL_ADD, ${a.e.result}, EPOLLIN), connection #${a.e.id}`);
+    }
+    expect(of('epoll_wait').length).toBeGreaterThanOrEqual(3);
+    for (const w of of('epoll_wait'))
+      expect(w.en).toMatch(/epoll_wait\(\d+\) → \d+ ready \(worker \d\) — one process, many clients/);
+    for (const e of trace) checkBilingual(e, t0);
+  });
+});
+
 describe('notes', () => {
   test('every call of TRACE_CALLS has a note in both languages, and the Chinese ones are not English', () => {
     expect(missingNotes()).toEqual([]);
@@ -260,6 +403,17 @@ describe('notes', () => {
       { ...base, call: 'slots-full', pid: process.pid, id: 4 },
       { ...base, call: 'pthread_create', result: 11, errno: 'EAGAIN', slot: 0 },
       { ...base, call: 'waitpid', result: 4712, fd: 0x86 },
+      { ...base, call: 'waitpid', result: 4712, fd: 9, worker: 1 },
+      { ...base, call: 'mutex-lock', worker: 0, errno: 'EOWNERDEAD' },
+      { ...base, call: 'mutex-lock', worker: 0, errno: 'EINVAL' },
+      { ...base, call: 'fcntl-lock', worker: 1, errno: 'EDEADLK', result: -1 },
+      { ...base, call: 'epoll_ctl', pid: 4713, fd: 9, result: (3 << 16) | 4, id: 2, worker: 1 },
+      { ...base, call: 'epoll_ctl', pid: 4713, fd: 9, result: (3 << 16) | 1, id: 2, worker: 1 },
+      { ...base, call: 'sendmsg', result: 9, id: 2, worker: 1, errno: 'EPIPE' },
+      { ...base, call: 'listen', pid: 4713, result: 128, worker: 1 },
+      { ...base, call: 'close-lfd', pid: 4713, worker: 1 },
+      { ...base, call: 'close-conn', pid: 4713, id: 2, worker: 1 },
+      { ...base, call: 'slots-full', pid: 4713, id: 4, worker: 1 },
       { ...base, call: 'door-pass', result: 2, id: 5, address: { address: '10.1.2.3', family: 'IPv4', port: 40000 } },
       {
         ...base,
@@ -289,6 +443,21 @@ describe('notes', () => {
         'en',
       ),
     ).toContain('bind(21, [::1]:9000) failed: EADDRINUSE');
+  });
+
+  test('pool variants read as the lesson they show', () => {
+    const base = { timeMs: 0, pid: 4713, fd: 9, result: 0, errno: null, id: 0 };
+    const en = (e: TraceEvent) => formatTrace(e, 0, 'en', { masterPid: 4711 });
+    expect(en({ ...base, call: 'mutex-lock', worker: 0, errno: 'EOWNERDEAD' })).toContain(
+      'pthread_mutex_lock(&accept_mutex) → EOWNERDEAD, made consistent (worker 0) — EOWNERDEAD: the last holder died holding the mutex',
+    );
+    expect(en({ ...base, call: 'epoll_ctl', result: (3 << 16) | 4, id: 2, worker: 1 })).toContain(
+      'epoll_ctl(EPOLL_CTL_MOD, 9, EPOLLOUT), connection #2 (worker 1)',
+    );
+    expect(en({ ...base, call: 'close-lfd', worker: 1 })).toContain(
+      'close(9): listening socket closed (worker 1) — the server closes lfd at stop',
+    );
+    expect(en({ ...base, call: 'close-conn', id: 2, worker: 1 })).toContain('close(9): connection #2 over (worker 1)');
   });
 
   test('decodeWaitStatus reads exit codes and signals as WEXITSTATUS/WTERMSIG do', () => {

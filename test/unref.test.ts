@@ -44,6 +44,7 @@ describe.each(MODELS)('%s model', (model) => {
     running.push(f.child);
     if (model === 'fork') expect(f.processes.length).toBe(client ? 2 : 1); // the master (and the child serving the client)
     if (model === 'cluster') expect(f.processes.length).toBe(2); // the workers
+    if (model === 'prefork' || model === 'reuseport') expect(f.processes.length).toBe(3); // the master and its 2 workers
     let timer: NodeJS.Timeout | undefined;
     const tooLong = new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still running after 10 s'), 10000)));
     const code = await Promise.race([f.exit, tooLong]);

@@ -90,3 +90,29 @@ test('records laid out by the addon decode to the events they describe', () => {
   });
   expect(events[2]).toMatchObject({ event: { id: 3, reason: 'no-fd', errno: 'EMFILE' } });
 });
+
+test("an Error record names the call that failed; a pool server's slot field is its worker's index", () => {
+  const errors = new EventDecoder().push(
+    Buffer.concat([
+      record({ type: wire.eventTypes.error, code: 98, detail: wire.traceCalls.bind, slot: -1 }),
+      record({ type: wire.eventTypes.error, code: 24, detail: 0, slot: -1 }),
+      record({ type: wire.eventTypes.error, code: 24, detail: wire.traceCalls['worker-accept'], slot: -1 }),
+      record({ type: wire.eventTypes.error, code: 11, detail: wire.traceCalls['pool-fork'], slot: -1 }),
+    ]),
+  );
+  expect(errors).toEqual([
+    expect.objectContaining({ type: 'error', errno: 98, syscall: 'bind' }),
+    expect.objectContaining({ type: 'error', errno: 24, syscall: 'accept' }), // the accept loop's own
+    expect.objectContaining({ type: 'error', errno: 24, syscall: 'accept' }),
+    expect.objectContaining({ type: 'error', errno: 11, syscall: 'fork' }),
+  ]);
+  const connection = record({ type: wire.eventTypes.connection, id: 1, pid: 77, slot: 3, family: 4 });
+  const reap = record({ type: wire.eventTypes.reap, id: 0, pid: 77, slot: 3, code: -1, detail: 9 });
+  const [pool, poolReap] = new EventDecoder('worker').push(Buffer.concat([connection, reap]));
+  expect(pool).toMatchObject({ event: { id: 1, pid: 77, worker: 3 } });
+  expect((pool as { event: object }).event).not.toHaveProperty('slot');
+  expect(poolReap).toMatchObject({ event: { pid: 77, worker: 3, signal: 'SIGKILL', exitCode: null } });
+  const [thread] = new EventDecoder().push(connection);
+  expect(thread).toMatchObject({ event: { id: 1, slot: 3 } });
+  expect((thread as { event: object }).event).not.toHaveProperty('worker');
+});

@@ -7,10 +7,13 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { BUILD_DIR, NATIVE_FILES, NativeFile, PREBUILD_DIR } from '../paths';
-import { invalidType, invalidValue, numericHost, oneOf, optionsObject, port, show } from '../util/validate';
+import { integerIn, invalidType, invalidValue, numericHost, oneOf, optionsObject, port, show } from '../util/validate';
 
-export const REFERENCE_MODELS = ['iterative', 'fork', 'thread', 'epoll'] as const;
+export const REFERENCE_MODELS = ['iterative', 'fork', 'thread', 'epoll', 'prefork', 'reuseport'] as const;
 export type ReferenceModel = (typeof REFERENCE_MODELS)[number];
+/** The reference servers with a pool of processes forked at start (--workers). */
+export const REFERENCE_POOLS: readonly ReferenceModel[] = ['prefork', 'reuseport'];
+export const REFERENCE_LOCKS = ['none', 'flock', 'mutex', 'pass'] as const;
 
 /**
  * The kinds of C programs: their list in scripts/native-files.js, and the environment variable
@@ -30,6 +33,10 @@ export interface ReferenceOptions {
   port?: number;
   /** 'echo' (default) or 'upper' (ASCII a–z turned into A–Z). */
   handler?: 'echo' | 'upper';
+  /** prefork, reuseport: processes forked at start, 1..64. Default: the number of CPUs. */
+  workers?: number;
+  /** prefork: how the children take turns at accept() (default 'none'), as the prefork model's acceptLock. */
+  lock?: (typeof REFERENCE_LOCKS)[number];
 }
 
 /** A C program of this project, running and listening. */
@@ -42,8 +49,9 @@ export interface ListeningProgram {
   /** Resolves with the first line from index `from` on that matches, or rejects after timeoutMs. */
   waitForLine(match: RegExp, timeoutMs: number, from?: number): Promise<string>;
   /**
-   * SIGTERM, then resolves once the process has exited (a fork server first kills and reaps its
-   * children). SIGKILL if it is still alive after 3 s. Calling it again returns the same promise.
+   * SIGTERM, then resolves once the process has exited (the fork and pool servers first kill and
+   * reap their children). SIGKILL if it is still alive after 3 s. Calling it again returns the
+   * same promise.
    */
   close(): Promise<void>;
 }
@@ -94,11 +102,24 @@ function validate(model: unknown, opts: unknown): { model: ReferenceModel; args:
     const message = `The "model" argument must be one of ${REFERENCE_MODELS.map((m) => `'${m}'`).join(', ')}. Received ${show(model)}`;
     throw typeof model === 'string' ? invalidValue(message) : invalidType(message);
   }
-  const o = optionsObject(opts, new Set(['host', 'port', 'handler']));
+  const o = optionsObject(opts, new Set(['host', 'port', 'handler', 'workers', 'lock']));
   const host = numericHost(o.host ?? '127.0.0.1');
   const listenPort = port('port', o.port ?? 0, 0);
   const handler = oneOf('handler', o.handler ?? 'echo', ['echo', 'upper'] as const);
-  return { model: model as ReferenceModel, args: ['--host', host, '--port', String(listenPort), '--handler', handler] };
+  const args = ['--host', host, '--port', String(listenPort), '--handler', handler];
+  if (o.workers !== undefined) {
+    if (!REFERENCE_POOLS.includes(model as ReferenceModel)) {
+      throw invalidValue(`The "workers" option applies only to the prefork and reuseport references. Received it for '${model}'`);
+    }
+    args.push('--workers', String(integerIn('workers', o.workers, 1, 64)));
+  }
+  if (o.lock !== undefined) {
+    if (model !== 'prefork') {
+      throw invalidValue(`The "lock" option applies only to the prefork reference. Received it for '${model}'`);
+    }
+    args.push('--lock', oneOf('lock', o.lock, REFERENCE_LOCKS));
+  }
+  return { model: model as ReferenceModel, args };
 }
 
 /**

@@ -9,19 +9,25 @@ import { LoadResult, runLoad } from './loadgen';
 import { descendantsOf } from '../util/proc';
 import { referenceBinary, referenceCandidates, ReferenceModel, startReference } from './reference';
 import { compiledScript } from '../paths';
+import { MAX_WORKERS } from '../server/options';
 
 export const BENCH_MODELS = [
   'fork',
   'thread',
   'iterative',
+  'prefork',
+  'reuseport',
   'node',
   'cluster',
   'ref-fork',
   'ref-thread',
   'ref-iterative',
   'ref-epoll',
+  'ref-prefork',
+  'ref-reuseport',
   'socat',
   'exec',
+  'prefork-exec',
   'socat-exec',
   'xinetd-exec',
 ] as const;
@@ -29,10 +35,11 @@ export type BenchModel = (typeof BENCH_MODELS)[number];
 
 /**
  * A program per connection (inetd's design): the fork model with `handler: { exec: ['/bin/true'] }`,
- * and the same program run by socat (`TCP-LISTEN,fork EXEC:/bin/true`) and by xinetd. They run
- * only the exec churn: connect, the program starts and exits, the client reads EOF.
+ * the prefork model with it (a pool whose members each become the program for one client, and
+ * are replaced), and the same program run by socat (`TCP-LISTEN,fork EXEC:/bin/true`) and by
+ * xinetd. They run only the exec churn: connect, the program starts and exits, the client reads EOF.
  */
-export const EXEC_BENCH_MODELS: readonly BenchModel[] = ['exec', 'socat-exec', 'xinetd-exec'];
+export const EXEC_BENCH_MODELS: readonly BenchModel[] = ['exec', 'prefork-exec', 'socat-exec', 'xinetd-exec'];
 /** The program the exec churn runs for each connection. */
 export const EXEC_PROGRAM = '/bin/true';
 /** What exec churn is held against (BENCHMARKS.md: the target is ≥ 0.8× it). */
@@ -43,10 +50,24 @@ export const REFERENCE_OF: Partial<Record<BenchModel, BenchModel>> = {
   fork: 'ref-fork',
   thread: 'ref-thread',
   iterative: 'ref-iterative',
+  prefork: 'ref-prefork',
+  reuseport: 'ref-reuseport',
 };
 
 /** Models that serve one client at a time: a multi-connection ping-pong would only stall. */
 export const ONE_AT_A_TIME: readonly BenchModel[] = ['iterative', 'ref-iterative'];
+
+/**
+ * Pools whose every worker serves one client at a time: they get a worker per connection of the
+ * widest run (at most MAX_WORKERS), and skip the ping-pong widths beyond that (those clients
+ * would wait in the backlog for the whole run).
+ */
+const WORKER_PER_CLIENT: readonly BenchModel[] = ['prefork', 'ref-prefork', 'prefork-exec'];
+
+/** The most concurrent clients a run of `config` makes. */
+function widestRun(config: BenchConfig): number {
+  return Math.max(config.churnClients, ...config.connections);
+}
 
 export interface BenchConfig {
   models: BenchModel[];
@@ -235,10 +256,15 @@ async function startXinetd(): Promise<RunningServer> {
   return { port, pid: child.pid!, close };
 }
 
-/** Starts one model in a process of its own (refs: the C binary; socat; the API's models: bench/server-process). */
-export async function startModel(model: BenchModel): Promise<RunningServer> {
+/**
+ * Starts one model in a process of its own (refs: the C binary; socat; the API's models:
+ * bench/server-process). `clients`: the most concurrent clients it will get — a prefork pool (and
+ * ref-prefork) gets a worker for each, at most MAX_WORKERS.
+ */
+export async function startModel(model: BenchModel, clients = 1): Promise<RunningServer> {
+  const workers = WORKER_PER_CLIENT.includes(model) ? { workers: Math.min(MAX_WORKERS, Math.max(1, clients)) } : {};
   if (model.startsWith('ref-')) {
-    const ref = await startReference(model.slice(4) as ReferenceModel);
+    const ref = await startReference(model.slice(4) as ReferenceModel, workers);
     return { port: ref.port, pid: ref.pid, close: () => ref.close() };
   }
   // An external fork-per-connection peer: socat forks a child per connection that echoes.
@@ -246,12 +272,15 @@ export async function startModel(model: BenchModel): Promise<RunningServer> {
   // socat's child forks again: it relays between the socket and the program over a socketpair.
   if (model === 'socat-exec') return startSocat(`EXEC:${EXEC_PROGRAM}`, 'socat EXEC');
   if (model === 'xinetd-exec') return startXinetd();
+  const exec = { handler: { exec: [EXEC_PROGRAM] } };
   const options =
     model === 'cluster'
       ? { model, workers: 2, maxClients: 1000 }
       : model === 'exec'
-        ? { model: 'fork', handler: { exec: [EXEC_PROGRAM] }, maxClients: 1000 }
-        : { model, maxClients: 1000 };
+        ? { model: 'fork', maxClients: 1000, ...exec }
+        : model === 'prefork-exec'
+          ? { model: 'prefork', maxClients: 1000, ...workers, ...exec }
+          : { model, maxClients: 1000, ...workers };
   const child = spawn(process.execPath, [compiledScript('bench/server-process'), JSON.stringify(options)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -332,6 +361,7 @@ function runsOf(model: BenchModel, config: BenchConfig): Run[] {
   if (EXEC_BENCH_MODELS.includes(model)) return [{ kind: 'exec', connections: config.churnClients }];
   const runs: Run[] = config.connections
     .filter((c) => c === 1 || !ONE_AT_A_TIME.includes(model))
+    .filter((c) => c <= MAX_WORKERS || !WORKER_PER_CLIENT.includes(model))
     .map((c) => ({ kind: 'pingpong' as const, connections: c }));
   runs.push({ kind: 'churn', connections: ONE_AT_A_TIME.includes(model) ? 1 : config.churnClients });
   return runs;
@@ -410,7 +440,7 @@ export async function runBench(config: BenchConfig, control: BenchControl = {}):
     for (const model of models) {
       if (aborted()) break bench;
       progress({ round, repeat: config.repeat, model, done, total, elapsedMs: Date.now() - started, etaMs: eta() });
-      const server = await startModel(model);
+      const server = await startModel(model, widestRun(config));
       try {
         for (const run of runsOf(model, config)) {
           if (aborted()) break;

@@ -117,9 +117,9 @@ export async function runSustained(
   const aborted = () => signal?.aborted === true;
   sustained: for (const model of models) {
     if (aborted()) break;
-    const server = await startModel(model);
+    const connections = ONE_AT_A_TIME.includes(model) ? 1 : config.connections;
+    const server = await startModel(model, connections);
     try {
-      const connections = ONE_AT_A_TIME.includes(model) ? 1 : config.connections;
       for (let round = 1; round <= config.rounds; round++) {
         if (aborted()) break sustained;
         const eta = etaMs(started, rounds.length, total, config.durationMs + 300);

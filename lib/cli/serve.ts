@@ -1,7 +1,19 @@
 // `posix-servers serve`: run one server in the foreground and print what it does, as lines for
 // people or JSON lines for programs. SIGINT/SIGTERM close it gracefully and print the final stats.
 import { writeFileSync } from 'node:fs';
-import { DEFAULT_BACKLOG, MODELS, HANDLERS, Model, Handler, MAX_WORKERS } from '../server/options';
+import {
+  ACCEPT_LOCKS,
+  AcceptLock,
+  DEFAULT_BACKLOG,
+  HANDLERS,
+  Handler,
+  MAX_WORKERS,
+  Model,
+  MODELS,
+  NATIVE_MODELS,
+  POOL_MODELS,
+  PROCESS_MODELS,
+} from '../server/options';
 import { PosixServer, ServerStats, startServer } from '../server/server';
 import type { Peer, TraceEvent } from '../server/events';
 import { Recorder } from '../trace/recording';
@@ -24,8 +36,10 @@ export interface ServeArgs {
   minBytesPerSecond: number;
   /** undefined: the default (1000), given only with --min-bytes-per-second. */
   rateWindowMs: number | undefined;
-  /** Cluster model only; undefined: the default (one per CPU). */
+  /** cluster, prefork, reuseport; undefined: the default (one per CPU). */
   workers: number | undefined;
+  /** prefork only; undefined: the default ('none'). */
+  acceptLock: AcceptLock | undefined;
   json: boolean;
   trace: boolean;
   lang: 'en' | 'zh';
@@ -119,8 +133,14 @@ export const SERVE: Command = {
     {
       name: 'workers',
       value: 'N',
-      help: 'cluster model: worker processes (default: one per CPU)',
+      help: 'cluster, prefork, reuseport: worker processes (default: one per CPU)',
       parse: integer(1, MAX_WORKERS),
+    },
+    {
+      name: 'accept-lock',
+      value: ACCEPT_LOCKS.join('|'),
+      help: "prefork: how the workers take turns at accept() (default 'none')",
+      parse: choice(ACCEPT_LOCKS),
     },
     { name: 'trace', help: 'native models: print every real syscall, with a note from the lecture' },
     { name: 'lang', value: 'en|zh', default: 'en', help: 'language of the trace notes', parse: choice(['en', 'zh'] as const) },
@@ -164,6 +184,7 @@ export function parseServeArgs(argv: string[]): ServeArgs | null {
     minBytesPerSecond: v['min-bytes-per-second'] as number,
     rateWindowMs: v['rate-window-ms'] as number | undefined,
     workers: v.workers as number | undefined,
+    acceptLock: v['accept-lock'] as AcceptLock | undefined,
     json: v.json === true,
     trace: v.trace === true,
     lang: v.lang as 'en' | 'zh',
@@ -174,17 +195,25 @@ export function parseServeArgs(argv: string[]): ServeArgs | null {
     allow: (v.allow as string[] | undefined) ?? [],
     deny: (v.deny as string[] | undefined) ?? [],
   };
-  if (out.workers !== undefined && out.model !== 'cluster') throw new UsageError(`--workers applies only to --model cluster`);
+  const withWorkers: readonly string[] = ['cluster', ...POOL_MODELS];
+  if (out.workers !== undefined && !withWorkers.includes(out.model)) {
+    throw new UsageError(`--workers applies only to --model ${withWorkers.join(', ')}`);
+  }
+  if (out.acceptLock !== undefined && out.model !== 'prefork') {
+    throw new UsageError(`--accept-lock applies only to --model prefork`);
+  }
   if (out.rateWindowMs !== undefined && out.minBytesPerSecond === 0) {
     throw new UsageError(`--rate-window-ms applies only with --min-bytes-per-second`);
   }
   if (out.trace && (out.model === 'node' || out.model === 'cluster')) {
     throw new UsageError(
-      `--trace applies only to the native models (fork, thread, iterative): Node's own servers make their syscalls inside libuv`,
+      `--trace applies only to the native models (${NATIVE_MODELS.join(', ')}): Node's own servers make their syscalls inside libuv`,
     );
   }
   return out;
 }
+
+const isProcessModel = (model: Model) => (PROCESS_MODELS as readonly string[]).includes(model);
 
 const at = (p: Peer) => (p.family === 'IPv6' ? `[${p.address}]:${p.port}` : `${p.address}:${p.port}`);
 
@@ -192,8 +221,16 @@ export function statsLine(s: ServerStats): string {
   return (
     `closed: accepted ${s.accepted}, rejected ${s.rejected}, closed ${s.closed}, reaped ${s.reaped}, ` +
     `eintrRetries ${s.eintrRetries}, bytes in ${s.bytesIn}, out ${s.bytesOut}` +
+    (s.perWorker.length > 0 ? `, accepted per worker [${s.perWorker.join(', ')}]` : '') +
     (s.eventsDropped ? `, events dropped ${s.eventsDropped}` : '')
   );
+}
+
+/** ` → child pid 4712`, ` → worker 1 (pid 4712)`, ` → slot 3`, or nothing. */
+function servedBy(model: Model, c: { pid?: number; slot?: number; worker?: number }): string {
+  if (c.worker !== undefined) return ` → worker ${c.worker} (pid ${c.pid})`;
+  if (c.pid) return ` → ${model === 'cluster' ? 'worker' : 'child'} pid ${c.pid}`;
+  return c.slot !== undefined ? ` → slot ${c.slot}` : '';
 }
 
 /** Turns server events into output lines (human or JSON). */
@@ -205,11 +242,7 @@ export function attachPrinter(
 ): void {
   const json = (event: string, body: object) => print(JSON.stringify({ event, ...body }));
   server.on('connection', (c) =>
-    args.json
-      ? json('connection', c)
-      : print(
-          `connection #${c.id} from ${at(c.peer)}${c.pid ? ` → ${server.model === 'cluster' ? 'worker' : 'child'} pid ${c.pid}` : c.slot !== undefined ? ` → slot ${c.slot}` : ''}`,
-        ),
+    args.json ? json('connection', c) : print(`connection #${c.id} from ${at(c.peer)}${servedBy(server.model, c)}`),
   );
   server.on('disconnect', (d) =>
     args.json
@@ -218,7 +251,11 @@ export function attachPrinter(
   );
   server.on('reject', (r) => (args.json ? json('reject', r) : print(`reject #${r.id} from ${at(r.peer)}: ${r.reason}`)));
   server.on('reap', (r) =>
-    args.json ? json('reap', r) : print(`reap pid ${r.pid}: ${r.signal ? `signal ${r.signal}` : `exit ${r.exitCode}`}`),
+    args.json
+      ? json('reap', r)
+      : print(
+          `reap pid ${r.pid}${r.worker !== undefined ? ` (worker ${r.worker})` : ''}: ${r.signal ? `signal ${r.signal}` : `exit ${r.exitCode}`}`,
+        ),
   );
   server.on('error', (e) => (args.json ? json('error', { message: e.message }) : print(`error: ${e.message}`)));
   if (args.trace) {
@@ -259,6 +296,7 @@ export async function serveMain(
       minBytesPerSecond: args.minBytesPerSecond,
       ...(args.rateWindowMs !== undefined ? { rateWindowMs: args.rateWindowMs } : {}),
       ...(args.workers !== undefined ? { workers: args.workers } : {}),
+      ...(args.acceptLock !== undefined ? { acceptLock: args.acceptLock } : {}),
       ...(args.trace || (observed && native) ? { trace: true } : {}),
       maxPerSource: args.maxPerSource,
       maxConnectionsPerSecond: args.maxConnectionsPerSecond,
@@ -275,7 +313,7 @@ export async function serveMain(
     print(JSON.stringify({ event: 'listening', model: server.model, address: a.address, port: a.port, pid: server.pid }));
   } else {
     print(
-      `${server.model} server listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} (${server.model === 'fork' ? 'master ' : server.model === 'cluster' ? 'primary ' : ''}pid ${server.pid})`,
+      `${server.model} server listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} (${isProcessModel(server.model) ? 'master ' : server.model === 'cluster' ? 'primary ' : ''}pid ${server.pid})`,
     );
     if (typeof args.handler === 'object') print(`each connection runs: ${args.handler.exec.join(' ')}`);
     print(`connect with: nc ${a.address} ${a.port}`);
@@ -283,7 +321,7 @@ export async function serveMain(
       process.stderr.write(`posix-servers: warning: listening on ${a.address}, not loopback: other machines can connect\n`);
     }
   }
-  const ctx = server.model === 'fork' ? { masterPid: server.pid } : {};
+  const ctx = isProcessModel(server.model) ? { masterPid: server.pid } : {};
   attachPrinter(server, args, print, formatTrace ? (t, t0) => formatTrace(t, t0, args.lang, ctx) : null);
   let recorder: Recorder | null = null;
   let view: LiveView | null = null;

@@ -15,10 +15,12 @@ export interface ConnectionEvent {
   /** 1, 2, … in accept order (refused connections take an id too). */
   id: number;
   peer: Peer;
-  /** Fork model: the child process serving this connection. */
+  /** fork: the child process serving this connection; prefork, reuseport, cluster: the worker process. */
   pid?: number;
   /** Thread model: the slot of the INFO table it occupies. */
   slot?: number;
+  /** prefork, reuseport: the index of the pool worker serving it (0..workers-1; see stats().perWorker). */
+  worker?: number;
 }
 
 export const DISCONNECT_REASONS = ['end', 'error', 'aborted', 'idle', 'crash', 'lifetime', 'slow'] as const;
@@ -38,6 +40,7 @@ export interface DisconnectEvent {
   reason: DisconnectReason;
   pid?: number;
   slot?: number;
+  worker?: number;
 }
 
 export const REJECT_REASONS = ['max-clients', 'no-thread', 'no-process', 'no-fd', 'per-source', 'rate', 'denied'] as const;
@@ -58,18 +61,21 @@ export interface RejectEvent {
 }
 
 export interface ReapEvent {
-  /** The child's pid, as waitpid() returned it. */
+  /** The child's (pool models, cluster: the worker's) pid, as waitpid() returned it. */
   pid: number;
-  /** The connection it served. */
+  /** The connection it served (0: none — a pool worker that was idle, or held several). */
   id: number;
   /**
-   * Exit status when the child exited (0: client closed, 1: I/O error, 3: idle, 4: lifetime, 5:
-   * slow; with the exec handler the program's own exit status, 127 when it could not be
-   * executed), else null.
+   * Exit status when the process exited, else null. fork: 0 client closed, 1 I/O error, 3 idle,
+   * 4 lifetime, 5 slow; with the exec handler (fork, prefork) the program's own exit status, 127
+   * when it could not be executed. Pool workers: 0 when they left at close, 6 when they had
+   * reported a fatal error (the server then stops).
    */
   exitCode: number | null;
   /** Signal name when the child was killed, else null. */
   signal: NodeJS.Signals | null;
+  /** prefork, reuseport: the pool worker's index (a replacement takes the same index). */
+  worker?: number;
 }
 
 export const TRACE_CALLS = [
@@ -90,6 +96,19 @@ export const TRACE_CALLS = [
   'shutdown',
   'close-conn',
   'exec',
+  'pool-fork',
+  'worker-accept',
+  'lock-file',
+  'fcntl-lock',
+  'fcntl-unlock',
+  'mutex-lock',
+  'mutex-unlock',
+  'sendmsg',
+  'recvmsg',
+  'worker-idle',
+  'close-node-lfd',
+  'epoll_wait',
+  'epoll_ctl',
   'door-pass',
   'door-refuse',
   'dup2',
@@ -102,7 +121,11 @@ export type TraceCall = (typeof TRACE_CALLS)[number];
  * Meaning of fd/result per call: socket → result lfd; bind/listen → fd lfd (listen: result backlog);
  * accept → fd lfd, result cfd, peer; fork → fd cfd, result child pid; waitpid → result pid, fd the
  * wait status; worker-start → fd the cfd the worker read, result its tid; pthread_create → result rc;
- * exec (fork: the master program starts) → fd Node's lfd, result the same socket's number in the master;
+ * exec (the master program starts) → fd Node's lfd, result the same socket's number in the master;
+ * Pool models: pool-fork → result the worker's pid; worker-accept → as accept; sendmsg/recvmsg →
+ * fd the worker's Unix socket, result the descriptor passed (its number in the sender/receiver);
+ * epoll_wait → fd the epoll instance, result ready descriptors; epoll_ctl → fd the descriptor,
+ * result (op << 16) | events (op 1 ADD, 2 DEL, 3 MOD).
  * door-pass → fd cfd, result the live connections from the client's address (0 without maxPerSource);
  * door-refuse → fd cfd, result the reason's number (see `reason`); dup2 (exec handler) → fd cfd,
  * result the standard descriptor it now is; execve → result 0 before the call, -1 (with errno) if it failed.
@@ -121,6 +144,8 @@ export interface TraceEvent {
   id: number;
   /** Thread model: the slot. */
   slot?: number;
+  /** Pool models: the pool worker (the caller, or for pool-fork and sendmsg the one concerned). */
+  worker?: number;
   /** bind: the address bound; accept, door-pass, door-refuse: the client. */
   address?: Peer;
   /** door-refuse: why. */
@@ -134,7 +159,7 @@ export type NativeEvent =
   | { type: 'disconnect'; event: DisconnectEvent; timeNs: bigint }
   | { type: 'reject'; event: RejectEvent; timeNs: bigint }
   | { type: 'reap'; event: ReapEvent; timeNs: bigint }
-  | { type: 'error'; errno: number; timeNs: bigint }
+  | { type: 'error'; errno: number; syscall: string; timeNs: bigint }
   | { type: 'listening'; timeNs: bigint }
   | { type: 'trace'; event: TraceEvent; timeNs: bigint };
 
@@ -235,7 +260,19 @@ function peerOf(buf: Buffer, rec: number): Peer {
   return { address: `${addr[0]}.${addr[1]}.${addr[2]}.${addr[3]}`, family: 'IPv4', port };
 }
 
-function decodeOne(buf: Buffer, rec: number): NativeEvent | null {
+/** Trace calls that are steps of a server rather than syscalls of the same name. */
+const SYSCALL_OF: Partial<Record<TraceCall, string>> = {
+  'worker-accept': 'accept',
+  'pool-fork': 'fork',
+  'lock-file': 'mkstemp',
+  'fcntl-lock': 'fcntl',
+  'mutex-lock': 'pthread_mutex_lock',
+};
+
+/** What the record's `slot` field holds: a thread model's slot, or a pool model's worker index. */
+export type SlotMeaning = 'slot' | 'worker';
+
+function decodeOne(buf: Buffer, rec: number, slotIs: SlotMeaning): NativeEvent | null {
   const { F, typeOf, traceCallOf, disconnectReasonOf, rejectReasonOf } = layout();
   const id = buf.readUInt32LE(rec + F.id);
   const pid = buf.readInt32LE(rec + F.pid);
@@ -243,9 +280,9 @@ function decodeOne(buf: Buffer, rec: number): NativeEvent | null {
   const code = buf.readInt32LE(rec + F.code);
   const detail = buf.readInt32LE(rec + F.detail);
   const timeNs = buf.readBigUInt64LE(rec + F.timeNs);
-  const where = <T extends { pid?: number; slot?: number }>(e: T): T => {
+  const where = <T extends { pid?: number; slot?: number; worker?: number }>(e: T): T => {
     if (pid > 0) e.pid = pid;
-    if (slot >= 0) e.slot = slot;
+    if (slot >= 0) e[slotIs] = slot;
     return e;
   };
   switch (typeOf.get(buf.readUInt8(rec + F.type))) {
@@ -262,14 +299,17 @@ function decodeOne(buf: Buffer, rec: number): NativeEvent | null {
       if (detail !== 0) event.errno = errnoName(detail);
       return { type: 'reject', event, timeNs };
     }
-    case 'reap':
-      return {
-        type: 'reap',
-        event: { pid, id, exitCode: code >= 0 ? code : null, signal: detail > 0 ? signalName(detail) : null },
-        timeNs,
-      };
-    case 'error':
-      return { type: 'error', errno: code, timeNs };
+    case 'reap': {
+      const event: ReapEvent = { pid, id, exitCode: code >= 0 ? code : null, signal: detail > 0 ? signalName(detail) : null };
+      if (slot >= 0 && slotIs === 'worker') event.worker = slot;
+      return { type: 'reap', event, timeNs };
+    }
+    case 'error': {
+      // detail: the call that failed (0: accept, the accept loop's own error), named as Node
+      // names syscalls.
+      const call = traceCallOf.get(detail);
+      return { type: 'error', errno: code, syscall: call === undefined ? 'accept' : (SYSCALL_OF[call] ?? call), timeNs };
+    }
     case 'listening':
       return { type: 'listening', timeNs };
     case 'trace': {
@@ -284,7 +324,7 @@ function decodeOne(buf: Buffer, rec: number): NativeEvent | null {
         errno: detail !== 0 ? errnoName(detail) : null,
         id,
       };
-      if (slot >= 0) event.slot = slot;
+      if (slot >= 0) event[slotIs] = slot;
       if (buf.readUInt8(rec + F.family) !== 0) event.address = peerOf(buf, rec);
       if (call === 'door-refuse') event.reason = rejectReasonOf.get(event.result);
       return { type: 'trace', event, timeNs };
@@ -294,9 +334,17 @@ function decodeOne(buf: Buffer, rec: number): NativeEvent | null {
   }
 }
 
-/** Turns a byte stream into events; keeps a partial record for the next chunk. */
+/**
+ * Turns a byte stream into events; keeps a partial record for the next chunk. `slotIs`: what the
+ * records' slot field means for this server (the pool models put their worker index there).
+ */
 export class EventDecoder {
   #pending: Buffer = Buffer.alloc(0);
+  readonly #slotIs: SlotMeaning;
+
+  constructor(slotIs: SlotMeaning = 'slot') {
+    this.#slotIs = slotIs;
+  }
 
   push(chunk: Buffer): NativeEvent[] {
     const buf = this.#pending.length > 0 ? Buffer.concat([this.#pending, chunk]) : chunk;
@@ -304,7 +352,7 @@ export class EventDecoder {
     const whole = buf.length - (buf.length % size);
     const out: NativeEvent[] = [];
     for (let at = 0; at < whole; at += size) {
-      const ev = decodeOne(buf, at);
+      const ev = decodeOne(buf, at, this.#slotIs);
       if (ev) out.push(ev);
     }
     this.#pending = Buffer.from(buf.subarray(whole));

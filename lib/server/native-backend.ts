@@ -16,10 +16,10 @@ import type { NativeDoor, NativeModel, NativeServer, NativeStartOptions } from '
 import { anyDoorRule } from './door';
 import type { AddressInfo, Backend, EventSink, ServerStats } from './backend';
 import { fromNative, systemError } from '../util/errors';
-import { EventDecoder } from './events';
+import { type DisconnectEvent, EventDecoder } from './events';
 import { native } from '../addon';
 import { signalName } from '../util/os-names';
-import type { ResolvedOptions } from './options';
+import { POOL_MODELS, PROCESS_MODELS, type ResolvedOptions } from './options';
 
 /** How often the ring is drained while events flow, in ms (events reach listeners this late at most). */
 const POLL_MS = 10;
@@ -45,6 +45,7 @@ class NativeBackend implements Backend {
   #live = new Set<number>();
 
   constructor(
+    model: NativeModel,
     nativeServer: NativeServer,
     masterExit: Promise<[number | null, number | null]> | null,
     sink: EventSink,
@@ -54,7 +55,8 @@ class NativeBackend implements Backend {
     this.pid = nativeServer.pid;
     this.#address = nativeServer.address();
 
-    const decoder = new EventDecoder();
+    // The pool models put their worker's index where the thread model puts its slot.
+    const decoder = new EventDecoder((POOL_MODELS as readonly string[]).includes(model) ? 'worker' : 'slot');
     // Takes every record out of the ring and hands the events on; true if there were any.
     const deliver = (writersGone: boolean): boolean => {
       let any = false;
@@ -62,7 +64,7 @@ class NativeBackend implements Backend {
         any = true;
         for (const ev of decoder.push(batch)) {
           if (ev.type === 'error') {
-            sink({ type: 'error', error: systemError(ev.errno, 'accept', this.#address.address, this.#address.port) });
+            sink({ type: 'error', error: systemError(ev.errno, ev.syscall, this.#address.address, this.#address.port) });
           } else if (ev.type === 'listening') {
             sink({ type: 'listening' });
           } else {
@@ -93,7 +95,7 @@ class NativeBackend implements Backend {
       if (this.#timer === null) this.#schedule(poll);
     });
     pipe.on('error', (error) => sink({ type: 'error', error }));
-    // EOF: the last writer (master and children, or the server thread) is gone, so every event is
+    // EOF: the last writer (master and its children or workers, or the server thread) is gone, so every event is
     // in the ring: take the rest before the server counts as finished.
     const eof = new Promise<void>((resolve) =>
       pipe.once('close', () => {
@@ -105,21 +107,23 @@ class NativeBackend implements Backend {
       }),
     );
 
-    // Fork only: the waiting thread reports the master's exit status (once the children of a
-    // master that died have been reaped too).
+    // Process models only: the waiting thread reports the master's exit status (once the children
+    // or workers of a master that died have been reaped too).
     const exited = masterExit ?? Promise.resolve(null);
     this.finished = Promise.all([eof, exited]).then(([, status]) => {
       // Every event is in: the connections still live died with the process serving them.
       const reason = this.#killed ? 'aborted' : 'crash';
       for (const lost of this.#native.reconcile()) {
         if (!this.#live.delete(lost.id)) continue; // reported already (or never announced)
-        const { id, pid, bytesIn, bytesOut } = lost;
-        sink({ type: 'disconnect', event: { id, bytesIn, bytesOut, reason, pid } });
+        const { id, pid, bytesIn, bytesOut, worker } = lost;
+        const event: DisconnectEvent = { id, bytesIn, bytesOut, reason, pid };
+        if (worker >= 0) event.worker = worker;
+        sink({ type: 'disconnect', event });
       }
       if (status === null || this.#stopped) return;
       const [code, signal] = status;
       const how = signal !== null ? `was killed by ${signalName(signal) ?? `signal ${signal}`}` : `exited with code ${code}`;
-      sink({ type: 'error', error: new Error(`fork server master ${this.pid} ${how}`) });
+      sink({ type: 'error', error: new Error(`${model} server master ${this.pid} ${how}`) });
     });
   }
 
@@ -180,7 +184,7 @@ export function nativeStartOptions(opts: ResolvedOptions & { model: NativeModel 
   };
 }
 
-/** Starts a fork, thread or iterative server; throws a SystemError when a syscall fails. */
+/** Starts a native server (fork, thread, iterative, prefork, reuseport); throws a SystemError when a syscall fails. */
 export function startNativeBackend(opts: ResolvedOptions & { model: NativeModel }, sink: EventSink): Backend {
   let onExit!: (v: [number | null, number | null]) => void;
   const masterExit = new Promise<[number | null, number | null]>((r) => (onExit = r));
@@ -190,5 +194,6 @@ export function startNativeBackend(opts: ResolvedOptions & { model: NativeModel 
   } catch (e) {
     throw fromNative(e, opts.host, opts.port);
   }
-  return new NativeBackend(nativeServer, opts.model === 'fork' ? masterExit : null, sink, opts.exec?.path ?? null);
+  const hasMaster = (PROCESS_MODELS as readonly string[]).includes(opts.model);
+  return new NativeBackend(opts.model, nativeServer, hasMaster ? masterExit : null, sink, opts.exec?.path ?? null);
 }

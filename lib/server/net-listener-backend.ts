@@ -31,6 +31,7 @@ export abstract class NetListenerBackend implements Backend {
     eventWakeups: 0,
     refusedNoFd: 0,
     acceptErrors: 0,
+    perWorker: [],
   };
   /** stop() was called, or listen failed: no connection will be accepted any more. */
   protected stopped = false;
@@ -130,7 +131,7 @@ export abstract class NetListenerBackend implements Backend {
   }
 
   stats(): ServerStats {
-    return { ...this.counters };
+    return { ...this.counters, perWorker: [...this.counters.perWorker] };
   }
 
   stop(): void {

@@ -1,6 +1,6 @@
 // Validation of user options: bad input gets a TypeError or RangeError that names the option and
 // the bad value, before any socket, process or thread exists.
-import type { NativeHandler, NativeModel } from '../binding';
+import type { NativeAcceptLock, NativeHandler, NativeModel } from '../binding';
 import { availableParallelism } from 'node:os';
 import { native } from '../addon';
 import {
@@ -22,7 +22,13 @@ import { ExecHandler, isExecHandler, ResolvedExec, resolveExec } from './exec';
 export type { ExecHandler, ExecStderr } from './exec';
 
 /** The models of the addon: real POSIX servers in C++. */
-export const NATIVE_MODELS = ['fork', 'thread', 'iterative'] as const satisfies readonly NativeModel[];
+export const NATIVE_MODELS = ['fork', 'thread', 'iterative', 'prefork', 'reuseport'] as const satisfies readonly NativeModel[];
+/** The native models with a fixed pool of worker processes (`workers`, stats().perWorker). */
+export const POOL_MODELS = ['prefork', 'reuseport'] as const satisfies readonly NativeModel[];
+/** The native models run by the master program (fork + execve): `pid` is the master's. */
+export const PROCESS_MODELS = ['fork', 'prefork', 'reuseport'] as const satisfies readonly NativeModel[];
+/** prefork: how the pool members take turns at accept() (UNP 30.6–30.9). */
+export const ACCEPT_LOCKS = ['none', 'flock', 'mutex', 'pass'] as const satisfies readonly NativeAcceptLock[];
 /** Node's own servers, for comparison: net.Server in this process, and node:cluster. */
 export const JS_MODELS = ['node', 'cluster'] as const;
 export const MODELS = [...NATIVE_MODELS, ...JS_MODELS] as const;
@@ -33,23 +39,30 @@ export const MODELS = [...NATIVE_MODELS, ...JS_MODELS] as const;
 export const HANDLERS = ['echo', 'upper', 'discard', 'chargen', 'daytime', 'time'] as const satisfies readonly NativeHandler[];
 /** The handlers that read the client (the others only send, then close). */
 export const READING_HANDLERS = ['echo', 'upper', 'discard', 'chargen'] as const;
-/** The models that can run a program per connection (`handler: { exec }`): a thread cannot become one. */
-export const EXEC_MODELS = ['fork'] as const;
+/**
+ * The models that can run a program per connection (`handler: { exec }`): a process that serves
+ * one client at a time can become the program (fork's child, a prefork member). A thread cannot
+ * become another program, and a reuseport member serves many clients from one event loop.
+ */
+export const EXEC_MODELS = ['fork', 'prefork'] as const;
 export type Model = (typeof MODELS)[number];
 export type ServiceName = (typeof HANDLERS)[number];
 /** A service by name, or `{ exec: [file, ...args] }`: a program per connection (fork model). */
 export type Handler = ServiceName | ExecHandler;
+export type AcceptLock = (typeof ACCEPT_LOCKS)[number];
 
 /** listen()'s backlog when none is given: Node's net.Server default. */
 export const DEFAULT_BACKLOG = 511;
-/** The cluster model's cap on workers. */
+/** The cap on `workers` (cluster, prefork, reuseport); the addon's own (constants.MAX_WORKERS) is the same. */
 export const MAX_WORKERS = 64;
 
 export interface ServerOptions {
   /**
    * Native: 'fork' (process per connection), 'thread' (thread per connection), 'iterative' (one
-   * at a time). Node's own, for comparison: 'node' (net.Server in this process), 'cluster'
-   * (node:cluster: a pool of worker processes, connections handed out by this process).
+   * at a time), 'prefork' (a pool of processes forked once, each serving one client at a time),
+   * 'reuseport' (a pool of processes, each with its own SO_REUSEPORT listener and epoll loop).
+   * Node's own, for comparison: 'node' (net.Server in this process), 'cluster' (node:cluster: a
+   * pool of worker processes, connections handed out by this process).
    */
   model: Model;
   /** Numeric IPv4 or IPv6 address to bind. Default '127.0.0.1'. */
@@ -63,8 +76,8 @@ export interface ServerOptions {
    */
   backlog?: number;
   /**
-   * Live connections served at once (fork: children; thread: slots of the INFO table; cluster:
-   * across all workers), 1..4096.
+   * Live connections served at once (fork: children; thread: slots of the INFO table; cluster,
+   * prefork, reuseport: across all workers), 1..4096 (fork: 1..1024).
    * Default 100, as in the lecture. The next client is accepted, closed and reported as 'reject'.
    * The iterative model ignores it: it serves one client and leaves the others in the backlog.
    */
@@ -130,12 +143,24 @@ export interface ServerOptions {
   /** The window of minBytesPerSecond, 100..2^31-1 ms. Default 1000. Only with minBytesPerSecond. */
   rateWindowMs?: number;
   /**
-   * Lab hook, fork and thread models: a message that is exactly "CRASH\n" makes the child abort()
-   * (reaped with SIGABRT) or the worker thread end abruptly (pthread_exit); reported as reason 'crash'.
+   * Lab hook, fork, thread, prefork and reuseport models: a message that is exactly "CRASH\n" makes
+   * the child or pool worker abort() (reaped with SIGABRT; a pool worker is replaced) or the worker
+   * thread end abruptly (pthread_exit); reported as reason 'crash'.
    */
   labCrash?: boolean;
-  /** Cluster model: worker processes, 1..64. Default: os.availableParallelism(). */
+  /**
+   * cluster, prefork, reuseport: worker processes, forked once at start, 1..64. Default:
+   * os.availableParallelism(). A prefork worker serves one client at a time: a client beyond the
+   * pool waits in the listen backlog.
+   */
   workers?: number;
+  /**
+   * prefork: how the workers take turns at accept(). 'none' (default): all block in accept() on
+   * the shared listener; 'flock': a file lock around accept() (fcntl, UNP 30.7); 'mutex': a
+   * process-shared, robust mutex around accept() (UNP 30.8); 'pass': the master accepts and passes
+   * each descriptor to an idle worker over a Unix socket with SCM_RIGHTS (UNP 30.9).
+   */
+  acceptLock?: AcceptLock;
   /**
    * Closes the server when aborted, as close() would (net.Server's `signal`). Already aborted:
    * startServer() rejects with an AbortError and starts nothing.
@@ -181,15 +206,22 @@ const KNOWN = new Set([
   'maxConnectionsPerSecond',
   'allow',
   'deny',
+  'acceptLock',
   'signal',
 ]);
 
-// A lab switch given to a model it does not apply to is a mistake worth reporting.
-function onlyFor(o: Record<string, unknown>, model: string, names: string[], allowed: string): void {
-  if (model === allowed) return;
+/** 'fork model', 'fork and thread models', 'cluster, prefork and reuseport models'. */
+function modelList(models: readonly string[]): string {
+  const names = models.length < 2 ? models.join('') : `${models.slice(0, -1).join(', ')} and ${models[models.length - 1]}`;
+  return `${names} model${models.length < 2 ? '' : 's'}`;
+}
+
+// An option given to a model it does not apply to is a mistake worth reporting.
+function onlyFor(o: Record<string, unknown>, model: string, names: string[], allowed: readonly string[]): void {
+  if (allowed.includes(model)) return;
   for (const name of names) {
     if (o[name] !== undefined) {
-      throw invalidValue(`The "${name}" option applies only to the ${allowed} model. Received it for model '${model}'`);
+      throw invalidValue(`The "${name}" option applies only to the ${modelList(allowed)}. Received it for model '${model}'`);
     }
   }
 }
@@ -198,15 +230,14 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   const o = optionsObject(options, KNOWN);
   const host = numericHost(o.host ?? '127.0.0.1');
   const model = oneOf('model', o.model, MODELS);
-  onlyFor(o, model, ['reap', 'restart'], 'fork');
-  onlyFor(o, model, ['threadArg', 'labHoldMs'], 'thread');
-  onlyFor(o, model, ['workers'], 'cluster');
-  if (model !== 'fork' && model !== 'thread' && o.labCrash !== undefined) {
-    throw invalidValue(`The "labCrash" option applies only to the fork and thread models. Received it for model '${model}'`);
-  }
+  onlyFor(o, model, ['reap', 'restart'], ['fork']);
+  onlyFor(o, model, ['threadArg', 'labHoldMs'], ['thread']);
+  onlyFor(o, model, ['workers'], ['cluster', ...POOL_MODELS]);
+  onlyFor(o, model, ['acceptLock'], ['prefork']);
+  onlyFor(o, model, ['labCrash'], ['fork', 'thread', ...POOL_MODELS]);
   if ((model === 'node' || model === 'cluster') && o.trace !== undefined && o.trace !== false) {
     throw invalidValue(
-      `The "trace" option applies only to the native models (fork, thread, iterative). Received it for model '${model}'`,
+      `The "trace" option applies only to the native models (${NATIVE_MODELS.join(', ')}). Received it for model '${model}'`,
     );
   }
   const minBytesPerSecond = integerIn('minBytesPerSecond', o.minBytesPerSecond ?? 0, 0, 2 ** 31 - 1);
@@ -240,6 +271,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     rateWindowMs: integerIn('rateWindowMs', o.rateWindowMs ?? 1000, 100, 2 ** 31 - 1),
     labCrash: boolean('labCrash', o.labCrash ?? false),
     workers: integerIn('workers', o.workers ?? Math.min(availableParallelism(), MAX_WORKERS), 1, MAX_WORKERS),
+    acceptLock: oneOf('acceptLock', o.acceptLock ?? 'none', ACCEPT_LOCKS),
     signal: abortSignal('signal', o.signal),
   };
   return { ...resolved, ...resolveHandler(o, model) };
@@ -264,7 +296,7 @@ function resolveHandler(o: Record<string, unknown>, model: Model): { handler: Se
   }
   if (!(EXEC_MODELS as readonly string[]).includes(model)) {
     throw invalidValue(
-      `The "handler" option { exec } applies only to the ${EXEC_MODELS.join(', ')} model: a thread, or Node's own server, cannot become another program. Received it for model '${model}'`,
+      `The "handler" option { exec } applies only to the ${EXEC_MODELS.join(' and ')} models: a process serving one client becomes the program, and a thread (or an event loop serving many clients) cannot. Received it for model '${model}'`,
     );
   }
   for (const name of ['idleTimeoutMs', 'maxConnectionMs', 'minBytesPerSecond', 'labCrash']) {

@@ -9,7 +9,15 @@ import { startNativeBackend } from './native-backend';
 import { startNodeBackend } from './node-backend';
 import { abortError } from '../util/errors';
 import { zombiesOf } from '../util/proc';
-import { CloseOptions, Model, ResolvedOptions, resolveCloseOptions, resolveOptions, ServerOptions } from './options';
+import {
+  CloseOptions,
+  Model,
+  PROCESS_MODELS,
+  ResolvedOptions,
+  resolveCloseOptions,
+  resolveOptions,
+  ServerOptions,
+} from './options';
 
 export type { AddressInfo } from './backend';
 
@@ -39,7 +47,7 @@ const KILL_GRACE_MS = 2000;
 export class PosixServer extends EventEmitter<ServerEvents> {
   /** The model this server runs. */
   readonly model: Model;
-  /** Fork model: the master process; otherwise this process (cluster: the primary). */
+  /** Process models (fork, prefork, reuseport): the master process; otherwise this process (cluster: the primary). */
   readonly pid: number;
 
   /**
@@ -64,7 +72,7 @@ export class PosixServer extends EventEmitter<ServerEvents> {
     this.model = model;
     this.#backend = start((ev) => this.#dispatch(ev));
     this.pid = this.#backend.pid;
-    // A server that ends on its own (its fork master died) closes as close() would.
+    // A server that ends on its own (its master died) closes as close() would.
     void this.#backend.finished.then(() => {
       if (this.#closing === null) void this.close();
     });
@@ -89,11 +97,11 @@ export class PosixServer extends EventEmitter<ServerEvents> {
 
   /**
    * Exact counters (native models: from the page shared by Node, the master and its children),
-   * and `zombies`: the fork master's children in state Z, read from /proc (0 for other models).
+   * and `zombies`: the master's children in state Z, read from /proc (process models; 0 for others).
    */
   stats(): ServerStats {
     if (this.#finalStats) return this.#finalStats;
-    const zombies = this.model === 'fork' ? zombiesOf(this.pid).length : 0;
+    const zombies = (PROCESS_MODELS as readonly string[]).includes(this.model) ? zombiesOf(this.pid).length : 0;
     return { ...this.#backend.stats(), zombies };
   }
 
@@ -231,12 +239,13 @@ export function startServer(options: ServerOptions): Promise<PosixServer> {
   } catch (e) {
     return Promise.reject(e);
   }
-  // fork: 'listening' comes once the master has reset its signals, closed Node's descriptors and
-  // installed its handlers; cluster: once every worker is ready. A JS model's listen error
-  // (EADDRINUSE, …) arrives as 'error' before 'close', and becomes the rejection.
+  // Process models: 'listening' comes once the master has reset its signals, closed Node's
+  // descriptors and installed its handlers (pool models: and every worker is ready); cluster: once
+  // every worker is ready. A failure before that (a JS model's listen error, a pool worker that
+  // could not listen…) arrives as 'error' before 'close', and the first one becomes the rejection.
   return new Promise((resolve, reject) => {
     let failure: Error | undefined;
-    const onError = (e: Error) => (failure = e);
+    const onError = (e: Error) => (failure ??= e);
     const onClose = () => {
       server.off('listening', onListening);
       server.off('error', onError);

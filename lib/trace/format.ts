@@ -12,13 +12,14 @@ export type { Lang } from '../util/i18n';
 
 /**
  * Who made a call. Node's own process makes socket/bind/listen and runs the thread and iterative
- * servers; the fork model's master accepts and forks; a child serves one connection.
+ * servers; the fork model's master accepts and forks; a child serves one connection. A pool
+ * worker (prefork, reuseport) is a child of the master too; its records carry `worker`.
  */
 export type TraceRole = 'in-process' | 'master' | 'child';
 
 /** What formatTrace may be told about the server, to name the actor without guessing. */
 export interface TraceContext {
-  /** The fork model's master (PosixServer.pid). Any other pid but Node's is then a child. */
+  /** The master of a process model (PosixServer.pid). Any other pid but Node's is then a child. */
   masterPid?: number;
   /** The process that started the server. Default: this process. */
   nodePid?: number;
@@ -29,7 +30,15 @@ export interface TraceContext {
  * entry has a note of its own as well.
  */
 export type NoteKey =
-  TraceCall | 'close-lfd:stop' | 'shutdown:conn' | 'slots-full:fork' | 'close-conn:thread' | 'close-conn:iterative';
+  | TraceCall
+  | 'close-lfd:stop'
+  | 'shutdown:conn'
+  | 'slots-full:fork'
+  | 'close-conn:thread'
+  | 'close-conn:iterative'
+  | 'listen:reuseport'
+  | 'mutex-lock:ownerdead'
+  | 'waitpid:pool';
 
 export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
   en: {
@@ -50,13 +59,40 @@ export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
     'worker-start':
       'the worker takes cfd from its argument; threads share one descriptor table, nothing is copied (points 9, 10)',
     'slots-full': 'every INFO slot is in use: refuse the connection, close(cfd) at once (point 11, i == 100)',
-    'slots-full:fork': 'maxClients children are alive: refuse the connection, close(cfd) at once',
+    'slots-full:fork': 'maxClients connections are being served (fork: live children): refuse the connection, close(cfd) at once',
     shutdown: 'shutdown(lfd) wakes the blocked accept() so the server can stop',
     'shutdown:conn': "close()'s timeout is over: the server ends this connection itself",
     'close-conn': 'read() returned 0 (the client closed) or failed: close(cfd) ends the connection (point 5)',
     'close-conn:thread': 'read() returned 0 or failed: the worker closes its own cfd and frees its slot (points 9, 11)',
     'close-conn:iterative': 'read() returned 0 or failed: close(cfd), and only now accept() the next client (point 3)',
     exec: "the master is a small program of its own (fork + execve, as node-pty starts a shell): each connection's fork() then copies it, not all of Node; descriptors survive execve (point 8)",
+    'pool-fork':
+      'the pool is forked once, at start (UNP 30.6): no fork() per connection, each worker serves client after client; a worker that dies is replaced at its index',
+    'worker-accept':
+      'each worker of the pool calls accept() itself: the kernel gives the connection to one sleeping worker (prefork), or to the listener its hash picks (reuseport)',
+    'lock-file':
+      'the lock file is made with mkstemp() and unlinked at once (UNP 30.7): every worker holds its descriptor, nothing is left on disk',
+    'fcntl-lock':
+      'only the lock holder sleeps in accept(), the others wait in fcntl(F_SETLKW) (UNP 30.7); a record lock belongs to its process, so the kernel releases it if the holder dies',
+    'fcntl-unlock': 'the lock is released as soon as accept() returns: the next worker may accept while this one serves',
+    'mutex-lock': 'a process-shared mutex in the shared page lets one worker at a time into accept() (UNP 30.8)',
+    'mutex-lock:ownerdead':
+      'EOWNERDEAD: the last holder died holding the mutex; a robust mutex is made usable again with pthread_mutex_consistent(), and this worker holds it',
+    'mutex-unlock': 'the mutex is released as soon as accept() returns',
+    sendmsg:
+      'the master passes the descriptor to an idle worker over a Unix socket: sendmsg() with SCM_RIGHTS (UNP 30.9); the kernel installs a copy in the worker',
+    recvmsg:
+      'the worker receives the descriptor with recvmsg(): the same connection, under the number the kernel chose in this process',
+    'worker-idle': 'the worker tells the master it is idle again: the master may accept the next client for it',
+    'close-node-lfd':
+      "Node's listener is closed: every worker listens on a socket of its own, bound to the same address with SO_REUSEPORT",
+    'waitpid:pool':
+      'a pool worker has exited: SIGCHLD woke the master, which reaps it, reports it and, unless the server is stopping, forks its replacement',
+    'listen:reuseport':
+      'each worker makes its own listener on the same address and port (SO_REUSEPORT): the kernel spreads new connections over the group by a hash',
+    epoll_wait: 'one process, many clients: epoll_wait() sleeps until any of its sockets is ready (UNP 6.8, with epoll)',
+    epoll_ctl:
+      'epoll_ctl() registers a socket, or switches it between EPOLLIN and EPOLLOUT: what a short send() left is kept until the socket can take it',
     'door-pass':
       "the door's rules (allow/deny, maxPerSource, maxConnectionsPerSecond) let the client in: only now is a process or thread spent on it",
     'door-refuse':
@@ -82,13 +118,35 @@ export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
     pthread_detach: '设置分离属性：无需 pthread_join，线程返回时资源自动释放（第 9 点）',
     'worker-start': '子线程从参数中取得 cfd；线程共享同一张文件描述符表，不是复制（第 9、10 点）',
     'slots-full': 'INFO 数组的槽位全部占用：拒绝新连接，立即 close(cfd)（第 11 点，i == 100）',
-    'slots-full:fork': '存活的子进程已达 maxClients 个：拒绝新连接，立即 close(cfd)',
+    'slots-full:fork': '正在服务的连接已达 maxClients 个（fork：存活的子进程）：拒绝新连接，立即 close(cfd)',
     shutdown: 'shutdown(lfd) 唤醒阻塞的 accept()，服务器得以停止',
     'shutdown:conn': 'close() 的等待时间已到：服务器主动结束这个连接',
     'close-conn': 'read() 返回 0（客户端已关闭）或出错：close(cfd)，连接结束（第 5 点）',
     'close-conn:thread': 'read() 返回 0 或出错：子线程关闭自己的 cfd 并释放槽位（第 9、11 点）',
     'close-conn:iterative': 'read() 返回 0 或出错：close(cfd)，然后才 accept() 下一个客户端（第 3 点）',
     exec: 'master 是一个独立的小程序（fork + execve，和 node-pty 启动 shell 一样）：之后每个连接的 fork() 复制的是它，而不是整个 Node；文件描述符在 execve 之后仍然有效（第 8 点）',
+    'pool-fork':
+      '进程池在启动时一次性 fork（UNP 30.6）：不再每个连接 fork 一次，每个工作进程依次服务一个又一个客户端；死掉的工作进程在原编号上被替换',
+    'worker-accept':
+      '池中的每个工作进程自己调用 accept()：内核把连接交给一个正在睡眠的工作进程（prefork），或交给按哈希选中的那个监听套接字（reuseport）',
+    'lock-file': '用 mkstemp() 创建锁文件并立即 unlink（UNP 30.7）：每个工作进程都持有它的描述符，磁盘上不留任何东西',
+    'fcntl-lock':
+      '只有持锁者在 accept() 中睡眠，其他工作进程在 fcntl(F_SETLKW) 中等待（UNP 30.7）；记录锁属于进程，持锁者死掉时内核会释放它',
+    'fcntl-unlock': 'accept() 一返回就释放锁：这个工作进程处理客户端时，下一个就可以 accept',
+    'mutex-lock': '共享页中的进程间互斥锁让工作进程一次一个地进入 accept()（UNP 30.8）',
+    'mutex-lock:ownerdead':
+      'EOWNERDEAD：上一个持有者持锁时死掉了；健壮互斥锁用 pthread_mutex_consistent() 恢复可用，现在由这个工作进程持有',
+    'mutex-unlock': 'accept() 一返回就释放互斥锁',
+    sendmsg:
+      'master 通过 Unix 域套接字把描述符交给一个空闲的工作进程：sendmsg() 携带 SCM_RIGHTS（UNP 30.9）；内核在工作进程中装入一份副本',
+    recvmsg: '工作进程用 recvmsg() 收到描述符：同一个连接，编号由内核在本进程中选定',
+    'worker-idle': '工作进程告诉 master 它又空闲了：master 可以为它 accept 下一个客户端',
+    'close-node-lfd': '关闭 Node 的监听套接字：每个工作进程都在自己的套接字上监听，它们用 SO_REUSEPORT 绑定同一个地址',
+    'waitpid:pool': '池中的工作进程退出了：SIGCHLD 唤醒 master，由它回收、报告，并且（除非服务器正在停止）fork 一个替代者',
+    'listen:reuseport':
+      '每个工作进程在同一地址和端口上创建自己的监听套接字（SO_REUSEPORT）：内核按哈希把新连接分给组里的各个套接字',
+    epoll_wait: '一个进程，多个客户端：epoll_wait() 睡眠，直到任一套接字就绪（UNP 6.8，用 epoll）',
+    epoll_ctl: 'epoll_ctl() 登记套接字，或在 EPOLLIN 与 EPOLLOUT 之间切换：send() 没写完的部分先保存，等套接字可写时再发',
     'door-pass': '门禁规则（allow/deny、maxPerSource、maxConnectionsPerSecond）放行了这个客户端：此后才为它创建进程或线程',
     'door-refuse':
       '在门口拒绝：accept() 之后立即 close(cfd)，不为它 fork() 或创建线程（相当于 xinetd 的 only_from、per_source、cps）',
@@ -121,14 +179,16 @@ const knownMasters: number[] = [];
 const KNOWN_MASTERS_MAX = 64;
 const MASTER_ONLY: ReadonlySet<TraceCall> = new Set<TraceCall>([
   'exec',
-  'door-pass',
-  'door-refuse',
   'accept',
   'accept-eintr',
   'fork',
   'close-cfd',
   'waitpid',
   'shutdown',
+  'pool-fork',
+  'lock-file',
+  'sendmsg',
+  'close-node-lfd',
 ]);
 
 function rememberMaster(pid: number): void {
@@ -138,8 +198,8 @@ function rememberMaster(pid: number): void {
 }
 
 /**
- * Who made the call: Node's process, the fork master or a child. With ctx.masterPid this is
- * exact. Without it only close-lfd is ambiguous (a child's, or the master's at stop: the same
+ * Who made the call: Node's process, the master or a child (a pool worker is one). With
+ * ctx.masterPid this is exact. Without it only close-lfd is ambiguous (a child's, or the master's at stop: the same
  * record); it is resolved by a pid already seen making master-only calls (events are formatted in
  * order, and the master always traces shutdown before its final close), else by /proc (the master
  * is Node's child, a connection's child is the master's), else it is taken to be a child's.
@@ -153,6 +213,12 @@ export function traceRole(e: TraceEvent, ctx: TraceContext = {}): TraceRole {
     return 'master';
   }
   switch (e.call) {
+    case 'door-pass':
+    case 'door-refuse':
+      // The fork master's door; a pool worker's carries its index.
+      if (e.worker !== undefined) return 'child';
+      rememberMaster(e.pid);
+      return 'master';
     case 'close-lfd': {
       if (knownMasters.includes(e.pid)) return 'master';
       const st = readStat(e.pid);
@@ -178,7 +244,14 @@ export function traceNote(e: TraceEvent, lang: Lang, ctx: TraceContext = {}): st
 function noteKey(e: TraceEvent, role: TraceRole): NoteKey {
   switch (e.call) {
     case 'close-lfd':
-      return role === 'child' ? 'close-lfd' : 'close-lfd:stop';
+      // A pool worker closes a listener only when the server stops (reuseport: its own).
+      return role === 'child' && e.worker === undefined ? 'close-lfd' : 'close-lfd:stop';
+    case 'listen':
+      return e.worker !== undefined ? 'listen:reuseport' : 'listen';
+    case 'waitpid':
+      return e.worker !== undefined ? 'waitpid:pool' : 'waitpid';
+    case 'mutex-lock':
+      return e.errno === 'EOWNERDEAD' ? 'mutex-lock:ownerdead' : 'mutex-lock';
     case 'shutdown':
       return e.id !== 0 || e.slot !== undefined ? 'shutdown:conn' : 'shutdown';
     case 'slots-full':
@@ -202,8 +275,26 @@ function failed(e: TraceEvent, lang: Lang): string {
   return lang === 'en' ? ` failed: ${e.errno}` : ` 失败：${e.errno}`;
 }
 
+const EPOLL_OPS: Record<number, string> = { 1: 'EPOLL_CTL_ADD', 2: 'EPOLL_CTL_DEL', 3: 'EPOLL_CTL_MOD' };
+
+/** epoll_ctl's record: result = (op << 16) | events. */
+function epollCtlText(e: TraceEvent, lang: Lang): string {
+  const number = Math.floor(e.result / 65536);
+  const op = EPOLL_OPS[number] ?? (lang === 'en' ? `op ${number}` : `操作 ${number}`);
+  const mask = e.result % 65536;
+  const events = [mask & 1 ? 'EPOLLIN' : '', mask & 4 ? 'EPOLLOUT' : ''].filter((x) => x).join('|') || String(mask);
+  return `epoll_ctl(${op}, ${e.fd}, ${events})`;
+}
+
 /** The call with its real arguments and result, without the note. */
 export function traceCallText(e: TraceEvent, lang: Lang, ctx: TraceContext = {}): string {
+  const text = callText(e, lang, ctx);
+  if (e.worker === undefined) return text;
+  // Pool models: which worker made the call (pool-fork, sendmsg: which one it concerns).
+  return lang === 'en' ? `${text} (worker ${e.worker})` : `${text}（工作进程 ${e.worker}）`;
+}
+
+function callText(e: TraceEvent, lang: Lang, ctx: TraceContext): string {
   const en = lang === 'en';
   const role = traceRole(e, ctx);
   const conn = e.id > 0 ? (en ? `, connection #${e.id}` : `，连接 #${e.id}`) : '';
@@ -230,7 +321,8 @@ export function traceCallText(e: TraceEvent, lang: Lang, ctx: TraceContext = {})
     case 'close-cfd':
       return en ? `close(${e.fd}) in parent${conn}` : `父进程 close(${e.fd})${conn}`;
     case 'close-lfd':
-      if (role === 'child') return en ? `close(${e.fd}) in child ${e.pid}` : `子进程 ${e.pid} close(${e.fd})`;
+      if (role === 'child' && e.worker === undefined)
+        return en ? `close(${e.fd}) in child ${e.pid}` : `子进程 ${e.pid} close(${e.fd})`;
       return en ? `close(${e.fd}): listening socket closed` : `close(${e.fd})：监听套接字已关闭`;
     case 'child-exit':
       return en ? `exit(${e.result}) in child ${e.pid}${conn}` : `子进程 ${e.pid} exit(${e.result})${conn}`;
@@ -255,8 +347,43 @@ export function traceCallText(e: TraceEvent, lang: Lang, ctx: TraceContext = {})
       return `shutdown(${e.fd}, SHUT_RDWR)`;
     case 'exec':
       return en
-        ? `execve(posix-servers-fork-master): lfd ${e.fd} is fd ${e.result} in the master`
-        : `execve(posix-servers-fork-master)：lfd ${e.fd} 在 master 中的描述符编号是 ${e.result}`;
+        ? `execve(posix-servers-master): lfd ${e.fd} is fd ${e.result} in the master`
+        : `execve(posix-servers-master)：lfd ${e.fd} 在 master 中的描述符编号是 ${e.result}`;
+    case 'pool-fork':
+      return en ? `fork() → pid ${e.result}` : `fork() → 进程 ${e.result}`;
+    case 'worker-accept':
+      return en
+        ? `accept(${e.fd}) → cfd ${e.result} from ${at(e.address)}${conn}`
+        : `accept(${e.fd}) → cfd ${e.result}，客户端 ${at(e.address)}${conn}`;
+    case 'lock-file':
+      return en ? `mkstemp() → ${e.fd}, unlink()ed at once` : `mkstemp() → ${e.fd}，随即 unlink()`;
+    case 'fcntl-lock':
+      return `fcntl(${e.fd}, F_SETLKW, F_WRLCK)${e.errno ? failed(e, lang) : ''}`;
+    case 'fcntl-unlock':
+      return `fcntl(${e.fd}, F_SETLK, F_UNLCK)${e.errno ? failed(e, lang) : ''}`;
+    case 'mutex-lock':
+      if (e.errno === 'EOWNERDEAD') {
+        return en
+          ? 'pthread_mutex_lock(&accept_mutex) → EOWNERDEAD, made consistent'
+          : 'pthread_mutex_lock(&accept_mutex) → EOWNERDEAD，已恢复一致';
+      }
+      return `pthread_mutex_lock(&accept_mutex)${e.errno ? failed(e, lang) : ''}`;
+    case 'mutex-unlock':
+      return `pthread_mutex_unlock(&accept_mutex)${e.errno ? failed(e, lang) : ''}`;
+    case 'sendmsg':
+      return `sendmsg(${e.fd}, SCM_RIGHTS cfd ${e.result})${conn}${e.errno ? failed(e, lang) : ''}`;
+    case 'recvmsg':
+      return `recvmsg(${e.fd}) → cfd ${e.result}${conn}`;
+    case 'worker-idle':
+      return en ? `write(${e.fd}): idle again${conn}` : `write(${e.fd})：又空闲了${conn}`;
+    case 'close-node-lfd':
+      return en
+        ? `close(${e.fd}): Node's listener, handed over to the workers`
+        : `close(${e.fd})：Node 的监听套接字，交给各工作进程`;
+    case 'epoll_wait':
+      return en ? `epoll_wait(${e.fd}) → ${e.result} ready` : `epoll_wait(${e.fd}) → ${e.result} 个就绪`;
+    case 'epoll_ctl':
+      return `${epollCtlText(e, lang)}${conn}${e.errno ? failed(e, lang) : ''}`;
     case 'door-pass': {
       const live = e.result > 0 ? (en ? `, ${e.result} live from it` : `，来自该地址的连接 ${e.result} 个`) : '';
       return en ? `door: ${at(e.address)} admitted${live}${conn}` : `门禁：放行 ${at(e.address)}${live}${conn}`;
@@ -275,7 +402,7 @@ export function traceCallText(e: TraceEvent, lang: Lang, ctx: TraceContext = {})
     }
     case 'close-conn': {
       const where =
-        role === 'child'
+        role === 'child' && e.worker === undefined
           ? en
             ? ` in child ${e.pid}`
             : `（子进程 ${e.pid}）`

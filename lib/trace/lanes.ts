@@ -3,9 +3,10 @@
 // pthread_create) and ends (exit, reaped by waitpid, or still a zombie). svg.ts draws it; the
 // tests check it against the trace.
 //
-// Who made a call is known from the record itself: its pid (Node, the fork master, a child), and
-// for the in-process models the call (socket/bind/listen and close()'s shutdowns are made on
-// Node's JS thread, a worker's calls carry its connection and slot, the rest is the server thread).
+// Who made a call is known from the record itself: its pid (Node, the master, a child or pool
+// worker), and for the in-process models the call (socket/bind/listen and close()'s shutdowns are
+// made on Node's JS thread, a worker's calls carry its connection and slot, the rest is the server
+// thread).
 import type { Peer, TraceCall, TraceEvent } from '../server/events';
 import type { Lang } from '../util/i18n';
 import { t } from '../util/i18n';
@@ -136,6 +137,32 @@ function shortLabel(e: TraceEvent, lang: Lang): string {
       return t(lang, { en: `full → close(${e.fd})`, zh: `已满 → close(${e.fd})` });
     case 'shutdown':
       return `shutdown(${e.fd})`;
+    case 'pool-fork':
+      return t(lang, { en: `fork → worker ${e.worker ?? '?'}`, zh: `fork → 工作进程 ${e.worker ?? '?'}` });
+    case 'worker-accept':
+      return `accept → cfd ${e.result}`;
+    case 'lock-file':
+      return 'mkstemp + unlink';
+    case 'fcntl-lock':
+      return 'fcntl lock';
+    case 'fcntl-unlock':
+      return 'fcntl unlock';
+    case 'mutex-lock':
+      return e.errno === 'EOWNERDEAD' ? 'lock: EOWNERDEAD' : 'mutex lock';
+    case 'mutex-unlock':
+      return 'mutex unlock';
+    case 'sendmsg':
+      return `sendmsg(cfd ${e.result})`;
+    case 'recvmsg':
+      return `recvmsg → cfd ${e.result}`;
+    case 'worker-idle':
+      return t(lang, { en: 'idle', zh: '空闲' });
+    case 'close-node-lfd':
+      return `close(${e.fd})`;
+    case 'epoll_wait':
+      return `epoll_wait → ${e.result}`;
+    case 'epoll_ctl':
+      return 'epoll_ctl';
     case 'door-pass':
       return t(lang, { en: 'door: in', zh: '门禁：放行' });
     case 'door-refuse':
@@ -150,10 +177,12 @@ function shortLabel(e: TraceEvent, lang: Lang): string {
 function kindOf(call: TraceCall): MarkKind {
   switch (call) {
     case 'accept':
+    case 'worker-accept':
       return 'accept';
     case 'accept-eintr':
       return 'eintr';
     case 'fork':
+    case 'pool-fork':
       return 'fork';
     case 'exec':
       return 'exec';
@@ -163,6 +192,7 @@ function kindOf(call: TraceCall): MarkKind {
     case 'close-cfd':
     case 'close-lfd':
     case 'close-conn':
+    case 'close-node-lfd':
       return 'close';
     case 'slots-full':
     case 'door-refuse':
@@ -180,9 +210,12 @@ function kindOf(call: TraceCall): MarkKind {
   }
 }
 
+/** The models whose server runs in a master program: fork, and the pools (whose workers are its children). */
+const hasMaster = (rec: RecordedServer) => rec.model === 'fork' || rec.model === 'prefork' || rec.model === 'reuseport';
+
 /** Which lane made this call (see the header comment). */
 function laneOf(rec: RecordedServer, e: TraceEvent): string {
-  if (rec.model === 'fork') {
+  if (hasMaster(rec)) {
     if (e.pid === rec.nodePid) return NODE;
     if (e.pid === rec.pid) return MASTER;
     return `child:${e.pid}`;
@@ -210,7 +243,7 @@ interface Timed {
 
 /** Builds the lanes and marks of one recorded server, labels in `lang`. */
 export function buildDiagram(rec: RecordedServer, lang: Lang): Diagram {
-  const ctx = rec.model === 'fork' ? { masterPid: rec.pid, nodePid: rec.nodePid } : { nodePid: rec.nodePid };
+  const ctx = hasMaster(rec) ? { masterPid: rec.pid, nodePid: rec.nodePid } : { nodePid: rec.nodePid };
   const items: Timed[] = [];
   let seq = 0;
   const cfdOf = new Map<number, number>(); // connection id → the cfd accept() returned for it
@@ -260,7 +293,7 @@ export function buildDiagram(rec: RecordedServer, lang: Lang): Diagram {
       });
     }
     const target =
-      e.call === 'fork'
+      e.call === 'fork' || e.call === 'pool-fork'
         ? `child:${e.result}`
         : e.call === 'pthread_create' && e.result === 0 && rec.model === 'thread'
           ? `worker:${e.id}`
@@ -358,7 +391,8 @@ export function buildDiagram(rec: RecordedServer, lang: Lang): Diagram {
         id: m.target!,
         kind: 'child',
         pid,
-        connection: m.id,
+        // A pool worker (pool-fork) serves many connections, none when it is forked.
+        ...(m.id ? { connection: m.id } : {}),
         ...(m.id !== undefined && peerOf.has(m.id) ? { peer: peerOf.get(m.id) } : {}),
         parent: MASTER,
         startRow: m.row,

@@ -89,6 +89,7 @@ class ServerState {
   constructor(readonly rec: RecordedServer) {}
 
   keyFor(e: { id: number; pid?: number; slot?: number }): string {
+    // fork: one child per connection. A pool worker serves many: its connections go by id.
     if (this.rec.model === 'fork' && e.pid !== undefined) return `pid:${e.pid}`;
     if (this.rec.model === 'thread' && e.slot !== undefined) return `slot:${e.slot}`;
     return `conn:${e.id}`;
@@ -212,7 +213,8 @@ class ServerState {
       },
     ];
     let connParent = 'node';
-    if (rec.model === 'fork') {
+    const pool = rec.model === 'prefork' || rec.model === 'reuseport';
+    if (rec.model === 'fork' || pool) {
       tree.push({
         key: 'master',
         parent: 'node',
@@ -222,6 +224,19 @@ class ServerState {
         state: stateOf(rec.pid),
       });
       connParent = 'master';
+      // A pool's workers, forked once: each connection under the worker serving it.
+      if (pool && open) {
+        for (const w of childrenOf(rec.pid)) {
+          tree.push({
+            key: `w:${w.pid}`,
+            parent: 'master',
+            kind: 'cluster-worker',
+            label: t(lang, { en: `worker, pid ${w.pid}`, zh: `工作进程，进程 ${w.pid}` }),
+            pid: w.pid,
+            state: w.state,
+          });
+        }
+      }
     } else if (rec.model === 'thread' || rec.model === 'iterative') {
       const serverThread = open ? tasksOf(rec.nodePid).find((x) => x.name === native.constants.threadNames.server) : undefined;
       tree.push({
@@ -256,7 +271,7 @@ class ServerState {
           : rec.model === 'thread'
             ? t(lang, { en: `worker${r.tid ? ` tid ${r.tid}` : ''}`, zh: `子线程${r.tid ? ` ${r.tid}` : ''}` })
             : t(lang, { en: 'connection', zh: '连接' });
-      const parent = rec.model === 'cluster' && r.pid !== undefined ? `w:${r.pid}` : connParent;
+      const parent = (rec.model === 'cluster' || pool) && r.pid !== undefined ? `w:${r.pid}` : connParent;
       tree.push({
         key: `c:${r.key}`,
         parent: tree.some((n) => n.key === parent) ? parent : connParent,
@@ -393,7 +408,8 @@ export class LiveState {
 
   #traceLine(rec: RecordedServer, e: TraceEvent): void {
     const t0 = rec.trace[0]?.timeMs ?? e.timeMs;
-    const ctx = rec.model === 'fork' ? { masterPid: rec.pid, nodePid: rec.nodePid } : { nodePid: rec.nodePid };
+    const master = rec.model === 'fork' || rec.model === 'prefork' || rec.model === 'reuseport';
+    const ctx = master ? { masterPid: rec.pid, nodePid: rec.nodePid } : { nodePid: rec.nodePid };
     this.#line(rec, e.call, formatTrace(e, t0, this.lang, ctx));
   }
 

@@ -51,7 +51,7 @@ export function fromNative(e: unknown, address: string, port: number): Error {
   // the context of code running in a vm (jest runs tests in one).
   const n = (typeof e === 'object' && e !== null ? e : {}) as { errno?: unknown; syscall?: unknown };
   if (n.syscall === 'execve' && typeof n.errno === 'number') {
-    // The fork model's master is a program built next to the addon (CMakeLists.txt).
+    // The process models' master is a program built next to the addon (CMakeLists.txt).
     const err = systemError(n.errno, 'execve');
     err.message += ` (starting ${NATIVE_FILES.MASTER.ship}, which belongs next to the addon, built or prebuilt)`;
     return err;

@@ -11,6 +11,13 @@ const errnoNames = new Map<number, string>();
 for (const [name, num] of Object.entries(osConstants.errno)) {
   if (!errnoNames.has(num)) errnoNames.set(num, name);
 }
+// Linux errnos that os.constants leaves out: a robust mutex's (prefork acceptLock 'mutex').
+for (const [name, num] of [
+  ['EOWNERDEAD', 130],
+  ['ENOTRECOVERABLE', 131],
+] as const) {
+  if (!errnoNames.has(num)) errnoNames.set(num, name);
+}
 
 /** 'SIGKILL' for 9; null for a number that names no signal. */
 export function signalName(signal: number): NodeJS.Signals | null {

@@ -6,6 +6,8 @@
 #include <unistd.h>
 #include <cerrno>
 
+#include "eintr.h"
+
 namespace ps {
 
 int open_reserve_fd() { return open("/dev/null", O_RDONLY | O_CLOEXEC); }
@@ -31,7 +33,8 @@ bool is_client_error(int err) {
 }
 
 // Out of descriptors: refuse the pending connection with the reserve descriptor's slot.
-void refuse_without_fd(int lfd, int& reserve_fd, Counters& counters, const EventPipe& events) {
+void refuse_without_fd(int lfd, int& reserve_fd, Counters& counters, const EventPipe& events, Counter* member_accepts,
+                       int pending_wait_ms) {
   if (reserve_fd < 0) {
     poll(nullptr, 0, 10);  // no reserve (could not be reopened yet): at least do not spin
     reserve_fd = open_reserve_fd();
@@ -43,7 +46,7 @@ void refuse_without_fd(int lfd, int& reserve_fd, Counters& counters, const Event
   // shutdown() of the listener at stop wakes this poll too.
   pollfd pending{lfd, POLLIN, 0};
   if (poll(&pending, 1, 0) != 1) {
-    poll(&pending, 1, 1000);
+    if (pending_wait_ms > 0) poll(&pending, 1, pending_wait_ms);
     return;
   }
   close(reserve_fd);
@@ -54,6 +57,7 @@ void refuse_without_fd(int lfd, int& reserve_fd, Counters& counters, const Event
   if (cfd >= 0) {
     close(cfd);
     uint32_t id = static_cast<uint32_t>(counters.accepted.fetch_add(1) + 1);
+    if (member_accepts != nullptr) member_accepts->fetch_add(1);
     counters.refusedNoFd.fetch_add(1);
     events.reject(peer, id, RejectReason::NoFd, EMFILE);
   }
@@ -62,9 +66,20 @@ void refuse_without_fd(int lfd, int& reserve_fd, Counters& counters, const Event
 
 }  // namespace
 
-AcceptVerdict handle_accept_failure(int err, int lfd, int& reserve_fd, Counters& counters, const EventPipe& events) {
+int accept_client(int lfd, sockaddr_storage& peer, Counters& counters, const EventPipe& events, int extra_flags) {
+  return retry_eintr(
+      counters.eintrRetries,
+      [&] {
+        socklen_t len = sizeof peer;
+        return accept4(lfd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC | extra_flags);
+      },
+      [&] { events.trace(TraceCall::AcceptEintr, lfd, -1, EINTR); });
+}
+
+AcceptVerdict handle_accept_failure(int err, int lfd, int& reserve_fd, Counters& counters, const EventPipe& events,
+                                    Counter* member_accepts, int pending_wait_ms) {
   if (err == EMFILE || err == ENFILE) {
-    refuse_without_fd(lfd, reserve_fd, counters, events);
+    refuse_without_fd(lfd, reserve_fd, counters, events, member_accepts, pending_wait_ms);
     return AcceptVerdict::Retry;
   }
   if (is_client_error(err)) {

@@ -11,6 +11,7 @@
 // - Anything else is fatal for the accept loop.
 #pragma once
 
+#include <sys/socket.h>
 #include <cstdint>
 
 #include "event_pipe.h"
@@ -23,6 +24,16 @@ enum class AcceptVerdict { Retry, Fatal };
 // The reserve descriptor: /dev/null, close-on-exec. -1 on failure.
 int open_reserve_fd();
 
-AcceptVerdict handle_accept_failure(int err, int lfd, int& reserve_fd, Counters& counters, const EventPipe& events);
+// accept4(lfd, SOCK_CLOEXEC | extra_flags): one client, or -1 with errno. EINTR is retried,
+// counted in eintrRetries and traced (accept-eintr). A stop request is not lost to a retry: the
+// servers stop by shutdown() of the listener, after which accept fails with EINVAL at once.
+int accept_client(int lfd, sockaddr_storage& peer, Counters& counters, const EventPipe& events, int extra_flags = 0);
+
+// `member_accepts`: a pool member's accept count (stats().perWorker), counted along with
+// `accepted` when a connection is refused for lack of descriptors. `pending_wait_ms`: how long
+// to wait for a pending connection when EMFILE came with none — 1000 for a blocking accept loop,
+// 0 in an event loop (epoll reported the listener readable; waiting would stall every client).
+AcceptVerdict handle_accept_failure(int err, int lfd, int& reserve_fd, Counters& counters, const EventPipe& events,
+                                    Counter* member_accepts = nullptr, int pending_wait_ms = 1000);
 
 }  // namespace ps

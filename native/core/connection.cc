@@ -15,46 +15,24 @@ namespace ps {
 
 namespace {
 
-constexpr int64_t kNever = INT64_MAX;
+constexpr int64_t kNever = ConnectionLimits::kNever;
 
-// The time limits of one connection (ServePolicy) as deadlines on the monotonic clock. The idle
-// limit is not here: it is measured from the start of each wait (wait_for).
-struct Limits {
-  int64_t life_end = kNever;    // maxConnectionMs after the start
-  int64_t window_end = kNever;  // the end of the current rate window
-  uint64_t window_need = 0;     // bytes the client must send within each window
-  uint64_t window_got = 0;      // bytes it sent in the current one
-  int64_t window_ms = 0;
+void count_out(Counters& counters, ConnBytes& bytes, size_t n) {
+  counters.bytesOut.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+  bytes.out.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+}
 
-  explicit Limits(const ServePolicy& p) {
-    const int64_t start = monotonic_ms();
-    if (p.maxConnectionMs > 0) life_end = start + p.maxConnectionMs;
-    if (p.minBytesPerSecond > 0) {
-      window_ms = p.rateWindowMs;
-      window_end = start + window_ms;
-      window_need = (static_cast<uint64_t>(p.minBytesPerSecond) * static_cast<uint64_t>(window_ms) + 999) / 1000;
-    }
-  }
-
-  // Checks the limits at `now`: End when none is reached, else the reason to drop the client.
-  // A window that is over starts the next one, from now.
-  DisconnectReason check(int64_t now) {
-    if (now >= life_end) return DisconnectReason::Lifetime;
-    if (now >= window_end) {
-      if (window_got < window_need) return DisconnectReason::Slow;
-      window_got = 0;
-      window_end = now + window_ms;
-    }
-    return DisconnectReason::End;
-  }
-};
+void count_in(Counters& counters, ConnBytes& bytes, size_t n) {
+  counters.bytesIn.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+  bytes.in.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+}
 
 // Waits until cfd is ready for `events` (POLLIN, POLLOUT, or both), within the limits. Returns End
 // when it is (or poll failed: the recv/send that follows reports the error), with what it is
 // ready for in `revents` if asked, else the reason to drop the client: Idle after idle_ms without
 // readiness, Lifetime, or Slow. EINTR resumes the wait with the time that is left, so signals
 // cannot stretch a limit.
-DisconnectReason wait_for(int cfd, short events, int idle_ms, Limits& limits, Counters& counters,
+DisconnectReason wait_for(int cfd, short events, int idle_ms, ConnectionLimits& limits, Counters& counters,
                           short* revents = nullptr) {
   const int64_t idle_end = idle_ms > 0 ? monotonic_ms() + idle_ms : kNever;
   pollfd p{cfd, events, 0};
@@ -80,7 +58,7 @@ DisconnectReason wait_for(int cfd, short events, int idle_ms, Limits& limits, Co
 // long as it takes. Timed: send() never blocks; a full socket buffer is waited for with
 // wait_for(), so a client that stops reading meets the idle, lifetime and rate limits. Returns
 // End when everything was written, else why not (Error: `errno` says what failed).
-DisconnectReason send_all(int cfd, const char* data, size_t n, const ServePolicy& policy, Limits* limits,
+DisconnectReason send_all(int cfd, const char* data, size_t n, const ServePolicy& policy, ConnectionLimits* limits,
                           Counters& counters, ConnBytes& bytes) {
   const int flags = MSG_NOSIGNAL | (limits != nullptr ? MSG_DONTWAIT : 0);
   while (n > 0) {
@@ -93,15 +71,14 @@ DisconnectReason send_all(int cfd, const char* data, size_t n, const ServePolicy
     }
     data += sent;
     n -= static_cast<size_t>(sent);
-    counters.bytesOut.fetch_add(static_cast<uint64_t>(sent), std::memory_order_relaxed);
-    bytes.out.fetch_add(static_cast<uint64_t>(sent), std::memory_order_relaxed);
+    count_out(counters, bytes, static_cast<size_t>(sent));
   }
   return DisconnectReason::End;
 }
 
 // echo, upper, discard: read; answer (echo, upper) or throw away (discard); until EOF.
-DisconnectReason serve_reads(int cfd, const ServePolicy& policy, bool replies, Limits* limits, Counters& counters,
-                             ConnBytes& bytes) {
+DisconnectReason serve_reads(int cfd, const ServePolicy& policy, bool replies, ConnectionLimits* limits,
+                             Counters& counters, ConnBytes& bytes) {
   char buf[16 * 1024];
   for (;;) {
     if (limits != nullptr) {
@@ -112,8 +89,7 @@ DisconnectReason serve_reads(int cfd, const ServePolicy& policy, bool replies, L
     if (n == 0) return DisconnectReason::End;
     if (n < 0) return DisconnectReason::Error;
     if (is_crash_message(policy, buf, static_cast<size_t>(n))) return DisconnectReason::Crash;
-    counters.bytesIn.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-    bytes.in.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+    count_in(counters, bytes, static_cast<size_t>(n));
     if (limits != nullptr) limits->window_got += static_cast<uint64_t>(n);
     if (!replies) continue;
     apply_handler(policy.handler, buf, static_cast<size_t>(n));
@@ -124,7 +100,7 @@ DisconnectReason serve_reads(int cfd, const ServePolicy& policy, bool replies, L
 
 // chargen: keep the socket's send buffer full; read (and throw away) whatever the client sends,
 // so that its EOF ends the stream. Neither send nor recv blocks: one poll waits for both.
-DisconnectReason serve_stream(int cfd, const ServePolicy& policy, Limits* limits, Counters& counters,
+DisconnectReason serve_stream(int cfd, const ServePolicy& policy, ConnectionLimits* limits, Counters& counters,
                               ConnBytes& bytes) {
   char buf[16 * 1024];
   ChargenCursor cursor;
@@ -144,8 +120,7 @@ DisconnectReason serve_stream(int cfd, const ServePolicy& policy, Limits* limits
       if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return DisconnectReason::Error;
       if (n > 0) {
         if (is_crash_message(policy, buf, static_cast<size_t>(n))) return DisconnectReason::Crash;
-        counters.bytesIn.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-        bytes.in.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+        count_in(counters, bytes, static_cast<size_t>(n));
       }
     }
     if (ready & POLLOUT) {
@@ -155,8 +130,7 @@ DisconnectReason serve_stream(int cfd, const ServePolicy& policy, Limits* limits
       if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return DisconnectReason::Error;
       if (sent > 0) {
         cursor.advance(static_cast<size_t>(sent));
-        counters.bytesOut.fetch_add(static_cast<uint64_t>(sent), std::memory_order_relaxed);
-        bytes.out.fetch_add(static_cast<uint64_t>(sent), std::memory_order_relaxed);
+        count_out(counters, bytes, static_cast<size_t>(sent));
         // What the client took is what keeps it from being slow: it sends nothing we keep.
         if (limits != nullptr) limits->window_got += static_cast<uint64_t>(sent);
       }
@@ -165,7 +139,7 @@ DisconnectReason serve_stream(int cfd, const ServePolicy& policy, Limits* limits
 }
 
 // daytime, time: the message, then shut down the write side (the client reads EOF after it).
-DisconnectReason serve_greeting(int cfd, const ServePolicy& policy, Limits* limits, Counters& counters,
+DisconnectReason serve_greeting(int cfd, const ServePolicy& policy, ConnectionLimits* limits, Counters& counters,
                                 ConnBytes& bytes) {
   char message[kGreetingMax];
   size_t n = service_greeting(policy.handler, message, sizeof message);
@@ -181,14 +155,130 @@ bool is_crash_message(const ServePolicy& policy, const char* data, size_t n) {
   return policy.labCrash && n == sizeof kCrashMessage - 1 && memcmp(data, kCrashMessage, n) == 0;
 }
 
+ConnectionLimits::ConnectionLimits(const ServePolicy& p) {
+  const int64_t start = monotonic_ms();
+  if (p.maxConnectionMs > 0) life_end = start + p.maxConnectionMs;
+  if (p.minBytesPerSecond > 0) {
+    window_ms = p.rateWindowMs;
+    window_end = start + window_ms;
+    window_need = (static_cast<uint64_t>(p.minBytesPerSecond) * static_cast<uint64_t>(window_ms) + 999) / 1000;
+  }
+}
+
+DisconnectReason ConnectionLimits::check(int64_t now) {
+  if (now >= life_end) return DisconnectReason::Lifetime;
+  if (now >= window_end) {
+    if (window_got < window_need) return DisconnectReason::Slow;
+    window_got = 0;
+    window_end = now + window_ms;
+  }
+  return DisconnectReason::End;
+}
+
 DisconnectReason serve_connection(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes) {
-  Limits timed_limits(policy);
-  Limits* limits = policy.timed() ? &timed_limits : nullptr;
+  ConnectionLimits timed_limits(policy);
+  ConnectionLimits* limits = policy.timed() ? &timed_limits : nullptr;
   const ServiceShape shape = service_shape(policy.handler);
   if (shape.greets) return serve_greeting(cfd, policy, limits, counters, bytes);
   if (shape.streams) return serve_stream(cfd, policy, limits, counters, bytes);
   if (shape.reads) return serve_reads(cfd, policy, shape.replies, limits, counters, bytes);
   return DisconnectReason::Error;  // Exec: the child became the program (exec_child.h), never here
+}
+
+// ---- The event-loop form ----
+
+namespace {
+
+bool would_block() { return errno == EAGAIN || errno == EWOULDBLOCK; }
+
+// Sends what is pending, non-blocking. Again when all of it is out (a greeting: then the write
+// side is shut down and the connection is Done), Pending when the socket is full.
+ServeStep send_pending(int cfd, Counters& counters, ConnBytes& bytes, PendingOutput& out, DisconnectReason& reason) {
+  while (out.length > 0) {
+    ssize_t sent = retry_eintr(counters.eintrRetries, [&] {
+      return send(cfd, out.data + out.offset, out.length, MSG_NOSIGNAL | MSG_DONTWAIT);
+    });
+    if (sent < 0) {
+      if (would_block()) return ServeStep::Pending;
+      reason = DisconnectReason::Error;
+      return ServeStep::Done;
+    }
+    out.offset += static_cast<size_t>(sent);
+    out.length -= static_cast<size_t>(sent);
+    count_out(counters, bytes, static_cast<size_t>(sent));
+  }
+  if (out.close_when_sent) {
+    shutdown(cfd, SHUT_WR);
+    reason = DisconnectReason::End;
+    return ServeStep::Done;
+  }
+  return ServeStep::Again;
+}
+
+// chargen: the stream from the cursor, until the socket is full.
+ServeStep send_stream(int cfd, Counters& counters, ConnBytes& bytes, PendingOutput& out, ConnectionLimits& limits,
+                      DisconnectReason& reason) {
+  for (;;) {
+    chargen_fill(out.cursor, out.data, PendingOutput::kSize);
+    ssize_t sent = retry_eintr(counters.eintrRetries,
+                               [&] { return send(cfd, out.data, PendingOutput::kSize, MSG_NOSIGNAL | MSG_DONTWAIT); });
+    if (sent < 0) {
+      if (would_block()) return ServeStep::Stream;
+      reason = DisconnectReason::Error;
+      return ServeStep::Done;
+    }
+    out.cursor.advance(static_cast<size_t>(sent));
+    count_out(counters, bytes, static_cast<size_t>(sent));
+    limits.window_got += static_cast<uint64_t>(sent);  // what the client took (it sends nothing we keep)
+    if (static_cast<size_t>(sent) < PendingOutput::kSize) return ServeStep::Stream;
+  }
+}
+
+}  // namespace
+
+ServeStep serve_begin(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
+                      ConnectionLimits& limits, DisconnectReason& reason) {
+  out.offset = 0;
+  out.length = 0;
+  out.close_when_sent = false;
+  out.cursor = ChargenCursor{};
+  const ServiceShape shape = service_shape(policy.handler);
+  if (shape.greets) {
+    out.length = service_greeting(policy.handler, out.data, PendingOutput::kSize);
+    out.close_when_sent = true;
+    return send_pending(cfd, counters, bytes, out, reason);
+  }
+  if (shape.streams) return send_stream(cfd, counters, bytes, out, limits, reason);
+  return ServeStep::Again;
+}
+
+ServeStep serve_readable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
+                         ConnectionLimits& limits, DisconnectReason& reason) {
+  const ServiceShape shape = service_shape(policy.handler);
+  const ServeStep waiting = shape.streams ? ServeStep::Stream : ServeStep::Again;
+  ssize_t n = retry_eintr(counters.eintrRetries, [&] { return recv(cfd, out.data, PendingOutput::kSize, 0); });
+  if (n < 0 && would_block()) return waiting;
+  if (n <= 0) {
+    reason = n == 0 ? DisconnectReason::End : DisconnectReason::Error;
+    return ServeStep::Done;
+  }
+  if (is_crash_message(policy, out.data, static_cast<size_t>(n))) {
+    reason = DisconnectReason::Crash;
+    return ServeStep::Done;
+  }
+  count_in(counters, bytes, static_cast<size_t>(n));
+  if (!shape.streams) limits.window_got += static_cast<uint64_t>(n);
+  if (!shape.replies) return waiting;  // discard, chargen: thrown away
+  apply_handler(policy.handler, out.data, static_cast<size_t>(n));
+  out.offset = 0;
+  out.length = static_cast<size_t>(n);
+  return send_pending(cfd, counters, bytes, out, reason);
+}
+
+ServeStep serve_writable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
+                         ConnectionLimits& limits, DisconnectReason& reason) {
+  if (service_shape(policy.handler).streams) return send_stream(cfd, counters, bytes, out, limits, reason);
+  return send_pending(cfd, counters, bytes, out, reason);
 }
 
 }  // namespace ps

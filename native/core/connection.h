@@ -1,9 +1,15 @@
-// Serving one client: the inner loop of every model (lecture: "read n bytes, write them back").
+// Serving one client: the inner loop of every model (lecture: "read n bytes, write them back"),
+// with the handler of service.h — as a blocking loop (serve_connection) and as the steps of an
+// event loop (serve_begin, serve_readable, serve_writable).
 //
-// Runs in a forked child (fork model), a worker thread (thread model) or the server thread
-// (iterative model), so it is written to be async-signal-safe: recv/send only, a stack buffer,
-// atomics for the byte counts — no allocation, no locks, no exceptions.
+// Runs in a forked child (fork model), a pool member (prefork, reuseport), a worker thread
+// (thread model) or the server thread (iterative model), so it is written to be
+// async-signal-safe: recv/send only, a stack buffer, atomics for the byte counts — no
+// allocation, no locks, no exceptions.
 #pragma once
+
+#include <cstddef>
+#include <cstdint>
 
 #include "event_pipe.h"
 #include "service.h"
@@ -41,6 +47,23 @@ constexpr char kCrashMessage[] = "CRASH\n";
 // The lab hook: n bytes just read are exactly kCrashMessage, and the policy has labCrash on.
 bool is_crash_message(const ServePolicy& policy, const char* data, size_t n);
 
+// The time limits of one connection (ServePolicy) as deadlines on the monotonic clock, counted
+// from when it is made. The idle limit is not here: it is measured from the start of each wait.
+// serve_connection() keeps one per connection, and so does the reuseport event loop.
+struct ConnectionLimits {
+  static constexpr int64_t kNever = INT64_MAX;
+  int64_t life_end = kNever;    // maxConnectionMs after the start
+  int64_t window_end = kNever;  // the end of the current rate window
+  uint64_t window_need = 0;     // bytes the client must move within each window
+  uint64_t window_got = 0;      // bytes it moved in the current one
+  int64_t window_ms = 0;
+
+  explicit ConnectionLimits(const ServePolicy& p);
+  // Checks the limits at `now`: End when none is reached, else the reason to drop the client.
+  // A window that is over starts the next one, from now.
+  DisconnectReason check(int64_t now);
+};
+
 // Serves the connection with the policy's handler (service.h) until it is over. echo, upper,
 // discard: until the client closes its side (half-close: everything read is answered first);
 // chargen: until the client closes or aborts; daytime, time: once the message is sent (the write
@@ -50,5 +73,37 @@ bool is_crash_message(const ServePolicy& policy, const char* data, size_t n);
 // Returns End, Error, Idle, Lifetime, Slow, or Crash (the caller crashes; it also decides whether
 // an end was really an abort).
 DisconnectReason serve_connection(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes);
+
+// The same service for an event loop (reuseport), one step at a time on a non-blocking socket.
+// What a short send() left unsent is kept here until the socket takes it; meanwhile nothing more
+// is read from that client, so a server's memory per client stays bounded (ref/epoll.c's rule).
+struct PendingOutput {
+  static constexpr size_t kSize = 16 * 1024;
+  size_t offset = 0;             // where the unsent bytes start
+  size_t length = 0;             // how many are unsent
+  bool close_when_sent = false;  // daytime, time: the message is all there is, then the server closes
+  ChargenCursor cursor;          // chargen: where the stream is
+  char data[kSize];
+};
+
+// What the loop waits for next.
+enum class ServeStep {
+  Again,    // everything owed was written: wait until readable
+  Pending,  // bytes are left in PendingOutput: wait until writable (and read nothing meanwhile)
+  Stream,   // chargen: wait until readable or writable (the client's EOF ends the stream)
+  Done,     // the connection is over: `reason` says how (Crash: the caller crashes)
+};
+
+// A new connection: what its handler does first (daytime, time: send the message; chargen:
+// stream). Initialises `out`.
+ServeStep serve_begin(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
+                      ConnectionLimits& limits, DisconnectReason& reason);
+// The socket is readable: one recv(); echo, upper: the answer, as far as send() takes it;
+// discard, chargen: thrown away. The bytes read count for the rate window of `limits`.
+ServeStep serve_readable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
+                         ConnectionLimits& limits, DisconnectReason& reason);
+// The socket is writable: send what is pending (chargen: the stream, until the socket is full).
+ServeStep serve_writable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
+                         ConnectionLimits& limits, DisconnectReason& reason);
 
 }  // namespace ps

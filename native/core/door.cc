@@ -202,17 +202,17 @@ void Door::release(int32_t ticket) const {
 }
 
 bool pass_door(const Door& door, int cfd, const sockaddr_storage& peer, uint32_t id, const EventPipe& events,
-               int32_t& ticket) {
+               int32_t& ticket, int32_t slot) {
   ticket = -1;
   if (!door.active()) return true;
   uint32_t live = 0;
   RejectReason why = RejectReason::Denied;
   if (door.admit(peer, ticket, live, why)) {
-    events.trace(TraceCall::DoorPass, cfd, live, 0, id, -1, &peer);
+    events.trace(TraceCall::DoorPass, cfd, live, 0, id, slot, &peer);
     return true;
   }
   close(cfd);
-  events.trace(TraceCall::DoorRefuse, cfd, static_cast<int64_t>(why), 0, id, -1, &peer);
+  events.trace(TraceCall::DoorRefuse, cfd, static_cast<int64_t>(why), 0, id, slot, &peer);
   events.reject(peer, id, why, 0);
   return false;
 }

@@ -113,7 +113,8 @@ bool cidr_contains(const Cidr& rule, const sockaddr_storage& peer);
 // (Reject: per-source, rate, denied), and returns false. Admitted: true; the caller releases
 // `ticket` where the connection ends — or at once if it refuses the client itself. No allocation,
 // no lock.
+// `slot` is traced as the record's slot (a pool member's index; -1: none).
 bool pass_door(const Door& door, int cfd, const sockaddr_storage& peer, uint32_t id, const EventPipe& events,
-               int32_t& ticket);
+               int32_t& ticket, int32_t slot = -1);
 
 }  // namespace ps

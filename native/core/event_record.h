@@ -37,7 +37,20 @@ namespace ps {
 //   slots-full: fd cfd, closed at once (maxClients reached)
 //   shutdown: fd shut down to wake a blocked call (lfd at stop, cfd at abort)
 //   close-conn: fd cfd, closed when the connection is over (child or worker)
-//   exec: the fork master program is exec'd; fd Node's lfd, result lfd's number in the master
+//   exec: the master program is exec'd; fd Node's lfd, result lfd's number in the master
+// Pool models (prefork, reuseport); slot is the pool member's index:
+//   pool-fork: the master forks member `slot` once, at start (or to replace it); result its pid
+//   worker-accept: a member accepts; fd its listener, result cfd, peer the client
+//   lock-file: prefork 'flock': the lock file, created and unlinked at once; fd it, result 0
+//   fcntl-lock / fcntl-unlock: fcntl(fd, F_SETLKW, F_WRLCK / F_UNLCK) around accept
+//   mutex-lock / mutex-unlock: the shared mutex around accept; mutex-lock's errno EOWNERDEAD:
+//     its last holder died holding it, and it was made consistent again
+//   sendmsg: prefork 'pass': the master passes cfd (result) over the member's socket (fd)
+//   recvmsg: the member receives it: fd its socket, result the descriptor's number in the member
+//   worker-idle: a 'pass' member tells the master it is idle again; fd its socket
+//   close-node-lfd: reuseport: the master closes Node's listener once every worker listens
+//   epoll_wait: fd the epoll instance, result the number of ready descriptors
+//   epoll_ctl: fd the descriptor, result (op << 16) | events (op: 1 ADD, 2 DEL, 3 MOD)
 //   door-pass: the door's rules (door.h) let a client in; fd cfd, result the live connections
 //   from its address, this one included (0 when maxPerSource is not set)
 //   door-refuse: the door refused a client (closed at once); fd cfd, result the RejectReason
@@ -63,10 +76,23 @@ namespace ps {
   X(Shutdown, 15, "shutdown")            \
   X(CloseConn, 16, "close-conn")         \
   X(Exec, 17, "exec")                    \
-  X(DoorPass, 18, "door-pass")           \
-  X(DoorRefuse, 19, "door-refuse")       \
-  X(Dup2, 20, "dup2")                    \
-  X(Execve, 21, "execve")
+  X(PoolFork, 18, "pool-fork")           \
+  X(WorkerAccept, 19, "worker-accept")   \
+  X(LockFile, 20, "lock-file")           \
+  X(FcntlLock, 21, "fcntl-lock")         \
+  X(FcntlUnlock, 22, "fcntl-unlock")     \
+  X(MutexLock, 23, "mutex-lock")         \
+  X(MutexUnlock, 24, "mutex-unlock")     \
+  X(Sendmsg, 25, "sendmsg")              \
+  X(Recvmsg, 26, "recvmsg")              \
+  X(WorkerIdle, 27, "worker-idle")       \
+  X(CloseNodeLfd, 28, "close-node-lfd")  \
+  X(EpollWait, 29, "epoll_wait")         \
+  X(EpollCtl, 30, "epoll_ctl")           \
+  X(DoorPass, 31, "door-pass")           \
+  X(DoorRefuse, 32, "door-refuse")       \
+  X(Dup2, 33, "dup2")                    \
+  X(Execve, 34, "execve")
 
 // How a connection ended.
 //   end: the client closed its side (read returned 0) · error: read/write failed (ECONNRESET…)
@@ -110,12 +136,13 @@ struct EventRecord {
   uint8_t family = 0;  // 4 or 6 (0: no peer)
   uint16_t port = 0;   // peer port, host byte order
   uint32_t id = 0;     // connection id (1, 2, … in accept order)
-  int32_t pid = 0;     // fork: child pid
-  int32_t slot = -1;   // thread: slot index
+  int32_t pid = 0;     // fork: child pid; prefork, reuseport: the pool member's pid
+  int32_t slot = -1;   // thread: slot index; prefork, reuseport: the pool member's index (JS: worker)
   int32_t code = 0;    // Disconnect: reason; Reject: reason; Reap: exit code (-1 if signalled);
                        // Error: errno; Trace: TraceCall
   int32_t detail = 0;  // Reap: terminating signal (0 if exited); Reject: errno of a failed
-                       // fork/pthread_create; Trace: errno of the call (0: it succeeded)
+                       // fork/pthread_create; Trace: errno of the call (0: it succeeded);
+                       // Error: the TraceCall that failed (0: accept)
   union {
     struct {  // Disconnect
       uint64_t bytesIn;

@@ -1,10 +1,10 @@
 #include "exec_child.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cerrno>
 #include <cstdio>
@@ -56,23 +56,96 @@ bool write_all(int fd, const char* data, size_t n) {
   return true;
 }
 
-// The address as text (IPv4-mapped IPv6 as IPv4) and its port.
-void address_text(const sockaddr_storage& a, char* ip, size_t cap, unsigned& port) {
-  ip[0] = '\0';
+// A bounded appender, async-signal-safe (snprintf and inet_ntop are not on signal-safety(7)'s list).
+struct Text {
+  char* out;
+  size_t cap;
+  size_t len = 0;
+  void put(char c) {
+    if (len + 1 < cap) out[len++] = c;
+    out[len] = '\0';
+  }
+  void put(const char* s) {
+    while (*s != '\0') put(*s++);
+  }
+  void decimal(unsigned v) {
+    char digits[12];
+    int n = 0;
+    do {
+      digits[n++] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v != 0);
+    while (n > 0) put(digits[--n]);
+  }
+  void hex(unsigned v) {
+    char digits[8];
+    int n = 0;
+    do {
+      digits[n++] = "0123456789abcdef"[v % 16];
+      v /= 16;
+    } while (v != 0);
+    while (n > 0) put(digits[--n]);
+  }
+};
+
+void ipv4_text(Text& t, const uint8_t* a) {
+  for (int i = 0; i < 4; ++i) {
+    if (i > 0) t.put('.');
+    t.decimal(a[i]);
+  }
+}
+
+// RFC 5952: lowercase hex, no leading zeros, the longest run of two or more zero groups as "::".
+void ipv6_text(Text& t, const uint8_t* a) {
+  unsigned groups[8];
+  for (int i = 0; i < 8; ++i) groups[i] = (static_cast<unsigned>(a[2 * i]) << 8) | a[2 * i + 1];
+  int best = -1, best_len = 1;
+  for (int i = 0; i < 8;) {
+    int j = i;
+    while (j < 8 && groups[j] == 0) ++j;
+    if (j - i > best_len) {
+      best = i;
+      best_len = j - i;
+    }
+    i = j > i ? j : i + 1;
+  }
+  for (int i = 0; i < 8; ++i) {
+    if (i == best) {
+      t.put("::");
+      i += best_len - 1;
+      continue;
+    }
+    if (i > 0 && i != best + best_len) t.put(':');
+    t.hex(groups[i]);
+  }
+}
+
+// NAME=address (an IPv4-mapped IPv6 address as IPv4) into `out`, and its port into `port`.
+void address_var(const char* name, const sockaddr_storage& a, char* out, size_t cap, unsigned& port) {
+  Text t{out, cap};
+  t.put(name);
+  t.put('=');
   port = 0;
   if (a.ss_family == AF_INET) {
     const auto& in4 = reinterpret_cast<const sockaddr_in&>(a);
-    inet_ntop(AF_INET, &in4.sin_addr, ip, static_cast<socklen_t>(cap));
+    ipv4_text(t, reinterpret_cast<const uint8_t*>(&in4.sin_addr));
     port = ntohs(in4.sin_port);
   } else if (a.ss_family == AF_INET6) {
     const auto& in6 = reinterpret_cast<const sockaddr_in6&>(a);
     if (IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr)) {
-      inet_ntop(AF_INET, in6.sin6_addr.s6_addr + 12, ip, static_cast<socklen_t>(cap));
+      ipv4_text(t, in6.sin6_addr.s6_addr + 12);
     } else {
-      inet_ntop(AF_INET6, &in6.sin6_addr, ip, static_cast<socklen_t>(cap));
+      ipv6_text(t, in6.sin6_addr.s6_addr);
     }
     port = ntohs(in6.sin6_port);
   }
+}
+
+void port_var(const char* name, unsigned port, char* out, size_t cap) {
+  Text t{out, cap};
+  t.put(name);
+  t.put('=');
+  t.decimal(port);
 }
 
 }  // namespace
@@ -152,14 +225,16 @@ bool read_exec_block(int fd, ExecPlan& plan) {
 }
 
 void set_tcp_vars(ExecPlan& plan, const sockaddr_storage& local, const sockaddr_storage& remote) {
-  char ip[INET6_ADDRSTRLEN];
   unsigned port = 0;
-  address_text(remote, ip, sizeof ip, port);
-  snprintf(plan.tcp_vars[1], sizeof plan.tcp_vars[1], "TCPREMOTEIP=%s", ip);
-  snprintf(plan.tcp_vars[2], sizeof plan.tcp_vars[2], "TCPREMOTEPORT=%u", port);
-  address_text(local, ip, sizeof ip, port);
-  snprintf(plan.tcp_vars[3], sizeof plan.tcp_vars[3], "TCPLOCALIP=%s", ip);
-  snprintf(plan.tcp_vars[4], sizeof plan.tcp_vars[4], "TCPLOCALPORT=%u", port);
+  address_var("TCPREMOTEIP", remote, plan.tcp_vars[1], sizeof plan.tcp_vars[1], port);
+  port_var("TCPREMOTEPORT", port, plan.tcp_vars[2], sizeof plan.tcp_vars[2]);
+  address_var("TCPLOCALIP", local, plan.tcp_vars[3], sizeof plan.tcp_vars[3], port);
+  port_var("TCPLOCALPORT", port, plan.tcp_vars[4], sizeof plan.tcp_vars[4]);
+}
+
+DisconnectReason exec_disconnect_reason(int status, bool killed) {
+  if (WIFSIGNALED(status)) return killed ? DisconnectReason::Aborted : DisconnectReason::Crash;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? DisconnectReason::End : DisconnectReason::Error;
 }
 
 [[noreturn]] void exec_program(const ExecPlan& plan, int cfd, const EventPipe& events, uint32_t id) {

@@ -31,6 +31,8 @@
 #include <string>
 #include <vector>
 
+#include "event_record.h"
+
 namespace ps {
 
 struct EventPipe;
@@ -69,7 +71,8 @@ struct ExecPlan {
 // Reads the block from `fd` (not closed). False when it is malformed.
 bool read_exec_block(int fd, ExecPlan& plan);
 
-// In the master, before fork(): the connection's ucspi-tcp variables into plan.tcp_vars.
+// The connection's ucspi-tcp variables into plan.tcp_vars: in the fork master before fork(), or
+// in a prefork member about to become the program. Async-signal-safe (no snprintf, no inet_ntop).
 void set_tcp_vars(ExecPlan& plan, const sockaddr_storage& local, const sockaddr_storage& remote);
 
 // In the child, after the master's hygiene (its handlers reset, lfd closed, PR_SET_PDEATHSIG set).
@@ -78,5 +81,9 @@ void set_tcp_vars(ExecPlan& plan, const sockaddr_storage& local, const sockaddr_
 
 // The exit status of a child whose execve() failed.
 constexpr int kExitExecFailed = 127;
+
+// How the connection of a program that ended with wait status `status` ended: exit 0 is an end,
+// any other exit an error, a signal a crash — or an abort when close() sent it (`killed`).
+DisconnectReason exec_disconnect_reason(int status, bool killed);
 
 }  // namespace ps

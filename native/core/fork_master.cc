@@ -58,7 +58,7 @@ int exit_status_for(DisconnectReason reason) {
 // anything else an error (the reap event carries the status itself).
 DisconnectReason reason_for(int status, bool children_killed, bool exec) {
   if (WIFSIGNALED(status)) return children_killed ? DisconnectReason::Aborted : DisconnectReason::Crash;
-  if (exec) return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? DisconnectReason::End : DisconnectReason::Error;
+  if (exec) return exec_disconnect_reason(status, children_killed);
   switch (WIFEXITED(status) ? WEXITSTATUS(status) : kExitError) {
     case kExitEnd:
       return DisconnectReason::End;
@@ -359,14 +359,7 @@ int64_t escalate(MasterState& m) {
   Counters& c = counters(m);
   for (;;) {
     sockaddr_storage peer{};
-    socklen_t len = 0;
-    int cfd = retry_eintr(
-        c.eintrRetries,
-        [&] {
-          len = sizeof peer;
-          return accept4(m.lfd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
-        },
-        [&] { m.events.trace(TraceCall::AcceptEintr, m.lfd, -1, EINTR); });
+    int cfd = accept_client(m.lfd, peer, c, m.events);
     if (m.stop_requested) {
       if (cfd >= 0) close(cfd);
       break;

@@ -1,8 +1,9 @@
 // The fork server's master: the lecture's multi-process server (points 5–8 and homework 1), as a
 // program of its own. Node's side (fork_server.cc) forks and execs it the way node-pty starts
 // its shell, handing it the listening socket, the event pipe, the reserve descriptor and the
-// shared page at fixed descriptor numbers; fork_master_main.cc reads its options and calls
-// run_master().
+// shared page at fixed descriptor numbers; master_main.cc reads its options and calls
+// run_master() — or, for the pool models, run_prefork_master() / run_reuseport_master()
+// (pool_master.h), which share this state and these descriptors.
 //
 //   master process            loop { cfd = accept(); fork(); parent closes cfd }, and a SIGCHLD
 //                             handler without SA_RESTART that reaps children with waitpid():
@@ -41,6 +42,7 @@ constexpr int kMasterStderrFd = 8;  // stderr 'inherit': Node's standard error, 
 // Everything the master process and its signal handlers use. One master runs exactly one server,
 // so its handlers reach the state through a pointer set only inside a master process.
 struct MasterState {
+  Model model = Model::Fork;
   int lfd = -1;
   pid_t node_pid = 0;
   pid_t self = 0;
@@ -53,6 +55,9 @@ struct MasterState {
   Door door;                 // the rules right after accept() (door.h), in the shared page
   ReapMode reap = ReapMode::Sigchld;
   bool restart = false;
+  int workers = 1;                            // prefork, reuseport: members of the pool
+  AcceptLock accept_lock = AcceptLock::None;  // prefork
+  int backlog = 128;                          // reuseport: each worker's own listen() backlog
   volatile sig_atomic_t stop_requested = 0;
   volatile sig_atomic_t abort_requested = 0;
   volatile sig_atomic_t children_killed = 0;  // SIGTERM (and SIGCONT) sent to every child

@@ -1,23 +1,26 @@
-// The fork model, Node's side: start the master program (fork_master.h) and watch it.
+// The process models (fork, prefork, reuseport), Node's side: start the master program
+// (posix-servers-master, master_main.cc) and watch it.
 //
 //   Node's process     socket → bind → listen (listen_socket.cc), then fork() + execve() the
 //                      master with its descriptors at fixed numbers, as node-pty starts a shell.
-//   master process     the lecture's server: accept → fork a child per connection → SIGCHLD →
-//                      waitpid (fork_master.cc).
+//   master process     fork: the lecture's server: accept → fork a child per connection →
+//                      SIGCHLD → waitpid (fork_master.cc). prefork, reuseport: a pool of
+//                      workers forked once, supervised (pool_master.cc, prefork.cc, reuseport.cc).
 //
 // Between fork() and execve() the new process is a copy of a multi-threaded one (Node): it makes
 // only async-signal-safe calls (signal-safety(7)) — no malloc, no V8, no N-API, no locks. Its
 // command line is formatted before the fork (master_argv.h).
 //
 // Node talks to the master with signals: SIGTERM = stop accepting and drain (close()), SIGUSR1 =
-// end live connections now (close()'s timeout has passed), each followed by SIGCONT so that a
-// stopped master wakes up to act on it. Node learns the master's exit from a waiting thread (as
-// node-pty does) and never calls waitpid(-1) or installs a SIGCHLD handler in its own process:
-// both belong to libuv, which reaps its children one pid at a time.
+// end live connections now (close()'s timeout has passed), whatever the model, each followed by
+// SIGCONT so that a stopped master wakes up to act on it. Node learns the master's exit from a
+// waiting thread (as node-pty does) and never calls waitpid(-1) or installs a SIGCHLD handler in
+// its own process: both belong to libuv, which reaps its children one pid at a time.
 //
-// When the master dies without draining (kill -9), its children die with it (PR_SET_PDEATHSIG)
-// and go to init: the waiting thread waits until they have been reaped (orphans.h), and
-// reconcile() reports the connections they were serving and makes the counters true.
+// When the master dies without draining (kill -9), its children (pool models: its workers) die
+// with it (PR_SET_PDEATHSIG) and go to init: the waiting thread waits until they have been reaped
+// (orphans.h), and reconcile() reports the connections they were serving and makes the counters
+// true.
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -44,7 +47,7 @@ namespace ps {
 
 namespace {
 
-constexpr char kMasterProgram[] = "posix-servers-fork-master";
+constexpr char kMasterProgram[] = "posix-servers-master";
 
 // How long the waiting thread waits for the children of a master that died to be reaped by their
 // new parent (init collects orphans at once, or every second or two for some container inits).
@@ -196,26 +199,40 @@ class ForkServer final : public Server {
 
   // The master is gone. If it drained and exited 0, its table is empty and the counters already
   // add up. Otherwise (killed, or died) every live entry of its table is a connection whose child
-  // died with it, never reported: freed and returned. Nothing of the server is alive any more, so
-  // `active` is 0 and every accepted connection that was not refused is closed; `reaped` counts
-  // the children collected for good, by the master or after its death by their new parent (the
-  // waiting thread waited for it), and so equals `closed`, as it does in a fork server's life.
+  // (pool models: worker) died with it, never reported: freed and returned. Nothing of the server
+  // is alive any more, so `active` is 0 and every accepted connection that was not refused is
+  // closed; `reaped` counts the children collected for good, by the master or after its death by
+  // their new parent (the waiting thread waited for it), and so equals `closed`, as it does in a
+  // fork server's life — pool models: the workers, so those that died with the master are added.
   std::vector<LostConnection> reconcile() override {
     std::vector<LostConnection> lost;
     for (int i = 0; i < options_.maxClients; ++i) {
       ChildEntry& entry = page_->children[i];
       pid_t pid = entry.pid.load();
       if (pid == 0) continue;
-      lost.push_back({entry.id, pid, entry.bytes.in.load(), entry.bytes.out.load()});
+      // A pool worker's entry claimed but not yet reported (id 0) counted for nothing.
+      if (entry.id != 0 || !is_pool_model(options_.model)) {
+        lost.push_back({entry.id, pid, entry.bytes.in.load(), entry.bytes.out.load(), worker_of(pid)});
+      }
       entry.pid.store(0);
     }
+    // Pool models: the workers still alive when the master died were reaped by their new parent
+    // (the waiting thread waited for them); `reaped` counts workers there, not connections.
+    uint64_t workers_lost = 0;
+    for (int i = 0; i < pool_size(); ++i) {
+      if (page_->pool.pids[i].exchange(0) != 0) ++workers_lost;
+    }
     const int status = master_status_.load();
-    if (lost.empty() && WIFEXITED(status) && WEXITSTATUS(status) == 0) return lost;
+    if (lost.empty() && workers_lost == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0) return lost;
     Counters& c = page_->counters;
     const uint64_t closed = c.accepted.load() - c.rejected.load();
     c.active.store(0);
     c.closed.store(closed);
-    c.reaped.store(closed);
+    if (is_pool_model(options_.model)) {
+      c.reaped.fetch_add(workers_lost);
+    } else {
+      c.reaped.store(closed);
+    }
     return lost;
   }
 
@@ -228,6 +245,14 @@ class ForkServer final : public Server {
   }
 
  private:
+  // Pool models: the index of the worker whose pid this is, or -1.
+  int32_t worker_of(pid_t pid) const {
+    for (int i = 0; i < pool_size(); ++i) {
+      if (page_->pool.pids[i].load() == pid) return i;
+    }
+    return -1;
+  }
+
   void send_signal(int sig) {
     if (exited_.load()) return;
     if (pidfd_.valid()) {
@@ -250,6 +275,11 @@ class ForkServer final : public Server {
       std::vector<pid_t> orphans;
       for (int i = 0; i < self->options_.maxClients; ++i) {
         pid_t pid = self->page_->children[i].pid.load();
+        if (pid > 0) orphans.push_back(pid);
+      }
+      // Pool models: every worker, the idle ones too (the table names only those serving a client).
+      for (int i = 0; i < self->pool_size(); ++i) {
+        pid_t pid = self->page_->pool.pids[i].load();
         if (pid > 0) orphans.push_back(pid);
       }
       if (!orphans.empty()) await_reaped(orphans, kOrphanReapTimeoutMs);

@@ -46,6 +46,9 @@ SysError open_listen_socket(const ListenOptions& options, UniqueFd& lfd, sockadd
   // TIME_WAIT. A port that another socket is *listening* on still fails with EADDRINUSE.
   int one = 1;
   if (setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0) return {errno, "setsockopt"};
+  if (options.reuseport && setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    return {errno, "setsockopt"};
+  }
 
   if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) {
     int err = errno;

@@ -16,6 +16,9 @@ struct ListenOptions {
   std::string host;   // numeric IPv4 or IPv6 address, IPv6 maybe with a %zone (validated in TypeScript)
   int port = 0;       // 0: the kernel picks a free port
   int backlog = 511;  // Node's net.Server default (lib/server/options.ts documents it)
+  // reuseport model: SO_REUSEPORT before bind(), so that the workers' own listeners may join the
+  // address (socket(7): every socket of the group sets it before bind).
+  bool reuseport = false;
 };
 
 // A numeric IPv4 or IPv6 address and a port as a sockaddr (no name resolution). An IPv6 address

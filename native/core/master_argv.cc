@@ -8,6 +8,17 @@ namespace ps {
 
 namespace {
 
+const char* model_name(Model model) {
+  switch (model) {
+    case Model::Prefork:
+      return "prefork";
+    case Model::Reuseport:
+      return "reuseport";
+    default:
+      return "fork";
+  }
+}
+
 // The handlers by the names startServer() gives them.
 struct HandlerName {
   Handler handler;
@@ -36,24 +47,41 @@ const char* exec_stderr_name(ExecStderr mode) {
   }
 }
 
+const char* accept_lock_name(AcceptLock lock) {
+  switch (lock) {
+    case AcceptLock::Flock:
+      return "flock";
+    case AcceptLock::Mutex:
+      return "mutex";
+    case AcceptLock::Pass:
+      return "pass";
+    default:
+      return "none";
+  }
+}
+
 }  // namespace
 
 void MasterArgv::format(const ServerOptions& o, pid_t node_pid) {
   const char* handler = handler_name(o.serve.handler);
   const char* reap = o.reap == ReapMode::None ? "none" : "sigchld";
-  snprintf(words[0], sizeof words[0], "posix-servers-fork-master");
-  snprintf(words[1], sizeof words[1], "nodePid=%d", static_cast<int>(node_pid));
-  snprintf(words[2], sizeof words[2], "maxClients=%d", o.maxClients);
-  snprintf(words[3], sizeof words[3], "handler=%s", handler);
-  snprintf(words[4], sizeof words[4], "idleTimeoutMs=%d", o.serve.idleTimeoutMs);
-  snprintf(words[5], sizeof words[5], "labCrash=%d", o.serve.labCrash ? 1 : 0);
-  snprintf(words[6], sizeof words[6], "reap=%s", reap);
-  snprintf(words[7], sizeof words[7], "restart=%d", o.restart ? 1 : 0);
-  snprintf(words[8], sizeof words[8], "trace=%d", o.trace ? 1 : 0);
-  snprintf(words[9], sizeof words[9], "maxConnectionMs=%d", o.serve.maxConnectionMs);
-  snprintf(words[10], sizeof words[10], "minBytesPerSecond=%d", o.serve.minBytesPerSecond);
-  snprintf(words[11], sizeof words[11], "rateWindowMs=%d", o.serve.rateWindowMs);
-  snprintf(words[12], sizeof words[12], "execStderr=%s", exec_stderr_name(o.exec.stderr_mode));
+  snprintf(words[0], sizeof words[0], "posix-servers-master");
+  snprintf(words[1], sizeof words[1], "model=%s", model_name(o.model));
+  snprintf(words[2], sizeof words[2], "nodePid=%d", static_cast<int>(node_pid));
+  snprintf(words[3], sizeof words[3], "maxClients=%d", o.maxClients);
+  snprintf(words[4], sizeof words[4], "handler=%s", handler);
+  snprintf(words[5], sizeof words[5], "idleTimeoutMs=%d", o.serve.idleTimeoutMs);
+  snprintf(words[6], sizeof words[6], "labCrash=%d", o.serve.labCrash ? 1 : 0);
+  snprintf(words[7], sizeof words[7], "reap=%s", reap);
+  snprintf(words[8], sizeof words[8], "restart=%d", o.restart ? 1 : 0);
+  snprintf(words[9], sizeof words[9], "trace=%d", o.trace ? 1 : 0);
+  snprintf(words[10], sizeof words[10], "workers=%d", o.workers);
+  snprintf(words[11], sizeof words[11], "acceptLock=%s", accept_lock_name(o.acceptLock));
+  snprintf(words[12], sizeof words[12], "backlog=%d", o.listen.backlog);
+  snprintf(words[13], sizeof words[13], "maxConnectionMs=%d", o.serve.maxConnectionMs);
+  snprintf(words[14], sizeof words[14], "minBytesPerSecond=%d", o.serve.minBytesPerSecond);
+  snprintf(words[15], sizeof words[15], "rateWindowMs=%d", o.serve.rateWindowMs);
+  snprintf(words[16], sizeof words[16], "execStderr=%s", exec_stderr_name(o.exec.stderr_mode));
   for (int i = 0; i < kWords; ++i) argv[i] = words[i];
   argv[kWords] = nullptr;
 }
@@ -77,9 +105,10 @@ bool integer(const char* text, long min, long max, long& out) {
 }  // namespace
 
 bool parse_master_argv(int argc, char** argv, MasterState& m, bool& trace, ExecStderr& exec_stderr, const char*& bad) {
-  static const char* const keys[] = {"nodePid",      "maxClients", "handler", "idleTimeoutMs",   "labCrash",
-                                     "reap",         "restart",    "trace",   "maxConnectionMs", "minBytesPerSecond",
-                                     "rateWindowMs", "execStderr"};
+  static const char* const keys[] = {"model",           "nodePid",           "maxClients",   "handler",
+                                     "idleTimeoutMs",   "labCrash",          "reap",         "restart",
+                                     "trace",           "workers",           "acceptLock",   "backlog",
+                                     "maxConnectionMs", "minBytesPerSecond", "rateWindowMs", "execStderr"};
   constexpr int kKeys = sizeof keys / sizeof keys[0];
   static_assert(kKeys == MasterArgv::kWords - 1, "one key per word after the program's name");
   if (argc != MasterArgv::kWords) {
@@ -99,46 +128,69 @@ bool parse_master_argv(int argc, char** argv, MasterState& m, bool& trace, ExecS
     return false;
   };
   long n = 0;
-  if (!integer(v[0], 1, 0x7fffffff, n)) return fail(0);
+  if (strcmp(v[0], "fork") == 0)
+    m.model = Model::Fork;
+  else if (strcmp(v[0], "prefork") == 0)
+    m.model = Model::Prefork;
+  else if (strcmp(v[0], "reuseport") == 0)
+    m.model = Model::Reuseport;
+  else
+    return fail(0);
+  if (!integer(v[1], 1, 0x7fffffff, n)) return fail(1);
   m.node_pid = static_cast<pid_t>(n);
-  if (!integer(v[1], 1, kForkMaxClientsLimit, n)) return fail(1);
+  // A connection flood must not become a fork bomb: the fork model has its own, lower cap.
+  if (!integer(v[2], 1, m.model == Model::Fork ? kForkMaxClientsLimit : kMaxClientsLimit, n)) return fail(2);
   m.max_clients = static_cast<int>(n);
   bool known = false;
   for (const HandlerName& h : kHandlers) {
-    if (strcmp(v[2], h.name) == 0) {
+    if (strcmp(v[3], h.name) == 0) {
       m.serve.handler = h.handler;
       known = true;
     }
   }
-  if (!known) return fail(2);
-  if (!integer(v[3], 0, 0x7fffffff, n)) return fail(3);
+  if (!known) return fail(3);
+  if (!integer(v[4], 0, 0x7fffffff, n)) return fail(4);
   m.serve.idleTimeoutMs = static_cast<int>(n);
-  if (!integer(v[4], 0, 1, n)) return fail(4);
+  if (!integer(v[5], 0, 1, n)) return fail(5);
   m.serve.labCrash = n == 1;
-  if (strcmp(v[5], "sigchld") == 0)
+  if (strcmp(v[6], "sigchld") == 0)
     m.reap = ReapMode::Sigchld;
-  else if (strcmp(v[5], "none") == 0)
+  else if (strcmp(v[6], "none") == 0)
     m.reap = ReapMode::None;
   else
-    return fail(5);
-  if (!integer(v[6], 0, 1, n)) return fail(6);
-  m.restart = n == 1;
+    return fail(6);
   if (!integer(v[7], 0, 1, n)) return fail(7);
+  m.restart = n == 1;
+  if (!integer(v[8], 0, 1, n)) return fail(8);
   trace = n == 1;
-  if (!integer(v[8], 0, 0x7fffffff, n)) return fail(8);
+  if (!integer(v[9], 1, kMaxWorkers, n)) return fail(9);
+  m.workers = static_cast<int>(n);
+  if (strcmp(v[10], "none") == 0)
+    m.accept_lock = AcceptLock::None;
+  else if (strcmp(v[10], "flock") == 0)
+    m.accept_lock = AcceptLock::Flock;
+  else if (strcmp(v[10], "mutex") == 0)
+    m.accept_lock = AcceptLock::Mutex;
+  else if (strcmp(v[10], "pass") == 0)
+    m.accept_lock = AcceptLock::Pass;
+  else
+    return fail(10);
+  if (!integer(v[11], 1, 0x7fffffff, n)) return fail(11);
+  m.backlog = static_cast<int>(n);
+  if (!integer(v[12], 0, 0x7fffffff, n)) return fail(12);
   m.serve.maxConnectionMs = static_cast<int>(n);
-  if (!integer(v[9], 0, 0x7fffffff, n)) return fail(9);
+  if (!integer(v[13], 0, 0x7fffffff, n)) return fail(13);
   m.serve.minBytesPerSecond = static_cast<int>(n);
-  if (!integer(v[10], 1, 0x7fffffff, n)) return fail(10);
+  if (!integer(v[14], 1, 0x7fffffff, n)) return fail(14);
   m.serve.rateWindowMs = static_cast<int>(n);
-  if (strcmp(v[11], "null") == 0)
+  if (strcmp(v[15], "null") == 0)
     exec_stderr = ExecStderr::Null;
-  else if (strcmp(v[11], "socket") == 0)
+  else if (strcmp(v[15], "socket") == 0)
     exec_stderr = ExecStderr::Socket;
-  else if (strcmp(v[11], "inherit") == 0)
+  else if (strcmp(v[15], "inherit") == 0)
     exec_stderr = ExecStderr::Inherit;
   else
-    return fail(11);
+    return fail(15);
   return true;
 }
 

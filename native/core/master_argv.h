@@ -1,10 +1,11 @@
-// The fork master's command line: how Node's side tells the exec'd master its options. Plain
+// The master program's command line: how Node's side tells the exec'd master its options. Plain
 // key=value words, each key the name of the startServer() option it carries, so that
 // `ps -o args` shows a learner what the master was told:
 //
-//   posix-servers-fork-master nodePid=4242 maxClients=100 handler=echo idleTimeoutMs=0 labCrash=0
-//                             reap=sigchld restart=0 trace=0 maxConnectionMs=0
-//                             minBytesPerSecond=0 rateWindowMs=1000 execStderr=null
+//   posix-servers-master model=prefork nodePid=4242 maxClients=100 handler=echo idleTimeoutMs=0
+//                        labCrash=0 reap=sigchld restart=0 trace=0 maxConnectionMs=0
+//                        minBytesPerSecond=0 rateWindowMs=1000 workers=4 acceptLock=mutex backlog=511
+//                        execStderr=null
 //
 // Two kinds of options do not travel here: the door's rules (door.h) are written into the shared
 // page, which the master maps; the exec handler's program, arguments and environment (arbitrary
@@ -20,7 +21,7 @@ namespace ps {
 
 // Fixed storage, filled before fork(): between fork() and execve() nothing may allocate.
 struct MasterArgv {
-  static constexpr int kWords = 13;
+  static constexpr int kWords = 17;
   char words[kWords][48];
   char* argv[kWords + 1];
 

@@ -41,7 +41,7 @@ SysError Server::open_common(const ServerOptions& options) {
   if (page_ == nullptr) return {errno, "mmap"};
   page_fd_.reset(page_fd);
   page_->door.rules = options.door;  // read-only from here on, by every process and thread of the server
-  if (options.model != Model::Fork) page_fd_.reset();  // only the exec'd master maps it again
+  if (!is_process_model(options.model)) page_fd_.reset();  // only the exec'd master maps it again
   if (!create_event_pipe(event_read_, event_write_)) return {errno, "pipe2"};
   EventPipe events{event_write_.get(), page_, options.trace};
   SysError err = open_listen_socket(options.listen, lfd_, bound_, events);
@@ -59,6 +59,8 @@ std::unique_ptr<Server> Server::start(const ServerOptions& options, MasterExitCa
                                       SysError& error) {
   switch (options.model) {
     case Model::Fork:
+    case Model::Prefork:
+    case Model::Reuseport:
       return start_fork_server(options, on_exit, context, error);
     case Model::Thread:
       return start_thread_server(options, error);

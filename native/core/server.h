@@ -1,8 +1,9 @@
 // The model-independent face of a running server, as the N-API glue sees it.
 //
 // Lifecycle (see ARCHITECTURE.md):
-//   start()            socket/bind/listen in Node's process, then fork a master (fork) or start a
-//                      server thread (thread, iterative). Events flow through the event pipe.
+//   start()            socket/bind/listen in Node's process, then fork+exec the master program
+//                      (fork, prefork, reuseport) or start a server thread (thread, iterative).
+//                      Events flow through the event pipe.
 //   stop()             stop accepting now; the listening socket is closed, the port is free.
 //   abort_connections() end the connections still being served (close's timeout has passed).
 //   drain_events()     Node takes the events out of the ring on a timer (or when the doorbell
@@ -29,7 +30,20 @@
 
 namespace ps {
 
-enum class Model { Fork, Thread, Iterative };
+enum class Model { Fork, Thread, Iterative, Prefork, Reuseport };
+
+// The models run by the master program (fork_server.cc starts it; master_main.cc dispatches).
+inline bool is_process_model(Model m) { return m == Model::Fork || m == Model::Prefork || m == Model::Reuseport; }
+// The models with a fixed pool of workers (`workers`, stats().perWorker).
+inline bool is_pool_model(Model m) { return m == Model::Prefork || m == Model::Reuseport; }
+
+// prefork: how the members take turns at the listener (UNP 30.6–30.9; prefork.cc).
+enum class AcceptLock {
+  None,   // every idle member blocks in accept() on the shared listener
+  Flock,  // a file lock around accept(), taken with fcntl(F_SETLKW) as in UNP 30.7
+  Mutex,  // a robust PTHREAD_PROCESS_SHARED mutex in the shared page around accept()
+  Pass,   // the master accepts and passes each descriptor to an idle member (SCM_RIGHTS)
+};
 
 // Thread names (comm, at most 15 characters) of the in-process models: the server thread that
 // accepts (thread, iterative) and the thread model's workers. `top -H` shows them; the labs and
@@ -53,19 +67,22 @@ struct ServerOptions {
   ReapMode reap = ReapMode::Sigchld;
   bool restart = false;  // fork: SIGCHLD handler with SA_RESTART (accept is restarted, no EINTR)
   ThreadArg threadArg = ThreadArg::Slot;
-  int labHoldMs = 0;  // thread + SharedCfd: worker waits this long before reading *arg
+  int labHoldMs = 0;                         // thread + SharedCfd: worker waits this long before reading *arg
+  int workers = 1;                           // prefork, reuseport: members of the pool (1..kMaxWorkers)
+  AcceptLock acceptLock = AcceptLock::None;  // prefork
 };
 
 // Called once, from a waiting thread, when the fork master has been reaped (wait status).
 using MasterExitCallback = void (*)(void* context, int wait_status);
 
-// A connection that was being served when the process serving it died with the server (the fork
-// master was killed, and its children with it): what the shared page knew of it.
+// A connection that was being served when the process serving it died with the server (the
+// master was killed, and its children or pool workers with it): what the shared page knew of it.
 struct LostConnection {
   uint32_t id = 0;
-  pid_t pid = 0;  // the child that served it
+  pid_t pid = 0;  // the child (pool models: the worker) that served it
   uint64_t bytesIn = 0;
   uint64_t bytesOut = 0;
+  int32_t worker = -1;  // pool models: that worker's index
 };
 
 class Server {
@@ -81,6 +98,9 @@ class Server {
   const sockaddr_storage& address() const { return bound_; }
   virtual pid_t pid() const;
   const Counters& counters() const { return page_->counters; }
+  // Accepts per pool member (stats().perWorker); 0 members for models without a pool.
+  int pool_size() const { return is_pool_model(options_.model) ? options_.workers : 0; }
+  const Counter& member_accepts(int index) const { return page_->pool.accepts[index]; }
 
   // Node's side of the event ring (event_ring.h). Copies up to `max` records, in order, and
   // returns how many. `writers_gone`: the pipe reached EOF, every writer has exited, so a hole
@@ -117,6 +137,7 @@ class Server {
 };
 
 // Each model's constructor function (fork_server.cc, thread_server.cc, iterative_server.cc).
+// start_fork_server starts the master program for every process model (fork, prefork, reuseport).
 std::unique_ptr<Server> start_fork_server(const ServerOptions&, MasterExitCallback, void*, SysError&);
 std::unique_ptr<Server> start_thread_server(const ServerOptions&, SysError&);
 std::unique_ptr<Server> start_iterative_server(const ServerOptions&, SysError&);

@@ -1,5 +1,6 @@
-// The counters every model keeps, the fork model's table of live children, the door (door.h),
-// and the ring that carries events to Node.
+// The counters every model keeps, the table of live connections served by processes (fork:
+// one child each; prefork and reuseport: the pool member serving it), the pool's own state, the
+// door (door.h), and the ring that carries events to Node.
 //
 // Lecture point 8: "parent and child share descriptors and an mmap shared mapping". The page is
 // a memfd mmap(MAP_SHARED)ed in Node's process; the fork master (a program of its own, exec'd)
@@ -9,6 +10,7 @@
 // The in-process models (thread, iterative) use the same page so stats() is one code path.
 #pragma once
 
+#include <pthread.h>
 #include <atomic>
 #include <cstdint>
 
@@ -26,6 +28,10 @@ constexpr int kMaxClientsLimit = 4096;
 // takes the machine's process table and memory with it.
 constexpr int kForkMaxClientsLimit = 1024;
 
+// Pool models (prefork, reuseport): members per pool. The TypeScript validation uses the same
+// number (exported to JS as constants.MAX_WORKERS).
+constexpr int kMaxWorkers = 64;
+
 using Counter = std::atomic<uint64_t>;
 static_assert(Counter::is_always_lock_free, "counters must be lock-free to be shared across fork");
 
@@ -34,7 +40,7 @@ struct Counters {
   Counter active{0};         // connections being served now (fork: live children)
   Counter rejected{0};       // accepted and closed at once (maxClients reached)
   Counter closed{0};         // served connections that have ended
-  Counter reaped{0};         // fork: children collected by waitpid()
+  Counter reaped{0};         // processes the master collected by waitpid() (fork: children; pools: workers)
   Counter eintrRetries{0};   // blocking calls interrupted by a signal and retried
   Counter bytesIn{0};        // bytes read from clients
   Counter bytesOut{0};       // bytes written to clients
@@ -50,8 +56,12 @@ struct ConnBytes {
   Counter out{0};
 };
 
-// One live child of the fork server's master. pid 0 means free. Written only by the master
-// (main loop with signals blocked, or its SIGCHLD handler); the child updates `bytes`.
+// One live connection served by a process. pid 0 means free.
+//   fork: the child serving it. Written only by the master (main loop with signals blocked, or
+//         its SIGCHLD handler); the child updates `bytes`.
+//   prefork, reuseport: the pool member serving it. The member claims a free entry (CAS on pid)
+//         and frees it when the connection ends; when a member dies, the master reports and frees
+//         the entries that still carry its pid (id 0: claimed, not yet reported).
 struct ChildEntry {
   std::atomic<int32_t> pid{0};
   uint32_t id = 0;
@@ -59,9 +69,20 @@ struct ChildEntry {
   ConnBytes bytes;
 };
 
+// What the members of a pool (prefork, reuseport) share besides the counters.
+struct PoolPage {
+  Counter accepts[kMaxWorkers];  // connections accepted by (pass: handed to) each member
+  // Each member's pid, 0 once reaped: if the master dies, Node waits for these to be reaped by
+  // their new parent too (fork_server.cc), the idle ones included.
+  std::atomic<int32_t> pids[kMaxWorkers];
+  std::atomic<int32_t> stopping{0};  // prefork: close() has begun, members leave when idle
+  pthread_mutex_t accept_mutex;      // prefork acceptLock 'mutex': set up by the master (robust, process-shared)
+};
+
 struct SharedPage {
   Counters counters;
   ChildEntry children[kMaxClientsLimit];
+  PoolPage pool;
   DoorPage door;     // the rules every accept path applies, and the live addresses (door.h)
   EventRing events;  // how events reach Node (event_ring.h)
 };

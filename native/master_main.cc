@@ -1,13 +1,15 @@
-// posix-servers-fork-master: the fork model's master as a program of its own (fork_master.h).
-// Node's side (native/core/fork_server.cc) execs it with its descriptors in place and its options
-// on the command line (master_argv.h); with the exec handler, the program to run in the exec
-// block (exec_child.h). Not meant to be run by hand.
+// posix-servers-master: the master of every process model as a program of its own — fork
+// (fork_master.h), prefork and reuseport (pool_master.h). Node's side (native/core/fork_server.cc)
+// execs it with its descriptors in place and its options on the command line (master_argv.h);
+// with the exec handler, the program to run in the exec block (exec_child.h). Not meant to be
+// run by hand.
 #include <unistd.h>
 #include <cstdio>
 
 #include "core/exec_child.h"
 #include "core/fork_master.h"
 #include "core/master_argv.h"
+#include "core/pool_master.h"
 
 int main(int argc, char** argv) {
   ps::MasterState m;
@@ -15,12 +17,12 @@ int main(int argc, char** argv) {
   ps::ExecStderr exec_stderr = ps::ExecStderr::Null;
   const char* bad = nullptr;
   if (!ps::parse_master_argv(argc, argv, m, trace, exec_stderr, bad)) {
-    fprintf(stderr, "posix-servers-fork-master: bad %s (this program is started by posix-servers)\n", bad);
+    fprintf(stderr, "posix-servers-master: bad %s (this program is started by posix-servers)\n", bad);
     return 2;
   }
   m.page = ps::map_shared_page_fd(ps::kMasterPageFd);
   if (m.page == nullptr) {
-    perror("posix-servers-fork-master: mmap of the shared page");
+    perror("posix-servers-master: mmap of the shared page");
     return 2;
   }
   close(ps::kMasterPageFd);  // the mapping stays: children inherit it across fork()
@@ -28,7 +30,7 @@ int main(int argc, char** argv) {
   ps::ExecPlan plan;
   if (m.serve.handler == ps::Handler::Exec) {
     if (!ps::read_exec_block(ps::kMasterExecFd, plan) || plan.stderr_mode != exec_stderr) {
-      fprintf(stderr, "posix-servers-fork-master: bad exec block (this program is started by posix-servers)\n");
+      fprintf(stderr, "posix-servers-master: bad exec block (this program is started by posix-servers)\n");
       return 2;
     }
     close(ps::kMasterExecFd);
@@ -39,5 +41,12 @@ int main(int argc, char** argv) {
   m.reserve_fd = ps::kMasterReserveFd;
   m.events = ps::EventPipe{ps::kMasterEventFd, m.page, trace};
   m.door = ps::Door(&m.page->door);
-  ps::run_master(m);
+  switch (m.model) {
+    case ps::Model::Prefork:
+      ps::run_prefork_master(m);
+    case ps::Model::Reuseport:
+      ps::run_reuseport_master(m);
+    default:
+      ps::run_master(m);
+  }
 }
