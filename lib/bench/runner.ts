@@ -440,7 +440,8 @@ export async function runBench(config: BenchConfig, control: BenchControl = {}):
     for (const model of models) {
       if (aborted()) break bench;
       progress({ round, repeat: config.repeat, model, done, total, elapsedMs: Date.now() - started, etaMs: eta() });
-      const server = await startModel(model, widestRun(config));
+      // The exec churn's clients are all a prefork-exec pool ever serves at once.
+      const server = await startModel(model, EXEC_BENCH_MODELS.includes(model) ? config.churnClients : widestRun(config));
       try {
         for (const run of runsOf(model, config)) {
           if (aborted()) break;
