@@ -68,7 +68,7 @@ export interface NativeStartOptions {
   acceptLock?: NativeAcceptLock;
 }
 
-export interface NativeAddress {
+interface NativeAddress {
   address: string;
   family: 'IPv4' | 'IPv6';
   port: number;
@@ -102,7 +102,7 @@ export interface NativeStats {
 }
 
 /** A connection that died with a process of the server (native/core/server.h, LostConnection). */
-export interface LostConnection {
+interface LostConnection {
   id: number;
   /** The child process (pool models: the worker) that served it. */
   pid: number;
@@ -161,7 +161,7 @@ export interface NativeServer {
  * The event record's layout and numberings (native/core/event_record.h, the one source of truth),
  * exported so that lib/server/events.ts decodes by name.
  */
-export interface WireFormat {
+interface WireFormat {
   recordSize: number;
   /** Field name → its byte offset and width in the record. */
   fields: Record<string, { offset: number; width: number }>;
@@ -214,7 +214,7 @@ export interface NativeLoadOptions {
 }
 
 /** What one run measured, raw: lib/loadgen.ts derives the rates. */
-export interface NativeLoadResult {
+interface NativeLoadResult {
   /** Measured, from the first connect to the last socket closed. */
   durationMs: number;
   /** Completed, verified round trips (churn: connect + echo cycles). */

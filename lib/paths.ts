@@ -12,7 +12,7 @@ export interface NativeFile {
 }
 
 /** scripts/native-files.js: the one list of the package's native files (shipped with it). */
-export interface NativeFiles {
+interface NativeFiles {
   ADDON: NativeFile;
   MASTER: NativeFile;
   REFERENCES: Array<NativeFile & { model: string }>;

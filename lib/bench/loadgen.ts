@@ -6,16 +6,16 @@ import { fromNative } from '../util/errors';
 import { native } from '../addon';
 import { integerIn, numericHost, oneOf, optionsObject, port } from '../util/validate';
 
-export const LOAD_MODES = ['pingpong', 'churn', 'eof'] as const satisfies readonly NativeLoadMode[];
-export const LOAD_EXPECTS = ['echo', 'upper'] as const satisfies readonly NativeLoadExpect[];
-export type LoadMode = (typeof LOAD_MODES)[number];
-export type LoadExpect = (typeof LOAD_EXPECTS)[number];
+const LOAD_MODES = ['pingpong', 'churn', 'eof'] as const satisfies readonly NativeLoadMode[];
+const LOAD_EXPECTS = ['echo', 'upper'] as const satisfies readonly NativeLoadExpect[];
+type LoadMode = (typeof LOAD_MODES)[number];
+type LoadExpect = (typeof LOAD_EXPECTS)[number];
 
-export const MAX_LOAD_CONNECTIONS = 10000;
-export const MAX_LOAD_SIZE = 1024 * 1024;
-export const MAX_LOAD_DURATION_MS = 600000;
+const MAX_LOAD_CONNECTIONS = 10000;
+const MAX_LOAD_SIZE = 1024 * 1024;
+const MAX_LOAD_DURATION_MS = 600000;
 
-export interface LoadOptions {
+interface LoadOptions {
   /**
    * 'pingpong': `connections` persistent connections, each sending `size` bytes and waiting for
    * all of them back, again and again (closed loop). 'churn': `connections` concurrent clients,
@@ -76,7 +76,7 @@ export interface LoadResult {
 const KNOWN = new Set(['mode', 'host', 'port', 'connections', 'size', 'durationMs', 'expect']);
 
 /** Validates and fills in defaults: a TypeError or RangeError naming the option and the bad value. */
-export function resolveLoadOptions(options: unknown): NativeLoadOptions {
+function resolveLoadOptions(options: unknown): NativeLoadOptions {
   const o = optionsObject(options, KNOWN);
   const mode = oneOf('mode', o.mode, LOAD_MODES);
   const host = numericHost(o.host ?? '127.0.0.1');

@@ -20,11 +20,11 @@ export const REFERENCE_LOCKS = ['none', 'flock', 'mutex', 'pass'] as const;
  * that names one directory to take them from instead (npm run test:asan points both at the
  * sanitizer build's).
  */
-export const PROGRAM_DIRS = {
+const PROGRAM_DIRS = {
   ref: { env: 'POSIX_SERVERS_REF_DIR', files: () => NATIVE_FILES.REFERENCES.map((f) => ({ ...f, name: f.model })) },
   labs: { env: 'POSIX_SERVERS_LABS_DIR', files: () => NATIVE_FILES.LAB_PROGRAMS },
 } as const;
-export type ProgramDir = keyof typeof PROGRAM_DIRS;
+type ProgramDir = keyof typeof PROGRAM_DIRS;
 
 export interface ReferenceOptions {
   /** Numeric IPv4 or IPv6 address. Default '127.0.0.1'. */
@@ -73,7 +73,7 @@ const MAX_LINES = 10000;
  * variable (PROGRAM_DIRS) names the one directory to use instead. `name`: the reference model
  * ('fork') or the lab program ('mmap').
  */
-export function programCandidates(dir: ProgramDir, name: string): string[] {
+function programCandidates(dir: ProgramDir, name: string): string[] {
   const file: NativeFile | undefined = PROGRAM_DIRS[dir].files().find((f) => f.name === name);
   if (!file) throw new Error(`scripts/native-files.js does not list the ${dir} program ${name}`);
   const override = process.env[PROGRAM_DIRS[dir].env];

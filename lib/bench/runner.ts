@@ -41,9 +41,9 @@ export type BenchModel = (typeof BENCH_MODELS)[number];
  */
 export const EXEC_BENCH_MODELS: readonly BenchModel[] = ['exec', 'prefork-exec', 'socat-exec', 'xinetd-exec'];
 /** The program the exec churn runs for each connection. */
-export const EXEC_PROGRAM = '/bin/true';
+const EXEC_PROGRAM = '/bin/true';
 /** What exec churn is held against (BENCHMARKS.md: the target is ≥ 0.8× it). */
-export const EXEC_BASELINE: BenchModel = 'socat-exec';
+const EXEC_BASELINE: BenchModel = 'socat-exec';
 
 /** The C reference each native model is held against. */
 export const REFERENCE_OF: Partial<Record<BenchModel, BenchModel>> = {
@@ -80,16 +80,16 @@ export interface BenchConfig {
 }
 
 /** What /proc showed of the server side while the load ran (peaks over 100 ms samples). */
-export interface ServerFootprint {
+interface ServerFootprint {
   processes: number;
   threads: number;
   rssMb: number;
 }
 
 /** pingpong and churn: echo servers; exec: connect and read until the program's exit closes it (load mode eof). */
-export type RunKind = 'pingpong' | 'churn' | 'exec';
+type RunKind = 'pingpong' | 'churn' | 'exec';
 
-export interface BenchRound {
+interface BenchRound {
   round: number;
   model: BenchModel;
   kind: RunKind;
@@ -119,7 +119,7 @@ export interface BenchReport {
   interrupted?: { completedRuns: number; totalRuns: number };
 }
 
-export interface RunningServer {
+interface RunningServer {
   port: number;
   /** The root of the server's process tree (measured with its descendants). */
   pid: number;
@@ -168,11 +168,11 @@ async function freePort(): Promise<number> {
   return p;
 }
 
-export function socatAvailable(): boolean {
+function socatAvailable(): boolean {
   return spawnSync('socat', ['-V'], { stdio: 'ignore' }).status === 0;
 }
 
-export function xinetdAvailable(): boolean {
+function xinetdAvailable(): boolean {
   return spawnSync('xinetd', ['-version'], { stdio: 'ignore' }).status === 0;
 }
 
@@ -349,7 +349,7 @@ export function etaMs(startedMs: number, done: number, total: number, guessPerRu
   return Math.round(perRun * (total - done));
 }
 
-export interface BenchControl {
+interface BenchControl {
   progress?: (p: BenchProgress) => void;
   /** Aborting stops the benchmark at once: the report holds the runs completed (`interrupted`). */
   signal?: AbortSignal;
@@ -483,7 +483,7 @@ export function median(values: number[]): number {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-export interface Summary {
+interface Summary {
   model: BenchModel;
   kind: RunKind;
   connections: number;
@@ -498,7 +498,7 @@ export interface Summary {
   clientCpu: number;
 }
 
-export function summarize(report: BenchReport): Summary[] {
+function summarize(report: BenchReport): Summary[] {
   const groups = new Map<string, BenchRound[]>();
   for (const r of report.rounds) {
     const key = `${r.model}|${r.kind}|${r.connections}`;

@@ -35,7 +35,7 @@ export interface SustainedConfig {
 }
 
 /** How often the server side's threads moved between CPUs during one round. */
-export interface Migrations {
+interface Migrations {
   /** Sum over every thread of every process of the server that ran during the round. */
   total: number;
   /** Threads and processes seen (Node's own threads included for the API's models). */
@@ -44,7 +44,7 @@ export interface Migrations {
   max: number;
 }
 
-export interface SustainedRound {
+interface SustainedRound {
   model: BenchModel;
   round: number;
   connections: number;
@@ -161,7 +161,7 @@ export async function runSustained(
   };
 }
 
-export interface SustainedSummary {
+interface SustainedSummary {
   model: BenchModel;
   connections: number;
   /** msgs/s of round 1, and the median (min–max) of rounds 2… */
@@ -174,7 +174,7 @@ export interface SustainedSummary {
   verifyFailures: number;
 }
 
-export function summarizeSustained(report: SustainedReport): SustainedSummary[] {
+function summarizeSustained(report: SustainedReport): SustainedSummary[] {
   const out: SustainedSummary[] = [];
   for (const model of new Set(report.rounds.map((r) => r.model))) {
     const rs = report.rounds.filter((r) => r.model === model).sort((a, b) => a.round - b.round);

@@ -23,9 +23,9 @@ export interface CheckOptions {
   only?: CheckName[];
 }
 
-export const CHECK_NAMES = ['echo', 'half-close', 'concurrency', 'vanish', 'max-clients', 'zombies', 'resources'] as const;
+const CHECK_NAMES = ['echo', 'half-close', 'concurrency', 'vanish', 'max-clients', 'zombies', 'resources'] as const;
 export type CheckName = (typeof CHECK_NAMES)[number];
-export type CheckStatus = 'pass' | 'fail' | 'skip';
+type CheckStatus = 'pass' | 'fail' | 'skip';
 
 export interface CheckResult {
   name: CheckName;
@@ -53,7 +53,7 @@ const VANISH_BYTES = 8 << 20;
 const ECHO_SIZES = [1, 100, 4096, 65536, 1 << 20];
 
 /** Validates options as the API does: TypeError/RangeError naming the option. */
-export function resolveCheckOptions(o: CheckOptions): Required<Omit<CheckOptions, 'pid' | 'maxClients' | 'only'>> & CheckOptions {
+function resolveCheckOptions(o: CheckOptions): Required<Omit<CheckOptions, 'pid' | 'maxClients' | 'only'>> & CheckOptions {
   const host = numericHost(o.host);
   const port = integerIn('port', o.port, 1, 65535);
   const out: Required<Omit<CheckOptions, 'pid' | 'maxClients' | 'only'>> & CheckOptions = { host, port, lang: o.lang ?? 'en' };
@@ -86,7 +86,7 @@ function resources(pid: number): Resources | null {
 }
 
 /** True if `pid` holds the listening socket of `port` (so --pid names the right process). */
-export function holdsListener(pid: number, port: number): boolean {
+function holdsListener(pid: number, port: number): boolean {
   const listeners = new Set(
     tcpTable()
       .filter((e) => e.local.port === port && e.state === 'LISTEN')

@@ -17,7 +17,7 @@ import {
 import { formatSustainedTable, runSustained, SustainedConfig } from '../bench/sustained';
 import { Command, commandHelp, integer, list, parseCommand, UsageError } from './flags';
 
-export const DEFAULT_BENCH: BenchConfig = {
+const DEFAULT_BENCH: BenchConfig = {
   models: [
     'fork',
     'thread',
@@ -46,7 +46,7 @@ export const DEFAULT_BENCH: BenchConfig = {
 };
 
 /** --sustained: the defaults reproduce issue #12's run (50 new connections × 2 s, 10 rounds). */
-export const DEFAULT_SUSTAINED: SustainedConfig = {
+const DEFAULT_SUSTAINED: SustainedConfig = {
   models: ['fork', 'thread', 'node', 'cluster', 'ref-fork', 'ref-thread', 'ref-epoll'],
   connections: 50,
   size: 64,
@@ -139,7 +139,7 @@ export const BENCH: Command = {
   ],
 };
 
-export interface BenchArgs {
+interface BenchArgs {
   config: BenchConfig;
   /** Set by --sustained: run this instead of the comparison. */
   sustained?: SustainedConfig;
@@ -187,7 +187,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
   return out;
 }
 
-export function progressLine(p: BenchProgress): string {
+function progressLine(p: BenchProgress): string {
   return (
     `round ${p.round}/${p.repeat} · ${p.model} · run ${Math.min(p.done + 1, p.total)}/${p.total} · ` +
     `${formatDuration(p.elapsedMs)} elapsed · ETA ${formatDuration(p.etaMs)}`

@@ -27,7 +27,7 @@ export const CHECK: Command = {
   notes: ['Exit code 0 only when every check that ran passed; checks needing --pid or --max-clients are skipped without them.'],
 };
 
-export interface CheckArgs extends CheckOptions {
+interface CheckArgs extends CheckOptions {
   json: boolean;
 }
 

@@ -40,7 +40,7 @@ export interface Command {
  * What parseCommand() found. `values` holds each flag's converted value by long name (its default
  * when not given); `given` names the flags that were given.
  */
-export interface Parsed {
+interface Parsed {
   help: boolean;
   values: Record<string, unknown>;
   given: Set<string>;
@@ -55,7 +55,7 @@ export class UsageError extends Error {
 }
 
 /** Every command has it. */
-export const HELP_FLAG: Flag = { name: 'help', short: 'h', help: 'print this help and exit' };
+const HELP_FLAG: Flag = { name: 'help', short: 'h', help: 'print this help and exit' };
 
 function flagsOf(command: Command): Flag[] {
   return [...command.flags, HELP_FLAG];

@@ -22,7 +22,7 @@ export const UI_FLAG: Flag = {
 };
 
 /** A file that can be written: its folder exists and is writable, and it is not a folder. */
-export function writableFile(flag: string, file: string): string {
+function writableFile(flag: string, file: string): string {
   const path = resolve(file);
   try {
     accessSync(dirname(path), constants.W_OK);
@@ -40,7 +40,7 @@ export function writableFile(flag: string, file: string): string {
 }
 
 /** A port for the live view: 0..65535 (0: the kernel picks one). */
-export function optionalPort(flag: string, text: string): number {
+function optionalPort(flag: string, text: string): number {
   if (!/^\d+$/.test(text)) throw new Error(`${flag} takes a port number, got '${text}'`);
   const n = Number(text);
   if (n > 65535) throw new Error(`${flag} port must be from 0 to 65535, got ${n}`);

@@ -23,7 +23,7 @@ import { choice, Command, commandHelp, integer, list, parseCommand, UsageError }
 import { EXEC_STDERR, ExecStderr } from '../server/exec';
 import { SVG_FLAG, UI_FLAG } from './observe';
 
-export interface ServeArgs {
+interface ServeArgs {
   model: Model;
   host: string;
   port: number;
@@ -217,7 +217,7 @@ const isProcessModel = (model: Model) => (PROCESS_MODELS as readonly string[]).i
 
 const at = (p: Peer) => (p.family === 'IPv6' ? `[${p.address}]:${p.port}` : `${p.address}:${p.port}`);
 
-export function statsLine(s: ServerStats): string {
+function statsLine(s: ServerStats): string {
   return (
     `closed: accepted ${s.accepted}, rejected ${s.rejected}, closed ${s.closed}, reaped ${s.reaped}, ` +
     `eintrRetries ${s.eintrRetries}, bytes in ${s.bytesIn}, out ${s.bytesOut}` +
@@ -234,7 +234,7 @@ function servedBy(model: Model, c: { pid?: number; slot?: number; worker?: numbe
 }
 
 /** Turns server events into output lines (human or JSON). */
-export function attachPrinter(
+function attachPrinter(
   server: PosixServer,
   args: ServeArgs,
   print: (line: string) => void,

@@ -14,9 +14,7 @@ import { slotTableLab } from './slot-table';
 import type { Lab, LabResult } from './types';
 import { zombiesLab } from './zombies';
 
-export type { Lab, LabResult } from './types';
-export type { Lang } from '../util/i18n';
-export { t } from '../util/i18n';
+export type { LabResult } from './types';
 
 /** In the lecture's order. */
 export const LABS: Lab[] = [

@@ -8,7 +8,7 @@ import { NATIVE_MODELS, ServerOptions } from '../server/options';
 import { PosixServer, startServer as startPosixServer } from '../server/server';
 import type { Recorder } from '../trace/recording';
 
-export const LOOPBACK = '127.0.0.1';
+const LOOPBACK = '127.0.0.1';
 
 // ---- the recorder: what `lab <name> --svg/--ui` draws ----
 
@@ -245,7 +245,12 @@ export function socketInode(link: string | undefined): number | null {
   return m ? Number(m[1]) : null;
 }
 
-/** `3 → socket:[1234], 4 → pipe:[…]` for printing, sockets first. */
+/** True if one of the descriptors in `links` is the socket `inode` (false for a null inode). */
+export function holdsSocket(links: Map<number, string>, inode: number | null): boolean {
+  return [...links.values()].some((l) => inode !== null && socketInode(l) === inode);
+}
+
+/** `3 → socket:[1234], 4 → pipe:[…]` for printing, in descriptor order; `highlight` adds a note to some. */
 export function showFds(links: Map<number, string>, highlight: Map<number, string> = new Map()): string {
   return [...links.entries()]
     .sort((a, b) => a[0] - b[0])
@@ -255,7 +260,7 @@ export function showFds(links: Map<number, string>, highlight: Map<number, strin
 
 // ---- /proc/net/tcp ----
 
-export const TCP_STATES: Record<string, string> = {
+const TCP_STATES: Record<string, string> = {
   '01': 'ESTABLISHED',
   '02': 'SYN_SENT',
   '03': 'SYN_RECV',
@@ -269,12 +274,12 @@ export const TCP_STATES: Record<string, string> = {
   '0B': 'CLOSING',
 };
 
-export interface TcpEndpoint {
+interface TcpEndpoint {
   address: string;
   port: number;
 }
 
-export interface TcpEntry {
+interface TcpEntry {
   local: TcpEndpoint;
   remote: TcpEndpoint;
   /** The hex code from the `st` column, e.g. '06'. */

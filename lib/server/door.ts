@@ -18,7 +18,7 @@ import { invalidType, invalidValue, outOfRange, show } from '../util/validate';
 /** The highest maxConnectionsPerSecond. */
 export const MAX_CONNECTIONS_PER_SECOND = 1_000_000;
 
-export interface DoorRules {
+interface DoorRules {
   maxPerSource: number;
   maxConnectionsPerSecond: number;
   /** Normalized 'address/prefix' (host bits cleared; IPv4-mapped IPv6 as IPv4). */
@@ -60,7 +60,7 @@ function ipv6Bytes(text: string): Uint8Array {
 const isMapped = (b: Uint8Array) => b.slice(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
 
 /** A client's address as the door sees it: family and bytes, IPv4-mapped IPv6 as IPv4. */
-export function sourceOf(address: string): { family: 4 | 6; bytes: Uint8Array } | null {
+function sourceOf(address: string): { family: 4 | 6; bytes: Uint8Array } | null {
   if (isIPv4(address)) return { family: 4, bytes: ipv4Bytes(address) };
   const bare = address.split('%')[0];
   if (!isIPv6(bare)) return null;
@@ -79,7 +79,7 @@ function text(p: Prefix): string {
  * Validates one rule of `allow`/`deny` ('10.0.0.0/8', '::1', 'fe80::/10') and returns it
  * normalized as 'address/prefix'. A TypeError names the option and the bad value.
  */
-export function parseCidr(name: string, value: unknown): string {
+function parseCidr(name: string, value: unknown): string {
   const message = `The "${name}" option must be an IPv4 or IPv6 address with an optional /prefix ('10.0.0.0/8', '::1'). Received ${show(value)}`;
   const bad = () => invalidValue(message);
   if (typeof value !== 'string') throw invalidType(message);
@@ -129,7 +129,7 @@ function contains(p: Prefix, src: { family: 4 | 6; bytes: Uint8Array }): boolean
 export const anyDoorRule = (r: DoorRules): boolean =>
   r.maxPerSource > 0 || r.maxConnectionsPerSecond > 0 || r.allow.length > 0 || r.deny.length > 0;
 
-export type DoorAnswer = { admitted: true; key: string | null } | { admitted: false; reason: RejectReason };
+type DoorAnswer = { admitted: true; key: string | null } | { admitted: false; reason: RejectReason };
 
 /** The door of Node's own models: one per server, in the process that accepts. */
 export class JsDoor {

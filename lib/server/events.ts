@@ -154,7 +154,7 @@ export interface TraceEvent {
   program?: string;
 }
 
-export type NativeEvent =
+type NativeEvent =
   | { type: 'connection'; event: ConnectionEvent; timeNs: bigint }
   | { type: 'disconnect'; event: DisconnectEvent; timeNs: bigint }
   | { type: 'reject'; event: RejectEvent; timeNs: bigint }
@@ -270,7 +270,7 @@ const SYSCALL_OF: Partial<Record<TraceCall, string>> = {
 };
 
 /** What the record's `slot` field holds: a thread model's slot, or a pool model's worker index. */
-export type SlotMeaning = 'slot' | 'worker';
+type SlotMeaning = 'slot' | 'worker';
 
 function decodeOne(buf: Buffer, rec: number, slotIs: SlotMeaning): NativeEvent | null {
   const { F, typeOf, traceCallOf, disconnectReasonOf, rejectReasonOf } = layout();

@@ -26,7 +26,7 @@ export function jsServePolicy(opts: ResolvedOptions): JsServePolicy {
   return { handler, idleTimeoutMs, maxConnectionMs, minBytesPerSecond, rateWindowMs };
 }
 
-export interface ConnectionEnd {
+interface ConnectionEnd {
   bytesIn: number;
   /** Bytes the kernel took (write callbacks without an error), as native write() counts them. */
   bytesOut: number;
@@ -34,7 +34,7 @@ export interface ConnectionEnd {
 }
 
 /** ASCII a–z to A–Z, every other byte unchanged (native/core/connection.cc does the same). */
-export function toUpper(chunk: Buffer): Buffer {
+function toUpper(chunk: Buffer): Buffer {
   const out = Buffer.allocUnsafe(chunk.length);
   for (let i = 0; i < chunk.length; i++) {
     const b = chunk[i];
@@ -76,7 +76,7 @@ const MONTHS = [
   'December',
 ];
 
-export function daytimeText(date: Date): string {
+function daytimeText(date: Date): string {
   const weekday = WEEKDAYS[date.getUTCDay()];
   const month = MONTHS[date.getUTCMonth()];
   const two = (n: number) => String(n).padStart(2, '0');
@@ -87,10 +87,10 @@ export function daytimeText(date: Date): string {
 }
 
 /** Seconds from 1900-01-01 to 1970-01-01 (RFC 868). */
-export const SECONDS_1900_TO_1970 = 2_208_988_800;
+const SECONDS_1900_TO_1970 = 2_208_988_800;
 
 /** RFC 868: seconds since 1900-01-01 00:00 UTC, modulo 2^32, big-endian. */
-export function timeBytes(date: Date): Buffer {
+function timeBytes(date: Date): Buffer {
   const out = Buffer.alloc(4);
   out.writeUInt32BE((Math.floor(date.getTime() / 1000) + SECONDS_1900_TO_1970) % 2 ** 32);
   return out;

@@ -174,7 +174,7 @@ class NativeBackend implements Backend {
 }
 
 /** What the addon's start() takes, from the resolved options. */
-export function nativeStartOptions(opts: ResolvedOptions & { model: NativeModel }): NativeStartOptions {
+function nativeStartOptions(opts: ResolvedOptions & { model: NativeModel }): NativeStartOptions {
   const { exec, maxPerSource, maxConnectionsPerSecond, allow, deny, ...rest } = opts;
   const door: NativeDoor = { maxPerSource, maxConnectionsPerSecond, allow, deny };
   return {

@@ -38,7 +38,7 @@ export const MODELS = [...NATIVE_MODELS, ...JS_MODELS] as const;
  */
 export const HANDLERS = ['echo', 'upper', 'discard', 'chargen', 'daytime', 'time'] as const satisfies readonly NativeHandler[];
 /** The handlers that read the client (the others only send, then close). */
-export const READING_HANDLERS = ['echo', 'upper', 'discard', 'chargen'] as const;
+const READING_HANDLERS = ['echo', 'upper', 'discard', 'chargen'] as const;
 /**
  * The models that can run a program per connection (`handler: { exec }`): a process that serves
  * one client at a time can become the program (fork's child, a prefork member). A thread cannot

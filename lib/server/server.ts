@@ -19,8 +19,6 @@ import {
   ServerOptions,
 } from './options';
 
-export type { AddressInfo } from './backend';
-
 /** The counters of backend.ts, and the zombies /proc shows. */
 export interface ServerStats extends BackendStats {
   zombies: number;

@@ -8,17 +8,15 @@ import type { Lang } from '../util/i18n';
 import { signalName } from '../util/os-names';
 import { readStat } from '../util/proc';
 
-export type { Lang } from '../util/i18n';
-
 /**
  * Who made a call. Node's own process makes socket/bind/listen and runs the thread and iterative
  * servers; the fork model's master accepts and forks; a child serves one connection. A pool
  * worker (prefork, reuseport) is a child of the master too; its records carry `worker`.
  */
-export type TraceRole = 'in-process' | 'master' | 'child';
+type TraceRole = 'in-process' | 'master' | 'child';
 
 /** What formatTrace may be told about the server, to name the actor without guessing. */
-export interface TraceContext {
+interface TraceContext {
   /** The master of a process model (PosixServer.pid). Any other pid but Node's is then a child. */
   masterPid?: number;
   /** The process that started the server. Default: this process. */
@@ -29,7 +27,7 @@ export interface TraceContext {
  * Variants of a call whose meaning depends on who made it or on its arguments; every TRACE_CALLS
  * entry has a note of its own as well.
  */
-export type NoteKey =
+type NoteKey =
   | TraceCall
   | 'close-lfd:stop'
   | 'shutdown:conn'
@@ -157,7 +155,7 @@ export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
 };
 
 /** A raw wait status, decoded as WIFEXITED/WEXITSTATUS/WIFSIGNALED/WTERMSIG do. */
-export interface WaitStatus {
+interface WaitStatus {
   exitCode: number | null;
   signal: string | null;
   coreDumped: boolean;
@@ -204,7 +202,7 @@ function rememberMaster(pid: number): void {
  * order, and the master always traces shutdown before its final close), else by /proc (the master
  * is Node's child, a connection's child is the master's), else it is taken to be a child's.
  */
-export function traceRole(e: TraceEvent, ctx: TraceContext = {}): TraceRole {
+function traceRole(e: TraceEvent, ctx: TraceContext = {}): TraceRole {
   const nodePid = ctx.nodePid ?? process.pid;
   if (e.pid === nodePid) return 'in-process';
   if (ctx.masterPid !== undefined) return e.pid === ctx.masterPid ? 'master' : 'child';
@@ -417,14 +415,14 @@ function callText(e: TraceEvent, lang: Lang, ctx: TraceContext): string {
 }
 
 /** `[pid 4711]`, or `[pid 4711 tid 4805]` when the thread is known (worker-start). */
-export function traceActor(e: TraceEvent, lang: Lang): string {
+function traceActor(e: TraceEvent, lang: Lang): string {
   const tid = e.call === 'worker-start' ? e.result : undefined;
   if (lang === 'en') return tid !== undefined ? `[pid ${e.pid} tid ${tid}]` : `[pid ${e.pid}]`;
   return tid !== undefined ? `[进程 ${e.pid} 线程 ${tid}]` : `[进程 ${e.pid}]`;
 }
 
 /** `+12.345 ms`, right-aligned so that lines line up. */
-export function traceTime(e: TraceEvent, t0Ms: number): string {
+function traceTime(e: TraceEvent, t0Ms: number): string {
   return `+${(e.timeMs - t0Ms).toFixed(3)} ms`.padStart(13);
 }
 

@@ -13,7 +13,7 @@ import { t } from '../util/i18n';
 import { decodeWaitStatus, traceCallText, traceNote } from './format';
 import type { RecordedServer } from './recording';
 
-export type LaneKind = 'node' | 'master' | 'child' | 'server-thread' | 'worker' | 'cluster-worker';
+type LaneKind = 'node' | 'master' | 'child' | 'server-thread' | 'worker' | 'cluster-worker';
 
 /**
  * How a lane ends: 'running' (still alive when the recording ended), 'exited' (a thread returned),
@@ -21,7 +21,7 @@ export type LaneKind = 'node' | 'master' | 'child' | 'server-thread' | 'worker' 
  * waited: dead, not reaped), 'killed' (a child ended by a signal, then reaped), 'closed' (the
  * server process or thread ended with close()).
  */
-export type LaneEnd = 'running' | 'exited' | 'reaped' | 'zombie' | 'killed' | 'closed';
+type LaneEnd = 'running' | 'exited' | 'reaped' | 'zombie' | 'killed' | 'closed';
 
 export interface Lane {
   /** 'node', 'master', 'server-thread', 'child:<pid>', 'worker:<connection id>', 'cluster-worker:<pid>'. */
@@ -47,7 +47,7 @@ export interface Lane {
   end: LaneEnd;
 }
 
-export type MarkKind =
+type MarkKind =
   | 'call' // socket, bind, listen, pthread_detach …: a call on the lane
   | 'accept'
   | 'eintr'

@@ -12,7 +12,7 @@ import type { PosixServer } from '../server/server';
  * Milliseconds on CLOCK_MONOTONIC, the clock the native servers stamp their trace records with
  * (libuv's hrtime reads the same clock), so that JS-side events and trace records line up.
  */
-export const monotonicMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+const monotonicMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 export type RecordedEvent =
   | { type: 'connection'; timeMs: number; event: ConnectionEvent }
@@ -41,7 +41,7 @@ export interface RecordedServer {
   events: RecordedEvent[];
 }
 
-export interface RecorderEvents {
+interface RecorderEvents {
   /** A server was added (it is listening). */
   server: [RecordedServer];
   trace: [RecordedServer, TraceEvent];

@@ -20,7 +20,7 @@ const TEXT_W = 760; // the text column right of the lanes
 const FONT = 'DejaVu Sans Mono, Menlo, Consolas, monospace';
 
 /** XML text and attribute values. */
-export function escapeXml(s: string): string {
+function escapeXml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' })[c]!);
 }
 

@@ -11,12 +11,12 @@ import { integerIn } from '../util/validate';
 import { pageHtml } from './page';
 import { LiveState, ViewLine } from './state';
 
-export const UI_HOST = '127.0.0.1';
+const UI_HOST = '127.0.0.1';
 
 // Row changes sent one by one, at most this many a second (see #changed).
 const ROW_SENDS_PER_S = 200;
 
-export interface LiveViewOptions {
+interface LiveViewOptions {
   /** 0..65535 on 127.0.0.1. Default 0: the kernel picks one. */
   port?: number;
   lang?: Lang;

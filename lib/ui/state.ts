@@ -12,10 +12,10 @@ import { t } from '../util/i18n';
 import { childrenOf, readStat, tasksOf } from '../util/proc';
 
 /** 'serving': connected and served; 'zombie': the child exited and nobody has reaped it yet. */
-export type RowState = 'serving' | 'zombie';
+type RowState = 'serving' | 'zombie';
 
 /** One connection, and who serves it: a row of the child table or slot table, a leaf of the tree. */
-export interface ViewRow {
+interface ViewRow {
   key: string;
   /** The connection's id (1, 2, … in accept order). */
   id: number;
@@ -34,7 +34,7 @@ export interface ViewRow {
 }
 
 /** A node of the process/thread tree. */
-export interface ViewNode {
+interface ViewNode {
   key: string;
   parent: string | null;
   kind: 'node' | 'master' | 'server-thread' | 'cluster-worker' | 'connection';
@@ -47,7 +47,7 @@ export interface ViewNode {
   row?: string;
 }
 
-export interface ViewServer {
+interface ViewServer {
   index: number;
   model: string;
   pid: number;

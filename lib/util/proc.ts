@@ -1,7 +1,7 @@
 // Reading /proc: what the kernel says about processes, not what the server believes.
 import { readdirSync, readFileSync } from 'node:fs';
 
-export interface ProcStat {
+interface ProcStat {
   pid: number;
   /** R, S, D, Z (zombie), T, … */
   state: string;
@@ -80,7 +80,7 @@ export function migrationsOf(pid: number): Map<number, number> {
 }
 
 /** One thread of a process, from /proc/<pid>/task/<tid>. */
-export interface TaskInfo {
+interface TaskInfo {
   tid: number;
   /** The thread's name (comm): 'node', 'ps-server', 'ps-worker', … */
   name: string;
@@ -114,7 +114,7 @@ export function tasksOf(pid: number | 'self'): TaskInfo[] {
 const USER_HZ = 100;
 
 /** What the scheduler says one process (or one of its threads) has used so far. */
-export interface CpuUse {
+interface CpuUse {
   /** utime + stime from /proc/<pid>/stat, in ms (10 ms resolution). */
   cpuMs: number;
   /** From /proc/<pid>/schedstat, in ms: time on a CPU, and time runnable but waiting for one. */

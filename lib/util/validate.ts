@@ -10,9 +10,9 @@ import { inspect } from 'node:util';
 
 export const show = (v: unknown): string => inspect(v, { breakLength: Infinity, depth: 1 });
 
-export type ValidationCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE' | 'ERR_SOCKET_BAD_PORT';
+type ValidationCode = 'ERR_INVALID_ARG_TYPE' | 'ERR_INVALID_ARG_VALUE' | 'ERR_OUT_OF_RANGE' | 'ERR_SOCKET_BAD_PORT';
 
-export type ValidationError = (TypeError | RangeError) & { code: ValidationCode };
+type ValidationError = (TypeError | RangeError) & { code: ValidationCode };
 
 /**
  * An error shaped as Node's: `code` set, and the code in the stack's first line
