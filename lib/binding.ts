@@ -1,8 +1,9 @@
 // Types of every export of the native addon (build/Release/posix_servers.node, native/addon.cc).
 // lib/addon.ts loads the addon with `bindings` and types it with `Binding`.
 
-export type NativeModel = 'fork' | 'thread' | 'iterative' | 'prefork' | 'reuseport';
-export type NativeAcceptLock = 'none' | 'flock' | 'mutex' | 'pass';
+export type NativeModel = 'fork' | 'thread' | 'iterative' | 'prefork' | 'reuseport' | 'prethread' | 'epoll';
+/** prefork: 'none' | 'flock' | 'mutex' | 'pass'; prethread: 'mutex' | 'main'. */
+export type NativeAcceptLock = 'none' | 'flock' | 'mutex' | 'pass' | 'main';
 export type NativeHandler = 'echo' | 'upper' | 'discard' | 'chargen' | 'daytime' | 'time' | 'exec';
 
 /** The exec handler's program, resolved and checked in TypeScript (native/core/exec_child.h). */
@@ -62,9 +63,9 @@ export interface NativeStartOptions {
   rateWindowMs?: number;
   /** Lab hook: the message "CRASH\n" crashes the serving child (abort) or worker (pthread_exit). */
   labCrash?: boolean;
-  /** prefork, reuseport: members of the pool, 1..constants.MAX_WORKERS (default 1). */
+  /** prefork, reuseport, prethread: members of the pool, 1..constants.MAX_WORKERS (default 1). */
   workers?: number;
-  /** prefork: how the members take turns at accept() (default 'none'). */
+  /** prefork: how the members take turns at accept() (default 'none'); prethread: 'mutex' (default) or 'main'. */
   acceptLock?: NativeAcceptLock;
 }
 
@@ -95,8 +96,10 @@ export interface NativeStats {
   /** accept() failures that belonged to one client (ECONNABORTED, EPROTO, …), skipped. */
   acceptErrors: number;
   /**
-   * Pool models (prefork, reuseport): connections accepted by (prefork 'pass': handed to) each
-   * pool member, by its index; they add up to `accepted`. [] for models without a pool.
+   * Pool models (prefork, reuseport, prethread): connections accepted by (prefork 'pass',
+   * prethread 'main': handed to) each pool member, by its index; they add up to `accepted`
+   * (prethread 'main': `accepted` less those refused by the server thread). [] for models
+   * without a pool.
    */
   perWorker: number[];
 }
@@ -179,6 +182,12 @@ export interface Binding {
    * was killed.
    */
   start(options: NativeStartOptions, onMasterExit: (exitCode: number | null, signal: number | null) => void): NativeServer;
+  /**
+   * socket → bind → listen, and nothing else: the cluster model's primary holds this socket for
+   * its workers (schedulingPolicy 'none') without accepting on it. The caller owns `fd`. Throws an
+   * Error carrying errno (positive) and syscall.
+   */
+  listenSocket(options: { host: string; port: number; backlog: number }): { fd: number; address: NativeAddress };
   constants: {
     MAX_CLIENTS_LIMIT: number;
     FORK_MAX_CLIENTS_LIMIT: number;
@@ -187,8 +196,8 @@ export interface Binding {
     /** Pool models: the most members a pool may have. */
     MAX_WORKERS: number;
     wire: WireFormat;
-    /** comm of the in-process models' threads: the accepting server thread, the thread model's workers. */
-    threadNames: { server: string; worker: string };
+    /** comm of the in-process models' threads: the server thread, the thread model's workers, prethread's pool threads. */
+    threadNames: { server: string; worker: string; pool: string };
   };
 }
 

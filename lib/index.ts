@@ -11,6 +11,8 @@ export {
   HANDLERS,
   EXEC_MODELS,
   ACCEPT_LOCKS,
+  PRETHREAD_ACCEPT_LOCKS,
+  SCHEDULING_POLICIES,
   MAX_WORKERS,
   DEFAULT_BACKLOG,
 } from './server/options';
@@ -22,6 +24,7 @@ export type {
   ExecStderr,
   Handler,
   Model,
+  SchedulingPolicy,
   ServerOptions,
   ServiceName,
 } from './server/options';

@@ -310,6 +310,10 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
     out.model = ps::Model::Prefork;
   else if (model == "reuseport")
     out.model = ps::Model::Reuseport;
+  else if (model == "prethread")
+    out.model = ps::Model::Prethread;
+  else if (model == "epoll")
+    out.model = ps::Model::Epoll;
   else
     return fail("model");
   out.listen.reuseport = out.model == ps::Model::Reuseport;
@@ -379,8 +383,16 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
   if (out.workers < 1 || out.workers > ps::kMaxWorkers) return fail("workers");
   std::string lock = opts.Has("acceptLock") && opts.Get("acceptLock").IsString()
                          ? opts.Get("acceptLock").As<Napi::String>().Utf8Value()
-                         : "none";
-  if (lock == "none")
+                     : out.model == ps::Model::Prethread ? "mutex"
+                                                         : "none";
+  if (out.model == ps::Model::Prethread) {
+    if (lock == "mutex")
+      out.prethreadLock = ps::PrethreadLock::Mutex;
+    else if (lock == "main")
+      out.prethreadLock = ps::PrethreadLock::Main;
+    else
+      return fail("acceptLock");
+  } else if (lock == "none")
     out.acceptLock = ps::AcceptLock::None;
   else if (lock == "flock")
     out.acceptLock = ps::AcceptLock::Flock;
@@ -432,6 +444,38 @@ Napi::Value Start(const Napi::CallbackInfo& info) {
   return wrapper;
 }
 
+// listenSocket({ host, port, backlog }) → { fd, address }: socket → bind → listen, for the cluster
+// model's schedulingPolicy 'none', whose primary holds the listening socket for its workers but
+// never accepts on it (Node has no public way to listen without accepting). The caller owns fd.
+Napi::Value ListenSocket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    Napi::TypeError::New(env, "listenSocket(options) expects an object").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object opts = info[0].As<Napi::Object>();
+  Napi::Value host = opts.Get("host"), port = opts.Get("port"), backlog = opts.Get("backlog");
+  if (!host.IsString() || !port.IsNumber() || !backlog.IsNumber()) {
+    Napi::TypeError::New(env, "invalid native option: host/port/backlog").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  ps::ListenOptions listen;
+  listen.host = host.As<Napi::String>().Utf8Value();
+  listen.port = port.As<Napi::Number>().Int32Value();
+  listen.backlog = backlog.As<Napi::Number>().Int32Value();
+  ps::UniqueFd fd;
+  sockaddr_storage bound{};
+  ps::SysError error = ps::open_listen_socket(listen, fd, bound, ps::EventPipe{});
+  if (error) {
+    sys_error_to_js(env, error).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("address", address_object(env, bound));
+  out.Set("fd", fd.release());
+  return out;
+}
+
 // The event record's layout and every numbering in it, from event_record.h's lists: JS decodes by
 // these names (lib/server/events.ts), so the numbers are written in one place only.
 Napi::Object WireFormat(Napi::Env env) {
@@ -479,6 +523,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   data->server_class = Napi::Persistent(NativeServer::Define(env));
   env.SetInstanceData(data);
   exports.Set("start", Napi::Function::New(env, Start, "start"));
+  exports.Set("listenSocket", Napi::Function::New(env, ListenSocket, "listenSocket"));
   Napi::Object constants = Napi::Object::New(env);
   constants.Set("MAX_CLIENTS_LIMIT", ps::kMaxClientsLimit);
   constants.Set("FORK_MAX_CLIENTS_LIMIT", ps::kForkMaxClientsLimit);
@@ -488,6 +533,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Object thread_names = Napi::Object::New(env);
   thread_names.Set("server", ps::kServerThreadName);
   thread_names.Set("worker", ps::kWorkerThreadName);
+  thread_names.Set("pool", ps::kPoolThreadName);
   constants.Set("threadNames", thread_names);
   exports.Set("constants", constants);
   RegisterLoadgen(env, exports);

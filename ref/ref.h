@@ -37,7 +37,7 @@ struct ref_config {
   int port;
   int upper;        /* --handler upper: echo with ASCII a-z turned into A-Z */
   int workers;      /* --workers N (pool servers): processes forked at start; default: CPUs */
-  const char* lock; /* --lock none|flock|mutex|pass (ref-prefork): default none */
+  const char* lock; /* --lock KIND (ref-prefork: none|flock|mutex|pass; ref-prethread: mutex|main) */
 };
 
 /* The arguments a program takes beyond --host, --port and --handler (ref_parse_args_for). */
@@ -53,27 +53,37 @@ static volatile sig_atomic_t ref_stop_requested = 0;
 static volatile sig_atomic_t ref_listen_fd = -1;
 static volatile sig_atomic_t ref_client_fd = -1;
 
-static inline void ref_usage(const char* prog, int extra) {
-  fprintf(stderr, "usage: %s [--host 127.0.0.1] [--port 0] [--handler echo|upper]%s%s\n", prog,
-          (extra & REF_ARG_WORKERS) ? " [--workers N]" : "",
-          (extra & REF_ARG_LOCK) ? " [--lock none|flock|mutex|pass]" : "");
+/* ref-prefork's lock kinds, the first the default (ref_parse_args_for). */
+static const char* const ref_prefork_locks[] = {"none", "flock", "mutex", "pass", NULL};
+
+static inline void ref_usage(const char* prog, int extra, const char* const* locks) {
+  fprintf(stderr, "usage: %s [--host 127.0.0.1] [--port 0] [--handler echo|upper]%s", prog,
+          (extra & REF_ARG_WORKERS) ? " [--workers N]" : "");
+  if (extra & REF_ARG_LOCK) {
+    fprintf(stderr, " [--lock ");
+    for (int k = 0; locks[k] != NULL; k++) fprintf(stderr, "%s%s", k > 0 ? "|" : "", locks[k]);
+    fprintf(stderr, "]");
+  }
+  fprintf(stderr, "\n");
   exit(2);
 }
 
-/* `extra`: REF_ARG_* for the arguments this program takes besides the common three. */
-static inline void ref_parse_args_for(int argc, char** argv, struct ref_config* cfg, int extra) {
+/* `extra`: REF_ARG_* for the arguments this program takes besides the common three; `locks`: the
+ * program's --lock kinds (NULL-terminated, the first the default). */
+static inline void ref_parse_args_locks(int argc, char** argv, struct ref_config* cfg, int extra,
+                                        const char* const* locks) {
   cfg->host = "127.0.0.1";
   cfg->port = 0;
   cfg->upper = 0;
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   cfg->workers = cpus < 1 ? 1 : cpus > REF_MAX_WORKERS ? REF_MAX_WORKERS : (int)cpus;
-  cfg->lock = "none";
+  cfg->lock = locks[0];
   for (int i = 1; i < argc; i++) {
     const char* opt = argv[i];
-    if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) ref_usage(argv[0], extra);
+    if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) ref_usage(argv[0], extra, locks);
     if (i + 1 >= argc) {
       fprintf(stderr, "%s: %s needs a value\n", argv[0], opt);
-      ref_usage(argv[0], extra);
+      ref_usage(argv[0], extra, locks);
     }
     const char* val = argv[++i];
     if (strcmp(opt, "--host") == 0) {
@@ -106,17 +116,23 @@ static inline void ref_parse_args_for(int argc, char** argv, struct ref_config* 
       }
       cfg->workers = (int)w;
     } else if ((extra & REF_ARG_LOCK) && strcmp(opt, "--lock") == 0) {
-      if (strcmp(val, "none") != 0 && strcmp(val, "flock") != 0 && strcmp(val, "mutex") != 0 &&
-          strcmp(val, "pass") != 0) {
-        fprintf(stderr, "%s: --lock must be none, flock, mutex or pass, got '%s'\n", argv[0], val);
-        exit(2);
+      cfg->lock = NULL;
+      for (int k = 0; locks[k] != NULL; k++) {
+        if (strcmp(val, locks[k]) == 0) cfg->lock = locks[k];
       }
-      cfg->lock = val;
+      if (cfg->lock == NULL) {
+        fprintf(stderr, "%s: unknown --lock '%s'\n", argv[0], val);
+        ref_usage(argv[0], extra, locks);
+      }
     } else {
       fprintf(stderr, "%s: unknown option '%s'\n", argv[0], opt);
-      ref_usage(argv[0], extra);
+      ref_usage(argv[0], extra, locks);
     }
   }
+}
+
+static inline void ref_parse_args_for(int argc, char** argv, struct ref_config* cfg, int extra) {
+  ref_parse_args_locks(argc, argv, cfg, extra, ref_prefork_locks);
 }
 
 static inline void ref_parse_args(int argc, char** argv, struct ref_config* cfg) {

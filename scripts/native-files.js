@@ -14,7 +14,7 @@ const ADDON = { build: 'Release/posix_servers.node', ship: 'posix_servers.node' 
 /** The process models' master program (fork, prefork, reuseport), exec'd by the addon. */
 const MASTER = { build: 'Release/posix-servers-master', ship: 'posix-servers-master' };
 /** The C reference servers of `posix-servers bench` (ref/*.c), one per design. */
-const REFERENCES = ['iterative', 'fork', 'thread', 'epoll', 'prefork', 'reuseport'].map((model) => ({
+const REFERENCES = ['iterative', 'fork', 'thread', 'epoll', 'prefork', 'reuseport', 'prethread'].map((model) => ({
   model,
   build: `ref/ref-${model}`,
   ship: `ref/ref-${model}`,

@@ -1,16 +1,31 @@
 // What every model must do, the native ones and Node's own alike, asserted on bytes, events and
 // counters: one suite, parameterised by model.
 import { DisconnectEvent, ConnectionEvent, Model, MODELS, PosixServer, startServer } from '../lib';
-import { Client, childrenOf, exchange, isPoolModel, optionsFor, port, random, sleep, SUITE_WORKERS, waitFor } from './helpers';
+import {
+  Client,
+  childrenOf,
+  exchange,
+  hasPool,
+  isOneClientPerMember,
+  isPoolModel,
+  optionsFor,
+  port,
+  random,
+  sleep,
+  SUITE_WORKERS,
+  waitFor,
+  withVariants,
+} from './helpers';
 
-describe.each(MODELS)('%s model', (model) => {
+describe.each(withVariants(MODELS))('%s model', (_label, model, variant) => {
   let server: PosixServer;
   afterEach(async () => {
     await server?.close({ timeoutMs: 0 });
   });
+  const options = (extra = {}) => optionsFor(model, { ...variant, ...extra });
 
   test('echoes a 1 MiB random binary payload byte for byte', async () => {
-    server = await startServer(optionsFor(model));
+    server = await startServer(options());
     const payload = random(1 << 20);
     const echoed = await exchange(port(server), payload);
     expect(echoed.length).toBe(payload.length);
@@ -18,7 +33,7 @@ describe.each(MODELS)('%s model', (model) => {
   });
 
   test('half-close: after the client ends its side it still receives everything, then EOF', async () => {
-    server = await startServer(optionsFor(model));
+    server = await startServer(options());
     const c = await Client.open(port(server));
     const payload = random(200_000);
     c.sock.end(payload); // FIN right behind the data
@@ -29,14 +44,14 @@ describe.each(MODELS)('%s model', (model) => {
   });
 
   test("handler 'upper' turns ASCII letters into capitals and leaves other bytes alone", async () => {
-    server = await startServer(optionsFor(model, { handler: 'upper' }));
+    server = await startServer(options({ handler: 'upper' }));
     const input = Buffer.concat([Buffer.from('hello, World! 123 zz'), Buffer.from([0x00, 0xff, 0xe9])]);
     const out = await exchange(port(server), input);
     expect(out.equals(Buffer.concat([Buffer.from('HELLO, WORLD! 123 ZZ'), Buffer.from([0x00, 0xff, 0xe9])]))).toBe(true);
   });
 
   test('stats and events agree with what the clients did', async () => {
-    server = await startServer(optionsFor(model));
+    server = await startServer(options());
     const connections: ConnectionEvent[] = [];
     const disconnects: DisconnectEvent[] = [];
     const order: string[] = [];
@@ -92,14 +107,30 @@ describe.each(MODELS)('%s model', (model) => {
       }
       expect(byId.map((d) => [d.pid, d.worker])).toEqual(connections.map((c) => [c.pid, c.worker]));
     } else if (model === 'cluster') {
-      // Two workers, forked once by Node at start, take the connections in turn; none exited.
+      // Two workers, forked once by Node at start; none exited. rr: the primary hands the
+      // connections out in turn. none: the kernel decides which worker accepts.
       expect(s.reaped).toBe(0);
       const workers = childrenOf(process.pid).map((k) => k.pid);
       const pids = connections.map((c) => c.pid!);
-      expect(new Set(pids).size).toBe(2);
       for (const pid of pids) expect(workers).toContain(pid);
-      expect(pids).toEqual([pids[0], pids[1], pids[0], pids[1], pids[0]]);
+      if (variant.schedulingPolicy !== 'none') {
+        expect(new Set(pids).size).toBe(2);
+        expect(pids).toEqual([pids[0], pids[1], pids[0], pids[1], pids[0]]);
+      }
       expect(byId.map((d) => d.pid)).toEqual(pids);
+      // A worker's index is its place in the pool: one index per pid.
+      const indexOf = new Map(connections.map((c) => [c.pid!, c.worker!]));
+      expect(indexOf.size).toBe(new Set(pids).size);
+      for (const c of connections) expect(c.worker).toBe(indexOf.get(c.pid!));
+    } else if (model === 'prethread') {
+      // The pool threads, created once at start, serve every connection: each names its thread.
+      expect(s.reaped).toBe(0);
+      for (const c of connections) {
+        expect(c.pid).toBeUndefined();
+        expect(c.worker).toBeGreaterThanOrEqual(0);
+        expect(c.worker).toBeLessThan(SUITE_WORKERS.prethread!);
+      }
+      expect(byId.map((d) => d.worker)).toEqual(connections.map((c) => c.worker));
     } else {
       expect(s.reaped).toBe(0);
       for (const c of connections) expect(c.pid).toBeUndefined();
@@ -107,15 +138,16 @@ describe.each(MODELS)('%s model', (model) => {
     if (model === 'thread')
       for (const c of connections) expect(c.slot).toBe(0); // one at a time: first free slot
     else for (const c of connections) expect(c.slot).toBeUndefined();
-    if (!isPoolModel(model)) for (const c of connections) expect(c.worker).toBeUndefined();
+    const counted = hasPool(model) || model === 'cluster';
+    if (!counted) for (const c of connections) expect(c.worker).toBeUndefined();
     // Accepts per pool worker add up to accepted; no pool, no entries.
-    expect(s.perWorker).toHaveLength(isPoolModel(model) ? SUITE_WORKERS[model]! : 0);
-    expect(s.perWorker.reduce((a, b) => a + b, 0)).toBe(isPoolModel(model) ? 5 : 0);
+    expect(s.perWorker).toHaveLength(counted ? SUITE_WORKERS[model]! : 0);
+    expect(s.perWorker.reduce((a, b) => a + b, 0)).toBe(counted ? 5 : 0);
     for (const [w, n] of s.perWorker.entries()) expect(n).toBe(connections.filter((c) => c.worker === w).length);
   });
 
   test('close() ends a connection that outlives its timeout and reports it as aborted', async () => {
-    server = await startServer(optionsFor(model));
+    server = await startServer(options());
     const disconnects: DisconnectEvent[] = [];
     server.on('disconnect', (d) => disconnects.push(d));
     const c = await Client.open(port(server));
@@ -132,7 +164,7 @@ describe.each(MODELS)('%s model', (model) => {
   });
 
   test('close() lets a live connection finish within the timeout', async () => {
-    server = await startServer(optionsFor(model));
+    server = await startServer(options());
     const c = await Client.open(port(server));
     await c.echo('x');
     const closing = server.close({ timeoutMs: 5000 });
@@ -144,7 +176,7 @@ describe.each(MODELS)('%s model', (model) => {
   });
 
   test('close() stops accepting at once: new connections are refused', async () => {
-    server = await startServer(optionsFor(model));
+    server = await startServer(options());
     const p = port(server);
     const holder = await Client.open(p);
     await holder.echo('a');
@@ -156,55 +188,59 @@ describe.each(MODELS)('%s model', (model) => {
   });
 });
 
-describe.each(['fork', 'thread', 'node', 'cluster', 'prefork', 'reuseport'] as Model[])('%s model: concurrency', (model) => {
-  let server: PosixServer;
-  afterEach(async () => {
-    await server?.close({ timeoutMs: 0 });
-  });
+describe.each(withVariants(['fork', 'thread', 'node', 'cluster', 'prefork', 'reuseport', 'prethread', 'epoll'] as Model[]))(
+  '%s model: concurrency',
+  (_label, model, variant) => {
+    let server: PosixServer;
+    afterEach(async () => {
+      await server?.close({ timeoutMs: 0 });
+    });
+    const options = (extra = {}) => optionsFor(model, { ...variant, ...extra });
 
-  test('serves 50 concurrent clients', async () => {
-    // A prefork worker serves one client at a time: 50 at once take 50 workers.
-    server = await startServer(optionsFor(model, model === 'prefork' ? { workers: 50 } : {}));
-    const clients = await Promise.all(Array.from({ length: 50 }, () => Client.open(port(server))));
-    // All 50 are served at the same time: each gets its echo while all stay connected.
-    const payloads = clients.map(() => random(4096));
-    const echoes = await Promise.all(clients.map((c, i) => c.echo(payloads[i])));
-    echoes.forEach((e, i) => expect(e.equals(payloads[i])).toBe(true));
-    expect(server.stats().active).toBe(50);
-    clients.forEach((c) => c.end());
-    await Promise.all(clients.map((c) => c.closedByPeer()));
-    await waitFor(() => server.stats().closed === 50, 5000, 'all closed');
-    expect(server.stats()).toMatchObject({ accepted: 50, closed: 50, rejected: 0, active: 0 });
-  });
+    test('serves 50 concurrent clients', async () => {
+      // A prefork worker or prethread thread serves one client at a time: 50 at once take 50.
+      server = await startServer(options(isOneClientPerMember(model) ? { workers: 50 } : {}));
+      const clients = await Promise.all(Array.from({ length: 50 }, () => Client.open(port(server))));
+      // All 50 are served at the same time: each gets its echo while all stay connected.
+      const payloads = clients.map(() => random(4096));
+      const echoes = await Promise.all(clients.map((c, i) => c.echo(payloads[i])));
+      echoes.forEach((e, i) => expect(e.equals(payloads[i])).toBe(true));
+      expect(server.stats().active).toBe(50);
+      clients.forEach((c) => c.end());
+      await Promise.all(clients.map((c) => c.closedByPeer()));
+      await waitFor(() => server.stats().closed === 50, 5000, 'all closed');
+      expect(server.stats()).toMatchObject({ accepted: 50, closed: 50, rejected: 0, active: 0 });
+    });
 
-  test('maxClients=3 refuses the 4th client, counts it and reports it', async () => {
-    server = await startServer(optionsFor(model, { maxClients: 3 }));
-    const rejects: Array<{ id: number; port: number; reason: string }> = [];
-    server.on('reject', (r) => rejects.push({ id: r.id, port: r.peer.port, reason: r.reason }));
-    const held = [];
-    for (let i = 0; i < 3; i++) {
-      const c = await Client.open(port(server));
-      expect((await c.echo(`client ${i}`)).toString()).toBe(`client ${i}`);
-      held.push(c);
-    }
-    const fourth = await Client.open(port(server)); // the kernel completes the handshake…
-    fourth.sock.write('anyone?');
-    await fourth.closedByPeer(); // …the server accepts and closes it at once
-    await expect(fourth.read(1, 100)).rejects.toThrow();
-    await waitFor(() => rejects.length === 1, 5000, 'reject event');
-    expect(rejects).toEqual([{ id: 4, port: fourth.localPort, reason: 'max-clients' }]);
-    expect(server.stats()).toMatchObject({ accepted: 4, rejected: 1, active: 3 });
-    // The three held clients are unaffected, and a slot freed is a slot reusable.
-    expect((await held[1].echo('still fine')).toString()).toBe('still fine');
-    held[0].end();
-    await held[0].closedByPeer();
-    await waitFor(() => server.stats().active === 2, 5000, 'a freed place');
-    const fifth = await Client.open(port(server));
-    expect((await fifth.echo('my turn')).toString()).toBe('my turn');
-    expect(server.stats().rejected).toBe(1);
-    for (const c of [...held, fifth]) c.end();
-  });
-});
+    test('maxClients=3 refuses the 4th client, counts it and reports it', async () => {
+      server = await startServer(options({ maxClients: 3 }));
+      const rejects: Array<{ id: number; port: number; reason: string }> = [];
+      server.on('reject', (r) => rejects.push({ id: r.id, port: r.peer.port, reason: r.reason }));
+      const held = [];
+      for (let i = 0; i < 3; i++) {
+        const c = await Client.open(port(server));
+        expect((await c.echo(`client ${i}`)).toString()).toBe(`client ${i}`);
+        held.push(c);
+      }
+      const fourth = await Client.open(port(server)); // the kernel completes the handshake…
+      fourth.sock.write('anyone?');
+      await fourth.closedByPeer(); // …the server accepts and closes it at once
+      await expect(fourth.read(1, 100)).rejects.toThrow();
+      await waitFor(() => rejects.length === 1, 5000, 'reject event');
+      expect(rejects).toEqual([{ id: 4, port: fourth.localPort, reason: 'max-clients' }]);
+      expect(server.stats()).toMatchObject({ accepted: 4, rejected: 1, active: 3 });
+      // The three held clients are unaffected, and a slot freed is a slot reusable.
+      expect((await held[1].echo('still fine')).toString()).toBe('still fine');
+      held[0].end();
+      await held[0].closedByPeer();
+      await waitFor(() => server.stats().active === 2, 5000, 'a freed place');
+      const fifth = await Client.open(port(server));
+      expect((await fifth.echo('my turn')).toString()).toBe('my turn');
+      expect(server.stats().rejected).toBe(1);
+      for (const c of [...held, fifth]) c.end();
+    });
+  },
+);
 
 describe('iterative model: one client at a time', () => {
   let server: PosixServer;

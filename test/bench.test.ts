@@ -64,6 +64,40 @@ test('bench --json writes every raw round; the table compares each model with no
   expect(r.stderr).toMatch(/round 2\/2 · node/); // the progress line
 });
 
+test('bench holds epoll and prethread against their C references; a pool gets no ping-pong wider than itself', () => {
+  const r = spawnSync(
+    process.execPath,
+    [
+      join(__dirname, '..', 'dist', 'cli', 'main.js'),
+      'bench',
+      '--models',
+      'epoll,ref-epoll,prethread,ref-prethread,node',
+      '--connections',
+      '1,65',
+      '--duration',
+      '0.2',
+      '--repeat',
+      '1',
+    ],
+    { encoding: 'utf8', timeout: 60000 },
+  );
+  expect(r.status).toBe(0);
+  const row = (model: string, conns: number) =>
+    r.stdout
+      .split('\n')
+      .find((l) => new RegExp(`^${model}\\s+${conns}\\s`).test(l))
+      ?.split(/\s{2,}/);
+  // model, conns, msgs/s (min–max), × node, × ref, …
+  for (const model of ['epoll', 'prethread']) expect(row(model, 1)![4]).toMatch(/^\d+(\.\d+)?$/);
+  expect(row('epoll', 65)![4]).toMatch(/^\d+(\.\d+)?$/);
+  // A pool gets a thread per client of the widest run, at most 64 (the threads column: the pool,
+  // and the accepting thread besides); 65 clients would leave one in the backlog: not run.
+  expect(Number(row('prethread', 1)!.at(-3))).toBeGreaterThanOrEqual(64 + 1);
+  expect(Number(row('ref-prethread', 1)!.at(-3))).toBeGreaterThanOrEqual(64 + 1);
+  expect(row('prethread', 65)).toBeUndefined();
+  expect(row('ref-prethread', 65)).toBeUndefined();
+});
+
 test('bench --sustained: rounds on one server per model, new connections each round, migrations counted', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bench-'));
   const json = join(dir, 'sustained.json');

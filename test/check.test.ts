@@ -40,12 +40,12 @@ async function stop(s: Served): Promise<void> {
 describe.each(MODELS)('check against this package’s %s model', (model) => {
   test('every check passes; several clients are served at once (the iterative model: one at a time)', async () => {
     const iterative = model === 'iterative';
-    // A prefork worker serves one client at a time: more workers than MAX, so that the client past
-    // MAX finds one to accept and refuse it (with MAX workers it would wait in the backlog).
+    // A prefork worker or prethread thread serves one client at a time: more of them than MAX, so
+    // that the client past MAX finds one to accept and refuse it (with MAX it would wait in the backlog).
     const workers =
       model === 'cluster' || model === 'reuseport'
         ? ['--workers', '2']
-        : model === 'prefork'
+        : model === 'prefork' || model === 'prethread'
           ? ['--workers', String(MAX + 3)]
           : [];
     const s = await serve(['--model', model, '--max-clients', String(MAX), ...workers]);
@@ -77,7 +77,10 @@ describe.each(MODELS)('check against this package’s %s model', (model) => {
 describe.each(REFERENCE_MODELS)('check against the C reference ref-%s', (model) => {
   test('every check that applies passes', async () => {
     // The pools get enough processes for the concurrency check's clients (a prefork child serves one).
-    const ref = await startReference(model, model === 'prefork' || model === 'reuseport' ? { workers: MAX + 3 } : {});
+    const ref = await startReference(
+      model,
+      model === 'prefork' || model === 'reuseport' || model === 'prethread' ? { workers: MAX + 3 } : {},
+    );
     try {
       const results = await runChecks({ host: '127.0.0.1', port: ref.port, pid: ref.pid });
       expect(results.filter((r) => r.status === 'fail')).toEqual([]);

@@ -85,6 +85,12 @@ describe('serve flags', () => {
       maxClients: 3,
       json: true,
     });
+    expect(parseServeArgs(['--model', 'prethread', '--workers', '8', '--accept-lock=main'])).toMatchObject({
+      model: 'prethread',
+      workers: 8,
+      acceptLock: 'main',
+    });
+    expect(parseServeArgs(['--model', 'cluster', '--scheduling-policy', 'none'])).toMatchObject({ schedulingPolicy: 'none' });
   });
 
   test.each([
@@ -95,10 +101,22 @@ describe('serve flags', () => {
     [['--frobnicate'], /unknown flag '--frobnicate'/],
     [['--json=yes'], /--json takes no value/],
     [['--workers', '0', '--model', 'cluster'], /--workers must be from 1 to 64, got 0/],
-    [['--workers', '2'], /--workers applies only to --model cluster, prefork, reuseport/],
+    [['--workers', '2'], /--workers applies only to --model cluster, prefork, reuseport, prethread/],
+    [['--model', 'epoll', '--workers', '2'], /--workers applies only to --model cluster, prefork, reuseport, prethread/],
     [['--workers', '65', '--model', 'prefork'], /--workers must be from 1 to 64, got 65/],
-    [['--accept-lock', 'mutex'], /--accept-lock applies only to --model prefork/],
-    [['--model', 'prefork', '--accept-lock', 'sem'], /--accept-lock must be one of none, flock, mutex, pass, got 'sem'/],
+    [['--accept-lock', 'mutex'], /--accept-lock applies only to --model prefork, prethread/],
+    [['--model', 'thread', '--accept-lock', 'main'], /--accept-lock applies only to --model prefork, prethread/],
+    [['--model', 'prefork', '--accept-lock', 'sem'], /--accept-lock must be one of none, flock, mutex, pass, main, got 'sem'/],
+    [
+      ['--model', 'prefork', '--accept-lock', 'main'],
+      /--accept-lock for --model prefork must be one of none, flock, mutex, pass, got 'main'/,
+    ],
+    [
+      ['--model', 'prethread', '--accept-lock', 'flock'],
+      /--accept-lock for --model prethread must be one of mutex, main, got 'flock'/,
+    ],
+    [['--model', 'cluster', '--scheduling-policy', 'lifo'], /--scheduling-policy must be one of rr, none, got 'lifo'/],
+    [['--model', 'prethread', '--scheduling-policy', 'rr'], /--scheduling-policy applies only to --model cluster/],
     [['--model', 'node', '--trace'], /--trace applies only to the native models/],
     [['--rate-window-ms', '500'], /--rate-window-ms applies only with --min-bytes-per-second/],
     [['--min-bytes-per-second', '-1'], /--min-bytes-per-second must be from 0/],
@@ -181,11 +199,11 @@ describe('serve flags', () => {
   });
 });
 
-describe.each(['fork', 'thread', 'iterative', 'node', 'cluster', 'prefork', 'reuseport'])(
+describe.each(['fork', 'thread', 'iterative', 'node', 'cluster', 'prefork', 'reuseport', 'prethread', 'epoll'])(
   'posix-servers serve --model %s --json',
   (model) => {
     test('listens, reports what clients do, and closes on SIGTERM with the final stats', async () => {
-      const pool = model === 'cluster' || model === 'prefork' || model === 'reuseport';
+      const pool = ['cluster', 'prefork', 'reuseport', 'prethread'].includes(model);
       const r = start(['serve', '--model', model, '--port', '0', '--json', ...(pool ? ['--workers', '2'] : [])]);
       await waitFor(() => r.out.length >= 1, 10000, 'the listening line');
       const listening = JSON.parse(r.out[0]);
@@ -214,6 +232,11 @@ describe.each(['fork', 'thread', 'iterative', 'node', 'cluster', 'prefork', 'reu
       if (model === 'cluster') {
         expect(close.stats.reaped).toBe(2); // both workers exited and were waited for
         expect(isAlive(conn.pid)).toBe(false);
+      }
+      if (pool) {
+        expect([0, 1]).toContain(conn.worker);
+        expect(close.stats.perWorker).toHaveLength(2);
+        expect(close.stats.perWorker[conn.worker]).toBe(1);
       }
       expect(r.err).toEqual([]);
     });

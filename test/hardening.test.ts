@@ -4,7 +4,19 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DisconnectEvent, Model, PosixServer, ReapEvent, startServer } from '../lib';
-import { Client, childrenOf, exchange, isProcessModel, optionsFor, port, random, sleep, snapshot, waitFor } from './helpers';
+import {
+  Client,
+  childrenOf,
+  exchange,
+  isProcessModel,
+  optionsFor,
+  port,
+  random,
+  sleep,
+  snapshot,
+  SUITE_WORKERS,
+  waitFor,
+} from './helpers';
 
 let server: PosixServer | undefined;
 afterEach(async () => {
@@ -18,62 +30,68 @@ function disconnects(s: PosixServer): DisconnectEvent[] {
   return out;
 }
 
-describe.each(['fork', 'thread', 'iterative', 'node', 'cluster', 'prefork', 'reuseport'] as Model[])('%s model', (model) => {
-  test('idleTimeoutMs: a silent client (slowloris) is dropped and its place freed', async () => {
-    server = await startServer(optionsFor(model, { idleTimeoutMs: 200, maxClients: 1 }));
-    const gone = disconnects(server);
-    const silent = await Client.open(port(server));
-    await silent.echo('hello'); // served, then silent
-    const t0 = Date.now();
-    await silent.closedByPeer(3000);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
-    await waitFor(() => gone.length === 1, 3000, 'disconnect');
-    expect(gone[0]).toMatchObject({ id: 1, reason: 'idle', bytesIn: 5, bytesOut: 5 });
-    // The only place is free again.
-    expect((await exchange(port(server), Buffer.from('next'))).toString()).toBe('next');
-  });
+describe.each(['fork', 'thread', 'iterative', 'node', 'cluster', 'prefork', 'reuseport', 'prethread', 'epoll'] as Model[])(
+  '%s model',
+  (model) => {
+    test('idleTimeoutMs: a silent client (slowloris) is dropped and its place freed', async () => {
+      server = await startServer(optionsFor(model, { idleTimeoutMs: 200, maxClients: 1 }));
+      const gone = disconnects(server);
+      const silent = await Client.open(port(server));
+      await silent.echo('hello'); // served, then silent
+      const t0 = Date.now();
+      await silent.closedByPeer(3000);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
+      await waitFor(() => gone.length === 1, 3000, 'disconnect');
+      expect(gone[0]).toMatchObject({ id: 1, reason: 'idle', bytesIn: 5, bytesOut: 5 });
+      // The only place is free again.
+      expect((await exchange(port(server), Buffer.from('next'))).toString()).toBe('next');
+    });
 
-  test('a client that resets mid-echo does not disturb the server; SIGPIPE is never delivered', async () => {
-    server = await startServer(optionsFor(model));
-    for (let i = 0; i < 5; i++) {
+    test('a client that resets mid-echo does not disturb the server; SIGPIPE is never delivered', async () => {
+      server = await startServer(optionsFor(model));
+      for (let i = 0; i < 5; i++) {
+        const c = await Client.open(port(server));
+        c.sock.write(random(256 * 1024)); // the server is busy writing the echo back…
+        await sleep(5);
+        c.sock.resetAndDestroy(); // …when the client sends RST
+      }
+      await waitFor(() => server!.stats().closed === 5, 5000, 'five closed');
+      expect((await exchange(port(server), Buffer.from('still alive'))).toString()).toBe('still alive');
+      if (model === 'fork') await waitFor(() => server!.stats().reaped === 6, 5000, 'six children reaped');
+    });
+
+    test('zero-byte writes are harmless', async () => {
+      server = await startServer(optionsFor(model));
       const c = await Client.open(port(server));
-      c.sock.write(random(256 * 1024)); // the server is busy writing the echo back…
-      await sleep(5);
-      c.sock.resetAndDestroy(); // …when the client sends RST
-    }
-    await waitFor(() => server!.stats().closed === 5, 5000, 'five closed');
-    expect((await exchange(port(server), Buffer.from('still alive'))).toString()).toBe('still alive');
-    if (model === 'fork') await waitFor(() => server!.stats().reaped === 6, 5000, 'six children reaped');
-  });
+      c.sock.write(Buffer.alloc(0));
+      c.sock.write('');
+      expect((await c.echo('after nothing')).toString()).toBe('after nothing');
+      c.end();
+      await c.closedByPeer();
+    });
+  },
+);
 
-  test('zero-byte writes are harmless', async () => {
-    server = await startServer(optionsFor(model));
-    const c = await Client.open(port(server));
-    c.sock.write(Buffer.alloc(0));
-    c.sock.write('');
-    expect((await c.echo('after nothing')).toString()).toBe('after nothing');
-    c.end();
-    await c.closedByPeer();
-  });
-});
+describe.each(['fork', 'thread', 'node', 'cluster', 'prefork', 'reuseport', 'prethread', 'epoll'] as Model[])(
+  '%s model: isolation',
+  (model) => {
+    test('a client that stops reading blocks only its own connection; idleTimeoutMs then drops it', async () => {
+      server = await startServer(optionsFor(model, { idleTimeoutMs: 500 }));
+      const gone = disconnects(server);
+      const stuck = await Client.open(port(server));
+      stuck.sock.pause(); // never read: the server's send() fills the socket buffers and blocks
+      stuck.sock.write(random(16 * 1024 * 1024));
+      await sleep(100);
+      // Everyone else is served meanwhile.
+      for (let i = 0; i < 3; i++) expect((await exchange(port(server), Buffer.from(`other ${i}`))).toString()).toBe(`other ${i}`);
+      await waitFor(() => gone.some((d) => d.id === 1), 5000, 'the stuck client dropped');
+      expect(gone.find((d) => d.id === 1)!.reason).toBe('idle');
+      stuck.destroy();
+    });
+  },
+);
 
-describe.each(['fork', 'thread', 'node', 'cluster', 'prefork', 'reuseport'] as Model[])('%s model: isolation', (model) => {
-  test('a client that stops reading blocks only its own connection; idleTimeoutMs then drops it', async () => {
-    server = await startServer(optionsFor(model, { idleTimeoutMs: 500 }));
-    const gone = disconnects(server);
-    const stuck = await Client.open(port(server));
-    stuck.sock.pause(); // never read: the server's send() fills the socket buffers and blocks
-    stuck.sock.write(random(16 * 1024 * 1024));
-    await sleep(100);
-    // Everyone else is served meanwhile.
-    for (let i = 0; i < 3; i++) expect((await exchange(port(server), Buffer.from(`other ${i}`))).toString()).toBe(`other ${i}`);
-    await waitFor(() => gone.some((d) => d.id === 1), 5000, 'the stuck client dropped');
-    expect(gone.find((d) => d.id === 1)!.reason).toBe('idle');
-    stuck.destroy();
-  });
-});
-
-describe.each(['fork', 'thread', 'prefork', 'reuseport'] as Model[])('%s model: labCrash', (model) => {
+describe.each(['fork', 'thread', 'prefork', 'reuseport', 'prethread'] as Model[])('%s model: labCrash', (model) => {
   test('a crashing child/worker is reported and the server serves on', async () => {
     const before = snapshot();
     server = await startServer(optionsFor(model, { labCrash: true, maxClients: 1 }));
@@ -89,6 +107,10 @@ describe.each(['fork', 'thread', 'prefork', 'reuseport'] as Model[])('%s model: 
     if (isProcessModel(model)) {
       await waitFor(() => reaps.length === 1, 3000, 'reap');
       expect(reaps[0]).toMatchObject({ exitCode: null, signal: 'SIGABRT' });
+    }
+    if (model === 'prethread') {
+      // The crashed pool thread was replaced (and joined by its replacement): the pool never shrinks.
+      await waitFor(() => snapshot().tasks === before.tasks + 1 + SUITE_WORKERS.prethread!, 3000, 'the pool at full size');
     }
     // maxClients is 1: the crashed connection's place was freed.
     expect((await exchange(port(server), Buffer.from('next'))).toString()).toBe('next');
@@ -115,11 +137,19 @@ function treeCpu(root: number): number {
 }
 
 // thread: the server thread's blocking accept loop; reuseport: a worker's epoll loop (one worker,
-// so that it holds every client), which must neither spin nor wait for a client that is not there.
-describe.each(['thread', 'reuseport'])('descriptor exhaustion (EMFILE): %s', (model) => {
+// so that it holds every client), which must neither spin nor wait for a client that is not there;
+// epoll: the same in Node's process; prethread 'main': the server thread accepts for the pool
+// (with a thread for every client the descriptors allow).
+describe.each([
+  ['thread', {}],
+  ['reuseport', {}],
+  ['epoll', {}],
+  ['prethread', { acceptLock: 'main', workers: 64 }],
+] as Array<[Model, object]>)('descriptor exhaustion (EMFILE): %s', (model, extra) => {
   test('a server under a lowered RLIMIT_NOFILE refuses with its reserve fd, does not spin, recovers', async () => {
     const script = join(__dirname, 'fixtures', 'limited-fds-server.js');
-    const child = spawn('bash', ['-c', 'ulimit -n 64 && exec "$0" "$@"', process.execPath, script, model], {
+    const args = [process.execPath, script, model, JSON.stringify(extra)];
+    const child = spawn('bash', ['-c', 'ulimit -n 64 && exec "$0" "$@"', ...args], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     const lines: Array<Record<string, unknown>> = [];

@@ -6,10 +6,11 @@ import { childrenOf, readStat } from '../lib/util/proc';
 
 /**
  * The pool size each pool model gets in the shared suites: cluster and reuseport 2 (one per core
- * of the CI machine; each worker serves many clients); prefork 4, because a prefork worker serves
- * one client at a time and the suites hold up to 3 clients while others come and go.
+ * of the CI machine; each worker serves many clients); prefork and prethread 4, because a prefork
+ * worker or a prethread thread serves one client at a time and the suites hold up to 3 clients
+ * while others come and go.
  */
-export const SUITE_WORKERS: Partial<Record<Model, number>> = { cluster: 2, prefork: 4, reuseport: 2 };
+export const SUITE_WORKERS: Partial<Record<Model, number>> = { cluster: 2, prefork: 4, reuseport: 2, prethread: 4 };
 
 /** Options for `model`, with its pool size (SUITE_WORKERS) unless `extra` names one. */
 export function optionsFor(model: Model, extra: Omit<ServerOptions, 'model'> = {}): ServerOptions {
@@ -18,6 +19,25 @@ export function optionsFor(model: Model, extra: Omit<ServerOptions, 'model'> = {
 }
 
 export const isPoolModel = (model: Model): model is 'prefork' | 'reuseport' => model === 'prefork' || model === 'reuseport';
+/** The models that count per pool member (stats().perWorker, `worker` on events): the process pools and prethread. */
+export const hasPool = (model: Model): boolean => isPoolModel(model) || model === 'prethread';
+/** Models whose members serve one client at a time: a load of N clients at once needs N members. */
+export const isOneClientPerMember = (model: Model): boolean => model === 'prefork' || model === 'prethread';
+
+/**
+ * The shared suites run every model with its defaults, and the variants below as well: the other
+ * kind of prethread's hand-off and cluster's other scheduling policy. [label, model, options].
+ */
+export type Variant = [string, Model, Omit<ServerOptions, 'model'>];
+export const VARIANTS: Variant[] = [
+  ['prethread (acceptLock main)', 'prethread', { acceptLock: 'main' }],
+  ['cluster (schedulingPolicy none)', 'cluster', { schedulingPolicy: 'none' }],
+];
+
+/** Every model with its defaults, then the variants of those models. */
+export function withVariants(models: readonly Model[]): Variant[] {
+  return [...models.map((m): Variant => [m, m, {}]), ...VARIANTS.filter(([, m]) => models.includes(m))];
+}
 /** The models whose server.pid is a master process of their own (fork + execve). */
 export const isProcessModel = (model: Model): boolean => model === 'fork' || isPoolModel(model);
 

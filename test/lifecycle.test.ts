@@ -19,6 +19,7 @@ import {
   sleep,
   SUITE_WORKERS,
   waitFor,
+  withVariants,
   zombiesOf,
 } from './helpers';
 
@@ -41,15 +42,15 @@ async function portIsFree(p: number): Promise<boolean> {
   }
 }
 
-describe.each(MODELS)('%s model: after close() nothing is left', (model) => {
+describe.each(withVariants(MODELS))('%s model: after close() nothing is left', (_label, model, variant) => {
   test('no zombie, no extra fd, no extra thread, no child process, port free', async () => {
     // Warm up once so that lazily created Node internals are in the baseline.
-    const warm = await startServer(optionsFor(model));
+    const warm = await startServer(optionsFor(model, variant));
     await exchange(port(warm), Buffer.from('warm'));
     await warm.close();
 
     const before = snapshot();
-    const server = await startServer(optionsFor(model));
+    const server = await startServer(optionsFor(model, variant));
     const p = port(server);
     await Promise.all(Array.from({ length: 10 }, (_, i) => exchange(p, Buffer.from(`short ${i}`))));
     // Connections still open at close(): the iterative model serves only one at a time.
@@ -71,6 +72,8 @@ describe.each(MODELS)('%s model: after close() nothing is left', (model) => {
     }
     if (model === 'cluster') expect(childrenOf(process.pid).length).toBe(before.children.length + 2); // two workers
     if (model === 'thread') expect(snapshot().tasks).toBeGreaterThanOrEqual(before.tasks + 4); // server + 3 workers
+    if (model === 'prethread') expect(snapshot().tasks).toBe(before.tasks + 1 + SUITE_WORKERS.prethread!); // server + the pool
+    if (model === 'epoll') expect(snapshot().tasks).toBe(before.tasks + 1); // one thread serves them all
 
     await server.close({ timeoutMs: 100 });
     for (const c of held) c.destroy();

@@ -23,7 +23,7 @@ const cases: Case[] = [
     'ERR_INVALID_ARG_VALUE',
     { model: 'prethreaded' },
     TypeError,
-    /"model" option must be one of 'fork', 'thread', 'iterative', 'prefork', 'reuseport', 'node', 'cluster'\. Received 'prethreaded'/,
+    /"model" option must be one of 'fork', 'thread', 'iterative', 'prefork', 'reuseport', 'prethread', 'epoll', 'node', 'cluster'\. Received 'prethreaded'/,
   ],
   ['model missing', 'ERR_INVALID_ARG_TYPE', {}, TypeError, /"model" option .* Received undefined/],
   ['unknown option', 'ERR_INVALID_ARG_VALUE', { model: 'fork', maxclients: 3 }, TypeError, /Unknown option "maxclients"/],
@@ -126,7 +126,7 @@ const cases: Case[] = [
     'ERR_INVALID_ARG_VALUE',
     { model: 'iterative', labCrash: true },
     TypeError,
-    /"labCrash" option applies only to the fork, thread, prefork and reuseport models\. Received it for model 'iterative'/,
+    /"labCrash" option applies only to the fork, thread, prefork, reuseport and prethread models\. Received it for model 'iterative'/,
   ],
   [
     'maxClients over the limit',
@@ -141,7 +141,70 @@ const cases: Case[] = [
     'ERR_INVALID_ARG_VALUE',
     { model: 'fork', workers: 2 },
     TypeError,
-    /"workers" option applies only to the cluster, prefork and reuseport models\. Received it for model 'fork'/,
+    /"workers" option applies only to the cluster, prefork, reuseport and prethread models\. Received it for model 'fork'/,
+  ],
+  [
+    'workers for epoll',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'epoll', workers: 2 },
+    TypeError,
+    /"workers" option applies only to .* Received it for model 'epoll'/,
+  ],
+  [
+    'prethread workers over the cap',
+    'ERR_OUT_OF_RANGE',
+    { model: 'prethread', workers: 65 },
+    RangeError,
+    /"workers" option must be an integer from 1 to 64\. Received 65/,
+  ],
+  [
+    'acceptLock for cluster',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'cluster', acceptLock: 'main' },
+    TypeError,
+    /"acceptLock" option applies only to the prefork and prethread models\. Received it for model 'cluster'/,
+  ],
+  [
+    'a prefork acceptLock for prethread',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'prethread', acceptLock: 'flock' },
+    TypeError,
+    /"acceptLock" option must be one of 'mutex', 'main'\. Received 'flock'/,
+  ],
+  [
+    'a prethread acceptLock for prefork',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'prefork', acceptLock: 'main' },
+    TypeError,
+    /"acceptLock" option must be one of 'none', 'flock', 'mutex', 'pass'\. Received 'main'/,
+  ],
+  [
+    'schedulingPolicy for prethread',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'prethread', schedulingPolicy: 'rr' },
+    TypeError,
+    /"schedulingPolicy" option applies only to the cluster model\. Received it for model 'prethread'/,
+  ],
+  [
+    'unknown schedulingPolicy',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'cluster', schedulingPolicy: 'random' },
+    TypeError,
+    /"schedulingPolicy" option must be one of 'rr', 'none'\. Received 'random'/,
+  ],
+  [
+    'labCrash for epoll',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'epoll', labCrash: true },
+    TypeError,
+    /"labCrash" option does not apply to the epoll model/,
+  ],
+  [
+    'threadArg for prethread',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'prethread', threadArg: 'shared-cfd' },
+    TypeError,
+    /"threadArg" option applies only to the thread model\. Received it for model 'prethread'/,
   ],
   [
     'workers for thread',
@@ -169,14 +232,14 @@ const cases: Case[] = [
     'ERR_INVALID_ARG_VALUE',
     { model: 'thread', acceptLock: 'mutex' },
     TypeError,
-    /"acceptLock" option applies only to the prefork model\. Received it for model 'thread'/,
+    /"acceptLock" option applies only to the prefork and prethread models\. Received it for model 'thread'/,
   ],
   [
     'acceptLock for reuseport',
     'ERR_INVALID_ARG_VALUE',
     { model: 'reuseport', acceptLock: 'none' },
     TypeError,
-    /"acceptLock" option applies only to the prefork model\. Received it for model 'reuseport'/,
+    /"acceptLock" option applies only to the prefork and prethread models\. Received it for model 'reuseport'/,
   ],
   [
     'unknown acceptLock',
@@ -234,7 +297,7 @@ const cases: Case[] = [
     'ERR_INVALID_ARG_VALUE',
     { model: 'node', labCrash: true },
     TypeError,
-    /"labCrash" option applies only to the fork, thread, prefork and reuseport models\. Received it for model 'node'/,
+    /"labCrash" option applies only to the fork, thread, prefork, reuseport and prethread models\. Received it for model 'node'/,
   ],
   [
     'node maxClients over the limit',
@@ -515,6 +578,18 @@ describe('startServer option validation', () => {
       acceptLock: 'none',
       workers: Math.min(availableParallelism(), 64),
     });
+  });
+
+  test('defaults of prethread and cluster', () => {
+    expect(resolveOptions({ model: 'prethread' })).toMatchObject({
+      acceptLock: 'mutex',
+      workers: Math.min(availableParallelism(), 64),
+    });
+    expect(resolveOptions({ model: 'prethread', workers: 64, acceptLock: 'main' })).toMatchObject({
+      workers: 64,
+      acceptLock: 'main',
+    });
+    expect(resolveOptions({ model: 'cluster' })).toMatchObject({ schedulingPolicy: 'rr' });
   });
 
   test('close() validates timeoutMs', async () => {

@@ -13,8 +13,12 @@ test('option validation: any input either resolves or throws a TypeError/RangeEr
         anything,
         fc.record(
           {
-            model: fc.oneof(fc.constantFrom('fork', 'thread', 'iterative', 'prefork', 'reuseport', 'node', 'cluster'), anything),
-            acceptLock: fc.oneof(fc.constantFrom('none', 'flock', 'mutex', 'pass'), anything),
+            model: fc.oneof(
+              fc.constantFrom('fork', 'thread', 'iterative', 'prefork', 'reuseport', 'prethread', 'epoll', 'node', 'cluster'),
+              anything,
+            ),
+            acceptLock: fc.oneof(fc.constantFrom('none', 'flock', 'mutex', 'pass', 'main'), anything),
+            schedulingPolicy: fc.oneof(fc.constantFrom('rr', 'none'), anything),
             workers: fc.oneof(fc.integer({ min: -1, max: 70 }), anything),
             host: fc.oneof(fc.constantFrom('127.0.0.1', '::1'), anything),
             port: fc.oneof(fc.integer({ min: -10, max: 70000 }), anything),
@@ -31,8 +35,11 @@ test('option validation: any input either resolves or throws a TypeError/RangeEr
         try {
           const o = resolveOptions(input);
           // What passes validation is within the documented ranges.
-          expect(['fork', 'thread', 'iterative', 'prefork', 'reuseport', 'node', 'cluster']).toContain(o.model);
-          expect(['none', 'flock', 'mutex', 'pass']).toContain(o.acceptLock);
+          expect(['fork', 'thread', 'iterative', 'prefork', 'reuseport', 'prethread', 'epoll', 'node', 'cluster']).toContain(
+            o.model,
+          );
+          expect(o.model === 'prethread' ? ['mutex', 'main'] : ['none', 'flock', 'mutex', 'pass']).toContain(o.acceptLock);
+          expect(['rr', 'none']).toContain(o.schedulingPolicy);
           expect(o.workers).toBeGreaterThanOrEqual(1);
           expect(o.workers).toBeLessThanOrEqual(64);
           expect(o.port).toBeGreaterThanOrEqual(0);
@@ -52,7 +59,7 @@ test('startServer with random options throws synchronously or starts a server th
   await fc.assert(
     fc.asyncProperty(
       fc.record({
-        model: fc.constantFrom('fork', 'thread', 'iterative', 'prefork', 'reuseport', 'node', 'x'),
+        model: fc.constantFrom('fork', 'thread', 'iterative', 'prefork', 'reuseport', 'prethread', 'epoll', 'node', 'x'),
         maxClients: fc.integer({ min: -2, max: 3 }),
         handler: fc.constantFrom('echo', 'upper', 'rot13'),
       }),

@@ -1,4 +1,5 @@
 // The reference C servers (ref/*.c): real processes, real sockets, and /proc to see what is left.
+import { readFileSync } from 'node:fs';
 import { connect, createServer, Server as NetServer } from 'node:net';
 import {
   REFERENCE_LOCKS,
@@ -12,7 +13,14 @@ import {
 import { readStat } from '../lib/util/proc';
 import { Client, childrenOf, exchange, random, waitFor, zombiesOf } from './helpers';
 
-const CONCURRENT: ReferenceModel[] = ['fork', 'thread', 'epoll', 'prefork', 'reuseport'];
+const CONCURRENT: ReferenceModel[] = ['fork', 'thread', 'epoll', 'prefork', 'reuseport', 'prethread'];
+/** Pools whose every member serves one client at a time (prefork's children, prethread's threads). */
+const ONE_AT_A_TIME_POOLS: readonly ReferenceModel[] = ['prefork', 'prethread'];
+/** Pools of processes (prethread's pool is of threads). */
+const PROCESS_POOLS: readonly ReferenceModel[] = ['prefork', 'reuseport'];
+
+/** Threads of a process, from /proc/<pid>/status. */
+const threadsOf = (pid: number) => Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 
 /** Pool references get `workers` children (a prefork child serves one client at a time). */
 const optsFor = (model: ReferenceModel, workers: number, extra: ReferenceOptions = {}): ReferenceOptions =>
@@ -64,8 +72,11 @@ describe.each(REFERENCE_MODELS)('ref-%s', (model) => {
     if (model === 'fork') {
       await waitFor(() => zombiesOf(pid).length === 0, 2000, 'the SIGCHLD handler to reap the short children');
       expect(childrenOf(pid).filter((c) => c.state !== 'Z')).toHaveLength(3);
-    } else if (REFERENCE_POOLS.includes(model)) {
+    } else if (PROCESS_POOLS.includes(model)) {
       expect(childrenOf(pid).filter((c) => c.state !== 'Z')).toHaveLength(4); // the pool, forked once
+    } else if (model === 'prethread') {
+      expect(childrenOf(pid)).toEqual([]);
+      expect(threadsOf(pid)).toBe(1 + 4); // main + the pool, made once
     } else {
       expect(childrenOf(pid)).toEqual([]);
     }
@@ -87,7 +98,7 @@ describe.each(REFERENCE_MODELS)('ref-%s', (model) => {
 
 describe.each(CONCURRENT)('ref-%s serves clients concurrently', (model) => {
   test('20 clients, all connected at once, each echoed', async () => {
-    const server = await startReference(model, optsFor(model, model === 'prefork' ? 20 : 2));
+    const server = await startReference(model, optsFor(model, ONE_AT_A_TIME_POOLS.includes(model) ? 20 : 2));
     try {
       const pool = childrenOf(server.pid).map((c) => c.pid);
       const clients = await Promise.all(Array.from({ length: 20 }, () => Client.open(server.port)));
@@ -103,6 +114,26 @@ describe.each(CONCURRENT)('ref-%s serves clients concurrently', (model) => {
       await server.close();
     }
     expect(zombiesOf(process.pid)).toEqual([]);
+  });
+});
+
+describe.each(['mutex', 'main'] as const)('ref-prethread --lock %s', (lock) => {
+  test('a pool of 2: a third client waits (mutex: in the backlog; main: in the queue) until a thread is free; no thread is created for it', async () => {
+    const server = await startReference('prethread', { workers: 2, lock });
+    try {
+      expect(threadsOf(server.pid)).toBe(3); // main + the pool
+      const [a, b] = [await Client.open(server.port), await Client.open(server.port)];
+      for (const c of [a, b]) expect((await c.echo('busy')).toString()).toBe('busy');
+      const third = await Client.open(server.port);
+      third.sock.write('wait');
+      expect(await third.silentFor(300)).toBe(true);
+      a.end();
+      expect((await third.read(4)).toString()).toBe('wait');
+      expect(threadsOf(server.pid)).toBe(3);
+      for (const c of [b, third]) c.end();
+    } finally {
+      await server.close();
+    }
   });
 });
 
@@ -141,6 +172,8 @@ describe('startReference() failures', () => {
     await expect(startReference('reuseport', { lock: 'mutex' })).rejects.toThrow(/"lock" option applies only to the prefork/);
     await expect(startReference('prefork', { workers: 65 })).rejects.toThrow(RangeError);
     await expect(startReference('prefork', { lock: 'sem' as 'none' })).rejects.toThrow(/"lock" option must be one of/);
+    await expect(startReference('prethread', { lock: 'flock' })).rejects.toThrow(/"lock" option must be one of 'mutex', 'main'/);
+    await expect(startReference('prethread', { workers: 65 })).rejects.toThrow(RangeError);
   });
 
   test('a server that exits before listening rejects with its stderr', async () => {

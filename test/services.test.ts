@@ -1,7 +1,7 @@
 // The internal services of inetd, each against its RFC, in every model; the door's rules
 // (allow/deny, maxPerSource, maxConnectionsPerSecond) in every model, with clients from two
 // loopback addresses. The exec handler has its own file (exec.test.ts).
-import { DisconnectEvent, MODELS, Model, PosixServer, RejectEvent, TraceEvent, startServer } from '../lib';
+import { DisconnectEvent, MODELS, NATIVE_MODELS, PosixServer, RejectEvent, TraceEvent, startServer } from '../lib';
 import { Client, exchange, optionsFor, port, random, sleep, waitFor } from './helpers';
 
 const SECONDS_1900_TO_1970 = 2_208_988_800;
@@ -218,9 +218,9 @@ describe.each(MODELS)('%s model: the door', (model) => {
   });
 });
 
-describe.each(['fork', 'thread', 'iterative'] as Model[])('%s model: the door in the trace', (model) => {
+describe.each(NATIVE_MODELS)('%s model: the door in the trace', (model) => {
   test('door-pass and door-refuse are traced where the accept happens, with the address and the reason', async () => {
-    const server = await startServer({ model, trace: true, deny: ['127.0.0.2'] });
+    const server = await startServer(optionsFor(model, { trace: true, deny: ['127.0.0.2'] }));
     const log = watch(server);
     try {
       expect(await refused(port(server), '127.0.0.2')).toBe(true);
@@ -232,12 +232,46 @@ describe.each(['fork', 'thread', 'iterative'] as Model[])('%s model: the door in
         ['door-pass', 2, '127.0.0.1', undefined],
       ]);
       // Right after accept(), in the accepting process, before any fork or thread.
-      const accept = log.traces.find((t) => t.call === 'accept' && t.id === 2)!;
+      const accept = log.traces.find((t) => (t.call === 'accept' || t.call === 'worker-accept') && t.id === 2)!;
       expect(door[1].pid).toBe(accept.pid);
       expect(door[1].fd).toBe(accept.result);
       const spent = log.traces.filter((t) => (t.call === 'fork' || t.call === 'pthread_create') && t.id === 1);
       expect(spent).toEqual([]);
     } finally {
+      await server.close({ timeoutMs: 0 });
+    }
+  });
+});
+
+describe("cluster model, schedulingPolicy 'none': the workers accept, the primary's door decides", () => {
+  test('deny and maxPerSource hold across workers that accept on their own', async () => {
+    const server = await startServer({
+      model: 'cluster',
+      workers: 2,
+      schedulingPolicy: 'none',
+      maxPerSource: 1,
+      deny: ['127.0.0.3'],
+    });
+    const log = watch(server);
+    const held: Client[] = [];
+    try {
+      const p = port(server);
+      const first = await Client.open(p, 2000, '127.0.0.1', '127.0.0.1');
+      expect(await first.echoes('one')).toBe(true);
+      held.push(first);
+      expect(await refused(p, '127.0.0.1')).toBe(true); // the second from 127.0.0.1, whichever worker took it
+      expect(await refused(p, '127.0.0.3')).toBe(true);
+      const other = await Client.open(p, 2000, '127.0.0.1', '127.0.0.2');
+      expect(await other.echoes('two')).toBe(true);
+      held.push(other);
+      await waitFor(() => log.rejects.length === 2, 5000, 'two rejects');
+      expect(log.rejects.map((r) => [r.reason, r.peer.address])).toEqual([
+        ['per-source', '127.0.0.1'],
+        ['denied', '127.0.0.3'],
+      ]);
+      expectBooks(server);
+    } finally {
+      for (const c of held) c.destroy();
       await server.close({ timeoutMs: 0 });
     }
   });

@@ -199,6 +199,48 @@ describe('svg: the thread model', () => {
   });
 });
 
+describe('svg: the prethread model', () => {
+  test('a lane per pool thread, branched from Node at start, joined by the server thread at close; no lane per connection', async () => {
+    const { rec } = await record({ model: 'prethread', workers: 2 }, async (port) => {
+      await exchange(port, 'a');
+      await exchange(port, 'b');
+    });
+    const d = diagramOf(renderSvg([rec], 'en'));
+    const pool = d.lanes.filter((l) => data(l, 'kind') === 'pool-thread');
+    expect(pool.map((l) => Number(data(l, 'worker'))).sort()).toEqual([0, 1]);
+    for (const l of pool) {
+      expect(data(l, 'parent')).toBe('node');
+      expect(data(l, 'end')).toBe('exited');
+      expect(Number(data(l, 'tid'))).toBeGreaterThan(0);
+    }
+    expect(d.lanes.filter((l) => data(l, 'kind') === 'worker')).toEqual([]);
+    // Each accept, and each close, is on the lane of the pool thread that made it.
+    const accepts = d.marks.filter((m) => data(m, 'call') === 'worker-accept');
+    expect(accepts).toHaveLength(2);
+    for (const m of accepts) expect(data(m, 'lane')).toBe(`pool:${data(m, 'worker')}`);
+    expect(d.marks.filter((m) => data(m, 'call') === 'accept')).toEqual([]); // the server thread accepts nothing
+    for (const m of d.marks.filter((x) => data(x, 'call') === 'close-conn')) expect(data(m, 'lane')).toMatch(/^pool:[01]$/);
+    const creates = d.marks.filter((m) => data(m, 'call') === 'pthread_create');
+    expect(creates.map((m) => data(m, 'lane'))).toEqual(['node', 'node']);
+    const joins = d.marks.filter((m) => data(m, 'call') === 'pthread_join');
+    expect(joins.map((m) => data(m, 'lane'))).toEqual(['server-thread', 'server-thread']);
+  });
+});
+
+describe('svg: the epoll model', () => {
+  test('one server thread does it all; the epoll set is made on Node’s thread before it', async () => {
+    const { rec } = await record({ model: 'epoll' }, async (port) => {
+      await exchange(port, 'a');
+      await exchange(port, 'b');
+    });
+    const d = diagramOf(renderSvg([rec], 'en'));
+    expect(d.lanes.map((l) => data(l, 'kind')).sort()).toEqual(['node', 'server-thread']);
+    const laneOf = (call: string) => [...new Set(d.marks.filter((m) => data(m, 'call') === call).map((m) => data(m, 'lane')))];
+    expect(laneOf('epoll_create')).toEqual(['node']);
+    for (const call of ['accept', 'epoll_wait', 'close-conn']) expect(laneOf(call)).toEqual(['server-thread']);
+  });
+});
+
 describe('svg: a model without a trace (node)', () => {
   test('connections and disconnects are marks on Node’s lane', async () => {
     const { rec } = await record({ model: 'node' }, async (port) => {

@@ -53,6 +53,10 @@ const LATIN_ALLOWED = new Set([
   'EAGAIN',
   'EADDRINUSE',
   'master',
+  // prethread's queue and the event loop's set.
+  'pthread_cond_signal',
+  'epoll_create',
+  'epfd',
   // Program names: the exec'd master, Node, node-pty, a shell.
   'execve',
   'posix',
@@ -266,6 +270,134 @@ describe('formatTrace on a real thread server', () => {
   });
 });
 
+describe('formatTrace on a real epoll server', () => {
+  test('epoll_create, epoll_ctl(ADD) for lfd and each cfd, epoll_wait with what is ready, close-conn leaves the set', async () => {
+    server = await startServer({ model: 'epoll', trace: true });
+    const trace = collect(server);
+    const p = port(server);
+    for (const text of ['one', 'two']) await exchange(p, Buffer.from(text));
+    await waitFor(() => trace.filter((t) => t.call === 'close-conn').length === 2, 5000, 'two close-conn traces');
+    await server.close({ timeoutMs: 0 });
+    server = undefined;
+    const t0 = trace[0].timeMs;
+    const en = (e: TraceEvent) => formatTrace(e, t0, 'en');
+    const create = trace.find((t) => t.call === 'epoll_create')!;
+    const epfd = create.result;
+    const lfd = trace[0].result;
+    expect(en(create)).toContain(`[pid ${process.pid}] epoll_create1() → epfd ${epfd} — ${TRACE_NOTES.en.epoll_create}`);
+    const ctls = trace.filter((t) => t.call === 'epoll_ctl');
+    expect(en(ctls[0])).toContain(`epoll_ctl(EPOLL_CTL_ADD, ${lfd}, EPOLLIN) — ${TRACE_NOTES.en.epoll_ctl}`);
+    const accepts = trace.filter((t) => t.call === 'accept');
+    expect(accepts).toHaveLength(2);
+    for (const a of accepts) {
+      expect(a.worker).toBeUndefined();
+      const add = ctls.find((x) => x.id === a.id)!;
+      expect(en(add)).toContain(`epoll_ctl(EPOLL_CTL_ADD, ${a.result}, EPOLLIN), connection #${a.id} — `);
+      const close = trace.find((x) => x.call === 'close-conn' && x.id === a.id)!;
+      expect(close.result).toBe(epfd);
+      expect(en(close)).toContain(`close(${a.result}): connection #${a.id} over — ${TRACE_NOTES.en['close-conn:epoll']}`);
+    }
+    const waits = trace.filter((t) => t.call === 'epoll_wait');
+    expect(waits.length).toBeGreaterThanOrEqual(2);
+    for (const w of waits) {
+      expect(w.result).toBeGreaterThan(0); // a wake-up with nothing ready is not recorded
+      expect(en(w)).toContain(`epoll_wait(${epfd}) → ${w.result} ready — ${TRACE_NOTES.en['epoll_wait:thread']}`);
+    }
+    for (const e of trace) checkBilingual(e, t0);
+  });
+
+  test('backpressure: a client that does not read turns the interest to EPOLLOUT, and back to EPOLLIN once it reads', async () => {
+    server = await startServer({ model: 'epoll', trace: true });
+    const trace = collect(server);
+    const c = await Client.open(port(server));
+    c.sock.pause();
+    const payload = Buffer.alloc(8 << 20, 0x61);
+    c.sock.write(payload);
+    const MOD_OUT = (3 << 16) | 4;
+    const MOD_IN = (3 << 16) | 1;
+    await waitFor(() => trace.some((t) => t.call === 'epoll_ctl' && t.result === MOD_OUT), 5000, 'EPOLLOUT');
+    c.sock.resume();
+    expect((await c.read(payload.length, 10000)).equals(payload)).toBe(true);
+    await waitFor(() => trace.some((t) => t.call === 'epoll_ctl' && t.result === MOD_IN), 5000, 'EPOLLIN again');
+    c.end();
+    await c.closedByPeer();
+    const out = trace.find((t) => t.call === 'epoll_ctl' && t.result === MOD_OUT)!;
+    const back = trace.find((t) => t.call === 'epoll_ctl' && t.result === MOD_IN)!;
+    expect(formatTrace(out, 0, 'en')).toContain(`epoll_ctl(EPOLL_CTL_MOD, ${out.fd}, EPOLLOUT), connection #1 — `);
+    expect(formatTrace(back, 0, 'en')).toContain(`epoll_ctl(EPOLL_CTL_MOD, ${out.fd}, EPOLLIN), connection #1 — `);
+    for (const e of trace) checkBilingual(e, 0);
+  });
+});
+
+describe('formatTrace on a real prethread server', () => {
+  test("acceptLock 'mutex': the pool created once, lock → accept → unlock by one pool thread, joined at close", async () => {
+    server = await startServer({ model: 'prethread', workers: 2, trace: true });
+    const trace = collect(server);
+    await exchange(port(server), Buffer.from('one'));
+    await waitFor(() => trace.some((t) => t.call === 'close-conn'), 5000, 'close-conn');
+    await server.close({ timeoutMs: 0 });
+    server = undefined;
+    const t0 = trace[0].timeMs;
+    const en = (e: TraceEvent) => formatTrace(e, t0, 'en');
+    const creates = trace.filter((t) => t.call === 'pthread_create');
+    expect(creates.map((t) => [t.worker, t.result])).toEqual([
+      [0, 0],
+      [1, 0],
+    ]);
+    expect(en(creates[1])).toContain(
+      `[pid ${process.pid}] pthread_create (pool thread 1) — ${TRACE_NOTES.en['pthread_create:pool']}`,
+    );
+    expect(trace.some((t) => t.call === 'accept')).toBe(false); // only pool threads accept
+    const accept = trace.find((t) => t.call === 'worker-accept')!;
+    const w = accept.worker!;
+    expect([0, 1]).toContain(w);
+    expect(en(accept)).toContain(`[pid ${process.pid}] accept(${accept.fd}) → cfd ${accept.result} from 127.0.0.1:`);
+    expect(en(accept)).toContain(`connection #1 (pool thread ${w}) — ${TRACE_NOTES.en['worker-accept:thread']}`);
+    // The thread took the mutex before its accept and released it right after.
+    const lock = trace.filter((t) => t.call === 'mutex-lock' && t.worker === w && t.timeMs <= accept.timeMs).pop()!;
+    const unlock = trace.find((t) => t.call === 'mutex-unlock' && t.id === accept.id)!;
+    expect(en(lock)).toContain(`pthread_mutex_lock(&accept_mutex) (pool thread ${w}) — ${TRACE_NOTES.en['mutex-lock:thread']}`);
+    expect(unlock.worker).toBe(w);
+    expect(unlock.timeMs).toBeGreaterThanOrEqual(accept.timeMs);
+    expect(en(unlock)).toContain(
+      `pthread_mutex_unlock(&accept_mutex) (pool thread ${w}) — ${TRACE_NOTES.en['mutex-unlock:thread']}`,
+    );
+    expect(en(trace.find((t) => t.call === 'close-conn')!)).toContain(
+      `close(${accept.result}): connection #1 over (pool thread ${w}) — ${TRACE_NOTES.en['close-conn:pool']}`,
+    );
+    const joins = trace.filter((t) => t.call === 'pthread_join');
+    expect(joins.map((t) => t.worker).sort()).toEqual([0, 1]);
+    for (const j of joins) {
+      expect(j.result).toBeGreaterThan(0); // the thread's tid
+      expect(en(j)).toContain(`pthread_join(tid ${j.result}) (pool thread ${j.worker}) — ${TRACE_NOTES.en.pthread_join}`);
+    }
+    for (const e of trace) checkBilingual(e, t0);
+  });
+
+  test("acceptLock 'main': the server thread accepts and pushes, a pool thread pops", async () => {
+    server = await startServer({ model: 'prethread', workers: 2, acceptLock: 'main', trace: true });
+    const trace = collect(server);
+    await exchange(port(server), Buffer.from('one'));
+    await waitFor(() => trace.some((t) => t.call === 'close-conn'), 5000, 'close-conn');
+    await server.close({ timeoutMs: 0 });
+    server = undefined;
+    const t0 = trace[0].timeMs;
+    const accept = trace.find((t) => t.call === 'accept')!;
+    expect(accept.worker).toBeUndefined(); // the server thread's
+    const push = trace.find((t) => t.call === 'queue-push')!;
+    const pop = trace.find((t) => t.call === 'queue-pop')!;
+    expect(trace.indexOf(push)).toBeLessThan(trace.indexOf(pop));
+    expect(formatTrace(push, t0, 'en')).toContain(
+      `[pid ${process.pid}] queue ← cfd ${accept.result}, connection #1 (1 waiting), pthread_cond_signal — ${TRACE_NOTES.en['queue-push']}`,
+    );
+    expect(formatTrace(pop, t0, 'en')).toContain(
+      `[pid ${process.pid}] queue → cfd ${accept.result}, connection #1, tid ${pop.result} (pool thread ${pop.worker}) — ${TRACE_NOTES.en['queue-pop']}`,
+    );
+    expect(trace.some((t) => t.call === 'mutex-lock' || t.call === 'worker-accept')).toBe(false);
+    for (const e of trace) checkBilingual(e, t0);
+  });
+});
+
 describe.each(['none', 'flock', 'mutex', 'pass'] as AcceptLock[])(
   'formatTrace on a real prefork server, acceptLock %s',
   (lock) => {
@@ -414,6 +546,23 @@ describe('notes', () => {
       { ...base, call: 'close-lfd', pid: 4713, worker: 1 },
       { ...base, call: 'close-conn', pid: 4713, id: 2, worker: 1 },
       { ...base, call: 'slots-full', pid: 4713, id: 4, worker: 1 },
+      // prethread's pool threads: the same calls, made in Node's own process.
+      { ...base, call: 'pthread_create', pid: process.pid, worker: 2 },
+      { ...base, call: 'pthread_create', pid: process.pid, result: 11, errno: 'EAGAIN', worker: 2 },
+      { ...base, call: 'worker-accept', pid: process.pid, result: 22, id: 1, worker: 3 },
+      { ...base, call: 'mutex-lock', pid: process.pid, worker: 1 },
+      { ...base, call: 'mutex-unlock', pid: process.pid, id: 1, worker: 1 },
+      { ...base, call: 'queue-push', pid: process.pid, result: 2, id: 1 },
+      { ...base, call: 'queue-pop', pid: process.pid, result: 4800, id: 1, worker: 0 },
+      { ...base, call: 'pthread_join', pid: process.pid, result: 4800, worker: 0 },
+      { ...base, call: 'close-conn', pid: process.pid, id: 3, worker: 1 },
+      // epoll: the one thread's loop.
+      { ...base, call: 'epoll_create', pid: process.pid, result: 9 },
+      { ...base, call: 'epoll_create', pid: process.pid, result: -1, errno: 'EMFILE' },
+      { ...base, call: 'epoll_wait', pid: process.pid, fd: 9, result: 3 },
+      { ...base, call: 'epoll_ctl', pid: process.pid, result: (1 << 16) | 1, id: 5 },
+      { ...base, call: 'epoll_ctl', pid: process.pid, result: (3 << 16) | 4, id: 5 },
+      { ...base, call: 'close-conn', pid: process.pid, id: 3, result: 9 },
       { ...base, call: 'door-pass', result: 2, id: 5, address: { address: '10.1.2.3', family: 'IPv4', port: 40000 } },
       {
         ...base,

@@ -9,11 +9,13 @@ import { basename, join } from 'node:path';
 import { BUILD_DIR, NATIVE_FILES, NativeFile, PREBUILD_DIR } from '../paths';
 import { integerIn, invalidType, invalidValue, numericHost, oneOf, optionsObject, port, show } from '../util/validate';
 
-export const REFERENCE_MODELS = ['iterative', 'fork', 'thread', 'epoll', 'prefork', 'reuseport'] as const;
+export const REFERENCE_MODELS = ['iterative', 'fork', 'thread', 'epoll', 'prefork', 'reuseport', 'prethread'] as const;
 export type ReferenceModel = (typeof REFERENCE_MODELS)[number];
-/** The reference servers with a pool of processes forked at start (--workers). */
-export const REFERENCE_POOLS: readonly ReferenceModel[] = ['prefork', 'reuseport'];
+/** The reference servers with a pool made at start, of processes or threads (--workers). */
+export const REFERENCE_POOLS: readonly ReferenceModel[] = ['prefork', 'reuseport', 'prethread'];
 export const REFERENCE_LOCKS = ['none', 'flock', 'mutex', 'pass'] as const;
+/** ref-prethread's --lock kinds, as the prethread model's acceptLock; the first is the default. */
+const REFERENCE_PRETHREAD_LOCKS = ['mutex', 'main'] as const;
 
 /**
  * The kinds of C programs: their list in scripts/native-files.js, and the environment variable
@@ -33,10 +35,13 @@ export interface ReferenceOptions {
   port?: number;
   /** 'echo' (default) or 'upper' (ASCII a–z turned into A–Z). */
   handler?: 'echo' | 'upper';
-  /** prefork, reuseport: processes forked at start, 1..64. Default: the number of CPUs. */
+  /** prefork, reuseport: processes forked at start; prethread: threads; 1..64. Default: the number of CPUs. */
   workers?: number;
-  /** prefork: how the children take turns at accept() (default 'none'), as the prefork model's acceptLock. */
-  lock?: (typeof REFERENCE_LOCKS)[number];
+  /**
+   * prefork: how the children take turns at accept() (default 'none'); prethread: 'mutex'
+   * (default) or 'main'. As the models' acceptLock.
+   */
+  lock?: (typeof REFERENCE_LOCKS)[number] | (typeof REFERENCE_PRETHREAD_LOCKS)[number];
 }
 
 /** A C program of this project, running and listening. */
@@ -109,15 +114,17 @@ function validate(model: unknown, opts: unknown): { model: ReferenceModel; args:
   const args = ['--host', host, '--port', String(listenPort), '--handler', handler];
   if (o.workers !== undefined) {
     if (!REFERENCE_POOLS.includes(model as ReferenceModel)) {
-      throw invalidValue(`The "workers" option applies only to the prefork and reuseport references. Received it for '${model}'`);
+      throw invalidValue(
+        `The "workers" option applies only to the prefork, reuseport and prethread references. Received it for '${model}'`,
+      );
     }
     args.push('--workers', String(integerIn('workers', o.workers, 1, 64)));
   }
   if (o.lock !== undefined) {
-    if (model !== 'prefork') {
-      throw invalidValue(`The "lock" option applies only to the prefork reference. Received it for '${model}'`);
+    if (model !== 'prefork' && model !== 'prethread') {
+      throw invalidValue(`The "lock" option applies only to the prefork and prethread references. Received it for '${model}'`);
     }
-    args.push('--lock', oneOf('lock', o.lock, REFERENCE_LOCKS));
+    args.push('--lock', oneOf('lock', o.lock, model === 'prethread' ? REFERENCE_PRETHREAD_LOCKS : REFERENCE_LOCKS));
   }
   return { model: model as ReferenceModel, args };
 }

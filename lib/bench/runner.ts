@@ -17,6 +17,8 @@ export const BENCH_MODELS = [
   'iterative',
   'prefork',
   'reuseport',
+  'prethread',
+  'epoll',
   'node',
   'cluster',
   'ref-fork',
@@ -25,6 +27,7 @@ export const BENCH_MODELS = [
   'ref-epoll',
   'ref-prefork',
   'ref-reuseport',
+  'ref-prethread',
   'socat',
   'exec',
   'prefork-exec',
@@ -52,6 +55,8 @@ export const REFERENCE_OF: Partial<Record<BenchModel, BenchModel>> = {
   iterative: 'ref-iterative',
   prefork: 'ref-prefork',
   reuseport: 'ref-reuseport',
+  prethread: 'ref-prethread',
+  epoll: 'ref-epoll',
 };
 
 /** Models that serve one client at a time: a multi-connection ping-pong would only stall. */
@@ -62,7 +67,7 @@ export const ONE_AT_A_TIME: readonly BenchModel[] = ['iterative', 'ref-iterative
  * widest run (at most MAX_WORKERS), and skip the ping-pong widths beyond that (those clients
  * would wait in the backlog for the whole run).
  */
-const WORKER_PER_CLIENT: readonly BenchModel[] = ['prefork', 'ref-prefork', 'prefork-exec'];
+const WORKER_PER_CLIENT: readonly BenchModel[] = ['prefork', 'ref-prefork', 'prethread', 'ref-prethread', 'prefork-exec'];
 
 /** The most concurrent clients a run of `config` makes. */
 function widestRun(config: BenchConfig): number {
@@ -258,8 +263,8 @@ async function startXinetd(): Promise<RunningServer> {
 
 /**
  * Starts one model in a process of its own (refs: the C binary; socat; the API's models:
- * bench/server-process). `clients`: the most concurrent clients it will get — a prefork pool (and
- * ref-prefork) gets a worker for each, at most MAX_WORKERS.
+ * bench/server-process). `clients`: the most concurrent clients it will get — a prefork or
+ * prethread pool (and its reference) gets a worker for each, at most MAX_WORKERS.
  */
 export async function startModel(model: BenchModel, clients = 1): Promise<RunningServer> {
   const workers = WORKER_PER_CLIENT.includes(model) ? { workers: Math.min(MAX_WORKERS, Math.max(1, clients)) } : {};

@@ -35,7 +35,7 @@ function version(): string {
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.command.name.length));
-  return `posix-servers ${version()}: genuine POSIX TCP servers (fork, thread, iterative) and Node's own, to run, compare and learn.
+  return `posix-servers ${version()}: genuine POSIX TCP servers (fork, thread, iterative, prethread, epoll) and Node's own, to run, compare and learn.
 
 Usage: posix-servers <command> [flags]
 

@@ -12,7 +12,10 @@ import {
   MODELS,
   NATIVE_MODELS,
   POOL_MODELS,
+  PRETHREAD_ACCEPT_LOCKS,
   PROCESS_MODELS,
+  SCHEDULING_POLICIES,
+  SchedulingPolicy,
 } from '../server/options';
 import { PosixServer, ServerStats, startServer } from '../server/server';
 import type { Peer, TraceEvent } from '../server/events';
@@ -36,10 +39,12 @@ interface ServeArgs {
   minBytesPerSecond: number;
   /** undefined: the default (1000), given only with --min-bytes-per-second. */
   rateWindowMs: number | undefined;
-  /** cluster, prefork, reuseport; undefined: the default (one per CPU). */
+  /** cluster, prefork, reuseport, prethread; undefined: the default (one per CPU). */
   workers: number | undefined;
-  /** prefork only; undefined: the default ('none'). */
+  /** prefork and prethread only; undefined: the default (prefork 'none', prethread 'mutex'). */
   acceptLock: AcceptLock | undefined;
+  /** cluster only; undefined: the default (rr). */
+  schedulingPolicy: SchedulingPolicy | undefined;
   json: boolean;
   trace: boolean;
   lang: 'en' | 'zh';
@@ -133,14 +138,20 @@ export const SERVE: Command = {
     {
       name: 'workers',
       value: 'N',
-      help: 'cluster, prefork, reuseport: worker processes (default: one per CPU)',
+      help: 'cluster, prefork, reuseport: worker processes; prethread: threads (default: one per CPU)',
       parse: integer(1, MAX_WORKERS),
     },
     {
       name: 'accept-lock',
-      value: ACCEPT_LOCKS.join('|'),
-      help: "prefork: how the workers take turns at accept() (default 'none')",
-      parse: choice(ACCEPT_LOCKS),
+      value: [...ACCEPT_LOCKS, ...PRETHREAD_ACCEPT_LOCKS.filter((l) => l !== 'mutex')].join('|'),
+      help: "prefork: how the workers take turns at accept() (none|flock|mutex|pass, default 'none'); prethread: mutex (default) or main",
+      parse: choice([...ACCEPT_LOCKS, 'main'] as const),
+    },
+    {
+      name: 'scheduling-policy',
+      value: SCHEDULING_POLICIES.join('|'),
+      help: 'cluster: the primary accepts and passes each connection on (rr, default), or every worker accepts (none)',
+      parse: choice(SCHEDULING_POLICIES),
     },
     { name: 'trace', help: 'native models: print every real syscall, with a note from the lecture' },
     { name: 'lang', value: 'en|zh', default: 'en', help: 'language of the trace notes', parse: choice(['en', 'zh'] as const) },
@@ -185,6 +196,7 @@ export function parseServeArgs(argv: string[]): ServeArgs | null {
     rateWindowMs: v['rate-window-ms'] as number | undefined,
     workers: v.workers as number | undefined,
     acceptLock: v['accept-lock'] as AcceptLock | undefined,
+    schedulingPolicy: v['scheduling-policy'] as SchedulingPolicy | undefined,
     json: v.json === true,
     trace: v.trace === true,
     lang: v.lang as 'en' | 'zh',
@@ -199,8 +211,19 @@ export function parseServeArgs(argv: string[]): ServeArgs | null {
   if (out.workers !== undefined && !withWorkers.includes(out.model)) {
     throw new UsageError(`--workers applies only to --model ${withWorkers.join(', ')}`);
   }
-  if (out.acceptLock !== undefined && out.model !== 'prefork') {
-    throw new UsageError(`--accept-lock applies only to --model prefork`);
+  if (out.acceptLock !== undefined && out.model !== 'prefork' && out.model !== 'prethread') {
+    throw new UsageError(`--accept-lock applies only to --model prefork, prethread`);
+  }
+  if (out.acceptLock !== undefined) {
+    const allowed: readonly string[] = out.model === 'prethread' ? PRETHREAD_ACCEPT_LOCKS : ACCEPT_LOCKS;
+    if (!allowed.includes(out.acceptLock)) {
+      throw new UsageError(
+        `--accept-lock for --model ${out.model} must be one of ${allowed.join(', ')}, got '${out.acceptLock}'`,
+      );
+    }
+  }
+  if (out.schedulingPolicy !== undefined && out.model !== 'cluster') {
+    throw new UsageError(`--scheduling-policy applies only to --model cluster`);
   }
   if (out.rateWindowMs !== undefined && out.minBytesPerSecond === 0) {
     throw new UsageError(`--rate-window-ms applies only with --min-bytes-per-second`);
@@ -228,7 +251,8 @@ function statsLine(s: ServerStats): string {
 
 /** ` → child pid 4712`, ` → worker 1 (pid 4712)`, ` → slot 3`, or nothing. */
 function servedBy(model: Model, c: { pid?: number; slot?: number; worker?: number }): string {
-  if (c.worker !== undefined) return ` → worker ${c.worker} (pid ${c.pid})`;
+  // prethread's pool threads have no pid of their own.
+  if (c.worker !== undefined) return ` → worker ${c.worker}${c.pid ? ` (pid ${c.pid})` : ''}`;
   if (c.pid) return ` → ${model === 'cluster' ? 'worker' : 'child'} pid ${c.pid}`;
   return c.slot !== undefined ? ` → slot ${c.slot}` : '';
 }
@@ -297,6 +321,7 @@ export async function serveMain(
       ...(args.rateWindowMs !== undefined ? { rateWindowMs: args.rateWindowMs } : {}),
       ...(args.workers !== undefined ? { workers: args.workers } : {}),
       ...(args.acceptLock !== undefined ? { acceptLock: args.acceptLock } : {}),
+      ...(args.schedulingPolicy !== undefined ? { schedulingPolicy: args.schedulingPolicy } : {}),
       ...(args.trace || (observed && native) ? { trace: true } : {}),
       maxPerSource: args.maxPerSource,
       maxConnectionsPerSecond: args.maxConnectionsPerSecond,

@@ -1,5 +1,5 @@
 // What PosixServer needs from a running server, whatever runs it: the native models (fork,
-// thread, iterative, in native-backend.ts) and Node's own servers for comparison.
+// thread, iterative, prethread, epoll, in native-backend.ts) and Node's own servers for comparison.
 import type { NativeStats } from '../binding';
 import type { ConnectionEvent, DisconnectEvent, ReapEvent, RejectEvent, TraceEvent } from './events';
 

@@ -1,18 +1,32 @@
 // model 'cluster': node:cluster, the JS counterpart of the fork server. This process is the
-// primary: it listens, accepts (libuv, pauseOnConnect: nothing is read here), applies maxClients
-// exactly across all workers, and hands each connection to the next worker in turn over the IPC
-// channel, as cluster's default round-robin scheduler (SCHED_RR) does. Workers are forked once,
-// at start, not per connection: that is the difference the benchmark shows against 'fork'.
+// primary. Workers are forked once, at start, not per connection: that is the difference the
+// benchmark shows against 'fork'. Two policies, node:cluster's own:
+//
+// - rr (SCHED_RR, cluster's default): the primary listens, accepts (libuv, pauseOnConnect:
+//   nothing is read here), applies maxClients exactly across all workers, and hands each
+//   connection to the next worker in turn over the IPC channel.
+// - none (SCHED_NONE): the primary holds the listening socket but never accepts on it; it sends
+//   it once to each worker, and every worker accepts on it itself (the kernel decides which).
+//   Admission stays exact: a worker holds each connection it accepted unread and reports it; the
+//   primary, which alone knows how many are live across the pool, gives it its id (accept order
+//   as the primary learns it) or refuses it past maxClients — one IPC round trip per connection,
+//   before its first byte is read. A refused connection is closed by its worker and reported here
+//   as 'reject' ('max-clients'), as in every other model.
+//
+// stats().perWorker[i]: connections handed to worker i (rr), or accepted by it (none, refused
+// ones included). A worker that dies is replaced at the same index and keeps its count.
 //
 // Not applicable, so 0: eintrRetries, eventsDropped, eventWakeups, refusedNoFd, acceptErrors (see
 // net-listener-backend.ts). `reaped` counts workers that exited; bytesIn/bytesOut arrive from
 // the workers at most 100 ms late (exact once the connection's 'disconnect' has been emitted).
+import type { SendHandle } from 'node:child_process';
 import cluster, { Worker } from 'node:cluster';
 import type { Socket } from 'node:net';
 import type { Backend, EventSink } from './backend';
 import { FromWorker, JsServePolicy, ToWorker, WORKER_POLICY_ENV } from './cluster-protocol';
 import type { DisconnectReason, Peer, RejectReason } from './events';
 import { jsServePolicy } from './js-connection';
+import { systemError } from '../util/errors';
 import { NetListenerBackend } from './net-listener-backend';
 import { compiledScript } from '../paths';
 import type { ResolvedOptions } from './options';
@@ -20,7 +34,15 @@ import type { ResolvedOptions } from './options';
 interface WorkerState {
   worker: Worker;
   pid: number;
+  /** Its place in the pool, 0..workers-1 (a replacement takes the same). */
+  index: number;
+  /** rr: it takes connections; none: it accepts on the shared socket. */
   ready: boolean;
+  /**
+   * none: its copy of the listening socket — 'sent' with the 'listen' message, 'open' once it
+   * accepts on it, 'closed' after 'stopped' (or its exit). A worker may accept until it is closed.
+   */
+  listener: 'none' | 'sent' | 'open' | 'closed';
   exited: boolean;
   /** The IPC channel is closed (its descriptor is gone). */
   disconnected: boolean;
@@ -35,6 +57,7 @@ class ClusterBackend extends NetListenerBackend {
   #live = new Map<number, WorkerState>();
   #next = 0;
   #announced = false;
+  readonly #shared: boolean;
   #killed = false;
 
   constructor(opts: ResolvedOptions, sink: EventSink) {
@@ -43,17 +66,19 @@ class ClusterBackend extends NetListenerBackend {
       throw new Error('The cluster model must be started in a primary process, not in a cluster worker');
     }
     const script = compiledScript('server/cluster-worker');
-    super(opts, sink, true);
+    super(opts, sink, opts.schedulingPolicy === 'none' ? 'hold' : 'accept-paused');
     this.#script = script;
+    this.#shared = opts.schedulingPolicy === 'none';
+    this.counters.perWorker = new Array<number>(opts.workers).fill(0);
   }
 
   // Workers are forked only once the port is ours: a failed listen leaves no process. The
   // server is announced when every worker is ready (#onMessage).
   protected onListening(): void {
-    for (let i = 0; i < this.opts.workers; i++) this.#fork();
+    for (let i = 0; i < this.opts.workers; i++) this.#fork(i);
   }
 
-  #fork(): void {
+  #fork(index: number): void {
     const policy: JsServePolicy = jsServePolicy(this.opts);
     // cluster.settings is global to the process: set ours for this fork only, then put back
     // whatever the application had, so that its own cluster.fork() calls are not redirected.
@@ -68,7 +93,9 @@ class ClusterBackend extends NetListenerBackend {
     const w: WorkerState = {
       worker,
       pid: worker.process.pid ?? 0,
+      index,
       ready: false,
+      listener: 'none',
       exited: false,
       disconnected: false,
       conns: new Map(),
@@ -89,11 +116,41 @@ class ClusterBackend extends NetListenerBackend {
   #onMessage(w: WorkerState, msg: FromWorker): void {
     switch (msg.t) {
       case 'ready':
-        w.ready = true;
-        if (!this.#announced && this.#workers.every((x) => x.ready)) {
-          this.#announced = true;
-          this.sink({ type: 'listening' });
+        if (!this.#shared) this.#isReady(w);
+        else if (!this.stopped && this.held !== null) {
+          // The held socket's raw TCP handle, as node:cluster's SCHED_NONE passes its own (Node types
+          // a send handle as a net.Socket or net.Server; a raw handle is sent as 'net.Native', and
+          // unlike a net.Socket it does not start reading in the worker). The worker gets its own
+          // descriptor of the same socket (SCM_RIGHTS); this process keeps its (for replacements).
+          const handle = (this.held as unknown as { _handle: SendHandle })._handle;
+          w.worker.send({ t: 'listen', host: this.opts.host } satisfies ToWorker, handle);
+          w.listener = 'sent';
         }
+        break;
+      case 'listening':
+        w.listener = 'open';
+        if (this.stopped) this.#stopWorker(w);
+        else this.#isReady(w);
+        break;
+      case 'accepted': {
+        this.counters.perWorker[w.index]++;
+        const id = this.admit(msg.peer);
+        if (id === null) {
+          w.worker.send({ t: 'refuse', key: msg.key } satisfies ToWorker);
+          break;
+        }
+        this.#live.set(id, w);
+        w.conns.set(id, { bytesIn: 0, bytesOut: 0 });
+        this.sink({ type: 'connection', event: { id, peer: msg.peer, pid: w.pid, worker: w.index } });
+        w.worker.send({ t: 'admit', key: msg.key, id } satisfies ToWorker);
+        break;
+      }
+      case 'stopped':
+        w.listener = 'closed';
+        this.checkFinished();
+        break;
+      case 'error':
+        this.sink({ type: 'error', error: systemError(msg.errno, msg.syscall, this.opts.host, this.opts.port) });
         break;
       case 'bytes':
         for (const [id, bytesIn, bytesOut] of msg.conns) {
@@ -114,14 +171,27 @@ class ClusterBackend extends NetListenerBackend {
     }
   }
 
+  #isReady(w: WorkerState): void {
+    w.ready = true;
+    if (!this.#announced && this.#workers.every((x) => x.ready)) {
+      this.#announced = true;
+      this.sink({ type: 'listening' });
+    }
+  }
+
+  #stopWorker(w: WorkerState): void {
+    if (w.listener === 'open' && !w.exited && w.worker.isConnected()) w.worker.send({ t: 'stop' } satisfies ToWorker);
+  }
+
   #ended(w: WorkerState, id: number, bytesIn: number, bytesOut: number, reason: DisconnectReason): void {
     this.#live.delete(id);
     w.conns.delete(id);
-    this.ended({ id, bytesIn, bytesOut, reason, pid: w.pid });
+    this.ended({ id, bytesIn, bytesOut, reason, pid: w.pid, worker: w.index });
   }
 
   #onExit(w: WorkerState, code: number | null, signal: NodeJS.Signals | null): void {
     w.exited = true;
+    w.listener = 'closed';
     this.counters.reaped++;
     // Its connections died with it (the kernel closed their sockets), each with the bytes the
     // worker had reported for it: those are the bytes the counters hold. A worker killed by
@@ -131,7 +201,7 @@ class ClusterBackend extends NetListenerBackend {
     this.sink({ type: 'reap', event: { pid: w.pid, id: 0, exitCode: signal === null ? code : null, signal } });
     if (!this.stopped) {
       if (w.ready) {
-        this.#fork(); // keep the pool at its size, as a cluster primary is expected to
+        this.#fork(w.index); // keep the pool at its size, as a cluster primary is expected to
       } else {
         // Dying before it could serve would die again: give up instead of forking in a loop.
         const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`;
@@ -156,7 +226,8 @@ class ClusterBackend extends NetListenerBackend {
     const w = ready[this.#next++ % ready.length];
     this.#live.set(id, w);
     w.conns.set(id, { bytesIn: 0, bytesOut: 0 });
-    this.sink({ type: 'connection', event: { id, peer, pid: w.pid } });
+    this.counters.perWorker[w.index]++;
+    this.sink({ type: 'connection', event: { id, peer, pid: w.pid, worker: w.index } });
     const msg: ToWorker = { t: 'conn', id };
     // The primary's copy of the socket is closed once sent (keepOpen defaults to false).
     w.worker.send(msg, socket, (err) => {
@@ -171,10 +242,19 @@ class ClusterBackend extends NetListenerBackend {
     super.checkFinished();
   }
 
-  // Every connection has ended: let the workers go (cluster's graceful disconnect); done once
-  // each has exited and its IPC descriptor is closed.
+  override stop(): void {
+    if (this.stopped) return;
+    // none: every worker closes its copy of the listening socket (the port is free once the last
+    // one has: a message away); connections they report before their 'stopped' are admitted.
+    for (const w of this.#workers) this.#stopWorker(w);
+    super.stop();
+  }
+
+  // Every connection has ended (and, with 'none', no worker accepts any more): let the workers go
+  // (cluster's graceful disconnect); done once each has exited and its IPC descriptor is closed.
   protected drained(): boolean {
     if (this.#live.size > 0) return false;
+    if (this.#workers.some((w) => (w.listener === 'sent' || w.listener === 'open') && !w.exited)) return false;
     for (const w of this.#workers) {
       if (!w.exited && w.worker.isConnected() && !w.worker.exitedAfterDisconnect) w.worker.disconnect();
     }

@@ -1,17 +1,29 @@
-// A node:cluster worker of model 'cluster'. It never listens: the primary accepts, decides
-// (maxClients) and sends each connection here; the worker serves it with the same handler as
-// model 'node' and reports bytes and the end back.
+// A node:cluster worker of model 'cluster'.
+//
+// rr: it never listens. The primary accepts, decides (maxClients) and sends each connection here;
+// the worker serves it with the same handler as model 'node' and reports bytes and the end back.
+//
+// none: the primary sends the listening socket once; the worker accepts on it itself (so do the
+// other workers: the kernel wakes them, one gets the client). Each accepted connection is held
+// unread and reported to the primary, which alone knows how many are live across the pool: it
+// admits it (with its id) or refuses it (maxClients), and the worker serves or closes it.
 //
 // When the primary goes away without disconnecting us (Node was killed), node:cluster's own
 // 'disconnect' handler in the worker calls process.exit(): no orphans, nothing to add here.
-import type { Socket } from 'node:net';
+import { createServer, Server, Socket } from 'node:net';
 import { FromWorker, JsServePolicy, ToWorker, WORKER_POLICY_ENV } from './cluster-protocol';
-import { JsConnection } from './js-connection';
+import { JsConnection, peerOf } from './js-connection';
 
 const policy = JSON.parse(process.env[WORKER_POLICY_ENV] ?? '{}') as JsServePolicy;
 const live = new Map<number, JsConnection>();
 /** Connection id → [bytesIn, bytesOut] not yet reported. */
 const pending = new Map<number, [number, number]>();
+/** none: connections accepted here, waiting for the primary's verdict, by key. */
+const awaiting = new Map<number, Socket>();
+let nextKey = 0;
+let listener: Server | null = null;
+/** close()'s timeout has passed: a connection admitted from now on is ended at once. */
+let aborted = false;
 
 function send(m: FromWorker): void {
   if (process.connected) process.send!(m);
@@ -26,34 +38,88 @@ function flushBytes(): void {
 // Unref'd: an idle worker that the primary disconnects must be free to exit.
 setInterval(flushBytes, 100).unref();
 
-process.on('message', (msg: ToWorker, handle?: Socket) => {
-  if (msg.t === 'conn') {
-    if (handle === undefined) {
-      send({ t: 'closed', id: msg.id, bytesIn: 0, bytesOut: 0, reason: 'error' });
-      return;
-    }
-    const conn = new JsConnection(
-      handle,
-      policy,
-      (end) => {
-        live.delete(msg.id);
-        flushBytes();
-        send({ t: 'closed', id: msg.id, ...end });
-      },
-      (bytesIn, bytesOut) => {
-        const p = pending.get(msg.id);
-        if (p) {
-          p[0] += bytesIn;
-          p[1] += bytesOut;
-        } else {
-          pending.set(msg.id, [bytesIn, bytesOut]);
-        }
-      },
-    );
-    live.set(msg.id, conn);
-  } else if (msg.t === 'abort') {
-    for (const conn of live.values()) conn.abort();
+function serve(socket: Socket, id: number): void {
+  if (socket.destroyed) {
+    send({ t: 'closed', id, bytesIn: 0, bytesOut: 0, reason: 'error' });
+    return;
   }
+  const conn = new JsConnection(
+    socket,
+    policy,
+    (end) => {
+      live.delete(id);
+      flushBytes();
+      send({ t: 'closed', id, ...end });
+    },
+    (bytesIn, bytesOut) => {
+      const p = pending.get(id);
+      if (p) {
+        p[0] += bytesIn;
+        p[1] += bytesOut;
+      } else {
+        pending.set(id, [bytesIn, bytesOut]);
+      }
+    },
+  );
+  live.set(id, conn);
+  if (aborted) conn.abort();
+}
+
+// none: `handle` is the primary's listening socket (a raw TCP handle): net.Server.listen(handle)
+// calls listen() on it again (harmless) and accepts. pauseOnConnect: nothing is read before the
+// primary's verdict.
+function listenOn(handle: object, host: string): void {
+  const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
+    const key = ++nextKey;
+    awaiting.set(key, socket);
+    send({ t: 'accepted', key, peer: peerOf(socket, host) });
+  });
+  server.on('error', (e: NodeJS.ErrnoException) => {
+    if (typeof e.errno === 'number') send({ t: 'error', errno: -e.errno, syscall: e.syscall ?? 'accept' });
+  });
+  listener = server;
+  server.listen(handle, () => send({ t: 'listening' }));
+}
+
+process.on('message', (msg: ToWorker, handle?: Socket | object) => {
+  switch (msg.t) {
+    case 'conn':
+      if (handle instanceof Socket) serve(handle, msg.id);
+      else send({ t: 'closed', id: msg.id, bytesIn: 0, bytesOut: 0, reason: 'error' });
+      break;
+    case 'listen':
+      if (handle !== undefined && listener === null) listenOn(handle, msg.host);
+      break;
+    case 'admit': {
+      const socket = awaiting.get(msg.key);
+      awaiting.delete(msg.key);
+      if (socket === undefined) break;
+      serve(socket, msg.id);
+      socket.resume();
+      break;
+    }
+    case 'refuse':
+      awaiting.get(msg.key)?.destroy();
+      awaiting.delete(msg.key);
+      break;
+    case 'stop':
+      // The descriptor is closed now (uv_close); connections already accepted go on.
+      listener?.close();
+      listener = null;
+      send({ t: 'stopped' });
+      break;
+    case 'abort':
+      aborted = true;
+      for (const conn of live.values()) conn.abort();
+      break;
+  }
+});
+
+// The primary lets us go (cluster's graceful disconnect) only after our 'stopped'; should the
+// channel close otherwise, the listener must not keep this process alive.
+process.on('disconnect', () => {
+  listener?.close();
+  listener = null;
 });
 
 // Ctrl-C in a terminal signals the whole process group, workers included. The primary decides

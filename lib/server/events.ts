@@ -19,7 +19,10 @@ export interface ConnectionEvent {
   pid?: number;
   /** Thread model: the slot of the INFO table it occupies. */
   slot?: number;
-  /** prefork, reuseport: the index of the pool worker serving it (0..workers-1; see stats().perWorker). */
+  /**
+   * prefork, reuseport, cluster: the index of the pool worker serving it; prethread: of the pool
+   * thread (0..workers-1; see stats().perWorker).
+   */
   worker?: number;
 }
 
@@ -109,6 +112,10 @@ export const TRACE_CALLS = [
   'close-node-lfd',
   'epoll_wait',
   'epoll_ctl',
+  'epoll_create',
+  'queue-push',
+  'queue-pop',
+  'pthread_join',
   'door-pass',
   'door-refuse',
   'dup2',
@@ -125,7 +132,10 @@ export type TraceCall = (typeof TRACE_CALLS)[number];
  * Pool models: pool-fork → result the worker's pid; worker-accept → as accept; sendmsg/recvmsg →
  * fd the worker's Unix socket, result the descriptor passed (its number in the sender/receiver);
  * epoll_wait → fd the epoll instance, result ready descriptors; epoll_ctl → fd the descriptor,
- * result (op << 16) | events (op 1 ADD, 2 DEL, 3 MOD).
+ * result (op << 16) | events (op 1 ADD, 2 DEL, 3 MOD). prethread: pthread_create/pthread_join of a
+ * pool thread → worker its index (join: result its tid); mutex-lock/unlock, worker-accept as
+ * prefork's; queue-push → fd cfd, result the queue's length; queue-pop → fd cfd, result the tid.
+ * epoll: epoll_create → result epfd; close-conn → result the epoll descriptor cfd leaves.
  * door-pass → fd cfd, result the live connections from the client's address (0 without maxPerSource);
  * door-refuse → fd cfd, result the reason's number (see `reason`); dup2 (exec handler) → fd cfd,
  * result the standard descriptor it now is; execve → result 0 before the call, -1 (with errno) if it failed.

@@ -4,7 +4,7 @@
 // the way a Node programmer would (stream events, backpressure with pause/resume and 'drain',
 // timers).
 import type { Socket } from 'node:net';
-import type { DisconnectReason } from './events';
+import type { DisconnectReason, Peer } from './events';
 import type { ResolvedOptions, ServiceName } from './options';
 
 export interface JsServePolicy {
@@ -31,6 +31,15 @@ interface ConnectionEnd {
   /** Bytes the kernel took (write callbacks without an error), as native write() counts them. */
   bytesOut: number;
   reason: DisconnectReason;
+}
+
+/**
+ * The client of an accepted socket. A client that reset before we looked has no address left;
+ * its family is then the listener's (`host`).
+ */
+export function peerOf(socket: Socket, host: string): Peer {
+  const family = socket.remoteFamily === 'IPv6' || (socket.remoteFamily === undefined && host.includes(':')) ? 'IPv6' : 'IPv4';
+  return { address: socket.remoteAddress ?? '', family, port: socket.remotePort ?? 0 };
 }
 
 /** ASCII a–z to A–Z, every other byte unchanged (native/core/connection.cc does the same). */

@@ -184,7 +184,7 @@ function nativeStartOptions(opts: ResolvedOptions & { model: NativeModel }): Nat
   };
 }
 
-/** Starts a native server (fork, thread, iterative, prefork, reuseport); throws a SystemError when a syscall fails. */
+/** Starts a native server (fork, thread, iterative, prefork, reuseport, prethread, epoll); throws a SystemError when a syscall fails. */
 export function startNativeBackend(opts: ResolvedOptions & { model: NativeModel }, sink: EventSink): Backend {
   let onExit!: (v: [number | null, number | null]) => void;
   const masterExit = new Promise<[number | null, number | null]>((r) => (onExit = r));

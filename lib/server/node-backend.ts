@@ -14,7 +14,7 @@ class NodeBackend extends NetListenerBackend {
 
   constructor(opts: ResolvedOptions, sink: EventSink) {
     const policy = jsServePolicy(opts);
-    super(opts, sink, false);
+    super(opts, sink, 'accept');
     this.#policy = policy;
   }
 

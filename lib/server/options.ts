@@ -22,13 +22,29 @@ import { ExecHandler, isExecHandler, ResolvedExec, resolveExec } from './exec';
 export type { ExecHandler, ExecStderr } from './exec';
 
 /** The models of the addon: real POSIX servers in C++. */
-export const NATIVE_MODELS = ['fork', 'thread', 'iterative', 'prefork', 'reuseport'] as const satisfies readonly NativeModel[];
-/** The native models with a fixed pool of worker processes (`workers`, stats().perWorker). */
-export const POOL_MODELS = ['prefork', 'reuseport'] as const satisfies readonly NativeModel[];
+export const NATIVE_MODELS = [
+  'fork',
+  'thread',
+  'iterative',
+  'prefork',
+  'reuseport',
+  'prethread',
+  'epoll',
+] as const satisfies readonly NativeModel[];
+/**
+ * The native models with a fixed pool (`workers`, stats().perWorker, `worker` on events): of
+ * worker processes (prefork, reuseport) or of threads (prethread).
+ */
+export const POOL_MODELS = ['prefork', 'reuseport', 'prethread'] as const satisfies readonly NativeModel[];
 /** The native models run by the master program (fork + execve): `pid` is the master's. */
 export const PROCESS_MODELS = ['fork', 'prefork', 'reuseport'] as const satisfies readonly NativeModel[];
 /** prefork: how the pool members take turns at accept() (UNP 30.6–30.9). */
 export const ACCEPT_LOCKS = ['none', 'flock', 'mutex', 'pass'] as const satisfies readonly NativeAcceptLock[];
+/** prethread: how the pool threads share the listener (UNP 30.11–30.12); the first is the default. */
+export const PRETHREAD_ACCEPT_LOCKS = ['mutex', 'main'] as const satisfies readonly NativeAcceptLock[];
+/** node:cluster's two policies: the primary accepts and passes handles (rr), or every worker accepts (none). */
+export const SCHEDULING_POLICIES = ['rr', 'none'] as const;
+export type SchedulingPolicy = (typeof SCHEDULING_POLICIES)[number];
 /** Node's own servers, for comparison: net.Server in this process, and node:cluster. */
 export const JS_MODELS = ['node', 'cluster'] as const;
 export const MODELS = [...NATIVE_MODELS, ...JS_MODELS] as const;
@@ -47,22 +63,23 @@ const READING_HANDLERS = ['echo', 'upper', 'discard', 'chargen'] as const;
 export const EXEC_MODELS = ['fork', 'prefork'] as const;
 export type Model = (typeof MODELS)[number];
 export type ServiceName = (typeof HANDLERS)[number];
-/** A service by name, or `{ exec: [file, ...args] }`: a program per connection (fork model). */
+/** A service by name, or `{ exec: [file, ...args] }`: a program per connection (fork, prefork). */
 export type Handler = ServiceName | ExecHandler;
-export type AcceptLock = (typeof ACCEPT_LOCKS)[number];
+export type AcceptLock = (typeof ACCEPT_LOCKS)[number] | (typeof PRETHREAD_ACCEPT_LOCKS)[number];
 
 /** listen()'s backlog when none is given: Node's net.Server default. */
 export const DEFAULT_BACKLOG = 511;
-/** The cap on `workers` (cluster, prefork, reuseport); the addon's own (constants.MAX_WORKERS) is the same. */
+/** The cap on `workers` (cluster, prefork, reuseport, prethread); the addon's own (constants.MAX_WORKERS) is the same. */
 export const MAX_WORKERS = 64;
 
 export interface ServerOptions {
   /**
    * Native: 'fork' (process per connection), 'thread' (thread per connection), 'iterative' (one
    * at a time), 'prefork' (a pool of processes forked once, each serving one client at a time),
-   * 'reuseport' (a pool of processes, each with its own SO_REUSEPORT listener and epoll loop).
-   * Node's own, for comparison: 'node' (net.Server in this process), 'cluster' (node:cluster: a
-   * pool of worker processes, connections handed out by this process).
+   * 'reuseport' (a pool of processes, each with its own SO_REUSEPORT listener and epoll loop),
+   * 'prethread' (a pool of threads created once), 'epoll' (one thread, an event loop). Node's own,
+   * for comparison: 'node' (net.Server in this process), 'cluster' (node:cluster: a pool of worker
+   * processes).
    */
   model: Model;
   /** Numeric IPv4 or IPv6 address to bind. Default '127.0.0.1'. */
@@ -76,8 +93,9 @@ export interface ServerOptions {
    */
   backlog?: number;
   /**
-   * Live connections served at once (fork: children; thread: slots of the INFO table; cluster,
-   * prefork, reuseport: across all workers), 1..4096 (fork: 1..1024).
+   * Live connections served at once (fork: children; thread, prethread, epoll: slots of the INFO
+   * table, prethread's queued connections included; cluster, prefork, reuseport: across all
+   * workers), 1..4096 (fork: 1..1024).
    * Default 100, as in the lecture. The next client is accepted, closed and reported as 'reject'.
    * The iterative model ignores it: it serves one client and leaves the others in the backlog.
    */
@@ -143,15 +161,17 @@ export interface ServerOptions {
   /** The window of minBytesPerSecond, 100..2^31-1 ms. Default 1000. Only with minBytesPerSecond. */
   rateWindowMs?: number;
   /**
-   * Lab hook, fork, thread, prefork and reuseport models: a message that is exactly "CRASH\n" makes
-   * the child or pool worker abort() (reaped with SIGABRT; a pool worker is replaced) or the worker
-   * thread end abruptly (pthread_exit); reported as reason 'crash'.
+   * Lab hook, fork, thread, prefork, reuseport and prethread models: a message that is exactly
+   * "CRASH\n" makes the child or pool worker abort() (reaped with SIGABRT; a pool worker is
+   * replaced) or the worker or pool thread end abruptly (pthread_exit; a pool thread is replaced);
+   * reported as reason 'crash'. Not for epoll: one thread serves every connection.
    */
   labCrash?: boolean;
   /**
-   * cluster, prefork, reuseport: worker processes, forked once at start, 1..64. Default:
-   * os.availableParallelism(). A prefork worker serves one client at a time: a client beyond the
-   * pool waits in the listen backlog.
+   * cluster, prefork, reuseport: worker processes, forked once at start; prethread: threads,
+   * created once at start; 1..64. Default: os.availableParallelism(). A prefork worker or a
+   * prethread thread serves one client at a time: a client beyond the pool waits in the listen
+   * backlog (prethread 'main': in the hand-off queue).
    */
   workers?: number;
   /**
@@ -159,8 +179,17 @@ export interface ServerOptions {
    * the shared listener; 'flock': a file lock around accept() (fcntl, UNP 30.7); 'mutex': a
    * process-shared, robust mutex around accept() (UNP 30.8); 'pass': the master accepts and passes
    * each descriptor to an idle worker over a Unix socket with SCM_RIGHTS (UNP 30.9).
+   * prethread: 'mutex' (default): each pool thread locks a mutex around its own accept() (UNP
+   * 30.11); 'main': the server thread accepts and hands each connection to an idle pool thread
+   * through a queue and a condition variable (UNP 30.12).
    */
   acceptLock?: AcceptLock;
+  /**
+   * cluster: 'rr' (default; this process, the primary, accepts and passes each connection to the
+   * next worker) or 'none' (every worker accepts on the shared listening socket itself),
+   * node:cluster's SCHED_RR and SCHED_NONE.
+   */
+  schedulingPolicy?: SchedulingPolicy;
   /**
    * Closes the server when aborted, as close() would (net.Server's `signal`). Already aborted:
    * startServer() rejects with an AbortError and starts nothing.
@@ -207,6 +236,7 @@ const KNOWN = new Set([
   'allow',
   'deny',
   'acceptLock',
+  'schedulingPolicy',
   'signal',
 ]);
 
@@ -233,7 +263,13 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   onlyFor(o, model, ['reap', 'restart'], ['fork']);
   onlyFor(o, model, ['threadArg', 'labHoldMs'], ['thread']);
   onlyFor(o, model, ['workers'], ['cluster', ...POOL_MODELS]);
-  onlyFor(o, model, ['acceptLock'], ['prefork']);
+  onlyFor(o, model, ['acceptLock'], ['prefork', 'prethread']);
+  onlyFor(o, model, ['schedulingPolicy'], ['cluster']);
+  if (model === 'epoll' && o.labCrash !== undefined) {
+    throw invalidValue(
+      `The "labCrash" option does not apply to the epoll model: one thread serves every connection, there is no child or worker of its own to crash`,
+    );
+  }
   onlyFor(o, model, ['labCrash'], ['fork', 'thread', ...POOL_MODELS]);
   if ((model === 'node' || model === 'cluster') && o.trace !== undefined && o.trace !== false) {
     throw invalidValue(
@@ -271,7 +307,11 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     rateWindowMs: integerIn('rateWindowMs', o.rateWindowMs ?? 1000, 100, 2 ** 31 - 1),
     labCrash: boolean('labCrash', o.labCrash ?? false),
     workers: integerIn('workers', o.workers ?? Math.min(availableParallelism(), MAX_WORKERS), 1, MAX_WORKERS),
-    acceptLock: oneOf('acceptLock', o.acceptLock ?? 'none', ACCEPT_LOCKS),
+    acceptLock:
+      model === 'prethread'
+        ? oneOf('acceptLock', o.acceptLock ?? PRETHREAD_ACCEPT_LOCKS[0], PRETHREAD_ACCEPT_LOCKS)
+        : oneOf('acceptLock', o.acceptLock ?? 'none', ACCEPT_LOCKS),
+    schedulingPolicy: oneOf('schedulingPolicy', o.schedulingPolicy ?? 'rr', SCHEDULING_POLICIES),
     signal: abortSignal('signal', o.signal),
   };
   return { ...resolved, ...resolveHandler(o, model) };

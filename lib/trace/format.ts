@@ -36,7 +36,14 @@ type NoteKey =
   | 'close-conn:iterative'
   | 'listen:reuseport'
   | 'mutex-lock:ownerdead'
-  | 'waitpid:pool';
+  | 'waitpid:pool'
+  | 'pthread_create:pool'
+  | 'worker-accept:thread'
+  | 'mutex-lock:thread'
+  | 'mutex-unlock:thread'
+  | 'close-conn:pool'
+  | 'close-conn:epoll'
+  | 'epoll_wait:thread';
 
 export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
   en: {
@@ -91,6 +98,25 @@ export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
     epoll_wait: 'one process, many clients: epoll_wait() sleeps until any of its sockets is ready (UNP 6.8, with epoll)',
     epoll_ctl:
       'epoll_ctl() registers a socket, or switches it between EPOLLIN and EPOLLOUT: what a short send() left is kept until the socket can take it',
+    'epoll_wait:thread':
+      'one thread, many clients: epoll_wait() returns the ready descriptors, and the thread serves each in turn, blocking on none (UNP 6.8, with epoll)',
+    epoll_create: 'epoll_create1() makes the set of descriptors the event loop waits on: one thread will serve every client',
+    'pthread_create:pool':
+      'the pool is created once, at start (or a crashed thread is replaced): no thread is created per connection (UNP 30.11)',
+    'worker-accept:thread':
+      'a pool thread created at start accepts: the client is served by a thread that already existed (points 1, 6; UNP 30.11)',
+    'mutex-lock:thread':
+      'the pool thread takes the accept mutex: only the thread holding it sleeps in accept(), the others wait for the mutex (UNP 30.11)',
+    'mutex-unlock:thread':
+      'accept() returned: the mutex is released so that the next idle pool thread can accept; this thread serves the client itself',
+    'queue-push':
+      'the main thread accepts, puts cfd in the queue and signals the condition variable: an idle pool thread wakes up (UNP 30.12)',
+    'queue-pop': 'an idle pool thread woken by the condition variable takes cfd from the queue and serves it',
+    pthread_join: 'close(): the pool thread has returned and pthread_join collects it, so no thread outlives the server',
+    'close-conn:pool':
+      'read() returned 0 or failed: the pool thread closes cfd and goes back for the next client; the thread lives on',
+    'close-conn:epoll':
+      'read() returned 0 or failed: close(cfd) also takes it out of the epoll set; the loop goes on serving the others',
     'door-pass':
       "the door's rules (allow/deny, maxPerSource, maxConnectionsPerSecond) let the client in: only now is a process or thread spent on it",
     'door-refuse':
@@ -145,6 +171,18 @@ export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
       '每个工作进程在同一地址和端口上创建自己的监听套接字（SO_REUSEPORT）：内核按哈希把新连接分给组里的各个套接字',
     epoll_wait: '一个进程，多个客户端：epoll_wait() 睡眠，直到任一套接字就绪（UNP 6.8，用 epoll）',
     epoll_ctl: 'epoll_ctl() 登记套接字，或在 EPOLLIN 与 EPOLLOUT 之间切换：send() 没写完的部分先保存，等套接字可写时再发',
+    'epoll_wait:thread':
+      '一个线程，多个客户端：epoll_wait() 返回就绪的描述符，线程依次处理每一个，不在任何一个上阻塞（UNP 6.8，用 epoll）',
+    epoll_create: 'epoll_create1() 创建事件循环所等待的描述符集合：一个线程将服务所有客户端',
+    'pthread_create:pool': '线程池在启动时一次创建（或替换一个崩溃的线程）：不会为每个连接创建线程（UNP 30.11）',
+    'worker-accept:thread': '启动时创建的线程池线程调用 accept()：客户端由已经存在的线程处理（第 1、6 点；UNP 30.11）',
+    'mutex-lock:thread': '线程池线程获得 accept 互斥锁：只有持锁的线程阻塞在 accept() 中，其余线程等待这把锁（UNP 30.11）',
+    'mutex-unlock:thread': 'accept() 已返回：释放互斥锁，下一个空闲线程才能 accept；本线程自己处理这个客户端',
+    'queue-push': '主线程 accept 后把 cfd 放入队列，并通过条件变量唤醒一个空闲的线程池线程（UNP 30.12）',
+    'queue-pop': '被条件变量唤醒的空闲线程从队列中取出 cfd 并处理它',
+    pthread_join: 'close()：线程池线程已返回，pthread_join 回收它，服务器结束后不留下任何线程',
+    'close-conn:pool': 'read() 返回 0 或出错：线程池线程关闭 cfd，回去等待下一个客户端；线程继续存在',
+    'close-conn:epoll': 'read() 返回 0 或出错：close(cfd) 同时把它从 epoll 集合中移除；事件循环继续服务其他客户端',
     'door-pass': '门禁规则（allow/deny、maxPerSource、maxConnectionsPerSecond）放行了这个客户端：此后才为它创建进程或线程',
     'door-refuse':
       '在门口拒绝：accept() 之后立即 close(cfd)，不为它 fork() 或创建线程（相当于 xinetd 的 only_from、per_source、cps）',
@@ -240,7 +278,17 @@ export function traceNote(e: TraceEvent, lang: Lang, ctx: TraceContext = {}): st
 }
 
 function noteKey(e: TraceEvent, role: TraceRole): NoteKey {
+  // prethread: a pool thread's calls (in Node's process, with its index).
+  const poolThread = role === 'in-process' && e.worker !== undefined;
   switch (e.call) {
+    case 'pthread_create':
+      return poolThread ? 'pthread_create:pool' : 'pthread_create';
+    case 'worker-accept':
+      return poolThread ? 'worker-accept:thread' : 'worker-accept';
+    case 'mutex-unlock':
+      return poolThread ? 'mutex-unlock:thread' : 'mutex-unlock';
+    case 'epoll_wait':
+      return role === 'in-process' ? 'epoll_wait:thread' : 'epoll_wait';
     case 'close-lfd':
       // A pool worker closes a listener only when the server stops (reuseport: its own).
       return role === 'child' && e.worker === undefined ? 'close-lfd' : 'close-lfd:stop';
@@ -249,6 +297,7 @@ function noteKey(e: TraceEvent, role: TraceRole): NoteKey {
     case 'waitpid':
       return e.worker !== undefined ? 'waitpid:pool' : 'waitpid';
     case 'mutex-lock':
+      if (poolThread) return 'mutex-lock:thread';
       return e.errno === 'EOWNERDEAD' ? 'mutex-lock:ownerdead' : 'mutex-lock';
     case 'shutdown':
       return e.id !== 0 || e.slot !== undefined ? 'shutdown:conn' : 'shutdown';
@@ -256,7 +305,9 @@ function noteKey(e: TraceEvent, role: TraceRole): NoteKey {
       return role === 'master' ? 'slots-full:fork' : 'slots-full';
     case 'close-conn':
       if (role !== 'in-process') return 'close-conn';
-      return e.slot !== undefined ? 'close-conn:thread' : 'close-conn:iterative';
+      if (e.slot !== undefined) return 'close-conn:thread';
+      if (e.worker !== undefined) return 'close-conn:pool';
+      return e.result > 0 ? 'close-conn:epoll' : 'close-conn:iterative';
     default:
       return e.call;
   }
@@ -288,7 +339,11 @@ function epollCtlText(e: TraceEvent, lang: Lang): string {
 export function traceCallText(e: TraceEvent, lang: Lang, ctx: TraceContext = {}): string {
   const text = callText(e, lang, ctx);
   if (e.worker === undefined) return text;
-  // Pool models: which worker made the call (pool-fork, sendmsg: which one it concerns).
+  // Pool models: which worker made the call (pool-fork, sendmsg, pthread_create/join: which one it
+  // concerns). prethread's pool is of threads, in Node's process.
+  if (traceRole(e, ctx) === 'in-process') {
+    return lang === 'en' ? `${text} (pool thread ${e.worker})` : `${text}（线程池线程 ${e.worker}）`;
+  }
   return lang === 'en' ? `${text} (worker ${e.worker})` : `${text}（工作进程 ${e.worker}）`;
 }
 
@@ -328,6 +383,7 @@ function callText(e: TraceEvent, lang: Lang, ctx: TraceContext): string {
       return en ? `waitpid → reaped ${e.result}, ${waitText(e.fd, lang)}` : `waitpid → 回收 ${e.result}，${waitText(e.fd, lang)}`;
     case 'pthread_create':
       if (e.result !== 0) return `pthread_create${failed(e, lang)}`;
+      if (e.worker !== undefined) return 'pthread_create';
       return en ? `pthread_create → slot ${slot} (cfd ${e.fd}${conn})` : `pthread_create → 槽位 ${slot}（cfd ${e.fd}${conn}）`;
     case 'pthread_detach':
       return en ? `pthread_detach(slot ${slot})` : `pthread_detach(槽位 ${slot})`;
@@ -382,6 +438,16 @@ function callText(e: TraceEvent, lang: Lang, ctx: TraceContext): string {
       return en ? `epoll_wait(${e.fd}) → ${e.result} ready` : `epoll_wait(${e.fd}) → ${e.result} 个就绪`;
     case 'epoll_ctl':
       return `${epollCtlText(e, lang)}${conn}${e.errno ? failed(e, lang) : ''}`;
+    case 'epoll_create':
+      return e.errno ? `epoll_create1()${failed(e, lang)}` : `epoll_create1() → epfd ${e.result}`;
+    case 'queue-push':
+      return en
+        ? `queue ← cfd ${e.fd}${conn} (${e.result} waiting), pthread_cond_signal`
+        : `cfd ${e.fd} 放入队列${conn}（队列中 ${e.result} 个），pthread_cond_signal`;
+    case 'queue-pop':
+      return en ? `queue → cfd ${e.fd}${conn}, tid ${e.result}` : `从队列取出 cfd ${e.fd}${conn}，线程 ${e.result}`;
+    case 'pthread_join':
+      return en ? `pthread_join(tid ${e.result})` : `pthread_join(线程 ${e.result})`;
     case 'door-pass': {
       const live = e.result > 0 ? (en ? `, ${e.result} live from it` : `，来自该地址的连接 ${e.result} 个`) : '';
       return en ? `door: ${at(e.address)} admitted${live}${conn}` : `门禁：放行 ${at(e.address)}${live}${conn}`;

@@ -5,15 +5,16 @@
 //
 // Who made a call is known from the record itself: its pid (Node, the master, a child or pool
 // worker), and for the in-process models the call (socket/bind/listen and close()'s shutdowns are
-// made on Node's JS thread, a worker's calls carry its connection and slot, the rest is the server
-// thread).
+// made on Node's JS thread, a worker's calls carry its connection and slot, a prethread pool
+// thread's its index, the rest is the server thread). What a model prepares before its server
+// thread exists (prethread's pool, epoll's epoll set) is made on Node's thread too.
 import type { Peer, TraceCall, TraceEvent } from '../server/events';
 import type { Lang } from '../util/i18n';
 import { t } from '../util/i18n';
 import { decodeWaitStatus, traceCallText, traceNote } from './format';
 import type { RecordedServer } from './recording';
 
-type LaneKind = 'node' | 'master' | 'child' | 'server-thread' | 'worker' | 'cluster-worker';
+type LaneKind = 'node' | 'master' | 'child' | 'server-thread' | 'worker' | 'pool-thread' | 'cluster-worker';
 
 /**
  * How a lane ends: 'running' (still alive when the recording ended), 'exited' (a thread returned),
@@ -24,13 +25,18 @@ type LaneKind = 'node' | 'master' | 'child' | 'server-thread' | 'worker' | 'clus
 type LaneEnd = 'running' | 'exited' | 'reaped' | 'zombie' | 'killed' | 'closed';
 
 export interface Lane {
-  /** 'node', 'master', 'server-thread', 'child:<pid>', 'worker:<connection id>', 'cluster-worker:<pid>'. */
+  /**
+   * 'node', 'master', 'server-thread', 'child:<pid>', 'worker:<connection id>', 'pool:<index>'
+   * (prethread), 'cluster-worker:<pid>'.
+   */
   id: string;
   kind: LaneKind;
   pid: number;
-  /** Threads: the kernel's thread id, once the worker said it (worker-start). */
+  /** Threads: the kernel's thread id, once the thread said it (worker-start; a pool thread's queue-pop). */
   tid?: number;
   slot?: number;
+  /** prethread's pool threads: the index in the pool; a replacement keeps its lane. */
+  worker?: number;
   /** The connection it serves (children and workers). */
   connection?: number;
   peer?: Peer;
@@ -77,6 +83,8 @@ export interface Mark {
   errno?: string | null;
   id?: number;
   slot?: number;
+  /** Pool models: the member that made the call, or that pthread_create/pthread_join made or joined. */
+  worker?: number;
   /** A lane this mark points to: the new lane of a fork/pthread_create, the child a SIGCHLD came from. */
   target?: string;
   /** Short label drawn at the mark. */
@@ -163,6 +171,14 @@ function shortLabel(e: TraceEvent, lang: Lang): string {
       return `epoll_wait → ${e.result}`;
     case 'epoll_ctl':
       return 'epoll_ctl';
+    case 'epoll_create':
+      return `epoll_create → ${e.result}`;
+    case 'queue-push':
+      return t(lang, { en: `queue ← ${e.fd}`, zh: `入队 ${e.fd}` });
+    case 'queue-pop':
+      return t(lang, { en: `queue → ${e.fd}`, zh: `出队 ${e.fd}` });
+    case 'pthread_join':
+      return `pthread_join #${e.worker ?? '?'}`;
     case 'door-pass':
       return t(lang, { en: 'door: in', zh: '门禁：放行' });
     case 'door-refuse':
@@ -172,6 +188,42 @@ function shortLabel(e: TraceEvent, lang: Lang): string {
     case 'execve':
       return `execve(${(e.program ?? '?').split('/').pop()})`;
   }
+}
+
+// A prethread pool thread's own calls (its index is the record's worker). pthread_create and
+// pthread_join carry the index of the thread created or joined instead: see poolLanes().
+const POOL_THREAD_CALLS: ReadonlySet<TraceCall> = new Set<TraceCall>([
+  'mutex-lock',
+  'mutex-unlock',
+  'worker-accept',
+  'queue-pop',
+  'slots-full',
+  'close-conn',
+]);
+
+/**
+ * prethread: who made each pthread_create and pthread_join of the pool. The first creation of an
+ * index is the pool's, at start (Node's thread); a later one is a crashed thread making its
+ * replacement (its own lane). The last join of an index is close()'s (the server thread); an
+ * earlier one is a replacement joining the thread it replaced (the index's lane).
+ */
+function poolLanes(rec: RecordedServer): Map<TraceEvent, string> {
+  const out = new Map<TraceEvent, string>();
+  if (rec.model !== 'prethread') return out;
+  const created = new Set<number>();
+  const lastJoin = new Map<number, TraceEvent>();
+  for (const e of rec.trace) {
+    if (e.worker === undefined) continue;
+    if (e.call === 'pthread_create') {
+      out.set(e, created.has(e.worker) ? `pool:${e.worker}` : NODE);
+      created.add(e.worker);
+    } else if (e.call === 'pthread_join') {
+      out.set(e, `pool:${e.worker}`);
+      lastJoin.set(e.worker, e);
+    }
+  }
+  for (const e of lastJoin.values()) out.set(e, SERVER_THREAD);
+  return out;
 }
 
 function kindOf(call: TraceCall): MarkKind {
@@ -200,6 +252,7 @@ function kindOf(call: TraceCall): MarkKind {
     case 'execve':
       return 'exec';
     case 'waitpid':
+    case 'pthread_join': // the parent collects what is left of a finished thread, as waitpid does of a child
       return 'waitpid';
     case 'child-exit':
       return 'exit';
@@ -214,12 +267,17 @@ function kindOf(call: TraceCall): MarkKind {
 const hasMaster = (rec: RecordedServer) => rec.model === 'fork' || rec.model === 'prefork' || rec.model === 'reuseport';
 
 /** Which lane made this call (see the header comment). */
-function laneOf(rec: RecordedServer, e: TraceEvent): string {
+function laneOf(rec: RecordedServer, e: TraceEvent, pool: Map<TraceEvent, string>): string {
   if (hasMaster(rec)) {
     if (e.pid === rec.nodePid) return NODE;
     if (e.pid === rec.pid) return MASTER;
     return `child:${e.pid}`;
   }
+  const known = pool.get(e);
+  if (known !== undefined) return known;
+  if (e.worker !== undefined && POOL_THREAD_CALLS.has(e.call)) return `pool:${e.worker}`;
+  // epoll's prepare(): the epoll set and its listener, on Node's thread before the server thread.
+  if (e.call === 'epoll_create' || (e.call === 'epoll_ctl' && e.id === 0)) return NODE;
   switch (e.call) {
     case 'socket':
     case 'bind':
@@ -248,9 +306,10 @@ export function buildDiagram(rec: RecordedServer, lang: Lang): Diagram {
   let seq = 0;
   const cfdOf = new Map<number, number>(); // connection id → the cfd accept() returned for it
   for (const e of rec.trace) if (e.call === 'accept') cfdOf.set(e.id, e.result);
+  const pool = poolLanes(rec);
 
   for (const e of rec.trace) {
-    const lane = laneOf(rec, e);
+    const lane = laneOf(rec, e, pool);
     const base = {
       lane,
       kind: kindOf(e.call),
@@ -262,6 +321,7 @@ export function buildDiagram(rec: RecordedServer, lang: Lang): Diagram {
       errno: e.errno,
       id: e.id,
       ...(e.slot !== undefined ? { slot: e.slot } : {}),
+      ...(e.worker !== undefined ? { worker: e.worker } : {}),
       label: shortLabel(e, lang),
       text: traceCallText(e, lang, ctx),
       note: traceNote(e, lang, ctx),
@@ -297,9 +357,11 @@ export function buildDiagram(rec: RecordedServer, lang: Lang): Diagram {
         ? `child:${e.result}`
         : e.call === 'pthread_create' && e.result === 0 && rec.model === 'thread'
           ? `worker:${e.id}`
-          : e.call === 'exec'
-            ? MASTER
-            : undefined;
+          : e.call === 'pthread_create' && e.result === 0 && e.worker !== undefined && pool.get(e) === NODE
+            ? `pool:${e.worker}`
+            : e.call === 'exec'
+              ? MASTER
+              : undefined;
     const wrong = e.call === 'worker-start' && cfdOf.has(e.id) && cfdOf.get(e.id) !== e.fd;
     items.push({
       timeMs: e.timeMs,
@@ -415,6 +477,19 @@ export function buildDiagram(rec: RecordedServer, lang: Lang): Diagram {
         end: 'running',
       }));
     }
+    if (m.target?.startsWith('pool:')) {
+      const worker = Number(m.target.slice('pool:'.length));
+      ensure(m.target, () => ({
+        id: m.target!,
+        kind: 'pool-thread',
+        pid: rec.nodePid,
+        worker,
+        parent: NODE,
+        startRow: m.row,
+        endRow: lastRow,
+        end: 'running',
+      }));
+    }
     if (m.lane.startsWith('cluster-worker:')) {
       ensure(m.lane, () => ({
         id: m.lane,
@@ -440,6 +515,18 @@ export function buildDiagram(rec: RecordedServer, lang: Lang): Diagram {
         end: 'running',
       }));
     }
+    if (m.lane.startsWith('pool:') && !lanes.has(m.lane)) {
+      ensure(m.lane, () => ({
+        id: m.lane,
+        kind: 'pool-thread',
+        pid: m.pid,
+        worker: Number(m.lane.slice('pool:'.length)),
+        parent: NODE,
+        startRow: m.row,
+        endRow: lastRow,
+        end: 'running',
+      }));
+    }
     if (m.lane.startsWith('worker:') && !lanes.has(m.lane)) {
       ensure(m.lane, () => ({
         id: m.lane,
@@ -458,6 +545,17 @@ export function buildDiagram(rec: RecordedServer, lang: Lang): Diagram {
   for (const m of marks) {
     const lane = lanes.get(m.lane);
     if (m.call === 'worker-start' && lane) lane.tid = m.result;
+    if (m.call === 'queue-pop' && lane?.kind === 'pool-thread') lane.tid = m.result;
+    if (m.call === 'pthread_join' && m.lane === SERVER_THREAD) {
+      // close(): the pool thread has returned, and the server thread collects it.
+      const joined = lanes.get(`pool:${m.worker}`);
+      if (joined) {
+        joined.tid ??= m.result;
+        joined.exitRow = m.row;
+        joined.endRow = m.row;
+        joined.end = 'exited';
+      }
+    }
     if (m.call === 'child-exit' && lane) {
       lane.exitRow = m.row;
       lane.endRow = m.row;
@@ -494,7 +592,7 @@ export function buildDiagram(rec: RecordedServer, lang: Lang): Diagram {
     node.end = 'running';
   }
 
-  const order: LaneKind[] = ['node', 'master', 'server-thread', 'child', 'worker', 'cluster-worker'];
+  const order: LaneKind[] = ['node', 'master', 'server-thread', 'child', 'worker', 'pool-thread', 'cluster-worker'];
   const sorted = [...lanes.values()].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind) || a.startRow - b.startRow);
   const t0Ms = Math.min(rec.trace[0]?.timeMs ?? Infinity, marks[0]?.timeMs ?? Infinity, rec.startedMs);
   return { server: rec, lanes: sorted, marks, t0Ms, rows };

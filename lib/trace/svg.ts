@@ -64,6 +64,11 @@ function laneTitle(l: Lane, lang: Lang): string {
         en: `worker #${l.connection}${l.tid ? ` tid ${l.tid}` : ''}`,
         zh: `子线程 #${l.connection}${l.tid ? ` ${l.tid}` : ''}`,
       });
+    case 'pool-thread':
+      return t(lang, {
+        en: `pool thread #${l.worker}${l.tid ? ` tid ${l.tid}` : ''}`,
+        zh: `线程池线程 #${l.worker}${l.tid ? ` ${l.tid}` : ''}`,
+      });
     case 'cluster-worker':
       return t(lang, { en: `worker ${l.pid}`, zh: `工作进程 ${l.pid}` });
   }
@@ -172,6 +177,7 @@ function renderDiagram(d: Diagram, lang: Lang, top: number, width: number): { sv
         'data-pid': l.pid,
         'data-tid': l.tid,
         'data-slot': l.slot,
+        'data-worker': l.worker,
         'data-connection': l.connection,
         'data-parent': l.parent,
         'data-start-row': l.startRow,
@@ -273,6 +279,7 @@ function renderDiagram(d: Diagram, lang: Lang, top: number, width: number): { sv
         'data-errno': m.errno ?? undefined,
         'data-id': m.id || undefined,
         'data-slot': m.slot,
+        'data-worker': m.worker,
         'data-target': m.target,
         'data-wrong': m.wrong ? 'true' : undefined,
       })}>`,

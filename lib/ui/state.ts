@@ -27,6 +27,8 @@ interface ViewRow {
   tid?: number;
   /** thread: the INFO slot. */
   slot?: number;
+  /** prethread, and the process pools: the pool member serving it. */
+  worker?: number;
   /** The descriptor accept() returned (traced models). */
   cfd?: number;
   /** The descriptor the worker took from its argument; differs from cfd in the &cfd race. */
@@ -57,7 +59,10 @@ interface ViewServer {
   threadArg: string;
   maxClients: number;
   status: 'listening' | 'closed';
-  /** 'children' (fork), 'slots' (thread: INFO[maxClients]), 'current' (iterative), 'connections' (node, cluster). */
+  /**
+   * 'children' (fork), 'slots' (thread: INFO[maxClients]), 'current' (iterative), 'connections'
+   * (the others).
+   */
   tableKind: 'children' | 'slots' | 'current' | 'connections';
   /** Entries the table has (maxClients); the iterative model serves one at a time. */
   capacity: number;
@@ -108,6 +113,7 @@ class ServerState {
         const row: ViewRow = { key: this.keyFor(e), id: e.id, peer: at(e.peer), state: 'serving' };
         if (e.pid !== undefined) row.pid = e.pid;
         if (e.slot !== undefined) row.slot = e.slot;
+        if (e.worker !== undefined) row.worker = e.worker;
         if (this.cfdOf.has(e.id)) row.cfd = this.cfdOf.get(e.id);
         const early = this.early.get(e.id);
         if (early) {
@@ -237,7 +243,7 @@ class ServerState {
           });
         }
       }
-    } else if (rec.model === 'thread' || rec.model === 'iterative') {
+    } else if (rec.model === 'thread' || rec.model === 'iterative' || rec.model === 'prethread' || rec.model === 'epoll') {
       const serverThread = open ? tasksOf(rec.nodePid).find((x) => x.name === native.constants.threadNames.server) : undefined;
       tree.push({
         key: 'server-thread',
@@ -270,7 +276,9 @@ class ServerState {
           ? t(lang, { en: `child ${r.pid}`, zh: `子进程 ${r.pid}` })
           : rec.model === 'thread'
             ? t(lang, { en: `worker${r.tid ? ` tid ${r.tid}` : ''}`, zh: `子线程${r.tid ? ` ${r.tid}` : ''}` })
-            : t(lang, { en: 'connection', zh: '连接' });
+            : rec.model === 'prethread' && r.worker !== undefined
+              ? t(lang, { en: `pool thread #${r.worker}`, zh: `线程池线程 #${r.worker}` })
+              : t(lang, { en: 'connection', zh: '连接' });
       const parent = (rec.model === 'cluster' || pool) && r.pid !== undefined ? `w:${r.pid}` : connParent;
       tree.push({
         key: `c:${r.key}`,

@@ -9,6 +9,11 @@
 // - Errors that belong to one client (ECONNABORTED, EPROTO, …): counted and skipped.
 // - A passing shortage (ENOBUFS, ENOMEM): back off 10 ms instead of spinning.
 // - Anything else is fatal for the accept loop.
+//
+// An event loop (epoll) with a non-blocking listener must never sleep: its variant below waits
+// for nothing. EAGAIN ends a batch of accepts; EMFILE refuses what is pending with the reserve and
+// stops when nothing is; a passing shortage (or a reserve that cannot be reopened) asks the loop
+// to stop watching the listener for a moment (kAcceptPauseMs) instead of spinning on it.
 #pragma once
 
 #include <sys/socket.h>
@@ -19,7 +24,14 @@
 
 namespace ps {
 
-enum class AcceptVerdict { Retry, Fatal };
+enum class AcceptVerdict {
+  Retry,    // accept again now
+  Fatal,    // the accept loop cannot go on
+  Drained,  // non-blocking variant: nothing is pending; wait for the listener to be readable again
+  Pause,    // non-blocking variant: stop watching the listener for kAcceptPauseMs
+};
+
+constexpr int kAcceptPauseMs = 10;
 
 // The reserve descriptor: /dev/null, close-on-exec. -1 on failure.
 int open_reserve_fd();
@@ -35,5 +47,9 @@ int accept_client(int lfd, sockaddr_storage& peer, Counters& counters, const Eve
 // 0 in an event loop (epoll reported the listener readable; waiting would stall every client).
 AcceptVerdict handle_accept_failure(int err, int lfd, int& reserve_fd, Counters& counters, const EventPipe& events,
                                     Counter* member_accepts = nullptr, int pending_wait_ms = 1000);
+
+// A non-blocking listener in an event loop (epoll): never waits, never sleeps.
+AcceptVerdict handle_accept_failure_nonblocking(int err, int lfd, int& reserve_fd, Counters& counters,
+                                                const EventPipe& events);
 
 }  // namespace ps

@@ -3,9 +3,9 @@
 // event loop (serve_begin, serve_readable, serve_writable).
 //
 // Runs in a forked child (fork model), a pool member (prefork, reuseport), a worker thread
-// (thread model) or the server thread (iterative model), so it is written to be
-// async-signal-safe: recv/send only, a stack buffer, atomics for the byte counts — no
-// allocation, no locks, no exceptions.
+// (thread model), a pool thread (prethread) or the server thread (iterative, epoll), so it is
+// written to be async-signal-safe: recv/send only, a stack buffer, atomics for the byte counts —
+// no allocation, no locks, no exceptions.
 #pragma once
 
 #include <cstddef>
@@ -17,8 +17,10 @@
 
 namespace ps {
 
-// How every connection of a server is served. Every model (fork child, thread worker, iterative
-// server thread, and the designs to come) serves through serve_connection() with this policy.
+// How every connection of a server is served. Every blocking model (fork child, thread worker,
+// iterative server thread, prethread pool thread, prefork member) serves through
+// serve_connection() with this policy; the event loops (reuseport, epoll) through serve_begin(),
+// serve_readable() and serve_writable(), keeping the time limits themselves.
 struct ServePolicy {
   Handler handler = Handler::Echo;  // service.h (Exec is never served here: exec_child.h)
   // 0: no limit. Otherwise a client silent this long (nothing to read), or one that stops reading
@@ -49,7 +51,7 @@ bool is_crash_message(const ServePolicy& policy, const char* data, size_t n);
 
 // The time limits of one connection (ServePolicy) as deadlines on the monotonic clock, counted
 // from when it is made. The idle limit is not here: it is measured from the start of each wait.
-// serve_connection() keeps one per connection, and so does the reuseport event loop.
+// serve_connection() keeps one per connection, and so do the event loops (reuseport, epoll).
 struct ConnectionLimits {
   static constexpr int64_t kNever = INT64_MAX;
   int64_t life_end = kNever;    // maxConnectionMs after the start
@@ -74,7 +76,7 @@ struct ConnectionLimits {
 // an end was really an abort).
 DisconnectReason serve_connection(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes);
 
-// The same service for an event loop (reuseport), one step at a time on a non-blocking socket.
+// The same service for an event loop (reuseport, epoll), one step at a time on a non-blocking socket.
 // What a short send() left unsent is kept here until the socket takes it; meanwhile nothing more
 // is read from that client, so a server's memory per client stays bounded (ref/epoll.c's rule).
 struct PendingOutput {

@@ -36,9 +36,10 @@ namespace ps {
 //   worker-start: slot, fd the cfd the worker read from its argument, result its tid
 //   slots-full: fd cfd, closed at once (maxClients reached)
 //   shutdown: fd shut down to wake a blocked call (lfd at stop, cfd at abort)
-//   close-conn: fd cfd, closed when the connection is over (child or worker)
+//   close-conn: fd cfd, closed when the connection is over (child or worker); result 0, or
+//   (epoll) the epoll descriptor whose set close() also takes cfd out of
 //   exec: the master program is exec'd; fd Node's lfd, result lfd's number in the master
-// Pool models (prefork, reuseport); slot is the pool member's index:
+// Pool models (prefork, reuseport, prethread); slot is the pool member's index:
 //   pool-fork: the master forks member `slot` once, at start (or to replace it); result its pid
 //   worker-accept: a member accepts; fd its listener, result cfd, peer the client
 //   lock-file: prefork 'flock': the lock file, created and unlinked at once; fd it, result 0
@@ -49,8 +50,17 @@ namespace ps {
 //   recvmsg: the member receives it: fd its socket, result the descriptor's number in the member
 //   worker-idle: a 'pass' member tells the master it is idle again; fd its socket
 //   close-node-lfd: reuseport: the master closes Node's listener once every worker listens
-//   epoll_wait: fd the epoll instance, result the number of ready descriptors
+//   epoll_wait: fd the epoll instance, result the number of ready descriptors (epoll: only the
+//     returns that carry events are recorded, a timeout wake-up is not)
 //   epoll_ctl: fd the descriptor, result (op << 16) | events (op: 1 ADD, 2 DEL, 3 MOD)
+// prethread (a pool of threads; slot: the thread's index) and epoll (one thread, an event loop):
+//   pthread_create (pool): slot the new thread's index, fd -1, result its return value
+//   mutex-lock / mutex-unlock ('mutex'): the accept mutex; fd lfd, result the thread's tid
+//   worker-accept: a pool thread accepts, as above
+//   queue-push ('main'): the server thread hands cfd to the pool; fd cfd, result the queue's length
+//   queue-pop: a pool thread takes it; fd cfd, result its tid
+//   pthread_join: slot the joined thread's index, result its tid
+//   epoll_create: result the epoll descriptor
 //   door-pass: the door's rules (door.h) let a client in; fd cfd, result the live connections
 //   from its address, this one included (0 when maxPerSource is not set)
 //   door-refuse: the door refused a client (closed at once); fd cfd, result the RejectReason
@@ -89,10 +99,14 @@ namespace ps {
   X(CloseNodeLfd, 28, "close-node-lfd")  \
   X(EpollWait, 29, "epoll_wait")         \
   X(EpollCtl, 30, "epoll_ctl")           \
-  X(DoorPass, 31, "door-pass")           \
-  X(DoorRefuse, 32, "door-refuse")       \
-  X(Dup2, 33, "dup2")                    \
-  X(Execve, 34, "execve")
+  X(EpollCreate, 31, "epoll_create")     \
+  X(QueuePush, 32, "queue-push")         \
+  X(QueuePop, 33, "queue-pop")           \
+  X(PthreadJoin, 34, "pthread_join")     \
+  X(DoorPass, 35, "door-pass")           \
+  X(DoorRefuse, 36, "door-refuse")       \
+  X(Dup2, 37, "dup2")                    \
+  X(Execve, 38, "execve")
 
 // How a connection ended.
 //   end: the client closed its side (read returned 0) · error: read/write failed (ECONNRESET…)
@@ -137,7 +151,7 @@ struct EventRecord {
   uint16_t port = 0;   // peer port, host byte order
   uint32_t id = 0;     // connection id (1, 2, … in accept order)
   int32_t pid = 0;     // fork: child pid; prefork, reuseport: the pool member's pid
-  int32_t slot = -1;   // thread: slot index; prefork, reuseport: the pool member's index (JS: worker)
+  int32_t slot = -1;   // thread: slot index; prefork, reuseport, prethread: the pool member's index (JS: worker)
   int32_t code = 0;    // Disconnect: reason; Reject: reason; Reap: exit code (-1 if signalled);
                        // Error: errno; Trace: TraceCall
   int32_t detail = 0;  // Reap: terminating signal (0 if exited); Reject: errno of a failed

@@ -15,12 +15,15 @@ InProcessServer::InProcessServer(const ServerOptions& options, int slot_capacity
   options_ = options;
 }
 
-InProcessServer::~InProcessServer() {
+InProcessServer::~InProcessServer() { shut_down_now(); }
+
+void InProcessServer::shut_down_now() {
   if (thread_started_) {
     // Never closed (Node is tearing down): end everything and collect the server thread.
     stop();
     abort_connections();
     pthread_join(thread_, nullptr);
+    thread_started_ = false;
   }
 }
 
@@ -33,8 +36,10 @@ SysError InProcessServer::launch() {
   // server thread and its workers never take a signal meant for Node.
   sigset_t old;
   block_all_signals(&old);
-  int rc = pthread_create(&thread_, nullptr, &InProcessServer::thread_main, this);
+  err = prepare();
+  int rc = err ? 0 : pthread_create(&thread_, nullptr, &InProcessServer::thread_main, this);
   restore_signal_mask(&old);
+  if (err) return err;
   if (rc != 0) return {rc, "pthread_create"};
   thread_started_ = true;
   return {};
@@ -79,47 +84,73 @@ void InProcessServer::finish() {
   thread_started_ = false;
 }
 
-int InProcessServer::accept_next(sockaddr_storage& peer, uint32_t& id, int32_t& door_ticket) {
+bool InProcessServer::close_listener_if_stopping() {
+  std::lock_guard<std::mutex> lock(stop_mu_);
+  if (!stopping_) return false;
+  if (lfd_.valid()) {
+    events_.trace(TraceCall::CloseLfd, lfd_.get(), 0);
+    lfd_.reset();  // the port is free from here on
+  }
+  return true;
+}
+
+uint32_t InProcessServer::record_accept(int cfd, const sockaddr_storage& peer, int member) {
+  uint32_t id = static_cast<uint32_t>(page_->counters.accepted.fetch_add(1) + 1);
+  events_.trace(member >= 0 ? TraceCall::WorkerAccept : TraceCall::Accept, lfd_.get(), cfd, 0, id, member, &peer);
+  return id;
+}
+
+void InProcessServer::fail_accept(int err) {
+  EventRecord rec{};
+  rec.type = static_cast<uint8_t>(EventType::Error);
+  rec.code = err;
+  events_.emit(rec);
+  std::lock_guard<std::mutex> lock(stop_mu_);
+  stopping_ = true;
+  lfd_.reset();
+}
+
+bool InProcessServer::pass_the_door(int cfd, const sockaddr_storage& peer, uint32_t id, int32_t& door_ticket,
+                                    int member) {
+  return pass_door(door_, cfd, peer, id, events_, door_ticket, member);
+}
+
+int InProcessServer::accept_next(sockaddr_storage& peer, uint32_t& id, int32_t& door_ticket, int member) {
   Counters& c = page_->counters;
   for (;;) {
+    // A pool thread that takes the accept mutex after another one saw the stop must not call
+    // accept() on a closed (and maybe reused) descriptor number.
+    if (close_listener_if_stopping()) return -1;
     socklen_t len = 0;
     int cfd = retry_eintr(c.eintrRetries, [&] {
       len = sizeof peer;
       return accept4(lfd_.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
     });
     int err = errno;
-    {
-      std::lock_guard<std::mutex> lock(stop_mu_);
-      if (stopping_) {
-        if (cfd >= 0) close(cfd);
-        events_.trace(TraceCall::CloseLfd, lfd_.get(), 0);
-        lfd_.reset();  // the port is free from here on
-        return -1;
-      }
+    if (close_listener_if_stopping()) {
+      if (cfd >= 0) close(cfd);
+      return -1;
     }
     if (cfd >= 0) {
-      id = static_cast<uint32_t>(c.accepted.fetch_add(1) + 1);
-      events_.trace(TraceCall::Accept, lfd_.get(), cfd, 0, id, -1, &peer);
-      if (!pass_door(door_, cfd, peer, id, events_, door_ticket)) continue;  // refused, closed, reported
+      id = record_accept(cfd, peer, member);
+      if (!pass_the_door(cfd, peer, id, door_ticket, member)) continue;  // refused, closed, reported
       return cfd;
     }
     int reserve = reserve_fd_.release();
     AcceptVerdict verdict = handle_accept_failure(err, lfd_.get(), reserve, c, events_);
     reserve_fd_.reset(reserve);
     if (verdict == AcceptVerdict::Retry) continue;
-    EventRecord rec{};
-    rec.type = static_cast<uint8_t>(EventType::Error);
-    rec.code = err;
-    events_.emit(rec);
-    std::lock_guard<std::mutex> lock(stop_mu_);
-    stopping_ = true;
-    lfd_.reset();
+    fail_accept(err);
     return -1;
   }
 }
 
 void InProcessServer::begin_connection(Slot* slot, int reported_slot) {
   page_->counters.active.fetch_add(1);
+  report_connection(slot, reported_slot);
+}
+
+void InProcessServer::report_connection(Slot* slot, int reported_slot) {
   EventRecord rec{};
   rec.type = static_cast<uint8_t>(EventType::Connection);
   rec.id = slot->id;
@@ -142,17 +173,17 @@ void InProcessServer::end_connection(Slot* slot, DisconnectReason reason, int re
   int32_t door_ticket = slot->door_ticket;
   bool aborted = slots_.release(slot);
   door_.release(door_ticket);
-  events_.trace(TraceCall::CloseConn, cfd, 0, 0, rec.id, reported_slot);
+  events_.trace(TraceCall::CloseConn, cfd, close_conn_result_, 0, rec.id, reported_slot);
   rec.code = static_cast<int32_t>(aborted ? DisconnectReason::Aborted : reason);
   events_.emit(rec);
   slots_.retire();
 }
 
 void InProcessServer::reject(int cfd, const sockaddr_storage& peer, uint32_t id, int32_t door_ticket,
-                             RejectReason reason, int err) {
+                             RejectReason reason, int err, int reported_slot) {
   door_.release(door_ticket);
   close(cfd);
-  events_.trace(TraceCall::SlotsFull, cfd, 0, 0, id);
+  events_.trace(TraceCall::SlotsFull, cfd, 0, 0, id, reported_slot);
   events_.reject(peer, id, reason, err);
 }
 

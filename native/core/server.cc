@@ -66,6 +66,10 @@ std::unique_ptr<Server> Server::start(const ServerOptions& options, MasterExitCa
       return start_thread_server(options, error);
     case Model::Iterative:
       return start_iterative_server(options, error);
+    case Model::Prethread:
+      return start_prethread_server(options, error);
+    case Model::Epoll:
+      return start_epoll_server(options, error);
   }
   error = {EINVAL, "start"};
   return nullptr;

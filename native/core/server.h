@@ -2,8 +2,8 @@
 //
 // Lifecycle (see ARCHITECTURE.md):
 //   start()            socket/bind/listen in Node's process, then fork+exec the master program
-//                      (fork, prefork, reuseport) or start a server thread (thread, iterative).
-//                      Events flow through the event pipe.
+//                      (fork, prefork, reuseport) or start a server thread (thread, iterative,
+//                      prethread with its pool, epoll). Events flow through the event pipe.
 //   stop()             stop accepting now; the listening socket is closed, the port is free.
 //   abort_connections() end the connections still being served (close's timeout has passed).
 //   drain_events()     Node takes the events out of the ring on a timer (or when the doorbell
@@ -30,12 +30,12 @@
 
 namespace ps {
 
-enum class Model { Fork, Thread, Iterative, Prefork, Reuseport };
+enum class Model { Fork, Thread, Iterative, Prefork, Reuseport, Prethread, Epoll };
 
 // The models run by the master program (fork_server.cc starts it; master_main.cc dispatches).
 inline bool is_process_model(Model m) { return m == Model::Fork || m == Model::Prefork || m == Model::Reuseport; }
-// The models with a fixed pool of workers (`workers`, stats().perWorker).
-inline bool is_pool_model(Model m) { return m == Model::Prefork || m == Model::Reuseport; }
+// The models with a fixed pool of workers (`workers`, stats().perWorker): processes or threads.
+inline bool is_pool_model(Model m) { return m == Model::Prefork || m == Model::Reuseport || m == Model::Prethread; }
 
 // prefork: how the members take turns at the listener (UNP 30.6–30.9; prefork.cc).
 enum class AcceptLock {
@@ -45,11 +45,20 @@ enum class AcceptLock {
   Pass,   // the master accepts and passes each descriptor to an idle member (SCM_RIGHTS)
 };
 
-// Thread names (comm, at most 15 characters) of the in-process models: the server thread that
-// accepts (thread, iterative) and the thread model's workers. `top -H` shows them; the labs and
-// the live view find them in /proc/<pid>/task/<tid>/comm. Exported as constants.threadNames.
+// prethread: how the pool threads share the listener (UNP 30.11, 30.12; prethread_server.cc).
+// The `acceptLock` option at the API, kept apart from prefork's kinds.
+enum class PrethreadLock {
+  Mutex,  // each pool thread locks a mutex around its own accept()
+  Main,   // the server thread accepts and hands cfd to an idle pool thread (queue + condition variable)
+};
+
+// Thread names (comm, at most 15 characters) of the in-process models: the server thread (thread,
+// iterative, prethread, epoll), the thread model's workers and prethread's pool threads. `top -H`
+// shows them; the labs and the live view find them in /proc/<pid>/task/<tid>/comm. Exported as
+// constants.threadNames.
 inline constexpr char kServerThreadName[] = "ps-server";
 inline constexpr char kWorkerThreadName[] = "ps-worker";
+inline constexpr char kPoolThreadName[] = "ps-pool";
 
 // Lab switches (issue "Teach"): the defaults are the safe, correct servers; the others reproduce
 // the lecture's mistakes on purpose so they can be observed.
@@ -59,7 +68,7 @@ enum class ThreadArg { Slot, SharedCfd };  // thread: worker gets its slot, or t
 struct ServerOptions {
   Model model = Model::Fork;
   ListenOptions listen;
-  int maxClients = 100;  // fork: live children; thread: slots; ignored by iterative
+  int maxClients = 100;  // fork: live children; thread, prethread, epoll: slots; ignored by iterative
   ServePolicy serve;     // handler, idle timeout, crash hook
   ExecSpec exec;         // the exec handler's program (fork only)
   DoorRules door;        // allow/deny, maxPerSource, maxConnectionsPerSecond (door.h)
@@ -68,8 +77,9 @@ struct ServerOptions {
   bool restart = false;  // fork: SIGCHLD handler with SA_RESTART (accept is restarted, no EINTR)
   ThreadArg threadArg = ThreadArg::Slot;
   int labHoldMs = 0;                         // thread + SharedCfd: worker waits this long before reading *arg
-  int workers = 1;                           // prefork, reuseport: members of the pool (1..kMaxWorkers)
+  int workers = 1;                           // prefork, reuseport, prethread: members of the pool (1..kMaxWorkers)
   AcceptLock acceptLock = AcceptLock::None;  // prefork
+  PrethreadLock prethreadLock = PrethreadLock::Mutex;  // prethread
 };
 
 // Called once, from a waiting thread, when the fork master has been reaped (wait status).
@@ -136,10 +146,13 @@ class Server {
   sockaddr_storage bound_{};
 };
 
-// Each model's constructor function (fork_server.cc, thread_server.cc, iterative_server.cc).
-// start_fork_server starts the master program for every process model (fork, prefork, reuseport).
+// Each model's constructor function (fork_server.cc, thread_server.cc, iterative_server.cc,
+// prethread_server.cc, epoll_server.cc). start_fork_server starts the master program for every
+// process model (fork, prefork, reuseport).
 std::unique_ptr<Server> start_fork_server(const ServerOptions&, MasterExitCallback, void*, SysError&);
 std::unique_ptr<Server> start_thread_server(const ServerOptions&, SysError&);
 std::unique_ptr<Server> start_iterative_server(const ServerOptions&, SysError&);
+std::unique_ptr<Server> start_prethread_server(const ServerOptions&, SysError&);
+std::unique_ptr<Server> start_epoll_server(const ServerOptions&, SysError&);
 
 }  // namespace ps

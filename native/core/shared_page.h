@@ -7,7 +7,8 @@
 // maps the same memfd, and its children inherit that mapping across fork(), so Node, the master
 // and every child see the same memory. Counters are lock-free atomics: exact, and safe to
 // touch from a signal handler or a forked child (no locks, no allocation).
-// The in-process models (thread, iterative) use the same page so stats() is one code path.
+// The in-process models (thread, iterative, prethread, epoll) use the same page so stats() is one
+// code path.
 #pragma once
 
 #include <pthread.h>
@@ -28,7 +29,7 @@ constexpr int kMaxClientsLimit = 4096;
 // takes the machine's process table and memory with it.
 constexpr int kForkMaxClientsLimit = 1024;
 
-// Pool models (prefork, reuseport): members per pool. The TypeScript validation uses the same
+// Pool models (prefork, reuseport, prethread): members per pool. The TypeScript validation uses the same
 // number (exported to JS as constants.MAX_WORKERS).
 constexpr int kMaxWorkers = 64;
 
@@ -69,9 +70,10 @@ struct ChildEntry {
   ConnBytes bytes;
 };
 
-// What the members of a pool (prefork, reuseport) share besides the counters.
+// What the members of a pool (prefork, reuseport; prethread uses `accepts` only) share besides the
+// counters.
 struct PoolPage {
-  Counter accepts[kMaxWorkers];  // connections accepted by (pass: handed to) each member
+  Counter accepts[kMaxWorkers];  // connections accepted by (pass, prethread 'main': handed to) each member
   // Each member's pid, 0 once reaped: if the master dies, Node waits for these to be reaped by
   // their new parent too (fork_server.cc), the idle ones included.
   std::atomic<int32_t> pids[kMaxWorkers];

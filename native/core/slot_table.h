@@ -7,7 +7,8 @@
 // it. When every slot is in use the connection is refused (the caller closes cfd).
 //
 // No lock: a slot's `state` is an atomic, and each transition belongs to one party. Only the
-// server thread claims (Free → InUse); only the slot's worker releases (InUse → Ending → Free,
+// server thread claims (Free → InUse; prethread 'mutex': the pool thread holding the accept
+// mutex, so still one claimer at a time); only the slot's worker releases (InUse → Ending → Free,
 // closing cfd in between); close()'s timeout (shutdown_all, on Node's thread) borrows a slot in use
 // for the moment of its shutdown() (InUse → Aborting → InUse), so it never shuts down a descriptor
 // number that has already been closed and reused. Why no mutex: a worker finishing while the
@@ -55,8 +56,8 @@ class SlotTable {
   int capacity() const { return capacity_; }
   int index_of(const Slot* slot) const { return static_cast<int>(slot - slots_.get()); }
 
-  // Server thread only. The first free slot, now holding cfd (and the connection's door ticket);
-  // nullptr when all are in use.
+  // One claimer at a time (the server thread). The first free slot, now holding cfd (and the
+  // connection's door ticket); nullptr when all are in use.
   Slot* claim(int cfd, const sockaddr_storage& client, uint32_t id, int32_t door_ticket = -1);
   // The slot's worker only. Closes the slot's descriptor and frees the slot. Returns whether
   // shutdown_all() ended it.

@@ -20,10 +20,6 @@ namespace ps {
 
 namespace {
 
-// Workers need little stack: serve_connection's 16 KiB buffer and a few frames. A small stack
-// keeps 4096 workers at 1 GiB of address space rather than 32 GiB.
-constexpr size_t kWorkerStack = 256 * 1024;
-
 class ThreadServer final : public InProcessServer {
  public:
   explicit ThreadServer(const ServerOptions& options) : InProcessServer(options, options.maxClients) {}
