@@ -4,7 +4,29 @@
 export type NativeModel = 'fork' | 'thread' | 'iterative' | 'prefork' | 'reuseport' | 'prethread' | 'epoll';
 /** prefork: 'none' | 'flock' | 'mutex' | 'pass'; prethread: 'mutex' | 'main'. */
 export type NativeAcceptLock = 'none' | 'flock' | 'mutex' | 'pass' | 'main';
-export type NativeHandler = 'echo' | 'upper';
+export type NativeHandler = 'echo' | 'upper' | 'discard' | 'chargen' | 'daytime' | 'time' | 'exec';
+
+/** The exec handler's program, resolved and checked in TypeScript (native/core/exec_child.h). */
+export interface NativeExec {
+  /** Absolute path of an executable file. */
+  path: string;
+  /** argv[0] first. Strings without NUL. */
+  argv: string[];
+  /** 'NAME=value' each. */
+  env: string[];
+  stderr: 'socket' | 'inherit' | 'null';
+}
+
+/** The door's rules (native/core/door.h). */
+export interface NativeDoor {
+  /** 0: no limit. */
+  maxPerSource: number;
+  /** 0: no limit. */
+  maxConnectionsPerSecond: number;
+  /** 'address/prefix', at most constants.MAX_DOOR_RULES each. */
+  allow: string[];
+  deny: string[];
+}
 
 export interface NativeStartOptions {
   model: NativeModel;
@@ -17,6 +39,10 @@ export interface NativeStartOptions {
   /** 1..constants.MAX_CLIENTS_LIMIT. */
   maxClients: number;
   handler: NativeHandler;
+  /** With handler 'exec' (fork only): the program. */
+  exec?: NativeExec;
+  /** The door's rules; none when absent. */
+  door?: NativeDoor;
   /** Record every syscall as a Trace record (default false). */
   trace?: boolean;
   /** Fork lab switch: 'sigchld' (default) or 'none' (children become zombies). */
@@ -165,6 +191,8 @@ export interface Binding {
   constants: {
     MAX_CLIENTS_LIMIT: number;
     FORK_MAX_CLIENTS_LIMIT: number;
+    /** Rules per allow/deny list. */
+    MAX_DOOR_RULES: number;
     /** Pool models: the most members a pool may have. */
     MAX_WORKERS: number;
     wire: WireFormat;
@@ -175,7 +203,7 @@ export interface Binding {
 
 // ---- Load generator (native/loadgen/loadgen.h, native/loadgen/addon.cc) ----
 
-export type NativeLoadMode = 'pingpong' | 'churn';
+export type NativeLoadMode = 'pingpong' | 'churn' | 'eof';
 export type NativeLoadExpect = 'echo' | 'upper';
 
 /** Every field required: lib/loadgen.ts fills in the defaults and validates first. */

@@ -9,14 +9,25 @@ export {
   PROCESS_MODELS,
   JS_MODELS,
   HANDLERS,
+  EXEC_MODELS,
   ACCEPT_LOCKS,
   PRETHREAD_ACCEPT_LOCKS,
   SCHEDULING_POLICIES,
   MAX_WORKERS,
   DEFAULT_BACKLOG,
 } from './server/options';
-export { MAX_CLIENTS_LIMIT, FORK_MAX_CLIENTS_LIMIT } from './server/limits';
-export type { AcceptLock, CloseOptions, Handler, Model, SchedulingPolicy, ServerOptions } from './server/options';
+export { MAX_CLIENTS_LIMIT, FORK_MAX_CLIENTS_LIMIT, MAX_DOOR_RULES } from './server/limits';
+export type {
+  AcceptLock,
+  CloseOptions,
+  ExecHandler,
+  ExecStderr,
+  Handler,
+  Model,
+  SchedulingPolicy,
+  ServerOptions,
+  ServiceName,
+} from './server/options';
 export type {
   ConnectionEvent,
   DisconnectEvent,

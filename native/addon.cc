@@ -236,6 +236,62 @@ struct AddonData {
   Napi::FunctionReference server_class;
 };
 
+// A JS array of strings (anything else: false).
+bool read_strings(const Napi::Value& value, std::vector<std::string>& out) {
+  if (!value.IsArray()) return false;
+  Napi::Array array = value.As<Napi::Array>();
+  for (uint32_t i = 0; i < array.Length(); ++i) {
+    Napi::Value item = array.Get(i);
+    if (!item.IsString()) return false;
+    out.push_back(item.As<Napi::String>().Utf8Value());
+    if (out.back().find('\0') != std::string::npos) return false;  // execve() strings end at NUL
+  }
+  return true;
+}
+
+// { path, argv, env, stderr }: the exec handler's program, resolved in TypeScript.
+bool read_exec(const Napi::Value& value, ps::ExecSpec& out) {
+  if (!value.IsObject()) return false;
+  Napi::Object exec = value.As<Napi::Object>();
+  Napi::Value path = exec.Get("path"), stderr_mode = exec.Get("stderr");
+  if (!path.IsString() || !stderr_mode.IsString()) return false;
+  out.path = path.As<Napi::String>().Utf8Value();
+  if (out.path.empty() || out.path[0] != '/') return false;
+  if (!read_strings(exec.Get("argv"), out.argv) || out.argv.empty()) return false;
+  if (!read_strings(exec.Get("env"), out.env)) return false;
+  std::string mode = stderr_mode.As<Napi::String>().Utf8Value();
+  if (mode == "null")
+    out.stderr_mode = ps::ExecStderr::Null;
+  else if (mode == "socket")
+    out.stderr_mode = ps::ExecStderr::Socket;
+  else if (mode == "inherit")
+    out.stderr_mode = ps::ExecStderr::Inherit;
+  else
+    return false;
+  return true;
+}
+
+// { maxPerSource, maxConnectionsPerSecond, allow: [cidr], deny: [cidr] }: the door's rules.
+bool read_door(const Napi::Value& value, ps::DoorRules& out) {
+  if (!value.IsObject()) return false;
+  Napi::Object door = value.As<Napi::Object>();
+  Napi::Value per_source = door.Get("maxPerSource"), rate = door.Get("maxConnectionsPerSecond");
+  if (!per_source.IsNumber() || !rate.IsNumber()) return false;
+  out.maxPerSource = per_source.As<Napi::Number>().Int32Value();
+  out.maxConnectionsPerSecond = rate.As<Napi::Number>().Int32Value();
+  if (out.maxPerSource < 0 || out.maxConnectionsPerSecond < 0) return false;
+  std::vector<std::string> allow, deny;
+  if (!read_strings(door.Get("allow"), allow) || !read_strings(door.Get("deny"), deny)) return false;
+  if (allow.size() > ps::kMaxDoorRules || deny.size() > ps::kMaxDoorRules) return false;
+  for (const std::string& rule : allow) {
+    if (!ps::parse_cidr(rule.c_str(), out.allow[out.allowCount++])) return false;
+  }
+  for (const std::string& rule : deny) {
+    if (!ps::parse_cidr(rule.c_str(), out.deny[out.denyCount++])) return false;
+  }
+  return true;
+}
+
 // Defensive checks only: lib/server/options.ts validates first and produces the user-facing messages.
 bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
   Napi::Env env = opts.Env();
@@ -261,13 +317,26 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
   else
     return fail("model");
   out.listen.reuseport = out.model == ps::Model::Reuseport;
+  static const std::pair<const char*, ps::Handler> kHandlers[] = {
+      {"echo", ps::Handler::Echo},       {"upper", ps::Handler::Upper},     {"discard", ps::Handler::Discard},
+      {"chargen", ps::Handler::Chargen}, {"daytime", ps::Handler::Daytime}, {"time", ps::Handler::Time},
+      {"exec", ps::Handler::Exec}};
   std::string handler = opts.Get("handler").ToString().Utf8Value();
-  if (handler == "echo")
-    out.serve.handler = ps::Handler::Echo;
-  else if (handler == "upper")
-    out.serve.handler = ps::Handler::Upper;
-  else
-    return fail("handler");
+  bool known_handler = false;
+  for (const auto& [name, value] : kHandlers) {
+    if (handler == name) {
+      out.serve.handler = value;
+      known_handler = true;
+    }
+  }
+  if (!known_handler) return fail("handler");
+  // Only a process that serves one client at a time can become its program (reuseport's members
+  // serve many from an event loop, and a thread cannot become another program).
+  if (out.serve.handler == ps::Handler::Exec &&
+      ((out.model != ps::Model::Fork && out.model != ps::Model::Prefork) || !read_exec(opts.Get("exec"), out.exec))) {
+    return fail("exec");
+  }
+  if (opts.Has("door") && !read_door(opts.Get("door"), out.door)) return fail("door");
   Napi::Value host = opts.Get("host");
   if (!host.IsString()) return fail("host");
   out.listen.host = host.As<Napi::String>().Utf8Value();
@@ -458,6 +527,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Object constants = Napi::Object::New(env);
   constants.Set("MAX_CLIENTS_LIMIT", ps::kMaxClientsLimit);
   constants.Set("FORK_MAX_CLIENTS_LIMIT", ps::kForkMaxClientsLimit);
+  constants.Set("MAX_DOOR_RULES", ps::kMaxDoorRules);
   constants.Set("MAX_WORKERS", ps::kMaxWorkers);
   constants.Set("wire", WireFormat(env));
   Napi::Object thread_names = Napi::Object::New(env);

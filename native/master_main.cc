@@ -1,10 +1,12 @@
 // posix-servers-master: the master of every process model as a program of its own — fork
 // (fork_master.h), prefork and reuseport (pool_master.h). Node's side (native/core/fork_server.cc)
-// execs it with its descriptors in place and its options on the command line (master_argv.h).
-// Not meant to be run by hand.
+// execs it with its descriptors in place and its options on the command line (master_argv.h);
+// with the exec handler, the program to run in the exec block (exec_child.h). Not meant to be
+// run by hand.
 #include <unistd.h>
 #include <cstdio>
 
+#include "core/exec_child.h"
 #include "core/fork_master.h"
 #include "core/master_argv.h"
 #include "core/pool_master.h"
@@ -12,8 +14,9 @@
 int main(int argc, char** argv) {
   ps::MasterState m;
   bool trace = false;
+  ps::ExecStderr exec_stderr = ps::ExecStderr::Null;
   const char* bad = nullptr;
-  if (!ps::parse_master_argv(argc, argv, m, trace, bad)) {
+  if (!ps::parse_master_argv(argc, argv, m, trace, exec_stderr, bad)) {
     fprintf(stderr, "posix-servers-master: bad %s (this program is started by posix-servers)\n", bad);
     return 2;
   }
@@ -23,9 +26,21 @@ int main(int argc, char** argv) {
     return 2;
   }
   close(ps::kMasterPageFd);  // the mapping stays: children inherit it across fork()
+  // Built here, before any child exists: the children only read it (exec_child.h).
+  ps::ExecPlan plan;
+  if (m.serve.handler == ps::Handler::Exec) {
+    if (!ps::read_exec_block(ps::kMasterExecFd, plan) || plan.stderr_mode != exec_stderr) {
+      fprintf(stderr, "posix-servers-master: bad exec block (this program is started by posix-servers)\n");
+      return 2;
+    }
+    close(ps::kMasterExecFd);
+    if (plan.stderr_mode == ps::ExecStderr::Inherit) plan.stderr_fd = ps::kMasterStderrFd;
+    m.exec = &plan;
+  }
   m.lfd = ps::kMasterListenFd;
   m.reserve_fd = ps::kMasterReserveFd;
   m.events = ps::EventPipe{ps::kMasterEventFd, m.page, trace};
+  m.door = ps::Door(&m.page->door);
   switch (m.model) {
     case ps::Model::Prefork:
       ps::run_prefork_master(m);

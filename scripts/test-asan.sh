@@ -30,7 +30,7 @@ ASAN_OPTIONS="detect_leaks=0:log_path=$reports/asan:abort_on_error=1" \
 UBSAN_OPTIONS="print_stacktrace=1:log_path=$reports/ubsan" \
   npx jest --runInBand test/behaviour.test.ts test/lifecycle.test.ts test/lab-switches.test.ts test/hardening.test.ts \
     test/loadgen.test.ts test/reference.test.ts test/observer.test.ts test/faults.test.ts test/unref.test.ts \
-    test/net-conventions.test.ts test/pools.test.ts test/designs.test.ts \
+    test/net-conventions.test.ts test/pools.test.ts test/designs.test.ts test/services.test.ts test/exec.test.ts \
   || status=$?
 
 if compgen -G "$reports/*" >/dev/null; then

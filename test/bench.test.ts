@@ -155,3 +155,41 @@ test('bench --sustained: rounds on one server per model, new connections each ro
   expect(fork[5]).toMatch(/^\d+(\.\d+)?$/); // × ref-fork
   expect(r.stderr).toMatch(/sustained · thread · round 3\/3/);
 });
+
+test('bench exec churn: a program per connection, held against socat EXEC: in the same run', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-'));
+  const json = join(dir, 'exec.json');
+  const r = spawnSync(
+    process.execPath,
+    [
+      join(__dirname, '..', 'dist', 'cli', 'main.js'),
+      'bench',
+      '--models',
+      'exec,socat-exec',
+      '--duration',
+      '0.3',
+      '--repeat',
+      '1',
+      '--json',
+      json,
+    ],
+    { encoding: 'utf8', timeout: 60000 },
+  );
+  expect(r.status).toBe(0);
+  const report = JSON.parse(readFileSync(json, 'utf8')) as BenchReport;
+  const ran = report.rounds.map((x) => `${x.model} ${x.kind}`);
+  const socat = report.skipped.length === 0;
+  expect(ran).toEqual(socat ? ['exec exec', 'socat-exec exec'] : ['exec exec']);
+  for (const round of report.rounds) {
+    expect(round.result.messages).toBeGreaterThan(0);
+    expect(round.result.errors + round.result.resets).toBe(0);
+    expect(round.result.bytes).toBe(0); // /bin/true writes nothing
+  }
+  // model, clients, exec conns/s (min–max), × socat-exec, p50, p99, procs, RSS, client CPU
+  const row = r.stdout
+    .split('\n')
+    .find((l) => /^exec\s+4\s/.test(l))!
+    .split(/\s{2,}/);
+  expect(row).toHaveLength(9);
+  if (socat) expect(row[3]).toMatch(/^\d+(\.\d+)?$/);
+});

@@ -9,7 +9,7 @@ import type { Command } from '../lib/cli/flags';
 import { LAB } from '../lib/cli/lab';
 import { parseServeArgs, SERVE } from '../lib/cli/serve';
 import type { BenchReport } from '../lib/bench/runner';
-import { exchange, isAlive, waitFor } from './helpers';
+import { Client, exchange, isAlive, waitFor } from './helpers';
 
 const CLI = join(__dirname, '..', 'dist', 'cli', 'main.js');
 
@@ -135,6 +135,40 @@ describe('serve flags', () => {
     expect(() => parseServeArgs(['--svg', '/no/such/dir/x.svg'])).toThrow(/--svg: cannot write/);
   });
 
+  test('--exec takes the program after --, untouched; --handler chargen; the door flags', () => {
+    expect(parseServeArgs(['--exec', '--port', '9000', '--', '/usr/bin/bc', '-l', '--model', 'x'])).toMatchObject({
+      model: 'fork',
+      port: 9000,
+      handler: { exec: ['/usr/bin/bc', '-l', '--model', 'x'] },
+    });
+    expect(parseServeArgs(['--exec', '--exec-stderr', 'socket', '--', 'cat'])!.handler).toEqual({
+      exec: ['cat'],
+      stderr: 'socket',
+    });
+    expect(parseServeArgs(['--handler', 'chargen'])!.handler).toBe('chargen');
+    expect(
+      parseServeArgs([
+        '--max-per-source',
+        '3',
+        '--max-connections-per-second=50',
+        '--allow',
+        '10.0.0.0/8,::1',
+        '--deny',
+        '10.1.0.0/16',
+      ]),
+    ).toMatchObject({ maxPerSource: 3, maxConnectionsPerSecond: 50, allow: ['10.0.0.0/8', '::1'], deny: ['10.1.0.0/16'] });
+    expect(() => parseServeArgs(['--exec'])).toThrow(/--exec needs the program after --/);
+    expect(() => parseServeArgs(['--exec', '--handler', 'upper', '--', 'cat'])).toThrow(
+      /--exec and --handler exclude each other/,
+    );
+    expect(() => parseServeArgs(['--', 'cat'])).toThrow(/arguments after -- are the program of --exec: 'cat'/);
+    expect(() => parseServeArgs(['--exec-stderr', 'socket'])).toThrow(/--exec-stderr applies only with --exec/);
+    expect(() => parseServeArgs(['--handler', 'exec'])).toThrow(
+      /--handler must be one of echo, upper, discard, chargen, daytime, time/,
+    );
+    expect(() => parseServeArgs(['--max-per-source', '-1'])).toThrow(/--max-per-source must be from 0 to 4096/);
+  });
+
   test('bench flags', () => {
     expect(parseBenchArgs(['--models', 'fork,node', '--connections=1,8', '--duration', '0.5'])!.config).toMatchObject({
       models: ['fork', 'node'],
@@ -208,6 +242,38 @@ describe.each(['fork', 'thread', 'iterative', 'node', 'cluster', 'prefork', 'reu
     });
   },
 );
+
+describe('posix-servers as inetd', () => {
+  test('serve --exec --json -- /bin/cat: the program echoes; reap carries its exit code', async () => {
+    const r = start(['serve', '--exec', '--json', '--', '/bin/cat']);
+    await waitFor(() => r.out.length >= 1, 10000, 'the listening line');
+    const { port: p } = JSON.parse(r.out[0]);
+    expect((await exchange(p, Buffer.from('cat via the cli'))).toString()).toBe('cat via the cli');
+    const events = () => r.out.slice(1).map((l) => JSON.parse(l));
+    await waitFor(() => events().some((e) => e.event === 'reap'), 5000, 'reap line');
+    expect(events().find((e) => e.event === 'reap')).toMatchObject({ exitCode: 0, signal: null });
+    r.child.kill('SIGTERM');
+    expect(await r.exit).toBe(0);
+  });
+
+  test('serve --handler chargen --deny 127.0.0.2: RFC 864 lines for 127.0.0.1, a refusal for 127.0.0.2', async () => {
+    const r = start(['serve', '--handler', 'chargen', '--deny', '127.0.0.2', '--model', 'thread']);
+    await waitFor(() => r.out.length >= 2, 10000, 'two lines');
+    const p = Number(/:(\d+) /.exec(r.out[0])![1]);
+    const c = await Client.open(p);
+    expect((await c.read(74)).toString('latin1')).toBe(
+      `${Array.from({ length: 72 }, (_, i) => String.fromCharCode(32 + i)).join('')}\r\n`,
+    );
+    c.destroy();
+    const refused = await Client.open(p, 2000, '127.0.0.1', '127.0.0.2');
+    await refused.closedByPeer();
+    refused.destroy();
+    await waitFor(() => r.out.some((l) => l.includes('denied')), 5000, 'the reject line');
+    expect(r.out).toContain(`reject #2 from 127.0.0.2:${refused.localPort}: denied`);
+    r.child.kill('SIGINT');
+    expect(await r.exit).toBe(0);
+  });
+});
 
 describe('serve in human-readable form', () => {
   test('says where it listens and how to connect; SIGINT closes it', async () => {

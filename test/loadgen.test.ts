@@ -94,6 +94,34 @@ describe("against the addon's thread server", () => {
   });
 });
 
+describe('eof mode: servers that speak first and hang up', () => {
+  test('time (RFC 868): each cycle is connect, 4 bytes, EOF; bytes are what the server sent', async () => {
+    const time = await startServer({ model: 'thread', handler: 'time' });
+    try {
+      const r = await runLoad({ mode: 'eof', port: port(time), connections: 4, durationMs: 300 });
+      expect(r.errors + r.resets).toBe(0);
+      expect(r.messages).toBeGreaterThan(0);
+      expect(r.bytes).toBe(r.messages * 4);
+      expect(r.connects).toBeGreaterThanOrEqual(r.messages);
+      await waitFor(() => time.stats().closed === r.connects, 5000, 'every connection to be closed');
+      expect(time.stats()).toMatchObject({ accepted: r.connects, bytesIn: 0, bytesOut: r.connects * 4 });
+    } finally {
+      await time.close();
+    }
+  });
+
+  test('a server that never closes: the cycles stall and count as errors', async () => {
+    const echo = await startServer({ model: 'thread' });
+    try {
+      const r = await runLoad({ mode: 'eof', port: port(echo), connections: 2, durationMs: 100 });
+      expect(r.messages).toBe(0);
+      expect(r.errors).toBeGreaterThanOrEqual(2);
+    } finally {
+      await echo.close({ timeoutMs: 0 });
+    }
+  });
+});
+
 describe('byte verification', () => {
   let upper: PosixServer;
   beforeAll(async () => {

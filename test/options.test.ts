@@ -1,10 +1,16 @@
 // Bad input gets a TypeError or RangeError naming the option and the value, with Node's code for
 // the mistake, and creates nothing.
-import { availableParallelism } from 'node:os';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { MAX_CLIENTS_LIMIT, MAX_WORKERS, startServer } from '../lib';
 import { native } from '../lib/addon';
 import { resolveOptions } from '../lib/server/options';
 import { snapshot } from './helpers';
+
+// A plain file without any execute bit (even root may not execute it).
+const NOT_EXECUTABLE = join(mkdtempSync(join(tmpdir(), 'posix-servers-options-')), 'data.txt');
+writeFileSync(NOT_EXECUTABLE, 'not a program\n', { mode: 0o644 });
 
 // name, Node's code for the mistake, options, the error's type, its message.
 type Case = [string, string, unknown, ErrorConstructor, RegExp];
@@ -305,7 +311,210 @@ const cases: Case[] = [
     'ERR_INVALID_ARG_VALUE',
     { model: 'iterative', handler: 'rot13' },
     TypeError,
-    /"handler" option must be one of 'echo', 'upper'\. Received 'rot13'/,
+    /"handler" option must be one of 'echo', 'upper', 'discard', 'chargen', 'daytime', 'time', or \{ exec: \[file, \.\.\.args\] \}\. Received 'rot13'/,
+  ],
+  [
+    'handler an array',
+    'ERR_INVALID_ARG_TYPE',
+    { model: 'fork', handler: ['/bin/cat'] },
+    TypeError,
+    /"handler" option must be one of .* Received \[ '\/bin\/cat' \]/,
+  ],
+  [
+    'exec with an empty array',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'fork', handler: { exec: [] } },
+    TypeError,
+    /"handler\.exec" option must name a program: \[file, \.\.\.args\]\. Received \[\]/,
+  ],
+  [
+    'exec not an array',
+    'ERR_INVALID_ARG_TYPE',
+    { model: 'fork', handler: { exec: '/bin/cat' } },
+    TypeError,
+    /"handler\.exec" option must be an array: \[file, \.\.\.args\]\. Received '\/bin\/cat'/,
+  ],
+  [
+    'exec with a non-string argument',
+    'ERR_INVALID_ARG_TYPE',
+    { model: 'fork', handler: { exec: ['/bin/echo', 42] } },
+    TypeError,
+    /"handler\.exec\[1\]" option must be a string\. Received 42/,
+  ],
+  [
+    'exec with a null byte in an argument',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'fork', handler: { exec: ['/bin/echo', 'a\0b'] } },
+    TypeError,
+    /"handler\.exec\[1\]" option must be a string without null bytes/,
+  ],
+  [
+    'exec with an empty program',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'fork', handler: { exec: [''] } },
+    TypeError,
+    /"handler\.exec\[0\]" option must name a program/,
+  ],
+  [
+    'exec env not an object',
+    'ERR_INVALID_ARG_TYPE',
+    { model: 'fork', handler: { exec: ['/bin/cat'], env: 'A=1' } },
+    TypeError,
+    /"handler\.env" option must be an object of strings\. Received 'A=1'/,
+  ],
+  [
+    'exec env with a non-string value',
+    'ERR_INVALID_ARG_TYPE',
+    { model: 'fork', handler: { exec: ['/bin/cat'], env: { PORT: 80 } } },
+    TypeError,
+    /"handler\.env\.PORT" option must be a string\. Received 80/,
+  ],
+  [
+    'exec env with a bad name',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'fork', handler: { exec: ['/bin/cat'], env: { 'A=B': 'c' } } },
+    TypeError,
+    /"handler\.env" option has an invalid variable name\. Received 'A=B'/,
+  ],
+  [
+    'exec stderr unknown',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'fork', handler: { exec: ['/bin/cat'], stderr: 'pipe' } },
+    TypeError,
+    /"handler\.stderr" option must be one of 'null', 'socket', 'inherit'\. Received 'pipe'/,
+  ],
+  [
+    'exec with an unknown key',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'fork', handler: { exec: ['/bin/cat'], cwd: '/' } },
+    TypeError,
+    /Unknown key "cwd" in the "handler" option/,
+  ],
+  [
+    'exec on the thread model',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'thread', handler: { exec: ['/bin/cat'] } },
+    TypeError,
+    /"handler" option \{ exec \} applies only to the fork and prefork models: a process serving one client becomes the program, and a thread \(or an event loop serving many clients\) cannot\. Received it for model 'thread'/,
+  ],
+  [
+    'exec on the iterative model',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'iterative', handler: { exec: ['/bin/cat'] } },
+    TypeError,
+    /\{ exec \} applies only to the fork and prefork models.* model 'iterative'/,
+  ],
+  [
+    'exec on the node model',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'node', handler: { exec: ['/bin/cat'] } },
+    TypeError,
+    /\{ exec \} applies only to the fork and prefork models.* model 'node'/,
+  ],
+  [
+    'exec on the reuseport model',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'reuseport', handler: { exec: ['/bin/cat'] } },
+    TypeError,
+    /\{ exec \} applies only to the fork and prefork models.*an event loop serving many clients.* model 'reuseport'/,
+  ],
+  [
+    'exec with idleTimeoutMs',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'fork', handler: { exec: ['/bin/cat'] }, idleTimeoutMs: 1000 },
+    TypeError,
+    /"idleTimeoutMs" option does not apply to the exec handler: the program reads and writes the connection itself\. Received 1000/,
+  ],
+  [
+    'exec with labCrash',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'fork', handler: { exec: ['/bin/cat'] }, labCrash: true },
+    TypeError,
+    /"labCrash" option does not apply to the exec handler/,
+  ],
+  [
+    'labCrash with daytime',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'thread', handler: 'daytime', labCrash: true },
+    TypeError,
+    /"labCrash" option needs a handler that reads the client \(echo, upper, discard, chargen\)\. Received handler 'daytime'/,
+  ],
+  [
+    'maxPerSource negative',
+    'ERR_OUT_OF_RANGE',
+    { model: 'fork', maxPerSource: -1 },
+    RangeError,
+    /"maxPerSource" option must be an integer from 0 to 4096\. Received -1/,
+  ],
+  [
+    'maxPerSource not a number',
+    'ERR_INVALID_ARG_TYPE',
+    { model: 'node', maxPerSource: '2' },
+    TypeError,
+    /"maxPerSource" option must be a number\. Received '2'/,
+  ],
+  [
+    'maxConnectionsPerSecond too large',
+    'ERR_OUT_OF_RANGE',
+    { model: 'thread', maxConnectionsPerSecond: 1e7 },
+    RangeError,
+    /"maxConnectionsPerSecond" option must be an integer from 0 to 1000000\. Received 10000000/,
+  ],
+  [
+    'allow not an array',
+    'ERR_INVALID_ARG_TYPE',
+    { model: 'fork', allow: '10.0.0.0/8' },
+    TypeError,
+    /"allow" option must be an array of CIDR prefixes\. Received '10\.0\.0\.0\/8'/,
+  ],
+  [
+    'allow with a host name',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'cluster', allow: ['localhost'] },
+    TypeError,
+    /"allow\[0\]" option must be an IPv4 or IPv6 address with an optional \/prefix .* Received 'localhost'/,
+  ],
+  [
+    'allow with a number',
+    'ERR_INVALID_ARG_TYPE',
+    { model: 'cluster', allow: [10] },
+    TypeError,
+    /"allow\[0\]" option must be an IPv4 or IPv6 address .* Received 10/,
+  ],
+  [
+    'deny with a prefix too long',
+    'ERR_OUT_OF_RANGE',
+    { model: 'iterative', deny: ['10.0.0.0/33'] },
+    RangeError,
+    /"deny\[0\]" option's prefix must be from 0 to 32\. Received '10\.0\.0\.0\/33'/,
+  ],
+  [
+    'deny with an IPv6 prefix too long',
+    'ERR_OUT_OF_RANGE',
+    { model: 'fork', deny: ['::1', 'fe80::/129'] },
+    RangeError,
+    /"deny\[1\]" option's prefix must be from 0 to 128\. Received 'fe80::\/129'/,
+  ],
+  [
+    'deny with a bad prefix',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'node', deny: ['10.0.0.0/x'] },
+    TypeError,
+    /"deny\[0\]" option must be an IPv4 or IPv6 address/,
+  ],
+  [
+    'deny with a zone',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'fork', deny: ['fe80::1%lo'] },
+    TypeError,
+    /"deny\[0\]" option must be an IPv4 or IPv6 address/,
+  ],
+  [
+    'too many allow rules',
+    'ERR_OUT_OF_RANGE',
+    { model: 'fork', allow: Array.from({ length: 257 }, () => '10.0.0.1') },
+    RangeError,
+    /"allow" option takes at most 256 rules\. Received 257/,
   ],
 ];
 
@@ -322,6 +531,36 @@ describe('startServer option validation', () => {
     expect(thrown).toBeInstanceOf(type);
     expect((thrown as Error).message).toMatch(message);
     expect((thrown as { code?: string }).code).toBe(code);
+    expect(snapshot()).toEqual(before);
+  });
+
+  test.each([
+    ['a relative path that does not resolve', ['./no-such-program'], 'ENOENT', /'\.\/no-such-program' cannot be run: ENOENT/],
+    [
+      'a bare name not in PATH',
+      ['no-such-program-in-path'],
+      'ENOENT',
+      /'no-such-program-in-path' cannot be run: ENOENT, not found in PATH/,
+    ],
+    [
+      'an absolute path that does not exist',
+      ['/no/such/program'],
+      'ENOENT',
+      /'\/no\/such\/program' cannot be run: ENOENT, no such file/,
+    ],
+    ['a directory', ['/tmp'], 'EACCES', /'\/tmp' cannot be run: EACCES, it is a directory/],
+    ['a file that is not executable', [NOT_EXECUTABLE], 'EACCES', /cannot be run: EACCES, not an executable file/],
+  ])('exec: %s is an Error with its code, thrown at once', (_name, exec, code, message) => {
+    const before = snapshot();
+    let thrown: unknown;
+    try {
+      void startServer({ model: 'fork', handler: { exec } });
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(Error);
+    expect(thrown).toMatchObject({ code, syscall: 'access' });
+    expect((thrown as Error).message).toMatch(message);
     expect(snapshot()).toEqual(before);
   });
 

@@ -93,6 +93,26 @@ const LATIN_ALLOWED = new Set([
   'EPOLL_CTL_MOD',
   'EPOLL_CTL_DEL',
   'SO_REUSEPORT',
+  // The exec handler and the door: syscall, option, program and reason names.
+  'dup',
+  'allow',
+  'deny',
+  'maxPerSource',
+  'maxConnectionsPerSecond',
+  'xinetd',
+  'only_from',
+  'per_source',
+  'cps',
+  'inetd',
+  'tcpserver',
+  'pid',
+  'usr',
+  'bin',
+  'cat',
+  'per',
+  'source',
+  'denied',
+  'rate',
 ]);
 
 function untranslated(zhLine: string): string[] {
@@ -174,6 +194,45 @@ describe('formatTrace on a real fork server', () => {
     expect(formatTrace(w, 0, 'en')).toContain(`waitpid → reaped ${w.result}, killed by SIGTERM`);
     expect(formatTrace(w, 0, 'zh')).toContain(`waitpid → 回收 ${w.result}，被信号 SIGTERM 终止`);
     c.destroy();
+  });
+});
+
+describe('formatTrace on a real fork server with the exec handler and the door', () => {
+  test('door-refuse, door-pass, dup2 and execve name the address, the reason, the descriptors, the program', async () => {
+    server = await startServer({ model: 'fork', trace: true, handler: { exec: ['cat'] }, deny: ['127.0.0.2'] });
+    const trace = collect(server);
+    const master = server.pid;
+    const refusedClient = await Client.open(port(server), 2000, '127.0.0.1', '127.0.0.2');
+    await refusedClient.closedByPeer();
+    refusedClient.destroy();
+    expect((await exchange(port(server), 'via cat')).toString()).toBe('via cat');
+    await waitFor(() => trace.some((t) => t.call === 'waitpid'), 5000, 'the reap');
+    await server.close({ timeoutMs: 0 });
+    server = undefined;
+    const t0 = trace[0].timeMs;
+    const line = (call: string) =>
+      formatTrace(
+        trace.find((t) => t.call === call)!,
+        t0,
+        'en',
+      );
+    const [first, second] = trace.filter((t) => t.call === 'accept');
+    expect(line('door-refuse')).toContain(
+      `[pid ${master}] door: 127.0.0.2:${refusedClient.localPort} refused (denied) → close(${first.result}), connection #1`,
+    );
+    expect(line('door-refuse')).toContain('before any fork() or thread');
+    expect(line('door-pass')).toContain(`[pid ${master}] door: 127.0.0.1:${second.address!.port} admitted, connection #2`);
+    const child = trace.find((t) => t.call === 'fork')!.result;
+    expect(line('dup2')).toContain(`[pid ${child}] dup2(${second.result}, 0) in child ${child}, connection #2`);
+    expect(line('execve')).toContain(`[pid ${child}] execve(/usr/bin/cat) in child ${child}, connection #2`);
+    expect(
+      formatTrace(
+        trace.find((t) => t.call === 'execve')!,
+        t0,
+        'zh',
+      ),
+    ).toContain(`子进程 ${child} execve(/usr/bin/cat)`);
+    for (const e of trace) checkBilingual(e, t0);
   });
 });
 
@@ -504,6 +563,17 @@ describe('notes', () => {
       { ...base, call: 'epoll_ctl', pid: process.pid, result: (1 << 16) | 1, id: 5 },
       { ...base, call: 'epoll_ctl', pid: process.pid, result: (3 << 16) | 4, id: 5 },
       { ...base, call: 'close-conn', pid: process.pid, id: 3, result: 9 },
+      { ...base, call: 'door-pass', result: 2, id: 5, address: { address: '10.1.2.3', family: 'IPv4', port: 40000 } },
+      {
+        ...base,
+        call: 'door-refuse',
+        result: 4,
+        reason: 'per-source',
+        id: 6,
+        address: { address: '::1', family: 'IPv6', port: 1 },
+      },
+      { ...base, call: 'execve', result: -1, errno: 'ENOENT', program: '/bin/cat', id: 7 },
+      { ...base, call: 'dup2', result: 1, id: 7 },
     );
     for (const e of synthetic) {
       checkBilingual(e, 0, { masterPid: 4711 });

@@ -6,7 +6,7 @@ import { fromNative } from '../util/errors';
 import { native } from '../addon';
 import { integerIn, numericHost, oneOf, optionsObject, port } from '../util/validate';
 
-const LOAD_MODES = ['pingpong', 'churn'] as const satisfies readonly NativeLoadMode[];
+const LOAD_MODES = ['pingpong', 'churn', 'eof'] as const satisfies readonly NativeLoadMode[];
 const LOAD_EXPECTS = ['echo', 'upper'] as const satisfies readonly NativeLoadExpect[];
 type LoadMode = (typeof LOAD_MODES)[number];
 type LoadExpect = (typeof LOAD_EXPECTS)[number];
@@ -20,6 +20,9 @@ interface LoadOptions {
    * 'pingpong': `connections` persistent connections, each sending `size` bytes and waiting for
    * all of them back, again and again (closed loop). 'churn': `connections` concurrent clients,
    * each connecting, sending `size` bytes, reading them back and closing, again and again.
+   * 'eof': `connections` concurrent clients, each connecting, reading until the server closes, and
+   * closing, again and again: for servers that speak first and hang up (daytime, time, a program
+   * per connection such as /bin/true); what they send is counted in `bytes`, not checked.
    */
   mode: LoadMode;
   /** Numeric IPv4 or IPv6 address of the server. Default '127.0.0.1'. */
@@ -47,7 +50,7 @@ export interface LoadResult {
   durationMs: number;
   /** Completed round trips whose every byte matched (churn: completed connect + echo cycles). */
   messages: number;
-  /** Payload bytes of those messages, each counted once: always messages × size. */
+  /** Payload bytes of those messages, each counted once: messages × size (eof: the bytes the server sent). */
   bytes: number;
   /** Connections established. */
   connects: number;

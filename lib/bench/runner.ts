@@ -1,9 +1,10 @@
 // The side-by-side benchmark: every model under the same native load, in alternating rounds
 // (A B C A B C …) so that drift of a noisy machine hits all models alike; medians and spreads.
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
 import { LoadResult, runLoad } from './loadgen';
 import { descendantsOf } from '../util/proc';
 import { referenceBinary, referenceCandidates, ReferenceModel, startReference } from './reference';
@@ -28,8 +29,24 @@ export const BENCH_MODELS = [
   'ref-reuseport',
   'ref-prethread',
   'socat',
+  'exec',
+  'prefork-exec',
+  'socat-exec',
+  'xinetd-exec',
 ] as const;
 export type BenchModel = (typeof BENCH_MODELS)[number];
+
+/**
+ * A program per connection (inetd's design): the fork model with `handler: { exec: ['/bin/true'] }`,
+ * the prefork model with it (a pool whose members each become the program for one client, and
+ * are replaced), and the same program run by socat (`TCP-LISTEN,fork EXEC:/bin/true`) and by
+ * xinetd. They run only the exec churn: connect, the program starts and exits, the client reads EOF.
+ */
+export const EXEC_BENCH_MODELS: readonly BenchModel[] = ['exec', 'prefork-exec', 'socat-exec', 'xinetd-exec'];
+/** The program the exec churn runs for each connection. */
+const EXEC_PROGRAM = '/bin/true';
+/** What exec churn is held against (BENCHMARKS.md: the target is ≥ 0.8× it). */
+const EXEC_BASELINE: BenchModel = 'socat-exec';
 
 /** The C reference each native model is held against. */
 export const REFERENCE_OF: Partial<Record<BenchModel, BenchModel>> = {
@@ -50,7 +67,7 @@ export const ONE_AT_A_TIME: readonly BenchModel[] = ['iterative', 'ref-iterative
  * widest run (at most MAX_WORKERS), and skip the ping-pong widths beyond that (those clients
  * would wait in the backlog for the whole run).
  */
-const WORKER_PER_CLIENT: readonly BenchModel[] = ['prefork', 'ref-prefork', 'prethread', 'ref-prethread'];
+const WORKER_PER_CLIENT: readonly BenchModel[] = ['prefork', 'ref-prefork', 'prethread', 'ref-prethread', 'prefork-exec'];
 
 /** The most concurrent clients a run of `config` makes. */
 function widestRun(config: BenchConfig): number {
@@ -74,10 +91,13 @@ interface ServerFootprint {
   rssMb: number;
 }
 
+/** pingpong and churn: echo servers; exec: connect and read until the program's exit closes it (load mode eof). */
+type RunKind = 'pingpong' | 'churn' | 'exec';
+
 interface BenchRound {
   round: number;
   model: BenchModel;
-  kind: 'pingpong' | 'churn';
+  kind: RunKind;
   connections: number;
   result: LoadResult;
   footprint: ServerFootprint;
@@ -157,6 +177,90 @@ function socatAvailable(): boolean {
   return spawnSync('socat', ['-V'], { stdio: 'ignore' }).status === 0;
 }
 
+function xinetdAvailable(): boolean {
+  return spawnSync('xinetd', ['-version'], { stdio: 'ignore' }).status === 0;
+}
+
+/** Resolves once something accepts on 127.0.0.1:port (at most 2 s), else throws naming `what`. */
+async function listeningOn(port: number, what: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const c = connect(port, '127.0.0.1');
+      c.once('connect', () => {
+        c.destroy();
+        resolve(true);
+      });
+      c.once('error', () => resolve(false));
+    });
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`${what} did not start listening`);
+}
+
+/** socat with `address` for each connection (PIPE: echo; EXEC:…: a program). */
+async function startSocat(address: string, what: string): Promise<RunningServer> {
+  const port = await freePort();
+  const child = spawn('socat', [`TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, address], { stdio: 'ignore' });
+  try {
+    await listeningOn(port, what);
+  } catch (e) {
+    await stopChild(child);
+    throw e;
+  }
+  return { port, pid: child.pid!, close: () => stopChild(child) };
+}
+
+/**
+ * xinetd running EXEC_PROGRAM on a loopback port, in the foreground, as the user running the
+ * benchmark: xinetd needs no privilege for that when the service's \`user\` is that user and it logs
+ * to a file (-filelog), not to syslog. Its limits are lifted (instances, per_source, cps: its
+ * default cps of 50 would disable the service for 10 s) and it logs nothing per connection.
+ */
+async function startXinetd(): Promise<RunningServer> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'posix-servers-xinetd-'));
+  const conf = join(dir, 'xinetd.conf');
+  writeFileSync(
+    conf,
+    [
+      'defaults',
+      '{',
+      '  instances = UNLIMITED',
+      '  per_source = UNLIMITED',
+      '  cps = 1000000 1',
+      '  log_on_success =',
+      '  log_on_failure =',
+      '}',
+      'service posix-servers-bench',
+      '{',
+      '  type = UNLISTED',
+      '  socket_type = stream',
+      '  protocol = tcp',
+      '  wait = no',
+      `  port = ${port}`,
+      '  bind = 127.0.0.1',
+      `  server = ${EXEC_PROGRAM}`,
+      `  user = ${userInfo().username}`,
+      '}',
+      '',
+    ].join('\n'),
+  );
+  const args = ['-dontfork', '-f', conf, '-pidfile', join(dir, 'pid'), '-filelog', join(dir, 'log')];
+  const child = spawn('xinetd', args, { stdio: 'ignore' });
+  const close = async () => {
+    await stopChild(child);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await listeningOn(port, 'xinetd');
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { port, pid: child.pid!, close };
+}
+
 /**
  * Starts one model in a process of its own (refs: the C binary; socat; the API's models:
  * bench/server-process). `clients`: the most concurrent clients it will get — a prefork or
@@ -168,26 +272,20 @@ export async function startModel(model: BenchModel, clients = 1): Promise<Runnin
     const ref = await startReference(model.slice(4) as ReferenceModel, workers);
     return { port: ref.port, pid: ref.pid, close: () => ref.close() };
   }
-  if (model === 'socat') {
-    // An external fork-per-connection peer: socat forks a child per connection that echoes.
-    const port = await freePort();
-    const child = spawn('socat', [`TCP-LISTEN:${port},bind=127.0.0.1,fork,reuseaddr`, 'PIPE'], { stdio: 'ignore' });
-    for (let i = 0; i < 100; i++) {
-      const up = await new Promise<boolean>((resolve) => {
-        const c = connect(port, '127.0.0.1');
-        c.once('connect', () => {
-          c.destroy();
-          resolve(true);
-        });
-        c.once('error', () => resolve(false));
-      });
-      if (up) return { port, pid: child.pid!, close: () => stopChild(child) };
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    await stopChild(child);
-    throw new Error('socat did not start listening');
-  }
-  const options = model === 'cluster' ? { model, workers: 2, maxClients: 1000 } : { model, maxClients: 1000, ...workers };
+  // An external fork-per-connection peer: socat forks a child per connection that echoes.
+  if (model === 'socat') return startSocat('PIPE', 'socat');
+  // socat's child forks again: it relays between the socket and the program over a socketpair.
+  if (model === 'socat-exec') return startSocat(`EXEC:${EXEC_PROGRAM}`, 'socat EXEC');
+  if (model === 'xinetd-exec') return startXinetd();
+  const exec = { handler: { exec: [EXEC_PROGRAM] } };
+  const options =
+    model === 'cluster'
+      ? { model, workers: 2, maxClients: 1000 }
+      : model === 'exec'
+        ? { model: 'fork', maxClients: 1000, ...exec }
+        : model === 'prefork-exec'
+          ? { model: 'prefork', maxClients: 1000, ...workers, ...exec }
+          : { model, maxClients: 1000, ...workers };
   const child = spawn(process.execPath, [compiledScript('bench/server-process'), JSON.stringify(options)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -262,9 +360,10 @@ interface BenchControl {
   signal?: AbortSignal;
 }
 
-type Run = { kind: 'pingpong' | 'churn'; connections: number };
+type Run = { kind: RunKind; connections: number };
 
 function runsOf(model: BenchModel, config: BenchConfig): Run[] {
+  if (EXEC_BENCH_MODELS.includes(model)) return [{ kind: 'exec', connections: config.churnClients }];
   const runs: Run[] = config.connections
     .filter((c) => c === 1 || !ONE_AT_A_TIME.includes(model))
     .filter((c) => c <= MAX_WORKERS || !WORKER_PER_CLIENT.includes(model))
@@ -275,7 +374,10 @@ function runsOf(model: BenchModel, config: BenchConfig): Run[] {
 
 /** Why a model cannot run here, or null. */
 function unavailable(model: BenchModel): string | null {
-  if (model === 'socat') return socatAvailable() ? null : 'socat is not installed (apt-get install socat)';
+  if (model === 'socat' || model === 'socat-exec') {
+    return socatAvailable() ? null : 'socat is not installed (apt-get install socat)';
+  }
+  if (model === 'xinetd-exec') return xinetdAvailable() ? null : 'xinetd is not installed (apt-get install xinetd)';
   if (model.startsWith('ref-')) {
     const ref = model.slice(4) as ReferenceModel;
     if (existsSync(referenceBinary(ref))) return null;
@@ -343,14 +445,15 @@ export async function runBench(config: BenchConfig, control: BenchControl = {}):
     for (const model of models) {
       if (aborted()) break bench;
       progress({ round, repeat: config.repeat, model, done, total, elapsedMs: Date.now() - started, etaMs: eta() });
-      const server = await startModel(model, widestRun(config));
+      // The exec churn's clients are all a prefork-exec pool ever serves at once.
+      const server = await startModel(model, EXEC_BENCH_MODELS.includes(model) ? config.churnClients : widestRun(config));
       try {
         for (const run of runsOf(model, config)) {
           if (aborted()) break;
           const stop = watchFootprint(server.pid);
           const result = await unlessAborted(
             runLoad({
-              mode: run.kind,
+              mode: run.kind === 'exec' ? 'eof' : run.kind,
               port: server.port,
               connections: run.connections,
               size: config.size,
@@ -387,9 +490,9 @@ export function median(values: number[]): number {
 
 interface Summary {
   model: BenchModel;
-  kind: 'pingpong' | 'churn';
+  kind: RunKind;
   connections: number;
-  /** msgs/s for pingpong, conns/s for churn: median, min, max over rounds. */
+  /** msgs/s for pingpong, conns/s for churn and exec: median, min, max over rounds. */
   rate: { median: number; min: number; max: number };
   p50Us: number;
   p99Us: number;
@@ -408,7 +511,8 @@ function summarize(report: BenchReport): Summary[] {
   }
   const out: Summary[] = [];
   for (const rs of groups.values()) {
-    const rate = (r: BenchRound) => (r.kind === 'churn' ? r.result.connsPerSec : r.result.msgsPerSec);
+    // exec: a cycle completes at the program's EOF; conns/s counts cycles begun, as churn does.
+    const rate = (r: BenchRound) => (r.kind === 'pingpong' ? r.result.msgsPerSec : r.result.connsPerSec);
     const rates = rs.map(rate);
     out.push({
       model: rs[0].model,
@@ -436,7 +540,7 @@ export const fmt = (n: number, digits = 0) =>
 /** The table on stdout: one line per model and ping-pong width, with churn beside it. */
 export function formatTable(report: BenchReport): string {
   const sums = summarize(report);
-  const find = (model: BenchModel, kind: 'pingpong' | 'churn', c?: number) =>
+  const find = (model: BenchModel, kind: RunKind, c?: number) =>
     sums.find((s) => s.model === model && s.kind === kind && (c === undefined || s.connections === c));
   const header = [
     'model',
@@ -477,12 +581,17 @@ export function formatTable(report: BenchReport): string {
       ]);
     }
   }
-  const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  const lines = rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));
-  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  const lines = rows.length > 1 ? tableLines(rows) : [];
+  const execRows = execTableRows(report, sums);
+  if (execRows.length > 1) lines.push(...(lines.length > 0 ? [''] : []), ...tableLines(execRows));
   const notes = [
     `msgs/s: ${report.config.size}-byte ping-pong, median of ${report.config.repeat} round(s) of ${report.config.durationMs} ms; conns/s: churn with ${report.config.churnClients} clients (1 for one-at-a-time models).`,
     '× ref: against the C reference server of the same design (ref/*.c); procs/threads/RSS: peaks of the server process tree.',
+    ...(execRows.length > 1
+      ? [
+          `exec conns/s: ${report.config.churnClients} clients each connect and read until ${EXEC_PROGRAM}, run for the connection, has exited and the connection is closed; × ${EXEC_BASELINE}: against socat TCP-LISTEN,fork EXEC:${EXEC_PROGRAM} in the same run.`,
+        ]
+      : []),
     ...sums
       .filter((s) => s.errors > 0 || s.verifyFailures > 0)
       .map(
@@ -498,6 +607,46 @@ export function formatTable(report: BenchReport): string {
   return [...lines, '', ...notes].join('\n');
 }
 
+function tableLines(rows: string[][]): string[] {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const lines = rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));
+  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  return lines;
+}
+
+// The exec churn: one line per program-per-connection server, held against socat's.
+function execTableRows(report: BenchReport, sums: Summary[]): string[][] {
+  const header = [
+    'model',
+    'clients',
+    'exec conns/s (min–max)',
+    `× ${EXEC_BASELINE}`,
+    'p50 µs',
+    'p99 µs',
+    'procs',
+    'RSS MB',
+    'client CPU',
+  ];
+  const rows: string[][] = [header];
+  const baseline = sums.find((s) => s.model === EXEC_BASELINE && s.kind === 'exec');
+  for (const model of report.config.models) {
+    const s = sums.find((x) => x.model === model && x.kind === 'exec');
+    if (!s) continue;
+    rows.push([
+      model,
+      String(s.connections),
+      `${fmt(s.rate.median)} (${fmt(s.rate.min)}–${fmt(s.rate.max)})`,
+      baseline ? fmt(s.rate.median / baseline.rate.median, 2) : '',
+      fmt(s.p50Us),
+      fmt(s.p99Us),
+      String(s.footprint.processes),
+      fmt(s.footprint.rssMb, 1),
+      `${fmt(s.clientCpu * 100)}%`,
+    ]);
+  }
+  return rows;
+}
+
 /** A bar chart (msgs/s per model and width, conns/s), error bars from the min–max spread. */
 export function renderSvg(report: BenchReport): string {
   const sums = summarize(report);
@@ -507,6 +656,7 @@ export function renderSvg(report: BenchReport): string {
       bars: sums.filter((s) => s.kind === 'pingpong' && s.connections === c),
     })),
     { title: `churn conns/s`, bars: sums.filter((s) => s.kind === 'churn') },
+    { title: `exec churn conns/s (${EXEC_PROGRAM} per connection)`, bars: sums.filter((s) => s.kind === 'exec') },
   ].filter((g) => g.bars.length > 0);
   const barH = 18;
   const labelW = 110;
@@ -523,7 +673,7 @@ export function renderSvg(report: BenchReport): string {
       const x0 = labelW + (b.rate.min / max) * chartW;
       const x1 = labelW + (b.rate.max / max) * chartW;
       const colour =
-        b.model.startsWith('ref-') || b.model === 'socat'
+        b.model.startsWith('ref-') || b.model === 'socat' || b.model === 'socat-exec' || b.model === 'xinetd-exec'
           ? '#999'
           : b.model === 'node' || b.model === 'cluster'
             ? '#4a8'

@@ -8,6 +8,7 @@ import {
   BenchConfig,
   BenchModel,
   BenchProgress,
+  EXEC_BENCH_MODELS,
   formatDuration,
   formatTable,
   renderSvg,
@@ -35,6 +36,10 @@ const DEFAULT_BENCH: BenchConfig = {
     'ref-reuseport',
     'ref-prethread',
     'socat',
+    'exec',
+    'prefork-exec',
+    'socat-exec',
+    'xinetd-exec',
   ],
   connections: [1, 50],
   size: 64,
@@ -104,7 +109,7 @@ export const BENCH: Command = {
       name: 'churn-clients',
       value: 'N',
       default: String(DEFAULT_BENCH.churnClients),
-      help: 'concurrent clients of the connect-echo-close run',
+      help: 'concurrent clients of the connect-echo-close run, and of the exec churn',
       parse: integer(1, 1000),
     },
     {
@@ -127,7 +132,9 @@ export const BENCH: Command = {
     },
   ],
   notes: [
-    'Each model runs in a process of its own, in alternating rounds. Ctrl-C stops the benchmark and',
+    'Each model runs in a process of its own, in alternating rounds. exec, socat-exec and xinetd-exec run',
+    '/bin/true for each connection (the exec churn: connect, read until the program has exited).',
+    'Ctrl-C stops the benchmark and',
     'writes what was measured until then (the report says it was interrupted); exit code 130.',
     `With --sustained the defaults are --models ${DEFAULT_SUSTAINED.models.join(',')}`,
     `--connections ${DEFAULT_SUSTAINED.connections} (one number: new connections per round) --duration ${DEFAULT_SUSTAINED.durationMs / 1000};`,
@@ -168,6 +175,10 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
   }
   if (given.has('connections') && config.connections.length !== 1) {
     throw new UsageError(`--connections takes one number with --sustained (new connections per round)`);
+  }
+  const exec = config.models.filter((m) => EXEC_BENCH_MODELS.includes(m));
+  if (given.has('models') && exec.length > 0) {
+    throw new UsageError(`--sustained runs echo servers: ${exec.join(', ')} run a program per connection (the exec churn)`);
   }
   out.sustained = {
     models: given.has('models') ? config.models : [...DEFAULT_SUSTAINED.models],

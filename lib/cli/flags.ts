@@ -29,6 +29,8 @@ export interface Command {
   summary: string;
   /** Positional arguments: how the usage line shows them and how many there may be. */
   positionals?: { usage: string; max: number; help: string };
+  /** Arguments after `--`, taken as they are (a program and its arguments): how the usage shows them. */
+  rest?: { usage: string; help: string };
   flags: readonly Flag[];
   /** Shown under the flags. */
   notes?: readonly string[];
@@ -43,6 +45,8 @@ interface Parsed {
   values: Record<string, unknown>;
   given: Set<string>;
   positionals: string[];
+  /** With `rest`: every argument after `--`, untouched (empty without `--`). */
+  rest: string[];
 }
 
 /** A mistake in the command line: main prints `posix-servers: <message>` and exits 1. */
@@ -91,15 +95,19 @@ export function parseCommand(command: Command, argv: string[]): Parsed {
   const { tokens } = parseArgs({ args: fillOmitted(flags, argv), options, strict: false, allowPositionals: true, tokens: true });
   const found: Array<{ flag: Flag; raw: string; text: string | undefined; inline: boolean }> = [];
   const positionals: string[] = [];
+  const rest: string[] = [];
+  let terminated = false;
   for (const token of tokens) {
-    if (token.kind === 'positional') {
-      positionals.push(token.value);
+    if (token.kind === 'option-terminator') {
+      terminated = command.rest !== undefined;
+    } else if (token.kind === 'positional') {
+      (terminated ? rest : positionals).push(token.value);
     } else if (token.kind === 'option') {
       const flag = byName.get(token.name);
       if (flag === undefined) {
         throw new UsageError(`unknown flag '${token.rawName}' for ${command.name} (see posix-servers ${command.name} --help)`);
       }
-      if (flag === HELP_FLAG) return { help: true, values: {}, given: new Set(), positionals: [] };
+      if (flag === HELP_FLAG) return { help: true, values: {}, given: new Set(), positionals: [], rest: [] };
       found.push({ flag, raw: token.rawName, text: token.value, inline: token.inlineValue === true });
     }
   }
@@ -133,7 +141,7 @@ export function parseCommand(command: Command, argv: string[]): Parsed {
     if (given.has(f.name) || f.default === undefined) continue;
     values[f.name] = f.parse ? f.parse(f.default, `--${f.name}`) : f.default;
   }
-  return { help: false, values, given, positionals };
+  return { help: false, values, given, positionals, rest };
 }
 
 function flagLabel(f: Flag): string {
@@ -145,12 +153,17 @@ function flagLabel(f: Flag): string {
 export function commandHelp(command: Command): string {
   const flags = flagsOf(command);
   const lines = [`posix-servers ${command.name}: ${command.summary}`, ''];
-  lines.push(`Usage: posix-servers ${command.name}${command.positionals ? ` ${command.positionals.usage}` : ''} [flags]`, '');
+  const rest = command.rest ? ` [-- ${command.rest.usage}]` : '';
+  lines.push(
+    `Usage: posix-servers ${command.name}${command.positionals ? ` ${command.positionals.usage}` : ''} [flags]${rest}`,
+    '',
+  );
   const rows: Array<[string, string]> = [];
   if (command.positionals) rows.push([`    ${command.positionals.usage}`, command.positionals.help]);
+  if (command.rest) rows.push([`    -- ${command.rest.usage}`, command.rest.help]);
   for (const f of flags) rows.push([flagLabel(f), f.help + (f.default !== undefined ? ` (default ${f.default})` : '')]);
   const width = Math.min(Math.max(...rows.map(([label]) => label.length)), 40);
-  lines.push(command.positionals ? 'Arguments and flags:' : 'Flags:');
+  lines.push(command.positionals || command.rest ? 'Arguments and flags:' : 'Flags:');
   for (const [label, help] of rows) {
     lines.push(label.length > width ? `  ${label}\n  ${' '.repeat(width)}  ${help}` : `  ${label.padEnd(width)}  ${help}`);
   }

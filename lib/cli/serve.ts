@@ -22,7 +22,8 @@ import type { Peer, TraceEvent } from '../server/events';
 import { Recorder } from '../trace/recording';
 import { renderSvg } from '../trace/svg';
 import { LiveView } from '../ui/live';
-import { choice, Command, commandHelp, integer, parseCommand, UsageError } from './flags';
+import { choice, Command, commandHelp, integer, list, parseCommand, UsageError } from './flags';
+import { EXEC_STDERR, ExecStderr } from '../server/exec';
 import { SVG_FLAG, UI_FLAG } from './observe';
 
 interface ServeArgs {
@@ -51,6 +52,11 @@ interface ServeArgs {
   svg: string | null;
   /** --ui [PORT]: the live view's port on 127.0.0.1 (0: any); null: no live view. */
   ui: number | null;
+  /** The door: 0 for no limit. */
+  maxPerSource: number;
+  maxConnectionsPerSecond: number;
+  allow: string[];
+  deny: string[];
 }
 
 const MS_MAX = 2 ** 31 - 1;
@@ -65,7 +71,36 @@ export const SERVE: Command = {
     { name: 'port', value: 'P', default: '0', help: 'port to bind; 0: the kernel picks one', parse: integer(0, 65535) },
     { name: 'backlog', value: 'N', default: String(DEFAULT_BACKLOG), help: 'listen() backlog', parse: integer(1, 65535) },
     { name: 'max-clients', value: 'N', default: '100', help: 'live connections at once', parse: integer(1, 4096) },
-    { name: 'handler', value: HANDLERS.join('|'), default: 'echo', help: 'what the server sends back', parse: choice(HANDLERS) },
+    {
+      name: 'handler',
+      value: HANDLERS.join('|'),
+      default: 'echo',
+      help: "how each connection is served (inetd's internal services: discard, chargen, daytime, time)",
+      parse: choice(HANDLERS),
+    },
+    { name: 'exec', help: 'fork model: run the program given after -- for each connection, on its stdin and stdout' },
+    {
+      name: 'exec-stderr',
+      value: EXEC_STDERR.join('|'),
+      help: "with --exec: where the program's stderr goes (default null)",
+      parse: choice(EXEC_STDERR),
+    },
+    {
+      name: 'max-per-source',
+      value: 'N',
+      default: '0',
+      help: 'the door: live connections from one address; 0: no limit',
+      parse: integer(0, 4096),
+    },
+    {
+      name: 'max-connections-per-second',
+      value: 'N',
+      default: '0',
+      help: 'the door: new connections a second over all clients; 0: no limit',
+      parse: integer(0, 1_000_000),
+    },
+    { name: 'allow', value: 'CIDR,…', help: 'the door: serve only these addresses (10.0.0.0/8,::1)', parse: list((t) => t) },
+    { name: 'deny', value: 'CIDR,…', help: 'the door: refuse these addresses (deny wins over allow)', parse: list((t) => t) },
     {
       name: 'timeout-ms',
       value: 'N',
@@ -124,20 +159,36 @@ export const SERVE: Command = {
     { ...SVG_FLAG, help: 'write the picture of the trace (a sequence diagram, SVG) to FILE at close' },
     UI_FLAG,
   ],
-  notes: ['SIGINT/SIGTERM close the server gracefully and print the final stats. Connect with: nc 127.0.0.1 PORT'],
+  rest: { usage: 'PROGRAM [ARGS…]', help: 'with --exec: the program for each connection, and its arguments' },
+  notes: [
+    'SIGINT/SIGTERM close the server gracefully and print the final stats. Connect with: nc 127.0.0.1 PORT',
+    "As inetd: posix-servers serve --exec --port 9000 -- /usr/bin/bc -l   (the environment is this process's, plus PROTO, TCPREMOTEIP…)",
+  ],
 };
 
 /** Flags → ServeArgs; throws a UsageError whose message names the flag (null: --help). */
 export function parseServeArgs(argv: string[]): ServeArgs | null {
-  const { help, values: v } = parseCommand(SERVE, argv);
+  const { help, values: v, given, rest } = parseCommand(SERVE, argv);
   if (help) return null;
+  let handler = v.handler as Handler;
+  if (v.exec === true) {
+    if (rest.length === 0)
+      throw new UsageError(`--exec needs the program after --: posix-servers serve --exec -- /usr/bin/bc -l`);
+    if (given.has('handler')) throw new UsageError(`--exec and --handler exclude each other: the program is the handler`);
+    const stderr = v['exec-stderr'] as ExecStderr | undefined;
+    handler = { exec: rest, ...(stderr !== undefined ? { stderr } : {}) };
+  } else if (rest.length > 0) {
+    throw new UsageError(`arguments after -- are the program of --exec: '${rest.join(' ')}'`);
+  } else if (given.has('exec-stderr')) {
+    throw new UsageError(`--exec-stderr applies only with --exec`);
+  }
   const out: ServeArgs = {
     model: v.model as Model,
     host: v.host as string,
     port: v.port as number,
     backlog: v.backlog as number,
     maxClients: v['max-clients'] as number,
-    handler: v.handler as Handler,
+    handler,
     timeoutMs: v['timeout-ms'] as number,
     idleTimeoutMs: v['idle-timeout-ms'] as number,
     maxConnectionMs: v['max-connection-ms'] as number,
@@ -151,6 +202,10 @@ export function parseServeArgs(argv: string[]): ServeArgs | null {
     lang: v.lang as 'en' | 'zh',
     svg: (v.svg as string | undefined) ?? null,
     ui: (v.ui as number | undefined) ?? null,
+    maxPerSource: v['max-per-source'] as number,
+    maxConnectionsPerSecond: v['max-connections-per-second'] as number,
+    allow: (v.allow as string[] | undefined) ?? [],
+    deny: (v.deny as string[] | undefined) ?? [],
   };
   const withWorkers: readonly string[] = ['cluster', ...POOL_MODELS];
   if (out.workers !== undefined && !withWorkers.includes(out.model)) {
@@ -268,6 +323,10 @@ export async function serveMain(
       ...(args.acceptLock !== undefined ? { acceptLock: args.acceptLock } : {}),
       ...(args.schedulingPolicy !== undefined ? { schedulingPolicy: args.schedulingPolicy } : {}),
       ...(args.trace || (observed && native) ? { trace: true } : {}),
+      maxPerSource: args.maxPerSource,
+      maxConnectionsPerSecond: args.maxConnectionsPerSecond,
+      allow: args.allow,
+      deny: args.deny,
     });
   } catch (e) {
     process.stderr.write(`posix-servers: ${(e as Error).message}\n`);
@@ -281,6 +340,7 @@ export async function serveMain(
     print(
       `${server.model} server listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} (${isProcessModel(server.model) ? 'master ' : server.model === 'cluster' ? 'primary ' : ''}pid ${server.pid})`,
     );
+    if (typeof args.handler === 'object') print(`each connection runs: ${args.handler.exec.join(' ')}`);
     print(`connect with: nc ${a.address} ${a.port}`);
     if (a.address !== '127.0.0.1' && a.address !== '::1') {
       process.stderr.write(`posix-servers: warning: listening on ${a.address}, not loopback: other machines can connect\n`);

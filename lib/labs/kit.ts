@@ -95,10 +95,13 @@ export class Client {
     });
   }
 
-  /** Connects; resolves when the three-way handshake is done (connect() returned). */
-  static open(port: number, timeoutMs = 2000, host = LOOPBACK): Promise<Client> {
+  /**
+   * Connects; resolves when the three-way handshake is done (connect() returned). `localAddress`:
+   * the address to connect from (any of 127.0.0.0/8 on loopback), to test rules per source.
+   */
+  static open(port: number, timeoutMs = 2000, host = LOOPBACK, localAddress?: string): Promise<Client> {
     return new Promise((resolve, reject) => {
-      const sock = connect({ port, host });
+      const sock = connect({ port, host, ...(localAddress !== undefined ? { localAddress } : {}) });
       const timer = setTimeout(() => {
         sock.destroy();
         reject(new Error(`connect to ${host}:${port} timed out`));

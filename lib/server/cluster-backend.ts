@@ -25,6 +25,7 @@ import type { Socket } from 'node:net';
 import type { Backend, EventSink } from './backend';
 import { FromWorker, JsServePolicy, ToWorker, WORKER_POLICY_ENV } from './cluster-protocol';
 import type { DisconnectReason, Peer, RejectReason } from './events';
+import { jsServePolicy } from './js-connection';
 import { systemError } from '../util/errors';
 import { NetListenerBackend } from './net-listener-backend';
 import { compiledScript } from '../paths';
@@ -78,8 +79,7 @@ class ClusterBackend extends NetListenerBackend {
   }
 
   #fork(index: number): void {
-    const { handler, idleTimeoutMs, maxConnectionMs, minBytesPerSecond, rateWindowMs } = this.opts;
-    const policy: JsServePolicy = { handler, idleTimeoutMs, maxConnectionMs, minBytesPerSecond, rateWindowMs };
+    const policy: JsServePolicy = jsServePolicy(this.opts);
     // cluster.settings is global to the process: set ours for this fork only, then put back
     // whatever the application had, so that its own cluster.fork() calls are not redirected.
     const saved = cluster.settings;

@@ -46,12 +46,18 @@ export interface DisconnectEvent {
   worker?: number;
 }
 
-export const REJECT_REASONS = ['max-clients', 'no-thread', 'no-process', 'no-fd'] as const;
+export const REJECT_REASONS = ['max-clients', 'no-thread', 'no-process', 'no-fd', 'per-source', 'rate', 'denied'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export interface RejectEvent {
   id: number;
   peer: Peer;
+  /**
+   * max-clients: maxClients connections are live · no-thread, no-process: pthread_create or fork
+   * failed · no-fd: no descriptor left · and the door's (before any process or thread is spent):
+   * per-source: maxPerSource connections from this address are live · rate: over
+   * maxConnectionsPerSecond · denied: the address matches a deny rule, or allow rules and none
+   */
   reason: RejectReason;
   /** For no-thread/no-process/no-fd: the errno name (of pthread_create, fork, or accept's EMFILE). */
   errno?: string;
@@ -64,8 +70,9 @@ export interface ReapEvent {
   id: number;
   /**
    * Exit status when the process exited, else null. fork: 0 client closed, 1 I/O error, 3 idle,
-   * 4 lifetime, 5 slow. Pool workers: 0 when they left at close, 6 when they had reported a
-   * fatal error (the server then stops).
+   * 4 lifetime, 5 slow; with the exec handler (fork, prefork) the program's own exit status, 127
+   * when it could not be executed. Pool workers: 0 when they left at close, 6 when they had
+   * reported a fatal error (the server then stops).
    */
   exitCode: number | null;
   /** Signal name when the child was killed, else null. */
@@ -109,6 +116,10 @@ export const TRACE_CALLS = [
   'queue-push',
   'queue-pop',
   'pthread_join',
+  'door-pass',
+  'door-refuse',
+  'dup2',
+  'execve',
 ] as const;
 export type TraceCall = (typeof TRACE_CALLS)[number];
 
@@ -117,7 +128,7 @@ export type TraceCall = (typeof TRACE_CALLS)[number];
  * Meaning of fd/result per call: socket → result lfd; bind/listen → fd lfd (listen: result backlog);
  * accept → fd lfd, result cfd, peer; fork → fd cfd, result child pid; waitpid → result pid, fd the
  * wait status; worker-start → fd the cfd the worker read, result its tid; pthread_create → result rc;
- * exec (the master program starts) → fd Node's lfd, result the same socket's number in the master.
+ * exec (the master program starts) → fd Node's lfd, result the same socket's number in the master;
  * Pool models: pool-fork → result the worker's pid; worker-accept → as accept; sendmsg/recvmsg →
  * fd the worker's Unix socket, result the descriptor passed (its number in the sender/receiver);
  * epoll_wait → fd the epoll instance, result ready descriptors; epoll_ctl → fd the descriptor,
@@ -125,6 +136,9 @@ export type TraceCall = (typeof TRACE_CALLS)[number];
  * pool thread → worker its index (join: result its tid); mutex-lock/unlock, worker-accept as
  * prefork's; queue-push → fd cfd, result the queue's length; queue-pop → fd cfd, result the tid.
  * epoll: epoll_create → result epfd; close-conn → result the epoll descriptor cfd leaves.
+ * door-pass → fd cfd, result the live connections from the client's address (0 without maxPerSource);
+ * door-refuse → fd cfd, result the reason's number (see `reason`); dup2 (exec handler) → fd cfd,
+ * result the standard descriptor it now is; execve → result 0 before the call, -1 (with errno) if it failed.
  */
 export interface TraceEvent {
   /** CLOCK_MONOTONIC in milliseconds (µs precision), comparable across processes. */
@@ -142,8 +156,12 @@ export interface TraceEvent {
   slot?: number;
   /** Pool models: the pool worker (the caller, or for pool-fork and sendmsg the one concerned). */
   worker?: number;
-  /** bind: the address bound; accept: the client. */
+  /** bind: the address bound; accept, door-pass, door-refuse: the client. */
   address?: Peer;
+  /** door-refuse: why. */
+  reason?: RejectReason;
+  /** execve: the program (its absolute path). */
+  program?: string;
 }
 
 type NativeEvent =
@@ -318,6 +336,7 @@ function decodeOne(buf: Buffer, rec: number, slotIs: SlotMeaning): NativeEvent |
       };
       if (slot >= 0) event[slotIs] = slot;
       if (buf.readUInt8(rec + F.family) !== 0) event.address = peerOf(buf, rec);
+      if (call === 'door-refuse') event.reason = rejectReasonOf.get(event.result);
       return { type: 'trace', event, timeNs };
     }
     default:

@@ -1,13 +1,14 @@
 // One client served by a JS model ('node' in this process, 'cluster' in a worker): the same
-// echo/upper handler, time limits (idle, lifetime, rate) and disconnect reasons as
-// native/core/connection.cc, written the way a Node programmer would (stream events, backpressure
-// with pause/resume, timers).
+// handlers (echo, upper, and inetd's discard, chargen, daytime, time: native/core/service.h),
+// time limits (idle, lifetime, rate) and disconnect reasons as native/core/connection.cc, written
+// the way a Node programmer would (stream events, backpressure with pause/resume and 'drain',
+// timers).
 import type { Socket } from 'node:net';
 import type { DisconnectReason, Peer } from './events';
-import type { Handler } from './options';
+import type { ResolvedOptions, ServiceName } from './options';
 
 export interface JsServePolicy {
-  handler: Handler;
+  handler: ServiceName;
   /** 0: never. Otherwise silent this long in both directions → reason 'idle'. */
   idleTimeoutMs: number;
   /** 0: never. Otherwise open this long → reason 'lifetime'. */
@@ -15,6 +16,14 @@ export interface JsServePolicy {
   /** 0: no minimum. Otherwise fewer bytes read than this × rateWindowMs / 1000 in a window → 'slow'. */
   minBytesPerSecond: number;
   rateWindowMs: number;
+}
+
+/** The policy of a JS model's connections (options.ts refuses the exec handler for them). */
+export function jsServePolicy(opts: ResolvedOptions): JsServePolicy {
+  const { handler, idleTimeoutMs, maxConnectionMs, minBytesPerSecond, rateWindowMs } = opts;
+  if (handler === 'exec')
+    throw new TypeError(`The exec handler applies only to the fork model. Received it for model '${opts.model}'`);
+  return { handler, idleTimeoutMs, maxConnectionMs, minBytesPerSecond, rateWindowMs };
 }
 
 interface ConnectionEnd {
@@ -43,6 +52,59 @@ function toUpper(chunk: Buffer): Buffer {
   return out;
 }
 
+// RFC 864: the 95 printable characters as a ring, line N = 72 of them from character N, CR LF.
+const CHARGEN_LINE = 74;
+const CHARGEN_CYCLE = 95 * CHARGEN_LINE;
+const CHARGEN_CHUNK = 16 * 1024;
+/** Several cycles in a row, so that any CHARGEN_CHUNK from a position in the first is a subarray. */
+const chargenRing = (() => {
+  const cycles = Math.ceil(CHARGEN_CHUNK / CHARGEN_CYCLE) + 1;
+  const buf = Buffer.alloc(cycles * CHARGEN_CYCLE);
+  for (let i = 0; i < buf.length; i++) {
+    const line = Math.floor(i / CHARGEN_LINE) % 95;
+    const col = i % CHARGEN_LINE;
+    buf[i] = col < 72 ? 0x20 + ((line + col) % 95) : col === 72 ? 0x0d : 0x0a;
+  }
+  return buf;
+})();
+
+/** RFC 867: one line, the syntax the RFC suggests, in UTC (as native/core/service.cc writes it). */
+const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+const MONTHS = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
+
+function daytimeText(date: Date): string {
+  const weekday = WEEKDAYS[date.getUTCDay()];
+  const month = MONTHS[date.getUTCMonth()];
+  const two = (n: number) => String(n).padStart(2, '0');
+  return (
+    `${weekday}, ${month} ${date.getUTCDate()}, ${date.getUTCFullYear()} ` +
+    `${two(date.getUTCHours())}:${two(date.getUTCMinutes())}:${two(date.getUTCSeconds())}-UTC\r\n`
+  );
+}
+
+/** Seconds from 1900-01-01 to 1970-01-01 (RFC 868). */
+const SECONDS_1900_TO_1970 = 2_208_988_800;
+
+/** RFC 868: seconds since 1900-01-01 00:00 UTC, modulo 2^32, big-endian. */
+function timeBytes(date: Date): Buffer {
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE((Math.floor(date.getTime() / 1000) + SECONDS_1900_TO_1970) % 2 ** 32);
+  return out;
+}
+
 export class JsConnection {
   readonly socket: Socket;
   bytesIn = 0;
@@ -57,25 +119,49 @@ export class JsConnection {
     onBytes?: (bytesIn: number, bytesOut: number) => void,
   ) {
     this.socket = socket;
-    const transform = policy.handler === 'upper' ? toUpper : (b: Buffer) => b;
-    socket.on('data', (chunk: Buffer) => {
-      this.bytesIn += chunk.length;
-      onBytes?.(chunk.length, 0);
-      const out = transform(chunk);
-      const wrote = socket.write(out, (err) => {
-        if (err) return;
-        this.bytesOut += out.length;
-        onBytes?.(0, out.length);
+    const handler = policy.handler;
+    const countOut = (n: number) => (err?: Error | null) => {
+      if (err) return;
+      this.bytesOut += n;
+      onBytes?.(0, n);
+    };
+    if (handler === 'daytime' || handler === 'time') {
+      // One message, then close (the native servers close(cfd) after the send): nothing is read.
+      const message = handler === 'daytime' ? Buffer.from(daytimeText(new Date())) : timeBytes(new Date());
+      this.#reason = 'end';
+      socket.write(message, countOut(message.length));
+      socket.end(() => socket.destroy());
+    }
+    const transform = handler === 'upper' ? toUpper : (b: Buffer) => b;
+    if (handler === 'chargen') {
+      // Keep the socket's send buffer full: write until Node queues, then wait for 'drain'.
+      let pos = 0;
+      const pump = () => {
+        while (!socket.destroyed && !socket.writableEnded) {
+          const chunk = chargenRing.subarray(pos, pos + CHARGEN_CHUNK);
+          pos = (pos + CHARGEN_CHUNK) % CHARGEN_CYCLE;
+          if (!socket.write(chunk, countOut(chunk.length))) return;
+        }
+      };
+      socket.on('drain', pump);
+      setImmediate(pump);
+    }
+    if (handler !== 'daytime' && handler !== 'time') {
+      socket.on('data', (chunk: Buffer) => {
+        this.bytesIn += chunk.length;
+        onBytes?.(chunk.length, 0);
+        if (handler !== 'echo' && handler !== 'upper') return; // discard, chargen: thrown away
+        const out = transform(chunk);
+        // Backpressure: stop reading while the client is not reading what we send.
+        if (!socket.write(out, countOut(out.length))) socket.pause();
       });
-      // Backpressure: stop reading while the client is not reading what we send.
-      if (!wrote) socket.pause();
-    });
-    socket.on('drain', () => socket.resume());
+      socket.on('drain', () => socket.resume());
+    }
     // Half-close (the server is created with allowHalfOpen): everything read has been queued,
     // so end() sends FIN after the last echoed byte, as the native servers do on read() == 0.
     socket.on('end', () => {
       this.#reason ??= 'end';
-      socket.end();
+      socket.end(); // chargen: the client's EOF ends the stream too
     });
     socket.on('error', () => {
       this.#reason ??= 'error';
@@ -87,13 +173,15 @@ export class JsConnection {
     if (policy.maxConnectionMs > 0) timers.push(setTimeout(() => this.#destroy('lifetime'), policy.maxConnectionMs));
     if (policy.minBytesPerSecond > 0) {
       // Consecutive windows from the start, as native/core/connection.cc counts them. A client
-      // we stopped reading (backpressure) sends nothing we count: it is slow too.
+      // we stopped reading (backpressure) sends nothing we count: it is slow too. chargen keeps
+      // nothing it reads: what the client took counts instead.
       const need = Math.ceil((policy.minBytesPerSecond * policy.rateWindowMs) / 1000);
+      const moved = () => (handler === 'chargen' ? this.bytesOut : this.bytesIn);
       let windowStart = 0;
       timers.push(
         setInterval(() => {
-          if (this.bytesIn - windowStart < need) this.#destroy('slow');
-          windowStart = this.bytesIn;
+          if (moved() - windowStart < need) this.#destroy('slow');
+          windowStart = moved();
         }, policy.rateWindowMs),
       );
     }

@@ -6,3 +6,5 @@ import { native } from '../addon';
 export const MAX_CLIENTS_LIMIT: number = native.constants.MAX_CLIENTS_LIMIT;
 /** The fork model's cap on maxClients (each connection is a process). */
 export const FORK_MAX_CLIENTS_LIMIT: number = native.constants.FORK_MAX_CLIENTS_LIMIT;
+/** Rules per allow/deny list of the door (native/core/door.h). */
+export const MAX_DOOR_RULES: number = native.constants.MAX_DOOR_RULES;

@@ -12,7 +12,8 @@
 // master was killed, and its children with it): each is reported here, once, before 'error' and
 // before `finished` lets close() settle.
 import { Socket } from 'node:net';
-import type { NativeModel, NativeServer } from '../binding';
+import type { NativeDoor, NativeModel, NativeServer, NativeStartOptions } from '../binding';
+import { anyDoorRule } from './door';
 import type { AddressInfo, Backend, EventSink, ServerStats } from './backend';
 import { fromNative, systemError } from '../util/errors';
 import { type DisconnectEvent, EventDecoder } from './events';
@@ -48,6 +49,7 @@ class NativeBackend implements Backend {
     nativeServer: NativeServer,
     masterExit: Promise<[number | null, number | null]> | null,
     sink: EventSink,
+    program: string | null,
   ) {
     this.#native = nativeServer;
     this.pid = nativeServer.pid;
@@ -68,6 +70,7 @@ class NativeBackend implements Backend {
           } else {
             if (ev.type === 'connection') this.#live.add(ev.event.id);
             else if (ev.type === 'disconnect') this.#live.delete(ev.event.id);
+            else if (ev.type === 'trace' && ev.event.call === 'execve' && program !== null) ev.event.program = program;
             sink({ type: ev.type, event: ev.event } as Parameters<EventSink>[0]);
           }
         }
@@ -170,16 +173,27 @@ class NativeBackend implements Backend {
   }
 }
 
+/** What the addon's start() takes, from the resolved options. */
+function nativeStartOptions(opts: ResolvedOptions & { model: NativeModel }): NativeStartOptions {
+  const { exec, maxPerSource, maxConnectionsPerSecond, allow, deny, ...rest } = opts;
+  const door: NativeDoor = { maxPerSource, maxConnectionsPerSecond, allow, deny };
+  return {
+    ...rest,
+    ...(exec !== null ? { exec: { path: exec.path, argv: exec.argv, env: exec.env, stderr: exec.stderr } } : {}),
+    ...(anyDoorRule(door) ? { door } : {}),
+  };
+}
+
 /** Starts a native server (fork, thread, iterative, prefork, reuseport, prethread, epoll); throws a SystemError when a syscall fails. */
 export function startNativeBackend(opts: ResolvedOptions & { model: NativeModel }, sink: EventSink): Backend {
   let onExit!: (v: [number | null, number | null]) => void;
   const masterExit = new Promise<[number | null, number | null]>((r) => (onExit = r));
   let nativeServer: NativeServer;
   try {
-    nativeServer = native.start(opts, (code, signal) => onExit([code, signal]));
+    nativeServer = native.start(nativeStartOptions(opts), (code, signal) => onExit([code, signal]));
   } catch (e) {
     throw fromNative(e, opts.host, opts.port);
   }
   const hasMaster = (PROCESS_MODELS as readonly string[]).includes(opts.model);
-  return new NativeBackend(opts.model, nativeServer, hasMaster ? masterExit : null, sink);
+  return new NativeBackend(opts.model, nativeServer, hasMaster ? masterExit : null, sink, opts.exec?.path ?? null);
 }

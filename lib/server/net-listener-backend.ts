@@ -1,5 +1,6 @@
 // What Node's own models ('node', 'cluster') have in common: the listening socket in this
-// process, the counters, admission (maxClients), and close()'s first step. How a connection is
+// process, the counters, admission (the door's rules, then maxClients: door.ts), and close()'s
+// first step. How a connection is
 // served and when the server is finished belong to each model.
 //
 // The listener is a net.Server that accepts here ('node', cluster 'rr'), or a socket this process
@@ -15,6 +16,7 @@ import { createServer, Server, Socket } from 'node:net';
 import { native } from '../addon';
 import type { AddressInfo, Backend, EventSink, ServerStats } from './backend';
 import { fromNative, systemError } from '../util/errors';
+import { JsDoor } from './door';
 import type { DisconnectEvent, Peer, RejectReason } from './events';
 import { peerOf } from './js-connection';
 import type { ResolvedOptions } from './options';
@@ -55,11 +57,16 @@ export abstract class NetListenerBackend implements Backend {
   #heldAddress: AddressInfo | null = null;
   #listening = false;
   #done!: () => void;
+  /** The door's rules (door.ts), applied at admission, as every native model applies them after accept. */
+  #door: JsDoor;
+  /** Live connection id → what the door holds for it (its address, with maxPerSource). */
+  #doorKeys = new Map<number, string>();
 
   constructor(opts: ResolvedOptions, sink: EventSink, mode: ListenerMode) {
     this.opts = opts;
     this.sink = sink;
     this.finished = new Promise((resolve) => (this.#done = resolve));
+    this.#door = new JsDoor(opts);
     if (mode === 'hold') {
       // Throws a SystemError (bind EADDRINUSE…) from the constructor, so startServer() rejects
       // with nothing left behind.
@@ -121,25 +128,37 @@ export abstract class NetListenerBackend implements Backend {
   }
 
   /**
-   * The lecture's INFO[100]: a connection accepted (here, or by a cluster worker) is counted and
-   * gets its id; past maxClients it is refused: counted, reported, and null is returned — the
-   * caller closes it at once.
+   * A connection accepted (here, or by a cluster worker) is counted and gets its id. The door's
+   * rules come first (denied, per-source, rate), then the lecture's INFO[100]: past maxClients
+   * it is refused. Refused: counted, reported, and null is returned — the caller closes it at once.
    */
   protected admit(peer: Peer): number | null {
     const c = this.counters;
     const id = ++c.accepted;
-    const reason = this.refusal();
-    if (reason !== null) {
+    const refuse = (reason: RejectReason) => {
       c.rejected++;
       this.sink({ type: 'reject', event: { id, peer, reason } });
       return null;
+    };
+    const door = this.#door.admit(peer.address);
+    if (!door.admitted) return refuse(door.reason);
+    const reason = this.refusal();
+    if (reason !== null) {
+      this.#door.release(door.key);
+      return refuse(reason);
     }
+    if (door.key !== null) this.#doorKeys.set(id, door.key);
     c.active++;
     return id;
   }
 
-  /** A served connection is over: count it and report it. */
+  /** A served connection is over: count it and report it (and its address leaves the door's count). */
   protected ended(event: DisconnectEvent): void {
+    const key = this.#doorKeys.get(event.id);
+    if (key !== undefined) {
+      this.#doorKeys.delete(event.id);
+      this.#door.release(key);
+    }
     this.counters.active--;
     this.counters.closed++;
     this.sink({ type: 'disconnect', event });

@@ -4,15 +4,18 @@
 import type { Socket } from 'node:net';
 import type { Backend, EventSink } from './backend';
 import type { Peer, RejectReason } from './events';
-import { JsConnection } from './js-connection';
+import { JsConnection, jsServePolicy } from './js-connection';
 import { NetListenerBackend } from './net-listener-backend';
 import type { ResolvedOptions } from './options';
 
 class NodeBackend extends NetListenerBackend {
   #live = new Map<number, JsConnection>();
+  #policy: ReturnType<typeof jsServePolicy>;
 
   constructor(opts: ResolvedOptions, sink: EventSink) {
+    const policy = jsServePolicy(opts);
     super(opts, sink, 'accept');
+    this.#policy = policy;
   }
 
   protected onListening(): void {
@@ -27,7 +30,7 @@ class NodeBackend extends NetListenerBackend {
     this.sink({ type: 'connection', event: { id, peer } });
     const conn = new JsConnection(
       socket,
-      this.opts,
+      this.#policy,
       (end) => {
         this.#live.delete(id);
         this.ended({ id, ...end });

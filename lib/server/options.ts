@@ -7,6 +7,7 @@ import {
   abortSignal,
   boolean,
   integerIn,
+  invalidType,
   invalidValue,
   numericHost,
   object,
@@ -15,6 +16,10 @@ import {
   port,
   show,
 } from '../util/validate';
+import { MAX_CONNECTIONS_PER_SECOND, parseCidrList } from './door';
+import { ExecHandler, isExecHandler, ResolvedExec, resolveExec } from './exec';
+
+export type { ExecHandler, ExecStderr } from './exec';
 
 /** The models of the addon: real POSIX servers in C++. */
 export const NATIVE_MODELS = [
@@ -43,9 +48,23 @@ export type SchedulingPolicy = (typeof SCHEDULING_POLICIES)[number];
 /** Node's own servers, for comparison: net.Server in this process, and node:cluster. */
 export const JS_MODELS = ['node', 'cluster'] as const;
 export const MODELS = [...NATIVE_MODELS, ...JS_MODELS] as const;
-export const HANDLERS = ['echo', 'upper'] as const satisfies readonly NativeHandler[];
+/**
+ * The handlers named by a string, for every model: the lecture's echo (RFC 862) and its upper-case
+ * variant, and inetd's internal services discard (RFC 863), chargen (864), daytime (867), time (868).
+ */
+export const HANDLERS = ['echo', 'upper', 'discard', 'chargen', 'daytime', 'time'] as const satisfies readonly NativeHandler[];
+/** The handlers that read the client (the others only send, then close). */
+const READING_HANDLERS = ['echo', 'upper', 'discard', 'chargen'] as const;
+/**
+ * The models that can run a program per connection (`handler: { exec }`): a process that serves
+ * one client at a time can become the program (fork's child, a prefork member). A thread cannot
+ * become another program, and a reuseport member serves many clients from one event loop.
+ */
+export const EXEC_MODELS = ['fork', 'prefork'] as const;
 export type Model = (typeof MODELS)[number];
-export type Handler = (typeof HANDLERS)[number];
+export type ServiceName = (typeof HANDLERS)[number];
+/** A service by name, or `{ exec: [file, ...args] }`: a program per connection (fork, prefork). */
+export type Handler = ServiceName | ExecHandler;
 export type AcceptLock = (typeof ACCEPT_LOCKS)[number] | (typeof PRETHREAD_ACCEPT_LOCKS)[number];
 
 /** listen()'s backlog when none is given: Node's net.Server default. */
@@ -81,8 +100,26 @@ export interface ServerOptions {
    * The iterative model ignores it: it serves one client and leaves the others in the backlog.
    */
   maxClients?: number;
-  /** 'echo' (default) or 'upper' (echo with ASCII a–z turned into A–Z). */
+  /**
+   * How each connection is served. 'echo' (default); 'upper' (echo with ASCII a–z turned into
+   * A–Z); inetd's internal services: 'discard' (read and throw away, RFC 863), 'chargen' (RFC 864's
+   * rotating 72-character lines for as long as the client reads), 'daytime' (one line with the
+   * date and time, then close, RFC 867), 'time' (seconds since 1900 as 32 bits big-endian, then
+   * close, RFC 868). Or `{ exec: [file, ...args], env?, stderr? }` (fork model): the connection is
+   * the program's stdin and stdout, as inetd, tcpserver and socat EXEC: run one.
+   */
   handler?: Handler;
+  /** The door: live connections from one address, 0 (default) for no limit, else 1..4096. */
+  maxPerSource?: number;
+  /**
+   * The door: new connections per second over all clients, a token bucket holding that many
+   * tokens and refilled continuously; 0 (default) for no limit, else 1..1000000.
+   */
+  maxConnectionsPerSecond?: number;
+  /** The door: only clients whose address is in one of these CIDR prefixes are served ('10.0.0.0/8', '::1'). */
+  allow?: readonly string[];
+  /** The door: clients whose address is in one of these CIDR prefixes are refused (deny wins over allow). */
+  deny?: readonly string[];
   /**
    * Native models: record every real syscall as a 'trace' event (socket, bind, accept, fork,
    * waitpid…). Default false. Node's own models make their syscalls inside libuv, out of reach.
@@ -161,7 +198,15 @@ export interface ServerOptions {
 }
 
 /** Every option filled in, but `signal`, which PosixServer keeps (backends never see it). */
-export type ResolvedOptions = Required<Omit<ServerOptions, 'signal'>> & { signal: AbortSignal | undefined };
+export interface ResolvedOptions extends Required<Omit<ServerOptions, 'handler' | 'allow' | 'deny' | 'signal'>> {
+  signal: AbortSignal | undefined;
+  /** A service, or 'exec' with `exec` set. */
+  handler: ServiceName | 'exec';
+  exec: ResolvedExec | null;
+  /** Normalized 'address/prefix' rules. */
+  allow: string[];
+  deny: string[];
+}
 
 export interface CloseOptions {
   /** How long live connections may go on after close() before they are ended. Default 2000. */
@@ -186,6 +231,10 @@ const KNOWN = new Set([
   'rateWindowMs',
   'labCrash',
   'workers',
+  'maxPerSource',
+  'maxConnectionsPerSecond',
+  'allow',
+  'deny',
   'acceptLock',
   'schedulingPolicy',
   'signal',
@@ -236,13 +285,16 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   // A connection flood must not become a fork bomb: each fork connection is a process.
   const limits = native.constants;
   const maxClientsLimit = model === 'fork' ? limits.FORK_MAX_CLIENTS_LIMIT : limits.MAX_CLIENTS_LIMIT;
-  return {
+  const resolved = {
     model,
     host,
     port: port('port', o.port ?? 0, 0),
     backlog: integerIn('backlog', o.backlog ?? DEFAULT_BACKLOG, 1, 65535),
     maxClients: integerIn('maxClients', o.maxClients ?? 100, 1, maxClientsLimit),
-    handler: oneOf('handler', o.handler ?? 'echo', HANDLERS),
+    maxPerSource: integerIn('maxPerSource', o.maxPerSource ?? 0, 0, limits.MAX_CLIENTS_LIMIT),
+    maxConnectionsPerSecond: integerIn('maxConnectionsPerSecond', o.maxConnectionsPerSecond ?? 0, 0, MAX_CONNECTIONS_PER_SECOND),
+    allow: parseCidrList('allow', o.allow),
+    deny: parseCidrList('deny', o.deny),
     trace: boolean('trace', o.trace ?? false),
     reap: oneOf('reap', o.reap ?? 'sigchld', ['sigchld', 'none'] as const),
     restart: boolean('restart', o.restart ?? false),
@@ -262,6 +314,39 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     schedulingPolicy: oneOf('schedulingPolicy', o.schedulingPolicy ?? 'rr', SCHEDULING_POLICIES),
     signal: abortSignal('signal', o.signal),
   };
+  return { ...resolved, ...resolveHandler(o, model) };
+}
+
+// The handler: a service by name, or the exec handler (fork only; its program resolved and
+// checked last, once everything else about the options is known to be right).
+function resolveHandler(o: Record<string, unknown>, model: Model): { handler: ServiceName | 'exec'; exec: ResolvedExec | null } {
+  const value = o.handler ?? 'echo';
+  if (!isExecHandler(value)) {
+    if (typeof value !== 'string' || !(HANDLERS as readonly string[]).includes(value)) {
+      const message = `The "handler" option must be one of ${HANDLERS.map((h) => `'${h}'`).join(', ')}, or { exec: [file, ...args] }. Received ${show(value)}`;
+      throw typeof value === 'string' ? invalidValue(message) : invalidType(message);
+    }
+    const handler = value as ServiceName;
+    if (o.labCrash === true && !(READING_HANDLERS as readonly string[]).includes(handler)) {
+      throw invalidValue(
+        `The "labCrash" option needs a handler that reads the client (${READING_HANDLERS.join(', ')}). Received handler '${handler}'`,
+      );
+    }
+    return { handler, exec: null };
+  }
+  if (!(EXEC_MODELS as readonly string[]).includes(model)) {
+    throw invalidValue(
+      `The "handler" option { exec } applies only to the ${EXEC_MODELS.join(' and ')} models: a process serving one client becomes the program, and a thread (or an event loop serving many clients) cannot. Received it for model '${model}'`,
+    );
+  }
+  for (const name of ['idleTimeoutMs', 'maxConnectionMs', 'minBytesPerSecond', 'labCrash']) {
+    if (o[name] !== undefined && o[name] !== 0 && o[name] !== false) {
+      throw invalidValue(
+        `The "${name}" option does not apply to the exec handler: the program reads and writes the connection itself. Received ${show(o[name])}`,
+      );
+    }
+  }
+  return { handler: 'exec', exec: resolveExec(value as ExecHandler) };
 }
 
 export function resolveCloseOptions(options: unknown): number {

@@ -117,6 +117,13 @@ export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
       'read() returned 0 or failed: the pool thread closes cfd and goes back for the next client; the thread lives on',
     'close-conn:epoll':
       'read() returned 0 or failed: close(cfd) also takes it out of the epoll set; the loop goes on serving the others',
+    'door-pass':
+      "the door's rules (allow/deny, maxPerSource, maxConnectionsPerSecond) let the client in: only now is a process or thread spent on it",
+    'door-refuse':
+      'refused at the door, right after accept(): closed at once, before any fork() or thread (xinetd: only_from, per_source, cps)',
+    dup2: "the connection becomes the program's stdin and stdout (dup2 onto 0 and 1): inetd's trick, the program never knows it talks to a socket",
+    execve:
+      'the child becomes the program: the same pid and descriptors (the connection at 0 and 1), a new program image (inetd, tcpserver; point 8: descriptors survive execve)',
   },
   zh: {
     socket: 'socket() 创建监听套接字，得到 lfd（第 6 点，步骤 1）',
@@ -176,6 +183,12 @@ export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
     pthread_join: 'close()：线程池线程已返回，pthread_join 回收它，服务器结束后不留下任何线程',
     'close-conn:pool': 'read() 返回 0 或出错：线程池线程关闭 cfd，回去等待下一个客户端；线程继续存在',
     'close-conn:epoll': 'read() 返回 0 或出错：close(cfd) 同时把它从 epoll 集合中移除；事件循环继续服务其他客户端',
+    'door-pass': '门禁规则（allow/deny、maxPerSource、maxConnectionsPerSecond）放行了这个客户端：此后才为它创建进程或线程',
+    'door-refuse':
+      '在门口拒绝：accept() 之后立即 close(cfd)，不为它 fork() 或创建线程（相当于 xinetd 的 only_from、per_source、cps）',
+    dup2: '连接成为程序的标准输入和标准输出（dup2 到 0 和 1）：这是 inetd 的做法，程序并不知道自己在和套接字通信',
+    execve:
+      '子进程变成这个程序：pid 和文件描述符都不变（连接在 0 和 1 上），换成新的程序映像（inetd、tcpserver；第 8 点：文件描述符在 execve 之后仍然有效）',
   },
 };
 
@@ -236,6 +249,12 @@ function traceRole(e: TraceEvent, ctx: TraceContext = {}): TraceRole {
     return 'master';
   }
   switch (e.call) {
+    case 'door-pass':
+    case 'door-refuse':
+      // The fork master's door; a pool worker's carries its index.
+      if (e.worker !== undefined) return 'child';
+      rememberMaster(e.pid);
+      return 'master';
     case 'close-lfd': {
       if (knownMasters.includes(e.pid)) return 'master';
       const st = readStat(e.pid);
@@ -429,6 +448,22 @@ function callText(e: TraceEvent, lang: Lang, ctx: TraceContext): string {
       return en ? `queue → cfd ${e.fd}${conn}, tid ${e.result}` : `从队列取出 cfd ${e.fd}${conn}，线程 ${e.result}`;
     case 'pthread_join':
       return en ? `pthread_join(tid ${e.result})` : `pthread_join(线程 ${e.result})`;
+    case 'door-pass': {
+      const live = e.result > 0 ? (en ? `, ${e.result} live from it` : `，来自该地址的连接 ${e.result} 个`) : '';
+      return en ? `door: ${at(e.address)} admitted${live}${conn}` : `门禁：放行 ${at(e.address)}${live}${conn}`;
+    }
+    case 'door-refuse':
+      return en
+        ? `door: ${at(e.address)} refused (${e.reason ?? e.result}) → close(${e.fd})${conn}`
+        : `门禁：拒绝 ${at(e.address)}（${e.reason ?? e.result}）→ close(${e.fd})${conn}`;
+    case 'dup2':
+      if (e.errno) return `dup2(${e.fd}, ${e.result})${failed(e, lang)}`;
+      return en ? `dup2(${e.fd}, ${e.result}) in child ${e.pid}${conn}` : `子进程 ${e.pid} dup2(${e.fd}, ${e.result})${conn}`;
+    case 'execve': {
+      const program = e.program ?? '?';
+      if (e.errno) return `execve(${program})${failed(e, lang)}`;
+      return en ? `execve(${program}) in child ${e.pid}${conn}` : `子进程 ${e.pid} execve(${program})${conn}`;
+    }
     case 'close-conn': {
       const where =
         role === 'child' && e.worker === undefined

@@ -179,6 +179,14 @@ function shortLabel(e: TraceEvent, lang: Lang): string {
       return t(lang, { en: `queue → ${e.fd}`, zh: `出队 ${e.fd}` });
     case 'pthread_join':
       return `pthread_join #${e.worker ?? '?'}`;
+    case 'door-pass':
+      return t(lang, { en: 'door: in', zh: '门禁：放行' });
+    case 'door-refuse':
+      return t(lang, { en: `door: ${e.reason ?? 'refused'}`, zh: `门禁：拒绝（${e.reason ?? e.result}）` });
+    case 'dup2':
+      return `dup2(${e.fd}, ${e.result})`;
+    case 'execve':
+      return `execve(${(e.program ?? '?').split('/').pop()})`;
   }
 }
 
@@ -239,7 +247,10 @@ function kindOf(call: TraceCall): MarkKind {
     case 'close-node-lfd':
       return 'close';
     case 'slots-full':
+    case 'door-refuse':
       return 'refuse';
+    case 'execve':
+      return 'exec';
     case 'waitpid':
     case 'pthread_join': // the parent collects what is left of a finished thread, as waitpid does of a child
       return 'waitpid';

@@ -17,10 +17,6 @@ namespace {
 
 constexpr int64_t kNever = ConnectionLimits::kNever;
 
-bool is_crash_message(const ServePolicy& policy, const char* data, size_t n) {
-  return policy.labCrash && n == sizeof kCrashMessage - 1 && memcmp(data, kCrashMessage, sizeof kCrashMessage - 1) == 0;
-}
-
 void count_out(Counters& counters, ConnBytes& bytes, size_t n) {
   counters.bytesOut.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
   bytes.out.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
@@ -31,11 +27,13 @@ void count_in(Counters& counters, ConnBytes& bytes, size_t n) {
   bytes.in.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
 }
 
-// Waits until cfd is ready for `events` (POLLIN or POLLOUT), within the limits. Returns End when
-// it is (or poll failed: the recv/send that follows reports the error), else the reason to drop
-// the client: Idle after idle_ms without readiness, Lifetime, or Slow. EINTR resumes the wait
-// with the time that is left, so signals cannot stretch a limit.
-DisconnectReason wait_for(int cfd, short events, int idle_ms, ConnectionLimits& limits, Counters& counters) {
+// Waits until cfd is ready for `events` (POLLIN, POLLOUT, or both), within the limits. Returns End
+// when it is (or poll failed: the recv/send that follows reports the error), with what it is
+// ready for in `revents` if asked, else the reason to drop the client: Idle after idle_ms without
+// readiness, Lifetime, or Slow. EINTR resumes the wait with the time that is left, so signals
+// cannot stretch a limit.
+DisconnectReason wait_for(int cfd, short events, int idle_ms, ConnectionLimits& limits, Counters& counters,
+                          short* revents = nullptr) {
   const int64_t idle_end = idle_ms > 0 ? monotonic_ms() + idle_ms : kNever;
   pollfd p{cfd, events, 0};
   for (;;) {
@@ -48,7 +46,10 @@ DisconnectReason wait_for(int cfd, short events, int idle_ms, ConnectionLimits& 
       int64_t left = wake == kNever ? -1 : std::clamp<int64_t>(wake - monotonic_ms(), 0, INT_MAX);
       return poll(&p, 1, static_cast<int>(left));
     });
-    if (rc != 0) return DisconnectReason::End;  // ready, EOF, or an error (recv/send tells which)
+    if (rc != 0) {  // ready, EOF, or an error (recv/send tells which)
+      if (revents != nullptr) *revents = rc > 0 ? p.revents : static_cast<short>(events);
+      return DisconnectReason::End;
+    }
     // 0: a deadline came; the loop tells which.
   }
 }
@@ -75,13 +76,83 @@ DisconnectReason send_all(int cfd, const char* data, size_t n, const ServePolicy
   return DisconnectReason::End;
 }
 
+// echo, upper, discard: read; answer (echo, upper) or throw away (discard); until EOF.
+DisconnectReason serve_reads(int cfd, const ServePolicy& policy, bool replies, ConnectionLimits* limits,
+                             Counters& counters, ConnBytes& bytes) {
+  char buf[16 * 1024];
+  for (;;) {
+    if (limits != nullptr) {
+      DisconnectReason why = wait_for(cfd, POLLIN, policy.idleTimeoutMs, *limits, counters);
+      if (why != DisconnectReason::End) return why;
+    }
+    ssize_t n = retry_eintr(counters.eintrRetries, [&] { return recv(cfd, buf, sizeof buf, 0); });
+    if (n == 0) return DisconnectReason::End;
+    if (n < 0) return DisconnectReason::Error;
+    if (is_crash_message(policy, buf, static_cast<size_t>(n))) return DisconnectReason::Crash;
+    count_in(counters, bytes, static_cast<size_t>(n));
+    if (limits != nullptr) limits->window_got += static_cast<uint64_t>(n);
+    if (!replies) continue;
+    apply_handler(policy.handler, buf, static_cast<size_t>(n));
+    DisconnectReason why = send_all(cfd, buf, static_cast<size_t>(n), policy, limits, counters, bytes);
+    if (why != DisconnectReason::End) return why;
+  }
+}
+
+// chargen: keep the socket's send buffer full; read (and throw away) whatever the client sends,
+// so that its EOF ends the stream. Neither send nor recv blocks: one poll waits for both.
+DisconnectReason serve_stream(int cfd, const ServePolicy& policy, ConnectionLimits* limits, Counters& counters,
+                              ConnBytes& bytes) {
+  char buf[16 * 1024];
+  ChargenCursor cursor;
+  for (;;) {
+    short ready = 0;
+    if (limits != nullptr) {
+      DisconnectReason why = wait_for(cfd, POLLIN | POLLOUT, policy.idleTimeoutMs, *limits, counters, &ready);
+      if (why != DisconnectReason::End) return why;
+    } else {
+      pollfd p{cfd, POLLIN | POLLOUT, 0};
+      int rc = retry_eintr(counters.eintrRetries, [&] { return poll(&p, 1, -1); });
+      ready = rc > 0 ? p.revents : static_cast<short>(POLLIN | POLLOUT);
+    }
+    if (ready & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t n = retry_eintr(counters.eintrRetries, [&] { return recv(cfd, buf, sizeof buf, MSG_DONTWAIT); });
+      if (n == 0) return DisconnectReason::End;
+      if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return DisconnectReason::Error;
+      if (n > 0) {
+        if (is_crash_message(policy, buf, static_cast<size_t>(n))) return DisconnectReason::Crash;
+        count_in(counters, bytes, static_cast<size_t>(n));
+      }
+    }
+    if (ready & POLLOUT) {
+      chargen_fill(cursor, buf, sizeof buf);
+      ssize_t sent =
+          retry_eintr(counters.eintrRetries, [&] { return send(cfd, buf, sizeof buf, MSG_NOSIGNAL | MSG_DONTWAIT); });
+      if (sent < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return DisconnectReason::Error;
+      if (sent > 0) {
+        cursor.advance(static_cast<size_t>(sent));
+        count_out(counters, bytes, static_cast<size_t>(sent));
+        // What the client took is what keeps it from being slow: it sends nothing we keep.
+        if (limits != nullptr) limits->window_got += static_cast<uint64_t>(sent);
+      }
+    }
+  }
+}
+
+// daytime, time: the message, then shut down the write side (the client reads EOF after it).
+DisconnectReason serve_greeting(int cfd, const ServePolicy& policy, ConnectionLimits* limits, Counters& counters,
+                                ConnBytes& bytes) {
+  char message[kGreetingMax];
+  size_t n = service_greeting(policy.handler, message, sizeof message);
+  DisconnectReason why = send_all(cfd, message, n, policy, limits, counters, bytes);
+  if (why != DisconnectReason::End) return why;
+  shutdown(cfd, SHUT_WR);
+  return DisconnectReason::End;
+}
+
 }  // namespace
 
-void apply_handler(Handler handler, char* data, size_t n) {
-  if (handler != Handler::Upper) return;  // echo: the bytes go back as they came
-  for (size_t i = 0; i < n; ++i) {
-    if (data[i] >= 'a' && data[i] <= 'z') data[i] = static_cast<char>(data[i] - 'a' + 'A');
-  }
+bool is_crash_message(const ServePolicy& policy, const char* data, size_t n) {
+  return policy.labCrash && n == sizeof kCrashMessage - 1 && memcmp(data, kCrashMessage, n) == 0;
 }
 
 ConnectionLimits::ConnectionLimits(const ServePolicy& p) {
@@ -107,58 +178,107 @@ DisconnectReason ConnectionLimits::check(int64_t now) {
 DisconnectReason serve_connection(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes) {
   ConnectionLimits timed_limits(policy);
   ConnectionLimits* limits = policy.timed() ? &timed_limits : nullptr;
-  char buf[16 * 1024];
-  for (;;) {
-    if (limits != nullptr) {
-      DisconnectReason why = wait_for(cfd, POLLIN, policy.idleTimeoutMs, *limits, counters);
-      if (why != DisconnectReason::End) return why;
-    }
-    ssize_t n = retry_eintr(counters.eintrRetries, [&] { return recv(cfd, buf, sizeof buf, 0); });
-    if (n == 0) return DisconnectReason::End;
-    if (n < 0) return DisconnectReason::Error;
-    if (is_crash_message(policy, buf, static_cast<size_t>(n))) return DisconnectReason::Crash;
-    count_in(counters, bytes, static_cast<size_t>(n));
-    if (limits != nullptr) limits->window_got += static_cast<uint64_t>(n);
-    apply_handler(policy.handler, buf, static_cast<size_t>(n));
-    DisconnectReason why = send_all(cfd, buf, static_cast<size_t>(n), policy, limits, counters, bytes);
-    if (why != DisconnectReason::End) return why;
-  }
+  const ServiceShape shape = service_shape(policy.handler);
+  if (shape.greets) return serve_greeting(cfd, policy, limits, counters, bytes);
+  if (shape.streams) return serve_stream(cfd, policy, limits, counters, bytes);
+  if (shape.reads) return serve_reads(cfd, policy, shape.replies, limits, counters, bytes);
+  return DisconnectReason::Error;  // Exec: the child became the program (exec_child.h), never here
 }
 
-EchoStep echo_writable(int cfd, Counters& counters, ConnBytes& bytes, PendingEcho& pending, DisconnectReason& reason) {
-  while (pending.length > 0) {
-    ssize_t sent = retry_eintr(counters.eintrRetries,
-                               [&] { return send(cfd, pending.data + pending.offset, pending.length, MSG_NOSIGNAL); });
+// ---- The event-loop form ----
+
+namespace {
+
+bool would_block() { return errno == EAGAIN || errno == EWOULDBLOCK; }
+
+// Sends what is pending, non-blocking. Again when all of it is out (a greeting: then the write
+// side is shut down and the connection is Done), Pending when the socket is full.
+ServeStep send_pending(int cfd, Counters& counters, ConnBytes& bytes, PendingOutput& out, DisconnectReason& reason) {
+  while (out.length > 0) {
+    ssize_t sent = retry_eintr(counters.eintrRetries, [&] {
+      return send(cfd, out.data + out.offset, out.length, MSG_NOSIGNAL | MSG_DONTWAIT);
+    });
     if (sent < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return EchoStep::Pending;
+      if (would_block()) return ServeStep::Pending;
       reason = DisconnectReason::Error;
-      return EchoStep::Done;
+      return ServeStep::Done;
     }
-    pending.offset += static_cast<size_t>(sent);
-    pending.length -= static_cast<size_t>(sent);
+    out.offset += static_cast<size_t>(sent);
+    out.length -= static_cast<size_t>(sent);
     count_out(counters, bytes, static_cast<size_t>(sent));
   }
-  return EchoStep::Again;
+  if (out.close_when_sent) {
+    shutdown(cfd, SHUT_WR);
+    reason = DisconnectReason::End;
+    return ServeStep::Done;
+  }
+  return ServeStep::Again;
 }
 
-EchoStep echo_readable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingEcho& pending,
-                       ConnectionLimits& limits, DisconnectReason& reason) {
-  ssize_t n = retry_eintr(counters.eintrRetries, [&] { return recv(cfd, pending.data, PendingEcho::kSize, 0); });
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return EchoStep::Again;
+// chargen: the stream from the cursor, until the socket is full.
+ServeStep send_stream(int cfd, Counters& counters, ConnBytes& bytes, PendingOutput& out, ConnectionLimits& limits,
+                      DisconnectReason& reason) {
+  for (;;) {
+    chargen_fill(out.cursor, out.data, PendingOutput::kSize);
+    ssize_t sent = retry_eintr(counters.eintrRetries,
+                               [&] { return send(cfd, out.data, PendingOutput::kSize, MSG_NOSIGNAL | MSG_DONTWAIT); });
+    if (sent < 0) {
+      if (would_block()) return ServeStep::Stream;
+      reason = DisconnectReason::Error;
+      return ServeStep::Done;
+    }
+    out.cursor.advance(static_cast<size_t>(sent));
+    count_out(counters, bytes, static_cast<size_t>(sent));
+    limits.window_got += static_cast<uint64_t>(sent);  // what the client took (it sends nothing we keep)
+    if (static_cast<size_t>(sent) < PendingOutput::kSize) return ServeStep::Stream;
+  }
+}
+
+}  // namespace
+
+ServeStep serve_begin(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
+                      ConnectionLimits& limits, DisconnectReason& reason) {
+  out.offset = 0;
+  out.length = 0;
+  out.close_when_sent = false;
+  out.cursor = ChargenCursor{};
+  const ServiceShape shape = service_shape(policy.handler);
+  if (shape.greets) {
+    out.length = service_greeting(policy.handler, out.data, PendingOutput::kSize);
+    out.close_when_sent = true;
+    return send_pending(cfd, counters, bytes, out, reason);
+  }
+  if (shape.streams) return send_stream(cfd, counters, bytes, out, limits, reason);
+  return ServeStep::Again;
+}
+
+ServeStep serve_readable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
+                         ConnectionLimits& limits, DisconnectReason& reason) {
+  const ServiceShape shape = service_shape(policy.handler);
+  const ServeStep waiting = shape.streams ? ServeStep::Stream : ServeStep::Again;
+  ssize_t n = retry_eintr(counters.eintrRetries, [&] { return recv(cfd, out.data, PendingOutput::kSize, 0); });
+  if (n < 0 && would_block()) return waiting;
   if (n <= 0) {
     reason = n == 0 ? DisconnectReason::End : DisconnectReason::Error;
-    return EchoStep::Done;
+    return ServeStep::Done;
   }
-  if (is_crash_message(policy, pending.data, static_cast<size_t>(n))) {
+  if (is_crash_message(policy, out.data, static_cast<size_t>(n))) {
     reason = DisconnectReason::Crash;
-    return EchoStep::Done;
+    return ServeStep::Done;
   }
   count_in(counters, bytes, static_cast<size_t>(n));
-  limits.window_got += static_cast<uint64_t>(n);
-  apply_handler(policy.handler, pending.data, static_cast<size_t>(n));
-  pending.offset = 0;
-  pending.length = static_cast<size_t>(n);
-  return echo_writable(cfd, counters, bytes, pending, reason);
+  if (!shape.streams) limits.window_got += static_cast<uint64_t>(n);
+  if (!shape.replies) return waiting;  // discard, chargen: thrown away
+  apply_handler(policy.handler, out.data, static_cast<size_t>(n));
+  out.offset = 0;
+  out.length = static_cast<size_t>(n);
+  return send_pending(cfd, counters, bytes, out, reason);
+}
+
+ServeStep serve_writable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
+                         ConnectionLimits& limits, DisconnectReason& reason) {
+  if (service_shape(policy.handler).streams) return send_stream(cfd, counters, bytes, out, limits, reason);
+  return send_pending(cfd, counters, bytes, out, reason);
 }
 
 }  // namespace ps

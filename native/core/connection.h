@@ -1,31 +1,28 @@
-// Serving one client: the inner loop of every model (lecture: "read n bytes, write them back").
+// Serving one client: the inner loop of every model (lecture: "read n bytes, write them back"),
+// with the handler of service.h — as a blocking loop (serve_connection) and as the steps of an
+// event loop (serve_begin, serve_readable, serve_writable).
 //
-// Runs in a forked child (fork model), a worker thread (thread model), a pool thread (prethread)
-// or the server thread (iterative model), so it is written to be async-signal-safe: recv/send
-// only, a stack buffer, atomics for the byte counts — no allocation, no locks, no exceptions. The
-// event loops (reuseport, epoll) serve one step at a time with echo_readable()/echo_writable().
-// Every one of them transforms with apply_handler().
+// Runs in a forked child (fork model), a pool member (prefork, reuseport), a worker thread
+// (thread model), a pool thread (prethread) or the server thread (iterative, epoll), so it is
+// written to be async-signal-safe: recv/send only, a stack buffer, atomics for the byte counts —
+// no allocation, no locks, no exceptions.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
 #include "event_pipe.h"
+#include "service.h"
 #include "shared_page.h"
 
 namespace ps {
 
-enum class Handler {
-  Echo,   // write back exactly what was read
-  Upper,  // write back what was read with ASCII a–z turned into A–Z
-};
-
 // How every connection of a server is served. Every blocking model (fork child, thread worker,
 // iterative server thread, prethread pool thread, prefork member) serves through
-// serve_connection() with this policy; the event loops (reuseport, epoll) through
-// echo_readable()/echo_writable(), keeping the time limits themselves.
+// serve_connection() with this policy; the event loops (reuseport, epoll) through serve_begin(),
+// serve_readable() and serve_writable(), keeping the time limits themselves.
 struct ServePolicy {
-  Handler handler = Handler::Echo;
+  Handler handler = Handler::Echo;  // service.h (Exec is never served here: exec_child.h)
   // 0: no limit. Otherwise a client silent this long (nothing to read), or one that stops reading
   // so that a write blocks this long, is dropped (reason idle).
   int idleTimeoutMs = 0;
@@ -36,7 +33,8 @@ struct ServePolicy {
   // bytes (rounded up) in each consecutive window of rateWindowMs from the connection's start, or
   // it is dropped (reason slow). A slowloris that sends a byte a second is never idle; this drops
   // it. A client that stops reading is caught too: an echo server reads no more until it could
-  // write the echo back.
+  // write the echo back. chargen, which reads nothing it keeps, counts what the client took
+  // instead; daytime and time end before any window does.
   int minBytesPerSecond = 0;
   int rateWindowMs = 1000;
   // Lab hook: a message that is exactly kCrashMessage makes the serving child/worker crash.
@@ -48,20 +46,18 @@ struct ServePolicy {
 
 constexpr char kCrashMessage[] = "CRASH\n";
 
-// The handler's transform of n bytes just read, in place (the reply is as long as the request):
-// the one definition of echo and upper, for the blocking loop and the event loops alike.
-void apply_handler(Handler handler, char* data, size_t n);
+// The lab hook: n bytes just read are exactly kCrashMessage, and the policy has labCrash on.
+bool is_crash_message(const ServePolicy& policy, const char* data, size_t n);
 
 // The time limits of one connection (ServePolicy) as deadlines on the monotonic clock, counted
 // from when it is made. The idle limit is not here: it is measured from the start of each wait.
-// serve_connection() keeps one per connection, and so does the reuseport event loop (the epoll
-// loop keeps the deadlines in timer lists instead, and uses window_got).
+// serve_connection() keeps one per connection, and so do the event loops (reuseport, epoll).
 struct ConnectionLimits {
   static constexpr int64_t kNever = INT64_MAX;
   int64_t life_end = kNever;    // maxConnectionMs after the start
   int64_t window_end = kNever;  // the end of the current rate window
-  uint64_t window_need = 0;     // bytes the client must send within each window
-  uint64_t window_got = 0;      // bytes it sent in the current one
+  uint64_t window_need = 0;     // bytes the client must move within each window
+  uint64_t window_got = 0;      // bytes it moved in the current one
   int64_t window_ms = 0;
 
   explicit ConnectionLimits(const ServePolicy& p);
@@ -70,34 +66,46 @@ struct ConnectionLimits {
   DisconnectReason check(int64_t now);
 };
 
-// Echoes until the client closes its side (half-close: everything read is written back first),
-// or a read/write fails, or a time limit of the policy is reached. Short writes are completed;
-// EINTR is retried and counted; MSG_NOSIGNAL means a client that went away yields EPIPE here
-// rather than a SIGPIPE that kills the process. Returns End, Error, Idle, Lifetime, Slow, or Crash
-// (the caller crashes; it also decides whether an end was really an abort).
+// Serves the connection with the policy's handler (service.h) until it is over. echo, upper,
+// discard: until the client closes its side (half-close: everything read is answered first);
+// chargen: until the client closes or aborts; daytime, time: once the message is sent (the write
+// side is shut down then: the client reads EOF). Or until a read/write fails, or a time limit of
+// the policy is reached. Short writes are completed; EINTR is retried and counted; MSG_NOSIGNAL
+// means a client that went away yields EPIPE here rather than a SIGPIPE that kills the process.
+// Returns End, Error, Idle, Lifetime, Slow, or Crash (the caller crashes; it also decides whether
+// an end was really an abort).
 DisconnectReason serve_connection(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes);
 
 // The same service for an event loop (reuseport, epoll), one step at a time on a non-blocking socket.
 // What a short send() left unsent is kept here until the socket takes it; meanwhile nothing more
 // is read from that client, so a server's memory per client stays bounded (ref/epoll.c's rule).
-struct PendingEcho {
+struct PendingOutput {
   static constexpr size_t kSize = 16 * 1024;
-  size_t offset;  // where the unsent bytes start
-  size_t length;  // how many are unsent
+  size_t offset = 0;             // where the unsent bytes start
+  size_t length = 0;             // how many are unsent
+  bool close_when_sent = false;  // daytime, time: the message is all there is, then the server closes
+  ChargenCursor cursor;          // chargen: where the stream is
   char data[kSize];
 };
 
-enum class EchoStep {
-  Again,    // everything read was written back: wait until readable
-  Pending,  // bytes are left in PendingEcho: wait until writable
+// What the loop waits for next.
+enum class ServeStep {
+  Again,    // everything owed was written: wait until readable
+  Pending,  // bytes are left in PendingOutput: wait until writable (and read nothing meanwhile)
+  Stream,   // chargen: wait until readable or writable (the client's EOF ends the stream)
   Done,     // the connection is over: `reason` says how (Crash: the caller crashes)
 };
 
-// The socket is readable: one recv(), the echo of what it read, as far as send() takes it. The
-// bytes read count for the rate window of `limits`.
-EchoStep echo_readable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingEcho& pending,
-                       ConnectionLimits& limits, DisconnectReason& reason);
-// The socket is writable: send what is pending.
-EchoStep echo_writable(int cfd, Counters& counters, ConnBytes& bytes, PendingEcho& pending, DisconnectReason& reason);
+// A new connection: what its handler does first (daytime, time: send the message; chargen:
+// stream). Initialises `out`.
+ServeStep serve_begin(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
+                      ConnectionLimits& limits, DisconnectReason& reason);
+// The socket is readable: one recv(); echo, upper: the answer, as far as send() takes it;
+// discard, chargen: thrown away. The bytes read count for the rate window of `limits`.
+ServeStep serve_readable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
+                         ConnectionLimits& limits, DisconnectReason& reason);
+// The socket is writable: send what is pending (chargen: the stream, until the socket is full).
+ServeStep serve_writable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
+                         ConnectionLimits& limits, DisconnectReason& reason);
 
 }  // namespace ps

@@ -5,7 +5,7 @@
 //                   loop { n = epoll_wait(epfd, events, timeout);
 //                          for each ready descriptor:
 //                            lfd: accept4 every pending client (non-blocking), epoll_ctl(ADD, cfd, EPOLLIN)
-//                            cfd: one recv, the handler, one send (echo_readable, connection.h);
+//                            cfd: one recv, the handler, one send (serve_readable, connection.h);
 //                                 what the client did not take is kept and cfd is watched for
 //                                 EPOLLOUT instead of EPOLLIN
 //                          drop the connections past a deadline of their ServePolicy }
@@ -17,11 +17,14 @@
 // next epoll_wait, so one busy client cannot starve the others (as in ref/epoll.c).
 //
 // Backpressure: a client that does not read its echo makes send() come up short. The rest is
-// kept in the connection's buffer (PendingEcho, 16 KiB: one read), and while that holds anything
+// kept in the connection's buffer (PendingOutput, 16 KiB: one read), and while that holds anything
 // the connection is not read (interest EPOLLOUT, not EPOLLIN): the server's memory per client
 // stays at one read, and the other clients are served meanwhile. The reuseport model's loops serve
 // with the same step functions. Half-close: the client's EOF is read only once its
-// output is out, so everything is echoed before close() sends our FIN.
+// output is out, so everything is echoed before close() sends our FIN. The other handlers come
+// from the same steps (serve_begin at accept): daytime and time send their message and close;
+// chargen is watched for EPOLLIN and EPOLLOUT at once (the stream, and the client's EOF);
+// discard reads and answers nothing.
 //
 // Time limits (ServePolicy, as serve_connection keeps them for the blocking models): idle
 // (nothing read or written for idleTimeoutMs), lifetime (maxConnectionMs) and rate (at least
@@ -86,9 +89,11 @@ class EpollServer final : public InProcessServer {
     Slot* slot = nullptr;  // nullptr: free
     // The read buffer, and what the client has not taken yet (connection.h): allocated the first
     // time the slot serves, kept for the slot's next connections.
-    std::unique_ptr<PendingEcho> echo;
-    bool writing = false;  // output is pending: watched for EPOLLOUT, not read
-    // echo_readable() counts the bytes read into window_got; the deadlines are the lists' below.
+    std::unique_ptr<PendingOutput> out;
+    // What it waits for: readable (Again), writable (Pending: output is pending, not read), both
+    // (Stream: chargen).
+    ServeStep waiting = ServeStep::Again;
+    // The steps count the bytes moved into window_got; the deadlines are the lists' below.
     ConnectionLimits limits{ServePolicy{}};
     TimerLink idle, life, rate;
   };
@@ -232,9 +237,11 @@ class EpollServer final : public InProcessServer {
         return;  // Drained: back to epoll_wait
       }
       uint32_t id = record_accept(cfd, peer);
-      Slot* slot = slots_.claim(cfd, peer, id);
+      int32_t door_ticket = -1;
+      if (!pass_the_door(cfd, peer, id, door_ticket)) continue;  // refused at the door: closed, reported
+      Slot* slot = slots_.claim(cfd, peer, id, door_ticket);
       if (slot == nullptr) {  // maxClients live: refuse
-        reject(cfd, peer, id, RejectReason::MaxClients, 0);
+        reject(cfd, peer, id, door_ticket, RejectReason::MaxClients, 0);
         continue;
       }
       begin_connection(slot, -1);
@@ -242,13 +249,19 @@ class EpollServer final : public InProcessServer {
       int index = slots_.index_of(slot);
       Conn& conn = conns_[index];
       conn.slot = slot;
-      conn.writing = false;
+      conn.waiting = ServeStep::Again;
       conn.limits.window_got = 0;
-      if (conn.echo) conn.echo->offset = conn.echo->length = 0;
       touch(conn);
       if (life_ms_ > 0) life_list_.push_back(conn, now_ms_ + life_ms_);
       if (window_ms_ > 0) rate_list_.push_back(conn, now_ms_ + window_ms_);
-      if (!watch(EPOLL_CTL_ADD, cfd, EPOLLIN, static_cast<uint32_t>(index), id)) end(conn, DisconnectReason::Error);
+      if (!watch(EPOLL_CTL_ADD, cfd, EPOLLIN, static_cast<uint32_t>(index), id)) {
+        end(conn, DisconnectReason::Error);
+        continue;
+      }
+      // What the handler does first: daytime and time send their message, chargen its stream.
+      if (!prepare_output(conn)) continue;
+      DisconnectReason reason = DisconnectReason::End;
+      after(conn, serve_begin(cfd, options_.serve, c, slot->bytes, *conn.out, conn.limits, reason), reason, 0);
     }
   }
 
@@ -267,38 +280,63 @@ class EpollServer final : public InProcessServer {
 
   void on_connection(Conn& conn, uint32_t ready) {
     if (conn.slot == nullptr) return;  // ended earlier in this batch
-    if (conn.writing) {
-      if (ready & (EPOLLOUT | EPOLLERR | EPOLLHUP)) step(conn, false);
-    } else if (ready & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
-      step(conn, true);
+    const bool readable = (ready & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0;
+    const bool writable = (ready & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0;
+    if (conn.waiting == ServeStep::Pending ? !writable
+        : conn.waiting == ServeStep::Again ? !readable
+                                           : !(readable || writable)) {
+      return;
     }
-  }
-
-  // One read, the handler, as much of the echo as send() takes (echo_readable); or the rest of a
-  // pending echo (echo_writable). What a short send() left stays in the connection's buffer, and
-  // the connection is not read until it is out: it is watched for EPOLLOUT instead of EPOLLIN.
-  void step(Conn& conn, bool readable) {
+    if (!prepare_output(conn)) return;
     Slot* slot = conn.slot;
-    if (!conn.echo) {
-      conn.echo.reset(new (std::nothrow) PendingEcho);
-      if (!conn.echo) return end(conn, DisconnectReason::Error);
-      conn.echo->offset = conn.echo->length = 0;
-    }
     const uint64_t moved =
         slot->bytes.in.load(std::memory_order_relaxed) + slot->bytes.out.load(std::memory_order_relaxed);
+    Counters& c = page_->counters;
+    const ServePolicy& policy = options_.serve;
     DisconnectReason reason = DisconnectReason::End;
-    EchoStep next = readable ? echo_readable(slot->cfd, options_.serve, page_->counters, slot->bytes, *conn.echo,
-                                             conn.limits, reason)
-                             : echo_writable(slot->cfd, page_->counters, slot->bytes, *conn.echo, reason);
-    if (next == EchoStep::Done) return end(conn, reason);  // EOF (its echo all out) or an error
+    ServeStep next = conn.waiting;
+    if (conn.waiting == ServeStep::Pending) {
+      next = serve_writable(slot->cfd, policy, c, slot->bytes, *conn.out, conn.limits, reason);
+    } else if (conn.waiting == ServeStep::Again) {
+      next = serve_readable(slot->cfd, policy, c, slot->bytes, *conn.out, conn.limits, reason);
+    } else {  // Stream (chargen): the client's bytes (or EOF), then as much of the stream as fits
+      if (readable) next = serve_readable(slot->cfd, policy, c, slot->bytes, *conn.out, conn.limits, reason);
+      if (next == ServeStep::Stream && writable) {
+        next = serve_writable(slot->cfd, policy, c, slot->bytes, *conn.out, conn.limits, reason);
+      }
+    }
+    after(conn, next, reason, moved);
+  }
+
+  // The read buffer of the connection's slot, allocated the first time the slot serves (false:
+  // out of memory, the connection is ended).
+  bool prepare_output(Conn& conn) {
+    if (conn.out) return true;
+    conn.out.reset(new (std::nothrow) PendingOutput);
+    if (conn.out) return true;
+    end(conn, DisconnectReason::Error);
+    return false;
+  }
+
+  static uint32_t interest(ServeStep step) {
+    return step == ServeStep::Pending ? EPOLLOUT : step == ServeStep::Stream ? EPOLLIN | EPOLLOUT : EPOLLIN;
+  }
+
+  // After a step: end the connection (EOF with its output all out, an error, a greeting sent), or
+  // watch it for what the step waits for. Bytes moved (`moved` was the count before) count as
+  // activity for the idle limit.
+  void after(Conn& conn, ServeStep next, DisconnectReason reason, uint64_t moved) {
+    if (next == ServeStep::Done) return end(conn, reason);
+    Slot* slot = conn.slot;
     if (slot->bytes.in.load(std::memory_order_relaxed) + slot->bytes.out.load(std::memory_order_relaxed) != moved) {
       touch(conn);
     }
-    const bool writing = next == EchoStep::Pending;
-    if (writing == conn.writing) return;
-    conn.writing = writing;
-    if (!watch(EPOLL_CTL_MOD, slot->cfd, writing ? EPOLLOUT : EPOLLIN, static_cast<uint32_t>(slots_.index_of(slot)),
-               slot->id)) {
+    if (interest(next) == interest(conn.waiting)) {
+      conn.waiting = next;
+      return;
+    }
+    conn.waiting = next;
+    if (!watch(EPOLL_CTL_MOD, slot->cfd, interest(next), static_cast<uint32_t>(slots_.index_of(slot)), slot->id)) {
       end(conn, DisconnectReason::Error);
     }
   }

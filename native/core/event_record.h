@@ -61,6 +61,13 @@ namespace ps {
 //   queue-pop: a pool thread takes it; fd cfd, result its tid
 //   pthread_join: slot the joined thread's index, result its tid
 //   epoll_create: result the epoll descriptor
+//   door-pass: the door's rules (door.h) let a client in; fd cfd, result the live connections
+//   from its address, this one included (0 when maxPerSource is not set)
+//   door-refuse: the door refused a client (closed at once); fd cfd, result the RejectReason
+//   dup2: the exec handler's child puts the connection on a standard descriptor; fd cfd, result
+//   the descriptor (0, 1, 2)
+//   execve: the exec handler's child becomes the program; fd -1, result 0 (recorded before the
+//   call, which does not return), or -1 with its errno when it failed
 #define PS_TRACE_CALLS(X)                \
   X(Socket, 1, "socket")                 \
   X(Bind, 2, "bind")                     \
@@ -95,7 +102,11 @@ namespace ps {
   X(EpollCreate, 31, "epoll_create")     \
   X(QueuePush, 32, "queue-push")         \
   X(QueuePop, 33, "queue-pop")           \
-  X(PthreadJoin, 34, "pthread_join")
+  X(PthreadJoin, 34, "pthread_join")     \
+  X(DoorPass, 35, "door-pass")           \
+  X(DoorRefuse, 36, "door-refuse")       \
+  X(Dup2, 37, "dup2")                    \
+  X(Execve, 38, "execve")
 
 // How a connection ended.
 //   end: the client closed its side (read returned 0) · error: read/write failed (ECONNRESET…)
@@ -114,11 +125,17 @@ namespace ps {
 // Why a connection was refused.
 //   max-clients: fork: live children; thread: slot table full · no-thread: pthread_create failed
 //   no-process: fork failed · no-fd: accept failed with EMFILE/ENFILE, refused with the reserve fd
+//   The door (door.h), before any process or thread is spent: per-source: maxPerSource
+//   connections from that address are live · rate: over maxConnectionsPerSecond · denied: the
+//   address matches a deny rule, or allow rules exist and it matches none
 #define PS_REJECT_REASONS(X)      \
   X(MaxClients, 0, "max-clients") \
   X(NoThread, 1, "no-thread")     \
   X(NoProcess, 2, "no-process")   \
-  X(NoFd, 3, "no-fd")
+  X(NoFd, 3, "no-fd")             \
+  X(PerSource, 4, "per-source")   \
+  X(Rate, 5, "rate")              \
+  X(Denied, 6, "denied")
 
 #define PS_ENUM_ENTRY(name, number, js) name = number,
 enum class EventType : uint8_t { PS_EVENT_TYPES(PS_ENUM_ENTRY) };

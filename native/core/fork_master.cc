@@ -54,9 +54,11 @@ int exit_status_for(DisconnectReason reason) {
 }
 
 // The child's wait status says how its connection ended (run_child); a signal means the master
-// ended it at close(), or it crashed.
-DisconnectReason reason_for(int status, bool children_killed) {
+// ended it at close(), or it crashed. An exec'd program's exit status is its own: 0 is an end,
+// anything else an error (the reap event carries the status itself).
+DisconnectReason reason_for(int status, bool children_killed, bool exec) {
   if (WIFSIGNALED(status)) return children_killed ? DisconnectReason::Aborted : DisconnectReason::Crash;
+  if (exec) return exec_disconnect_reason(status, children_killed);
   switch (WIFEXITED(status) ? WEXITSTATUS(status) : kExitError) {
     case kExitEnd:
       return DisconnectReason::End;
@@ -88,8 +90,10 @@ void record_reaped(MasterState& m, pid_t pid, int status) {
     disconnect.id = entry->id;
     disconnect.bytesIn = entry->bytes.in.load();
     disconnect.bytesOut = entry->bytes.out.load();
+    m.door.release(entry->door_ticket);  // its address no longer counts against maxPerSource
+    entry->door_ticket = -1;
   }
-  disconnect.code = static_cast<int32_t>(reason_for(status, m.children_killed));
+  disconnect.code = static_cast<int32_t>(reason_for(status, m.children_killed, m.serve.handler == Handler::Exec));
 
   Counters& c = counters(m);
   c.active.fetch_sub(1);
@@ -161,6 +165,15 @@ void install_handler(int sig, void (*handler)(int), int flags) {
   sigaction(SIGUSR1, &dfl, nullptr);
   close(m.lfd);  // the child closes lfd: it only talks to its one client
   m.events.trace(TraceCall::CloseLfd, m.lfd, 0);
+  if (m.exec != nullptr) {
+    // inetd's child: the connection becomes a program's stdin and stdout (exec_child.h). It leads
+    // a process group of its own, so that close() reaches the processes the program starts too
+    // (a shell's commands): the master signals the group. Both sides call setpgid, as a shell
+    // does for a job, so the group exists before either goes on.
+    setpgid(0, 0);
+    if (!die_with_parent(m.self)) _exit(kExitOrphan);
+    exec_program(*m.exec, cfd, m.events, entry.id);
+  }
   // Keep only the client, stdio and the event pipe (nothing else should be open; this makes sure).
   int keep[] = {0, 1, 2, cfd, m.events.write_fd};
   close_all_fds_except(keep, 5);
@@ -186,14 +199,24 @@ ChildEntry* free_entry(MasterState& m) {
   return nullptr;
 }
 
-void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, uint32_t id) {
+// `door_ticket`: the door's hold on the client's address (door.h), released when the child is
+// reaped — or here, if the connection is refused after all.
+void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, uint32_t id, int32_t door_ticket) {
   Counters& c = counters(m);
   // Refuse when maxClients children are alive: accepted, closed at once, reported.
   if (c.active.load() >= static_cast<uint64_t>(m.max_clients)) {
+    m.door.release(door_ticket);
     close(cfd);
     m.events.trace(TraceCall::SlotsFull, cfd, 0, 0, id);
     m.events.reject(peer, id, RejectReason::MaxClients, 0);
     return;
+  }
+  if (m.exec != nullptr) {
+    // The program's ucspi-tcp variables, formatted here: the child may not (no snprintf there).
+    sockaddr_storage local{};
+    socklen_t len = sizeof local;
+    getsockname(cfd, reinterpret_cast<sockaddr*>(&local), &len);
+    set_tcp_vars(*m.exec, local, peer);
   }
   // Signals stay blocked from before fork() until the child is in the table, so the SIGCHLD
   // handler can never see a pid it does not know (a very short connection may end at once).
@@ -202,11 +225,13 @@ void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, ui
   ChildEntry* entry = free_entry(m);
   if (entry == nullptr) {
     restore_signal_mask(&old);
+    m.door.release(door_ticket);
     close(cfd);
     m.events.reject(peer, id, RejectReason::MaxClients, 0);
     return;
   }
   entry->id = id;
+  entry->door_ticket = door_ticket;
   entry->bytes.in.store(0);
   entry->bytes.out.store(0);
   // The trace record is written after fork() returns (it needs the pid), but stamped with the time
@@ -216,11 +241,14 @@ void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, ui
   if (pid == 0) run_child(m, cfd, *entry);
   if (pid < 0) {
     int err = errno;
+    entry->door_ticket = -1;
     restore_signal_mask(&old);
+    m.door.release(door_ticket);
     close(cfd);
     m.events.reject(peer, id, RejectReason::NoProcess, err);
     return;
   }
+  if (m.exec != nullptr) setpgid(pid, pid);  // see run_child (EACCES once it has exec'd: already done)
   entry->pid.store(pid);
   c.active.fetch_add(1);
   m.events.trace(TraceCall::Fork, cfd, pid, 0, id, -1, nullptr, fork_ns);
@@ -235,11 +263,12 @@ void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, ui
   m.events.trace(TraceCall::CloseCfd, cfd, 0, 0, id);
 }
 
-// Sends `sig` to every live child.
+// Sends `sig` to every live child — with the exec handler to its process group: the program and
+// the processes it started.
 void signal_children(MasterState& m, int sig) {
   for (int i = 0; i < m.max_clients; ++i) {
     pid_t pid = m.page->children[i].pid.load();
-    if (pid > 0) kill(pid, sig);
+    if (pid > 0 && (m.exec == nullptr || kill(-pid, sig) != 0)) kill(pid, sig);
   }
 }
 
@@ -303,8 +332,9 @@ int64_t escalate(MasterState& m) {
   // close-on-exec.
   reset_signal_dispositions();
   redirect_stdio_to_devnull();
-  int keep[] = {0, 1, 2, m.lfd, m.events.write_fd, m.reserve_fd};
-  close_all_fds_except(keep, 6);
+  int stderr_copy = m.exec != nullptr ? m.exec->stderr_fd : -1;  // exec, stderr 'inherit'
+  int keep[] = {0, 1, 2, m.lfd, m.events.write_fd, m.reserve_fd, stderr_copy};
+  close_all_fds_except(keep, 7);
   if (!die_with_parent(m.node_pid)) _exit(1);
   m.self = getpid();
   the_master = &m;
@@ -345,7 +375,11 @@ int64_t escalate(MasterState& m) {
     }
     uint32_t id = static_cast<uint32_t>(c.accepted.fetch_add(1) + 1);
     m.events.trace(TraceCall::Accept, m.lfd, cfd, 0, id, -1, &peer);
-    handle_connection(m, cfd, peer, id);
+    // The door, before any fork (door.h). The ticket is kept with the child and released at reap
+    // (the SIGCHLD handler may release others meanwhile: the door is lock-free).
+    int32_t ticket = -1;
+    if (!pass_door(m.door, cfd, peer, id, m.events, ticket)) continue;
+    handle_connection(m, cfd, peer, id, ticket);
   }
   drain_and_exit(m);
 }

@@ -8,7 +8,9 @@
 //   master process            loop { cfd = accept(); fork(); parent closes cfd }, and a SIGCHLD
 //                             handler without SA_RESTART that reaps children with waitpid():
 //                             the accept() it interrupts fails with EINTR and is retried.
-//   child process (per conn)  closes lfd, echoes until EOF, closes cfd, _exit()s.
+//   child process (per conn)  closes lfd, serves the connection with the handler (echo until
+//                             EOF…), closes cfd, _exit()s — or, with the exec handler, becomes
+//                             the program (exec_child.h).
 //
 // Why a program of its own and not a fork of Node: fork() copies the parent's page tables, and
 // every child of a Node-sized master paid for Node's ~50 MB (BENCHMARKS.md measured 0.45× the C
@@ -20,7 +22,9 @@
 #include <cstdint>
 
 #include "connection.h"
+#include "door.h"
 #include "event_pipe.h"
+#include "exec_child.h"
 #include "server.h"
 #include "shared_page.h"
 
@@ -31,6 +35,9 @@ constexpr int kMasterListenFd = 3;
 constexpr int kMasterEventFd = 4;
 constexpr int kMasterReserveFd = 5;
 constexpr int kMasterPageFd = 6;  // the shared page's memfd: mapped, then closed
+// Only with the exec handler (exec_child.h):
+constexpr int kMasterExecFd = 7;    // the exec block: read at start, then closed
+constexpr int kMasterStderrFd = 8;  // stderr 'inherit': Node's standard error, for the programs
 
 // Everything the master process and its signal handlers use. One master runs exactly one server,
 // so its handlers reach the state through a pointer set only inside a master process.
@@ -44,6 +51,8 @@ struct MasterState {
   int reserve_fd = -1;  // given up to refuse a connection when descriptors run out (accept_guard.h)
   int max_clients = 0;
   ServePolicy serve;
+  ExecPlan* exec = nullptr;  // the exec handler's program (serve.handler == Exec)
+  Door door;                 // the rules right after accept() (door.h), in the shared page
   ReapMode reap = ReapMode::Sigchld;
   bool restart = false;
   int workers = 1;                            // prefork, reuseport: members of the pool

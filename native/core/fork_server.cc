@@ -70,18 +70,21 @@ std::string master_program_path() {
 // closes the server gracefully, and not the master and its children mid-connection — and execs.
 // If execve() fails, its errno goes to Node through `status_fd` (close-on-exec: Node reads EOF
 // when the exec succeeded), as libuv's uv_spawn reports exec failures.
-[[noreturn]] void exec_master(const char* path, char* const argv[], const int (&fds)[4], int status_fd,
+// An entry of -1 in `fds` (no exec block, no stderr to inherit) leaves its number unused.
+constexpr int kMasterFds = kMasterStderrFd - kMasterListenFd + 1;
+
+[[noreturn]] void exec_master(const char* path, char* const argv[], const int (&fds)[kMasterFds], int status_fd,
                               const EventPipe& events) {
   setpgid(0, 0);
   int err = 0;
-  int high[4];
+  int high[kMasterFds];
   status_fd = fcntl(status_fd, F_DUPFD_CLOEXEC, 16);
-  for (int i = 0; i < 4 && err == 0; ++i) {
-    high[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 16);
-    if (high[i] < 0) err = errno;
+  for (int i = 0; i < kMasterFds && err == 0; ++i) {
+    high[i] = fds[i] < 0 ? -1 : fcntl(fds[i], F_DUPFD_CLOEXEC, 16);
+    if (fds[i] >= 0 && high[i] < 0) err = errno;
   }
-  for (int i = 0; i < 4 && err == 0; ++i) {
-    if (dup2(high[i], kMasterListenFd + i) < 0) err = errno;  // the copy at 3+i is not close-on-exec
+  for (int i = 0; i < kMasterFds && err == 0; ++i) {
+    if (high[i] >= 0 && dup2(high[i], kMasterListenFd + i) < 0) err = errno;  // the copy is not close-on-exec
   }
   if (err == 0) {
     events.trace(TraceCall::Exec, fds[0], kMasterListenFd);
@@ -118,9 +121,19 @@ class ForkServer final : public Server {
     MasterArgv args;
     args.format(options, getpid());
     static_assert(kMasterEventFd == kMasterListenFd + 1 && kMasterReserveFd == kMasterListenFd + 2 &&
-                      kMasterPageFd == kMasterListenFd + 3,
+                      kMasterPageFd == kMasterListenFd + 3 && kMasterExecFd == kMasterListenFd + 4 &&
+                      kMasterStderrFd == kMasterListenFd + 5,
                   "exec_master() places the descriptors in this order");
-    const int fds[4] = {lfd_.get(), event_write_.get(), reserve_fd_.get(), page_fd_.get()};
+    // The exec handler's program travels in a block of its own (exec_child.h explains why).
+    UniqueFd exec_block;
+    if (options.serve.handler == Handler::Exec) {
+      exec_block.reset(write_exec_block(options.exec));
+      if (!exec_block.valid()) return {errno, "memfd_create"};
+    }
+    const bool inherit_stderr =
+        options.serve.handler == Handler::Exec && options.exec.stderr_mode == ExecStderr::Inherit;
+    const int fds[kMasterFds] = {lfd_.get(),     event_write_.get(), reserve_fd_.get(),
+                                 page_fd_.get(), exec_block.get(),   inherit_stderr ? STDERR_FILENO : -1};
     const EventPipe events{event_write_.get(), page_, options.trace};
     int status_pipe[2];
     if (pipe2(status_pipe, O_CLOEXEC) != 0) return {errno, "pipe2"};

@@ -31,6 +31,7 @@ SysError InProcessServer::launch() {
   SysError err = open_common(options_);
   if (err) return err;
   events_ = EventPipe{event_write_.get(), page_, options_.trace};
+  door_ = Door(&page_->door);
   // Threads inherit the creator's signal mask: block everything around pthread_create, so the
   // server thread and its workers never take a signal meant for Node.
   sigset_t old;
@@ -109,7 +110,12 @@ void InProcessServer::fail_accept(int err) {
   lfd_.reset();
 }
 
-int InProcessServer::accept_next(sockaddr_storage& peer, uint32_t& id, int member) {
+bool InProcessServer::pass_the_door(int cfd, const sockaddr_storage& peer, uint32_t id, int32_t& door_ticket,
+                                    int member) {
+  return pass_door(door_, cfd, peer, id, events_, door_ticket, member);
+}
+
+int InProcessServer::accept_next(sockaddr_storage& peer, uint32_t& id, int32_t& door_ticket, int member) {
   Counters& c = page_->counters;
   for (;;) {
     // A pool thread that takes the accept mutex after another one saw the stop must not call
@@ -127,6 +133,7 @@ int InProcessServer::accept_next(sockaddr_storage& peer, uint32_t& id, int membe
     }
     if (cfd >= 0) {
       id = record_accept(cfd, peer, member);
+      if (!pass_the_door(cfd, peer, id, door_ticket, member)) continue;  // refused, closed, reported
       return cfd;
     }
     int reserve = reserve_fd_.release();
@@ -163,15 +170,18 @@ void InProcessServer::end_connection(Slot* slot, DisconnectReason reason, int re
   c.active.fetch_sub(1);
   c.closed.fetch_add(1);
   int cfd = slot->cfd;
+  int32_t door_ticket = slot->door_ticket;
   bool aborted = slots_.release(slot);
+  door_.release(door_ticket);
   events_.trace(TraceCall::CloseConn, cfd, close_conn_result_, 0, rec.id, reported_slot);
   rec.code = static_cast<int32_t>(aborted ? DisconnectReason::Aborted : reason);
   events_.emit(rec);
   slots_.retire();
 }
 
-void InProcessServer::reject(int cfd, const sockaddr_storage& peer, uint32_t id, RejectReason reason, int err,
-                             int reported_slot) {
+void InProcessServer::reject(int cfd, const sockaddr_storage& peer, uint32_t id, int32_t door_ticket,
+                             RejectReason reason, int err, int reported_slot) {
+  door_.release(door_ticket);
   close(cfd);
   events_.trace(TraceCall::SlotsFull, cfd, 0, 0, id, reported_slot);
   events_.reject(peer, id, reason, err);

@@ -40,15 +40,19 @@ class InProcessServer : public Server {
   // join the server thread now, before those members are gone. Idempotent.
   void shut_down_now();
 
-  // The next connection and its id (counted in `accepted`), or -1 when the server is stopping
-  // (the listener is then closed). Blocking. `member`: the pool thread that accepts (prethread),
-  // traced as worker-accept, or -1.
-  int accept_next(sockaddr_storage& peer, uint32_t& id, int member = -1);
+  // The next connection the door let in (door.h: refused ones are closed and reported here), its
+  // id (counted in `accepted`) and its door ticket (for claim(); released by end_connection or
+  // reject), or -1 when the server is stopping (the listener is then closed). Blocking. `member`:
+  // the pool thread that accepts (prethread), traced as worker-accept, or -1.
+  int accept_next(sockaddr_storage& peer, uint32_t& id, int32_t& door_ticket, int member = -1);
   // If stop() was called: closes the listener (the port is free from here on) and returns true.
   // Every accept loop calls it after each accept() returns, and before blocking in a new one.
   bool close_listener_if_stopping();
   // A connection was accepted: count it, trace it; returns its id.
   uint32_t record_accept(int cfd, const sockaddr_storage& peer, int member = -1);
+  // Right after record_accept: the door (door.h). False: refused, closed and reported. True: its
+  // ticket goes with the connection (claim()), released where it ends.
+  bool pass_the_door(int cfd, const sockaddr_storage& peer, uint32_t id, int32_t& door_ticket, int member = -1);
   // accept() failed for good: report the error, stop, close the listener.
   void fail_accept(int err);
   // A connection has a slot: count it as active and report it. `reported_slot` goes in the
@@ -59,11 +63,14 @@ class InProcessServer : public Server {
   void report_connection(Slot* slot, int reported_slot);
   // A connection is over: report it, count it, close its descriptor and free its slot.
   void end_connection(Slot* slot, DisconnectReason reason, int reported_slot);
-  // Refuse: close at once, count, report. `reported_slot` as above (the refusing pool thread).
-  void reject(int cfd, const sockaddr_storage& peer, uint32_t id, RejectReason reason, int err, int reported_slot = -1);
+  // Refuse: close at once, release its door ticket, count, report. `reported_slot` as above (the
+  // refusing pool thread).
+  void reject(int cfd, const sockaddr_storage& peer, uint32_t id, int32_t door_ticket, RejectReason reason, int err,
+              int reported_slot = -1);
 
   SlotTable slots_;
   EventPipe events_;
+  Door door_;
   // The close-conn trace's result: 0, or (epoll) the epoll descriptor that close(cfd) also takes
   // the connection out of.
   int64_t close_conn_result_ = 0;

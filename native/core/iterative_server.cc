@@ -22,9 +22,10 @@ class IterativeServer final : public InProcessServer {
     for (;;) {
       sockaddr_storage peer{};
       uint32_t id = 0;
-      int cfd = accept_next(peer, id);
+      int32_t door_ticket = -1;
+      int cfd = accept_next(peer, id, door_ticket);
       if (cfd < 0) break;
-      Slot* slot = slots_.claim(cfd, peer, id);  // always free: we serve one at a time
+      Slot* slot = slots_.claim(cfd, peer, id, door_ticket);  // always free: we serve one at a time
       begin_connection(slot, -1);
       DisconnectReason reason = serve_connection(cfd, options_.serve, page_->counters, slot->bytes);
       end_connection(slot, reason, -1);

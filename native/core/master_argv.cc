@@ -19,6 +19,34 @@ const char* model_name(Model model) {
   }
 }
 
+// The handlers by the names startServer() gives them.
+struct HandlerName {
+  Handler handler;
+  const char* name;
+};
+constexpr HandlerName kHandlers[] = {{Handler::Echo, "echo"},       {Handler::Upper, "upper"},
+                                     {Handler::Discard, "discard"}, {Handler::Chargen, "chargen"},
+                                     {Handler::Daytime, "daytime"}, {Handler::Time, "time"},
+                                     {Handler::Exec, "exec"}};
+
+const char* handler_name(Handler h) {
+  for (const HandlerName& n : kHandlers) {
+    if (n.handler == h) return n.name;
+  }
+  return "echo";
+}
+
+const char* exec_stderr_name(ExecStderr mode) {
+  switch (mode) {
+    case ExecStderr::Socket:
+      return "socket";
+    case ExecStderr::Inherit:
+      return "inherit";
+    default:
+      return "null";
+  }
+}
+
 const char* accept_lock_name(AcceptLock lock) {
   switch (lock) {
     case AcceptLock::Flock:
@@ -35,7 +63,7 @@ const char* accept_lock_name(AcceptLock lock) {
 }  // namespace
 
 void MasterArgv::format(const ServerOptions& o, pid_t node_pid) {
-  const char* handler = o.serve.handler == Handler::Upper ? "upper" : "echo";
+  const char* handler = handler_name(o.serve.handler);
   const char* reap = o.reap == ReapMode::None ? "none" : "sigchld";
   snprintf(words[0], sizeof words[0], "posix-servers-master");
   snprintf(words[1], sizeof words[1], "model=%s", model_name(o.model));
@@ -53,6 +81,7 @@ void MasterArgv::format(const ServerOptions& o, pid_t node_pid) {
   snprintf(words[13], sizeof words[13], "maxConnectionMs=%d", o.serve.maxConnectionMs);
   snprintf(words[14], sizeof words[14], "minBytesPerSecond=%d", o.serve.minBytesPerSecond);
   snprintf(words[15], sizeof words[15], "rateWindowMs=%d", o.serve.rateWindowMs);
+  snprintf(words[16], sizeof words[16], "execStderr=%s", exec_stderr_name(o.exec.stderr_mode));
   for (int i = 0; i < kWords; ++i) argv[i] = words[i];
   argv[kWords] = nullptr;
 }
@@ -75,10 +104,11 @@ bool integer(const char* text, long min, long max, long& out) {
 
 }  // namespace
 
-bool parse_master_argv(int argc, char** argv, MasterState& m, bool& trace, const char*& bad) {
-  static const char* const keys[] = {
-      "model", "nodePid", "maxClients", "handler", "idleTimeoutMs",   "labCrash",          "reap",        "restart",
-      "trace", "workers", "acceptLock", "backlog", "maxConnectionMs", "minBytesPerSecond", "rateWindowMs"};
+bool parse_master_argv(int argc, char** argv, MasterState& m, bool& trace, ExecStderr& exec_stderr, const char*& bad) {
+  static const char* const keys[] = {"model",           "nodePid",           "maxClients",   "handler",
+                                     "idleTimeoutMs",   "labCrash",          "reap",         "restart",
+                                     "trace",           "workers",           "acceptLock",   "backlog",
+                                     "maxConnectionMs", "minBytesPerSecond", "rateWindowMs", "execStderr"};
   constexpr int kKeys = sizeof keys / sizeof keys[0];
   static_assert(kKeys == MasterArgv::kWords - 1, "one key per word after the program's name");
   if (argc != MasterArgv::kWords) {
@@ -111,12 +141,14 @@ bool parse_master_argv(int argc, char** argv, MasterState& m, bool& trace, const
   // A connection flood must not become a fork bomb: the fork model has its own, lower cap.
   if (!integer(v[2], 1, m.model == Model::Fork ? kForkMaxClientsLimit : kMaxClientsLimit, n)) return fail(2);
   m.max_clients = static_cast<int>(n);
-  if (strcmp(v[3], "echo") == 0)
-    m.serve.handler = Handler::Echo;
-  else if (strcmp(v[3], "upper") == 0)
-    m.serve.handler = Handler::Upper;
-  else
-    return fail(3);
+  bool known = false;
+  for (const HandlerName& h : kHandlers) {
+    if (strcmp(v[3], h.name) == 0) {
+      m.serve.handler = h.handler;
+      known = true;
+    }
+  }
+  if (!known) return fail(3);
   if (!integer(v[4], 0, 0x7fffffff, n)) return fail(4);
   m.serve.idleTimeoutMs = static_cast<int>(n);
   if (!integer(v[5], 0, 1, n)) return fail(5);
@@ -151,6 +183,14 @@ bool parse_master_argv(int argc, char** argv, MasterState& m, bool& trace, const
   m.serve.minBytesPerSecond = static_cast<int>(n);
   if (!integer(v[14], 1, 0x7fffffff, n)) return fail(14);
   m.serve.rateWindowMs = static_cast<int>(n);
+  if (strcmp(v[15], "null") == 0)
+    exec_stderr = ExecStderr::Null;
+  else if (strcmp(v[15], "socket") == 0)
+    exec_stderr = ExecStderr::Socket;
+  else if (strcmp(v[15], "inherit") == 0)
+    exec_stderr = ExecStderr::Inherit;
+  else
+    return fail(15);
   return true;
 }
 

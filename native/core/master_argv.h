@@ -5,6 +5,11 @@
 //   posix-servers-master model=prefork nodePid=4242 maxClients=100 handler=echo idleTimeoutMs=0
 //                        labCrash=0 reap=sigchld restart=0 trace=0 maxConnectionMs=0
 //                        minBytesPerSecond=0 rateWindowMs=1000 workers=4 acceptLock=mutex backlog=511
+//                        execStderr=null
+//
+// Two kinds of options do not travel here: the door's rules (door.h) are written into the shared
+// page, which the master maps; the exec handler's program, arguments and environment (arbitrary
+// bytes, any length) come in the exec block at kMasterExecFd (exec_child.h says why).
 #pragma once
 
 #include <sys/types.h>
@@ -16,7 +21,7 @@ namespace ps {
 
 // Fixed storage, filled before fork(): between fork() and execve() nothing may allocate.
 struct MasterArgv {
-  static constexpr int kWords = 16;
+  static constexpr int kWords = 17;
   char words[kWords][48];
   char* argv[kWords + 1];
 
@@ -26,6 +31,6 @@ struct MasterArgv {
 
 // In the master: fills `m` from argv. Returns false, naming the bad word in `bad`, when a word is
 // missing or malformed (the master then exits with status 2 before it listens).
-bool parse_master_argv(int argc, char** argv, MasterState& m, bool& trace, const char*& bad);
+bool parse_master_argv(int argc, char** argv, MasterState& m, bool& trace, ExecStderr& exec_stderr, const char*& bad);
 
 }  // namespace ps

@@ -56,8 +56,9 @@ void emit_error(MasterState& m, TraceCall call, int err) {
   sigaction(SIGTERM, &dfl, nullptr);
   sigaction(SIGUSR1, &dfl, nullptr);
   // The other members' control sockets, the lock file of another design…: only its own stay.
-  int keep[8] = {0, 1, 2, m.events.write_fd, ctl};
-  int n = 5 + design.member_fds(m, keep + 5);
+  // With the exec handler and stderr 'inherit', Node's standard error too (for the program).
+  int keep[9] = {0, 1, 2, m.events.write_fd, ctl, m.exec != nullptr ? m.exec->stderr_fd : -1};
+  int n = 6 + design.member_fds(m, keep + 6);
   close_all_fds_except(keep, n);
   if (!die_with_parent(m.self)) _exit(kMemberExitOrphan);
   // The master's end is non-blocking; the member's end blocks (a pass member waits in recvmsg).
@@ -85,18 +86,25 @@ bool spawn(Pool& pool, PoolDesign& design, int i) {
     errno = err;
     return false;
   }
-  pool.members[i] = PoolMember{pid, sv[0], false, false};
+  PoolMember member;  // (an aggregate initialiser would put `false` in `listener`: descriptor 0)
+  member.pid = pid;
+  member.ctl = sv[0];
+  pool.members[i] = member;
   m.page->pool.pids[i].store(pid);
   m.events.trace(TraceCall::PoolFork, -1, pid, 0, 0, i, nullptr, fork_ns);
   return true;
 }
 
 // Member i died: report the connections it held and its reap, free its entries.
-void report_death(Pool& pool, int i, pid_t pid, int status) {
+// Returns how many connections it held.
+int report_death(Pool& pool, int i, pid_t pid, int status) {
   MasterState& m = pool.m;
   Counters& c = m.page->counters;
   // A signal: close() ended it (SIGKILL after the timeout), or it crashed (labCrash, kill -9).
   DisconnectReason reason = m.children_killed ? DisconnectReason::Aborted : DisconnectReason::Crash;
+  // With the exec handler a member that held a connection had become the program (prefork.cc):
+  // its end is the program's exit, as for the fork model's children.
+  if (m.exec != nullptr) reason = exec_disconnect_reason(status, m.children_killed);
   uint32_t held = 0;
   int count = 0;
   for (int e = 0; e < m.max_clients; ++e) {
@@ -111,6 +119,8 @@ void report_death(Pool& pool, int i, pid_t pid, int status) {
     rec.code = static_cast<int32_t>(reason);
     rec.bytesIn = entry.bytes.in.load();
     rec.bytesOut = entry.bytes.out.load();
+    m.door.release(entry.door_ticket);  // its address no longer counts against maxPerSource
+    entry.door_ticket = -1;
     entry.id = 0;
     entry.pid.store(0);
     if (id == 0) continue;  // claimed, not yet admitted and reported: nothing was counted
@@ -129,6 +139,7 @@ void report_death(Pool& pool, int i, pid_t pid, int status) {
   reap.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   reap.detail = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
   m.events.emit(reap);
+  return count;
 }
 
 // The master's copy of a member's own listener (reuseport).
@@ -160,6 +171,8 @@ void begin_stop(Pool& pool, PoolDesign& design) {
   }
 }
 
+void read_control(Pool& pool, int i);
+
 // Reaps every member that has exited and puts a new one in its place.
 void reap_members(Pool& pool, PoolDesign& design) {
   MasterState& m = pool.m;
@@ -171,14 +184,20 @@ void reap_members(Pool& pool, PoolDesign& design) {
     while (i < m.workers && pool.members[i].pid != pid) ++i;
     m.events.trace(TraceCall::Waitpid, status, pid, 0, 0, i < m.workers ? i : -1);
     if (i == m.workers) continue;  // not a member (cannot happen: the master forks nothing else)
+    // A member that said it was ready and died at once (an exec'd program that exits at once) may
+    // have its ready message still unread: ppoll() returns EINTR, not the readable socket, when
+    // SIGCHLD comes in the same moment. Read it now, or a healthy member looks like one that
+    // could not start.
+    if (!pool.members[i].ready && pool.members[i].ctl >= 0) read_control(pool, i);
     bool was_ready = pool.members[i].ready;
     m.page->pool.pids[i].store(0);
-    report_death(pool, i, pid, status);
+    const int held = report_death(pool, i, pid, status);
     pool.close_control(i);
     close_listener(pool, i);  // out of the SO_REUSEPORT group: no connection may go to it now
     pool.members[i] = PoolMember{};
     if (pool.stopping) continue;
-    bool fatal = WIFEXITED(status) && WEXITSTATUS(status) == kMemberExitFatal;
+    // A member that had become an exec'd program exits with the program's status: never fatal.
+    bool fatal = WIFEXITED(status) && WEXITSTATUS(status) == kMemberExitFatal && !(m.exec != nullptr && held > 0);
     if (!was_ready || fatal) {
       // It could not start, or it reported a failure that a replacement would meet again: a
       // pool that forks in a loop helps nobody. The server stops (its Error record, if any, says
@@ -247,8 +266,9 @@ void Pool::close_control(int i) {
   // As run_master(): nothing inherited from Node across execve() may act in this process.
   reset_signal_dispositions();
   redirect_stdio_to_devnull();
-  int keep[] = {0, 1, 2, m.lfd, m.events.write_fd, m.reserve_fd};
-  close_all_fds_except(keep, 6);
+  int stderr_copy = m.exec != nullptr ? m.exec->stderr_fd : -1;  // exec, stderr 'inherit'
+  int keep[] = {0, 1, 2, m.lfd, m.events.write_fd, m.reserve_fd, stderr_copy};
+  close_all_fds_except(keep, 7);
   if (!die_with_parent(m.node_pid)) _exit(1);
   m.self = getpid();
   the_pool_master = &m;
@@ -311,7 +331,9 @@ void Pool::close_control(int i) {
     if (m.abort_requested && !m.children_killed) {
       m.children_killed = 1;
       for (int i = 0; i < m.workers; ++i) {
-        if (pool.members[i].pid > 0) kill(pool.members[i].pid, SIGKILL);
+        // A member that became an exec'd program leads a process group: what it started goes too.
+        pid_t pid = pool.members[i].pid;
+        if (pid > 0 && (m.exec == nullptr || kill(-pid, SIGKILL) != 0)) kill(pid, SIGKILL);
       }
     }
     if (missing && !pool.stopping) {
@@ -349,7 +371,7 @@ bool admit(Counter& active, int max_clients) {
 
 // A free entry of the connection table, now owned by `member`. The search starts where this id
 // falls, so that with connections ending roughly in order it usually ends at once.
-ChildEntry* claim_entry(MasterState& m, pid_t member, uint32_t id) {
+ChildEntry* claim_entry(MasterState& m, pid_t member, uint32_t id, int32_t door_ticket) {
   const int start = static_cast<int>(id % static_cast<uint32_t>(m.max_clients));
   for (int k = 0; k < m.max_clients; ++k) {
     ChildEntry& entry = m.page->children[(start + k) % m.max_clients];
@@ -357,7 +379,8 @@ ChildEntry* claim_entry(MasterState& m, pid_t member, uint32_t id) {
     if (!entry.pid.compare_exchange_strong(free_pid, member)) continue;
     entry.bytes.in.store(0);
     entry.bytes.out.store(0);
-    entry.id = id;  // the master reports an entry of a dead member only once this is set
+    entry.door_ticket = door_ticket;  // released by whoever frees the entry (finish_connection, report_death)
+    entry.id = id;                    // the master reports an entry of a dead member only once this is set
     return &entry;
   }
   return nullptr;
@@ -368,14 +391,18 @@ ChildEntry* claim_entry(MasterState& m, pid_t member, uint32_t id) {
 ChildEntry* admit_connection(MasterState& m, int index, pid_t member, int cfd, const sockaddr_storage& peer,
                              uint32_t id) {
   Counters& c = m.page->counters;
+  // The door first (door.h): members admit concurrently, and its counts are exact across them.
+  int32_t ticket = -1;
+  if (!pass_door(m.door, cfd, peer, id, m.events, ticket, index)) return nullptr;
   ChildEntry* entry = nullptr;
   if (admit(c.active, m.max_clients)) {
-    entry = claim_entry(m, member, id);
+    entry = claim_entry(m, member, id, ticket);
     // Entries are freed before `active` is counted down, so an admitted connection always finds
     // one; this only keeps the books true if that ever changed.
     if (entry == nullptr) c.active.fetch_sub(1);
   }
   if (entry == nullptr) {
+    m.door.release(ticket);
     close(cfd);
     m.events.trace(TraceCall::SlotsFull, cfd, 0, 0, id, index);
     m.events.reject(peer, id, RejectReason::MaxClients, 0);
@@ -400,6 +427,8 @@ void finish_connection(MasterState& m, int index, ChildEntry& entry, DisconnectR
   rec.code = static_cast<int32_t>(reason);
   rec.bytesIn = entry.bytes.in.load();
   rec.bytesOut = entry.bytes.out.load();
+  m.door.release(entry.door_ticket);
+  entry.door_ticket = -1;
   entry.id = 0;
   entry.pid.store(0);
   Counters& c = m.page->counters;

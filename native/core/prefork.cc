@@ -245,11 +245,28 @@ class Prefork final : public PoolDesign {
   // One connection, to the end (the member is an iterative server), then its books.
   static void serve(MasterState& m, int index, int cfd, ChildEntry& entry) {
     uint32_t id = entry.id;
+    if (m.exec != nullptr) become_program(m, cfd, id);
     DisconnectReason reason = serve_connection(cfd, m.serve, m.page->counters, entry.bytes);
     if (reason == DisconnectReason::Crash) abort();  // lab hook: reaped with SIGABRT, reported, replaced
     close(cfd);
     m.events.trace(TraceCall::CloseConn, cfd, 0, 0, id, index);
     finish_connection(m, index, entry, reason);
+  }
+
+  // The exec handler: the member becomes the program for this client (exec_child.h). It is then
+  // reaped like a member that died — its connection reported with the program's exit status —
+  // and the master forks a fresh member in its place: the pool holds `workers` processes, each
+  // waiting to become one program. As in the fork model's child, async-signal-safe calls only;
+  // a process group of its own, so that close() reaches what the program starts.
+  [[noreturn]] static void become_program(MasterState& m, int cfd, uint32_t id) {
+    sockaddr_storage local{}, peer{};
+    socklen_t len = sizeof local;
+    getsockname(cfd, reinterpret_cast<sockaddr*>(&local), &len);
+    len = sizeof peer;
+    getpeername(cfd, reinterpret_cast<sockaddr*>(&peer), &len);
+    set_tcp_vars(*m.exec, local, peer);
+    setpgid(0, 0);
+    exec_program(*m.exec, cfd, m.events, id);
   }
 
   // none, flock, mutex: [lock] accept [unlock], serve, again.

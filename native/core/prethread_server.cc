@@ -112,11 +112,12 @@ class PrethreadServer final : public InProcessServer {
       for (;;) {
         sockaddr_storage peer{};
         uint32_t id = 0;
-        int cfd = accept_next(peer, id);
+        int32_t door_ticket = -1;
+        int cfd = accept_next(peer, id, door_ticket);
         if (cfd < 0) break;
-        Slot* slot = slots_.claim(cfd, peer, id);
+        Slot* slot = slots_.claim(cfd, peer, id, door_ticket);
         if (slot == nullptr) {  // maxClients live (served or queued): refuse
-          reject(cfd, peer, id, RejectReason::MaxClients, 0);
+          reject(cfd, peer, id, door_ticket, RejectReason::MaxClients, 0);
           continue;
         }
         // Live from here on: it holds a slot. Reported when a pool thread takes it.
@@ -161,20 +162,21 @@ class PrethreadServer final : public InProcessServer {
     for (;;) {
       sockaddr_storage peer{};
       uint32_t id = 0;
+      int32_t door_ticket = -1;
       int cfd;
       Slot* slot = nullptr;
       {
         std::lock_guard<std::mutex> lock(accept_mu_);
         events_.trace(TraceCall::MutexLock, -1, 0, 0, 0, m->index);
-        cfd = accept_next(peer, id, m->index);
+        cfd = accept_next(peer, id, door_ticket, m->index);
         // The slot table has one claimer at a time (slot_table.h): the thread holding this mutex.
-        if (cfd >= 0) slot = slots_.claim(cfd, peer, id);
+        if (cfd >= 0) slot = slots_.claim(cfd, peer, id, door_ticket);
         events_.trace(TraceCall::MutexUnlock, -1, 0, 0, id, m->index);
       }
       if (cfd < 0) return;
       page_->pool.accepts[m->index].fetch_add(1, std::memory_order_relaxed);
       if (slot == nullptr) {  // maxClients live: refuse
-        reject(cfd, peer, id, RejectReason::MaxClients, 0, m->index);
+        reject(cfd, peer, id, door_ticket, RejectReason::MaxClients, 0, m->index);
         continue;
       }
       begin_connection(slot, m->index);

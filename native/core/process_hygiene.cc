@@ -65,9 +65,10 @@ void close_range_or_loop(unsigned first, unsigned last) {
 
 void close_all_fds_except(const int* keep, int n) {
   // Sort the (few) descriptors to keep, without allocating: insertion sort on a stack copy.
-  int sorted[8];
+  constexpr int kMostKept = 12;  // the callers keep at most 9 (a pool member's)
+  int sorted[kMostKept];
   int count = 0;
-  for (int i = 0; i < n && count < 8; ++i) {
+  for (int i = 0; i < n && count < kMostKept; ++i) {
     if (keep[i] < 0) continue;
     int j = count++;
     while (j > 0 && sorted[j - 1] > keep[i]) {

@@ -12,10 +12,12 @@
 //
 // The loop (ref/epoll.c's, UNP 6.8 with epoll): non-blocking sockets, level-triggered, one recv()
 // per wake-up per client so that one busy client cannot starve the others; a short send() keeps
-// the rest in the connection's PendingEcho and switches it from EPOLLIN to EPOLLOUT until it is
-// out. The time limits of ServePolicy apply as in serve_connection() (ConnectionLimits): idle,
-// lifetime, rate. Each is found in O(1): all connections share one period per limit, so a list per
-// limit, appended to as deadlines move, stays ordered — the next deadline is always its head.
+// the rest in the connection's PendingOutput and switches it from EPOLLIN to EPOLLOUT until it is
+// out. The handler's steps come from connection.h (serve_begin/readable/writable): daytime and
+// time send their message at accept and close; chargen is watched for both (EPOLLIN | EPOLLOUT:
+// the stream, and the client's EOF); discard reads and answers nothing. The time limits of ServePolicy apply as in
+// serve_connection() (ConnectionLimits): idle, lifetime, rate. Each is found in O(1): all connections share one period
+// per limit, so a list per limit, appended to as deadlines move, stays ordered — the next deadline is always its head.
 //
 // close(): the master shuts down every worker's listener itself (each worker passed it a copy
 // when it was ready), so none accepts from then on, and sends SIGTERM, which makes a worker close
@@ -59,16 +61,14 @@ struct Links {
 // One client of this worker, built in the arena at the index of its entry in the connection
 // table. The arena is fresh anonymous memory: a place never used reads entry == nullptr.
 struct Connection {
-  Connection(const ServePolicy& policy, ChildEntry* e, int cfd) : entry(e), fd(cfd), limits(policy) {
-    echo.offset = echo.length = 0;
-  }
+  Connection(const ServePolicy& policy, ChildEntry* e, int cfd) : entry(e), fd(cfd), limits(policy) {}
   ChildEntry* entry;  // nullptr once the connection is over
   int fd;
-  bool writing = false;    // waiting for EPOLLOUT to send what is pending
-  int64_t last_ms = 0;     // the last time it made progress (idleTimeoutMs)
-  Links idle, life, rate;  // its places in the three deadline lists
+  ServeStep waiting = ServeStep::Again;  // what it waits for: readable (Again), writable (Pending), both (Stream)
+  int64_t last_ms = 0;                   // the last time it made progress (idleTimeoutMs)
+  Links idle, life, rate;                // its places in the three deadline lists
   ConnectionLimits limits;
-  PendingEcho echo;
+  PendingOutput out;
 };
 
 // The connections with one kind of deadline, earliest first, through one of their Links.
@@ -223,41 +223,53 @@ class Worker {
       touch(conn);
       if (!watch(EPOLL_CTL_ADD, cfd, EPOLLIN, static_cast<uint64_t>(entry - m_.page->children), id)) {
         end(conn, DisconnectReason::Error);
+        continue;
       }
+      // What the handler does first (daytime, time: their message; chargen: the stream).
+      DisconnectReason reason = DisconnectReason::End;
+      next(conn, serve_begin(cfd, m_.serve, c, entry->bytes, conn.out, conn.limits, reason), reason);
     }
+  }
+
+  static uint32_t interest(ServeStep step) {
+    return step == ServeStep::Pending ? EPOLLOUT : step == ServeStep::Stream ? EPOLLIN | EPOLLOUT : EPOLLIN;
   }
 
   void on_event(Connection& conn, uint32_t ready) {
     DisconnectReason reason = DisconnectReason::End;
-    EchoStep step;
+    ServeStep step = conn.waiting;
     Counters& c = m_.page->counters;
-    if (conn.writing) {
-      if (!(ready & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-      step = echo_writable(conn.fd, c, conn.entry->bytes, conn.echo, reason);
-    } else {
-      if (!(ready & (EPOLLIN | EPOLLERR | EPOLLHUP))) return;
-      step = echo_readable(conn.fd, m_.serve, c, conn.entry->bytes, conn.echo, conn.limits, reason);
+    ConnBytes& bytes = conn.entry->bytes;
+    const bool readable = (ready & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0;
+    const bool writable = (ready & (EPOLLOUT | EPOLLERR | EPOLLHUP)) != 0;
+    if (conn.waiting == ServeStep::Pending) {
+      if (!writable) return;
+      step = serve_writable(conn.fd, m_.serve, c, bytes, conn.out, conn.limits, reason);
+    } else if (conn.waiting == ServeStep::Again) {
+      if (!readable) return;
+      step = serve_readable(conn.fd, m_.serve, c, bytes, conn.out, conn.limits, reason);
+    } else {  // Stream (chargen): the client's bytes (or EOF), then as much of the stream as fits
+      if (readable) step = serve_readable(conn.fd, m_.serve, c, bytes, conn.out, conn.limits, reason);
+      if (step == ServeStep::Stream && writable) {
+        step = serve_writable(conn.fd, m_.serve, c, bytes, conn.out, conn.limits, reason);
+      }
     }
-    switch (step) {
-      case EchoStep::Done:
-        if (reason == DisconnectReason::Crash) abort();  // lab hook: every client of this worker is reported
-        end(conn, reason);
-        return;
-      case EchoStep::Pending:
-        if (!conn.writing && !watch(EPOLL_CTL_MOD, conn.fd, EPOLLOUT, key_of(conn), conn.entry->id)) {
-          end(conn, DisconnectReason::Error);
-          return;
-        }
-        conn.writing = true;
-        break;
-      case EchoStep::Again:
-        if (conn.writing && !watch(EPOLL_CTL_MOD, conn.fd, EPOLLIN, key_of(conn), conn.entry->id)) {
-          end(conn, DisconnectReason::Error);
-          return;
-        }
-        conn.writing = false;
-        break;
+    next(conn, step, reason);
+  }
+
+  // After a step: end the connection, or wait for what the step asks.
+  void next(Connection& conn, ServeStep step, DisconnectReason reason) {
+    if (step == ServeStep::Done) {
+      if (reason == DisconnectReason::Crash) abort();  // lab hook: every client of this worker is reported
+      end(conn, reason);
+      return;
     }
+    if (interest(step) != interest(conn.waiting) &&
+        !watch(EPOLL_CTL_MOD, conn.fd, interest(step), key_of(conn), conn.entry->id)) {
+      end(conn, DisconnectReason::Error);
+      return;
+    }
+    conn.waiting = step;
     touch(conn);
   }
 

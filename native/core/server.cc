@@ -40,6 +40,7 @@ SysError Server::open_common(const ServerOptions& options) {
   page_ = map_shared_page(page_fd);
   if (page_ == nullptr) return {errno, "mmap"};
   page_fd_.reset(page_fd);
+  page_->door.rules = options.door;  // read-only from here on, by every process and thread of the server
   if (!is_process_model(options.model)) page_fd_.reset();  // only the exec'd master maps it again
   if (!create_event_pipe(event_read_, event_write_)) return {errno, "pipe2"};
   EventPipe events{event_write_.get(), page_, options.trace};

@@ -21,6 +21,8 @@
 #include <vector>
 
 #include "connection.h"
+#include "door.h"
+#include "exec_child.h"
 #include "listen_socket.h"
 #include "shared_page.h"
 #include "sys_error.h"
@@ -68,6 +70,8 @@ struct ServerOptions {
   ListenOptions listen;
   int maxClients = 100;  // fork: live children; thread, prethread, epoll: slots; ignored by iterative
   ServePolicy serve;     // handler, idle timeout, crash hook
+  ExecSpec exec;         // the exec handler's program (fork only)
+  DoorRules door;        // allow/deny, maxPerSource, maxConnectionsPerSecond (door.h)
   bool trace = false;    // record every syscall as a Trace event
   ReapMode reap = ReapMode::Sigchld;
   bool restart = false;  // fork: SIGCHLD handler with SA_RESTART (accept is restarted, no EINTR)

@@ -1,6 +1,6 @@
 // The counters every model keeps, the table of live connections served by processes (fork:
-// one child each; prefork and reuseport: the pool member serving it), the pool's own state, and
-// the ring that carries events to Node.
+// one child each; prefork and reuseport: the pool member serving it), the pool's own state, the
+// door (door.h), and the ring that carries events to Node.
 //
 // Lecture point 8: "parent and child share descriptors and an mmap shared mapping". The page is
 // a memfd mmap(MAP_SHARED)ed in Node's process; the fork master (a program of its own, exec'd)
@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "door.h"
 #include "event_ring.h"
 
 namespace ps {
@@ -65,6 +66,7 @@ struct ConnBytes {
 struct ChildEntry {
   std::atomic<int32_t> pid{0};
   uint32_t id = 0;
+  int32_t door_ticket = -1;  // the door's hold on the connection's address (door.h), released at reap
   ConnBytes bytes;
 };
 
@@ -83,8 +85,11 @@ struct SharedPage {
   Counters counters;
   ChildEntry children[kMaxClientsLimit];
   PoolPage pool;
+  DoorPage door;     // the rules every accept path applies, and the live addresses (door.h)
   EventRing events;  // how events reach Node (event_ring.h)
 };
+static_assert(kDoorSourceSlots >= kMaxClientsLimit + 64,
+              "a door slot for every live connection, and the pool's in flight");
 
 // Creates the page in a memfd (close-on-exec) and maps it; `fd` owns the memfd afterwards, for a
 // process that must map the same page (map_shared_page_fd). Returns nullptr with errno set on

@@ -26,7 +26,7 @@ SlotTable::SlotTable(int capacity, void* owner) : capacity_(capacity), slots_(ne
   for (int i = 0; i < capacity_; ++i) slots_[i].owner = owner;  // and cfd = -1, as the lecture starts them
 }
 
-Slot* SlotTable::claim(int cfd, const sockaddr_storage& client, uint32_t id) {
+Slot* SlotTable::claim(int cfd, const sockaddr_storage& client, uint32_t id, int32_t door_ticket) {
   for (int i = 0; i < capacity_; ++i) {
     Slot& slot = slots_[i];
     // Free is final until we claim it: the worker that freed it is done with every field.
@@ -34,6 +34,7 @@ Slot* SlotTable::claim(int cfd, const sockaddr_storage& client, uint32_t id) {
     slot.cfd = cfd;
     slot.client = client;
     slot.id = id;
+    slot.door_ticket = door_ticket;
     slot.aborted = false;
     slot.bytes.in.store(0);
     slot.bytes.out.store(0);

@@ -42,6 +42,7 @@ struct Slot {
   pthread_t thread{};         // the worker serving it (thread model), written by the worker itself
   sockaddr_storage client{};  // the peer, as accept() returned it
   uint32_t id = 0;            // connection id
+  int32_t door_ticket = -1;   // the door's hold on the client's address (door.h), released at the end
   pid_t tid = 0;              // kernel thread id of the last worker in this slot
   bool aborted = false;       // ended by shutdown_all(), not by the client
   ConnBytes bytes;
@@ -55,9 +56,9 @@ class SlotTable {
   int capacity() const { return capacity_; }
   int index_of(const Slot* slot) const { return static_cast<int>(slot - slots_.get()); }
 
-  // One claimer at a time (the server thread). The first free slot, now holding cfd; nullptr when
-  // all are in use.
-  Slot* claim(int cfd, const sockaddr_storage& client, uint32_t id);
+  // One claimer at a time (the server thread). The first free slot, now holding cfd (and the
+  // connection's door ticket); nullptr when all are in use.
+  Slot* claim(int cfd, const sockaddr_storage& client, uint32_t id, int32_t door_ticket = -1);
   // The slot's worker only. Closes the slot's descriptor and frees the slot. Returns whether
   // shutdown_all() ended it.
   bool release(Slot* slot);

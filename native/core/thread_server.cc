@@ -33,11 +33,12 @@ class ThreadServer final : public InProcessServer {
     for (;;) {
       sockaddr_storage peer{};
       uint32_t id = 0;
-      int cfd = accept_next(peer, id);
+      int32_t door_ticket = -1;
+      int cfd = accept_next(peer, id, door_ticket);
       if (cfd < 0) break;
-      Slot* slot = slots_.claim(cfd, peer, id);
+      Slot* slot = slots_.claim(cfd, peer, id, door_ticket);
       if (slot == nullptr) {  // all maxClients slots in use: the lecture's i == 100
-        reject(cfd, peer, id, RejectReason::MaxClients, 0);
+        reject(cfd, peer, id, door_ticket, RejectReason::MaxClients, 0);
         continue;
       }
       int index = slots_.index_of(slot);

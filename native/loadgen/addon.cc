@@ -100,6 +100,8 @@ bool read_load_options(const Napi::Object& opts, ps::LoadOptions& out) {
     out.mode = ps::LoadMode::PingPong;
   else if (m == "churn")
     out.mode = ps::LoadMode::Churn;
+  else if (m == "eof")
+    out.mode = ps::LoadMode::Eof;
   else
     return fail("mode");
   std::string e = expect.As<Napi::String>().Utf8Value();

@@ -207,6 +207,7 @@ class Engine {
 
  private:
   bool pingpong() const { return o_.mode == LoadMode::PingPong; }
+  bool until_eof() const { return o_.mode == LoadMode::Eof; }
   void set_state(Conn& c, ConnState s);
   void open(uint32_t i, int64_t now);
   void connected(uint32_t i, int64_t now);
@@ -320,6 +321,10 @@ void Engine::begin_message(uint32_t i, int64_t now) {
   c.received = 0;
   if (pingpong()) c.started_ns = now;
   c.progress_ns = now;
+  if (until_eof()) {
+    c.sent = o_.size;  // nothing to send: the server speaks first (or not at all) and closes
+    return;
+  }
   push(i, now);
 }
 
@@ -346,6 +351,19 @@ void Engine::push(uint32_t i, int64_t now) {
 
 void Engine::pull(uint32_t i, int64_t now) {
   Conn& c = conns_[i];
+  if (until_eof()) {
+    for (;;) {
+      ssize_t n = retry_eintr([&] { return recv(c.fd.get(), recv_buf_.data(), kChunk, 0); });
+      if (n > 0) {
+        c.received += static_cast<size_t>(n);
+        c.progress_ns = now;
+        continue;
+      }
+      if (n == 0) return complete(i, now);  // the server closed: the cycle is done
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      return fail(i, errno == ECONNRESET ? Failure::Reset : Failure::Other, now);
+    }
+  }
   for (;;) {
     ssize_t n = retry_eintr([&] { return recv(c.fd.get(), recv_buf_.data(), kChunk, 0); });
     if (n > 0) {
@@ -375,7 +393,7 @@ void Engine::pull(uint32_t i, int64_t now) {
 void Engine::complete(uint32_t i, int64_t now) {
   Conn& c = conns_[i];
   ++r_.messages;
-  r_.bytes += o_.size;
+  r_.bytes += until_eof() ? c.received : o_.size;
   hist_.record(now - c.started_ns);
   ++c.msg_no;
   if (pingpong()) {
@@ -383,7 +401,7 @@ void Engine::complete(uint32_t i, int64_t now) {
     close_conn(c);
     return set_state(c, ConnState::Done);
   }
-  // Churn: every byte is read, so close() sends a FIN, not a RST; the server sees a clean EOF.
+  // Churn, eof: every byte is read, so close() sends a FIN, not a RST; the server sees a clean EOF.
   close_conn(c);
   set_state(c, ConnState::Idle);
   if (stopping_) return set_state(c, ConnState::Done);

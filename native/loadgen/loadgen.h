@@ -4,8 +4,11 @@
 //
 //   pingpong: C persistent connections, each in a closed loop: send S bytes, wait for all S back.
 //   churn:    T concurrent clients, each: connect, send S, read S back, close; again.
+//   eof:      T concurrent clients, each: connect, read until the server closes, close; again.
+//             For servers that speak first and hang up (daytime, time, a program run per
+//             connection such as /bin/true): what they send is counted, not checked.
 //
-// Every byte that comes back is checked against what was sent. No N-API here.
+// Every byte that comes back is checked against what was sent (but in eof mode). No N-API here.
 #pragma once
 
 #include <pthread.h>
@@ -20,7 +23,7 @@
 
 namespace ps {
 
-enum class LoadMode { PingPong, Churn };
+enum class LoadMode { PingPong, Churn, Eof };
 enum class LoadExpect { Echo, Upper };
 
 struct LoadOptions {

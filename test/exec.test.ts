@@ -1,0 +1,226 @@
+// The exec handler (fork model): any program on the port, as inetd, tcpserver and socat EXEC:
+// run one. Real programs, real clients: what the program reads and writes is the connection, its
+// environment is ucspi-tcp's, its exit is the reap event's, and nothing of the server leaks.
+import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DisconnectEvent, EXEC_MODELS, PosixServer, ReapEvent, ServerOptions, TraceEvent, startServer } from '../lib';
+import { readStat } from '../lib/util/proc';
+import { Client, exchange, isAlive, optionsFor, port, random, snapshot, sleep, waitFor, zombiesOf } from './helpers';
+
+interface Log {
+  disconnects: DisconnectEvent[];
+  reaps: ReapEvent[];
+  traces: TraceEvent[];
+  connections: Array<{ id: number; pid?: number }>;
+}
+
+function watch(server: PosixServer): Log {
+  const log: Log = { disconnects: [], reaps: [], traces: [], connections: [] };
+  server.on('connection', (c) => log.connections.push(c));
+  server.on('disconnect', (d) => log.disconnects.push(d));
+  server.on('reap', (r) => log.reaps.push(r));
+  server.on('trace', (t) => log.traces.push(t));
+  return log;
+}
+
+describe.each(EXEC_MODELS)('%s model: the exec handler', (model) => {
+  const opts = (extra: Omit<ServerOptions, 'model'>) => optionsFor(model, extra);
+  let server: PosixServer | undefined;
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'posix-servers-exec-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(async () => {
+    await server?.close({ timeoutMs: 0 });
+    server = undefined;
+  });
+
+  test('/bin/cat echoes a random 1 MiB binary payload byte for byte', async () => {
+    server = await startServer(opts({ handler: { exec: ['/bin/cat'] } }));
+    const log = watch(server);
+    const payload = random(1 << 20);
+    const back = await exchange(port(server), payload, 20000);
+    expect(back.length).toBe(payload.length);
+    expect(back.equals(payload)).toBe(true);
+    await waitFor(() => log.reaps.length === 1, 5000, 'the reap');
+    expect(log.reaps[0]).toMatchObject({ id: 1, exitCode: 0, signal: null, pid: log.connections[0].pid });
+    // The program read and wrote the socket itself: the server counted no bytes of it.
+    expect(log.disconnects[0]).toMatchObject({ id: 1, reason: 'end', bytesIn: 0, bytesOut: 0 });
+  });
+
+  test("a shell program sees ucspi-tcp's environment: PROTO, TCPREMOTEIP/PORT of the client's socket, TCPLOCALIP/PORT", async () => {
+    server = await startServer(
+      opts({ handler: { exec: ['sh', '-c', 'echo "$PROTO $TCPREMOTEIP $TCPREMOTEPORT $TCPLOCALIP $TCPLOCALPORT"'] } }),
+    );
+    const c = await Client.open(port(server), 2000, '127.0.0.1', '127.0.0.2');
+    await c.closedByPeer();
+    const words = c.take().toString().trim().split(' ');
+    expect(words).toEqual(['TCP', '127.0.0.2', String(c.localPort), '127.0.0.1', String(port(server))]);
+    c.destroy();
+  });
+
+  test('env replaces the environment (as spawn does); the ucspi-tcp variables win over it', async () => {
+    server = await startServer(
+      opts({
+        handler: {
+          exec: ['/bin/sh', '-c', 'echo "$GREETING|${HOME:-no home}|$PROTO|$TCPLOCALPORT"'],
+          env: { GREETING: 'hello world', PROTO: 'not TCP', TCPLOCALPORT: '1' },
+        },
+      }),
+    );
+    const out = (await exchange(port(server), '')).toString();
+    expect(out).toBe(`hello world|no home|TCP|${port(server)}\n`);
+  });
+
+  test('stderr: socket sends it to the client, null (the default) drops it', async () => {
+    const program = ['/bin/sh', '-c', 'echo out; echo err >&2'];
+    server = await startServer(opts({ handler: { exec: program, stderr: 'socket' } }));
+    expect((await exchange(port(server), '')).toString()).toBe('out\nerr\n');
+    await server.close();
+    server = await startServer(opts({ handler: { exec: program } }));
+    expect((await exchange(port(server), '')).toString()).toBe('out\n');
+  });
+
+  test('the program starts clean: signals at their defaults and unblocked, only descriptors 0, 1, 2', async () => {
+    server = await startServer(
+      opts({ handler: { exec: ['/bin/sh', '-c', 'grep -E "^Sig(Blk|Ign)" /proc/$$/status; ls /proc/$$/fd'] } }),
+    );
+    const lines = (await exchange(port(server), '')).toString().trim().split('\n');
+    expect(lines).toEqual(['SigBlk:\t0000000000000000', 'SigIgn:\t0000000000000000', '0', '1', '2']);
+  });
+
+  test('a program that exits 3 is reported with exit code 3; one killed by a signal with that signal', async () => {
+    server = await startServer(opts({ handler: { exec: ['/bin/sh', '-c', 'exit 3'] } }));
+    let log = watch(server);
+    await exchange(port(server), '');
+    await waitFor(() => log.reaps.length === 1 && log.disconnects.length === 1, 5000, 'the reap');
+    expect(log.reaps[0]).toMatchObject({ exitCode: 3, signal: null });
+    expect(log.disconnects[0].reason).toBe('error');
+    await server.close();
+
+    server = await startServer(opts({ handler: { exec: ['/bin/sh', '-c', 'kill -USR2 $$'] } }));
+    log = watch(server);
+    await exchange(port(server), '');
+    await waitFor(() => log.reaps.length === 1 && log.disconnects.length === 1, 5000, 'the reap');
+    expect(log.reaps[0]).toMatchObject({ exitCode: null, signal: 'SIGUSR2' });
+    expect(log.disconnects[0].reason).toBe('crash');
+  });
+
+  test('a program gone after the start: execve fails in the child, traced with its errno, exit 127', async () => {
+    const file = join(dir, 'vanishing');
+    copyFileSync('/bin/true', file);
+    server = await startServer(opts({ handler: { exec: [file] }, trace: true }));
+    const log = watch(server);
+    rmSync(file);
+    const c = await Client.open(port(server));
+    await c.closedByPeer();
+    c.destroy();
+    await waitFor(() => log.reaps.length === 1, 5000, 'the reap');
+    expect(log.reaps[0]).toMatchObject({ exitCode: 127, signal: null });
+    await waitFor(() => log.traces.some((t) => t.call === 'execve' && t.errno !== null), 5000, 'the failed execve');
+    expect(log.traces.filter((t) => t.call === 'execve').map((t) => [t.result, t.errno, t.program])).toEqual([
+      [0, null, file],
+      [-1, 'ENOENT', file],
+    ]);
+  });
+
+  test('trace: dup2 onto 0 and 1 and execve (the program, the pid) in the child that serves the connection', async () => {
+    server = await startServer(opts({ handler: { exec: ['/bin/cat'], stderr: 'socket' }, trace: true }));
+    const log = watch(server);
+    expect((await exchange(port(server), 'traced')).toString()).toBe('traced');
+    await waitFor(() => log.reaps.length === 1, 5000, 'the reap');
+    const child = log.connections[0].pid!; // fork: the child; prefork: the member that became the program
+    const accept = log.traces.find((t) => (t.call === 'accept' || t.call === 'worker-accept') && t.id === 1)!;
+    const mine = log.traces.filter((t) => t.pid === child && ['dup2', 'execve'].includes(t.call));
+    expect(mine.map((t) => [t.call, t.fd, t.result, t.id])).toEqual([
+      ['dup2', accept.result, 0, 1],
+      ['dup2', accept.result, 1, 1],
+      ['dup2', accept.result, 2, 1],
+      ['execve', -1, 0, 1],
+    ]);
+    expect(mine[3].program).toBe('/bin/cat'); // resolved to an absolute path before the start
+  });
+
+  test("nothing leaks after 1,000 exec'd connections: no zombie, descriptor or process; the books are exact", async () => {
+    const before = snapshot();
+    server = await startServer(opts({ handler: { exec: ['/bin/true'] }, maxClients: 64 }));
+    const log = watch(server);
+    const p = port(server);
+    const deadline = performance.now() + 90_000;
+    let done = 0;
+    // 1,000 connections, 16 at a time; each reads until the program's exit closes it.
+    const worker = async () => {
+      while (done < 1000 && performance.now() < deadline) {
+        done++;
+        const c = await Client.open(p, 5000);
+        await c.closedByPeer(10000);
+        c.destroy();
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, worker));
+    expect(done).toBe(1000);
+    await waitFor(() => log.reaps.length === 1000, 20000, '1,000 reaps');
+    expect(server.stats()).toMatchObject({ accepted: 1000, closed: 1000, reaped: 1000, active: 0, rejected: 0, zombies: 0 });
+    expect(log.disconnects.length).toBe(1000);
+    expect(new Set(log.disconnects.map((d) => d.id)).size).toBe(1000);
+    expect(log.reaps.every((r) => r.exitCode === 0)).toBe(true);
+    const master = server.pid;
+    await server.close();
+    server = undefined;
+    await sleep(20);
+    expect(zombiesOf(process.pid)).toEqual([]);
+    expect(zombiesOf(master)).toEqual([]);
+    expect(snapshot()).toEqual(before);
+  }, 120_000);
+
+  test('close() ends a program still running and reports it as aborted', async () => {
+    server = await startServer(opts({ handler: { exec: ['/bin/sleep', '30'] } }));
+    const log = watch(server);
+    const c = await Client.open(port(server));
+    await waitFor(() => log.connections.length === 1, 5000, 'the connection');
+    const started = performance.now();
+    await server.close({ timeoutMs: 100 });
+    expect(performance.now() - started).toBeLessThan(3000);
+    expect(log.disconnects).toEqual([expect.objectContaining({ id: 1, reason: 'aborted' })]);
+    // fork: the master's SIGTERM to the child; prefork: the pool's SIGKILL to its workers.
+    expect(log.reaps.find((r) => r.pid === log.connections[0].pid)).toMatchObject({
+      signal: model === 'fork' ? 'SIGTERM' : 'SIGKILL',
+    });
+    await c.closedByPeer();
+    c.destroy();
+    server = undefined;
+  });
+
+  test('close() ends the processes the program started too (the child leads its own process group)', async () => {
+    server = await startServer(opts({ handler: { exec: ['/bin/sh', '-c', 'sleep 30 & echo $!; wait'] } }));
+    const log = watch(server);
+    const c = await Client.open(port(server));
+    let line = '';
+    await waitFor(() => (line += c.take().toString()).includes('\n'), 5000, "the background job's pid");
+    const sleeper = Number(line.trim());
+    expect(isAlive(sleeper)).toBe(true);
+    await waitFor(() => log.connections.length === 1, 5000, 'the connection event');
+    expect(readStat(sleeper)!.pgrp).toBe(log.connections[0].pid);
+    await server.close({ timeoutMs: 50 });
+    server = undefined;
+    await waitFor(() => !isAlive(sleeper), 3000, 'the background sleep to be gone');
+    c.destroy();
+  });
+
+  test('a script found in PATH runs, with its arguments as given (argv[0] the name)', async () => {
+    const script = join(dir, 'show-args');
+    writeFileSync(script, '#!/bin/sh\necho "$0" "$@"\n');
+    chmodSync(script, 0o755);
+    const oldPath = process.env.PATH;
+    process.env.PATH = `${dir}:${oldPath}`;
+    try {
+      server = await startServer(opts({ handler: { exec: ['show-args', 'a b', '', '*'] } }));
+    } finally {
+      process.env.PATH = oldPath;
+    }
+    // sh's $0 for a script is its path: the kernel ran it from the resolved, absolute path.
+    expect((await exchange(port(server), '')).toString()).toBe(`${script} a b  *\n`);
+  });
+});
