@@ -330,6 +330,16 @@ describe('formatTrace on a real epoll server', () => {
 });
 
 describe('formatTrace on a real prethread server', () => {
+  test('the calls traced right after listening reach a listener added once startServer() resolves', async () => {
+    const starting = startServer({ model: 'prethread', workers: 2, trace: true });
+    // Node's thread sleeps while the server starts: 'listening' and the pool's first calls wait in
+    // the ring together and are drained in one batch.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+    server = await starting;
+    const trace = collect(server);
+    await waitFor(() => trace.some((t) => t.call === 'mutex-lock'), 2000, "the first holder's mutex-lock");
+  });
+
   test("acceptLock 'mutex': the pool created once, lock → accept → unlock by one pool thread, joined at close", async () => {
     server = await startServer({ model: 'prethread', workers: 2, trace: true });
     const trace = collect(server);
@@ -365,6 +375,11 @@ describe('formatTrace on a real prethread server', () => {
     expect(en(trace.find((t) => t.call === 'close-conn')!)).toContain(
       `close(${accept.result}): connection #1 over (pool thread ${w}) — ${TRACE_NOTES.en['close-conn:pool']}`,
     );
+    // Every lock has its unlock, the first holder's included: its lock is traced right after
+    // 'listening', in the same drain, before this test could listen (PosixServer holds it).
+    const locks = trace.filter((t) => t.call === 'mutex-lock');
+    expect(locks.length).toBeGreaterThanOrEqual(2);
+    expect(locks.length).toBe(trace.filter((t) => t.call === 'mutex-unlock').length);
     const joins = trace.filter((t) => t.call === 'pthread_join');
     expect(joins.map((t) => t.worker).sort()).toEqual([0, 1]);
     for (const j of joins) {
