@@ -312,7 +312,9 @@ class Prefork final : public PoolDesign {
       PassedConnection msg{};
       int cfd = -1;
       ssize_t n = receive_descriptor(ctl, msg, cfd, m.page->counters);
-      if (n == 0) _exit(kMemberExitStopped);  // the master closed its end: close() began
+      // The master closed its end: close() began. If this member's last 'I' was still unread
+      // there, a SOCK_SEQPACKET peer reads ECONNRESET instead of EOF: the same news.
+      if (n == 0 || (n < 0 && errno == ECONNRESET)) _exit(kMemberExitStopped);
       if (n < 0) member_fatal(m, TraceCall::Recvmsg, errno);
       m.events.trace(TraceCall::Recvmsg, ctl, cfd, 0, msg.id, index);
       if (cfd < 0 || n != static_cast<ssize_t>(sizeof msg) || msg.entry < 0 || msg.entry >= m.max_clients) {
