@@ -7,6 +7,7 @@ import { formatIPv6 } from '../server/events';
 import { NATIVE_MODELS, ServerOptions } from '../server/options';
 import { PosixServer, startServer as startPosixServer } from '../server/server';
 import type { Recorder } from '../trace/recording';
+import { readStat } from '../util/proc';
 
 const LOOPBACK = '127.0.0.1';
 
@@ -286,6 +287,11 @@ interface TcpEntry {
   st: string;
   /** Its name, e.g. 'TIME_WAIT'. */
   state: string;
+  /**
+   * The rx_queue column: bytes received and not yet read; for a LISTEN socket, the connections
+   * in its accept queue (handshake done, not yet accept()ed).
+   */
+  rxQueue: number;
   inode: number;
   /** The raw line, trimmed. */
   line: string;
@@ -319,6 +325,7 @@ export function parseProcNetTcp(text: string): TcpEntry[] {
       remote: decodeTcpEndpoint(f[2]),
       st,
       state: TCP_STATES[st] ?? `0x${st}`,
+      rxQueue: parseInt(f[4].split(':')[1] ?? '0', 16),
       inode: Number(f[9]),
       line: raw.trim(),
     });
@@ -364,4 +371,32 @@ export function listenInode(port: number): number | null {
 /** Threads of this process, from /proc/self/task. */
 export function tasks(): number[] {
   return readdirSync('/proc/self/task').map(Number);
+}
+
+/**
+ * How many times `pid` went to sleep (gave up the CPU to wait: voluntary_ctxt_switches in
+ * /proc/<pid>/status). A process asleep in accept() or epoll_wait() adds one each time it is woken
+ * and sleeps again: the labs count wake-ups with it. null when the process is gone.
+ */
+export function voluntarySwitches(pid: number): number | null {
+  try {
+    const m = /^voluntary_ctxt_switches:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Waits until every one of `pids` is asleep (state S in /proc/<pid>/stat) at two looks 5 ms apart:
+ * whoever was woken has run and gone back to wait. Throws after `timeoutMs` naming `what`.
+ */
+export async function allAsleep(pids: number[], timeoutMs: number, what: string): Promise<void> {
+  const asleep = () => pids.every((p) => readStat(p)?.state === 'S');
+  const deadline = now() + timeoutMs;
+  for (;;) {
+    await waitFor(asleep, Math.max(0, deadline - now()), what);
+    await sleep(5);
+    if (asleep()) return;
+  }
 }
