@@ -256,6 +256,7 @@ describe('labs, on their measurements', () => {
       expect(m.acceptSpread).toBe(Math.max(...fifo) - Math.min(...fifo));
       expect(Math.max(...counts('epollExclusivePerWorker'))).toBeGreaterThanOrEqual(32);
       expect(m.epollExclusiveTopSharePct as number).toBeGreaterThanOrEqual(80);
+      expect(m.epollExclusiveTopWorker).toBe(0); // the first to register, not the last to wait
       expect(Math.min(...counts('reuseportPerWorker'))).toBeGreaterThan(0);
       expect(m.reuseportIdleWorkers).toBe(0);
       expect(result.ok).toBe(true);

@@ -2,8 +2,8 @@
 // at a time, each done before the next, to a pool of workers that are all idle. Blocked in
 // accept() on one shared listener, the workers take them in turn: the kernel wakes the one that
 // has waited longest (FIFO), so the counts come out even. Waiting in epoll_wait() with
-// EPOLLEXCLUSIVE on one shared listener, the same worker is woken every time it is free: one
-// worker takes almost all. With SO_REUSEPORT every worker has its own listener and the kernel
+// EPOLLEXCLUSIVE on one shared listener, the first worker to register is woken every time it is
+// free: one worker takes almost all. With SO_REUSEPORT every worker has its own listener and the kernel
 // picks one by a hash of the connection's addresses and ports: every worker gets some, unevenly.
 import type { PosixServer } from '../server/server';
 import { childrenOf } from '../util/proc';
@@ -77,8 +77,8 @@ async function epollWakesTheSameWorker(lab: LabContext): Promise<PerWorker> {
   const run = await waiters.connectOneAtATime(lab, CONNECTIONS);
   const counts = run.children.map((c) => c.accepted);
   lab.say(
-    `2) ${WORKERS} workers, each in epoll_wait() on its own epoll instance holding the shared listener with EPOLLEXCLUSIVE, as nginx's workers (native/labs/herd.c, lab-herd --wait exclusive, parent ${waiters.program.pid}); each connection is accepted and closed. Accepted per worker: [${counts.join(', ')}].`,
-    `2) ${WORKERS} 个 worker，各自在自己的 epoll 实例上 epoll_wait()，实例里以 EPOLLEXCLUSIVE 注册了共享的监听套接字，如同 nginx 的 worker（native/labs/herd.c，lab-herd --wait exclusive，父进程 ${waiters.program.pid}）；每个连接被 accept 后即关闭。每个 worker accept 的连接数：[${counts.join(', ')}]。`,
+    `2) ${WORKERS} workers, each in epoll_wait() on its own epoll instance holding the shared listener with EPOLLEXCLUSIVE, as nginx's workers (native/labs/herd.c, lab-herd --wait exclusive, parent ${waiters.program.pid}; worker 0 registered first, worker ${WORKERS - 1} last); each connection is accepted and closed. Accepted per worker: [${counts.join(', ')}].`,
+    `2) ${WORKERS} 个 worker，各自在自己的 epoll 实例上 epoll_wait()，实例里以 EPOLLEXCLUSIVE 注册了共享的监听套接字，如同 nginx 的 worker（native/labs/herd.c，lab-herd --wait exclusive，父进程 ${waiters.program.pid}；worker 0 最先注册，worker ${WORKERS - 1} 最后）；每个连接被 accept 后即关闭。每个 worker accept 的连接数：[${counts.join(', ')}]。`,
   );
   return counts;
 }
@@ -99,6 +99,7 @@ const spread = (xs: number[]) => Math.max(...xs) - Math.min(...xs);
 
 function verdict(lab: LabContext, fifo: PerWorker, epoll: PerWorker, reuseport: PerWorker): LabResult {
   const topShare = Math.round((100 * Math.max(...epoll)) / CONNECTIONS);
+  const topWorker = epoll.indexOf(Math.max(...epoll));
   const measured = {
     workers: WORKERS,
     connections: CONNECTIONS,
@@ -106,21 +107,22 @@ function verdict(lab: LabContext, fifo: PerWorker, epoll: PerWorker, reuseport: 
     acceptSpread: spread(fifo),
     epollExclusivePerWorker: epoll.join(','),
     epollExclusiveTopSharePct: topShare,
+    epollExclusiveTopWorker: topWorker,
     reuseportPerWorker: reuseport.join(','),
     reuseportSpread: spread(reuseport),
     reuseportIdleWorkers: reuseport.filter((n) => n === 0).length,
   };
   lab.say('Measured:', '测量结果：');
   lab.say(
-    `  accepted per worker, ${CONNECTIONS} connections one at a time: blocking accept() [${fifo.join(', ')}] (max − min ${measured.acceptSpread}); epoll_wait() with EPOLLEXCLUSIVE [${epoll.join(', ')}] (the busiest took ${topShare}%); SO_REUSEPORT [${reuseport.join(', ')}] (max − min ${measured.reuseportSpread}, ${measured.reuseportIdleWorkers} workers without any).`,
-    `  ${CONNECTIONS} 个连接一次一个时每个 worker accept 的数目：阻塞 accept() [${fifo.join(', ')}]（最大 − 最小 ${measured.acceptSpread}）；带 EPOLLEXCLUSIVE 的 epoll_wait() [${epoll.join(', ')}]（最忙的拿走 ${topShare}%）；SO_REUSEPORT [${reuseport.join(', ')}]（最大 − 最小 ${measured.reuseportSpread}，${measured.reuseportIdleWorkers} 个 worker 一个也没有）。`,
+    `  accepted per worker, ${CONNECTIONS} connections one at a time: blocking accept() [${fifo.join(', ')}] (max − min ${measured.acceptSpread}); epoll_wait() with EPOLLEXCLUSIVE [${epoll.join(', ')}] (the busiest, worker ${topWorker}, took ${topShare}%); SO_REUSEPORT [${reuseport.join(', ')}] (max − min ${measured.reuseportSpread}, ${measured.reuseportIdleWorkers} workers without any).`,
+    `  ${CONNECTIONS} 个连接一次一个时每个 worker accept 的数目：阻塞 accept() [${fifo.join(', ')}]（最大 − 最小 ${measured.acceptSpread}）；带 EPOLLEXCLUSIVE 的 epoll_wait() [${epoll.join(', ')}]（最忙的 worker ${topWorker} 拿走 ${topShare}%）；SO_REUSEPORT [${reuseport.join(', ')}]（最大 − 最小 ${measured.reuseportSpread}，${measured.reuseportIdleWorkers} 个 worker 一个也没有）。`,
   );
   lab.say(
-    "Lesson: how a pool shares connections is decided by the kernel's queue, not by the pool. Sleepers in accept() are queued at the tail and woken from the head: a worker that is done queues behind the others, so idle workers take turns (FIFO) — prefork with no lock is round-robin for free. EPOLLEXCLUSIVE entries stay on the listener's queue where they registered, and the first one whose worker is waiting is woken: on this kernel the same worker takes the connection whenever it is free, the others stay idle (warm caches, but one worker can carry the load while the others sleep: what nginx users see as one busy worker). SO_REUSEPORT gives each worker its own listener and its own accept queue, chosen by a hash of the connection's addresses and ports: no shared queue and no herd, and a spread that is even only on average — a connection hashed to a worker that is slow to accept waits in that worker's queue, even while others are idle.",
-    '结论：池里的进程怎样分担连接，由内核的队列决定，而不是由池决定。accept() 的睡眠者排在队尾、从队头唤醒：忙完的 worker 排到其他人后面，空闲的 worker 轮流接（FIFO）—— 不加锁的 prefork 天然就是轮转。EPOLLEXCLUSIVE 的等待项按注册顺序留在监听套接字的队列里，唤醒的是第一个正在等待的 worker：在这个内核上，只要那个 worker 有空，连接总是给它，其余的一直空闲（缓存是热的，但可能一个 worker 扛下全部负载而其他人在睡：nginx 用户看到的“只有一个 worker 忙”）。SO_REUSEPORT 让每个 worker 有自己的监听套接字和自己的 accept 队列，按连接的地址和端口的哈希来选：没有共享队列也没有惊群，分布只是平均意义上均匀 —— 被哈希到一个迟迟不 accept 的 worker 的连接，只能在它的队列里等，哪怕别的 worker 闲着。',
+    "Lesson: how a pool shares connections is decided by the kernel's queue, not by the pool. Sleepers in accept() are queued at the tail and woken from the head: a worker that is done queues behind the others, so idle workers take turns (FIFO) — prefork with no lock is round-robin for free. EPOLLEXCLUSIVE entries stay on the listener's queue in the order they registered, and the first one whose worker is waiting is woken: on this kernel the first to register — not the last to wait (LIFO) — takes the connection whenever it is free, the others stay idle (warm caches, but one worker can carry the load while the others sleep: what nginx users see as one busy worker). SO_REUSEPORT gives each worker its own listener and its own accept queue, chosen by a hash of the connection's addresses and ports: no shared queue and no herd, and a spread that is even only on average — a connection hashed to a worker that is slow to accept waits in that worker's queue, even while others are idle.",
+    '结论：池里的进程怎样分担连接，由内核的队列决定，而不是由池决定。accept() 的睡眠者排在队尾、从队头唤醒：忙完的 worker 排到其他人后面，空闲的 worker 轮流接（FIFO）—— 不加锁的 prefork 天然就是轮转。EPOLLEXCLUSIVE 的等待项按注册顺序留在监听套接字的队列里，唤醒的是第一个正在等待的 worker：在这个内核上，是最先注册的那个 —— 而不是最后开始等待的（LIFO）—— 只要它有空，连接总是给它，其余的一直空闲（缓存是热的，但可能一个 worker 扛下全部负载而其他人在睡：nginx 用户看到的“只有一个 worker 忙”）。SO_REUSEPORT 让每个 worker 有自己的监听套接字和自己的 accept 队列，按连接的地址和端口的哈希来选：没有共享队列也没有惊群，分布只是平均意义上均匀 —— 被哈希到一个迟迟不 accept 的 worker 的连接，只能在它的队列里等，哪怕别的 worker 闲着。',
   );
   // FIFO: with every worker idle before each connection, the turns are exact (max − min ≤ 1).
-  // EPOLLEXCLUSIVE: one worker ≥ 80 %. Reuseport: a hash over 40 connections leaves a worker
+  // EPOLLEXCLUSIVE: one worker ≥ 80 %, the first registered (lab-herd starts them in order). Reuseport: a hash over 40 connections leaves a worker
   // empty with probability 4·(3/4)^40 ≈ 4·10⁻⁵.
   const ok =
     sum(fifo) === CONNECTIONS &&
@@ -128,6 +130,7 @@ function verdict(lab: LabContext, fifo: PerWorker, epoll: PerWorker, reuseport: 
     spread(fifo) <= 1 &&
     sum(epoll) === CONNECTIONS &&
     topShare >= 80 &&
+    topWorker === 0 &&
     sum(reuseport) === CONNECTIONS &&
     reuseport.length === WORKERS &&
     measured.reuseportIdleWorkers === 0;

@@ -24,7 +24,8 @@
  * A child closes each connection as soon as it has accepted it: a connection costs a child nothing
  * but the wake-ups of its wait (with a lock: of the lock too), which the lab counts.
  *
- * Each child prints "worker <index> <pid>" once it is about to wait. Per child, in a MAP_SHARED
+ * Each child prints "worker <index> <pid>" once it is about to wait (its epoll instance made), and
+ * the parent forks the next one only then: they register and wait in index order. Per child, in a MAP_SHARED
  * page made before the fork: connections accepted, accept() calls that failed with EAGAIN, and
  * returns from the call it waits in (epoll_wait or accept). SIGUSR1 asks the parent for them:
  *   count <index> <pid> <accepted> <eagain> <returns>   (one line per child)
@@ -135,12 +136,17 @@ static void file_lock(int fd, short type) {
   }
 }
 
-static void announce_child(int index) {
+/* "worker <index> <pid>" on stdout, then one byte on `ready`, which the parent waits for before
+ * it forks the next child: the children register and start waiting in index order. */
+static void announce_child(int index, int ready) {
   char line[64];
   int n = snprintf(line, sizeof line, "worker %d %ld\n", index, (long)getpid());
   ssize_t w;
   do w = write(STDOUT_FILENO, line, (size_t)n); /* one write: lines of several children never mix */
   while (w < 0 && errno == EINTR);
+  do w = write(ready, "r", 1);
+  while (w < 0 && errno == EINTR);
+  ref_close(ready);
 }
 
 /* The child's own epoll instance, made after the fork, with the listener registered in it: one
@@ -162,7 +168,7 @@ static int child_epoll(int lfd, enum wait_kind kind) {
   return epfd;
 }
 
-static void run_child(int lfd, int lock_fd, int index, enum wait_kind kind, pid_t parent) {
+static void run_child(int lfd, int lock_fd, int ready, int index, enum wait_kind kind, pid_t parent) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = SIG_DFL;
@@ -178,7 +184,7 @@ static void run_child(int lfd, int lock_fd, int index, enum wait_kind kind, pid_
   struct child_counts* mine = &counts[index];
 
   if (kind == WAIT_ACCEPT || kind == WAIT_LOCK || kind == WAIT_MUTEX) {
-    announce_child(index);
+    announce_child(index, ready);
     for (;;) {
       if (kind == WAIT_LOCK) file_lock(lock_fd, F_WRLCK);
       if (kind == WAIT_MUTEX && pthread_mutex_lock(&shared->accept_mutex) != 0) _exit(1);
@@ -190,10 +196,10 @@ static void run_child(int lfd, int lock_fd, int index, enum wait_kind kind, pid_
   }
 
   int epfd = child_epoll(lfd, kind);
-  announce_child(index);
+  announce_child(index, ready);
   for (;;) {
-    struct epoll_event ready;
-    int n = epoll_wait(epfd, &ready, 1, -1);
+    struct epoll_event event;
+    int n = epoll_wait(epfd, &event, 1, -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       perror("epoll_wait");
@@ -277,15 +283,28 @@ int main(int argc, char** argv) {
   }
   ref_announce(port);
   pid_t self = getpid();
-  for (int i = 0; i < workers; i++) {
+  for (int i = 0; i < workers && !ref_stop_requested; i++) {
+    int ready[2];
+    if (pipe(ready) < 0) {
+      perror("pipe");
+      ref_stop_requested = 1;
+      break;
+    }
     pid_t pid = fork();
     if (pid < 0) {
       perror("fork");
       ref_stop_requested = 1;
-      break;
+    } else if (pid == 0) {
+      ref_close(ready[0]);
+      run_child(lfd, lock_fd, ready[1], i, kind, self);
+    } else {
+      children[i] = pid;
     }
-    if (pid == 0) run_child(lfd, lock_fd, i, kind, self);
-    children[i] = pid;
+    ref_close(ready[1]);
+    /* One byte once the child waits (EOF if it died first: the loop below reports it). */
+    char byte;
+    if (pid > 0 && read(ready[0], &byte, 1) != 1) ref_stop_requested = 1;
+    ref_close(ready[0]);
   }
 
   int status = 0;
