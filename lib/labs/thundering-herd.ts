@@ -3,10 +3,10 @@
 // connection: the herd UNP saw in accept() is gone from Linux. Each in its own epoll_wait() on the
 // listener, every one of them is woken per connection and all but one find nothing: the herd is
 // back. EPOLLEXCLUSIVE wakes one. A lock around accept() (UNP 30.7–30.8) keeps one child in
-// accept() but costs a second wake-up per connection as the lock changes hands — one more with a
-// process-shared mutex, about one per child with UNP's fcntl lock. Wake-ups are counted,
-// not timed: each child's voluntary context switches in /proc, around connections made one at a
-// time.
+// accept() but adds wake-ups: two per connection with a process-shared mutex (the holder, and the
+// waiter its unlock wakes), about one per child with UNP's fcntl lock (its unlock wakes every
+// child blocked on it). Wake-ups are counted, not timed: each child's voluntary context switches
+// in /proc, around connections made one at a time.
 import { defineLab, type LabContext } from './context';
 import type { LabResult } from './types';
 import { Waiters, type WaitersRun, type WaitKind } from './waiters';
