@@ -1,10 +1,10 @@
 // Every lab runs for real and passes on what it MEASURED, not on what it printed.
 import { LABS, LabResult, listLabs, runLab } from '../lib/labs';
 import { labMain } from '../lib/cli/lab';
-import { decodeTcpEndpoint, parseProcNetTcp } from '../lib/labs/kit';
+import { allAsleep, decodeTcpEndpoint, parseProcNetTcp, voluntarySwitches } from '../lib/labs/kit';
 import { endianness } from 'node:os';
 import { programBinary } from '../lib/bench/reference';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { childrenOf } from './helpers';
 
 // No wall-clock assertion here (speed is for benchmarks, not tests); jest's timeout bounds a lab.
@@ -365,5 +365,34 @@ describe('/proc/net/tcp parsing', () => {
       [9000, 0, 'LISTEN', 2, 12345],
       [53566, 9000, 'TIME_WAIT', 0, 0],
     ]);
+  });
+});
+
+describe('counting wake-ups in /proc', () => {
+  test('voluntarySwitches grows as a process sleeps and wakes, and is null once it is gone; allAsleep waits for sleep, and names what it waited for', async () => {
+    // A shell that wakes from `sleep` three times, then sleeps long.
+    const sleeper = spawn('sh', ['-c', 'for i in 1 2 3; do sleep 0.05; done; exec sleep 5'], { stdio: 'ignore' });
+    const spinner = spawn(process.execPath, ['-e', 'const end = Date.now() + 3000; while (Date.now() < end);'], {
+      stdio: 'ignore',
+    });
+    try {
+      const first = voluntarySwitches(sleeper.pid!)!;
+      expect(first).toBeGreaterThanOrEqual(0);
+      await allAsleep([sleeper.pid!], 3000, 'the sleeper');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(voluntarySwitches(sleeper.pid!)!).toBeGreaterThan(first);
+      await expect(allAsleep([sleeper.pid!, spinner.pid!], 200, 'the spinner to sleep')).rejects.toThrow(
+        'timed out after 200 ms waiting for the spinner to sleep',
+      );
+    } finally {
+      sleeper.kill('SIGKILL');
+      spinner.kill('SIGKILL');
+      await Promise.all(
+        [sleeper, spinner].map(
+          (c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r))),
+        ),
+      );
+    }
+    expect(voluntarySwitches(sleeper.pid!)).toBeNull();
   });
 });

@@ -395,8 +395,11 @@ export async function allAsleep(pids: number[], timeoutMs: number, what: string)
   const asleep = () => pids.every((p) => readStat(p)?.state === 'S');
   const deadline = now() + timeoutMs;
   for (;;) {
-    await waitFor(asleep, Math.max(0, deadline - now()), what);
+    if (asleep()) {
+      await sleep(5);
+      if (asleep()) return;
+    }
+    if (now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(5);
-    if (asleep()) return;
   }
 }
