@@ -1,10 +1,11 @@
 // Every lab runs for real and passes on what it MEASURED, not on what it printed.
 import { LABS, LabResult, listLabs, runLab } from '../lib/labs';
 import { labMain } from '../lib/cli/lab';
-import { allAsleep, decodeTcpEndpoint, parseProcNetTcp, voluntarySwitches } from '../lib/labs/kit';
+import { allAsleep, Client, decodeTcpEndpoint, parseProcNetTcp, tcpTable, voluntarySwitches } from '../lib/labs/kit';
 import { endianness } from 'node:os';
 import { programBinary } from '../lib/bench/reference';
 import { spawn, spawnSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { childrenOf } from './helpers';
 
 // No wall-clock assertion here (speed is for benchmarks, not tests); jest's timeout bounds a lab.
@@ -365,6 +366,26 @@ describe('/proc/net/tcp parsing', () => {
       [9000, 0, 'LISTEN', 2, 12345],
       [53566, 9000, 'TIME_WAIT', 0, 0],
     ]);
+  });
+});
+
+describe('tcpTable(port)', () => {
+  test("a port's rows are those of the whole table with that local or remote port: the listener, both ends of a connection", async () => {
+    const server = createServer((s) => s.resume());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const client = await Client.open(port);
+    try {
+      const show = (rows: ReturnType<typeof tcpTable>) => rows.map((e) => `${e.local.port}>${e.remote.port} ${e.state}`).sort();
+      const mine = show(tcpTable(port));
+      expect(mine).toEqual(show(tcpTable().filter((e) => e.local.port === port || e.remote.port === port)));
+      expect(mine).toEqual(
+        [`${port}>0 LISTEN`, `${port}>${client.localPort} ESTABLISHED`, `${client.localPort}>${port} ESTABLISHED`].sort(),
+      );
+    } finally {
+      client.destroy();
+      await new Promise((r) => server.close(r));
+    }
   });
 });
 

@@ -333,26 +333,43 @@ export function parseProcNetTcp(text: string): TcpEntry[] {
   return out;
 }
 
-/** Every TCP socket of this network namespace: /proc/net/tcp, and /proc/net/tcp6 if present. */
-export function tcpTable(): TcpEntry[] {
+/**
+ * Every TCP socket of this network namespace: /proc/net/tcp, and /proc/net/tcp6 if present; with
+ * `port`, only those whose local or remote port it is (the other lines are skipped unparsed: after
+ * a benchmark the table holds 100 000 sockets and more in TIME_WAIT).
+ */
+export function tcpTable(port?: number): TcpEntry[] {
   const out: TcpEntry[] = [];
+  // Each address field is HEXADDR:HEXPORT followed by a space.
+  const field = port === undefined ? null : `:${port.toString(16).toUpperCase().padStart(4, '0')} `;
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
     try {
-      out.push(...parseProcNetTcp(readFileSync(file, 'utf8')));
+      text = readFileSync(file, 'utf8');
     } catch {
-      // no IPv6 in this kernel
+      continue; // no IPv6 in this kernel
+    }
+    // One by one, not push(...rows): a machine that has just run a benchmark holds 100 000
+    // sockets and more in TIME_WAIT, beyond what a call's arguments can carry (RangeError).
+    if (field !== null)
+      text = text
+        .split('\n')
+        .filter((line, i) => i === 0 || line.includes(field))
+        .join('\n');
+    for (const row of parseProcNetTcp(text)) {
+      if (port === undefined || row.local.port === port || row.remote.port === port) out.push(row);
     }
   }
   return out;
 }
 
 /** The entry whose local end is `localPort` and remote end `remotePort` (0: any), if any. */
-export function tcpEntry(localPort: number, remotePort: number, table = tcpTable()): TcpEntry | undefined {
+export function tcpEntry(localPort: number, remotePort: number, table = tcpTable(localPort)): TcpEntry | undefined {
   return table.find((e) => e.local.port === localPort && (remotePort === 0 || e.remote.port === remotePort));
 }
 
 /** State name of that entry, or 'gone' when the kernel no longer lists it. */
-export function tcpState(localPort: number, remotePort: number, table = tcpTable()): string {
+export function tcpState(localPort: number, remotePort: number, table = tcpTable(localPort)): string {
   return tcpEntry(localPort, remotePort, table)?.state ?? 'gone';
 }
 
@@ -364,7 +381,7 @@ export function showTcp(e: TcpEntry | undefined, fallback: string): string {
 
 /** The LISTEN socket's inode for `port` (to recognise lfd in /proc/<pid>/fd). */
 export function listenInode(port: number): number | null {
-  const e = tcpTable().find((x) => x.local.port === port && x.st === '0A');
+  const e = tcpTable(port).find((x) => x.local.port === port && x.st === '0A');
   return e ? e.inode : null;
 }
 

@@ -99,7 +99,7 @@ async function theNextClientWaitsInTheBacklog(lab: LabContext, pool: Pool): Prom
   const client = await lab.client(pool.port);
   client.sock.write(NEXT_LINE);
   const silent = await client.silentFor(SILENCE_MS);
-  const table = tcpTable();
+  const table = tcpTable(pool.port);
   const listener = table.find((e) => e.local.port === pool.port && e.state === 'LISTEN');
   const serverSide = tcpEntry(pool.port, client.localPort, table)?.state ?? 'gone';
   const waiting = {
