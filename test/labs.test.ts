@@ -391,8 +391,8 @@ describe('tcpTable(port)', () => {
 
 describe('counting wake-ups in /proc', () => {
   test('voluntarySwitches grows as a process sleeps and wakes, and is null once it is gone; allAsleep waits for sleep, and names what it waited for', async () => {
-    // A shell that wakes from `sleep` three times, then sleeps long.
-    const sleeper = spawn('sh', ['-c', 'for i in 1 2 3; do sleep 0.05; done; exec sleep 5'], { stdio: 'ignore' });
+    // A Node process whose timer wakes it every 20 ms, and asleep in epoll_wait() in between.
+    const sleeper = spawn(process.execPath, ['-e', 'setInterval(() => {}, 20)'], { stdio: 'ignore' });
     const spinner = spawn(process.execPath, ['-e', 'const end = Date.now() + 3000; while (Date.now() < end);'], {
       stdio: 'ignore',
     });
