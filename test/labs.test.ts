@@ -203,6 +203,7 @@ describe('labs, on their measurements', () => {
         waitingServerSide: 'ESTABLISHED',
         servedAfterFree: true,
         acceptedAfterFree: 4,
+        sameWithLocks: 'flock,mutex,pass',
         forkServedAtOnce: 4,
       });
       expect(m.freedWorker as number).toBeGreaterThanOrEqual(0);
