@@ -6,7 +6,8 @@
 import type { ConnectionEvent } from '../server/events';
 import type { PosixServer } from '../server/server';
 import { defineLab, type LabContext } from './context';
-import { type Client, portOf, tcpEntry, tcpTable, waitFor } from './kit';
+import { childrenOf } from '../util/proc';
+import { allAsleep, type Client, portOf, tcpEntry, tcpTable, waitFor } from './kit';
 import type { LabResult } from './types';
 
 const WORKERS = 3;
@@ -26,6 +27,7 @@ export const poolExhaustedLab = defineLab({
     const held = await everyWorkerTakesAClient(lab, pool);
     const waiting = await theNextClientWaitsInTheBacklog(lab, pool);
     const freed = await oneWorkerIsFreed(lab, pool, held, waiting);
+    await everyClientLeaves(pool, held, waiting);
     await lab.closeAll();
     const otherLocks = await theSameWithEveryOtherLock(lab);
     const fork = await forkNeverMakesAClientWait(lab);
@@ -40,6 +42,7 @@ interface Pool {
   server: PosixServer;
   port: number;
   connections: ConnectionEvent[];
+  disconnects: number;
   /** Whether its steps print their lines (the first pool), or only the summary line (the others). */
   narrate: boolean;
 }
@@ -80,7 +83,9 @@ async function startThePool(lab: LabContext, acceptLock: Lock, narrate: boolean)
       `Started a prefork server (master ${server.pid}, port ${portOf(server)}): ${WORKERS} workers forked once, each an iterative server blocked in accept() — one client at a time, to the end.`,
       `启动 prefork 服务器（master ${server.pid}，端口 ${portOf(server)}）：${WORKERS} 个 worker 在启动时一次性 fork 出来，每个都是阻塞在 accept() 里的迭代服务器 —— 一次服务一个客户端，直到它结束。`,
     );
-  return { server, port: portOf(server), connections, narrate };
+  const pool = { server, port: portOf(server), connections, disconnects: 0, narrate };
+  server.on('disconnect', () => pool.disconnects++);
+  return pool;
 }
 
 /** N clients, each echoed and kept open: every worker is busy with one. */
@@ -143,6 +148,23 @@ async function oneWorkerIsFreed(lab: LabContext, pool: Pool, held: Held, waiting
   return { freedWorker, servedBy, answered, acceptedAfter };
 }
 
+/**
+ * The clients leave, one by one, before the server is closed: each connection's disconnect is
+ * seen, and every process of the pool is back asleep (a worker has told the master it is idle,
+ * and the master has read it). Closing a 'pass' pool while a member's "idle" is still unread
+ * makes that member's recvmsg() fail with ECONNRESET, which the server reports as an error
+ * (prefork.cc's serve_passed takes only EOF for the master's close): not this lab's lesson.
+ */
+async function everyClientLeaves(pool: Pool, held: Held, waiting: Waiting): Promise<void> {
+  for (const client of [...held.clients.slice(1), waiting.client]) {
+    client.end();
+    await client.closedByPeer(TIMEOUT_MS);
+  }
+  await waitFor(() => pool.disconnects === WORKERS + 1, TIMEOUT_MS, `${WORKERS + 1} disconnects`);
+  const processes = [pool.server.pid, ...childrenOf(pool.server.pid).map((c) => c.pid)];
+  await allAsleep(processes, TIMEOUT_MS, 'the pool to be idle');
+}
+
 /** One pool's run: N held, the next waiting, one freed. */
 interface Exhausted {
   held: Held;
@@ -173,6 +195,7 @@ async function theSameWithEveryOtherLock(lab: LabContext): Promise<Record<Exclud
     const held = await everyWorkerTakesAClient(lab, pool);
     const waiting = await theNextClientWaitsInTheBacklog(lab, pool);
     const freed = await oneWorkerIsFreed(lab, pool, held, waiting);
+    await everyClientLeaves(pool, held, waiting);
     await lab.closeAll();
     out[lock] = { held, waiting, freed };
     lab.say(
