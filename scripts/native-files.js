@@ -20,8 +20,9 @@ const REFERENCES = ['iterative', 'fork', 'thread', 'epoll', 'prefork', 'reusepor
   ship: `ref/ref-${model}`,
 }));
 
-/** The labs' own C servers (native/labs/*.c): `posix-servers lab nonblocking`, `lab mmap`. */
-const LAB_PROGRAMS = ['nonblocking', 'mmap'].map((name) => ({
+/** The labs' own C servers (native/labs/*.c): `posix-servers lab nonblocking`, `lab mmap`,
+ * `lab thundering-herd` and `lab accept-balance` (herd). */
+const LAB_PROGRAMS = ['nonblocking', 'mmap', 'herd'].map((name) => ({
   name,
   build: `labs/lab-${name}`,
   ship: `labs/lab-${name}`,

@@ -1,8 +1,11 @@
 // Every lab runs for real and passes on what it MEASURED, not on what it printed.
 import { LABS, LabResult, listLabs, runLab } from '../lib/labs';
 import { labMain } from '../lib/cli/lab';
-import { decodeTcpEndpoint, parseProcNetTcp } from '../lib/labs/kit';
+import { allAsleep, Client, decodeTcpEndpoint, parseProcNetTcp, tcpTable, voluntarySwitches } from '../lib/labs/kit';
 import { endianness } from 'node:os';
+import { programBinary } from '../lib/bench/reference';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { childrenOf } from './helpers';
 
 // No wall-clock assertion here (speed is for benchmarks, not tests); jest's timeout bounds a lab.
@@ -184,6 +187,95 @@ describe('labs, on their measurements', () => {
     expect(result.ok).toBe(true);
   });
 
+  test.each(['en', 'zh'] as const)(
+    'pool-exhausted (%s): client N+1 is ESTABLISHED in the accept queue, not accepted, until one worker is freed; that worker serves it',
+    async (lang) => {
+      const { result, lines } = await run('pool-exhausted', lang);
+      const m = result.measured;
+      expect(m).toMatchObject({
+        workers: 3,
+        acceptedWithPoolBusy: 3,
+        busyWorkers: 3,
+        nextClientConnected: true,
+        nextClientSilent: true,
+        acceptedWhileWaiting: 3,
+        acceptQueue: 1,
+        waitingServerSide: 'ESTABLISHED',
+        servedAfterFree: true,
+        acceptedAfterFree: 4,
+        sameWithLocks: 'flock,mutex,pass',
+        forkServedAtOnce: 4,
+      });
+      expect(m.freedWorker as number).toBeGreaterThanOrEqual(0);
+      expect(m.servedBy).toBe(m.freedWorker);
+      expect(result.ok).toBe(true);
+      expect(lines.join('\n')).toContain(lang === 'zh' ? '结论：池限制了' : 'Lesson: a pool caps');
+    },
+  );
+
+  test.each(['en', 'zh'] as const)(
+    'thundering-herd (%s): 1 wake-up per connection in accept() and with EPOLLEXCLUSIVE, N in epoll_wait(), 2 with a mutex, more with the fcntl lock',
+    async (lang) => {
+      const { result, lines } = await run('thundering-herd', lang);
+      const m = result.measured;
+      const n = m.children as number;
+      expect(n).toBe(4);
+      expect(m.connections).toBe(20);
+      // Each connection was accepted exactly once, in every arrangement.
+      expect(m.accepted).toBe('20,20,20,20,20');
+      // Woken at least once per connection (a lab that counted nothing would show 0) and the herd only where it is.
+      expect(m.acceptWakeupsPerConnection as number).toBeGreaterThanOrEqual(0.9);
+      expect(m.acceptWakeupsPerConnection as number).toBeLessThanOrEqual(1.5);
+      expect(m.acceptEagain).toBe(0);
+      expect(m.epollWakeupsPerConnection as number).toBeGreaterThanOrEqual(n - 1);
+      expect(m.epollWakeupsPerConnection as number).toBeLessThanOrEqual(n + 0.5);
+      expect(m.exclusiveWakeupsPerConnection as number).toBeGreaterThanOrEqual(0.9);
+      expect(m.exclusiveWakeupsPerConnection as number).toBeLessThanOrEqual(1.5);
+      expect(m.exclusiveEagain as number).toBeLessThanOrEqual(m.epollEagain as number);
+      expect(m.mutexWakeupsPerConnection as number).toBeGreaterThanOrEqual(1.5);
+      expect(m.mutexWakeupsPerConnection as number).toBeLessThanOrEqual(2.5);
+      expect(m.lockWakeupsPerConnection as number).toBeGreaterThanOrEqual(2.5);
+      expect(m.lockWakeupsPerConnection as number).toBeLessThanOrEqual(n + 0.5);
+      expect(result.ok).toBe(true);
+      expect(lines.join('\n')).toContain(lang === 'zh' ? '惊群' : 'Lesson: the thundering herd');
+    },
+  );
+
+  test.each(['en', 'zh'] as const)(
+    'accept-balance (%s): blocking accept() takes turns, EPOLLEXCLUSIVE gives one worker nearly all, SO_REUSEPORT gives every worker some',
+    async (lang) => {
+      const { result, lines } = await run('accept-balance', lang);
+      const m = result.measured;
+      const counts = (k: string) => String(m[k]).split(',').map(Number);
+      const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+      expect(m).toMatchObject({ workers: 4, connections: 40 });
+      for (const k of ['acceptPerWorker', 'epollExclusivePerWorker', 'reuseportPerWorker']) {
+        expect(counts(k)).toHaveLength(4);
+        expect(sum(counts(k))).toBe(40);
+      }
+      const fifo = counts('acceptPerWorker');
+      expect(Math.max(...fifo) - Math.min(...fifo)).toBeLessThanOrEqual(1);
+      expect(m.acceptSpread).toBe(Math.max(...fifo) - Math.min(...fifo));
+      expect(Math.max(...counts('epollExclusivePerWorker'))).toBeGreaterThanOrEqual(32);
+      expect(m.epollExclusiveTopSharePct as number).toBeGreaterThanOrEqual(80);
+      expect(m.epollExclusiveTopWorker).toBe(0); // the first to register, not the last to wait
+      expect(Math.min(...counts('reuseportPerWorker'))).toBeGreaterThan(0);
+      expect(m.reuseportIdleWorkers).toBe(0);
+      expect(result.ok).toBe(true);
+      expect(lines.join('\n')).toContain(lang === 'zh' ? 'SO_REUSEPORT 让每个 worker' : 'Lesson: how a pool shares connections');
+    },
+  );
+
+  test('lab-herd: a bad --wait or a missing one is one line on stderr and exit 2, nothing started', () => {
+    const bin = programBinary('labs', 'herd');
+    for (const args of [['--wait', 'herd'], [], ['--wait', 'epoll', '--workers', '0']]) {
+      const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 5000 });
+      expect(r.status).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/--wait|--workers/);
+    }
+  });
+
   test('a lab in Chinese prints Chinese and measures the same', async () => {
     const { result, lines } = await run('zombies', 'zh');
     expect(result.ok).toBe(true);
@@ -206,6 +298,9 @@ describe('runLab, listLabs, labMain', () => {
       'mmap',
       'shared-cfd',
       'slot-table',
+      'pool-exhausted',
+      'thundering-herd',
+      'accept-balance',
     ]);
     for (const lang of ['en', 'zh'] as const) {
       const lines = listLabs(lang);
@@ -265,12 +360,61 @@ describe('/proc/net/tcp parsing', () => {
     expect(decodeTcpEndpoint('00000000000000000000000001000000:2328')).toEqual({ address: '::1', port: 9000 });
     const text =
       '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n' +
-      '   0: 0100007F:2328 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12345 1 0 100 0 0 10 0\n' +
+      '   0: 0100007F:2328 00000000:0000 0A 00000000:00000002 00:00000000 00000000     0        0 12345 1 0 100 0 0 10 0\n' +
       '   1: 0100007F:D13E 0100007F:2328 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0\n';
     const rows = parseProcNetTcp(text);
-    expect(rows.map((r) => [r.local.port, r.remote.port, r.state, r.inode])).toEqual([
-      [9000, 0, 'LISTEN', 12345],
-      [53566, 9000, 'TIME_WAIT', 0],
+    expect(rows.map((r) => [r.local.port, r.remote.port, r.state, r.rxQueue, r.inode])).toEqual([
+      [9000, 0, 'LISTEN', 2, 12345],
+      [53566, 9000, 'TIME_WAIT', 0, 0],
     ]);
+  });
+});
+
+describe('tcpTable(port)', () => {
+  test("a port's rows are those of the whole table with that local or remote port: the listener, both ends of a connection", async () => {
+    const server = createServer((s) => s.resume());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const client = await Client.open(port);
+    try {
+      const show = (rows: ReturnType<typeof tcpTable>) => rows.map((e) => `${e.local.port}>${e.remote.port} ${e.state}`).sort();
+      const mine = show(tcpTable(port));
+      expect(mine).toEqual(show(tcpTable().filter((e) => e.local.port === port || e.remote.port === port)));
+      expect(mine).toEqual(
+        [`${port}>0 LISTEN`, `${port}>${client.localPort} ESTABLISHED`, `${client.localPort}>${port} ESTABLISHED`].sort(),
+      );
+    } finally {
+      client.destroy();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
+
+describe('counting wake-ups in /proc', () => {
+  test('voluntarySwitches grows as a process sleeps and wakes, and is null once it is gone; allAsleep waits for sleep, and names what it waited for', async () => {
+    // A Node process whose timer wakes it every 20 ms, and asleep in epoll_wait() in between.
+    const sleeper = spawn(process.execPath, ['-e', 'setInterval(() => {}, 20)'], { stdio: 'ignore' });
+    const spinner = spawn(process.execPath, ['-e', 'const end = Date.now() + 3000; while (Date.now() < end);'], {
+      stdio: 'ignore',
+    });
+    try {
+      const first = voluntarySwitches(sleeper.pid!)!;
+      expect(first).toBeGreaterThanOrEqual(0);
+      await allAsleep([sleeper.pid!], 3000, 'the sleeper');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(voluntarySwitches(sleeper.pid!)!).toBeGreaterThan(first);
+      await expect(allAsleep([sleeper.pid!, spinner.pid!], 200, 'the spinner to sleep')).rejects.toThrow(
+        'timed out after 200 ms waiting for the spinner to sleep',
+      );
+    } finally {
+      sleeper.kill('SIGKILL');
+      spinner.kill('SIGKILL');
+      await Promise.all(
+        [sleeper, spinner].map(
+          (c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(null) : c.once('exit', r))),
+        ),
+      );
+    }
+    expect(voluntarySwitches(sleeper.pid!)).toBeNull();
   });
 });

@@ -43,9 +43,9 @@ export class LabContext {
     return new TracedServer(await this.server({ ...options, trace: true }), this);
   }
 
-  /** Starts the lab's own C server `native/labs/<name>.c` (built into build/labs/), closed by closeAll(). */
-  async program(name: string): Promise<ListeningProgram> {
-    const program = await startProgram(`lab server ${name}`, programBinary('labs', name), []);
+  /** Starts the lab's own C server `native/labs/<name>.c` (built into build/labs/) with `args`, closed by closeAll(). */
+  async program(name: string, args: string[] = []): Promise<ListeningProgram> {
+    const program = await startProgram(`lab server ${name}`, programBinary('labs', name), args);
     this.#programs.push(program);
     return program;
   }

@@ -41,7 +41,7 @@ interface Queued {
 
 /** Which end of the connection (server port, client port) is in TIME_WAIT. */
 function timeWaitSide(serverPort: number, clientPort: number): Side {
-  const table = tcpTable();
+  const table = tcpTable(serverPort);
   const client = tcpState(clientPort, serverPort, table) === 'TIME_WAIT';
   const server = tcpState(serverPort, clientPort, table) === 'TIME_WAIT';
   return client && server ? 'both' : client ? 'client' : server ? 'server' : 'neither';

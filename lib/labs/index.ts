@@ -1,6 +1,7 @@
 // The labs: each one makes one point of the lecture happen on real sockets, processes and threads,
 // measures it, and says whether the observation matches the lesson.
 // `posix-servers lab` lists them; `posix-servers lab <name> [--lang en|zh]` runs one (lib/cli/lab.ts).
+import { acceptBalanceLab } from './accept-balance';
 import { eintrLab } from './eintr';
 import { fdSharingLab } from './fd-sharing';
 import { forkLab } from './fork';
@@ -9,14 +10,16 @@ import { Lang, t } from '../util/i18n';
 import { iterativeLab } from './iterative';
 import { mmapLab } from './mmap';
 import { nonblockingLab } from './nonblocking';
+import { poolExhaustedLab } from './pool-exhausted';
 import { sharedCfdLab } from './shared-cfd';
 import { slotTableLab } from './slot-table';
+import { thunderingHerdLab } from './thundering-herd';
 import type { Lab, LabResult } from './types';
 import { zombiesLab } from './zombies';
 
 export type { LabResult } from './types';
 
-/** In the lecture's order. */
+/** In the lecture's order; then the designs that come after it (UNP ch. 30: pools, event loops). */
 export const LABS: Lab[] = [
   handshakeLab,
   iterativeLab,
@@ -28,6 +31,9 @@ export const LABS: Lab[] = [
   mmapLab,
   sharedCfdLab,
   slotTableLab,
+  poolExhaustedLab,
+  thunderingHerdLab,
+  acceptBalanceLab,
 ];
 
 /** One line per lab: its name and what it shows. */

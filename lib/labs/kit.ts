@@ -7,6 +7,7 @@ import { formatIPv6 } from '../server/events';
 import { NATIVE_MODELS, ServerOptions } from '../server/options';
 import { PosixServer, startServer as startPosixServer } from '../server/server';
 import type { Recorder } from '../trace/recording';
+import { readStat } from '../util/proc';
 
 const LOOPBACK = '127.0.0.1';
 
@@ -286,6 +287,11 @@ interface TcpEntry {
   st: string;
   /** Its name, e.g. 'TIME_WAIT'. */
   state: string;
+  /**
+   * The rx_queue column: bytes received and not yet read; for a LISTEN socket, the connections
+   * in its accept queue (handshake done, not yet accept()ed).
+   */
+  rxQueue: number;
   inode: number;
   /** The raw line, trimmed. */
   line: string;
@@ -319,6 +325,7 @@ export function parseProcNetTcp(text: string): TcpEntry[] {
       remote: decodeTcpEndpoint(f[2]),
       st,
       state: TCP_STATES[st] ?? `0x${st}`,
+      rxQueue: parseInt(f[4].split(':')[1] ?? '0', 16),
       inode: Number(f[9]),
       line: raw.trim(),
     });
@@ -326,26 +333,43 @@ export function parseProcNetTcp(text: string): TcpEntry[] {
   return out;
 }
 
-/** Every TCP socket of this network namespace: /proc/net/tcp, and /proc/net/tcp6 if present. */
-export function tcpTable(): TcpEntry[] {
+/**
+ * Every TCP socket of this network namespace: /proc/net/tcp, and /proc/net/tcp6 if present; with
+ * `port`, only those whose local or remote port it is (the other lines are skipped unparsed: after
+ * a benchmark the table holds 100 000 sockets and more in TIME_WAIT).
+ */
+export function tcpTable(port?: number): TcpEntry[] {
   const out: TcpEntry[] = [];
+  // Each address field is HEXADDR:HEXPORT followed by a space.
+  const field = port === undefined ? null : `:${port.toString(16).toUpperCase().padStart(4, '0')} `;
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
     try {
-      out.push(...parseProcNetTcp(readFileSync(file, 'utf8')));
+      text = readFileSync(file, 'utf8');
     } catch {
-      // no IPv6 in this kernel
+      continue; // no IPv6 in this kernel
+    }
+    // One by one, not push(...rows): a machine that has just run a benchmark holds 100 000
+    // sockets and more in TIME_WAIT, beyond what a call's arguments can carry (RangeError).
+    if (field !== null)
+      text = text
+        .split('\n')
+        .filter((line, i) => i === 0 || line.includes(field))
+        .join('\n');
+    for (const row of parseProcNetTcp(text)) {
+      if (port === undefined || row.local.port === port || row.remote.port === port) out.push(row);
     }
   }
   return out;
 }
 
 /** The entry whose local end is `localPort` and remote end `remotePort` (0: any), if any. */
-export function tcpEntry(localPort: number, remotePort: number, table = tcpTable()): TcpEntry | undefined {
+export function tcpEntry(localPort: number, remotePort: number, table = tcpTable(localPort)): TcpEntry | undefined {
   return table.find((e) => e.local.port === localPort && (remotePort === 0 || e.remote.port === remotePort));
 }
 
 /** State name of that entry, or 'gone' when the kernel no longer lists it. */
-export function tcpState(localPort: number, remotePort: number, table = tcpTable()): string {
+export function tcpState(localPort: number, remotePort: number, table = tcpTable(localPort)): string {
   return tcpEntry(localPort, remotePort, table)?.state ?? 'gone';
 }
 
@@ -359,11 +383,42 @@ export function showTcp(e: TcpEntry | undefined, fallback: string): string {
 export function listenInode(port: number, address: string): number | null {
   // The address too: another program may listen on the same port number at another address
   // (::1, 127.0.0.2), and /proc/net lists every socket of the namespace.
-  const e = tcpTable().find((x) => x.local.port === port && x.local.address === address && x.st === '0A');
+  const e = tcpTable(port).find((x) => x.local.port === port && x.local.address === address && x.st === '0A');
   return e ? e.inode : null;
 }
 
 /** Threads of this process, from /proc/self/task. */
 export function tasks(): number[] {
   return readdirSync('/proc/self/task').map(Number);
+}
+
+/**
+ * How many times `pid` went to sleep (gave up the CPU to wait: voluntary_ctxt_switches in
+ * /proc/<pid>/status). A process asleep in accept() or epoll_wait() adds one each time it is woken
+ * and sleeps again: the labs count wake-ups with it. null when the process is gone.
+ */
+export function voluntarySwitches(pid: number): number | null {
+  try {
+    const m = /^voluntary_ctxt_switches:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Waits until every one of `pids` is asleep (state S in /proc/<pid>/stat) at two looks 5 ms apart:
+ * whoever was woken has run and gone back to wait. Throws after `timeoutMs` naming `what`.
+ */
+export async function allAsleep(pids: number[], timeoutMs: number, what: string): Promise<void> {
+  const asleep = () => pids.every((p) => readStat(p)?.state === 'S');
+  const deadline = now() + timeoutMs;
+  for (;;) {
+    if (asleep()) {
+      await sleep(5);
+      if (asleep()) return;
+    }
+    if (now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(5);
+  }
 }

@@ -34,7 +34,7 @@ async function idleUse(pid: number | 'self', tid?: number): Promise<Idle> {
 /** TCP connections to `port` that `pid` holds open (not the listener), from /proc/<pid>/fd and /proc/net/tcp. */
 function clientSockets(pid: number, port: number): number {
   const connections = new Set(
-    tcpTable()
+    tcpTable(port)
       .filter((e) => e.local.port === port && e.state !== 'LISTEN')
       .map((e) => e.inode),
   );
