@@ -151,9 +151,7 @@ async function oneWorkerIsFreed(lab: LabContext, pool: Pool, held: Held, waiting
 /**
  * The clients leave, one by one, before the server is closed: each connection's disconnect is
  * seen, and every process of the pool is back asleep (a worker has told the master it is idle,
- * and the master has read it). Closing a 'pass' pool while a member's "idle" is still unread
- * makes that member's recvmsg() fail with ECONNRESET, which the server reports as an error
- * (prefork.cc's serve_passed takes only EOF for the master's close): not this lab's lesson.
+ * and the master has read it), so the lab ends on the picture of an idle pool.
  */
 async function everyClientLeaves(pool: Pool, held: Held, waiting: Waiting): Promise<void> {
   for (const client of [...held.clients.slice(1), waiting.client]) {
