@@ -33,7 +33,7 @@ export interface ReferenceOptions {
   host?: string;
   /** 0..65535. Default 0: the kernel picks a free port. */
   port?: number;
-  /** 'echo' (default) or 'upper' (ASCII a–z turned into A–Z). */
+  /** 'echo' (default), 'upper' (ASCII a–z turned into A–Z), or 'rpc' (the rpc handler's exchange, UNP ch. 30). */
   handler?: 'echo' | 'upper' | 'rpc';
   /** prefork, reuseport: processes forked at start; prethread: threads; 1..64. Default: the number of CPUs. */
   workers?: number;
