@@ -195,14 +195,21 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
   const workloads = v.workload as Workload[];
   const rpcOnly = workloads.length === 1 && workloads[0] === 'rpc';
   // The UNP table's designs by default when rpc runs; named models must be able to serve something asked.
-  const models = given.has('models') ? (v.models as BenchModel[]) : workloads.includes('rpc') ? [...DESIGN_MODELS] : (v.models as BenchModel[]);
+  const models = given.has('models')
+    ? (v.models as BenchModel[])
+    : workloads.includes('rpc')
+      ? [...DESIGN_MODELS]
+      : (v.models as BenchModel[]);
   if (rpcOnly) {
     const cannot = models.filter((m) => NO_RPC.includes(m));
     if (cannot.length > 0) {
-      throw new UsageError(`--workload rpc: ${cannot.join(', ')} cannot serve rpc (socat relays to a pipe; the exec models run a program)`);
+      throw new UsageError(
+        `--workload rpc: ${cannot.join(', ')} cannot serve rpc (socat relays to a pipe; the exec models run a program)`,
+      );
     }
   }
-  if (given.has('reply-bytes') && !workloads.includes('rpc')) throw new UsageError(`--reply-bytes applies only with --workload rpc`);
+  if (given.has('reply-bytes') && !workloads.includes('rpc'))
+    throw new UsageError(`--reply-bytes applies only with --workload rpc`);
   const config: BenchConfig = {
     models,
     connections: v.connections as number[],
