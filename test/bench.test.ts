@@ -134,6 +134,13 @@ test("bench --workload rpc: the UNP table, with the server CPU per connection fr
     expect(round.result.bytes).toBe(round.result.messages * 4000);
     expect(round.serverCpuMs).toBeGreaterThan(0);
     cpuPerConn.set(round.model, round.serverCpuMs / round.result.connects);
+    if (round.model === 'node' || round.model.startsWith('ref-')) {
+      expect(round.hostCpuMs).toBeUndefined(); // Node is the server, or there is no Node
+    } else {
+      // The hosting Node process's own threads: part of the tree's time, never more.
+      expect(round.hostCpuMs).toBeGreaterThanOrEqual(0);
+      expect(round.hostCpuMs!).toBeLessThanOrEqual(round.serverCpuMs);
+    }
     if (round.model === 'prefork' || round.model === 'prethread-main') {
       // A worker per client (4), and every connection made was taken by one of them.
       expect(round.perWorker).toHaveLength(4);
@@ -145,22 +152,27 @@ test("bench --workload rpc: the UNP table, with the server CPU per connection fr
   // A process created and reaped per connection costs more CPU than a pool member's loop: by
   // about 50× here (BENCHMARKS.md), so the order holds however loaded the machine is.
   expect(cpuPerConn.get('fork')!).toBeGreaterThan(cpuPerConn.get('prefork')!);
-  // UNP, model, design, rpc/s (min–max), × ref, CPU µs/conn, × fork, per worker, churn conns/s, churn CPU µs/conn, churn × fork
+  // UNP, model, design, rpc/s (min–max), × ref, CPU µs/conn, w/o Node, × fork, per worker, churn conns/s, churn CPU µs/conn, churn × fork
   const line = (model: string) => r.stdout.split('\n').find((l) => new RegExp(`^\\S+\\s+${model}\\s{2}`).test(l))!;
-  expect(r.stdout).toMatch(/^UNP\s+model\s+design\s+rpc\/s \(min–max\)\s+× ref\s+CPU µs\/conn\s+× fork\s+per worker\s/m);
-  const num = '[\\d,]+(\\.\\d+)?';
-  // fork: no × ref (ref-fork did not run), × fork 1 against itself, no pool.
-  expect(line('fork')).toMatch(
-    new RegExp(`^1\\s+fork\\s+fork per connection\\s+${num} \\(${num}–${num}\\)\\s+${num}\\s+1\\s+—\\s*$`),
+  expect(r.stdout).toMatch(
+    /^UNP\s+model\s+design\s+rpc\/s \(min–max\)\s+× ref\s+CPU µs\/conn\s+w\/o Node\s+× fork\s+per worker\s/m,
   );
-  // prefork: × ref-prefork, CPU µs/conn, × fork, 4 workers' shares.
+  const num = '[\\d,]+(\\.\\d+)?';
+  // fork: no × ref (ref-fork did not run), CPU µs/conn, w/o Node, × fork 1 against itself, no pool.
+  expect(line('fork')).toMatch(
+    new RegExp(`^1\\s+fork\\s+fork per connection\\s+${num} \\(${num}–${num}\\)\\s+${num}\\s+${num}\\s+1\\s+—\\s*$`),
+  );
+  // prefork: × ref-prefork, CPU µs/conn, w/o Node, × fork, 4 workers' shares.
   expect(line('prefork')).toMatch(
     new RegExp(
-      `^2\\s+prefork\\s+prefork, all in accept\\s+${num} \\(${num}–${num}\\)\\s+${num}\\s+${num}\\s+${num}\\s+\\d+–\\d+ \\(4\\)\\s*$`,
+      `^2\\s+prefork\\s+prefork, all in accept\\s+${num} \\(${num}–${num}\\)\\s+${num}\\s+${num}\\s+${num}\\s+${num}\\s+\\d+–\\d+ \\(4\\)\\s*$`,
     ),
   );
   expect(line('prethread-main')).toMatch(/^8\s+prethread-main\s+prethread, main accepts\s.*\d+–\d+ \(4\)\s*$/);
-  expect(line('ref-prefork')).toMatch(/^2\s+ref-prefork\s+prefork, all in accept \(C\)\s.*—\s*$/);
+  // A C reference: no Node to leave out, no per-worker count.
+  expect(line('ref-prefork')).toMatch(
+    /^2\s+ref-prefork\s+prefork, all in accept \(C\)\s+[\d,]+ \([\d,]+–[\d,]+\)\s+[\d,]+\s+—\s+[\d.,]+\s+—\s*$/,
+  );
   expect(line('epoll')).toMatch(/^—\s+epoll\s+epoll event loop\s/);
   expect(readFileSync(svg, 'utf8')).toMatch(/rpc replies\/s \(4000 bytes each[\s\S]*server CPU µs per connection, rpc/);
 });

@@ -9,7 +9,7 @@ import { connect, createServer } from 'node:net';
 import { availableParallelism, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { LoadResult, runLoad } from './loadgen';
-import { descendantsOf, treeCpuMs } from '../util/proc';
+import { descendantsOf, threadsCpuMs, treeCpuMs } from '../util/proc';
 import { referenceBinary, referenceCandidates, ReferenceModel, ReferenceOptions, startReference } from './reference';
 import { compiledScript } from '../paths';
 import { MAX_WORKERS } from '../server/options';
@@ -237,6 +237,13 @@ interface BenchRound {
    * the API's models the tree's root is the Node process that hosts the server.
    */
   serverCpuMs: number;
+  /**
+   * The native models of the API: the part of serverCpuMs spent by the hosting Node process's own
+   * threads (its JS thread decoding the server's events, V8's and libuv's threads), i.e. every live
+   * thread of the root process but the server's (named ps-server, ps-worker, ps-pool). Absent for
+   * the C references, and for node and cluster, where Node is the server.
+   */
+  hostCpuMs?: number;
   /** Connections each pool worker took during the run (stats().perWorker, after − before); absent without a pool or stats. */
   perWorker?: number[];
 }
@@ -269,7 +276,12 @@ interface RunningServer {
   close(): Promise<void>;
   /** The API's models: stats().perWorker now ([] without a pool). */
   perWorker?(): Promise<number[]>;
+  /** The API's native models: CPU ms so far of the hosting Node process's own threads. */
+  hostCpuMs?(): number;
 }
+
+/** The threads the addon's in-process servers run on (native/core/server.h); every other thread of the host is Node's. */
+const SERVER_THREAD_PREFIX = 'ps-';
 
 function waitForLine(child: ChildProcess, pattern: RegExp, what: string, timeoutMs = 10000): Promise<RegExpMatchArray> {
   return new Promise((resolve, reject) => {
@@ -437,7 +449,10 @@ export async function startModel(model: BenchModel, clients = 1, handler: 'echo'
     child.stdin!.write('stats\n');
     return JSON.parse((await line)[1]) as number[];
   };
-  return { port: Number(m[1]), pid: child.pid!, close: () => stopChild(child), perWorker };
+  const pid = child.pid!;
+  const hostCpuMs = () => threadsCpuMs(pid, (name) => !name.startsWith(SERVER_THREAD_PREFIX));
+  const native = variant.model !== 'node' && variant.model !== 'cluster';
+  return { port: Number(m[1]), pid, close: () => stopChild(child), perWorker, ...(native ? { hostCpuMs } : {}) };
 }
 
 function statusField(pid: number, field: string): number {
@@ -629,12 +644,15 @@ export async function runBench(config: BenchConfig, control: BenchControl = {}):
             if (aborted()) break;
             const before = await server.perWorker?.();
             const cpuBefore = treeCpuMs(server.pid);
+            const hostBefore = server.hostCpuMs?.();
             const stop = watchFootprint(server.pid);
             const result = await unlessAborted(runLoad(loadOf(run, config, server.port)), signal);
             const footprint = stop();
             if (result === null) break;
             await new Promise((r) => setTimeout(r, SETTLE_MS));
             const serverCpuMs = treeCpuMs(server.pid) - cpuBefore;
+            const hostAfter = server.hostCpuMs?.();
+            const hostCpuMs = hostBefore !== undefined && hostAfter !== undefined ? hostAfter - hostBefore : undefined;
             const perWorker = perWorkerDelta(before, await server.perWorker?.());
             rounds.push({
               round,
@@ -644,6 +662,7 @@ export async function runBench(config: BenchConfig, control: BenchControl = {}):
               result,
               footprint,
               serverCpuMs,
+              ...(hostCpuMs !== undefined ? { hostCpuMs } : {}),
               ...(perWorker ? { perWorker } : {}),
             });
             done++;
@@ -679,6 +698,8 @@ interface Summary {
   rate: { median: number; min: number; max: number };
   /** Server CPU time per connection in µs (serverCpuMs / connections): median, min, max over rounds. */
   cpuPerConnUs: { median: number; min: number; max: number };
+  /** The same without the hosting Node process's own threads (median; NaN when not measured). */
+  serverOnlyCpuPerConnUs: number;
   /** Connections per pool worker, summed over the rounds; absent without a pool's stats. */
   perWorker?: number[];
   p50Us: number;
@@ -711,6 +732,11 @@ function summarize(report: BenchReport): Summary[] {
       connections: rs[0].connections,
       rate: { median: median(rates), min: Math.min(...rates), max: Math.max(...rates) },
       cpuPerConnUs: { median: median(cpus), min: Math.min(...cpus), max: Math.max(...cpus) },
+      serverOnlyCpuPerConnUs: median(
+        rs.map((r) =>
+          r.hostCpuMs !== undefined && r.result.connects > 0 ? ((r.serverCpuMs - r.hostCpuMs) * 1000) / r.result.connects : NaN,
+        ),
+      ),
       ...(perWorker ? { perWorker } : {}),
       p50Us: median(rs.map((r) => r.result.latencyUs.p50)),
       p99Us: median(rs.map((r) => r.result.latencyUs.p99)),
@@ -785,7 +811,7 @@ export function formatTable(report: BenchReport): string {
     ...(designRows.length > 1
       ? [
           `designs (UNP ch. 30's numbers): rpc/s: ${report.config.churnClients} clients each connect, ask for ${report.config.replyBytes} bytes ("${report.config.replyBytes}\\n"), read them until the server closes, close (verified replies per second); churn: connect, echo ${report.config.size} bytes, close.`,
-          "CPU µs/conn: user+system time of the server's whole process tree over the run (/proc: utime, stime, cutime, cstime; for the API's models the Node process hosting the server is in it), divided by the connections made; × fork: how many times less than fork's.",
+          "CPU µs/conn: user+system time of the server's whole process tree over the run (/proc: utime, stime, cutime, cstime; for the API's models the Node process hosting the server is in it), divided by the connections made; w/o Node: the same less the hosting Node process's own threads (the API's native models); × fork: how many times less than fork's (CPU µs/conn).",
           'per worker: connections each pool worker took over the rounds (stats().perWorker), fewest–most (workers); — without a pool, and for the C references (they keep no count).',
         ]
       : []),
@@ -826,6 +852,7 @@ function designTableRows(report: BenchReport, sums: Summary[]): string[][] {
     'rpc/s (min–max)',
     '× ref',
     'CPU µs/conn',
+    'w/o Node',
     '× fork',
     'per worker',
     'churn conns/s',
@@ -858,6 +885,7 @@ function designTableRows(report: BenchReport, sums: Summary[]): string[][] {
       rpc ? `${fmt(rpc.rate.median)} (${fmt(rpc.rate.min)}–${fmt(rpc.rate.max)})` : '',
       rpc && ref ? fmt(rpc.rate.median / ref.rate.median, 2) : '',
       rpc ? fmt(rpc.cpuPerConnUs.median) : '',
+      rpc && Number.isFinite(rpc.serverOnlyCpuPerConnUs) ? fmt(rpc.serverOnlyCpuPerConnUs) : '—',
       less(forkRpc, rpc),
       spread(rpc ?? churn),
       churn ? fmt(churn.rate.median) : '',

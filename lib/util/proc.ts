@@ -58,6 +58,32 @@ export function treeCpuMs(root: number): number {
   return descendantsOf(root).reduce((sum, pid) => sum + cpuMsOf(pid), 0);
 }
 
+/**
+ * CPU time (ms, user + system) of the live threads of `pid` whose name (comm) `counts` accepts.
+ * A thread that has exited is in no one's sum: its time went to the process's totals only.
+ */
+export function threadsCpuMs(pid: number, counts: (name: string) => boolean): number {
+  let ticks = 0;
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  for (const tid of tids) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+      if (!counts(name)) continue;
+      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // the thread exited meanwhile
+    }
+  }
+  return (ticks * 1000) / ticksPerSecond();
+}
+
 /** Processes whose parent is `ppid`, zombies included. */
 export function childrenOf(ppid: number): ProcStat[] {
   const out: ProcStat[] = [];
