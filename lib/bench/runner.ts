@@ -857,6 +857,7 @@ function designTableRows(report: BenchReport, sums: Summary[]): string[][] {
     'per worker',
     'churn conns/s',
     'churn CPU µs/conn',
+    'w/o Node ',
     'churn × fork',
   ];
   const rows: string[][] = [header];
@@ -890,6 +891,7 @@ function designTableRows(report: BenchReport, sums: Summary[]): string[][] {
       spread(rpc ?? churn),
       churn ? fmt(churn.rate.median) : '',
       churn ? fmt(churn.cpuPerConnUs.median) : '',
+      churn ? (Number.isFinite(churn.serverOnlyCpuPerConnUs) ? fmt(churn.serverOnlyCpuPerConnUs) : '—') : '',
       less(forkChurn, churn),
     ]);
   }
