@@ -90,6 +90,43 @@ describe.each(withVariants(MODELS))('%s model: after close() nothing is left', (
   });
 });
 
+// A client of a fixed port may connect before the code awaiting startServer() has resumed: its
+// 'connection' arrives in the same batch as 'listening' and must still reach a listener added
+// right after the await (the server holds such events for one turn of the event loop).
+describe.each(MODELS)('%s model: events right after listening', (model) => {
+  test('a client that connected before startServer() resolved is seen by the listeners added after it', async () => {
+    const fixed = await listenNet();
+    const p = (fixed.address() as { port: number }).port;
+    await closeNet(fixed);
+    // A separate process connects (retrying until the port listens), sends 'early', reads the echo.
+    const client = spawn(process.execPath, [
+      '-e',
+      `const net = require('node:net'); const deadline = Date.now() + 10000;
+       const go = () => { const s = net.connect(${p}, '127.0.0.1', () => s.write('early'));
+         s.on('data', () => { s.end(); process.exit(0); });
+         s.on('error', () => (Date.now() < deadline ? setTimeout(go, 5) : process.exit(1))); };
+       go();`,
+    ]);
+    const exited = new Promise<number | null>((r) => client.once('exit', (code) => r(code)));
+    const starting = startServer(optionsFor(model, { port: p }));
+    // Node's thread sleeps while the server starts and the client connects: 'listening' and the
+    // connection's events wait in the ring together (native models) and come in one drain.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+    const server = await starting;
+    const connections: number[] = [];
+    server.on('connection', (c) => connections.push(c.id));
+    try {
+      expect(await exited).toBe(0);
+      await waitFor(() => server.stats().closed === 1, 5000, 'the early client closed');
+      await sleep(50); // a drain or two after the counters
+      expect(connections).toEqual([1]);
+    } finally {
+      client.kill();
+      await server.close({ timeoutMs: 0 });
+    }
+  });
+});
+
 describe('fork model: processes and signals', () => {
   let server: PosixServer | undefined;
   afterEach(async () => {

@@ -365,6 +365,11 @@ describe('formatTrace on a real prethread server', () => {
     expect(en(trace.find((t) => t.call === 'close-conn')!)).toContain(
       `close(${accept.result}): connection #1 over (pool thread ${w}) — ${TRACE_NOTES.en['close-conn:pool']}`,
     );
+    // Every lock has its unlock, the first holder's included: its lock is traced right after
+    // 'listening', in the same drain, before this test could listen (PosixServer holds it).
+    const locks = trace.filter((t) => t.call === 'mutex-lock');
+    expect(locks.length).toBeGreaterThanOrEqual(2);
+    expect(locks.length).toBe(trace.filter((t) => t.call === 'mutex-unlock').length);
     const joins = trace.filter((t) => t.call === 'pthread_join');
     expect(joins.map((t) => t.worker).sort()).toEqual([0, 1]);
     for (const j of joins) {

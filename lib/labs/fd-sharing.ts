@@ -76,7 +76,7 @@ async function theMastersListenerLivesOn(
 ): Promise<Processes> {
   const master = server.pid;
   const lfd = server.lfd;
-  const inode = listenInode(server.port);
+  const inode = listenInode(server.port, server.server.address()!.address);
   const masterFds = fdLinks(master) ?? new Map<number, string>();
   const childFds = fdLinks(child) ?? new Map<number, string>();
   const masterStillHoldsListener = inode !== null && socketInode(masterFds.get(lfd)) === inode;

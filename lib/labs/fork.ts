@@ -79,7 +79,7 @@ async function aClientConnectsAndTheMasterForks(lab: LabContext, server: TracedS
 function whatEachProcessHolds(lab: LabContext, server: TracedServer, { child, cfd }: Forked): Held {
   const master = server.pid;
   const lfd = server.lfd;
-  const inode = listenInode(server.port);
+  const inode = listenInode(server.port, server.server.address()!.address);
   const masterFds = fdLinks(master) ?? new Map<number, string>();
   const childFds = fdLinks(child) ?? new Map<number, string>();
   lab.say(

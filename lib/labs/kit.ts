@@ -356,8 +356,10 @@ export function showTcp(e: TcpEntry | undefined, fallback: string): string {
 }
 
 /** The LISTEN socket's inode for `port` (to recognise lfd in /proc/<pid>/fd). */
-export function listenInode(port: number): number | null {
-  const e = tcpTable().find((x) => x.local.port === port && x.st === '0A');
+export function listenInode(port: number, address: string): number | null {
+  // The address too: another program may listen on the same port number at another address
+  // (::1, 127.0.0.2), and /proc/net lists every socket of the namespace.
+  const e = tcpTable().find((x) => x.local.port === port && x.local.address === address && x.st === '0A');
   return e ? e.inode : null;
 }
 

@@ -104,7 +104,7 @@ async function aSecondClientTakesCfd(lab: LabContext, spin: ListeningProgram): P
   const firstBefore = await a.echoes('A: hello\n');
   const b = await lab.client(spin.port);
   // B is taken by accept() within a turn of the loop: its socket shows up in the server's fds.
-  await waitFor(() => clientSockets(spin.pid, spin.port) >= 2, 2000, 'the server to accept the second client');
+  await waitFor(() => clientSockets(spin.pid, spin.port) >= 2, 5000, 'the server to accept the second client');
   a.sock.write('A: still there?\n');
   const firstAfter = !(await a.silentFor(SILENCE_MS));
   const secondServed = await b.echoes('B: hello\n');

@@ -4,7 +4,9 @@
 //
 // - rr (SCHED_RR, cluster's default): the primary listens, accepts (libuv, pauseOnConnect:
 //   nothing is read here), applies maxClients exactly across all workers, and hands each
-//   connection to the next worker in turn over the IPC channel.
+//   connection to the next worker in turn over the IPC channel. The port listens before the
+//   workers are up (a failed listen forks nobody): what is accepted meanwhile waits, unread,
+//   and is handed on once every worker is ready.
 // - none (SCHED_NONE): the primary holds the listening socket but never accepts on it; it sends
 //   it once to each worker, and every worker accepts on it itself (the kernel decides which).
 //   Admission stays exact: a worker holds each connection it accepted unread and reports it; the
@@ -55,6 +57,12 @@ class ClusterBackend extends NetListenerBackend {
   #workers: WorkerState[] = [];
   /** Live connection id → the worker serving it. */
   #live = new Map<number, WorkerState>();
+  /**
+   * rr: connections accepted while the workers are still starting (the port listens first). They
+   * wait, unread, as node:cluster's round-robin handle queues them, and are handed on once every
+   * worker is ready — not refused as 'no-process' because the pool has not come up yet.
+   */
+  #early: { socket: Socket; id: number; peer: Peer }[] = [];
   #next = 0;
   #announced = false;
   readonly #shared: boolean;
@@ -176,6 +184,7 @@ class ClusterBackend extends NetListenerBackend {
     if (!this.#announced && this.#workers.every((x) => x.ready)) {
       this.#announced = true;
       this.sink({ type: 'listening' });
+      for (const e of this.#early.splice(0)) this.serve(e.socket, e.id, e.peer);
     }
   }
 
@@ -217,11 +226,16 @@ class ClusterBackend extends NetListenerBackend {
   }
 
   protected refusal(): RejectReason | null {
-    if (this.#live.size >= this.opts.maxClients) return 'max-clients';
+    if (this.#live.size + this.#early.length >= this.opts.maxClients) return 'max-clients';
+    if (!this.#announced) return null; // it waits in #early for the pool to come up
     return this.#ready().length === 0 ? 'no-process' : null;
   }
 
   protected serve(socket: Socket, id: number, peer: Peer): void {
+    if (!this.#announced) {
+      this.#early.push({ socket, id, peer });
+      return;
+    }
     const ready = this.#ready();
     const w = ready[this.#next++ % ready.length];
     this.#live.set(id, w);
@@ -244,6 +258,12 @@ class ClusterBackend extends NetListenerBackend {
 
   override stop(): void {
     if (this.stopped) return;
+    // Stopped before the pool came up (a worker failed to start): the waiting connections end
+    // unserved, and are counted so.
+    for (const e of this.#early.splice(0)) {
+      e.socket.destroy();
+      this.ended({ id: e.id, bytesIn: 0, bytesOut: 0, reason: 'aborted' });
+    }
     // none: every worker closes its copy of the listening socket (the port is free once the last
     // one has: a message away); connections they report before their 'stopped' are admitted.
     for (const w of this.#workers) this.#stopWorker(w);

@@ -63,6 +63,8 @@ export class PosixServer extends EventEmitter<ServerEvents> {
   #refed = true;
   /** close()'s timers, which follow ref()/unref() too. */
   #closeTimers = new Set<NodeJS.Timeout>();
+  /** Events that arrived after 'listening' in the same turn (see #dispatch); null once released. */
+  #held: ServerEvent[] | null = null;
 
   /** @internal use startServer() */
   constructor(model: Model, start: (sink: (ev: ServerEvent) => void) => Backend, signal?: AbortSignal) {
@@ -169,6 +171,7 @@ export class PosixServer extends EventEmitter<ServerEvents> {
         timer(KILL_GRACE_MS, () => backend.kill());
       });
       this.#closing = backend.finished.then(() => {
+        this.#releaseHeld(); // every event before 'close'
         for (const t of timers) clearTimeout(t);
         timers.clear();
         this.#finalStats = { ...backend.stats(), zombies: 0 };
@@ -180,10 +183,27 @@ export class PosixServer extends EventEmitter<ServerEvents> {
     return this.#closing;
   }
 
+  // Events come in batches (a drain of the ring, a message from a cluster worker). The events
+  // that follow 'listening' in its batch would be emitted before the code awaiting startServer()
+  // has resumed to add its listeners, and so be lost to it (a pool thread's first trace call, a
+  // connection to a fixed port): they are held until the next turn of the event loop, in order.
   #dispatch(ev: ServerEvent): void {
+    if (this.#held !== null) this.#held.push(ev);
+    else this.#emitEvent(ev);
+  }
+
+  #releaseHeld(): void {
+    const held = this.#held;
+    this.#held = null;
+    for (const ev of held ?? []) this.#emitEvent(ev);
+  }
+
+  #emitEvent(ev: ServerEvent): void {
     switch (ev.type) {
       case 'listening':
         this.#listening = true;
+        this.#held = [];
+        setImmediate(() => this.#releaseHeld());
         this.emit('listening');
         break;
       case 'connection':
