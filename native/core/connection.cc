@@ -150,7 +150,10 @@ DisconnectReason serve_greeting(int cfd, const ServePolicy& policy, ConnectionLi
 }
 
 // rpc: read the request (never past its longest valid form), send the size it names from
-// chargen's stream, shut down the write side (the client reads EOF after the reply).
+// chargen's stream. The caller's close() is the end of the reply (the client reads EOF after it):
+// no shutdown() first, as UNP's web_child() and ref.h's ref_rpc() — one syscall less per
+// connection, and nothing else holds the descriptor by then (the fork master and prefork's
+// passing master close their copies at once).
 DisconnectReason serve_rpc(int cfd, const ServePolicy& policy, ConnectionLimits* limits, Counters& counters,
                            ConnBytes& bytes) {
   char buf[16 * 1024];
@@ -183,7 +186,6 @@ DisconnectReason serve_rpc(int cfd, const ServePolicy& policy, ConnectionLimits*
     // What the client took keeps it from being slow while it reads the reply.
     if (limits != nullptr) limits->window_got += static_cast<uint64_t>(chunk);
   }
-  shutdown(cfd, SHUT_WR);
   return DisconnectReason::End;
 }
 
@@ -274,13 +276,12 @@ ServeStep send_stream(int cfd, Counters& counters, ConnBytes& bytes, PendingOutp
 }
 
 // rpc: the reply, a PendingOutput at a time from chargen's stream, until the socket is full or
-// all of it is out (then the write side is shut down and the connection is Done).
+// all of it is out (then the connection is Done: the loop's close() ends the reply).
 ServeStep send_reply(int cfd, Counters& counters, ConnBytes& bytes, PendingOutput& out, ConnectionLimits& limits,
                      DisconnectReason& reason) {
   for (;;) {
     if (out.length == 0) {
       if (out.reply_left == 0) {
-        shutdown(cfd, SHUT_WR);
         reason = DisconnectReason::End;
         return ServeStep::Done;
       }

@@ -68,9 +68,9 @@ struct ConnectionLimits {
 
 // Serves the connection with the policy's handler (service.h) until it is over. echo, upper,
 // discard: until the client closes its side (half-close: everything read is answered first);
-// chargen: until the client closes or aborts; daytime, time: once the message is sent, rpc: once
-// the reply is sent (the write side is shut down then: the client reads EOF; a malformed rpc
-// request ends it at once, reason Error). Or until a read/write fails, or a time limit of
+// chargen: until the client closes or aborts; daytime, time: once the message is sent (the write
+// side is shut down then: the client reads EOF); rpc: once the reply is sent (the caller's close()
+// ends it; a malformed request ends it at once, reason Error). Or until a read/write fails, or a time limit of
 // the policy is reached. Short writes are completed; EINTR is retried and counted; MSG_NOSIGNAL
 // means a client that went away yields EPIPE here rather than a SIGPIPE that kills the process.
 // Returns End, Error, Idle, Lifetime, Slow, or Crash (the caller crashes; it also decides whether
