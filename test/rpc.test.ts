@@ -133,3 +133,27 @@ describe.each(CASES)('%s: the rpc handler', (_label, model, extra) => {
     expectBooks(server!);
   });
 });
+
+describe.each(['fork', 'thread', 'prefork', 'reuseport', 'prethread'] as const)(
+  '%s model: labCrash with the rpc handler',
+  (model) => {
+    test('the request CRASH\\n crashes the serving child/worker (reported), and the next request is answered', async () => {
+      const server = await startServer(optionsFor(model, { handler: 'rpc', labCrash: true, maxClients: 1 }));
+      try {
+        const gone: DisconnectEvent[] = [];
+        server.on('disconnect', (d) => gone.push(d));
+        const { reply } = await ask(port(server), 'CRASH\n');
+        expect(reply.length).toBe(0);
+        await waitFor(() => gone.length === 1, 5000, 'the disconnect');
+        expect(gone[0].reason).toBe('crash');
+        // maxClients is 1: the crashed connection's place was freed.
+        expect((await ask(port(server), '100\n')).reply.equals(chargenPrefix(100))).toBe(true);
+        await waitFor(() => gone.length === 2, 5000, 'the second disconnect');
+        expect(gone[1].reason).toBe('end');
+        expectBooks(server);
+      } finally {
+        await server.close({ timeoutMs: 0 });
+      }
+    });
+  },
+);
