@@ -196,6 +196,9 @@ bool is_crash_message(const ServePolicy& policy, const char* data, size_t n) {
 }
 
 ConnectionLimits::ConnectionLimits(const ServePolicy& p) {
+  // No limit, no clock: a fork child that reads the time faults in the vDSO's pages first
+  // (BENCHMARKS.md, "Where the fork master's time goes").
+  if (p.maxConnectionMs <= 0 && p.minBytesPerSecond <= 0) return;
   const int64_t start = monotonic_ms();
   if (p.maxConnectionMs > 0) life_end = start + p.maxConnectionMs;
   if (p.minBytesPerSecond > 0) {

@@ -14,7 +14,8 @@
 //
 // Why a program of its own and not a fork of Node: fork() copies the parent's page tables, and
 // every child of a Node-sized master paid for Node's ~50 MB (BENCHMARKS.md measured 0.45× the C
-// reference's connection rate). The exec'd master is a few hundred kB, like the lecture's server.
+// reference's connection rate). The exec'd master is a few hundred kB, like the lecture's server,
+// and is linked -z now (CMakeLists.txt): what it has bound at start, no child binds again.
 #pragma once
 
 #include <sys/types.h>
