@@ -4,7 +4,7 @@
 export type NativeModel = 'fork' | 'thread' | 'iterative' | 'prefork' | 'reuseport' | 'prethread' | 'epoll';
 /** prefork: 'none' | 'flock' | 'mutex' | 'pass'; prethread: 'mutex' | 'main'. */
 export type NativeAcceptLock = 'none' | 'flock' | 'mutex' | 'pass' | 'main';
-export type NativeHandler = 'echo' | 'upper' | 'discard' | 'chargen' | 'daytime' | 'time' | 'exec';
+export type NativeHandler = 'echo' | 'upper' | 'discard' | 'chargen' | 'daytime' | 'time' | 'rpc' | 'exec';
 
 /** The exec handler's program, resolved and checked in TypeScript (native/core/exec_child.h). */
 export interface NativeExec {
@@ -203,7 +203,7 @@ export interface Binding {
 
 // ---- Load generator (native/loadgen/loadgen.h, native/loadgen/addon.cc) ----
 
-export type NativeLoadMode = 'pingpong' | 'churn' | 'eof';
+export type NativeLoadMode = 'pingpong' | 'churn' | 'eof' | 'rpc';
 export type NativeLoadExpect = 'echo' | 'upper';
 
 /** Every field required: lib/loadgen.ts fills in the defaults and validates first. */

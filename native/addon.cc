@@ -320,7 +320,7 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
   static const std::pair<const char*, ps::Handler> kHandlers[] = {
       {"echo", ps::Handler::Echo},       {"upper", ps::Handler::Upper},     {"discard", ps::Handler::Discard},
       {"chargen", ps::Handler::Chargen}, {"daytime", ps::Handler::Daytime}, {"time", ps::Handler::Time},
-      {"exec", ps::Handler::Exec}};
+      {"rpc", ps::Handler::Rpc},         {"exec", ps::Handler::Exec}};
   std::string handler = opts.Get("handler").ToString().Utf8Value();
   bool known_handler = false;
   for (const auto& [name, value] : kHandlers) {

@@ -2,7 +2,7 @@
  * ref-epoll: one thread, many clients — the I/O-multiplexed echo server (UNP chapter 6 and
  * 16's non-blocking I/O, with Linux's epoll in place of select).
  *
- *   ref-epoll [--host 127.0.0.1] [--port 0] [--handler echo|upper]
+ *   ref-epoll [--host 127.0.0.1] [--port 0] [--handler echo|upper|rpc]
  *
  * The loop (level-triggered, one read per wake-up, EPOLLOUT while an echo is pending, stop
  * signals unblocked only inside epoll_pwait) is in epoll_loop.h, shared with ref-reuseport.
@@ -13,7 +13,7 @@
 
 int main(int argc, char** argv) {
   struct ref_config cfg;
-  ref_parse_args(argc, argv, &cfg);
+  ref_parse_args_for(argc, argv, &cfg, REF_ARG_RPC);
 
   int port = 0;
   int lfd = ref_listen(&cfg, &port);
@@ -37,5 +37,5 @@ int main(int argc, char** argv) {
 
   ref_announce(port);
 
-  return ref_epoll_serve(lfd, cfg.upper, &wait_mask);
+  return ref_epoll_serve(lfd, cfg.handler, &wait_mask);
 }

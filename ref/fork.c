@@ -1,7 +1,7 @@
 /*
  * ref-fork: the concurrent server of UNP chapter 5 — fork() per connection.
  *
- *   ref-fork [--host 127.0.0.1] [--port 0] [--handler echo|upper]
+ *   ref-fork [--host 127.0.0.1] [--port 0] [--handler echo|upper|rpc]
  *
  * The parent only accepts and forks; each child closes the listener, echoes, and _exit()s.
  * Finished children are reaped by a SIGCHLD handler that loops on waitpid(-1, WNOHANG)
@@ -84,7 +84,7 @@ static void restore_mask(const sigset_t* old) {
 }
 
 /* The child: what the parent set up for itself must not apply here. */
-static void serve_child(int lfd, int cfd, int upper, const sigset_t* mask) {
+static void serve_child(int lfd, int cfd, int handler, const sigset_t* mask) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = SIG_DFL;
@@ -101,7 +101,7 @@ static void serve_child(int lfd, int cfd, int upper, const sigset_t* mask) {
   }
   ref_listen_fd = -1;
   ref_close(lfd); /* the listener is the parent's; a child holding it would keep the port busy */
-  int rc = ref_echo(cfd, upper);
+  int rc = ref_serve(cfd, handler);
   ref_close(cfd);
   /* _exit, not exit: stdio buffers inherited from the parent must not be flushed twice. */
   _exit(rc == 0 ? 0 : 1);
@@ -109,7 +109,7 @@ static void serve_child(int lfd, int cfd, int upper, const sigset_t* mask) {
 
 int main(int argc, char** argv) {
   struct ref_config cfg;
-  ref_parse_args(argc, argv, &cfg);
+  ref_parse_args_for(argc, argv, &cfg, REF_ARG_RPC);
 
   int port = 0;
   int lfd = ref_listen(&cfg, &port);
@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
     sigset_t old;
     block_signals(&old);
     pid_t pid = fork();
-    if (pid == 0) serve_child(lfd, cfd, cfg.upper, &old);
+    if (pid == 0) serve_child(lfd, cfd, cfg.handler, &old);
     if (pid < 0) {
       perror("fork"); /* EAGAIN/ENOMEM: this client is dropped, the server goes on */
     } else if (remember_child(pid) < 0) {

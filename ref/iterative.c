@@ -3,7 +3,7 @@
  * While a client is served, the next ones wait in the listen queue (their connect() has
  * already succeeded: the kernel completes the handshake, accept() only dequeues).
  *
- *   ref-iterative [--host 127.0.0.1] [--port 0] [--handler echo|upper]
+ *   ref-iterative [--host 127.0.0.1] [--port 0] [--handler echo|upper|rpc]
  *
  * Prints "listening <port>" once listening; SIGTERM or SIGINT ends the current client, closes
  * the listener and exits 0.
@@ -12,7 +12,7 @@
 
 int main(int argc, char** argv) {
   struct ref_config cfg;
-  ref_parse_args(argc, argv, &cfg);
+  ref_parse_args_for(argc, argv, &cfg, REF_ARG_RPC);
 
   int port = 0;
   int lfd = ref_listen(&cfg, &port);
@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
     /* Published before the flag is tested again: a stop signal from here on shuts the client
      * down, so recv() cannot block past it. */
     ref_client_fd = cfd;
-    if (!ref_stop_requested) ref_echo(cfd, cfg.upper);
+    if (!ref_stop_requested) ref_serve(cfd, cfg.handler);
     ref_client_fd = -1;
     ref_close(cfd);
   }

@@ -3,7 +3,7 @@
  * each child is an iterative server: it accepts one client, serves it to the end, and accepts
  * the next. No fork() per connection; a client beyond the N busy children waits in the backlog.
  *
- *   ref-prefork [--host 127.0.0.1] [--port 0] [--handler echo|upper] [--workers N]
+ *   ref-prefork [--host 127.0.0.1] [--port 0] [--handler echo|upper|rpc] [--workers N]
  *               [--lock none|flock|mutex|pass]
  *
  * How the children take turns at the listener (--lock):
@@ -160,7 +160,7 @@ static int read_fd(int sock) {
 }
 
 /* A child that accepts for itself (none, flock, mutex): UNP's child_main(). */
-static void child_accepting(int lfd, int upper) {
+static void child_accepting(int lfd, int handler) {
   for (;;) {
     struct sockaddr_storage peer;
     socklen_t plen = sizeof peer;
@@ -174,24 +174,24 @@ static void child_accepting(int lfd, int upper) {
       perror("accept");
       _exit(1);
     }
-    ref_echo(cfd, upper);
+    ref_serve(cfd, handler);
     ref_close(cfd);
   }
 }
 
 /* A child that is handed its clients (pass): UNP 30.9's child_main(). */
-static void child_passed(int sock, int upper) {
+static void child_passed(int sock, int handler) {
   for (;;) {
     int cfd = read_fd(sock);
     if (cfd < 0) _exit(0); /* the parent closed its end */
-    ref_echo(cfd, upper);
+    ref_serve(cfd, handler);
     ref_close(cfd);
     char idle = 1;
     if (send(sock, &idle, 1, MSG_NOSIGNAL) < 0) _exit(0);
   }
 }
 
-static pid_t child_make(int lfd, int upper, int* parent_sock) {
+static pid_t child_make(int lfd, int handler, int* parent_sock) {
   int sv[2] = {-1, -1};
   if (lock_kind == LOCK_PASS && socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
     perror("socketpair");
@@ -214,9 +214,9 @@ static pid_t child_make(int lfd, int upper, int* parent_sock) {
     if (lock_kind == LOCK_PASS) {
       ref_close(lfd); /* the parent accepts; this child only talks to its clients */
       ref_close(sv[0]);
-      child_passed(sv[1], upper);
+      child_passed(sv[1], handler);
     }
-    child_accepting(lfd, upper);
+    child_accepting(lfd, handler);
   }
   if (lock_kind == LOCK_PASS) ref_close(sv[1]);
   *parent_sock = sv[0];
@@ -275,7 +275,7 @@ static int parent_passing(int lfd, struct child* children, int n) {
 
 int main(int argc, char** argv) {
   struct ref_config cfg;
-  ref_parse_args_for(argc, argv, &cfg, REF_ARG_WORKERS | REF_ARG_LOCK);
+  ref_parse_args_for(argc, argv, &cfg, REF_ARG_WORKERS | REF_ARG_LOCK | REF_ARG_RPC);
   if (strcmp(cfg.lock, "flock") == 0) lock_kind = LOCK_FLOCK;
   if (strcmp(cfg.lock, "mutex") == 0) lock_kind = LOCK_MUTEX;
   if (strcmp(cfg.lock, "pass") == 0) lock_kind = LOCK_PASS;
@@ -297,7 +297,7 @@ int main(int argc, char** argv) {
 
   struct child children[REF_MAX_WORKERS];
   for (int i = 0; i < cfg.workers; i++) {
-    children[i].pid = child_make(lfd, cfg.upper, &children[i].sock);
+    children[i].pid = child_make(lfd, cfg.handler, &children[i].sock);
     children[i].idle = 1;
   }
   ref_announce(port);

@@ -2,7 +2,7 @@
  * ref-prethread: the prethreaded servers of UNP chapter 30 — a pool of threads created once, at
  * start, that serve every client; no thread is created per connection.
  *
- *   ref-prethread [--host 127.0.0.1] [--port 0] [--handler echo|upper] [--workers N] [--lock mutex|main]
+ *   ref-prethread [--host 127.0.0.1] [--port 0] [--handler echo|upper|rpc] [--workers N] [--lock mutex|main]
  *
  * --workers: threads in the pool (default: one per CPU).
  *
@@ -26,7 +26,7 @@
 static const char* const locks[] = {"mutex", "main", NULL};
 
 static int lfd = -1;
-static int upper = 0;
+static int handler = 0;
 
 /* --lock mutex */
 static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -59,7 +59,7 @@ static void* thread_mutex(void* arg) {
       fprintf(stderr, "accept: %s\n", strerror(err));
       exit(1);
     }
-    ref_echo(cfd, upper);
+    ref_serve(cfd, handler);
     ref_close(cfd);
   }
 }
@@ -74,7 +74,7 @@ static void* thread_main(void* arg) {
     queued--;
     check(pthread_cond_signal(&room_cond), "pthread_cond_signal");
     check(pthread_mutex_unlock(&clifd_mutex), "pthread_mutex_unlock");
-    ref_echo(cfd, upper);
+    ref_serve(cfd, handler);
     ref_close(cfd);
   }
   return NULL;
@@ -103,9 +103,9 @@ static int accept_and_hand_over(void) {
 
 int main(int argc, char** argv) {
   struct ref_config cfg;
-  ref_parse_args_locks(argc, argv, &cfg, REF_ARG_WORKERS | REF_ARG_LOCK, locks);
+  ref_parse_args_locks(argc, argv, &cfg, REF_ARG_WORKERS | REF_ARG_LOCK | REF_ARG_RPC, locks);
   int with_mutex = strcmp(cfg.lock, "mutex") == 0;
-  upper = cfg.upper;
+  handler = cfg.handler;
 
   int port = 0;
   lfd = ref_listen(&cfg, &port);

@@ -1,6 +1,7 @@
 /*
  * What the reference servers share, in the spirit of Stevens' unp.h: argument parsing,
- * socket -> bind -> listen, the echo loop with short writes handled, and the stop signals.
+ * socket -> bind -> listen, the echo loop with short writes handled, UNP ch. 30's web_child()
+ * (--handler rpc: a request naming a size, that many bytes back, close), and the stop signals.
  * Everything is static inline so each program stays one translation unit and unused helpers
  * cost no warning.
  *
@@ -35,14 +36,21 @@
 struct ref_config {
   const char* host;
   int port;
-  int upper;        /* --handler upper: echo with ASCII a-z turned into A-Z */
+  int handler;      /* --handler: REF_ECHO, REF_UPPER (echo with ASCII a-z as A-Z) or REF_RPC */
+  int upper;        /* handler == REF_UPPER (the labs' echo loops test this) */
   int workers;      /* --workers N (pool servers): processes forked at start; default: CPUs */
   const char* lock; /* --lock KIND (ref-prefork: none|flock|mutex|pass; ref-prethread: mutex|main) */
 };
 
+/* The handlers (--handler echo|upper|rpc). */
+#define REF_ECHO 0
+#define REF_UPPER 1
+#define REF_RPC 2
+
 /* The arguments a program takes beyond --host, --port and --handler (ref_parse_args_for). */
 #define REF_ARG_WORKERS 1
 #define REF_ARG_LOCK 2
+#define REF_ARG_RPC 4 /* --handler rpc is served (the reference servers; the labs only echo) */
 #define REF_MAX_WORKERS 64
 
 /* Set by the SIGTERM/SIGINT handler; the loops test it after every EINTR. */
@@ -56,9 +64,54 @@ static volatile sig_atomic_t ref_client_fd = -1;
 /* ref-prefork's lock kinds, the first the default (ref_parse_args_for). */
 static const char* const ref_prefork_locks[] = {"none", "flock", "mutex", "pass", NULL};
 
+/* --handler rpc, the protocol of posix-servers' rpc handler (native/core/service.h): the request is
+ * 1 to 7 ASCII decimal digits and '\n', naming a reply size up to REF_RPC_MAX_REPLY; the reply is
+ * the first that-many bytes of chargen's stream (RFC 864: line N is the 72 printable characters
+ * from character N mod 95, then CR LF), then the server closes. Anything else: closed, no reply. */
+#define REF_RPC_REQUEST_MAX 8
+#define REF_RPC_MAX_REPLY (1024 * 1024)
+#define REF_CHARGEN_LINE 74
+#define REF_CHARGEN_CYCLE (95 * REF_CHARGEN_LINE)
+
+/* The stream's one cycle, filled once at start (ref_parse_args_locks), before any fork or thread. */
+static char ref_chargen_cycle[REF_CHARGEN_CYCLE];
+
+static inline void ref_chargen_init(void) {
+  for (int i = 0; i < REF_CHARGEN_CYCLE; i++) {
+    int line = i / REF_CHARGEN_LINE, col = i % REF_CHARGEN_LINE;
+    ref_chargen_cycle[i] = col < 72 ? (char)(' ' + (line + col) % 95) : col == 72 ? '\r' : '\n';
+  }
+}
+
+/* n bytes of the stream from position pos (< REF_CHARGEN_CYCLE) into out. */
+static inline void ref_chargen_fill(char* out, size_t pos, size_t n) {
+  while (n > 0) {
+    size_t run = REF_CHARGEN_CYCLE - pos;
+    if (run > n) run = n;
+    memcpy(out, ref_chargen_cycle + pos, run);
+    out += run;
+    n -= run;
+    pos = 0;
+  }
+}
+
+/* Takes n more request bytes (never more than REF_RPC_REQUEST_MAX - *len). Returns the reply size
+ * once the '\n' is the last of them, -1 while more is needed, -2 when the request is malformed. */
+static inline long ref_rpc_feed(const char* data, size_t n, size_t* len, long* size) {
+  for (size_t i = 0; i < n; i++) {
+    char c = data[i];
+    if (c == '\n') return (*len == 0 || i + 1 != n) ? -2 : *size;
+    if (c < '0' || c > '9' || *len == REF_RPC_REQUEST_MAX - 1) return -2;
+    *size = *size * 10 + (c - '0');
+    if (*size > REF_RPC_MAX_REPLY) return -2;
+    ++*len;
+  }
+  return -1;
+}
+
 static inline void ref_usage(const char* prog, int extra, const char* const* locks) {
-  fprintf(stderr, "usage: %s [--host 127.0.0.1] [--port 0] [--handler echo|upper]%s", prog,
-          (extra & REF_ARG_WORKERS) ? " [--workers N]" : "");
+  fprintf(stderr, "usage: %s [--host 127.0.0.1] [--port 0] [--handler echo|upper%s]%s", prog,
+          (extra & REF_ARG_RPC) ? "|rpc" : "", (extra & REF_ARG_WORKERS) ? " [--workers N]" : "");
   if (extra & REF_ARG_LOCK) {
     fprintf(stderr, " [--lock ");
     for (int k = 0; locks[k] != NULL; k++) fprintf(stderr, "%s%s", k > 0 ? "|" : "", locks[k]);
@@ -74,6 +127,7 @@ static inline void ref_parse_args_locks(int argc, char** argv, struct ref_config
                                         const char* const* locks) {
   cfg->host = "127.0.0.1";
   cfg->port = 0;
+  cfg->handler = REF_ECHO;
   cfg->upper = 0;
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   cfg->workers = cpus < 1 ? 1 : cpus > REF_MAX_WORKERS ? REF_MAX_WORKERS : (int)cpus;
@@ -99,11 +153,14 @@ static inline void ref_parse_args_locks(int argc, char** argv, struct ref_config
       cfg->port = (int)p;
     } else if (strcmp(opt, "--handler") == 0) {
       if (strcmp(val, "echo") == 0)
-        cfg->upper = 0;
+        cfg->handler = REF_ECHO;
       else if (strcmp(val, "upper") == 0)
-        cfg->upper = 1;
+        cfg->handler = REF_UPPER;
+      else if ((extra & REF_ARG_RPC) && strcmp(val, "rpc") == 0)
+        cfg->handler = REF_RPC;
       else {
-        fprintf(stderr, "%s: --handler must be echo or upper, got '%s'\n", argv[0], val);
+        fprintf(stderr, "%s: --handler must be echo, upper%s, got '%s'\n", argv[0],
+                (extra & REF_ARG_RPC) ? " or rpc" : "", val);
         exit(2);
       }
     } else if ((extra & REF_ARG_WORKERS) && strcmp(opt, "--workers") == 0) {
@@ -129,6 +186,8 @@ static inline void ref_parse_args_locks(int argc, char** argv, struct ref_config
       ref_usage(argv[0], extra, locks);
     }
   }
+  cfg->upper = cfg->handler == REF_UPPER;
+  if (cfg->handler == REF_RPC) ref_chargen_init();
 }
 
 static inline void ref_parse_args_for(int argc, char** argv, struct ref_config* cfg, int extra) {
@@ -287,6 +346,46 @@ static inline int ref_echo(int fd, int upper) {
       return -1;
     }
   }
+}
+
+/* UNP's web_child(), blocking: read the request, send the reply; the caller closes. Returns 0
+ * when the reply is out (or the client asked nothing), -1 otherwise. */
+static inline int ref_rpc(int fd) {
+  char buf[REF_BUFSIZE];
+  size_t len = 0;
+  long size = 0, want;
+  for (;;) {
+    ssize_t n = recv(fd, buf, REF_RPC_REQUEST_MAX - len, 0);
+    if (n == 0) return len == 0 ? 0 : -1;
+    if (n < 0) {
+      if (errno == EINTR) {
+        if (ref_stop_requested) return 0;
+        continue;
+      }
+      if (errno != ECONNRESET) perror("recv");
+      return -1;
+    }
+    want = ref_rpc_feed(buf, (size_t)n, &len, &size);
+    if (want == -2) return -1;
+    if (want >= 0) break;
+  }
+  size_t pos = 0;
+  while (want > 0) {
+    size_t chunk = (size_t)want < sizeof buf ? (size_t)want : sizeof buf;
+    ref_chargen_fill(buf, pos, chunk);
+    if (ref_send_all(fd, buf, chunk) < 0) {
+      if (errno != EPIPE && errno != ECONNRESET && !ref_stop_requested) perror("send");
+      return -1;
+    }
+    pos = (pos + chunk) % REF_CHARGEN_CYCLE;
+    want -= (long)chunk;
+  }
+  return 0;
+}
+
+/* One client, blocking, with the --handler chosen. */
+static inline int ref_serve(int fd, int handler) {
+  return handler == REF_RPC ? ref_rpc(fd) : ref_echo(fd, handler == REF_UPPER);
 }
 
 /* accept() errors that concern one client, or a passing shortage, not the server (UNP 5.11,

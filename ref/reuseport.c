@@ -4,7 +4,7 @@
  * spreads new connections over the listeners by a hash, so no process wakes for a connection
  * another one takes.
  *
- *   ref-reuseport [--host 127.0.0.1] [--port 0] [--handler echo|upper] [--workers N]
+ *   ref-reuseport [--host 127.0.0.1] [--port 0] [--handler echo|upper|rpc] [--workers N]
  *
  * As nginx's master does, the parent opens the N listeners (SO_REUSEPORT set before each bind, as
  * every socket of the group must; the first one's bind picks the port for the others) and forks
@@ -22,7 +22,7 @@
 
 int main(int argc, char** argv) {
   struct ref_config cfg;
-  ref_parse_args_for(argc, argv, &cfg, REF_ARG_WORKERS);
+  ref_parse_args_for(argc, argv, &cfg, REF_ARG_WORKERS | REF_ARG_RPC);
 
   int port = 0;
   int listeners[REF_MAX_WORKERS];
@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
         if (j != i) ref_close(listeners[j]);
       }
       ref_listen_fd = listeners[i]; /* the stop handler shuts it down */
-      _exit(ref_epoll_serve(listeners[i], cfg.upper, &wait_mask));
+      _exit(ref_epoll_serve(listeners[i], cfg.handler, &wait_mask));
     }
     forked++;
   }

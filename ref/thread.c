@@ -1,7 +1,7 @@
 /*
  * ref-thread: the threaded server of UNP chapter 26 — one detached pthread per connection.
  *
- *   ref-thread [--host 127.0.0.1] [--port 0] [--handler echo|upper]
+ *   ref-thread [--host 127.0.0.1] [--port 0] [--handler echo|upper|rpc]
  *
  * Each worker receives its own heap-allocated argument (UNP figure 26.4's fix): passing &cfd,
  * the main thread's variable, would let the next accept() overwrite it before the new thread
@@ -17,21 +17,21 @@
 
 struct worker_arg {
   int cfd;
-  int upper;
+  int handler;
 };
 
 static void* worker(void* p) {
   /* Copied and freed first: from here on the thread owns nothing on the heap. */
   struct worker_arg arg = *(struct worker_arg*)p;
   free(p);
-  ref_echo(arg.cfd, arg.upper);
+  ref_serve(arg.cfd, arg.handler);
   ref_close(arg.cfd);
   return NULL;
 }
 
 int main(int argc, char** argv) {
   struct ref_config cfg;
-  ref_parse_args(argc, argv, &cfg);
+  ref_parse_args_for(argc, argv, &cfg, REF_ARG_RPC);
 
   int port = 0;
   int lfd = ref_listen(&cfg, &port);
@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
       continue;
     }
     arg->cfd = cfd;
-    arg->upper = cfg.upper;
+    arg->handler = cfg.handler;
 
     /* A new thread inherits its creator's signal mask: block everything around the creation. */
     int rc = pthread_sigmask(SIG_BLOCK, &all, &old);

@@ -98,6 +98,85 @@ test('bench holds epoll and prethread against their C references; a pool gets no
   expect(row('ref-prethread', 65)).toBeUndefined();
 });
 
+test("bench --workload rpc: the UNP table, with the server CPU per connection from /proc and each pool worker's share", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-'));
+  const json = join(dir, 'rpc.json');
+  const svg = join(dir, 'rpc.svg');
+  const models = ['fork', 'prefork', 'prethread-main', 'epoll', 'node', 'ref-prefork'];
+  const r = spawnSync(
+    process.execPath,
+    [
+      join(__dirname, '..', 'dist', 'cli', 'main.js'),
+      'bench',
+      '--workload',
+      'rpc',
+      '--models',
+      models.join(','),
+      '--duration',
+      '0.3',
+      '--repeat',
+      '1',
+      '--json',
+      json,
+      '--svg',
+      svg,
+    ],
+    { encoding: 'utf8', timeout: 90000 },
+  );
+  expect(r.status).toBe(0);
+  const report = JSON.parse(readFileSync(json, 'utf8')) as BenchReport;
+  expect(report.config).toMatchObject({ workloads: ['rpc'], replyBytes: 4000, churnClients: 4 });
+  expect(report.rounds.map((x) => `${x.model} ${x.kind} ${x.connections}`)).toEqual(models.map((m) => `${m} rpc 4`));
+  const cpuPerConn = new Map<string, number>();
+  for (const round of report.rounds) {
+    expect(round.result.messages).toBeGreaterThan(0);
+    expect(round.result.verifyFailures).toBe(0);
+    expect(round.result.bytes).toBe(round.result.messages * 4000);
+    expect(round.serverCpuMs).toBeGreaterThan(0);
+    cpuPerConn.set(round.model, round.serverCpuMs / round.result.connects);
+    if (round.model === 'node' || round.model.startsWith('ref-')) {
+      expect(round.hostCpuMs).toBeUndefined(); // Node is the server, or there is no Node
+    } else {
+      // The hosting Node process's own threads: part of the tree's time, never more.
+      expect(round.hostCpuMs).toBeGreaterThanOrEqual(0);
+      expect(round.hostCpuMs!).toBeLessThanOrEqual(round.serverCpuMs);
+    }
+    if (round.model === 'prefork' || round.model === 'prethread-main') {
+      // A worker per client (4), and every connection made was taken by one of them.
+      expect(round.perWorker).toHaveLength(4);
+      expect(round.perWorker!.reduce((a, b) => a + b, 0)).toBe(round.result.connects);
+    } else {
+      expect(round.perWorker).toBeUndefined(); // no pool (fork, epoll, node), or no count kept (a C reference)
+    }
+  }
+  // A process created and reaped per connection costs more CPU than a pool member's loop: by
+  // about 50× here (BENCHMARKS.md), so the order holds however loaded the machine is.
+  expect(cpuPerConn.get('fork')!).toBeGreaterThan(cpuPerConn.get('prefork')!);
+  // UNP, model, design, rpc/s (min–max), × ref, CPU µs/conn, w/o Node, × fork, per worker, churn conns/s, churn CPU µs/conn, churn × fork
+  const line = (model: string) => r.stdout.split('\n').find((l) => new RegExp(`^\\S+\\s+${model}\\s{2}`).test(l))!;
+  expect(r.stdout).toMatch(
+    /^UNP\s+model\s+design\s+rpc\/s \(min–max\)\s+× ref\s+CPU µs\/conn\s+w\/o Node\s+× fork\s+per worker\s/m,
+  );
+  const num = '[\\d,]+(\\.\\d+)?';
+  // fork: no × ref (ref-fork did not run), CPU µs/conn, w/o Node, × fork 1 against itself, no pool.
+  expect(line('fork')).toMatch(
+    new RegExp(`^1\\s+fork\\s+fork per connection\\s+${num} \\(${num}–${num}\\)\\s+${num}\\s+${num}\\s+1\\s+—\\s*$`),
+  );
+  // prefork: × ref-prefork, CPU µs/conn, w/o Node, × fork, 4 workers' shares.
+  expect(line('prefork')).toMatch(
+    new RegExp(
+      `^2\\s+prefork\\s+prefork, all in accept\\s+${num} \\(${num}–${num}\\)\\s+${num}\\s+${num}\\s+${num}\\s+${num}\\s+\\d+–\\d+ \\(4\\)\\s*$`,
+    ),
+  );
+  expect(line('prethread-main')).toMatch(/^8\s+prethread-main\s+prethread, main accepts\s.*\d+–\d+ \(4\)\s*$/);
+  // A C reference: no Node to leave out, no per-worker count.
+  expect(line('ref-prefork')).toMatch(
+    /^2\s+ref-prefork\s+prefork, all in accept \(C\)\s+[\d,]+ \([\d,]+–[\d,]+\)\s+[\d,]+\s+—\s+[\d.,]+\s+—\s*$/,
+  );
+  expect(line('epoll')).toMatch(/^—\s+epoll\s+epoll event loop\s/);
+  expect(readFileSync(svg, 'utf8')).toMatch(/rpc replies\/s \(4000 bytes each[\s\S]*server CPU µs per connection, rpc/);
+});
+
 test('bench --sustained: rounds on one server per model, new connections each round, migrations counted', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bench-'));
   const json = join(dir, 'sustained.json');

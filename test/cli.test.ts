@@ -164,7 +164,7 @@ describe('serve flags', () => {
     expect(() => parseServeArgs(['--', 'cat'])).toThrow(/arguments after -- are the program of --exec: 'cat'/);
     expect(() => parseServeArgs(['--exec-stderr', 'socket'])).toThrow(/--exec-stderr applies only with --exec/);
     expect(() => parseServeArgs(['--handler', 'exec'])).toThrow(
-      /--handler must be one of echo, upper, discard, chargen, daytime, time/,
+      /--handler must be one of echo, upper, discard, chargen, daytime, time, rpc/,
     );
     expect(() => parseServeArgs(['--max-per-source', '-1'])).toThrow(/--max-per-source must be from 0 to 4096/);
   });
@@ -177,6 +177,20 @@ describe('serve flags', () => {
     });
     expect(() => parseBenchArgs(['--models', 'fork,apache'])).toThrow(/unknown model 'apache'/);
     expect(() => parseBenchArgs(['--repeat', '0'])).toThrow(/--repeat/);
+  });
+
+  test("bench --workload: today's runs by default; rpc brings the UNP table's designs unless --models names others", () => {
+    expect(parseBenchArgs([])!.config).toMatchObject({ workloads: ['pingpong', 'churn'], replyBytes: 4000 });
+    const rpc = parseBenchArgs(['--workload', 'rpc', '--reply-bytes', '0'])!.config;
+    expect(rpc).toMatchObject({ workloads: ['rpc'], replyBytes: 0 });
+    expect(rpc.models).toEqual(expect.arrayContaining(['prefork-flock', 'prethread-main', 'ref-prefork-pass', 'cluster-none']));
+    expect(rpc.models).not.toContain('socat');
+    expect(parseBenchArgs(['--workload', 'churn,rpc', '--models', 'fork,ref-fork'])!.config.models).toEqual(['fork', 'ref-fork']);
+    expect(() => parseBenchArgs(['--workload', 'web'])).toThrow(/unknown workload 'web'/);
+    expect(() => parseBenchArgs(['--workload', 'rpc', '--models', 'fork,socat'])).toThrow(/socat cannot serve rpc/);
+    expect(() => parseBenchArgs(['--reply-bytes', '10'])).toThrow(/--reply-bytes applies only with --workload rpc/);
+    expect(() => parseBenchArgs(['--workload', 'rpc', '--reply-bytes', '1048577'])).toThrow(/--reply-bytes/);
+    expect(() => parseBenchArgs(['--sustained', '--workload', 'rpc'])).toThrow(/--workload does not apply with --sustained/);
   });
 
   test('bench --sustained flags: its own defaults, one connection count, no comparison-only flags', () => {

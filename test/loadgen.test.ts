@@ -196,6 +196,86 @@ test('a refused port counts connect errors and still ends on time', async () => 
   expect(r.durationMs).toBeLessThan(500);
 });
 
+/** The first n bytes of RFC 864's stream: what the rpc handler replies. */
+function chargenPrefix(n: number): Buffer {
+  const out = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) {
+    const line = Math.floor(i / 74) % 95;
+    const col = i % 74;
+    out[i] = col < 72 ? 0x20 + ((line + col) % 95) : col === 72 ? 0x0d : 0x0a;
+  }
+  return out;
+}
+
+describe("rpc mode: UNP ch. 30's client against the rpc handler", () => {
+  test.each([
+    ['the thread model', 'thread'],
+    ['the epoll model', 'epoll'],
+  ] as const)('%s: 4 clients, 4000-byte replies, every byte checked; the server books agree', async (_what, model) => {
+    const server = await startServer({ model, handler: 'rpc' });
+    try {
+      const before = taskCount();
+      const r = await runLoad({ mode: 'rpc', port: port(server), connections: 4, size: 4000, durationMs: 300 });
+      expectHealthy(r, 4000);
+      expect(r.connects).toBe(r.messages); // every connection made was one whole exchange
+      await waitFor(() => server.stats().closed === r.connects, 5000, 'every connection to be closed');
+      expect(server.stats()).toMatchObject({ accepted: r.connects, bytesIn: r.connects * 5, bytesOut: r.connects * 4000 });
+      await waitFor(() => taskCount() <= before, 2000, 'the load thread to be gone');
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('the C reference: size 0 is an exchange too (request, EOF)', async () => {
+    const ref = await startReference('epoll', { handler: 'rpc' });
+    try {
+      const r = await runLoad({ mode: 'rpc', port: ref.port, connections: 2, size: 0, durationMs: 200 });
+      expect(r.messages).toBeGreaterThan(0);
+      expect(r.errors + r.resets + r.verifyFailures).toBe(0);
+      expect(r.bytes).toBe(0);
+    } finally {
+      await ref.close();
+    }
+  });
+
+  test('an echo server answers the request with the request: every reply fails verification', async () => {
+    const echo = await startServer({ model: 'thread' });
+    try {
+      const r = await runLoad({ mode: 'rpc', port: port(echo), connections: 2, size: 4000, durationMs: 200 });
+      expect(r.messages).toBe(0);
+      expect(r.verifyFailures).toBeGreaterThan(0);
+    } finally {
+      await echo.close({ timeoutMs: 0 });
+    }
+  });
+
+  test('a server that sends one byte too few, or one too many, is caught', async () => {
+    const make = (delta: number) =>
+      createServer((s: Socket) => {
+        s.once('data', (d) => {
+          const n = Number(d.toString().trim());
+          s.end(chargenPrefix(n + delta));
+        });
+        s.on('error', () => undefined);
+      });
+    for (const [delta, field] of [
+      [-1, 'resets'],
+      [1, 'verifyFailures'],
+    ] as const) {
+      const srv = make(delta);
+      await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+      try {
+        const p = (srv.address() as { port: number }).port;
+        const r = await runLoad({ mode: 'rpc', port: p, connections: 2, size: 100, durationMs: 200 });
+        expect(r.messages).toBe(0);
+        expect(r[field]).toBeGreaterThan(0);
+      } finally {
+        await new Promise<void>((r) => srv.close(() => r()));
+      }
+    }
+  });
+});
+
 describe('bad options throw before anything starts', () => {
   const base = { mode: 'pingpong' as const, port: 9 };
   test.each([
@@ -209,6 +289,8 @@ describe('bad options throw before anything starts', () => {
     [{ ...base, connections: 10001 }, RangeError, /"connections".*10001/],
     [{ ...base, size: 0 }, RangeError, /"size".*0/],
     [{ ...base, size: 1024 * 1024 + 1 }, RangeError, /"size".*1048577/],
+    [{ ...base, mode: 'rpc', size: -1 }, RangeError, /"size".*-1/],
+    [{ ...base, mode: 'rpc', size: 1024 * 1024 + 1 }, RangeError, /"size".*1048577/],
     [{ ...base, durationMs: 1.5 }, RangeError, /"durationMs".*1\.5/],
     [{ ...base, durationMs: 600001 }, RangeError, /"durationMs".*600001/],
     [{ ...base, expect: 'lower' }, TypeError, /"expect".*'lower'/],

@@ -311,7 +311,7 @@ const cases: Case[] = [
     'ERR_INVALID_ARG_VALUE',
     { model: 'iterative', handler: 'rot13' },
     TypeError,
-    /"handler" option must be one of 'echo', 'upper', 'discard', 'chargen', 'daytime', 'time', or \{ exec: \[file, \.\.\.args\] \}\. Received 'rot13'/,
+    /"handler" option must be one of 'echo', 'upper', 'discard', 'chargen', 'daytime', 'time', 'rpc', or \{ exec: \[file, \.\.\.args\] \}\. Received 'rot13'/,
   ],
   [
     'handler an array',
@@ -437,7 +437,7 @@ const cases: Case[] = [
     'ERR_INVALID_ARG_VALUE',
     { model: 'thread', handler: 'daytime', labCrash: true },
     TypeError,
-    /"labCrash" option needs a handler that reads the client \(echo, upper, discard, chargen\)\. Received handler 'daytime'/,
+    /"labCrash" option needs a handler that reads the client \(echo, upper, discard, chargen, rpc\)\. Received handler 'daytime'/,
   ],
   [
     'maxPerSource negative',

@@ -26,6 +26,17 @@ const threadsOf = (pid: number) => Number(/^Threads:\s+(\d+)/m.exec(readFileSync
 const optsFor = (model: ReferenceModel, workers: number, extra: ReferenceOptions = {}): ReferenceOptions =>
   REFERENCE_POOLS.includes(model) ? { workers, ...extra } : extra;
 
+/** The first n bytes of RFC 864's stream: what the rpc handler replies. */
+function chargenPrefix(n: number): Buffer {
+  const out = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) {
+    const line = Math.floor(i / 74) % 95;
+    const col = i % 74;
+    out[i] = col < 72 ? 0x20 + ((line + col) % 95) : col === 72 ? 0x0d : 0x0a;
+  }
+  return out;
+}
+
 function refuses(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(port, '127.0.0.1');
@@ -59,6 +70,18 @@ describe.each(REFERENCE_MODELS)('ref-%s', (model) => {
     const payload = Buffer.concat([Buffer.from('hello, World! {a-z}\n'), random(4096)]);
     const expected = Buffer.from(payload.map((b) => (b >= 0x61 && b <= 0x7a ? b - 0x20 : b)));
     expect((await exchange(server.port, payload)).equals(expected)).toBe(true);
+  });
+
+  test("handler rpc: 'N\\n' gets the first N bytes of chargen's stream, then the close; a malformed request gets nothing", async () => {
+    server = await startReference(model, optsFor(model, 2, { handler: 'rpc' }));
+    for (const n of [0, 1, 4000, 1024 * 1024]) {
+      const reply = await exchange(server.port, `${n}\n`);
+      expect(reply.length).toBe(n);
+      expect(reply.equals(chargenPrefix(n))).toBe(true);
+    }
+    for (const bad of ['abc\n', '5\r\n', '1048577\n', '\n']) expect((await exchange(server.port, bad)).length).toBe(0);
+    expect((await exchange(server.port, '00\n')).length).toBe(0); // zero, with a leading zero: still a request
+    expect((await exchange(server.port, '74\n')).equals(chargenPrefix(74))).toBe(true);
   });
 
   test('close() ends the process, its children and the port; no zombie is left', async () => {
@@ -158,6 +181,21 @@ describe.each(REFERENCE_LOCKS)('ref-prefork --lock %s', (lock) => {
       await server.close();
     }
     expect(zombiesOf(process.pid)).toEqual([]);
+  });
+});
+
+describe.each([
+  ...REFERENCE_LOCKS.map((lock) => ['prefork', lock] as const),
+  ...(['mutex', 'main'] as const).map((lock) => ['prethread', lock] as const),
+])('ref-%s --lock %s --handler rpc', (model, lock) => {
+  test('3 clients at once each get their whole reply', async () => {
+    const server = await startReference(model, { workers: 2, lock, handler: 'rpc' });
+    try {
+      const replies = await Promise.all([1, 2, 3].map(() => exchange(server.port, '4000\n')));
+      for (const reply of replies) expect(reply.equals(chargenPrefix(4000))).toBe(true);
+    } finally {
+      await server.close();
+    }
   });
 });
 

@@ -6,7 +6,7 @@ import { fromNative } from '../util/errors';
 import { native } from '../addon';
 import { integerIn, numericHost, oneOf, optionsObject, port } from '../util/validate';
 
-const LOAD_MODES = ['pingpong', 'churn', 'eof'] as const satisfies readonly NativeLoadMode[];
+const LOAD_MODES = ['pingpong', 'churn', 'eof', 'rpc'] as const satisfies readonly NativeLoadMode[];
 const LOAD_EXPECTS = ['echo', 'upper'] as const satisfies readonly NativeLoadExpect[];
 type LoadMode = (typeof LOAD_MODES)[number];
 type LoadExpect = (typeof LOAD_EXPECTS)[number];
@@ -23,6 +23,9 @@ interface LoadOptions {
    * 'eof': `connections` concurrent clients, each connecting, reading until the server closes, and
    * closing, again and again: for servers that speak first and hang up (daytime, time, a program
    * per connection such as /bin/true); what they send is counted in `bytes`, not checked.
+   * 'rpc': `connections` concurrent clients, each connecting, sending the request `${size}\n`,
+   * reading the reply until the server closes, checking it is exactly `size` bytes of chargen's
+   * stream, and closing, again and again: UNP ch. 30's client, for the rpc handler.
    */
   mode: LoadMode;
   /** Numeric IPv4 or IPv6 address of the server. Default '127.0.0.1'. */
@@ -31,7 +34,7 @@ interface LoadOptions {
   port: number;
   /** Connections (pingpong) or concurrent clients (churn), 1..10000. Default 1. */
   connections?: number;
-  /** Bytes per message, 1..1048576 (1 MiB). Default 64. */
+  /** Bytes per message, 1..1048576 (1 MiB); rpc: the reply size asked for, 0..1048576. Default 64. */
   size?: number;
   /** How long new messages are started, 1..600000 ms. Default 1000. */
   durationMs?: number;
@@ -48,17 +51,17 @@ export interface LoadResult {
    * message is started; those in flight are waited for, 1.5 s at most (then they count as errors).
    */
   durationMs: number;
-  /** Completed round trips whose every byte matched (churn: completed connect + echo cycles). */
+  /** Completed round trips whose every byte matched (churn: connect + echo cycles; rpc: whole verified replies). */
   messages: number;
-  /** Payload bytes of those messages, each counted once: messages × size (eof: the bytes the server sent). */
+  /** Payload bytes of those messages, each counted once: messages × size (eof: the bytes the server sent; rpc: the replies). */
   bytes: number;
   /** Connections established. */
   connects: number;
   /** Failed connects, stalls (1.5 s without any progress), other socket errors. */
   errors: number;
-  /** ECONNRESET, EPIPE, or EOF before the whole reply. */
+  /** ECONNRESET, EPIPE, or EOF before the whole reply (rpc: a reply shorter than asked). */
   resets: number;
-  /** Replies that differed from what was expected (a wrong byte, or more bytes than sent). */
+  /** Replies that differed from what was expected (a wrong byte, or more bytes than sent; rpc: than asked). */
   verifyFailures: number;
   msgsPerSec: number;
   /** Payload throughput in one direction, in 10^6 bytes per second. */
@@ -85,7 +88,7 @@ function resolveLoadOptions(options: unknown): NativeLoadOptions {
     host,
     port: port('port', o.port, 1),
     connections: integerIn('connections', o.connections ?? 1, 1, MAX_LOAD_CONNECTIONS),
-    size: integerIn('size', o.size ?? 64, 1, MAX_LOAD_SIZE),
+    size: integerIn('size', o.size ?? 64, mode === 'rpc' ? 0 : 1, MAX_LOAD_SIZE),
     durationMs: integerIn('durationMs', o.durationMs ?? 1000, 1, MAX_LOAD_DURATION_MS),
     expect: oneOf('expect', o.expect ?? 'echo', LOAD_EXPECTS),
   };

@@ -33,8 +33,8 @@ export interface ReferenceOptions {
   host?: string;
   /** 0..65535. Default 0: the kernel picks a free port. */
   port?: number;
-  /** 'echo' (default) or 'upper' (ASCII a–z turned into A–Z). */
-  handler?: 'echo' | 'upper';
+  /** 'echo' (default), 'upper' (ASCII a–z turned into A–Z), or 'rpc' (the rpc handler's exchange, UNP ch. 30). */
+  handler?: 'echo' | 'upper' | 'rpc';
   /** prefork, reuseport: processes forked at start; prethread: threads; 1..64. Default: the number of CPUs. */
   workers?: number;
   /**
@@ -110,7 +110,7 @@ function validate(model: unknown, opts: unknown): { model: ReferenceModel; args:
   const o = optionsObject(opts, new Set(['host', 'port', 'handler', 'workers', 'lock']));
   const host = numericHost(o.host ?? '127.0.0.1');
   const listenPort = port('port', o.port ?? 0, 0);
-  const handler = oneOf('handler', o.handler ?? 'echo', ['echo', 'upper'] as const);
+  const handler = oneOf('handler', o.handler ?? 'echo', ['echo', 'upper', 'rpc'] as const);
   const args = ['--host', host, '--port', String(listenPort), '--handler', handler];
   if (o.workers !== undefined) {
     if (!REFERENCE_POOLS.includes(model as ReferenceModel)) {

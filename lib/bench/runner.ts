@@ -1,13 +1,16 @@
 // The side-by-side benchmark: every model under the same native load, in alternating rounds
 // (A B C A B C …) so that drift of a noisy machine hits all models alike; medians and spreads.
+// Workloads: ping-pong, churn (connect, echo, close) and rpc (UNP ch. 30's client: connect, ask
+// for N bytes, read them until the server closes); for the connection workloads, the server's CPU
+// time per connection (its whole process tree, from /proc) and how evenly a pool spread them.
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { availableParallelism, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { LoadResult, runLoad } from './loadgen';
-import { descendantsOf } from '../util/proc';
-import { referenceBinary, referenceCandidates, ReferenceModel, startReference } from './reference';
+import { descendantsOf, threadsCpuMs, treeCpuMs } from '../util/proc';
+import { referenceBinary, referenceCandidates, ReferenceModel, ReferenceOptions, startReference } from './reference';
 import { compiledScript } from '../paths';
 import { MAX_WORKERS } from '../server/options';
 
@@ -16,18 +19,27 @@ export const BENCH_MODELS = [
   'thread',
   'iterative',
   'prefork',
+  'prefork-flock',
+  'prefork-mutex',
+  'prefork-pass',
   'reuseport',
   'prethread',
+  'prethread-main',
   'epoll',
   'node',
   'cluster',
+  'cluster-none',
   'ref-fork',
   'ref-thread',
   'ref-iterative',
   'ref-epoll',
   'ref-prefork',
+  'ref-prefork-flock',
+  'ref-prefork-mutex',
+  'ref-prefork-pass',
   'ref-reuseport',
   'ref-prethread',
+  'ref-prethread-main',
   'socat',
   'exec',
   'prefork-exec',
@@ -48,16 +60,113 @@ const EXEC_PROGRAM = '/bin/true';
 /** What exec churn is held against (BENCHMARKS.md: the target is ≥ 0.8× it). */
 const EXEC_BASELINE: BenchModel = 'socat-exec';
 
+/**
+ * The bench's names for a model with a non-default acceptLock (prefork: 'none' is the default;
+ * prethread: 'mutex') or schedulingPolicy (cluster: 'rr'), and for the C references run with the
+ * same --lock.
+ */
+const VARIANTS: Partial<Record<BenchModel, { model: string; acceptLock?: string; schedulingPolicy?: string }>> = {
+  'prefork-flock': { model: 'prefork', acceptLock: 'flock' },
+  'prefork-mutex': { model: 'prefork', acceptLock: 'mutex' },
+  'prefork-pass': { model: 'prefork', acceptLock: 'pass' },
+  'prethread-main': { model: 'prethread', acceptLock: 'main' },
+  'cluster-none': { model: 'cluster', schedulingPolicy: 'none' },
+};
+const REF_LOCKS: Partial<Record<BenchModel, ReferenceOptions['lock']>> = {
+  'ref-prefork-flock': 'flock',
+  'ref-prefork-mutex': 'mutex',
+  'ref-prefork-pass': 'pass',
+  'ref-prethread-main': 'main',
+};
+
+/** The C program of a ref- model: ref-prefork-flock is ref-prefork with --lock flock. */
+function referenceOf(model: BenchModel): ReferenceModel {
+  return (REF_LOCKS[model] ? model.slice(4, model.lastIndexOf('-')) : model.slice(4)) as ReferenceModel;
+}
+
 /** The C reference each native model is held against. */
 export const REFERENCE_OF: Partial<Record<BenchModel, BenchModel>> = {
   fork: 'ref-fork',
   thread: 'ref-thread',
   iterative: 'ref-iterative',
   prefork: 'ref-prefork',
+  'prefork-flock': 'ref-prefork-flock',
+  'prefork-mutex': 'ref-prefork-mutex',
+  'prefork-pass': 'ref-prefork-pass',
   reuseport: 'ref-reuseport',
   prethread: 'ref-prethread',
+  'prethread-main': 'ref-prethread-main',
   epoll: 'ref-epoll',
 };
+
+/**
+ * The workloads. pingpong: persistent connections in a closed loop (--connections); churn: clients
+ * that connect, echo `size` bytes and close; rpc: UNP ch. 30's client, which connects, asks for
+ * `replyBytes` with the rpc handler's request ("4000\n"), reads the reply until the server closes,
+ * and closes. churn and rpc have `churnClients` clients at once.
+ */
+export const WORKLOADS = ['pingpong', 'churn', 'rpc'] as const;
+export type Workload = (typeof WORKLOADS)[number];
+/** UNP ch. 30's client asks each server for 4000 bytes ("client host port 5 500 4000"). */
+export const DEFAULT_REPLY_BYTES = 4000;
+
+/**
+ * The designs of UNP ch. 30 (3rd ed., figure 30.1: 0 iterative, 1 fork per client, 2–5 prefork with
+ * no lock / a file lock / a mutex / descriptor passing, 6 thread per client, 7–8 prethread with a
+ * mutex / the main thread accepting), and the designs after it, by bench model.
+ */
+export const DESIGNS: Partial<Record<BenchModel, { unp: string; design: string }>> = {
+  iterative: { unp: '0', design: 'iterative' },
+  fork: { unp: '1', design: 'fork per connection' },
+  prefork: { unp: '2', design: 'prefork, all in accept' },
+  'prefork-flock': { unp: '3', design: 'prefork, fcntl lock' },
+  'prefork-mutex': { unp: '4', design: 'prefork, shared mutex' },
+  'prefork-pass': { unp: '5', design: 'prefork, fd passing' },
+  thread: { unp: '6', design: 'thread per connection' },
+  prethread: { unp: '7', design: 'prethread, mutex' },
+  'prethread-main': { unp: '8', design: 'prethread, main accepts' },
+  epoll: { unp: '—', design: 'epoll event loop' },
+  reuseport: { unp: '—', design: 'SO_REUSEPORT epoll pool' },
+  node: { unp: '—', design: 'Node net.Server' },
+  cluster: { unp: '—', design: 'node:cluster, rr' },
+  'cluster-none': { unp: '—', design: 'node:cluster, none' },
+};
+for (const [model, ref] of Object.entries(REFERENCE_OF)) {
+  const d = DESIGNS[model as BenchModel];
+  if (d && ref) DESIGNS[ref] = { unp: d.unp, design: `${d.design} (C)` };
+}
+
+/** The models of the UNP table: what `--workload rpc` runs when no --models are given. */
+export const DESIGN_MODELS: readonly BenchModel[] = [
+  'iterative',
+  'fork',
+  'prefork',
+  'prefork-flock',
+  'prefork-mutex',
+  'prefork-pass',
+  'thread',
+  'prethread',
+  'prethread-main',
+  'epoll',
+  'reuseport',
+  'node',
+  'cluster',
+  'cluster-none',
+  'ref-iterative',
+  'ref-fork',
+  'ref-prefork',
+  'ref-prefork-flock',
+  'ref-prefork-mutex',
+  'ref-prefork-pass',
+  'ref-thread',
+  'ref-prethread',
+  'ref-prethread-main',
+  'ref-epoll',
+  'ref-reuseport',
+];
+
+/** Models that cannot serve the rpc workload: socat relays to a pipe (echo only); the exec models run a program. */
+export const NO_RPC: readonly BenchModel[] = ['socat', 'exec', 'prefork-exec', 'socat-exec', 'xinetd-exec'];
 
 /** Models that serve one client at a time: a multi-connection ping-pong would only stall. */
 export const ONE_AT_A_TIME: readonly BenchModel[] = ['iterative', 'ref-iterative'];
@@ -67,11 +176,25 @@ export const ONE_AT_A_TIME: readonly BenchModel[] = ['iterative', 'ref-iterative
  * widest run (at most MAX_WORKERS), and skip the ping-pong widths beyond that (those clients
  * would wait in the backlog for the whole run).
  */
-const WORKER_PER_CLIENT: readonly BenchModel[] = ['prefork', 'ref-prefork', 'prethread', 'ref-prethread', 'prefork-exec'];
+const WORKER_PER_CLIENT: readonly BenchModel[] = [
+  'prefork',
+  'prefork-flock',
+  'prefork-mutex',
+  'prefork-pass',
+  'ref-prefork',
+  'ref-prefork-flock',
+  'ref-prefork-mutex',
+  'ref-prefork-pass',
+  'prethread',
+  'prethread-main',
+  'ref-prethread',
+  'ref-prethread-main',
+  'prefork-exec',
+];
 
-/** The most concurrent clients a run of `config` makes. */
+/** The most concurrent clients a run of `config` makes (ping-pong widths only when ping-pong runs). */
 function widestRun(config: BenchConfig): number {
-  return Math.max(config.churnClients, ...config.connections);
+  return Math.max(config.churnClients, ...(config.workloads.includes('pingpong') ? config.connections : []));
 }
 
 export interface BenchConfig {
@@ -80,8 +203,12 @@ export interface BenchConfig {
   size: number;
   durationMs: number;
   repeat: number;
-  /** Concurrent clients of the churn run. */
+  /** Concurrent clients of the churn and rpc runs (and of the exec churn). */
   churnClients: number;
+  /** What runs: ping-pong at each width, churn, rpc (exec models: the exec churn, with churn). */
+  workloads: Workload[];
+  /** rpc: the reply size every request asks for (0..1 MiB). */
+  replyBytes: number;
 }
 
 /** What /proc showed of the server side while the load ran (peaks over 100 ms samples). */
@@ -91,8 +218,11 @@ interface ServerFootprint {
   rssMb: number;
 }
 
-/** pingpong and churn: echo servers; exec: connect and read until the program's exit closes it (load mode eof). */
-type RunKind = 'pingpong' | 'churn' | 'exec';
+/**
+ * pingpong and churn: echo servers; rpc: the rpc handler; exec: connect and read until the
+ * program's exit closes it (load mode eof).
+ */
+type RunKind = 'pingpong' | 'churn' | 'rpc' | 'exec';
 
 interface BenchRound {
   round: number;
@@ -101,6 +231,21 @@ interface BenchRound {
   connections: number;
   result: LoadResult;
   footprint: ServerFootprint;
+  /**
+   * CPU time (ms) of the server's whole process tree over the run: user + system of every live
+   * member and of the children they reaped (/proc/<pid>/stat utime, stime, cutime, cstime). For
+   * the API's models the tree's root is the Node process that hosts the server.
+   */
+  serverCpuMs: number;
+  /**
+   * The native models of the API: the part of serverCpuMs spent by the hosting Node process's own
+   * threads (its JS thread decoding the server's events, V8's and libuv's threads), i.e. every live
+   * thread of the root process but the server's (named ps-server, ps-worker, ps-pool). Absent for
+   * the C references, and for node and cluster, where Node is the server.
+   */
+  hostCpuMs?: number;
+  /** Connections each pool worker took during the run (stats().perWorker, after − before); absent without a pool or stats. */
+  perWorker?: number[];
 }
 
 export interface BenchSkip {
@@ -129,7 +274,14 @@ interface RunningServer {
   /** The root of the server's process tree (measured with its descendants). */
   pid: number;
   close(): Promise<void>;
+  /** The API's models: stats().perWorker now ([] without a pool). */
+  perWorker?(): Promise<number[]>;
+  /** The API's native models: CPU ms so far of the hosting Node process's own threads. */
+  hostCpuMs?(): number;
 }
+
+/** The threads the addon's in-process servers run on (native/core/server.h); every other thread of the host is Node's. */
+const SERVER_THREAD_PREFIX = 'ps-';
 
 function waitForLine(child: ChildProcess, pattern: RegExp, what: string, timeoutMs = 10000): Promise<RegExpMatchArray> {
   return new Promise((resolve, reject) => {
@@ -266,10 +418,11 @@ async function startXinetd(): Promise<RunningServer> {
  * bench/server-process). `clients`: the most concurrent clients it will get — a prefork or
  * prethread pool (and its reference) gets a worker for each, at most MAX_WORKERS.
  */
-export async function startModel(model: BenchModel, clients = 1): Promise<RunningServer> {
+export async function startModel(model: BenchModel, clients = 1, handler: 'echo' | 'rpc' = 'echo'): Promise<RunningServer> {
   const workers = WORKER_PER_CLIENT.includes(model) ? { workers: Math.min(MAX_WORKERS, Math.max(1, clients)) } : {};
   if (model.startsWith('ref-')) {
-    const ref = await startReference(model.slice(4) as ReferenceModel, workers);
+    const lock = REF_LOCKS[model];
+    const ref = await startReference(referenceOf(model), { ...workers, handler, ...(lock ? { lock } : {}) });
     return { port: ref.port, pid: ref.pid, close: () => ref.close() };
   }
   // An external fork-per-connection peer: socat forks a child per connection that echoes.
@@ -278,19 +431,28 @@ export async function startModel(model: BenchModel, clients = 1): Promise<Runnin
   if (model === 'socat-exec') return startSocat(`EXEC:${EXEC_PROGRAM}`, 'socat EXEC');
   if (model === 'xinetd-exec') return startXinetd();
   const exec = { handler: { exec: [EXEC_PROGRAM] } };
+  const variant = VARIANTS[model] ?? { model };
   const options =
-    model === 'cluster'
-      ? { model, workers: 2, maxClients: 1000 }
+    variant.model === 'cluster'
+      ? { ...variant, workers: 2, maxClients: 1000, handler }
       : model === 'exec'
         ? { model: 'fork', maxClients: 1000, ...exec }
         : model === 'prefork-exec'
           ? { model: 'prefork', maxClients: 1000, ...workers, ...exec }
-          : { model, maxClients: 1000, ...workers };
+          : { ...variant, maxClients: 1000, ...workers, handler };
   const child = spawn(process.execPath, [compiledScript('bench/server-process'), JSON.stringify(options)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['pipe', 'pipe', 'inherit'],
   });
   const m = await waitForLine(child, /listening (\d+)/, `${model} server`);
-  return { port: Number(m[1]), pid: child.pid!, close: () => stopChild(child) };
+  const perWorker = async () => {
+    const line = waitForLine(child, /stats (\[[\d,]*\])\n/, `${model} server's stats`, 5000);
+    child.stdin!.write('stats\n');
+    return JSON.parse((await line)[1]) as number[];
+  };
+  const pid = child.pid!;
+  const hostCpuMs = () => threadsCpuMs(pid, (name) => !name.startsWith(SERVER_THREAD_PREFIX));
+  const native = variant.model !== 'node' && variant.model !== 'cluster';
+  return { port: Number(m[1]), pid, close: () => stopChild(child), perWorker, ...(native ? { hostCpuMs } : {}) };
 }
 
 function statusField(pid: number, field: string): number {
@@ -363,13 +525,34 @@ interface BenchControl {
 type Run = { kind: RunKind; connections: number };
 
 function runsOf(model: BenchModel, config: BenchConfig): Run[] {
-  if (EXEC_BENCH_MODELS.includes(model)) return [{ kind: 'exec', connections: config.churnClients }];
-  const runs: Run[] = config.connections
-    .filter((c) => c === 1 || !ONE_AT_A_TIME.includes(model))
-    .filter((c) => c <= MAX_WORKERS || !WORKER_PER_CLIENT.includes(model))
-    .map((c) => ({ kind: 'pingpong' as const, connections: c }));
-  runs.push({ kind: 'churn', connections: ONE_AT_A_TIME.includes(model) ? 1 : config.churnClients });
+  const has = (w: Workload) => config.workloads.includes(w);
+  if (EXEC_BENCH_MODELS.includes(model)) return has('churn') ? [{ kind: 'exec', connections: config.churnClients }] : [];
+  const clients = ONE_AT_A_TIME.includes(model) ? 1 : config.churnClients;
+  const runs: Run[] = !has('pingpong')
+    ? []
+    : config.connections
+        .filter((c) => c === 1 || !ONE_AT_A_TIME.includes(model))
+        .filter((c) => c <= MAX_WORKERS || !WORKER_PER_CLIENT.includes(model))
+        .map((c) => ({ kind: 'pingpong' as const, connections: c }));
+  if (has('churn')) runs.push({ kind: 'churn', connections: clients });
+  if (has('rpc') && !NO_RPC.includes(model)) runs.push({ kind: 'rpc', connections: clients });
   return runs;
+}
+
+/** The load generator's options for a run. */
+function loadOf(run: Run, config: BenchConfig, port: number) {
+  const mode = run.kind === 'exec' ? ('eof' as const) : run.kind;
+  const size = run.kind === 'rpc' ? config.replyBytes : config.size;
+  return { mode, port, connections: run.connections, size, durationMs: config.durationMs };
+}
+
+/** After the load: how long the server may still be finishing its last connections (a child's exit, its reaping). */
+const SETTLE_MS = 100;
+
+/** after − before per worker; undefined when either is missing, empty, or they differ in length. */
+function perWorkerDelta(before: number[] | undefined, after: number[] | undefined): number[] | undefined {
+  if (!before || !after || before.length !== after.length || after.length === 0) return undefined;
+  return after.map((n, i) => n - before[i]);
 }
 
 /** Why a model cannot run here, or null. */
@@ -379,7 +562,7 @@ function unavailable(model: BenchModel): string | null {
   }
   if (model === 'xinetd-exec') return xinetdAvailable() ? null : 'xinetd is not installed (apt-get install xinetd)';
   if (model.startsWith('ref-')) {
-    const ref = model.slice(4) as ReferenceModel;
+    const ref = referenceOf(model);
     if (existsSync(referenceBinary(ref))) return null;
     return (
       `its C program ref-${ref} is not here (looked in ${referenceCandidates(ref).join(', ')}): it is built with the ` +
@@ -431,7 +614,10 @@ export function machineInfo(): Machine {
   return { cpus: availableParallelism(), node: process.version, kernel, date: new Date().toISOString() };
 }
 
-/** Runs every (model, kind, connections) once per round, rounds alternating over models. */
+/**
+ * Runs every (model, kind, connections) once per round, rounds alternating over models. A model
+ * serves echo for ping-pong and churn, and is started again with the rpc handler for the rpc run.
+ */
 export async function runBench(config: BenchConfig, control: BenchControl = {}): Promise<BenchReport> {
   const { progress = () => undefined, signal } = control;
   const started = Date.now();
@@ -445,30 +631,46 @@ export async function runBench(config: BenchConfig, control: BenchControl = {}):
     for (const model of models) {
       if (aborted()) break bench;
       progress({ round, repeat: config.repeat, model, done, total, elapsedMs: Date.now() - started, etaMs: eta() });
-      // The exec churn's clients are all a prefork-exec pool ever serves at once.
-      const server = await startModel(model, EXEC_BENCH_MODELS.includes(model) ? config.churnClients : widestRun(config));
-      try {
-        for (const run of runsOf(model, config)) {
-          if (aborted()) break;
-          const stop = watchFootprint(server.pid);
-          const result = await unlessAborted(
-            runLoad({
-              mode: run.kind === 'exec' ? 'eof' : run.kind,
-              port: server.port,
+      const runs = runsOf(model, config);
+      // One server for the echo runs, one for rpc: the handler is fixed when a server starts.
+      for (const handler of ['echo', 'rpc'] as const) {
+        const mine = runs.filter((r) => (r.kind === 'rpc') === (handler === 'rpc'));
+        if (mine.length === 0 || aborted()) continue;
+        // The exec churn's clients are all a prefork-exec pool ever serves at once.
+        const clients = EXEC_BENCH_MODELS.includes(model) ? config.churnClients : widestRun(config);
+        const server = await startModel(model, clients, handler);
+        try {
+          for (const run of mine) {
+            if (aborted()) break;
+            const before = await server.perWorker?.();
+            const cpuBefore = treeCpuMs(server.pid);
+            const hostBefore = server.hostCpuMs?.();
+            const stop = watchFootprint(server.pid);
+            const result = await unlessAborted(runLoad(loadOf(run, config, server.port)), signal);
+            const footprint = stop();
+            if (result === null) break;
+            await new Promise((r) => setTimeout(r, SETTLE_MS));
+            const serverCpuMs = treeCpuMs(server.pid) - cpuBefore;
+            const hostAfter = server.hostCpuMs?.();
+            const hostCpuMs = hostBefore !== undefined && hostAfter !== undefined ? hostAfter - hostBefore : undefined;
+            const perWorker = perWorkerDelta(before, await server.perWorker?.());
+            rounds.push({
+              round,
+              model,
+              kind: run.kind,
               connections: run.connections,
-              size: config.size,
-              durationMs: config.durationMs,
-            }),
-            signal,
-          );
-          const footprint = stop();
-          if (result === null) break;
-          rounds.push({ round, model, kind: run.kind, connections: run.connections, result, footprint });
-          done++;
-          progress({ round, repeat: config.repeat, model, done, total, elapsedMs: Date.now() - started, etaMs: eta() });
+              result,
+              footprint,
+              serverCpuMs,
+              ...(hostCpuMs !== undefined ? { hostCpuMs } : {}),
+              ...(perWorker ? { perWorker } : {}),
+            });
+            done++;
+            progress({ round, repeat: config.repeat, model, done, total, elapsedMs: Date.now() - started, etaMs: eta() });
+          }
+        } finally {
+          await server.close();
         }
-      } finally {
-        await server.close();
       }
     }
   }
@@ -492,8 +694,14 @@ interface Summary {
   model: BenchModel;
   kind: RunKind;
   connections: number;
-  /** msgs/s for pingpong, conns/s for churn and exec: median, min, max over rounds. */
+  /** msgs/s for pingpong, conns/s for churn and exec, verified replies/s for rpc: median, min, max over rounds. */
   rate: { median: number; min: number; max: number };
+  /** Server CPU time per connection in µs (serverCpuMs / connections): median, min, max over rounds. */
+  cpuPerConnUs: { median: number; min: number; max: number };
+  /** The same without the hosting Node process's own threads (median; NaN when not measured). */
+  serverOnlyCpuPerConnUs: number;
+  /** Connections per pool worker, summed over the rounds; absent without a pool's stats. */
+  perWorker?: number[];
   p50Us: number;
   p99Us: number;
   errors: number;
@@ -512,13 +720,24 @@ function summarize(report: BenchReport): Summary[] {
   const out: Summary[] = [];
   for (const rs of groups.values()) {
     // exec: a cycle completes at the program's EOF; conns/s counts cycles begun, as churn does.
-    const rate = (r: BenchRound) => (r.kind === 'pingpong' ? r.result.msgsPerSec : r.result.connsPerSec);
+    const rate = (r: BenchRound) => (r.kind === 'pingpong' || r.kind === 'rpc' ? r.result.msgsPerSec : r.result.connsPerSec);
     const rates = rs.map(rate);
+    // Rounds of a report written before CPU was measured have no serverCpuMs: NaN, shown 'n/a'.
+    const cpus = rs.map((r) => (r.result.connects > 0 ? ((r.serverCpuMs ?? NaN) * 1000) / r.result.connects : NaN));
+    const pools = rs.map((r) => r.perWorker).filter((w): w is number[] => w !== undefined && w.length > 0);
+    const perWorker = pools.length > 0 ? pools[0].map((_, i) => pools.reduce((n, w) => n + (w[i] ?? 0), 0)) : undefined;
     out.push({
       model: rs[0].model,
       kind: rs[0].kind,
       connections: rs[0].connections,
       rate: { median: median(rates), min: Math.min(...rates), max: Math.max(...rates) },
+      cpuPerConnUs: { median: median(cpus), min: Math.min(...cpus), max: Math.max(...cpus) },
+      serverOnlyCpuPerConnUs: median(
+        rs.map((r) =>
+          r.hostCpuMs !== undefined && r.result.connects > 0 ? ((r.serverCpuMs - r.hostCpuMs) * 1000) / r.result.connects : NaN,
+        ),
+      ),
+      ...(perWorker ? { perWorker } : {}),
       p50Us: median(rs.map((r) => r.result.latencyUs.p50)),
       p99Us: median(rs.map((r) => r.result.latencyUs.p99)),
       errors: rs.reduce((a, r) => a + r.result.errors + r.result.resets, 0),
@@ -582,11 +801,20 @@ export function formatTable(report: BenchReport): string {
     }
   }
   const lines = rows.length > 1 ? tableLines(rows) : [];
+  const designRows = designTableRows(report, sums);
+  if (designRows.length > 1) lines.push(...(lines.length > 0 ? [''] : []), ...tableLines(designRows, 3));
   const execRows = execTableRows(report, sums);
   if (execRows.length > 1) lines.push(...(lines.length > 0 ? [''] : []), ...tableLines(execRows));
   const notes = [
     `msgs/s: ${report.config.size}-byte ping-pong, median of ${report.config.repeat} round(s) of ${report.config.durationMs} ms; conns/s: churn with ${report.config.churnClients} clients (1 for one-at-a-time models).`,
     '× ref: against the C reference server of the same design (ref/*.c); procs/threads/RSS: peaks of the server process tree.',
+    ...(designRows.length > 1
+      ? [
+          `designs (UNP ch. 30's numbers): rpc/s: ${report.config.churnClients} clients each connect, ask for ${report.config.replyBytes} bytes ("${report.config.replyBytes}\\n"), read them until the server closes, close (verified replies per second); churn: connect, echo ${report.config.size} bytes, close.`,
+          "CPU µs/conn: user+system time of the server's whole process tree over the run (/proc: utime, stime, cutime, cstime; for the API's models the Node process hosting the server is in it), divided by the connections made; w/o Node: the same less the hosting Node process's own threads (the API's native models); × fork: how many times less than fork's (CPU µs/conn).",
+          'per worker: connections each pool worker took over the rounds (stats().perWorker), fewest–most (workers); — without a pool, and for the C references (they keep no count).',
+        ]
+      : []),
     ...(execRows.length > 1
       ? [
           `exec conns/s: ${report.config.churnClients} clients each connect and read until ${EXEC_PROGRAM}, run for the connection, has exited and the connection is closed; × ${EXEC_BASELINE}: against socat TCP-LISTEN,fork EXEC:${EXEC_PROGRAM} in the same run.`,
@@ -607,11 +835,67 @@ export function formatTable(report: BenchReport): string {
   return [...lines, '', ...notes].join('\n');
 }
 
-function tableLines(rows: string[][]): string[] {
+/** Columns before `left` are left-aligned (names), the rest right-aligned (numbers). */
+function tableLines(rows: string[][], left = 1): string[] {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  const lines = rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));
+  const lines = rows.map((r) => r.map((cell, i) => (i < left ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
   return lines;
+}
+
+// The UNP table: one line per design, its rpc and churn rates and the server's CPU per connection.
+function designTableRows(report: BenchReport, sums: Summary[]): string[][] {
+  const header = [
+    'UNP',
+    'model',
+    'design',
+    'rpc/s (min–max)',
+    '× ref',
+    'CPU µs/conn',
+    'w/o Node',
+    '× fork',
+    'per worker',
+    'churn conns/s',
+    'churn CPU µs/conn',
+    'w/o Node ',
+    'churn × fork',
+  ];
+  const rows: string[][] = [header];
+  const find = (model: BenchModel, kind: RunKind) => sums.find((s) => s.model === model && s.kind === kind);
+  const ordered = [
+    ...DESIGN_MODELS.filter((m) => report.config.models.includes(m)),
+    ...report.config.models.filter((m) => !DESIGN_MODELS.includes(m)),
+  ];
+  const forkRpc = find('fork', 'rpc');
+  const forkChurn = find('fork', 'churn');
+  const less = (base: Summary | undefined, s: Summary | undefined) =>
+    base && s ? fmt(base.cpuPerConnUs.median / s.cpuPerConnUs.median, 1) : '';
+  const spread = (s: Summary | undefined) =>
+    s?.perWorker ? `${fmt(Math.min(...s.perWorker))}–${fmt(Math.max(...s.perWorker))} (${s.perWorker.length})` : '—';
+  for (const model of ordered) {
+    const rpc = find(model, 'rpc');
+    const churn = find(model, 'churn');
+    if (!rpc && !churn) continue;
+    const refModel = REFERENCE_OF[model];
+    const ref = refModel ? find(refModel, 'rpc') : undefined;
+    const d = DESIGNS[model];
+    rows.push([
+      d?.unp ?? '—',
+      model,
+      d?.design ?? '',
+      rpc ? `${fmt(rpc.rate.median)} (${fmt(rpc.rate.min)}–${fmt(rpc.rate.max)})` : '',
+      rpc && ref ? fmt(rpc.rate.median / ref.rate.median, 2) : '',
+      rpc ? fmt(rpc.cpuPerConnUs.median) : '',
+      rpc && Number.isFinite(rpc.serverOnlyCpuPerConnUs) ? fmt(rpc.serverOnlyCpuPerConnUs) : '—',
+      less(forkRpc, rpc),
+      spread(rpc ?? churn),
+      churn ? fmt(churn.rate.median) : '',
+      churn ? fmt(churn.cpuPerConnUs.median) : '',
+      churn ? (Number.isFinite(churn.serverOnlyCpuPerConnUs) ? fmt(churn.serverOnlyCpuPerConnUs) : '—') : '',
+      less(forkChurn, churn),
+    ]);
+  }
+  return rows;
 }
 
 // The exec churn: one line per program-per-connection server, held against socat's.
@@ -650,16 +934,26 @@ function execTableRows(report: BenchReport, sums: Summary[]): string[][] {
 /** A bar chart (msgs/s per model and width, conns/s), error bars from the min–max spread. */
 export function renderSvg(report: BenchReport): string {
   const sums = summarize(report);
-  const groups: Array<{ title: string; bars: Summary[] }> = [
+  type Bar = { model: BenchModel; value: { median: number; min: number; max: number } };
+  const rates = (ss: Summary[]): Bar[] => ss.map((s) => ({ model: s.model, value: s.rate }));
+  const cpu = (ss: Summary[]): Bar[] =>
+    ss.filter((s) => Number.isFinite(s.cpuPerConnUs.median)).map((s) => ({ model: s.model, value: s.cpuPerConnUs }));
+  const groups: Array<{ title: string; bars: Bar[] }> = [
     ...report.config.connections.map((c) => ({
       title: `ping-pong msgs/s, ${c} connection${c === 1 ? '' : 's'}`,
-      bars: sums.filter((s) => s.kind === 'pingpong' && s.connections === c),
+      bars: rates(sums.filter((s) => s.kind === 'pingpong' && s.connections === c)),
     })),
-    { title: `churn conns/s`, bars: sums.filter((s) => s.kind === 'churn') },
-    { title: `exec churn conns/s (${EXEC_PROGRAM} per connection)`, bars: sums.filter((s) => s.kind === 'exec') },
+    { title: `churn conns/s`, bars: rates(sums.filter((s) => s.kind === 'churn')) },
+    {
+      title: `rpc replies/s (${report.config.replyBytes} bytes each, UNP ch. 30)`,
+      bars: rates(sums.filter((s) => s.kind === 'rpc')),
+    },
+    { title: `server CPU µs per connection, rpc (shorter is better)`, bars: cpu(sums.filter((s) => s.kind === 'rpc')) },
+    { title: `server CPU µs per connection, churn (shorter is better)`, bars: cpu(sums.filter((s) => s.kind === 'churn')) },
+    { title: `exec churn conns/s (${EXEC_PROGRAM} per connection)`, bars: rates(sums.filter((s) => s.kind === 'exec')) },
   ].filter((g) => g.bars.length > 0);
   const barH = 18;
-  const labelW = 110;
+  const labelW = 140;
   const chartW = 520;
   let y = 30;
   const parts: string[] = [];
@@ -667,11 +961,11 @@ export function renderSvg(report: BenchReport): string {
   for (const g of groups) {
     parts.push(`<text x="10" y="${y}" font-weight="bold">${esc(g.title)}</text>`);
     y += 10;
-    const max = Math.max(...g.bars.map((b) => b.rate.max));
+    const max = Math.max(...g.bars.map((b) => b.value.max));
     for (const b of g.bars) {
-      const w = (b.rate.median / max) * chartW;
-      const x0 = labelW + (b.rate.min / max) * chartW;
-      const x1 = labelW + (b.rate.max / max) * chartW;
+      const w = (b.value.median / max) * chartW;
+      const x0 = labelW + (b.value.min / max) * chartW;
+      const x1 = labelW + (b.value.max / max) * chartW;
       const colour =
         b.model.startsWith('ref-') || b.model === 'socat' || b.model === 'socat-exec' || b.model === 'xinetd-exec'
           ? '#999'
@@ -682,7 +976,7 @@ export function renderSvg(report: BenchReport): string {
         `<text x="10" y="${y + 13}">${esc(b.model)}</text>`,
         `<rect x="${labelW}" y="${y}" width="${w.toFixed(1)}" height="${barH - 4}" fill="${colour}"/>`,
         `<line x1="${x0.toFixed(1)}" x2="${x1.toFixed(1)}" y1="${y + 7}" y2="${y + 7}" stroke="#000"/>`,
-        `<text x="${(labelW + w + 6).toFixed(1)}" y="${y + 12}" font-size="11">${fmt(b.rate.median)}</text>`,
+        `<text x="${(labelW + w + 6).toFixed(1)}" y="${y + 12}" font-size="11">${fmt(b.value.median)}</text>`,
       );
       y += barH;
     }

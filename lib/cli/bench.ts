@@ -8,7 +8,12 @@ import {
   BenchConfig,
   BenchModel,
   BenchProgress,
+  DEFAULT_REPLY_BYTES,
+  DESIGN_MODELS,
   EXEC_BENCH_MODELS,
+  NO_RPC,
+  Workload,
+  WORKLOADS,
   formatDuration,
   formatTable,
   renderSvg,
@@ -46,6 +51,8 @@ const DEFAULT_BENCH: BenchConfig = {
   durationMs: 1000,
   repeat: 3,
   churnClients: 4,
+  workloads: ['pingpong', 'churn'],
+  replyBytes: DEFAULT_REPLY_BYTES,
 };
 
 /** --sustained: the defaults reproduce issue #12's run (50 new connections × 2 s, 10 rounds). */
@@ -72,7 +79,10 @@ export const BENCH: Command = {
       name: 'models',
       value: 'LIST',
       default: DEFAULT_BENCH.models.join(','),
-      help: `comma-separated, of ${BENCH_MODELS.join(', ')}`,
+      help:
+        `comma-separated, of ${BENCH_MODELS.join(', ')}. -flock, -mutex, -pass, -main: that acceptLock ` +
+        `(prefork: 'none' otherwise; prethread: 'mutex'); cluster-none: schedulingPolicy 'none'. ` +
+        `When --workload has rpc and --models is not given: ${DESIGN_MODELS.join(',')}`,
       parse: (text, flag) => {
         const models = text.split(',');
         for (const m of models) {
@@ -90,7 +100,32 @@ export const BENCH: Command = {
       help: 'ping-pong widths: concurrent connections, comma-separated',
       parse: list(integer(1, 10000)),
     },
+    {
+      name: 'workload',
+      value: 'LIST',
+      default: DEFAULT_BENCH.workloads.join(','),
+      help:
+        'comma-separated, of pingpong (--connections wide), churn (connect, echo --size bytes, close), rpc ' +
+        "(UNP ch. 30's client: connect, ask for --reply-bytes, read them until the server closes); the exec " +
+        'models run their exec churn with churn',
+      parse: (text, flag) => {
+        const list = text.split(',');
+        for (const w of list) {
+          if (!(WORKLOADS as readonly string[]).includes(w)) {
+            throw new Error(`${flag}: unknown workload '${w}' (known: ${WORKLOADS.join(', ')})`);
+          }
+        }
+        return [...new Set(list)] as Workload[];
+      },
+    },
     { name: 'size', value: 'BYTES', default: String(DEFAULT_BENCH.size), help: 'bytes per message', parse: integer(1, 1 << 20) },
+    {
+      name: 'reply-bytes',
+      value: 'BYTES',
+      default: String(DEFAULT_BENCH.replyBytes),
+      help: "rpc: the reply each request asks for, 0..1048576 (UNP ch. 30's runs ask for 4000)",
+      parse: integer(0, 1 << 20),
+    },
     {
       name: 'duration',
       value: 'SECONDS',
@@ -109,7 +144,7 @@ export const BENCH: Command = {
       name: 'churn-clients',
       value: 'N',
       default: String(DEFAULT_BENCH.churnClients),
-      help: 'concurrent clients of the connect-echo-close run, and of the exec churn',
+      help: 'concurrent clients of the churn and rpc runs, and of the exec churn',
       parse: integer(1, 1000),
     },
     {
@@ -134,11 +169,13 @@ export const BENCH: Command = {
   notes: [
     'Each model runs in a process of its own, in alternating rounds. exec, socat-exec and xinetd-exec run',
     '/bin/true for each connection (the exec churn: connect, read until the program has exited).',
+    'The connection workloads (churn, rpc) report the server CPU time per connection (its whole process',
+    "tree, from /proc) and how evenly a pool's workers took them, in a table numbered as UNP ch. 30's designs.",
     'Ctrl-C stops the benchmark and',
     'writes what was measured until then (the report says it was interrupted); exit code 130.',
     `With --sustained the defaults are --models ${DEFAULT_SUSTAINED.models.join(',')}`,
     `--connections ${DEFAULT_SUSTAINED.connections} (one number: new connections per round) --duration ${DEFAULT_SUSTAINED.durationMs / 1000};`,
-    '--repeat, --churn-clients and --svg do not apply.',
+    '--repeat, --churn-clients, --workload, --reply-bytes and --svg do not apply.',
   ],
 };
 
@@ -155,13 +192,33 @@ interface BenchArgs {
 export function parseBenchArgs(argv: string[]): BenchArgs | null {
   const { help, values: v, given } = parseCommand(BENCH, argv);
   if (help) return null;
+  const workloads = v.workload as Workload[];
+  const rpcOnly = workloads.length === 1 && workloads[0] === 'rpc';
+  // The UNP table's designs by default when rpc runs; named models must be able to serve something asked.
+  const models = given.has('models')
+    ? (v.models as BenchModel[])
+    : workloads.includes('rpc')
+      ? [...DESIGN_MODELS]
+      : (v.models as BenchModel[]);
+  if (rpcOnly) {
+    const cannot = models.filter((m) => NO_RPC.includes(m));
+    if (cannot.length > 0) {
+      throw new UsageError(
+        `--workload rpc: ${cannot.join(', ')} cannot serve rpc (socat relays to a pipe; the exec models run a program)`,
+      );
+    }
+  }
+  if (given.has('reply-bytes') && !workloads.includes('rpc'))
+    throw new UsageError(`--reply-bytes applies only with --workload rpc`);
   const config: BenchConfig = {
-    models: v.models as BenchModel[],
+    models,
     connections: v.connections as number[],
     size: v.size as number,
     durationMs: v.duration as number,
     repeat: v.repeat as number,
     churnClients: v['churn-clients'] as number,
+    workloads,
+    replyBytes: v['reply-bytes'] as number,
   };
   const out: BenchArgs = { config };
   if (typeof v.json === 'string') out.json = v.json;
@@ -170,7 +227,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
     if (given.has('rounds')) throw new UsageError(`--rounds applies only with --sustained`);
     return out;
   }
-  for (const flag of ['repeat', 'churn-clients', 'svg']) {
+  for (const flag of ['repeat', 'churn-clients', 'svg', 'workload', 'reply-bytes']) {
     if (given.has(flag)) throw new UsageError(`--${flag} does not apply with --sustained`);
   }
   if (given.has('connections') && config.connections.length !== 1) {

@@ -75,7 +75,7 @@ export const SERVE: Command = {
       name: 'handler',
       value: HANDLERS.join('|'),
       default: 'echo',
-      help: "how each connection is served (inetd's internal services: discard, chargen, daytime, time)",
+      help: "how each connection is served (inetd's internal services: discard, chargen, daytime, time; rpc: UNP ch. 30's 'N\\n' → N bytes, close)",
       parse: choice(HANDLERS),
     },
     { name: 'exec', help: 'fork model: run the program given after -- for each connection, on its stdin and stdout' },

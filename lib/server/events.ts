@@ -282,6 +282,18 @@ const SYSCALL_OF: Partial<Record<TraceCall, string>> = {
 /** What the record's `slot` field holds: a thread model's slot, or a pool model's worker index. */
 type SlotMeaning = 'slot' | 'worker';
 
+/** Where an event happened: its process, and its slot or worker (a module function: no closure per record). */
+function placed<T extends { pid?: number; slot?: number; worker?: number }>(
+  e: T,
+  pid: number,
+  slot: number,
+  slotIs: SlotMeaning,
+): T {
+  if (pid > 0) e.pid = pid;
+  if (slot >= 0) e[slotIs] = slot;
+  return e;
+}
+
 function decodeOne(buf: Buffer, rec: number, slotIs: SlotMeaning): NativeEvent | null {
   const { F, typeOf, traceCallOf, disconnectReasonOf, rejectReasonOf } = layout();
   const id = buf.readUInt32LE(rec + F.id);
@@ -290,19 +302,14 @@ function decodeOne(buf: Buffer, rec: number, slotIs: SlotMeaning): NativeEvent |
   const code = buf.readInt32LE(rec + F.code);
   const detail = buf.readInt32LE(rec + F.detail);
   const timeNs = buf.readBigUInt64LE(rec + F.timeNs);
-  const where = <T extends { pid?: number; slot?: number; worker?: number }>(e: T): T => {
-    if (pid > 0) e.pid = pid;
-    if (slot >= 0) e[slotIs] = slot;
-    return e;
-  };
   switch (typeOf.get(buf.readUInt8(rec + F.type))) {
     case 'connection':
-      return { type: 'connection', event: where<ConnectionEvent>({ id, peer: peerOf(buf, rec) }), timeNs };
+      return { type: 'connection', event: placed<ConnectionEvent>({ id, peer: peerOf(buf, rec) }, pid, slot, slotIs), timeNs };
     case 'disconnect': {
       const bytesIn = Number(buf.readBigUInt64LE(rec + F.bytesIn));
       const bytesOut = Number(buf.readBigUInt64LE(rec + F.bytesOut));
       const reason = disconnectReasonOf.get(code) ?? 'error';
-      return { type: 'disconnect', event: where<DisconnectEvent>({ id, bytesIn, bytesOut, reason }), timeNs };
+      return { type: 'disconnect', event: placed<DisconnectEvent>({ id, bytesIn, bytesOut, reason }, pid, slot, slotIs), timeNs };
     }
     case 'reject': {
       const event: RejectEvent = { id, peer: peerOf(buf, rec), reason: rejectReasonOf.get(code) ?? 'max-clients' };
@@ -348,8 +355,10 @@ function decodeOne(buf: Buffer, rec: number, slotIs: SlotMeaning): NativeEvent |
  * Turns a byte stream into events; keeps a partial record for the next chunk. `slotIs`: what the
  * records' slot field means for this server (the pool models put their worker index there).
  */
+const EMPTY = Buffer.alloc(0);
+
 export class EventDecoder {
-  #pending: Buffer = Buffer.alloc(0);
+  #pending: Buffer = EMPTY;
   readonly #slotIs: SlotMeaning;
 
   constructor(slotIs: SlotMeaning = 'slot') {
@@ -365,7 +374,8 @@ export class EventDecoder {
       const ev = decodeOne(buf, at, this.#slotIs);
       if (ev) out.push(ev);
     }
-    this.#pending = Buffer.from(buf.subarray(whole));
+    // A copy only for a partial record (rare: the ring hands out whole records).
+    this.#pending = whole === buf.length ? EMPTY : Buffer.from(buf.subarray(whole));
     return out;
   }
 }

@@ -1,11 +1,11 @@
 // One client served by a JS model ('node' in this process, 'cluster' in a worker): the same
-// handlers (echo, upper, and inetd's discard, chargen, daytime, time: native/core/service.h),
+// handlers (echo, upper, inetd's discard, chargen, daytime, time, and rpc: native/core/service.h),
 // time limits (idle, lifetime, rate) and disconnect reasons as native/core/connection.cc, written
 // the way a Node programmer would (stream events, backpressure with pause/resume and 'drain',
 // timers).
 import type { Socket } from 'node:net';
 import type { DisconnectReason, Peer } from './events';
-import type { ResolvedOptions, ServiceName } from './options';
+import { RPC_MAX_REPLY, RPC_MAX_REQUEST, type ResolvedOptions, type ServiceName } from './options';
 
 export interface JsServePolicy {
   handler: ServiceName;
@@ -67,6 +67,26 @@ const chargenRing = (() => {
   }
   return buf;
 })();
+
+/**
+ * rpc: what the first `read` bytes of a request (those a native server's recv would take, at most
+ * RPC_MAX_REQUEST in all) make of it, as native/core/service.cc's RpcRequest::feed: 'more', the
+ * reply size, or 'malformed'. `sofar` holds the digits received before.
+ */
+function rpcFeed(sofar: number[], read: Buffer): number | 'more' | 'malformed' {
+  for (let i = 0; i < read.length; i++) {
+    const c = read[i];
+    if (c === 0x0a) {
+      if (sofar.length === 0 || i + 1 !== read.length) return 'malformed';
+      const size = Number(String.fromCharCode(...sofar));
+      return size;
+    }
+    if (c < 0x30 || c > 0x39 || sofar.length === RPC_MAX_REQUEST - 1) return 'malformed';
+    sofar.push(c);
+    if (Number(String.fromCharCode(...sofar)) > RPC_MAX_REPLY) return 'malformed';
+  }
+  return 'more';
+}
 
 /** RFC 867: one line, the syntax the RFC suggests, in UTC (as native/core/service.cc writes it). */
 const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
@@ -146,7 +166,47 @@ export class JsConnection {
       socket.on('drain', pump);
       setImmediate(pump);
     }
-    if (handler !== 'daytime' && handler !== 'time') {
+    if (handler === 'rpc') {
+      // The request, read as a native server reads it (never past its longest valid form: what
+      // follows in the same chunk is left unread); then the reply from chargen's stream, with
+      // backpressure, and the close.
+      const digits: number[] = [];
+      let received = 0;
+      socket.on('data', (chunk: Buffer) => {
+        if (received === -1) return; // the request is whole: what else comes is not read
+        const read = chunk.subarray(0, RPC_MAX_REQUEST - received);
+        received += read.length;
+        this.bytesIn += read.length;
+        onBytes?.(read.length, 0);
+        const size = rpcFeed(digits, read);
+        if (size === 'more') return;
+        received = -1;
+        if (size === 'malformed') return this.#destroy('error');
+        socket.pause();
+        let left = size;
+        let pos = 0;
+        const pump = () => {
+          while (left > 0 && !socket.destroyed) {
+            const n = Math.min(left, CHARGEN_CHUNK);
+            const piece = chargenRing.subarray(pos, pos + n);
+            pos = (pos + n) % CHARGEN_CYCLE;
+            left -= n;
+            if (!socket.write(piece, countOut(n))) return;
+          }
+          if (left === 0 && !socket.destroyed && !socket.writableEnded) {
+            this.#reason ??= 'end';
+            socket.end(() => socket.destroy());
+          }
+        };
+        socket.on('drain', pump);
+        pump();
+      });
+      socket.on('end', () => {
+        // EOF before the request was whole: nothing asked is an end, half a request an error.
+        if (received > 0) this.#reason ??= 'error';
+      });
+    }
+    if (handler !== 'daytime' && handler !== 'time' && handler !== 'rpc') {
       socket.on('data', (chunk: Buffer) => {
         this.bytesIn += chunk.length;
         onBytes?.(chunk.length, 0);
@@ -176,7 +236,8 @@ export class JsConnection {
       // we stopped reading (backpressure) sends nothing we count: it is slow too. chargen keeps
       // nothing it reads: what the client took counts instead.
       const need = Math.ceil((policy.minBytesPerSecond * policy.rateWindowMs) / 1000);
-      const moved = () => (handler === 'chargen' ? this.bytesOut : this.bytesIn);
+      const moved = () =>
+        handler === 'chargen' ? this.bytesOut : handler === 'rpc' ? this.bytesIn + this.bytesOut : this.bytesIn;
       let windowStart = 0;
       timers.push(
         setInterval(() => {

@@ -71,7 +71,8 @@ class NativeBackend implements Backend {
             if (ev.type === 'connection') this.#live.add(ev.event.id);
             else if (ev.type === 'disconnect') this.#live.delete(ev.event.id);
             else if (ev.type === 'trace' && ev.event.call === 'execve' && program !== null) ev.event.program = program;
-            sink({ type: ev.type, event: ev.event } as Parameters<EventSink>[0]);
+            // The decoded event as it is ({ type, event, timeNs }): no second object per event.
+            sink(ev as Parameters<EventSink>[0]);
           }
         }
       }

@@ -50,11 +50,28 @@ export const JS_MODELS = ['node', 'cluster'] as const;
 export const MODELS = [...NATIVE_MODELS, ...JS_MODELS] as const;
 /**
  * The handlers named by a string, for every model: the lecture's echo (RFC 862) and its upper-case
- * variant, and inetd's internal services discard (RFC 863), chargen (864), daytime (867), time (868).
+ * variant, inetd's internal services discard (RFC 863), chargen (864), daytime (867), time (868),
+ * and rpc: UNP ch. 30's Web-style exchange (a request line naming a size, that many bytes back, close;
+ * RPC_MAX_REPLY at most).
  */
-export const HANDLERS = ['echo', 'upper', 'discard', 'chargen', 'daytime', 'time'] as const satisfies readonly NativeHandler[];
+export const HANDLERS = [
+  'echo',
+  'upper',
+  'discard',
+  'chargen',
+  'daytime',
+  'time',
+  'rpc',
+] as const satisfies readonly NativeHandler[];
 /** The handlers that read the client (the others only send, then close). */
-const READING_HANDLERS = ['echo', 'upper', 'discard', 'chargen'] as const;
+const READING_HANDLERS = ['echo', 'upper', 'discard', 'chargen', 'rpc'] as const;
+/**
+ * rpc: the largest reply a request may name (native/core/service.h kRpcMaxReply). The request is
+ * 1 to 7 ASCII decimal digits and '\n'; anything else closes the connection without a reply.
+ */
+export const RPC_MAX_REPLY = 1024 * 1024;
+/** rpc: the longest valid request, digits and '\n' (native/core/service.h kRpcRequestMax). */
+export const RPC_MAX_REQUEST = 8;
 /**
  * The models that can run a program per connection (`handler: { exec }`): a process that serves
  * one client at a time can become the program (fork's child, a prefork member). A thread cannot

@@ -149,6 +149,46 @@ DisconnectReason serve_greeting(int cfd, const ServePolicy& policy, ConnectionLi
   return DisconnectReason::End;
 }
 
+// rpc: read the request (never past its longest valid form), send the size it names from
+// chargen's stream. The caller's close() is the end of the reply (the client reads EOF after it):
+// no shutdown() first, as UNP's web_child() and ref.h's ref_rpc() — one syscall less per
+// connection, and nothing else holds the descriptor by then (the fork master and prefork's
+// passing master close their copies at once).
+DisconnectReason serve_rpc(int cfd, const ServePolicy& policy, ConnectionLimits* limits, Counters& counters,
+                           ConnBytes& bytes) {
+  char buf[16 * 1024];
+  RpcRequest request;
+  for (;;) {
+    if (limits != nullptr) {
+      DisconnectReason why = wait_for(cfd, POLLIN, policy.idleTimeoutMs, *limits, counters);
+      if (why != DisconnectReason::End) return why;
+    }
+    ssize_t n = retry_eintr(counters.eintrRetries, [&] { return recv(cfd, buf, request.room(), 0); });
+    // EOF: a client that asked nothing has simply ended; one that stopped mid-request broke it.
+    if (n == 0) return request.length == 0 ? DisconnectReason::End : DisconnectReason::Error;
+    if (n < 0) return DisconnectReason::Error;
+    if (is_crash_message(policy, buf, static_cast<size_t>(n))) return DisconnectReason::Crash;
+    count_in(counters, bytes, static_cast<size_t>(n));
+    if (limits != nullptr) limits->window_got += static_cast<uint64_t>(n);
+    RpcRequest::Status status = request.feed(buf, static_cast<size_t>(n));
+    if (status == RpcRequest::Status::Malformed) return DisconnectReason::Error;
+    if (status == RpcRequest::Status::Ready) break;
+  }
+  ChargenCursor cursor;
+  size_t left = request.reply;
+  while (left > 0) {
+    const size_t chunk = left < sizeof buf ? left : sizeof buf;
+    chargen_fill(cursor, buf, chunk);
+    DisconnectReason why = send_all(cfd, buf, chunk, policy, limits, counters, bytes);
+    if (why != DisconnectReason::End) return why;
+    cursor.advance(chunk);
+    left -= chunk;
+    // What the client took keeps it from being slow while it reads the reply.
+    if (limits != nullptr) limits->window_got += static_cast<uint64_t>(chunk);
+  }
+  return DisconnectReason::End;
+}
+
 }  // namespace
 
 bool is_crash_message(const ServePolicy& policy, const char* data, size_t n) {
@@ -184,6 +224,7 @@ DisconnectReason serve_connection(int cfd, const ServePolicy& policy, Counters& 
   const ServiceShape shape = service_shape(policy.handler);
   if (shape.greets) return serve_greeting(cfd, policy, limits, counters, bytes);
   if (shape.streams) return serve_stream(cfd, policy, limits, counters, bytes);
+  if (shape.sized) return serve_rpc(cfd, policy, limits, counters, bytes);
   if (shape.reads) return serve_reads(cfd, policy, shape.replies, limits, counters, bytes);
   return DisconnectReason::Error;  // Exec: the child became the program (exec_child.h), never here
 }
@@ -237,6 +278,66 @@ ServeStep send_stream(int cfd, Counters& counters, ConnBytes& bytes, PendingOutp
   }
 }
 
+// rpc: the reply, a PendingOutput at a time from chargen's stream, until the socket is full or
+// all of it is out (then the connection is Done: the loop's close() ends the reply).
+ServeStep send_reply(int cfd, Counters& counters, ConnBytes& bytes, PendingOutput& out, ConnectionLimits& limits,
+                     DisconnectReason& reason) {
+  for (;;) {
+    if (out.length == 0) {
+      if (out.reply_left == 0) {
+        reason = DisconnectReason::End;
+        return ServeStep::Done;
+      }
+      const size_t chunk = out.reply_left < PendingOutput::kSize ? out.reply_left : PendingOutput::kSize;
+      chargen_fill(out.cursor, out.data, chunk);
+      out.cursor.advance(chunk);
+      out.offset = 0;
+      out.length = chunk;
+      out.reply_left -= chunk;
+    }
+    ssize_t sent = retry_eintr(counters.eintrRetries, [&] {
+      return send(cfd, out.data + out.offset, out.length, MSG_NOSIGNAL | MSG_DONTWAIT);
+    });
+    if (sent < 0) {
+      if (would_block()) return ServeStep::Pending;
+      reason = DisconnectReason::Error;
+      return ServeStep::Done;
+    }
+    out.offset += static_cast<size_t>(sent);
+    out.length -= static_cast<size_t>(sent);
+    count_out(counters, bytes, static_cast<size_t>(sent));
+    limits.window_got += static_cast<uint64_t>(sent);  // what the client took keeps it from being slow
+  }
+}
+
+// rpc: one recv() of the request, never past its longest valid form; the reply once it is whole.
+ServeStep read_request(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
+                       ConnectionLimits& limits, DisconnectReason& reason) {
+  ssize_t n = retry_eintr(counters.eintrRetries, [&] { return recv(cfd, out.data, out.request.room(), 0); });
+  if (n < 0 && would_block()) return ServeStep::Again;
+  if (n <= 0) {
+    // EOF: a client that asked nothing has simply ended; one that stopped mid-request broke it.
+    reason = n == 0 && out.request.length == 0 ? DisconnectReason::End : DisconnectReason::Error;
+    return ServeStep::Done;
+  }
+  if (is_crash_message(policy, out.data, static_cast<size_t>(n))) {
+    reason = DisconnectReason::Crash;
+    return ServeStep::Done;
+  }
+  count_in(counters, bytes, static_cast<size_t>(n));
+  limits.window_got += static_cast<uint64_t>(n);
+  RpcRequest::Status status = out.request.feed(out.data, static_cast<size_t>(n));
+  if (status == RpcRequest::Status::More) return ServeStep::Again;
+  if (status == RpcRequest::Status::Malformed) {
+    reason = DisconnectReason::Error;
+    return ServeStep::Done;
+  }
+  out.reply_left = out.request.reply;
+  out.offset = 0;
+  out.length = 0;
+  return send_reply(cfd, counters, bytes, out, limits, reason);
+}
+
 }  // namespace
 
 ServeStep serve_begin(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
@@ -245,6 +346,8 @@ ServeStep serve_begin(int cfd, const ServePolicy& policy, Counters& counters, Co
   out.length = 0;
   out.close_when_sent = false;
   out.cursor = ChargenCursor{};
+  out.request = RpcRequest{};
+  out.reply_left = 0;
   const ServiceShape shape = service_shape(policy.handler);
   if (shape.greets) {
     out.length = service_greeting(policy.handler, out.data, PendingOutput::kSize);
@@ -258,6 +361,7 @@ ServeStep serve_begin(int cfd, const ServePolicy& policy, Counters& counters, Co
 ServeStep serve_readable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
                          ConnectionLimits& limits, DisconnectReason& reason) {
   const ServiceShape shape = service_shape(policy.handler);
+  if (shape.sized) return read_request(cfd, policy, counters, bytes, out, limits, reason);
   const ServeStep waiting = shape.streams ? ServeStep::Stream : ServeStep::Again;
   ssize_t n = retry_eintr(counters.eintrRetries, [&] { return recv(cfd, out.data, PendingOutput::kSize, 0); });
   if (n < 0 && would_block()) return waiting;
@@ -280,7 +384,9 @@ ServeStep serve_readable(int cfd, const ServePolicy& policy, Counters& counters,
 
 ServeStep serve_writable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
                          ConnectionLimits& limits, DisconnectReason& reason) {
-  if (service_shape(policy.handler).streams) return send_stream(cfd, counters, bytes, out, limits, reason);
+  const ServiceShape shape = service_shape(policy.handler);
+  if (shape.streams) return send_stream(cfd, counters, bytes, out, limits, reason);
+  if (shape.sized) return send_reply(cfd, counters, bytes, out, limits, reason);
   return send_pending(cfd, counters, bytes, out, reason);
 }
 

@@ -27,7 +27,7 @@ struct HandlerName {
 constexpr HandlerName kHandlers[] = {{Handler::Echo, "echo"},       {Handler::Upper, "upper"},
                                      {Handler::Discard, "discard"}, {Handler::Chargen, "chargen"},
                                      {Handler::Daytime, "daytime"}, {Handler::Time, "time"},
-                                     {Handler::Exec, "exec"}};
+                                     {Handler::Rpc, "rpc"},         {Handler::Exec, "exec"}};
 
 const char* handler_name(Handler h) {
   for (const HandlerName& n : kHandlers) {

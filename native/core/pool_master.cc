@@ -64,6 +64,8 @@ void emit_error(MasterState& m, TraceCall call, int err) {
   // The master's end is non-blocking; the member's end blocks (a pass member waits in recvmsg).
   int flags = fcntl(ctl, F_GETFL);
   if (flags >= 0) fcntl(ctl, F_SETFL, flags & ~O_NONBLOCK);
+  // The shared page's entries now, not one fault per ring page on the connections to come.
+  prefault_shared_page(m.page);
   design.run_member(m, index, ctl);
   _exit(kMemberExitFatal);  // not reached: run_member never returns
 }

@@ -68,18 +68,20 @@ ServiceShape service_shape(Handler handler) {
   switch (handler) {
     case Handler::Echo:
     case Handler::Upper:
-      return {true, true, false, false};
+      return {true, true, false, false, false};
     case Handler::Discard:
-      return {true, false, false, false};
+      return {true, false, false, false, false};
     case Handler::Chargen:
-      return {true, false, false, true};
+      return {true, false, false, true, false};
     case Handler::Daytime:
     case Handler::Time:
-      return {false, false, true, false};
+      return {false, false, true, false, false};
+    case Handler::Rpc:
+      return {true, false, false, false, true};
     case Handler::Exec:
       break;
   }
-  return {false, false, false, false};
+  return {false, false, false, false, false};
 }
 
 void apply_handler(Handler handler, char* data, size_t n) {
@@ -168,6 +170,23 @@ void chargen_fill(const ChargenCursor& cursor, char* out, size_t n) {
     n -= run;
     pos = 0;
   }
+}
+
+RpcRequest::Status RpcRequest::feed(const char* data, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    const char c = data[i];
+    if (c == '\n') {
+      // The digits are all there is: none before the newline, or anything after it, is malformed.
+      if (length == 0 || i + 1 != n) return Status::Malformed;
+      ++length;
+      return Status::Ready;
+    }
+    if (c < '0' || c > '9' || length == kRpcDigitsMax) return Status::Malformed;
+    reply = reply * 10 + static_cast<uint32_t>(c - '0');  // 7 digits: at most 9,999,999, no overflow
+    if (reply > kRpcMaxReply) return Status::Malformed;
+    ++length;
+  }
+  return Status::More;
 }
 
 }  // namespace ps

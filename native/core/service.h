@@ -1,6 +1,7 @@
 // What a connection is served with: the handler. Besides the lecture's echo (and its upper-case
 // variant), the classic internal services of inetd (RFC 863 discard, 864 chargen, 867 daytime,
-// 868 time), and exec: any program on the port, as inetd, tcpserver and `socat EXEC:` run one
+// 868 time), rpc (UNP ch. 30's Web-style exchange: a request naming a size, that many bytes back,
+// close), and exec: any program on the port, as inetd, tcpserver and `socat EXEC:` run one
 // (exec_child.h; only the process models can, a thread cannot become another program).
 //
 // A handler is described here once, in a form any loop can drive: what to send when the client
@@ -24,6 +25,7 @@ enum class Handler {
   Chargen,  // send RFC 864's rotating lines for as long as the client takes them; input thrown away
   Daytime,  // send one human-readable line with the date and time, then close (RFC 867)
   Time,     // send the time as 32-bit seconds since 1900-01-01 00:00 UTC, big-endian, then close (RFC 868)
+  Rpc,      // read one request line naming a size, send that many bytes, then close (UNP ch. 30)
   Exec,     // the connection is a program's stdin and stdout (exec_child.h); never served here
 };
 
@@ -33,6 +35,7 @@ struct ServiceShape {
   bool replies;  // what is read is sent back, through apply_handler()
   bool greets;   // a message is sent at connect (service_greeting()), and then the server closes
   bool streams;  // output is generated whenever the socket can take it (chargen_fill())
+  bool sized;    // one request naming a reply size (RpcRequest), the reply, then the server closes
 };
 
 ServiceShape service_shape(Handler handler);
@@ -67,5 +70,27 @@ struct ChargenCursor {
 
 // Fills out[0..n) with the stream from the cursor on (the cursor itself does not move).
 void chargen_fill(const ChargenCursor& cursor, char* out, size_t n);
+
+// rpc: the workload of UNP ch. 30's clients (a Web-style exchange). The request is 1 to
+// kRpcDigitsMax ASCII decimal digits and a '\n' (leading zeros allowed; no sign, space or '\r'),
+// naming a reply size from 0 to kRpcMaxReply bytes. The reply is the first that-many bytes of
+// chargen's stream (chargen_fill from position 0), so a client can check every byte; then the
+// server closes. A request that breaks these rules, or bytes after the '\n' read with it, is
+// malformed: the server closes at once (reason error), without a reply. The client must send
+// nothing more: it reads the reply until EOF and closes.
+constexpr size_t kRpcDigitsMax = 7;
+constexpr size_t kRpcRequestMax = kRpcDigitsMax + 1;  // with the '\n'
+constexpr uint32_t kRpcMaxReply = 1024 * 1024;
+
+// The request as it arrives, in pieces of any size.
+struct RpcRequest {
+  enum class Status { More, Ready, Malformed };
+  size_t length = 0;   // bytes of the request received so far
+  uint32_t reply = 0;  // the size named (so far)
+  // How many bytes may still be read without reading past the longest valid request.
+  size_t room() const { return kRpcRequestMax - length; }
+  // Takes n more bytes (n <= room()). Ready: the '\n' was the last of them and `reply` is the size.
+  Status feed(const char* data, size_t n);
+};
 
 }  // namespace ps

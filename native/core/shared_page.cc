@@ -34,6 +34,16 @@ SharedPage* map_shared_page_fd(int fd) {
   return static_cast<SharedPage*>(mem);
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23  // Linux 5.14; older headers lack it
+#endif
+
+void prefault_shared_page(SharedPage* page) {
+  if (page == nullptr) return;
+  // The mapping starts page-aligned (mmap) and the length need not be a multiple of a page.
+  (void)madvise(page, sizeof(SharedPage), MADV_POPULATE_WRITE);
+}
+
 void unmap_shared_page(SharedPage* page) {
   if (page == nullptr) return;
   page->~SharedPage();

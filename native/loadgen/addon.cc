@@ -102,6 +102,8 @@ bool read_load_options(const Napi::Object& opts, ps::LoadOptions& out) {
     out.mode = ps::LoadMode::Churn;
   else if (m == "eof")
     out.mode = ps::LoadMode::Eof;
+  else if (m == "rpc")
+    out.mode = ps::LoadMode::Rpc;
   else
     return fail("mode");
   std::string e = expect.As<Napi::String>().Utf8Value();
@@ -115,7 +117,8 @@ bool read_load_options(const Napi::Object& opts, ps::LoadOptions& out) {
   double port = 0, connections = 0, size = 0, duration = 0;
   if (!number("port", 1, 65535, port)) return fail("port");
   if (!number("connections", 1, 10000, connections)) return fail("connections");
-  if (!number("size", 1, 1024 * 1024, size)) return fail("size");
+  // rpc may ask for an empty reply; every other mode sends at least one byte.
+  if (!number("size", out.mode == ps::LoadMode::Rpc ? 0 : 1, 1024 * 1024, size)) return fail("size");
   if (!number("durationMs", 1, 600000, duration)) return fail("durationMs");
   out.port = static_cast<int>(port);
   out.connections = static_cast<int>(connections);

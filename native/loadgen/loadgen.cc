@@ -20,6 +20,7 @@
 #include "../core/eintr.h"
 #include "../core/listen_socket.h"
 #include "../core/process_hygiene.h"
+#include "../core/service.h"
 #include "../core/unique_fd.h"
 
 namespace ps {
@@ -200,7 +201,14 @@ class Engine {
         r_(result),
         conns_(static_cast<size_t>(options.connections)),
         payload_(options.size, options.expect == LoadExpect::Upper),
-        recv_buf_(kChunk) {}
+        recv_buf_(kChunk) {
+    if (rpc()) {
+      // Every client asks for the same reply: the request is one line, the reply chargen's stream.
+      request_ = std::to_string(options.size) + "\n";
+      rpc_reply_.resize(options.size);
+      chargen_fill(ChargenCursor{}, reinterpret_cast<char*>(rpc_reply_.data()), rpc_reply_.size());
+    }
+  }
 
   SysError setup();
   void run();
@@ -208,6 +216,13 @@ class Engine {
  private:
   bool pingpong() const { return o_.mode == LoadMode::PingPong; }
   bool until_eof() const { return o_.mode == LoadMode::Eof; }
+  bool rpc() const { return o_.mode == LoadMode::Rpc; }
+  // What one message sends: `size` bytes of the payload, or (rpc) the request line.
+  size_t send_len() const { return rpc() ? request_.size() : o_.size; }
+  const void* send_from(const Conn& c) const {
+    return rpc() ? static_cast<const void*>(request_.data() + c.sent) : payload_.sent(c.offset + c.sent);
+  }
+  void pull_reply(uint32_t i, int64_t now);
   void set_state(Conn& c, ConnState s);
   void open(uint32_t i, int64_t now);
   void connected(uint32_t i, int64_t now);
@@ -229,6 +244,8 @@ class Engine {
   std::vector<Conn> conns_;
   Payload payload_;
   std::vector<unsigned char> recv_buf_;
+  std::string request_;                   // rpc: "size\n"
+  std::vector<unsigned char> rpc_reply_;  // rpc: the reply expected, byte for byte
   LatencyHistogram hist_;
   UniqueFd ep_;
   sockaddr_storage addr_{};
@@ -330,9 +347,8 @@ void Engine::begin_message(uint32_t i, int64_t now) {
 
 void Engine::push(uint32_t i, int64_t now) {
   Conn& c = conns_[i];
-  while (c.sent < o_.size) {
-    ssize_t w =
-        retry_eintr([&] { return send(c.fd.get(), payload_.sent(c.offset + c.sent), o_.size - c.sent, MSG_NOSIGNAL); });
+  while (c.sent < send_len()) {
+    ssize_t w = retry_eintr([&] { return send(c.fd.get(), send_from(c), send_len() - c.sent, MSG_NOSIGNAL); });
     if (w > 0) {
       c.sent += static_cast<size_t>(w);
       c.progress_ns = now;
@@ -349,8 +365,28 @@ void Engine::push(uint32_t i, int64_t now) {
   if (c.want_out && !watch(i, EPOLL_CTL_MOD, false)) fail(i, Failure::Other, now);
 }
 
+// rpc: the reply, checked against chargen's stream, until the server's EOF ends it.
+void Engine::pull_reply(uint32_t i, int64_t now) {
+  Conn& c = conns_[i];
+  for (;;) {
+    ssize_t n = retry_eintr([&] { return recv(c.fd.get(), recv_buf_.data(), kChunk, 0); });
+    if (n > 0) {
+      auto got = static_cast<size_t>(n);
+      if (got > o_.size - c.received) return fail(i, Failure::Verify, now);  // more than asked for
+      if (memcmp(recv_buf_.data(), rpc_reply_.data() + c.received, got) != 0) return fail(i, Failure::Verify, now);
+      c.received += got;
+      c.progress_ns = now;
+      continue;
+    }
+    if (n == 0) return c.received == o_.size ? complete(i, now) : fail(i, Failure::Reset, now);
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    return fail(i, errno == ECONNRESET ? Failure::Reset : Failure::Other, now);
+  }
+}
+
 void Engine::pull(uint32_t i, int64_t now) {
   Conn& c = conns_[i];
+  if (rpc()) return pull_reply(i, now);
   if (until_eof()) {
     for (;;) {
       ssize_t n = retry_eintr([&] { return recv(c.fd.get(), recv_buf_.data(), kChunk, 0); });
@@ -401,7 +437,7 @@ void Engine::complete(uint32_t i, int64_t now) {
     close_conn(c);
     return set_state(c, ConnState::Done);
   }
-  // Churn, eof: every byte is read, so close() sends a FIN, not a RST; the server sees a clean EOF.
+  // Churn, eof, rpc: every byte is read, so close() sends a FIN, not a RST; the server sees a clean EOF.
   close_conn(c);
   set_state(c, ConnState::Idle);
   if (stopping_) return set_state(c, ConnState::Done);
@@ -507,7 +543,7 @@ void Engine::run() {
       }
       if (c.state != ConnState::Active) continue;
       if (events[k].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) pull(i, t);
-      if (c.gen == gen && c.state == ConnState::Active && (events[k].events & EPOLLOUT) && c.sent < o_.size) {
+      if (c.gen == gen && c.state == ConnState::Active && (events[k].events & EPOLLOUT) && c.sent < send_len()) {
         push(i, t);
       }
     }

@@ -7,8 +7,12 @@
 //   eof:      T concurrent clients, each: connect, read until the server closes, close; again.
 //             For servers that speak first and hang up (daytime, time, a program run per
 //             connection such as /bin/true): what they send is counted, not checked.
+//   rpc:      T concurrent clients, each: connect, send the request "S\n", read the S-byte reply
+//             until the server closes, close; again (UNP ch. 30's client; the rpc handler of
+//             native/core/service.h). S may be 0.
 //
-// Every byte that comes back is checked against what was sent (but in eof mode). No N-API here.
+// Every byte that comes back is checked against what was sent (rpc: against chargen's stream,
+// which the rpc reply is; not in eof mode). No N-API here.
 #pragma once
 
 #include <pthread.h>
@@ -23,7 +27,7 @@
 
 namespace ps {
 
-enum class LoadMode { PingPong, Churn, Eof };
+enum class LoadMode { PingPong, Churn, Eof, Rpc };
 enum class LoadExpect { Echo, Upper };
 
 struct LoadOptions {
@@ -31,7 +35,7 @@ struct LoadOptions {
   std::string host = "127.0.0.1";  // numeric IPv4 or IPv6
   int port = 0;
   int connections = 1;
-  size_t size = 64;
+  size_t size = 64;  // bytes per message; rpc: the reply size asked for (0 .. kRpcMaxReply)
   int64_t durationMs = 1000;
   LoadExpect expect = LoadExpect::Echo;
 };
@@ -85,11 +89,11 @@ struct LoadLatency {
 struct LoadResult {
   SysError error;         // set only when the run could not start at all (epoll_create1…)
   double durationMs = 0;  // measured: from the first connect to the last socket closed
-  uint64_t messages = 0;  // completed, verified round trips (churn: connect + echo cycles)
-  uint64_t bytes = 0;     // bytes of those messages (each counted once, as sent)
+  uint64_t messages = 0;  // completed, verified round trips (churn: connect + echo cycles; rpc: exchanges)
+  uint64_t bytes = 0;     // bytes of those messages (each counted once, as sent; rpc: the replies)
   uint64_t connects = 0;  // connections established
   uint64_t errors = 0;    // failed connects, stalls, other socket errors
-  uint64_t resets = 0;    // ECONNRESET, EPIPE, EOF before the whole reply
+  uint64_t resets = 0;    // ECONNRESET, EPIPE, EOF before the whole reply (rpc: a short reply)
   uint64_t verifyFailures = 0;
   LoadLatency latencyUs;
   double cpuUserMs = 0, cpuSystemMs = 0;  // this thread only (RUSAGE_THREAD)
