@@ -259,16 +259,7 @@ bool read_exec(const Napi::Value& value, ps::ExecSpec& out) {
   if (out.path.empty() || out.path[0] != '/') return false;
   if (!read_strings(exec.Get("argv"), out.argv) || out.argv.empty()) return false;
   if (!read_strings(exec.Get("env"), out.env)) return false;
-  std::string mode = stderr_mode.As<Napi::String>().Utf8Value();
-  if (mode == "null")
-    out.stderr_mode = ps::ExecStderr::Null;
-  else if (mode == "socket")
-    out.stderr_mode = ps::ExecStderr::Socket;
-  else if (mode == "inherit")
-    out.stderr_mode = ps::ExecStderr::Inherit;
-  else
-    return false;
-  return true;
+  return ps::parse_exec_stderr(stderr_mode.As<Napi::String>().Utf8Value().c_str(), out.stderr_mode);
 }
 
 // { maxPerSource, maxConnectionsPerSecond, allow: [cidr], deny: [cidr] }: the door's rules.

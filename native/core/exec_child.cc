@@ -16,13 +16,7 @@
 
 namespace ps {
 
-namespace {
-
-// The block: NUL-terminated strings. A header line for people who look at it, the counts, the
-// stderr mode, the path, then argv and env.
-constexpr char kMagic[] = "posix-servers exec block 1";
-
-const char* stderr_name(ExecStderr mode) {
+const char* exec_stderr_name(ExecStderr mode) {
   switch (mode) {
     case ExecStderr::Socket:
       return "socket";
@@ -32,6 +26,22 @@ const char* stderr_name(ExecStderr mode) {
       return "null";
   }
 }
+
+bool parse_exec_stderr(const char* name, ExecStderr& mode) {
+  for (ExecStderr m : {ExecStderr::Null, ExecStderr::Socket, ExecStderr::Inherit}) {
+    if (strcmp(name, exec_stderr_name(m)) == 0) {
+      mode = m;
+      return true;
+    }
+  }
+  return false;
+}
+
+namespace {
+
+// The block: NUL-terminated strings. A header line for people who look at it, the counts, the
+// stderr mode, the path, then argv and env.
+constexpr char kMagic[] = "posix-servers exec block 1";
 
 const char* const kTcpVarNames[kTcpVars] = {"PROTO", "TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP", "TCPLOCALPORT"};
 
@@ -161,7 +171,7 @@ int write_exec_block(const ExecSpec& spec) {
   add(kMagic);
   add(std::to_string(spec.argv.size()));
   add(std::to_string(spec.env.size()));
-  add(stderr_name(spec.stderr_mode));
+  add(exec_stderr_name(spec.stderr_mode));
   add(spec.path);
   for (const std::string& a : spec.argv) add(a);
   for (const std::string& e : spec.env) add(e);
@@ -198,14 +208,7 @@ bool read_exec_block(int fd, ExecPlan& plan) {
   if (*end != '\0') return false;
   unsigned long envc = strtoul(strings[2].c_str(), &end, 10);
   if (*end != '\0' || argc < 1 || strings.size() != 5 + argc + envc) return false;
-  if (strings[3] == "socket")
-    plan.stderr_mode = ExecStderr::Socket;
-  else if (strings[3] == "inherit")
-    plan.stderr_mode = ExecStderr::Inherit;
-  else if (strings[3] == "null")
-    plan.stderr_mode = ExecStderr::Null;
-  else
-    return false;
+  if (!parse_exec_stderr(strings[3].c_str(), plan.stderr_mode)) return false;
   plan.path = strings[4];
   if (plan.path.empty() || plan.path[0] != '/') return false;
   plan.args.assign(strings.begin() + 5, strings.begin() + 5 + static_cast<long>(argc));

@@ -43,6 +43,11 @@ enum class ExecStderr {
   Inherit,  // Node's own standard error
 };
 
+// "null", "socket", "inherit": the mode's name in the exec block and on the master's command line.
+const char* exec_stderr_name(ExecStderr mode);
+// The mode of that name; false for any other string.
+bool parse_exec_stderr(const char* name, ExecStderr& mode);
+
 // What Node knows of the program (ServerOptions::exec).
 struct ExecSpec {
   std::string path;               // absolute, checked executable in TypeScript

@@ -36,17 +36,6 @@ const char* handler_name(Handler h) {
   return "echo";
 }
 
-const char* exec_stderr_name(ExecStderr mode) {
-  switch (mode) {
-    case ExecStderr::Socket:
-      return "socket";
-    case ExecStderr::Inherit:
-      return "inherit";
-    default:
-      return "null";
-  }
-}
-
 const char* accept_lock_name(AcceptLock lock) {
   switch (lock) {
     case AcceptLock::Flock:
@@ -183,14 +172,7 @@ bool parse_master_argv(int argc, char** argv, MasterState& m, bool& trace, ExecS
   m.serve.minBytesPerSecond = static_cast<int>(n);
   if (!integer(v[14], 1, 0x7fffffff, n)) return fail(14);
   m.serve.rateWindowMs = static_cast<int>(n);
-  if (strcmp(v[15], "null") == 0)
-    exec_stderr = ExecStderr::Null;
-  else if (strcmp(v[15], "socket") == 0)
-    exec_stderr = ExecStderr::Socket;
-  else if (strcmp(v[15], "inherit") == 0)
-    exec_stderr = ExecStderr::Inherit;
-  else
-    return fail(15);
+  if (!parse_exec_stderr(v[15], exec_stderr)) return fail(15);
   return true;
 }
 
