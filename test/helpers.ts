@@ -47,6 +47,20 @@ export { Client, exchange, portOf as port, sleep, waitFor } from '../lib/labs/ki
 
 export const random = (n: number) => randomBytes(n);
 
+/**
+ * The first n bytes of RFC 864's stream (line k: the 72 printable characters from character k,
+ * CR LF): what chargen sends and what the rpc handler and the C references reply.
+ */
+export function chargenPrefix(n: number): Buffer {
+  const out = Buffer.alloc(n);
+  for (let i = 0; i < n; i++) {
+    const line = Math.floor(i / 74) % 95;
+    const col = i % 74;
+    out[i] = col < 72 ? 0x20 + ((line + col) % 95) : col === 72 ? 0x0d : 0x0a;
+  }
+  return out;
+}
+
 /** Open descriptors of this process (the readdir's own descriptor is counted every time alike). */
 export function fdCount(): number {
   return readdirSync('/proc/self/fd').length;

@@ -4,7 +4,7 @@ import { createServer, Server as NetServer, Socket } from 'node:net';
 import { LoadResult, runLoad } from '../lib/bench/loadgen';
 import { ReferenceServer, startReference } from '../lib/bench/reference';
 import { PosixServer, startServer } from '../lib/server/server';
-import { port, sleep, taskCount, waitFor } from './helpers';
+import { chargenPrefix, port, sleep, taskCount, waitFor } from './helpers';
 
 function expectHealthy(r: LoadResult, size: number): void {
   expect(r.messages).toBeGreaterThan(0);
@@ -195,17 +195,6 @@ test('a refused port counts connect errors and still ends on time', async () => 
   expect(r.errors).toBeLessThan(200); // failed connects are retried after a pause, not in a busy loop
   expect(r.durationMs).toBeLessThan(500);
 });
-
-/** The first n bytes of RFC 864's stream: what the rpc handler replies. */
-function chargenPrefix(n: number): Buffer {
-  const out = Buffer.alloc(n);
-  for (let i = 0; i < n; i++) {
-    const line = Math.floor(i / 74) % 95;
-    const col = i % 74;
-    out[i] = col < 72 ? 0x20 + ((line + col) % 95) : col === 72 ? 0x0d : 0x0a;
-  }
-  return out;
-}
 
 describe("rpc mode: UNP ch. 30's client against the rpc handler", () => {
   test.each([

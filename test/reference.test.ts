@@ -11,7 +11,7 @@ import {
   startReference,
 } from '../lib/bench/reference';
 import { readStat } from '../lib/util/proc';
-import { Client, childrenOf, exchange, random, waitFor, zombiesOf } from './helpers';
+import { chargenPrefix, Client, childrenOf, exchange, random, waitFor, zombiesOf } from './helpers';
 
 const CONCURRENT: ReferenceModel[] = ['fork', 'thread', 'epoll', 'prefork', 'reuseport', 'prethread'];
 /** Pools whose every member serves one client at a time (prefork's children, prethread's threads). */
@@ -25,17 +25,6 @@ const threadsOf = (pid: number) => Number(/^Threads:\s+(\d+)/m.exec(readFileSync
 /** Pool references get `workers` children (a prefork child serves one client at a time). */
 const optsFor = (model: ReferenceModel, workers: number, extra: ReferenceOptions = {}): ReferenceOptions =>
   REFERENCE_POOLS.includes(model) ? { workers, ...extra } : extra;
-
-/** The first n bytes of RFC 864's stream: what the rpc handler replies. */
-function chargenPrefix(n: number): Buffer {
-  const out = Buffer.alloc(n);
-  for (let i = 0; i < n; i++) {
-    const line = Math.floor(i / 74) % 95;
-    const col = i % 74;
-    out[i] = col < 72 ? 0x20 + ((line + col) % 95) : col === 72 ? 0x0d : 0x0a;
-  }
-  return out;
-}
 
 function refuses(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -3,18 +3,7 @@
 // the largest allowed; a request in pieces; malformed requests (closed without a reply, reason
 // 'error'); clients that leave early. Real sockets; the books and the disconnect events checked.
 import { DisconnectEvent, MODELS, PosixServer, RPC_MAX_REPLY, RPC_MAX_REQUEST, startServer } from '../lib';
-import { Client, optionsFor, port, sleep, Variant, waitFor, withVariants } from './helpers';
-
-/** The first n bytes of RFC 864's stream (line k: the 72 printable characters from character k, CR LF). */
-function chargenPrefix(n: number): Buffer {
-  const out = Buffer.alloc(n);
-  for (let i = 0; i < n; i++) {
-    const line = Math.floor(i / 74) % 95;
-    const col = i % 74;
-    out[i] = col < 72 ? 0x20 + ((line + col) % 95) : col === 72 ? 0x0d : 0x0a;
-  }
-  return out;
-}
+import { chargenPrefix, Client, optionsFor, port, sleep, Variant, waitFor, withVariants } from './helpers';
 
 function expectBooks(server: PosixServer): void {
   const s = server.stats();
