@@ -444,22 +444,26 @@ void finish_connection(MasterState& m, int index, ChildEntry& entry, DisconnectR
   _exit(kMemberExitFatal);
 }
 
-void tell_master(int ctl, char message, int listener) {
-  iovec iov{&message, 1};
+ssize_t send_with_descriptor(int sock, const void* data, size_t len, int fd) {
+  iovec iov{const_cast<void*>(data), len};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
   msghdr hdr{};
   hdr.msg_iov = &iov;
   hdr.msg_iovlen = 1;
-  if (listener >= 0) {
+  if (fd >= 0) {
     hdr.msg_control = control;
     hdr.msg_controllen = sizeof control;
     cmsghdr* c = CMSG_FIRSTHDR(&hdr);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
     c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &listener, sizeof listener);
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
   }
-  ssize_t ignored = sendmsg(ctl, &hdr, MSG_NOSIGNAL);
+  return sendmsg(sock, &hdr, MSG_NOSIGNAL);
+}
+
+void tell_master(int ctl, char message, int listener) {
+  ssize_t ignored = send_with_descriptor(ctl, &message, 1, listener);
   (void)ignored;
 }
 

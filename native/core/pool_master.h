@@ -129,5 +129,8 @@ void finish_connection(MasterState& m, int index, ChildEntry& entry, DisconnectR
 // With kMemberReady a member may pass its own listener (SCM_RIGHTS): the master then shuts it
 // down itself at close(), so every listener of the pool stops at once, in one step.
 void tell_master(int ctl, char message, int listener = -1);
+// sendmsg() of `len` bytes and, unless fd is -1, one descriptor in an SCM_RIGHTS message (UNP's
+// write_fd); MSG_NOSIGNAL. Async-signal-safe. Returns what sendmsg returned.
+ssize_t send_with_descriptor(int sock, const void* data, size_t len, int fd);
 
 }  // namespace ps

@@ -42,23 +42,6 @@ struct PassedConnection {
   int32_t entry;  // its entry in the connection table, claimed by the master for the member
 };
 
-// sendmsg() with one descriptor in an SCM_RIGHTS message (UNP's write_fd).
-ssize_t send_descriptor(int sock, const PassedConnection& msg, int fd) {
-  iovec iov{const_cast<PassedConnection*>(&msg), sizeof msg};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr hdr{};
-  hdr.msg_iov = &iov;
-  hdr.msg_iovlen = 1;
-  hdr.msg_control = control;
-  hdr.msg_controllen = sizeof control;
-  cmsghdr* cmsg = CMSG_FIRSTHDR(&hdr);
-  cmsg->cmsg_level = SOL_SOCKET;
-  cmsg->cmsg_type = SCM_RIGHTS;
-  cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(cmsg), &fd, sizeof fd);
-  return sendmsg(sock, &hdr, MSG_NOSIGNAL);
-}
-
 // recvmsg() of one PassedConnection and its descriptor (UNP's read_fd). Returns what recvmsg
 // returned; `fd` is the descriptor received (close-on-exec), or -1 if none came with it.
 ssize_t receive_descriptor(int sock, PassedConnection& msg, int& fd, Counters& counters) {
@@ -338,7 +321,7 @@ class Prefork final : public PoolDesign {
     if (entry == nullptr) return;  // refused (maxClients): closed and reported
     PassedConnection msg{id, static_cast<int32_t>(entry - m.page->children)};
     uint64_t send_ns = monotonic_ns();  // the member may receive (and trace) before this returns
-    ssize_t sent = retry_eintr(c.eintrRetries, [&] { return send_descriptor(target.ctl, msg, cfd); });
+    ssize_t sent = retry_eintr(c.eintrRetries, [&] { return send_with_descriptor(target.ctl, &msg, sizeof msg, cfd); });
     int err = sent < 0 ? errno : 0;
     m.events.trace(TraceCall::Sendmsg, target.ctl, cfd, err, id, member, nullptr, send_ns);
     target.idle = false;
