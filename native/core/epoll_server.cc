@@ -399,10 +399,7 @@ class EpollServer final : public InProcessServer {
 }  // namespace
 
 std::unique_ptr<Server> start_epoll_server(const ServerOptions& options, SysError& error) {
-  std::unique_ptr<EpollServer> server(new EpollServer(options));
-  error = server->launch();
-  if (error) return nullptr;
-  return server;
+  return launch_in_process<EpollServer>(options, error);
 }
 
 }  // namespace ps

@@ -7,6 +7,8 @@
 #pragma once
 
 #include <pthread.h>
+
+#include <memory>
 #include <mutex>
 
 #include "event_pipe.h"
@@ -83,5 +85,15 @@ class InProcessServer : public Server {
   pthread_t thread_{};
   bool thread_started_ = false;
 };
+
+// Makes a server of the design `Design` (an InProcessServer) and launches it: the server, or
+// nullptr with `error` set when it could not start (nothing of it is left then).
+template <class Design>
+std::unique_ptr<Server> launch_in_process(const ServerOptions& options, SysError& error) {
+  std::unique_ptr<Design> server(new Design(options));
+  error = server->launch();
+  if (error) return nullptr;
+  return server;
+}
 
 }  // namespace ps

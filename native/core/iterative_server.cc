@@ -36,10 +36,7 @@ class IterativeServer final : public InProcessServer {
 }  // namespace
 
 std::unique_ptr<Server> start_iterative_server(const ServerOptions& options, SysError& error) {
-  std::unique_ptr<IterativeServer> server(new IterativeServer(options));
-  error = server->launch();
-  if (error) return nullptr;
-  return server;
+  return launch_in_process<IterativeServer>(options, error);
 }
 
 }  // namespace ps

@@ -304,10 +304,7 @@ class PrethreadServer final : public InProcessServer {
 }  // namespace
 
 std::unique_ptr<Server> start_prethread_server(const ServerOptions& options, SysError& error) {
-  std::unique_ptr<PrethreadServer> server(new PrethreadServer(options));
-  error = server->launch();
-  if (error) return nullptr;
-  return server;
+  return launch_in_process<PrethreadServer>(options, error);
 }
 
 }  // namespace ps

@@ -116,10 +116,7 @@ class ThreadServer final : public InProcessServer {
 }  // namespace
 
 std::unique_ptr<Server> start_thread_server(const ServerOptions& options, SysError& error) {
-  std::unique_ptr<ThreadServer> server(new ThreadServer(options));
-  error = server->launch();
-  if (error) return nullptr;
-  return server;
+  return launch_in_process<ThreadServer>(options, error);
 }
 
 }  // namespace ps
