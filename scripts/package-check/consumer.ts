@@ -18,7 +18,7 @@ function exchange(port: number, text: string): Promise<string> {
 // Never called: the types must refuse these.
 export function typesRefuse(): void {
   // @ts-expect-error: not a model
-  void startServer({ model: 'prefork' });
+  void startServer({ model: 'preforked' });
   // @ts-expect-error: port is a number
   void startServer({ model: 'fork', port: '80' });
 }
