@@ -165,10 +165,10 @@ test("bench --workload rpc: the UNP table, with the server CPU per connection fr
   // prefork: × ref-prefork, CPU µs/conn, w/o Node, × fork, 4 workers' shares.
   expect(line('prefork')).toMatch(
     new RegExp(
-      `^2\\s+prefork\\s+prefork, all in accept\\s+${num} \\(${num}–${num}\\)\\s+${num}\\s+${num}\\s+${num}\\s+${num}\\s+\\d+–\\d+ \\(4\\)\\s*$`,
+      `^2\\s+prefork\\s+prefork, all in accept\\s+${num} \\(${num}–${num}\\)\\s+${num}\\s+${num}\\s+${num}\\s+${num}\\s+[\\d,]+–[\\d,]+ \\(4\\)\\s*$`,
     ),
   );
-  expect(line('prethread-main')).toMatch(/^8\s+prethread-main\s+prethread, main accepts\s.*\d+–\d+ \(4\)\s*$/);
+  expect(line('prethread-main')).toMatch(/^8\s+prethread-main\s+prethread, main accepts\s.*\s[\d,]+–[\d,]+ \(4\)\s*$/);
   // A C reference: no Node to leave out, no per-worker count.
   expect(line('ref-prefork')).toMatch(
     /^2\s+ref-prefork\s+prefork, all in accept \(C\)\s+[\d,]+ \([\d,]+–[\d,]+\)\s+[\d,]+\s+—\s+[\d.,]+\s+—\s*$/,
