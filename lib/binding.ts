@@ -196,8 +196,8 @@ export interface Binding {
     /** Pool models: the most members a pool may have. */
     MAX_WORKERS: number;
     wire: WireFormat;
-    /** comm of the in-process models' threads: the server thread, the thread model's workers, prethread's pool threads. */
-    threadNames: { server: string; worker: string; pool: string };
+    /** comm of the in-process models' threads (the server thread, the thread model's workers, prethread's pool threads) and of the load generator's thread. */
+    threadNames: { server: string; worker: string; pool: string; loadgen: string };
   };
 }
 

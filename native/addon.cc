@@ -12,6 +12,7 @@
 #include "core/server.h"
 #include "js_error.h"
 #include "loadgen/addon.h"
+#include "loadgen/loadgen.h"
 
 namespace {
 
@@ -525,6 +526,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   thread_names.Set("server", ps::kServerThreadName);
   thread_names.Set("worker", ps::kWorkerThreadName);
   thread_names.Set("pool", ps::kPoolThreadName);
+  thread_names.Set("loadgen", ps::kLoadThreadName);
   constants.Set("threadNames", thread_names);
   exports.Set("constants", constants);
   RegisterLoadgen(env, exports);

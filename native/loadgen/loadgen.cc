@@ -609,6 +609,7 @@ SysError LoadThread::start(const LoadOptions& options, Done done, void* context)
 
 void* LoadThread::main(void* arg) {
   auto* self = static_cast<LoadThread*>(arg);
+  pthread_setname_np(pthread_self(), kLoadThreadName);
   self->tid_.store(gettid(), std::memory_order_relaxed);
   self->result_ = run_load(self->options_, &self->cancel_);
   self->done_(self->context_);

@@ -27,6 +27,10 @@
 
 namespace ps {
 
+// The load thread's name (comm): `top -H` tells it from the server's threads, and a test can see
+// that none is left once a run has resolved. Exported as constants.threadNames.loadgen.
+inline constexpr char kLoadThreadName[] = "ps-loadgen";
+
 enum class LoadMode { PingPong, Churn, Eof, Rpc };
 enum class LoadExpect { Echo, Upper };
 
