@@ -235,21 +235,28 @@ namespace {
 
 bool would_block() { return errno == EAGAIN || errno == EWOULDBLOCK; }
 
+// One non-blocking send() of what `out` holds: what the kernel took leaves `out` and is counted.
+// Returns what send() returned (-1 with errno when it took nothing).
+ssize_t send_some(int cfd, Counters& counters, ConnBytes& bytes, PendingOutput& out) {
+  ssize_t sent = retry_eintr(counters.eintrRetries,
+                             [&] { return send(cfd, out.data + out.offset, out.length, MSG_NOSIGNAL | MSG_DONTWAIT); });
+  if (sent > 0) {
+    out.offset += static_cast<size_t>(sent);
+    out.length -= static_cast<size_t>(sent);
+    count_out(counters, bytes, static_cast<size_t>(sent));
+  }
+  return sent;
+}
+
 // Sends what is pending, non-blocking. Again when all of it is out (a greeting: then the write
 // side is shut down and the connection is Done), Pending when the socket is full.
 ServeStep send_pending(int cfd, Counters& counters, ConnBytes& bytes, PendingOutput& out, DisconnectReason& reason) {
   while (out.length > 0) {
-    ssize_t sent = retry_eintr(counters.eintrRetries, [&] {
-      return send(cfd, out.data + out.offset, out.length, MSG_NOSIGNAL | MSG_DONTWAIT);
-    });
-    if (sent < 0) {
+    if (send_some(cfd, counters, bytes, out) < 0) {
       if (would_block()) return ServeStep::Pending;
       reason = DisconnectReason::Error;
       return ServeStep::Done;
     }
-    out.offset += static_cast<size_t>(sent);
-    out.length -= static_cast<size_t>(sent);
-    count_out(counters, bytes, static_cast<size_t>(sent));
   }
   if (out.close_when_sent) {
     shutdown(cfd, SHUT_WR);
@@ -295,17 +302,12 @@ ServeStep send_reply(int cfd, Counters& counters, ConnBytes& bytes, PendingOutpu
       out.length = chunk;
       out.reply_left -= chunk;
     }
-    ssize_t sent = retry_eintr(counters.eintrRetries, [&] {
-      return send(cfd, out.data + out.offset, out.length, MSG_NOSIGNAL | MSG_DONTWAIT);
-    });
+    ssize_t sent = send_some(cfd, counters, bytes, out);
     if (sent < 0) {
       if (would_block()) return ServeStep::Pending;
       reason = DisconnectReason::Error;
       return ServeStep::Done;
     }
-    out.offset += static_cast<size_t>(sent);
-    out.length -= static_cast<size_t>(sent);
-    count_out(counters, bytes, static_cast<size_t>(sent));
     limits.window_got += static_cast<uint64_t>(sent);  // what the client took keeps it from being slow
   }
 }
