@@ -116,3 +116,22 @@ test("an Error record names the call that failed; a pool server's slot field is 
   expect(thread).toMatchObject({ event: { id: 1, slot: 3 } });
   expect((thread as { event: object }).event).not.toHaveProperty('worker');
 });
+
+test('64-bit fields decode beyond 32 bits and below zero: byte counts past 4 GiB, a failed call’s result -1, a clock of weeks', () => {
+  const [disconnect, trace] = new EventDecoder().push(
+    Buffer.concat([
+      record({ type: wire.eventTypes.disconnect, id: 1, slot: -1, bytesIn: 2n ** 40n + 5n, bytesOut: 2n ** 32n }),
+      record({
+        type: wire.eventTypes.trace,
+        code: wire.traceCalls.accept,
+        slot: -1,
+        fd: -1n,
+        result: -(2n ** 33n) - 7n,
+        timeNs: 3_000_000_123_456_789n, // ≈ 35 days
+      }),
+    ]),
+  );
+  expect(disconnect).toMatchObject({ event: { bytesIn: 2 ** 40 + 5, bytesOut: 2 ** 32 } });
+  expect(trace).toMatchObject({ event: { fd: -1, result: -(2 ** 33) - 7 } });
+  expect((trace as { event: { timeMs: number } }).event.timeMs).toBeCloseTo(3_000_000_123.456789, 6);
+});

@@ -164,14 +164,16 @@ export interface TraceEvent {
   program?: string;
 }
 
+// The record's time reaches JavaScript only in a trace event (timeMs): the others are delivered in
+// the order they happened, and need no time of their own (it would be one more BigInt per record).
 type NativeEvent =
-  | { type: 'connection'; event: ConnectionEvent; timeNs: bigint }
-  | { type: 'disconnect'; event: DisconnectEvent; timeNs: bigint }
-  | { type: 'reject'; event: RejectEvent; timeNs: bigint }
-  | { type: 'reap'; event: ReapEvent; timeNs: bigint }
-  | { type: 'error'; errno: number; syscall: string; timeNs: bigint }
-  | { type: 'listening'; timeNs: bigint }
-  | { type: 'trace'; event: TraceEvent; timeNs: bigint };
+  | { type: 'connection'; event: ConnectionEvent }
+  | { type: 'disconnect'; event: DisconnectEvent }
+  | { type: 'reject'; event: RejectEvent }
+  | { type: 'reap'; event: ReapEvent }
+  | { type: 'error'; errno: number; syscall: string }
+  | { type: 'listening' }
+  | { type: 'trace'; event: TraceEvent };
 
 /** The record types this decoder knows (the addon's `wire.eventTypes`). */
 export const EVENT_TYPES = ['connection', 'disconnect', 'reject', 'reap', 'error', 'listening', 'trace'] as const;
@@ -294,6 +296,18 @@ function placed<T extends { pid?: number; slot?: number; worker?: number }>(
   return e;
 }
 
+/**
+ * A 64-bit field as a Number, from its two 32-bit halves: no BigInt on the heap. Exact up to
+ * 2^53 (byte counts, nanoseconds: 104 days of CLOCK_MONOTONIC); above, rounded as Number(bigint) is.
+ */
+function readUint64(buf: Buffer, at: number): number {
+  return buf.readUInt32LE(at) + buf.readUInt32LE(at + 4) * 2 ** 32;
+}
+
+function readInt64(buf: Buffer, at: number): number {
+  return buf.readUInt32LE(at) + buf.readInt32LE(at + 4) * 2 ** 32;
+}
+
 function decodeOne(buf: Buffer, rec: number, slotIs: SlotMeaning): NativeEvent | null {
   const { F, typeOf, traceCallOf, disconnectReasonOf, rejectReasonOf } = layout();
   const id = buf.readUInt32LE(rec + F.id);
@@ -301,50 +315,49 @@ function decodeOne(buf: Buffer, rec: number, slotIs: SlotMeaning): NativeEvent |
   const slot = buf.readInt32LE(rec + F.slot);
   const code = buf.readInt32LE(rec + F.code);
   const detail = buf.readInt32LE(rec + F.detail);
-  const timeNs = buf.readBigUInt64LE(rec + F.timeNs);
   switch (typeOf.get(buf.readUInt8(rec + F.type))) {
     case 'connection':
-      return { type: 'connection', event: placed<ConnectionEvent>({ id, peer: peerOf(buf, rec) }, pid, slot, slotIs), timeNs };
+      return { type: 'connection', event: placed<ConnectionEvent>({ id, peer: peerOf(buf, rec) }, pid, slot, slotIs) };
     case 'disconnect': {
-      const bytesIn = Number(buf.readBigUInt64LE(rec + F.bytesIn));
-      const bytesOut = Number(buf.readBigUInt64LE(rec + F.bytesOut));
+      const bytesIn = readUint64(buf, rec + F.bytesIn);
+      const bytesOut = readUint64(buf, rec + F.bytesOut);
       const reason = disconnectReasonOf.get(code) ?? 'error';
-      return { type: 'disconnect', event: placed<DisconnectEvent>({ id, bytesIn, bytesOut, reason }, pid, slot, slotIs), timeNs };
+      return { type: 'disconnect', event: placed<DisconnectEvent>({ id, bytesIn, bytesOut, reason }, pid, slot, slotIs) };
     }
     case 'reject': {
       const event: RejectEvent = { id, peer: peerOf(buf, rec), reason: rejectReasonOf.get(code) ?? 'max-clients' };
       if (detail !== 0) event.errno = errnoName(detail);
-      return { type: 'reject', event, timeNs };
+      return { type: 'reject', event };
     }
     case 'reap': {
       const event: ReapEvent = { pid, id, exitCode: code >= 0 ? code : null, signal: detail > 0 ? signalName(detail) : null };
       if (slot >= 0 && slotIs === 'worker') event.worker = slot;
-      return { type: 'reap', event, timeNs };
+      return { type: 'reap', event };
     }
     case 'error': {
       // detail: the call that failed (0: accept, the accept loop's own error), named as Node
       // names syscalls.
       const call = traceCallOf.get(detail);
-      return { type: 'error', errno: code, syscall: call === undefined ? 'accept' : (SYSCALL_OF[call] ?? call), timeNs };
+      return { type: 'error', errno: code, syscall: call === undefined ? 'accept' : (SYSCALL_OF[call] ?? call) };
     }
     case 'listening':
-      return { type: 'listening', timeNs };
+      return { type: 'listening' };
     case 'trace': {
       const call = traceCallOf.get(code);
       if (call === undefined) return null;
       const event: TraceEvent = {
-        timeMs: Number(timeNs) / 1e6,
+        timeMs: readUint64(buf, rec + F.timeNs) / 1e6,
         call,
         pid,
-        fd: Number(buf.readBigInt64LE(rec + F.fd)),
-        result: Number(buf.readBigInt64LE(rec + F.result)),
+        fd: readInt64(buf, rec + F.fd),
+        result: readInt64(buf, rec + F.result),
         errno: detail !== 0 ? errnoName(detail) : null,
         id,
       };
       if (slot >= 0) event[slotIs] = slot;
       if (buf.readUInt8(rec + F.family) !== 0) event.address = peerOf(buf, rec);
       if (call === 'door-refuse') event.reason = rejectReasonOf.get(event.result);
-      return { type: 'trace', event, timeNs };
+      return { type: 'trace', event };
     }
     default:
       return null;

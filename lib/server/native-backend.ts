@@ -71,7 +71,7 @@ class NativeBackend implements Backend {
             if (ev.type === 'connection') this.#live.add(ev.event.id);
             else if (ev.type === 'disconnect') this.#live.delete(ev.event.id);
             else if (ev.type === 'trace' && ev.event.call === 'execve' && program !== null) ev.event.program = program;
-            // The decoded event as it is ({ type, event, timeNs }): no second object per event.
+            // The decoded event as it is ({ type, event }): no second object per event.
             sink(ev as Parameters<EventSink>[0]);
           }
         }
