@@ -62,6 +62,8 @@ test('bench --json writes every raw round; the table compares each model with no
   expect(row('node')[3]).toBe('1'); // node against itself
   expect(readFileSync(svg, 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*ping-pong msgs\/s, 1 connection[\s\S]*<\/svg>\n$/);
   expect(r.stderr).toMatch(/round 2\/2 · node/); // the progress line
+  expect(report.config.warmupMs).toBe(250);
+  expect(r.stdout).toMatch(/median of 2 round\(s\) of 200 ms, each after 250 ms of the same load unmeasured;/);
 });
 
 test('bench holds epoll and prethread against their C references; a pool gets no ping-pong wider than itself', () => {

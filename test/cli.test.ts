@@ -179,6 +179,16 @@ describe('serve flags', () => {
     expect(() => parseBenchArgs(['--repeat', '0'])).toThrow(/--repeat/);
   });
 
+  test('bench --warmup: 0.25 s of unmeasured load before each run by default; 0 turns it off; only seconds in [0, 60]', () => {
+    expect(parseBenchArgs([])!.config.warmupMs).toBe(250);
+    expect(parseBenchArgs(['--warmup', '0'])!.config.warmupMs).toBe(0);
+    expect(parseBenchArgs(['--warmup=1.5'])!.config.warmupMs).toBe(1500);
+    for (const bad of ['-1', '61', 'soon', ' ']) {
+      expect(() => parseBenchArgs(['--warmup', bad])).toThrow(/--warmup must be seconds in \[0, 60\]/);
+    }
+    expect(() => parseBenchArgs(['--sustained', '--warmup', '1'])).toThrow(/--warmup does not apply with --sustained/);
+  });
+
   test("bench --workload: today's runs by default; rpc brings the UNP table's designs unless --models names others", () => {
     expect(parseBenchArgs([])!.config).toMatchObject({ workloads: ['pingpong', 'churn'], replyBytes: 4000 });
     const rpc = parseBenchArgs(['--workload', 'rpc', '--reply-bytes', '0'])!.config;

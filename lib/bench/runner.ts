@@ -209,6 +209,13 @@ export interface BenchConfig {
   workloads: Workload[];
   /** rpc: the reply size every request asks for (0..1 MiB). */
   replyBytes: number;
+  /**
+   * Before each measured run, the same load for this long, unmeasured (0: none). Every round
+   * starts fresh servers, and a fresh Node process hosting one spends its first tenths of a
+   * second compiling the event decoder (measured: 5–6 µs of host CPU per connection over a 1 s
+   * churn from cold, 1.5–2.5 µs after 250 ms): a cost of starting, not of serving.
+   */
+  warmupMs: number;
 }
 
 /** What /proc showed of the server side while the load ran (peaks over 100 ms samples). */
@@ -624,7 +631,7 @@ export async function runBench(config: BenchConfig, control: BenchControl = {}):
   const { models, skipped } = runnable(config.models);
   const total = config.repeat * models.reduce((n, m) => n + runsOf(m, config).length, 0);
   let done = 0;
-  const eta = () => etaMs(started, done, total, config.durationMs + 300);
+  const eta = () => etaMs(started, done, total, config.warmupMs + config.durationMs + 300);
   const rounds: BenchRound[] = [];
   const aborted = () => signal?.aborted === true;
   bench: for (let round = 1; round <= config.repeat; round++) {
@@ -642,6 +649,10 @@ export async function runBench(config: BenchConfig, control: BenchControl = {}):
         try {
           for (const run of mine) {
             if (aborted()) break;
+            if (config.warmupMs > 0) {
+              const warm = { ...loadOf(run, config, server.port), durationMs: config.warmupMs };
+              if ((await unlessAborted(runLoad(warm), signal)) === null) break;
+            }
             const before = await server.perWorker?.();
             const cpuBefore = treeCpuMs(server.pid);
             const hostBefore = server.hostCpuMs?.();
@@ -757,6 +768,11 @@ export const fmt = (n: number, digits = 0) =>
   Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits }) : 'n/a';
 
 /** The table on stdout: one line per model and ping-pong width, with churn beside it. */
+/** The footnote's words for the warm-up (a report written before it existed has none). */
+function warmedUp(config: BenchConfig): string {
+  return config.warmupMs > 0 ? `, each after ${config.warmupMs} ms of the same load unmeasured` : '';
+}
+
 export function formatTable(report: BenchReport): string {
   const sums = summarize(report);
   const find = (model: BenchModel, kind: RunKind, c?: number) =>
@@ -806,7 +822,7 @@ export function formatTable(report: BenchReport): string {
   const execRows = execTableRows(report, sums);
   if (execRows.length > 1) lines.push(...(lines.length > 0 ? [''] : []), ...tableLines(execRows));
   const notes = [
-    `msgs/s: ${report.config.size}-byte ping-pong, median of ${report.config.repeat} round(s) of ${report.config.durationMs} ms; conns/s: churn with ${report.config.churnClients} clients (1 for one-at-a-time models).`,
+    `msgs/s: ${report.config.size}-byte ping-pong, median of ${report.config.repeat} round(s) of ${report.config.durationMs} ms${warmedUp(report.config)}; conns/s: churn with ${report.config.churnClients} clients (1 for one-at-a-time models).`,
     '× ref: against the C reference server of the same design (ref/*.c); procs/threads/RSS: peaks of the server process tree.',
     ...(designRows.length > 1
       ? [

@@ -53,6 +53,7 @@ const DEFAULT_BENCH: BenchConfig = {
   churnClients: 4,
   workloads: ['pingpong', 'churn'],
   replyBytes: DEFAULT_REPLY_BYTES,
+  warmupMs: 250,
 };
 
 /** --sustained: the defaults reproduce issue #12's run (50 new connections × 2 s, 10 rounds). */
@@ -67,6 +68,13 @@ const DEFAULT_SUSTAINED: SustainedConfig = {
 function seconds(text: string, flag: string): number {
   const s = Number(text);
   if (!Number.isFinite(s) || s <= 0 || s > 600) throw new Error(`${flag} must be seconds in (0, 600], got '${text}'`);
+  return Math.round(s * 1000);
+}
+
+function warmupSeconds(text: string, flag: string): number {
+  const s = Number(text);
+  if (text.trim() === '' || !Number.isFinite(s) || s < 0 || s > 60)
+    throw new Error(`${flag} must be seconds in [0, 60], got '${text}'`);
   return Math.round(s * 1000);
 }
 
@@ -134,6 +142,13 @@ export const BENCH: Command = {
       parse: seconds,
     },
     {
+      name: 'warmup',
+      value: 'SECONDS',
+      default: String(DEFAULT_BENCH.warmupMs / 1000),
+      help: "before each run, the same load for this long, unmeasured: a fresh server's start-up (Node compiling its event decoder) is not what is compared; 0: none",
+      parse: warmupSeconds,
+    },
+    {
       name: 'repeat',
       value: 'N',
       default: String(DEFAULT_BENCH.repeat),
@@ -175,7 +190,7 @@ export const BENCH: Command = {
     'writes what was measured until then (the report says it was interrupted); exit code 130.',
     `With --sustained the defaults are --models ${DEFAULT_SUSTAINED.models.join(',')}`,
     `--connections ${DEFAULT_SUSTAINED.connections} (one number: new connections per round) --duration ${DEFAULT_SUSTAINED.durationMs / 1000};`,
-    '--repeat, --churn-clients, --workload, --reply-bytes and --svg do not apply.',
+    '--repeat, --churn-clients, --workload, --reply-bytes, --warmup and --svg do not apply.',
   ],
 };
 
@@ -219,6 +234,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
     churnClients: v['churn-clients'] as number,
     workloads,
     replyBytes: v['reply-bytes'] as number,
+    warmupMs: v.warmup as number,
   };
   const out: BenchArgs = { config };
   if (typeof v.json === 'string') out.json = v.json;
@@ -227,7 +243,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
     if (given.has('rounds')) throw new UsageError(`--rounds applies only with --sustained`);
     return out;
   }
-  for (const flag of ['repeat', 'churn-clients', 'svg', 'workload', 'reply-bytes']) {
+  for (const flag of ['repeat', 'churn-clients', 'svg', 'workload', 'reply-bytes', 'warmup']) {
     if (given.has(flag)) throw new UsageError(`--${flag} does not apply with --sustained`);
   }
   if (given.has('connections') && config.connections.length !== 1) {
