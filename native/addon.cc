@@ -138,7 +138,8 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
     bool writers_gone = info.Length() > 0 && info[0].ToBoolean().Value();
     size_t n = server_->drain_events(batch_.data(), batch_.size(), writers_gone);
     if (n == 0) return env.Null();
-    return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(batch_.data()), n * sizeof(ps::EventRecord));
+    return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(batch_.data()),
+                                       n * sizeof(ps::EventRecord));
   }
 
   Napi::Value ParkReader(const Napi::CallbackInfo& info) {
