@@ -32,7 +32,15 @@
 
 namespace ps {
 
-// 16384 records of 64 bytes: a burst of several thousand connections while Node's thread is busy.
+// 16384 records of 64 bytes: a burst of several thousand connections while Node's thread is busy
+// (at a pool's top churn rate here, ≈ 28,000 records/s, Node's loop may stall for half a second
+// before a record is dropped). Its size has a price in the pool models: 50 member processes each
+// write cells spread over 290 pages, and miss on almost every publish — publish() took 4.7% of
+// 50 prefork members' CPU samples under churn (more than their serve loop), 84% of it on the
+// first load of the cell; with 4,096 records, 1.2–1.6%, and the members' CPU per connection came
+// down to the C reference's (BENCHMARKS.md, "The targets of issue #13"). The capacity was kept:
+// a server never blocks on its observer, so a smaller ring means events lost, and Node's loop
+// stalling for the 150 ms that 4,096 records last is not rare.
 constexpr uint64_t kRingCapacity = 16384;
 static_assert((kRingCapacity & (kRingCapacity - 1)) == 0, "a power of two: positions wrap with a mask");
 static_assert(std::atomic<uint64_t>::is_always_lock_free, "the ring is shared across processes");
