@@ -622,8 +622,9 @@ export function machineInfo(): Machine {
 }
 
 /**
- * Runs every (model, kind, connections) once per round, rounds alternating over models. A model
- * serves echo for ping-pong and churn, and is started again with the rpc handler for the rpc run.
+ * Runs every (model, kind, connections) once per round, rounds alternating over models, each run
+ * after `warmupMs` of its own load unmeasured. A model serves echo for ping-pong and churn, and is
+ * started again with the rpc handler for the rpc run.
  */
 export async function runBench(config: BenchConfig, control: BenchControl = {}): Promise<BenchReport> {
   const { progress = () => undefined, signal } = control;
