@@ -768,12 +768,12 @@ function summarize(report: BenchReport): Summary[] {
 export const fmt = (n: number, digits = 0) =>
   Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits }) : 'n/a';
 
-/** The table on stdout: one line per model and ping-pong width, with churn beside it. */
 /** The footnote's words for the warm-up (a report written before it existed has none). */
 function warmedUp(config: BenchConfig): string {
   return config.warmupMs > 0 ? `, each after ${config.warmupMs} ms of the same load unmeasured` : '';
 }
 
+/** The table on stdout: one line per model and ping-pong width, with churn beside it. */
 export function formatTable(report: BenchReport): string {
   const sums = summarize(report);
   const find = (model: BenchModel, kind: RunKind, c?: number) =>
