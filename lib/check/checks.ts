@@ -88,7 +88,7 @@ function resources(pid: number): Resources | null {
 /** True if `pid` holds the listening socket of `port` (so --pid names the right process). */
 function holdsListener(pid: number, port: number): boolean {
   const listeners = new Set(
-    tcpTable()
+    tcpTable(port)
       .filter((e) => e.local.port === port && e.state === 'LISTEN')
       .map((e) => e.inode),
   );
