@@ -308,7 +308,7 @@ static inline void ref_transform(char* buf, size_t n, int upper) {
 }
 
 /* UNP's writen(): send() may write less than asked (a full socket buffer, a signal); loop until
- * all n bytes are out. Returns 0, or -1 with errno set. */
+ * all n bytes are out. Returns 0, or -1 (reported, but for a client that went away or a stop). */
 static inline int ref_send_all(int fd, const char* buf, size_t n) {
   while (n > 0) {
     ssize_t w = send(fd, buf, n, MSG_NOSIGNAL);
@@ -317,6 +317,7 @@ static inline int ref_send_all(int fd, const char* buf, size_t n) {
         if (ref_stop_requested) return -1;
         continue;
       }
+      if (errno != EPIPE && errno != ECONNRESET && !ref_stop_requested) perror("send");
       return -1;
     }
     buf += w;
@@ -325,26 +326,33 @@ static inline int ref_send_all(int fd, const char* buf, size_t n) {
   return 0;
 }
 
+/* Blocking recv() of up to n bytes, EINTR retried unless a stop was requested. Returns the bytes
+ * read, 0 at the client's EOF, REF_RECV_STOPPED when a stop was requested, -1 on an I/O error
+ * (reported, but for a client's reset). */
+#define REF_RECV_STOPPED (-2)
+static inline ssize_t ref_recv(int fd, char* buf, size_t n) {
+  for (;;) {
+    ssize_t got = recv(fd, buf, n, 0);
+    if (got >= 0) return got;
+    if (errno == EINTR) {
+      if (ref_stop_requested) return REF_RECV_STOPPED;
+      continue;
+    }
+    if (errno != ECONNRESET) perror("recv");
+    return -1;
+  }
+}
+
 /* UNP's str_echo(), blocking: read what arrives, send it back, until the client's EOF.
  * Returns 0 on EOF (or a requested stop), -1 on an I/O error (reported). */
 static inline int ref_echo(int fd, int upper) {
   char buf[REF_BUFSIZE];
   for (;;) {
-    ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n == 0) return 0;
-    if (n < 0) {
-      if (errno == EINTR) {
-        if (ref_stop_requested) return 0;
-        continue;
-      }
-      if (errno != ECONNRESET) perror("recv");
-      return -1;
-    }
+    ssize_t n = ref_recv(fd, buf, sizeof buf);
+    if (n == 0 || n == REF_RECV_STOPPED) return 0;
+    if (n < 0) return -1;
     ref_transform(buf, (size_t)n, upper);
-    if (ref_send_all(fd, buf, (size_t)n) < 0) {
-      if (errno != EPIPE && errno != ECONNRESET && !ref_stop_requested) perror("send");
-      return -1;
-    }
+    if (ref_send_all(fd, buf, (size_t)n) < 0) return -1;
   }
 }
 
@@ -355,16 +363,10 @@ static inline int ref_rpc(int fd) {
   size_t len = 0;
   long size = 0, want;
   for (;;) {
-    ssize_t n = recv(fd, buf, REF_RPC_REQUEST_MAX - len, 0);
+    ssize_t n = ref_recv(fd, buf, REF_RPC_REQUEST_MAX - len);
+    if (n == REF_RECV_STOPPED) return 0;
     if (n == 0) return len == 0 ? 0 : -1;
-    if (n < 0) {
-      if (errno == EINTR) {
-        if (ref_stop_requested) return 0;
-        continue;
-      }
-      if (errno != ECONNRESET) perror("recv");
-      return -1;
-    }
+    if (n < 0) return -1;
     want = ref_rpc_feed(buf, (size_t)n, &len, &size);
     if (want == -2) return -1;
     if (want >= 0) break;
@@ -373,10 +375,7 @@ static inline int ref_rpc(int fd) {
   while (want > 0) {
     size_t chunk = (size_t)want < sizeof buf ? (size_t)want : sizeof buf;
     ref_chargen_fill(buf, pos, chunk);
-    if (ref_send_all(fd, buf, chunk) < 0) {
-      if (errno != EPIPE && errno != ECONNRESET && !ref_stop_requested) perror("send");
-      return -1;
-    }
+    if (ref_send_all(fd, buf, chunk) < 0) return -1;
     pos = (pos + chunk) % REF_CHARGEN_CYCLE;
     want -= (long)chunk;
   }
