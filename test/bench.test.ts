@@ -8,30 +8,31 @@ import { join } from 'node:path';
 import type { BenchReport } from '../lib/bench/runner';
 import type { SustainedReport } from '../lib/bench/sustained';
 
+const CLI = join(__dirname, '..', 'dist', 'cli', 'main.js');
+
+/** The real CLI's `bench` with these flags, run to its end: exit status, stdout, stderr. */
+function bench(flags: string[], timeoutMs = 60000) {
+  return spawnSync(process.execPath, [CLI, 'bench', ...flags], { encoding: 'utf8', timeout: timeoutMs });
+}
+
 test('bench --json writes every raw round; the table compares each model with node and with its C reference', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bench-'));
   const json = join(dir, 'bench.json');
   const svg = join(dir, 'bench.svg');
-  const r = spawnSync(
-    process.execPath,
-    [
-      join(__dirname, '..', 'dist', 'cli', 'main.js'),
-      'bench',
-      '--models',
-      'thread,ref-thread,fork,node',
-      '--connections',
-      '1,4',
-      '--duration',
-      '0.2',
-      '--repeat',
-      '2',
-      '--json',
-      json,
-      '--svg',
-      svg,
-    ],
-    { encoding: 'utf8', timeout: 60000 },
-  );
+  const r = bench([
+    '--models',
+    'thread,ref-thread,fork,node',
+    '--connections',
+    '1,4',
+    '--duration',
+    '0.2',
+    '--repeat',
+    '2',
+    '--json',
+    json,
+    '--svg',
+    svg,
+  ]);
   expect(r.status).toBe(0);
   const report = JSON.parse(readFileSync(json, 'utf8')) as BenchReport;
   expect(report.config).toMatchObject({
@@ -67,22 +68,16 @@ test('bench --json writes every raw round; the table compares each model with no
 });
 
 test('bench holds epoll and prethread against their C references; a pool gets no ping-pong wider than itself', () => {
-  const r = spawnSync(
-    process.execPath,
-    [
-      join(__dirname, '..', 'dist', 'cli', 'main.js'),
-      'bench',
-      '--models',
-      'epoll,ref-epoll,prethread,ref-prethread,node',
-      '--connections',
-      '1,65',
-      '--duration',
-      '0.2',
-      '--repeat',
-      '1',
-    ],
-    { encoding: 'utf8', timeout: 60000 },
-  );
+  const r = bench([
+    '--models',
+    'epoll,ref-epoll,prethread,ref-prethread,node',
+    '--connections',
+    '1,65',
+    '--duration',
+    '0.2',
+    '--repeat',
+    '1',
+  ]);
   expect(r.status).toBe(0);
   const row = (model: string, conns: number) =>
     r.stdout
@@ -105,25 +100,9 @@ test("bench --workload rpc: the UNP table, with the server CPU per connection fr
   const json = join(dir, 'rpc.json');
   const svg = join(dir, 'rpc.svg');
   const models = ['fork', 'prefork', 'prethread-main', 'epoll', 'node', 'ref-prefork'];
-  const r = spawnSync(
-    process.execPath,
-    [
-      join(__dirname, '..', 'dist', 'cli', 'main.js'),
-      'bench',
-      '--workload',
-      'rpc',
-      '--models',
-      models.join(','),
-      '--duration',
-      '0.3',
-      '--repeat',
-      '1',
-      '--json',
-      json,
-      '--svg',
-      svg,
-    ],
-    { encoding: 'utf8', timeout: 90000 },
+  const r = bench(
+    ['--workload', 'rpc', '--models', models.join(','), '--duration', '0.3', '--repeat', '1', '--json', json, '--svg', svg],
+    90000,
   );
   expect(r.status).toBe(0);
   const report = JSON.parse(readFileSync(json, 'utf8')) as BenchReport;
@@ -182,25 +161,19 @@ test("bench --workload rpc: the UNP table, with the server CPU per connection fr
 test('bench --sustained: rounds on one server per model, new connections each round, migrations counted', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bench-'));
   const json = join(dir, 'sustained.json');
-  const r = spawnSync(
-    process.execPath,
-    [
-      join(__dirname, '..', 'dist', 'cli', 'main.js'),
-      'bench',
-      '--sustained',
-      '--models',
-      'fork,ref-fork,thread',
-      '--connections',
-      '4',
-      '--rounds',
-      '3',
-      '--duration',
-      '0.2',
-      '--json',
-      json,
-    ],
-    { encoding: 'utf8', timeout: 60000 },
-  );
+  const r = bench([
+    '--sustained',
+    '--models',
+    'fork,ref-fork,thread',
+    '--connections',
+    '4',
+    '--rounds',
+    '3',
+    '--duration',
+    '0.2',
+    '--json',
+    json,
+  ]);
   expect(r.status).toBe(0);
   const report = JSON.parse(readFileSync(json, 'utf8')) as SustainedReport;
   expect(report.config).toEqual({ models: ['fork', 'ref-fork', 'thread'], connections: 4, size: 64, durationMs: 200, rounds: 3 });
@@ -240,22 +213,7 @@ test('bench --sustained: rounds on one server per model, new connections each ro
 test('bench exec churn: a program per connection, held against socat EXEC: in the same run', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bench-'));
   const json = join(dir, 'exec.json');
-  const r = spawnSync(
-    process.execPath,
-    [
-      join(__dirname, '..', 'dist', 'cli', 'main.js'),
-      'bench',
-      '--models',
-      'exec,socat-exec',
-      '--duration',
-      '0.3',
-      '--repeat',
-      '1',
-      '--json',
-      json,
-    ],
-    { encoding: 'utf8', timeout: 60000 },
-  );
+  const r = bench(['--models', 'exec,socat-exec', '--duration', '0.3', '--repeat', '1', '--json', json]);
   expect(r.status).toBe(0);
   const report = JSON.parse(readFileSync(json, 'utf8')) as BenchReport;
   const ran = report.rounds.map((x) => `${x.model} ${x.kind}`);
