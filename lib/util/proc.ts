@@ -1,5 +1,4 @@
 // Reading /proc: what the kernel says about processes, not what the server believes.
-import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
 interface ProcStat {
@@ -10,26 +9,26 @@ interface ProcStat {
   pgrp: number;
 }
 
+// utime and stime are in clock ticks of USER_HZ, which Linux fixes at 100 for user space on every
+// architecture Node runs on (sysconf(_SC_CLK_TCK); only alpha differs); /proc/<pid>/schedstat is
+// in nanoseconds.
+const USER_HZ = 100;
+
+/**
+ * The fields of a /proc/…/stat line after the command name: [0] is proc(5)'s field 3 (state).
+ * The name may contain spaces and parentheses, so the split starts after the last ')'.
+ */
+function statFields(text: string): string[] {
+  return text.slice(text.lastIndexOf(')') + 2).split(' ');
+}
+
 export function readStat(pid: number): ProcStat | null {
   try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name may contain spaces and parentheses: split after the last ')'.
-    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    const rest = statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'));
     return { pid, state: rest[0], ppid: Number(rest[1]), pgrp: Number(rest[2]) };
   } catch {
     return null;
   }
-}
-
-/** The kernel's clock ticks per second (USER_HZ), the unit of /proc/<pid>/stat's CPU times. */
-let clockTicks: number | null = null;
-function ticksPerSecond(): number {
-  if (clockTicks === null) {
-    const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-    const n = Number(r.stdout?.trim());
-    clockTicks = r.status === 0 && Number.isInteger(n) && n > 0 ? n : 100; // 100 on every Linux port but alpha
-  }
-  return clockTicks;
 }
 
 /**
@@ -39,11 +38,10 @@ function ticksPerSecond(): number {
  */
 export function cpuMsOf(pid: number): number {
   try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    // Fields 14–17 of proc(5); f[0] is field 3 (state).
+    const f = statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    // Fields 14–17 of proc(5).
     const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-    return (ticks * 1000) / ticksPerSecond();
+    return (ticks * 1000) / USER_HZ;
   } catch {
     return 0;
   }
@@ -75,13 +73,13 @@ export function threadsCpuMs(pid: number, counts: (name: string) => boolean): nu
       const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
       if (!counts(name)) continue;
-      const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      const f = statFields(text);
       ticks += Number(f[11]) + Number(f[12]);
     } catch {
       // the thread exited meanwhile
     }
   }
-  return (ticks * 1000) / ticksPerSecond();
+  return (ticks * 1000) / USER_HZ;
 }
 
 /** Processes whose parent is `ppid`, zombies included. */
@@ -164,18 +162,13 @@ export function tasksOf(pid: number | 'self'): TaskInfo[] {
     try {
       const text = readFileSync(`/proc/${pid}/task/${name}/stat`, 'utf8');
       const open = text.indexOf('(');
-      const close = text.lastIndexOf(')');
-      out.push({ tid: Number(name), name: text.slice(open + 1, close), state: text.slice(close + 2).split(' ')[0] });
+      out.push({ tid: Number(name), name: text.slice(open + 1, text.lastIndexOf(')')), state: statFields(text)[0] });
     } catch {
       // the thread ended between readdir and read
     }
   }
   return out;
 }
-
-// utime and stime are in clock ticks of USER_HZ, which Linux fixes at 100 for user space on every
-// architecture (sysconf(_SC_CLK_TCK)); /proc/<pid>/schedstat is in nanoseconds.
-const USER_HZ = 100;
 
 /** What the scheduler says one process (or one of its threads) has used so far. */
 interface CpuUse {
@@ -190,9 +183,8 @@ interface CpuUse {
 export function cpuUse(pid: number | 'self', tid?: number): CpuUse | null {
   const dir = tid === undefined ? `/proc/${pid}` : `/proc/${pid}/task/${tid}`;
   try {
-    const stat = readFileSync(`${dir}/stat`, 'utf8');
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Fields 14 and 15 of stat(5); rest[0] is field 3 (state).
+    const rest = statFields(readFileSync(`${dir}/stat`, 'utf8'));
+    // Fields 14 and 15 of stat(5).
     const ticks = Number(rest[11]) + Number(rest[12]);
     const [run, wait] = readFileSync(`${dir}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
     return { cpuMs: (ticks * 1000) / USER_HZ, runningMs: run / 1e6, waitingMs: wait / 1e6 };
