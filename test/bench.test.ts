@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BenchReport } from '../lib/bench/runner';
+import { formatTable, type BenchReport } from '../lib/bench/runner';
 import type { SustainedReport } from '../lib/bench/sustained';
 
 const CLI = join(__dirname, '..', 'dist', 'cli', 'main.js');
@@ -41,9 +41,13 @@ test('bench --json writes every raw round; the table compares each model with no
     durationMs: 200,
     repeat: 2,
   });
-  // 4 models × 2 rounds × (2 ping-pong widths + churn), in alternating rounds.
+  // 4 models × 2 rounds × (2 ping-pong widths + churn), in alternating rounds: thread right before
+  // its reference in round 1, the order reversed in round 2.
   expect(report.rounds).toHaveLength(24);
   expect(report.rounds.slice(0, 12).every((x) => x.round === 1)).toBe(true);
+  const order = (round: number) => [...new Set(report.rounds.filter((x) => x.round === round).map((x) => x.model))];
+  expect(order(1)).toEqual(['thread', 'ref-thread', 'fork', 'node']);
+  expect(order(2)).toEqual(['node', 'fork', 'ref-thread', 'thread']);
   for (const round of report.rounds) {
     expect(round.result.messages).toBeGreaterThan(0);
     expect(round.result.verifyFailures).toBe(0);
@@ -65,6 +69,62 @@ test('bench --json writes every raw round; the table compares each model with no
   expect(r.stderr).toMatch(/round 2\/2 · node/); // the progress line
   expect(report.config.warmupMs).toBe(250);
   expect(r.stdout).toMatch(/median of 2 round\(s\) of 200 ms, each after 250 ms of the same load unmeasured;/);
+  expect(r.stdout).toMatch(/× node, × ref: the median of each round's ratio\./);
+});
+
+test('× ref and × node are medians of ratios taken within a round, not ratios of medians over different rounds', () => {
+  // Rates chosen so that the two differ: epoll's median round (50, 400, 290 → 290) is not the
+  // reference's (100, 200, 300 → 200); round by round epoll made 0.5, 2 and 0.97 of its reference.
+  const rates: Record<string, number[]> = { epoll: [50, 400, 290], 'ref-epoll': [100, 200, 300], node: [100, 100, 290] };
+  const result = (rate: number) => ({
+    mode: 'pingpong' as const,
+    connections: 50,
+    size: 64,
+    durationMs: 1000,
+    messages: rate,
+    bytes: rate * 64,
+    connects: 50,
+    errors: 0,
+    resets: 0,
+    verifyFailures: 0,
+    msgsPerSec: rate,
+    mbPerSec: (rate * 64) / 1e6,
+    connsPerSec: 50,
+    latencyUs: { p50: 1, p90: 1, p99: 1, max: 1, mean: 1 },
+    cpu: { userMs: 1, systemMs: 1 },
+  });
+  const report: BenchReport = {
+    config: {
+      models: ['epoll', 'ref-epoll', 'node'],
+      connections: [50],
+      size: 64,
+      durationMs: 1000,
+      repeat: 3,
+      churnClients: 4,
+      workloads: ['pingpong'],
+      replyBytes: 4000,
+      warmupMs: 0,
+    },
+    machine: { cpus: 2, node: process.version, kernel: 'test', date: new Date(0).toISOString() },
+    rounds: Object.entries(rates).flatMap(([model, perRound]) =>
+      perRound.map((rate, i) => ({
+        round: i + 1,
+        model: model as BenchReport['config']['models'][number],
+        kind: 'pingpong' as const,
+        connections: 50,
+        result: result(rate),
+        footprint: { processes: 1, threads: 1, rssMb: 1 },
+        serverCpuMs: 1,
+      })),
+    ),
+    skipped: [],
+  };
+  const epoll = formatTable(report)
+    .split('\n')
+    .find((l) => l.startsWith('epoll '))!
+    .split(/\s{2,}/);
+  // model, conns, msgs/s (min–max), × node, × ref, …: the medians' ratios would be 2.9 and 1.45.
+  expect(epoll.slice(0, 5)).toEqual(['epoll', '50', '290 (50–400)', '1', '0.97']);
 });
 
 test('bench holds epoll and prethread against their C references; a pool gets no ping-pong wider than itself', () => {
@@ -107,7 +167,9 @@ test("bench --workload rpc: the UNP table, with the server CPU per connection fr
   expect(r.status).toBe(0);
   const report = JSON.parse(readFileSync(json, 'utf8')) as BenchReport;
   expect(report.config).toMatchObject({ workloads: ['rpc'], replyBytes: 4000, churnClients: 4 });
-  expect(report.rounds.map((x) => `${x.model} ${x.kind} ${x.connections}`)).toEqual(models.map((m) => `${m} rpc 4`));
+  // ref-prefork runs right after prefork, which it is the reference of.
+  const order = ['fork', 'prefork', 'ref-prefork', 'prethread-main', 'epoll', 'node'];
+  expect(report.rounds.map((x) => `${x.model} ${x.kind} ${x.connections}`)).toEqual(order.map((m) => `${m} rpc 4`));
   const cpuPerConn = new Map<string, number>();
   for (const round of report.rounds) {
     expect(round.result.messages).toBeGreaterThan(0);

@@ -1,5 +1,7 @@
-// The side-by-side benchmark: every model under the same native load, in alternating rounds
-// (A B C A B C …) so that drift of a noisy machine hits all models alike; medians and spreads.
+// The side-by-side benchmark: every model under the same native load, in alternating rounds, each
+// model next to its C reference and every other round reversed (A refA B, B refA A …), so that
+// drift of a noisy machine hits a model and its baseline alike; medians, spreads, and ratios taken
+// round by round.
 // Workloads: ping-pong, churn (connect, echo, close) and rpc (UNP ch. 30's client: connect, ask
 // for N bytes, read them until the server closes); for the connection workloads, the server's CPU
 // time per connection (its whole process tree, from /proc) and how evenly a pool spread them.
@@ -622,8 +624,30 @@ export function machineInfo(): Machine {
 }
 
 /**
- * Runs every (model, kind, connections) once per round, rounds alternating over models, each run
- * after `warmupMs` of its own load unmeasured. A model serves echo for ping-pong and churn, and is
+ * The order of the models in round `round` (from 1): the given order, but each C reference right
+ * after its model, and every even round the whole order reversed, so that a model and its
+ * reference run back to back and take turns at going first (ABBA). A reference whose model is not
+ * run keeps its place.
+ *
+ * Why: the machine drifts between rounds, and on churn so does the kernel's state (the TIME_WAIT
+ * sockets earlier runs left): here the same C server's churn moved 1.5× between the rounds of one
+ * run, while a model and its reference run back to back moved together (BENCHMARKS.md, "Method").
+ * Alternating who goes first cancels what one run leaves to the next.
+ */
+function roundOrder(models: readonly BenchModel[], round: number): BenchModel[] {
+  const order: BenchModel[] = [];
+  for (const model of models) {
+    if (models.some((m) => REFERENCE_OF[m] === model)) continue; // placed after its model
+    order.push(model);
+    const ref = REFERENCE_OF[model];
+    if (ref && models.includes(ref)) order.push(ref);
+  }
+  return round % 2 === 0 ? order.reverse() : order;
+}
+
+/**
+ * Runs every (model, kind, connections) once per round, in `roundOrder`, each run after
+ * `warmupMs` of its own load unmeasured. A model serves echo for ping-pong and churn, and is
  * started again with the rpc handler for the rpc run.
  */
 export async function runBench(config: BenchConfig, control: BenchControl = {}): Promise<BenchReport> {
@@ -636,7 +660,7 @@ export async function runBench(config: BenchConfig, control: BenchControl = {}):
   const rounds: BenchRound[] = [];
   const aborted = () => signal?.aborted === true;
   bench: for (let round = 1; round <= config.repeat; round++) {
-    for (const model of models) {
+    for (const model of roundOrder(models, round)) {
       if (aborted()) break bench;
       progress({ round, repeat: config.repeat, model, done, total, elapsedMs: Date.now() - started, etaMs: eta() });
       const runs = runsOf(model, config);
@@ -708,6 +732,8 @@ interface Summary {
   connections: number;
   /** msgs/s for pingpong, conns/s for churn and exec, verified replies/s for rpc: median, min, max over rounds. */
   rate: { median: number; min: number; max: number };
+  /** The same rate, round by round (round number → rate), for ratios taken within a round. */
+  rateOfRound: Map<number, number>;
   /** Server CPU time per connection in µs (serverCpuMs / connections): median, min, max over rounds. */
   cpuPerConnUs: { median: number; min: number; max: number };
   /** The same without the hosting Node process's own threads (median; NaN when not measured). */
@@ -743,6 +769,7 @@ function summarize(report: BenchReport): Summary[] {
       kind: rs[0].kind,
       connections: rs[0].connections,
       rate: { median: median(rates), min: Math.min(...rates), max: Math.max(...rates) },
+      rateOfRound: new Map(rs.map((r) => [r.round, rate(r)])),
       cpuPerConnUs: { median: median(cpus), min: Math.min(...cpus), max: Math.max(...cpus) },
       serverOnlyCpuPerConnUs: median(
         rs.map((r) =>
@@ -763,6 +790,19 @@ function summarize(report: BenchReport): Summary[] {
     });
   }
   return out;
+}
+
+/**
+ * How many times `base`'s rate `s`'s is: the median, over the rounds both ran in, of that round's
+ * ratio. A model runs next to its reference (`roundOrder`), so a round's ratio cancels what the
+ * machine did in that round, where a ratio of two medians would divide rates of different rounds.
+ * Without a round in common (an interrupted run), the ratio of the medians.
+ */
+function rateRatio(s: Summary, base: Summary): number {
+  const ratios = [...s.rateOfRound]
+    .filter(([round]) => base.rateOfRound.has(round))
+    .map(([round, rate]) => rate / base.rateOfRound.get(round)!);
+  return ratios.length > 0 ? median(ratios) : s.rate.median / base.rate.median;
 }
 
 export const fmt = (n: number, digits = 0) =>
@@ -805,8 +845,8 @@ export function formatTable(report: BenchReport): string {
         model,
         String(c),
         `${fmt(s.rate.median)} (${fmt(s.rate.min)}–${fmt(s.rate.max)})`,
-        node ? fmt(s.rate.median / node.rate.median, 2) : '',
-        ref ? fmt(s.rate.median / ref.rate.median, 2) : '',
+        node ? fmt(rateRatio(s, node), 2) : '',
+        ref ? fmt(rateRatio(s, ref), 2) : '',
         fmt(s.p50Us),
         fmt(s.p99Us),
         churn ? fmt(churn.rate.median) : '',
@@ -824,7 +864,7 @@ export function formatTable(report: BenchReport): string {
   if (execRows.length > 1) lines.push(...(lines.length > 0 ? [''] : []), ...tableLines(execRows));
   const notes = [
     `msgs/s: ${report.config.size}-byte ping-pong, median of ${report.config.repeat} round(s) of ${report.config.durationMs} ms${warmedUp(report.config)}; conns/s: churn with ${report.config.churnClients} clients (1 for one-at-a-time models).`,
-    '× ref: against the C reference server of the same design (ref/*.c); procs/threads/RSS: peaks of the server process tree.',
+    "× ref: against the C reference server of the same design (ref/*.c), run next to its model; × node, × ref: the median of each round's ratio. procs/threads/RSS: peaks of the server process tree.",
     ...(designRows.length > 1
       ? [
           `designs (UNP ch. 30's numbers): rpc/s: ${report.config.churnClients} clients each connect, ask for ${report.config.replyBytes} bytes ("${report.config.replyBytes}\\n"), read them until the server closes, close (verified replies per second); churn: connect, echo ${report.config.size} bytes, close.`,
@@ -901,7 +941,7 @@ function designTableRows(report: BenchReport, sums: Summary[]): string[][] {
       model,
       d?.design ?? '',
       rpc ? `${fmt(rpc.rate.median)} (${fmt(rpc.rate.min)}–${fmt(rpc.rate.max)})` : '',
-      rpc && ref ? fmt(rpc.rate.median / ref.rate.median, 2) : '',
+      rpc && ref ? fmt(rateRatio(rpc, ref), 2) : '',
       rpc ? fmt(rpc.cpuPerConnUs.median) : '',
       rpc && Number.isFinite(rpc.serverOnlyCpuPerConnUs) ? fmt(rpc.serverOnlyCpuPerConnUs) : '—',
       less(forkRpc, rpc),
@@ -937,7 +977,7 @@ function execTableRows(report: BenchReport, sums: Summary[]): string[][] {
       model,
       String(s.connections),
       `${fmt(s.rate.median)} (${fmt(s.rate.min)}–${fmt(s.rate.max)})`,
-      baseline ? fmt(s.rate.median / baseline.rate.median, 2) : '',
+      baseline ? fmt(rateRatio(s, baseline), 2) : '',
       fmt(s.p50Us),
       fmt(s.p99Us),
       String(s.footprint.processes),

@@ -182,7 +182,9 @@ export const BENCH: Command = {
     },
   ],
   notes: [
-    'Each model runs in a process of its own, in alternating rounds. exec, socat-exec and xinetd-exec run',
+    'Each model runs in a process of its own, in alternating rounds: each model right before its C reference,',
+    'the order reversed every other round; × node and × ref are medians of the ratios within each round.',
+    'exec, socat-exec and xinetd-exec run',
     '/bin/true for each connection (the exec churn: connect, read until the program has exited).',
     'The connection workloads (churn, rpc) report the server CPU time per connection (its whole process',
     "tree, from /proc) and how evenly a pool's workers took them, in a table numbered as UNP ch. 30's designs.",
