@@ -136,6 +136,11 @@ export interface NativeServer {
    * doorbell; false when an event slipped in (keep draining).
    */
   parkReader(): boolean;
+  /**
+   * Whether a listener would hear 'connection' and 'disconnect' now (true until told otherwise):
+   * while not, the server writes neither record of a connection it accepts.
+   */
+  hearConnections(heard: boolean): void;
   address(): NativeAddress;
   stats(): NativeStats;
   /** Stop accepting; the listening socket is closed. Idempotent. */

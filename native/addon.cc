@@ -91,6 +91,7 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
                            InstanceMethod<&NativeServer::TakeEventFd>("takeEventFd"),
                            InstanceMethod<&NativeServer::DrainEvents>("drainEvents"),
                            InstanceMethod<&NativeServer::ParkReader>("parkReader"),
+                           InstanceMethod<&NativeServer::HearConnections>("hearConnections"),
                            InstanceMethod<&NativeServer::Address>("address"),
                            InstanceMethod<&NativeServer::Stats>("stats"),
                            InstanceMethod<&NativeServer::Stop>("stop"),
@@ -146,6 +147,11 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
     Napi::Env env = info.Env();
     if (!Running(env)) return env.Undefined();
     return Napi::Boolean::New(env, server_->park_reader());
+  }
+
+  void HearConnections(const Napi::CallbackInfo& info) {
+    if (!Running(info.Env())) return;
+    server_->hear_connections(info[0].ToBoolean().Value());
   }
 
   Napi::Value Address(const Napi::CallbackInfo& info) {

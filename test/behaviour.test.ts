@@ -50,6 +50,41 @@ describe.each(withVariants(MODELS))('%s model', (_label, model, variant) => {
     expect(out.equals(Buffer.concat([Buffer.from('HELLO, WORLD! 123 ZZ'), Buffer.from([0x00, 0xff, 0xe9])]))).toBe(true);
   });
 
+  test('a listener added late, or by another listener, hears every event after it in full', async () => {
+    server = await startServer(options());
+    // The events held at start are out, and Node has stopped polling (five empty 10 ms polls):
+    // a record written now would ring the doorbell.
+    await sleep(150);
+    const wakeups = server.stats().eventWakeups;
+    // Nobody listens: the server serves and counts all the same.
+    for (let i = 0; i < 3; i++) expect((await exchange(port(server), Buffer.from('ab'))).toString()).toBe('ab');
+    await waitFor(() => server.stats().closed === 3, 5000, 'closed counter');
+    // …and a native server writes no record for them, so nothing wakes Node (fork still reports
+    // each child's reap; Node's own models have no ring).
+    if (model !== 'fork') expect(server.stats().eventWakeups).toBe(wakeups);
+    const connections: ConnectionEvent[] = [];
+    const disconnects: DisconnectEvent[] = [];
+    server.on('connection', (c) => {
+      connections.push(c);
+      // Added while the events of this connection may already be in the batch being delivered.
+      server.once('disconnect', (d) => disconnects.push(d));
+    });
+    const c = await Client.open(port(server));
+    expect((await c.echo(Buffer.from('xyz'))).toString()).toBe('xyz');
+    c.end();
+    await c.closedByPeer();
+    // Events arrive up to 10 ms late: the third connection's may still have been on their way
+    // when the listener came, and be heard too. Every one heard is whole.
+    await waitFor(() => connections.some((x) => x.peer.port === c.localPort), 5000, 'the connection event');
+    const mine = connections.find((x) => x.peer.port === c.localPort)!;
+    expect(mine).toMatchObject({ id: 4, peer: { address: '127.0.0.1', family: 'IPv4' } });
+    await waitFor(() => disconnects.some((d) => d.id === 4), 5000, 'the disconnect event');
+    expect(disconnects.find((d) => d.id === 4)).toMatchObject({ bytesIn: 3, bytesOut: 3, reason: 'end' });
+    for (const x of connections) expect(x.peer.address).toBe('127.0.0.1');
+    for (const d of disconnects) expect(d).toMatchObject({ bytesIn: d.id === 4 ? 3 : 2, reason: 'end' });
+    expect(server.stats()).toMatchObject({ accepted: 4, closed: 4, active: 0, eventsDropped: 0 });
+  });
+
   test('stats and events agree with what the clients did', async () => {
     server = await startServer(options());
     const connections: ConnectionEvent[] = [];

@@ -46,4 +46,11 @@ export interface Backend {
    * thread-safe functions) keeps the loop alive. Until `finished`.
    */
   setRef(ref: boolean): void;
+  /**
+   * Whether anyone listens to 'connection' or 'disconnect' (true until told otherwise). The
+   * native models then stop writing those events' records — a connection's two records were a
+   * twentieth of a pool member's CPU under churn, and most of the hosting Node's — and write both
+   * or neither for any one connection. Node's own models emit what they have anyway.
+   */
+  hearConnections?(heard: boolean): void;
 }

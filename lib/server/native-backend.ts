@@ -138,6 +138,10 @@ class NativeBackend implements Backend {
     return { ...this.#address };
   }
 
+  hearConnections(heard: boolean): void {
+    if (!this.#released) this.#native.hearConnections(heard);
+  }
+
   stats(): ServerStats {
     return this.#native.stats();
   }

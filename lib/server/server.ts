@@ -65,6 +65,8 @@ export class PosixServer extends EventEmitter<ServerEvents> {
   #closeTimers = new Set<NodeJS.Timeout>();
   /** Events that arrived after 'listening' in the same turn (see #dispatch); null once released. */
   #held: ServerEvent[] | null = null;
+  /** The held events are out: from now on, events nobody listens to need not be made (#hearConnections). */
+  #startedUp = false;
 
   /** @internal use startServer() */
   constructor(model: Model, start: (sink: (ev: ServerEvent) => void) => Backend, signal?: AbortSignal) {
@@ -72,6 +74,12 @@ export class PosixServer extends EventEmitter<ServerEvents> {
     this.model = model;
     this.#backend = start((ev) => this.#dispatch(ev));
     this.pid = this.#backend.pid;
+    // EventEmitter's own events, which ServerEvents does not list (they are not the server's).
+    const emitter = this as EventEmitter;
+    emitter.on('newListener', (name: string | symbol) => {
+      if (name === 'connection' || name === 'disconnect') this.#backend.hearConnections?.(true);
+    });
+    emitter.on('removeListener', () => this.#hearConnections());
     // A server that ends on its own (its master died) closes as close() would.
     void this.#backend.finished.then(() => {
       if (this.#closing === null) void this.close();
@@ -196,6 +204,16 @@ export class PosixServer extends EventEmitter<ServerEvents> {
     const held = this.#held;
     this.#held = null;
     for (const ev of held ?? []) this.#emitEvent(ev);
+    this.#startedUp = true;
+    this.#hearConnections();
+  }
+
+  // Until the held events are out, a listener may still come for them: the backend keeps
+  // writing every event until then (its initial state).
+  #hearConnections(): void {
+    if (this.#startedUp && this.#finalStats === null) {
+      this.#backend.hearConnections?.(this.listenerCount('connection') + this.listenerCount('disconnect') > 0);
+    }
   }
 
   #emitEvent(ev: ServerEvent): void {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+#include <cassert>
 
 #include "clock.h"
 #include "eintr.h"
@@ -31,6 +32,13 @@ void EventPipe::emit(EventRecord rec) const {
     ssize_t ignored = retry_eintr(counters->eintrRetries, [&] { return write(write_fd, &bell, 1); });
     (void)ignored;  // EAGAIN: the pipe is full of doorbell bytes, Node is awake anyway
   }
+}
+
+bool EventPipe::announce_connection(const EventRecord& rec) const {
+  assert(rec.type == static_cast<uint8_t>(EventType::Connection));
+  if (ring->connections_heard.load(std::memory_order_relaxed) == 0) return false;
+  emit(rec);
+  return true;
 }
 
 void EventPipe::reject(const sockaddr_storage& peer, uint32_t id, RejectReason reason, int err) const {

@@ -40,7 +40,8 @@ namespace ps {
 // first load of the cell; with 4,096 records, 1.2–1.6%, and the members' CPU per connection came
 // down to the C reference's (BENCHMARKS.md, "The targets of issue #13"). The capacity was kept:
 // a server never blocks on its observer, so a smaller ring means events lost, and Node's loop
-// stalling for the 150 ms that 4,096 records last is not rare.
+// stalling for the 150 ms that 4,096 records last is not rare. The price is paid only while
+// something listens to a connection's events (`connections_heard` below).
 constexpr uint64_t kRingCapacity = 16384;
 static_assert((kRingCapacity & (kRingCapacity - 1)) == 0, "a power of two: positions wrap with a mask");
 static_assert(std::atomic<uint64_t>::is_always_lock_free, "the ring is shared across processes");
@@ -55,7 +56,12 @@ struct EventRing {
   alignas(64) std::atomic<uint64_t> head{0};           // the next writer's ticket
   alignas(64) std::atomic<uint64_t> tail{0};           // the next position Node reads (only Node writes it)
   alignas(64) std::atomic<uint32_t> reader_parked{1};  // 1: Node waits for the doorbell (it starts parked)
-  RingCell cells[kRingCapacity];
+  // 1 while a JavaScript listener would hear a connection's events ('connection', 'disconnect'),
+  // and until the server has started; set by Node only (NativeServer.hearConnections), read by
+  // every writer: with nobody listening a connection's two records are not written at all
+  // (EventPipe::announce_connection). Its own line: writers read it on every connection.
+  alignas(64) std::atomic<uint32_t> connections_heard{1};
+  alignas(64) RingCell cells[kRingCapacity];
 
   EventRing();
 

@@ -99,7 +99,7 @@ void record_reaped(MasterState& m, pid_t pid, int status) {
   c.active.fetch_sub(1);
   c.closed.fetch_add(1);
   c.reaped.fetch_add(1);
-  m.events.emit(disconnect);
+  if (entry == nullptr || entry->announced) m.events.emit(disconnect);
 
   EventRecord reap{};
   reap.type = static_cast<uint8_t>(EventType::Reap);
@@ -257,7 +257,7 @@ void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, ui
   rec.id = id;
   rec.pid = pid;
   set_peer(rec, peer);
-  m.events.emit(rec);
+  entry->announced = m.events.announce_connection(rec);
   restore_signal_mask(&old);
   close(cfd);  // the parent closes cfd: the child has its own copy
   m.events.trace(TraceCall::CloseCfd, cfd, 0, 0, id);

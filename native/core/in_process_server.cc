@@ -156,7 +156,7 @@ void InProcessServer::report_connection(Slot* slot, int reported_slot) {
   rec.id = slot->id;
   rec.slot = reported_slot;
   set_peer(rec, slot->client);
-  events_.emit(rec);
+  slot->announced = events_.announce_connection(rec);
 }
 
 void InProcessServer::end_connection(Slot* slot, DisconnectReason reason, int reported_slot) {
@@ -171,11 +171,12 @@ void InProcessServer::end_connection(Slot* slot, DisconnectReason reason, int re
   c.closed.fetch_add(1);
   int cfd = slot->cfd;
   int32_t door_ticket = slot->door_ticket;
+  bool announced = slot->announced;
   bool aborted = slots_.release(slot);
   door_.release(door_ticket);
   events_.trace(TraceCall::CloseConn, cfd, close_conn_result_, 0, rec.id, reported_slot);
   rec.code = static_cast<int32_t>(aborted ? DisconnectReason::Aborted : reason);
-  events_.emit(rec);
+  if (announced) events_.emit(rec);
   slots_.retire();
 }
 

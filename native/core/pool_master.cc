@@ -121,6 +121,7 @@ int report_death(Pool& pool, int i, pid_t pid, int status) {
     rec.code = static_cast<int32_t>(reason);
     rec.bytesIn = entry.bytes.in.load();
     rec.bytesOut = entry.bytes.out.load();
+    bool announced = entry.announced;
     m.door.release(entry.door_ticket);  // its address no longer counts against maxPerSource
     entry.door_ticket = -1;
     entry.id = 0;
@@ -128,7 +129,7 @@ int report_death(Pool& pool, int i, pid_t pid, int status) {
     if (id == 0) continue;  // claimed, not yet admitted and reported: nothing was counted
     c.active.fetch_sub(1);
     c.closed.fetch_add(1);
-    m.events.emit(rec);
+    if (announced) m.events.emit(rec);
     held = id;
     ++count;
   }
@@ -382,6 +383,7 @@ ChildEntry* claim_entry(MasterState& m, pid_t member, uint32_t id, int32_t door_
     entry.bytes.in.store(0);
     entry.bytes.out.store(0);
     entry.door_ticket = door_ticket;  // released by whoever frees the entry (finish_connection, report_death)
+    entry.announced = false;          // until its Connection record is written
     entry.id = id;                    // the master reports an entry of a dead member only once this is set
     return &entry;
   }
@@ -416,7 +418,7 @@ ChildEntry* admit_connection(MasterState& m, int index, pid_t member, int cfd, c
   rec.pid = member;
   rec.slot = index;
   set_peer(rec, peer);
-  m.events.emit(rec);
+  entry->announced = m.events.announce_connection(rec);
   return entry;
 }
 
@@ -429,6 +431,7 @@ void finish_connection(MasterState& m, int index, ChildEntry& entry, DisconnectR
   rec.code = static_cast<int32_t>(reason);
   rec.bytesIn = entry.bytes.in.load();
   rec.bytesOut = entry.bytes.out.load();
+  bool announced = entry.announced;
   m.door.release(entry.door_ticket);
   entry.door_ticket = -1;
   entry.id = 0;
@@ -436,7 +439,7 @@ void finish_connection(MasterState& m, int index, ChildEntry& entry, DisconnectR
   Counters& c = m.page->counters;
   c.active.fetch_sub(1);
   c.closed.fetch_add(1);
-  m.events.emit(rec);
+  if (announced) m.events.emit(rec);
 }
 
 [[noreturn]] void member_fatal(MasterState& m, TraceCall call, int err) {

@@ -118,6 +118,9 @@ class Server {
   size_t drain_events(EventRecord* out, size_t max, bool writers_gone);
   // Node stops polling: true when the ring is empty and the next event will ring the doorbell.
   bool park_reader() { return page_->events.park(); }
+  // Whether a listener would hear a connection's events: the writers skip both records while not
+  // (EventPipe::announce_connection).
+  void hear_connections(bool heard) { page_->events.connections_heard.store(heard ? 1 : 0, std::memory_order_relaxed); }
 
   virtual void stop() = 0;
   virtual void abort_connections() = 0;

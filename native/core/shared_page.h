@@ -67,6 +67,7 @@ struct ChildEntry {
   std::atomic<int32_t> pid{0};
   uint32_t id = 0;
   int32_t door_ticket = -1;  // the door's hold on the connection's address (door.h), released at reap
+  bool announced = false;    // its Connection record was written: its Disconnect record will be (event_pipe.h)
   ConnBytes bytes;
 };
 

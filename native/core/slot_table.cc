@@ -36,6 +36,7 @@ Slot* SlotTable::claim(int cfd, const sockaddr_storage& client, uint32_t id, int
     slot.id = id;
     slot.door_ticket = door_ticket;
     slot.aborted = false;
+    slot.announced = false;
     slot.bytes.in.store(0);
     slot.bytes.out.store(0);
     in_use_.fetch_add(1);

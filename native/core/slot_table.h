@@ -45,6 +45,7 @@ struct Slot {
   int32_t door_ticket = -1;   // the door's hold on the client's address (door.h), released at the end
   pid_t tid = 0;              // kernel thread id of the last worker in this slot
   bool aborted = false;       // ended by shutdown_all(), not by the client
+  bool announced = false;     // its Connection record was written: its Disconnect record will be (event_pipe.h)
   ConnBytes bytes;
   void* owner = nullptr;  // the server, so a worker needs nothing but its slot
 };
