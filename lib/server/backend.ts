@@ -47,10 +47,11 @@ export interface Backend {
    */
   setRef(ref: boolean): void;
   /**
-   * Whether anyone listens to 'connection' or 'disconnect' (true until told otherwise). The
-   * native models then stop writing those events' records — a connection's two records were a
-   * twentieth of a pool member's CPU under churn, and most of the hosting Node's — and write both
-   * or neither for any one connection. Node's own models emit what they have anyway.
+   * Whether anyone listens to 'connection' or 'disconnect' (true until told otherwise). While
+   * nobody does, the native models write neither record of a connection they accept — the two
+   * records were a twentieth of a pool member's CPU under churn, and all the hosting Node did per
+   * connection — and they write both or neither for any one connection. Node's own models emit
+   * what they have anyway.
    */
   hearConnections?(heard: boolean): void;
 }

@@ -44,7 +44,8 @@ struct EventPipe {
   // was, so that Node's books (which connections it announced) stay true whatever listens when,
   // and a listener never hears of a connection's end without having been able to hear of its
   // start. Nobody listening, an accepted connection costs no record and no ring cell: under churn
-  // the two records were a twentieth of a pool member's CPU and most of the hosting Node's.
+  // the two records were a twentieth of a pool member's CPU and all the hosting Node did per
+  // connection.
   // Async-signal-safe.
   bool announce_connection(const EventRecord& rec) const;
 
