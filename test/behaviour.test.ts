@@ -85,6 +85,22 @@ describe.each(withVariants(MODELS))('%s model', (_label, model, variant) => {
     expect(server.stats()).toMatchObject({ accepted: 4, closed: 4, active: 0, eventsDropped: 0 });
   });
 
+  test('after removeAllListeners(), a listener added is heard as any other', async () => {
+    server = await startServer(options());
+    await sleep(150); // past the events held at start, and Node's reader parked
+    let removed = 0;
+    server.on('connection', () => removed++);
+    server.removeAllListeners(); // EventEmitter's own 'newListener' listeners included
+    const connections: ConnectionEvent[] = [];
+    server.on('connection', (c) => connections.push(c));
+    const c = await Client.open(port(server));
+    await waitFor(() => connections.length === 1, 5000, 'the connection event');
+    expect(connections[0].peer).toEqual({ address: '127.0.0.1', family: 'IPv4', port: c.localPort });
+    expect(removed).toBe(0);
+    c.end();
+    await c.closedByPeer();
+  });
+
   test('stats and events agree with what the clients did', async () => {
     server = await startServer(options());
     const connections: ConnectionEvent[] = [];

@@ -74,17 +74,38 @@ export class PosixServer extends EventEmitter<ServerEvents> {
     this.model = model;
     this.#backend = start((ev) => this.#dispatch(ev));
     this.pid = this.#backend.pid;
-    // EventEmitter's own events, which ServerEvents does not list (they are not the server's).
-    const emitter = this as EventEmitter;
-    emitter.on('newListener', (name: string | symbol) => {
-      if (name === 'connection' || name === 'disconnect') this.#backend.hearConnections?.(true);
-    });
-    emitter.on('removeListener', () => this.#hearConnections());
+    this.#watchListeners();
     // A server that ends on its own (its master died) closes as close() would.
     void this.#backend.finished.then(() => {
       if (this.#closing === null) void this.close();
     });
     if (signal) this.#closeOnAbort(signal);
+  }
+
+  // Who listens to 'connection' and 'disconnect' decides whether a native server writes their
+  // records (#hearConnections). Through EventEmitter's own events, which ServerEvents does not
+  // list (they are not the server's).
+  readonly #onNewListener = (name: string | symbol): void => {
+    if (name === 'connection' || name === 'disconnect') this.#backend.hearConnections?.(true);
+  };
+  readonly #onRemoveListener = (): void => this.#hearConnections();
+
+  #watchListeners(): void {
+    const emitter = this as EventEmitter;
+    if (!emitter.listeners('newListener').includes(this.#onNewListener)) emitter.on('newListener', this.#onNewListener);
+    if (!emitter.listeners('removeListener').includes(this.#onRemoveListener)) {
+      emitter.on('removeListener', this.#onRemoveListener);
+    }
+  }
+
+  /** As EventEmitter's; the server's own watch on its listeners stays. */
+  override removeAllListeners(eventName?: Parameters<EventEmitter<ServerEvents>['removeAllListeners']>[0]): this {
+    // EventEmitter tells "all events" from an event named undefined by the number of arguments.
+    if (arguments.length === 0) super.removeAllListeners();
+    else super.removeAllListeners(eventName);
+    this.#watchListeners();
+    this.#hearConnections();
+    return this;
   }
 
   // The `signal` option: aborting closes the server, as net.Server's does. Aborted while it is
