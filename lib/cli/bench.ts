@@ -65,17 +65,16 @@ const DEFAULT_SUSTAINED: SustainedConfig = {
   rounds: 10,
 };
 
-function seconds(text: string, flag: string): number {
-  const s = Number(text);
-  if (!Number.isFinite(s) || s <= 0 || s > 600) throw new Error(`${flag} must be seconds in (0, 600], got '${text}'`);
-  return Math.round(s * 1000);
-}
-
-function warmupSeconds(text: string, flag: string): number {
-  const s = Number(text);
-  if (text.trim() === '' || !Number.isFinite(s) || s < 0 || s > 60)
-    throw new Error(`${flag} must be seconds in [0, 60], got '${text}'`);
-  return Math.round(s * 1000);
+/** A flag's seconds, returned in ms: in (0, max], or with `zero` in [0, max]. */
+function secondsUpTo(max: number, zero = false) {
+  return (text: string, flag: string): number => {
+    const s = Number(text);
+    // Number('') is 0: an empty value is no zero.
+    if (text.trim() === '' || !Number.isFinite(s) || s < 0 || (s === 0 && !zero) || s > max) {
+      throw new Error(`${flag} must be seconds in ${zero ? '[' : '('}0, ${max}], got '${text}'`);
+    }
+    return Math.round(s * 1000);
+  };
 }
 
 /** `posix-servers bench`: its flags, in one table. */
@@ -139,14 +138,14 @@ export const BENCH: Command = {
       value: 'SECONDS',
       default: String(DEFAULT_BENCH.durationMs / 1000),
       help: 'of each run',
-      parse: seconds,
+      parse: secondsUpTo(600),
     },
     {
       name: 'warmup',
       value: 'SECONDS',
       default: String(DEFAULT_BENCH.warmupMs / 1000),
       help: "before each run, the same load for this long, unmeasured: a fresh server's start-up (Node compiling its event decoder) is not what is compared; 0: none",
-      parse: warmupSeconds,
+      parse: secondsUpTo(60, true),
     },
     {
       name: 'repeat',
