@@ -235,11 +235,19 @@ namespace {
 
 bool would_block() { return errno == EAGAIN || errno == EWOULDBLOCK; }
 
+// The steps' recv() and send(): the socket's own, or a completion loop's stand-ins (StepIo).
+ssize_t step_recv(StepSocket cfd, char* buf, size_t n) {
+  return cfd.io != nullptr ? cfd.io->recv(buf, n) : recv(cfd.fd, buf, n, 0);
+}
+
+ssize_t step_send(StepSocket cfd, const char* buf, size_t n) {
+  return cfd.io != nullptr ? cfd.io->send(buf, n) : send(cfd.fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 // One non-blocking send() of what `out` holds: what the kernel took leaves `out` and is counted.
 // Returns what send() returned (-1 with errno when it took nothing).
-ssize_t send_some(int cfd, Counters& counters, ConnBytes& bytes, PendingOutput& out) {
-  ssize_t sent = retry_eintr(counters.eintrRetries,
-                             [&] { return send(cfd, out.data + out.offset, out.length, MSG_NOSIGNAL | MSG_DONTWAIT); });
+ssize_t send_some(StepSocket cfd, Counters& counters, ConnBytes& bytes, PendingOutput& out) {
+  ssize_t sent = retry_eintr(counters.eintrRetries, [&] { return step_send(cfd, out.data + out.offset, out.length); });
   if (sent > 0) {
     out.offset += static_cast<size_t>(sent);
     out.length -= static_cast<size_t>(sent);
@@ -250,7 +258,8 @@ ssize_t send_some(int cfd, Counters& counters, ConnBytes& bytes, PendingOutput& 
 
 // Sends what is pending, non-blocking. Again when all of it is out (a greeting: then the write
 // side is shut down and the connection is Done), Pending when the socket is full.
-ServeStep send_pending(int cfd, Counters& counters, ConnBytes& bytes, PendingOutput& out, DisconnectReason& reason) {
+ServeStep send_pending(StepSocket cfd, Counters& counters, ConnBytes& bytes, PendingOutput& out,
+                       DisconnectReason& reason) {
   while (out.length > 0) {
     if (send_some(cfd, counters, bytes, out) < 0) {
       if (would_block()) return ServeStep::Pending;
@@ -259,7 +268,7 @@ ServeStep send_pending(int cfd, Counters& counters, ConnBytes& bytes, PendingOut
     }
   }
   if (out.close_when_sent) {
-    shutdown(cfd, SHUT_WR);
+    shutdown(cfd.fd, SHUT_WR);
     reason = DisconnectReason::End;
     return ServeStep::Done;
   }
@@ -267,12 +276,11 @@ ServeStep send_pending(int cfd, Counters& counters, ConnBytes& bytes, PendingOut
 }
 
 // chargen: the stream from the cursor, until the socket is full.
-ServeStep send_stream(int cfd, Counters& counters, ConnBytes& bytes, PendingOutput& out, ConnectionLimits& limits,
-                      DisconnectReason& reason) {
+ServeStep send_stream(StepSocket cfd, Counters& counters, ConnBytes& bytes, PendingOutput& out,
+                      ConnectionLimits& limits, DisconnectReason& reason) {
   for (;;) {
     chargen_fill(out.cursor, out.data, PendingOutput::kSize);
-    ssize_t sent = retry_eintr(counters.eintrRetries,
-                               [&] { return send(cfd, out.data, PendingOutput::kSize, MSG_NOSIGNAL | MSG_DONTWAIT); });
+    ssize_t sent = retry_eintr(counters.eintrRetries, [&] { return step_send(cfd, out.data, PendingOutput::kSize); });
     if (sent < 0) {
       if (would_block()) return ServeStep::Stream;
       reason = DisconnectReason::Error;
@@ -287,7 +295,7 @@ ServeStep send_stream(int cfd, Counters& counters, ConnBytes& bytes, PendingOutp
 
 // rpc: the reply, a PendingOutput at a time from chargen's stream, until the socket is full or
 // all of it is out (then the connection is Done: the loop's close() ends the reply).
-ServeStep send_reply(int cfd, Counters& counters, ConnBytes& bytes, PendingOutput& out, ConnectionLimits& limits,
+ServeStep send_reply(StepSocket cfd, Counters& counters, ConnBytes& bytes, PendingOutput& out, ConnectionLimits& limits,
                      DisconnectReason& reason) {
   for (;;) {
     if (out.length == 0) {
@@ -313,9 +321,9 @@ ServeStep send_reply(int cfd, Counters& counters, ConnBytes& bytes, PendingOutpu
 }
 
 // rpc: one recv() of the request, never past its longest valid form; the reply once it is whole.
-ServeStep read_request(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
-                       ConnectionLimits& limits, DisconnectReason& reason) {
-  ssize_t n = retry_eintr(counters.eintrRetries, [&] { return recv(cfd, out.data, out.request.room(), 0); });
+ServeStep read_request(StepSocket cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes,
+                       PendingOutput& out, ConnectionLimits& limits, DisconnectReason& reason) {
+  ssize_t n = retry_eintr(counters.eintrRetries, [&] { return step_recv(cfd, out.data, out.request.room()); });
   if (n < 0 && would_block()) return ServeStep::Again;
   if (n <= 0) {
     // EOF: a client that asked nothing has simply ended; one that stopped mid-request broke it.
@@ -342,8 +350,8 @@ ServeStep read_request(int cfd, const ServePolicy& policy, Counters& counters, C
 
 }  // namespace
 
-ServeStep serve_begin(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
-                      ConnectionLimits& limits, DisconnectReason& reason) {
+ServeStep serve_begin(StepSocket cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes,
+                      PendingOutput& out, ConnectionLimits& limits, DisconnectReason& reason) {
   out.offset = 0;
   out.length = 0;
   out.close_when_sent = false;
@@ -360,12 +368,12 @@ ServeStep serve_begin(int cfd, const ServePolicy& policy, Counters& counters, Co
   return ServeStep::Again;
 }
 
-ServeStep serve_readable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
-                         ConnectionLimits& limits, DisconnectReason& reason) {
+ServeStep serve_readable(StepSocket cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes,
+                         PendingOutput& out, ConnectionLimits& limits, DisconnectReason& reason) {
   const ServiceShape shape = service_shape(policy.handler);
   if (shape.sized) return read_request(cfd, policy, counters, bytes, out, limits, reason);
   const ServeStep waiting = shape.streams ? ServeStep::Stream : ServeStep::Again;
-  ssize_t n = retry_eintr(counters.eintrRetries, [&] { return recv(cfd, out.data, PendingOutput::kSize, 0); });
+  ssize_t n = retry_eintr(counters.eintrRetries, [&] { return step_recv(cfd, out.data, PendingOutput::kSize); });
   if (n < 0 && would_block()) return waiting;
   if (n <= 0) {
     reason = n == 0 ? DisconnectReason::End : DisconnectReason::Error;
@@ -384,8 +392,8 @@ ServeStep serve_readable(int cfd, const ServePolicy& policy, Counters& counters,
   return send_pending(cfd, counters, bytes, out, reason);
 }
 
-ServeStep serve_writable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
-                         ConnectionLimits& limits, DisconnectReason& reason) {
+ServeStep serve_writable(StepSocket cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes,
+                         PendingOutput& out, ConnectionLimits& limits, DisconnectReason& reason) {
   const ServiceShape shape = service_shape(policy.handler);
   if (shape.streams) return send_stream(cfd, counters, bytes, out, limits, reason);
   if (shape.sized) return send_reply(cfd, counters, bytes, out, limits, reason);

@@ -8,6 +8,8 @@
 // no allocation, no locks, no exceptions.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -77,7 +79,7 @@ struct ConnectionLimits {
 // an end was really an abort).
 DisconnectReason serve_connection(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes);
 
-// The same service for an event loop (reuseport, epoll), one step at a time on a non-blocking socket.
+// The same service for an event loop (reuseport, epoll, uring), one step at a time on a non-blocking socket.
 // What a short send() left unsent is kept here until the socket takes it; meanwhile nothing more
 // is read from that client, so a server's memory per client stays bounded (ref/epoll.c's rule).
 struct PendingOutput {
@@ -91,6 +93,33 @@ struct PendingOutput {
   char data[kSize];
 };
 
+// Where an event loop's steps move their bytes. A readiness loop (reuseport, epoll) lets them call
+// recv() and send() on the non-blocking socket themselves. A completion loop (uring) cannot: its
+// receives and sends are requests the kernel completes later. It stands in for the two calls —
+// recv() hands over bytes its receives already brought; send() starts a send request, says EAGAIN
+// until the request has completed, and then reports what the kernel sent — so the steps see what a
+// non-blocking socket would show them, and each handler is still written once.
+class StepIo {
+ public:
+  // As recv(2) on a non-blocking socket: bytes, 0 at the client's EOF, or -1 with errno (EAGAIN:
+  // nothing yet).
+  virtual ssize_t recv(char* buf, size_t n) = 0;
+  // As send(2) with MSG_NOSIGNAL | MSG_DONTWAIT: the bytes taken, or -1 with errno (EAGAIN: not now).
+  virtual ssize_t send(const char* buf, size_t n) = 0;
+
+ protected:
+  ~StepIo() = default;
+};
+
+// The connection a step serves: its descriptor, and a completion loop's StepIo (none: the
+// descriptor's own recv() and send()).
+struct StepSocket {
+  StepSocket(int fd) : fd(fd) {}  // NOLINT(google-explicit-constructor): a readiness loop passes its cfd
+  StepSocket(int fd, StepIo* io) : fd(fd), io(io) {}
+  int fd;
+  StepIo* io = nullptr;
+};
+
 // What the loop waits for next.
 enum class ServeStep {
   Again,    // everything owed was written: wait until readable
@@ -101,16 +130,16 @@ enum class ServeStep {
 
 // A new connection: what its handler does first (daytime, time: send the message; chargen:
 // stream). Initialises `out`.
-ServeStep serve_begin(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
-                      ConnectionLimits& limits, DisconnectReason& reason);
+ServeStep serve_begin(StepSocket cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes,
+                      PendingOutput& out, ConnectionLimits& limits, DisconnectReason& reason);
 // The socket is readable: one recv(); echo, upper: the answer, as far as send() takes it;
 // discard, chargen: thrown away; rpc: the request, and once it is whole, its reply. The bytes read count for the rate
 // window of `limits`.
-ServeStep serve_readable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
-                         ConnectionLimits& limits, DisconnectReason& reason);
+ServeStep serve_readable(StepSocket cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes,
+                         PendingOutput& out, ConnectionLimits& limits, DisconnectReason& reason);
 // The socket is writable: send what is pending (chargen: the stream, until the socket is full;
 // rpc: the rest of the reply).
-ServeStep serve_writable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
-                         ConnectionLimits& limits, DisconnectReason& reason);
+ServeStep serve_writable(StepSocket cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes,
+                         PendingOutput& out, ConnectionLimits& limits, DisconnectReason& reason);
 
 }  // namespace ps
