@@ -1,7 +1,7 @@
 // Types of every export of the native addon (build/Release/posix_servers.node, native/addon.cc).
 // lib/addon.ts loads the addon with `bindings` and types it with `Binding`.
 
-export type NativeModel = 'fork' | 'thread' | 'iterative' | 'prefork' | 'reuseport' | 'prethread' | 'epoll';
+export type NativeModel = 'fork' | 'thread' | 'iterative' | 'prefork' | 'reuseport' | 'prethread' | 'epoll' | 'uring';
 /** prefork: 'none' | 'flock' | 'mutex' | 'pass'; prethread: 'mutex' | 'main'. */
 export type NativeAcceptLock = 'none' | 'flock' | 'mutex' | 'pass' | 'main';
 export type NativeHandler = 'echo' | 'upper' | 'discard' | 'chargen' | 'daytime' | 'time' | 'rpc' | 'exec';
@@ -67,6 +67,8 @@ export interface NativeStartOptions {
   workers?: number;
   /** prefork: how the members take turns at accept() (default 'none'); prethread: 'mutex' (default) or 'main'. */
   acceptLock?: NativeAcceptLock;
+  /** uring: 'multishot' (default, where the kernel has it) or 'single' (a receive re-armed after each completion). */
+  uringReceive?: 'multishot' | 'single';
 }
 
 interface NativeAddress {
@@ -200,6 +202,8 @@ export interface Binding {
     MAX_DOOR_RULES: number;
     /** Pool models: the most members a pool may have. */
     MAX_WORKERS: number;
+    /** Whether the uring model was compiled in (the build's <linux/io_uring.h> is Linux 6.1's or later). */
+    URING_BUILT: boolean;
     wire: WireFormat;
     /** comm of the in-process models' threads (the server thread, the thread model's workers, prethread's pool threads) and of the load generator's thread. */
     threadNames: { server: string; worker: string; pool: string; loadgen: string };

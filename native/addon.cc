@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/event_record.h"
+#include "core/io_ring.h"
 #include "core/server.h"
 #include "js_error.h"
 #include "loadgen/addon.h"
@@ -317,6 +318,8 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
     out.model = ps::Model::Prethread;
   else if (model == "epoll")
     out.model = ps::Model::Epoll;
+  else if (model == "uring")
+    out.model = ps::Model::Uring;
   else
     return fail("model");
   out.listen.reuseport = out.model == ps::Model::Reuseport;
@@ -381,6 +384,8 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
     out.threadArg = ps::ThreadArg::SharedCfd;
   else
     return fail("threadArg");
+  Napi::Value receive = opts.Get("uringReceive");
+  out.multishotReceive = !receive.IsString() || receive.As<Napi::String>().Utf8Value() != "single";
   Napi::Value workers = opts.Get("workers");
   out.workers = workers.IsNumber() ? workers.As<Napi::Number>().Int32Value() : 1;
   if (out.workers < 1 || out.workers > ps::kMaxWorkers) return fail("workers");
@@ -532,6 +537,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   constants.Set("FORK_MAX_CLIENTS_LIMIT", ps::kForkMaxClientsLimit);
   constants.Set("MAX_DOOR_RULES", ps::kMaxDoorRules);
   constants.Set("MAX_WORKERS", ps::kMaxWorkers);
+  // Whether the uring model was compiled in (<linux/io_uring.h> of Linux 6.1 or later, io_ring.h).
+  constants.Set("URING_BUILT", ps::kIoRingBuilt);
   constants.Set("wire", WireFormat(env));
   Napi::Object thread_names = Napi::Object::New(env);
   thread_names.Set("server", ps::kServerThreadName);

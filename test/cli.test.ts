@@ -223,7 +223,7 @@ describe('serve flags', () => {
   });
 });
 
-describe.each(['fork', 'thread', 'iterative', 'node', 'cluster', 'prefork', 'reuseport', 'prethread', 'epoll'])(
+describe.each(['fork', 'thread', 'iterative', 'node', 'cluster', 'prefork', 'reuseport', 'prethread', 'epoll', 'uring'])(
   'posix-servers serve --model %s --json',
   (model) => {
     test('listens, reports what clients do, and closes on SIGTERM with the final stats', async () => {

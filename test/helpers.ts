@@ -26,12 +26,14 @@ export const isOneClientPerMember = (model: Model): boolean => model === 'prefor
 
 /**
  * The shared suites run every model with its defaults, and the variants below as well: the other
- * kind of prethread's hand-off and cluster's other scheduling policy. [label, model, options].
+ * kind of prethread's hand-off, cluster's other scheduling policy, and uring's single-shot
+ * receives (what kernels before 6.1 get). [label, model, options].
  */
 export type Variant = [string, Model, Omit<ServerOptions, 'model'>];
 export const VARIANTS: Variant[] = [
   ['prethread (acceptLock main)', 'prethread', { acceptLock: 'main' }],
   ['cluster (schedulingPolicy none)', 'cluster', { schedulingPolicy: 'none' }],
+  ['uring (uringReceive single)', 'uring', { uringReceive: 'single' }],
 ];
 
 /** Every model with its defaults, then the variants of those models. */

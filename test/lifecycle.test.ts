@@ -73,7 +73,7 @@ describe.each(withVariants(MODELS))('%s model: after close() nothing is left', (
     if (model === 'cluster') expect(childrenOf(process.pid).length).toBe(before.children.length + 2); // two workers
     if (model === 'thread') expect(snapshot().tasks).toBeGreaterThanOrEqual(before.tasks + 4); // server + 3 workers
     if (model === 'prethread') expect(snapshot().tasks).toBe(before.tasks + 1 + SUITE_WORKERS.prethread!); // server + the pool
-    if (model === 'epoll') expect(snapshot().tasks).toBe(before.tasks + 1); // one thread serves them all
+    if (model === 'epoll' || model === 'uring') expect(snapshot().tasks).toBe(before.tasks + 1); // one thread serves them all
 
     await server.close({ timeoutMs: 100 });
     for (const c of held) c.destroy();

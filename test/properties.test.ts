@@ -14,7 +14,18 @@ test('option validation: any input either resolves or throws a TypeError/RangeEr
         fc.record(
           {
             model: fc.oneof(
-              fc.constantFrom('fork', 'thread', 'iterative', 'prefork', 'reuseport', 'prethread', 'epoll', 'node', 'cluster'),
+              fc.constantFrom(
+                'fork',
+                'thread',
+                'iterative',
+                'prefork',
+                'reuseport',
+                'prethread',
+                'epoll',
+                'uring',
+                'node',
+                'cluster',
+              ),
               anything,
             ),
             acceptLock: fc.oneof(fc.constantFrom('none', 'flock', 'mutex', 'pass', 'main'), anything),
@@ -35,9 +46,18 @@ test('option validation: any input either resolves or throws a TypeError/RangeEr
         try {
           const o = resolveOptions(input);
           // What passes validation is within the documented ranges.
-          expect(['fork', 'thread', 'iterative', 'prefork', 'reuseport', 'prethread', 'epoll', 'node', 'cluster']).toContain(
-            o.model,
-          );
+          expect([
+            'fork',
+            'thread',
+            'iterative',
+            'prefork',
+            'reuseport',
+            'prethread',
+            'epoll',
+            'uring',
+            'node',
+            'cluster',
+          ]).toContain(o.model);
           expect(o.model === 'prethread' ? ['mutex', 'main'] : ['none', 'flock', 'mutex', 'pass']).toContain(o.acceptLock);
           expect(['rr', 'none']).toContain(o.schedulingPolicy);
           expect(o.workers).toBeGreaterThanOrEqual(1);
@@ -59,7 +79,7 @@ test('startServer with random options throws synchronously or starts a server th
   await fc.assert(
     fc.asyncProperty(
       fc.record({
-        model: fc.constantFrom('fork', 'thread', 'iterative', 'prefork', 'reuseport', 'prethread', 'epoll', 'node', 'x'),
+        model: fc.constantFrom('fork', 'thread', 'iterative', 'prefork', 'reuseport', 'prethread', 'epoll', 'uring', 'node', 'x'),
         maxClients: fc.integer({ min: -2, max: 3 }),
         handler: fc.constantFrom('echo', 'upper', 'rot13'),
       }),

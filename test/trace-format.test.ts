@@ -113,6 +113,24 @@ const LATIN_ALLOWED = new Set([
   'source',
   'denied',
   'rate',
+  // io_uring: its syscalls, flags and opcodes, and the completion's words.
+  'io_uring_setup',
+  'io_uring_register',
+  'io_uring_enter',
+  'IORING_REGISTER_PBUF_RING',
+  'IORING_REGISTER_ENABLE_RINGS',
+  'IORING_OP_ASYNC_CANCEL',
+  'CQSIZE',
+  'R_DISABLED',
+  'SUBMIT_ALL',
+  'COOP_TASKRUN',
+  'SINGLE_ISSUER',
+  'DEFER_TASKRUN',
+  'multishot',
+  'accept',
+  'recv',
+  'cancel',
+  'more',
 ]);
 
 function untranslated(zhLine: string): string[] {
@@ -579,6 +597,22 @@ describe('notes', () => {
       },
       { ...base, call: 'execve', result: -1, errno: 'ENOENT', program: '/bin/cat', id: 7 },
       { ...base, call: 'dup2', result: 1, id: 7 },
+      // uring: the ring, its arms, cancels and completions (the packed results of event_record.h).
+      { ...base, call: 'io_uring_setup', pid: process.pid, fd: (1 << 4) | (1 << 7) | (1 << 12) | (1 << 13), result: 9 },
+      { ...base, call: 'io_uring_setup', pid: process.pid, fd: -1, result: -1, errno: 'EPERM' },
+      { ...base, call: 'io_uring_register', pid: process.pid, fd: 9, result: (128 << 8) | 22 },
+      { ...base, call: 'io_uring_register', pid: process.pid, fd: 9, result: 12 },
+      { ...base, call: 'io_uring_enter', pid: process.pid, fd: 9, result: 5 * 2 ** 32 + 3 },
+      { ...base, call: 'uring-arm', pid: process.pid, fd: 8, result: 1 },
+      { ...base, call: 'uring-arm', pid: process.pid, fd: 8, result: 0x101, errno: 'EMFILE' },
+      { ...base, call: 'uring-arm', pid: process.pid, fd: 10, result: 0x102, errno: 'ENOBUFS', id: 2 },
+      { ...base, call: 'uring-arm', pid: process.pid, fd: 10, result: 3, id: 2 },
+      { ...base, call: 'uring-cancel', pid: process.pid, fd: 10, result: 1, id: 2 },
+      { ...base, call: 'uring-cancel', pid: process.pid, fd: 10, result: 2, id: 2 },
+      { ...base, call: 'uring-cqe', pid: process.pid, fd: 8, result: 0x101 * 2 ** 32 + 10 },
+      { ...base, call: 'uring-cqe', pid: process.pid, fd: 10, result: 0x201 * 2 ** 32 + 64, id: 2 },
+      { ...base, call: 'uring-cqe', pid: process.pid, fd: 10, result: 0x300 * 2 ** 32 + (2 ** 32 - 104), id: 2 },
+      { ...base, call: 'close-conn', pid: process.pid, id: 3, result: 9 * 2 ** 32 },
     );
     for (const e of synthetic) {
       checkBilingual(e, 0, { masterPid: 4711 });

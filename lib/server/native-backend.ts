@@ -16,6 +16,7 @@ import type { NativeDoor, NativeModel, NativeServer, NativeStartOptions } from '
 import { anyDoorRule } from './door';
 import type { AddressInfo, Backend, EventSink, ServerStats } from './backend';
 import { fromNative, systemError } from '../util/errors';
+import { uringError } from './uring';
 import { type DisconnectEvent, EventDecoder } from './events';
 import { native } from '../addon';
 import { signalName } from '../util/os-names';
@@ -189,7 +190,10 @@ function nativeStartOptions(opts: ResolvedOptions & { model: NativeModel }): Nat
   };
 }
 
-/** Starts a native server (fork, thread, iterative, prefork, reuseport, prethread, epoll); throws a SystemError when a syscall fails. */
+/**
+ * Starts a native server (fork, thread, iterative, prefork, reuseport, prethread, epoll, uring); throws a
+ * SystemError when a syscall fails (uring: with what the refusal means, lib/server/uring.ts).
+ */
 export function startNativeBackend(opts: ResolvedOptions & { model: NativeModel }, sink: EventSink): Backend {
   let onExit!: (v: [number | null, number | null]) => void;
   const masterExit = new Promise<[number | null, number | null]>((r) => (onExit = r));
@@ -197,6 +201,10 @@ export function startNativeBackend(opts: ResolvedOptions & { model: NativeModel 
   try {
     nativeServer = native.start(nativeStartOptions(opts), (code, signal) => onExit([code, signal]));
   } catch (e) {
+    const n = (typeof e === 'object' && e !== null ? e : {}) as { errno?: unknown; syscall?: unknown };
+    if (opts.model === 'uring' && typeof n.errno === 'number' && String(n.syscall).startsWith('io_uring_')) {
+      throw uringError(n.errno, String(n.syscall));
+    }
     throw fromNative(e, opts.host, opts.port);
   }
   const hasMaster = (PROCESS_MODELS as readonly string[]).includes(opts.model);

@@ -30,6 +30,7 @@ export const NATIVE_MODELS = [
   'reuseport',
   'prethread',
   'epoll',
+  'uring',
 ] as const satisfies readonly NativeModel[];
 /**
  * The native models with a fixed pool (`workers`, stats().perWorker, `worker` on events): of
@@ -42,6 +43,12 @@ export const PROCESS_MODELS = ['fork', 'prefork', 'reuseport'] as const satisfie
 export const ACCEPT_LOCKS = ['none', 'flock', 'mutex', 'pass'] as const satisfies readonly NativeAcceptLock[];
 /** prethread: how the pool threads share the listener (UNP 30.11–30.12); the first is the default. */
 export const PRETHREAD_ACCEPT_LOCKS = ['mutex', 'main'] as const satisfies readonly NativeAcceptLock[];
+/**
+ * uring: how each connection receives. 'multishot' (default): one receive stays armed and completes
+ * once per arrival (Linux 6.1 and later; single-shot on older kernels); 'single': a receive armed
+ * again each time the connection waits to read.
+ */
+export const URING_RECEIVES = ['multishot', 'single'] as const;
 /** node:cluster's two policies: the primary accepts and passes handles (rr), or every worker accepts (none). */
 export const SCHEDULING_POLICIES = ['rr', 'none'] as const;
 export type SchedulingPolicy = (typeof SCHEDULING_POLICIES)[number];
@@ -94,7 +101,8 @@ export interface ServerOptions {
    * Native: 'fork' (process per connection), 'thread' (thread per connection), 'iterative' (one
    * at a time), 'prefork' (a pool of processes forked once, each serving one client at a time),
    * 'reuseport' (a pool of processes, each with its own SO_REUSEPORT listener and epoll loop),
-   * 'prethread' (a pool of threads created once), 'epoll' (one thread, an event loop). Node's own,
+   * 'prethread' (a pool of threads created once), 'epoll' (one thread, an event loop), 'uring' (one
+   * thread, io_uring: requests submitted and completions reaped, Linux 5.19 and later). Node's own,
    * for comparison: 'node' (net.Server in this process), 'cluster' (node:cluster: a pool of worker
    * processes).
    */
@@ -110,7 +118,7 @@ export interface ServerOptions {
    */
   backlog?: number;
   /**
-   * Live connections served at once (fork: children; thread, prethread, epoll: slots of the INFO
+   * Live connections served at once (fork: children; thread, prethread, epoll, uring: slots of the INFO
    * table, prethread's queued connections included; cluster, prefork, reuseport: across all
    * workers), 1..4096 (fork: 1..1024).
    * Default 100, as in the lecture. The next client is accepted, closed and reported as 'reject'.
@@ -181,9 +189,15 @@ export interface ServerOptions {
    * Lab hook, fork, thread, prefork, reuseport and prethread models: a message that is exactly
    * "CRASH\n" makes the child or pool worker abort() (reaped with SIGABRT; a pool worker is
    * replaced) or the worker or pool thread end abruptly (pthread_exit; a pool thread is replaced);
-   * reported as reason 'crash'. Not for epoll: one thread serves every connection.
+   * reported as reason 'crash'. Not for epoll or uring: one thread serves every connection.
    */
   labCrash?: boolean;
+  /**
+   * uring: 'multishot' (default): each connection's receive stays armed and completes once per
+   * arrival of bytes, where the kernel has it (Linux 6.1; single-shot before); 'single': a receive is
+   * armed each time the connection waits to read, after its reply has gone.
+   */
+  uringReceive?: (typeof URING_RECEIVES)[number];
   /**
    * cluster, prefork, reuseport: worker processes, forked once at start; prethread: threads,
    * created once at start; 1..64. Default: os.availableParallelism(). A prefork worker or a
@@ -254,6 +268,7 @@ const KNOWN = new Set([
   'deny',
   'acceptLock',
   'schedulingPolicy',
+  'uringReceive',
   'signal',
 ]);
 
@@ -282,9 +297,10 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   onlyFor(o, model, ['workers'], ['cluster', ...POOL_MODELS]);
   onlyFor(o, model, ['acceptLock'], ['prefork', 'prethread']);
   onlyFor(o, model, ['schedulingPolicy'], ['cluster']);
-  if (model === 'epoll' && o.labCrash !== undefined) {
+  onlyFor(o, model, ['uringReceive'], ['uring']);
+  if ((model === 'epoll' || model === 'uring') && o.labCrash !== undefined) {
     throw invalidValue(
-      `The "labCrash" option does not apply to the epoll model: one thread serves every connection, there is no child or worker of its own to crash`,
+      `The "labCrash" option does not apply to the ${model} model: one thread serves every connection, there is no child or worker of its own to crash`,
     );
   }
   onlyFor(o, model, ['labCrash'], ['fork', 'thread', ...POOL_MODELS]);
@@ -329,6 +345,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
         ? oneOf('acceptLock', o.acceptLock ?? PRETHREAD_ACCEPT_LOCKS[0], PRETHREAD_ACCEPT_LOCKS)
         : oneOf('acceptLock', o.acceptLock ?? 'none', ACCEPT_LOCKS),
     schedulingPolicy: oneOf('schedulingPolicy', o.schedulingPolicy ?? 'rr', SCHEDULING_POLICIES),
+    uringReceive: oneOf('uringReceive', o.uringReceive ?? 'multishot', URING_RECEIVES),
     signal: abortSignal('signal', o.signal),
   };
   return { ...resolved, ...resolveHandler(o, model) };

@@ -70,6 +70,8 @@ std::unique_ptr<Server> Server::start(const ServerOptions& options, MasterExitCa
       return start_prethread_server(options, error);
     case Model::Epoll:
       return start_epoll_server(options, error);
+    case Model::Uring:
+      return start_uring_server(options, error);
   }
   error = {EINVAL, "start"};
   return nullptr;

@@ -3,7 +3,7 @@
 // Lifecycle (see ARCHITECTURE.md):
 //   start()            socket/bind/listen in Node's process, then fork+exec the master program
 //                      (fork, prefork, reuseport) or start a server thread (thread, iterative,
-//                      prethread with its pool, epoll). Events flow through the event pipe.
+//                      prethread with its pool, epoll, uring). Events flow through the event pipe.
 //   stop()             stop accepting now; the listening socket is closed, the port is free.
 //   abort_connections() end the connections still being served (close's timeout has passed).
 //   drain_events()     Node takes the events out of the ring on a timer (or when the doorbell
@@ -30,7 +30,7 @@
 
 namespace ps {
 
-enum class Model { Fork, Thread, Iterative, Prefork, Reuseport, Prethread, Epoll };
+enum class Model { Fork, Thread, Iterative, Prefork, Reuseport, Prethread, Epoll, Uring };
 
 // The models run by the master program (fork_server.cc starts it; master_main.cc dispatches).
 inline bool is_process_model(Model m) { return m == Model::Fork || m == Model::Prefork || m == Model::Reuseport; }
@@ -53,7 +53,7 @@ enum class PrethreadLock {
 };
 
 // Thread names (comm, at most 15 characters) of the in-process models: the server thread (thread,
-// iterative, prethread, epoll), the thread model's workers and prethread's pool threads. `top -H`
+// iterative, prethread, epoll, uring), the thread model's workers and prethread's pool threads. `top -H`
 // shows them; the labs and the live view find them in /proc/<pid>/task/<tid>/comm. Exported as
 // constants.threadNames.
 inline constexpr char kServerThreadName[] = "ps-server";
@@ -68,7 +68,7 @@ enum class ThreadArg { Slot, SharedCfd };  // thread: worker gets its slot, or t
 struct ServerOptions {
   Model model = Model::Fork;
   ListenOptions listen;
-  int maxClients = 100;  // fork: live children; thread, prethread, epoll: slots; ignored by iterative
+  int maxClients = 100;  // fork: live children; thread, prethread, epoll, uring: slots; ignored by iterative
   ServePolicy serve;     // handler, idle timeout, crash hook
   ExecSpec exec;         // the exec handler's program (fork only)
   DoorRules door;        // allow/deny, maxPerSource, maxConnectionsPerSecond (door.h)
@@ -80,6 +80,9 @@ struct ServerOptions {
   int workers = 1;                           // prefork, reuseport, prethread: members of the pool (1..kMaxWorkers)
   AcceptLock acceptLock = AcceptLock::None;  // prefork
   PrethreadLock prethreadLock = PrethreadLock::Mutex;  // prethread
+  // uring: multishot receives where the kernel has them (false: a single-shot receive re-armed
+  // after each completion, as on kernels before 6.1).
+  bool multishotReceive = true;
 };
 
 // Called once, from a waiting thread, when the fork master has been reaped (wait status).
@@ -150,12 +153,13 @@ class Server {
 };
 
 // Each model's constructor function (fork_server.cc, thread_server.cc, iterative_server.cc,
-// prethread_server.cc, epoll_server.cc). start_fork_server starts the master program for every
+// prethread_server.cc, epoll_server.cc, uring_server.cc). start_fork_server starts the master program for every
 // process model (fork, prefork, reuseport).
 std::unique_ptr<Server> start_fork_server(const ServerOptions&, MasterExitCallback, void*, SysError&);
 std::unique_ptr<Server> start_thread_server(const ServerOptions&, SysError&);
 std::unique_ptr<Server> start_iterative_server(const ServerOptions&, SysError&);
 std::unique_ptr<Server> start_prethread_server(const ServerOptions&, SysError&);
 std::unique_ptr<Server> start_epoll_server(const ServerOptions&, SysError&);
+std::unique_ptr<Server> start_uring_server(const ServerOptions&, SysError&);
 
 }  // namespace ps
