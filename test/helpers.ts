@@ -1,6 +1,7 @@
 // Real sockets, real /proc: helpers that observe what the servers really did.
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
+import { createServer, Server as NetServer } from 'node:net';
 import type { Model, ServerOptions } from '../lib';
 import { childrenOf, readStat } from '../lib/util/proc';
 
@@ -84,4 +85,25 @@ export function isAlive(pid: number): boolean {
 /** What /proc says about this process's resources, to compare before and after a server. */
 export function snapshot() {
   return { fds: fdCount(), tasks: taskCount(), children: childrenOf(process.pid).map((c) => c.pid) };
+}
+
+/** A net.Server of Node's listening on 127.0.0.1:p (0: any port). */
+export function listenNet(p = 0): Promise<NetServer> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(p, '127.0.0.1', () => resolve(s));
+  });
+}
+
+export const closeNet = (s: NetServer) => new Promise<void>((r) => s.close(() => r()));
+
+/** Whether a server could listen on 127.0.0.1:p now (nothing holds it). */
+export async function portIsFree(p: number): Promise<boolean> {
+  try {
+    await closeNet(await listenNet(p));
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -1,6 +1,5 @@
 // Nothing leaks, nothing of Node's is disturbed, OS failures look like Node's own.
 import { spawn, spawnSync } from 'node:child_process';
-import { createServer, Server as NetServer } from 'node:net';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,11 +9,14 @@ import {
   Client,
   childrenOf,
   exchange,
+  closeNet,
   isAlive,
   isPoolModel,
+  listenNet,
   isProcessModel,
   optionsFor,
   port,
+  portIsFree,
   snapshot,
   sleep,
   SUITE_WORKERS,
@@ -22,25 +24,6 @@ import {
   withVariants,
   zombiesOf,
 } from './helpers';
-
-function listenNet(p = 0): Promise<NetServer> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(p, '127.0.0.1', () => resolve(s));
-  });
-}
-
-const closeNet = (s: NetServer) => new Promise<void>((r) => s.close(() => r()));
-
-async function portIsFree(p: number): Promise<boolean> {
-  try {
-    await closeNet(await listenNet(p));
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe.each(withVariants(MODELS))('%s model: after close() nothing is left', (_label, model, variant) => {
   test('no zombie, no extra fd, no extra thread, no child process, port free', async () => {
