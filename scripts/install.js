@@ -19,7 +19,7 @@ const say = (line) => process.stderr.write(`posix-servers: ${line}\n`);
 
 /** Why the prebuilt binaries in `dir` cannot be used here, or null when they can. */
 function prebuildProblem(dir) {
-  const missing = FILES.filter((f) => !existsSync(join(dir, f.ship)));
+  const missing = FILES.filter((f) => !f.optional && !existsSync(join(dir, f.ship)));
   if (missing.length === FILES.length) return `no prebuilt binaries for ${platformDir()}`;
   if (missing.length > 0) return `prebuilt ${missing.map((f) => f.ship).join(', ')} missing`;
   // Loading is the only true test (glibc version, musl, CPU): do it where a failure cannot hurt.

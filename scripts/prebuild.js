@@ -62,6 +62,10 @@ if (build.status !== 0) fail(`the compile failed (exit code ${build.status})`);
 rmSync(DEST, { recursive: true, force: true });
 for (const f of FILES) {
   const from = join(OUT, f.build);
+  if (!existsSync(from) && f.optional) {
+    process.stdout.write(`prebuild: ${f.ship} left out: not built for this target (scripts/native-files.js)\n`);
+    continue;
+  }
   if (!existsSync(from)) fail(`${from} was not built`);
   const to = join(DEST, f.ship);
   mkdirSync(dirname(to), { recursive: true });

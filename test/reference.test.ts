@@ -13,7 +13,7 @@ import {
 import { readStat } from '../lib/util/proc';
 import { chargenPrefix, Client, childrenOf, exchange, random, waitFor, zombiesOf } from './helpers';
 
-const CONCURRENT: ReferenceModel[] = ['fork', 'thread', 'epoll', 'prefork', 'reuseport', 'prethread'];
+const CONCURRENT: ReferenceModel[] = ['fork', 'thread', 'epoll', 'uring', 'prefork', 'reuseport', 'prethread'];
 /** Pools whose every member serves one client at a time (prefork's children, prethread's threads). */
 const ONE_AT_A_TIME_POOLS: readonly ReferenceModel[] = ['prefork', 'prethread'];
 /** Pools of processes (prethread's pool is of threads). */

@@ -9,7 +9,7 @@ import { basename, join } from 'node:path';
 import { BUILD_DIR, NATIVE_FILES, NativeFile, PREBUILD_DIR } from '../paths';
 import { integerIn, invalidType, invalidValue, numericHost, oneOf, optionsObject, port, show } from '../util/validate';
 
-export const REFERENCE_MODELS = ['iterative', 'fork', 'thread', 'epoll', 'prefork', 'reuseport', 'prethread'] as const;
+export const REFERENCE_MODELS = ['iterative', 'fork', 'thread', 'epoll', 'uring', 'prefork', 'reuseport', 'prethread'] as const;
 export type ReferenceModel = (typeof REFERENCE_MODELS)[number];
 /** The reference servers with a pool made at start, of processes or threads (--workers). */
 export const REFERENCE_POOLS: readonly ReferenceModel[] = ['prefork', 'reuseport', 'prethread'];

@@ -28,6 +28,7 @@ export const BENCH_MODELS = [
   'prethread',
   'prethread-main',
   'epoll',
+  'uring',
   'node',
   'cluster',
   'cluster-none',
@@ -35,6 +36,7 @@ export const BENCH_MODELS = [
   'ref-thread',
   'ref-iterative',
   'ref-epoll',
+  'ref-uring',
   'ref-prefork',
   'ref-prefork-flock',
   'ref-prefork-mutex',
@@ -99,6 +101,7 @@ export const REFERENCE_OF: Partial<Record<BenchModel, BenchModel>> = {
   prethread: 'ref-prethread',
   'prethread-main': 'ref-prethread-main',
   epoll: 'ref-epoll',
+  uring: 'ref-uring',
 };
 
 /**
@@ -128,6 +131,7 @@ export const DESIGNS: Partial<Record<BenchModel, { unp: string; design: string }
   prethread: { unp: '7', design: 'prethread, mutex' },
   'prethread-main': { unp: '8', design: 'prethread, main accepts' },
   epoll: { unp: '—', design: 'epoll event loop' },
+  uring: { unp: '—', design: 'io_uring completions' },
   reuseport: { unp: '—', design: 'SO_REUSEPORT epoll pool' },
   node: { unp: '—', design: 'Node net.Server' },
   cluster: { unp: '—', design: 'node:cluster, rr' },
@@ -150,6 +154,7 @@ export const DESIGN_MODELS: readonly BenchModel[] = [
   'prethread',
   'prethread-main',
   'epoll',
+  'uring',
   'reuseport',
   'node',
   'cluster',
@@ -164,6 +169,7 @@ export const DESIGN_MODELS: readonly BenchModel[] = [
   'ref-prethread',
   'ref-prethread-main',
   'ref-epoll',
+  'ref-uring',
   'ref-reuseport',
 ];
 
@@ -573,9 +579,13 @@ function unavailable(model: BenchModel): string | null {
   if (model.startsWith('ref-')) {
     const ref = referenceOf(model);
     if (existsSync(referenceBinary(ref))) return null;
+    const where =
+      ref === 'uring'
+        ? 'it is built with the addon where liburing is (Debian: liburing-dev, then npm run build)'
+        : 'it is built with the addon (npm run build)';
     return (
-      `its C program ref-${ref} is not here (looked in ${referenceCandidates(ref).join(', ')}): it is built with the ` +
-      `addon (npm run build) and prebuilt for linux-x64; POSIX_SERVERS_REF_DIR names another directory`
+      `its C program ref-${ref} is not here (looked in ${referenceCandidates(ref).join(', ')}): ${where} ` +
+      `and prebuilt for linux-x64; POSIX_SERVERS_REF_DIR names another directory`
     );
   }
   return null;
