@@ -14,6 +14,7 @@ import { poolExhaustedLab } from './pool-exhausted';
 import { sharedCfdLab } from './shared-cfd';
 import { slotTableLab } from './slot-table';
 import { thunderingHerdLab } from './thundering-herd';
+import { uringLab } from './uring';
 import type { Lab, LabResult } from './types';
 import { zombiesLab } from './zombies';
 
@@ -34,6 +35,7 @@ export const LABS: Lab[] = [
   poolExhaustedLab,
   thunderingHerdLab,
   acceptBalanceLab,
+  uringLab,
 ];
 
 /** One line per lab: its name and what it shows. */
