@@ -382,7 +382,7 @@ const URING_ARMS: Record<number, { en: string; zh: string }> = {
 };
 
 const SETUP_FLAGS: Array<[number, string]> = [
-  [1 << 4, 'CQSIZE'],
+  [1 << 3, 'CQSIZE'],
   [1 << 6, 'R_DISABLED'],
   [1 << 7, 'SUBMIT_ALL'],
   [1 << 8, 'COOP_TASKRUN'],
