@@ -91,6 +91,7 @@ describe('serve flags', () => {
       acceptLock: 'main',
     });
     expect(parseServeArgs(['--model', 'cluster', '--scheduling-policy', 'none'])).toMatchObject({ schedulingPolicy: 'none' });
+    expect(parseServeArgs(['--model', 'uring', '--uring-receive', 'single'])).toMatchObject({ uringReceive: 'single' });
   });
 
   test.each([
@@ -117,6 +118,8 @@ describe('serve flags', () => {
     ],
     [['--model', 'cluster', '--scheduling-policy', 'lifo'], /--scheduling-policy must be one of rr, none, got 'lifo'/],
     [['--model', 'prethread', '--scheduling-policy', 'rr'], /--scheduling-policy applies only to --model cluster/],
+    [['--model', 'epoll', '--uring-receive', 'single'], /--uring-receive applies only to --model uring/],
+    [['--model', 'uring', '--uring-receive', 'twice'], /--uring-receive must be one of multishot, single, got 'twice'/],
     [['--model', 'node', '--trace'], /--trace applies only to the native models/],
     [['--rate-window-ms', '500'], /--rate-window-ms applies only with --min-bytes-per-second/],
     [['--min-bytes-per-second', '-1'], /--min-bytes-per-second must be from 0/],

@@ -16,6 +16,7 @@ import {
   PROCESS_MODELS,
   SCHEDULING_POLICIES,
   SchedulingPolicy,
+  URING_RECEIVES,
 } from '../server/options';
 import { PosixServer, ServerStats, startServer } from '../server/server';
 import type { Peer, TraceEvent } from '../server/events';
@@ -45,6 +46,8 @@ interface ServeArgs {
   acceptLock: AcceptLock | undefined;
   /** cluster only; undefined: the default (rr). */
   schedulingPolicy: SchedulingPolicy | undefined;
+  /** uring only; undefined: the default (multishot where the kernel has it). */
+  uringReceive: (typeof URING_RECEIVES)[number] | undefined;
   json: boolean;
   trace: boolean;
   lang: 'en' | 'zh';
@@ -153,6 +156,12 @@ export const SERVE: Command = {
       help: 'cluster: the primary accepts and passes each connection on (rr, default), or every worker accepts (none)',
       parse: choice(SCHEDULING_POLICIES),
     },
+    {
+      name: 'uring-receive',
+      value: URING_RECEIVES.join('|'),
+      help: 'uring: one receive per connection that stays armed (multishot, default, Linux 6.1+), or one armed again per message (single)',
+      parse: choice(URING_RECEIVES),
+    },
     { name: 'trace', help: 'native models: print every real syscall, with a note from the lecture' },
     { name: 'lang', value: 'en|zh', default: 'en', help: 'language of the trace notes', parse: choice(['en', 'zh'] as const) },
     { name: 'json', help: 'print one JSON object per line instead' },
@@ -197,6 +206,7 @@ export function parseServeArgs(argv: string[]): ServeArgs | null {
     workers: v.workers as number | undefined,
     acceptLock: v['accept-lock'] as AcceptLock | undefined,
     schedulingPolicy: v['scheduling-policy'] as SchedulingPolicy | undefined,
+    uringReceive: v['uring-receive'] as (typeof URING_RECEIVES)[number] | undefined,
     json: v.json === true,
     trace: v.trace === true,
     lang: v.lang as 'en' | 'zh',
@@ -224,6 +234,9 @@ export function parseServeArgs(argv: string[]): ServeArgs | null {
   }
   if (out.schedulingPolicy !== undefined && out.model !== 'cluster') {
     throw new UsageError(`--scheduling-policy applies only to --model cluster`);
+  }
+  if (out.uringReceive !== undefined && out.model !== 'uring') {
+    throw new UsageError(`--uring-receive applies only to --model uring`);
   }
   if (out.rateWindowMs !== undefined && out.minBytesPerSecond === 0) {
     throw new UsageError(`--rate-window-ms applies only with --min-bytes-per-second`);
@@ -322,6 +335,7 @@ export async function serveMain(
       ...(args.workers !== undefined ? { workers: args.workers } : {}),
       ...(args.acceptLock !== undefined ? { acceptLock: args.acceptLock } : {}),
       ...(args.schedulingPolicy !== undefined ? { schedulingPolicy: args.schedulingPolicy } : {}),
+      ...(args.uringReceive !== undefined ? { uringReceive: args.uringReceive } : {}),
       ...(args.trace || (observed && native) ? { trace: true } : {}),
       maxPerSource: args.maxPerSource,
       maxConnectionsPerSecond: args.maxConnectionsPerSecond,
