@@ -688,6 +688,8 @@ describe('notes', () => {
       { ...base, call: 'uring-arm', pid: process.pid, fd: 8, result: 0x101, errno: 'EMFILE' },
       { ...base, call: 'uring-arm', pid: process.pid, fd: 10, result: 0x102, errno: 'ENOBUFS', id: 2 },
       { ...base, call: 'uring-arm', pid: process.pid, fd: 10, result: 3, id: 2 },
+      { ...base, call: 'uring-arm', pid: process.pid, fd: 8, result: 4, errno: 'EMFILE' },
+      { ...base, call: 'uring-cqe', pid: process.pid, fd: 8, result: 0x500 * 2 ** 32 + 1 },
       { ...base, call: 'uring-cancel', pid: process.pid, fd: 10, result: 1, id: 2 },
       { ...base, call: 'uring-cancel', pid: process.pid, fd: 10, result: 2, id: 2 },
       { ...base, call: 'uring-cqe', pid: process.pid, fd: 8, result: 0x101 * 2 ** 32 + 10 },

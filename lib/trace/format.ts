@@ -365,7 +365,7 @@ export function splitResult(result: number): { high: number; low: number } {
 /** What a uring-cqe record says: op (accept, recv, send, cancel), the kernel's result, MORE. */
 export function uringCompletion(e: TraceEvent): { op: string; res: number; more: boolean } {
   const { high, low } = splitResult(e.result);
-  const ops: Record<number, string> = { 1: 'accept', 2: 'recv', 3: 'send', 4: 'cancel' };
+  const ops: Record<number, string> = { 1: 'accept', 2: 'recv', 3: 'send', 4: 'cancel', 5: 'poll' };
   return { op: ops[high >> 8] ?? String(high >> 8), res: low | 0, more: (high & 1) !== 0 };
 }
 
@@ -379,6 +379,7 @@ const URING_ARMS: Record<number, { en: string; zh: string }> = {
   1: { en: 'multishot accept', zh: '多次触发的 accept' },
   2: { en: 'multishot receive', zh: '多次触发的接收' },
   3: { en: 'receive (single-shot)', zh: '接收（单次）' },
+  4: { en: 'poll until a client is pending (out of descriptors)', zh: '轮询，直到有客户端等待（描述符已用完）' },
 };
 
 const SETUP_FLAGS: Array<[number, string]> = [
@@ -438,7 +439,16 @@ function uringText(e: TraceEvent, lang: Lang, conn: string): string {
           : `取消 ${e.fd} 上的所有请求：连接即将结束${conn}`;
     default: {
       const { op, res, more } = uringCompletion(e);
-      const value = res < 0 ? errnoName(-res) : op === 'accept' ? `cfd ${res}` : en ? `${res} bytes` : `${res} 字节`;
+      const value =
+        res < 0
+          ? errnoName(-res)
+          : op === 'accept'
+            ? `cfd ${res}`
+            : op === 'poll'
+              ? `revents 0x${res.toString(16)}`
+              : en
+                ? `${res} bytes`
+                : `${res} 字节`;
       const goes = more ? (en ? ', more' : '，more') : '';
       return en ? `completion: ${op} on ${e.fd} → ${value}${goes}${conn}` : `完成：${e.fd} 上的 ${op} → ${value}${goes}${conn}`;
     }

@@ -195,11 +195,13 @@ function shortLabel(e: TraceEvent, lang: Lang): string {
       const { submitted, completions } = uringEnter(e);
       return t(lang, { en: `enter: ${submitted} in, ${completions} out`, zh: `enter：提交 ${submitted}，完成 ${completions}` });
     }
-    case 'uring-arm':
+    case 'uring-arm': {
+      const what = ({ 1: 'accept', 4: 'poll' } as Record<number, string>)[e.result % 256] ?? 'recv';
       return t(lang, {
-        en: `${e.result >= 256 ? 're-arm' : 'arm'} ${e.result % 256 === 1 ? 'accept' : 'recv'}`,
-        zh: `${e.result >= 256 ? '重新提交' : '提交'} ${e.result % 256 === 1 ? 'accept' : 'recv'}`,
+        en: `${e.result >= 256 ? 're-arm' : 'arm'} ${what}`,
+        zh: `${e.result >= 256 ? '重新提交' : '提交'} ${what}`,
       });
+    }
     case 'uring-cancel':
       return `cancel(${e.fd})`;
     case 'uring-cqe': {

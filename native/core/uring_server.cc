@@ -52,6 +52,7 @@
 // loop asks getpeername() instead — only when something needs it (a listener of 'connection', the
 // door's address rules, the trace, a refusal's record).
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -79,7 +80,7 @@ constexpr uint16_t kBufferGroup = 0;
 constexpr uint32_t kListenerIndex = 0xFFFFFF;  // the listener's requests; a connection's is its slot index
 
 // What a request is, in its user_data: op << 56 | index << 32 | generation.
-enum class Op : uint8_t { Accept = 1, Recv = 2, Send = 3, Cancel = 4 };
+enum class Op : uint8_t { Accept = 1, Recv = 2, Send = 3, Cancel = 4, Poll = 5 };
 
 uint64_t tag(Op op, uint32_t index, uint32_t gen) {
   return (static_cast<uint64_t>(op) << 56) | (static_cast<uint64_t>(index & 0xFFFFFF) << 32) | gen;
@@ -89,6 +90,7 @@ uint64_t tag(Op op, uint32_t index, uint32_t gen) {
 constexpr int kArmAccept = 1;
 constexpr int kArmRecvMultishot = 2;
 constexpr int kArmRecvSingle = 3;
+constexpr int kArmListenerPoll = 4;
 constexpr int kCancelBackpressure = 1;
 constexpr int kCancelEnd = 2;
 
@@ -294,6 +296,31 @@ class UringServer final : public InProcessServer {
     accept_started_ = true;
   }
 
+  // Out of descriptors with nothing pending (the reserve's accept4 said EAGAIN): an accept armed now
+  // would fail again at once — it takes a descriptor before it looks for a client, so io_uring
+  // completes it with EMFILE whether a client waits or not — and the loop would spin. Wait instead
+  // until a client is there (POLLIN; also POLLHUP at stop), as epoll's level-triggered listener does.
+  void arm_listener_poll() {
+    io_uring_sqe* sqe = next_sqe();
+    if (sqe == nullptr) return pause_accept();
+    sqe->opcode = IORING_OP_POLL_ADD;
+    sqe->fd = lfd_.get();
+    sqe->poll32_events = POLLIN;
+    sqe->user_data = tag(Op::Poll, kListenerIndex, 0);
+    accept_armed_ = true;
+    events_.trace(TraceCall::UringArm, lfd_.get(), kArmListenerPoll, accept_ended_);
+  }
+
+  void on_listener_poll() {
+    accept_armed_ = false;
+    if (!listening_) return;
+    if (close_listener_if_stopping()) {
+      listening_ = false;
+      return;
+    }
+    arm_accept();
+  }
+
   // Out of memory or descriptors with no reserve: take no connection for a moment rather than have
   // the accept fail again at once. stop() is noticed when the pause ends.
   void pause_accept() {
@@ -329,6 +356,10 @@ class UringServer final : public InProcessServer {
       reserve_fd_.reset(reserve);
       if (verdict == AcceptVerdict::Pause) {
         if (!accept_armed_) pause_accept();
+        return;
+      }
+      if (verdict == AcceptVerdict::Drained) {
+        if (!accept_armed_) arm_listener_poll();
         return;
       }
       if (verdict == AcceptVerdict::Fatal) {
@@ -411,9 +442,12 @@ class UringServer final : public InProcessServer {
   void complete(uint64_t user_data, int32_t res, uint32_t flags) {
     const Op op = static_cast<Op>(user_data >> 56);
     const uint32_t index = static_cast<uint32_t>(user_data >> 32) & 0xFFFFFF;
-    if (op == Op::Accept) {
+    if (op == Op::Accept || op == Op::Poll) {
       events_.trace(TraceCall::UringCqe, lfd_.get(), cqe_word(op, res, flags));
-      on_accept(res, flags);
+      if (op == Op::Accept)
+        on_accept(res, flags);
+      else
+        on_listener_poll();
       return;
     }
     assert(index < static_cast<uint32_t>(options_.maxClients));
@@ -441,6 +475,7 @@ class UringServer final : public InProcessServer {
         break;
       case Op::Cancel:
       case Op::Accept:
+      case Op::Poll:
         break;
     }
     if (conn.ending) {
