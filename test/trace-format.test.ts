@@ -139,6 +139,8 @@ const LATIN_ALLOWED = new Set([
   'recv',
   'cancel',
   'more',
+  'poll',
+  'revents',
 ]);
 
 function untranslated(zhLine: string): string[] {
