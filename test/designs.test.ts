@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { ConnectionEvent, DisconnectEvent, PosixServer, RejectEvent, startServer } from '../lib';
-import { Client, childrenOf, exchange, port, random, sleep, snapshot, waitFor } from './helpers';
+import { Client, childrenOf, exchange, port, random, readBytes, sleep, snapshot, waitFor } from './helpers';
 
 let server: PosixServer | undefined;
 afterEach(async () => {
@@ -242,18 +242,7 @@ describe.each([
     // Everyone else is served meanwhile.
     for (let i = 0; i < 3; i++) expect((await exchange(p, `other ${i}`)).toString()).toBe(`other ${i}`);
     // The client reads again: the partial writes resume and every byte arrives, in order.
-    const chunks: Buffer[] = [];
-    let received = 0;
-    const all = new Promise<void>((resolve) => {
-      stuck.on('data', (chunk: Buffer) => {
-        chunks.push(chunk);
-        received += chunk.length;
-        if (received >= payload.length) resolve();
-      });
-    });
-    stuck.resume();
-    await all;
-    expect(Buffer.concat(chunks).equals(payload)).toBe(true);
+    expect((await readBytes(stuck, payload.length)).equals(payload)).toBe(true);
     const closed = new Promise((resolve) => stuck.once('close', resolve));
     stuck.end();
     await closed;

@@ -1,7 +1,7 @@
 // Real sockets, real /proc: helpers that observe what the servers really did.
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import { createServer, Server as NetServer } from 'node:net';
+import { createServer, Server as NetServer, Socket } from 'node:net';
 import type { Model, ServerOptions } from '../lib';
 import { childrenOf, readStat } from '../lib/util/proc';
 
@@ -106,4 +106,19 @@ export async function portIsFree(p: number): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Resumes a paused socket and resolves with the next `n` bytes it reads (chunks kept in a list: a
+ * payload of megabytes through Client's buffer would be slow). */
+export function readBytes(sock: Socket, n: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let received = 0;
+  return new Promise<Buffer>((resolve) => {
+    sock.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      received += chunk.length;
+      if (received >= n) resolve(Buffer.concat(chunks));
+    });
+    sock.resume();
+  });
 }

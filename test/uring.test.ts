@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { PosixServer, TraceEvent, startServer } from '../lib';
 import { uringAdvice, UringFacts } from '../lib/server/uring';
 import { uringCompletion, uringEnter } from '../lib/trace/format';
-import { Client, isAlive, port, portIsFree, random, sleep, waitFor } from './helpers';
+import { Client, isAlive, port, portIsFree, random, readBytes, sleep, waitFor } from './helpers';
 
 jest.setTimeout(60000);
 
@@ -98,18 +98,7 @@ describe('backpressure and the end of a connection', () => {
     const payload = random(8 << 20);
     stuck.write(payload);
     await waitFor(() => trace.some((t) => t.call === 'uring-cancel' && t.result === 1), 10000, 'the cancel');
-    const chunks: Buffer[] = [];
-    let received = 0;
-    const all = new Promise<void>((resolve) => {
-      stuck.on('data', (chunk: Buffer) => {
-        chunks.push(chunk);
-        received += chunk.length;
-        if (received >= payload.length) resolve();
-      });
-    });
-    stuck.resume();
-    await all;
-    expect(Buffer.concat(chunks).equals(payload)).toBe(true);
+    expect((await readBytes(stuck, payload.length)).equals(payload)).toBe(true);
     // Re-armed (kind 2, 0x100: again), its last one having ended as cancelled.
     const rearm = trace.find((t) => t.call === 'uring-arm' && t.result === 0x102);
     expect(rearm).toMatchObject({ errno: 'ECANCELED', id: 1 });

@@ -14,10 +14,19 @@
 #include <cassert>
 #include <cstdint>
 
+#include "clock.h"
 #include "connection.h"
 #include "event_record.h"
 
 namespace ps {
+
+// A wait's timeout until `deadline` (monotonic ms): -1 (no limit) for INT64_MAX, 0 once it has
+// come, else the milliseconds left (at most INT32_MAX).
+inline int wait_ms_until(int64_t deadline) {
+  if (deadline == INT64_MAX) return -1;
+  const int64_t left = deadline - monotonic_ms();
+  return left <= 0 ? 0 : (left > INT32_MAX ? INT32_MAX : static_cast<int>(left));
+}
 
 // A connection's place in one list.
 template <class Conn>

@@ -139,12 +139,7 @@ class EpollServer final : public InProcessServer {
   }
 
   // -1 (sleep until an event), or the time to the nearest deadline or the end of an accept pause.
-  int next_timeout_ms() {
-    int64_t wake = std::min(paused_ ? resume_ms_ : INT64_MAX, deadlines_.next());
-    if (wake == INT64_MAX) return -1;
-    int64_t left = wake - monotonic_ms();
-    return left <= 0 ? 0 : (left > INT32_MAX ? INT32_MAX : static_cast<int>(left));
-  }
+  int next_timeout_ms() { return wait_ms_until(std::min(paused_ ? resume_ms_ : INT64_MAX, deadlines_.next())); }
 
   void on_listener() {
     Counters& c = page_->counters;

@@ -263,12 +263,7 @@ class UringServer final : public InProcessServer {
   }
 
   // -1 (sleep until a completion), or the time to the nearest deadline or the end of an accept pause.
-  int next_timeout_ms() {
-    int64_t wake = std::min(paused_ ? resume_ms_ : INT64_MAX, deadlines_.next());
-    if (wake == INT64_MAX) return -1;
-    int64_t left = wake - monotonic_ms();
-    return left <= 0 ? 0 : (left > INT32_MAX ? INT32_MAX : static_cast<int>(left));
-  }
+  int next_timeout_ms() { return wait_ms_until(std::min(paused_ ? resume_ms_ : INT64_MAX, deadlines_.next())); }
 
   // An SQE, submitting what is queued first if the submission queue is full (nullptr: even that
   // did not make room).
@@ -311,14 +306,10 @@ class UringServer final : public InProcessServer {
     events_.trace(TraceCall::UringArm, lfd_.get(), kArmListenerPoll, accept_ended_);
   }
 
+  // A client is pending (or stop() shut the listener down): the accept again.
   void on_listener_poll() {
     accept_armed_ = false;
-    if (!listening_) return;
-    if (close_listener_if_stopping()) {
-      listening_ = false;
-      return;
-    }
-    arm_accept();
+    rearm_accept();
   }
 
   // Out of memory or descriptors with no reserve: take no connection for a moment rather than have
@@ -330,6 +321,11 @@ class UringServer final : public InProcessServer {
 
   void resume_accept() {
     paused_ = false;
+    rearm_accept();
+  }
+
+  // The listener's next request, unless the server is stopping (then lfd is closed: the port is free).
+  void rearm_accept() {
     if (!listening_) return;
     if (close_listener_if_stopping()) {
       listening_ = false;
@@ -369,13 +365,7 @@ class UringServer final : public InProcessServer {
       }
     }
     // The multishot accept ended (an error, or a completion the CQ had no room for): again.
-    if (!accept_armed_ && listening_ && !paused_) {
-      if (close_listener_if_stopping()) {
-        listening_ = false;
-        return;
-      }
-      arm_accept();
-    }
+    if (!accept_armed_ && !paused_) rearm_accept();
   }
 
   bool need_peer() const {
