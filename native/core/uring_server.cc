@@ -246,7 +246,7 @@ class UringServer final : public InProcessServer {
       }
       const unsigned n = ring_.ready();
       const unsigned submitted = rc > 0 ? static_cast<unsigned>(rc) : 0;
-      if (submitted > 0 || n > 0) {
+      if (events_.tracing && (submitted > 0 || n > 0)) {
         events_.trace(TraceCall::IoUringEnter, ring_.fd(), (static_cast<int64_t>(n) << 32) | submitted);
       }
       if (options_.serve.timed() || paused_) now_ms_ = monotonic_ms();
@@ -444,7 +444,7 @@ class UringServer final : public InProcessServer {
     Conn& conn = conns_[index];
     // A connection ends only when none of its requests is left, so every completion is its own.
     assert(conn.slot != nullptr && conn.gen == static_cast<uint32_t>(user_data));
-    events_.trace(TraceCall::UringCqe, conn.slot->cfd, cqe_word(op, res, flags), 0, conn.slot->id);
+    if (events_.tracing) events_.trace(TraceCall::UringCqe, conn.slot->cfd, cqe_word(op, res, flags), 0, conn.slot->id);
     const bool last = (flags & IORING_CQE_F_MORE) == 0;
     if (last) {
       assert(conn.inflight > 0);
