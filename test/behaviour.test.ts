@@ -1,6 +1,6 @@
 // What every model must do, the native ones and Node's own alike, asserted on bytes, events and
 // counters: one suite, parameterised by model.
-import { DisconnectEvent, ConnectionEvent, Model, MODELS, PosixServer, startServer } from '../lib';
+import { DisconnectEvent, ConnectionEvent, MODELS, PosixServer, startServer } from '../lib';
 import {
   Client,
   childrenOf,
@@ -239,58 +239,59 @@ describe.each(withVariants(MODELS))('%s model', (_label, model, variant) => {
   });
 });
 
-describe.each(
-  withVariants(['fork', 'thread', 'node', 'cluster', 'prefork', 'reuseport', 'prethread', 'epoll', 'uring'] as Model[]),
-)('%s model: concurrency', (_label, model, variant) => {
-  let server: PosixServer;
-  afterEach(async () => {
-    await server?.close({ timeoutMs: 0 });
-  });
-  const options = (extra = {}) => optionsFor(model, { ...variant, ...extra });
+describe.each(withVariants(['fork', 'thread', 'node', 'cluster', 'prefork', 'reuseport', 'prethread', 'epoll', 'uring']))(
+  '%s model: concurrency',
+  (_label, model, variant) => {
+    let server: PosixServer;
+    afterEach(async () => {
+      await server?.close({ timeoutMs: 0 });
+    });
+    const options = (extra = {}) => optionsFor(model, { ...variant, ...extra });
 
-  test('serves 50 concurrent clients', async () => {
-    // A prefork worker or prethread thread serves one client at a time: 50 at once take 50.
-    server = await startServer(options(isOneClientPerMember(model) ? { workers: 50 } : {}));
-    const clients = await Promise.all(Array.from({ length: 50 }, () => Client.open(port(server))));
-    // All 50 are served at the same time: each gets its echo while all stay connected.
-    const payloads = clients.map(() => random(4096));
-    const echoes = await Promise.all(clients.map((c, i) => c.echo(payloads[i])));
-    echoes.forEach((e, i) => expect(e.equals(payloads[i])).toBe(true));
-    expect(server.stats().active).toBe(50);
-    clients.forEach((c) => c.end());
-    await Promise.all(clients.map((c) => c.closedByPeer()));
-    await waitFor(() => server.stats().closed === 50, 5000, 'all closed');
-    expect(server.stats()).toMatchObject({ accepted: 50, closed: 50, rejected: 0, active: 0 });
-  });
+    test('serves 50 concurrent clients', async () => {
+      // A prefork worker or prethread thread serves one client at a time: 50 at once take 50.
+      server = await startServer(options(isOneClientPerMember(model) ? { workers: 50 } : {}));
+      const clients = await Promise.all(Array.from({ length: 50 }, () => Client.open(port(server))));
+      // All 50 are served at the same time: each gets its echo while all stay connected.
+      const payloads = clients.map(() => random(4096));
+      const echoes = await Promise.all(clients.map((c, i) => c.echo(payloads[i])));
+      echoes.forEach((e, i) => expect(e.equals(payloads[i])).toBe(true));
+      expect(server.stats().active).toBe(50);
+      clients.forEach((c) => c.end());
+      await Promise.all(clients.map((c) => c.closedByPeer()));
+      await waitFor(() => server.stats().closed === 50, 5000, 'all closed');
+      expect(server.stats()).toMatchObject({ accepted: 50, closed: 50, rejected: 0, active: 0 });
+    });
 
-  test('maxClients=3 refuses the 4th client, counts it and reports it', async () => {
-    server = await startServer(options({ maxClients: 3 }));
-    const rejects: Array<{ id: number; port: number; reason: string }> = [];
-    server.on('reject', (r) => rejects.push({ id: r.id, port: r.peer.port, reason: r.reason }));
-    const held = [];
-    for (let i = 0; i < 3; i++) {
-      const c = await Client.open(port(server));
-      expect((await c.echo(`client ${i}`)).toString()).toBe(`client ${i}`);
-      held.push(c);
-    }
-    const fourth = await Client.open(port(server)); // the kernel completes the handshake…
-    fourth.sock.write('anyone?');
-    await fourth.closedByPeer(); // …the server accepts and closes it at once
-    await expect(fourth.read(1, 100)).rejects.toThrow();
-    await waitFor(() => rejects.length === 1, 5000, 'reject event');
-    expect(rejects).toEqual([{ id: 4, port: fourth.localPort, reason: 'max-clients' }]);
-    expect(server.stats()).toMatchObject({ accepted: 4, rejected: 1, active: 3 });
-    // The three held clients are unaffected, and a slot freed is a slot reusable.
-    expect((await held[1].echo('still fine')).toString()).toBe('still fine');
-    held[0].end();
-    await held[0].closedByPeer();
-    await waitFor(() => server.stats().active === 2, 5000, 'a freed place');
-    const fifth = await Client.open(port(server));
-    expect((await fifth.echo('my turn')).toString()).toBe('my turn');
-    expect(server.stats().rejected).toBe(1);
-    for (const c of [...held, fifth]) c.end();
-  });
-});
+    test('maxClients=3 refuses the 4th client, counts it and reports it', async () => {
+      server = await startServer(options({ maxClients: 3 }));
+      const rejects: Array<{ id: number; port: number; reason: string }> = [];
+      server.on('reject', (r) => rejects.push({ id: r.id, port: r.peer.port, reason: r.reason }));
+      const held = [];
+      for (let i = 0; i < 3; i++) {
+        const c = await Client.open(port(server));
+        expect((await c.echo(`client ${i}`)).toString()).toBe(`client ${i}`);
+        held.push(c);
+      }
+      const fourth = await Client.open(port(server)); // the kernel completes the handshake…
+      fourth.sock.write('anyone?');
+      await fourth.closedByPeer(); // …the server accepts and closes it at once
+      await expect(fourth.read(1, 100)).rejects.toThrow();
+      await waitFor(() => rejects.length === 1, 5000, 'reject event');
+      expect(rejects).toEqual([{ id: 4, port: fourth.localPort, reason: 'max-clients' }]);
+      expect(server.stats()).toMatchObject({ accepted: 4, rejected: 1, active: 3 });
+      // The three held clients are unaffected, and a slot freed is a slot reusable.
+      expect((await held[1].echo('still fine')).toString()).toBe('still fine');
+      held[0].end();
+      await held[0].closedByPeer();
+      await waitFor(() => server.stats().active === 2, 5000, 'a freed place');
+      const fifth = await Client.open(port(server));
+      expect((await fifth.echo('my turn')).toString()).toBe('my turn');
+      expect(server.stats().rejected).toBe(1);
+      for (const c of [...held, fifth]) c.end();
+    });
+  },
+);
 
 describe('iterative model: one client at a time', () => {
   let server: PosixServer;

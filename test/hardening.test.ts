@@ -30,57 +30,49 @@ function disconnects(s: PosixServer): DisconnectEvent[] {
   return out;
 }
 
-describe.each([
-  'fork',
-  'thread',
-  'iterative',
-  'node',
-  'cluster',
-  'prefork',
-  'reuseport',
-  'prethread',
-  'epoll',
-  'uring',
-] as Model[])('%s model', (model) => {
-  test('idleTimeoutMs: a silent client (slowloris) is dropped and its place freed', async () => {
-    server = await startServer(optionsFor(model, { idleTimeoutMs: 200, maxClients: 1 }));
-    const gone = disconnects(server);
-    const silent = await Client.open(port(server));
-    await silent.echo('hello'); // served, then silent
-    const t0 = Date.now();
-    await silent.closedByPeer(3000);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
-    await waitFor(() => gone.length === 1, 3000, 'disconnect');
-    expect(gone[0]).toMatchObject({ id: 1, reason: 'idle', bytesIn: 5, bytesOut: 5 });
-    // The only place is free again.
-    expect((await exchange(port(server), Buffer.from('next'))).toString()).toBe('next');
-  });
+describe.each<Model>(['fork', 'thread', 'iterative', 'node', 'cluster', 'prefork', 'reuseport', 'prethread', 'epoll', 'uring'])(
+  '%s model',
+  (model) => {
+    test('idleTimeoutMs: a silent client (slowloris) is dropped and its place freed', async () => {
+      server = await startServer(optionsFor(model, { idleTimeoutMs: 200, maxClients: 1 }));
+      const gone = disconnects(server);
+      const silent = await Client.open(port(server));
+      await silent.echo('hello'); // served, then silent
+      const t0 = Date.now();
+      await silent.closedByPeer(3000);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
+      await waitFor(() => gone.length === 1, 3000, 'disconnect');
+      expect(gone[0]).toMatchObject({ id: 1, reason: 'idle', bytesIn: 5, bytesOut: 5 });
+      // The only place is free again.
+      expect((await exchange(port(server), Buffer.from('next'))).toString()).toBe('next');
+    });
 
-  test('a client that resets mid-echo does not disturb the server; SIGPIPE is never delivered', async () => {
-    server = await startServer(optionsFor(model));
-    for (let i = 0; i < 5; i++) {
+    test('a client that resets mid-echo does not disturb the server; SIGPIPE is never delivered', async () => {
+      server = await startServer(optionsFor(model));
+      for (let i = 0; i < 5; i++) {
+        const c = await Client.open(port(server));
+        c.sock.write(random(256 * 1024)); // the server is busy writing the echo back…
+        await sleep(5);
+        c.sock.resetAndDestroy(); // …when the client sends RST
+      }
+      await waitFor(() => server!.stats().closed === 5, 5000, 'five closed');
+      expect((await exchange(port(server), Buffer.from('still alive'))).toString()).toBe('still alive');
+      if (model === 'fork') await waitFor(() => server!.stats().reaped === 6, 5000, 'six children reaped');
+    });
+
+    test('zero-byte writes are harmless', async () => {
+      server = await startServer(optionsFor(model));
       const c = await Client.open(port(server));
-      c.sock.write(random(256 * 1024)); // the server is busy writing the echo back…
-      await sleep(5);
-      c.sock.resetAndDestroy(); // …when the client sends RST
-    }
-    await waitFor(() => server!.stats().closed === 5, 5000, 'five closed');
-    expect((await exchange(port(server), Buffer.from('still alive'))).toString()).toBe('still alive');
-    if (model === 'fork') await waitFor(() => server!.stats().reaped === 6, 5000, 'six children reaped');
-  });
+      c.sock.write(Buffer.alloc(0));
+      c.sock.write('');
+      expect((await c.echo('after nothing')).toString()).toBe('after nothing');
+      c.end();
+      await c.closedByPeer();
+    });
+  },
+);
 
-  test('zero-byte writes are harmless', async () => {
-    server = await startServer(optionsFor(model));
-    const c = await Client.open(port(server));
-    c.sock.write(Buffer.alloc(0));
-    c.sock.write('');
-    expect((await c.echo('after nothing')).toString()).toBe('after nothing');
-    c.end();
-    await c.closedByPeer();
-  });
-});
-
-describe.each(['fork', 'thread', 'node', 'cluster', 'prefork', 'reuseport', 'prethread', 'epoll', 'uring'] as Model[])(
+describe.each<Model>(['fork', 'thread', 'node', 'cluster', 'prefork', 'reuseport', 'prethread', 'epoll', 'uring'])(
   '%s model: isolation',
   (model) => {
     test('a client that stops reading blocks only its own connection; idleTimeoutMs then drops it', async () => {
@@ -146,9 +138,9 @@ function treeCpu(root: number): number {
 
 // thread: the server thread's blocking accept loop; reuseport: a worker's epoll loop (one worker,
 // so that it holds every client), which must neither spin nor wait for a client that is not there;
-// epoll: the same in Node's process; uring: its multishot accept ends with EMFILE and is re-armed
-// after the reserve's refusals; prethread 'main': the server thread accepts for the pool
-// (with a thread for every client the descriptors allow).
+// epoll: the same in Node's process; uring: its multishot accept ends with EMFILE, refused with the
+// reserve, and waits for a pending client before it is armed again; prethread 'main': the server
+// thread accepts for the pool (with a thread for every client the descriptors allow).
 describe.each([
   ['thread', {}],
   ['reuseport', {}],

@@ -81,52 +81,52 @@ namespace ps {
 //     pending, the accept waits for one), errno what ended the one before (a re-arm)
 //   uring-cancel: fd cfd, result why (1: backpressure, its receive stops; 2: the connection ends)
 //   uring-cqe: a completion; fd the socket, result op << 40 | MORE << 32 | the result's 32 bits
-//     (op 1 accept, 2 receive, 3 send, 4 cancel, 5 poll; MORE: a multishot request goes on; the result is
-//     the kernel's: cfd, bytes, or -errno)
-#define PS_TRACE_CALLS(X)                     \
-  X(Socket, 1, "socket")                      \
-  X(Bind, 2, "bind")                          \
-  X(Listen, 3, "listen")                      \
-  X(Accept, 4, "accept")                      \
-  X(AcceptEintr, 5, "accept-eintr")           \
-  X(Fork, 6, "fork")                          \
-  X(CloseCfd, 7, "close-cfd")                 \
-  X(CloseLfd, 8, "close-lfd")                 \
-  X(ChildExit, 9, "child-exit")               \
-  X(Waitpid, 10, "waitpid")                   \
-  X(PthreadCreate, 11, "pthread_create")      \
-  X(PthreadDetach, 12, "pthread_detach")      \
-  X(WorkerStart, 13, "worker-start")          \
-  X(SlotsFull, 14, "slots-full")              \
-  X(Shutdown, 15, "shutdown")                 \
-  X(CloseConn, 16, "close-conn")              \
-  X(Exec, 17, "exec")                         \
-  X(PoolFork, 18, "pool-fork")                \
-  X(WorkerAccept, 19, "worker-accept")        \
-  X(LockFile, 20, "lock-file")                \
-  X(FcntlLock, 21, "fcntl-lock")              \
-  X(FcntlUnlock, 22, "fcntl-unlock")          \
-  X(MutexLock, 23, "mutex-lock")              \
-  X(MutexUnlock, 24, "mutex-unlock")          \
-  X(Sendmsg, 25, "sendmsg")                   \
-  X(Recvmsg, 26, "recvmsg")                   \
-  X(WorkerIdle, 27, "worker-idle")            \
-  X(CloseNodeLfd, 28, "close-node-lfd")       \
-  X(EpollWait, 29, "epoll_wait")              \
-  X(EpollCtl, 30, "epoll_ctl")                \
-  X(EpollCreate, 31, "epoll_create")          \
-  X(QueuePush, 32, "queue-push")              \
-  X(QueuePop, 33, "queue-pop")                \
-  X(PthreadJoin, 34, "pthread_join")          \
-  X(DoorPass, 35, "door-pass")                \
-  X(DoorRefuse, 36, "door-refuse")            \
-  X(Dup2, 37, "dup2")                         \
-  X(Execve, 38, "execve")                     \
-  X(IoUringSetup, 39, "io_uring_setup")       \
-  X(IoUringRegister, 40, "io_uring_register") \
-  X(IoUringEnter, 41, "io_uring_enter")       \
-  X(UringArm, 42, "uring-arm")                \
-  X(UringCancel, 43, "uring-cancel")          \
+//     (op 1 accept, 2 receive, 3 send, 4 cancel, 5 poll; MORE: a multishot request goes on; the
+//     result is the kernel's: cfd, bytes, or -errno)
+#define PS_TRACE_CALLS(X)                \
+  X(Socket, 1, "socket")                 \
+  X(Bind, 2, "bind")                     \
+  X(Listen, 3, "listen")                 \
+  X(Accept, 4, "accept")                 \
+  X(AcceptEintr, 5, "accept-eintr")      \
+  X(Fork, 6, "fork")                     \
+  X(CloseCfd, 7, "close-cfd")            \
+  X(CloseLfd, 8, "close-lfd")            \
+  X(ChildExit, 9, "child-exit")          \
+  X(Waitpid, 10, "waitpid")              \
+  X(PthreadCreate, 11, "pthread_create") \
+  X(PthreadDetach, 12, "pthread_detach") \
+  X(WorkerStart, 13, "worker-start")     \
+  X(SlotsFull, 14, "slots-full")         \
+  X(Shutdown, 15, "shutdown")            \
+  X(CloseConn, 16, "close-conn")         \
+  X(Exec, 17, "exec")                    \
+  X(PoolFork, 18, "pool-fork")           \
+  X(WorkerAccept, 19, "worker-accept")   \
+  X(LockFile, 20, "lock-file")           \
+  X(FcntlLock, 21, "fcntl-lock")         \
+  X(FcntlUnlock, 22, "fcntl-unlock")     \
+  X(MutexLock, 23, "mutex-lock")         \
+  X(MutexUnlock, 24, "mutex-unlock")     \
+  X(Sendmsg, 25, "sendmsg")              \
+  X(Recvmsg, 26, "recvmsg")              \
+  X(WorkerIdle, 27, "worker-idle")       \
+  X(CloseNodeLfd, 28, "close-node-lfd")  \
+  X(EpollWait, 29, "epoll_wait")         \
+  X(EpollCtl, 30, "epoll_ctl")           \
+  X(EpollCreate, 31, "epoll_create")     \
+  X(QueuePush, 32, "queue-push")         \
+  X(QueuePop, 33, "queue-pop")           \
+  X(PthreadJoin, 34, "pthread_join")     \
+  X(DoorPass, 35, "door-pass")           \
+  X(DoorRefuse, 36, "door-refuse")       \
+  X(Dup2, 37, "dup2")                    \
+  X(Execve, 38, "execve")                \
+  X(UringSetup, 39, "io_uring_setup")    \
+  X(UringReg, 40, "io_uring_register")   \
+  X(UringEnter, 41, "io_uring_enter")    \
+  X(UringArm, 42, "uring-arm")           \
+  X(UringCancel, 43, "uring-cancel")     \
   X(UringCqe, 44, "uring-cqe")
 
 // How a connection ended.

@@ -201,14 +201,14 @@ class UringServer final : public InProcessServer {
     // several per connection (NODROP keeps any beyond that in the kernel, never lost).
     const unsigned sq = pow2_at_least(std::min(2 * slots + 16, 4096u));
     SysError err = ring_.open(sq, 4 * sq, /*deferred=*/true);
-    events_.trace(TraceCall::IoUringSetup, ring_.is_open() ? ring_.setup_flags() : -1, ring_.fd(), err.err);
+    events_.trace(TraceCall::UringSetup, ring_.is_open() ? ring_.setup_flags() : -1, ring_.fd(), err.err);
     if (err) return err;
     multishot_ = ring_.mode() == RingMode::Deferred && options_.multishotReceive;
     // A buffer per connection at least: every receive of a turn has one, and each goes back at once.
     const unsigned buffers = std::min(pow2_at_least(std::max(slots, 64u)), 4096u);
     err = ring_.provide_buffers(buffers, PendingOutput::kSize, kBufferGroup);
-    events_.trace(TraceCall::IoUringRegister, ring_.fd(),
-                  (static_cast<int64_t>(buffers) << 8) | IORING_REGISTER_PBUF_RING, err.err);
+    events_.trace(TraceCall::UringReg, ring_.fd(), (static_cast<int64_t>(buffers) << 8) | IORING_REGISTER_PBUF_RING,
+                  err.err);
     if (err) return err;
     // close-conn's record: the ring, above bit 32 (event_record.h): cfd is closed once the ring
     // holds none of its requests.
@@ -223,7 +223,7 @@ class UringServer final : public InProcessServer {
     Counters& c = page_->counters;
     SysError err = ring_.enable();
     if (ring_.mode() == RingMode::Deferred) {
-      events_.trace(TraceCall::IoUringRegister, ring_.fd(), IORING_REGISTER_ENABLE_RINGS, err.err);
+      events_.trace(TraceCall::UringReg, ring_.fd(), IORING_REGISTER_ENABLE_RINGS, err.err);
     }
     if (err) {
       fail_accept(err.err);
@@ -239,7 +239,7 @@ class UringServer final : public InProcessServer {
       if (rc < 0 && errno != ETIME && errno != EAGAIN && errno != EBUSY) {
         // Only a bug can get here (EBADF, EFAULT, EEXIST from another thread): report it, end all.
         int e = errno;
-        events_.trace(TraceCall::IoUringEnter, ring_.fd(), -1, e);
+        events_.trace(TraceCall::UringEnter, ring_.fd(), -1, e);
         if (listening_) fail_accept(e);
         abandon_all();
         break;
@@ -247,7 +247,7 @@ class UringServer final : public InProcessServer {
       const unsigned n = ring_.ready();
       const unsigned submitted = rc > 0 ? static_cast<unsigned>(rc) : 0;
       if (events_.tracing && (submitted > 0 || n > 0)) {
-        events_.trace(TraceCall::IoUringEnter, ring_.fd(), (static_cast<int64_t>(n) << 32) | submitted);
+        events_.trace(TraceCall::UringEnter, ring_.fd(), (static_cast<int64_t>(n) << 32) | submitted);
       }
       if (options_.serve.timed() || paused_) now_ms_ = monotonic_ms();
       for (unsigned i = 0; i < n; ++i) {
@@ -272,7 +272,7 @@ class UringServer final : public InProcessServer {
     if (sqe != nullptr) return sqe;
     ring_.publish_buffers();
     int rc = retry_eintr(page_->counters.eintrRetries, [&] { return ring_.enter(0, false, -1); });
-    if (rc > 0) events_.trace(TraceCall::IoUringEnter, ring_.fd(), rc);
+    if (rc > 0) events_.trace(TraceCall::UringEnter, ring_.fd(), rc);
     return ring_.next_sqe();
   }
 
