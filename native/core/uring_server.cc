@@ -1,6 +1,6 @@
 // The design after epoll: one thread serves every client through io_uring (io_ring.h). Instead of
-// asking the kernel which sockets are ready and then calling recv() and send() on each (epoll:
-// at least three syscalls per message), the loop hands the kernel requests — "accept on lfd,
+// asking the kernel which sockets are ready and then calling recv() and send() on each (epoll: a
+// recv and a send per message, and the epoll_wait that found it), the loop hands the kernel requests — "accept on lfd,
 // again and again", "receive on cfd into one of these buffers, again and again", "send these
 // bytes" — and reaps their completions; one io_uring_enter submits every request of a turn and
 // collects every completion that came meanwhile.
@@ -44,9 +44,10 @@
 // a later connection of the same slot.
 //
 // Time limits, the door, maxClients, the EMFILE reserve and close() are epoll's: the deadline
-// lists (deadline_lists.h) give io_uring_enter its timeout; close()'s shutdown(lfd) ends the
-// multishot accept (its completion carries the error), the loop closes lfd and serves the live
-// connections until they end.
+// lists (deadline_lists.h) give io_uring_enter its timeout; out of descriptors with no client
+// pending, the listener is polled before the accept is armed again (arm_listener_poll); close()'s
+// shutdown(lfd) ends the multishot accept (its completion carries the error), the loop closes lfd
+// and serves the live connections until they end.
 //
 // The peer's address: a multishot accept has one address buffer for all its completions, so the
 // loop asks getpeername() instead — only when something needs it (a listener of 'connection', the
