@@ -214,7 +214,7 @@ describe('posix-servers check on the command line', () => {
       [['127.0.0.1:0'], /PORT must be from 1 to 65535/],
       [['127.0.0.1:9', '--pid', 'x'], /--pid must be an integer/],
       [['127.0.0.1:9', '--frob'], /unknown flag '--frob'/],
-      [['localhost:9'], /"host" option must be a numeric IPv4 or IPv6 address/],
+      [['local host:9'], /"host" option must be a numeric IPv4 or IPv6 address or a host name/],
       [[`127.0.0.1:9`, '--pid', String(process.pid)], /does not hold the listening socket of port 9/],
     ] as Array<[string[], RegExp]>) {
       const r = await run(args);

@@ -89,7 +89,12 @@ describe("validation errors carry Node's codes", () => {
     ['unknown model', 'ERR_INVALID_ARG_VALUE', TypeError, () => startServer({ model: 'prethreaded' as never })],
     ['model not a string', 'ERR_INVALID_ARG_TYPE', TypeError, () => startServer({ model: 1 as never })],
     ['unknown option', 'ERR_INVALID_ARG_VALUE', TypeError, () => startServer({ model: 'fork', maxclients: 3 } as never)],
-    ['host name', 'ERR_INVALID_ARG_VALUE', TypeError, () => startServer({ model: 'fork', host: 'localhost' })],
+    [
+      'host neither address nor name',
+      'ERR_INVALID_ARG_VALUE',
+      TypeError,
+      () => startServer({ model: 'fork', host: '127.0.0.1:80' }),
+    ],
     ['host not a string', 'ERR_INVALID_ARG_TYPE', TypeError, () => startServer({ model: 'fork', host: 127 as never })],
     ['maxClients out of range', 'ERR_OUT_OF_RANGE', RangeError, () => startServer({ model: 'thread', maxClients: 0 })],
     ['a lab switch for another model', 'ERR_INVALID_ARG_VALUE', TypeError, () => startServer({ model: 'node', reap: 'none' })],

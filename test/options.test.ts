@@ -28,11 +28,19 @@ const cases: Case[] = [
   ['model missing', 'ERR_INVALID_ARG_TYPE', {}, TypeError, /"model" option .* Received undefined/],
   ['unknown option', 'ERR_INVALID_ARG_VALUE', { model: 'fork', maxclients: 3 }, TypeError, /Unknown option "maxclients"/],
   [
-    'host name, not an address',
+    'host with a port glued on',
     'ERR_INVALID_ARG_VALUE',
-    { model: 'fork', host: 'localhost' },
+    { model: 'fork', host: '127.0.0.1:80' },
     TypeError,
-    /"host" option must be a numeric IPv4 or IPv6 address\. Received 'localhost'/,
+    /"host" option must be a numeric IPv4 or IPv6 address or a host name\. Received '127\.0\.0\.1:80'/,
+  ],
+  ['host empty', 'ERR_INVALID_ARG_VALUE', { model: 'fork', host: '' }, TypeError, /"host" option .* Received ''/],
+  [
+    'host with a space',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'fork', host: 'local host' },
+    TypeError,
+    /"host" option .* Received 'local host'/,
   ],
   ['host not a string', 'ERR_INVALID_ARG_TYPE', { model: 'fork', host: 127 }, TypeError, /"host" option .* Received 127/],
   [
@@ -119,7 +127,7 @@ const cases: Case[] = [
     'ERR_INVALID_ARG_VALUE',
     { model: 'fork', host: '127.0.0.1%lo' },
     TypeError,
-    /"host" option must be a numeric IPv4 or IPv6 address\. Received '127\.0\.0\.1%lo'/,
+    /"host" option must be a numeric IPv4 or IPv6 address or a host name\. Received '127\.0\.0\.1%lo'/,
   ],
   [
     'labCrash for iterative',

@@ -1,13 +1,15 @@
 // `posix-servers check HOST:PORT [--pid PID] [--max-clients N] [--lang en|zh] [--json]`: the
 // black-box checks of lib/check on any echo server. Exit code 0 only when every check passed.
 import { runChecks, type CheckOptions } from '../check/checks';
+import { reachableAddress } from '../util/host';
+import { host } from '../util/validate';
 import { choice, Command, commandHelp, integer, parseCommand, UsageError } from './flags';
 
 /** `posix-servers check`: its flags, in one table. */
 export const CHECK: Command = {
   name: 'check',
   summary: "check any TCP echo server (a student's homework) against the lecture, each check naming its point",
-  positionals: { usage: 'HOST:PORT', max: 1, help: 'the server: a numeric address and port ([IPv6]:PORT)' },
+  positionals: { usage: 'HOST:PORT', max: 1, help: 'the server: an address or host name, and port ([IPv6]:PORT)' },
   flags: [
     {
       name: 'pid',
@@ -68,6 +70,8 @@ export async function checkMain(argv: string[]): Promise<number> {
   }
   const print = (line: string) => process.stdout.write(`${line}\n`);
   try {
+    // A host name ('localhost') is the address a Node client would reach (lib/util/host.ts).
+    args.host = (await reachableAddress(host('host', args.host), args.port)).address;
     const results = await runChecks(args, args.json ? () => undefined : print);
     if (args.json) print(JSON.stringify({ target: `${args.host}:${args.port}`, results }));
     return results.some((r) => r.status === 'fail') ? 1 : 0;

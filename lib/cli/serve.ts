@@ -22,6 +22,7 @@ import type { Peer, TraceEvent } from '../server/events';
 import { Recorder } from '../trace/recording';
 import { renderSvg } from '../trace/svg';
 import { LiveView } from '../ui/live';
+import { localAddressFor } from '../util/host';
 import { choice, Command, commandHelp, integer, list, parseCommand, UsageError } from './flags';
 import { EXEC_STDERR, ExecStderr } from '../server/exec';
 import { SVG_FLAG, UI_FLAG } from './observe';
@@ -67,7 +68,12 @@ export const SERVE: Command = {
   summary: 'run one server in the foreground and print what it does',
   flags: [
     { name: 'model', value: MODELS.join('|'), default: 'fork', help: 'the server model', parse: choice(MODELS) },
-    { name: 'host', value: 'H', default: '127.0.0.1', help: 'numeric IPv4 or IPv6 address to bind' },
+    {
+      name: 'host',
+      value: 'H',
+      default: '127.0.0.1',
+      help: 'address to bind: numeric IPv4 or IPv6, or a host name resolved as net.Server does (localhost)',
+    },
     { name: 'port', value: 'P', default: '0', help: 'port to bind; 0: the kernel picks one', parse: integer(0, 65535) },
     { name: 'backlog', value: 'N', default: String(DEFAULT_BACKLOG), help: 'listen() backlog', parse: integer(1, 65535) },
     { name: 'max-clients', value: 'N', default: '100', help: 'live connections at once', parse: integer(1, 4096) },
@@ -341,7 +347,8 @@ export async function serveMain(
       `${server.model} server listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} (${isProcessModel(server.model) ? 'master ' : server.model === 'cluster' ? 'primary ' : ''}pid ${server.pid})`,
     );
     if (typeof args.handler === 'object') print(`each connection runs: ${args.handler.exec.join(' ')}`);
-    print(`connect with: nc ${a.address} ${a.port}`);
+    // Listening on every address (0.0.0.0, ::): nc reaches it here through loopback.
+    print(`connect with: nc ${localAddressFor(a.address)} ${a.port}`);
     if (a.address !== '127.0.0.1' && a.address !== '::1') {
       process.stderr.write(`posix-servers: warning: listening on ${a.address}, not loopback: other machines can connect\n`);
     }

@@ -6,10 +6,10 @@ import { native } from '../addon';
 import {
   abortSignal,
   boolean,
+  host as hostOption,
   integerIn,
   invalidType,
   invalidValue,
-  numericHost,
   object,
   oneOf,
   optionsObject,
@@ -99,7 +99,11 @@ export interface ServerOptions {
    * processes).
    */
   model: Model;
-  /** Numeric IPv4 or IPv6 address to bind. Default '127.0.0.1'. */
+  /**
+   * The address to bind: numeric IPv4 or IPv6 (maybe scoped: 'fe80::1%eth0'), or a host name
+   * resolved as net.Server#listen resolves it (dns.lookup: 'localhost' is 127.0.0.1 or ::1, as
+   * Node would bind it here); address() reports the numeric address. Default '127.0.0.1'.
+   */
   host?: string;
   /** 0..65535. Default 0: the kernel picks a free port (see address()). */
   port?: number;
@@ -275,7 +279,7 @@ function onlyFor(o: Record<string, unknown>, model: string, names: string[], all
 
 export function resolveOptions(options: unknown): ResolvedOptions {
   const o = optionsObject(options, KNOWN);
-  const host = numericHost(o.host ?? '127.0.0.1');
+  const host = hostOption('host', o.host ?? '127.0.0.1');
   const model = oneOf('model', o.model, MODELS);
   onlyFor(o, model, ['reap', 'restart'], ['fork']);
   onlyFor(o, model, ['threadArg', 'labHoldMs'], ['thread']);

@@ -70,10 +70,27 @@ export function boolean(name: string, value: unknown): boolean {
   return value;
 }
 
-/** A numeric IPv4 or IPv6 address (no name resolution: servers bind what they are told). */
+/** A numeric IPv4 or IPv6 address, where no name is looked up: the load generator, the C references, runChecks (`check` resolves a name first: lib/util/host.ts). */
 export function numericHost(value: unknown): string {
   if (typeof value !== 'string' || !(isIPv4(value) || isIPv6(value))) {
     const message = `The "host" option must be a numeric IPv4 or IPv6 address. Received ${show(value)}`;
+    throw typeof value === 'string' ? invalidValue(message) : invalidType(message);
+  }
+  return value;
+}
+
+/** A host name's characters (RFC 1123, and '_' as resolvers take it), at most 253 of them. */
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_.])?$/;
+
+/**
+ * A numeric IPv4 or IPv6 address (IPv6 maybe scoped), or a host name for dns.lookup() to resolve,
+ * as net.Server#listen takes it (lib/util/host.ts resolves it). What can be neither — '', a port
+ * glued on ('127.0.0.1:80'), a zone on IPv4 ('127.0.0.1%lo'), spaces — is refused here, at once,
+ * rather than sent to the resolver.
+ */
+export function host(name: string, value: unknown): string {
+  if (typeof value !== 'string' || !(isIPv4(value) || isIPv6(value) || HOST_NAME.test(value))) {
+    const message = `The "${name}" option must be a numeric IPv4 or IPv6 address or a host name. Received ${show(value)}`;
     throw typeof value === 'string' ? invalidValue(message) : invalidType(message);
   }
   return value;
