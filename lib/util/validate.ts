@@ -70,7 +70,10 @@ export function boolean(name: string, value: unknown): boolean {
   return value;
 }
 
-/** A numeric IPv4 or IPv6 address, where no name is looked up: the load generator, the C references, runChecks (`check` resolves a name first: lib/util/host.ts). */
+/**
+ * A numeric IPv4 or IPv6 address, where no name is looked up: the load generator, the C
+ * references, runChecks (`check` resolves a name first: lib/util/host.ts).
+ */
 export function numericHost(value: unknown): string {
   if (typeof value !== 'string' || !(isIPv4(value) || isIPv6(value))) {
     const message = `The "host" option must be a numeric IPv4 or IPv6 address. Received ${show(value)}`;
