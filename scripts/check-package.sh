@@ -28,7 +28,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/posix-servers-package.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 case "$work" in "$repo"/*) echo "check-package: $work is inside the repository" >&2; exit 1 ;; esac
 
-step() { printf '\ncheck-package: %s\n' "$*"; }
+step() { printf '\ncheck-package: [%ss] %s\n' "$SECONDS" "$*"; }
 fail() { echo "check-package: FAILED: $*" >&2; exit 1; }
 quiet_npm() { timeout "$1" npm "${@:2}" --no-audit --no-fund --loglevel=error; }
 

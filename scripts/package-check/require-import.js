@@ -5,7 +5,8 @@ if (typeof cjs.startServer !== 'function') throw new Error('require: no startSer
 import('posix-servers').then((esm) => {
   const names = (m) =>
     Object.keys(m)
-      .filter((k) => k !== 'default' && k !== '__esModule')
+      // Node's own names for a CommonJS module seen from ESM: 'default', and since Node 23 'module.exports'.
+      .filter((k) => k !== 'default' && k !== '__esModule' && k !== 'module.exports')
       .sort()
       .join();
   const want = names(cjs);
