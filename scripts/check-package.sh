@@ -135,7 +135,7 @@ no_scripts=$work/app-no-scripts
 new_project "$no_scripts"
 cd "$no_scripts"
 quiet_npm 600 install --omit=dev --ignore-scripts "$tarball"
-cp "$checks"/smoke.js "$no_scripts/"
+cp "$checks"/smoke.js "$checks"/echo.js "$no_scripts/"
 timeout 60 node smoke.js
 [ "$(timeout 60 npx --no-install posix-servers -v)" = "$version" ] || fail "-v after --ignore-scripts"
 
@@ -201,7 +201,7 @@ cd "$work/app-git"
 quiet_npm 900 install --omit=dev --prefer-offline "git+file://$repo#$head"
 [ -e node_modules/posix-servers/build/Release/posix_servers.node ] || fail "the git install did not compile the addon"
 node "$checks/only-runtime-files.js" node_modules/posix-servers
-cp "$checks"/smoke.js .
+cp "$checks"/smoke.js "$checks"/echo.js .
 timeout 60 node smoke.js
 
 # ---- 8. linux-arm64 under qemu-user ----
@@ -241,7 +241,7 @@ else
     app_arm64=$work/app-arm64
     new_project "$app_arm64"
     (cd "$app_arm64" && quiet_npm 600 install --omit=dev --ignore-scripts "$tarball")
-    cp "$checks"/arm64.js "$app_arm64/"
+    cp "$checks"/arm64.js "$checks"/echo.js "$app_arm64/"
     (cd "$app_arm64" && timeout 300 "${run_arm64[@]}" "$arm64_node" arm64.js) || fail "linux-arm64 under qemu"
     arm64_ran="$(qemu-aarch64 "$arm64_node" --version) linux-arm64, under $(qemu-aarch64 --version | head -1)"
   fi

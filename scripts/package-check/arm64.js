@@ -2,24 +2,13 @@
 // that installed the tarball with --ignore-scripts: the prebuilt linux-arm64 files load and run.
 // Echoes through the fork, thread, prefork and epoll models (the addon, and the master program for
 // fork and prefork) and through the C reference server of each of those designs.
-const { connect } = require('node:net');
+const echo = require('./echo');
 const { dirname, join } = require('node:path');
 const { startServer } = require('posix-servers');
 
 const root = dirname(require.resolve('posix-servers/package.json'));
 const { startReference } = require(join(root, 'dist', 'bench', 'reference.js'));
 const MODELS = ['fork', 'thread', 'prefork', 'epoll'];
-
-function echo(port, text) {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.end(text));
-    let reply = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (d) => (reply += d));
-    socket.on('end', () => resolve(reply));
-    socket.on('error', reject);
-  });
-}
 
 async function expectEcho(what, port) {
   const text = `hello from ${what} on ${process.arch}`;

@@ -1,19 +1,8 @@
 // Run by scripts/check-package.sh in a project that installed the tarball with --ignore-scripts,
 // under each Node it checks: the prebuilt addon is found at require, and a fork and a thread server
 // start, echo and close.
-const { connect } = require('node:net');
+const echo = require('./echo');
 const { startServer } = require('posix-servers');
-
-function echo(port, text) {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1', () => socket.end(text));
-    let reply = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (d) => (reply += d));
-    socket.on('end', () => resolve(reply));
-    socket.on('error', reject);
-  });
-}
 
 (async () => {
   for (const model of ['fork', 'thread']) {
