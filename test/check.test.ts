@@ -395,18 +395,17 @@ describe('check against a student’s C servers (test/fixtures/c)', () => {
   });
 
   test('a thread server that passes &cfd: with --pid, threads seen, so the &cfd diagnosis; without, no fix is guessed', async () => {
+    // The concurrency check alone, on a fresh server each time: once cfd is shared, a thread left
+    // from an earlier client reads and closes whichever descriptor cfd holds by then — the next
+    // check's client, at the scheduler's whim.
     server = await homework('thread-shared-cfd');
-    // Only the checks before the descriptors go astray: once cfd is shared, which thread closes
-    // which descriptor later depends on the scheduler.
-    const only: CheckName[] = ['echo', 'half-close', 'concurrency'];
-    const report = await runChecks({ host: '127.0.0.1', port: server.port, pid: server.pid, only });
-    expect(statusOf(report.results)).toMatchObject({ echo: 'pass', 'half-close': 'pass', concurrency: 'fail' });
+    const report = await runChecks({ host: '127.0.0.1', port: server.port, pid: server.pid, only: ['concurrency'] });
     const c = resultOf(report, 'concurrency');
-    expect(c.verdict).toBe('broken');
-    // Every thread reads and writes the newest client through &cfd: the others are never answered
-    // (their lines usually reach client 3: `client 3 got the line client 1 had sent`).
-    expect(c.seen.en).toMatch(/^broken: .*client(s [\d, ]+)? \d (never got|got the line client \d had sent|got no second one)/);
-    expect(c.seen.zh).toMatch(/^broken：.*客户端 [\d、]+ (一直没有收回|收到的是客户端 \d 发出的那一行|没有收回第二行)/);
+    // Every thread ends up reading and writing the newest client through &cfd: the others are
+    // never answered (their lines usually reach client 3: `client 3 got the line client 1 had sent`).
+    expect(c).toMatchObject({ status: 'fail', verdict: 'broken' });
+    expect(c.seen.en).toMatch(/^broken: /);
+    expect(c.seen.zh).toMatch(/^broken：/);
     expect(c.diagnosis).toMatchObject({ id: 'shared-cfd', lab: 'shared-cfd' });
     expect(c.diagnosis!.text.en).toMatch(
       new RegExp(`^pid ${server.pid} runs \\d+ threads: is cfd passed to the threads by address \\(&cfd\\)\\?`),
@@ -414,7 +413,10 @@ describe('check against a student’s C servers (test/fixtures/c)', () => {
     expect(c.diagnosis!.text.zh).toMatch(
       new RegExp(`^进程 ${server.pid} 有 \\d+ 个线程：是不是把 cfd 的地址（&cfd）传给了线程？`),
     );
+    expect(printed(report, 'en')).toMatch(/^ {4}see: posix-servers lab shared-cfd$/m);
 
+    await server.stop();
+    server = await homework('thread-shared-cfd');
     const blind = await runChecks({ host: '127.0.0.1', port: server.port, only: ['concurrency'] });
     const b = resultOf(blind, 'concurrency');
     expect(b).toMatchObject({ status: 'fail', verdict: 'broken' });
