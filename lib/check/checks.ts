@@ -714,11 +714,28 @@ async function exitTogether(ctx: Ctx, watch: ServerWatch): Promise<{ exited: num
   const before = watch.resources()?.children ?? 0;
   const clients: Client[] = [];
   let stopped = false;
+  // Never leave the server stopped: should check itself be ended meanwhile (Ctrl-C, SIGTERM, an
+  // exit), the server is continued first.
+  const resume = () => {
+    if (!stopped) return;
+    stopped = false;
+    try {
+      process.kill(watch.pid, 'SIGCONT');
+    } catch {
+      // gone
+    }
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    resume();
+    process.removeListener('SIGINT', onSignal).removeListener('SIGTERM', onSignal);
+    process.kill(process.pid, signal); // as the signal would have done without this listener
+  };
   try {
     for (let i = 0; i < n; i++) clients.push(await ctx.open());
     const lines = clients.map((_, i) => Buffer.from(`together ${i + 1}\n`));
     await Promise.all(clients.map((c, i) => answerOf(c, i, lines, CONCURRENT_MS)));
     const serving = (watch.resources()?.children ?? before) - before;
+    process.once('exit', resume).once('SIGINT', onSignal).once('SIGTERM', onSignal);
     try {
       process.kill(watch.pid, 'SIGSTOP');
       stopped = true;
@@ -733,9 +750,19 @@ async function exitTogether(ctx: Ctx, watch: ServerWatch): Promise<{ exited: num
     // Each child reads its client's FIN and exits; its parent, stopped, cannot reap it yet.
     await eventually(() => (watch.resources()?.children ?? 0) <= before, SETTLE_MS);
     const stillServing = (watch.resources()?.children ?? before) - before;
-    return { exited: Math.max(0, serving - stillServing) };
+    const exited = Math.max(0, serving - stillServing);
+    if (exited < 2) {
+      return {
+        untried: text(
+          `${exited === 0 ? 'no child' : 'one child'} of ${watch.pid} exited while it was stopped with ${n} clients gone`,
+          `${n} 个客户端离开后，${watch.pid} 暂停期间只有 ${exited} 个子进程退出`,
+        ),
+      };
+    }
+    return { exited };
   } finally {
-    if (stopped) process.kill(watch.pid, 'SIGCONT');
+    resume();
+    process.removeListener('exit', resume).removeListener('SIGINT', onSignal).removeListener('SIGTERM', onSignal);
     destroyAll(clients);
   }
 }
