@@ -110,11 +110,11 @@ describe('in a resolver sandbox: as net.Server, whatever the order and the answe
     for (const model of MODELS) expect([model, models[model]]).toEqual([model, net]);
   });
 
-  test('serve --host and check HOST:PORT with a name that does not resolve: one line on stderr, exit 1', () => {
+  test('serve --host and check HOST:PORT with a name that does not resolve: one line on stderr, exit 1 (check: 2, no verdict)', () => {
     const serve = sandboxed(BOTH, [process.execPath, CLI, 'serve', '--model', 'thread', '--host', NOWHERE, '--port', '0']);
     expect([serve.status, serve.stderr]).toEqual([1, `posix-servers: getaddrinfo ENOTFOUND ${NOWHERE}\n`]);
     const check = sandboxed(BOTH, [process.execPath, CLI, 'check', `${NOWHERE}:7`]);
-    expect([check.status, check.stderr]).toEqual([1, `posix-servers check: getaddrinfo ENOTFOUND ${NOWHERE}\n`]);
+    expect([check.status, check.stderr]).toEqual([2, `posix-servers check: getaddrinfo ENOTFOUND ${NOWHERE}\n`]);
   });
 
   test('check localhost:PORT reaches a server on 127.0.0.1 although localhost is ::1 first, as a Node client does', () => {
