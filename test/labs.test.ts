@@ -6,19 +6,13 @@ import { endianness } from 'node:os';
 import { programBinary } from '../lib/bench/reference';
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
-import { childrenOf } from './helpers';
+import { runLabIn } from './helpers';
 
 // No wall-clock assertion here (speed is for benchmarks, not tests); jest's timeout bounds a lab.
-async function run(name: string, lang: 'en' | 'zh' = 'en'): Promise<{ result: LabResult; lines: string[]; ms: number }> {
+async function run(name: string, lang: 'en' | 'zh' = 'en'): Promise<{ result: LabResult; lines: string[] }> {
   const lab = LABS.find((l) => l.name === name);
   if (!lab) throw new Error(`no lab ${name}`);
-  const lines: string[] = [];
-  const started = performance.now();
-  const result = await lab.run((l) => lines.push(l), lang);
-  const ms = performance.now() - started;
-  // Nothing left behind: no child process of ours (the fork masters are gone).
-  expect(childrenOf(process.pid).filter((c) => c.state !== 'Z')).toEqual([]);
-  return { result, lines, ms };
+  return runLabIn(lab, lang);
 }
 
 describe('labs, on their measurements', () => {
@@ -366,6 +360,11 @@ describe('/proc/net/tcp parsing', () => {
     expect(rows.map((r) => [r.local.port, r.remote.port, r.state, r.rxQueue, r.inode])).toEqual([
       [9000, 0, 'LISTEN', 2, 12345],
       [53566, 9000, 'TIME_WAIT', 0, 0],
+    ]);
+    // tr:tm->when — TIME_WAIT's timer (3), 0x1770 = 6000 clock ticks of 1/100 s; retrnsmt.
+    expect(rows.map((r) => [r.timer, r.timerMs, r.retransmits])).toEqual([
+      [0, 0, 0],
+      [3, 60000, 0],
     ]);
   });
 });
