@@ -1,5 +1,5 @@
 // Every lab runs for real and passes on what it MEASURED, not on what it printed.
-import { LABS, LabResult, listLabs, runLab } from '../lib/labs';
+import { LAB_GROUPS, LABS, LabResult, listLabs, runLab } from '../lib/labs';
 import { labMain } from '../lib/cli/lab';
 import { allAsleep, Client, decodeTcpEndpoint, parseProcNetTcp, tcpTable, voluntarySwitches } from '../lib/labs/kit';
 import { endianness } from 'node:os';
@@ -280,7 +280,7 @@ describe('labs, on their measurements', () => {
 });
 
 describe('runLab, listLabs, labMain', () => {
-  test('listLabs: one line per lab, in the lecture order, in both languages', () => {
+  test('listLabs: each group titled, then one line per lab, in the lecture order, in both languages', () => {
     expect(LABS.map((l) => l.name)).toEqual([
       'handshake',
       'iterative',
@@ -296,10 +296,15 @@ describe('runLab, listLabs, labMain', () => {
       'thundering-herd',
       'accept-balance',
     ]);
+    expect(LAB_GROUPS.map((g) => g.title.en)).toEqual([
+      'The lecture, in its order:',
+      'After the lecture: the designs of UNP chapter 30 (pools):',
+    ]);
     for (const lang of ['en', 'zh'] as const) {
       const lines = listLabs(lang);
-      expect(lines).toHaveLength(LABS.length);
-      LABS.forEach((l, i) => expect(lines[i].startsWith(l.name)).toBe(true));
+      expect(lines).toEqual(
+        LAB_GROUPS.flatMap((g) => [g.title[lang], ...g.labs.map((l) => expect.stringMatching(new RegExp(`^  ${l.name} +\\S`)))]),
+      );
     }
     for (const l of LABS) expect(l.summary.zh).not.toBe(l.summary.en);
   });
@@ -320,8 +325,13 @@ describe('runLab, listLabs, labMain', () => {
     };
     let c = io();
     expect(await labMain(['lab'], c.io)).toBe(0);
-    expect(c.o.out.length).toBe(LABS.length + 1);
+    expect(c.o.out.length).toBe(1 + LAB_GROUPS.length + LABS.length);
     expect(c.o.err).toEqual([]);
+    const listed = c.o.out;
+    c = io();
+    expect(await labMain(['lab', '--list'], c.io)).toBe(0);
+    expect(c.o.out).toEqual(listed);
+    for (const g of LAB_GROUPS) expect(listed).toContain(`  ${g.title.en}`);
     c = io();
     expect(await labMain(['--lang', 'zh'], c.io)).toBe(0);
     expect(c.o.out.join('\n')).toContain('僵尸');
