@@ -295,10 +295,12 @@ describe('runLab, listLabs, labMain', () => {
       'pool-exhausted',
       'thundering-herd',
       'accept-balance',
+      'time-wait',
     ]);
     expect(LAB_GROUPS.map((g) => g.title.en)).toEqual([
       'The lecture, in its order:',
       'After the lecture: the designs of UNP chapter 30 (pools):',
+      'After the lecture: the traps every server meets:',
     ]);
     for (const lang of ['en', 'zh'] as const) {
       const lines = listLabs(lang);

@@ -14,6 +14,7 @@ import { poolExhaustedLab } from './pool-exhausted';
 import { sharedCfdLab } from './shared-cfd';
 import { slotTableLab } from './slot-table';
 import { thunderingHerdLab } from './thundering-herd';
+import { timeWaitLab } from './time-wait';
 import type { Lab, LabResult } from './types';
 import { zombiesLab } from './zombies';
 
@@ -39,6 +40,10 @@ export const LAB_GROUPS: Array<{ title: { en: string; zh: string }; labs: Lab[] 
   {
     title: { en: 'After the lecture: the designs of UNP chapter 30 (pools):', zh: '讲义之后：UNP 第 30 章的设计（池）：' },
     labs: [poolExhaustedLab, thunderingHerdLab, acceptBalanceLab],
+  },
+  {
+    title: { en: 'After the lecture: the traps every server meets:', zh: '讲义之后：每个服务器都会遇到的陷阱：' },
+    labs: [timeWaitLab],
   },
 ];
 

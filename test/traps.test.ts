@@ -1,0 +1,60 @@
+// The traps after the lecture: each lab passes on what it measured, in both languages, and fails —
+// saying that it did not see the trap — when its naive server is started with the fix switched on.
+import { spawnSync } from 'node:child_process';
+import { programBinary } from '../lib/bench/reference';
+import { timeWaitLab, timeWaitLabWith } from '../lib/labs/time-wait';
+import { runLabIn } from './helpers';
+
+const LANGS = ['en', 'zh'] as const;
+const NO_TRAP = { en: 'The trap did not happen', zh: '陷阱没有出现' };
+const LESSON = { en: 'Lesson: ', zh: '结论：' };
+
+describe('time-wait', () => {
+  test.each(LANGS)(
+    '(%s) TIME_WAIT on the side that closed first; bind() on its port: EADDRINUSE without SO_REUSEADDR, bound with it (and by the models); Linux asks it of the old connections too',
+    async (lang) => {
+      const { result, lines } = await runLabIn(timeWaitLab, lang);
+      const m = result.measured;
+      expect(m).toMatchObject({
+        connections: 3,
+        clientClosesFirstOnClients: 3,
+        clientClosesFirstOnServer: 0,
+        serverClosesFirstOnServer: 3,
+        serverClosesFirstOnClients: 0,
+        restartWithoutReuseaddr: 'EADDRINUSE',
+        restartWithReuseaddr: 'bound',
+        restartForkModel: 'bound',
+        restartNodeModel: 'bound',
+        oldWithoutRestartWith: 'EADDRINUSE',
+      });
+      expect(m.rowsAtRestart as number).toBeGreaterThan(0);
+      // The kernel's timer of a fresh TIME_WAIT row: Linux's 60 s, counting down.
+      expect(m.timeWaitSecondsLeft as number).toBeGreaterThan(50);
+      expect(m.timeWaitSecondsLeft as number).toBeLessThanOrEqual(60);
+      expect(result.ok).toBe(true);
+      expect(lines.join('\n')).toContain(LESSON[lang]);
+      expect(lines.join('\n')).not.toContain(NO_TRAP[lang]);
+    },
+  );
+
+  test.each(LANGS)(
+    '(%s) disarmed (the naive server sets SO_REUSEADDR): every restart binds, and the lab says it saw no trap',
+    async (lang) => {
+      const { result, lines } = await runLabIn(timeWaitLabWith({ disarmed: true }), lang);
+      expect(result.measured).toMatchObject({ restartWithoutReuseaddr: 'bound', oldWithoutRestartWith: 'bound' });
+      expect(result.ok).toBe(false);
+      expect(lines.join('\n')).toContain(NO_TRAP[lang]);
+    },
+  );
+});
+
+describe("the traps' C programs", () => {
+  test('a bad option is one line on stderr and exit 2, nothing started', () => {
+    const cases: Array<[string, string[]]> = [['time-wait', ['--reuseaddr', 'maybe']]];
+    for (const [name, args] of cases) {
+      const r = spawnSync(programBinary('labs', name), args, { encoding: 'utf8', timeout: 5000 });
+      expect({ name, args, status: r.status, stdout: r.stdout }).toEqual({ name, args, status: 2, stdout: '' });
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  });
+});
