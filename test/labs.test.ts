@@ -296,6 +296,7 @@ describe('runLab, listLabs, labMain', () => {
       'thundering-herd',
       'accept-balance',
       'time-wait',
+      'backlog',
     ]);
     expect(LAB_GROUPS.map((g) => g.title.en)).toEqual([
       'The lecture, in its order:',

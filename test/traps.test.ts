@@ -2,6 +2,7 @@
 // saying that it did not see the trap — when its naive server is started with the fix switched on.
 import { spawnSync } from 'node:child_process';
 import { programBinary } from '../lib/bench/reference';
+import { backlogLab, backlogLabWith } from '../lib/labs/backlog';
 import { timeWaitLab, timeWaitLabWith } from '../lib/labs/time-wait';
 import { runLabIn } from './helpers';
 
@@ -48,9 +49,55 @@ describe('time-wait', () => {
   );
 });
 
+describe('backlog', () => {
+  test.each(LANGS)(
+    '(%s) listen(fd, 4): 5 queued, the 6th SYN dropped (ListenOverflows, SYN_SENT), its connect() a retransmission later; accept() drains all',
+    async (lang) => {
+      const { result, lines } = await runLabIn(backlogLab, lang);
+      const m = result.measured;
+      expect(m).toMatchObject({
+        backlog: 4,
+        acceptQueueFull: 5,
+        droppedClientSynSent: true,
+        acceptedAfterDrain: 7,
+        acceptQueueAfterDrain: 0,
+      });
+      expect(m.listenOverflows as number).toBeGreaterThanOrEqual(1);
+      expect(m.listenDrops as number).toBeGreaterThanOrEqual(1);
+      expect(m.tcpSynRetrans as number).toBeGreaterThanOrEqual(1);
+      // The initial retransmission timeout is 1 s, and a kernel timer never fires early.
+      expect(m.droppedConnectMs as number).toBeGreaterThanOrEqual(900);
+      expect((m.droppedConnectMs as number) - (m.baselineConnectMs as number)).toBeGreaterThanOrEqual(800);
+      // The SYN's retransmission timer, pending when the row was read: under a second away (two
+      // seconds at most, should a loaded machine read it after a first retransmission).
+      expect(m.synRetransmitInS as number).toBeGreaterThan(0);
+      expect(m.synRetransmitInS as number).toBeLessThanOrEqual(2);
+      expect(result.ok).toBe(true);
+      expect(lines.join('\n')).toContain(LESSON[lang]);
+    },
+  );
+
+  test.each(LANGS)(
+    '(%s) disarmed (the server accepts from the start): no queue, no dropped SYN — and the lab says so',
+    async (lang) => {
+      const { result, lines } = await runLabIn(backlogLabWith({ disarmed: true }), lang);
+      const m = result.measured;
+      expect(m.acceptQueueFull as number).toBeLessThan(5);
+      expect(m.droppedClientSynSent).toBe(false);
+      expect(result.ok).toBe(false);
+      expect(lines.join('\n')).toContain(NO_TRAP[lang]);
+    },
+  );
+});
+
 describe("the traps' C programs", () => {
   test('a bad option is one line on stderr and exit 2, nothing started', () => {
-    const cases: Array<[string, string[]]> = [['time-wait', ['--reuseaddr', 'maybe']]];
+    const cases: Array<[string, string[]]> = [
+      ['time-wait', ['--reuseaddr', 'maybe']],
+      ['backlog', []],
+      ['backlog', ['--backlog', '-1']],
+      ['backlog', ['--backlog', '4', '--accept', 'never']],
+    ];
     for (const [name, args] of cases) {
       const r = spawnSync(programBinary('labs', name), args, { encoding: 'utf8', timeout: 5000 });
       expect({ name, args, status: r.status, stdout: r.stdout }).toEqual({ name, args, status: 2, stdout: '' });

@@ -2,6 +2,7 @@
 // measures it, and says whether the observation matches the lesson.
 // `posix-servers lab` lists them; `posix-servers lab <name> [--lang en|zh]` runs one (lib/cli/lab.ts).
 import { acceptBalanceLab } from './accept-balance';
+import { backlogLab } from './backlog';
 import { eintrLab } from './eintr';
 import { fdSharingLab } from './fd-sharing';
 import { forkLab } from './fork';
@@ -43,7 +44,7 @@ export const LAB_GROUPS: Array<{ title: { en: string; zh: string }; labs: Lab[] 
   },
   {
     title: { en: 'After the lecture: the traps every server meets:', zh: '讲义之后：每个服务器都会遇到的陷阱：' },
-    labs: [timeWaitLab],
+    labs: [timeWaitLab, backlogLab],
   },
 ];
 
