@@ -297,6 +297,7 @@ describe('runLab, listLabs, labMain', () => {
       'accept-balance',
       'time-wait',
       'backlog',
+      'sigpipe',
     ]);
     expect(LAB_GROUPS.map((g) => g.title.en)).toEqual([
       'The lecture, in its order:',

@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { programBinary } from '../lib/bench/reference';
 import { backlogLab, backlogLabWith } from '../lib/labs/backlog';
+import { sigpipeLab, sigpipeLabWith } from '../lib/labs/sigpipe';
 import { timeWaitLab, timeWaitLabWith } from '../lib/labs/time-wait';
 import { runLabIn } from './helpers';
 
@@ -90,6 +91,44 @@ describe('backlog', () => {
   );
 });
 
+describe('sigpipe', () => {
+  test.each(LANGS)(
+    '(%s) the naive server dies of SIGPIPE (its next client is refused); MSG_NOSIGNAL and SIG_IGN get EPIPE and serve on; the models ignore it',
+    async (lang) => {
+      const { result, lines } = await runLabIn(sigpipeLab, lang);
+      expect(result.measured).toMatchObject({
+        naiveIgnoresSigpipe: false,
+        naiveEnd: 'SIGPIPE',
+        naiveNextClient: 'ECONNREFUSED',
+        nosignalEnd: 'alive',
+        nosignalErrno: 'EPIPE',
+        nosignalNextLines: 10,
+        ignoreIgnoresSigpipe: true,
+        ignoreEnd: 'alive',
+        ignoreErrno: 'EPIPE',
+        ignoreNextLines: 10,
+        nodeIgnoresSigpipe: true,
+        forkMasterIgnoresSigpipe: true,
+        forkChildSignal: 'none',
+        forkNextServed: true,
+      });
+      expect(result.measured.naiveSent as number).toBeGreaterThanOrEqual(1);
+      expect(result.ok).toBe(true);
+      expect(lines.join('\n')).toContain(LESSON[lang]);
+    },
+  );
+
+  test.each(LANGS)(
+    '(%s) disarmed (the naive server sends with MSG_NOSIGNAL): it lives, and the lab says it saw no trap',
+    async (lang) => {
+      const { result, lines } = await runLabIn(sigpipeLabWith({ disarmed: true }), lang);
+      expect(result.measured).toMatchObject({ naiveEnd: 'alive', naiveNextClient: 10 });
+      expect(result.ok).toBe(false);
+      expect(lines.join('\n')).toContain(NO_TRAP[lang]);
+    },
+  );
+});
+
 describe("the traps' C programs", () => {
   test('a bad option is one line on stderr and exit 2, nothing started', () => {
     const cases: Array<[string, string[]]> = [
@@ -97,6 +136,7 @@ describe("the traps' C programs", () => {
       ['backlog', []],
       ['backlog', ['--backlog', '-1']],
       ['backlog', ['--backlog', '4', '--accept', 'never']],
+      ['sigpipe', ['--sigpipe', 'catch']],
     ];
     for (const [name, args] of cases) {
       const r = spawnSync(programBinary('labs', name), args, { encoding: 'utf8', timeout: 5000 });

@@ -13,6 +13,7 @@ import { mmapLab } from './mmap';
 import { nonblockingLab } from './nonblocking';
 import { poolExhaustedLab } from './pool-exhausted';
 import { sharedCfdLab } from './shared-cfd';
+import { sigpipeLab } from './sigpipe';
 import { slotTableLab } from './slot-table';
 import { thunderingHerdLab } from './thundering-herd';
 import { timeWaitLab } from './time-wait';
@@ -44,7 +45,7 @@ export const LAB_GROUPS: Array<{ title: { en: string; zh: string }; labs: Lab[] 
   },
   {
     title: { en: 'After the lecture: the traps every server meets:', zh: '讲义之后：每个服务器都会遇到的陷阱：' },
-    labs: [timeWaitLab, backlogLab],
+    labs: [timeWaitLab, backlogLab, sigpipeLab],
   },
 ];
 
