@@ -22,7 +22,7 @@ const REFERENCES = ['iterative', 'fork', 'thread', 'epoll', 'prefork', 'reusepor
 
 /** The labs' own C servers (native/labs/*.c): `posix-servers lab nonblocking`, `lab mmap`,
  * `lab thundering-herd` and `lab accept-balance` (herd), and the traps' (`lab time-wait`, …). */
-const LAB_PROGRAMS = ['nonblocking', 'mmap', 'herd', 'time-wait', 'backlog', 'sigpipe'].map((name) => ({
+const LAB_PROGRAMS = ['nonblocking', 'mmap', 'herd', 'time-wait', 'backlog', 'sigpipe', 'nagle'].map((name) => ({
   name,
   build: `labs/lab-${name}`,
   ship: `labs/lab-${name}`,

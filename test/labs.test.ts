@@ -298,6 +298,7 @@ describe('runLab, listLabs, labMain', () => {
       'time-wait',
       'backlog',
       'sigpipe',
+      'nagle',
     ]);
     expect(LAB_GROUPS.map((g) => g.title.en)).toEqual([
       'The lecture, in its order:',

@@ -3,8 +3,10 @@
 import { spawnSync } from 'node:child_process';
 import { programBinary } from '../lib/bench/reference';
 import { backlogLab, backlogLabWith } from '../lib/labs/backlog';
+import { nagleLab, nagleLabWith } from '../lib/labs/nagle';
 import { sigpipeLab, sigpipeLabWith } from '../lib/labs/sigpipe';
 import { timeWaitLab, timeWaitLabWith } from '../lib/labs/time-wait';
+import { tcpExtCounters } from '../lib/labs/kit';
 import { runLabIn } from './helpers';
 
 const LANGS = ['en', 'zh'] as const;
@@ -129,6 +131,36 @@ describe('sigpipe', () => {
   );
 });
 
+describe('nagle', () => {
+  test.each(LANGS)(
+    '(%s) two small writes wait for the delayed ACK (≥ 30 ms a request, DelayedACKs counted); TCP_NODELAY and writev are ten times faster and more',
+    async (lang) => {
+      const before = tcpExtCounters().get('DelayedACKs') ?? 0;
+      const { result, lines } = await runLabIn(nagleLab, lang);
+      const m = result.measured;
+      expect(m.requests).toBe(30);
+      expect(m.twoWritesMedianMs as number).toBeGreaterThanOrEqual(30);
+      expect(m.twoWritesSlow as number).toBeGreaterThanOrEqual(15);
+      expect(m.twoWritesDelayedAcks as number).toBeGreaterThanOrEqual(15);
+      expect((tcpExtCounters().get('DelayedACKs') ?? 0) - before).toBeGreaterThanOrEqual(m.twoWritesDelayedAcks as number);
+      expect((m.nodelayMedianMs as number) * 10).toBeLessThanOrEqual(m.twoWritesMedianMs as number);
+      expect((m.writevMedianMs as number) * 10).toBeLessThanOrEqual(m.twoWritesMedianMs as number);
+      expect(result.ok).toBe(true);
+      expect(lines.join('\n')).toContain(LESSON[lang]);
+    },
+  );
+
+  test.each(LANGS)(
+    '(%s) disarmed (TCP_NODELAY on the naive server): no request waits, and the lab says it saw no trap',
+    async (lang) => {
+      const { result, lines } = await runLabIn(nagleLabWith({ disarmed: true }), lang);
+      expect(result.measured.twoWritesMedianMs as number).toBeLessThan(30);
+      expect(result.ok).toBe(false);
+      expect(lines.join('\n')).toContain(NO_TRAP[lang]);
+    },
+  );
+});
+
 describe("the traps' C programs", () => {
   test('a bad option is one line on stderr and exit 2, nothing started', () => {
     const cases: Array<[string, string[]]> = [
@@ -137,6 +169,8 @@ describe("the traps' C programs", () => {
       ['backlog', ['--backlog', '-1']],
       ['backlog', ['--backlog', '4', '--accept', 'never']],
       ['sigpipe', ['--sigpipe', 'catch']],
+      ['nagle', ['--write', 'three']],
+      ['nagle', ['--nodelay', 'on']],
     ];
     for (const [name, args] of cases) {
       const r = spawnSync(programBinary('labs', name), args, { encoding: 'utf8', timeout: 5000 });

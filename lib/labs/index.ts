@@ -10,6 +10,7 @@ import { handshakeLab } from './handshake';
 import { Lang, t } from '../util/i18n';
 import { iterativeLab } from './iterative';
 import { mmapLab } from './mmap';
+import { nagleLab } from './nagle';
 import { nonblockingLab } from './nonblocking';
 import { poolExhaustedLab } from './pool-exhausted';
 import { sharedCfdLab } from './shared-cfd';
@@ -45,7 +46,7 @@ export const LAB_GROUPS: Array<{ title: { en: string; zh: string }; labs: Lab[] 
   },
   {
     title: { en: 'After the lecture: the traps every server meets:', zh: '讲义之后：每个服务器都会遇到的陷阱：' },
-    labs: [timeWaitLab, backlogLab, sigpipeLab],
+    labs: [timeWaitLab, backlogLab, sigpipeLab, nagleLab],
   },
 ];
 
