@@ -299,6 +299,7 @@ describe('runLab, listLabs, labMain', () => {
       'backlog',
       'sigpipe',
       'nagle',
+      'lingering-close',
     ]);
     expect(LAB_GROUPS.map((g) => g.title.en)).toEqual([
       'The lecture, in its order:',

@@ -3,6 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import { programBinary } from '../lib/bench/reference';
 import { backlogLab, backlogLabWith } from '../lib/labs/backlog';
+import { lingeringCloseLab, lingeringCloseLabWith } from '../lib/labs/lingering-close';
 import { nagleLab, nagleLabWith } from '../lib/labs/nagle';
 import { sigpipeLab, sigpipeLabWith } from '../lib/labs/sigpipe';
 import { timeWaitLab, timeWaitLabWith } from '../lib/labs/time-wait';
@@ -161,6 +162,41 @@ describe('nagle', () => {
   );
 });
 
+describe('lingering-close', () => {
+  test.each(LANGS)(
+    '(%s) close() with unread bytes: RST, the reply cut and read() → ECONNRESET; shutdown, read to EOF, close: all of it, EOF',
+    async (lang) => {
+      const { result, lines } = await runLabIn(lingeringCloseLab, lang);
+      const m = result.measured;
+      expect(m).toMatchObject({
+        replyBytes: 1 << 20,
+        bodyBytes: 16384,
+        plainUnreadAtClose: 16384,
+        plainClientRead: 'ECONNRESET',
+        lingerUnreadAtShutdown: 16384,
+        lingerDrained: '16384 eof',
+        lingerReceived: 1 << 20,
+        lingerClientRead: 'EOF',
+      });
+      expect(m.plainReceived as number).toBeLessThan(1 << 20);
+      expect(m.plainLost as number).toBeGreaterThan(0);
+      expect(m.plainAbortOnClose as number).toBeGreaterThanOrEqual(1);
+      expect(result.ok).toBe(true);
+      expect(lines.join('\n')).toContain(LESSON[lang]);
+    },
+  );
+
+  test.each(LANGS)(
+    '(%s) disarmed (the naive server lingers): the whole reply and EOF, and the lab says it saw no trap',
+    async (lang) => {
+      const { result, lines } = await runLabIn(lingeringCloseLabWith({ disarmed: true }), lang);
+      expect(result.measured).toMatchObject({ plainReceived: 1 << 20, plainClientRead: 'EOF', plainLost: 0 });
+      expect(result.ok).toBe(false);
+      expect(lines.join('\n')).toContain(NO_TRAP[lang]);
+    },
+  );
+});
+
 describe("the traps' C programs", () => {
   test('a bad option is one line on stderr and exit 2, nothing started', () => {
     const cases: Array<[string, string[]]> = [
@@ -171,6 +207,9 @@ describe("the traps' C programs", () => {
       ['sigpipe', ['--sigpipe', 'catch']],
       ['nagle', ['--write', 'three']],
       ['nagle', ['--nodelay', 'on']],
+      ['lingering-close', ['--close', 'abort']],
+      ['lingering-close', ['--reply', '0']],
+      ['read-client', []],
     ];
     for (const [name, args] of cases) {
       const r = spawnSync(programBinary('labs', name), args, { encoding: 'utf8', timeout: 5000 });

@@ -9,6 +9,7 @@ import { forkLab } from './fork';
 import { handshakeLab } from './handshake';
 import { Lang, t } from '../util/i18n';
 import { iterativeLab } from './iterative';
+import { lingeringCloseLab } from './lingering-close';
 import { mmapLab } from './mmap';
 import { nagleLab } from './nagle';
 import { nonblockingLab } from './nonblocking';
@@ -46,7 +47,7 @@ export const LAB_GROUPS: Array<{ title: { en: string; zh: string }; labs: Lab[] 
   },
   {
     title: { en: 'After the lecture: the traps every server meets:', zh: '讲义之后：每个服务器都会遇到的陷阱：' },
-    labs: [timeWaitLab, backlogLab, sigpipeLab, nagleLab],
+    labs: [timeWaitLab, backlogLab, sigpipeLab, nagleLab, lingeringCloseLab],
   },
 ];
 
