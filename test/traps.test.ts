@@ -174,7 +174,8 @@ describe('lingering-close', () => {
         plainUnreadAtClose: 16384,
         plainClientRead: 'ECONNRESET',
         lingerUnreadAtShutdown: 16384,
-        lingerDrained: '16384 eof',
+        lingerDrained: 16384,
+        lingerDrainedUntil: 'eof',
         lingerReceived: 1 << 20,
         lingerClientRead: 'EOF',
       });

@@ -44,8 +44,9 @@ interface Outcome {
   way: string;
   /** Bytes the server had not read when it closed (ioctl FIONREAD). */
   unreadAtClose: number;
-  /** Bytes the server read while lingering, and why it stopped. */
-  drained: string;
+  /** Bytes the server read while lingering (-1: it did not linger), and why it stopped ('-': it did not). */
+  drained: number;
+  drainedUntil: string;
   /** The read() loop's client: bytes received, then how its last read() ended ('EOF' or an errno name). */
   received: number;
   clientEnd: string;
@@ -113,7 +114,8 @@ async function oneClient(server: ListeningProgram, k: number) {
     clientEnd,
     abortOnClose,
     unreadAtClose,
-    drained: drainedMatch ? `${drainedMatch[1]} ${drainedMatch[2]}` : '-',
+    drained: drainedMatch ? Number(drainedMatch[1]) : -1,
+    drainedUntil: drainedMatch ? drainedMatch[2] : '-',
   };
 }
 
@@ -121,16 +123,15 @@ async function aClientSendsMoreThanTheServerReads(lab: LabContext, way: string, 
   const server: ListeningProgram = await lab.program('lingering-close', ['--close', way, '--reply', String(REPLY_BYTES)]);
   const seen = await oneClient(server, 1);
   const naive = step === 1;
-  const [drainedBytes, drainedHow] = seen.drained.split(' ');
   lab.say(
-    `${step}) ${naive ? 'The naive server' : 'The fix'}: ${WAYS[way].en}${naive && way !== 'plain' ? ' (disarmed)' : ''}. It said: ${seen.unreadAtClose} bytes unread when it ${way === 'plain' ? 'closed' : 'shut down its side'}${seen.drained !== '-' ? `; read ${drainedBytes} more until ${drainedHow === 'eof' ? "the client's EOF" : drainedHow}, then closed` : ''}.`,
-    `${step}) ${naive ? '朴素的服务器' : '修正'}：${WAYS[way].zh}${naive && way !== 'plain' ? '（已解除陷阱）' : ''}。它报告：${way === 'plain' ? '关闭' : '关闭写方向'}时有 ${seen.unreadAtClose} 字节未读${seen.drained !== '-' ? `；之后又读了 ${drainedBytes} 字节，直到${drainedHow === 'eof' ? '客户端的 EOF' : drainedHow}，然后关闭` : ''}。`,
+    `${step}) ${naive ? 'The naive server' : 'The fix'}: ${WAYS[way].en}${naive && way !== 'plain' ? ' (disarmed)' : ''}. It said: ${seen.unreadAtClose} bytes unread when it ${way === 'plain' ? 'closed' : 'shut down its side'}${seen.drained >= 0 ? `; read ${seen.drained} more until ${seen.drainedUntil === 'eof' ? "the client's EOF" : seen.drainedUntil}, then closed` : ''}.`,
+    `${step}) ${naive ? '朴素的服务器' : '修正'}：${WAYS[way].zh}${naive && way !== 'plain' ? '（已解除陷阱）' : ''}。它报告：${way === 'plain' ? '关闭' : '关闭写方向'}时有 ${seen.unreadAtClose} 字节未读${seen.drained >= 0 ? `；之后又读了 ${seen.drained} 字节，直到${seen.drainedUntil === 'eof' ? '客户端的 EOF' : seen.drainedUntil}，然后关闭` : ''}。`,
   );
   lab.say(
     `   The client (native/labs/read-client.c, a read() loop) received ${seen.received} of ${REPLY_BYTES} bytes (${REPLY_BYTES - seen.received} lost), then read() → ${seen.clientEnd === 'EOF' ? '0 (EOF)' : `-1, ${seen.clientEnd}`}. TcpExt TCPAbortOnClose (a close() with unread data, answered by RST) rose by ${seen.abortOnClose}.`,
     `   客户端（native/labs/read-client.c，一个 read() 循环）收到 ${REPLY_BYTES} 字节中的 ${seen.received} 字节（丢失 ${REPLY_BYTES - seen.received}），然后 read() → ${seen.clientEnd === 'EOF' ? '0（EOF）' : `-1，${seen.clientEnd}`}。TcpExt TCPAbortOnClose（带着未读数据 close()，以 RST 结束）增加了 ${seen.abortOnClose}。`,
   );
-  if (naive) await aNodeClientOfTheSameServer(lab, server);
+  if (way === 'plain') await aNodeClientOfTheSameServer(lab, server); // a lingering server would wait for its EOF
   return { way, ...seen };
 }
 
@@ -171,6 +172,7 @@ function verdict(lab: LabContext, disarmed: boolean, plain: Outcome, linger: Out
     plainAbortOnClose: plain.abortOnClose,
     lingerUnreadAtShutdown: linger.unreadAtClose,
     lingerDrained: linger.drained,
+    lingerDrainedUntil: linger.drainedUntil,
     lingerReceived: linger.received,
     lingerClientRead: linger.clientEnd,
   };
@@ -195,6 +197,7 @@ function verdict(lab: LabContext, disarmed: boolean, plain: Outcome, linger: Out
     plain.abortOnClose > 0 &&
     linger.received === REPLY_BYTES &&
     linger.clientEnd === 'EOF' &&
-    linger.drained === `${BODY_BYTES} eof`;
+    linger.drained === BODY_BYTES &&
+    linger.drainedUntil === 'eof';
   return { ok, measured };
 }
