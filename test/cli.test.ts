@@ -402,10 +402,11 @@ describe('--version and --help, without the addon', () => {
     });
   });
 
-  test('lab --help lists the labs', async () => {
+  test('lab --help lists the labs, in their groups', async () => {
     const r = start(['lab', '--help'], withoutAddon);
     expect(await r.exit).toBe(0);
-    expect(r.out.join('\n')).toMatch(/^ {2}zombies {3,}without reaping/m);
+    expect(r.out.join('\n')).toMatch(/^ {4}zombies {3,}without reaping/m);
+    expect(r.out.join('\n')).toMatch(/^ {2}The lecture, in its order:$/m);
   });
 });
 

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import type { Model, ServerOptions } from '../lib';
+import type { Lab, LabResult } from '../lib/labs/types';
 import { childrenOf, readStat } from '../lib/util/proc';
 
 /**
@@ -82,4 +83,15 @@ export function isAlive(pid: number): boolean {
 /** What /proc says about this process's resources, to compare before and after a server. */
 export function snapshot() {
   return { fds: fdCount(), tasks: taskCount(), children: childrenOf(process.pid).map((c) => c.pid) };
+}
+
+/**
+ * Runs `lab` as `posix-servers lab` does, collecting its lines; afterwards no child process of ours
+ * may be left (its servers and C programs are gone). No wall-clock assertion: jest's timeout bounds it.
+ */
+export async function runLabIn(lab: Lab, lang: 'en' | 'zh' = 'en'): Promise<{ result: LabResult; lines: string[] }> {
+  const lines: string[] = [];
+  const result = await lab.run((l) => lines.push(l), lang);
+  expect(childrenOf(process.pid).filter((c) => c.state !== 'Z')).toEqual([]);
+  return { result, lines };
 }

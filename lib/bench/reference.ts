@@ -53,12 +53,20 @@ export interface ListeningProgram {
   readonly lines: readonly string[];
   /** Resolves with the first line from index `from` on that matches, or rejects after timeoutMs. */
   waitForLine(match: RegExp, timeoutMs: number, from?: number): Promise<string>;
+  /** Resolves when the process has exited, with its wait status as Node's waitpid() reported it. */
+  readonly exited: Promise<ProgramExit>;
   /**
    * SIGTERM, then resolves once the process has exited (the fork and pool servers first kill and
    * reap their children). SIGKILL if it is still alive after 3 s. Calling it again returns the
    * same promise.
    */
   close(): Promise<void>;
+}
+
+/** How a program ended: its exit code, or the signal that killed it (the other one null). */
+export interface ProgramExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
 }
 
 export interface ReferenceServer extends ListeningProgram {
@@ -152,7 +160,7 @@ export function startProgram(label: string, bin: string, args: string[]): Promis
 
   // stdin ignored, stdout read line by line, stderr collected for error messages.
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<ProgramExit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   let stderr = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (s: string) => {
@@ -211,17 +219,15 @@ export function startProgram(label: string, bin: string, args: string[]): Promis
 class Program implements ListeningProgram {
   readonly lines: string[] = [];
   #child: ChildProcess;
-  #exited: Promise<void>;
   #closing: Promise<void> | null = null;
   #waiters: Array<() => void> = [];
 
   constructor(
     child: ChildProcess,
     readonly port: number,
-    exited: Promise<void>,
+    readonly exited: Promise<ProgramExit>,
   ) {
     this.#child = child;
-    this.#exited = exited;
   }
 
   get pid(): number {
@@ -260,7 +266,7 @@ class Program implements ListeningProgram {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
       const killer = setTimeout(() => child.kill('SIGKILL'), KILL_AFTER_MS);
-      await this.#exited;
+      await this.exited;
       clearTimeout(killer);
     })();
     return this.#closing;

@@ -9,10 +9,10 @@ interface ProcStat {
   pgrp: number;
 }
 
-// utime and stime are in clock ticks of USER_HZ, which Linux fixes at 100 for user space on every
-// architecture Node runs on (sysconf(_SC_CLK_TCK); only alpha differs); /proc/<pid>/schedstat is
-// in nanoseconds.
-const USER_HZ = 100;
+// utime and stime (and the timers of /proc/net/tcp) are in clock ticks of USER_HZ, which Linux
+// fixes at 100 for user space on every architecture Node runs on (sysconf(_SC_CLK_TCK); only alpha
+// differs); /proc/<pid>/schedstat is in nanoseconds.
+export const USER_HZ = 100;
 
 /**
  * The fields of a /proc/…/stat line after the command name: [0] is proc(5)'s field 3 (state).
