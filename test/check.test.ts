@@ -4,7 +4,7 @@
 // and socat, and a port nobody listens on.
 import { ChildProcess, ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CheckName, CheckReport, CheckResult, DiagnosisId, runChecks } from '../lib/check/checks';
@@ -309,9 +309,13 @@ describe('check against a student’s C servers (test/fixtures/c)', () => {
     expect(v.seen.zh).toMatch(
       /^服务器在这项检查中死了（当时一个发送了 8 MiB 却不读取的客户端重置了服务器正在写入的连接）：它应答过之后，连接 127\.0\.0\.1:\d+ 被拒绝/,
     );
-    // Without --pid, how it ended is not seen: no SIGPIPE claim.
-    expect(v.diagnosis!.id).toBe('died');
-    expect(v.diagnosis!.text.en).toMatch(/^how it ended is not visible without --pid PID/);
+    // Without --pid, how it ended is not seen: no SIGPIPE claim, only its classic moment, and the lab.
+    expect(v.diagnosis).toMatchObject({ id: 'died-at-reset', lab: 'sigpipe' });
+    expect(v.diagnosis!.text.en).toMatch(
+      /^how it ended is not visible without --pid PID.*; a server that dies just as a client resets a connection it is writing to is most often killed by SIGPIPE$/,
+    );
+    expect(v.diagnosis!.text.zh).toMatch(/最常见的是被 SIGPIPE 杀死$/);
+    expect(printed(report, 'en')).toMatch(/^ {4}see: posix-servers lab sigpipe$/m);
     expect(lines).toContain('NOT RUN zombies: the server had died during vanish');
     expect(lines.at(-1)).toBe(
       'FAILED: 3 of 4 checks passed; failed: vanish; not run (the server had died during vanish): max-clients, zombies, resources',
@@ -345,7 +349,7 @@ describe('check against a student’s C servers (test/fixtures/c)', () => {
       `pid ${server.pid} is gone, and its parent has already reaped it, so its exit status cannot be read; before the checks /proc/${server.pid}/status showed SIGPIPE at its default action`,
     );
     expect(v.seen.zh).toContain(`进程 ${server.pid} 不见了，它的父进程已经回收了它，所以读不到它的退出状态`);
-    expect(v.diagnosis!.id).toBe('sigpipe');
+    expect(v.diagnosis).toMatchObject({ id: 'sigpipe', lab: 'sigpipe' });
     expect(v.diagnosis!.text.en).toContain('ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)) or send with MSG_NOSIGNAL');
     expect(v.diagnosis!.text.zh).toContain('忽略 SIGPIPE（signal(SIGPIPE, SIG_IGN)）或用 MSG_NOSIGNAL 发送');
   });
@@ -362,11 +366,29 @@ describe('check against a student’s C servers (test/fixtures/c)', () => {
     expect(v.seen.zh).toContain(
       `进程 ${server.pid} 被 SIGPIPE 杀死（它的退出状态，在它还是僵尸进程时从 /proc/${server.pid}/stat 读到）`,
     );
-    expect(v.diagnosis!.id).toBe('sigpipe');
+    expect(v.diagnosis).toMatchObject({ id: 'sigpipe', lab: 'sigpipe' });
     expect(v.diagnosis!.text.en).toMatch(
       /^killed by SIGPIPE: .*ignore SIGPIPE \(signal\(SIGPIPE, SIG_IGN\)\) or send with MSG_NOSIGNAL/,
     );
     expect(v.diagnosis!.text.zh).toMatch(/^被 SIGPIPE 杀死：/);
+  });
+
+  test('a server that answers one read() and closes: half-close loses the reply to a reset — lab lingering-close', async () => {
+    server = await homework('echo-once');
+    const report = await runChecks({ host: '127.0.0.1', port: server.port, only: ['half-close'] });
+    const h = resultOf(report, 'half-close');
+    expect(h.status).toBe('fail');
+    expect(h.diagnosis).toMatchObject({ id: 'reset-on-close', lab: 'lingering-close' });
+    expect(h.diagnosis!.text.en).toMatch(/^the server closed the connection while bytes the client had sent were still unread/);
+    expect(h.diagnosis!.text.zh).toMatch(/^服务器在客户端发来的字节还未读完/);
+    expect(printed(report, 'zh')).toMatch(/^ {4}参见：posix-servers lab lingering-close$/m);
+  });
+
+  test('a server that reads everything before it closes is not told it reset anyone', async () => {
+    server = await homework('iterative');
+    const report = await runChecks({ host: '127.0.0.1', port: server.port, only: ['echo', 'half-close'] });
+    expect(statusOf(report.results)).toMatchObject({ echo: 'pass', 'half-close': 'pass' });
+    expect(report.results.map((r) => r.diagnosis)).toEqual([undefined, undefined]);
   });
 
   test('an iterative server that survives: passes (one at a time); --require concurrent fails it', async () => {
@@ -446,6 +468,37 @@ describe('check against a port nobody listens on', () => {
     expect(report).toMatchObject({ outcome: 'no-server', exitCode: 2, results: [] });
     expect(lines).toEqual([`✗ nothing is listening on 127.0.0.1:${port}`]);
     expect(summaryLines(report, 'zh')).toEqual([`✗ 127.0.0.1:${port} 上没有程序在监听`]);
+  });
+});
+
+describe('check against a port whose server has just gone, leaving TIME_WAIT behind', () => {
+  test('nothing listening, exit 2, and the TIME_WAIT rows of the port point to lab time-wait', async () => {
+    // A server that closes first (the side that closes first keeps TIME_WAIT), then goes away.
+    const srv = createServer((s) => s.destroy());
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const port = (srv.address() as { port: number }).port;
+    await new Promise<void>((resolve) => {
+      const c = connect(port, '127.0.0.1');
+      c.on('error', () => undefined).on('close', () => resolve());
+    });
+    await new Promise((r) => srv.close(r));
+    await waitFor(
+      () => tcpTable(port).some((e) => e.local.port === port && e.state === 'TIME_WAIT'),
+      5000,
+      'a TIME_WAIT row of the port',
+    );
+    const lines: string[] = [];
+    const report = await runChecks({ host: '127.0.0.1', port }, (l) => lines.push(l));
+    expect(report).toMatchObject({ outcome: 'no-server', exitCode: 2, results: [] });
+    expect(report.diagnosis).toMatchObject({ id: 'time-wait', lab: 'time-wait' });
+    expect(lines[0]).toBe(`✗ nothing is listening on 127.0.0.1:${port}`);
+    expect(lines[1]).toMatch(
+      new RegExp(
+        `^ {4}diagnosis: the kernel still holds \\d+ connections? of port ${port} in TIME_WAIT .*EADDRINUSE unless it sets SO_REUSEADDR before bind\\(\\)$`,
+      ),
+    );
+    expect(lines[2]).toBe('    see: posix-servers lab time-wait');
+    expect(summaryLines(report, 'zh')[2]).toBe('    参见：posix-servers lab time-wait');
   });
 });
 

@@ -6,7 +6,7 @@
 // Once the server is gone, the check during which it died fails — saying how, where /proc shows
 // it — and every later check is reported as not run: nothing is checked on a dead server.
 import { randomBytes } from 'node:crypto';
-import { Client, destroyAll, eventually, now, sleep, tcpTable } from '../labs/kit';
+import { Client, counterRise, destroyAll, eventually, now, sleep, tcpExtCounters, tcpTable } from '../labs/kit';
 import type { Lang } from '../util/i18n';
 import { signalName } from '../util/os-names';
 import { boolean, integerIn, invalidValue, numericHost, oneOf } from '../util/validate';
@@ -171,6 +171,24 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
 const list = (xs: number[]) => text(xs.join(', '), xs.join('、'));
 /** Joins texts with `; ` / `；`. */
 const joinTexts = (ts: Text[]) => text(ts.map((t) => t.en).join('; '), ts.map((t) => t.zh).join('；'));
+const withDiagnosis = (d: Diagnosis | undefined): Partial<Outcome> => (d ? { diagnosis: d } : {});
+
+/**
+ * A reply cut short while the kernel counted a close() with unread data (TcpExt TCPAbortOnClose in
+ * /proc/net/netstat, since `before`): the server's close() reset the connection. The counter is the
+ * machine's, so it is the evidence only together with a short reply; libuv reports such a reset
+ * after data as an ordinary end, so the client's error code alone would miss it.
+ */
+function resetOnClose(before: Map<string, number>): Diagnosis | undefined {
+  if (counterRise(before, tcpExtCounters(), 'TCPAbortOnClose') === 0) return undefined;
+  return diagnosis(
+    'reset-on-close',
+    text(
+      'the server closed the connection while bytes the client had sent were still unread in its receive buffer (TCPAbortOnClose rose in /proc/net/netstat): the kernel then sends RST instead of FIN, and the client loses what it had not read yet; shut down the write side (shutdown(cfd, SHUT_WR)), read until EOF, then close(cfd)',
+      '服务器在客户端发来的字节还未读完（仍在接收缓冲区中）时关闭了连接（/proc/net/netstat 中 TCPAbortOnClose 增加）：内核于是发送 RST 而不是 FIN，客户端会丢掉尚未读到的数据；先 shutdown(cfd, SHUT_WR) 关闭写方向，读到 EOF，再 close(cfd)',
+    ),
+  );
+}
 
 // ---- echo: RFC 862, byte for byte ----
 
@@ -181,6 +199,7 @@ const ECHO: CheckDef = {
     'RFC 862 回显；讲义第 5 点：读到 n 个字节，就把这 n 个字节写回（处理写不完的情况）',
   ),
   async run(ctx) {
+    const counters = tcpExtCounters();
     const c = await ctx.open();
     try {
       const bad: Text[] = [];
@@ -194,7 +213,7 @@ const ECHO: CheckDef = {
         if (!back.equals(payload)) bad.push(text(`${size(n)}: different bytes came back`, `${size(n)}：返回的字节不同`));
       }
       ctx.watch?.sample(); // its client still connected: a child or a thread serves it
-      if (bad.length > 0) return fail(joinTexts(bad));
+      if (bad.length > 0) return fail(joinTexts(bad), withDiagnosis(resetOnClose(counters)));
       ctx.echoPassed = true;
       return pass(
         text(
@@ -218,6 +237,7 @@ const HALF_CLOSE: CheckDef = {
   ),
   async run(ctx) {
     const payload = randomBytes(64 * 1024);
+    const counters = tcpExtCounters();
     const c = await ctx.open();
     try {
       c.sock.end(payload);
@@ -231,7 +251,12 @@ const HALF_CLOSE: CheckDef = {
           ),
         );
       }
-      if (c.error) return fail(text(`after our FIN: ${c.error.message}`, `我们发出 FIN 之后：${c.error.message}`));
+      if (c.error) {
+        return fail(
+          text(`after our FIN: ${c.error.message}`, `我们发出 FIN 之后：${c.error.message}`),
+          withDiagnosis(resetOnClose(counters)),
+        );
+      }
       return back.equals(payload)
         ? pass(
             text(
@@ -244,6 +269,7 @@ const HALF_CLOSE: CheckDef = {
               `sent 64 KiB and FIN: got ${back.length} bytes back before the server's FIN${back.length === payload.length ? ', not the bytes sent' : ''}`,
               `发送 64 KiB 和 FIN：服务器 FIN 之前只收回 ${back.length} 字节${back.length === payload.length ? '，且不是发出的字节' : ''}`,
             ),
+            withDiagnosis(back.length < payload.length ? resetOnClose(counters) : undefined),
           );
     } finally {
       c.destroy();
@@ -925,6 +951,23 @@ const SIGPIPE_ACTION: Record<ServerWatch['sigpipe'], Text> = {
   blocked: text('blocked', '被阻塞'),
 };
 
+/**
+ * Nothing listens on `port`, but connections of that port linger in TIME_WAIT: a server ran there
+ * a moment ago, closed its connections first, and a restart could not bind() (EADDRINUSE) — unless
+ * it sets SO_REUSEADDR before bind().
+ */
+function timeWaitOf(port: number): Diagnosis | undefined {
+  const rows = tcpTable(port).filter((e) => e.local.port === port && e.state === 'TIME_WAIT').length;
+  if (rows === 0) return undefined;
+  return diagnosis(
+    'time-wait',
+    text(
+      `the kernel still holds ${plural(rows, 'connection')} of port ${port} in TIME_WAIT (/proc/net/tcp): a server there closed them first, and a server restarted on the port now fails at bind() with EADDRINUSE unless it sets SO_REUSEADDR before bind()`,
+      `内核仍把端口 ${port} 的 ${rows} 个连接保持在 TIME_WAIT 状态（/proc/net/tcp）：之前的服务器先关闭了它们，现在在这个端口重启的服务器若不在 bind() 之前设置 SO_REUSEADDR，bind() 就会失败（EADDRINUSE）`,
+    ),
+  );
+}
+
 /** The result of a check during which the server was found gone: what was seen, and how it ended where /proc shows it. */
 function diedDuring(check: CheckDef, r: CheckResult, end: ServerEnd, ctx: Ctx): CheckResult {
   const { target, port } = ctx.o;
@@ -937,13 +980,20 @@ function diedDuring(check: CheckDef, r: CheckResult, end: ServerEnd, ctx: Ctx): 
       `connections to ${target} are refused after it had answered: nothing listens there any more`,
       `它应答过之后，连接 ${target} 被拒绝：那里已经没有程序在监听`,
     );
-    d = diagnosis(
-      'died',
-      text(
-        'how it ended is not visible without --pid PID: with it, check reads its exit status (while its parent has not reaped it) and what it does with SIGPIPE from /proc',
-        '不给 --pid PID 就看不到它是怎么结束的：给了之后，check 会从 /proc 读取它的退出状态（在父进程回收它之前）以及它对 SIGPIPE 的处理方式',
-      ),
+    const unseen = text(
+      'how it ended is not visible without --pid PID: with it, check reads its exit status (while its parent has not reaped it) and what it does with SIGPIPE from /proc',
+      '不给 --pid PID 就看不到它是怎么结束的：给了之后，check 会从 /proc 读取它的退出状态（在父进程回收它之前）以及它对 SIGPIPE 的处理方式',
     );
+    d =
+      check === VANISH
+        ? diagnosis(
+            'died-at-reset',
+            text(
+              `${unseen.en}; a server that dies just as a client resets a connection it is writing to is most often killed by SIGPIPE`,
+              `${unseen.zh}；在客户端重置它正在写入的连接时死去的服务器，最常见的是被 SIGPIPE 杀死`,
+            ),
+          )
+        : diagnosis('died', unseen);
   } else if (end.kind === 'zombie') {
     const s = end.status;
     const ended =
@@ -1075,7 +1125,7 @@ export async function runChecks(options: CheckOptions, out: (line: string) => vo
     try {
       watch = ServerWatch.attach(o.pid, o.port);
     } catch (e) {
-      if (!listening(o.port)) return finish(noServer(o.target, nothingListening()));
+      if (!listening(o.port)) return finish(noServer(o.target, nothingListening(), timeWaitOf(o.port)));
       throw e;
     }
     const b = watch.baseline;
@@ -1148,7 +1198,7 @@ export async function runChecks(options: CheckOptions, out: (line: string) => vo
             : text(`could not connect: ${e.message}`, `无法连接：${e.message}`),
         );
       });
-      if (noServerFound !== null) return finish(noServer(o.target, noServerFound));
+      if (noServerFound !== null) return finish(noServer(o.target, noServerFound, timeWaitOf(o.port)));
       r = { name: check.name, point: check.point, ...outcome };
       if (r.status !== 'skip') {
         const end = await stillServing(ctx);

@@ -30,7 +30,13 @@ export const DIAGNOSES = {
   /** The server died: how, as far as /proc or its exit status show it. */
   died: {},
   /** It was killed by SIGPIPE (seen in its exit status), or died at a write to a reset connection with SIGPIPE at its default action. */
-  sigpipe: {},
+  sigpipe: { lab: 'sigpipe' },
+  /** Without --pid: it died as a client reset a connection it was writing to (vanish), SIGPIPE's classic moment. */
+  'died-at-reset': { lab: 'sigpipe' },
+  /** Nothing listens, but the port's connections linger in TIME_WAIT: a restart that bind() refused (EADDRINUSE). */
+  'time-wait': { lab: 'time-wait' },
+  /** A reply cut short by a reset while the kernel counted a close with unread data (TCPAbortOnClose). */
+  'reset-on-close': { lab: 'lingering-close' },
   /** Its process lives, but nothing listens on the port any more. */
   'stopped-listening': {},
   /** No client got a byte back: not an echo server (UNP's ch. 30 servers speak another protocol). */
@@ -108,6 +114,8 @@ export interface CheckReport {
   exitCode: ExitCode;
   /** no-server: what happened instead (`nothing is listening on HOST:PORT`). */
   failure?: Text;
+  /** no-server: what the kernel shows about the port, where it tells why (TIME_WAIT rows). */
+  diagnosis?: Diagnosis;
   results: CheckResult[];
   /** The check during which the server died, if it did. */
   diedDuring?: CheckName;
@@ -117,6 +125,13 @@ export interface CheckReport {
 
 const L = (lang: Lang, m: Text) => m[lang];
 
+/** A diagnosis and its lab, indented under what it explains. */
+function diagnosisLines(d: Diagnosis, lang: Lang): string[] {
+  const lines = [`    ${L(lang, text('diagnosis: ', '诊断：'))}${L(lang, d.text)}`];
+  if (d.lab) lines.push(`    ${L(lang, text('see: ', '参见：'))}posix-servers lab ${d.lab}`);
+  return lines;
+}
+
 /** The lines that print one result. */
 export function resultLines(r: CheckResult, lang: Lang): string[] {
   if (r.status === 'skip') return [`${L(lang, text('SKIPPED', '跳过'))} ${r.name}${L(lang, text(': ', '：'))}${L(lang, r.seen)}`];
@@ -125,10 +140,7 @@ export function resultLines(r: CheckResult, lang: Lang): string[] {
   const status = r.status === 'pass' ? text('pass', '通过') : text('FAIL', '失败');
   const lines = [`${r.status === 'pass' ? '✓' : '✗'} ${r.name}: ${L(lang, status)} — ${L(lang, r.point)}`];
   lines.push(`    ${L(lang, text('seen: ', '看到：'))}${L(lang, r.seen)}`);
-  if (r.diagnosis) {
-    lines.push(`    ${L(lang, text('diagnosis: ', '诊断：'))}${L(lang, r.diagnosis.text)}`);
-    if (r.diagnosis.lab) lines.push(`    ${L(lang, text('see: ', '参见：'))}posix-servers lab ${r.diagnosis.lab}`);
-  }
+  if (r.diagnosis) lines.push(...diagnosisLines(r.diagnosis, lang));
   return lines;
 }
 
@@ -136,7 +148,9 @@ const names = (rs: CheckResult[], lang: Lang) => rs.map((r) => r.name).join(lang
 
 /** The last line(s): how many passed, and what failed, did not run or was skipped. */
 export function summaryLines(report: CheckReport, lang: Lang): string[] {
-  if (report.outcome === 'no-server') return [`✗ ${L(lang, report.failure!)}`];
+  if (report.outcome === 'no-server') {
+    return [`✗ ${L(lang, report.failure!)}`, ...(report.diagnosis ? diagnosisLines(report.diagnosis, lang) : [])];
+  }
   const rs = report.results;
   const ran = rs.filter((r) => r.status === 'pass' || r.status === 'fail');
   const passed = rs.filter((r) => r.status === 'pass');
@@ -188,8 +202,8 @@ export function conclude(target: string, results: CheckResult[], strict: boolean
 }
 
 /** The report of a run that found nothing to check (exit 2). */
-export function noServer(target: string, failure: Text): CheckReport {
-  return { target, outcome: 'no-server', exitCode: 2, failure, results: [] };
+export function noServer(target: string, failure: Text, why?: Diagnosis): CheckReport {
+  return { target, outcome: 'no-server', exitCode: 2, failure, ...(why ? { diagnosis: why } : {}), results: [] };
 }
 
 /** The report as one JSON-ready object in one language (`check --json`). */
@@ -199,6 +213,7 @@ export function reportInLang(report: CheckReport, lang: Lang): object {
     outcome: report.outcome,
     exitCode: report.exitCode,
     ...(report.failure ? { failure: L(lang, report.failure) } : {}),
+    ...(report.diagnosis ? { diagnosis: { ...report.diagnosis, text: L(lang, report.diagnosis.text) } } : {}),
     ...(report.diedDuring ? { diedDuring: report.diedDuring } : {}),
     ...(report.strictFailed ? { strictFailed: report.strictFailed } : {}),
     results: report.results.map((r) => ({
