@@ -1,12 +1,27 @@
-// The exec handler (fork model): any program on the port, as inetd, tcpserver and socat EXEC:
-// run one. Real programs, real clients: what the program reads and writes is the connection, its
-// environment is ucspi-tcp's, its exit is the reap event's, and nothing of the server leaks.
-import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// The exec handler (fork and prefork models): any program on the port, as inetd, tcpserver and
+// socat EXEC: run one. Real programs, real clients: what the program reads and writes is the
+// connection, its environment is ucspi-tcp's, its exit is the reap event's, and nothing of the
+// server leaks — after every test no process the server started, or any process those started,
+// is left anywhere in /proc (ServerProcessMark), however the server ended.
+import { spawn } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DisconnectEvent, EXEC_MODELS, PosixServer, ReapEvent, ServerOptions, TraceEvent, startServer } from '../lib';
 import { readStat } from '../lib/util/proc';
-import { Client, exchange, isAlive, optionsFor, port, random, snapshot, sleep, waitFor, zombiesOf } from './helpers';
+import {
+  Client,
+  ServerProcessMark,
+  exchange,
+  isAlive,
+  optionsFor,
+  port,
+  random,
+  snapshot,
+  sleep,
+  waitFor,
+  zombiesOf,
+} from './helpers';
 
 interface Log {
   disconnects: DisconnectEvent[];
@@ -28,13 +43,23 @@ describe.each(EXEC_MODELS)('%s model: the exec handler', (model) => {
   const opts = (extra: Omit<ServerOptions, 'model'>) => optionsFor(model, extra);
   let server: PosixServer | undefined;
   let dir: string;
+  let mark: ServerProcessMark;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'posix-servers-exec-'));
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  beforeEach(() => {
+    mark = new ServerProcessMark();
+  });
   afterEach(async () => {
-    await server?.close({ timeoutMs: 0 });
-    server = undefined;
+    try {
+      if (server !== undefined) mark.scan(server); // the master and its members, whatever the test left
+      await server?.close({ timeoutMs: 0 });
+      server = undefined;
+      await mark.expectNoneLeft();
+    } finally {
+      mark.dispose();
+    }
   });
 
   test('/bin/cat echoes a random 1 MiB binary payload byte for byte', async () => {
@@ -66,7 +91,7 @@ describe.each(EXEC_MODELS)('%s model: the exec handler', (model) => {
       opts({
         handler: {
           exec: ['/bin/sh', '-c', 'echo "$GREETING|${HOME:-no home}|$PROTO|$TCPLOCALPORT"'],
-          env: { GREETING: 'hello world', PROTO: 'not TCP', TCPLOCALPORT: '1' },
+          env: { GREETING: 'hello world', PROTO: 'not TCP', TCPLOCALPORT: '1', ...mark.env },
         },
       }),
     );
@@ -194,10 +219,8 @@ describe.each(EXEC_MODELS)('%s model: the exec handler', (model) => {
     await server.close({ timeoutMs: 100 });
     expect(performance.now() - started).toBeLessThan(3000);
     expect(log.disconnects).toEqual([expect.objectContaining({ id: 1, reason: 'aborted' })]);
-    // fork: the master's SIGTERM to the child; prefork: the pool's SIGKILL to its workers.
-    expect(log.reaps.find((r) => r.pid === log.connections[0].pid)).toMatchObject({
-      signal: model === 'fork' ? 'SIGTERM' : 'SIGKILL',
-    });
+    // fork: the master's SIGTERM to the child; prefork: the same, to the member that became it.
+    expect(log.reaps.find((r) => r.pid === log.connections[0].pid)).toMatchObject({ signal: 'SIGTERM' });
     await c.closedByPeer();
     c.destroy();
     server = undefined;
@@ -232,5 +255,153 @@ describe.each(EXEC_MODELS)('%s model: the exec handler', (model) => {
     }
     // sh's $0 for a script is its path: the kernel ran it from the resolved, absolute path.
     expect((await exchange(port(server), '')).toString()).toBe(`${script} a b  *\n`);
+  });
+
+  // ---- Every process a program starts dies with its connection's server ----
+
+  /** The first line the program sent (`echo $!`: a background job's pid). */
+  async function firstLine(c: Client): Promise<string> {
+    let text = '';
+    await waitFor(() => (text += c.take().toString()).includes('\n'), 5000, 'a line from the program');
+    return text.slice(0, text.indexOf('\n'));
+  }
+
+  test('close(): SIGTERM to the program first, SIGKILL after the grace time (a program that traps SIGTERM is told, then killed)', async () => {
+    const told = join(dir, `told-${model}`);
+    rmSync(told, { force: true });
+    const program = `trap 'echo TERM >> ${told}' TERM; echo ready; while :; do sleep 0.05; done`;
+    server = await startServer(opts({ handler: { exec: ['/bin/sh', '-c', program] } }));
+    const log = watch(server);
+    const c = await Client.open(port(server));
+    expect(await firstLine(c)).toBe('ready');
+    await waitFor(() => log.connections.length === 1, 5000, 'the connection');
+    await server.close({ timeoutMs: 0 });
+    server = undefined;
+    expect(readFileSync(told, 'utf8')).toBe('TERM\n'); // told once, and it went on
+    expect(log.reaps.find((r) => r.pid === log.connections[0].pid)).toMatchObject({ signal: 'SIGKILL' });
+    expect(log.disconnects).toEqual([expect.objectContaining({ id: 1, reason: 'aborted' })]);
+    await c.closedByPeer();
+    c.destroy();
+  });
+
+  test("close() ends what a program left behind when it exited: its background child, still holding the client's connection", async () => {
+    server = await startServer(opts({ handler: { exec: ['/bin/sh', '-c', 'sleep 300 & echo $!'] } }));
+    const log = watch(server);
+    const c = await Client.open(port(server));
+    const sleeper = Number(await firstLine(c));
+    await waitFor(() => log.disconnects.length === 1, 5000, "the program's end");
+    expect(log.disconnects[0]).toMatchObject({ id: 1, reason: 'end' });
+    // As inetd: what a program leaves behind runs on while the server does (and keeps the
+    // connection open: the client sees no EOF).
+    expect(isAlive(sleeper)).toBe(true);
+    expect(await c.silentFor(100)).toBe(true);
+    await server.close({ timeoutMs: 2000 });
+    const stats = server.stats();
+    server = undefined;
+    await c.closedByPeer();
+    c.destroy();
+    expect(readStat(sleeper)).toBeNull(); // gone, not even a zombie
+    // It was no connection: one disconnect, no reap of it; fork's `reaped` counts the one child.
+    expect(log.disconnects.length).toBe(1);
+    expect(log.reaps.some((r) => r.pid === sleeper)).toBe(false);
+    expect(stats).toMatchObject({ accepted: 1, closed: 1, active: 0 });
+    if (model === 'fork') expect(stats.reaped).toBe(1);
+  });
+
+  test('a leftover that ignores SIGTERM is SIGKILLed after the grace time', async () => {
+    server = await startServer(opts({ handler: { exec: ['/bin/sh', '-c', "(trap '' TERM; exec sleep 300) & echo $!"] } }));
+    const c = await Client.open(port(server));
+    const sleeper = Number(await firstLine(c));
+    // SigIgn has SIGTERM's bit (15): the first signal will not end it.
+    await waitFor(() => /^SigIgn:\s*([0-9a-f]+)$/m.test(readFileSync(`/proc/${sleeper}/status`, 'utf8')), 2000, 'its status');
+    const ignored = BigInt('0x' + /^SigIgn:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${sleeper}/status`, 'utf8'))![1]);
+    expect(ignored & (1n << 14n)).not.toBe(0n);
+    await server.close({ timeoutMs: 0 });
+    server = undefined;
+    await c.closedByPeer();
+    c.destroy();
+    expect(readStat(sleeper)).toBeNull();
+  });
+
+  test('a process that left the session (setsid) is reached too, once it is an orphan handed to the master', async () => {
+    server = await startServer(opts({ handler: { exec: ['/bin/sh', '-c', 'setsid sleep 300 & echo $!'] } }));
+    const c = await Client.open(port(server));
+    const escaped = Number(await firstLine(c));
+    await waitFor(() => readStat(escaped)?.session === escaped && readStat(escaped)?.ppid === server!.pid, 5000, 'the setsid');
+    await server.close({ timeoutMs: 0 });
+    server = undefined;
+    await c.closedByPeer();
+    c.destroy();
+    expect(readStat(escaped)).toBeNull();
+  });
+
+  test('a program killed from outside takes its process group with it: the client is not left connected to its child', async () => {
+    server = await startServer(opts({ handler: { exec: ['/bin/sh', '-c', 'cat; true'] } }));
+    const log = watch(server);
+    const c = await Client.open(port(server));
+    expect((await c.echo('served by cat')).toString()).toBe('served by cat');
+    await waitFor(() => log.connections.length === 1, 5000, 'the connection');
+    const shell = log.connections[0].pid!;
+    const cat = mark.scan().find((pid) => readStat(pid)?.ppid === shell)!;
+    expect(readStat(cat)!.pgrp).toBe(shell);
+    process.kill(shell, 'SIGKILL');
+    await c.closedByPeer();
+    c.destroy();
+    await waitFor(() => readStat(cat) === null, 5000, 'cat to be gone');
+    await waitFor(() => log.disconnects.length === 1, 5000, 'the disconnect');
+    expect(log.disconnects[0]).toMatchObject({ id: 1, reason: 'crash' });
+    expect((await exchange(port(server), 'still serving')).toString()).toBe('still serving'); // the server serves on
+  });
+
+  test("SIGKILL of the master: the program and what it started die, and the client's connection closes", async () => {
+    server = await startServer(opts({ handler: { exec: ['/bin/sh', '-c', 'cat; true'] } }));
+    const log = watch(server);
+    const errors: Error[] = [];
+    server.on('error', (e) => errors.push(e));
+    const closed = new Promise<void>((resolve) => server!.once('close', () => resolve()));
+    const c = await Client.open(port(server));
+    expect((await c.echo('served by cat')).toString()).toBe('served by cat');
+    await waitFor(() => log.connections.length === 1, 5000, 'the connection');
+    expect(mark.scan(server).length).toBeGreaterThanOrEqual(3); // the master, sh, cat (prefork: and the members)
+    process.kill(server.pid, 'SIGKILL');
+    await closed;
+    server = undefined;
+    expect(errors.length).toBe(1);
+    expect(log.disconnects).toEqual([expect.objectContaining({ id: 1, reason: 'crash' })]);
+    await c.closedByPeer(2000);
+    c.destroy();
+    // afterEach: nothing of the server is left in /proc — 'close' came after init reaped them all.
+  });
+
+  test('Node SIGKILLed: the master takes the programs and what they started with it', async () => {
+    const script = join(__dirname, 'fixtures', 'server-then-wait.js');
+    const node = spawn(process.execPath, [script, model, JSON.stringify({ exec: ['/bin/sh', '-c', 'cat; true'] })], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env }, // the mark: the master, its members, the programs carry it too
+    });
+    const lines: Array<Record<string, unknown>> = [];
+    let buffered = '';
+    node.stdout.setEncoding('utf8');
+    node.stdout.on('data', (d: string) => {
+      buffered += d;
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+        lines.push(JSON.parse(buffered.slice(0, nl)));
+        buffered = buffered.slice(nl + 1);
+      }
+    });
+    try {
+      await waitFor(() => lines.length >= 1, 10000, 'the server to start');
+      // The client is this process's: Node's death does not close it, only the server's end can.
+      const c = await Client.open(lines[0].port as number);
+      expect((await c.echo('served by cat')).toString()).toBe('served by cat');
+      await waitFor(() => lines.length >= 2, 5000, 'the connection event');
+      expect(mark.scan().length).toBeGreaterThanOrEqual(model === 'fork' ? 3 : 5); // master, sh, cat; prefork: 2 members
+      node.kill('SIGKILL');
+      await c.closedByPeer(5000);
+      c.destroy();
+      await mark.expectNoneLeft(5000); // init reaps them
+    } finally {
+      node.kill('SIGKILL');
+    }
   });
 });

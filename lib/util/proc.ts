@@ -7,6 +7,8 @@ interface ProcStat {
   state: string;
   ppid: number;
   pgrp: number;
+  /** The session's id: the pid of the process that made it with setsid(). */
+  session: number;
 }
 
 // utime and stime are in clock ticks of USER_HZ, which Linux fixes at 100 for user space on every
@@ -25,7 +27,7 @@ function statFields(text: string): string[] {
 export function readStat(pid: number): ProcStat | null {
   try {
     const rest = statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-    return { pid, state: rest[0], ppid: Number(rest[1]), pgrp: Number(rest[2]) };
+    return { pid, state: rest[0], ppid: Number(rest[1]), pgrp: Number(rest[2]), session: Number(rest[3]) };
   } catch {
     return null;
   }

@@ -240,7 +240,7 @@ class Prefork final : public PoolDesign {
   // reaped like a member that died — its connection reported with the program's exit status —
   // and the master forks a fresh member in its place: the pool holds `workers` processes, each
   // waiting to become one program. As in the fork model's child, async-signal-safe calls only;
-  // a process group of its own, so that close() reaches what the program starts.
+  // a process group of its own, which the master SIGKILLs if the program dies of a signal.
   [[noreturn]] static void become_program(MasterState& m, int cfd, uint32_t id) {
     sockaddr_storage local{}, peer{};
     socklen_t len = sizeof local;
