@@ -3,11 +3,12 @@
 // connection, its environment is ucspi-tcp's, its exit is the reap event's, and nothing of the
 // server leaks — after every test no process the server started, or any process those started,
 // is left anywhere in /proc (ServerProcessMark), however the server ended.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DisconnectEvent, EXEC_MODELS, PosixServer, ReapEvent, ServerOptions, TraceEvent, startServer } from '../lib';
+import { execveLimits } from '../lib/server/exec';
 import { readStat } from '../lib/util/proc';
 import {
   Client,
@@ -97,6 +98,103 @@ describe.each(EXEC_MODELS)('%s model: the exec handler', (model) => {
     );
     const out = (await exchange(port(server), '')).toString();
     expect(out).toBe(`hello world|no home|TCP|${port(server)}\n`);
+  });
+
+  test("TCPREMOTEHOST, TCPREMOTEINFO, TCPLOCALHOST never reach the program: the server does not know them (Node's environment and env alike)", async () => {
+    const program = ['/bin/sh', '-c', 'echo "${TCPREMOTEHOST-unset}|${TCPREMOTEINFO-unset}|${TCPLOCALHOST-unset}|$TCPREMOTEIP"'];
+    const stale = { TCPREMOTEHOST: 'trusted.example', TCPREMOTEINFO: 'root', TCPLOCALHOST: 'mail.example' };
+    Object.assign(process.env, stale);
+    try {
+      server = await startServer(opts({ handler: { exec: program } }));
+    } finally {
+      for (const name of Object.keys(stale)) delete process.env[name];
+    }
+    expect((await exchange(port(server), '')).toString()).toBe('unset|unset|unset|127.0.0.1\n');
+    await server.close();
+    server = await startServer(opts({ handler: { exec: program, env: { ...stale, ...mark.env } } }));
+    expect((await exchange(port(server), '')).toString()).toBe('unset|unset|unset|127.0.0.1\n');
+  });
+
+  test("an argument over execve's MAX_ARG_STRLEN is a RangeError at start, as the kernel would refuse it (not exit 127 for every connection)", async () => {
+    const { maxArgStrlen } = execveLimits();
+    const longest = 'a'.repeat(maxArgStrlen - 1); // with its NUL, exactly MAX_ARG_STRLEN
+    // The kernel's own word, from a spawn of the same argument: the longest is taken, one byte more is not.
+    expect(spawnSync('/bin/true', [longest]).status).toBe(0);
+    expect(spawnSync('/bin/true', [longest + 'a']).error).toMatchObject({ code: 'E2BIG' });
+    server = await startServer(opts({ handler: { exec: ['/bin/sh', '-c', 'echo ${#1}', 'sh', longest] } }));
+    expect((await exchange(port(server), '')).toString()).toBe(`${maxArgStrlen - 1}\n`);
+    await server.close();
+    server = undefined;
+    const tooLong = () => {
+      const started = startServer(opts({ handler: { exec: ['/bin/sh', '-c', 'true', 'sh', longest + 'a'] } }));
+      void started.then((s) => s.close()); // (not reached: it throws)
+      return started;
+    };
+    expect(tooLong).toThrow(RangeError);
+    expect(tooLong).toThrow(
+      new RegExp(
+        `^The "handler\\.exec\\[4\\]" option must be at most ${maxArgStrlen - 1} bytes long .* Received ${maxArgStrlen} bytes$`,
+      ),
+    );
+    expect(() => startServer(opts({ handler: { exec: ['/bin/true'], env: { LONG: longest } } }))).toThrow(
+      /^The "handler\.env\.LONG" option, as LONG=value, must be at most/,
+    );
+    let error: unknown = null;
+    try {
+      void tooLong();
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+  });
+
+  test("arguments and environment over execve's total (a quarter of RLIMIT_STACK) are E2BIG at start, exactly where the kernel's limit is", async () => {
+    const { maxArgStrlen, total, pointer } = execveLimits();
+    // ucspi-tcp's variables at their longest, which the server adds for each connection.
+    const tcpVars: Record<string, string> = {
+      PROTO: 'TCP',
+      TCPREMOTEIP: 'f'.repeat(39),
+      TCPREMOTEPORT: '65535',
+      TCPLOCALIP: 'f'.repeat(39),
+      TCPLOCALPORT: '65535',
+    };
+    /** An environment with which /bin/true's execve strings and pointers take exactly `bytes`. */
+    const filling = (bytes: number): Record<string, string> => {
+      const env: Record<string, string> = { ...mark.env };
+      const entry = (k: string, v: string) => Buffer.byteLength(`${k}=${v}`) + 1 + pointer;
+      let used = 2 * ('/bin/true'.length + 1) + pointer; // the file name, argv[0] and its pointer
+      for (const [k, v] of Object.entries({ ...env, ...tcpVars })) used += entry(k, v);
+      for (let i = 0; used < bytes; i++) {
+        const name = `FILL${i}`;
+        const room = bytes - used - (name.length + 2 + pointer);
+        const value = 'x'.repeat(Math.max(0, Math.min(room, maxArgStrlen - name.length - 2)));
+        env[name] = value;
+        used += entry(name, value);
+      }
+      expect(used).toBe(bytes);
+      return env;
+    };
+    const fits = filling(total);
+    const over = filling(total + 1);
+    // What the kernel says of the same strings (the server's variables included, at their longest).
+    expect(spawnSync('/bin/true', [], { env: { ...fits, ...tcpVars } }).status).toBe(0);
+    expect(spawnSync('/bin/true', [], { env: { ...over, ...tcpVars } }).error).toMatchObject({ code: 'E2BIG' });
+    // The server: one runs for each connection; the other is refused at start, as spawn refuses it.
+    server = await startServer(opts({ handler: { exec: ['/bin/true'], env: fits } }));
+    const log = watch(server);
+    await exchange(port(server), '');
+    await waitFor(() => log.reaps.length === 1, 5000, 'the reap');
+    expect(log.reaps[0]).toMatchObject({ exitCode: 0 });
+    await server.close();
+    server = undefined;
+    let error: unknown = null;
+    try {
+      server = await startServer(opts({ handler: { exec: ['/bin/true'], env: over } }));
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ code: 'E2BIG', errno: -7, syscall: 'execve', path: '/bin/true' });
+    expect((error as Error).message).toMatch(new RegExp(`would take ${total + 1} bytes .* allows ${total} `));
   });
 
   test('stderr: socket sends it to the client, null (the default) drops it', async () => {
