@@ -16,6 +16,9 @@ import {
   PROCESS_MODELS,
   SCHEDULING_POLICIES,
   SchedulingPolicy,
+  WHEN_FULL,
+  WHEN_FULL_WAIT_MODELS,
+  WhenFull,
 } from '../server/options';
 import { PosixServer, ServerStats, startServer } from '../server/server';
 import type { Peer, TraceEvent } from '../server/events';
@@ -32,6 +35,8 @@ interface ServeArgs {
   port: number;
   backlog: number;
   maxClients: number;
+  /** undefined: the default (refuse). */
+  whenFull: WhenFull | undefined;
   handler: Handler;
   timeoutMs: number;
   idleTimeoutMs: number;
@@ -71,6 +76,12 @@ export const SERVE: Command = {
     { name: 'port', value: 'P', default: '0', help: 'port to bind; 0: the kernel picks one', parse: integer(0, 65535) },
     { name: 'backlog', value: 'N', default: String(DEFAULT_BACKLOG), help: 'listen() backlog', parse: integer(1, 65535) },
     { name: 'max-clients', value: 'N', default: '100', help: 'live connections at once', parse: integer(1, 4096) },
+    {
+      name: 'when-full',
+      value: WHEN_FULL.join('|'),
+      help: "with --max-clients live: refuse the next client at once (default, as xinetd's instances) or wait: accept none until one ends (as tcpserver -c, socat max-children)",
+      parse: choice(WHEN_FULL),
+    },
     {
       name: 'handler',
       value: HANDLERS.join('|'),
@@ -188,6 +199,7 @@ export function parseServeArgs(argv: string[]): ServeArgs | null {
     port: v.port as number,
     backlog: v.backlog as number,
     maxClients: v['max-clients'] as number,
+    whenFull: v['when-full'] as WhenFull | undefined,
     handler,
     timeoutMs: v['timeout-ms'] as number,
     idleTimeoutMs: v['idle-timeout-ms'] as number,
@@ -221,6 +233,12 @@ export function parseServeArgs(argv: string[]): ServeArgs | null {
         `--accept-lock for --model ${out.model} must be one of ${allowed.join(', ')}, got '${out.acceptLock}'`,
       );
     }
+  }
+  if (out.whenFull !== undefined && out.model === 'iterative') {
+    throw new UsageError(`--when-full does not apply to --model iterative: it never refuses a client`);
+  }
+  if (out.whenFull === 'wait' && !(WHEN_FULL_WAIT_MODELS as readonly string[]).includes(out.model)) {
+    throw new UsageError(`--when-full wait applies only to --model ${WHEN_FULL_WAIT_MODELS.join(', ')}`);
   }
   if (out.schedulingPolicy !== undefined && out.model !== 'cluster') {
     throw new UsageError(`--scheduling-policy applies only to --model cluster`);
@@ -314,6 +332,7 @@ export async function serveMain(
       port: args.port,
       backlog: args.backlog,
       maxClients: args.maxClients,
+      ...(args.whenFull !== undefined ? { whenFull: args.whenFull } : {}),
       handler: args.handler,
       idleTimeoutMs: args.idleTimeoutMs,
       maxConnectionMs: args.maxConnectionMs,

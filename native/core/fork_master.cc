@@ -333,6 +333,21 @@ int64_t escalate(MasterState& m) {
   return m.exec != nullptr ? kSweepAgainMs : -1;
 }
 
+// whenFull 'wait' (room_gate.h): no accept() while max_clients children are alive, so the next
+// client waits in the listen backlog. The SIGCHLD of a child that ended — or close()'s SIGTERM —
+// ends the sigsuspend(), as it ends tcpserver's sig_pause() under -c.
+void wait_for_room(MasterState& m) {
+  if (m.when_full != WhenFull::Wait) return;
+  sigset_t old;
+  block_all_signals(&old);
+  sigset_t wait_mask;
+  sigemptyset(&wait_mask);
+  while (!m.stop_requested && counters(m).active.load() >= static_cast<uint64_t>(m.max_clients)) {
+    sigsuspend(&wait_mask);
+  }
+  restore_signal_mask(&old);
+}
+
 // Stop accepting, wait for the children, end them if asked to, and exit.
 [[noreturn]] void drain_and_exit(MasterState& m) {
   sigset_t old;
@@ -400,6 +415,7 @@ int64_t escalate(MasterState& m) {
 
   Counters& c = counters(m);
   for (;;) {
+    wait_for_room(m);
     sockaddr_storage peer{};
     int cfd = accept_client(m.lfd, peer, c, m.events);
     if (m.stop_requested) {

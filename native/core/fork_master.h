@@ -51,6 +51,8 @@ struct MasterState {
   SharedPage* page = nullptr;
   int reserve_fd = -1;  // given up to refuse a connection when descriptors run out (accept_guard.h)
   int max_clients = 0;
+  WhenFull when_full = WhenFull::Refuse;  // 'wait': no accept() while max_clients are live (room_gate.h)
+  int room_fd = -1;                       // reuseport, 'wait': the pool's eventfd, written when room is made
   ServePolicy serve;
   ExecPlan* exec = nullptr;  // the exec handler's program (serve.handler == Exec)
   Door door;                 // the rules right after accept() (door.h), in the shared page

@@ -153,6 +153,11 @@ int report_death(Pool& pool, int i, pid_t pid, int status) {
     held = id;
     ++count;
   }
+  // whenFull 'wait': prefork: its seat is free again (it may have died holding it); reuseport:
+  // the places of its connections are.
+  const uint64_t seat = uint64_t{1} << i;
+  if ((m.page->pool.seats.fetch_and(~seat) & seat) != 0) room_made(m.page->pool.room);
+  if (count > 0) tell_room(m);
   c.reaped.fetch_add(1);
   EventRecord reap{};
   reap.type = static_cast<uint8_t>(EventType::Reap);
@@ -462,13 +467,16 @@ ChildEntry* claim_entry(MasterState& m, pid_t member, uint32_t id, int32_t door_
 }  // namespace
 
 ChildEntry* admit_connection(MasterState& m, int index, pid_t member, int cfd, const sockaddr_storage& peer,
-                             uint32_t id) {
+                             uint32_t id, bool reserved) {
   Counters& c = m.page->counters;
   // The door first (door.h): members admit concurrently, and its counts are exact across them.
   int32_t ticket = -1;
-  if (!pass_door(m.door, cfd, peer, id, m.events, ticket, index)) return nullptr;
+  if (!pass_door(m.door, cfd, peer, id, m.events, ticket, index)) {
+    if (reserved) give_back_place(m);
+    return nullptr;
+  }
   ChildEntry* entry = nullptr;
-  if (admit(c.active, m.max_clients)) {
+  if (reserved || admit(c.active, m.max_clients)) {
     entry = claim_entry(m, member, id, ticket);
     // Entries are freed before `active` is counted down, so an admitted connection always finds
     // one; this only keeps the books true if that ever changed.
@@ -509,6 +517,21 @@ void finish_connection(MasterState& m, int index, ChildEntry& entry, DisconnectR
   c.active.fetch_sub(1);
   c.closed.fetch_add(1);
   if (announced) m.events.emit(rec);
+  tell_room(m);
+}
+
+bool reserve_place(MasterState& m) { return admit(m.page->counters.active, m.max_clients); }
+
+void give_back_place(MasterState& m) {
+  m.page->counters.active.fetch_sub(1);
+  tell_room(m);
+}
+
+void tell_room(MasterState& m) {
+  if (m.room_fd < 0 || m.page->pool.room.waiters.load() == 0) return;
+  const uint64_t one = 1;
+  ssize_t ignored = write(m.room_fd, &one, sizeof one);  // EAGAIN only after 2^64 - 2 unread: never
+  (void)ignored;
 }
 
 [[noreturn]] void member_fatal(MasterState& m, TraceCall call, int err) {
