@@ -9,8 +9,7 @@ import type { Command } from '../lib/cli/flags';
 import { LAB } from '../lib/cli/lab';
 import { parseServeArgs, SERVE } from '../lib/cli/serve';
 import type { BenchReport } from '../lib/bench/runner';
-import { tcpTable } from '../lib/labs/kit';
-import { Client, ServerProcessMark, exchange, isAlive, waitFor } from './helpers';
+import { Client, ServerProcessMark, exchange, isAlive, listenQueue, waitFor } from './helpers';
 
 const CLI = join(__dirname, '..', 'dist', 'cli', 'main.js');
 
@@ -305,10 +304,7 @@ describe('posix-servers as inetd', () => {
     const r = start(['serve', '--max-clients', '1', '--when-full', 'wait', '--json']);
     await waitFor(() => r.out.length >= 1, 10000, 'the listening line');
     const { port: p } = JSON.parse(r.out[0]);
-    const queued = () =>
-      tcpTable(p)
-        .filter((e) => e.state === 'LISTEN' && e.local.port === p)
-        .reduce((n, e) => n + e.rxQueue, 0);
+    const queued = () => listenQueue(p).queued;
     const first = await Client.open(p);
     expect((await first.echo('one')).toString()).toBe('one');
     const second = await Client.open(p);

@@ -13,8 +13,7 @@ import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { Model, PosixServer, RejectEvent, ServerOptions, startServer } from '../lib';
-import { tcpTable } from '../lib/labs/kit';
-import { Client, ServerProcessMark, exchange, port, waitFor } from './helpers';
+import { Client, ServerProcessMark, exchange, listenQueue, port, waitFor } from './helpers';
 
 const PACKAGES: Record<string, string> = { xinetd: 'xinetd', tcpserver: 'ucspi-tcp', socat: 'socat' };
 
@@ -126,12 +125,8 @@ async function xinetd(port: number, service: string[]): Promise<Peer> {
   );
 }
 
-/** Connections in the accept queues of the port's listeners (rx_queue of their LISTEN lines). */
-function backlog(p: number): number {
-  return tcpTable(p)
-    .filter((e) => e.state === 'LISTEN' && e.local.port === p)
-    .reduce((sum, e) => sum + e.rxQueue, 0);
-}
+/** Connections in the accept queues of the port's listeners. */
+const backlog = (p: number): number => listenQueue(p).queued;
 
 /**
  * One client is served (an echo: /bin/cat, or the echo handler); a second one connects — its
@@ -265,7 +260,7 @@ describe.each(WHEN_FULL_CASES)('%s, maxClients 1: the next client', (_label, mod
     first.destroy();
   });
 
-  test("whenFull 'wait': close() still closes a server that is full, and no client is refused on the way", async () => {
+  test("whenFull 'wait': close() of a full server stops listening at once, lets the live connection finish, refuses nobody", async () => {
     server = await startServer({ model, maxClients: 1, whenFull: 'wait', ...extra });
     const p = port(server);
     const first = await Client.open(p);
@@ -274,11 +269,17 @@ describe.each(WHEN_FULL_CASES)('%s, maxClients 1: the next client', (_label, mod
     await waitFor(() => backlog(p) === 1, 5000, 'the second client in the listen backlog');
     const rejects: RejectEvent[] = [];
     server.on('reject', (r) => rejects.push(r));
-    await server.close({ timeoutMs: 0 });
+    const closing = server.close({ timeoutMs: 5000 });
+    // The listener goes at once (the waiting client with it: reset, never accepted) ...
+    await waitFor(() => listenQueue(p).listeners === 0, 3000, 'the listener to be closed');
+    await second.closedByPeer(5000);
+    // ... while the live connection goes on until its client ends it.
+    expect((await first.echo('still here\n')).toString()).toBe('still here\n');
+    first.end();
+    await closing;
     const stats = server.stats();
     server = undefined;
     await first.closedByPeer(5000);
-    await second.closedByPeer(5000); // reset with the listener: never accepted
     expect(rejects).toEqual([]);
     expect(stats).toMatchObject({ accepted: 1, rejected: 0, active: 0, closed: 1 });
     first.destroy();

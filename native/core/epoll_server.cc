@@ -215,6 +215,10 @@ class EpollServer final : public InProcessServer {
       // whenFull 'wait' (room_gate.h): maxClients live, nothing is accepted (the clients wait in
       // the backlog) until one of this loop's own connections ends (end()).
       if (options_.whenFull == WhenFull::Wait && !slots_.has_free()) {
+        if (close_listener_if_stopping()) {  // EPOLLHUP: stop(), even while full — the port is free now
+          listening_ = false;
+          return;
+        }
         full_ = true;
         arm_listener();
         return;
