@@ -89,7 +89,7 @@ export const SERVE: Command = {
       help: "how each connection is served (inetd's internal services: discard, chargen, daytime, time; rpc: UNP ch. 30's 'N\\n' → N bytes, close)",
       parse: choice(HANDLERS),
     },
-    { name: 'exec', help: 'fork model: run the program given after -- for each connection, on its stdin and stdout' },
+    { name: 'exec', help: 'fork, prefork: run the program given after -- for each connection, on its stdin and stdout' },
     {
       name: 'exec-stderr',
       value: EXEC_STDERR.join('|'),
