@@ -3,7 +3,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MAX_CLIENTS_LIMIT, MAX_WORKERS, startServer } from '../lib';
+import { MAX_CLIENTS_LIMIT, MAX_WORKERS, MODELS, startServer } from '../lib';
 import { native } from '../lib/addon';
 import { resolveOptions } from '../lib/server/options';
 import { snapshot } from './helpers';
@@ -635,17 +635,7 @@ describe('startServer option validation', () => {
   });
 
   test("whenFull: 'refuse' by default in every model; 'wait' where a server can stop accepting; 'refuse' given to node and cluster", () => {
-    for (const model of [
-      'fork',
-      'thread',
-      'iterative',
-      'prefork',
-      'reuseport',
-      'prethread',
-      'epoll',
-      'node',
-      'cluster',
-    ] as const) {
+    for (const model of MODELS) {
       expect(resolveOptions({ model }).whenFull).toBe('refuse');
     }
     for (const model of ['fork', 'thread', 'prefork', 'reuseport', 'prethread', 'epoll'] as const) {

@@ -33,17 +33,6 @@ constexpr int kExitIdle = 3;      // idleTimeoutMs passed
 constexpr int kExitLifetime = 4;  // maxConnectionMs passed
 constexpr int kExitSlow = 5;      // the client sent less than minBytesPerSecond in a window
 
-// close(): children still alive this long after their SIGTERM are SIGKILLed. A child of ours dies
-// of SIGTERM at once; one that does not has been stopped again, or is traced.
-constexpr int64_t kChildKillGraceMs = 1000;
-
-// After the SIGKILL (exec): how soon the session is swept again, for the orphans handed to the
-// master (subreaper) once their parent died.
-constexpr int64_t kSweepAgainMs = 10;
-
-// How long the master, when Node is gone, keeps killing what its session holds before it leaves.
-constexpr int64_t kNodeGoneKillMs = 2000;
-
 Counters& counters(MasterState& m) { return m.page->counters; }
 
 int exit_status_for(DisconnectReason reason) {

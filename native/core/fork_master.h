@@ -31,6 +31,11 @@
 
 namespace ps {
 
+// close(): children (and exec'd programs, fork and prefork) still alive this long after their
+// SIGTERM are SIGKILLed. A child of ours dies of SIGTERM at once; one that does not has been
+// stopped again, or is traced — or is a program that handles SIGTERM.
+constexpr int64_t kChildKillGraceMs = 1000;
+
 // Where Node's side puts the master's descriptors across execve().
 constexpr int kMasterListenFd = 3;
 constexpr int kMasterEventFd = 4;

@@ -23,14 +23,6 @@ namespace {
 MasterState* the_pool_master = nullptr;
 volatile sig_atomic_t child_exited = 0;
 
-// close() with the exec handler: a program (a member that became one) still alive this long after
-// its SIGTERM is SIGKILLed, as the fork model's children are (fork_master.cc).
-constexpr int64_t kProgramKillGraceMs = 1000;
-// After that SIGKILL: how soon the session is swept again, for the orphans handed over since.
-constexpr int64_t kSweepAgainMs = 10;
-// How long the master, when Node is gone, keeps killing what its session holds before it leaves.
-constexpr int64_t kNodeGoneKillMs = 2000;
-
 void on_sigchld(int) { child_exited = 1; }
 
 // The parent-death signal: Node is gone (killed). The session goes with the master
@@ -302,7 +294,7 @@ int64_t end_members(Pool& pool) {
       signal_members(pool, SIGKILL);
       return -1;
     }
-    m.force_kill_at = monotonic_ms() + kProgramKillGraceMs;
+    m.force_kill_at = monotonic_ms() + kChildKillGraceMs;
     signal_members(pool, SIGTERM);
     signal_members(pool, SIGCONT);
   }

@@ -31,6 +31,12 @@
 
 namespace ps {
 
+// After close()'s SIGKILL: how soon the master sweeps its session again, for the orphans handed
+// over since (a killed program's children).
+constexpr int64_t kSweepAgainMs = 10;
+// How long the master, when Node is gone, keeps killing what its session holds before it leaves.
+constexpr int64_t kNodeGoneKillMs = 2000;
+
 // Sends `sig` to every live process (zombies are skipped) of session `sid`, and to every child of
 // `adopter` (0: none) — except `self` (0: none). The first `cap` of them go into `found` (nullptr:
 // none). Returns how many were signalled. A process is named by a pidfd opened before its
