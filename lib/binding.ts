@@ -38,6 +38,8 @@ export interface NativeStartOptions {
   backlog: number;
   /** 1..constants.MAX_CLIENTS_LIMIT. */
   maxClients: number;
+  /** While maxClients are live: 'refuse' (default) the next client, or 'wait' (do not accept). */
+  whenFull?: 'refuse' | 'wait';
   handler: NativeHandler;
   /** With handler 'exec' (fork only): the program. */
   exec?: NativeExec;

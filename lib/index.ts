@@ -12,6 +12,8 @@ export {
   RPC_MAX_REPLY,
   RPC_MAX_REQUEST,
   EXEC_MODELS,
+  WHEN_FULL,
+  WHEN_FULL_WAIT_MODELS,
   ACCEPT_LOCKS,
   PRETHREAD_ACCEPT_LOCKS,
   SCHEDULING_POLICIES,
@@ -29,6 +31,7 @@ export type {
   SchedulingPolicy,
   ServerOptions,
   ServiceName,
+  WhenFull,
 } from './server/options';
 export type {
   ConnectionEvent,

@@ -405,6 +405,9 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
     out.acceptLock = ps::AcceptLock::Pass;
   else
     return fail("acceptLock");
+  if (opts.Has("whenFull") && !ps::parse_when_full(opts.Get("whenFull").ToString().Utf8Value().c_str(), out.whenFull)) {
+    return fail("whenFull");
+  }
   if (out.labHoldMs < 0 || out.labHoldMs > 60000) return fail("labHoldMs");
   if (out.listen.port < 0 || out.listen.port > 65535) return fail("port");
   if (out.listen.backlog < 1) return fail("backlog");

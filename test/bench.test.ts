@@ -7,12 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatTable, type BenchReport } from '../lib/bench/runner';
 import type { SustainedReport } from '../lib/bench/sustained';
+import { ServerProcessMark } from './helpers';
 
 const CLI = join(__dirname, '..', 'dist', 'cli', 'main.js');
 
 /** The real CLI's `bench` with these flags, run to its end: exit status, stdout, stderr. */
-function bench(flags: string[], timeoutMs = 60000) {
-  return spawnSync(process.execPath, [CLI, 'bench', ...flags], { encoding: 'utf8', timeout: timeoutMs });
+function bench(flags: string[], timeoutMs = 60000, env?: NodeJS.ProcessEnv) {
+  return spawnSync(process.execPath, [CLI, 'bench', ...flags], { encoding: 'utf8', timeout: timeoutMs, env });
 }
 
 test('bench --json writes every raw round; the table compares each model with node and with its C reference', () => {
@@ -272,10 +273,19 @@ test('bench --sustained: rounds on one server per model, new connections each ro
   expect(r.stderr).toMatch(/sustained · thread · round 3\/3/);
 });
 
-test('bench exec churn: a program per connection, held against socat EXEC: in the same run', () => {
+test('bench exec churn: a program per connection, held against socat EXEC: in the same run', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'bench-'));
   const json = join(dir, 'exec.json');
-  const r = bench(['--models', 'exec,socat-exec', '--duration', '0.3', '--repeat', '1', '--json', json]);
+  const mark = new ServerProcessMark(); // every process the run starts carries it
+  let r: ReturnType<typeof bench>;
+  try {
+    r = bench(['--models', 'exec,socat-exec', '--duration', '0.3', '--repeat', '1', '--json', json], 60000, {
+      ...process.env,
+    });
+    await mark.expectNoneLeft(5000); // socat's own children go to init when it is stopped
+  } finally {
+    mark.dispose();
+  }
   expect(r.status).toBe(0);
   const report = JSON.parse(readFileSync(json, 'utf8')) as BenchReport;
   const ran = report.rounds.map((x) => `${x.model} ${x.kind}`);

@@ -9,7 +9,7 @@ import type { Command } from '../lib/cli/flags';
 import { LAB } from '../lib/cli/lab';
 import { parseServeArgs, SERVE } from '../lib/cli/serve';
 import type { BenchReport } from '../lib/bench/runner';
-import { Client, exchange, isAlive, waitFor } from './helpers';
+import { Client, ServerProcessMark, exchange, isAlive, listenQueue, waitFor } from './helpers';
 
 const CLI = join(__dirname, '..', 'dist', 'cli', 'main.js');
 
@@ -169,6 +169,19 @@ describe('serve flags', () => {
     expect(() => parseServeArgs(['--max-per-source', '-1'])).toThrow(/--max-per-source must be from 0 to 4096/);
   });
 
+  test('--when-full refuse|wait', () => {
+    expect(parseServeArgs([])!.whenFull).toBeUndefined(); // the API's default: refuse
+    expect(parseServeArgs(['--when-full', 'wait', '--model', 'prefork'])).toMatchObject({ whenFull: 'wait', model: 'prefork' });
+    expect(parseServeArgs(['--when-full=refuse', '--model', 'node'])).toMatchObject({ whenFull: 'refuse' });
+    expect(() => parseServeArgs(['--when-full', 'queue'])).toThrow(/--when-full must be one of refuse, wait/);
+    expect(() => parseServeArgs(['--when-full', 'wait', '--model', 'cluster'])).toThrow(
+      /--when-full wait applies only to --model fork, thread, prefork, reuseport, prethread, epoll/,
+    );
+    expect(() => parseServeArgs(['--when-full', 'refuse', '--model', 'iterative'])).toThrow(
+      /--when-full does not apply to --model iterative/,
+    );
+  });
+
   test('bench flags', () => {
     expect(parseBenchArgs(['--models', 'fork,node', '--connections=1,8', '--duration', '0.5'])!.config).toMatchObject({
       models: ['fork', 'node'],
@@ -269,15 +282,42 @@ describe.each(['fork', 'thread', 'iterative', 'node', 'cluster', 'prefork', 'reu
 
 describe('posix-servers as inetd', () => {
   test('serve --exec --json -- /bin/cat: the program echoes; reap carries its exit code', async () => {
-    const r = start(['serve', '--exec', '--json', '--', '/bin/cat']);
+    const mark = new ServerProcessMark();
+    try {
+      const r = start(['serve', '--exec', '--json', '--', '/bin/cat'], { ...process.env });
+      await waitFor(() => r.out.length >= 1, 10000, 'the listening line');
+      const { port: p } = JSON.parse(r.out[0]);
+      expect((await exchange(p, Buffer.from('cat via the cli'))).toString()).toBe('cat via the cli');
+      const events = () => r.out.slice(1).map((l) => JSON.parse(l));
+      await waitFor(() => events().some((e) => e.event === 'reap'), 5000, 'reap line');
+      expect(events().find((e) => e.event === 'reap')).toMatchObject({ exitCode: 0, signal: null });
+      expect(mark.scan().length).toBeGreaterThanOrEqual(1); // the master (its programs have exited)
+      r.child.kill('SIGTERM');
+      expect(await r.exit).toBe(0);
+      await mark.expectNoneLeft();
+    } finally {
+      mark.dispose();
+    }
+  });
+
+  test('serve --max-clients 1 --when-full wait: the second client waits in the listen backlog, as under tcpserver -c 1', async () => {
+    const r = start(['serve', '--max-clients', '1', '--when-full', 'wait', '--json']);
     await waitFor(() => r.out.length >= 1, 10000, 'the listening line');
     const { port: p } = JSON.parse(r.out[0]);
-    expect((await exchange(p, Buffer.from('cat via the cli'))).toString()).toBe('cat via the cli');
-    const events = () => r.out.slice(1).map((l) => JSON.parse(l));
-    await waitFor(() => events().some((e) => e.event === 'reap'), 5000, 'reap line');
-    expect(events().find((e) => e.event === 'reap')).toMatchObject({ exitCode: 0, signal: null });
+    const queued = () => listenQueue(p).queued;
+    const first = await Client.open(p);
+    expect((await first.echo('one')).toString()).toBe('one');
+    const second = await Client.open(p);
+    second.sock.write('two');
+    await waitFor(() => queued() === 1, 5000, 'the second client in the backlog');
+    expect(await second.silentFor(200)).toBe(true);
+    first.end();
+    expect((await second.read(3)).toString()).toBe('two');
+    first.destroy();
+    second.destroy();
     r.child.kill('SIGTERM');
     expect(await r.exit).toBe(0);
+    expect(r.out.some((l) => JSON.parse(l).event === 'reject')).toBe(false);
   });
 
   test('serve --handler chargen --deny 127.0.0.2: RFC 864 lines for 127.0.0.1, a refusal for 127.0.0.2', async () => {

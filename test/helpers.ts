@@ -1,9 +1,10 @@
 // Real sockets, real /proc: helpers that observe what the servers really did.
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Model, ServerOptions } from '../lib';
 import type { Lab, LabResult } from '../lib/labs/types';
-import { childrenOf, readStat } from '../lib/util/proc';
+import { childrenOf, descendantsOf, readStat } from '../lib/util/proc';
 
 /**
  * The pool size each pool model gets in the shared suites: cluster and reuseport 2 (one per core
@@ -94,4 +95,120 @@ export async function runLabIn(lab: Lab, lang: 'en' | 'zh' = 'en'): Promise<{ re
   const result = await lab.run((l) => lines.push(l), lang);
   expect(childrenOf(process.pid).filter((c) => c.state !== 'Z')).toEqual([]);
   return { result, lines };
+}
+
+/**
+ * Every process a server starts, found wherever it went. Two ways, because a mark in the
+ * environment cannot reach every process from a test:
+ * - the mark: a variable of its own in the environment, which every process inherits from its
+ *   parent — a program from the master, whatever a program starts from it — whatever process group
+ *   or session it moves to and whoever its parent becomes (init, once its own has died).
+ *   `new ServerProcessMark()` sets it in process.env: the default environment of an exec'd
+ *   program, and of a Node process a test spawns with `env: { ...process.env }`; a test that gives
+ *   `env` to the exec handler adds `mark.env`. (jest's process.env is the test's own copy: the
+ *   master, exec'd with the C environment of jest's Node, does not carry it.)
+ * - the tree: `scan(server)` also records the server's master and every process below it.
+ * Each process is remembered with its start time, so a pid reused later by someone else is not
+ * taken for it. `expectNoneLeft()` fails naming every one still in /proc, zombies included.
+ */
+export class ServerProcessMark {
+  static readonly NAME = 'POSIX_SERVERS_TEST_MARK';
+  private static count = 0;
+  readonly value = `${process.pid}-${++ServerProcessMark.count}-${randomBytes(4).toString('hex')}`;
+  /** pid → its start time (clock ticks since boot), of every process seen so far. */
+  private readonly seen = new Map<number, string>();
+
+  constructor() {
+    process.env[ServerProcessMark.NAME] = this.value;
+  }
+
+  /** The mark, for an exec handler's own `env`. */
+  get env(): Record<string, string> {
+    return { [ServerProcessMark.NAME]: this.value };
+  }
+
+  /**
+   * The marked processes alive now (Node itself excluded) and, given a process-model server, its
+   * master and every process below it; all remembered for expectNoneLeft(). Returns them.
+   */
+  scan(server?: { pid: number }): number[] {
+    const needle = Buffer.from(`\0${ServerProcessMark.NAME}=${this.value}\0`);
+    const found = new Set<number>();
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+      try {
+        // The environment as the process was exec'd with it: NUL-separated, NUL-terminated.
+        const environ = Buffer.concat([Buffer.from([0]), readFileSync(`/proc/${name}/environ`)]);
+        if (environ.includes(needle)) found.add(Number(name));
+      } catch {
+        // gone meanwhile, or not ours to read
+      }
+    }
+    if (server !== undefined && server.pid !== process.pid) for (const pid of descendantsOf(server.pid)) found.add(pid);
+    for (const pid of found) {
+      const started = startTimeOf(pid);
+      if (started !== null) this.seen.set(pid, started);
+    }
+    return [...found].filter((pid) => this.seen.has(pid));
+  }
+
+  /** The processes seen (or marked now) that are still in /proc, alive or zombie, with what /proc says. */
+  left(): string[] {
+    this.scan();
+    const out: string[] = [];
+    for (const [pid, started] of this.seen) {
+      const st = readStat(pid);
+      if (st === null || startTimeOf(pid) !== started) continue; // gone (or the number is someone else's now)
+      let comm = '?';
+      try {
+        comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      } catch {
+        // gone meanwhile
+      }
+      out.push(`${pid} ${comm} (state ${st.state}, parent ${st.ppid}, group ${st.pgrp}, session ${st.session})`);
+    }
+    return out;
+  }
+
+  /**
+   * No process of the server is left anywhere in /proc: at once by default (close() has settled,
+   * so the server must be gone), or within `withinMs` (Node itself was killed: init reaps them).
+   */
+  async expectNoneLeft(withinMs = 0): Promise<void> {
+    const deadline = performance.now() + withinMs;
+    let left = this.left();
+    while (left.length > 0 && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      left = this.left();
+    }
+    if (left.length > 0) throw new Error(`processes of the server left in /proc: ${left.join('; ')}`);
+  }
+
+  /** Takes the mark out of process.env (servers started later are not marked). */
+  dispose(): void {
+    if (process.env[ServerProcessMark.NAME] === this.value) delete process.env[ServerProcessMark.NAME];
+  }
+}
+
+/** A process's start time (proc(5)'s field 22, clock ticks after boot), or null when it is gone. */
+function startTimeOf(pid: number): string | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return text.slice(text.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The listening sockets of `port` and the connections waiting in their accept queues (handshake
+ * done, not yet accept()ed: ss's Recv-Q of a LISTEN socket; reuseport has several listeners).
+ * ss asks the kernel by netlink for that port only: /proc/net/tcp lists every socket of the
+ * machine, and after a benchmark that is 100,000 lines and more.
+ */
+export function listenQueue(port: number): { listeners: number; queued: number } {
+  const r = spawnSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' });
+  if (r.error) throw new Error(`ss (iproute2) is needed to read the accept queue: ${r.error.message}`);
+  const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
+  return { listeners: lines.length, queued: lines.reduce((n, l) => n + Number(l.trim().split(/\s+/)[1]), 0) };
 }

@@ -215,9 +215,10 @@ describe('fork model: processes and signals', () => {
       const classic = (1n << 31n) - 1n;
       const mask = (name: string) => BigInt('0x' + new RegExp(`^${name}:\\s*([0-9a-f]+)$`, 'm').exec(status)![1]) & classic;
       const bit = (sig: number) => 1n << BigInt(sig - 1);
-      const { SIGCHLD, SIGTERM, SIGUSR1, SIGPIPE } = osConstants.signals;
+      const { SIGCHLD, SIGTERM, SIGUSR1, SIGHUP, SIGPIPE } = osConstants.signals;
       expect(mask('SigBlk')).toBe(0n);
-      expect(mask('SigCgt')).toBe(bit(SIGCHLD) | bit(SIGTERM) | bit(SIGUSR1));
+      // SIGHUP: its parent-death signal (Node is gone: it takes its session with it).
+      expect(mask('SigCgt')).toBe(bit(SIGCHLD) | bit(SIGTERM) | bit(SIGUSR1) | bit(SIGHUP));
       expect(mask('SigIgn')).toBe(bit(SIGPIPE));
       // stdio and the EMFILE reserve on /dev/null, the listener, the event pipe: nothing of Node's.
       const fds = readdirSync(`/proc/${master}/fd`).map((fd) => [Number(fd), readlinkSync(`/proc/${master}/fd/${fd}`)]);

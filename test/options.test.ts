@@ -3,7 +3,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MAX_CLIENTS_LIMIT, MAX_WORKERS, startServer } from '../lib';
+import { MAX_CLIENTS_LIMIT, MAX_WORKERS, MODELS, startServer } from '../lib';
 import { native } from '../lib/addon';
 import { resolveOptions } from '../lib/server/options';
 import { snapshot } from './helpers';
@@ -192,6 +192,48 @@ const cases: Case[] = [
     { model: 'prethread', schedulingPolicy: 'rr' },
     TypeError,
     /"schedulingPolicy" option applies only to the cluster model\. Received it for model 'prethread'/,
+  ],
+  [
+    'unknown whenFull',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'fork', whenFull: 'queue' },
+    TypeError,
+    /"whenFull" option must be one of 'refuse', 'wait'\. Received 'queue'/,
+  ],
+  [
+    'whenFull not a string',
+    'ERR_INVALID_ARG_TYPE',
+    { model: 'fork', whenFull: true },
+    TypeError,
+    /"whenFull" option .* Received true/,
+  ],
+  [
+    'whenFull wait for node',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'node', whenFull: 'wait' },
+    TypeError,
+    /"whenFull" option 'wait' applies only to the fork, thread, prefork, reuseport, prethread and epoll models: Node's net\.Server .* Received it for model 'node'/,
+  ],
+  [
+    'whenFull wait for cluster',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'cluster', whenFull: 'wait' },
+    TypeError,
+    /"whenFull" option 'wait' applies only to .* Received it for model 'cluster'/,
+  ],
+  [
+    'whenFull for iterative',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'iterative', whenFull: 'refuse' },
+    TypeError,
+    /"whenFull" option does not apply to the iterative model: it serves one client at a time and never refuses one/,
+  ],
+  [
+    'whenFull wait with reap none',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'fork', whenFull: 'wait', reap: 'none' },
+    TypeError,
+    /"whenFull" option 'wait' needs the fork master to reap its children \(reap 'sigchld'\)/,
   ],
   [
     'unknown schedulingPolicy',
@@ -598,6 +640,17 @@ describe('startServer option validation', () => {
       acceptLock: 'main',
     });
     expect(resolveOptions({ model: 'cluster' })).toMatchObject({ schedulingPolicy: 'rr' });
+  });
+
+  test("whenFull: 'refuse' by default in every model; 'wait' where a server can stop accepting; 'refuse' given to node and cluster", () => {
+    for (const model of MODELS) {
+      expect(resolveOptions({ model }).whenFull).toBe('refuse');
+    }
+    for (const model of ['fork', 'thread', 'prefork', 'reuseport', 'prethread', 'epoll'] as const) {
+      expect(resolveOptions({ model, whenFull: 'wait' }).whenFull).toBe('wait');
+    }
+    expect(resolveOptions({ model: 'node', whenFull: 'refuse' }).whenFull).toBe('refuse');
+    expect(resolveOptions({ model: 'cluster', whenFull: 'refuse' }).whenFull).toBe('refuse');
   });
 
   test('close() validates timeoutMs', async () => {

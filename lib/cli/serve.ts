@@ -16,6 +16,9 @@ import {
   PROCESS_MODELS,
   SCHEDULING_POLICIES,
   SchedulingPolicy,
+  WHEN_FULL,
+  WHEN_FULL_WAIT_MODELS,
+  WhenFull,
 } from '../server/options';
 import { PosixServer, ServerStats, startServer } from '../server/server';
 import type { Peer, TraceEvent } from '../server/events';
@@ -33,6 +36,8 @@ interface ServeArgs {
   port: number;
   backlog: number;
   maxClients: number;
+  /** undefined: the default (refuse). */
+  whenFull: WhenFull | undefined;
   handler: Handler;
   timeoutMs: number;
   idleTimeoutMs: number;
@@ -78,13 +83,19 @@ export const SERVE: Command = {
     { name: 'backlog', value: 'N', default: String(DEFAULT_BACKLOG), help: 'listen() backlog', parse: integer(1, 65535) },
     { name: 'max-clients', value: 'N', default: '100', help: 'live connections at once', parse: integer(1, 4096) },
     {
+      name: 'when-full',
+      value: WHEN_FULL.join('|'),
+      help: "with --max-clients live: refuse the next client at once (default, as xinetd's instances) or wait: accept none until one ends (as tcpserver -c, socat max-children)",
+      parse: choice(WHEN_FULL),
+    },
+    {
       name: 'handler',
       value: HANDLERS.join('|'),
       default: 'echo',
       help: "how each connection is served (inetd's internal services: discard, chargen, daytime, time; rpc: UNP ch. 30's 'N\\n' → N bytes, close)",
       parse: choice(HANDLERS),
     },
-    { name: 'exec', help: 'fork model: run the program given after -- for each connection, on its stdin and stdout' },
+    { name: 'exec', help: 'fork, prefork: run the program given after -- for each connection, on its stdin and stdout' },
     {
       name: 'exec-stderr',
       value: EXEC_STDERR.join('|'),
@@ -194,6 +205,7 @@ export function parseServeArgs(argv: string[]): ServeArgs | null {
     port: v.port as number,
     backlog: v.backlog as number,
     maxClients: v['max-clients'] as number,
+    whenFull: v['when-full'] as WhenFull | undefined,
     handler,
     timeoutMs: v['timeout-ms'] as number,
     idleTimeoutMs: v['idle-timeout-ms'] as number,
@@ -227,6 +239,12 @@ export function parseServeArgs(argv: string[]): ServeArgs | null {
         `--accept-lock for --model ${out.model} must be one of ${allowed.join(', ')}, got '${out.acceptLock}'`,
       );
     }
+  }
+  if (out.whenFull !== undefined && out.model === 'iterative') {
+    throw new UsageError(`--when-full does not apply to --model iterative: it never refuses a client`);
+  }
+  if (out.whenFull === 'wait' && !(WHEN_FULL_WAIT_MODELS as readonly string[]).includes(out.model)) {
+    throw new UsageError(`--when-full wait applies only to --model ${WHEN_FULL_WAIT_MODELS.join(', ')}`);
   }
   if (out.schedulingPolicy !== undefined && out.model !== 'cluster') {
     throw new UsageError(`--scheduling-policy applies only to --model cluster`);
@@ -320,6 +338,7 @@ export async function serveMain(
       port: args.port,
       backlog: args.backlog,
       maxClients: args.maxClients,
+      ...(args.whenFull !== undefined ? { whenFull: args.whenFull } : {}),
       handler: args.handler,
       idleTimeoutMs: args.idleTimeoutMs,
       maxConnectionMs: args.maxConnectionMs,

@@ -78,6 +78,20 @@ export const RPC_MAX_REQUEST = 8;
  * become another program, and a reuseport member serves many clients from one event loop.
  */
 export const EXEC_MODELS = ['fork', 'prefork'] as const;
+/**
+ * What happens to the next client while maxClients connections are live: 'refuse' (default; it is
+ * accepted, closed at once and reported as 'reject', as xinetd's `instances`), or 'wait' (the
+ * server stops accepting until a connection ends: the client waits in the listen backlog, as
+ * with `tcpserver -c` and socat's `max-children`).
+ */
+export const WHEN_FULL = ['refuse', 'wait'] as const;
+export type WhenFull = (typeof WHEN_FULL)[number];
+/**
+ * The models that can stop accepting while full (whenFull 'wait'). Not iterative (it never
+ * refuses: maxClients does not apply), not node or cluster (Node's net.Server accepts every
+ * connection libuv reports; it cannot leave one in the backlog).
+ */
+export const WHEN_FULL_WAIT_MODELS = ['fork', 'thread', 'prefork', 'reuseport', 'prethread', 'epoll'] as const;
 export type Model = (typeof MODELS)[number];
 export type ServiceName = (typeof HANDLERS)[number];
 /** A service by name, or `{ exec: [file, ...args] }`: a program per connection (fork, prefork). */
@@ -121,6 +135,15 @@ export interface ServerOptions {
    * The iterative model ignores it: it serves one client and leaves the others in the backlog.
    */
   maxClients?: number;
+  /**
+   * While maxClients connections are live: 'refuse' (default) accepts the next client, closes it
+   * at once and reports it ('reject', reason 'max-clients'), as xinetd's `instances`; 'wait' stops
+   * accepting until a connection ends, so the client waits in the listen backlog (its connect()
+   * has succeeded, nobody reads it), as `tcpserver -c` and socat's `max-children`. 'wait' applies
+   * to fork, thread, prefork, reuseport, prethread and epoll; not to iterative (which never
+   * refuses) nor to node and cluster (Node accepts every connection libuv reports).
+   */
+  whenFull?: WhenFull;
   /**
    * How each connection is served. 'echo' (default); 'upper' (echo with ASCII a–z turned into
    * A–Z); inetd's internal services: 'discard' (read and throw away, RFC 863), 'chargen' (RFC 864's
@@ -240,6 +263,7 @@ const KNOWN = new Set([
   'port',
   'backlog',
   'maxClients',
+  'whenFull',
   'handler',
   'trace',
   'reap',
@@ -303,6 +327,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
       `The "rateWindowMs" option applies only with a "minBytesPerSecond" above 0. Received ${show(o.rateWindowMs)}`,
     );
   }
+  const whenFull = resolveWhenFull(o, model);
   // A connection flood must not become a fork bomb: each fork connection is a process.
   const limits = native.constants;
   const maxClientsLimit = model === 'fork' ? limits.FORK_MAX_CLIENTS_LIMIT : limits.MAX_CLIENTS_LIMIT;
@@ -312,6 +337,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     port: port('port', o.port ?? 0, 0),
     backlog: integerIn('backlog', o.backlog ?? DEFAULT_BACKLOG, 1, 65535),
     maxClients: integerIn('maxClients', o.maxClients ?? 100, 1, maxClientsLimit),
+    whenFull,
     maxPerSource: integerIn('maxPerSource', o.maxPerSource ?? 0, 0, limits.MAX_CLIENTS_LIMIT),
     maxConnectionsPerSecond: integerIn('maxConnectionsPerSecond', o.maxConnectionsPerSecond ?? 0, 0, MAX_CONNECTIONS_PER_SECOND),
     allow: parseCidrList('allow', o.allow),
@@ -336,6 +362,28 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     signal: abortSignal('signal', o.signal),
   };
   return { ...resolved, ...resolveHandler(o, model) };
+}
+
+// whenFull: 'wait' only where a server can stop accepting; iterative never refuses, so neither
+// value means anything there.
+function resolveWhenFull(o: Record<string, unknown>, model: Model): WhenFull {
+  const whenFull = oneOf('whenFull', o.whenFull ?? 'refuse', WHEN_FULL);
+  if (model === 'iterative' && o.whenFull !== undefined) {
+    throw invalidValue(
+      `The "whenFull" option does not apply to the iterative model: it serves one client at a time and never refuses one (the others wait in the listen backlog). Received ${show(o.whenFull)}`,
+    );
+  }
+  if (whenFull === 'wait' && !(WHEN_FULL_WAIT_MODELS as readonly string[]).includes(model)) {
+    throw invalidValue(
+      `The "whenFull" option 'wait' applies only to the ${modelList(WHEN_FULL_WAIT_MODELS)}: Node's net.Server accepts every connection libuv reports and cannot leave one in the listen backlog. Received it for model '${model}'`,
+    );
+  }
+  if (whenFull === 'wait' && o.reap === 'none') {
+    throw invalidValue(
+      `The "whenFull" option 'wait' needs the fork master to reap its children (reap 'sigchld'): with reap 'none' no child ever leaves, and the server would never accept again`,
+    );
+  }
+  return whenFull;
 }
 
 // The handler: a service by name, or the exec handler (fork only; its program resolved and

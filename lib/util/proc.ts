@@ -7,6 +7,8 @@ interface ProcStat {
   state: string;
   ppid: number;
   pgrp: number;
+  /** The session's id: the pid of the process that made it with setsid(). */
+  session: number;
 }
 
 // utime and stime (and the timers of /proc/net/tcp) are in clock ticks of USER_HZ, which Linux
@@ -25,7 +27,7 @@ function statFields(text: string): string[] {
 export function readStat(pid: number): ProcStat | null {
   try {
     const rest = statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-    return { pid, state: rest[0], ppid: Number(rest[1]), pgrp: Number(rest[2]) };
+    return { pid, state: rest[0], ppid: Number(rest[1]), pgrp: Number(rest[2]), session: Number(rest[3]) };
   } catch {
     return null;
   }
@@ -191,4 +193,31 @@ export function cpuUse(pid: number | 'self', tid?: number): CpuUse | null {
   } catch {
     return null;
   }
+}
+
+/** The system's page size in bytes (the auxiliary vector's AT_PAGESZ), 4096 if it cannot be read. */
+export function pageSize(): number {
+  const AT_PAGESZ = 6n;
+  try {
+    const auxv = readFileSync('/proc/self/auxv');
+    const word = process.arch.endsWith('64') ? 8 : 4;
+    for (let at = 0; at + 2 * word <= auxv.length; at += 2 * word) {
+      const type = word === 8 ? auxv.readBigUInt64LE(at) : BigInt(auxv.readUInt32LE(at));
+      if (type === AT_PAGESZ) return Number(word === 8 ? auxv.readBigUInt64LE(at + word) : auxv.readUInt32LE(at + word));
+    }
+  } catch {
+    // no /proc
+  }
+  return 4096;
+}
+
+/** This process's soft RLIMIT_STACK in bytes (Infinity when unlimited), from /proc/self/limits; 8 MiB if unreadable. */
+export function stackLimit(): number {
+  try {
+    const m = /^Max stack size\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (m) return m[1] === 'unlimited' ? Infinity : Number(m[1]);
+  } catch {
+    // no /proc
+  }
+  return 8 * 1024 * 1024;
 }

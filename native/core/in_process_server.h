@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 
@@ -70,9 +71,14 @@ class InProcessServer : public Server {
   void reject(int cfd, const sockaddr_storage& peer, uint32_t id, int32_t door_ticket, RejectReason reason, int err,
               int reported_slot = -1);
 
+  // whenFull 'wait' (room_gate.h), thread and prethread: the one accepting thread waits here,
+  // before accept(), while every slot is in use. True when a slot is free; false when stopping.
+  bool wait_for_free_slot();
+
   SlotTable slots_;
   EventPipe events_;
   Door door_;
+  RoomGate room_;  // whenFull 'wait': woken when a slot is retired (end_connection) or at stop()
   // The close-conn trace's result: 0, or (epoll) the epoll descriptor that close(cfd) also takes
   // the connection out of.
   int64_t close_conn_result_ = 0;
@@ -82,6 +88,7 @@ class InProcessServer : public Server {
 
   std::mutex stop_mu_;  // orders stop()'s shutdown(lfd) before the server thread's close(lfd)
   bool stopping_ = false;
+  std::atomic<bool> stop_seen_{false};  // stopping_, for the room gate's waiter (no lock there)
   pthread_t thread_{};
   bool thread_started_ = false;
 };

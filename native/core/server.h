@@ -24,6 +24,7 @@
 #include "door.h"
 #include "exec_child.h"
 #include "listen_socket.h"
+#include "room_gate.h"
 #include "shared_page.h"
 #include "sys_error.h"
 #include "unique_fd.h"
@@ -73,6 +74,8 @@ struct ServerOptions {
   ExecSpec exec;         // the exec handler's program (fork only)
   DoorRules door;        // allow/deny, maxPerSource, maxConnectionsPerSecond (door.h)
   bool trace = false;    // record every syscall as a Trace event
+  // maxClients live: refuse the next client at once, or leave it in the listen backlog (room_gate.h)
+  WhenFull whenFull = WhenFull::Refuse;
   ReapMode reap = ReapMode::Sigchld;
   bool restart = false;  // fork: SIGCHLD handler with SA_RESTART (accept is restarted, no EINTR)
   ThreadArg threadArg = ThreadArg::Slot;

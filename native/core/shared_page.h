@@ -17,6 +17,7 @@
 
 #include "door.h"
 #include "event_ring.h"
+#include "room_gate.h"
 
 namespace ps {
 
@@ -80,6 +81,10 @@ struct PoolPage {
   std::atomic<int32_t> pids[kMaxWorkers];
   std::atomic<int32_t> stopping{0};  // prefork: close() has begun, members leave when idle
   pthread_mutex_t accept_mutex;      // prefork acceptLock 'mutex': set up by the master (robust, process-shared)
+  // whenFull 'wait' (room_gate.h). prefork: bit i is set while member i holds a seat — it may
+  // accept, or it serves — at most maxClients at once; the master clears a dead member's.
+  std::atomic<uint64_t> seats{0};
+  RoomGate room;  // prefork: members waiting for a seat
 };
 
 struct SharedPage {
