@@ -9,7 +9,8 @@
 // admits it (with its id) or refuses it (maxClients), and the worker serves or closes it.
 //
 // When the primary goes away without disconnecting us (Node was killed), node:cluster's own
-// 'disconnect' handler in the worker calls process.exit(): no orphans, nothing to add here.
+// 'disconnect' handler in the worker calls process.exit(): no orphans. A report written before
+// the worker has read the channel's end fails with EPIPE, quietly (send()).
 import { createServer, Server, Socket } from 'node:net';
 import { FromWorker, JsServePolicy, ToWorker, WORKER_POLICY_ENV } from './cluster-protocol';
 import { JsConnection, peerOf } from './js-connection';
@@ -25,9 +26,14 @@ let listener: Server | null = null;
 /** close()'s timeout has passed: a connection admitted from now on is ended at once. */
 let aborted = false;
 
+// With a callback, a failed write is reported to it instead of as an 'error' event, which
+// nothing here could handle: when Node is SIGKILLed the channel breaks under a write (EPIPE), and
+// node:cluster's own 'disconnect' handler ends this worker a moment later. Nothing to say then.
 function send(m: FromWorker): void {
-  if (process.connected) process.send!(m);
+  if (process.connected) process.send!(m, undefined, undefined, ignoreChannelError);
 }
+
+function ignoreChannelError(): void {}
 
 function flushBytes(): void {
   if (pending.size === 0) return;
