@@ -35,13 +35,14 @@ struct EventPipe {
   bool tracing = false;  // the `trace` option: record syscalls too
 
   // Stamps the time (unless the record carries one already) and publishes the record; on a full
-  // ring counts it as dropped; rings the doorbell if Node has parked.
+  // ring counts it as dropped and returns false; rings the doorbell if Node has parked.
   // Async-signal-safe (clock_gettime, atomics and write are on the signal-safety(7) list).
-  void emit(EventRecord rec) const;
+  bool emit(EventRecord rec) const;
 
   // A Connection record, written only while a listener would hear it (EventRing::connections_heard).
-  // Returns whether it was: the connection's Disconnect record is written if and only if this
-  // was, so that Node's books (which connections it announced) stay true whatever listens when,
+  // Returns whether it was published — not when nobody listens, and not when the ring was full
+  // and it was dropped: the connection's Disconnect record is written if and only if this was
+  // published, so that Node's books (which connections it announced) stay true whatever listens when,
   // and a listener never hears of a connection's end without having been able to hear of its
   // start. Nobody listening, an accepted connection costs no record and no ring cell: under churn
   // the two records were a twentieth of a pool member's CPU and all the hosting Node did per
