@@ -2,11 +2,12 @@
 //
 // Each event is one fixed-size record (event_record.h, the wire format shared with JavaScript),
 // published into the ring in the shared page (event_ring.h): no system call, no wake-up of Node.
-// Node drains the ring on a short timer while events flow. The pipe is still there, for two
-// things a ring cannot do: it is the doorbell (one byte, written only when Node has parked), and
-// its write end is held by every process and thread of the server, so its EOF in Node means that
-// every writer is gone and every event is in the ring. When the ring is full the record is
-// dropped and counted: a server never stalls on its observer.
+// A thread of Node's process drains the ring on a short timer while events flow (event_drain.h).
+// The pipe is still there, for two things a ring cannot do: it is the doorbell (one byte, written
+// only when that thread has parked), and its write end is held by every process and thread of
+// the server, so its EOF in Node means that every writer is gone and every event is in the ring.
+// When the ring is full the record is dropped and counted: a server never stalls on its observer
+// (the drain thread keeps the ring from filling while Node lives: a drop means a wedged Node).
 #pragma once
 
 #include <sys/socket.h>
