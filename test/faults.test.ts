@@ -268,6 +268,48 @@ describe.each([
   }, 60000);
 });
 
+// A cluster worker serves a connection a message (or more) after it was accepted: its lifetime
+// counts from the accept all the same, as every native model counts it.
+describe('cluster: maxConnectionMs counts from the accept, however late the worker gets the connection', () => {
+  test("rr: the primary's hand-off is held back 1 s (the worker is stopped): closed at 1 s, not 2", async () => {
+    server = await startServer({ model: 'cluster', workers: 1, maxConnectionMs: 1000 });
+    const log = record(server);
+    const [worker] = childrenOf(process.pid).map((c) => c.pid);
+    process.kill(worker, 'SIGSTOP');
+    try {
+      await waitFor(() => readStat(worker)?.state === 'T', 2000, 'the worker to stop');
+      const t0 = now();
+      const c = await Client.open(port(server));
+      await sleep(1000);
+      process.kill(worker, 'SIGCONT');
+      await c.closedByPeer(3000);
+      expect(c.closedAt! - t0).toBeGreaterThanOrEqual(950);
+      expect(c.closedAt! - t0).toBeLessThan(1700);
+      c.destroy();
+    } finally {
+      process.kill(worker, 'SIGCONT');
+    }
+    await waitFor(() => log.disconnects.length === 1, 3000, 'the disconnect');
+    expect(log.disconnects[0]).toMatchObject({ id: 1, reason: 'lifetime' });
+  });
+
+  test("none: the primary's verdict comes 1 s late (its thread is busy): closed at 1 s, not 2", async () => {
+    server = await startServer({ model: 'cluster', workers: 1, schedulingPolicy: 'none', maxConnectionMs: 1000 });
+    const log = record(server);
+    const t0 = now();
+    const c = await Client.open(port(server));
+    // The worker accepts and asks; the primary cannot answer while its thread is busy.
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    while (now() - t0 < 1000) Atomics.wait(nap, 0, 0, 10);
+    await c.closedByPeer(3000);
+    expect(c.closedAt! - t0).toBeGreaterThanOrEqual(950);
+    expect(c.closedAt! - t0).toBeLessThan(1700);
+    c.destroy();
+    await waitFor(() => log.disconnects.length === 1, 3000, 'the disconnect');
+    expect(log.disconnects[0]).toMatchObject({ id: 1, reason: 'lifetime' });
+  });
+});
+
 describe.each(['fork', 'cluster', 'prefork', 'reuseport'] as Model[])(
   '%s: the process serving a connection is stopped (SIGSTOP)',
   (model) => {

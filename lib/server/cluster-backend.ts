@@ -27,7 +27,7 @@ import type { Socket } from 'node:net';
 import type { Backend, EventSink } from './backend';
 import { FromWorker, JsServePolicy, ToWorker, WORKER_POLICY_ENV } from './cluster-protocol';
 import type { DisconnectReason, Peer, RejectReason } from './events';
-import { jsServePolicy } from './js-connection';
+import { jsServePolicy, monotonicMs } from './js-connection';
 import { systemError } from '../util/errors';
 import { NetListenerBackend } from './net-listener-backend';
 import { compiledScript } from '../paths';
@@ -76,7 +76,7 @@ class ClusterBackend extends NetListenerBackend {
    * wait, unread, as node:cluster's round-robin handle queues them, and are handed on once every
    * worker is ready — not refused as 'no-process' because the pool has not come up yet.
    */
-  #early: { socket: Socket; id: number; peer: Peer }[] = [];
+  #early: { socket: Socket; id: number; peer: Peer; at: number }[] = [];
   #next = 0;
   #announced = false;
   readonly #shared: boolean;
@@ -204,7 +204,7 @@ class ClusterBackend extends NetListenerBackend {
     if (!this.#announced && this.#workers.every((x) => x.ready)) {
       this.#announced = true;
       this.sink({ type: 'listening' });
-      for (const e of this.#early.splice(0)) this.serve(e.socket, e.id, e.peer);
+      for (const e of this.#early.splice(0)) this.#hand(e.socket, e.id, e.peer, e.at);
     }
   }
 
@@ -266,17 +266,20 @@ class ClusterBackend extends NetListenerBackend {
   }
 
   protected serve(socket: Socket, id: number, peer: Peer): void {
-    if (!this.#announced) {
-      this.#early.push({ socket, id, peer });
-      return;
-    }
+    // The connection's lifetime counts from now, its accept, however long it waits to be handed on.
+    const at = monotonicMs();
+    if (!this.#announced) this.#early.push({ socket, id, peer, at });
+    else this.#hand(socket, id, peer, at);
+  }
+
+  #hand(socket: Socket, id: number, peer: Peer, at: number): void {
     const ready = this.#ready();
     const w = ready[this.#next++ % ready.length];
     this.#live.set(id, w);
     w.conns.set(id, { bytesIn: 0, bytesOut: 0 });
     this.counters.perWorker[w.index]++;
     this.sink({ type: 'connection', event: { id, peer, pid: w.pid, worker: w.index } });
-    const msg: ToWorker = { t: 'conn', id };
+    const msg: ToWorker = { t: 'conn', id, at };
     // This process closes its copy of the descriptor itself, once the message carrying it is
     // written (SCM_RIGHTS: the descriptor is then in flight to the worker, or in it). node:cluster
     // would close it only when the worker acknowledges it (keepOpen: false), which a worker
