@@ -4,6 +4,7 @@ import { createServer, Server as NetServer } from 'node:net';
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import cluster from 'node:cluster';
 import { DisconnectEvent, Model, MODELS, PosixServer, ReapEvent, startServer } from '../lib';
 import { readStat } from '../lib/util/proc';
@@ -326,6 +327,22 @@ describe('cluster model: workers', () => {
   });
 });
 
+/** The JSON lines a fixture prints (server-then-wait.js), parsed as they come. */
+function jsonLines(stdout: Readable): Array<Record<string, unknown>> {
+  const lines: Array<Record<string, unknown>> = [];
+  stdout.setEncoding('utf8');
+  let buffered = '';
+  stdout.on('data', (d: string) => {
+    buffered += d;
+    let nl;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      lines.push(JSON.parse(buffered.slice(0, nl)));
+      buffered = buffered.slice(nl + 1);
+    }
+  });
+  return lines;
+}
+
 // Nothing leaks even when Node itself is killed: the master and its children or pool workers die
 // by PR_SET_PDEATHSIG, cluster workers by node:cluster's exit when their IPC channel closes.
 describe.each(['fork', 'cluster', 'prefork', 'reuseport'] as Model[])('%s model: Node killed', (model) => {
@@ -333,17 +350,7 @@ describe.each(['fork', 'cluster', 'prefork', 'reuseport'] as Model[])('%s model:
     const script = join(__dirname, 'fixtures', 'server-then-wait.js');
     const node = spawn(process.execPath, [script, model], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
-      const lines: Array<Record<string, unknown>> = [];
-      node.stdout.setEncoding('utf8');
-      let buffered = '';
-      node.stdout.on('data', (d: string) => {
-        buffered += d;
-        let nl;
-        while ((nl = buffered.indexOf('\n')) >= 0) {
-          lines.push(JSON.parse(buffered.slice(0, nl)));
-          buffered = buffered.slice(nl + 1);
-        }
-      });
+      const lines = jsonLines(node.stdout);
       await waitFor(() => lines.length >= 1, 10000, 'the server to start');
       const { port: p, processes } = lines[0] as { port: number; processes: number[] };
       expect(processes.length).toBe(model === 'cluster' ? 2 : model === 'fork' ? 1 : 3); // pools: master + 2 workers
@@ -382,17 +389,7 @@ describe('cluster model: Node killed while a worker reports', () => {
     const nodeExit = new Promise<void>((r) => node.once('exit', () => r()));
     let worker = 0;
     try {
-      const lines: Array<Record<string, unknown>> = [];
-      node.stdout.setEncoding('utf8');
-      let buffered = '';
-      node.stdout.on('data', (d: string) => {
-        buffered += d;
-        let nl;
-        while ((nl = buffered.indexOf('\n')) >= 0) {
-          lines.push(JSON.parse(buffered.slice(0, nl)));
-          buffered = buffered.slice(nl + 1);
-        }
-      });
+      const lines = jsonLines(node.stdout);
       await waitFor(() => lines.length >= 1, 10000, 'the server to start');
       const { port: p, processes } = lines[0] as { port: number; processes: number[] };
       const c = await Client.open(p);
