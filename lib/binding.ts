@@ -69,6 +69,11 @@ export interface NativeStartOptions {
   workers?: number;
   /** prefork: how the members take turns at accept() (default 'none'); prethread: 'mutex' (default) or 'main'. */
   acceptLock?: NativeAcceptLock;
+  /**
+   * Events kept for this thread at most while it takes none (native/core/event_drain.h; default
+   * 262,144). Tests only: POSIX_SERVERS_TEST_EVENT_BACKLOG.
+   */
+  eventBacklog?: number;
 }
 
 interface NativeAddress {
@@ -87,10 +92,18 @@ export interface NativeStats {
   eintrRetries: number;
   bytesIn: number;
   bytesOut: number;
+  /**
+   * Events lost: the ring was full because Node's main thread had taken none for seconds (it is
+   * wedged: the drain thread keeps 262,144 events for it, then stops taking them out of the ring),
+   * or a process of the server died in the middle of writing one. Never because Node was merely
+   * slow. A connection whose 'connection' was lost gets no 'disconnect' either; one whose
+   * 'disconnect' was lost stays among those heard of and not ended.
+   */
   eventsDropped: number;
   /**
-   * Times a process or thread of the server woke Node to deliver events (the ring's doorbell, rung
-   * only when Node had parked): about once per burst of activity, never once per connection.
+   * Times a process or thread of the server woke Node's drain thread to take events (the ring's
+   * doorbell, rung only when that thread had parked): about once per burst of activity, never
+   * once per connection.
    */
   eventWakeups: number;
   /** Connections refused because no descriptor was left (EMFILE/ENFILE), with the reserve descriptor. */
@@ -122,22 +135,17 @@ export interface NativeServer {
   /** Process models (fork, prefork, reuseport): the master's pid; otherwise process.pid. */
   readonly pid: number;
   /**
-   * The event pipe's read end; the caller owns it afterwards. Call once. The pipe carries no
-   * events: a byte is the doorbell (the reader had parked, events are waiting in the ring), and
-   * EOF means every process and thread of the server is gone.
+   * The relay pipe's read end (native/core/event_drain.h); the caller owns it afterwards. Call
+   * once. The pipe carries no events: a byte says that events are waiting (this thread had taken
+   * them all before), and EOF that every process and thread of the server is gone and every event
+   * it wrote is waiting.
    */
   takeEventFd(): number;
   /**
-   * Takes the next whole records (64 bytes each, in order) out of the event ring in the shared
-   * page; null when there are none. `writersGone` (after the pipe's EOF): skip, and count in
-   * eventsDropped, a record a writer began and never finished because it died.
+   * Takes the next whole records (64 bytes each, in order) that the drain thread took out of the
+   * event ring; null when there are none — the relay pipe's next byte then says when there are.
    */
-  drainEvents(writersGone: boolean): Buffer | null;
-  /**
-   * The reader stops polling: true when the ring is empty, and the next event will ring the
-   * doorbell; false when an event slipped in (keep draining).
-   */
-  parkReader(): boolean;
+  takeEvents(): Buffer | null;
   /**
    * Whether a listener would hear 'connection' and 'disconnect' now (true until told otherwise):
    * while not, the server writes neither record of a connection it accepts.
@@ -152,13 +160,13 @@ export interface NativeServer {
   /** Process models: SIGKILL the master (last resort; its processes follow it). Other models: nothing. */
   kill(): void;
   /**
-   * After the event pipe's EOF (and, for process models, the master-exit callback), before
+   * After the relay pipe's EOF (and, for process models, the master-exit callback), before
    * finish(): the connections that died with a process of the server (the master's live children
    * or pool workers when it died), which no event reported as ended. Makes the counters true.
    * Empty after a normal close.
    */
   reconcile(): LostConnection[];
-  /** After the event pipe's EOF (and, for process models, the master-exit callback): join threads, release memory. */
+  /** After the relay pipe's EOF (and, for process models, the master-exit callback): join threads, release memory. */
   finish(): void;
   /**
    * Fork model: whether the pending report of the master's exit (a thread-safe function) keeps
@@ -202,9 +210,15 @@ export interface Binding {
     MAX_DOOR_RULES: number;
     /** Pool models: the most members a pool may have. */
     MAX_WORKERS: number;
+    /** Records the event ring holds (native/core/event_ring.h). */
+    EVENT_RING_CAPACITY: number;
     wire: WireFormat;
-    /** comm of the in-process models' threads (the server thread, the thread model's workers, prethread's pool threads) and of the load generator's thread. */
-    threadNames: { server: string; worker: string; pool: string; loadgen: string };
+    /**
+     * comm of the in-process models' threads (the server thread, the thread model's workers,
+     * prethread's pool threads), of the load generator's thread, and of the thread of every
+     * native server that takes its events out of the ring (events).
+     */
+    threadNames: { server: string; worker: string; pool: string; loadgen: string; events: string };
   };
 }
 

@@ -80,7 +80,7 @@ Napi::Object address_object(Napi::Env env, const sockaddr_storage& addr) {
 }
 
 class NativeServer : public Napi::ObjectWrap<NativeServer> {
-  // Records copied per drainEvents() call: JS calls again until null.
+  // Records copied per takeEvents() call: JS calls again until null.
   static constexpr size_t kDrainBatch = 1024;
 
  public:
@@ -89,8 +89,7 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
                        {
                            InstanceAccessor<&NativeServer::Pid>("pid"),
                            InstanceMethod<&NativeServer::TakeEventFd>("takeEventFd"),
-                           InstanceMethod<&NativeServer::DrainEvents>("drainEvents"),
-                           InstanceMethod<&NativeServer::ParkReader>("parkReader"),
+                           InstanceMethod<&NativeServer::TakeEvents>("takeEvents"),
                            InstanceMethod<&NativeServer::HearConnections>("hearConnections"),
                            InstanceMethod<&NativeServer::Address>("address"),
                            InstanceMethod<&NativeServer::Stats>("stats"),
@@ -132,21 +131,15 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
     return Napi::Number::New(info.Env(), server_->take_event_fd());
   }
 
-  // drainEvents(writersGone) → a Buffer of whole records, or null when the ring had none.
-  Napi::Value DrainEvents(const Napi::CallbackInfo& info) {
+  // takeEvents() → a Buffer of whole records, or null when none is waiting (the relay pipe's next
+  // byte says when there are).
+  Napi::Value TakeEvents(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Running(env)) return env.Undefined();
-    bool writers_gone = info.Length() > 0 && info[0].ToBoolean().Value();
-    size_t n = server_->drain_events(batch_.data(), batch_.size(), writers_gone);
+    size_t n = server_->take_events(batch_.data(), batch_.size());
     if (n == 0) return env.Null();
     return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(batch_.data()),
                                        n * sizeof(ps::EventRecord));
-  }
-
-  Napi::Value ParkReader(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!Running(env)) return env.Undefined();
-    return Napi::Boolean::New(env, server_->park_reader());
   }
 
   void HearConnections(const Napi::CallbackInfo& info) {
@@ -239,8 +232,8 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
 
   std::unique_ptr<ps::Server> server_;
   MasterExitReporter* reporter_ = nullptr;
-  // drainEvents()'s landing place, made once: a local array of 1,024 records would be
-  // constructed (zeroed, 64 KiB) on every call, and Node calls at least twice per poll.
+  // takeEvents()'s landing place, made once: a local array of 1,024 records would be
+  // constructed (zeroed, 64 KiB) on every call, and Node calls at least twice per wake-up.
   std::vector<ps::EventRecord> batch_ = std::vector<ps::EventRecord>(kDrainBatch);
 };
 
@@ -412,6 +405,11 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
   if (out.listen.port < 0 || out.listen.port > 65535) return fail("port");
   if (out.listen.backlog < 1) return fail("backlog");
   if (out.maxClients < 1 || out.maxClients > ps::kMaxClientsLimit) return fail("maxClients");
+  Napi::Value backlog_limit = opts.Get("eventBacklog");
+  if (!backlog_limit.IsUndefined()) {
+    if (!backlog_limit.IsNumber() || backlog_limit.As<Napi::Number>().DoubleValue() < 0) return fail("eventBacklog");
+    out.eventBacklog = static_cast<size_t>(backlog_limit.As<Napi::Number>().DoubleValue());
+  }
   return true;
 }
 
@@ -535,12 +533,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   constants.Set("FORK_MAX_CLIENTS_LIMIT", ps::kForkMaxClientsLimit);
   constants.Set("MAX_DOOR_RULES", ps::kMaxDoorRules);
   constants.Set("MAX_WORKERS", ps::kMaxWorkers);
+  constants.Set("EVENT_RING_CAPACITY", static_cast<double>(ps::kRingCapacity));
   constants.Set("wire", WireFormat(env));
   Napi::Object thread_names = Napi::Object::New(env);
   thread_names.Set("server", ps::kServerThreadName);
   thread_names.Set("worker", ps::kWorkerThreadName);
   thread_names.Set("pool", ps::kPoolThreadName);
   thread_names.Set("loadgen", ps::kLoadThreadName);
+  thread_names.Set("events", ps::kEventThreadName);
   constants.Set("threadNames", thread_names);
   exports.Set("constants", constants);
   RegisterLoadgen(env, exports);

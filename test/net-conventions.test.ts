@@ -100,6 +100,13 @@ describe("validation errors carry Node's codes", () => {
     ['a lab switch for another model', 'ERR_INVALID_ARG_VALUE', TypeError, () => startServer({ model: 'node', reap: 'none' })],
     ['trace not a boolean', 'ERR_INVALID_ARG_TYPE', TypeError, () => startServer({ model: 'fork', trace: 1 as never })],
     ['signal not an AbortSignal', 'ERR_INVALID_ARG_TYPE', TypeError, () => startServer({ model: 'fork', signal: {} as never })],
+    // Shaped like one, and not one: it could not be listened to and forgotten as a signal is.
+    [
+      'signal a look-alike',
+      'ERR_INVALID_ARG_TYPE',
+      TypeError,
+      () => startServer({ model: 'thread', signal: { aborted: false, addEventListener() {} } as never }),
+    ],
     ['load port 0', 'ERR_SOCKET_BAD_PORT', RangeError, () => runLoad({ mode: 'pingpong', port: 0 })],
     ['load connections', 'ERR_OUT_OF_RANGE', RangeError, () => runLoad({ mode: 'pingpong', port: 1, connections: 0 })],
   ] as const)('%s: %s', (_name, code, type, f) => {

@@ -42,6 +42,14 @@ export function peerOf(socket: Socket, host: string): Peer {
   return { address: socket.remoteAddress ?? '', family, port: socket.remotePort ?? 0 };
 }
 
+/**
+ * CLOCK_MONOTONIC in ms (µs precision): one clock for every process of the machine, so that a
+ * cluster worker counts a connection's lifetime from its accept in the primary.
+ */
+export function monotonicMs(): number {
+  return Number(process.hrtime.bigint() / 1000n) / 1000;
+}
+
 /** ASCII a–z to A–Z, every other byte unchanged (native/core/connection.cc does the same). */
 function toUpper(chunk: Buffer): Buffer {
   const out = Buffer.allocUnsafe(chunk.length);
@@ -131,12 +139,19 @@ export class JsConnection {
   bytesOut = 0;
   #reason: DisconnectReason | null = null;
 
-  /** `onBytes` sees every read and every completed write (live counters); `onEnd` is called once, from 'close'. */
+  /**
+   * `onBytes` sees every read and every completed write (live counters); `onEnd` is called once,
+   * from 'close'. `acceptedAt` (monotonicMs()): when the connection was accepted, if that was
+   * earlier than now — a cluster worker serves a connection the primary accepted and handed on, a
+   * message or more later; its lifetime (maxConnectionMs) counts from the accept, as the native
+   * models count it.
+   */
   constructor(
     socket: Socket,
     policy: JsServePolicy,
     onEnd: (end: ConnectionEnd) => void,
     onBytes?: (bytesIn: number, bytesOut: number) => void,
+    acceptedAt?: number,
   ) {
     this.socket = socket;
     const handler = policy.handler;
@@ -230,7 +245,10 @@ export class JsConnection {
       socket.setTimeout(policy.idleTimeoutMs, () => this.#destroy('idle'));
     }
     const timers: NodeJS.Timeout[] = [];
-    if (policy.maxConnectionMs > 0) timers.push(setTimeout(() => this.#destroy('lifetime'), policy.maxConnectionMs));
+    if (policy.maxConnectionMs > 0) {
+      const age = acceptedAt === undefined ? 0 : Math.max(0, monotonicMs() - acceptedAt);
+      timers.push(setTimeout(() => this.#destroy('lifetime'), Math.max(0, policy.maxConnectionMs - age)));
+    }
     if (policy.minBytesPerSecond > 0) {
       // Consecutive windows from the start, as native/core/connection.cc counts them. A client
       // we stopped reading (backpressure) sends nothing we count: it is slow too. chargen keeps

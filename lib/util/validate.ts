@@ -99,10 +99,15 @@ export function host(name: string, value: unknown): string {
   return value;
 }
 
-/** An AbortSignal, or undefined (checked as Node's validateAbortSignal does, by shape). */
+/**
+ * An AbortSignal, or undefined. An instance, not a look-alike (Node's validateAbortSignal asks for
+ * an `aborted` property only): the server listens to it and, once closed, stops listening
+ * (removeEventListener), which an object that merely looks like one may not let it do — and
+ * close() would then fail, with no code, every time it is called.
+ */
 export function abortSignal(name: string, value: unknown): AbortSignal | undefined {
   if (value === undefined) return undefined;
-  if (value === null || typeof value !== 'object' || !('aborted' in value) || !('addEventListener' in value)) {
+  if (!(value instanceof AbortSignal)) {
     throw invalidType(`The "${name}" option must be an instance of AbortSignal. Received ${show(value)}`);
   }
   return value as AbortSignal;

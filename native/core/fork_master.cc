@@ -221,9 +221,9 @@ void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, ui
   // Refuse when maxClients children are alive: accepted, closed at once, reported.
   if (c.active.load() >= static_cast<uint64_t>(m.max_clients)) {
     m.door.release(door_ticket);
-    close(cfd);
     m.events.trace(TraceCall::SlotsFull, cfd, 0, 0, id);
     m.events.reject(peer, id, RejectReason::MaxClients, 0);
+    close(cfd);  // after the Reject record (door.h: refused clients are heard in order)
     return;
   }
   if (m.exec != nullptr) {
@@ -241,8 +241,8 @@ void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, ui
   if (entry == nullptr) {
     restore_signal_mask(&old);
     m.door.release(door_ticket);
-    close(cfd);
     m.events.reject(peer, id, RejectReason::MaxClients, 0);
+    close(cfd);
     return;
   }
   entry->id = id;
@@ -259,8 +259,8 @@ void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, ui
     entry->door_ticket = -1;
     restore_signal_mask(&old);
     m.door.release(door_ticket);
-    close(cfd);
     m.events.reject(peer, id, RejectReason::NoProcess, err);
+    close(cfd);
     return;
   }
   if (m.exec != nullptr) setpgid(pid, pid);  // see run_child (EACCES once it has exec'd: already done)

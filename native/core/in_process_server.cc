@@ -192,9 +192,9 @@ bool InProcessServer::wait_for_free_slot() {
 void InProcessServer::reject(int cfd, const sockaddr_storage& peer, uint32_t id, int32_t door_ticket,
                              RejectReason reason, int err, int reported_slot) {
   door_.release(door_ticket);
-  close(cfd);
   events_.trace(TraceCall::SlotsFull, cfd, 0, 0, id, reported_slot);
   events_.reject(peer, id, reason, err);
+  close(cfd);  // after the Reject record (door.h: refused clients are heard in order)
 }
 
 }  // namespace ps

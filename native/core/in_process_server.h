@@ -66,8 +66,8 @@ class InProcessServer : public Server {
   void report_connection(Slot* slot, int reported_slot);
   // A connection is over: report it, count it, close its descriptor and free its slot.
   void end_connection(Slot* slot, DisconnectReason reason, int reported_slot);
-  // Refuse: close at once, release its door ticket, count, report. `reported_slot` as above (the
-  // refusing pool thread).
+  // Refuse: release its door ticket, count, report, then close (door.h: in that order). `reported_slot`
+  // as above (the refusing pool thread).
   void reject(int cfd, const sockaddr_storage& peer, uint32_t id, int32_t door_ticket, RejectReason reason, int err,
               int reported_slot = -1);
 

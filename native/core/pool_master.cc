@@ -476,9 +476,9 @@ ChildEntry* admit_connection(MasterState& m, int index, pid_t member, int cfd, c
   }
   if (entry == nullptr) {
     m.door.release(ticket);
-    close(cfd);
     m.events.trace(TraceCall::SlotsFull, cfd, 0, 0, id, index);
     m.events.reject(peer, id, RejectReason::MaxClients, 0);
+    close(cfd);  // after the Reject record (door.h: refused clients are heard in order)
     return nullptr;
   }
   EventRecord rec{};

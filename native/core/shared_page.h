@@ -46,8 +46,8 @@ struct Counters {
   Counter eintrRetries{0};   // blocking calls interrupted by a signal and retried
   Counter bytesIn{0};        // bytes read from clients
   Counter bytesOut{0};       // bytes written to clients
-  Counter eventsDropped{0};  // events lost because the event ring was full
-  Counter eventWakeups{0};   // times a writer woke Node to deliver events (the ring's doorbell)
+  Counter eventsDropped{0};  // events lost because the event ring was full (Node's thread wedged: event_drain.h)
+  Counter eventWakeups{0};   // times a writer woke Node's drain thread (the ring's doorbell)
   Counter refusedNoFd{0};    // refused because no descriptor was left (EMFILE/ENFILE)
   Counter acceptErrors{0};   // accept() failures that belonged to one client (ECONNABORTED…)
 };
