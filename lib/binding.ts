@@ -61,6 +61,8 @@ export interface NativeStartOptions {
   minBytesPerSecond?: number;
   /** The window of minBytesPerSecond, ms (default 1000). */
   rateWindowMs?: number;
+  /** rpc: the largest reply a request may ask for, 1..2^30 (default 16384, UNP's MAXN). */
+  rpcMaxBytes?: number;
   /** Lab hook: the message "CRASH\n" crashes the serving child (abort) or worker (pthread_exit). */
   labCrash?: boolean;
   /** prefork, reuseport, prethread: members of the pool, 1..constants.MAX_WORKERS (default 1). */

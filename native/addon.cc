@@ -364,6 +364,12 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
   if (out.serve.maxConnectionMs < 0) return fail("maxConnectionMs");
   if (out.serve.minBytesPerSecond < 0) return fail("minBytesPerSecond");
   if (out.serve.rateWindowMs < 1) return fail("rateWindowMs");
+  Napi::Value rpc_max = opts.Get("rpcMaxBytes");
+  if (rpc_max.IsNumber()) {
+    const int64_t n = rpc_max.As<Napi::Number>().Int64Value();
+    if (n < 1 || n > ps::kRpcMaxBytesLimit) return fail("rpcMaxBytes");
+    out.serve.rpcMaxBytes = static_cast<uint32_t>(n);
+  }
   std::string reap =
       opts.Has("reap") && opts.Get("reap").IsString() ? opts.Get("reap").As<Napi::String>().Utf8Value() : "sigchld";
   if (reap == "sigchld")

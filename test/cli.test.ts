@@ -91,6 +91,8 @@ describe('serve flags', () => {
       acceptLock: 'main',
     });
     expect(parseServeArgs(['--model', 'cluster', '--scheduling-policy', 'none'])).toMatchObject({ schedulingPolicy: 'none' });
+    expect(parseServeArgs(['--handler', 'rpc', '--rpc-max-bytes', '65536'])).toMatchObject({ rpcMaxBytes: 65536 });
+    expect(() => parseServeArgs(['--rpc-max-bytes', '65536'])).toThrow(/--rpc-max-bytes applies only with --handler rpc/);
   });
 
   test.each([
@@ -191,8 +193,9 @@ describe('serve flags', () => {
 
   test("bench --workload: today's runs by default; rpc brings the UNP table's designs unless --models names others", () => {
     expect(parseBenchArgs([])!.config).toMatchObject({ workloads: ['pingpong', 'churn'], replyBytes: 4000 });
-    const rpc = parseBenchArgs(['--workload', 'rpc', '--reply-bytes', '0'])!.config;
-    expect(rpc).toMatchObject({ workloads: ['rpc'], replyBytes: 0 });
+    const rpc = parseBenchArgs(['--workload', 'rpc', '--reply-bytes', '1'])!.config;
+    expect(rpc).toMatchObject({ workloads: ['rpc'], replyBytes: 1 });
+    expect(() => parseBenchArgs(['--workload', 'rpc', '--reply-bytes', '0'])).toThrow(/--reply-bytes/);
     expect(rpc.models).toEqual(expect.arrayContaining(['prefork-flock', 'prethread-main', 'ref-prefork-pass', 'cluster-none']));
     expect(rpc.models).not.toContain('socat');
     expect(parseBenchArgs(['--workload', 'churn,rpc', '--models', 'fork,ref-fork'])!.config.models).toEqual(['fork', 'ref-fork']);

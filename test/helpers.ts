@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import type { Model, ServerOptions } from '../lib';
 import { childrenOf, readStat } from '../lib/util/proc';
+import { tcpTable } from '../lib/labs/kit';
 
 /**
  * The pool size each pool model gets in the shared suites: cluster and reuseport 2 (one per core
@@ -82,4 +83,26 @@ export function isAlive(pid: number): boolean {
 /** What /proc says about this process's resources, to compare before and after a server. */
 export function snapshot() {
   return { fds: fdCount(), tasks: taskCount(), children: childrenOf(process.pid).map((c) => c.pid) };
+}
+
+/**
+ * The TIME_WAIT sockets of a server's port (/proc/net/tcp and tcp6), as 'local→remote' keys:
+ * `server`, those whose local end is the port (the server closed first); `client`, those whose
+ * remote end is (the client closed first). Compare two readings: a port number the kernel handed
+ * out again may carry an earlier server's for up to a minute.
+ */
+export function timeWaitsOf(port: number): { server: Set<string>; client: Set<string> } {
+  const out = { server: new Set<string>(), client: new Set<string>() };
+  for (const e of tcpTable(port)) {
+    if (e.state !== 'TIME_WAIT') continue;
+    const key = `${e.local.address}:${e.local.port}→${e.remote.address}:${e.remote.port}`;
+    if (e.local.port === port) out.server.add(key);
+    else if (e.remote.port === port) out.client.add(key);
+  }
+  return out;
+}
+
+/** The keys of `after` not in `before`. */
+export function added(before: Set<string>, after: Set<string>): string[] {
+  return [...after].filter((k) => !before.has(k));
 }

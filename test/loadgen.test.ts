@@ -220,15 +220,44 @@ describe("rpc mode: UNP ch. 30's client against the rpc handler", () => {
     }
   });
 
-  test('the C reference: size 0 is an exchange too (request, EOF)', async () => {
+  test("the C reference: a request over its bound (UNP's MAXN, 16384) is refused, closed without a reply: each a reset", async () => {
     const ref = await startReference('epoll', { handler: 'rpc' });
     try {
-      const r = await runLoad({ mode: 'rpc', port: ref.port, connections: 2, size: 0, durationMs: 200 });
-      expect(r.messages).toBeGreaterThan(0);
-      expect(r.errors + r.resets + r.verifyFailures).toBe(0);
+      const r = await runLoad({ mode: 'rpc', port: ref.port, connections: 2, size: 16385, durationMs: 200 });
+      expect(r.messages).toBe(0);
+      expect(r.resets).toBeGreaterThan(0);
+      expect(r.verifyFailures).toBe(0);
       expect(r.bytes).toBe(0);
     } finally {
       await ref.close();
+    }
+  });
+
+  test('the client closes first, after exactly the reply: a server that would send a second reply is never asked', async () => {
+    // An rpc server that answers every line, and counts the EOFs it reads (the client's closes).
+    let eofs = 0;
+    const srv = createServer({ allowHalfOpen: true }, (s: Socket) => {
+      s.on('data', (d) => {
+        for (const line of d
+          .toString()
+          .split('\n')
+          .filter((l) => l !== ''))
+          s.write(chargenPrefix(Number(line)));
+      });
+      s.on('end', () => {
+        eofs++;
+        s.end();
+      });
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    try {
+      const p = (srv.address() as { port: number }).port;
+      const r = await runLoad({ mode: 'rpc', port: p, connections: 2, size: 100, durationMs: 200 });
+      expectHealthy(r, 100);
+      await waitFor(() => eofs === r.connects, 2000, 'an EOF for every connection');
+    } finally {
+      await new Promise<void>((r) => srv.close(() => r()));
     }
   });
 
@@ -283,7 +312,7 @@ describe('bad options throw before anything starts', () => {
     [{ ...base, connections: 10001 }, RangeError, /"connections".*10001/],
     [{ ...base, size: 0 }, RangeError, /"size".*0/],
     [{ ...base, size: 1024 * 1024 + 1 }, RangeError, /"size".*1048577/],
-    [{ ...base, mode: 'rpc', size: -1 }, RangeError, /"size".*-1/],
+    [{ ...base, mode: 'rpc', size: 0 }, RangeError, /"size".*0/],
     [{ ...base, mode: 'rpc', size: 1024 * 1024 + 1 }, RangeError, /"size".*1048577/],
     [{ ...base, durationMs: 1.5 }, RangeError, /"durationMs".*1\.5/],
     [{ ...base, durationMs: 600001 }, RangeError, /"durationMs".*600001/],

@@ -3,7 +3,7 @@
 // drift of a noisy machine hits a model and its baseline alike; medians, spreads, and ratios taken
 // round by round.
 // Workloads: ping-pong, churn (connect, echo, close) and rpc (UNP ch. 30's client: connect, ask
-// for N bytes, read them until the server closes); for the connection workloads, the server's CPU
+// for N bytes, read exactly them, close first); for the connection workloads, the server's CPU
 // time per connection (its whole process tree, from /proc) and how evenly a pool spread them.
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { LoadResult, runLoad } from './loadgen';
 import { descendantsOf, threadsCpuMs, treeCpuMs } from '../util/proc';
 import { referenceBinary, referenceCandidates, ReferenceModel, ReferenceOptions, startReference } from './reference';
 import { compiledScript } from '../paths';
-import { MAX_WORKERS } from '../server/options';
+import { MAX_WORKERS, RPC_DEFAULT_MAX_BYTES } from '../server/options';
 
 export const BENCH_MODELS = [
   'fork',
@@ -104,8 +104,8 @@ export const REFERENCE_OF: Partial<Record<BenchModel, BenchModel>> = {
 /**
  * The workloads. pingpong: persistent connections in a closed loop (--connections); churn: clients
  * that connect, echo `size` bytes and close; rpc: UNP ch. 30's client, which connects, asks for
- * `replyBytes` with the rpc handler's request ("4000\n"), reads the reply until the server closes,
- * and closes. churn and rpc have `churnClients` clients at once.
+ * `replyBytes` with the rpc handler's request ("4000\n"), reads exactly that reply, and closes
+ * (first: the server, UNP's web_child, serves requests until its client closes). churn and rpc have `churnClients` clients at once.
  */
 export const WORKLOADS = ['pingpong', 'churn', 'rpc'] as const;
 export type Workload = (typeof WORKLOADS)[number];
@@ -425,13 +425,21 @@ async function startXinetd(): Promise<RunningServer> {
 /**
  * Starts one model in a process of its own (refs: the C binary; socat; the API's models:
  * bench/server-process). `clients`: the most concurrent clients it will get — a prefork or
- * prethread pool (and its reference) gets a worker for each, at most MAX_WORKERS.
+ * prethread pool (and its reference) gets a worker for each, at most MAX_WORKERS. `replyBytes`
+ * (rpc): what each request will ask for; a server's bound (rpcMaxBytes, UNP's MAXN by default) is
+ * raised to it.
  */
-export async function startModel(model: BenchModel, clients = 1, handler: 'echo' | 'rpc' = 'echo'): Promise<RunningServer> {
+export async function startModel(
+  model: BenchModel,
+  clients = 1,
+  handler: 'echo' | 'rpc' = 'echo',
+  replyBytes = 0,
+): Promise<RunningServer> {
   const workers = WORKER_PER_CLIENT.includes(model) ? { workers: Math.min(MAX_WORKERS, Math.max(1, clients)) } : {};
+  const bound = handler === 'rpc' && replyBytes > RPC_DEFAULT_MAX_BYTES ? { rpcMaxBytes: replyBytes } : {};
   if (model.startsWith('ref-')) {
     const lock = REF_LOCKS[model];
-    const ref = await startReference(referenceOf(model), { ...workers, handler, ...(lock ? { lock } : {}) });
+    const ref = await startReference(referenceOf(model), { ...workers, handler, ...bound, ...(lock ? { lock } : {}) });
     return { port: ref.port, pid: ref.pid, close: () => ref.close() };
   }
   // An external fork-per-connection peer: socat forks a child per connection that echoes.
@@ -443,12 +451,12 @@ export async function startModel(model: BenchModel, clients = 1, handler: 'echo'
   const variant = VARIANTS[model] ?? { model };
   const options =
     variant.model === 'cluster'
-      ? { ...variant, workers: 2, maxClients: 1000, handler }
+      ? { ...variant, workers: 2, maxClients: 1000, handler, ...bound }
       : model === 'exec'
         ? { model: 'fork', maxClients: 1000, ...exec }
         : model === 'prefork-exec'
           ? { model: 'prefork', maxClients: 1000, ...workers, ...exec }
-          : { ...variant, maxClients: 1000, ...workers, handler };
+          : { ...variant, maxClients: 1000, ...workers, handler, ...bound };
   const child = spawn(process.execPath, [compiledScript('bench/server-process'), JSON.stringify(options)], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
@@ -670,7 +678,7 @@ export async function runBench(config: BenchConfig, control: BenchControl = {}):
         if (mine.length === 0 || aborted()) continue;
         // The exec churn's clients are all a prefork-exec pool ever serves at once.
         const clients = EXEC_BENCH_MODELS.includes(model) ? config.churnClients : widestRun(config);
-        const server = await startModel(model, clients, handler);
+        const server = await startModel(model, clients, handler, config.replyBytes);
         try {
           for (const run of mine) {
             if (aborted()) break;
@@ -867,7 +875,7 @@ export function formatTable(report: BenchReport): string {
     "× ref: against the C reference server of the same design (ref/*.c), run next to its model; × node, × ref: the median of each round's ratio. procs/threads/RSS: peaks of the server process tree.",
     ...(designRows.length > 1
       ? [
-          `designs (UNP ch. 30's numbers): rpc/s: ${report.config.churnClients} clients each connect, ask for ${report.config.replyBytes} bytes ("${report.config.replyBytes}\\n"), read them until the server closes, close (verified replies per second); churn: connect, echo ${report.config.size} bytes, close.`,
+          `designs (UNP ch. 30's numbers): rpc/s: ${report.config.churnClients} clients each connect, ask for ${report.config.replyBytes} bytes ("${report.config.replyBytes}\\n"), read exactly them, close (verified replies per second); churn: connect, echo ${report.config.size} bytes, close.`,
           "CPU µs/conn: user+system time of the server's whole process tree over the run (/proc: utime, stime, cutime, cstime; for the API's models the Node process hosting the server is in it), divided by the connections made; w/o Node: the same less the hosting Node process's own threads (the API's native models); × fork: how many times less than fork's (CPU µs/conn).",
           'per worker: connections each pool worker took over the rounds (stats().perWorker), fewest–most (workers); — without a pool, and for the C references (they keep no count).',
         ]

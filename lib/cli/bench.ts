@@ -113,7 +113,7 @@ export const BENCH: Command = {
       default: DEFAULT_BENCH.workloads.join(','),
       help:
         'comma-separated, of pingpong (--connections wide), churn (connect, echo --size bytes, close), rpc ' +
-        "(UNP ch. 30's client: connect, ask for --reply-bytes, read them until the server closes); the exec " +
+        "(UNP ch. 30's client: connect, ask for --reply-bytes, read exactly them, close first); the exec " +
         'models run their exec churn with churn',
       parse: (text, flag) => {
         const list = text.split(',');
@@ -130,8 +130,8 @@ export const BENCH: Command = {
       name: 'reply-bytes',
       value: 'BYTES',
       default: String(DEFAULT_BENCH.replyBytes),
-      help: "rpc: the reply each request asks for, 0..1048576 (UNP ch. 30's runs ask for 4000)",
-      parse: integer(0, 1 << 20),
+      help: "rpc: the reply each request asks for, 1..1048576 (UNP ch. 30's runs ask for 4000)",
+      parse: integer(1, 1 << 20),
     },
     {
       name: 'duration',

@@ -365,7 +365,9 @@ void Engine::push(uint32_t i, int64_t now) {
   if (c.want_out && !watch(i, EPOLL_CTL_MOD, false)) fail(i, Failure::Other, now);
 }
 
-// rpc: the reply, checked against chargen's stream, until the server's EOF ends it.
+// rpc, as UNP's client: the reply, checked against chargen's stream, read to exactly its size; then
+// complete() closes first (the server, serving requests until its client closes, reads EOF then),
+// so the TIME_WAIT is the client's. An EOF before the last byte is a short reply (a refusal).
 void Engine::pull_reply(uint32_t i, int64_t now) {
   Conn& c = conns_[i];
   for (;;) {
@@ -376,9 +378,10 @@ void Engine::pull_reply(uint32_t i, int64_t now) {
       if (memcmp(recv_buf_.data(), rpc_reply_.data() + c.received, got) != 0) return fail(i, Failure::Verify, now);
       c.received += got;
       c.progress_ns = now;
+      if (c.received == o_.size) return complete(i, now);
       continue;
     }
-    if (n == 0) return c.received == o_.size ? complete(i, now) : fail(i, Failure::Reset, now);
+    if (n == 0) return fail(i, Failure::Reset, now);  // EOF before the whole reply
     if (errno == EAGAIN || errno == EWOULDBLOCK) return;
     return fail(i, errno == ECONNRESET ? Failure::Reset : Failure::Other, now);
   }
@@ -437,7 +440,8 @@ void Engine::complete(uint32_t i, int64_t now) {
     close_conn(c);
     return set_state(c, ConnState::Done);
   }
-  // Churn, eof, rpc: every byte is read, so close() sends a FIN, not a RST; the server sees a clean EOF.
+  // Churn, eof, rpc: every byte is read, so close() sends a FIN, not a RST; the server sees a clean
+  // EOF. (rpc: before the server closes, as UNP's client does: "TIME_WAIT on client, not server".)
   close_conn(c);
   set_state(c, ConnState::Idle);
   if (stopping_) return set_state(c, ConnState::Done);
