@@ -98,6 +98,14 @@ export interface NativeStats {
   /** accept() failures that belonged to one client (ECONNABORTED, EPROTO, …), skipped. */
   acceptErrors: number;
   /**
+   * fork, prefork, reuseport: CPU time (user + system, µs) of the processes the master has reaped —
+   * fork's children, prefork's members that became a program — with what they reaped themselves,
+   * from wait4()'s rusage: what /proc no longer shows once a process is gone (its parent's cutime
+   * and cstime keep it only in 10 ms ticks). 0 for the other models (cluster's workers are reaped
+   * by Node, which keeps no rusage).
+   */
+  reapedCpuUs: number;
+  /**
    * Pool models (prefork, reuseport, prethread): connections accepted by (prefork 'pass',
    * prethread 'main': handed to) each pool member, by its index; they add up to `accepted`
    * (prethread 'main': `accepted` less those refused by the server thread). [] for models
@@ -255,4 +263,14 @@ export interface Binding {
    * joined. Rejects with an Error carrying errno (positive) and syscall if it could not start (epoll_create1, pthread_create).
    */
   runLoad(options: NativeLoadOptions): Promise<NativeLoadResult>;
+}
+
+// ---- The benchmark's measurements (native/bench/measure.h, native/bench/addon.cc) ----
+
+export interface Binding {
+  /**
+   * The CPU time (ns) of process `pid` so far, every thread of it, the exited ones included (its
+   * CPU-time clock); -1 when there is no such process.
+   */
+  processCpuNs(pid: number): number;
 }

@@ -10,6 +10,7 @@
 
 #include <vector>
 
+#include "bench/addon.h"
 #include "core/event_record.h"
 #include "core/server.h"
 #include "js_error.h"
@@ -179,6 +180,7 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
     put("eventWakeups", c.eventWakeups);
     put("refusedNoFd", c.refusedNoFd);
     put("acceptErrors", c.acceptErrors);
+    put("reapedCpuUs", c.reapedCpuUs);
     Napi::Array per_worker = Napi::Array::New(env, static_cast<size_t>(server_->pool_size()));
     for (int i = 0; i < server_->pool_size(); ++i) {
       per_worker.Set(
@@ -547,6 +549,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   constants.Set("threadNames", thread_names);
   exports.Set("constants", constants);
   RegisterLoadgen(env, exports);
+  RegisterBench(env, exports);
   return exports;
 }
 
