@@ -44,3 +44,6 @@ export type {
 } from './server/events';
 export { TRACE_CALLS } from './server/events';
 export type { SystemError } from './util/errors';
+// The benchmark's load generator (UNP ch. 30's client among its modes), for any server.
+export { runLoad } from './bench/loadgen';
+export type { LoadExpect, LoadMode, LoadOptions, LoadResult } from './bench/loadgen';

@@ -206,6 +206,31 @@ describe('serve flags', () => {
     expect(() => parseBenchArgs(['--sustained', '--workload', 'rpc'])).toThrow(/--workload does not apply with --sustained/);
   });
 
+  test('bench --target HOST:PORT[,…] and --target-pid PID[,…]: servers already running join the comparison', () => {
+    const one = parseBenchArgs(['--target', '127.0.0.1:9000'])!.config;
+    expect(one.targets).toEqual([{ name: '127.0.0.1:9000', host: '127.0.0.1', port: 9000 }]);
+    const two = parseBenchArgs([
+      '--target',
+      '127.0.0.1:9000,[::1]:9001',
+      '--target-pid',
+      `${process.pid},${process.pid}`,
+    ])!.config;
+    expect(two.targets).toEqual([
+      { name: '127.0.0.1:9000', host: '127.0.0.1', port: 9000, pid: process.pid },
+      { name: '[::1]:9001', host: '::1', port: 9001, pid: process.pid },
+    ]);
+    expect(parseBenchArgs([])!.config.targets).toBeUndefined();
+    expect(() => parseBenchArgs(['--target', 'localhost:9000'])).toThrow(/--target takes HOST:PORT.*got 'localhost:9000'/);
+    expect(() => parseBenchArgs(['--target', '127.0.0.1'])).toThrow(/--target takes HOST:PORT/);
+    expect(() => parseBenchArgs(['--target', '::1:9000'])).toThrow(/an IPv6 one in brackets/);
+    expect(() => parseBenchArgs(['--target', '127.0.0.1:0'])).toThrow(/a port 1\.\.65535/);
+    expect(() => parseBenchArgs(['--target', '127.0.0.1:9,127.0.0.1:9'])).toThrow(/--target names 127\.0\.0\.1:9 twice/);
+    expect(() => parseBenchArgs(['--target-pid', '1'])).toThrow(/--target-pid applies only with --target/);
+    expect(() => parseBenchArgs(['--target', '127.0.0.1:9', '--target-pid', '1,2'])).toThrow(/one PID per --target \(1\), got 2/);
+    expect(() => parseBenchArgs(['--target', '127.0.0.1:9', '--target-pid', 'abc'])).toThrow(/--target-pid takes process ids/);
+    expect(() => parseBenchArgs(['--sustained', '--target', '127.0.0.1:9'])).toThrow(/--target does not apply with --sustained/);
+  });
+
   test('bench --sustained flags: its own defaults, one connection count, no comparison-only flags', () => {
     expect(parseBenchArgs(['--sustained'])!.sustained).toEqual({
       models: ['fork', 'thread', 'node', 'cluster', 'ref-fork', 'ref-thread', 'ref-epoll'],

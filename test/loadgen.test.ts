@@ -1,6 +1,9 @@
 // The native load generator against real servers: the reference C servers, the addon's own, and
 // servers that misbehave on purpose (corrupting, silent).
+import { spawnSync } from 'node:child_process';
 import { createServer, Server as NetServer, Socket } from 'node:net';
+import { join } from 'node:path';
+import * as pkg from '../lib';
 import { native } from '../lib/addon';
 import { LoadResult, runLoad } from '../lib/bench/loadgen';
 import { ReferenceServer, startReference } from '../lib/bench/reference';
@@ -325,4 +328,20 @@ describe('bad options throw before anything starts', () => {
     expect(() => runLoad(options as never)).toThrow(message);
     expect(taskCount()).toBe(before);
   });
+});
+
+test("runLoad is the package's public API: its CommonJS and ES module entries export the same function", () => {
+  expect(pkg.runLoad).toBe(runLoad);
+  const esm = spawnSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `import { runLoad } from ${JSON.stringify(join(__dirname, '..', 'dist', 'index.mjs'))}; import { createRequire } from 'node:module';
+       const cjs = createRequire(import.meta.url)(${JSON.stringify(join(__dirname, '..', 'dist', 'index.js'))});
+       console.log(typeof runLoad, runLoad === cjs.runLoad);`,
+    ],
+    { encoding: 'utf8' },
+  );
+  expect(esm.stdout.trim()).toBe('function true');
 });

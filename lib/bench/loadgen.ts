@@ -8,8 +8,8 @@ import { integerIn, numericHost, oneOf, optionsObject, port } from '../util/vali
 
 const LOAD_MODES = ['pingpong', 'churn', 'eof', 'rpc'] as const satisfies readonly NativeLoadMode[];
 const LOAD_EXPECTS = ['echo', 'upper'] as const satisfies readonly NativeLoadExpect[];
-type LoadMode = (typeof LOAD_MODES)[number];
-type LoadExpect = (typeof LOAD_EXPECTS)[number];
+export type LoadMode = (typeof LOAD_MODES)[number];
+export type LoadExpect = (typeof LOAD_EXPECTS)[number];
 
 const MAX_LOAD_CONNECTIONS = 10000;
 const MAX_LOAD_SIZE = 1024 * 1024;

@@ -127,7 +127,7 @@ export async function runSustained(
           `sustained · ${model} · round ${round}/${config.rounds} · run ${rounds.length + 1}/${total} · ` +
             `${formatDuration(Date.now() - started)} elapsed · ETA ${formatDuration(eta)}`,
         );
-        const stop = watchMigrations(server.pid, config.durationMs);
+        const stop = watchMigrations(server.pid!, config.durationMs);
         let result: LoadResult | null;
         try {
           result = await unlessAborted(

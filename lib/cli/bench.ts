@@ -1,7 +1,8 @@
 // `posix-servers bench`: flags → BenchConfig, a progress line on stderr (rounds, runs, ETA), the
 // table on stdout, raw rounds to --json (a file, or stdout), a chart to --svg. SIGINT stops it
 // and writes what was measured until then. With --sustained: many rounds on one server per model
-// (bench/sustained.ts) instead of the comparison.
+// (bench/sustained.ts) instead of the comparison. --target: servers already running join the
+// comparison (bench/target.ts).
 import { writeFileSync } from 'node:fs';
 import {
   BENCH_MODELS,
@@ -20,6 +21,7 @@ import {
   runBench,
 } from '../bench/runner';
 import { formatSustainedTable, runSustained, SustainedConfig } from '../bench/sustained';
+import { parseTargets, Target, withPids } from '../bench/target';
 import { Command, commandHelp, integer, list, parseCommand, UsageError } from './flags';
 
 const DEFAULT_BENCH: BenchConfig = {
@@ -168,6 +170,19 @@ export const BENCH: Command = {
       help: 'write every raw round as JSON to FILE; without FILE (or -) to stdout, the table then to stderr',
     },
     { name: 'svg', value: 'FILE', help: 'write a bar chart' },
+    {
+      name: 'target',
+      value: 'HOST:PORT,…',
+      help:
+        'servers already running (an IPv6 HOST in brackets), measured by the same client and workloads next to ' +
+        'the models, taking their turn in every round; they serve what they serve: ask for the workloads they speak',
+      parse: parseTargets,
+    },
+    {
+      name: 'target-pid',
+      value: 'PID,…',
+      help: "with --target, one per target: the root of its process tree, whose CPU time, processes and memory are measured as a model's",
+    },
     { name: 'sustained', help: 'instead: many rounds of new connections on one server per model' },
     {
       name: 'rounds',
@@ -191,7 +206,9 @@ export const BENCH: Command = {
     'writes what was measured until then (the report says it was interrupted); exit code 130.',
     `With --sustained the defaults are --models ${DEFAULT_SUSTAINED.models.join(',')}`,
     `--connections ${DEFAULT_SUSTAINED.connections} (one number: new connections per round) --duration ${DEFAULT_SUSTAINED.durationMs / 1000};`,
-    '--repeat, --churn-clients, --workload, --reply-bytes, --warmup and --svg do not apply.',
+    '--repeat, --churn-clients, --workload, --reply-bytes, --warmup, --svg and --target do not apply.',
+    "The machine line gives fork()'s cost, measured by the run (the fork model's master program forking and",
+    'reaping N children), and every × fork is printed with it.',
   ],
 };
 
@@ -226,8 +243,18 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
   }
   if (given.has('reply-bytes') && !workloads.includes('rpc'))
     throw new UsageError(`--reply-bytes applies only with --workload rpc`);
+  let targets: Target[] = (v.target as Target[] | undefined) ?? [];
+  if (given.has('target-pid')) {
+    if (targets.length === 0) throw new UsageError(`--target-pid applies only with --target`);
+    try {
+      targets = withPids(targets, v['target-pid'] as string, '--target-pid');
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
   const config: BenchConfig = {
     models,
+    ...(targets.length > 0 ? { targets } : {}),
     connections: v.connections as number[],
     size: v.size as number,
     durationMs: v.duration as number,
@@ -244,7 +271,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
     if (given.has('rounds')) throw new UsageError(`--rounds applies only with --sustained`);
     return out;
   }
-  for (const flag of ['repeat', 'churn-clients', 'svg', 'workload', 'reply-bytes', 'warmup']) {
+  for (const flag of ['repeat', 'churn-clients', 'svg', 'workload', 'reply-bytes', 'warmup', 'target', 'target-pid']) {
     if (given.has(flag)) throw new UsageError(`--${flag} does not apply with --sustained`);
   }
   if (given.has('connections') && config.connections.length !== 1) {
