@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatTable, type BenchReport } from '../lib/bench/runner';
 import { startReference } from '../lib/bench/reference';
-import type { SustainedReport } from '../lib/bench/sustained';
+import { formatSustainedTable, type SustainedReport } from '../lib/bench/sustained';
 
 const CLI = join(__dirname, '..', 'dist', 'cli', 'main.js');
 
@@ -266,18 +266,23 @@ test('bench --sustained: rounds on one server per model, new connections each ro
   expect(r.status).toBe(0);
   const report = JSON.parse(readFileSync(json, 'utf8')) as SustainedReport;
   expect(report.config).toEqual({ models: ['fork', 'ref-fork', 'thread'], connections: 4, size: 64, durationMs: 200, rounds: 3 });
-  // One model after another, all its rounds on one server.
+  // fork and its reference paired, both servers alive, taking turns (A B, B A, A B); then thread
+  // alone, all its rounds on one server.
   expect(report.rounds.map((x) => `${x.model} ${x.round}`)).toEqual([
     'fork 1',
-    'fork 2',
-    'fork 3',
     'ref-fork 1',
     'ref-fork 2',
+    'fork 2',
+    'fork 3',
     'ref-fork 3',
     'thread 1',
     'thread 2',
     'thread 3',
   ]);
+  expect(r.stdout).toMatch(/^machine: .*fork\(\): [\d.–]+ ms CPU/m);
+  expect(r.stdout).toMatch(
+    /× ref: against the C reference of the same design, both servers kept alive and their rounds alternating/,
+  );
   for (const round of report.rounds) {
     expect(round.result.messages).toBeGreaterThan(0);
     expect(round.result.verifyFailures).toBe(0);
@@ -297,6 +302,32 @@ test('bench --sustained: rounds on one server per model, new connections each ro
   expect(fork[4]).toMatch(/^\d+(\.\d+)?$/); // later/first
   expect(fork[5]).toMatch(/^\d+(\.\d+)?$/); // × ref-fork
   expect(r.stderr).toMatch(/sustained · thread · round 3\/3/);
+});
+
+test("--sustained's × ref is the median of the later rounds' own ratios, not a ratio of medians", () => {
+  // thread's later rounds 50, 400, 290 (median 290) against ref-thread's 100, 200, 300 (median
+  // 200): the medians' ratio would be 1.45; round by round thread made 0.5, 2 and 0.97 of it.
+  const rates: Record<string, number[]> = { thread: [100, 50, 400, 290], 'ref-thread': [100, 100, 200, 300] };
+  const report: SustainedReport = {
+    config: { models: ['thread', 'ref-thread'], connections: 50, size: 64, durationMs: 1000, rounds: 4 },
+    machine: { cpus: 2, node: process.version, kernel: 'test', date: new Date(0).toISOString() },
+    rounds: Object.entries(rates).flatMap(([model, perRound]) =>
+      perRound.map((rate, i) => ({
+        model: model as 'thread',
+        round: i + 1,
+        connections: 50,
+        result: { msgsPerSec: rate, errors: 0, resets: 0, verifyFailures: 0 } as SustainedReport['rounds'][number]['result'],
+        migrations: { total: 0, tasks: 1, max: 0 },
+      })),
+    ),
+    skipped: [],
+  };
+  const thread = formatSustainedTable(report)
+    .split('\n')
+    .find((l) => l.startsWith('thread '))!
+    .split(/\s{2,}/);
+  // model, conns, round 1 msgs/s, rounds 2+ median (min–max), later/first, × ref, …
+  expect(thread.slice(0, 6)).toEqual(['thread', '50', '100', '290 (50–400)', '2.9', '0.97']);
 });
 
 test('bench exec churn: a program per connection, held against socat EXEC: in the same run', () => {
