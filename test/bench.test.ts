@@ -5,6 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { designGoals, formatGoals } from '../lib/bench/goals';
 import { formatTable, type BenchReport } from '../lib/bench/runner';
 import { startReference } from '../lib/bench/reference';
 import { formatSustainedTable, type SustainedReport } from '../lib/bench/sustained';
@@ -420,3 +421,42 @@ test('bench --target: an external C server, started here, measured next to a mod
     await fork.close();
   }
 }, 120000);
+
+test("bench:doc's goals are decided from a report's own figures: pools against fork, models against their references", () => {
+  const round = (model: string, kind: 'rpc' | 'churn', cpuUsPerConn: number) => ({
+    round: 1,
+    model,
+    kind,
+    connections: 4,
+    result: {
+      connects: 1000,
+      msgsPerSec: 1000,
+      connsPerSec: 1000,
+      durationMs: 1000,
+      errors: 0,
+      resets: 0,
+      verifyFailures: 0,
+      latencyUs: { p50: 1, p99: 1 },
+      cpu: { userMs: 1, systemMs: 1 },
+    },
+    footprint: { processes: 1, threads: 1, rssMb: 1 },
+    serverCpuMs: cpuUsPerConn, // µs per connection × 1000 connections / 1000
+  });
+  const report = {
+    config: { models: ['fork', 'prefork', 'ref-prefork', 'prethread', 'ref-prethread'], connections: [], workloads: ['rpc'] },
+    rounds: [
+      round('fork', 'rpc', 1000),
+      round('prefork', 'rpc', 150),
+      round('ref-prefork', 'rpc', 140),
+      round('prethread', 'rpc', 250), // 4× less than fork: the pool goal is missed
+      round('ref-prethread', 'rpc', 200), // 1.25×: the reference goal is missed
+    ],
+  } as unknown as BenchReport;
+  const goals = designGoals(report);
+  expect(goals[0]).toMatchObject({
+    met: false,
+    measured: expect.stringMatching(/^4–6\.7× \(least: prethread\); fork 1,000 µs\/conn$/),
+  });
+  expect(goals[1]).toMatchObject({ met: false, measured: expect.stringMatching(/^1\.07–1\.25× \(highest: prethread\)$/) });
+  expect(formatGoals(goals)).toMatch(/\| every pool ≥ 5× less CPU per connection than fork \(rpc\) \| .* \| \*\*not met\*\* \|/);
+});

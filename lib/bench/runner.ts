@@ -842,7 +842,7 @@ export function median(values: number[]): number {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-interface Summary {
+export interface Summary {
   /** A model, or a --target's HOST:PORT. */
   model: string;
   kind: RunKind;
@@ -868,7 +868,8 @@ interface Summary {
   clientCpu: number;
 }
 
-function summarize(report: BenchReport): Summary[] {
+/** Each (model, kind, width) over the rounds: medians, spreads, CPU per connection. */
+export function summarize(report: BenchReport): Summary[] {
   const groups = new Map<string, BenchRound[]>();
   for (const r of report.rounds) {
     const key = `${r.model}|${r.kind}|${r.connections}`;

@@ -184,7 +184,7 @@ export async function runSustained(
   };
 }
 
-interface SustainedSummary {
+export interface SustainedSummary {
   model: BenchModel;
   connections: number;
   /** msgs/s of round 1, and the median (min–max) of rounds 2… */
@@ -199,7 +199,7 @@ interface SustainedSummary {
   verifyFailures: number;
 }
 
-function summarizeSustained(report: SustainedReport): SustainedSummary[] {
+export function summarizeSustained(report: SustainedReport): SustainedSummary[] {
   const out: SustainedSummary[] = [];
   for (const model of new Set(report.rounds.map((r) => r.model))) {
     const rs = report.rounds.filter((r) => r.model === model).sort((a, b) => a.round - b.round);
@@ -225,7 +225,7 @@ function summarizeSustained(report: SustainedReport): SustainedSummary[] {
  * × ref: the median, over rounds 2 and later that both ran, of the model's rate over its
  * reference's in that round (they ran back to back, on servers kept alive side by side).
  */
-function laterRatio(s: SustainedSummary, ref: SustainedSummary): number {
+export function laterRatio(s: SustainedSummary, ref: SustainedSummary): number {
   const ratios = [...s.rateOfRound]
     .filter(([round]) => round > 1 && ref.rateOfRound.has(round))
     .map(([round, rate]) => rate / ref.rateOfRound.get(round)!);
