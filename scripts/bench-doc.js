@@ -114,11 +114,11 @@ function main() {
         ...(reports.designs ? designGoals(reports.designs) : []),
         ...(reports.sustained ? sustainedGoals(reports.sustained) : []),
       ];
-      const sources = Object.keys(reports).join(' and ');
+      const sources = ['designs', 'sustained'].filter((name) => reports[name]);
       doc = replaceBlock(
         doc,
         'goals',
-        `From the ${sources} run${Object.keys(reports).length > 1 ? 's' : ''} above:\n\n${formatGoals(goals)}`,
+        `From the ${sources.join(' and ')} run${sources.length > 1 ? 's' : ''} above:\n\n${formatGoals(goals)}`,
       );
       writeFileSync(DOC, doc);
     }

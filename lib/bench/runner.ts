@@ -1006,7 +1006,7 @@ export function formatTable(report: BenchReport): string {
         `${t.name}: a server already running (--target), measured by the same client${t.pid !== undefined ? `; its process tree from pid ${t.pid} (--target-pid)` : '; no --target-pid: its CPU, processes and memory are not measured'}.`,
     ),
     ...sums
-      .filter((s) => s.reapedTicksMs > 0)
+      .filter((s) => s.reapedTicksMs > 0 && (s.kind === 'churn' || s.kind === 'rpc')) // the kinds with a CPU column
       .map(
         (s) =>
           `${s.model} ${s.kind}: reaped children whose CPU time only /proc's cutime + cstime kept, in 10 ms ticks — ${fmt(s.reapedTicksMs)} ms over its rounds — so no CPU per connection is given.`,
