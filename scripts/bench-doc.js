@@ -76,7 +76,10 @@ function replaceBlock(doc, name, body) {
 
 function main() {
   const opts = parseArgs(process.argv.slice(2));
-  const commit = `${git(['rev-parse', '--short', 'HEAD'])}${git(['status', '--porcelain', '--untracked-files=no']) === '' ? '' : ' (with uncommitted changes)'}`;
+  // Its own outputs aside, a tree that differs from the commit is said to.
+  const outputs = [':!BENCHMARKS.md', ...RUNS.flatMap((r) => r.args.filter((a) => a.endsWith('.svg')).map((a) => `:!${a}`))];
+  const dirty = git(['status', '--porcelain', '--untracked-files=no', '--', '.', ...outputs]) !== '';
+  const commit = `${git(['rev-parse', '--short', 'HEAD'])}${dirty ? ' (with uncommitted changes)' : ''}`;
   if (opts.build) {
     console.error('bench-doc: clean build (cmake-js rebuild, tsc)');
     execFileSync('npx', ['cmake-js', 'rebuild', '--log-level', 'warn'], { cwd: ROOT, stdio: 'inherit' });
