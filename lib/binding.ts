@@ -219,7 +219,7 @@ export interface Binding {
 // ---- Load generator (native/loadgen/loadgen.h, native/loadgen/addon.cc) ----
 
 export type NativeLoadMode = 'pingpong' | 'churn' | 'eof' | 'rpc';
-export type NativeLoadExpect = 'echo' | 'upper';
+export type NativeLoadExpect = 'echo' | 'upper' | 'any';
 
 /** Every field required: lib/loadgen.ts fills in the defaults and validates first. */
 export interface NativeLoadOptions {

@@ -414,7 +414,7 @@ test('bench --target: an external C server, started here, measured next to a mod
     expect(line(f)).toMatch(new RegExp(`already running \\(--target\\)\\s+${num} \\(${num}–${num}\\)\\s+—\\s+—`));
     expect(r.stdout).toContain(`${f} rpc: reaped children whose CPU time only /proc's cutime + cstime kept, in 10 ms ticks`);
     expect(r.stdout).toContain(
-      `${e}: a server already running (--target), measured by the same client; its process tree from pid ${epoll.pid}`,
+      `${e}: a server already running (--target), measured by the same client (its rpc replies counted, not checked); its process tree from pid ${epoll.pid}`,
     );
   } finally {
     await epoll.close();

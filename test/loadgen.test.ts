@@ -275,6 +275,40 @@ describe("rpc mode: UNP ch. 30's client against the rpc handler", () => {
     }
   });
 
+  test("expect 'any': the reply's bytes are counted, not checked, as for UNP's own servers (an uninitialised buffer); its length still is", async () => {
+    // Answers each line with that many zero bytes (web_child's `result` array, as a fresh stack
+    // page holds it), plus `extra`; closes when the client does.
+    const make = (extra: number) =>
+      createServer({ allowHalfOpen: true }, (s: Socket) => {
+        s.on('data', (d) => {
+          for (const line of d
+            .toString()
+            .split('\n')
+            .filter((l) => l !== ''))
+            s.write(Buffer.alloc(Number(line) + extra));
+        });
+        s.on('end', () => s.end());
+        s.on('error', () => undefined);
+      });
+    for (const [extra, replies, field] of [
+      [0, 'echo', 'verifyFailures'],
+      [0, 'any', 'messages'],
+      [1, 'any', 'verifyFailures'],
+    ] as const) {
+      const srv = make(extra);
+      await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+      try {
+        const p = (srv.address() as { port: number }).port;
+        const r = await runLoad({ mode: 'rpc', port: p, connections: 2, size: 100, durationMs: 200, expect: replies });
+        expect(r[field]).toBeGreaterThan(0);
+        if (field === 'messages') expect(r.verifyFailures + r.errors + r.resets).toBe(0);
+        else expect(r.messages).toBe(0);
+      } finally {
+        await new Promise<void>((r) => srv.close(() => r()));
+      }
+    }
+  });
+
   test('a server that sends one byte too few, or one too many, is caught', async () => {
     const make = (delta: number) =>
       createServer((s: Socket) => {
@@ -319,7 +353,7 @@ describe('bad options throw before anything starts', () => {
     [{ ...base, mode: 'rpc', size: 1024 * 1024 + 1 }, RangeError, /"size".*1048577/],
     [{ ...base, durationMs: 1.5 }, RangeError, /"durationMs".*1\.5/],
     [{ ...base, durationMs: 600001 }, RangeError, /"durationMs".*600001/],
-    [{ ...base, expect: 'lower' }, TypeError, /"expect".*'lower'/],
+    [{ ...base, expect: 'lower' }, TypeError, /"expect" .*'echo', 'upper', 'any'.*'lower'/],
     [{ ...base, conections: 2 }, TypeError, /Unknown option "conections"/],
     [null, TypeError, /"options".*null/],
   ])('%p', (options, type, message) => {

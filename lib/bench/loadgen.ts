@@ -7,7 +7,7 @@ import { native } from '../addon';
 import { integerIn, numericHost, oneOf, optionsObject, port } from '../util/validate';
 
 const LOAD_MODES = ['pingpong', 'churn', 'eof', 'rpc'] as const satisfies readonly NativeLoadMode[];
-const LOAD_EXPECTS = ['echo', 'upper'] as const satisfies readonly NativeLoadExpect[];
+const LOAD_EXPECTS = ['echo', 'upper', 'any'] as const satisfies readonly NativeLoadExpect[];
 export type LoadMode = (typeof LOAD_MODES)[number];
 export type LoadExpect = (typeof LOAD_EXPECTS)[number];
 
@@ -39,7 +39,11 @@ export interface LoadOptions {
   size?: number;
   /** How long new messages are started, 1..600000 ms. Default 1000. */
   durationMs?: number;
-  /** What the server sends back: 'echo' (default) the same bytes, 'upper' with ASCII a–z as A–Z. */
+  /**
+   * What the server sends back: 'echo' (default) the same bytes (rpc: chargen's stream, as
+   * posix-servers and its C references reply), 'upper' with ASCII a–z as A–Z, 'any' bytes — only
+   * how many are counted (UNP's own servers answer rpc with whatever their buffer held).
+   */
   expect?: LoadExpect;
 }
 

@@ -298,6 +298,8 @@ export interface BenchReport {
 export interface RunningServer {
   /** Where the load generator connects: 127.0.0.1 unless given (a --target). */
   host?: string;
+  /** A --target: a server nobody here wrote, whose rpc reply bytes are not known in advance. */
+  external?: boolean;
   port: number;
   /** The root of the server's process tree (measured with its descendants); absent: not measured (a --target without --target-pid). */
   pid?: number;
@@ -633,12 +635,17 @@ function isTarget(name: string, config: BenchConfig): boolean {
   return (config.targets ?? []).some((t) => t.name === name);
 }
 
-/** The load generator's options for a run. */
+/**
+ * The load generator's options for a run. A --target's rpc replies are counted, not checked: the
+ * protocol fixes their length, not their bytes (UNP's own servers send whatever their buffer held;
+ * posix-servers' and the C references' are chargen's stream).
+ */
 function loadOf(run: Run, config: BenchConfig, server: RunningServer) {
   const mode = run.kind === 'exec' ? ('eof' as const) : run.kind;
   const size = run.kind === 'rpc' ? config.replyBytes : config.size;
   const host = server.host ?? '127.0.0.1';
-  return { mode, host, port: server.port, connections: run.connections, size, durationMs: config.durationMs };
+  const expect = run.kind === 'rpc' && server.external ? ('any' as const) : ('echo' as const);
+  return { mode, host, port: server.port, connections: run.connections, size, durationMs: config.durationMs, expect };
 }
 
 /**
@@ -1003,7 +1010,7 @@ export function formatTable(report: BenchReport): string {
       : []),
     ...targets.map(
       (t) =>
-        `${t.name}: a server already running (--target), measured by the same client${t.pid !== undefined ? `; its process tree from pid ${t.pid} (--target-pid)` : '; no --target-pid: its CPU, processes and memory are not measured'}.`,
+        `${t.name}: a server already running (--target), measured by the same client (its rpc replies counted, not checked)${t.pid !== undefined ? `; its process tree from pid ${t.pid} (--target-pid)` : '; no --target-pid: its CPU, processes and memory are not measured'}.`,
     ),
     ...sums
       .filter((s) => s.reapedTicksMs > 0 && (s.kind === 'churn' || s.kind === 'rpc')) // the kinds with a CPU column

@@ -2,7 +2,8 @@
 // measured by the same load generator with the same workloads, in the same table, taking its turn
 // in every round as the models do. The benchmark neither starts nor stops it: it serves whatever it
 // serves, so ask for the workloads it speaks (--workload rpc for UNP's servers; pingpong and churn
-// for an echo server). With --target-pid, its process tree is measured as a model's is: CPU time
+// for an echo server). Its rpc replies are counted, not checked: the protocol fixes their length,
+// and UNP's web_child sends whatever its buffer held. With --target-pid, its process tree is measured as a model's is: CPU time
 // to the nanosecond for every live process and thread (exited threads included); the children it
 // reaps during a run, though, are known outside the server only as its cutime and cstime in /proc,
 // in 10 ms ticks — no per-connection figure is printed from those (bench/cpu.ts).
@@ -58,6 +59,7 @@ export function targetServer(target: Target): RunningServer {
   return {
     host: target.host,
     port: target.port,
+    external: true,
     ...(target.pid !== undefined ? { pid: target.pid } : {}),
     close: () => Promise.resolve(),
   };

@@ -111,6 +111,8 @@ bool read_load_options(const Napi::Object& opts, ps::LoadOptions& out) {
     out.expect = ps::LoadExpect::Echo;
   else if (e == "upper")
     out.expect = ps::LoadExpect::Upper;
+  else if (e == "any")
+    out.expect = ps::LoadExpect::Any;
   else
     return fail("expect");
   out.host = host.As<Napi::String>().Utf8Value();

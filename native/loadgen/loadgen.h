@@ -12,7 +12,8 @@
 //             (client.c), for the rpc handler of native/core/service.h. S is 1 or more.
 //
 // Every byte that comes back is checked against what was sent (rpc: against chargen's stream,
-// which the rpc reply is; not in eof mode). No N-API here.
+// which the rpc reply is; not in eof mode), unless expect is Any: then only how many came back
+// (UNP's own servers answer rpc with whatever their buffer held). No N-API here.
 #pragma once
 
 #include <pthread.h>
@@ -32,7 +33,9 @@ namespace ps {
 inline constexpr char kLoadThreadName[] = "ps-loadgen";
 
 enum class LoadMode { PingPong, Churn, Eof, Rpc };
-enum class LoadExpect { Echo, Upper };
+// What comes back: the bytes sent (rpc: chargen's stream), those with ASCII a–z as A–Z, or any
+// bytes, only counted.
+enum class LoadExpect { Echo, Upper, Any };
 
 struct LoadOptions {
   LoadMode mode = LoadMode::PingPong;
