@@ -228,14 +228,14 @@ static void on_listener(int ep, int lfd) {
   }
 }
 
-/* Serves the clients of `lfd` (a non-blocking listener) until a stop signal; `wait_mask` is the
- * mask epoll_pwait installs while it waits (the stop signals unblocked). Then the listener and
- * every client are closed. Returns the exit status. */
-static int ref_epoll_serve(int lfd, int handler, const sigset_t* wait_mask) {
+/* The epoll instance, watching `lfd` (a non-blocking listener). Made before the server says it is
+ * listening, so that a supervisor counting its descriptors from then on (posix-servers check's
+ * `resources`) sees them all. Returns -1 (reported) on failure. */
+static int ref_epoll_open(int lfd) {
   int ep = epoll_create1(0);
   if (ep < 0) {
     perror("epoll_create1");
-    return 1;
+    return -1;
   }
   /* The listener's entry carries NULL: no struct conn is ever at that address. */
   struct epoll_event lev;
@@ -244,8 +244,16 @@ static int ref_epoll_serve(int lfd, int handler, const sigset_t* wait_mask) {
   lev.data.ptr = NULL;
   if (epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &lev) < 0) {
     perror("epoll_ctl(ADD listener)");
-    return 1;
+    ref_close(ep);
+    return -1;
   }
+  return ep;
+}
+
+/* Serves the clients of `lfd` through `ep` (ref_epoll_open) until a stop signal; `wait_mask` is the
+ * mask epoll_pwait installs while it waits (the stop signals unblocked). Then the listener and
+ * every client are closed. Returns the exit status. */
+static int ref_epoll_serve(int ep, int lfd, int handler, const sigset_t* wait_mask) {
   int status = 0;
   struct epoll_event events[MAX_EVENTS];
   while (!ref_stop_requested) {
