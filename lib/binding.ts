@@ -63,6 +63,8 @@ export interface NativeStartOptions {
   minBytesPerSecond?: number;
   /** The window of minBytesPerSecond, ms (default 1000). */
   rateWindowMs?: number;
+  /** rpc: the largest reply a request may ask for, 1..2^30 (default 16384, UNP's MAXN). */
+  rpcMaxBytes?: number;
   /** Lab hook: the message "CRASH\n" crashes the serving child (abort) or worker (pthread_exit). */
   labCrash?: boolean;
   /** prefork, reuseport, prethread: members of the pool, 1..constants.MAX_WORKERS (default 1). */
@@ -110,6 +112,14 @@ export interface NativeStats {
   refusedNoFd: number;
   /** accept() failures that belonged to one client (ECONNABORTED, EPROTO, …), skipped. */
   acceptErrors: number;
+  /**
+   * fork, prefork, reuseport: CPU time (user + system, µs) of the processes the master has reaped —
+   * fork's children, prefork's members that became a program — with what they reaped themselves,
+   * from wait4()'s rusage: what /proc no longer shows once a process is gone (its parent's cutime
+   * and cstime keep it only in 10 ms ticks). 0 for the other models (cluster's workers are reaped
+   * by Node, which keeps no rusage).
+   */
+  reapedCpuUs: number;
   /**
    * Pool models (prefork, reuseport, prethread): connections accepted by (prefork 'pass',
    * prethread 'main': handed to) each pool member, by its index; they add up to `accepted`
@@ -225,7 +235,7 @@ export interface Binding {
 // ---- Load generator (native/loadgen/loadgen.h, native/loadgen/addon.cc) ----
 
 export type NativeLoadMode = 'pingpong' | 'churn' | 'eof' | 'rpc';
-export type NativeLoadExpect = 'echo' | 'upper';
+export type NativeLoadExpect = 'echo' | 'upper' | 'any';
 
 /** Every field required: lib/loadgen.ts fills in the defaults and validates first. */
 export interface NativeLoadOptions {
@@ -269,4 +279,14 @@ export interface Binding {
    * joined. Rejects with an Error carrying errno (positive) and syscall if it could not start (epoll_create1, pthread_create).
    */
   runLoad(options: NativeLoadOptions): Promise<NativeLoadResult>;
+}
+
+// ---- The benchmark's measurements (native/bench/measure.h, native/bench/addon.cc) ----
+
+export interface Binding {
+  /**
+   * The CPU time (ns) of process `pid` so far, every thread of it, the exited ones included (its
+   * CPU-time clock); -1 when there is no such process.
+   */
+  processCpuNs(pid: number): number;
 }

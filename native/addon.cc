@@ -10,6 +10,7 @@
 
 #include <vector>
 
+#include "bench/addon.h"
 #include "core/event_record.h"
 #include "core/server.h"
 #include "js_error.h"
@@ -172,6 +173,7 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
     put("eventWakeups", c.eventWakeups);
     put("refusedNoFd", c.refusedNoFd);
     put("acceptErrors", c.acceptErrors);
+    put("reapedCpuUs", c.reapedCpuUs);
     Napi::Array per_worker = Napi::Array::New(env, static_cast<size_t>(server_->pool_size()));
     for (int i = 0; i < server_->pool_size(); ++i) {
       per_worker.Set(
@@ -357,6 +359,12 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
   if (out.serve.maxConnectionMs < 0) return fail("maxConnectionMs");
   if (out.serve.minBytesPerSecond < 0) return fail("minBytesPerSecond");
   if (out.serve.rateWindowMs < 1) return fail("rateWindowMs");
+  Napi::Value rpc_max = opts.Get("rpcMaxBytes");
+  if (rpc_max.IsNumber()) {
+    const int64_t n = rpc_max.As<Napi::Number>().Int64Value();
+    if (n < 1 || n > ps::kRpcMaxBytesLimit) return fail("rpcMaxBytes");
+    out.serve.rpcMaxBytes = static_cast<uint32_t>(n);
+  }
   std::string reap =
       opts.Has("reap") && opts.Get("reap").IsString() ? opts.Get("reap").As<Napi::String>().Utf8Value() : "sigchld";
   if (reap == "sigchld")
@@ -544,6 +552,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   constants.Set("threadNames", thread_names);
   exports.Set("constants", constants);
   RegisterLoadgen(env, exports);
+  RegisterBench(env, exports);
   return exports;
 }
 

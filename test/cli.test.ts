@@ -91,6 +91,8 @@ describe('serve flags', () => {
       acceptLock: 'main',
     });
     expect(parseServeArgs(['--model', 'cluster', '--scheduling-policy', 'none'])).toMatchObject({ schedulingPolicy: 'none' });
+    expect(parseServeArgs(['--handler', 'rpc', '--rpc-max-bytes', '65536'])).toMatchObject({ rpcMaxBytes: 65536 });
+    expect(() => parseServeArgs(['--rpc-max-bytes', '65536'])).toThrow(/--rpc-max-bytes applies only with --handler rpc/);
   });
 
   test.each([
@@ -204,8 +206,9 @@ describe('serve flags', () => {
 
   test("bench --workload: today's runs by default; rpc brings the UNP table's designs unless --models names others", () => {
     expect(parseBenchArgs([])!.config).toMatchObject({ workloads: ['pingpong', 'churn'], replyBytes: 4000 });
-    const rpc = parseBenchArgs(['--workload', 'rpc', '--reply-bytes', '0'])!.config;
-    expect(rpc).toMatchObject({ workloads: ['rpc'], replyBytes: 0 });
+    const rpc = parseBenchArgs(['--workload', 'rpc', '--reply-bytes', '1'])!.config;
+    expect(rpc).toMatchObject({ workloads: ['rpc'], replyBytes: 1 });
+    expect(() => parseBenchArgs(['--workload', 'rpc', '--reply-bytes', '0'])).toThrow(/--reply-bytes/);
     expect(rpc.models).toEqual(expect.arrayContaining(['prefork-flock', 'prethread-main', 'ref-prefork-pass', 'cluster-none']));
     expect(rpc.models).not.toContain('socat');
     expect(parseBenchArgs(['--workload', 'churn,rpc', '--models', 'fork,ref-fork'])!.config.models).toEqual(['fork', 'ref-fork']);
@@ -214,6 +217,31 @@ describe('serve flags', () => {
     expect(() => parseBenchArgs(['--reply-bytes', '10'])).toThrow(/--reply-bytes applies only with --workload rpc/);
     expect(() => parseBenchArgs(['--workload', 'rpc', '--reply-bytes', '1048577'])).toThrow(/--reply-bytes/);
     expect(() => parseBenchArgs(['--sustained', '--workload', 'rpc'])).toThrow(/--workload does not apply with --sustained/);
+  });
+
+  test('bench --target HOST:PORT[,…] and --target-pid PID[,…]: servers already running join the comparison', () => {
+    const one = parseBenchArgs(['--target', '127.0.0.1:9000'])!.config;
+    expect(one.targets).toEqual([{ name: '127.0.0.1:9000', host: '127.0.0.1', port: 9000 }]);
+    const two = parseBenchArgs([
+      '--target',
+      '127.0.0.1:9000,[::1]:9001',
+      '--target-pid',
+      `${process.pid},${process.pid}`,
+    ])!.config;
+    expect(two.targets).toEqual([
+      { name: '127.0.0.1:9000', host: '127.0.0.1', port: 9000, pid: process.pid },
+      { name: '[::1]:9001', host: '::1', port: 9001, pid: process.pid },
+    ]);
+    expect(parseBenchArgs([])!.config.targets).toBeUndefined();
+    expect(() => parseBenchArgs(['--target', 'localhost:9000'])).toThrow(/--target takes HOST:PORT.*got 'localhost:9000'/);
+    expect(() => parseBenchArgs(['--target', '127.0.0.1'])).toThrow(/--target takes HOST:PORT/);
+    expect(() => parseBenchArgs(['--target', '::1:9000'])).toThrow(/an IPv6 one in brackets/);
+    expect(() => parseBenchArgs(['--target', '127.0.0.1:0'])).toThrow(/a port 1\.\.65535/);
+    expect(() => parseBenchArgs(['--target', '127.0.0.1:9,127.0.0.1:9'])).toThrow(/--target names 127\.0\.0\.1:9 twice/);
+    expect(() => parseBenchArgs(['--target-pid', '1'])).toThrow(/--target-pid applies only with --target/);
+    expect(() => parseBenchArgs(['--target', '127.0.0.1:9', '--target-pid', '1,2'])).toThrow(/one PID per --target \(1\), got 2/);
+    expect(() => parseBenchArgs(['--target', '127.0.0.1:9', '--target-pid', 'abc'])).toThrow(/--target-pid takes process ids/);
+    expect(() => parseBenchArgs(['--sustained', '--target', '127.0.0.1:9'])).toThrow(/--target does not apply with --sustained/);
   });
 
   test('bench --sustained flags: its own defaults, one connection count, no comparison-only flags', () => {

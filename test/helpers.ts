@@ -5,6 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import type { Model, ServerOptions } from '../lib';
 import type { Lab, LabResult } from '../lib/labs/types';
 import { childrenOf, descendantsOf, readStat } from '../lib/util/proc';
+import { tcpTable, waitFor } from '../lib/labs/kit';
 
 /**
  * The pool size each pool model gets in the shared suites: cluster and reuseport 2 (one per core
@@ -211,4 +212,72 @@ export function listenQueue(port: number): { listeners: number; queued: number }
   if (r.error) throw new Error(`ss (iproute2) is needed to read the accept queue: ${r.error.message}`);
   const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
   return { listeners: lines.length, queued: lines.reduce((n, l) => n + Number(l.trim().split(/\s+/)[1]), 0) };
+}
+}
+
+/**
+ * The TIME_WAIT sockets of a server's port (/proc/net/tcp and tcp6), as 'local→remote' keys:
+ * `server`, those whose local end is the port (the server closed first); `client`, those whose
+ * remote end is (the client closed first). Compare two readings: a port number the kernel handed
+ * out again may carry an earlier server's for up to a minute.
+ */
+export function timeWaitsOf(port: number): { server: Set<string>; client: Set<string> } {
+  const out = { server: new Set<string>(), client: new Set<string>() };
+  for (const e of tcpTable(port)) {
+    if (e.state !== 'TIME_WAIT') continue;
+    const key = `${e.local.address}:${e.local.port}→${e.remote.address}:${e.remote.port}`;
+    if (e.local.port === port) out.server.add(key);
+    else if (e.remote.port === port) out.client.add(key);
+  }
+  return out;
+}
+
+/** The keys of `after` not in `before`. */
+export function added(before: Set<string>, after: Set<string>): string[] {
+  return [...after].filter((k) => !before.has(k));
+}
+
+/** The kernel's TIME_WAIT books: how many there are, how many it keeps at most, how many it could not keep. */
+function timeWaitBooks(): { count: number; max: number; overflows: number } {
+  const count = Number(/\btw (\d+)/.exec(readFileSync('/proc/net/sockstat', 'utf8'))?.[1] ?? 0);
+  const max = Number(readFileSync('/proc/sys/net/ipv4/tcp_max_tw_buckets', 'utf8'));
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+  const at = lines.findIndex((l) => l.startsWith('TcpExt:'));
+  const names = lines[at].split(/\s+/);
+  const values = lines[at + 1].split(/\s+/);
+  return { count, max, overflows: Number(values[names.indexOf('TCPTimeWaitOverflow')] ?? 0) };
+}
+
+/**
+ * The TIME_WAIT sockets `load` leaves on the connections of `port`, by side (timeWaitsOf's keys,
+ * new since before it). The kernel keeps at most net.ipv4.tcp_max_tw_buckets of them in a network
+ * namespace: a socket that closes beyond that leaves no TIME_WAIT at all (TcpExt
+ * TCPTimeWaitOverflow counts it), whichever side it is on. So this waits until there is room for
+ * `room` more (at most half the cap; they expire after 60 s), and runs `load` again when the table
+ * overflowed during it; after `attempts` such runs it throws, saying so.
+ */
+export async function timeWaitsAfter(
+  port: number,
+  load: () => Promise<void>,
+  room = 10000,
+  attempts = 3,
+): Promise<{ server: string[]; client: string[] }> {
+  const need = Math.min(room, Math.floor(timeWaitBooks().max / 2));
+  for (let attempt = 1; ; attempt++) {
+    await waitFor(
+      () => timeWaitBooks().count + need <= timeWaitBooks().max,
+      90000,
+      `room for ${need} TIME_WAIT sockets (net.ipv4.tcp_max_tw_buckets)`,
+    );
+    const overflows = timeWaitBooks().overflows;
+    const before = timeWaitsOf(port);
+    await load();
+    const after = timeWaitsOf(port);
+    if (timeWaitBooks().overflows === overflows) {
+      return { server: added(before.server, after.server), client: added(before.client, after.client) };
+    }
+    if (attempt === attempts) {
+      throw new Error(`the kernel's TIME_WAIT table overflowed during each of ${attempts} runs: nothing to see`);
+    }
+  }
 }

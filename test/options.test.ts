@@ -123,6 +123,20 @@ const cases: Case[] = [
     /"rateWindowMs" option must be an integer from 100 to 2147483647\. Received 50/,
   ],
   [
+    'rpcMaxBytes without the rpc handler',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'epoll', rpcMaxBytes: 4000 },
+    TypeError,
+    /"rpcMaxBytes" option applies only with handler 'rpc'\. Received 4000/,
+  ],
+  [
+    'rpcMaxBytes 0',
+    'ERR_OUT_OF_RANGE',
+    { model: 'fork', handler: 'rpc', rpcMaxBytes: 0 },
+    RangeError,
+    /"rpcMaxBytes" option must be an integer from 1 to 1073741824\. Received 0/,
+  ],
+  [
     'a zone on an IPv4 address',
     'ERR_INVALID_ARG_VALUE',
     { model: 'fork', host: '127.0.0.1%lo' },

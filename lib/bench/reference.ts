@@ -7,6 +7,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { BUILD_DIR, NATIVE_FILES, NativeFile, PREBUILD_DIR } from '../paths';
+import { RPC_MAX_BYTES_LIMIT } from '../server/options';
 import { integerIn, invalidType, invalidValue, numericHost, oneOf, optionsObject, port, show } from '../util/validate';
 
 export const REFERENCE_MODELS = ['iterative', 'fork', 'thread', 'epoll', 'prefork', 'reuseport', 'prethread'] as const;
@@ -33,8 +34,10 @@ export interface ReferenceOptions {
   host?: string;
   /** 0..65535. Default 0: the kernel picks a free port. */
   port?: number;
-  /** 'echo' (default), 'upper' (ASCII a–z turned into A–Z), or 'rpc' (the rpc handler's exchange, UNP ch. 30). */
+  /** 'echo' (default), 'upper' (ASCII a–z turned into A–Z), or 'rpc' (the rpc handler's exchange, UNP ch. 30's web_child). */
   handler?: 'echo' | 'upper' | 'rpc';
+  /** handler 'rpc': the largest reply a request may ask for, 1..2^30 (default 16384, UNP's MAXN), as the models' rpcMaxBytes. */
+  rpcMaxBytes?: number;
   /** prefork, reuseport: processes forked at start; prethread: threads; 1..64. Default: the number of CPUs. */
   workers?: number;
   /**
@@ -115,11 +118,16 @@ function validate(model: unknown, opts: unknown): { model: ReferenceModel; args:
     const message = `The "model" argument must be one of ${REFERENCE_MODELS.map((m) => `'${m}'`).join(', ')}. Received ${show(model)}`;
     throw typeof model === 'string' ? invalidValue(message) : invalidType(message);
   }
-  const o = optionsObject(opts, new Set(['host', 'port', 'handler', 'workers', 'lock']));
+  const o = optionsObject(opts, new Set(['host', 'port', 'handler', 'rpcMaxBytes', 'workers', 'lock']));
   const host = numericHost(o.host ?? '127.0.0.1');
   const listenPort = port('port', o.port ?? 0, 0);
   const handler = oneOf('handler', o.handler ?? 'echo', ['echo', 'upper', 'rpc'] as const);
   const args = ['--host', host, '--port', String(listenPort), '--handler', handler];
+  if (o.rpcMaxBytes !== undefined) {
+    if (handler !== 'rpc')
+      throw invalidValue(`The "rpcMaxBytes" option applies only with handler 'rpc'. Received ${show(o.rpcMaxBytes)}`);
+    args.push('--rpc-max-bytes', String(integerIn('rpcMaxBytes', o.rpcMaxBytes, 1, RPC_MAX_BYTES_LIMIT)));
+  }
   if (o.workers !== undefined) {
     if (!REFERENCE_POOLS.includes(model as ReferenceModel)) {
       throw invalidValue(

@@ -6,6 +6,8 @@ import {
   AcceptLock,
   DEFAULT_BACKLOG,
   HANDLERS,
+  RPC_DEFAULT_MAX_BYTES,
+  RPC_MAX_BYTES_LIMIT,
   Handler,
   MAX_WORKERS,
   Model,
@@ -39,6 +41,8 @@ interface ServeArgs {
   /** undefined: the default (refuse). */
   whenFull: WhenFull | undefined;
   handler: Handler;
+  /** --handler rpc only; undefined: the default (UNP's MAXN). */
+  rpcMaxBytes: number | undefined;
   timeoutMs: number;
   idleTimeoutMs: number;
   maxConnectionMs: number;
@@ -92,8 +96,14 @@ export const SERVE: Command = {
       name: 'handler',
       value: HANDLERS.join('|'),
       default: 'echo',
-      help: "how each connection is served (inetd's internal services: discard, chargen, daytime, time; rpc: UNP ch. 30's 'N\\n' → N bytes, close)",
+      help: "how each connection is served (inetd's internal services: discard, chargen, daytime, time; rpc: UNP ch. 30's web_child, 'N\\n' → N bytes, until the client closes)",
       parse: choice(HANDLERS),
+    },
+    {
+      name: 'rpc-max-bytes',
+      value: 'N',
+      help: `--handler rpc: the largest reply a request may ask for; beyond it the connection is closed without one (default ${RPC_DEFAULT_MAX_BYTES}, UNP's MAXN)`,
+      parse: integer(1, RPC_MAX_BYTES_LIMIT),
     },
     { name: 'exec', help: 'fork, prefork: run the program given after -- for each connection, on its stdin and stdout' },
     {
@@ -207,6 +217,7 @@ export function parseServeArgs(argv: string[]): ServeArgs | null {
     maxClients: v['max-clients'] as number,
     whenFull: v['when-full'] as WhenFull | undefined,
     handler,
+    rpcMaxBytes: v['rpc-max-bytes'] as number | undefined,
     timeoutMs: v['timeout-ms'] as number,
     idleTimeoutMs: v['idle-timeout-ms'] as number,
     maxConnectionMs: v['max-connection-ms'] as number,
@@ -251,6 +262,9 @@ export function parseServeArgs(argv: string[]): ServeArgs | null {
   }
   if (out.rateWindowMs !== undefined && out.minBytesPerSecond === 0) {
     throw new UsageError(`--rate-window-ms applies only with --min-bytes-per-second`);
+  }
+  if (out.rpcMaxBytes !== undefined && handler !== 'rpc') {
+    throw new UsageError(`--rpc-max-bytes applies only with --handler rpc`);
   }
   if (out.trace && (out.model === 'node' || out.model === 'cluster')) {
     throw new UsageError(
@@ -340,6 +354,7 @@ export async function serveMain(
       maxClients: args.maxClients,
       ...(args.whenFull !== undefined ? { whenFull: args.whenFull } : {}),
       handler: args.handler,
+      ...(args.rpcMaxBytes !== undefined ? { rpcMaxBytes: args.rpcMaxBytes } : {}),
       idleTimeoutMs: args.idleTimeoutMs,
       maxConnectionMs: args.maxConnectionMs,
       minBytesPerSecond: args.minBytesPerSecond,

@@ -51,8 +51,8 @@ export const MODELS = [...NATIVE_MODELS, ...JS_MODELS] as const;
 /**
  * The handlers named by a string, for every model: the lecture's echo (RFC 862) and its upper-case
  * variant, inetd's internal services discard (RFC 863), chargen (864), daytime (867), time (868),
- * and rpc: UNP ch. 30's Web-style exchange (a request line naming a size, that many bytes back, close;
- * RPC_MAX_REPLY at most).
+ * and rpc: UNP ch. 30's web_child (request lines naming a size, each answered with that many bytes,
+ * until the client closes; rpcMaxBytes at most).
  */
 export const HANDLERS = [
   'echo',
@@ -66,12 +66,15 @@ export const HANDLERS = [
 /** The handlers that read the client (the others only send, then close). */
 const READING_HANDLERS = ['echo', 'upper', 'discard', 'chargen', 'rpc'] as const;
 /**
- * rpc: the largest reply a request may name (native/core/service.h kRpcMaxReply). The request is
- * 1 to 7 ASCII decimal digits and '\n'; anything else closes the connection without a reply.
+ * rpc: the largest reply a request may ask for when `rpcMaxBytes` is not given: UNP's MAXN
+ * (native/core/service.h kRpcDefaultMaxBytes). A request beyond it is refused: the server closes
+ * the connection without a reply.
  */
-export const RPC_MAX_REPLY = 1024 * 1024;
-/** rpc: the longest valid request, digits and '\n' (native/core/service.h kRpcRequestMax). */
-export const RPC_MAX_REQUEST = 8;
+export const RPC_DEFAULT_MAX_BYTES = 16384;
+/** rpc: the largest `rpcMaxBytes` a server may be given (native/core/service.h kRpcMaxBytesLimit). */
+export const RPC_MAX_BYTES_LIMIT = 2 ** 30;
+/** rpc: the longest request line, '\n' included (native/core/service.h kRpcLineMax); a longer one is refused. */
+export const RPC_MAX_LINE = 64;
 /**
  * The models that can run a program per connection (`handler: { exec }`): a process that serves
  * one client at a time can become the program (fork's child, a prefork member). A thread cannot
@@ -149,10 +152,17 @@ export interface ServerOptions {
    * A–Z); inetd's internal services: 'discard' (read and throw away, RFC 863), 'chargen' (RFC 864's
    * rotating 72-character lines for as long as the client reads), 'daytime' (one line with the
    * date and time, then close, RFC 867), 'time' (seconds since 1900 as 32 bits big-endian, then
-   * close, RFC 868). Or `{ exec: [file, ...args], env?, stderr? }` (fork model): the connection is
-   * the program's stdin and stdout, as inetd, tcpserver and socat EXEC: run one.
+   * close, RFC 868); and 'rpc', UNP ch. 30's web_child (a line naming a size, that many bytes back,
+   * again, until the client closes). Or `{ exec: [file, ...args], env?, stderr? }` (fork model): the
+   * connection is the program's stdin and stdout, as inetd, tcpserver and socat EXEC: run one.
    */
   handler?: Handler;
+  /**
+   * handler 'rpc': the largest reply a request may ask for, 1..2^30 bytes. Default 16384, UNP's
+   * MAXN. A request for more (or for 0) is refused: the connection is closed without a reply to
+   * it, disconnect reason 'error'.
+   */
+  rpcMaxBytes?: number;
   /** The door: live connections from one address, 0 (default) for no limit, else 1..4096. */
   maxPerSource?: number;
   /**
@@ -265,6 +275,7 @@ const KNOWN = new Set([
   'maxClients',
   'whenFull',
   'handler',
+  'rpcMaxBytes',
   'trace',
   'reap',
   'restart',
@@ -361,7 +372,11 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     schedulingPolicy: oneOf('schedulingPolicy', o.schedulingPolicy ?? 'rr', SCHEDULING_POLICIES),
     signal: abortSignal('signal', o.signal),
   };
-  return { ...resolved, ...resolveHandler(o, model) };
+  const rpcMaxBytes = integerIn('rpcMaxBytes', o.rpcMaxBytes ?? RPC_DEFAULT_MAX_BYTES, 1, RPC_MAX_BYTES_LIMIT);
+  if (o.rpcMaxBytes !== undefined && (o.handler ?? 'echo') !== 'rpc') {
+    throw invalidValue(`The "rpcMaxBytes" option applies only with handler 'rpc'. Received ${show(o.rpcMaxBytes)}`);
+  }
+  return { ...resolved, rpcMaxBytes, ...resolveHandler(o, model) };
 }
 
 // whenFull: 'wait' only where a server can stop accepting; iterative never refuses, so neither

@@ -33,57 +33,6 @@ export function readStat(pid: number): ProcStat | null {
   }
 }
 
-/**
- * CPU time of `pid` in ms: user + system of the process (all its threads) and of its children
- * that have been waited for (utime, stime, cutime, cstime of /proc/<pid>/stat). 0 if it is gone.
- * A zombie still shows its own times.
- */
-export function cpuMsOf(pid: number): number {
-  try {
-    const f = statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-    // Fields 14–17 of proc(5).
-    const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-    return (ticks * 1000) / USER_HZ;
-  } catch {
-    return 0;
-  }
-}
-
-/**
- * The CPU time (ms) of a whole process tree: every live member's own and reaped children's times
- * (cpuMsOf). Children reaped by a member are in its cutime/cstime; a member that died and was
- * reaped by Node (outside the tree) takes its time with it.
- */
-export function treeCpuMs(root: number): number {
-  return descendantsOf(root).reduce((sum, pid) => sum + cpuMsOf(pid), 0);
-}
-
-/**
- * CPU time (ms, user + system) of the live threads of `pid` whose name (comm) `counts` accepts.
- * A thread that has exited is in no one's sum: its time went to the process's totals only.
- */
-export function threadsCpuMs(pid: number, counts: (name: string) => boolean): number {
-  let ticks = 0;
-  let tids: string[];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return 0;
-  }
-  for (const tid of tids) {
-    try {
-      const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
-      if (!counts(name)) continue;
-      const f = statFields(text);
-      ticks += Number(f[11]) + Number(f[12]);
-    } catch {
-      // the thread exited meanwhile
-    }
-  }
-  return (ticks * 1000) / USER_HZ;
-}
-
 /** Processes whose parent is `ppid`, zombies included. */
 export function childrenOf(ppid: number): ProcStat[] {
   const out: ProcStat[] = [];

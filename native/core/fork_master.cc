@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "eintr.h"
 #include "process_hygiene.h"
+#include "reap.h"
 #include "server_session.h"
 
 namespace ps {
@@ -121,7 +122,7 @@ void record_reaped(MasterState& m, pid_t pid, int status) {
 bool reap_children(MasterState& m) {
   for (;;) {
     int status = 0;
-    pid_t pid = retry_eintr(counters(m).eintrRetries, [&] { return waitpid(-1, &status, WNOHANG); });
+    pid_t pid = reap_any_child(&status, counters(m));  // waitpid(-1, WNOHANG), with the child's CPU time
     if (pid > 0) {
       record_reaped(m, pid, status);
       continue;

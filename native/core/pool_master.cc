@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "eintr.h"
 #include "process_hygiene.h"
+#include "reap.h"
 #include "server_session.h"
 
 namespace ps {
@@ -198,7 +199,7 @@ void reap_members(Pool& pool, PoolDesign& design) {
   MasterState& m = pool.m;
   for (;;) {
     int status = 0;
-    pid_t pid = retry_eintr(m.page->counters.eintrRetries, [&] { return waitpid(-1, &status, WNOHANG); });
+    pid_t pid = reap_any_child(&status, m.page->counters);  // waitpid(-1, WNOHANG), with the member's CPU time
     if (pid <= 0) return;
     int i = 0;
     while (i < m.workers && pool.members[i].pid != pid) ++i;

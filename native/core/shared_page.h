@@ -50,6 +50,7 @@ struct Counters {
   Counter eventWakeups{0};   // times a writer woke Node's drain thread (the ring's doorbell)
   Counter refusedNoFd{0};    // refused because no descriptor was left (EMFILE/ENFILE)
   Counter acceptErrors{0};   // accept() failures that belonged to one client (ECONNABORTED…)
+  Counter reapedCpuUs{0};    // user + system µs of the processes the master reaped (reap.h: wait4's rusage)
 };
 
 // Bytes of one connection: updated by whoever serves it (a child process or a worker thread).
