@@ -213,7 +213,6 @@ export function listenQueue(port: number): { listeners: number; queued: number }
   const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
   return { listeners: lines.length, queued: lines.reduce((n, l) => n + Number(l.trim().split(/\s+/)[1]), 0) };
 }
-}
 
 /**
  * The TIME_WAIT sockets of a server's port (/proc/net/tcp and tcp6), as 'local→remote' keys:
