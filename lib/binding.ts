@@ -78,7 +78,7 @@ export interface NativeStartOptions {
   eventBacklog?: number;
 }
 
-interface NativeAddress {
+export interface NativeAddress {
   address: string;
   family: 'IPv4' | 'IPv6';
   port: number;
@@ -213,6 +213,13 @@ export interface Binding {
    * Error carrying errno (positive) and syscall.
    */
   listenSocket(options: { host: string; port: number; backlog: number }): { fd: number; address: NativeAddress };
+  /**
+   * The TCP listeners of this network namespace on `port` (every port with 0), as the kernel's
+   * sock_diag reports them (native/core/sock_diag.h; what `ss -lnt` shows): each one's address, the
+   * connections in its accept queue (`queued`) and the queue's limit, listen()'s backlog after the
+   * kernel's somaxconn cap (`backlog`), and its socket's inode.
+   */
+  tcpListeners(port: number): Array<{ address: NativeAddress; queued: number; backlog: number; inode: number }>;
   constants: {
     MAX_CLIENTS_LIMIT: number;
     FORK_MAX_CLIENTS_LIMIT: number;

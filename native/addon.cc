@@ -13,6 +13,7 @@
 #include "bench/addon.h"
 #include "core/event_record.h"
 #include "core/server.h"
+#include "core/sock_diag.h"
 #include "js_error.h"
 #include "loadgen/addon.h"
 #include "loadgen/loadgen.h"
@@ -488,6 +489,32 @@ Napi::Value ListenSocket(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// tcpListeners(port) → the TCP listeners of this network namespace on `port` (every port with 0),
+// as the kernel's sock_diag reports them: [{ address, queued, backlog, inode }] (sock_diag.h).
+Napi::Value TcpListeners(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "tcpListeners(port) expects a number").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::vector<ps::TcpListener> listeners;
+  ps::SysError error = ps::tcp_listeners(static_cast<uint16_t>(info[0].As<Napi::Number>().Uint32Value()), listeners);
+  if (error) {
+    sys_error_to_js(env, error).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Array out = Napi::Array::New(env, listeners.size());
+  for (size_t i = 0; i < listeners.size(); ++i) {
+    Napi::Object l = Napi::Object::New(env);
+    l.Set("address", address_object(env, listeners[i].address));
+    l.Set("queued", listeners[i].queued);
+    l.Set("backlog", listeners[i].backlog);
+    l.Set("inode", static_cast<double>(listeners[i].inode));
+    out.Set(i, l);
+  }
+  return out;
+}
+
 // The event record's layout and every numbering in it, from event_record.h's lists: JS decodes by
 // these names (lib/server/events.ts), so the numbers are written in one place only.
 Napi::Object WireFormat(Napi::Env env) {
@@ -536,6 +563,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(data);
   exports.Set("start", Napi::Function::New(env, Start, "start"));
   exports.Set("listenSocket", Napi::Function::New(env, ListenSocket, "listenSocket"));
+  exports.Set("tcpListeners", Napi::Function::New(env, TcpListeners, "tcpListeners"));
   Napi::Object constants = Napi::Object::New(env);
   constants.Set("MAX_CLIENTS_LIMIT", ps::kMaxClientsLimit);
   constants.Set("FORK_MAX_CLIENTS_LIMIT", ps::kForkMaxClientsLimit);

@@ -3,11 +3,12 @@
 // 'disconnect', the counters add up (accepted == closed + rejected + active, and the disconnects'
 // bytes are stats()' bytes), close() settles in bounded time, and /proc shows nothing left: no
 // zombie, no orphan, no descriptor, no thread.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DisconnectEvent, MODELS, Model, PosixServer, ReapEvent, startServer } from '../lib';
 import { runLoad } from '../lib/bench/loadgen';
+import { tcpListeners } from '../lib/labs/kit';
 import { readStat } from '../lib/util/proc';
 import { Client, childrenOf, exchange, isAlive, optionsFor, port, random, sleep, snapshot, waitFor, zombiesOf } from './helpers';
 
@@ -520,12 +521,11 @@ const hasIPv6Loopback = (() => {
 });
 
 describe.each(MODELS)('%s: listen backlog', (model) => {
-  /** The listening socket's backlog, as the kernel reports it (ss: Send-Q of a LISTEN socket). */
+  /** The listening sockets' backlog, as the kernel reports it (sock_diag; ss: Send-Q of a LISTEN socket). */
   function backlogOf(p: number): number {
-    const r = spawnSync('ss', ['-Hltn', `sport = :${p}`], { encoding: 'utf8' });
-    if (r.error) throw new Error(`ss (iproute2) is needed to read the backlog: ${r.error.message}`);
-    const fields = r.stdout.trim().split(/\s+/);
-    return Number(fields[2]);
+    const backlogs = new Set(tcpListeners(p).map((l) => l.backlog));
+    expect(backlogs.size).toBe(1); // reuseport: every member's listener the same
+    return [...backlogs][0];
   }
 
   test("defaults to 511, as Node's net.Server; the option reaches listen()", async () => {

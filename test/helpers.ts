@@ -1,11 +1,10 @@
 // Real sockets, real /proc: helpers that observe what the servers really did.
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Model, ServerOptions } from '../lib';
 import type { Lab, LabResult } from '../lib/labs/types';
 import { childrenOf, descendantsOf, readStat } from '../lib/util/proc';
-import { tcpTable, waitFor } from '../lib/labs/kit';
+import { tcpListeners, tcpTable, waitFor } from '../lib/labs/kit';
 
 /**
  * The pool size each pool model gets in the shared suites: cluster and reuseport 2 (one per core
@@ -203,15 +202,13 @@ function startTimeOf(pid: number): string | null {
 
 /**
  * The listening sockets of `port` and the connections waiting in their accept queues (handshake
- * done, not yet accept()ed: ss's Recv-Q of a LISTEN socket; reuseport has several listeners).
- * ss asks the kernel by netlink for that port only: /proc/net/tcp lists every socket of the
- * machine, and after a benchmark that is 100,000 lines and more.
+ * done, not yet accept()ed: ss's Recv-Q of a LISTEN socket; reuseport has several listeners), asked
+ * of the kernel by netlink for that port only (kit's tcpListeners): /proc/net/tcp lists every socket
+ * of the machine, and after a benchmark that is 100,000 lines and more.
  */
 export function listenQueue(port: number): { listeners: number; queued: number } {
-  const r = spawnSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' });
-  if (r.error) throw new Error(`ss (iproute2) is needed to read the accept queue: ${r.error.message}`);
-  const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
-  return { listeners: lines.length, queued: lines.reduce((n, l) => n + Number(l.trim().split(/\s+/)[1]), 0) };
+  const listeners = tcpListeners(port);
+  return { listeners: listeners.length, queued: listeners.reduce((n, l) => n + l.queued, 0) };
 }
 
 /**

@@ -3,11 +3,21 @@
 // finds the queue full and is dropped, counted in ListenOverflows and ListenDrops, and the client's
 // kernel sends it again only after its initial retransmission timeout, 1 s: that client's
 // connect() takes a second longer. A server that accepts drains the queue.
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { ListeningProgram } from '../bench/reference';
 import { defineLab, type LabContext } from './context';
-import { counterRise, now, pollUntil, showTcp, sleep, tcpExtCounters, tcpTable, type Client } from './kit';
+import {
+  counterRise,
+  now,
+  pollUntil,
+  showTcp,
+  sleep,
+  tcpExtCounters,
+  tcpListeners,
+  tcpTable,
+  type Client,
+  type TcpListener,
+} from './kit';
 import type { Lab, LabResult, TrapOptions } from './types';
 
 /** listen(fd, BACKLOG): small, so that a handful of clients fill the queue. */
@@ -69,14 +79,8 @@ interface Full {
   /** The slowest of their connect() calls, in ms. */
   slowestConnectMs: number;
   acceptQueue: number;
-  ss: { recvQ: number; sendQ: number; row: string } | null;
-}
-
-/** `ss -lnt sport = :port`'s row of the listener (Recv-Q, Send-Q), if ss is installed (iproute2). */
-function ssListener(port: number): { recvQ: number; sendQ: number; row: string } | null {
-  const r = spawnSync('ss', ['-Hlnt', `sport = :${port}`], { encoding: 'utf8', timeout: 2000 });
-  const f = r.status === 0 ? r.stdout.trim().split(/\s+/) : [];
-  return f.length >= 4 && f[0] === 'LISTEN' ? { recvQ: Number(f[1]), sendQ: Number(f[2]), row: f.join(' ') } : null;
+  /** The listener as the kernel's sock_diag reports it (what `ss -lnt` shows): queue and limit. */
+  diag: TcpListener | null;
 }
 
 /** BACKLOG + 1 clients connect: each connect() returns at once; nobody has accepted them. */
@@ -98,18 +102,18 @@ async function theAcceptQueueFills(lab: LabContext, server: ListeningProgram): P
   await sleep(SETTLE_MS);
   const listener = listenRow(server.port);
   const acceptQueue = listener?.rxQueue ?? 0;
-  const ss = ssListener(server.port);
+  const diag = tcpListeners(server.port)[0] ?? null;
   lab.say(
     `2) ${BACKLOG + 1} clients connect: each connect() returned within ${slowestConnectMs.toFixed(1)} ms — the kernel did the handshake. ${SETTLE_MS} ms later, the LISTEN row's rx_queue in /proc/net/tcp, the accept queue: ${acceptQueue} (Linux queues backlog + 1).`,
     `2) ${BACKLOG + 1} 个客户端连接：每次 connect() 都在 ${slowestConnectMs.toFixed(1)} ms 内返回 —— 握手由内核完成。${SETTLE_MS} ms 之后，/proc/net/tcp 中 LISTEN 行的 rx_queue，即 accept 队列：${acceptQueue}（Linux 排队 backlog + 1 个）。`,
   );
   lab.out(`     ${showTcp(listener, '-')}  rx_queue ${acceptQueue}`);
-  if (ss)
+  if (diag)
     lab.say(
-      `   ss -lnt: ${ss.row} — for a listener Recv-Q is the accept queue (${ss.recvQ}), Send-Q its limit, the backlog (${ss.sendQ}).`,
-      `   ss -lnt：${ss.row} —— 对监听套接字，Recv-Q 是 accept 队列（${ss.recvQ}），Send-Q 是它的上限，即 backlog（${ss.sendQ}）。`,
+      `   The kernel's sock_diag (what ss -lnt shows as Recv-Q and Send-Q): accept queue ${diag.queued}, its limit, the backlog, ${diag.backlog}.`,
+      `   内核的 sock_diag（即 ss -lnt 显示的 Recv-Q 和 Send-Q）：accept 队列 ${diag.queued}，它的上限即 backlog ${diag.backlog}。`,
     );
-  return { clients, slowestConnectMs, acceptQueue, ss };
+  return { clients, slowestConnectMs, acceptQueue, diag };
 }
 
 interface Dropped {
@@ -222,7 +226,7 @@ function verdict(
   const measured = {
     backlog: BACKLOG,
     acceptQueueFull: full.acceptQueue,
-    ssSendQ: full.ss?.sendQ ?? '-',
+    backlogInKernel: full.diag?.backlog ?? '-',
     listenOverflows: dropped.overflows,
     listenDrops: dropped.drops,
     droppedClientSynSent: dropped.synSent,
