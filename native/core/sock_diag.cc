@@ -31,7 +31,9 @@ SysError dump_family(int fd, uint8_t family, uint16_t port, std::vector<TcpListe
   req.body.idiag_states = 1u << TCP_LISTEN;
   sockaddr_nl kernel{};
   kernel.nl_family = AF_NETLINK;
-  if (retry_eintr([&] { return ::sendto(fd, &req, sizeof(req), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel)); }) < 0) {
+  if (retry_eintr([&] {
+        return ::sendto(fd, &req, sizeof(req), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel));
+      }) < 0) {
     return {errno, "sendto"};
   }
   alignas(nlmsghdr) char buf[32768];
