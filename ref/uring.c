@@ -2,7 +2,7 @@
  * ref-uring: one thread, many clients, through io_uring — the design after epoll, written with
  * liburing as most io_uring servers are.
  *
- *   ref-uring [--host 127.0.0.1] [--port 0] [--handler echo|upper|rpc]
+ *   ref-uring [--host 127.0.0.1] [--port 0] [--handler echo|upper|rpc] [--rpc-max-bytes 16384]
  *
  * Requests go into the submission queue, results come back in the completion queue, and one
  * io_uring_enter both submits what a turn queued and waits for what completed
@@ -17,9 +17,11 @@
  * receive is cancelled (backpressure: the rest stays in the kernel's socket buffer) and armed
  * again once the queue is empty.
  *
- * --handler rpc: the request is taken from the receives (never past its longest valid form); the
- * reply is sent a buffer at a time from chargen's stream; once all of it is out, the client is
- * closed.
+ * --handler rpc (ref.h, UNP's web_child(), as ref-epoll's answer_requests): the received buffers
+ * wait in the same queue, parsed a line at a time; each whole line's reply is sent a buffer at a
+ * time from chargen's stream, and the next line is taken only once it is out. The client's EOF,
+ * once every line received before it is answered, closes the client; a refused line closes it at
+ * once.
  *
  * A client is freed only when the kernel holds none of its requests (a request keeps the socket,
  * and its buffer, in use even after close()): its requests are cancelled first.
@@ -48,19 +50,19 @@ struct conn {
   int receiving;  /* the multishot receive is armed */
   int cancelling; /* and its cancel is on the way (backpressure) */
   int closing;
-  int eof;     /* the client's EOF came while echoes were still queued */
+  int eof;     /* the client's EOF came while received bytes were still queued */
   int sending; /* a send is in flight */
-  /* Echo: the received buffers to send (id and length), oldest first; the head's unsent bytes
-   * start at `offset`. */
+  /* The received buffers (id and length), oldest first. Echo: to send, the head's unsent bytes
+   * from `offset`; rpc: to parse, the head's unparsed bytes from `in_at`. */
   unsigned short queue_bid[REF_URING_BUFFERS], queue_bytes[REF_URING_BUFFERS];
   int queue_head, queue_len;
   size_t offset;
-  /* rpc, as ref-epoll's: the request so far, then the reply */
-  size_t req_len;
-  long req_size;
-  long reply_left; /* reply bytes not yet put in buf; -1 until the request is whole */
+  /* rpc, as ref-epoll's: the request line so far, then its reply */
+  size_t in_at;
+  struct ref_line line;
+  long reply_left; /* reply bytes not yet put in buf */
   size_t reply_pos;
-  size_t pending; /* rpc: bytes of buf being sent */
+  size_t pending; /* bytes of buf being sent (from `offset`) */
   char buf[REF_BUFSIZE];
 };
 
@@ -150,12 +152,19 @@ static void send_queued(struct conn* c) {
   send_bytes(c, buffer(c->queue_bid[c->queue_head]) + c->offset, c->queue_bytes[c->queue_head] - c->offset);
 }
 
-/* rpc: the reply, a buffer at a time; once all of it is out, the client is closed. */
+/* The head of the queue is done with: its buffer goes back to the ring; once the queue is empty,
+ * the receive is armed again if backpressure (or a lack of buffers) had stopped it. */
+static void pop_queued(struct conn* c) {
+  recycle(c->queue_bid[c->queue_head]);
+  c->queue_head = (c->queue_head + 1) % REF_URING_BUFFERS;
+  c->queue_len--;
+  c->offset = 0;
+  c->in_at = 0;
+  if (c->queue_len == 0 && !c->receiving && !c->eof && !c->closing) arm_receive(c);
+}
+
+/* rpc: the next buffer of the reply from chargen's stream, sent. */
 static void send_reply(struct conn* c) {
-  if (c->reply_left == 0) {
-    drop(c);
-    return;
-  }
   size_t chunk = (size_t)c->reply_left < sizeof c->buf ? (size_t)c->reply_left : sizeof c->buf;
   ref_chargen_fill(c->buf, c->reply_pos, chunk);
   c->reply_pos = (c->reply_pos + chunk) % REF_CHARGEN_CYCLE;
@@ -165,27 +174,44 @@ static void send_reply(struct conn* c) {
   send_bytes(c, c->buf, chunk);
 }
 
-static void on_request(struct conn* c, int bid, size_t n) {
-  size_t room = REF_RPC_REQUEST_MAX - c->req_len;
-  long want = n > room ? -2 : ref_rpc_feed(buffer(bid), n, &c->req_len, &c->req_size);
-  recycle(bid);
-  if (want == -2) { /* malformed */
-    drop(c);
-    return;
+/* rpc, with no send in flight: the rest of the reply, then every line received, each answered in
+ * turn. Waits for on_send (a reply buffer is out) or on_receive (more of the request). */
+static void answer_requests(struct conn* c) {
+  while (!c->closing) {
+    if (c->reply_left > 0) {
+      send_reply(c);
+      return;
+    }
+    long want;
+    if (c->queue_len > 0) {
+      size_t used;
+      want = ref_rpc_feed(&c->line, buffer(c->queue_bid[c->queue_head]) + c->in_at,
+                          c->queue_bytes[c->queue_head] - c->in_at, ref_rpc_max, &used);
+      c->in_at += used;
+      if (c->in_at == c->queue_bytes[c->queue_head]) pop_queued(c);
+    } else if (c->eof) {
+      if (c->line.len == 0) { /* between lines: the client is done */
+        drop(c);
+        return;
+      }
+      want = c->line.size > 0 ? c->line.size : -2; /* within one: readline() returns it */
+    } else {
+      return;
+    }
+    if (want == -2) { /* refused: closed without a reply to that line */
+      drop(c);
+      return;
+    }
+    if (want > 0) {
+      c->reply_left = want;
+      c->reply_pos = 0;
+      memset(&c->line, 0, sizeof c->line);
+    }
   }
-  if (want == -1) return;
-  c->reply_left = want;
-  send_reply(c);
 }
 
 static void on_receive(struct conn* c, int res, unsigned flags) {
   if (!(flags & IORING_CQE_F_MORE)) c->receiving = c->cancelling = 0;
-  if (handler == REF_RPC && c->reply_left >= 0) {
-    /* The request is whole: what the client sends or does now (its EOF) does not stop the reply,
-     * as ref-epoll, which reads nothing more once it sends. */
-    if (res > 0) recycle((int)(flags >> IORING_CQE_BUFFER_SHIFT));
-    return;
-  }
   if (res <= 0) {
     if (res == -ENOBUFS || res == -ECANCELED) {
       /* Out of buffers, or stopped for backpressure: again once this client's queue is empty. */
@@ -193,10 +219,14 @@ static void on_receive(struct conn* c, int res, unsigned flags) {
       return;
     }
     if (res < 0 && res != -ECONNRESET) fprintf(stderr, "recv: %s\n", strerror(-res));
-    if (res == 0 && c->queue_len > 0)
+    if (res == 0 && handler == REF_RPC) {
+      c->eof = 1; /* every line received before it is answered first */
+      if (!c->sending) answer_requests(c);
+    } else if (res == 0 && c->queue_len > 0) {
       c->eof = 1; /* half-close: everything received is echoed first */
-    else
+    } else {
       drop(c); /* EOF, or an error */
+    }
     return;
   }
   int bid = (int)(flags >> IORING_CQE_BUFFER_SHIFT);
@@ -204,18 +234,18 @@ static void on_receive(struct conn* c, int res, unsigned flags) {
     recycle(bid);
     return;
   }
-  if (handler == REF_RPC) {
-    on_request(c, bid, (size_t)res);
-    return;
-  }
-  ref_transform(buffer(bid), (size_t)res, handler == REF_UPPER);
-  if (c->queue_len == 0) c->offset = 0;
+  if (handler != REF_RPC) ref_transform(buffer(bid), (size_t)res, handler == REF_UPPER);
+  if (c->queue_len == 0) c->offset = c->in_at = 0;
   int tail = (c->queue_head + c->queue_len) % REF_URING_BUFFERS;
   c->queue_bid[tail] = (unsigned short)bid;
   c->queue_bytes[tail] = (unsigned short)res;
   c->queue_len++;
-  send_queued(c);
-  if (c->queue_len >= REF_URING_HOLD && c->receiving && !c->cancelling) {
+  if (handler == REF_RPC) {
+    if (!c->sending) answer_requests(c);
+  } else {
+    send_queued(c);
+  }
+  if (!c->closing && c->queue_len >= REF_URING_HOLD && c->receiving && !c->cancelling) {
     cancel(c, 0);
     c->cancelling = 1;
   }
@@ -234,23 +264,18 @@ static void on_send(struct conn* c, int res) {
     if (c->offset < c->pending)
       send_bytes(c, c->buf + c->offset, c->pending - c->offset); /* short: the rest */
     else
-      send_reply(c);
+      answer_requests(c);
     return;
   }
   if (c->offset < c->queue_bytes[c->queue_head]) { /* short: the rest */
     send_queued(c);
     return;
   }
-  recycle(c->queue_bid[c->queue_head]);
-  c->queue_head = (c->queue_head + 1) % REF_URING_BUFFERS;
-  c->queue_len--;
-  c->offset = 0;
+  pop_queued(c); /* the queue empty again: receive again */
   if (c->queue_len > 0)
     send_queued(c);
   else if (c->eof)
     drop(c);
-  else if (!c->receiving)
-    arm_receive(c); /* the queue is empty again: receive again */
 }
 
 static void on_accept(int lfd, int res, unsigned flags) {
@@ -268,7 +293,6 @@ static void on_accept(int lfd, int res, unsigned flags) {
     return;
   }
   c->fd = res;
-  c->reply_left = -1;
   arm_receive(c);
 }
 

@@ -26,8 +26,19 @@ const REFERENCES = ['iterative', 'fork', 'thread', 'epoll', 'uring', 'prefork', 
 }));
 
 /** The labs' own C servers (native/labs/*.c): `posix-servers lab nonblocking`, `lab mmap`,
- * `lab thundering-herd` and `lab accept-balance` (herd). */
-const LAB_PROGRAMS = ['nonblocking', 'mmap', 'herd'].map((name) => ({
+ * `lab thundering-herd` and `lab accept-balance` (herd), and the five traps' (`lab time-wait`, …, and
+ * read-client, the client of `lab lingering-close`). */
+const LAB_PROGRAMS = [
+  'nonblocking',
+  'mmap',
+  'herd',
+  'time-wait',
+  'backlog',
+  'sigpipe',
+  'nagle',
+  'lingering-close',
+  'read-client',
+].map((name) => ({
   name,
   build: `labs/lab-${name}`,
   ship: `labs/lab-${name}`,

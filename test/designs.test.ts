@@ -179,7 +179,7 @@ describe.each([
     const before = snapshot();
     server = await startServer({ model, ...extra, maxClients: 1000 });
     const p = port(server);
-    expect(snapshot().tasks).toBe(before.tasks + 1); // the one server thread
+    expect(snapshot().tasks).toBe(before.tasks + 2); // the one server thread (and the one that drains its events)
     const watch = watchThreads();
     const clients: Client[] = [];
     for (let i = 0; i < 6; i++) clients.push(...(await Promise.all(Array.from({ length: 100 }, () => Client.open(p)))));

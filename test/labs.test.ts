@@ -1,24 +1,18 @@
 // Every lab runs for real and passes on what it MEASURED, not on what it printed.
-import { LABS, LabResult, listLabs, runLab } from '../lib/labs';
+import { LAB_GROUPS, LABS, LabResult, listLabs, runLab } from '../lib/labs';
 import { labMain } from '../lib/cli/lab';
 import { allAsleep, Client, decodeTcpEndpoint, parseProcNetTcp, tcpTable, voluntarySwitches } from '../lib/labs/kit';
 import { endianness } from 'node:os';
 import { programBinary } from '../lib/bench/reference';
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
-import { childrenOf } from './helpers';
+import { runLabIn } from './helpers';
 
 // No wall-clock assertion here (speed is for benchmarks, not tests); jest's timeout bounds a lab.
-async function run(name: string, lang: 'en' | 'zh' = 'en'): Promise<{ result: LabResult; lines: string[]; ms: number }> {
+async function run(name: string, lang: 'en' | 'zh' = 'en'): Promise<{ result: LabResult; lines: string[] }> {
   const lab = LABS.find((l) => l.name === name);
   if (!lab) throw new Error(`no lab ${name}`);
-  const lines: string[] = [];
-  const started = performance.now();
-  const result = await lab.run((l) => lines.push(l), lang);
-  const ms = performance.now() - started;
-  // Nothing left behind: no child process of ours (the fork masters are gone).
-  expect(childrenOf(process.pid).filter((c) => c.state !== 'Z')).toEqual([]);
-  return { result, lines, ms };
+  return runLabIn(lab, lang);
 }
 
 describe('labs, on their measurements', () => {
@@ -316,7 +310,7 @@ describe('labs, on their measurements', () => {
 });
 
 describe('runLab, listLabs, labMain', () => {
-  test('listLabs: one line per lab, in the lecture order, in both languages', () => {
+  test('listLabs: each group titled, then one line per lab, in the lecture order, in both languages', () => {
     expect(LABS.map((l) => l.name)).toEqual([
       'handshake',
       'iterative',
@@ -332,11 +326,22 @@ describe('runLab, listLabs, labMain', () => {
       'thundering-herd',
       'accept-balance',
       'uring',
+      'time-wait',
+      'backlog',
+      'sigpipe',
+      'nagle',
+      'lingering-close',
+    ]);
+    expect(LAB_GROUPS.map((g) => g.title.en)).toEqual([
+      'The lecture, in its order:',
+      'After the lecture: the designs that came next (UNP chapter 30: pools; then io_uring):',
+      'After the lecture: the traps every server meets:',
     ]);
     for (const lang of ['en', 'zh'] as const) {
       const lines = listLabs(lang);
-      expect(lines).toHaveLength(LABS.length);
-      LABS.forEach((l, i) => expect(lines[i].startsWith(l.name)).toBe(true));
+      expect(lines).toEqual(
+        LAB_GROUPS.flatMap((g) => [g.title[lang], ...g.labs.map((l) => expect.stringMatching(new RegExp(`^  ${l.name} +\\S`)))]),
+      );
     }
     for (const l of LABS) expect(l.summary.zh).not.toBe(l.summary.en);
   });
@@ -357,8 +362,13 @@ describe('runLab, listLabs, labMain', () => {
     };
     let c = io();
     expect(await labMain(['lab'], c.io)).toBe(0);
-    expect(c.o.out.length).toBe(LABS.length + 1);
+    expect(c.o.out.length).toBe(1 + LAB_GROUPS.length + LABS.length);
     expect(c.o.err).toEqual([]);
+    const listed = c.o.out;
+    c = io();
+    expect(await labMain(['lab', '--list'], c.io)).toBe(0);
+    expect(c.o.out).toEqual(listed);
+    for (const g of LAB_GROUPS) expect(listed).toContain(`  ${g.title.en}`);
     c = io();
     expect(await labMain(['--lang', 'zh'], c.io)).toBe(0);
     expect(c.o.out.join('\n')).toContain('僵尸');
@@ -397,6 +407,11 @@ describe('/proc/net/tcp parsing', () => {
     expect(rows.map((r) => [r.local.port, r.remote.port, r.state, r.rxQueue, r.inode])).toEqual([
       [9000, 0, 'LISTEN', 2, 12345],
       [53566, 9000, 'TIME_WAIT', 0, 0],
+    ]);
+    // tr:tm->when — TIME_WAIT's timer (3), 0x1770 = 6000 clock ticks of 1/100 s; retrnsmt.
+    expect(rows.map((r) => [r.timer, r.timerMs, r.retransmits])).toEqual([
+      [0, 0, 0],
+      [3, 60000, 0],
     ]);
   });
 });

@@ -11,7 +11,7 @@ import {
   TRACE_NOTES,
   traceNote,
 } from '../lib/trace/format';
-import { Client, exchange, port, waitFor } from './helpers';
+import { Client, ServerProcessMark, exchange, port, waitFor } from './helpers';
 
 let server: PosixServer | undefined;
 afterEach(async () => {
@@ -227,7 +227,9 @@ describe('formatTrace on a real fork server', () => {
 
 describe('formatTrace on a real fork server with the exec handler and the door', () => {
   test('door-refuse, door-pass, dup2 and execve name the address, the reason, the descriptors, the program', async () => {
+    const mark = new ServerProcessMark();
     server = await startServer({ model: 'fork', trace: true, handler: { exec: ['cat'] }, deny: ['127.0.0.2'] });
+    mark.dispose();
     const trace = collect(server);
     const master = server.pid;
     const refusedClient = await Client.open(port(server), 2000, '127.0.0.1', '127.0.0.2');
@@ -235,8 +237,10 @@ describe('formatTrace on a real fork server with the exec handler and the door',
     refusedClient.destroy();
     expect((await exchange(port(server), 'via cat')).toString()).toBe('via cat');
     await waitFor(() => trace.some((t) => t.call === 'waitpid'), 5000, 'the reap');
+    mark.scan(server);
     await server.close({ timeoutMs: 0 });
     server = undefined;
+    await mark.expectNoneLeft();
     const t0 = trace[0].timeMs;
     const line = (call: string) =>
       formatTrace(

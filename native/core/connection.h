@@ -39,6 +39,9 @@ struct ServePolicy {
   // instead; daytime and time end before any window does.
   int minBytesPerSecond = 0;
   int rateWindowMs = 1000;
+  // rpc: the largest reply a request may ask for (service.h: UNP's MAXN by default); a request
+  // beyond it is refused.
+  uint32_t rpcMaxBytes = kRpcDefaultMaxBytes;
   // Lab hook: a message that is exactly kCrashMessage makes the serving child/worker crash.
   bool labCrash = false;
 
@@ -71,9 +74,9 @@ struct ConnectionLimits {
 // Serves the connection with the policy's handler (service.h) until it is over. echo, upper,
 // discard: until the client closes its side (half-close: everything read is answered first);
 // chargen: until the client closes or aborts; daytime, time: once the message is sent (the write
-// side is shut down then: the client reads EOF); rpc: once the reply is sent (the caller's close()
-// ends it; a malformed request ends it at once, reason Error). Or until a read/write fails, or a time limit of
-// the policy is reached. Short writes are completed; EINTR is retried and counted; MSG_NOSIGNAL
+// side is shut down then: the client reads EOF); rpc: each request line answered in turn until the
+// client closes (a refused request ends it at once, reason Error). Or until a read/write fails, or a
+// time limit of the policy is reached. Short writes are completed; EINTR is retried and counted; MSG_NOSIGNAL
 // means a client that went away yields EPIPE here rather than a SIGPIPE that kills the process.
 // Returns End, Error, Idle, Lifetime, Slow, or Crash (the caller crashes; it also decides whether
 // an end was really an abort).
@@ -88,8 +91,12 @@ struct PendingOutput {
   size_t length = 0;             // how many are unsent
   bool close_when_sent = false;  // daytime, time: the message is all there is, then the server closes
   ChargenCursor cursor;          // chargen, rpc: where the stream is
-  RpcRequest request;            // rpc: the request so far
+  RpcRequest request;            // rpc: the request line so far
   size_t reply_left = 0;         // rpc: reply bytes not yet taken into `data`
+  size_t input_at = 0;           // rpc: the next byte of `input` to parse
+  size_t input_length = 0;       // rpc: bytes in `input` (pipelined lines read with the last recv)
+  bool input_ended = false;      // rpc: the client's EOF was read; after the last reply, the end
+  char input[kRpcInputMax];      // rpc: what recv() read, parsed a line at a time
   char data[kSize];
 };
 
@@ -123,7 +130,7 @@ struct StepSocket {
 // What the loop waits for next.
 enum class ServeStep {
   Again,    // everything owed was written: wait until readable
-  Pending,  // bytes are left in PendingOutput (rpc: or of its reply): wait until writable (and read nothing meanwhile)
+  Pending,  // bytes are left in PendingOutput (rpc: or of a reply): wait until writable (and read nothing meanwhile)
   Stream,   // chargen: wait until readable or writable (the client's EOF ends the stream)
   Done,     // the connection is over: `reason` says how (Crash: the caller crashes)
 };
@@ -133,12 +140,12 @@ enum class ServeStep {
 ServeStep serve_begin(StepSocket cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes,
                       PendingOutput& out, ConnectionLimits& limits, DisconnectReason& reason);
 // The socket is readable: one recv(); echo, upper: the answer, as far as send() takes it;
-// discard, chargen: thrown away; rpc: the request, and once it is whole, its reply. The bytes read count for the rate
-// window of `limits`.
+// discard, chargen: thrown away; rpc: request lines, each whole one answered in turn. The bytes read
+// count for the rate window of `limits`.
 ServeStep serve_readable(StepSocket cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes,
                          PendingOutput& out, ConnectionLimits& limits, DisconnectReason& reason);
 // The socket is writable: send what is pending (chargen: the stream, until the socket is full;
-// rpc: the rest of the reply).
+// rpc: the rest of the reply, then the requests already read).
 ServeStep serve_writable(StepSocket cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes,
                          PendingOutput& out, ConnectionLimits& limits, DisconnectReason& reason);
 

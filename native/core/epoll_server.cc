@@ -144,6 +144,17 @@ class EpollServer final : public InProcessServer {
   void on_listener() {
     Counters& c = page_->counters;
     for (int i = 0; i < kAcceptBatch && listening_; ++i) {
+      // whenFull 'wait' (room_gate.h): maxClients live, nothing is accepted (the clients wait in
+      // the backlog) until one of this loop's own connections ends (end()).
+      if (options_.whenFull == WhenFull::Wait && !slots_.has_free()) {
+        if (close_listener_if_stopping()) {  // EPOLLHUP: stop(), even while full — the port is free now
+          listening_ = false;
+          return;
+        }
+        full_ = true;
+        arm_listener();
+        return;
+      }
       sockaddr_storage peer{};
       socklen_t len = 0;
       int cfd = retry_eintr(c.eintrRetries, [&] {
@@ -197,14 +208,22 @@ class EpollServer final : public InProcessServer {
   // Out of memory or descriptors with no reserve: stop watching the listener for a moment rather
   // than have level-triggered epoll report it again at once. EPOLLHUP (stop) is still reported.
   void pause_listener() {
-    if (!watch(EPOLL_CTL_MOD, lfd_.get(), 0, kListenerTag, 0)) return;
     paused_ = true;
     resume_ms_ = monotonic_ms() + kAcceptPauseMs;
+    arm_listener();
+    if (armed_ != 0) paused_ = false;  // epoll_ctl failed: it stays watched, as before
   }
 
   void resume_listener() {
     paused_ = false;
-    if (listening_) watch(EPOLL_CTL_MOD, lfd_.get(), EPOLLIN, kListenerTag, 0);
+    arm_listener();
+  }
+
+  // The listener is watched for EPOLLIN unless paused (EMFILE) or full (whenFull 'wait').
+  void arm_listener() {
+    const uint32_t wanted = paused_ || full_ ? 0u : static_cast<uint32_t>(EPOLLIN);
+    if (!listening_ || wanted == armed_) return;
+    if (watch(EPOLL_CTL_MOD, lfd_.get(), wanted, kListenerTag, 0)) armed_ = wanted;
   }
 
   void on_connection(Conn& conn, uint32_t ready) {
@@ -288,6 +307,10 @@ class EpollServer final : public InProcessServer {
     conn.slot = nullptr;
     --live_;
     end_connection(slot, reason, -1);
+    if (full_) {  // whenFull 'wait': a place is free, the listener is watched again
+      full_ = false;
+      arm_listener();
+    }
   }
 
   UniqueFd epfd_;
@@ -295,6 +318,8 @@ class EpollServer final : public InProcessServer {
   int live_ = 0;           // connections with a Conn
   bool listening_ = true;  // lfd is open and watched
   bool paused_ = false;    // lfd is watched for nothing until resume_ms_
+  bool full_ = false;      // whenFull 'wait': lfd is watched for nothing until a connection ends
+  uint32_t armed_ = static_cast<uint32_t>(EPOLLIN);  // what lfd is watched for now
   int64_t resume_ms_ = 0;
   int64_t now_ms_ = 0;  // when the last epoll_wait returned (kept only with a limit)
   ConnectionDeadlines<Conn> deadlines_;
