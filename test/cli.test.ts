@@ -180,7 +180,7 @@ describe('serve flags', () => {
     expect(parseServeArgs(['--when-full=refuse', '--model', 'node'])).toMatchObject({ whenFull: 'refuse' });
     expect(() => parseServeArgs(['--when-full', 'queue'])).toThrow(/--when-full must be one of refuse, wait/);
     expect(() => parseServeArgs(['--when-full', 'wait', '--model', 'cluster'])).toThrow(
-      /--when-full wait applies only to --model fork, thread, prefork, reuseport, prethread, epoll/,
+      /--when-full wait applies only to --model fork, thread, prefork, reuseport, prethread, epoll, uring$/,
     );
     expect(() => parseServeArgs(['--when-full', 'refuse', '--model', 'iterative'])).toThrow(
       /--when-full does not apply to --model iterative/,

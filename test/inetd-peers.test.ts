@@ -206,6 +206,8 @@ const WHEN_FULL_CASES: Array<[string, Model, Omit<ServerOptions, 'model'>]> = [
   ['prethread', 'prethread', { workers: 3 }],
   ['prethread main', 'prethread', { workers: 3, acceptLock: 'main' }],
   ['epoll', 'epoll', {}],
+  ['uring', 'uring', {}],
+  ['uring, single-shot receives', 'uring', { uringReceive: 'single' }],
 ];
 
 describe.each(WHEN_FULL_CASES)('%s, maxClients 1: the next client', (_label, model, extra) => {

@@ -226,7 +226,7 @@ const cases: Case[] = [
     'ERR_INVALID_ARG_VALUE',
     { model: 'node', whenFull: 'wait' },
     TypeError,
-    /"whenFull" option 'wait' applies only to the fork, thread, prefork, reuseport, prethread and epoll models: Node's net\.Server .* Received it for model 'node'/,
+    /"whenFull" option 'wait' applies only to the fork, thread, prefork, reuseport, prethread, epoll and uring models: Node's net\.Server .* Received it for model 'node'/,
   ],
   [
     'whenFull wait for cluster',

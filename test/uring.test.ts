@@ -12,7 +12,7 @@ import { PosixServer, TraceEvent, startServer } from '../lib';
 import { uringAdvice, UringFacts } from '../lib/server/uring';
 import { runLoad } from '../lib/bench/loadgen';
 import { uringCompletion, uringEnter } from '../lib/trace/format';
-import { Client, isAlive, port, portIsFree, random, readBytes, sleep, waitFor } from './helpers';
+import { Client, isAlive, listenQueue, port, portIsFree, random, readBytes, sleep, waitFor } from './helpers';
 
 jest.setTimeout(60000);
 
@@ -122,6 +122,42 @@ describe('backpressure and the end of a connection', () => {
     expect(cancel).toBeGreaterThanOrEqual(0);
     expect(ended).toBeGreaterThan(cancel); // the receive's last completion: ECANCELED
     expect(closed).toBeGreaterThan(ended); // and only then close(cfd)
+  });
+});
+
+describe("whenFull 'wait': nothing accepted beyond maxClients", () => {
+  test('the accept is single-shot and armed only while a slot is free; full, lfd is polled for its hang-up alone, and close() closes it at once', async () => {
+    server = await startServer({ model: 'uring', maxClients: 2, whenFull: 'wait', trace: true });
+    const trace = traced(server);
+    const p = port(server);
+    const listenerArms = () =>
+      trace.filter((t) => t.call === 'uring-arm' && [1, 4, 5, 6].includes(t.result % 256)).map((t) => t.result);
+    const a = await Client.open(p);
+    const b = await Client.open(p);
+    expect((await a.echo('a')).toString()).toBe('a');
+    expect((await b.echo('b')).toString()).toBe('b');
+    const c = await Client.open(p);
+    c.sock.write('c');
+    await waitFor(() => listenQueue(p).queued === 1, 5000, 'the third client in the listen backlog');
+    expect(await c.silentFor(200)).toBe(true);
+    // The first arm (kind 5: single-shot) is recorded, the re-arm after the first client is not;
+    // once full, the hang-up poll (kind 6) and no accept.
+    await waitFor(() => listenerArms().length >= 2, 3000, 'the records of the arms'); // events come up to 10 ms later
+    expect(listenerArms()).toEqual([5, 6]);
+    a.end();
+    await a.closedByPeer(5000);
+    expect((await c.read(1, 5000)).toString()).toBe('c');
+    await waitFor(() => listenerArms().length >= 3, 3000, 'the record of the arm after the server was full');
+    expect(listenerArms()).toEqual([5, 6, 0x100 | 5]); // accepting again after the server was full
+    expect(server.stats()).toMatchObject({ accepted: 3, rejected: 0 });
+    // Full again (b and c): close() frees the listener at once, while both are still served.
+    const closing = server.close({ timeoutMs: 5000 });
+    await waitFor(() => trace.some((t) => t.call === 'close-lfd'), 3000, 'close(lfd)');
+    expect((await b.echo('still b')).toString()).toBe('still b');
+    b.end();
+    c.end();
+    await closing;
+    server = undefined;
   });
 });
 

@@ -101,7 +101,7 @@ export type WhenFull = (typeof WHEN_FULL)[number];
  * refuses: maxClients does not apply), not node or cluster (Node's net.Server accepts every
  * connection libuv reports; it cannot leave one in the backlog).
  */
-export const WHEN_FULL_WAIT_MODELS = ['fork', 'thread', 'prefork', 'reuseport', 'prethread', 'epoll'] as const;
+export const WHEN_FULL_WAIT_MODELS = ['fork', 'thread', 'prefork', 'reuseport', 'prethread', 'epoll', 'uring'] as const;
 export type Model = (typeof MODELS)[number];
 export type ServiceName = (typeof HANDLERS)[number];
 /** A service by name, or `{ exec: [file, ...args] }`: a program per connection (fork, prefork). */
@@ -151,7 +151,7 @@ export interface ServerOptions {
    * at once and reports it ('reject', reason 'max-clients'), as xinetd's `instances`; 'wait' stops
    * accepting until a connection ends, so the client waits in the listen backlog (its connect()
    * has succeeded, nobody reads it), as `tcpserver -c` and socat's `max-children`. 'wait' applies
-   * to fork, thread, prefork, reuseport, prethread and epoll; not to iterative (which never
+   * to fork, thread, prefork, reuseport, prethread, epoll and uring; not to iterative (which never
    * refuses) nor to node and cluster (Node accepts every connection libuv reports).
    */
   whenFull?: WhenFull;

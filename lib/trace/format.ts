@@ -380,6 +380,11 @@ const URING_ARMS: Record<number, { en: string; zh: string }> = {
   2: { en: 'multishot receive', zh: '多次触发的接收' },
   3: { en: 'receive (single-shot)', zh: '接收（单次）' },
   4: { en: 'poll until a client is pending (out of descriptors)', zh: '轮询，直到有客户端等待（描述符已用完）' },
+  5: { en: 'accept (single-shot: whenFull wait)', zh: 'accept（单次：whenFull wait）' },
+  6: {
+    en: 'poll for the listener’s hang-up only (full, whenFull wait: close() is still seen)',
+    zh: '只轮询监听套接字的挂断（已满，whenFull wait：仍能察觉 close()）',
+  },
 };
 
 const SETUP_FLAGS: Array<[number, string]> = [

@@ -196,7 +196,7 @@ function shortLabel(e: TraceEvent, lang: Lang): string {
       return t(lang, { en: `enter: ${submitted} in, ${completions} out`, zh: `enter：提交 ${submitted}，完成 ${completions}` });
     }
     case 'uring-arm': {
-      const what = ({ 1: 'accept', 4: 'poll' } as Record<number, string>)[e.result % 256] ?? 'recv';
+      const what = ({ 1: 'accept', 4: 'poll', 5: 'accept', 6: 'poll' } as Record<number, string>)[e.result % 256] ?? 'recv';
       return t(lang, {
         en: `${e.result >= 256 ? 're-arm' : 'arm'} ${what}`,
         zh: `${e.result >= 256 ? '重新提交' : '提交'} ${what}`,

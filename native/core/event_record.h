@@ -78,7 +78,9 @@ namespace ps {
 //   uring-arm: a multishot accept (fd lfd) or a receive (fd cfd) put in the submission queue;
 //     result kind | 0x100 for a re-arm (kind 1 multishot accept, 2 multishot receive, 3 single-shot
 //     receive, recorded at its first arm only, 4 a poll of lfd: out of descriptors with no client
-//     pending, the accept waits for one), errno what ended the one before (a re-arm)
+//     pending, the accept waits for one, 5 single-shot accept (whenFull 'wait'), recorded at its
+//     first arm and when a full server accepts again, 6 a poll of lfd for its hang-up alone while
+//     full (whenFull 'wait')), errno what ended the one before (a re-arm)
 //   uring-cancel: fd cfd, result why (1: backpressure, its receive stops; 2: the connection ends)
 //   uring-cqe: a completion; fd the socket, result op << 40 | MORE << 32 | the result's 32 bits
 //     (op 1 accept, 2 receive, 3 send, 4 cancel, 5 poll; MORE: a multishot request goes on; the

@@ -49,6 +49,13 @@
 // shutdown(lfd) ends the multishot accept (its completion carries the error), the loop closes lfd
 // and serves the live connections until they end.
 //
+// whenFull 'wait' (room_gate.h): the accept is single-shot, armed again only while a slot is free
+// — a multishot accept may complete several clients in one turn, more than the slots left — so
+// while maxClients connections are live nothing is accepted and the next clients wait in the listen
+// backlog, until a connection ends (finish). Meanwhile a poll of lfd for its hang-up alone stays
+// armed, so that stop()'s shutdown(lfd) is still seen and close() frees the port at once (epoll's
+// listener watched for nothing still reports EPOLLHUP).
+//
 // The peer's address: a multishot accept has one address buffer for all its completions, so the
 // loop asks getpeername() instead — only when something needs it (a listener of 'connection', the
 // door's address rules, the trace, a refusal's record).
@@ -79,6 +86,8 @@ namespace {
 
 constexpr uint16_t kBufferGroup = 0;
 constexpr uint32_t kListenerIndex = 0xFFFFFF;  // the listener's requests; a connection's is its slot index
+constexpr uint32_t kHangupGen =
+    1;  // the listener's poll for its hang-up (whenFull 'wait'), told from arm_listener_poll's
 
 // What a request is, in its user_data: op << 56 | index << 32 | generation.
 enum class Op : uint8_t { Accept = 1, Recv = 2, Send = 3, Cancel = 4, Poll = 5 };
@@ -92,6 +101,8 @@ constexpr int kArmAccept = 1;
 constexpr int kArmRecvMultishot = 2;
 constexpr int kArmRecvSingle = 3;
 constexpr int kArmListenerPoll = 4;
+constexpr int kArmAcceptSingle = 5;
+constexpr int kArmListenerHangup = 6;
 constexpr int kCancelBackpressure = 1;
 constexpr int kCancelEnd = 2;
 
@@ -109,7 +120,8 @@ class UringServer final : public InProcessServer {
       : InProcessServer(options, options.maxClients),
         conns_(new Conn[options.maxClients]),
         deadlines_(options.serve),
-        shape_(service_shape(options.serve.handler)) {
+        shape_(service_shape(options.serve.handler)),
+        multishot_accept_(options.whenFull != WhenFull::Wait) {
     for (int i = 0; i < options.maxClients; ++i) {
       conns_[i].server = this;
       conns_[i].index = static_cast<uint32_t>(i);
@@ -279,17 +291,23 @@ class UringServer final : public InProcessServer {
 
   // ---- The listener ----
 
+  // The accept: multishot, or single-shot with whenFull 'wait' (then recorded at its first arm and
+  // when a full server accepts again, not at each client's re-arm).
   void arm_accept() {
     io_uring_sqe* sqe = next_sqe();
     if (sqe == nullptr) return pause_accept();
     sqe->opcode = IORING_OP_ACCEPT;
     sqe->fd = lfd_.get();
     sqe->accept_flags = SOCK_NONBLOCK | SOCK_CLOEXEC;
-    sqe->ioprio = IORING_ACCEPT_MULTISHOT;
+    sqe->ioprio = multishot_accept_ ? IORING_ACCEPT_MULTISHOT : 0;
     sqe->user_data = tag(Op::Accept, kListenerIndex, 0);
     accept_armed_ = true;
-    events_.trace(TraceCall::UringArm, lfd_.get(), kArmAccept | (accept_started_ ? 0x100 : 0), accept_ended_);
+    if (multishot_accept_ || !accept_started_ || was_full_) {
+      events_.trace(TraceCall::UringArm, lfd_.get(),
+                    (multishot_accept_ ? kArmAccept : kArmAcceptSingle) | (accept_started_ ? 0x100 : 0), accept_ended_);
+    }
     accept_started_ = true;
+    was_full_ = false;
   }
 
   // Out of descriptors with nothing pending (the reserve's accept4 said EAGAIN): an accept armed now
@@ -313,6 +331,29 @@ class UringServer final : public InProcessServer {
     rearm_accept();
   }
 
+  // whenFull 'wait', full: lfd watched for its hang-up alone (an empty mask: io_uring's poll always
+  // reports POLLHUP and POLLERR), which stop()'s shutdown(lfd) raises. Armed once; it stays.
+  void arm_listener_hangup() {
+    if (hangup_armed_) return;
+    io_uring_sqe* sqe = next_sqe();
+    if (sqe == nullptr) return pause_accept();  // the pause's end looks again (rearm_accept)
+    sqe->opcode = IORING_OP_POLL_ADD;
+    sqe->fd = lfd_.get();
+    sqe->poll32_events = 0;
+    sqe->user_data = tag(Op::Poll, kListenerIndex, kHangupGen);
+    hangup_armed_ = true;
+    events_.trace(TraceCall::UringArm, lfd_.get(), kArmListenerHangup);
+  }
+
+  void on_listener_hangup() {
+    hangup_armed_ = false;
+    if (close_listener_if_stopping()) {
+      listening_ = false;
+      return;
+    }
+    if (listening_ && full_) arm_listener_hangup();  // not the stop (it cannot be otherwise): again
+  }
+
   // Out of memory or descriptors with no reserve: take no connection for a moment rather than have
   // the accept fail again at once. stop() is noticed when the pause ends.
   void pause_accept() {
@@ -325,11 +366,17 @@ class UringServer final : public InProcessServer {
     rearm_accept();
   }
 
-  // The listener's next request, unless the server is stopping (then lfd is closed: the port is free).
+  // The listener's next request, unless the server is stopping (then lfd is closed: the port is
+  // free) or, with whenFull 'wait', full (then none until a connection ends: finish()).
   void rearm_accept() {
     if (!listening_) return;
     if (close_listener_if_stopping()) {
       listening_ = false;
+      return;
+    }
+    if (!multishot_accept_ && !slots_.has_free()) {
+      full_ = was_full_ = true;
+      arm_listener_hangup();
       return;
     }
     arm_accept();
@@ -437,6 +484,8 @@ class UringServer final : public InProcessServer {
       events_.trace(TraceCall::UringCqe, lfd_.get(), cqe_word(op, res, flags));
       if (op == Op::Accept)
         on_accept(res, flags);
+      else if (static_cast<uint32_t>(user_data) == kHangupGen)
+        on_listener_hangup();
       else
         on_listener_poll();
       return;
@@ -685,6 +734,10 @@ class UringServer final : public InProcessServer {
     }
     --live_;
     end_connection(slot, conn.end_reason, -1);
+    if (full_) {  // whenFull 'wait': a slot is free, the accept again
+      full_ = false;
+      if (!accept_armed_ && !paused_) rearm_accept();
+    }
   }
 
   // io_uring_enter failed for good: close the ring (the kernel cancels everything in it), then end
@@ -709,13 +762,17 @@ class UringServer final : public InProcessServer {
   ConnectionDeadlines<Conn> deadlines_;
   const ServiceShape shape_;
   bool multishot_ = true;
+  const bool multishot_accept_;  // false: whenFull 'wait'
   Conn* ready_head_ = nullptr;
   int live_ = 0;               // connections with a Conn (ending ones included)
   bool listening_ = true;      // lfd is open
-  bool accept_armed_ = false;  // the multishot accept is in the kernel
+  bool accept_armed_ = false;  // the accept (or arm_listener_poll's poll) is in the kernel
   bool accept_started_ = false;
-  int accept_ended_ = 0;  // why it ended last (for the trace of the re-arm)
-  bool paused_ = false;   // no accept until resume_ms_
+  int accept_ended_ = 0;       // why it ended last (for the trace of the re-arm)
+  bool full_ = false;          // whenFull 'wait': no accept armed until a connection ends
+  bool was_full_ = false;      // the next arm of the accept is the first since the server was full
+  bool hangup_armed_ = false;  // arm_listener_hangup's poll is in the kernel
+  bool paused_ = false;        // no accept until resume_ms_
   int64_t resume_ms_ = 0;
   int64_t now_ms_ = 0;  // when the last io_uring_enter returned (kept only with a limit or a pause)
 };
