@@ -86,7 +86,7 @@ function main() {
     execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
   }
   const build = opts.build ? 'a clean build' : 'the build as it was (--no-build)';
-  const { designGoals, sustainedGoals, formatGoals } = require(join(ROOT, 'dist', 'bench', 'goals.js'));
+  const { designGoals, sustainedGoals, uringGoals, formatGoals } = require(join(ROOT, 'dist', 'bench', 'goals.js'));
   const dir = mkdtempSync(join(tmpdir(), 'bench-doc-'));
   let doc = readFileSync(DOC, 'utf8');
   const reports = {};
@@ -112,17 +112,15 @@ function main() {
       doc = replaceBlock(doc, run.name, `${header}\n\n\`\`\`text\n${r.stdout.trimEnd()}\n\`\`\``);
       writeFileSync(DOC, doc); // a table at a time: an interrupted regeneration keeps what it finished
     }
-    if (reports.designs || reports.sustained) {
+    if (reports.comparison || reports.designs || reports.sustained) {
       const goals = [
         ...(reports.designs ? designGoals(reports.designs) : []),
         ...(reports.sustained ? sustainedGoals(reports.sustained) : []),
+        ...(reports.comparison ? uringGoals(reports.comparison) : []),
       ];
-      const sources = ['designs', 'sustained'].filter((name) => reports[name]);
-      doc = replaceBlock(
-        doc,
-        'goals',
-        `From the ${sources.join(' and ')} run${sources.length > 1 ? 's' : ''} above:\n\n${formatGoals(goals)}`,
-      );
+      const sources = ['designs', 'sustained', 'comparison'].filter((name) => reports[name]);
+      const names = sources.length > 1 ? `${sources.slice(0, -1).join(', ')} and ${sources.at(-1)}` : sources[0];
+      doc = replaceBlock(doc, 'goals', `From the ${names} run${sources.length > 1 ? 's' : ''} above:\n\n${formatGoals(goals)}`);
       writeFileSync(DOC, doc);
     }
   } finally {

@@ -5,7 +5,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { designGoals, formatGoals } from '../lib/bench/goals';
+import { designGoals, formatGoals, uringGoals } from '../lib/bench/goals';
 import { formatTable, type BenchReport } from '../lib/bench/runner';
 import { startReference } from '../lib/bench/reference';
 import { formatSustainedTable, type SustainedReport } from '../lib/bench/sustained';
@@ -469,4 +469,58 @@ test("bench:doc's goals are decided from a report's own figures: pools against f
   });
   expect(goals[1]).toMatchObject({ met: false, measured: expect.stringMatching(/^1\.07–1\.25× \(highest: prethread\)$/) });
   expect(formatGoals(goals)).toMatch(/\| every pool ≥ 5× less CPU per connection than fork \(rpc\) \| .* \| \*\*not met\*\* \|/);
+});
+
+test("bench:doc's uring goals (#24) come from the comparison's paired rounds: uring against ref-uring and against epoll", () => {
+  const round = (n: number, model: string, kind: 'pingpong' | 'churn', connections: number, rate: number) => ({
+    round: n,
+    model,
+    kind,
+    connections,
+    result: {
+      connects: 1000,
+      msgsPerSec: rate,
+      connsPerSec: rate,
+      durationMs: 1000,
+      errors: 0,
+      resets: 0,
+      verifyFailures: 0,
+      latencyUs: { p50: 1, p99: 1 },
+      cpu: { userMs: 1, systemMs: 1 },
+    },
+    footprint: { processes: 1, threads: 1, rssMb: 1 },
+    serverCpuMs: 1,
+  });
+  // Two rounds, the second twice as fast: each round's own ratio is taken.
+  const rates: Array<[string, 'pingpong' | 'churn', number, number]> = [
+    ['uring', 'pingpong', 1, 9000],
+    ['ref-uring', 'pingpong', 1, 10000], // 0.90×: missed
+    ['epoll', 'pingpong', 1, 12000],
+    ['uring', 'pingpong', 50, 110000],
+    ['ref-uring', 'pingpong', 50, 100000],
+    ['epoll', 'pingpong', 50, 100000], // 1.10×: met
+    ['uring', 'churn', 4, 10000],
+    ['ref-uring', 'churn', 4, 10000],
+    ['epoll', 'churn', 4, 10000], // 1.00×: missed
+  ];
+  const report = {
+    config: { models: ['uring', 'ref-uring', 'epoll'], connections: [1, 50], workloads: ['pingpong', 'churn'] },
+    rounds: [1, 2].flatMap((n) => rates.map(([m, k, c, r]) => round(n, m, k, c, r * n))),
+  } as unknown as BenchReport;
+  const goals = uringGoals(report);
+  expect(goals).toEqual([
+    {
+      goal: 'uring ≥ 0.95× ref-uring on ping-pong at 1 and 50 connections and on churn (paired rounds)',
+      measured: 'ping-pong at 1 0.9×, ping-pong at 50 1.1×, churn 1×',
+      met: false,
+    },
+    {
+      goal: 'uring ≥ 1.05× epoll at 50 connections and on churn (same rounds)',
+      measured: 'ping-pong at 50 1.1×, churn 1×',
+      met: false,
+    },
+  ]);
+  // Without ref-uring (liburing was missing): its goal is left out, not decided.
+  const noRef = { ...report, rounds: report.rounds.filter((r) => r.model !== 'ref-uring') } as BenchReport;
+  expect(uringGoals(noRef).map((g) => g.goal)).toEqual(['uring ≥ 1.05× epoll at 50 connections and on churn (same rounds)']);
 });

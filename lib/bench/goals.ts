@@ -1,7 +1,7 @@
 // The benchmark's goals (issue #19's performance targets), checked against a report: what
 // `npm run bench:doc` writes into BENCHMARKS.md under the tables, so that a rerun on another day
 // restates them from its own figures instead of leaving yesterday's sentence behind.
-import { BenchModel, type BenchReport, fmt, REFERENCE_OF, summarize } from './runner';
+import { BenchModel, type BenchReport, fmt, rateRatio, REFERENCE_OF, summarize, type Summary } from './runner';
 import { type SustainedReport, summarizeSustained, laterRatio } from './sustained';
 
 export interface Goal {
@@ -53,6 +53,47 @@ export function designGoals(report: BenchReport): Goal[] {
     });
   }
   return goals;
+}
+
+/**
+ * From the comparison run (ping-pong at 1 and 50 connections, churn): issue #24's goals for the
+ * uring model — at parity with its C reference everywhere, and ahead of epoll where there is
+ * something to batch (50 connections, churn). Each ratio is the paired one of the table (× ref):
+ * the median of the rounds' own ratios.
+ */
+export function uringGoals(report: BenchReport): Goal[] {
+  const sums = summarize(report);
+  const find = (model: string, kind: 'pingpong' | 'churn', connections?: number): Summary | undefined =>
+    sums.find((s) => s.model === model && s.kind === kind && (connections === undefined || s.connections === connections));
+  const cases = [
+    { label: 'ping-pong at 1', kind: 'pingpong', connections: 1 },
+    { label: 'ping-pong at 50', kind: 'pingpong', connections: 50 },
+    { label: 'churn', kind: 'churn' },
+  ] as const;
+  const versus = (base: string, labels: readonly string[], floor: number, goal: string): Goal | null => {
+    const ratios = cases
+      .filter((c) => labels.includes(c.label))
+      .map((c) => {
+        const a = find('uring', c.kind, 'connections' in c ? c.connections : undefined);
+        const b = find(base, c.kind, 'connections' in c ? c.connections : undefined);
+        return { label: c.label, x: a && b ? rateRatio(a, b) : NaN };
+      });
+    if (!ratios.some((r) => Number.isFinite(r.x))) return null;
+    return {
+      goal,
+      measured: ratios.map((r) => `${r.label} ${fmt(r.x, 2)}×`).join(', '),
+      met: ratios.every((r) => Number.isFinite(r.x)) ? ratios.every((r) => r.x >= floor) : null,
+    };
+  };
+  return [
+    versus(
+      'ref-uring',
+      ['ping-pong at 1', 'ping-pong at 50', 'churn'],
+      0.95,
+      'uring ≥ 0.95× ref-uring on ping-pong at 1 and 50 connections and on churn (paired rounds)',
+    ),
+    versus('epoll', ['ping-pong at 50', 'churn'], 1.05, 'uring ≥ 1.05× epoll at 50 connections and on churn (same rounds)'),
+  ].filter((g): g is Goal => g !== null);
 }
 
 /** From the sustained run: every native model's later rounds against its reference's, paired. */

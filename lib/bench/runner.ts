@@ -938,7 +938,7 @@ export function summarize(report: BenchReport): Summary[] {
  * machine did in that round, where a ratio of two medians would divide rates of different rounds.
  * Without a round in common (an interrupted run), the ratio of the medians.
  */
-function rateRatio(s: Summary, base: Summary): number {
+export function rateRatio(s: Summary, base: Summary): number {
   const ratios = [...s.rateOfRound]
     .filter(([round]) => base.rateOfRound.has(round))
     .map(([round, rate]) => rate / base.rateOfRound.get(round)!);
