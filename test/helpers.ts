@@ -284,19 +284,15 @@ function timeWaitBooks(): { count: number; max: number; overflows: number } {
 }
 
 /**
- * The TIME_WAIT sockets `load` leaves on the connections of `port`, by side (timeWaitsOf's keys,
- * new since before it). The kernel keeps at most net.ipv4.tcp_max_tw_buckets of them in a network
- * namespace: a socket that closes beyond that leaves no TIME_WAIT at all (TcpExt
- * TCPTimeWaitOverflow counts it), whichever side it is on. So this waits until there is room for
- * `room` more (at most half the cap; they expire after 60 s), and runs `load` again when the table
- * overflowed during it; after `attempts` such runs it throws, saying so.
+ * Runs `run` where it can leave TIME_WAIT sockets. The kernel keeps at most
+ * net.ipv4.tcp_max_tw_buckets of them in a network namespace: a socket that closes beyond that
+ * leaves no TIME_WAIT at all (TcpExt TCPTimeWaitOverflow counts it), whichever side it is on — and
+ * a machine running the other suites' churn, or benchmarks, reaches it. So this waits until there
+ * is room for `room` more (at most half the cap; they expire after 60 s), and runs `run` again when
+ * the table overflowed during it; after `attempts` such runs it throws, saying so. Up to
+ * `attempts` × 90 s: a test that calls it sets its timeout accordingly.
  */
-export async function timeWaitsAfter(
-  port: number,
-  load: () => Promise<void>,
-  room = 10000,
-  attempts = 3,
-): Promise<{ server: string[]; client: string[] }> {
+export async function withTimeWaitRoom<T>(run: () => Promise<T>, room = 10000, attempts = 3): Promise<T> {
   const need = Math.min(room, Math.floor(timeWaitBooks().max / 2));
   for (let attempt = 1; ; attempt++) {
     await waitFor(
@@ -305,14 +301,32 @@ export async function timeWaitsAfter(
       `room for ${need} TIME_WAIT sockets (net.ipv4.tcp_max_tw_buckets)`,
     );
     const overflows = timeWaitBooks().overflows;
-    const before = timeWaitsOf(port);
-    await load();
-    const after = timeWaitsOf(port);
-    if (timeWaitBooks().overflows === overflows) {
-      return { server: added(before.server, after.server), client: added(before.client, after.client) };
-    }
+    const result = await run();
+    if (timeWaitBooks().overflows === overflows) return result;
     if (attempt === attempts) {
       throw new Error(`the kernel's TIME_WAIT table overflowed during each of ${attempts} runs: nothing to see`);
     }
   }
+}
+
+/**
+ * The TIME_WAIT sockets `load` leaves on the connections of `port`, by side (timeWaitsOf's keys,
+ * new since before it), with room for them in the kernel's table (withTimeWaitRoom).
+ */
+export function timeWaitsAfter(
+  port: number,
+  load: () => Promise<void>,
+  room = 10000,
+  attempts = 3,
+): Promise<{ server: string[]; client: string[] }> {
+  return withTimeWaitRoom(
+    async () => {
+      const before = timeWaitsOf(port);
+      await load();
+      const after = timeWaitsOf(port);
+      return { server: added(before.server, after.server), client: added(before.client, after.client) };
+    },
+    room,
+    attempts,
+  );
 }
