@@ -172,8 +172,8 @@ describe.each(CASES)('%s: the rpc handler', (_label, model, extra) => {
 });
 
 // The bound's default is UNP's MAXN: a process model (its master learns it from its command line),
-// a blocking thread, an event loop, and Node's own.
-describe.each(['fork', 'thread', 'epoll', 'node'] as const)('%s model: the rpc bound', (model) => {
+// a blocking thread, the event loops (readiness, completions), and Node's own.
+describe.each(['fork', 'thread', 'epoll', 'uring', 'node'] as const)('%s model: the rpc bound', (model) => {
   test(`by default ${RPC_DEFAULT_MAX_BYTES} (UNP's MAXN): a request for it is answered, one for a byte more refused; rpcMaxBytes moves it`, async () => {
     const server = await startServer({ model, handler: 'rpc' });
     try {
