@@ -32,6 +32,8 @@ interface Block {
   lang: string;
   text: string;
   fragment: boolean;
+  /** A sample of what a command prints (`<!-- output: COMMAND -->`, scripts/doc-samples.js). */
+  output: boolean;
 }
 
 /** The fenced blocks of a markdown file, and its text outside them (for links). */
@@ -56,6 +58,7 @@ function parse(file: string): { blocks: Block[]; prose: string[] } {
       lang: open[1],
       text: body.join('\n'),
       fragment: prev >= 0 && lines[prev].trim() === FRAGMENT,
+      output: prev >= 0 && /^<!-- output: .+ -->$/.test(lines[prev].trim()),
     });
   }
   return { blocks, prose };
@@ -160,7 +163,7 @@ function checkShellLine(line: string): string | null {
 
 describe('code blocks', () => {
   const all = DOCS.flatMap((f) => parse(f).blocks);
-  const unmarked = all.filter((b) => !b.fragment);
+  const unmarked = all.filter((b) => !b.fragment && !b.output);
 
   it('every block is run or checked, or marked as a fragment', () => {
     const unknown = unmarked
@@ -196,6 +199,33 @@ describe('code blocks', () => {
       } finally {
         rmSync(project, { recursive: true, force: true });
       }
+    },
+  );
+});
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const samples = require('../scripts/doc-samples.js') as {
+  findSamples: () => Array<{ file: string; line: number; command: string; text: string }>;
+  normalize: (text: string) => string;
+  runSample: (command: string) => Promise<string>;
+};
+
+describe('output samples: what the docs show a command printing is what it prints', () => {
+  const found = samples.findSamples();
+  it('the docs hold samples of the help and of a trace', () => {
+    expect(found.map((s) => s.command)).toEqual(
+      expect.arrayContaining([
+        'posix-servers --help',
+        'posix-servers serve --help',
+        'posix-servers serve --model iterative --trace',
+      ]),
+    );
+  });
+  it.each(found.map((s) => [`${s.file}:${s.line} ${s.command}`, s] as const))(
+    '%s (numbers aside; npm run docs:assets rewrites it)',
+    async (_, s) => {
+      const printed = await samples.runSample(s.command);
+      expect(samples.normalize(s.text)).toBe(samples.normalize(printed));
     },
   );
 });
