@@ -2,7 +2,8 @@
 # npm run docs:assets — every picture and sample output in docs/ rebuilt from runs made now, with
 # the build of this checkout (npm run build first after a change):
 #   - the output samples (`<!-- output: COMMAND -->` blocks: help texts, a trace), by running each
-#     command (scripts/doc-samples.js; test/docs.test.ts fails when one no longer matches);
+#     command (scripts/doc-samples.js; test/docs.test.ts fails when one no longer matches; a sample
+#     that differs only in numbers is kept);
 #   - docs/trace-zombies.svg, the zombies lab's picture (`lab zombies --svg`);
 #   - docs/ui.png, the live view's screenshot, taken by the browser test (test/ui.test.ts: a fork
 #     server with three clients, in headless chromium driven by puppeteer-core).
