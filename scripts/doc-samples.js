@@ -17,7 +17,12 @@ const MARKER = /^<!-- output: (.+) -->$/;
 
 /** The markdown files whose samples are kept. */
 function docFiles(root = ROOT) {
-  return ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  return [
+    'README.md',
+    ...readdirSync(join(root, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .map((f) => `docs/${f}`),
+  ];
 }
 
 /** Every sample: its file, the command, the fence's body lines [start, end) and its text. */
@@ -32,7 +37,14 @@ function findSamples(root = ROOT) {
       if (!lines[open]?.startsWith('```')) throw new Error(`${file}:${i + 1}: an output marker must be followed by a fence`);
       let close = open + 1;
       while (close < lines.length && !lines[close].startsWith('```')) close++;
-      samples.push({ file, line: i + 1, command: m[1], start: open + 1, end: close, text: lines.slice(open + 1, close).join('\n') });
+      samples.push({
+        file,
+        line: i + 1,
+        command: m[1],
+        start: open + 1,
+        end: close,
+        text: lines.slice(open + 1, close).join('\n'),
+      });
     }
   }
   return samples;
