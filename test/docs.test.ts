@@ -11,6 +11,7 @@ import { CHECK, parseCheckArgs } from '../lib/cli/check';
 import { Command, commandHelp, parseCommand } from '../lib/cli/flags';
 import { LAB } from '../lib/cli/lab';
 import { parseServeArgs, SERVE } from '../lib/cli/serve';
+import { BENCH_MODELS } from '../lib/bench/runner';
 import { LABS } from '../lib/labs';
 import { MODELS } from '../lib/server/options';
 
@@ -244,6 +245,15 @@ describe('the CLI, its help and docs/CLI.md agree', () => {
       ...(new RegExp(`\\b${m}\\b`).test(top) ? [] : [`--help: ${m}`]),
       ...(new RegExp(`\\b${m}\\b`).test(serve) ? [] : [`serve --help: ${m}`]),
       ...(new RegExp(`\\b${m}\\b`).test(cliDoc) ? [] : [`docs/CLI.md: ${m}`]),
+    ]);
+    expect(missing).toEqual([]);
+  });
+
+  it('every model bench takes is named by `bench --help` and docs/CLI.md', () => {
+    const text = help('bench', '--help');
+    const missing = BENCH_MODELS.flatMap((m) => [
+      ...(new RegExp(`(^|[^\\w-])${m}(?![\\w-])`).test(text) ? [] : [`bench --help: ${m}`]),
+      ...(new RegExp(`(^|[^\\w-])${m}(?![\\w-])`).test(cliDoc) ? [] : [`docs/CLI.md: ${m}`]),
     ]);
     expect(missing).toEqual([]);
   });
