@@ -290,6 +290,11 @@ describe.each(['fork', 'thread', 'iterative', 'node', 'cluster', 'prefork', 'reu
       expect(await r.exit).toBe(0);
       const close = events().find((e) => e.event === 'close');
       expect(close.stats).toMatchObject({ accepted: 1, closed: 1, bytesIn: 11, bytesOut: 11 });
+      // The signal's 'closing' says how long the close may wait and for how many connections (the
+      // human-readable test below counts them; here the client has left, as far as its disconnect says).
+      const closing = events().findIndex((e) => e.event === 'closing');
+      expect(events()[closing]).toEqual({ event: 'closing', timeoutMs: 2000, active: expect.any(Number) });
+      expect(closing).toBeLessThan(events().findIndex((e) => e.event === 'close'));
       if (model === 'fork' || model === 'prefork' || model === 'reuseport') expect(isAlive(listening.pid)).toBe(false); // the master is gone too
       if (model === 'prefork' || model === 'reuseport') {
         expect(conn).toMatchObject({ worker: expect.any(Number), pid: expect.any(Number) });

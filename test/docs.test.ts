@@ -90,6 +90,10 @@ const withoutCode = (line: string) => line.replace(/`[^`]*`/g, '');
 /** Files whose links are checked too (their code blocks are not: they are the developers'). */
 const LINKED = [...DOCS, 'ARCHITECTURE.md', 'CONTRIBUTING.md', 'BENCHMARKS.md'];
 
+test('the README stays what a newcomer can hold: 250 lines at most (the reference is in docs/)', () => {
+  expect(readFileSync(join(ROOT, 'README.md'), 'utf8').trimEnd().split('\n').length).toBeLessThanOrEqual(250);
+});
+
 describe('links and file references', () => {
   it.each(LINKED)('%s: every relative link resolves, anchors included', (file) => {
     const broken: string[] = [];
