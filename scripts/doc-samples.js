@@ -4,7 +4,9 @@
 // in README.md or docs/*.md is what that command prints: test/docs.test.ts runs it and fails when
 // the block no longer matches (numbers aside: pids, ports, times and descriptors differ from run to
 // run), and `node scripts/doc-samples.js --write` (part of `npm run docs:assets`) rewrites every
-// block from a run made now. A `serve` is stopped with SIGINT once it has started (its startup
+// block from a run made now. `<!-- output excerpt: posix-servers ARGS -->`: each line of the block is
+// one the command printed, in order (the docs quote the lines that matter; an excerpt that no longer
+// matches is reported, to be edited by hand). A `serve` is stopped with SIGINT once it has started (its startup
 // printed), so its sample is the start, the trace up to then, the close and the final stats.
 'use strict';
 const { spawn } = require('node:child_process');
@@ -13,7 +15,7 @@ const { join, resolve } = require('node:path');
 
 const ROOT = resolve(__dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
-const MARKER = /^<!-- output: (.+) -->$/;
+const MARKER = /^<!-- output( excerpt)?: (.+) -->$/;
 
 /** The markdown files whose samples are kept. */
 function docFiles(root = ROOT) {
@@ -40,7 +42,8 @@ function findSamples(root = ROOT) {
       samples.push({
         file,
         line: i + 1,
-        command: m[1],
+        command: m[2],
+        excerpt: m[1] !== undefined,
         start: open + 1,
         end: close,
         text: lines.slice(open + 1, close).join('\n'),
@@ -57,6 +60,23 @@ function normalize(text) {
     .map((l) => l.replace(/\d+/g, 'N').replace(/\s+/g, ' ').trim())
     .join('\n')
     .trim();
+}
+
+/**
+ * Whether a sample is what its command printed: the whole of it, or, for an excerpt, each of its
+ * lines, in order, among the printed lines (numbers aside in both).
+ */
+function matches(sample, printed) {
+  if (!sample.excerpt) return normalize(sample.text) === normalize(printed);
+  const out = normalize(printed).split('\n');
+  let at = 0;
+  for (const line of normalize(sample.text).split('\n')) {
+    if (line === '') continue;
+    while (at < out.length && out[at] !== line) at++;
+    if (at === out.length) return false;
+    at++;
+  }
+  return true;
 }
 
 /** Runs a sample's command (`posix-servers ARGS`) and resolves with what it printed on stdout. */
@@ -99,7 +119,13 @@ async function writeSamples(root = ROOT) {
     for (const s of samples.reverse()) {
       const text = await runSample(s.command);
       // A sample that differs only in numbers (pids, ports, times) is kept: no churn in the docs.
-      const changed = normalize(text) !== normalize(s.text);
+      const changed = !matches(s, text);
+      if (changed && s.excerpt) {
+        // Which lines an excerpt keeps is a writer's choice: say so, rewrite nothing.
+        process.stdout.write(`${file}:${s.line}: ${s.command} (an excerpt that no longer matches: edit it)\n`);
+        process.exitCode = 1;
+        continue;
+      }
       if (changed) lines.splice(s.start, s.end - s.start, ...text.split('\n'));
       process.stdout.write(`${file}:${s.line}: ${s.command}${changed ? ' (rewritten)' : ' (unchanged)'}\n`);
     }
@@ -107,7 +133,7 @@ async function writeSamples(root = ROOT) {
   }
 }
 
-module.exports = { findSamples, normalize, runSample, writeSamples, MARKER };
+module.exports = { findSamples, matches, normalize, runSample, writeSamples, MARKER };
 
 if (require.main === module) {
   if (process.argv[2] !== '--write') {
