@@ -63,7 +63,7 @@ for (const [name, command] of Object.entries(meta.scripts ?? {})) {
 if (meta.scripts?.install !== 'node scripts/install.js') problems.push('the packed package.json has no install script');
 const entries = [meta.main, meta.types, ...Object.values(meta.bin), JSON.stringify(meta.exports).match(/\.\/[^"]+/g)].flat();
 for (const e of entries) if (!existsSync(join(pkg, e))) problems.push(`package.json names ${e}, which is not in the tarball`);
-for (const f of ['LICENSE', 'CHANGELOG.md', 'README.md', 'docs/LECTURE.md']) if (!existsSync(join(pkg, f))) problems.push(`missing ${f}`);
+for (const f of ['LICENSE', 'CHANGELOG.md', 'README.md', 'docs/LECTURE.md', 'docs/API.md', 'docs/CLI.md', 'docs/INETD.md', 'docs/INSTALL.md']) if (!existsSync(join(pkg, f))) problems.push(`missing ${f}`);
 if (!readFileSync(join(pkg, 'LICENSE'), 'utf8').startsWith(`${meta.license} License`)) problems.push(`LICENSE is not the ${meta.license} license`);
 const walk = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? walk(join(dir, d.name)) : [join(dir, d.name)]));
 const files = walk(pkg);

@@ -290,6 +290,11 @@ describe.each(['fork', 'thread', 'iterative', 'node', 'cluster', 'prefork', 'reu
       expect(await r.exit).toBe(0);
       const close = events().find((e) => e.event === 'close');
       expect(close.stats).toMatchObject({ accepted: 1, closed: 1, bytesIn: 11, bytesOut: 11 });
+      // The signal's 'closing' says how long the close may wait and for how many connections (the
+      // human-readable test below counts them; here the client has left, as far as its disconnect says).
+      const closing = events().findIndex((e) => e.event === 'closing');
+      expect(events()[closing]).toEqual({ event: 'closing', timeoutMs: 2000, active: expect.any(Number) });
+      expect(closing).toBeLessThan(events().findIndex((e) => e.event === 'close'));
       if (model === 'fork' || model === 'prefork' || model === 'reuseport') expect(isAlive(listening.pid)).toBe(false); // the master is gone too
       if (model === 'prefork' || model === 'reuseport') {
         expect(conn).toMatchObject({ worker: expect.any(Number), pid: expect.any(Number) });
@@ -384,6 +389,44 @@ describe('serve in human-readable form', () => {
     r.child.kill('SIGINT');
     expect(await r.exit).toBe(0);
     expect(r.out[r.out.length - 1]).toMatch(/^closed: accepted 1, rejected 0, closed 1/);
+  });
+});
+
+describe('serve and Ctrl-C', () => {
+  // A fork server with two live clients: the first SIGINT says what it waits for and how long;
+  // the second ends them now, and the close still finishes and prints the final stats.
+  test('the first Ctrl-C waits for live connections and says so; the second forces, says what, prints the stats, exit 130', async () => {
+    const r = start(['serve', '--model', 'fork', '--timeout-ms', '60000']);
+    await waitFor(() => r.out.length >= 2, 10000, 'two lines');
+    const [, port, master] = /:(\d+) \(master pid (\d+)\)$/.exec(r.out[0])!.map(Number);
+    const clients = [await Client.open(port), await Client.open(port)];
+    await waitFor(() => r.out.filter((l) => l.startsWith('connection #')).length === 2, 5000, 'two connection lines');
+
+    r.child.kill('SIGINT');
+    await waitFor(() => r.out.some((l) => l.startsWith('closing:')), 5000, 'the closing line');
+    expect(r.out).toContain('closing: waiting up to 60000 ms for 2 connections (Ctrl-C again to force)');
+    // Waiting: the clients are still served (a child echoes), nothing is closed yet.
+    clients[0].sock.write('still');
+    expect((await clients[0].read(5)).toString()).toBe('still');
+    expect(r.out.some((l) => l.startsWith('closed:'))).toBe(false);
+
+    r.child.kill('SIGINT');
+    expect(await r.exit).toBe(130);
+    expect(r.out).toContain('forcing: ending 2 connections now (Ctrl-C again to exit at once)');
+    expect(r.out.filter((l) => /^disconnect #\d+: .* \(aborted\)$/.test(l))).toHaveLength(2);
+    expect(r.out[r.out.length - 1]).toMatch(/^closed: accepted 2, rejected 0, closed 2, reaped 2/);
+    for (const c of clients) await c.closedByPeer();
+    expect(isAlive(master)).toBe(false);
+    for (const c of clients) c.destroy();
+  });
+
+  test('with no live connection, Ctrl-C closes at once and quietly, exit 0', async () => {
+    const r = start(['serve', '--model', 'thread', '--timeout-ms', '60000']);
+    await waitFor(() => r.out.length >= 2, 10000, 'two lines');
+    r.child.kill('SIGINT');
+    expect(await r.exit).toBe(0);
+    expect(r.out.some((l) => l.startsWith('closing:') || l.startsWith('forcing:'))).toBe(false);
+    expect(r.out[r.out.length - 1]).toMatch(/^closed: accepted 0/);
   });
 });
 

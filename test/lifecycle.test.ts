@@ -113,6 +113,26 @@ describe.each(MODELS)('%s model: events right after listening', (model) => {
   });
 });
 
+describe.each(['fork', 'thread', 'node'] as Model[])('%s model: close() called again', (model) => {
+  test('a shorter timeoutMs ends the live connections now; the same promise settles, nothing left', async () => {
+    const server = await startServer(optionsFor(model));
+    const reasons: string[] = [];
+    server.on('disconnect', (d) => reasons.push(d.reason));
+    const client = await Client.open(server.address()!.port);
+    await waitFor(() => server.stats().active === 1, 5000, 'the client served');
+    const first = server.close({ timeoutMs: 60_000 });
+    await sleep(100);
+    expect(reasons).toEqual([]); // waiting for it
+    const second = server.close({ timeoutMs: 0 });
+    expect(second).toBe(first);
+    await first;
+    expect(reasons).toEqual(['aborted']);
+    await client.closedByPeer();
+    client.destroy();
+    expect(server.stats()).toMatchObject({ active: 0, closed: 1 });
+  });
+});
+
 describe('fork model: processes and signals', () => {
   let server: PosixServer | undefined;
   afterEach(async () => {

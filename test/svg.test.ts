@@ -3,12 +3,13 @@
 // made the call, fork/pthread_create branching, SIGCHLD and waitpid ending a child, zombies drawn.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DOMParser, type Element } from '@xmldom/xmldom';
 import { startServer, type ServerOptions } from '../lib';
 import { Recorder, type RecordedServer } from '../lib/trace/recording';
 import { renderSvg } from '../lib/trace/svg';
+import { signalName } from '../lib/util/os-names';
 import { Client, exchange, waitFor } from './helpers';
 
 const CLI = join(__dirname, '..', 'dist', 'cli', 'main.js');
@@ -128,6 +129,13 @@ describe('svg: the fork model', () => {
     expect(marks.filter((m) => data(m, 'kind') === 'eintr')).toHaveLength(
       rec.trace.filter((e) => e.call === 'accept-eintr').length,
     );
+    // Each EINTR names its signal: a finished child's SIGCHLD while the server runs; close()'s
+    // stop signal (its handler shuts lfd down) at the end.
+    const shutdownAt = rec.trace.find((e) => e.call === 'shutdown')?.timeMs ?? Infinity;
+    for (const e of rec.trace.filter((x) => x.call === 'accept-eintr')) {
+      const expected = e.timeMs < shutdownAt ? ['SIGCHLD'] : ['SIGTERM', 'SIGUSR1'];
+      expect(expected).toContain(signalName(e.result));
+    }
     expect(marks.filter((m) => data(m, 'call') === 'close-cfd').map((m) => data(m, 'lane'))).toEqual([
       'master',
       'master',
@@ -163,6 +171,15 @@ describe("svg: zombies (reap: 'none')", () => {
     for (const l of reaped) expect(Number(data(l, 'reaped-row'))).toBeGreaterThan(Number(data(closeLfd, 'row')));
     expect(after.zombies).toHaveLength(2);
     expect(after.marks.filter((m) => data(m, 'kind') === 'sigchld')).toHaveLength(0);
+    // No SIGCHLD handler, so no child's exit interrupts accept(): close()'s SIGTERM (SIGUSR1 when
+    // it ends the connections at once) does, and the record, its line and its mark name it.
+    const eintrs = rec.trace.filter((e) => e.call === 'accept-eintr');
+    expect(eintrs.length).toBeGreaterThanOrEqual(1);
+    const stopSignals = [osConstants.signals.SIGTERM, osConstants.signals.SIGUSR1];
+    for (const e of eintrs) expect(stopSignals).toContain(e.result);
+    const eintrMarks = after.marks.filter((m) => data(m, 'kind') === 'eintr');
+    expect(eintrMarks).toHaveLength(eintrs.length);
+    for (const m of eintrMarks) expect(readText(m)).toMatch(/EINTR ← SIG(TERM|USR1)/);
   });
 });
 

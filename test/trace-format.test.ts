@@ -1,6 +1,7 @@
 // formatTrace on real traces: the lines name the real descriptors and pids, and every call reads
 // in Chinese without a word of the English notes.
 import { readlinkSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { AcceptLock, PosixServer, startServer, TRACE_CALLS, TraceEvent } from '../lib';
 import {
   decodeWaitStatus,
@@ -638,6 +639,8 @@ describe('notes', () => {
     synthetic.push(
       { ...base, call: 'accept', result: 22, id: 1, address: { address: '127.0.0.1', family: 'IPv4', port: 53422 } },
       { ...base, call: 'accept-eintr', result: -1, errno: 'EINTR' },
+      { ...base, call: 'accept-eintr', result: osConstants.signals.SIGCHLD, errno: 'EINTR' },
+      { ...base, call: 'accept-eintr', result: osConstants.signals.SIGTERM, errno: 'EINTR' },
       { ...base, call: 'bind', result: -1, errno: 'EADDRINUSE', address: { address: '::1', family: 'IPv6', port: 9000 } },
       { ...base, call: 'shutdown', id: 3, slot: 2 },
       { ...base, call: 'close-conn', pid: process.pid, id: 3, slot: 2 },
@@ -709,6 +712,18 @@ describe('notes', () => {
     }
     expect(formatTrace({ ...base, call: 'accept-eintr', errno: 'EINTR' }, 0, 'en')).toContain(
       'accept(21) interrupted: EINTR, retried — a blocking call interrupted by a signal is not an error: retry (point 2)',
+    );
+    // The record names the signal whose handler interrupted accept(): a child's SIGCHLD, or the
+    // stop signal of close() (SIGTERM), whose handler shut the listener down.
+    const sig = osConstants.signals;
+    expect(formatTrace({ ...base, call: 'accept-eintr', result: sig.SIGCHLD, errno: 'EINTR' }, 0, 'en')).toContain(
+      'accept(21) interrupted by SIGCHLD: EINTR, retried — a blocking call interrupted by a signal is not an error: retry (point 2)',
+    );
+    expect(formatTrace({ ...base, call: 'accept-eintr', result: sig.SIGTERM, errno: 'EINTR' }, 0, 'en')).toContain(
+      'accept(21) interrupted by SIGTERM: EINTR, retried — close() asked the master to stop with a signal',
+    );
+    expect(formatTrace({ ...base, call: 'accept-eintr', result: sig.SIGTERM, errno: 'EINTR' }, 0, 'zh')).toContain(
+      'accept(21) 被信号 SIGTERM 中断：EINTR，重试 —— close() 用信号让 master 停止',
     );
     expect(formatTrace({ ...base, call: 'waitpid', result: 4712, fd: 0x86 }, 0, 'en')).toContain(
       'reaped 4712, killed by SIGABRT, core dumped',

@@ -14,7 +14,7 @@ import { Client, waitFor } from './helpers';
 jest.setTimeout(90000);
 
 const CLI = join(__dirname, '..', 'dist', 'cli', 'main.js');
-// UPDATE_UI_SCREENSHOT=1 npx jest test/ui.test.ts refreshes the README's picture.
+// UPDATE_UI_SCREENSHOT=1 (npm run docs:assets sets it) refreshes the README's picture, docs/ui.png.
 const SCREENSHOT = join(__dirname, '..', 'docs', 'ui.png');
 
 let launched: LaunchedBrowser | undefined;

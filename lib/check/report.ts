@@ -97,7 +97,7 @@ export interface CheckResult {
 }
 
 /**
- * The exit codes of `posix-servers check` (README, "Check a server"):
+ * The exit codes of `posix-servers check` (docs/CLI.md, "Check a server"):
  *   0  every check that ran passed (and with --strict, none was skipped);
  *   1  the server failed: a check failed (the server died during one, or missed --require), or
  *      --strict and a check was skipped;

@@ -14,6 +14,7 @@ import { Command, commandHelp, UsageError } from './flags';
 import { LAB, labMain } from './lab';
 import { SERVE, serveMain } from './serve';
 import { PACKAGE_ROOT } from '../paths';
+import { JS_MODELS, NATIVE_MODELS } from '../server/options';
 import { formatTrace } from '../trace/format';
 
 interface Entry {
@@ -35,7 +36,7 @@ function version(): string {
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.command.name.length));
-  return `posix-servers ${version()}: genuine POSIX TCP servers (fork, thread, iterative, prethread, epoll) and Node's own, to run, compare and learn.
+  return `posix-servers ${version()}: genuine POSIX TCP servers (${NATIVE_MODELS.join(', ')}) and Node's own (${JS_MODELS.join(', ')}), to run, compare and learn.
 
 Usage: posix-servers <command> [flags]
 

@@ -1,5 +1,6 @@
 // `posix-servers serve`: run one server in the foreground and print what it does, as lines for
-// people or JSON lines for programs. SIGINT/SIGTERM close it gracefully and print the final stats.
+// people or JSON lines for programs. SIGINT/SIGTERM close it gracefully and print the final stats;
+// a second one ends the live connections at once (docs/CLI.md: the messages and exit codes).
 import { writeFileSync } from 'node:fs';
 import {
   ACCEPT_LOCKS,
@@ -8,6 +9,7 @@ import {
   HANDLERS,
   RPC_DEFAULT_MAX_BYTES,
   RPC_MAX_BYTES_LIMIT,
+  EXEC_MODELS,
   Handler,
   MAX_WORKERS,
   Model,
@@ -108,7 +110,10 @@ export const SERVE: Command = {
       help: `--handler rpc: the largest reply a request may ask for; beyond it the connection is closed without one (default ${RPC_DEFAULT_MAX_BYTES}, UNP's MAXN)`,
       parse: integer(1, RPC_MAX_BYTES_LIMIT),
     },
-    { name: 'exec', help: 'fork, prefork: run the program given after -- for each connection, on its stdin and stdout' },
+    {
+      name: 'exec',
+      help: `${EXEC_MODELS.join(', ')}: run the program given after -- for each connection, on its stdin and stdout`,
+    },
     {
       name: 'exec-stderr',
       value: EXEC_STDERR.join('|'),
@@ -135,7 +140,7 @@ export const SERVE: Command = {
       name: 'timeout-ms',
       value: 'N',
       default: '2000',
-      help: 'on SIGINT/SIGTERM: how long live connections may finish',
+      help: 'on SIGINT/SIGTERM: how long live connections may finish (a second signal ends them at once)',
       parse: integer(0, MS_MAX),
     },
     {
@@ -197,7 +202,7 @@ export const SERVE: Command = {
   ],
   rest: { usage: 'PROGRAM [ARGS…]', help: 'with --exec: the program for each connection, and its arguments' },
   notes: [
-    'SIGINT/SIGTERM close the server gracefully and print the final stats. Connect with: nc 127.0.0.1 PORT',
+    'SIGINT/SIGTERM close the server gracefully and print the final stats; a second one forces the close (exit code 130). Connect with: nc 127.0.0.1 PORT',
     "As inetd: posix-servers serve --exec --port 9000 -- /usr/bin/bc -l   (the environment is this process's, plus PROTO, TCPREMOTEIP…)",
   ],
 };
@@ -342,7 +347,15 @@ function attachPrinter(
   }
 }
 
-/** Runs until SIGINT/SIGTERM; returns the exit code. */
+/** The exit code of a close forced by a second SIGINT/SIGTERM: 128 + SIGINT, as a shell reports a Ctrl-C. */
+export const EXIT_FORCED = 130;
+
+const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+
+/**
+ * Runs until SIGINT/SIGTERM; returns the exit code: 0 closed, 1 an error (the command line, the
+ * start, --svg, or the server ended on its own), EXIT_FORCED a second signal forced the close.
+ */
 export async function serveMain(
   argv: string[],
   formatTrace: ((e: TraceEvent, t0: number, lang: 'en' | 'zh', ctx: { masterPid?: number }) => string) | null = null,
@@ -438,17 +451,35 @@ export async function serveMain(
   };
   return new Promise((resolve) => {
     let closing = false;
+    let forced = false;
     const stop = () => {
       if (closing) {
-        resolve(1); // a second signal while closing: give up waiting
+        // A second signal: the live connections are ended now (reason 'aborted'), and the close
+        // still finishes (nothing left behind) and prints the final stats; a third exits at once
+        // (the server's processes and threads end with this one).
+        if (forced) {
+          process.stderr.write('posix-servers: exiting without waiting for the close\n');
+          process.exit(EXIT_FORCED);
+        }
+        forced = true;
+        const active = server.stats().active;
+        if (args.json) print(JSON.stringify({ event: 'forcing', active }));
+        else print(`forcing: ending ${plural(active, 'connection')} now (Ctrl-C again to exit at once)`);
+        void server.close({ timeoutMs: 0 });
         return;
       }
       closing = true;
+      const active = server.stats().active;
+      if (args.json) print(JSON.stringify({ event: 'closing', timeoutMs: args.timeoutMs, active }));
+      else if (active > 0) {
+        print(`closing: waiting up to ${args.timeoutMs} ms for ${plural(active, 'connection')} (Ctrl-C again to force)`);
+      }
       void server.close({ timeoutMs: args.timeoutMs }).then(async () => {
         const s = server.stats();
         if (args.json) print(JSON.stringify({ event: 'close', stats: s }));
         else print(statsLine(s));
-        resolve((await finish()) ? 0 : 1);
+        const written = await finish();
+        resolve(forced ? EXIT_FORCED : written ? 0 : 1);
       });
     };
     process.on('SIGINT', stop);

@@ -35,7 +35,7 @@ export const poolExhaustedLab = defineLab({
   },
 });
 
-/** prefork's acceptLock kinds (README): the pool's answer is the same whatever the lock. */
+/** prefork's acceptLock kinds (docs/API.md): the pool's answer is the same whatever the lock. */
 type Lock = 'none' | 'flock' | 'mutex' | 'pass';
 
 interface Pool {

@@ -60,6 +60,8 @@ export class PosixServer extends EventEmitter<ServerEvents> {
   #listening = false;
   #finalStats: ServerStats | null = null;
   #closing: Promise<void> | null = null;
+  /** While closing: ends the live connections after `ms` instead, if that is sooner. */
+  #shortenClose: ((ms: number) => void) | null = null;
   /** ref()/unref(): whether this server keeps Node's event loop alive. */
   #refed = true;
   /** close()'s timers, which follow ref()/unref() too. */
@@ -175,7 +177,8 @@ export class PosixServer extends EventEmitter<ServerEvents> {
   /**
    * Stops accepting at once (the port is free when this returns), lets live connections finish
    * for `timeoutMs` (default 2000), then ends them. Settles when every process, thread and
-   * descriptor of the server is gone. Calling it again returns the same promise.
+   * descriptor of the server is gone. Calling it again returns the same promise; a `timeoutMs`
+   * given again ends the live connections that much later than now, if that is sooner.
    */
   close(options?: CloseOptions): Promise<void>;
   close(callback: (err?: Error) => void): Promise<void>;
@@ -196,10 +199,16 @@ export class PosixServer extends EventEmitter<ServerEvents> {
         if (!this.#refed) t.unref();
         timers.add(t);
       };
-      timer(timeoutMs, () => {
+      let aborted = false;
+      const abort = () => {
+        if (aborted) return;
+        aborted = true;
         backend.abortConnections();
         timer(KILL_GRACE_MS, () => backend.kill());
-      });
+      };
+      timer(timeoutMs, abort);
+      // A later close({ timeoutMs }) may only shorten the wait (a second Ctrl-C of `serve`).
+      this.#shortenClose = (ms) => timer(ms, abort);
       this.#closing = backend.finished.then(() => {
         this.#releaseHeld(); // every event before 'close'
         for (const t of timers) clearTimeout(t);
@@ -208,6 +217,8 @@ export class PosixServer extends EventEmitter<ServerEvents> {
         backend.release();
         this.emit('close');
       });
+    } else if (options?.timeoutMs !== undefined && this.#finalStats === null) {
+      this.#shortenClose?.(resolveCloseOptions(options));
     }
     if (callback) this.#closing.then(() => callback(), callback);
     return this.#closing;

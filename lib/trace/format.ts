@@ -5,6 +5,7 @@
 import type { Peer, TraceCall, TraceEvent } from '../server/events';
 import { TRACE_CALLS } from '../server/events';
 import type { Lang } from '../util/i18n';
+import { constants as osConstants } from 'node:os';
 import { errnoName, signalName } from '../util/os-names';
 import { readStat } from '../util/proc';
 
@@ -30,6 +31,7 @@ interface TraceContext {
 type NoteKey =
   | TraceCall
   | 'close-lfd:stop'
+  | 'accept-eintr:stop'
   | 'shutdown:conn'
   | 'slots-full:fork'
   | 'close-conn:thread'
@@ -53,6 +55,8 @@ export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
     listen: 'listen() makes lfd passive; the kernel completes handshakes and queues them, up to the backlog (points 1, 6)',
     accept: 'accept() takes one finished three-way handshake off the queue: a new descriptor, cfd, for that client (points 1, 6)',
     'accept-eintr': 'a blocking call interrupted by a signal is not an error: retry (point 2)',
+    'accept-eintr:stop':
+      'close() asked the master to stop with a signal, whose handler shut lfd down: the retried accept() fails and the master stops accepting (point 2)',
     fork: 'one child per connection: parent closes cfd, child closes lfd (lecture point 5)',
     'close-cfd': 'the parent closes cfd: the child has its own copy and serves the client (point 5)',
     'close-lfd': 'the child closes lfd: it only talks to its one client; the parent still listens (points 5, 8)',
@@ -146,6 +150,8 @@ export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
     listen: 'listen() 设置监听；三次握手由内核完成并排队，最多 backlog 个（第 1、6 点）',
     accept: 'accept() 从队列中取出一个已完成三次握手的连接，返回新的通信描述符 cfd（第 1、6 点）',
     'accept-eintr': '阻塞函数被信号打断，errno=EINTR，不应视为错误：重新调用（第 2 点）',
+    'accept-eintr:stop':
+      'close() 用信号让 master 停止，信号处理函数 shutdown 了 lfd：重试的 accept() 失败，master 不再接受连接（第 2 点）',
     fork: '每个连接一个子进程：父进程关闭 cfd，子进程关闭 lfd（讲义第 5 点）',
     'close-cfd': '父进程关闭 cfd：子进程有自己的一份副本，由它收发数据（第 5 点）',
     'close-lfd': '子进程关闭 lfd：它只和自己的客户端通信；父进程仍在监听（第 5、8 点）',
@@ -316,6 +322,9 @@ function noteKey(e: TraceEvent, role: TraceRole): NoteKey {
       return poolThread ? 'mutex-unlock:thread' : 'mutex-unlock';
     case 'epoll_wait':
       return role === 'in-process' ? 'epoll_wait:thread' : 'epoll_wait';
+    case 'accept-eintr':
+      // The signal whose handler interrupted accept(): SIGTERM/SIGUSR1 are close()'s stop requests.
+      return e.result === SIGTERM || e.result === SIGUSR1 ? 'accept-eintr:stop' : 'accept-eintr';
     case 'close-lfd':
       // A pool worker closes a listener only when the server stops (reuseport: its own).
       return role === 'child' && e.worker === undefined ? 'close-lfd' : 'close-lfd:stop';
@@ -469,6 +478,17 @@ function epollCtlText(e: TraceEvent, lang: Lang): string {
   return `epoll_ctl(${op}, ${e.fd}, ${events})`;
 }
 
+const SIGTERM = osConstants.signals.SIGTERM;
+const SIGUSR1 = osConstants.signals.SIGUSR1;
+
+/**
+ * accept-eintr: the name of the signal whose handler interrupted the call (the record's result:
+ * SIGCHLD of a finished child, close()'s SIGTERM at stop), or null when the record does not say.
+ */
+export function interruptingSignal(e: TraceEvent): NodeJS.Signals | null {
+  return e.call === 'accept-eintr' && e.result > 0 ? signalName(e.result) : null;
+}
+
 /** The call with its real arguments and result, without the note. */
 export function traceCallText(e: TraceEvent, lang: Lang, ctx: TraceContext = {}): string {
   const text = callText(e, lang, ctx);
@@ -497,10 +517,17 @@ function callText(e: TraceEvent, lang: Lang, ctx: TraceContext): string {
       return en
         ? `accept(${e.fd}) → cfd ${e.result} from ${at(e.address)}${conn}`
         : `accept(${e.fd}) → cfd ${e.result}，客户端 ${at(e.address)}${conn}`;
-    case 'accept-eintr':
+    case 'accept-eintr': {
+      const by = interruptingSignal(e);
+      if (by === null) {
+        return en
+          ? `accept(${e.fd}) interrupted: ${e.errno ?? 'EINTR'}, retried`
+          : `accept(${e.fd}) 被信号中断：${e.errno ?? 'EINTR'}，重试`;
+      }
       return en
-        ? `accept(${e.fd}) interrupted: ${e.errno ?? 'EINTR'}, retried`
-        : `accept(${e.fd}) 被信号中断：${e.errno ?? 'EINTR'}，重试`;
+        ? `accept(${e.fd}) interrupted by ${by}: ${e.errno ?? 'EINTR'}, retried`
+        : `accept(${e.fd}) 被信号 ${by} 中断：${e.errno ?? 'EINTR'}，重试`;
+    }
     case 'fork':
       return en
         ? `fork() → child ${e.result} (serves cfd ${e.fd}${conn})`

@@ -11,7 +11,7 @@
 import type { Peer, TraceCall, TraceEvent } from '../server/events';
 import type { Lang } from '../util/i18n';
 import { t } from '../util/i18n';
-import { decodeWaitStatus, traceCallText, traceNote, uringCompletion, uringEnter } from './format';
+import { decodeWaitStatus, interruptingSignal, traceCallText, traceNote, uringCompletion, uringEnter } from './format';
 import type { RecordedServer } from './recording';
 
 type LaneKind = 'node' | 'master' | 'child' | 'server-thread' | 'worker' | 'pool-thread' | 'cluster-worker';
@@ -121,8 +121,10 @@ function shortLabel(e: TraceEvent, lang: Lang): string {
       return 'listen';
     case 'accept':
       return `accept → cfd ${e.result}`;
-    case 'accept-eintr':
-      return 'EINTR';
+    case 'accept-eintr': {
+      const by = interruptingSignal(e);
+      return by === null ? 'EINTR' : `EINTR ← ${by}`;
+    }
     case 'fork':
       return `fork → ${e.result}`;
     case 'exec':

@@ -309,7 +309,7 @@ function renderDiagram(d: Diagram, lang: Lang, top: number, width: number): { sv
 function legend(lang: Lang, top: number): { svg: string; height: number } {
   const items: Array<[Mark['kind'] | 'zombie', string, string]> = [
     ['accept', 'accept() → cfd', 'accept() → cfd'],
-    ['eintr', 'EINTR: a signal interrupted accept()', 'EINTR：信号打断了 accept()'],
+    ['eintr', 'EINTR ← signal: accept() interrupted by it', 'EINTR ← 信号：accept() 被它打断'],
     ['fork', 'fork / pthread_create: a new lane', 'fork / pthread_create：新的一条线'],
     ['close', 'close()', 'close()'],
     ['sigchld', 'SIGCHLD reaches the parent', 'SIGCHLD 到达父进程'],

@@ -82,7 +82,7 @@ int accept_client(int lfd, sockaddr_storage& peer, Counters& counters, const Eve
         socklen_t len = sizeof peer;
         return accept4(lfd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC | extra_flags);
       },
-      [&] { events.trace(TraceCall::AcceptEintr, lfd, -1, EINTR); });
+      [&] { events.trace(TraceCall::AcceptEintr, lfd, last_handled_signal, EINTR); });
 }
 
 AcceptVerdict handle_accept_failure(int err, int lfd, int& reserve_fd, Counters& counters, const EventPipe& events,

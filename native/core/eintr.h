@@ -10,9 +10,18 @@
 
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <cstdint>
 
 namespace ps {
+
+// The signal whose handler ran last in this process (0: none yet). The handlers of the master
+// programs note it first thing, so that a traced EINTR names the signal that interrupted the call
+// (the accept-eintr record's result): a finished child's SIGCHLD, or close()'s SIGTERM at stop,
+// which interrupts accept() even where no SIGCHLD handler is installed (reap: 'none'). Two
+// handlers that run back to back before the call returns: the second is named.
+inline volatile sig_atomic_t last_handled_signal = 0;
+inline void note_signal(int sig) { last_handled_signal = sig; }
 
 template <typename Call>
 auto retry_eintr(std::atomic<uint64_t>& retries, Call call) -> decltype(call()) {

@@ -28,7 +28,8 @@ namespace ps {
 
 // The calls a trace records. lib/trace/format.ts names each one and ties it to the lecture.
 //   socket: result lfd · bind: fd lfd, peer the address · listen: fd lfd, result backlog
-//   accept: fd lfd, result cfd, peer the client · accept-eintr: accept failed with EINTR, retried
+//   accept: fd lfd, result cfd, peer the client · accept-eintr: accept failed with EINTR, retried;
+//   result the signal whose handler interrupted it (eintr.h: SIGCHLD, SIGTERM…; 0: unknown)
 //   fork: fd cfd, result child pid · close-cfd: the master closes cfd after fork
 //   close-lfd: a child closes lfd (pid: the child), or the server closes it at stop
 //   child-exit: result the child's _exit status · waitpid: result pid, fd its wait status

@@ -131,7 +131,8 @@ bool reap_children(MasterState& m) {
   }
 }
 
-void on_sigchld(int) {
+void on_sigchld(int sig) {
+  note_signal(sig);
   int saved = errno;
   if (the_master != nullptr) reap_children(*the_master);
   errno = saved;
@@ -141,6 +142,7 @@ void on_sigchld(int) {
 // socket wakes a blocked accept() (it fails with EINVAL), so no stop request can be missed
 // between the flag check and the next accept().
 void on_stop(int sig) {
+  note_signal(sig);
   int saved = errno;
   if (the_master != nullptr) {
     the_master->stop_requested = 1;

@@ -24,7 +24,10 @@ namespace {
 MasterState* the_pool_master = nullptr;
 volatile sig_atomic_t child_exited = 0;
 
-void on_sigchld(int) { child_exited = 1; }
+void on_sigchld(int sig) {
+  note_signal(sig);
+  child_exited = 1;
+}
 
 // The parent-death signal: Node is gone (killed). The session goes with the master
 // (server_session.h): the programs' children too, which no parent-death signal reaches.
@@ -34,6 +37,7 @@ void on_node_gone(int) {
 }
 
 void on_stop(int sig) {
+  note_signal(sig);
   if (the_pool_master == nullptr) return;
   the_pool_master->stop_requested = 1;
   if (sig == SIGUSR1) the_pool_master->abort_requested = 1;
