@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# bash scripts/fresh-machine.sh [JEST ARGS…]: `npm test` as on a fresh Debian with Node, a C/C++
-# toolchain and cmake only (not in .ci/run: a second whole suite, 8 to 10 minutes on a 2-core
-# machine; CONTRIBUTING.md says when to run it). In a mount namespace of its own (nothing else on the
+# bash scripts/fresh-machine.sh [JEST ARGS…] (CI runs it): `npm test` as on a fresh Debian with
+# Node, a C/C++ toolchain and cmake only. In a mount namespace of its own (nothing else on the
 # machine sees it), every file that the Debian packages such a machine lacks put in a bin, sbin,
 # lib or include directory is hidden behind /dev/null — the peers and tools the tests use (strace,
 # socat, ucspi-tcp's tcpserver, xinetd), iproute2, procps, liburing-dev, and Debian's chromium with
