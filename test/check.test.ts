@@ -16,6 +16,7 @@ import { LABS } from '../lib/labs';
 import { MODELS, startServer } from '../lib';
 import type { PosixServer } from '../lib';
 import { readStat } from '../lib/util/proc';
+import { needs } from './external';
 import { inOwnNetwork, sleep, waitFor } from './helpers';
 
 const ROOT = join(__dirname, '..');
@@ -96,8 +97,9 @@ describe.each(MODELS)('check against this package’s %s model', (model) => {
   });
 });
 
+const refUring = needs('ref-uring', "check against ref-uring, the uring model's C reference: every check that applies passes");
 describe.each(REFERENCE_MODELS)('check against the C reference ref-%s', (model) => {
-  test('every check that applies passes', async () => {
+  (model === 'uring' ? refUring.test : test)('every check that applies passes', async () => {
     // The pools get enough processes for the concurrency check's clients (a prefork child serves one).
     const ref = await startReference(
       model,
@@ -525,60 +527,67 @@ describe('check against servers that keep their limit by making clients wait', (
     server = undefined;
   });
 
-  describe.each([
+  const peers = {
+    tcpserver: needs('tcpserver', "check's verdicts on a limit that makes clients wait, against tcpserver -c 2"),
+    socat: needs('socat', "check's verdicts on a limit that makes clients wait, against socat max-children=2"),
+  };
+  describe.each<[string, keyof typeof peers, string[]]>([
     ['tcpserver -c 2 (ucspi-tcp)', 'tcpserver', ['-RHl0', '-c', '2', '127.0.0.1', '0', 'cat']],
     ['socat max-children=2', 'socat', ['TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork,max-children=2', 'EXEC:cat']],
   ])('%s', (_label, program, args) => {
-    test('described as waiting: --when-full refuse (the default) fails it saying so, --when-full wait passes it', async () => {
-      server = await external(program, args);
-      // No claim: concurrent, two at a time, the third waits for a place.
-      const free = await runChecks({ host: '127.0.0.1', port: server.port, only: ['concurrency'] });
-      const c = resultOf(free, 'concurrency');
-      expect(c).toMatchObject({ status: 'pass', verdict: 'concurrent', servedAtOnce: 2 });
-      expect(c.seen.en).toBe(
-        'concurrent, at most 2 at once: 2 of 3 clients served while all were connected; client 3 waited until one left, then was served — a limit that makes clients wait',
-      );
-      expect(c.seen.zh).toBe(
-        'concurrent，最多同时 2 个：所有客户端都连接时有 2/3 个得到服务；客户端 3 一直等到有客户端离开才得到服务 —— 用让客户端等待的方式保持上限',
-      );
+    peers[program].test(
+      'described as waiting: --when-full refuse (the default) fails it saying so, --when-full wait passes it',
+      async () => {
+        server = await external(program, args);
+        // No claim: concurrent, two at a time, the third waits for a place.
+        const free = await runChecks({ host: '127.0.0.1', port: server.port, only: ['concurrency'] });
+        const c = resultOf(free, 'concurrency');
+        expect(c).toMatchObject({ status: 'pass', verdict: 'concurrent', servedAtOnce: 2 });
+        expect(c.seen.en).toBe(
+          'concurrent, at most 2 at once: 2 of 3 clients served while all were connected; client 3 waited until one left, then was served — a limit that makes clients wait',
+        );
+        expect(c.seen.zh).toBe(
+          'concurrent，最多同时 2 个：所有客户端都连接时有 2/3 个得到服务；客户端 3 一直等到有客户端离开才得到服务 —— 用让客户端等待的方式保持上限',
+        );
 
-      const refuse = await runChecks({ host: '127.0.0.1', port: server.port, pid: server.pid, maxClients: 2 });
-      expect(statusOf(refuse.results)).toEqual({
-        echo: 'pass',
-        'half-close': 'pass',
-        concurrency: 'pass',
-        vanish: 'pass',
-        'max-clients': 'fail',
-        zombies: 'pass',
-        resources: 'pass',
-      });
-      const m = resultOf(refuse, 'max-clients');
-      expect(m.whenFull).toBe('waited');
-      // Never "a new client was NOT served": the waiting client was served once one left.
-      expect(m.seen.en).toMatch(
-        /^2 of 2 clients served at once; client 3: connected, but not accepted: it waited in the listen backlog \(accept queue 1, \/proc\/net\/tcp\); after one left, it was served$/,
-      );
-      expect(m.seen.zh).toMatch(
-        /^2 个客户端中有 2 个同时得到服务；第 3 个：已连接但没有被 accept：它在监听队列里等待（accept 队列 1，\/proc\/net\/tcp）；一个离开后，它得到了服务$/,
-      );
-      expect(m.diagnosis).toMatchObject({ id: 'waits-when-full', lab: 'slot-table' });
-      expect(m.diagnosis!.text.en).toContain(
-        'this server keeps its limit by making client 3 wait until one leaves, as tcpserver -c and socat max-children do',
-      );
-      expect(m.diagnosis!.text.zh).toContain('这个服务器用让第 3 个客户端等到有人离开的方式保持上限');
+        const refuse = await runChecks({ host: '127.0.0.1', port: server.port, pid: server.pid, maxClients: 2 });
+        expect(statusOf(refuse.results)).toEqual({
+          echo: 'pass',
+          'half-close': 'pass',
+          concurrency: 'pass',
+          vanish: 'pass',
+          'max-clients': 'fail',
+          zombies: 'pass',
+          resources: 'pass',
+        });
+        const m = resultOf(refuse, 'max-clients');
+        expect(m.whenFull).toBe('waited');
+        // Never "a new client was NOT served": the waiting client was served once one left.
+        expect(m.seen.en).toMatch(
+          /^2 of 2 clients served at once; client 3: connected, but not accepted: it waited in the listen backlog \(accept queue 1, \/proc\/net\/tcp\); after one left, it was served$/,
+        );
+        expect(m.seen.zh).toMatch(
+          /^2 个客户端中有 2 个同时得到服务；第 3 个：已连接但没有被 accept：它在监听队列里等待（accept 队列 1，\/proc\/net\/tcp）；一个离开后，它得到了服务$/,
+        );
+        expect(m.diagnosis).toMatchObject({ id: 'waits-when-full', lab: 'slot-table' });
+        expect(m.diagnosis!.text.en).toContain(
+          'this server keeps its limit by making client 3 wait until one leaves, as tcpserver -c and socat max-children do',
+        );
+        expect(m.diagnosis!.text.zh).toContain('这个服务器用让第 3 个客户端等到有人离开的方式保持上限');
 
-      const wait = await runChecks({
-        host: '127.0.0.1',
-        port: server.port,
-        pid: server.pid,
-        maxClients: 2,
-        whenFull: 'wait',
-        strict: true,
-      });
-      expect(wait.results.filter((r) => r.status !== 'pass')).toEqual([]);
-      expect(resultOf(wait, 'max-clients').whenFull).toBe('waited');
-      expect(wait.exitCode).toBe(0);
-    });
+        const wait = await runChecks({
+          host: '127.0.0.1',
+          port: server.port,
+          pid: server.pid,
+          maxClients: 2,
+          whenFull: 'wait',
+          strict: true,
+        });
+        expect(wait.results.filter((r) => r.status !== 'pass')).toEqual([]);
+        expect(resultOf(wait, 'max-clients').whenFull).toBe('waited');
+        expect(wait.exitCode).toBe(0);
+      },
+    );
   });
 
   test("this package's prefork pool of 2 (no maxClients): client 3 waits in the backlog, as --when-full wait claims", async () => {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { ConnectionEvent, DisconnectEvent, PosixServer, RejectEvent, startServer } from '../lib';
+import { needs } from './external';
 import { Client, childrenOf, exchange, port, random, readBytes, sleep, snapshot, waitFor } from './helpers';
 
 let server: PosixServer | undefined;
@@ -125,8 +126,8 @@ describe.each(['mutex', 'main'] as const)("prethread, acceptLock '%s'", (acceptL
 // strace -f sees every clone() of the process: between two marker calls, a fixture serves 40
 // connections. The thread model, one thread per connection, is the control that shows the count
 // is real.
-const straceAvailable = spawnSync('strace', ['-V'], { stdio: 'ignore' }).status === 0;
-(straceAvailable ? describe : describe.skip)('under strace -f', () => {
+const strace = needs('strace', 'no clone() per connection in prethread, epoll and uring, as strace -f sees it');
+strace.describe('under strace -f', () => {
   const clonesDuring = (model: string, options: object): number => {
     const out = join(tmpdir(), `posix-servers-strace-${process.pid}-${model}.txt`);
     const script = join(__dirname, 'fixtures', 'clone-count.js');

@@ -1,8 +1,9 @@
 // Real sockets, real /proc: helpers that observe what the servers really did.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, Server as NetServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LoadOptions, LoadResult, Model, ServerOptions, ServerStats } from '../lib';
 import type { Lab, LabResult } from '../lib/labs/types';
@@ -252,6 +253,23 @@ export function listenQueue(port: number): { listeners: number; queued: number }
   return { listeners: listeners.length, queued: listeners.reduce((n, l) => n + l.queued, 0) };
 }
 
+let loUp: string | undefined;
+
+/**
+ * test/fixtures/lo-up.c, compiled with cc once per jest worker (removed when it exits): brings
+ * loopback up in a new network namespace, where it is born down, then execs its arguments — what
+ * `ip link set lo up` does, without iproute2, which a fresh Debian lacks.
+ */
+export function loUpProgram(): string {
+  if (loUp === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), 'ps-lo-up-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    execFileSync('cc', ['-O2', '-o', join(dir, 'lo-up'), join(__dirname, 'fixtures', 'lo-up.c')]);
+    loUp = join(dir, 'lo-up');
+  }
+  return loUp;
+}
+
 /**
  * Runs `node ...argv` in a network namespace of its own (unshare --net; as root, or as a user
  * mapped to root in a user namespace of its own), its loopback brought up, and resolves with the
@@ -265,9 +283,9 @@ export function listenQueue(port: number): { listeners: number; queued: number }
  */
 export function inOwnNetwork<T>(argv: string[], timeoutMs = 120000): Promise<T> {
   const as = process.getuid?.() === 0 ? [] : ['--user', '--map-root-user'];
-  const up = 'ip link set lo up && exec "$@"';
+  const up = loUpProgram();
   return new Promise((resolve, reject) => {
-    const child = spawn('unshare', [...as, '--net', 'sh', '-c', up, 'sh', process.execPath, ...argv], {
+    const child = spawn('unshare', [...as, '--net', up, process.execPath, ...argv], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';

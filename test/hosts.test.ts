@@ -4,14 +4,15 @@
 // Names other than this machine's `localhost` are looked up in a sandbox only: a mount namespace
 // whose /etc/nsswitch.conf says `hosts: files` and whose /etc/hosts the test writes, so that no
 // lookup asks a DNS server (no packet leaves the machine) and the answers do not depend on it.
-// The bind to 0.0.0.0 runs in a network namespace of its own, where every address is loopback's.
+// The bind to 0.0.0.0 runs in a network namespace of its own, where every address is loopback's
+// (its lo brought up by test/fixtures/lo-up.c, helpers' loUpProgram: no iproute2 needed).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MODELS, startServer } from '../lib';
-import { exchange, optionsFor } from './helpers';
+import { exchange, loUpProgram, optionsFor } from './helpers';
 
 jest.setTimeout(60000);
 
@@ -44,7 +45,7 @@ describe.each(MODELS)('%s model', (model) => {
   });
 });
 
-/** Runs `argv` with /etc/hosts = `hosts` and name lookups in files only; `net`: in a network namespace of its own too. */
+/** Runs `argv` with /etc/hosts = `hosts` and name lookups in files only; `net`: in a network namespace of its own too, its lo up. */
 function sandboxed(
   hosts: string,
   argv: string[],
@@ -58,13 +59,13 @@ function sandboxed(
       'set -e',
       `mount --bind "${dir}/hosts" /etc/hosts`,
       `mount --bind "${dir}/nsswitch.conf" /etc/nsswitch.conf`,
-      ...(opts.net ? ['ip link set lo up'] : []),
       'exec "$@"',
     ].join('\n');
     const as = process.getuid?.() === 0 ? [] : ['--user', '--map-root-user'];
+    const program = opts.net ? [loUpProgram(), ...argv] : argv;
     const r = spawnSync(
       'unshare',
-      [...as, '--mount', '--propagation', 'private', ...(opts.net ? ['--net'] : []), 'sh', '-c', script, 'sh', ...argv],
+      [...as, '--mount', '--propagation', 'private', ...(opts.net ? ['--net'] : []), 'sh', '-c', script, 'sh', ...program],
       { encoding: 'utf8', timeout: 50000 },
     );
     if (r.error) throw r.error;

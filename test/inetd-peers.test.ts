@@ -6,28 +6,29 @@
 //     (the default) is the first, whenFull 'wait' the second — in every model that can wait.
 //   - the environment: tcpserver removes TCPREMOTEHOST and TCPREMOTEINFO when it has not looked
 //     them up (-H, -R), as the exec handler always does.
-// A peer that is not installed skips its test, except on CI (.ci/run installs them): there it fails.
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+// A peer that is not installed skips its test, loudly, except on CI (.ci/run installs them): there
+// it fails (test/external.ts).
+import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { Model, PosixServer, RejectEvent, ServerOptions, startServer } from '../lib';
+import { needs } from './external';
 import { Client, ServerProcessMark, exchange, listenQueue, port, waitFor } from './helpers';
 
-const PACKAGES: Record<string, string> = { xinetd: 'xinetd', tcpserver: 'ucspi-tcp', socat: 'socat' };
+const PEERS = {
+  xinetd: needs('xinetd', "xinetd's `instances`: the client beyond the limit refused at once, as whenFull 'refuse'"),
+  tcpserver: needs(
+    'tcpserver',
+    "tcpserver -c: the client beyond the limit waits in the listen backlog, as whenFull 'wait'; tcpserver -H -R's environment against the exec handler's",
+  ),
+  socat: needs('socat', "socat's max-children: the client beyond the limit waits in the listen backlog, as whenFull 'wait'"),
+};
 
-function installed(tool: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }).status === 0;
-}
-
-/** A test against `tool`: skipped where it is not installed, but not on CI, which must have it. */
-function peerTest(tool: string, name: string, fn: () => Promise<void>): void {
-  const run = installed(tool) || process.env.CI ? test : test.skip;
-  run(`${name} (${tool})`, async () => {
-    if (!installed(tool)) throw new Error(`${tool} is not installed: apt-get install ${PACKAGES[tool]} (.ci/run does)`);
-    await fn();
-  });
+/** A test against a peer (test/external.ts: skipped, loudly, where it is not installed; on CI it must be). */
+function peerTest(tool: keyof typeof PEERS, name: string, fn: () => Promise<void>): void {
+  PEERS[tool].test(`${name} (${tool})`, fn);
 }
 
 async function freePort(): Promise<number> {

@@ -6,6 +6,7 @@ import { endianness } from 'node:os';
 import { programBinary } from '../lib/bench/reference';
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
+import { needs } from './external';
 import { runLabIn, runLabInOwnNetwork } from './helpers';
 
 // No wall-clock assertion here (speed is for benchmarks, not tests); jest's timeout bounds a lab.
@@ -265,31 +266,33 @@ describe('labs, on their measurements', () => {
   // the timed directions are the lab's verdict, which this file checks is computed from them, not
   // that they hold: on this 2-core machine another test file runs beside this one, and a
   // throughput or a round trip measured meanwhile is that file's as much as the server's.
-  const straceHere = spawnSync('strace', ['-V'], { stdio: 'ignore' }).status === 0;
-  (straceHere ? test.each : test.skip.each)(['en', 'zh'] as const)(
-    'uring (%s): a fraction of one io_uring_enter per message at 50 connections against epoll_wait + recv + send; 2 against 3 at 1',
-    async (lang) => {
-      const { result, lines } = await run('uring', lang);
-      const m = result.measured as Record<string, number | boolean>;
-      expect(m.straceCounted).toBe(true);
-      // epoll: a recv and a send per message, and its epoll_waits; uring at 50: its io_uring_enter
-      // calls are all it makes, far fewer than its messages.
-      expect(m.syscallsPerMessageEpoll50 as number).toBeGreaterThanOrEqual(2);
-      expect(m.syscallsPerMessageUring50 as number).toBeLessThan(0.5);
-      expect(m.ioUringEnterUring50 as number).toBeLessThan(m.messagesUring50 as number);
-      // At 1 connection: epoll_wait, recv and send against two io_uring_enter.
-      expect(m.syscallsPerMessageEpoll1 as number).toBeGreaterThanOrEqual(2.9);
-      expect(m.syscallsPerMessageEpoll1 as number).toBeLessThanOrEqual(3.2);
-      expect(m.syscallsPerMessageUring1 as number).toBeGreaterThanOrEqual(1.9);
-      expect(m.syscallsPerMessageUring1 as number).toBeLessThanOrEqual(2.2);
-      for (const k of ['throughputEpoll50', 'throughputUring50', 'roundTripEpollUs', 'roundTripUringUs']) {
-        expect(m[k] as number).toBeGreaterThan(0);
-      }
-      expect(result.ok).toBe((m.throughputRatio50 as number) > 1 && (m.roundTripRatio1 as number) > 1);
-      expect(lines.join('\n')).toContain(lang === 'zh' ? '结论：io_uring 靠合并取胜' : 'Lesson: io_uring wins by batching');
-    },
-    60000,
-  );
+  const strace = needs('strace', "the uring lab's system calls per message (strace -c), in English and Chinese");
+  for (const lang of ['en', 'zh'] as const) {
+    strace.test(
+      `uring (${lang}): a fraction of one io_uring_enter per message at 50 connections against epoll_wait + recv + send; 2 against 3 at 1`,
+      async () => {
+        const { result, lines } = await run('uring', lang);
+        const m = result.measured as Record<string, number | boolean>;
+        expect(m.straceCounted).toBe(true);
+        // epoll: a recv and a send per message, and its epoll_waits; uring at 50: its io_uring_enter
+        // calls are all it makes, far fewer than its messages.
+        expect(m.syscallsPerMessageEpoll50 as number).toBeGreaterThanOrEqual(2);
+        expect(m.syscallsPerMessageUring50 as number).toBeLessThan(0.5);
+        expect(m.ioUringEnterUring50 as number).toBeLessThan(m.messagesUring50 as number);
+        // At 1 connection: epoll_wait, recv and send against two io_uring_enter.
+        expect(m.syscallsPerMessageEpoll1 as number).toBeGreaterThanOrEqual(2.9);
+        expect(m.syscallsPerMessageEpoll1 as number).toBeLessThanOrEqual(3.2);
+        expect(m.syscallsPerMessageUring1 as number).toBeGreaterThanOrEqual(1.9);
+        expect(m.syscallsPerMessageUring1 as number).toBeLessThanOrEqual(2.2);
+        for (const k of ['throughputEpoll50', 'throughputUring50', 'roundTripEpollUs', 'roundTripUringUs']) {
+          expect(m[k] as number).toBeGreaterThan(0);
+        }
+        expect(result.ok).toBe((m.throughputRatio50 as number) > 1 && (m.roundTripRatio1 as number) > 1);
+        expect(lines.join('\n')).toContain(lang === 'zh' ? '结论：io_uring 靠合并取胜' : 'Lesson: io_uring wins by batching');
+      },
+      60000,
+    );
+  }
 
   test('lab-herd: a bad --wait or a missing one is one line on stderr and exit 2, nothing started', () => {
     const bin = programBinary('labs', 'herd');

@@ -11,6 +11,7 @@ import {
   startReference,
 } from '../lib/bench/reference';
 import { readStat } from '../lib/util/proc';
+import { needs } from './external';
 import { chargenPrefix, Client, childrenOf, exchange, random, timeWaitsAfterLoad, waitFor, zombiesOf } from './helpers';
 
 const CONCURRENT: ReferenceModel[] = ['fork', 'thread', 'epoll', 'uring', 'prefork', 'reuseport', 'prethread'];
@@ -37,7 +38,8 @@ function refuses(port: number): Promise<boolean> {
   });
 }
 
-describe.each(REFERENCE_MODELS)('ref-%s', (model) => {
+/** The tests of one reference, in a describe block of its own (ref-uring's is gated below). */
+function referenceSuite(model: ReferenceModel): void {
   let server: ReferenceServer | undefined;
 
   afterEach(async () => {
@@ -131,9 +133,10 @@ describe.each(REFERENCE_MODELS)('ref-%s', (model) => {
       c.destroy();
     }
   });
-});
+}
 
-describe.each(CONCURRENT)('ref-%s serves clients concurrently', (model) => {
+/** One reference against 20 clients at once. */
+function concurrencySuite(model: ReferenceModel): void {
   test('20 clients, all connected at once, each echoed', async () => {
     const server = await startReference(model, optsFor(model, ONE_AT_A_TIME_POOLS.includes(model) ? 20 : 2));
     try {
@@ -152,7 +155,14 @@ describe.each(CONCURRENT)('ref-%s serves clients concurrently', (model) => {
     }
     expect(zombiesOf(process.pid)).toEqual([]);
   });
-});
+}
+
+// ref-uring is built only where liburing is (CMakeLists.txt): elsewhere its tests are skipped, loudly.
+const refUring = needs('ref-uring', "ref-uring, the uring model's C reference: echo, handlers, rpc, close, 20 clients at once");
+describe.each(REFERENCE_MODELS.filter((m) => m !== 'uring'))('ref-%s', referenceSuite);
+refUring.describe('ref-uring', () => referenceSuite('uring'));
+describe.each(CONCURRENT.filter((m) => m !== 'uring'))('ref-%s serves clients concurrently', concurrencySuite);
+refUring.describe('ref-uring serves clients concurrently', () => concurrencySuite('uring'));
 
 describe.each(['mutex', 'main'] as const)('ref-prethread --lock %s', (lock) => {
   test('a pool of 2: a third client waits (mutex: in the backlog; main: in the queue) until a thread is free; no thread is created for it', async () => {
