@@ -8,7 +8,7 @@ import { BENCH, parseBenchArgs } from '../lib/cli/bench';
 import type { Command } from '../lib/cli/flags';
 import { LAB } from '../lib/cli/lab';
 import { parseServeArgs, SERVE } from '../lib/cli/serve';
-import type { BenchReport } from '../lib/bench/runner';
+import type { BenchReport } from '../lib/bench/report';
 import { Client, ServerProcessMark, exchange, isAlive, listenQueue, waitFor } from './helpers';
 
 const CLI = join(__dirname, '..', 'dist', 'cli', 'main.js');

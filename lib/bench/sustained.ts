@@ -10,25 +10,12 @@
 // the machine's drift between rounds cancels.
 import { runLoad, type LoadResult } from './loadgen';
 import { ForkCost, measureForkCost } from './fork-cost';
-import {
-  BenchModel,
-  BenchSkip,
-  etaMs,
-  fmt,
-  formatDuration,
-  machineInfo,
-  machineLine,
-  Machine,
-  median,
-  ONE_AT_A_TIME,
-  Progress,
-  REFERENCE_OF,
-  roundOrder,
-  RunningServer,
-  runnable,
-  startModel,
-  unlessAborted,
-} from './runner';
+import { BenchModel, ONE_AT_A_TIME, REFERENCE_OF } from './catalogue';
+import { machineInfo, type BenchSkip, type Machine } from './report';
+import { etaMs, formatDuration, Progress, roundOrder, unlessAborted } from './runner';
+import { runnable, RunningServer, startModel } from './servers';
+import { median } from './stats';
+import { fmt, machineLine } from './table';
 import { descendantsOf, migrationsOf } from '../util/proc';
 
 export interface SustainedConfig {

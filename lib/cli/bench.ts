@@ -6,20 +6,18 @@
 import { writeFileSync } from 'node:fs';
 import {
   BENCH_MODELS,
-  BenchConfig,
   BenchModel,
-  BenchProgress,
   DEFAULT_REPLY_BYTES,
   DESIGN_MODELS,
   EXEC_BENCH_MODELS,
   NO_RPC,
   Workload,
   WORKLOADS,
-  formatDuration,
-  formatTable,
-  renderSvg,
-  runBench,
-} from '../bench/runner';
+} from '../bench/catalogue';
+import { renderSvg } from '../bench/chart';
+import type { BenchConfig } from '../bench/report';
+import { BenchProgress, formatDuration, runBench } from '../bench/runner';
+import { formatTable } from '../bench/table';
 import { formatSustainedTable, runSustained, SustainedConfig } from '../bench/sustained';
 import { parseTargets, Target, withPids } from '../bench/target';
 import { Command, commandHelp, integer, list, parseCommand, UsageError } from './flags';
