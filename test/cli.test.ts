@@ -8,6 +8,7 @@ import { BENCH, parseBenchArgs } from '../lib/cli/bench';
 import type { Command } from '../lib/cli/flags';
 import { LAB } from '../lib/cli/lab';
 import { parseServeArgs, SERVE } from '../lib/cli/serve';
+import { BENCH_MODELS, REFERENCE_OF } from '../lib/bench/catalogue';
 import type { BenchReport } from '../lib/bench/report';
 import { Client, ServerProcessMark, exchange, isAlive, listenQueue, waitFor } from './helpers';
 
@@ -205,6 +206,22 @@ describe('serve flags', () => {
       expect(() => parseBenchArgs(['--warmup', bad])).toThrow(/--warmup must be seconds in \[0, 60\]/);
     }
     expect(() => parseBenchArgs(['--sustained', '--warmup', '1'])).toThrow(/--warmup does not apply with --sustained/);
+  });
+
+  test('bench: the default models come from the catalogue — every model is in a default run, each beside its C reference', () => {
+    const plain = parseBenchArgs([])!.config.models;
+    const designs = parseBenchArgs(['--workload', 'rpc'])!.config.models;
+    // Every model of the catalogue is run by one of the two defaults: nothing added to it is left out.
+    expect(BENCH_MODELS.filter((m) => !plain.includes(m) && !designs.includes(m))).toEqual([]);
+    for (const models of [plain, designs]) {
+      for (const m of models) if (REFERENCE_OF[m]) expect(models).toContain(REFERENCE_OF[m]);
+    }
+    // The acceptLock and scheduling variants run in the UNP table (rpc), not in the plain comparison.
+    for (const variant of ['prefork-flock', 'prethread-main', 'cluster-none', 'ref-prefork-pass'] as const) {
+      expect(plain).not.toContain(variant);
+      expect(designs).toContain(variant);
+    }
+    expect(plain).toEqual(expect.arrayContaining(['fork', 'uring', 'ref-uring', 'socat', 'xinetd-exec']));
   });
 
   test("bench --workload: today's runs by default; rpc brings the UNP table's designs unless --models names others", () => {

@@ -129,36 +129,20 @@ for (const [model, ref] of Object.entries(REFERENCE_OF)) {
   if (d && ref) DESIGNS[ref] = { unp: d.unp, design: `${d.design} (C)` };
 }
 
-/** The models of the UNP table: what `--workload rpc` runs when no --models are given. */
-export const DESIGN_MODELS: readonly BenchModel[] = [
-  'iterative',
-  'fork',
-  'prefork',
-  'prefork-flock',
-  'prefork-mutex',
-  'prefork-pass',
-  'thread',
-  'prethread',
-  'prethread-main',
-  'epoll',
-  'uring',
-  'reuseport',
-  'node',
-  'cluster',
-  'cluster-none',
-  'ref-iterative',
-  'ref-fork',
-  'ref-prefork',
-  'ref-prefork-flock',
-  'ref-prefork-mutex',
-  'ref-prefork-pass',
-  'ref-thread',
-  'ref-prethread',
-  'ref-prethread-main',
-  'ref-epoll',
-  'ref-uring',
-  'ref-reuseport',
-];
+/**
+ * The models of the UNP table: what `--workload rpc` runs when no --models are given — every design
+ * above in its order (UNP's numbering first), then their C references in the same order.
+ */
+export const DESIGN_MODELS: readonly BenchModel[] = (() => {
+  const designs = (Object.keys(DESIGNS) as BenchModel[]).filter((m) => !m.startsWith('ref-'));
+  return [...designs, ...designs.flatMap((m) => REFERENCE_OF[m] ?? [])];
+})();
+
+/**
+ * The comparison's models when no --models are given: every model of the catalogue but the
+ * acceptLock and scheduling variants (VARIANTS, REF_LOCKS), which the UNP table runs.
+ */
+export const DEFAULT_MODELS: readonly BenchModel[] = BENCH_MODELS.filter((m) => !VARIANTS[m] && !REF_LOCKS[m]);
 
 /** Models that cannot serve the rpc workload: socat relays to a pipe (echo only); the exec models run a program. */
 export const NO_RPC: readonly BenchModel[] = ['socat', 'exec', 'prefork-exec', 'socat-exec', 'xinetd-exec'];
