@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BENCH, parseBenchArgs } from '../lib/cli/bench';
-import type { Command } from '../lib/cli/flags';
+import { commandHelp, type Command } from '../lib/cli/flags';
 import { LAB } from '../lib/cli/lab';
 import { parseServeArgs, SERVE } from '../lib/cli/serve';
 import { BENCH_MODELS, REFERENCE_OF } from '../lib/bench/catalogue';
@@ -196,6 +196,12 @@ describe('serve flags', () => {
     });
     expect(() => parseBenchArgs(['--models', 'fork,apache'])).toThrow(/unknown model 'apache'/);
     expect(() => parseBenchArgs(['--repeat', '0'])).toThrow(/--repeat/);
+  });
+
+  test('bench --wide: every column of the tables; by default they fit 120 columns', () => {
+    expect(parseBenchArgs([])!.wide).toBeUndefined();
+    expect(parseBenchArgs(['--wide'])!.wide).toBe(true);
+    expect(commandHelp(BENCH)).toMatch(/--wide\s+print every column, however wide the lines/);
   });
 
   test('bench --warmup: 0.25 s of unmeasured load before each run by default; 0 turns it off; only seconds in [0, 60]', () => {

@@ -14,8 +14,21 @@ function warmedUp(config: BenchConfig): string {
   return config.warmupMs > 0 ? `, each after ${config.warmupMs} ms of the same load unmeasured` : '';
 }
 
-/** The table on stdout: one line per model and ping-pong width, with churn beside it. */
-export function formatTable(report: BenchReport): string {
+/** The width the tables and notes fit by default: a terminal's, with room (issue #22). */
+export const WIDTH = 120;
+
+export interface TableOptions {
+  /** Every column, however wide the lines (`--wide`); otherwise columns are left out, last first, until a table fits WIDTH. */
+  wide?: boolean;
+}
+
+/**
+ * The tables on stdout: ping-pong (one line per model and width), the UNP table (rpc and churn, a
+ * line per model: the churn figures belong to no ping-pong width), the exec churn; then the notes.
+ */
+export function formatTable(report: BenchReport, options: TableOptions = {}): string {
+  const wide = options.wide === true;
+  const leftOut: string[] = [];
   const sums = summarize(report);
   const find = (model: string, kind: RunKind, c?: number) =>
     sums.find((s) => s.model === model && s.kind === kind && (c === undefined || s.connections === c));
@@ -28,7 +41,6 @@ export function formatTable(report: BenchReport): string {
     '× ref',
     'p50 µs',
     'p99 µs',
-    'conns/s',
     'procs',
     'threads',
     'RSS MB',
@@ -42,7 +54,6 @@ export function formatTable(report: BenchReport): string {
       const node = find('node', 'pingpong', c);
       const refModel = REFERENCE_OF[model as BenchModel];
       const ref = refModel ? find(refModel, 'pingpong', c) : undefined;
-      const churn = find(model, 'churn');
       rows.push([
         model,
         String(c),
@@ -51,7 +62,6 @@ export function formatTable(report: BenchReport): string {
         ref ? fmt(rateRatio(s, ref), 2) : '',
         fmt(s.p50Us),
         fmt(s.p99Us),
-        churn ? fmt(churn.rate.median) : '',
         fmt(s.footprint.processes),
         fmt(s.footprint.threads),
         fmt(s.footprint.rssMb, 1),
@@ -59,11 +69,19 @@ export function formatTable(report: BenchReport): string {
       ]);
     }
   }
-  const lines = rows.length > 1 ? tableLines(rows) : [];
+  const lines: string[] = [];
+  const add = (table: string[][], fit: Fit) => {
+    if (table.length <= 1) return;
+    if (lines.length > 0) lines.push('');
+    lines.push(...tableLines(table, fit, wide, leftOut));
+  };
+  add(rows, { left: 1, leaveOut: ['client CPU', 'threads', 'p99 µs', 'RSS MB', 'procs'] });
   const designRows = designTableRows(report, sums);
-  if (designRows.length > 1) lines.push(...(lines.length > 0 ? [''] : []), ...tableLines(designRows, 3));
+  const leaveOut = ['w/o Node ', 'w/o Node', 'per worker', 'churn × fork', 'churn CPU µs/conn', '× fork'];
+  add(designRows, { left: 3, leaveOut });
   const execRows = execTableRows(report, sums);
-  if (execRows.length > 1) lines.push(...(lines.length > 0 ? [''] : []), ...tableLines(execRows));
+  add(execRows, { left: 1, leaveOut: ['client CPU', 'p99 µs', 'RSS MB', 'procs'] });
+  const rpcRan = sums.some((s) => s.kind === 'rpc');
   const forkCost = describeForkCost(report.machine.forkCost ?? []);
   const targets = report.config.targets ?? [];
   const notes = [
@@ -72,7 +90,7 @@ export function formatTable(report: BenchReport): string {
     "× ref: against the C reference server of the same design (ref/*.c), run next to its model; × node, × ref: the median of each round's ratio. procs/threads/RSS: peaks of the server process tree.",
     ...(designRows.length > 1
       ? [
-          `designs (UNP ch. 30's numbers): rpc/s: ${report.config.churnClients} clients each connect, ask for ${report.config.replyBytes} bytes ("${report.config.replyBytes}\\n"), read exactly them, close (verified replies per second); churn: connect, echo ${report.config.size} bytes, close.`,
+          `designs (UNP ch. 30's numbers): ${rpcRan ? `rpc/s: ${report.config.churnClients} clients each connect, ask for ${report.config.replyBytes} bytes ("${report.config.replyBytes}\\n"), read exactly them, close (verified replies per second); ` : ''}churn: connect, echo ${report.config.size} bytes, close.`,
           "CPU µs/conn: CPU time of the server's whole process tree over the run, to the ns — every live process's CPU clock (exited threads included) and the children it reaped, from the server's own wait4() books (the masters' stats().reapedCpuUs, ref-fork's report) — divided by the connections made; for the API's models the Node process hosting the server is in it; w/o Node: the same less the hosting Node process's own threads (their schedstat; the API's native models); — : not measured (a server that reaped children and keeps no books of their CPU, or a --target without --target-pid).",
           `× fork: how many times less CPU per connection than fork's; fork() on this machine, measured by this run: ${forkCost}.`,
           'per worker: connections each pool worker took over the rounds (stats().perWorker), fewest–most (workers); — without a pool, and for the C references (they keep no count).',
@@ -104,8 +122,25 @@ export function formatTable(report: BenchReport): string {
           `interrupted: ${report.interrupted.completedRuns} of ${report.interrupted.totalRuns} runs completed; medians are of those.`,
         ]
       : []),
+    ...(leftOut.length > 0 ? [`left out to fit ${WIDTH} columns (--wide shows them): ${[...new Set(leftOut)].join(', ')}.`] : []),
   ];
-  return [...lines, '', ...notes].join('\n');
+  return [...lines, '', ...(wide ? notes : notes.flatMap((n) => wrap(n, WIDTH)))].join('\n');
+}
+
+/** A note in lines of at most `width` columns (a word longer than that stays whole), continued indented. */
+export function wrap(text: string, width: number): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    const next = line === '' ? word : `${line} ${word}`;
+    if (next.length <= width || line.trim() === '') line = next;
+    else {
+      out.push(line);
+      line = `  ${word}`;
+    }
+  }
+  out.push(line);
+  return out;
 }
 
 /** The rows of a report, in order: its models, then its --targets. */
@@ -119,11 +154,36 @@ export function machineLine(m: Machine): string {
   return `machine: ${m.cpus} CPUs, Linux ${m.kernel}, Node ${m.node}, ${when}; fork(): ${describeForkCost(m.forkCost ?? [])} (the fork model's master program, at the run's start and end).`;
 }
 
-/** Columns before `left` are left-aligned (names), the rest right-aligned (numbers). */
-function tableLines(rows: string[][], left = 1): string[] {
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  const lines = rows.map((r) => r.map((cell, i) => (i < left ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));
-  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+/** How a table is fitted: its first `left` columns are names (left-aligned); `leaveOut`: what may go, first first. */
+interface Fit {
+  left: number;
+  leaveOut: string[];
+}
+
+/**
+ * The table's lines: a column of figures with nothing in it (every cell '' or '—') is not printed, and unless
+ * `wide` the columns of `fit.leaveOut` go, in that order, until the lines fit WIDTH (their names are
+ * added to `left`). Names are left-aligned, the rest (numbers) right-aligned.
+ */
+function tableLines(rows: string[][], fit: Fit, wide: boolean, left: string[]): string[] {
+  const header = rows[0];
+  let keep = header.map((_, i) => i).filter((i) => i < fit.left || rows.slice(1).some((r) => r[i] !== '' && r[i] !== '—'));
+  const widthOf = (i: number) => Math.max(...rows.map((r) => r[i].length));
+  const total = () => keep.reduce((n, i) => n + widthOf(i), 0) + 2 * (keep.length - 1);
+  for (const name of fit.leaveOut) {
+    if (wide || total() <= WIDTH) break;
+    const i = header.indexOf(name);
+    if (!keep.includes(i)) continue;
+    keep = keep.filter((k) => k !== i);
+    left.push(name.trim());
+  }
+  const lines = rows.map((r) =>
+    keep
+      .map((i) => (i < fit.left ? r[i].padEnd(widthOf(i)) : r[i].padStart(widthOf(i))))
+      .join('  ')
+      .trimEnd(),
+  );
+  lines.splice(1, 0, keep.map((i) => '-'.repeat(widthOf(i))).join('  '));
   return lines;
 }
 

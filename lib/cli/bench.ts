@@ -18,7 +18,7 @@ import {
 import { renderSvg } from '../bench/chart';
 import type { BenchConfig } from '../bench/report';
 import { BenchProgress, formatDuration, runBench } from '../bench/runner';
-import { formatTable } from '../bench/table';
+import { formatTable, WIDTH } from '../bench/table';
 import { formatSustainedTable, runSustained, SustainedConfig } from '../bench/sustained';
 import { parseTargets, Target, withPids } from '../bench/target';
 import { Command, commandHelp, integer, list, parseCommand, UsageError } from './flags';
@@ -148,6 +148,10 @@ export const BENCH: Command = {
     },
     { name: 'svg', value: 'FILE', help: 'write a bar chart' },
     {
+      name: 'wide',
+      help: `print every column, however wide the lines (by default columns are left out, named under the tables, to fit ${WIDTH})`,
+    },
+    {
       name: 'target',
       value: 'HOST:PORT,…',
       help:
@@ -197,6 +201,8 @@ interface BenchArgs {
   /** A file, or '-' for stdout. */
   json?: string;
   svg?: string;
+  /** --wide: every column of the tables. */
+  wide?: boolean;
 }
 
 /** Flags → BenchArgs; throws a UsageError naming the flag (null: --help). */
@@ -245,6 +251,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
   const out: BenchArgs = { config };
   if (typeof v.json === 'string') out.json = v.json;
   if (typeof v.svg === 'string') out.svg = v.svg;
+  if (v.wide === true) out.wide = true;
   if (v.sustained !== true) {
     if (given.has('rounds')) throw new UsageError(`--rounds applies only with --sustained`);
     return out;
@@ -320,7 +327,7 @@ export async function benchMain(argv: string[]): Promise<number> {
     }
     const report = await runBench(args.config, { signal: interrupt.signal, progress: (p) => show(progressLine(p)) });
     if (tty) process.stderr.write('\r\x1b[K');
-    write(formatTable(report), report, args);
+    write(formatTable(report, { wide: args.wide }), report, args);
     if (args.svg) writeFileSync(args.svg, renderSvg(report));
     return report.interrupted ? 130 : 0;
   } finally {
