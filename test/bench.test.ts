@@ -404,6 +404,7 @@ test('bench --sustained: rounds on one server per model, new connections each ro
     'thread 3',
   ]);
   expect(r.stdout).toMatch(/^machine: .*fork\(\): [\d.–]+ ms CPU/m);
+  expect(r.stdout.split('\n').filter((l) => l.length > 120)).toEqual([]); // fits 120 columns, the notes wrapped
   expect(r.stdout).toMatch(
     /× ref: against the C reference of the same design, both servers kept alive and their rounds alternating/,
   );

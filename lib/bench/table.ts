@@ -122,13 +122,21 @@ export function formatTable(report: BenchReport, options: TableOptions = {}): st
           `interrupted: ${report.interrupted.completedRuns} of ${report.interrupted.totalRuns} runs completed; medians are of those.`,
         ]
       : []),
+  ];
+  return [...lines, '', ...noteLines(notes, leftOut, wide)].join('\n');
+}
+
+/** The notes under the tables, then the columns left out to fit; each wrapped to WIDTH unless `wide`. */
+export function noteLines(notes: string[], leftOut: string[], wide: boolean): string[] {
+  const all = [
+    ...notes,
     ...(leftOut.length > 0 ? [`left out to fit ${WIDTH} columns (--wide shows them): ${[...new Set(leftOut)].join(', ')}.`] : []),
   ];
-  return [...lines, '', ...(wide ? notes : notes.flatMap((n) => wrap(n, WIDTH)))].join('\n');
+  return wide ? all : all.flatMap((n) => wrap(n, WIDTH));
 }
 
 /** A note in lines of at most `width` columns (a word longer than that stays whole), continued indented. */
-export function wrap(text: string, width: number): string[] {
+function wrap(text: string, width: number): string[] {
   const out: string[] = [];
   let line = '';
   for (const word of text.split(' ')) {
@@ -155,7 +163,7 @@ export function machineLine(m: Machine): string {
 }
 
 /** How a table is fitted: its first `left` columns are names (left-aligned); `leaveOut`: what may go, first first. */
-interface Fit {
+export interface Fit {
   left: number;
   leaveOut: string[];
 }
@@ -165,7 +173,7 @@ interface Fit {
  * `wide` the columns of `fit.leaveOut` go, in that order, until the lines fit WIDTH (their names are
  * added to `left`). Names are left-aligned, the rest (numbers) right-aligned.
  */
-function tableLines(rows: string[][], fit: Fit, wide: boolean, left: string[]): string[] {
+export function tableLines(rows: string[][], fit: Fit, wide: boolean, left: string[]): string[] {
   const header = rows[0];
   let keep = header.map((_, i) => i).filter((i) => i < fit.left || rows.slice(1).some((r) => r[i] !== '' && r[i] !== '—'));
   const widthOf = (i: number) => Math.max(...rows.map((r) => r[i].length));

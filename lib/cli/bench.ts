@@ -322,7 +322,7 @@ export async function benchMain(argv: string[]): Promise<number> {
     if (args.sustained) {
       const report = await runSustained(args.sustained, show, interrupt.signal);
       if (tty) process.stderr.write('\r\x1b[K');
-      write(formatSustainedTable(report), report, args);
+      write(formatSustainedTable(report, { wide: args.wide }), report, args);
       return report.interrupted ? 130 : 0;
     }
     const report = await runBench(args.config, { signal: interrupt.signal, progress: (p) => show(progressLine(p)) });
