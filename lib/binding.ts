@@ -1,10 +1,12 @@
 // Types of every export of the native addon (build/Release/posix_servers.node, native/addon.cc).
 // lib/addon.ts loads the addon with `bindings` and types it with `Binding`.
+import type { NATIVE_MODELS, ResolvedOptions, ServiceName } from './server/options';
 
-export type NativeModel = 'fork' | 'thread' | 'iterative' | 'prefork' | 'reuseport' | 'prethread' | 'epoll' | 'uring';
-/** prefork: 'none' | 'flock' | 'mutex' | 'pass'; prethread: 'mutex' | 'main'. */
-export type NativeAcceptLock = 'none' | 'flock' | 'mutex' | 'pass' | 'main';
-export type NativeHandler = 'echo' | 'upper' | 'discard' | 'chargen' | 'daytime' | 'time' | 'rpc' | 'exec';
+// What the addon's start() takes is written once, in lib/server/options.ts (the lists of models,
+// handlers and locks, and every option with its meaning): the types below are read from there.
+export type NativeModel = (typeof NATIVE_MODELS)[number];
+/** A service by name, or 'exec' with NativeStartOptions.exec set. */
+export type NativeHandler = ServiceName | 'exec';
 
 /** The exec handler's program, resolved and checked in TypeScript (native/core/exec_child.h). */
 export interface NativeExec {
@@ -28,51 +30,22 @@ export interface NativeDoor {
   deny: string[];
 }
 
-export interface NativeStartOptions {
+/**
+ * The options of a native server: every option as resolveOptions() left it (lib/server/options.ts
+ * says what each means), but the door's four gathered in `door` and the exec program in `exec`.
+ * The addon reads what it knows (native/addon.cc, read_options) and ignores Node's own (signal,
+ * schedulingPolicy).
+ */
+export interface NativeStartOptions extends Omit<
+  ResolvedOptions,
+  'model' | 'handler' | 'exec' | 'maxPerSource' | 'maxConnectionsPerSecond' | 'allow' | 'deny'
+> {
   model: NativeModel;
-  /** Numeric IPv4 or IPv6 address. */
-  host: string;
-  /** 0..65535; 0 lets the kernel choose. */
-  port: number;
-  /** listen() backlog, >= 1. */
-  backlog: number;
-  /** 1..constants.MAX_CLIENTS_LIMIT. */
-  maxClients: number;
-  /** While maxClients are live: 'refuse' (default) the next client, or 'wait' (do not accept). */
-  whenFull?: 'refuse' | 'wait';
   handler: NativeHandler;
-  /** With handler 'exec' (fork only): the program. */
+  /** With handler 'exec' (fork, prefork): the program. */
   exec?: NativeExec;
   /** The door's rules; none when absent. */
   door?: NativeDoor;
-  /** Record every syscall as a Trace record (default false). */
-  trace?: boolean;
-  /** Fork lab switch: 'sigchld' (default) or 'none' (children become zombies). */
-  reap?: 'sigchld' | 'none';
-  /** Fork lab switch: install the SIGCHLD handler with SA_RESTART (default false). */
-  restart?: boolean;
-  /** Thread lab switch: 'slot' (default) or 'shared-cfd' (the lecture's &cfd bug). */
-  threadArg?: 'slot' | 'shared-cfd';
-  /** Thread lab switch: with 'shared-cfd', the worker waits this long before reading its argument. */
-  labHoldMs?: number;
-  /** Drop a connection silent (or blocked writing) this long; 0: never. */
-  idleTimeoutMs?: number;
-  /** Close a connection open this long; 0: never. */
-  maxConnectionMs?: number;
-  /** Drop a client sending fewer bytes per second than this over a window; 0: no minimum. */
-  minBytesPerSecond?: number;
-  /** The window of minBytesPerSecond, ms (default 1000). */
-  rateWindowMs?: number;
-  /** rpc: the largest reply a request may ask for, 1..2^30 (default 16384, UNP's MAXN). */
-  rpcMaxBytes?: number;
-  /** Lab hook: the message "CRASH\n" crashes the serving child (abort) or worker (pthread_exit). */
-  labCrash?: boolean;
-  /** prefork, reuseport, prethread: members of the pool, 1..constants.MAX_WORKERS (default 1). */
-  workers?: number;
-  /** prefork: how the members take turns at accept() (default 'none'); prethread: 'mutex' (default) or 'main'. */
-  acceptLock?: NativeAcceptLock;
-  /** uring: 'multishot' (default, where the kernel has it) or 'single' (a receive re-armed after each completion). */
-  uringReceive?: 'multishot' | 'single';
   /**
    * Events kept for this thread at most while it takes none (native/core/event_drain.h; default
    * 262,144). Tests only: POSIX_SERVERS_TEST_EVENT_BACKLOG.

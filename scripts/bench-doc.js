@@ -25,10 +25,20 @@ const DOC = join(ROOT, 'BENCHMARKS.md');
 
 /** The tables, in the order they are run; each one `posix-servers bench` invocation. */
 const RUNS = [
-  { name: 'comparison', args: ['--svg', 'docs/bench.svg'], quick: ['--duration', '0.2', '--repeat', '1'] },
+  { name: 'comparison', args: ['--wide', '--svg', 'docs/bench.svg'], quick: ['--duration', '0.2', '--repeat', '1'] },
   {
     name: 'designs',
-    args: ['--workload', 'pingpong,churn,rpc', '--connections', '50', '--repeat', '5', '--svg', 'docs/bench-designs.svg'],
+    args: [
+      '--wide',
+      '--workload',
+      'pingpong,churn,rpc',
+      '--connections',
+      '50',
+      '--repeat',
+      '5',
+      '--svg',
+      'docs/bench-designs.svg',
+    ],
     quick: ['--duration', '0.2', '--repeat', '2'],
   },
   { name: 'sustained', args: ['--sustained'], quick: ['--duration', '0.2', '--rounds', '3'] },

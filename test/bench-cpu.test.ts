@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpuBetweenMs, readCpu, reapedTicksMs } from '../lib/bench/cpu';
 import { runLoad } from '../lib/bench/loadgen';
-import { startApiServer, startModel } from '../lib/bench/runner';
+import { startApiServer, startModel } from '../lib/bench/servers';
 import { childrenOf, Client, waitFor } from './helpers';
 
 /** Each burn, ms of CPU by the burner's own clock: three of /proc's clock ticks. */

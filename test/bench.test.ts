@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { designGoals, formatGoals, uringGoals } from '../lib/bench/goals';
-import { formatTable, type BenchReport } from '../lib/bench/runner';
+import type { BenchReport, RunKind } from '../lib/bench/report';
+import { formatTable } from '../lib/bench/table';
 import { startReference } from '../lib/bench/reference';
 import { formatSustainedTable, type SustainedReport } from '../lib/bench/sustained';
 import { needs } from './external';
@@ -75,19 +76,22 @@ test('bench --json writes every raw round; the table compares each model with no
       .split('\n')
       .find((l) => new RegExp(`^${model}\\s+1\\s`).test(l))!
       .split(/\s{2,}/);
-  // model, conns, msgs/s (min–max), × node, × ref, p50, p99, conns/s, procs, threads, RSS, client CPU
+  // model, conns, msgs/s (min–max), × node, × ref, p50, p99, procs, threads, RSS, client CPU (churn: in the UNP table)
   const thread = row('thread');
-  expect(thread).toHaveLength(12);
+  expect(thread).toHaveLength(11);
   expect(thread[3]).toMatch(/^\d+(\.\d+)?$/); // × node
   expect(thread[4]).toMatch(/^\d+(\.\d+)?$/); // × ref
   expect(row('node')[3]).toBe('1'); // node against itself
   expect(readFileSync(svg, 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*ping-pong msgs\/s, 1 connection[\s\S]*<\/svg>\n$/);
   expect(r.stderr).toMatch(/round 2\/2 · node/); // the progress line
   expect(report.config.warmupMs).toBe(250);
-  expect(r.stdout).toMatch(/median of 2 round\(s\) of 200 ms, each after 250 ms of the same load unmeasured;/);
-  expect(r.stdout).toMatch(/× node, × ref: the median of each round's ratio\./);
+  // Every line fits 120 columns (the notes wrapped, their continuations indented: unwrapped below).
+  expect(r.stdout.split('\n').filter((l) => l.length > 120)).toEqual([]);
+  const notes = r.stdout.replace(/\n {2}(?=\S)/g, ' ');
+  expect(notes).toMatch(/median of 2 round\(s\) of 200 ms, each after 250 ms of the same load unmeasured;/);
+  expect(notes).toMatch(/× node, × ref: the median of each round's ratio\./);
   // The machine line, with fork()'s cost measured by this run, at its start and its end.
-  expect(r.stdout).toMatch(
+  expect(notes).toMatch(
     /^machine: \d+ CPUs, Linux \S+, Node v[\d.]+, .*; fork\(\): [\d.–]+ ms CPU, [\d.–]+ ms wall per fork\/_exit\/waitpid/m,
   );
   expect(report.machine.forkCost).toHaveLength(2);
@@ -153,6 +157,109 @@ test('× ref and × node are medians of ratios taken within a round, not ratios 
   expect(epoll.slice(0, 5)).toEqual(['epoll', '50', '290 (50–400)', '1', '0.97']);
 });
 
+/** A report of made-up figures (large, so that the columns are as wide as a real run's): every model runs every workload asked. */
+function madeUpReport(models: BenchReport['config']['models'], workloads: BenchReport['config']['workloads']): BenchReport {
+  const kinds: Array<[RunKind, number]> = workloads.flatMap((w): Array<[RunKind, number]> =>
+    w === 'pingpong' ? [1, 50].map((c): [RunKind, number] => ['pingpong', c]) : [[w, 4]],
+  );
+  return {
+    config: {
+      models,
+      connections: [1, 50],
+      size: 64,
+      durationMs: 1000,
+      repeat: 2,
+      churnClients: 4,
+      workloads,
+      replyBytes: 4000,
+      warmupMs: 250,
+    },
+    machine: { cpus: 2, node: process.version, kernel: 'test', date: new Date(0).toISOString() },
+    rounds: models.flatMap((model) =>
+      kinds.flatMap(([kind, connections]) =>
+        [1, 2].map((round) => ({
+          round,
+          model,
+          kind,
+          connections,
+          result: {
+            mode: kind,
+            connections,
+            size: 64,
+            durationMs: 1000,
+            messages: 123456,
+            bytes: 123456 * 64,
+            connects: 12345,
+            errors: 0,
+            resets: 0,
+            verifyFailures: 0,
+            msgsPerSec: 123456 + round * 11111,
+            mbPerSec: 8,
+            connsPerSec: 12345 + round * 1111,
+            latencyUs: { p50: 1234, p90: 2345, p99: 34567, max: 45678, mean: 1500 },
+            cpu: { userMs: 300, systemMs: 400 },
+          },
+          footprint: { processes: 65, threads: 130, rssMb: 1234.5 },
+          serverCpuMs: 12345.678,
+          hostCpuMs: model.startsWith('ref-') ? undefined : 1234.5,
+          ...(model === 'prefork' ? { perWorker: [3000, 3100, 3200, 3045] } : {}),
+        })),
+      ),
+    ),
+    skipped: [],
+  } as BenchReport;
+}
+
+const DESIGNS_RUN = ['prethread-main', 'ref-prethread-main', 'prefork', 'ref-prefork', 'fork', 'ref-fork', 'node'] as const;
+
+test('bench output fits 120 columns by default, naming what it left out; --wide prints every column', () => {
+  const report = madeUpReport([...DESIGNS_RUN], ['pingpong', 'churn', 'rpc']);
+  const narrow = formatTable(report).split('\n');
+  expect(narrow.filter((l) => l.length > 120)).toEqual([]);
+  const note = narrow.find((l) => l.startsWith('left out to fit 120 columns (--wide shows them): '));
+  expect(note).toBeDefined();
+  const wide = formatTable(report, { wide: true }).split('\n');
+  expect(Math.max(...wide.map((l) => l.length))).toBeGreaterThan(120);
+  expect(wide.find((l) => l.startsWith('left out to fit'))).toBeUndefined();
+  // Every column the narrow table left out is in the wide one, and named in the note.
+  const header = (lines: string[], first: string) => lines.find((l) => l.startsWith(first))!.split(/\s{2,}/);
+  for (const first of ['model ', 'UNP ']) {
+    const all = header(wide, first);
+    const shown = header(narrow, first);
+    if (first === 'UNP ') expect(shown.length).toBeLessThan(all.length); // rpc and churn side by side: too wide for 120
+    for (const column of all.filter((c) => !shown.includes(c))) expect(note).toContain(column);
+  }
+  expect(header(wide, 'UNP ')).toEqual(
+    expect.arrayContaining(['rpc/s (min–max)', 'CPU µs/conn', 'w/o Node', 'per worker', 'churn conns/s']),
+  );
+});
+
+test('bench prints no empty column: without rpc the UNP table has no rpc columns, and no rpc sentence under it', () => {
+  const out = formatTable(madeUpReport([...DESIGNS_RUN], ['pingpong', 'churn']), { wide: true });
+  const unp = out
+    .split('\n')
+    .find((l) => l.startsWith('UNP '))!
+    .split(/\s{2,}/);
+  expect(unp).toEqual(['UNP', 'model', 'design', 'per worker', 'churn conns/s', 'churn CPU µs/conn', 'w/o Node', 'churn × fork']);
+  expect(out).not.toMatch(/rpc\/s/);
+  // No pool ran: no per-worker column either.
+  const noPool = formatTable(madeUpReport(['fork', 'ref-fork'], ['churn']), { wide: true });
+  expect(noPool.split('\n').find((l) => l.startsWith('UNP '))).not.toMatch(/per worker/);
+  // Only rpc: no churn columns.
+  const rpc = formatTable(madeUpReport([...DESIGNS_RUN], ['rpc']), { wide: true });
+  expect(rpc.split('\n').find((l) => l.startsWith('UNP '))).not.toMatch(/churn/);
+});
+
+test('bench prints the churn rate once per model, in the UNP table, not on each ping-pong width', () => {
+  const out = formatTable(madeUpReport(['fork', 'ref-fork', 'node'], ['pingpong', 'churn']), { wide: true }).split('\n');
+  const pingpong = out.find((l) => l.startsWith('model '))!.split(/\s{2,}/);
+  expect(pingpong).not.toContain('conns/s');
+  // fork's churn median (12,345 + 1,111 and + 2,222: 14,011.5 → '14,012') appears on one line only.
+  expect(out.filter((l) => /^fork\s+\d/.test(l))).toHaveLength(2); // the ping-pong widths 1 and 50
+  expect(out.filter((l) => l.includes('14,012'))).toHaveLength(3); // fork, ref-fork, node: a line each in the UNP table
+  expect(out.filter((l) => l.includes('14,012')).every((l) => /^\S+\s+(fork|ref-fork|node)\s{2}/.test(l))).toBe(true);
+});
+
 test('bench holds epoll and prethread against their C references; a pool gets no ping-pong wider than itself', () => {
   const r = bench([
     '--models',
@@ -187,7 +294,22 @@ test("bench --workload rpc: the UNP table, with the server CPU per connection fr
   const svg = join(dir, 'rpc.svg');
   const models = ['fork', 'prefork', 'prethread-main', 'epoll', 'node', 'ref-prefork'];
   const r = bench(
-    ['--workload', 'rpc', '--models', models.join(','), '--duration', '0.3', '--repeat', '1', '--json', json, '--svg', svg],
+    // --wide: every column of the UNP table, checked one by one below.
+    [
+      '--wide',
+      '--workload',
+      'rpc',
+      '--models',
+      models.join(','),
+      '--duration',
+      '0.3',
+      '--repeat',
+      '1',
+      '--json',
+      json,
+      '--svg',
+      svg,
+    ],
     90000,
   );
   expect(r.status).toBe(0);
@@ -283,6 +405,7 @@ test('bench --sustained: rounds on one server per model, new connections each ro
     'thread 3',
   ]);
   expect(r.stdout).toMatch(/^machine: .*fork\(\): [\d.–]+ ms CPU/m);
+  expect(r.stdout.split('\n').filter((l) => l.length > 120)).toEqual([]); // fits 120 columns, the notes wrapped
   expect(r.stdout).toMatch(
     /× ref: against the C reference of the same design, both servers kept alive and their rounds alternating/,
   );
@@ -377,6 +500,7 @@ test('bench --target: an external C server, started here, measured next to a mod
     const json = join(dir, 'target.json');
     const targets = `127.0.0.1:${epoll.port},127.0.0.1:${fork.port}`;
     const r = await benchAsync([
+      '--wide', // every column, and the notes unwrapped
       '--workload',
       'rpc',
       '--models',

@@ -5,10 +5,11 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BENCH, parseBenchArgs } from '../lib/cli/bench';
-import type { Command } from '../lib/cli/flags';
+import { commandHelp, type Command } from '../lib/cli/flags';
 import { LAB } from '../lib/cli/lab';
 import { parseServeArgs, SERVE } from '../lib/cli/serve';
-import type { BenchReport } from '../lib/bench/runner';
+import { BENCH_MODELS, REFERENCE_OF } from '../lib/bench/catalogue';
+import type { BenchReport } from '../lib/bench/report';
 import { Client, ServerProcessMark, exchange, isAlive, listenQueue, waitFor } from './helpers';
 
 const CLI = join(__dirname, '..', 'dist', 'cli', 'main.js');
@@ -197,6 +198,12 @@ describe('serve flags', () => {
     expect(() => parseBenchArgs(['--repeat', '0'])).toThrow(/--repeat/);
   });
 
+  test('bench --wide: every column of the tables; by default they fit 120 columns', () => {
+    expect(parseBenchArgs([])!.wide).toBeUndefined();
+    expect(parseBenchArgs(['--wide'])!.wide).toBe(true);
+    expect(commandHelp(BENCH)).toMatch(/--wide\s+print every column, however wide the lines/);
+  });
+
   test('bench --warmup: 0.25 s of unmeasured load before each run by default; 0 turns it off; only seconds in [0, 60]', () => {
     expect(parseBenchArgs([])!.config.warmupMs).toBe(250);
     expect(parseBenchArgs(['--warmup', '0'])!.config.warmupMs).toBe(0);
@@ -205,6 +212,22 @@ describe('serve flags', () => {
       expect(() => parseBenchArgs(['--warmup', bad])).toThrow(/--warmup must be seconds in \[0, 60\]/);
     }
     expect(() => parseBenchArgs(['--sustained', '--warmup', '1'])).toThrow(/--warmup does not apply with --sustained/);
+  });
+
+  test('bench: the default models come from the catalogue — every model is in a default run, each beside its C reference', () => {
+    const plain = parseBenchArgs([])!.config.models;
+    const designs = parseBenchArgs(['--workload', 'rpc'])!.config.models;
+    // Every model of the catalogue is run by one of the two defaults: nothing added to it is left out.
+    expect(BENCH_MODELS.filter((m) => !plain.includes(m) && !designs.includes(m))).toEqual([]);
+    for (const models of [plain, designs]) {
+      for (const m of models) if (REFERENCE_OF[m]) expect(models).toContain(REFERENCE_OF[m]);
+    }
+    // The acceptLock and scheduling variants run in the UNP table (rpc), not in the plain comparison.
+    for (const variant of ['prefork-flock', 'prethread-main', 'cluster-none', 'ref-prefork-pass'] as const) {
+      expect(plain).not.toContain(variant);
+      expect(designs).toContain(variant);
+    }
+    expect(plain).toEqual(expect.arrayContaining(['fork', 'uring', 'ref-uring', 'socat', 'xinetd-exec']));
   });
 
   test("bench --workload: today's runs by default; rpc brings the UNP table's designs unless --models names others", () => {

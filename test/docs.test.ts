@@ -11,7 +11,7 @@ import { CHECK, parseCheckArgs } from '../lib/cli/check';
 import { Command, commandHelp, parseCommand } from '../lib/cli/flags';
 import { LAB } from '../lib/cli/lab';
 import { parseServeArgs, SERVE } from '../lib/cli/serve';
-import { BENCH_MODELS } from '../lib/bench/runner';
+import { BENCH_MODELS } from '../lib/bench/catalogue';
 import { LABS } from '../lib/labs';
 import { MODELS } from '../lib/server/options';
 

@@ -10,7 +10,20 @@ import { DisconnectEvent, MODELS, Model, PosixServer, ReapEvent, startServer } f
 import { runLoad } from '../lib/bench/loadgen';
 import { tcpListeners } from '../lib/labs/kit';
 import { readStat } from '../lib/util/proc';
-import { Client, childrenOf, exchange, isAlive, optionsFor, port, random, sleep, snapshot, waitFor, zombiesOf } from './helpers';
+import {
+  Client,
+  childrenOf,
+  exchange,
+  isAlive,
+  optionsFor,
+  port,
+  random,
+  sleep,
+  snapshot,
+  waitFor,
+  within,
+  zombiesOf,
+} from './helpers';
 
 const now = () => performance.now();
 
@@ -250,7 +263,11 @@ describe.each([
       const t0 = now();
       const closing = server.close({ timeoutMs: 1000 });
       loading = false;
-      const settled = await Promise.race([closing.then(() => true), sleep(8000).then(() => false)]);
+      const settled = await within(
+        closing.then(() => true),
+        8000,
+        false,
+      );
       expect(settled).toBe(true);
       expect(now() - t0).toBeLessThan(8000);
       await load;

@@ -53,6 +53,17 @@ export const isProcessModel = (model: Model): boolean => model === 'fork' || isP
 // tests and `posix-servers check`.
 export { Client, exchange, portOf as port, sleep, waitFor } from '../lib/labs/kit';
 
+/**
+ * `work`, or `onTimeout` once `ms` have passed without it settling. The timer is cleared as soon as
+ * `work` settles: a race with a bare sleep() leaves its timer pending, and a pending timer keeps
+ * jest's worker alive after its last test ("A worker process has failed to exit gracefully").
+ */
+export function within<T, U>(work: Promise<T>, ms: number, onTimeout: U): Promise<T | U> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<U>((resolve) => (timer = setTimeout(() => resolve(onTimeout), ms)));
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
 export const random = (n: number) => randomBytes(n);
 
 /**

@@ -23,6 +23,7 @@ import {
   sleep,
   SUITE_WORKERS,
   waitFor,
+  within,
   withVariants,
   zombiesOf,
 } from './helpers';
@@ -409,7 +410,7 @@ describe('cluster model: Node killed while a worker reports', () => {
       node.kill('SIGKILL');
       await nodeExit;
       process.kill(worker, 'SIGCONT');
-      await Promise.race([stderrEnd, sleep(5000)]);
+      await within(stderrEnd, 5000, undefined);
       await waitFor(() => !processes.some(isAlive), 2000, 'every worker to leave');
       expect(stderr).toBe('');
     } finally {

@@ -3,15 +3,8 @@
 import { readlinkSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { AcceptLock, PosixServer, startServer, TRACE_CALLS, TraceEvent } from '../lib';
-import {
-  decodeWaitStatus,
-  uringCompletion,
-  uringEnter,
-  formatTrace,
-  missingNotes,
-  TRACE_NOTES,
-  traceNote,
-} from '../lib/trace/format';
+import { decodeWaitStatus, formatTrace, missingNotes, TRACE_NOTES, traceNote } from '../lib/trace/format';
+import { uringCompletion, uringEnter } from '../lib/trace/uring';
 import { Client, ServerProcessMark, exchange, port, waitFor } from './helpers';
 
 let server: PosixServer | undefined;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { PosixServer, TraceEvent, startServer } from '../lib';
 import { uringAdvice, UringFacts } from '../lib/server/uring';
 import { runLoad } from '../lib/bench/loadgen';
-import { uringCompletion, uringEnter } from '../lib/trace/format';
+import { uringCompletion, uringEnter } from '../lib/trace/uring';
 import { Client, isAlive, listenQueue, port, portIsFree, random, readBytes, sleep, waitFor } from './helpers';
 
 jest.setTimeout(60000);

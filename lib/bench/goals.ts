@@ -1,7 +1,10 @@
 // The benchmark's goals (issue #19's performance targets), checked against a report: what
 // `npm run bench:doc` writes into BENCHMARKS.md under the tables, so that a rerun on another day
 // restates them from its own figures instead of leaving yesterday's sentence behind.
-import { BenchModel, type BenchReport, fmt, rateRatio, REFERENCE_OF, summarize, type Summary } from './runner';
+import { BenchModel, REFERENCE_OF } from './catalogue';
+import type { BenchReport } from './report';
+import { rateRatio, summarize, type Summary } from './stats';
+import { fmt } from './table';
 import { type SustainedReport, summarizeSustained, laterRatio } from './sustained';
 
 export interface Goal {

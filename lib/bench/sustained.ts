@@ -10,25 +10,12 @@
 // the machine's drift between rounds cancels.
 import { runLoad, type LoadResult } from './loadgen';
 import { ForkCost, measureForkCost } from './fork-cost';
-import {
-  BenchModel,
-  BenchSkip,
-  etaMs,
-  fmt,
-  formatDuration,
-  machineInfo,
-  machineLine,
-  Machine,
-  median,
-  ONE_AT_A_TIME,
-  Progress,
-  REFERENCE_OF,
-  roundOrder,
-  RunningServer,
-  runnable,
-  startModel,
-  unlessAborted,
-} from './runner';
+import { BenchModel, ONE_AT_A_TIME, REFERENCE_OF } from './catalogue';
+import { machineInfo, type BenchSkip, type Machine } from './report';
+import { etaMs, formatDuration, Progress, roundOrder, unlessAborted } from './runner';
+import { runnable, RunningServer, startModel } from './servers';
+import { median } from './stats';
+import { fmt, machineLine, noteLines, tableLines, type TableOptions } from './table';
 import { descendantsOf, migrationsOf } from '../util/proc';
 
 export interface SustainedConfig {
@@ -233,7 +220,7 @@ export function laterRatio(s: SustainedSummary, ref: SustainedSummary): number {
 }
 
 /** One line per model: the first round, the later rounds, their ratio, × ref, migrations. */
-export function formatSustainedTable(report: SustainedReport): string {
+export function formatSustainedTable(report: SustainedReport, options: TableOptions = {}): string {
   const sums = summarizeSustained(report);
   const header = [
     'model',
@@ -260,9 +247,9 @@ export function formatSustainedTable(report: SustainedReport): string {
       fmt(s.migrationsLater, 1),
     ]);
   }
-  const widths = header.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  const lines = rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));
-  lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  const wide = options.wide === true;
+  const leftOut: string[] = [];
+  const lines = tableLines(rows, { left: 1, leaveOut: ['migr/task 1', 'migr/task 2+'] }, wide, leftOut);
   const c = report.config;
   const notes = [
     machineLine(report.machine),
@@ -276,5 +263,5 @@ export function formatSustainedTable(report: SustainedReport): string {
       ? [`interrupted: ${report.interrupted.completedRuns} of ${report.interrupted.totalRuns} rounds completed.`]
       : []),
   ];
-  return [...lines, '', ...notes].join('\n');
+  return [...lines, '', ...noteLines(notes, leftOut, wide)].join('\n');
 }

@@ -9,7 +9,7 @@
 // in 10 ms ticks — no per-connection figure is printed from those (bench/cpu.ts).
 import { isIP } from 'node:net';
 import { existsSync } from 'node:fs';
-import type { RunningServer } from './runner';
+import type { RunningServer } from './servers';
 
 export interface Target {
   /** As given: '127.0.0.1:9000', '[::1]:9000'; its name in the tables. */

@@ -6,50 +6,25 @@
 import { writeFileSync } from 'node:fs';
 import {
   BENCH_MODELS,
-  BenchConfig,
   BenchModel,
-  BenchProgress,
+  DEFAULT_MODELS,
   DEFAULT_REPLY_BYTES,
   DESIGN_MODELS,
   EXEC_BENCH_MODELS,
   NO_RPC,
   Workload,
   WORKLOADS,
-  formatDuration,
-  formatTable,
-  renderSvg,
-  runBench,
-} from '../bench/runner';
+} from '../bench/catalogue';
+import { renderSvg } from '../bench/chart';
+import type { BenchConfig } from '../bench/report';
+import { BenchProgress, formatDuration, runBench } from '../bench/runner';
+import { formatTable, WIDTH } from '../bench/table';
 import { formatSustainedTable, runSustained, SustainedConfig } from '../bench/sustained';
 import { parseTargets, Target, withPids } from '../bench/target';
 import { Command, commandHelp, integer, list, parseCommand, UsageError } from './flags';
 
 const DEFAULT_BENCH: BenchConfig = {
-  models: [
-    'fork',
-    'thread',
-    'iterative',
-    'prefork',
-    'reuseport',
-    'prethread',
-    'epoll',
-    'uring',
-    'node',
-    'cluster',
-    'ref-fork',
-    'ref-thread',
-    'ref-iterative',
-    'ref-epoll',
-    'ref-uring',
-    'ref-prefork',
-    'ref-reuseport',
-    'ref-prethread',
-    'socat',
-    'exec',
-    'prefork-exec',
-    'socat-exec',
-    'xinetd-exec',
-  ],
+  models: [...DEFAULT_MODELS],
   connections: [1, 50],
   size: 64,
   durationMs: 1000,
@@ -173,6 +148,10 @@ export const BENCH: Command = {
     },
     { name: 'svg', value: 'FILE', help: 'write a bar chart' },
     {
+      name: 'wide',
+      help: `print every column, however wide the lines (by default columns are left out, named under the tables, to fit ${WIDTH})`,
+    },
+    {
       name: 'target',
       value: 'HOST:PORT,…',
       help:
@@ -222,6 +201,8 @@ interface BenchArgs {
   /** A file, or '-' for stdout. */
   json?: string;
   svg?: string;
+  /** --wide: every column of the tables. */
+  wide?: boolean;
 }
 
 /** Flags → BenchArgs; throws a UsageError naming the flag (null: --help). */
@@ -270,6 +251,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
   const out: BenchArgs = { config };
   if (typeof v.json === 'string') out.json = v.json;
   if (typeof v.svg === 'string') out.svg = v.svg;
+  if (v.wide === true) out.wide = true;
   if (v.sustained !== true) {
     if (given.has('rounds')) throw new UsageError(`--rounds applies only with --sustained`);
     return out;
@@ -340,12 +322,12 @@ export async function benchMain(argv: string[]): Promise<number> {
     if (args.sustained) {
       const report = await runSustained(args.sustained, show, interrupt.signal);
       if (tty) process.stderr.write('\r\x1b[K');
-      write(formatSustainedTable(report), report, args);
+      write(formatSustainedTable(report, { wide: args.wide }), report, args);
       return report.interrupted ? 130 : 0;
     }
     const report = await runBench(args.config, { signal: interrupt.signal, progress: (p) => show(progressLine(p)) });
     if (tty) process.stderr.write('\r\x1b[K');
-    write(formatTable(report), report, args);
+    write(formatTable(report, { wide: args.wide }), report, args);
     if (args.svg) writeFileSync(args.svg, renderSvg(report));
     return report.interrupted ? 130 : 0;
   } finally {

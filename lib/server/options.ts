@@ -1,6 +1,6 @@
 // Validation of user options: bad input gets a TypeError or RangeError that names the option and
 // the bad value, before any socket, process or thread exists.
-import type { NativeAcceptLock, NativeHandler, NativeModel } from '../binding';
+import type { NativeModel } from '../binding';
 import { availableParallelism } from 'node:os';
 import { native } from '../addon';
 import {
@@ -22,16 +22,7 @@ import { ExecHandler, isExecHandler, ResolvedExec, resolveExec } from './exec';
 export type { ExecHandler, ExecStderr } from './exec';
 
 /** The models of the addon: real POSIX servers in C++. */
-export const NATIVE_MODELS = [
-  'fork',
-  'thread',
-  'iterative',
-  'prefork',
-  'reuseport',
-  'prethread',
-  'epoll',
-  'uring',
-] as const satisfies readonly NativeModel[];
+export const NATIVE_MODELS = ['fork', 'thread', 'iterative', 'prefork', 'reuseport', 'prethread', 'epoll', 'uring'] as const;
 /**
  * The native models with a fixed pool (`workers`, stats().perWorker, `worker` on events): of
  * worker processes (prefork, reuseport) or of threads (prethread).
@@ -40,9 +31,9 @@ export const POOL_MODELS = ['prefork', 'reuseport', 'prethread'] as const satisf
 /** The native models run by the master program (fork + execve): `pid` is the master's. */
 export const PROCESS_MODELS = ['fork', 'prefork', 'reuseport'] as const satisfies readonly NativeModel[];
 /** prefork: how the pool members take turns at accept() (UNP 30.6–30.9). */
-export const ACCEPT_LOCKS = ['none', 'flock', 'mutex', 'pass'] as const satisfies readonly NativeAcceptLock[];
+export const ACCEPT_LOCKS = ['none', 'flock', 'mutex', 'pass'] as const;
 /** prethread: how the pool threads share the listener (UNP 30.11–30.12); the first is the default. */
-export const PRETHREAD_ACCEPT_LOCKS = ['mutex', 'main'] as const satisfies readonly NativeAcceptLock[];
+export const PRETHREAD_ACCEPT_LOCKS = ['mutex', 'main'] as const;
 /**
  * uring: how each connection receives. 'multishot' (default): one receive stays armed and completes
  * once per arrival (Linux 6.1 and later; single-shot on older kernels); 'single': a receive armed
@@ -61,15 +52,7 @@ export const MODELS = [...NATIVE_MODELS, ...JS_MODELS] as const;
  * and rpc: UNP ch. 30's web_child (request lines naming a size, each answered with that many bytes,
  * until the client closes; rpcMaxBytes at most).
  */
-export const HANDLERS = [
-  'echo',
-  'upper',
-  'discard',
-  'chargen',
-  'daytime',
-  'time',
-  'rpc',
-] as const satisfies readonly NativeHandler[];
+export const HANDLERS = ['echo', 'upper', 'discard', 'chargen', 'daytime', 'time', 'rpc'] as const;
 /** The handlers that read the client (the others only send, then close). */
 const READING_HANDLERS = ['echo', 'upper', 'discard', 'chargen', 'rpc'] as const;
 /**

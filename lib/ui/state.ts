@@ -218,6 +218,17 @@ class ServerState {
         state: stateOf(rec.nodePid),
       },
     ];
+    // A pool of processes (prefork, reuseport: the master's children; cluster: Node's), a node per
+    // worker, whose connections hang under it.
+    const workersUnder = (parent: string): ViewNode[] =>
+      childrenOf(rec.pid).map((w) => ({
+        key: `w:${w.pid}`,
+        parent,
+        kind: 'cluster-worker' as const,
+        label: t(lang, { en: `worker, pid ${w.pid}`, zh: `工作进程，进程 ${w.pid}` }),
+        pid: w.pid,
+        state: w.state,
+      }));
     let connParent = 'node';
     const pool = rec.model === 'prefork' || rec.model === 'reuseport';
     if (rec.model === 'fork' || pool) {
@@ -231,18 +242,7 @@ class ServerState {
       });
       connParent = 'master';
       // A pool's workers, forked once: each connection under the worker serving it.
-      if (pool && open) {
-        for (const w of childrenOf(rec.pid)) {
-          tree.push({
-            key: `w:${w.pid}`,
-            parent: 'master',
-            kind: 'cluster-worker',
-            label: t(lang, { en: `worker, pid ${w.pid}`, zh: `工作进程，进程 ${w.pid}` }),
-            pid: w.pid,
-            state: w.state,
-          });
-        }
-      }
+      if (pool && open) tree.push(...workersUnder('master'));
     } else if (
       rec.model === 'thread' ||
       rec.model === 'iterative' ||
@@ -265,16 +265,7 @@ class ServerState {
       });
       connParent = 'server-thread';
     } else if (rec.model === 'cluster' && open) {
-      for (const w of childrenOf(rec.pid)) {
-        tree.push({
-          key: `w:${w.pid}`,
-          parent: 'node',
-          kind: 'cluster-worker',
-          label: t(lang, { en: `worker, pid ${w.pid}`, zh: `工作进程，进程 ${w.pid}` }),
-          pid: w.pid,
-          state: w.state,
-        });
-      }
+      tree.push(...workersUnder('node'));
     }
     for (const r of rows) {
       const who =
