@@ -442,7 +442,12 @@ describe.each(MODELS)('%s: slow clients (slowloris)', (model) => {
     expect(took).toBeLessThan(2000);
     await waitFor(() => log.disconnects.length === 1, 3000, 'the disconnect');
     expect(log.disconnects[0]).toMatchObject({ id: 1, reason: 'lifetime' });
-    expect(log.disconnects[0].bytesOut).toBe(c.received); // every echoed byte arrived
+    // Every echoed byte arrived — unless a byte of the client's reached the server after its last
+    // read: a close() with unread input sends a reset, not a FIN (lab lingering-close), and the
+    // reset discards what the client had not read yet (once in a full run, uring: 7 sent, 6 read).
+    const reset = (c.error as NodeJS.ErrnoException | null)?.code === 'ECONNRESET';
+    if (reset) expect(log.disconnects[0].bytesOut).toBeGreaterThanOrEqual(c.received);
+    else expect(log.disconnects[0].bytesOut).toBe(c.received);
     expectBooks(server, log);
   });
 
