@@ -11,6 +11,9 @@
 #include <vector>
 
 #include "core/event_record.h"
+#ifdef PS_SANITIZER_CONTROLS
+#include "core/sanitizer_controls.h"
+#endif
 #include "core/server.h"
 #include "js_error.h"
 #include "loadgen/addon.h"
@@ -522,6 +525,9 @@ Napi::Object WireFormat(Napi::Env env) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+#ifdef PS_SANITIZER_CONTROLS
+  ps::run_sanitizer_control_from_env("addon");  // a planted bug, when asked for (sanitizer builds only)
+#endif
   auto* data = new AddonData();
   data->server_class = Napi::Persistent(NativeServer::Define(env));
   env.SetInstanceData(data);

@@ -10,8 +10,14 @@
 #include "core/fork_master.h"
 #include "core/master_argv.h"
 #include "core/pool_master.h"
+#ifdef PS_SANITIZER_CONTROLS
+#include "core/sanitizer_controls.h"
+#endif
 
 int main(int argc, char** argv) {
+#ifdef PS_SANITIZER_CONTROLS
+  ps::run_sanitizer_control_from_env("master");  // a planted bug, when asked for (sanitizer builds only)
+#endif
   ps::MasterState m;
   bool trace = false;
   ps::ExecStderr exec_stderr = ps::ExecStderr::Null;
