@@ -148,8 +148,11 @@ describe.each([
 ] as Array<[Model, object]>)('descriptor exhaustion (EMFILE): %s', (model, extra) => {
   test('a server under a lowered RLIMIT_NOFILE refuses with its reserve fd, does not spin, recovers', async () => {
     const script = join(__dirname, 'fixtures', 'limited-fds-server.js');
+    // util-linux's prlimit sets the limit and execs Node, as `ulimit -n 64 && exec` in a shell
+    // would; not a shell, because npm run test:tsan preloads g++'s ThreadSanitizer runtime into
+    // every process, and bash and dash crash at start with it (its __sigsetjmp interceptor).
     const args = [process.execPath, script, model, JSON.stringify(extra)];
-    const child = spawn('bash', ['-c', 'ulimit -n 64 && exec "$0" "$@"', ...args], {
+    const child = spawn('prlimit', ['--nofile=64', '--', ...args], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     const lines: Array<Record<string, unknown>> = [];
