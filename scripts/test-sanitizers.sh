@@ -54,7 +54,10 @@ case "$kind" in
     # ignore_noninstrumented_modules: Node, V8 and libuv are not instrumented; only accesses of
     # the instrumented code are checked (a race needs one on each side to be seen).
     options="ignore_noninstrumented_modules=1:second_deadlock_stack=1"
-    tests=(behaviour lifecycle hardening loadgen observer faults unref net-conventions pools designs services)
+    # Not observer: it bounds the voluntary context switches of Node's main thread, which the TSan
+    # runtime in that thread changes (one run here: 108 against a bound of 87); the ring is drained
+    # while servers write in every other suite, where a race in it would be reported.
+    tests=(behaviour lifecycle hardening loadgen faults unref net-conventions pools designs services)
     # Left out until a known bug is fixed, not a sanitizer report: a pool member SIGKILLed by
     # close()'s abort between freeing its connection's table entry and counting it closed and
     # writing its Disconnect record (finish_connection, native/core/pool_master.cc) loses both, and
