@@ -33,7 +33,7 @@ function load(): Binding {
     const { message, tries } = e as Error & { tries?: string[] };
     const why = tries ? `not found in ${tries.join(', ')}` : message.split('\n')[0];
     throw new Error(
-      `the native addon of posix-servers could not be loaded: ${why}. The prebuilt one needs Linux x64 with ` +
+      `the native addon of posix-servers could not be loaded: ${why}. The prebuilt one needs Linux x64 or arm64 with ` +
         `glibc ${GLIBC_FLOOR} or newer; elsewhere the install compiles it (with cmake, g++ and make): ` +
         `\`npm rebuild posix-servers\` tries again.`,
       { cause: e },

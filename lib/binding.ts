@@ -1,7 +1,7 @@
 // Types of every export of the native addon (build/Release/posix_servers.node, native/addon.cc).
 // lib/addon.ts loads the addon with `bindings` and types it with `Binding`.
 
-export type NativeModel = 'fork' | 'thread' | 'iterative' | 'prefork' | 'reuseport' | 'prethread' | 'epoll';
+export type NativeModel = 'fork' | 'thread' | 'iterative' | 'prefork' | 'reuseport' | 'prethread' | 'epoll' | 'uring';
 /** prefork: 'none' | 'flock' | 'mutex' | 'pass'; prethread: 'mutex' | 'main'. */
 export type NativeAcceptLock = 'none' | 'flock' | 'mutex' | 'pass' | 'main';
 export type NativeHandler = 'echo' | 'upper' | 'discard' | 'chargen' | 'daytime' | 'time' | 'rpc' | 'exec';
@@ -38,6 +38,8 @@ export interface NativeStartOptions {
   backlog: number;
   /** 1..constants.MAX_CLIENTS_LIMIT. */
   maxClients: number;
+  /** While maxClients are live: 'refuse' (default) the next client, or 'wait' (do not accept). */
+  whenFull?: 'refuse' | 'wait';
   handler: NativeHandler;
   /** With handler 'exec' (fork only): the program. */
   exec?: NativeExec;
@@ -61,15 +63,24 @@ export interface NativeStartOptions {
   minBytesPerSecond?: number;
   /** The window of minBytesPerSecond, ms (default 1000). */
   rateWindowMs?: number;
+  /** rpc: the largest reply a request may ask for, 1..2^30 (default 16384, UNP's MAXN). */
+  rpcMaxBytes?: number;
   /** Lab hook: the message "CRASH\n" crashes the serving child (abort) or worker (pthread_exit). */
   labCrash?: boolean;
   /** prefork, reuseport, prethread: members of the pool, 1..constants.MAX_WORKERS (default 1). */
   workers?: number;
   /** prefork: how the members take turns at accept() (default 'none'); prethread: 'mutex' (default) or 'main'. */
   acceptLock?: NativeAcceptLock;
+  /** uring: 'multishot' (default, where the kernel has it) or 'single' (a receive re-armed after each completion). */
+  uringReceive?: 'multishot' | 'single';
+  /**
+   * Events kept for this thread at most while it takes none (native/core/event_drain.h; default
+   * 262,144). Tests only: POSIX_SERVERS_TEST_EVENT_BACKLOG.
+   */
+  eventBacklog?: number;
 }
 
-interface NativeAddress {
+export interface NativeAddress {
   address: string;
   family: 'IPv4' | 'IPv6';
   port: number;
@@ -85,16 +96,32 @@ export interface NativeStats {
   eintrRetries: number;
   bytesIn: number;
   bytesOut: number;
+  /**
+   * Events lost: the ring was full because Node's main thread had taken none for seconds (it is
+   * wedged: the drain thread keeps 262,144 events for it, then stops taking them out of the ring),
+   * or a process of the server died in the middle of writing one. Never because Node was merely
+   * slow. A connection whose 'connection' was lost gets no 'disconnect' either; one whose
+   * 'disconnect' was lost stays among those heard of and not ended.
+   */
   eventsDropped: number;
   /**
-   * Times a process or thread of the server woke Node to deliver events (the ring's doorbell, rung
-   * only when Node had parked): about once per burst of activity, never once per connection.
+   * Times a process or thread of the server woke Node's drain thread to take events (the ring's
+   * doorbell, rung only when that thread had parked): about once per burst of activity, never
+   * once per connection.
    */
   eventWakeups: number;
   /** Connections refused because no descriptor was left (EMFILE/ENFILE), with the reserve descriptor. */
   refusedNoFd: number;
   /** accept() failures that belonged to one client (ECONNABORTED, EPROTO, …), skipped. */
   acceptErrors: number;
+  /**
+   * fork, prefork, reuseport: CPU time (user + system, µs) of the processes the master has reaped —
+   * fork's children, prefork's members that became a program — with what they reaped themselves,
+   * from wait4()'s rusage: what /proc no longer shows once a process is gone (its parent's cutime
+   * and cstime keep it only in 10 ms ticks). 0 for the other models (cluster's workers are reaped
+   * by Node, which keeps no rusage).
+   */
+  reapedCpuUs: number;
   /**
    * Pool models (prefork, reuseport, prethread): connections accepted by (prefork 'pass',
    * prethread 'main': handed to) each pool member, by its index; they add up to `accepted`
@@ -120,22 +147,17 @@ export interface NativeServer {
   /** Process models (fork, prefork, reuseport): the master's pid; otherwise process.pid. */
   readonly pid: number;
   /**
-   * The event pipe's read end; the caller owns it afterwards. Call once. The pipe carries no
-   * events: a byte is the doorbell (the reader had parked, events are waiting in the ring), and
-   * EOF means every process and thread of the server is gone.
+   * The relay pipe's read end (native/core/event_drain.h); the caller owns it afterwards. Call
+   * once. The pipe carries no events: a byte says that events are waiting (this thread had taken
+   * them all before), and EOF that every process and thread of the server is gone and every event
+   * it wrote is waiting.
    */
   takeEventFd(): number;
   /**
-   * Takes the next whole records (64 bytes each, in order) out of the event ring in the shared
-   * page; null when there are none. `writersGone` (after the pipe's EOF): skip, and count in
-   * eventsDropped, a record a writer began and never finished because it died.
+   * Takes the next whole records (64 bytes each, in order) that the drain thread took out of the
+   * event ring; null when there are none — the relay pipe's next byte then says when there are.
    */
-  drainEvents(writersGone: boolean): Buffer | null;
-  /**
-   * The reader stops polling: true when the ring is empty, and the next event will ring the
-   * doorbell; false when an event slipped in (keep draining).
-   */
-  parkReader(): boolean;
+  takeEvents(): Buffer | null;
   /**
    * Whether a listener would hear 'connection' and 'disconnect' now (true until told otherwise):
    * while not, the server writes neither record of a connection it accepts.
@@ -150,13 +172,13 @@ export interface NativeServer {
   /** Process models: SIGKILL the master (last resort; its processes follow it). Other models: nothing. */
   kill(): void;
   /**
-   * After the event pipe's EOF (and, for process models, the master-exit callback), before
+   * After the relay pipe's EOF (and, for process models, the master-exit callback), before
    * finish(): the connections that died with a process of the server (the master's live children
    * or pool workers when it died), which no event reported as ended. Makes the counters true.
    * Empty after a normal close.
    */
   reconcile(): LostConnection[];
-  /** After the event pipe's EOF (and, for process models, the master-exit callback): join threads, release memory. */
+  /** After the relay pipe's EOF (and, for process models, the master-exit callback): join threads, release memory. */
   finish(): void;
   /**
    * Fork model: whether the pending report of the master's exit (a thread-safe function) keeps
@@ -193,6 +215,13 @@ export interface Binding {
    * Error carrying errno (positive) and syscall.
    */
   listenSocket(options: { host: string; port: number; backlog: number }): { fd: number; address: NativeAddress };
+  /**
+   * The TCP listeners of this network namespace on `port` (every port with 0), as the kernel's
+   * sock_diag reports them (native/core/sock_diag.h; what `ss -lnt` shows): each one's address, the
+   * connections in its accept queue (`queued`) and the queue's limit, listen()'s backlog after the
+   * kernel's somaxconn cap (`backlog`), and its socket's inode.
+   */
+  tcpListeners(port: number): Array<{ address: NativeAddress; queued: number; backlog: number; inode: number }>;
   constants: {
     MAX_CLIENTS_LIMIT: number;
     FORK_MAX_CLIENTS_LIMIT: number;
@@ -200,16 +229,24 @@ export interface Binding {
     MAX_DOOR_RULES: number;
     /** Pool models: the most members a pool may have. */
     MAX_WORKERS: number;
+    /** Whether the uring model was compiled in (the build's <linux/io_uring.h> is Linux 6.1's or later). */
+    URING_BUILT: boolean;
+    /** Records the event ring holds (native/core/event_ring.h). */
+    EVENT_RING_CAPACITY: number;
     wire: WireFormat;
-    /** comm of the in-process models' threads (the server thread, the thread model's workers, prethread's pool threads) and of the load generator's thread. */
-    threadNames: { server: string; worker: string; pool: string; loadgen: string };
+    /**
+     * comm of the in-process models' threads (the server thread, the thread model's workers,
+     * prethread's pool threads), of the load generator's thread, and of the thread of every
+     * native server that takes its events out of the ring (events).
+     */
+    threadNames: { server: string; worker: string; pool: string; loadgen: string; events: string };
   };
 }
 
 // ---- Load generator (native/loadgen/loadgen.h, native/loadgen/addon.cc) ----
 
 export type NativeLoadMode = 'pingpong' | 'churn' | 'eof' | 'rpc';
-export type NativeLoadExpect = 'echo' | 'upper';
+export type NativeLoadExpect = 'echo' | 'upper' | 'any';
 
 /** Every field required: lib/loadgen.ts fills in the defaults and validates first. */
 export interface NativeLoadOptions {
@@ -253,4 +290,14 @@ export interface Binding {
    * joined. Rejects with an Error carrying errno (positive) and syscall if it could not start (epoll_create1, pthread_create).
    */
   runLoad(options: NativeLoadOptions): Promise<NativeLoadResult>;
+}
+
+// ---- The benchmark's measurements (native/bench/measure.h, native/bench/addon.cc) ----
+
+export interface Binding {
+  /**
+   * The CPU time (ns) of process `pid` so far, every thread of it, the exited ones included (its
+   * CPU-time clock); -1 when there is no such process.
+   */
+  processCpuNs(pid: number): number;
 }

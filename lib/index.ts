@@ -9,12 +9,16 @@ export {
   PROCESS_MODELS,
   JS_MODELS,
   HANDLERS,
-  RPC_MAX_REPLY,
-  RPC_MAX_REQUEST,
+  RPC_DEFAULT_MAX_BYTES,
+  RPC_MAX_BYTES_LIMIT,
+  RPC_MAX_LINE,
   EXEC_MODELS,
+  WHEN_FULL,
+  WHEN_FULL_WAIT_MODELS,
   ACCEPT_LOCKS,
   PRETHREAD_ACCEPT_LOCKS,
   SCHEDULING_POLICIES,
+  URING_RECEIVES,
   MAX_WORKERS,
   DEFAULT_BACKLOG,
 } from './server/options';
@@ -29,6 +33,7 @@ export type {
   SchedulingPolicy,
   ServerOptions,
   ServiceName,
+  WhenFull,
 } from './server/options';
 export type {
   ConnectionEvent,
@@ -43,3 +48,6 @@ export type {
 } from './server/events';
 export { TRACE_CALLS } from './server/events';
 export type { SystemError } from './util/errors';
+// The benchmark's load generator (UNP ch. 30's client among its modes), for any server.
+export { runLoad } from './bench/loadgen';
+export type { LoadExpect, LoadMode, LoadOptions, LoadResult } from './bench/loadgen';

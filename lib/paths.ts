@@ -9,6 +9,8 @@ export const PACKAGE_ROOT = join(__dirname, '..');
 export interface NativeFile {
   build: string;
   ship: string;
+  /** Built only where its library is (ref-uring: liburing); a prebuild may lack it. */
+  optional?: boolean;
 }
 
 /** scripts/native-files.js: the one list of the package's native files (shipped with it). */

@@ -10,11 +10,14 @@
 
 #include <vector>
 
+#include "bench/addon.h"
 #include "core/event_record.h"
+#include "core/io_ring.h"
 #ifdef PS_SANITIZER_CONTROLS
 #include "core/sanitizer_controls.h"
 #endif
 #include "core/server.h"
+#include "core/sock_diag.h"
 #include "js_error.h"
 #include "loadgen/addon.h"
 #include "loadgen/loadgen.h"
@@ -83,7 +86,7 @@ Napi::Object address_object(Napi::Env env, const sockaddr_storage& addr) {
 }
 
 class NativeServer : public Napi::ObjectWrap<NativeServer> {
-  // Records copied per drainEvents() call: JS calls again until null.
+  // Records copied per takeEvents() call: JS calls again until null.
   static constexpr size_t kDrainBatch = 1024;
 
  public:
@@ -92,8 +95,7 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
                        {
                            InstanceAccessor<&NativeServer::Pid>("pid"),
                            InstanceMethod<&NativeServer::TakeEventFd>("takeEventFd"),
-                           InstanceMethod<&NativeServer::DrainEvents>("drainEvents"),
-                           InstanceMethod<&NativeServer::ParkReader>("parkReader"),
+                           InstanceMethod<&NativeServer::TakeEvents>("takeEvents"),
                            InstanceMethod<&NativeServer::HearConnections>("hearConnections"),
                            InstanceMethod<&NativeServer::Address>("address"),
                            InstanceMethod<&NativeServer::Stats>("stats"),
@@ -135,21 +137,15 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
     return Napi::Number::New(info.Env(), server_->take_event_fd());
   }
 
-  // drainEvents(writersGone) → a Buffer of whole records, or null when the ring had none.
-  Napi::Value DrainEvents(const Napi::CallbackInfo& info) {
+  // takeEvents() → a Buffer of whole records, or null when none is waiting (the relay pipe's next
+  // byte says when there are).
+  Napi::Value TakeEvents(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!Running(env)) return env.Undefined();
-    bool writers_gone = info.Length() > 0 && info[0].ToBoolean().Value();
-    size_t n = server_->drain_events(batch_.data(), batch_.size(), writers_gone);
+    size_t n = server_->take_events(batch_.data(), batch_.size());
     if (n == 0) return env.Null();
     return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(batch_.data()),
                                        n * sizeof(ps::EventRecord));
-  }
-
-  Napi::Value ParkReader(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (!Running(env)) return env.Undefined();
-    return Napi::Boolean::New(env, server_->park_reader());
   }
 
   void HearConnections(const Napi::CallbackInfo& info) {
@@ -182,6 +178,7 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
     put("eventWakeups", c.eventWakeups);
     put("refusedNoFd", c.refusedNoFd);
     put("acceptErrors", c.acceptErrors);
+    put("reapedCpuUs", c.reapedCpuUs);
     Napi::Array per_worker = Napi::Array::New(env, static_cast<size_t>(server_->pool_size()));
     for (int i = 0; i < server_->pool_size(); ++i) {
       per_worker.Set(
@@ -242,8 +239,8 @@ class NativeServer : public Napi::ObjectWrap<NativeServer> {
 
   std::unique_ptr<ps::Server> server_;
   MasterExitReporter* reporter_ = nullptr;
-  // drainEvents()'s landing place, made once: a local array of 1,024 records would be
-  // constructed (zeroed, 64 KiB) on every call, and Node calls at least twice per poll.
+  // takeEvents()'s landing place, made once: a local array of 1,024 records would be
+  // constructed (zeroed, 64 KiB) on every call, and Node calls at least twice per wake-up.
   std::vector<ps::EventRecord> batch_ = std::vector<ps::EventRecord>(kDrainBatch);
 };
 
@@ -320,6 +317,8 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
     out.model = ps::Model::Prethread;
   else if (model == "epoll")
     out.model = ps::Model::Epoll;
+  else if (model == "uring")
+    out.model = ps::Model::Uring;
   else
     return fail("model");
   out.listen.reuseport = out.model == ps::Model::Reuseport;
@@ -367,6 +366,12 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
   if (out.serve.maxConnectionMs < 0) return fail("maxConnectionMs");
   if (out.serve.minBytesPerSecond < 0) return fail("minBytesPerSecond");
   if (out.serve.rateWindowMs < 1) return fail("rateWindowMs");
+  Napi::Value rpc_max = opts.Get("rpcMaxBytes");
+  if (rpc_max.IsNumber()) {
+    const int64_t n = rpc_max.As<Napi::Number>().Int64Value();
+    if (n < 1 || n > ps::kRpcMaxBytesLimit) return fail("rpcMaxBytes");
+    out.serve.rpcMaxBytes = static_cast<uint32_t>(n);
+  }
   std::string reap =
       opts.Has("reap") && opts.Get("reap").IsString() ? opts.Get("reap").As<Napi::String>().Utf8Value() : "sigchld";
   if (reap == "sigchld")
@@ -384,6 +389,8 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
     out.threadArg = ps::ThreadArg::SharedCfd;
   else
     return fail("threadArg");
+  Napi::Value receive = opts.Get("uringReceive");
+  out.multishotReceive = !receive.IsString() || receive.As<Napi::String>().Utf8Value() != "single";
   Napi::Value workers = opts.Get("workers");
   out.workers = workers.IsNumber() ? workers.As<Napi::Number>().Int32Value() : 1;
   if (out.workers < 1 || out.workers > ps::kMaxWorkers) return fail("workers");
@@ -408,10 +415,18 @@ bool read_options(const Napi::Object& opts, ps::ServerOptions& out) {
     out.acceptLock = ps::AcceptLock::Pass;
   else
     return fail("acceptLock");
+  if (opts.Has("whenFull") && !ps::parse_when_full(opts.Get("whenFull").ToString().Utf8Value().c_str(), out.whenFull)) {
+    return fail("whenFull");
+  }
   if (out.labHoldMs < 0 || out.labHoldMs > 60000) return fail("labHoldMs");
   if (out.listen.port < 0 || out.listen.port > 65535) return fail("port");
   if (out.listen.backlog < 1) return fail("backlog");
   if (out.maxClients < 1 || out.maxClients > ps::kMaxClientsLimit) return fail("maxClients");
+  Napi::Value backlog_limit = opts.Get("eventBacklog");
+  if (!backlog_limit.IsUndefined()) {
+    if (!backlog_limit.IsNumber() || backlog_limit.As<Napi::Number>().DoubleValue() < 0) return fail("eventBacklog");
+    out.eventBacklog = static_cast<size_t>(backlog_limit.As<Napi::Number>().DoubleValue());
+  }
   return true;
 }
 
@@ -482,6 +497,32 @@ Napi::Value ListenSocket(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// tcpListeners(port) → the TCP listeners of this network namespace on `port` (every port with 0),
+// as the kernel's sock_diag reports them: [{ address, queued, backlog, inode }] (sock_diag.h).
+Napi::Value TcpListeners(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "tcpListeners(port) expects a number").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::vector<ps::TcpListener> listeners;
+  ps::SysError error = ps::tcp_listeners(static_cast<uint16_t>(info[0].As<Napi::Number>().Uint32Value()), listeners);
+  if (error) {
+    sys_error_to_js(env, error).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Array out = Napi::Array::New(env, listeners.size());
+  for (size_t i = 0; i < listeners.size(); ++i) {
+    Napi::Object l = Napi::Object::New(env);
+    l.Set("address", address_object(env, listeners[i].address));
+    l.Set("queued", listeners[i].queued);
+    l.Set("backlog", listeners[i].backlog);
+    l.Set("inode", static_cast<double>(listeners[i].inode));
+    out.Set(i, l);
+  }
+  return out;
+}
+
 // The event record's layout and every numbering in it, from event_record.h's lists: JS decodes by
 // these names (lib/server/events.ts), so the numbers are written in one place only.
 Napi::Object WireFormat(Napi::Env env) {
@@ -533,20 +574,26 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(data);
   exports.Set("start", Napi::Function::New(env, Start, "start"));
   exports.Set("listenSocket", Napi::Function::New(env, ListenSocket, "listenSocket"));
+  exports.Set("tcpListeners", Napi::Function::New(env, TcpListeners, "tcpListeners"));
   Napi::Object constants = Napi::Object::New(env);
   constants.Set("MAX_CLIENTS_LIMIT", ps::kMaxClientsLimit);
   constants.Set("FORK_MAX_CLIENTS_LIMIT", ps::kForkMaxClientsLimit);
   constants.Set("MAX_DOOR_RULES", ps::kMaxDoorRules);
   constants.Set("MAX_WORKERS", ps::kMaxWorkers);
+  // Whether the uring model was compiled in (<linux/io_uring.h> of Linux 6.1 or later, io_ring.h).
+  constants.Set("URING_BUILT", ps::kIoRingBuilt);
+  constants.Set("EVENT_RING_CAPACITY", static_cast<double>(ps::kRingCapacity));
   constants.Set("wire", WireFormat(env));
   Napi::Object thread_names = Napi::Object::New(env);
   thread_names.Set("server", ps::kServerThreadName);
   thread_names.Set("worker", ps::kWorkerThreadName);
   thread_names.Set("pool", ps::kPoolThreadName);
   thread_names.Set("loadgen", ps::kLoadThreadName);
+  thread_names.Set("events", ps::kEventThreadName);
   constants.Set("threadNames", thread_names);
   exports.Set("constants", constants);
   RegisterLoadgen(env, exports);
+  RegisterBench(env, exports);
   return exports;
 }
 

@@ -35,7 +35,9 @@ int main(int argc, char** argv) {
   }
   /* wait_mask is the mask before blocking: what epoll_pwait installs while it waits. */
 
-  ref_announce(port);
+  int ep = ref_epoll_open(lfd);
+  if (ep < 0) return 1;
+  ref_announce(port); /* every descriptor it serves with exists now */
 
-  return ref_epoll_serve(lfd, cfg.handler, &wait_mask);
+  return ref_epoll_serve(ep, lfd, cfg.handler, &wait_mask);
 }

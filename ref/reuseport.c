@@ -64,7 +64,8 @@ int main(int argc, char** argv) {
         if (j != i) ref_close(listeners[j]);
       }
       ref_listen_fd = listeners[i]; /* the stop handler shuts it down */
-      _exit(ref_epoll_serve(listeners[i], cfg.handler, &wait_mask));
+      int ep = ref_epoll_open(listeners[i]);
+      _exit(ep < 0 ? 1 : ref_epoll_serve(ep, listeners[i], cfg.handler, &wait_mask));
     }
     forked++;
   }

@@ -3,15 +3,29 @@
 //   1. the prebuilt binaries for this platform (prebuilds/<platform>-<arch>/), when they load
 //      here — tried in a child process, so that one that cannot load (an older glibc, musl)
 //      falls back instead of failing;
-//   2. otherwise compile with cmake-js into build/ (needs cmake, a C/C++ compiler and make);
+//   2. otherwise compile with cmake-js (needs cmake, a C/C++ compiler and make): in an installed
+//      package, in a temporary directory, from which only the files loaded at run time are copied
+//      into build/ (the addon and the master in build/Release, the C programs in build/ref and
+//      build/labs): no CMakeFiles/, object files or static libraries stay in node_modules;
 //   3. a compile that cannot run says what to install.
 // A git checkout always compiles (developers and CI build what they changed), and so does
 // `npm install --build-from-source`. With --ignore-scripts this never runs: lib/addon.ts finds
 // the prebuilt addon by itself.
 'use strict';
 const { spawnSync } = require('node:child_process');
-const { accessSync, constants, existsSync } = require('node:fs');
-const { delimiter, join } = require('node:path');
+const {
+  accessSync,
+  chmodSync,
+  constants,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+} = require('node:fs');
+const { tmpdir } = require('node:os');
+const { delimiter, dirname, join } = require('node:path');
 const { ADDON, FILES, MASTER, PREBUILDS, platformDir } = require('./native-files');
 
 const ROOT = join(__dirname, '..');
@@ -19,7 +33,7 @@ const say = (line) => process.stderr.write(`posix-servers: ${line}\n`);
 
 /** Why the prebuilt binaries in `dir` cannot be used here, or null when they can. */
 function prebuildProblem(dir) {
-  const missing = FILES.filter((f) => !existsSync(join(dir, f.ship)));
+  const missing = FILES.filter((f) => !f.optional && !existsSync(join(dir, f.ship)));
   if (missing.length === FILES.length) return `no prebuilt binaries for ${platformDir()}`;
   if (missing.length > 0) return `prebuilt ${missing.map((f) => f.ship).join(', ')} missing`;
   // Loading is the only true test (glibc version, musl, CPU): do it where a failure cannot hurt.
@@ -67,7 +81,40 @@ function missingTools() {
   return needs.filter((n) => !n.any.some((name) => name && onPath(name))).map((n) => n.what);
 }
 
-function compile(reason) {
+/** cmake-js compile into `out` (null: its own build/, as in a checkout); the exit status. */
+function cmakeJsCompile(cmakeJs, out) {
+  const args = [cmakeJs, 'compile', '--log-level', 'warn', ...(out ? ['--out', out] : [])];
+  const r = spawnSync(process.execPath, args, { cwd: ROOT, stdio: 'inherit' });
+  if (r.status !== 0) say(`the compile failed (${r.signal ?? `exit code ${r.status}`}); its output is above`);
+  return r.status === 0 ? 0 : r.status || 1;
+}
+
+/** Compiles apart and keeps only what is loaded at run time (scripts/native-files.js), in build/. */
+function compileApart(cmakeJs) {
+  const out = mkdtempSync(join(tmpdir(), 'posix-servers-build-'));
+  try {
+    const status = cmakeJsCompile(cmakeJs, out);
+    if (status !== 0) return status;
+    const build = join(ROOT, 'build');
+    rmSync(build, { recursive: true, force: true });
+    for (const f of FILES) {
+      const from = join(out, f.build);
+      if (!existsSync(from)) {
+        say(`the compile did not make ${f.build}`);
+        return 1;
+      }
+      const to = join(build, f.build);
+      mkdirSync(dirname(to), { recursive: true });
+      copyFileSync(from, to);
+      chmodSync(to, statSync(from).mode & 0o777);
+    }
+    return 0;
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+function compile(reason, inCheckout = false) {
   say(`compiling the addon with cmake-js (${reason})`);
   const missing = missingTools();
   if (missing.length > 0) {
@@ -85,16 +132,12 @@ function compile(reason) {
     say('cannot compile: the cmake-js package is missing (it is a dependency of posix-servers; reinstall it)');
     return 1;
   }
-  const r = spawnSync(process.execPath, [cmakeJs, 'compile', '--log-level', 'warn'], { cwd: ROOT, stdio: 'inherit' });
-  if (r.status !== 0) {
-    say(`the compile failed (${r.signal ?? `exit code ${r.status}`}); its output is above`);
-    return r.status || 1;
-  }
-  return 0;
+  // A checkout keeps its build directory: developers rebuild what they changed.
+  return inCheckout ? cmakeJsCompile(cmakeJs, null) : compileApart(cmakeJs);
 }
 
 function main() {
-  if (existsSync(join(ROOT, '.git'))) return compile('a git checkout builds from source');
+  if (existsSync(join(ROOT, '.git'))) return compile('a git checkout builds from source', true);
   if (process.env.npm_config_build_from_source === 'true') return compile('--build-from-source');
   const why = prebuildProblem(join(ROOT, PREBUILDS, platformDir()));
   if (why === null) {

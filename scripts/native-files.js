@@ -13,16 +13,32 @@
 const ADDON = { build: 'Release/posix_servers.node', ship: 'posix_servers.node' };
 /** The process models' master program (fork, prefork, reuseport), exec'd by the addon. */
 const MASTER = { build: 'Release/posix-servers-master', ship: 'posix-servers-master' };
-/** The C reference servers of `posix-servers bench` (ref/*.c), one per design. */
-const REFERENCES = ['iterative', 'fork', 'thread', 'epoll', 'prefork', 'reuseport', 'prethread'].map((model) => ({
+/**
+ * The C reference servers of `posix-servers bench` (ref/*.c), one per design. ref-uring is built
+ * only where liburing links for the target (CMakeLists.txt): `optional`, a prebuild and an install
+ * do without it (bench then skips it and says why).
+ */
+const REFERENCES = ['iterative', 'fork', 'thread', 'epoll', 'uring', 'prefork', 'reuseport', 'prethread'].map((model) => ({
   model,
   build: `ref/ref-${model}`,
   ship: `ref/ref-${model}`,
+  ...(model === 'uring' ? { optional: true } : {}),
 }));
 
 /** The labs' own C servers (native/labs/*.c): `posix-servers lab nonblocking`, `lab mmap`,
- * `lab thundering-herd` and `lab accept-balance` (herd). */
-const LAB_PROGRAMS = ['nonblocking', 'mmap', 'herd'].map((name) => ({
+ * `lab thundering-herd` and `lab accept-balance` (herd), and the five traps' (`lab time-wait`, …, and
+ * read-client, the client of `lab lingering-close`). */
+const LAB_PROGRAMS = [
+  'nonblocking',
+  'mmap',
+  'herd',
+  'time-wait',
+  'backlog',
+  'sigpipe',
+  'nagle',
+  'lingering-close',
+  'read-client',
+].map((name) => ({
   name,
   build: `labs/lab-${name}`,
   ship: `labs/lab-${name}`,

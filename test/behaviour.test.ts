@@ -1,6 +1,6 @@
 // What every model must do, the native ones and Node's own alike, asserted on bytes, events and
 // counters: one suite, parameterised by model.
-import { DisconnectEvent, ConnectionEvent, Model, MODELS, PosixServer, startServer } from '../lib';
+import { DisconnectEvent, ConnectionEvent, MODELS, PosixServer, startServer } from '../lib';
 import {
   Client,
   childrenOf,
@@ -239,7 +239,7 @@ describe.each(withVariants(MODELS))('%s model', (_label, model, variant) => {
   });
 });
 
-describe.each(withVariants(['fork', 'thread', 'node', 'cluster', 'prefork', 'reuseport', 'prethread', 'epoll'] as Model[]))(
+describe.each(withVariants(['fork', 'thread', 'node', 'cluster', 'prefork', 'reuseport', 'prethread', 'epoll', 'uring']))(
   '%s model: concurrency',
   (_label, model, variant) => {
     let server: PosixServer;

@@ -9,7 +9,7 @@ import type { Command } from '../lib/cli/flags';
 import { LAB } from '../lib/cli/lab';
 import { parseServeArgs, SERVE } from '../lib/cli/serve';
 import type { BenchReport } from '../lib/bench/runner';
-import { Client, exchange, isAlive, waitFor } from './helpers';
+import { Client, ServerProcessMark, exchange, isAlive, listenQueue, waitFor } from './helpers';
 
 const CLI = join(__dirname, '..', 'dist', 'cli', 'main.js');
 
@@ -91,6 +91,9 @@ describe('serve flags', () => {
       acceptLock: 'main',
     });
     expect(parseServeArgs(['--model', 'cluster', '--scheduling-policy', 'none'])).toMatchObject({ schedulingPolicy: 'none' });
+    expect(parseServeArgs(['--model', 'uring', '--uring-receive', 'single'])).toMatchObject({ uringReceive: 'single' });
+    expect(parseServeArgs(['--handler', 'rpc', '--rpc-max-bytes', '65536'])).toMatchObject({ rpcMaxBytes: 65536 });
+    expect(() => parseServeArgs(['--rpc-max-bytes', '65536'])).toThrow(/--rpc-max-bytes applies only with --handler rpc/);
   });
 
   test.each([
@@ -117,6 +120,8 @@ describe('serve flags', () => {
     ],
     [['--model', 'cluster', '--scheduling-policy', 'lifo'], /--scheduling-policy must be one of rr, none, got 'lifo'/],
     [['--model', 'prethread', '--scheduling-policy', 'rr'], /--scheduling-policy applies only to --model cluster/],
+    [['--model', 'epoll', '--uring-receive', 'single'], /--uring-receive applies only to --model uring/],
+    [['--model', 'uring', '--uring-receive', 'twice'], /--uring-receive must be one of multishot, single, got 'twice'/],
     [['--model', 'node', '--trace'], /--trace applies only to the native models/],
     [['--rate-window-ms', '500'], /--rate-window-ms applies only with --min-bytes-per-second/],
     [['--min-bytes-per-second', '-1'], /--min-bytes-per-second must be from 0/],
@@ -169,6 +174,19 @@ describe('serve flags', () => {
     expect(() => parseServeArgs(['--max-per-source', '-1'])).toThrow(/--max-per-source must be from 0 to 4096/);
   });
 
+  test('--when-full refuse|wait', () => {
+    expect(parseServeArgs([])!.whenFull).toBeUndefined(); // the API's default: refuse
+    expect(parseServeArgs(['--when-full', 'wait', '--model', 'prefork'])).toMatchObject({ whenFull: 'wait', model: 'prefork' });
+    expect(parseServeArgs(['--when-full=refuse', '--model', 'node'])).toMatchObject({ whenFull: 'refuse' });
+    expect(() => parseServeArgs(['--when-full', 'queue'])).toThrow(/--when-full must be one of refuse, wait/);
+    expect(() => parseServeArgs(['--when-full', 'wait', '--model', 'cluster'])).toThrow(
+      /--when-full wait applies only to --model fork, thread, prefork, reuseport, prethread, epoll, uring$/,
+    );
+    expect(() => parseServeArgs(['--when-full', 'refuse', '--model', 'iterative'])).toThrow(
+      /--when-full does not apply to --model iterative/,
+    );
+  });
+
   test('bench flags', () => {
     expect(parseBenchArgs(['--models', 'fork,node', '--connections=1,8', '--duration', '0.5'])!.config).toMatchObject({
       models: ['fork', 'node'],
@@ -191,8 +209,9 @@ describe('serve flags', () => {
 
   test("bench --workload: today's runs by default; rpc brings the UNP table's designs unless --models names others", () => {
     expect(parseBenchArgs([])!.config).toMatchObject({ workloads: ['pingpong', 'churn'], replyBytes: 4000 });
-    const rpc = parseBenchArgs(['--workload', 'rpc', '--reply-bytes', '0'])!.config;
-    expect(rpc).toMatchObject({ workloads: ['rpc'], replyBytes: 0 });
+    const rpc = parseBenchArgs(['--workload', 'rpc', '--reply-bytes', '1'])!.config;
+    expect(rpc).toMatchObject({ workloads: ['rpc'], replyBytes: 1 });
+    expect(() => parseBenchArgs(['--workload', 'rpc', '--reply-bytes', '0'])).toThrow(/--reply-bytes/);
     expect(rpc.models).toEqual(expect.arrayContaining(['prefork-flock', 'prethread-main', 'ref-prefork-pass', 'cluster-none']));
     expect(rpc.models).not.toContain('socat');
     expect(parseBenchArgs(['--workload', 'churn,rpc', '--models', 'fork,ref-fork'])!.config.models).toEqual(['fork', 'ref-fork']);
@@ -201,6 +220,31 @@ describe('serve flags', () => {
     expect(() => parseBenchArgs(['--reply-bytes', '10'])).toThrow(/--reply-bytes applies only with --workload rpc/);
     expect(() => parseBenchArgs(['--workload', 'rpc', '--reply-bytes', '1048577'])).toThrow(/--reply-bytes/);
     expect(() => parseBenchArgs(['--sustained', '--workload', 'rpc'])).toThrow(/--workload does not apply with --sustained/);
+  });
+
+  test('bench --target HOST:PORT[,…] and --target-pid PID[,…]: servers already running join the comparison', () => {
+    const one = parseBenchArgs(['--target', '127.0.0.1:9000'])!.config;
+    expect(one.targets).toEqual([{ name: '127.0.0.1:9000', host: '127.0.0.1', port: 9000 }]);
+    const two = parseBenchArgs([
+      '--target',
+      '127.0.0.1:9000,[::1]:9001',
+      '--target-pid',
+      `${process.pid},${process.pid}`,
+    ])!.config;
+    expect(two.targets).toEqual([
+      { name: '127.0.0.1:9000', host: '127.0.0.1', port: 9000, pid: process.pid },
+      { name: '[::1]:9001', host: '::1', port: 9001, pid: process.pid },
+    ]);
+    expect(parseBenchArgs([])!.config.targets).toBeUndefined();
+    expect(() => parseBenchArgs(['--target', 'localhost:9000'])).toThrow(/--target takes HOST:PORT.*got 'localhost:9000'/);
+    expect(() => parseBenchArgs(['--target', '127.0.0.1'])).toThrow(/--target takes HOST:PORT/);
+    expect(() => parseBenchArgs(['--target', '::1:9000'])).toThrow(/an IPv6 one in brackets/);
+    expect(() => parseBenchArgs(['--target', '127.0.0.1:0'])).toThrow(/a port 1\.\.65535/);
+    expect(() => parseBenchArgs(['--target', '127.0.0.1:9,127.0.0.1:9'])).toThrow(/--target names 127\.0\.0\.1:9 twice/);
+    expect(() => parseBenchArgs(['--target-pid', '1'])).toThrow(/--target-pid applies only with --target/);
+    expect(() => parseBenchArgs(['--target', '127.0.0.1:9', '--target-pid', '1,2'])).toThrow(/one PID per --target \(1\), got 2/);
+    expect(() => parseBenchArgs(['--target', '127.0.0.1:9', '--target-pid', 'abc'])).toThrow(/--target-pid takes process ids/);
+    expect(() => parseBenchArgs(['--sustained', '--target', '127.0.0.1:9'])).toThrow(/--target does not apply with --sustained/);
   });
 
   test('bench --sustained flags: its own defaults, one connection count, no comparison-only flags', () => {
@@ -223,7 +267,7 @@ describe('serve flags', () => {
   });
 });
 
-describe.each(['fork', 'thread', 'iterative', 'node', 'cluster', 'prefork', 'reuseport', 'prethread', 'epoll'])(
+describe.each(['fork', 'thread', 'iterative', 'node', 'cluster', 'prefork', 'reuseport', 'prethread', 'epoll', 'uring'])(
   'posix-servers serve --model %s --json',
   (model) => {
     test('listens, reports what clients do, and closes on SIGTERM with the final stats', async () => {
@@ -269,15 +313,42 @@ describe.each(['fork', 'thread', 'iterative', 'node', 'cluster', 'prefork', 'reu
 
 describe('posix-servers as inetd', () => {
   test('serve --exec --json -- /bin/cat: the program echoes; reap carries its exit code', async () => {
-    const r = start(['serve', '--exec', '--json', '--', '/bin/cat']);
+    const mark = new ServerProcessMark();
+    try {
+      const r = start(['serve', '--exec', '--json', '--', '/bin/cat'], { ...process.env });
+      await waitFor(() => r.out.length >= 1, 10000, 'the listening line');
+      const { port: p } = JSON.parse(r.out[0]);
+      expect((await exchange(p, Buffer.from('cat via the cli'))).toString()).toBe('cat via the cli');
+      const events = () => r.out.slice(1).map((l) => JSON.parse(l));
+      await waitFor(() => events().some((e) => e.event === 'reap'), 5000, 'reap line');
+      expect(events().find((e) => e.event === 'reap')).toMatchObject({ exitCode: 0, signal: null });
+      expect(mark.scan().length).toBeGreaterThanOrEqual(1); // the master (its programs have exited)
+      r.child.kill('SIGTERM');
+      expect(await r.exit).toBe(0);
+      await mark.expectNoneLeft();
+    } finally {
+      mark.dispose();
+    }
+  });
+
+  test('serve --max-clients 1 --when-full wait: the second client waits in the listen backlog, as under tcpserver -c 1', async () => {
+    const r = start(['serve', '--max-clients', '1', '--when-full', 'wait', '--json']);
     await waitFor(() => r.out.length >= 1, 10000, 'the listening line');
     const { port: p } = JSON.parse(r.out[0]);
-    expect((await exchange(p, Buffer.from('cat via the cli'))).toString()).toBe('cat via the cli');
-    const events = () => r.out.slice(1).map((l) => JSON.parse(l));
-    await waitFor(() => events().some((e) => e.event === 'reap'), 5000, 'reap line');
-    expect(events().find((e) => e.event === 'reap')).toMatchObject({ exitCode: 0, signal: null });
+    const queued = () => listenQueue(p).queued;
+    const first = await Client.open(p);
+    expect((await first.echo('one')).toString()).toBe('one');
+    const second = await Client.open(p);
+    second.sock.write('two');
+    await waitFor(() => queued() === 1, 5000, 'the second client in the backlog');
+    expect(await second.silentFor(200)).toBe(true);
+    first.end();
+    expect((await second.read(3)).toString()).toBe('two');
+    first.destroy();
+    second.destroy();
     r.child.kill('SIGTERM');
     expect(await r.exit).toBe(0);
+    expect(r.out.some((l) => JSON.parse(l).event === 'reject')).toBe(false);
   });
 
   test('serve --handler chargen --deny 127.0.0.2: RFC 864 lines for 127.0.0.1, a refusal for 127.0.0.2', async () => {
@@ -402,10 +473,11 @@ describe('--version and --help, without the addon', () => {
     });
   });
 
-  test('lab --help lists the labs', async () => {
+  test('lab --help lists the labs, in their groups', async () => {
     const r = start(['lab', '--help'], withoutAddon);
     expect(await r.exit).toBe(0);
-    expect(r.out.join('\n')).toMatch(/^ {2}zombies {3,}without reaping/m);
+    expect(r.out.join('\n')).toMatch(/^ {4}zombies {3,}without reaping/m);
+    expect(r.out.join('\n')).toMatch(/^ {2}The lecture, in its order:$/m);
   });
 });
 

@@ -1,12 +1,28 @@
-// The exec handler (fork model): any program on the port, as inetd, tcpserver and socat EXEC:
-// run one. Real programs, real clients: what the program reads and writes is the connection, its
-// environment is ucspi-tcp's, its exit is the reap event's, and nothing of the server leaks.
-import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// The exec handler (fork and prefork models): any program on the port, as inetd, tcpserver and
+// socat EXEC: run one. Real programs, real clients: what the program reads and writes is the
+// connection, its environment is ucspi-tcp's, its exit is the reap event's, and nothing of the
+// server leaks — after every test no process the server started, or any process those started,
+// is left anywhere in /proc (ServerProcessMark), however the server ended.
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DisconnectEvent, EXEC_MODELS, PosixServer, ReapEvent, ServerOptions, TraceEvent, startServer } from '../lib';
+import { execveLimits } from '../lib/server/exec';
 import { readStat } from '../lib/util/proc';
-import { Client, exchange, isAlive, optionsFor, port, random, snapshot, sleep, waitFor, zombiesOf } from './helpers';
+import {
+  Client,
+  ServerProcessMark,
+  exchange,
+  isAlive,
+  optionsFor,
+  port,
+  random,
+  snapshot,
+  sleep,
+  waitFor,
+  zombiesOf,
+} from './helpers';
 
 interface Log {
   disconnects: DisconnectEvent[];
@@ -28,13 +44,23 @@ describe.each(EXEC_MODELS)('%s model: the exec handler', (model) => {
   const opts = (extra: Omit<ServerOptions, 'model'>) => optionsFor(model, extra);
   let server: PosixServer | undefined;
   let dir: string;
+  let mark: ServerProcessMark;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'posix-servers-exec-'));
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  beforeEach(() => {
+    mark = new ServerProcessMark();
+  });
   afterEach(async () => {
-    await server?.close({ timeoutMs: 0 });
-    server = undefined;
+    try {
+      if (server !== undefined) mark.scan(server); // the master and its members, whatever the test left
+      await server?.close({ timeoutMs: 0 });
+      server = undefined;
+      await mark.expectNoneLeft();
+    } finally {
+      mark.dispose();
+    }
   });
 
   test('/bin/cat echoes a random 1 MiB binary payload byte for byte', async () => {
@@ -66,12 +92,109 @@ describe.each(EXEC_MODELS)('%s model: the exec handler', (model) => {
       opts({
         handler: {
           exec: ['/bin/sh', '-c', 'echo "$GREETING|${HOME:-no home}|$PROTO|$TCPLOCALPORT"'],
-          env: { GREETING: 'hello world', PROTO: 'not TCP', TCPLOCALPORT: '1' },
+          env: { GREETING: 'hello world', PROTO: 'not TCP', TCPLOCALPORT: '1', ...mark.env },
         },
       }),
     );
     const out = (await exchange(port(server), '')).toString();
     expect(out).toBe(`hello world|no home|TCP|${port(server)}\n`);
+  });
+
+  test("TCPREMOTEHOST, TCPREMOTEINFO, TCPLOCALHOST never reach the program: the server does not know them (Node's environment and env alike)", async () => {
+    const program = ['/bin/sh', '-c', 'echo "${TCPREMOTEHOST-unset}|${TCPREMOTEINFO-unset}|${TCPLOCALHOST-unset}|$TCPREMOTEIP"'];
+    const stale = { TCPREMOTEHOST: 'trusted.example', TCPREMOTEINFO: 'root', TCPLOCALHOST: 'mail.example' };
+    Object.assign(process.env, stale);
+    try {
+      server = await startServer(opts({ handler: { exec: program } }));
+    } finally {
+      for (const name of Object.keys(stale)) delete process.env[name];
+    }
+    expect((await exchange(port(server), '')).toString()).toBe('unset|unset|unset|127.0.0.1\n');
+    await server.close();
+    server = await startServer(opts({ handler: { exec: program, env: { ...stale, ...mark.env } } }));
+    expect((await exchange(port(server), '')).toString()).toBe('unset|unset|unset|127.0.0.1\n');
+  });
+
+  test("an argument over execve's MAX_ARG_STRLEN is a RangeError at start, as the kernel would refuse it (not exit 127 for every connection)", async () => {
+    const { maxArgStrlen } = execveLimits();
+    const longest = 'a'.repeat(maxArgStrlen - 1); // with its NUL, exactly MAX_ARG_STRLEN
+    // The kernel's own word, from a spawn of the same argument: the longest is taken, one byte more is not.
+    expect(spawnSync('/bin/true', [longest]).status).toBe(0);
+    expect(spawnSync('/bin/true', [longest + 'a']).error).toMatchObject({ code: 'E2BIG' });
+    server = await startServer(opts({ handler: { exec: ['/bin/sh', '-c', 'echo ${#1}', 'sh', longest] } }));
+    expect((await exchange(port(server), '')).toString()).toBe(`${maxArgStrlen - 1}\n`);
+    await server.close();
+    server = undefined;
+    const tooLong = () => {
+      const started = startServer(opts({ handler: { exec: ['/bin/sh', '-c', 'true', 'sh', longest + 'a'] } }));
+      void started.then((s) => s.close()); // (not reached: it throws)
+      return started;
+    };
+    expect(tooLong).toThrow(RangeError);
+    expect(tooLong).toThrow(
+      new RegExp(
+        `^The "handler\\.exec\\[4\\]" option must be at most ${maxArgStrlen - 1} bytes long .* Received ${maxArgStrlen} bytes$`,
+      ),
+    );
+    expect(() => startServer(opts({ handler: { exec: ['/bin/true'], env: { LONG: longest } } }))).toThrow(
+      /^The "handler\.env\.LONG" option, as LONG=value, must be at most/,
+    );
+    let error: unknown = null;
+    try {
+      void tooLong();
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+  });
+
+  test("arguments and environment over execve's total (a quarter of RLIMIT_STACK) are E2BIG at start, exactly where the kernel's limit is", async () => {
+    const { maxArgStrlen, total, pointer } = execveLimits();
+    // ucspi-tcp's variables at their longest, which the server adds for each connection.
+    const tcpVars: Record<string, string> = {
+      PROTO: 'TCP',
+      TCPREMOTEIP: 'f'.repeat(39),
+      TCPREMOTEPORT: '65535',
+      TCPLOCALIP: 'f'.repeat(39),
+      TCPLOCALPORT: '65535',
+    };
+    /** An environment with which /bin/true's execve strings and pointers take exactly `bytes`. */
+    const filling = (bytes: number): Record<string, string> => {
+      const env: Record<string, string> = { ...mark.env };
+      const entry = (k: string, v: string) => Buffer.byteLength(`${k}=${v}`) + 1 + pointer;
+      let used = 2 * ('/bin/true'.length + 1) + pointer; // the file name, argv[0] and its pointer
+      for (const [k, v] of Object.entries({ ...env, ...tcpVars })) used += entry(k, v);
+      for (let i = 0; used < bytes; i++) {
+        const name = `FILL${i}`;
+        const room = bytes - used - (name.length + 2 + pointer);
+        const value = 'x'.repeat(Math.max(0, Math.min(room, maxArgStrlen - name.length - 2)));
+        env[name] = value;
+        used += entry(name, value);
+      }
+      expect(used).toBe(bytes);
+      return env;
+    };
+    const fits = filling(total);
+    const over = filling(total + 1);
+    // What the kernel says of the same strings (the server's variables included, at their longest).
+    expect(spawnSync('/bin/true', [], { env: { ...fits, ...tcpVars } }).status).toBe(0);
+    expect(spawnSync('/bin/true', [], { env: { ...over, ...tcpVars } }).error).toMatchObject({ code: 'E2BIG' });
+    // The server: one runs for each connection; the other is refused at start, as spawn refuses it.
+    server = await startServer(opts({ handler: { exec: ['/bin/true'], env: fits } }));
+    const log = watch(server);
+    await exchange(port(server), '');
+    await waitFor(() => log.reaps.length === 1, 5000, 'the reap');
+    expect(log.reaps[0]).toMatchObject({ exitCode: 0 });
+    await server.close();
+    server = undefined;
+    let error: unknown = null;
+    try {
+      server = await startServer(opts({ handler: { exec: ['/bin/true'], env: over } }));
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toMatchObject({ code: 'E2BIG', errno: -7, syscall: 'execve', path: '/bin/true' });
+    expect((error as Error).message).toMatch(new RegExp(`would take ${total + 1} bytes .* allows ${total} `));
   });
 
   test('stderr: socket sends it to the client, null (the default) drops it', async () => {
@@ -194,10 +317,8 @@ describe.each(EXEC_MODELS)('%s model: the exec handler', (model) => {
     await server.close({ timeoutMs: 100 });
     expect(performance.now() - started).toBeLessThan(3000);
     expect(log.disconnects).toEqual([expect.objectContaining({ id: 1, reason: 'aborted' })]);
-    // fork: the master's SIGTERM to the child; prefork: the pool's SIGKILL to its workers.
-    expect(log.reaps.find((r) => r.pid === log.connections[0].pid)).toMatchObject({
-      signal: model === 'fork' ? 'SIGTERM' : 'SIGKILL',
-    });
+    // fork: the master's SIGTERM to the child; prefork: the same, to the member that became it.
+    expect(log.reaps.find((r) => r.pid === log.connections[0].pid)).toMatchObject({ signal: 'SIGTERM' });
     await c.closedByPeer();
     c.destroy();
     server = undefined;
@@ -232,5 +353,155 @@ describe.each(EXEC_MODELS)('%s model: the exec handler', (model) => {
     }
     // sh's $0 for a script is its path: the kernel ran it from the resolved, absolute path.
     expect((await exchange(port(server), '')).toString()).toBe(`${script} a b  *\n`);
+  });
+
+  // ---- Every process a program starts dies with its connection's server ----
+
+  /** The first line the program sent (`echo $!`: a background job's pid). */
+  async function firstLine(c: Client): Promise<string> {
+    let text = '';
+    await waitFor(() => (text += c.take().toString()).includes('\n'), 5000, 'a line from the program');
+    return text.slice(0, text.indexOf('\n'));
+  }
+
+  test('close(): SIGTERM to the program first, SIGKILL after the grace time (a program that traps SIGTERM is told, then killed)', async () => {
+    const told = join(dir, `told-${model}`);
+    rmSync(told, { force: true });
+    const program = `trap 'echo TERM >> ${told}' TERM; echo ready; while :; do sleep 0.05; done`;
+    server = await startServer(opts({ handler: { exec: ['/bin/sh', '-c', program] } }));
+    const log = watch(server);
+    const c = await Client.open(port(server));
+    expect(await firstLine(c)).toBe('ready');
+    await waitFor(() => log.connections.length === 1, 5000, 'the connection');
+    await server.close({ timeoutMs: 0 });
+    server = undefined;
+    expect(readFileSync(told, 'utf8')).toBe('TERM\n'); // told once, and it went on
+    expect(log.reaps.find((r) => r.pid === log.connections[0].pid)).toMatchObject({ signal: 'SIGKILL' });
+    expect(log.disconnects).toEqual([expect.objectContaining({ id: 1, reason: 'aborted' })]);
+    await c.closedByPeer();
+    c.destroy();
+  });
+
+  test("close() ends what a program left behind when it exited: its background child, still holding the client's connection", async () => {
+    server = await startServer(opts({ handler: { exec: ['/bin/sh', '-c', 'sleep 300 & echo $!'] } }));
+    const log = watch(server);
+    const c = await Client.open(port(server));
+    const sleeper = Number(await firstLine(c));
+    await waitFor(() => log.disconnects.length === 1, 5000, "the program's end");
+    expect(log.disconnects[0]).toMatchObject({ id: 1, reason: 'end' });
+    // As inetd: what a program leaves behind runs on while the server does (and keeps the
+    // connection open: the client sees no EOF).
+    expect(isAlive(sleeper)).toBe(true);
+    expect(await c.silentFor(100)).toBe(true);
+    await server.close({ timeoutMs: 2000 });
+    const stats = server.stats();
+    server = undefined;
+    await c.closedByPeer();
+    c.destroy();
+    expect(readStat(sleeper)).toBeNull(); // gone, not even a zombie
+    // It was no connection: one disconnect, no reap of it; fork's `reaped` counts the one child.
+    expect(log.disconnects.length).toBe(1);
+    expect(log.reaps.some((r) => r.pid === sleeper)).toBe(false);
+    expect(stats).toMatchObject({ accepted: 1, closed: 1, active: 0 });
+    if (model === 'fork') expect(stats.reaped).toBe(1);
+  });
+
+  test('a leftover that ignores SIGTERM is SIGKILLed after the grace time', async () => {
+    server = await startServer(opts({ handler: { exec: ['/bin/sh', '-c', "(trap '' TERM; exec sleep 300) & echo $!"] } }));
+    const c = await Client.open(port(server));
+    const sleeper = Number(await firstLine(c));
+    // Its SigIgn gets SIGTERM's bit (15) once the subshell has run its trap: SIGTERM will not end it.
+    const ignoresTerm = () => {
+      const m = /^SigIgn:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${sleeper}/status`, 'utf8'));
+      return m !== null && (BigInt('0x' + m[1]) & (1n << 14n)) !== 0n;
+    };
+    await waitFor(ignoresTerm, 5000, 'the leftover to ignore SIGTERM');
+    await server.close({ timeoutMs: 0 });
+    server = undefined;
+    await c.closedByPeer();
+    c.destroy();
+    expect(readStat(sleeper)).toBeNull();
+  });
+
+  test('a process that left the session (setsid) is reached too, once it is an orphan handed to the master', async () => {
+    server = await startServer(opts({ handler: { exec: ['/bin/sh', '-c', 'setsid sleep 300 & echo $!'] } }));
+    const c = await Client.open(port(server));
+    const escaped = Number(await firstLine(c));
+    await waitFor(() => readStat(escaped)?.session === escaped && readStat(escaped)?.ppid === server!.pid, 5000, 'the setsid');
+    await server.close({ timeoutMs: 0 });
+    server = undefined;
+    await c.closedByPeer();
+    c.destroy();
+    expect(readStat(escaped)).toBeNull();
+  });
+
+  test('a program killed from outside takes its process group with it: the client is not left connected to its child', async () => {
+    server = await startServer(opts({ handler: { exec: ['/bin/sh', '-c', 'cat; true'] } }));
+    const log = watch(server);
+    const c = await Client.open(port(server));
+    expect((await c.echo('served by cat')).toString()).toBe('served by cat');
+    await waitFor(() => log.connections.length === 1, 5000, 'the connection');
+    const shell = log.connections[0].pid!;
+    const cat = mark.scan().find((pid) => readStat(pid)?.ppid === shell)!;
+    expect(readStat(cat)!.pgrp).toBe(shell);
+    process.kill(shell, 'SIGKILL');
+    await c.closedByPeer();
+    c.destroy();
+    await waitFor(() => readStat(cat) === null, 5000, 'cat to be gone');
+    await waitFor(() => log.disconnects.length === 1, 5000, 'the disconnect');
+    expect(log.disconnects[0]).toMatchObject({ id: 1, reason: 'crash' });
+    expect((await exchange(port(server), 'still serving')).toString()).toBe('still serving'); // the server serves on
+  });
+
+  test("SIGKILL of the master: the program and what it started die, and the client's connection closes", async () => {
+    server = await startServer(opts({ handler: { exec: ['/bin/sh', '-c', 'cat; true'] } }));
+    const log = watch(server);
+    const errors: Error[] = [];
+    server.on('error', (e) => errors.push(e));
+    const closed = new Promise<void>((resolve) => server!.once('close', () => resolve()));
+    const c = await Client.open(port(server));
+    expect((await c.echo('served by cat')).toString()).toBe('served by cat');
+    await waitFor(() => log.connections.length === 1, 5000, 'the connection');
+    expect(mark.scan(server).length).toBeGreaterThanOrEqual(3); // the master, sh, cat (prefork: and the members)
+    process.kill(server.pid, 'SIGKILL');
+    await closed;
+    server = undefined;
+    expect(errors.length).toBe(1);
+    expect(log.disconnects).toEqual([expect.objectContaining({ id: 1, reason: 'crash' })]);
+    await c.closedByPeer(2000);
+    c.destroy();
+    // afterEach: nothing of the server is left in /proc — 'close' came after init reaped them all.
+  });
+
+  test('Node SIGKILLed: the master takes the programs and what they started with it', async () => {
+    const script = join(__dirname, 'fixtures', 'server-then-wait.js');
+    const node = spawn(process.execPath, [script, model, JSON.stringify({ exec: ['/bin/sh', '-c', 'cat; true'] })], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env }, // the mark: the master, its members, the programs carry it too
+    });
+    const lines: Array<Record<string, unknown>> = [];
+    let buffered = '';
+    node.stdout.setEncoding('utf8');
+    node.stdout.on('data', (d: string) => {
+      buffered += d;
+      for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+        lines.push(JSON.parse(buffered.slice(0, nl)));
+        buffered = buffered.slice(nl + 1);
+      }
+    });
+    try {
+      await waitFor(() => lines.length >= 1, 10000, 'the server to start');
+      // The client is this process's: Node's death does not close it, only the server's end can.
+      const c = await Client.open(lines[0].port as number);
+      expect((await c.echo('served by cat')).toString()).toBe('served by cat');
+      await waitFor(() => lines.length >= 2, 5000, 'the connection event');
+      expect(mark.scan().length).toBeGreaterThanOrEqual(model === 'fork' ? 3 : 5); // master, sh, cat; prefork: 2 members
+      node.kill('SIGKILL');
+      await c.closedByPeer(5000);
+      c.destroy();
+      await mark.expectNoneLeft(5000); // init reaps them
+    } finally {
+      node.kill('SIGKILL');
+    }
   });
 });

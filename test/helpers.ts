@@ -1,8 +1,11 @@
 // Real sockets, real /proc: helpers that observe what the servers really did.
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer, Server as NetServer, Socket } from 'node:net';
 import type { Model, ServerOptions } from '../lib';
-import { childrenOf, readStat } from '../lib/util/proc';
+import type { Lab, LabResult } from '../lib/labs/types';
+import { childrenOf, descendantsOf, readStat } from '../lib/util/proc';
+import { tcpListeners, tcpTable, waitFor } from '../lib/labs/kit';
 
 /**
  * The pool size each pool model gets in the shared suites: cluster and reuseport 2 (one per core
@@ -26,12 +29,14 @@ export const isOneClientPerMember = (model: Model): boolean => model === 'prefor
 
 /**
  * The shared suites run every model with its defaults, and the variants below as well: the other
- * kind of prethread's hand-off and cluster's other scheduling policy. [label, model, options].
+ * kind of prethread's hand-off, cluster's other scheduling policy, and uring's single-shot
+ * receives (what kernels before 6.1 get). [label, model, options].
  */
 export type Variant = [string, Model, Omit<ServerOptions, 'model'>];
 export const VARIANTS: Variant[] = [
   ['prethread (acceptLock main)', 'prethread', { acceptLock: 'main' }],
   ['cluster (schedulingPolicy none)', 'cluster', { schedulingPolicy: 'none' }],
+  ['uring (uringReceive single)', 'uring', { uringReceive: 'single' }],
 ];
 
 /** Every model with its defaults, then the variants of those models. */
@@ -82,4 +87,246 @@ export function isAlive(pid: number): boolean {
 /** What /proc says about this process's resources, to compare before and after a server. */
 export function snapshot() {
   return { fds: fdCount(), tasks: taskCount(), children: childrenOf(process.pid).map((c) => c.pid) };
+}
+
+/** A net.Server of Node's listening on 127.0.0.1:p (0: any port). */
+export function listenNet(p = 0): Promise<NetServer> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(p, '127.0.0.1', () => resolve(s));
+  });
+}
+
+export const closeNet = (s: NetServer) => new Promise<void>((r) => s.close(() => r()));
+
+/** Whether a server could listen on 127.0.0.1:p now (nothing holds it). */
+export async function portIsFree(p: number): Promise<boolean> {
+  try {
+    await closeNet(await listenNet(p));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Resumes a paused socket and resolves with the next `n` bytes it reads (chunks kept in a list: a
+ * payload of megabytes through Client's buffer would be slow). */
+export function readBytes(sock: Socket, n: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let received = 0;
+  return new Promise<Buffer>((resolve) => {
+    sock.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      received += chunk.length;
+      if (received >= n) resolve(Buffer.concat(chunks));
+    });
+    sock.resume();
+  });
+}
+
+/**
+ * Runs `lab` as `posix-servers lab` does, collecting its lines; afterwards no child process of ours
+ * may be left (its servers and C programs are gone). No wall-clock assertion: jest's timeout bounds it.
+ */
+export async function runLabIn(lab: Lab, lang: 'en' | 'zh' = 'en'): Promise<{ result: LabResult; lines: string[] }> {
+  const lines: string[] = [];
+  const result = await lab.run((l) => lines.push(l), lang);
+  expect(childrenOf(process.pid).filter((c) => c.state !== 'Z')).toEqual([]);
+  return { result, lines };
+}
+
+/**
+ * Every process a server starts, found wherever it went. Two ways, because a mark in the
+ * environment cannot reach every process from a test:
+ * - the mark: a variable of its own in the environment, which every process inherits from its
+ *   parent — a program from the master, whatever a program starts from it — whatever process group
+ *   or session it moves to and whoever its parent becomes (init, once its own has died).
+ *   `new ServerProcessMark()` sets it in process.env: the default environment of an exec'd
+ *   program, and of a Node process a test spawns with `env: { ...process.env }`; a test that gives
+ *   `env` to the exec handler adds `mark.env`. (jest's process.env is the test's own copy: the
+ *   master, exec'd with the C environment of jest's Node, does not carry it.)
+ * - the tree: `scan(server)` also records the server's master and every process below it.
+ * Each process is remembered with its start time, so a pid reused later by someone else is not
+ * taken for it. `expectNoneLeft()` fails naming every one still in /proc, zombies included.
+ */
+export class ServerProcessMark {
+  static readonly NAME = 'POSIX_SERVERS_TEST_MARK';
+  private static count = 0;
+  readonly value = `${process.pid}-${++ServerProcessMark.count}-${randomBytes(4).toString('hex')}`;
+  /** pid → its start time (clock ticks since boot), of every process seen so far. */
+  private readonly seen = new Map<number, string>();
+
+  constructor() {
+    process.env[ServerProcessMark.NAME] = this.value;
+  }
+
+  /** The mark, for an exec handler's own `env`. */
+  get env(): Record<string, string> {
+    return { [ServerProcessMark.NAME]: this.value };
+  }
+
+  /**
+   * The marked processes alive now (Node itself excluded) and, given a process-model server, its
+   * master and every process below it; all remembered for expectNoneLeft(). Returns them.
+   */
+  scan(server?: { pid: number }): number[] {
+    const needle = Buffer.from(`\0${ServerProcessMark.NAME}=${this.value}\0`);
+    const found = new Set<number>();
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+      try {
+        // The environment as the process was exec'd with it: NUL-separated, NUL-terminated.
+        const environ = Buffer.concat([Buffer.from([0]), readFileSync(`/proc/${name}/environ`)]);
+        if (environ.includes(needle)) found.add(Number(name));
+      } catch {
+        // gone meanwhile, or not ours to read
+      }
+    }
+    if (server !== undefined && server.pid !== process.pid) for (const pid of descendantsOf(server.pid)) found.add(pid);
+    for (const pid of found) {
+      const started = startTimeOf(pid);
+      if (started !== null) this.seen.set(pid, started);
+    }
+    return [...found].filter((pid) => this.seen.has(pid));
+  }
+
+  /** The processes seen (or marked now) that are still in /proc, alive or zombie, with what /proc says. */
+  left(): string[] {
+    this.scan();
+    const out: string[] = [];
+    for (const [pid, started] of this.seen) {
+      const st = readStat(pid);
+      if (st === null || startTimeOf(pid) !== started) continue; // gone (or the number is someone else's now)
+      let comm = '?';
+      try {
+        comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      } catch {
+        // gone meanwhile
+      }
+      out.push(`${pid} ${comm} (state ${st.state}, parent ${st.ppid}, group ${st.pgrp}, session ${st.session})`);
+    }
+    return out;
+  }
+
+  /**
+   * No process of the server is left anywhere in /proc: at once by default (close() has settled,
+   * so the server must be gone), or within `withinMs` (Node itself was killed: init reaps them).
+   */
+  async expectNoneLeft(withinMs = 0): Promise<void> {
+    const deadline = performance.now() + withinMs;
+    let left = this.left();
+    while (left.length > 0 && performance.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      left = this.left();
+    }
+    if (left.length > 0) throw new Error(`processes of the server left in /proc: ${left.join('; ')}`);
+  }
+
+  /** Takes the mark out of process.env (servers started later are not marked). */
+  dispose(): void {
+    if (process.env[ServerProcessMark.NAME] === this.value) delete process.env[ServerProcessMark.NAME];
+  }
+}
+
+/** A process's start time (proc(5)'s field 22, clock ticks after boot), or null when it is gone. */
+function startTimeOf(pid: number): string | null {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return text.slice(text.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The listening sockets of `port` and the connections waiting in their accept queues (handshake
+ * done, not yet accept()ed: ss's Recv-Q of a LISTEN socket; reuseport has several listeners), asked
+ * of the kernel by netlink for that port only (kit's tcpListeners): /proc/net/tcp lists every socket
+ * of the machine, and after a benchmark that is 100,000 lines and more.
+ */
+export function listenQueue(port: number): { listeners: number; queued: number } {
+  const listeners = tcpListeners(port);
+  return { listeners: listeners.length, queued: listeners.reduce((n, l) => n + l.queued, 0) };
+}
+
+/**
+ * The TIME_WAIT sockets of a server's port (/proc/net/tcp and tcp6), as 'local→remote' keys:
+ * `server`, those whose local end is the port (the server closed first); `client`, those whose
+ * remote end is (the client closed first). Compare two readings: a port number the kernel handed
+ * out again may carry an earlier server's for up to a minute.
+ */
+export function timeWaitsOf(port: number): { server: Set<string>; client: Set<string> } {
+  const out = { server: new Set<string>(), client: new Set<string>() };
+  for (const e of tcpTable(port)) {
+    if (e.state !== 'TIME_WAIT') continue;
+    const key = `${e.local.address}:${e.local.port}→${e.remote.address}:${e.remote.port}`;
+    if (e.local.port === port) out.server.add(key);
+    else if (e.remote.port === port) out.client.add(key);
+  }
+  return out;
+}
+
+/** The keys of `after` not in `before`. */
+export function added(before: Set<string>, after: Set<string>): string[] {
+  return [...after].filter((k) => !before.has(k));
+}
+
+/** The kernel's TIME_WAIT books: how many there are, how many it keeps at most, how many it could not keep. */
+function timeWaitBooks(): { count: number; max: number; overflows: number } {
+  const count = Number(/\btw (\d+)/.exec(readFileSync('/proc/net/sockstat', 'utf8'))?.[1] ?? 0);
+  const max = Number(readFileSync('/proc/sys/net/ipv4/tcp_max_tw_buckets', 'utf8'));
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+  const at = lines.findIndex((l) => l.startsWith('TcpExt:'));
+  const names = lines[at].split(/\s+/);
+  const values = lines[at + 1].split(/\s+/);
+  return { count, max, overflows: Number(values[names.indexOf('TCPTimeWaitOverflow')] ?? 0) };
+}
+
+/**
+ * Runs `run` where it can leave TIME_WAIT sockets. The kernel keeps at most
+ * net.ipv4.tcp_max_tw_buckets of them in a network namespace: a socket that closes beyond that
+ * leaves no TIME_WAIT at all (TcpExt TCPTimeWaitOverflow counts it), whichever side it is on — and
+ * a machine running the other suites' churn, or benchmarks, reaches it. So this waits until there
+ * is room for `room` more (at most half the cap; they expire after 60 s), and runs `run` again when
+ * the table overflowed during it; after `attempts` such runs it throws, saying so. Up to
+ * `attempts` × 90 s: a test that calls it sets its timeout accordingly.
+ */
+export async function withTimeWaitRoom<T>(run: () => Promise<T>, room = 10000, attempts = 3): Promise<T> {
+  const need = Math.min(room, Math.floor(timeWaitBooks().max / 2));
+  for (let attempt = 1; ; attempt++) {
+    await waitFor(
+      () => timeWaitBooks().count + need <= timeWaitBooks().max,
+      90000,
+      `room for ${need} TIME_WAIT sockets (net.ipv4.tcp_max_tw_buckets)`,
+    );
+    const overflows = timeWaitBooks().overflows;
+    const result = await run();
+    if (timeWaitBooks().overflows === overflows) return result;
+    if (attempt === attempts) {
+      throw new Error(`the kernel's TIME_WAIT table overflowed during each of ${attempts} runs: nothing to see`);
+    }
+  }
+}
+
+/**
+ * The TIME_WAIT sockets `load` leaves on the connections of `port`, by side (timeWaitsOf's keys,
+ * new since before it), with room for them in the kernel's table (withTimeWaitRoom).
+ */
+export function timeWaitsAfter(
+  port: number,
+  load: () => Promise<void>,
+  room = 10000,
+  attempts = 3,
+): Promise<{ server: string[]; client: string[] }> {
+  return withTimeWaitRoom(
+    async () => {
+      const before = timeWaitsOf(port);
+      await load();
+      const after = timeWaitsOf(port);
+      return { server: added(before.server, after.server), client: added(before.client, after.client) };
+    },
+    room,
+    attempts,
+  );
 }

@@ -1,6 +1,9 @@
 // The native load generator against real servers: the reference C servers, the addon's own, and
 // servers that misbehave on purpose (corrupting, silent).
+import { spawnSync } from 'node:child_process';
 import { createServer, Server as NetServer, Socket } from 'node:net';
+import { join } from 'node:path';
+import * as pkg from '../lib';
 import { native } from '../lib/addon';
 import { LoadResult, runLoad } from '../lib/bench/loadgen';
 import { ReferenceServer, startReference } from '../lib/bench/reference';
@@ -220,15 +223,44 @@ describe("rpc mode: UNP ch. 30's client against the rpc handler", () => {
     }
   });
 
-  test('the C reference: size 0 is an exchange too (request, EOF)', async () => {
+  test("the C reference: a request over its bound (UNP's MAXN, 16384) is refused, closed without a reply: each a reset", async () => {
     const ref = await startReference('epoll', { handler: 'rpc' });
     try {
-      const r = await runLoad({ mode: 'rpc', port: ref.port, connections: 2, size: 0, durationMs: 200 });
-      expect(r.messages).toBeGreaterThan(0);
-      expect(r.errors + r.resets + r.verifyFailures).toBe(0);
+      const r = await runLoad({ mode: 'rpc', port: ref.port, connections: 2, size: 16385, durationMs: 200 });
+      expect(r.messages).toBe(0);
+      expect(r.resets).toBeGreaterThan(0);
+      expect(r.verifyFailures).toBe(0);
       expect(r.bytes).toBe(0);
     } finally {
       await ref.close();
+    }
+  });
+
+  test('the client closes first, after exactly the reply: a server that would send a second reply is never asked', async () => {
+    // An rpc server that answers every line, and counts the EOFs it reads (the client's closes).
+    let eofs = 0;
+    const srv = createServer({ allowHalfOpen: true }, (s: Socket) => {
+      s.on('data', (d) => {
+        for (const line of d
+          .toString()
+          .split('\n')
+          .filter((l) => l !== ''))
+          s.write(chargenPrefix(Number(line)));
+      });
+      s.on('end', () => {
+        eofs++;
+        s.end();
+      });
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+    try {
+      const p = (srv.address() as { port: number }).port;
+      const r = await runLoad({ mode: 'rpc', port: p, connections: 2, size: 100, durationMs: 200 });
+      expectHealthy(r, 100);
+      await waitFor(() => eofs === r.connects, 2000, 'an EOF for every connection');
+    } finally {
+      await new Promise<void>((r) => srv.close(() => r()));
     }
   });
 
@@ -240,6 +272,40 @@ describe("rpc mode: UNP ch. 30's client against the rpc handler", () => {
       expect(r.verifyFailures).toBeGreaterThan(0);
     } finally {
       await echo.close({ timeoutMs: 0 });
+    }
+  });
+
+  test("expect 'any': the reply's bytes are counted, not checked, as for UNP's own servers (an uninitialised buffer); its length still is", async () => {
+    // Answers each line with that many zero bytes (web_child's `result` array, as a fresh stack
+    // page holds it), plus `extra`; closes when the client does.
+    const make = (extra: number) =>
+      createServer({ allowHalfOpen: true }, (s: Socket) => {
+        s.on('data', (d) => {
+          for (const line of d
+            .toString()
+            .split('\n')
+            .filter((l) => l !== ''))
+            s.write(Buffer.alloc(Number(line) + extra));
+        });
+        s.on('end', () => s.end());
+        s.on('error', () => undefined);
+      });
+    for (const [extra, replies, field] of [
+      [0, 'echo', 'verifyFailures'],
+      [0, 'any', 'messages'],
+      [1, 'any', 'verifyFailures'],
+    ] as const) {
+      const srv = make(extra);
+      await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+      try {
+        const p = (srv.address() as { port: number }).port;
+        const r = await runLoad({ mode: 'rpc', port: p, connections: 2, size: 100, durationMs: 200, expect: replies });
+        expect(r[field]).toBeGreaterThan(0);
+        if (field === 'messages') expect(r.verifyFailures + r.errors + r.resets).toBe(0);
+        else expect(r.messages).toBe(0);
+      } finally {
+        await new Promise<void>((r) => srv.close(() => r()));
+      }
     }
   });
 
@@ -283,11 +349,11 @@ describe('bad options throw before anything starts', () => {
     [{ ...base, connections: 10001 }, RangeError, /"connections".*10001/],
     [{ ...base, size: 0 }, RangeError, /"size".*0/],
     [{ ...base, size: 1024 * 1024 + 1 }, RangeError, /"size".*1048577/],
-    [{ ...base, mode: 'rpc', size: -1 }, RangeError, /"size".*-1/],
+    [{ ...base, mode: 'rpc', size: 0 }, RangeError, /"size".*0/],
     [{ ...base, mode: 'rpc', size: 1024 * 1024 + 1 }, RangeError, /"size".*1048577/],
     [{ ...base, durationMs: 1.5 }, RangeError, /"durationMs".*1\.5/],
     [{ ...base, durationMs: 600001 }, RangeError, /"durationMs".*600001/],
-    [{ ...base, expect: 'lower' }, TypeError, /"expect".*'lower'/],
+    [{ ...base, expect: 'lower' }, TypeError, /"expect" .*'echo', 'upper', 'any'.*'lower'/],
     [{ ...base, conections: 2 }, TypeError, /Unknown option "conections"/],
     [null, TypeError, /"options".*null/],
   ])('%p', (options, type, message) => {
@@ -296,4 +362,20 @@ describe('bad options throw before anything starts', () => {
     expect(() => runLoad(options as never)).toThrow(message);
     expect(taskCount()).toBe(before);
   });
+});
+
+test("runLoad is the package's public API: its CommonJS and ES module entries export the same function", () => {
+  expect(pkg.runLoad).toBe(runLoad);
+  const esm = spawnSync(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `import { runLoad } from ${JSON.stringify(join(__dirname, '..', 'dist', 'index.mjs'))}; import { createRequire } from 'node:module';
+       const cjs = createRequire(import.meta.url)(${JSON.stringify(join(__dirname, '..', 'dist', 'index.js'))});
+       console.log(typeof runLoad, runLoad === cjs.runLoad);`,
+    ],
+    { encoding: 'utf8' },
+  );
+  expect(esm.stdout.trim()).toBe('function true');
 });

@@ -89,12 +89,24 @@ describe("validation errors carry Node's codes", () => {
     ['unknown model', 'ERR_INVALID_ARG_VALUE', TypeError, () => startServer({ model: 'prethreaded' as never })],
     ['model not a string', 'ERR_INVALID_ARG_TYPE', TypeError, () => startServer({ model: 1 as never })],
     ['unknown option', 'ERR_INVALID_ARG_VALUE', TypeError, () => startServer({ model: 'fork', maxclients: 3 } as never)],
-    ['host name', 'ERR_INVALID_ARG_VALUE', TypeError, () => startServer({ model: 'fork', host: 'localhost' })],
+    [
+      'host neither address nor name',
+      'ERR_INVALID_ARG_VALUE',
+      TypeError,
+      () => startServer({ model: 'fork', host: '127.0.0.1:80' }),
+    ],
     ['host not a string', 'ERR_INVALID_ARG_TYPE', TypeError, () => startServer({ model: 'fork', host: 127 as never })],
     ['maxClients out of range', 'ERR_OUT_OF_RANGE', RangeError, () => startServer({ model: 'thread', maxClients: 0 })],
     ['a lab switch for another model', 'ERR_INVALID_ARG_VALUE', TypeError, () => startServer({ model: 'node', reap: 'none' })],
     ['trace not a boolean', 'ERR_INVALID_ARG_TYPE', TypeError, () => startServer({ model: 'fork', trace: 1 as never })],
     ['signal not an AbortSignal', 'ERR_INVALID_ARG_TYPE', TypeError, () => startServer({ model: 'fork', signal: {} as never })],
+    // Shaped like one, and not one: it could not be listened to and forgotten as a signal is.
+    [
+      'signal a look-alike',
+      'ERR_INVALID_ARG_TYPE',
+      TypeError,
+      () => startServer({ model: 'thread', signal: { aborted: false, addEventListener() {} } as never }),
+    ],
     ['load port 0', 'ERR_SOCKET_BAD_PORT', RangeError, () => runLoad({ mode: 'pingpong', port: 0 })],
     ['load connections', 'ERR_OUT_OF_RANGE', RangeError, () => runLoad({ mode: 'pingpong', port: 1, connections: 0 })],
   ] as const)('%s: %s', (_name, code, type, f) => {

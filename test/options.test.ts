@@ -3,7 +3,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MAX_CLIENTS_LIMIT, MAX_WORKERS, startServer } from '../lib';
+import { MAX_CLIENTS_LIMIT, MAX_WORKERS, MODELS, startServer } from '../lib';
 import { native } from '../lib/addon';
 import { resolveOptions } from '../lib/server/options';
 import { snapshot } from './helpers';
@@ -23,16 +23,24 @@ const cases: Case[] = [
     'ERR_INVALID_ARG_VALUE',
     { model: 'prethreaded' },
     TypeError,
-    /"model" option must be one of 'fork', 'thread', 'iterative', 'prefork', 'reuseport', 'prethread', 'epoll', 'node', 'cluster'\. Received 'prethreaded'/,
+    /"model" option must be one of 'fork', 'thread', 'iterative', 'prefork', 'reuseport', 'prethread', 'epoll', 'uring', 'node', 'cluster'\. Received 'prethreaded'/,
   ],
   ['model missing', 'ERR_INVALID_ARG_TYPE', {}, TypeError, /"model" option .* Received undefined/],
   ['unknown option', 'ERR_INVALID_ARG_VALUE', { model: 'fork', maxclients: 3 }, TypeError, /Unknown option "maxclients"/],
   [
-    'host name, not an address',
+    'host with a port glued on',
     'ERR_INVALID_ARG_VALUE',
-    { model: 'fork', host: 'localhost' },
+    { model: 'fork', host: '127.0.0.1:80' },
     TypeError,
-    /"host" option must be a numeric IPv4 or IPv6 address\. Received 'localhost'/,
+    /"host" option must be a numeric IPv4 or IPv6 address or a host name\. Received '127\.0\.0\.1:80'/,
+  ],
+  ['host empty', 'ERR_INVALID_ARG_VALUE', { model: 'fork', host: '' }, TypeError, /"host" option .* Received ''/],
+  [
+    'host with a space',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'fork', host: 'local host' },
+    TypeError,
+    /"host" option .* Received 'local host'/,
   ],
   ['host not a string', 'ERR_INVALID_ARG_TYPE', { model: 'fork', host: 127 }, TypeError, /"host" option .* Received 127/],
   [
@@ -115,11 +123,25 @@ const cases: Case[] = [
     /"rateWindowMs" option must be an integer from 100 to 2147483647\. Received 50/,
   ],
   [
+    'rpcMaxBytes without the rpc handler',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'epoll', rpcMaxBytes: 4000 },
+    TypeError,
+    /"rpcMaxBytes" option applies only with handler 'rpc'\. Received 4000/,
+  ],
+  [
+    'rpcMaxBytes 0',
+    'ERR_OUT_OF_RANGE',
+    { model: 'fork', handler: 'rpc', rpcMaxBytes: 0 },
+    RangeError,
+    /"rpcMaxBytes" option must be an integer from 1 to 1073741824\. Received 0/,
+  ],
+  [
     'a zone on an IPv4 address',
     'ERR_INVALID_ARG_VALUE',
     { model: 'fork', host: '127.0.0.1%lo' },
     TypeError,
-    /"host" option must be a numeric IPv4 or IPv6 address\. Received '127\.0\.0\.1%lo'/,
+    /"host" option must be a numeric IPv4 or IPv6 address or a host name\. Received '127\.0\.0\.1%lo'/,
   ],
   [
     'labCrash for iterative',
@@ -186,6 +208,48 @@ const cases: Case[] = [
     /"schedulingPolicy" option applies only to the cluster model\. Received it for model 'prethread'/,
   ],
   [
+    'unknown whenFull',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'fork', whenFull: 'queue' },
+    TypeError,
+    /"whenFull" option must be one of 'refuse', 'wait'\. Received 'queue'/,
+  ],
+  [
+    'whenFull not a string',
+    'ERR_INVALID_ARG_TYPE',
+    { model: 'fork', whenFull: true },
+    TypeError,
+    /"whenFull" option .* Received true/,
+  ],
+  [
+    'whenFull wait for node',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'node', whenFull: 'wait' },
+    TypeError,
+    /"whenFull" option 'wait' applies only to the fork, thread, prefork, reuseport, prethread, epoll and uring models: Node's net\.Server .* Received it for model 'node'/,
+  ],
+  [
+    'whenFull wait for cluster',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'cluster', whenFull: 'wait' },
+    TypeError,
+    /"whenFull" option 'wait' applies only to .* Received it for model 'cluster'/,
+  ],
+  [
+    'whenFull for iterative',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'iterative', whenFull: 'refuse' },
+    TypeError,
+    /"whenFull" option does not apply to the iterative model: it serves one client at a time and never refuses one/,
+  ],
+  [
+    'whenFull wait with reap none',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'fork', whenFull: 'wait', reap: 'none' },
+    TypeError,
+    /"whenFull" option 'wait' needs the fork master to reap its children \(reap 'sigchld'\)/,
+  ],
+  [
     'unknown schedulingPolicy',
     'ERR_INVALID_ARG_VALUE',
     { model: 'cluster', schedulingPolicy: 'random' },
@@ -198,6 +262,34 @@ const cases: Case[] = [
     { model: 'epoll', labCrash: true },
     TypeError,
     /"labCrash" option does not apply to the epoll model/,
+  ],
+  [
+    'labCrash for uring',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'uring', labCrash: true },
+    TypeError,
+    /"labCrash" option does not apply to the uring model/,
+  ],
+  [
+    'workers for uring',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'uring', workers: 2 },
+    TypeError,
+    /"workers" option applies only to .* Received it for model 'uring'/,
+  ],
+  [
+    'uringReceive for epoll',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'epoll', uringReceive: 'single' },
+    TypeError,
+    /"uringReceive" option applies only to the uring model\. Received it for model 'epoll'/,
+  ],
+  [
+    'unknown uringReceive',
+    'ERR_INVALID_ARG_VALUE',
+    { model: 'uring', uringReceive: 'double' },
+    TypeError,
+    /"uringReceive" option must be one of 'multishot', 'single'\. Received 'double'/,
   ],
   [
     'threadArg for prethread',
@@ -590,6 +682,17 @@ describe('startServer option validation', () => {
       acceptLock: 'main',
     });
     expect(resolveOptions({ model: 'cluster' })).toMatchObject({ schedulingPolicy: 'rr' });
+  });
+
+  test("whenFull: 'refuse' by default in every model; 'wait' where a server can stop accepting; 'refuse' given to node and cluster", () => {
+    for (const model of MODELS) {
+      expect(resolveOptions({ model }).whenFull).toBe('refuse');
+    }
+    for (const model of ['fork', 'thread', 'prefork', 'reuseport', 'prethread', 'epoll'] as const) {
+      expect(resolveOptions({ model, whenFull: 'wait' }).whenFull).toBe('wait');
+    }
+    expect(resolveOptions({ model: 'node', whenFull: 'refuse' }).whenFull).toBe('refuse');
+    expect(resolveOptions({ model: 'cluster', whenFull: 'refuse' }).whenFull).toBe('refuse');
   });
 
   test('close() validates timeoutMs', async () => {

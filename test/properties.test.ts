@@ -1,6 +1,6 @@
 // Property-based: random input never crashes Node, only throws the documented errors.
 import fc from 'fast-check';
-import { startServer } from '../lib';
+import { MODELS, startServer } from '../lib';
 import { EventDecoder, eventRecordSize } from '../lib/server/events';
 import { resolveOptions } from '../lib/server/options';
 
@@ -13,10 +13,7 @@ test('option validation: any input either resolves or throws a TypeError/RangeEr
         anything,
         fc.record(
           {
-            model: fc.oneof(
-              fc.constantFrom('fork', 'thread', 'iterative', 'prefork', 'reuseport', 'prethread', 'epoll', 'node', 'cluster'),
-              anything,
-            ),
+            model: fc.oneof(fc.constantFrom(...MODELS), anything),
             acceptLock: fc.oneof(fc.constantFrom('none', 'flock', 'mutex', 'pass', 'main'), anything),
             schedulingPolicy: fc.oneof(fc.constantFrom('rr', 'none'), anything),
             workers: fc.oneof(fc.integer({ min: -1, max: 70 }), anything),
@@ -35,9 +32,7 @@ test('option validation: any input either resolves or throws a TypeError/RangeEr
         try {
           const o = resolveOptions(input);
           // What passes validation is within the documented ranges.
-          expect(['fork', 'thread', 'iterative', 'prefork', 'reuseport', 'prethread', 'epoll', 'node', 'cluster']).toContain(
-            o.model,
-          );
+          expect(MODELS).toContain(o.model);
           expect(o.model === 'prethread' ? ['mutex', 'main'] : ['none', 'flock', 'mutex', 'pass']).toContain(o.acceptLock);
           expect(['rr', 'none']).toContain(o.schedulingPolicy);
           expect(o.workers).toBeGreaterThanOrEqual(1);
@@ -59,7 +54,7 @@ test('startServer with random options throws synchronously or starts a server th
   await fc.assert(
     fc.asyncProperty(
       fc.record({
-        model: fc.constantFrom('fork', 'thread', 'iterative', 'prefork', 'reuseport', 'prethread', 'epoll', 'node', 'x'),
+        model: fc.constantFrom(...MODELS, 'x'),
         maxClients: fc.integer({ min: -2, max: 3 }),
         handler: fc.constantFrom('echo', 'upper', 'rot13'),
       }),

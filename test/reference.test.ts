@@ -11,9 +11,11 @@ import {
   startReference,
 } from '../lib/bench/reference';
 import { readStat } from '../lib/util/proc';
-import { chargenPrefix, Client, childrenOf, exchange, random, waitFor, zombiesOf } from './helpers';
+import { runLoad } from '../lib/bench/loadgen';
+import { tcpTable } from '../lib/labs/kit';
+import { chargenPrefix, Client, childrenOf, exchange, random, timeWaitsAfter, waitFor, zombiesOf } from './helpers';
 
-const CONCURRENT: ReferenceModel[] = ['fork', 'thread', 'epoll', 'prefork', 'reuseport', 'prethread'];
+const CONCURRENT: ReferenceModel[] = ['fork', 'thread', 'epoll', 'uring', 'prefork', 'reuseport', 'prethread'];
 /** Pools whose every member serves one client at a time (prefork's children, prethread's threads). */
 const ONE_AT_A_TIME_POOLS: readonly ReferenceModel[] = ['prefork', 'prethread'];
 /** Pools of processes (prethread's pool is of threads). */
@@ -61,17 +63,45 @@ describe.each(REFERENCE_MODELS)('ref-%s', (model) => {
     expect((await exchange(server.port, payload)).equals(expected)).toBe(true);
   });
 
-  test("handler rpc: 'N\\n' gets the first N bytes of chargen's stream, then the close; a malformed request gets nothing", async () => {
+  test("handler rpc (UNP's web_child): each line's size from chargen's stream, pipelined lines and CR LF too, until the client closes; a refused line ends it", async () => {
     server = await startReference(model, optsFor(model, 2, { handler: 'rpc' }));
-    for (const n of [0, 1, 4000, 1024 * 1024]) {
-      const reply = await exchange(server.port, `${n}\n`);
-      expect(reply.length).toBe(n);
-      expect(reply.equals(chargenPrefix(n))).toBe(true);
-    }
-    for (const bad of ['abc\n', '5\r\n', '1048577\n', '\n']) expect((await exchange(server.port, bad)).length).toBe(0);
-    expect((await exchange(server.port, '00\n')).length).toBe(0); // zero, with a leading zero: still a request
-    expect((await exchange(server.port, '74\n')).equals(chargenPrefix(74))).toBe(true);
+    for (const n of [1, 4000, 16384]) expect((await exchange(server.port, `${n}\n`)).equals(chargenPrefix(n))).toBe(true);
+    const both = Buffer.concat([chargenPrefix(10), chargenPrefix(20)]);
+    expect((await exchange(server.port, '10\n20\n')).equals(both)).toBe(true);
+    expect((await exchange(server.port, '4000\r\n')).equals(chargenPrefix(4000))).toBe(true);
+    expect((await exchange(server.port, '12')).equals(chargenPrefix(12))).toBe(true); // the EOF ends the line
+    for (const bad of ['abc\n', '0\n', '00\n', '16385\n', '\n', '\r\n', '5\r5\n'])
+      expect((await exchange(server.port, bad)).length).toBe(0);
+    expect((await exchange(server.port, '3\n0\n7\n')).equals(chargenPrefix(3))).toBe(true);
+    // The connection stays open between requests: the client closes first.
+    const c = await Client.open(server.port);
+    c.sock.write('74\n');
+    expect((await c.read(74)).equals(chargenPrefix(74))).toBe(true);
+    expect(await c.silentFor(100)).toBe(true);
+    c.end();
+    await c.closedByPeer(2000);
+    c.destroy();
   });
+
+  test("handler rpc: --rpc-max-bytes moves the bound; UNP's client (the load generator's rpc mode) leaves the TIME_WAIT sockets on its own side", async () => {
+    server = await startReference(model, optsFor(model, 4, { handler: 'rpc', rpcMaxBytes: 1024 * 1024 }));
+    expect((await exchange(server.port, `${1024 * 1024}\n`)).equals(chargenPrefix(1024 * 1024))).toBe(true);
+    expect((await exchange(server.port, `${1024 * 1024 + 1}\n`)).length).toBe(0);
+    const s = server;
+    const left = await timeWaitsAfter(s.port, async () => {
+      const r = await runLoad({ mode: 'rpc', port: s.port, connections: 2, size: 4000, durationMs: 300 });
+      expect(r.messages).toBeGreaterThan(0);
+      expect(r).toMatchObject({ errors: 0, resets: 0, verifyFailures: 0 });
+      // Every child (fork) or connection (the others) has read the client's EOF and closed: none is left in CLOSE_WAIT.
+      await waitFor(
+        () => !tcpTable(s.port).some((e) => e.local.port === s.port && e.state === 'CLOSE_WAIT'),
+        5000,
+        'every server side closed',
+      );
+    });
+    expect(left.server.length).toBe(0);
+    expect(left.client.length).toBeGreaterThan(0);
+  }, 300000);
 
   test('close() ends the process, its children and the port; no zombie is left', async () => {
     server = await startReference(model, optsFor(model, 4));
@@ -201,6 +231,10 @@ describe('startReference() failures', () => {
     await expect(startReference('prefork', { lock: 'sem' as 'none' })).rejects.toThrow(/"lock" option must be one of/);
     await expect(startReference('prethread', { lock: 'flock' })).rejects.toThrow(/"lock" option must be one of 'mutex', 'main'/);
     await expect(startReference('prethread', { workers: 65 })).rejects.toThrow(RangeError);
+    await expect(startReference('epoll', { rpcMaxBytes: 10 })).rejects.toThrow(
+      /"rpcMaxBytes" option applies only with handler 'rpc'/,
+    );
+    await expect(startReference('epoll', { handler: 'rpc', rpcMaxBytes: 0 })).rejects.toThrow(RangeError);
   });
 
   test('a server that exits before listening rejects with its stderr', async () => {

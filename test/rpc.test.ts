@@ -1,16 +1,23 @@
-// The rpc handler (UNP ch. 30's Web-style exchange) in every model and variant: the client sends
-// "N\n", the server sends the first N bytes of chargen's stream and closes. Sizes 0, 1, 4000 and
-// the largest allowed; a request in pieces; malformed requests (closed without a reply, reason
-// 'error'); clients that leave early. Real sockets; the books and the disconnect events checked.
-import { DisconnectEvent, MODELS, PosixServer, RPC_MAX_REPLY, RPC_MAX_REQUEST, startServer } from '../lib';
-import { chargenPrefix, Client, optionsFor, port, sleep, Variant, waitFor, withVariants } from './helpers';
+// The rpc handler, UNP ch. 30's web_child, in every model and variant: per connection, a line
+// naming a size (a '\r' tolerated before its '\n'), that many bytes of chargen's stream back, the
+// next line, until the client closes; then the server closes. Pipelined lines, lines in pieces, a
+// last line ended by the client's EOF; refused lines (closed without their reply, reason 'error');
+// the bound (rpcMaxBytes, UNP's MAXN by default); UNP's client (the load generator's rpc mode),
+// whose close comes first, so that the TIME_WAIT sockets are the client's. Real sockets; the books
+// and the disconnect events checked.
+import { DisconnectEvent, MODELS, PosixServer, RPC_DEFAULT_MAX_BYTES, RPC_MAX_LINE, startServer } from '../lib';
+import { runLoad } from '../lib/bench/loadgen';
+import { chargenPrefix, Client, optionsFor, port, sleep, timeWaitsAfter, Variant, waitFor, withVariants } from './helpers';
 
 function expectBooks(server: PosixServer): void {
   const s = server.stats();
   expect(s.accepted).toBe(s.closed + s.rejected + s.active);
 }
 
-/** Sends `request` (in the pieces given, 20 ms apart), reads until the server closes; returns what came. */
+/**
+ * Sends `request` (in the pieces given, 20 ms apart), half-closes (the client is done asking), and
+ * reads until the server closes; returns what came.
+ */
 async function ask(p: number, ...pieces: string[]): Promise<{ reply: Buffer; reset: boolean }> {
   const c = await Client.open(p);
   try {
@@ -18,6 +25,7 @@ async function ask(p: number, ...pieces: string[]): Promise<{ reply: Buffer; res
       if (i > 0) await sleep(20);
       c.sock.write(piece);
     }
+    c.end();
     await c.closedByPeer(10000);
     const code = (c.error as NodeJS.ErrnoException | null)?.code;
     return { reply: c.take(), reset: code === 'ECONNRESET' };
@@ -26,13 +34,19 @@ async function ask(p: number, ...pieces: string[]): Promise<{ reply: Buffer; res
   }
 }
 
+/** The replies to requests of these sizes, one after the other on one connection. */
+const replies = (...sizes: number[]) => Buffer.concat(sizes.map((n) => chargenPrefix(n)));
+
+/** The main suite's bound: large enough for a reply that fills the socket buffers. */
+const BIG = 1024 * 1024;
+
 const CASES: Variant[] = [...withVariants(MODELS), ['prefork (acceptLock pass)', 'prefork', { acceptLock: 'pass' }]];
 
 describe.each(CASES)('%s: the rpc handler', (_label, model, extra) => {
   let server: PosixServer | undefined;
   let disconnects: DisconnectEvent[] = [];
   beforeEach(async () => {
-    server = await startServer(optionsFor(model, { ...extra, handler: 'rpc' }));
+    server = await startServer(optionsFor(model, { ...extra, handler: 'rpc', rpcMaxBytes: BIG }));
     disconnects = [];
     server.on('disconnect', (d) => disconnects.push(d));
   });
@@ -41,85 +55,142 @@ describe.each(CASES)('%s: the rpc handler', (_label, model, extra) => {
     server = undefined;
   });
 
-  test.each([0, 1, 4000, RPC_MAX_REPLY])(
-    'asked for %i bytes: exactly that much of chargen, then the server closes',
-    async (n) => {
-      const request = `${n}\n`;
-      const { reply } = await ask(port(server!), request);
-      expect(reply.length).toBe(n);
-      expect(reply.equals(chargenPrefix(n))).toBe(true);
-      await waitFor(() => disconnects.length === 1, 5000, 'the disconnect');
-      expect(disconnects[0]).toMatchObject({ reason: 'end', bytesIn: request.length, bytesOut: n });
-      expectBooks(server!);
-    },
-  );
-
-  test('a request in pieces, and with leading zeros, is answered once whole', async () => {
-    const { reply } = await ask(port(server!), '00', '40', '00\n');
-    expect(reply.equals(chargenPrefix(4000))).toBe(true);
+  test.each([1, 4000, BIG])('asked for %i bytes: exactly that much of chargen; the server closes after the client', async (n) => {
+    const c = await Client.open(port(server!));
+    try {
+      c.sock.write(`${n}\n`);
+      expect((await c.read(n, 10000)).equals(chargenPrefix(n))).toBe(true);
+      // The reply is complete and the server waits for the next line: it does not close first.
+      expect(await c.silentFor(100)).toBe(true);
+      c.end();
+      await c.closedByPeer(5000);
+      expect(c.received).toBe(0);
+    } finally {
+      c.destroy();
+    }
     await waitFor(() => disconnects.length === 1, 5000, 'the disconnect');
-    expect(disconnects[0]).toMatchObject({ reason: 'end', bytesIn: 7, bytesOut: 4000 });
+    expect(disconnects[0]).toMatchObject({ reason: 'end', bytesIn: `${n}\n`.length, bytesOut: n });
+    expectBooks(server!);
+  });
+
+  test('two requests pipelined in one write get both replies, and a third later on the same connection its own', async () => {
+    const c = await Client.open(port(server!));
+    try {
+      c.sock.write('10\n20\n');
+      expect((await c.read(30)).equals(replies(10, 20))).toBe(true);
+      c.sock.write('5\n');
+      expect((await c.read(5)).equals(chargenPrefix(5))).toBe(true);
+      c.end();
+      await c.closedByPeer(5000);
+    } finally {
+      c.destroy();
+    }
+    await waitFor(() => disconnects.length === 1, 5000, 'the disconnect');
+    expect(disconnects[0]).toMatchObject({ reason: 'end', bytesIn: 8, bytesOut: 35 });
+  });
+
+  test('CR LF ends a line as LF does; lines in pieces and with leading zeros are answered once whole', async () => {
+    expect((await ask(port(server!), '4000\r\n')).reply.equals(chargenPrefix(4000))).toBe(true);
+    expect((await ask(port(server!), '00', '40', '0', '0\r', '\n7\r\n')).reply.equals(replies(4000, 7))).toBe(true);
+    await waitFor(() => disconnects.length === 2, 5000, 'the disconnects');
+    expect(disconnects.map((d) => d.reason)).toEqual(['end', 'end']);
+  });
+
+  test('a client that shuts down its write side after the request gets its reply, then EOF; a last line without its newline is answered', async () => {
+    const done = await ask(port(server!), '4000\n');
+    expect(done.reply.equals(chargenPrefix(4000))).toBe(true);
+    expect(done.reset).toBe(false);
+    // UNP's readline() returns a line the EOF ends, and web_child() answers it.
+    expect((await ask(port(server!), '12\n', '40')).reply.equals(replies(12, 40))).toBe(true);
+    const silent = await ask(port(server!));
+    expect(silent.reply.length).toBe(0);
+    await waitFor(() => disconnects.length === 3, 5000, 'the disconnects');
+    expect(disconnects.map((d) => d.reason)).toEqual(['end', 'end', 'end']);
+    // (cluster's workers report on their own: in any order)
+    expect(disconnects.map((d) => d.bytesOut).sort((a, b) => a - b)).toEqual([0, 52, 4000]);
+    expectBooks(server!);
   });
 
   test.each([
+    ['zero', '0\n'],
+    ['a size over rpcMaxBytes', `${BIG + 1}\n`],
     ['not a number', 'abc\n'],
-    ['no digits', '\n'],
+    ['an empty line', '\n'],
+    ['CR LF alone', '\r\n'],
     ['a sign', '-1\n'],
     ['a space', ' 5\n'],
-    ['CR LF', '5\r\n'],
-    ['more digits than allowed', `${'1'.repeat(RPC_MAX_REQUEST)}\n`],
-    ['a size over the maximum', `${RPC_MAX_REPLY + 1}\n`],
-    ['bytes after the newline', '5\nX'],
-  ])('malformed (%s): closed without a reply, reason error', async (_what, request) => {
+    ['a digit after CR', '5\r5\n'],
+    ['a line longer than RPC_MAX_LINE', `${'0'.repeat(RPC_MAX_LINE)}5\n`],
+  ])('refused (%s): closed without a reply, reason error; the lines before it were answered', async (_what, request) => {
     const { reply } = await ask(port(server!), request);
     expect(reply.length).toBe(0);
-    await waitFor(() => disconnects.length === 1, 5000, 'the disconnect');
-    expect(disconnects[0]).toMatchObject({ reason: 'error', bytesOut: 0 });
-    expect(disconnects[0].bytesIn).toBeGreaterThan(0);
-    expect(disconnects[0].bytesIn).toBeLessThanOrEqual(RPC_MAX_REQUEST);
+    expect((await ask(port(server!), `3\n${request}`)).reply.equals(chargenPrefix(3))).toBe(true);
+    await waitFor(() => disconnects.length === 2, 5000, 'the disconnects');
+    expect(disconnects.map((d) => d.reason)).toEqual(['error', 'error']);
+    expect(disconnects.map((d) => d.bytesOut).sort((a, b) => a - b)).toEqual([0, 3]);
+    expect(Math.min(...disconnects.map((d) => d.bytesIn))).toBeGreaterThan(0);
     expectBooks(server!);
     // The server goes on serving.
     expect((await ask(port(server!), '10\n')).reply.equals(chargenPrefix(10))).toBe(true);
   });
 
-  test('a client that leaves mid-request is an error; one that asks nothing has simply ended', async () => {
-    const half = await Client.open(port(server!));
-    half.sock.write('40');
-    await sleep(20);
-    half.end();
-    await half.closedByPeer(5000);
-    expect(half.received).toBe(0);
-    half.destroy();
-    const silent = await Client.open(port(server!));
-    silent.end();
-    await silent.closedByPeer(5000);
-    silent.destroy();
-    await waitFor(() => disconnects.length === 2, 5000, 'both disconnects');
-    expect(disconnects.map((d) => d.reason).sort()).toEqual(['end', 'error']);
-    expect(disconnects.find((d) => d.reason === 'error')!.bytesIn).toBe(2);
-    expect(disconnects.find((d) => d.reason === 'end')!.bytesIn).toBe(0);
-    expectBooks(server!);
-  });
+  // The load generator's rpc mode is UNP's client.c: it sends the request, reads exactly the
+  // reply, and closes first ("TIME_WAIT on client, not server", UNP's comment).
+  test("UNP's client: every reply verified, and after the run the TIME_WAIT sockets are the client's", async () => {
+    const p = port(server!);
+    const left = await timeWaitsAfter(p, async () => {
+      const r = await runLoad({ mode: 'rpc', port: p, connections: 2, size: 4000, durationMs: 300 });
+      expect(r.messages).toBeGreaterThan(0);
+      expect(r).toMatchObject({ errors: 0, resets: 0, verifyFailures: 0 });
+      expect(r.messages).toBe(r.connects);
+      // The server closes once it has read the client's EOF: every connection's close is done by then.
+      await waitFor(() => server!.stats().active === 0, 5000, 'every connection closed');
+    });
+    expect(left.server.length).toBe(0);
+    expect(left.client.length).toBeGreaterThan(0);
+  }, 300000);
 
   // Loopback's socket buffers (the sender's grows to tcp_wmem's 4 MiB) may take the whole reply
-  // before the reset arrives: then the server has ended normally. Either way it says which, and
-  // its byte count agrees.
+  // before the reset arrives: then the server has sent everything and reads the reset. Either way
+  // it says how far it got, and its byte count agrees.
   test('a client that stops reading and resets mid-reply: one disconnect that tells how far it got; the next client is served', async () => {
     const c = await Client.open(port(server!));
-    c.sock.write(`${RPC_MAX_REPLY}\n`);
+    c.sock.write(`${BIG}\n`);
     await c.read(1000, 5000); // the reply has begun
     c.sock.pause(); // read no more: the server's send blocks (or would block) with most of it unsent
     await sleep(100);
     c.sock.resetAndDestroy();
     await waitFor(() => disconnects.length === 1, 10000, 'the disconnect');
     const d = disconnects[0];
-    expect(['end', 'error']).toContain(d.reason);
-    if (d.reason === 'end') expect(d.bytesOut).toBe(RPC_MAX_REPLY);
-    else expect(d.bytesOut).toBeLessThan(RPC_MAX_REPLY);
+    expect(d.reason).toBe('error');
+    expect(d.bytesOut).toBeLessThanOrEqual(BIG);
     expect(d.bytesOut).toBeGreaterThanOrEqual(1000);
     expect((await ask(port(server!), '4000\n')).reply.equals(chargenPrefix(4000))).toBe(true);
     await waitFor(() => disconnects.length === 2, 5000, 'the second disconnect');
     expectBooks(server!);
+  });
+});
+
+// The bound's default is UNP's MAXN: a process model (its master learns it from its command line),
+// a blocking thread, the event loops (readiness, completions), and Node's own.
+describe.each(['fork', 'thread', 'epoll', 'uring', 'node'] as const)('%s model: the rpc bound', (model) => {
+  test(`by default ${RPC_DEFAULT_MAX_BYTES} (UNP's MAXN): a request for it is answered, one for a byte more refused; rpcMaxBytes moves it`, async () => {
+    const server = await startServer({ model, handler: 'rpc' });
+    try {
+      const p = port(server);
+      expect((await ask(p, `${RPC_DEFAULT_MAX_BYTES}\n`)).reply.length).toBe(RPC_DEFAULT_MAX_BYTES);
+      expect((await ask(p, `${RPC_DEFAULT_MAX_BYTES + 1}\n`)).reply.length).toBe(0);
+    } finally {
+      await server.close({ timeoutMs: 0 });
+    }
+    const small = await startServer({ model, handler: 'rpc', rpcMaxBytes: 100 });
+    try {
+      const p = port(small);
+      expect((await ask(p, '100\n')).reply.equals(chargenPrefix(100))).toBe(true);
+      expect((await ask(p, '101\n')).reply.length).toBe(0);
+    } finally {
+      await small.close({ timeoutMs: 0 });
+    }
   });
 });
 
@@ -131,8 +202,11 @@ describe.each(['fork', 'thread', 'prefork', 'reuseport', 'prethread'] as const)(
       try {
         const gone: DisconnectEvent[] = [];
         server.on('disconnect', (d) => gone.push(d));
-        const { reply } = await ask(port(server), 'CRASH\n');
-        expect(reply.length).toBe(0);
+        const c = await Client.open(port(server));
+        c.sock.write('CRASH\n');
+        await c.closedByPeer(5000);
+        expect(c.received).toBe(0);
+        c.destroy();
         await waitFor(() => gone.length === 1, 5000, 'the disconnect');
         expect(gone[0].reason).toBe('crash');
         // maxClients is 1: the crashed connection's place was freed.

@@ -2,7 +2,8 @@
 // (allow/deny, maxPerSource, maxConnectionsPerSecond) in every model, with clients from two
 // loopback addresses. The exec handler has its own file (exec.test.ts).
 import { DisconnectEvent, MODELS, NATIVE_MODELS, PosixServer, RejectEvent, TraceEvent, startServer } from '../lib';
-import { Client, exchange, optionsFor, port, random, sleep, waitFor } from './helpers';
+import { runLoad } from '../lib/bench/loadgen';
+import { Client, exchange, optionsFor, port, random, sleep, type Variant, waitFor, withVariants } from './helpers';
 
 const SECONDS_1900_TO_1970 = 2_208_988_800;
 
@@ -272,6 +273,32 @@ describe("cluster model, schedulingPolicy 'none': the workers accept, the primar
       expectBooks(server);
     } finally {
       for (const c of held) c.destroy();
+      await server.close({ timeoutMs: 0 });
+    }
+  });
+});
+
+// A refused client sees its connection closed only once its reject is published: a client that
+// reconnects as soon as it is refused is refused again after, and heard after. (A pool's member
+// used to close first: the next refusal, by another member, could be published before.)
+describe.each([
+  ...withVariants(MODELS),
+  ['prefork (acceptLock pass)', 'prefork', { acceptLock: 'pass' }],
+  ['prefork (acceptLock mutex)', 'prefork', { acceptLock: 'mutex' }],
+] as Variant[])('%s: rejects under a burst', (_label, model, extra) => {
+  test('a client refused and refused again, as fast as it can: the rejects are heard in the order they happened', async () => {
+    const server = await startServer(optionsFor(model, { ...extra, deny: ['127.0.0.0/8'] }));
+    const log = watch(server);
+    try {
+      // One client at a time: it connects, reads its EOF, and connects again (bounded: 1.5 s).
+      const r = await runLoad({ mode: 'eof', port: port(server), connections: 1, durationMs: 1500 });
+      expect(r.connects).toBeGreaterThan(100);
+      await waitFor(() => log.rejects.length === r.connects, 5000, `${r.connects} rejects`);
+      const ids = log.rejects.map((x) => x.id);
+      const outOfOrder = ids.filter((id, i) => i > 0 && id < ids[i - 1]);
+      expect(outOfOrder).toEqual([]);
+      expect(server.stats()).toMatchObject({ accepted: r.connects, rejected: r.connects, eventsDropped: 0 });
+    } finally {
       await server.close({ timeoutMs: 0 });
     }
   });

@@ -16,7 +16,7 @@ import {
 
 jest.setTimeout(60000);
 
-describe.each(['fork', 'thread', 'iterative', 'node', 'cluster', 'prefork', 'reuseport', 'prethread', 'epoll'] as Model[])(
+describe.each<Model>(['fork', 'thread', 'iterative', 'node', 'cluster', 'prefork', 'reuseport', 'prethread', 'epoll', 'uring'])(
   '%s model soak',
   (model) => {
     test('2,000 short connections plus 100 concurrent long ones', async () => {

@@ -241,6 +241,24 @@ describe('svg: the epoll model', () => {
   });
 });
 
+describe('svg: the uring model', () => {
+  test('one server thread does it all; the ring and its buffers are made on Node’s thread before it', async () => {
+    const { rec } = await record({ model: 'uring' }, async (port) => {
+      await exchange(port, 'a');
+      await exchange(port, 'b');
+    });
+    const d = diagramOf(renderSvg([rec], 'en'));
+    expect(d.lanes.map((l) => data(l, 'kind')).sort()).toEqual(['node', 'server-thread']);
+    const laneOf = (call: string) => [...new Set(d.marks.filter((m) => data(m, 'call') === call).map((m) => data(m, 'lane')))];
+    expect(laneOf('io_uring_setup')).toEqual(['node']);
+    // The buffer ring on Node's thread; the ring enabled by the server thread, its one submitter.
+    expect(laneOf('io_uring_register').sort()).toEqual(['node', 'server-thread']);
+    for (const call of ['accept', 'io_uring_enter', 'uring-arm', 'uring-cqe', 'close-conn']) {
+      expect(laneOf(call)).toEqual(['server-thread']);
+    }
+  });
+});
+
 describe('svg: a model without a trace (node)', () => {
   test('connections and disconnects are marks on Node’s lane', async () => {
     const { rec } = await record({ model: 'node' }, async (port) => {

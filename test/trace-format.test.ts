@@ -2,8 +2,16 @@
 // in Chinese without a word of the English notes.
 import { readlinkSync } from 'node:fs';
 import { AcceptLock, PosixServer, startServer, TRACE_CALLS, TraceEvent } from '../lib';
-import { decodeWaitStatus, formatTrace, missingNotes, TRACE_NOTES, traceNote } from '../lib/trace/format';
-import { Client, exchange, port, waitFor } from './helpers';
+import {
+  decodeWaitStatus,
+  uringCompletion,
+  uringEnter,
+  formatTrace,
+  missingNotes,
+  TRACE_NOTES,
+  traceNote,
+} from '../lib/trace/format';
+import { Client, ServerProcessMark, exchange, port, waitFor } from './helpers';
 
 let server: PosixServer | undefined;
 afterEach(async () => {
@@ -113,6 +121,26 @@ const LATIN_ALLOWED = new Set([
   'source',
   'denied',
   'rate',
+  // io_uring: its syscalls, flags and opcodes, and the completion's words.
+  'io_uring_setup',
+  'io_uring_register',
+  'io_uring_enter',
+  'IORING_REGISTER_PBUF_RING',
+  'IORING_REGISTER_ENABLE_RINGS',
+  'IORING_OP_ASYNC_CANCEL',
+  'CQSIZE',
+  'R_DISABLED',
+  'SUBMIT_ALL',
+  'COOP_TASKRUN',
+  'SINGLE_ISSUER',
+  'DEFER_TASKRUN',
+  'multishot',
+  'accept',
+  'recv',
+  'cancel',
+  'more',
+  'poll',
+  'revents',
 ]);
 
 function untranslated(zhLine: string): string[] {
@@ -199,7 +227,9 @@ describe('formatTrace on a real fork server', () => {
 
 describe('formatTrace on a real fork server with the exec handler and the door', () => {
   test('door-refuse, door-pass, dup2 and execve name the address, the reason, the descriptors, the program', async () => {
+    const mark = new ServerProcessMark();
     server = await startServer({ model: 'fork', trace: true, handler: { exec: ['cat'] }, deny: ['127.0.0.2'] });
+    mark.dispose();
     const trace = collect(server);
     const master = server.pid;
     const refusedClient = await Client.open(port(server), 2000, '127.0.0.1', '127.0.0.2');
@@ -207,8 +237,10 @@ describe('formatTrace on a real fork server with the exec handler and the door',
     refusedClient.destroy();
     expect((await exchange(port(server), 'via cat')).toString()).toBe('via cat');
     await waitFor(() => trace.some((t) => t.call === 'waitpid'), 5000, 'the reap');
+    mark.scan(server);
     await server.close({ timeoutMs: 0 });
     server = undefined;
+    await mark.expectNoneLeft();
     const t0 = trace[0].timeMs;
     const line = (call: string) =>
       formatTrace(
@@ -305,7 +337,80 @@ describe('formatTrace on a real epoll server', () => {
     }
     for (const e of trace) checkBilingual(e, t0);
   });
+});
 
+describe('formatTrace on a real uring server', () => {
+  test('io_uring_setup and the buffer ring on Node’s thread, the multishot arms, io_uring_enter with its counts, completions, close-conn once the ring holds nothing', async () => {
+    server = await startServer({ model: 'uring', trace: true });
+    const trace = collect(server);
+    const p = port(server);
+    for (const text of ['one', 'two']) await exchange(p, Buffer.from(text));
+    await waitFor(() => trace.filter((t) => t.call === 'close-conn').length === 2, 5000, 'two close-conn traces');
+    await server.close({ timeoutMs: 0 });
+    server = undefined;
+    const t0 = trace[0].timeMs;
+    const en = (e: TraceEvent) => formatTrace(e, t0, 'en');
+    const lfd = trace[0].result;
+    const setup = trace.find((t) => t.call === 'io_uring_setup')!;
+    const ring = setup.result;
+    expect(en(setup)).toMatch(
+      new RegExp(
+        `\\[pid ${process.pid}\\] io_uring_setup\\(CQSIZE\\|R_DISABLED\\|SUBMIT_ALL\\|SINGLE_ISSUER\\|DEFER_TASKRUN\\) → ring ${ring} — `,
+      ),
+    );
+    const registers = trace.filter((t) => t.call === 'io_uring_register').map(en);
+    expect(registers[0]).toMatch(new RegExp(`io_uring_register\\(${ring}, IORING_REGISTER_PBUF_RING, \\d+ receive buffers\\)`));
+    expect(registers[1]).toContain(`io_uring_register(${ring}, IORING_REGISTER_ENABLE_RINGS)`);
+    const arms = trace.filter((t) => t.call === 'uring-arm').map(en);
+    expect(arms[0]).toContain(`multishot accept armed on ${lfd} — ${TRACE_NOTES.en['uring-arm']}`);
+    const accepts = trace.filter((t) => t.call === 'accept');
+    expect(accepts).toHaveLength(2);
+    for (const a of accepts) {
+      expect(arms).toContainEqual(expect.stringContaining(`multishot receive armed on ${a.result}, connection #${a.id} — `));
+      const close = trace.find((x) => x.call === 'close-conn' && x.id === a.id)!;
+      expect(close.result).toBe(ring * 2 ** 32);
+      expect(en(close)).toContain(`close(${a.result}): connection #${a.id} over — ${TRACE_NOTES.en['close-conn:uring']}`);
+      const cqes = trace.filter((x) => x.call === 'uring-cqe' && x.id === a.id).map(en);
+      expect(cqes).toContainEqual(
+        expect.stringContaining(`completion: recv on ${a.result} → 3 bytes, more, connection #${a.id}`),
+      );
+      expect(cqes).toContainEqual(expect.stringContaining(`completion: send on ${a.result} → 3 bytes, connection #${a.id}`));
+      expect(cqes).toContainEqual(expect.stringContaining(`completion: recv on ${a.result} → 0 bytes, connection #${a.id}`));
+    }
+    expect(en(trace.find((t) => t.call === 'uring-cqe' && uringCompletion(t).op === 'accept')!)).toContain(
+      `completion: accept on ${lfd} → cfd ${accepts[0].result}, more`,
+    );
+    const enters = trace.filter((t) => t.call === 'io_uring_enter');
+    for (const e of enters) {
+      const { submitted, completions } = uringEnter(e);
+      expect(submitted + completions).toBeGreaterThan(0); // a wake-up with nothing is not recorded
+      expect(en(e)).toContain(`io_uring_enter(${ring}) → ${submitted} submitted, ${completions} completions — `);
+    }
+    // Every completion was reaped after an io_uring_enter that counted it.
+    const reaped = enters.reduce((n, e) => n + uringEnter(e).completions, 0);
+    expect(reaped).toBe(trace.filter((t) => t.call === 'uring-cqe').length);
+    for (const e of trace) checkBilingual(e, t0);
+  });
+
+  test('stop: shutdown(lfd) ends the multishot accept with EINVAL, then close(lfd)', async () => {
+    server = await startServer({ model: 'uring', trace: true });
+    const trace = collect(server);
+    await server.close();
+    server = undefined;
+    // shutdown's record is Node's thread's, written right after the call, which wakes the server
+    // thread: the two threads' records may come in either order.
+    expect(trace.some((t) => t.call === 'shutdown')).toBe(true);
+    const end = trace.findIndex((t) => t.call === 'uring-cqe' && uringCompletion(t).op === 'accept');
+    const closed = trace.findIndex((t) => t.call === 'close-lfd');
+    expect(end).toBeGreaterThanOrEqual(0);
+    expect(uringCompletion(trace[end])).toEqual({ op: 'accept', res: -22, more: false });
+    expect(formatTrace(trace[end], 0, 'en')).toContain('completion: accept on');
+    expect(formatTrace(trace[end], 0, 'en')).toContain('→ EINVAL');
+    expect(closed).toBeGreaterThan(end);
+  });
+});
+
+describe('formatTrace on a real epoll server: backpressure', () => {
   test('backpressure: a client that does not read turns the interest to EPOLLOUT, and back to EPOLLIN once it reads', async () => {
     server = await startServer({ model: 'epoll', trace: true });
     const trace = collect(server);
@@ -579,6 +684,24 @@ describe('notes', () => {
       },
       { ...base, call: 'execve', result: -1, errno: 'ENOENT', program: '/bin/cat', id: 7 },
       { ...base, call: 'dup2', result: 1, id: 7 },
+      // uring: the ring, its arms, cancels and completions (the packed results of event_record.h).
+      { ...base, call: 'io_uring_setup', pid: process.pid, fd: (1 << 3) | (1 << 7) | (1 << 12) | (1 << 13), result: 9 },
+      { ...base, call: 'io_uring_setup', pid: process.pid, fd: -1, result: -1, errno: 'EPERM' },
+      { ...base, call: 'io_uring_register', pid: process.pid, fd: 9, result: (128 << 8) | 22 },
+      { ...base, call: 'io_uring_register', pid: process.pid, fd: 9, result: 12 },
+      { ...base, call: 'io_uring_enter', pid: process.pid, fd: 9, result: 5 * 2 ** 32 + 3 },
+      { ...base, call: 'uring-arm', pid: process.pid, fd: 8, result: 1 },
+      { ...base, call: 'uring-arm', pid: process.pid, fd: 8, result: 0x101, errno: 'EMFILE' },
+      { ...base, call: 'uring-arm', pid: process.pid, fd: 10, result: 0x102, errno: 'ENOBUFS', id: 2 },
+      { ...base, call: 'uring-arm', pid: process.pid, fd: 10, result: 3, id: 2 },
+      { ...base, call: 'uring-arm', pid: process.pid, fd: 8, result: 4, errno: 'EMFILE' },
+      { ...base, call: 'uring-cqe', pid: process.pid, fd: 8, result: 0x500 * 2 ** 32 + 1 },
+      { ...base, call: 'uring-cancel', pid: process.pid, fd: 10, result: 1, id: 2 },
+      { ...base, call: 'uring-cancel', pid: process.pid, fd: 10, result: 2, id: 2 },
+      { ...base, call: 'uring-cqe', pid: process.pid, fd: 8, result: 0x101 * 2 ** 32 + 10 },
+      { ...base, call: 'uring-cqe', pid: process.pid, fd: 10, result: 0x201 * 2 ** 32 + 64, id: 2 },
+      { ...base, call: 'uring-cqe', pid: process.pid, fd: 10, result: 0x300 * 2 ** 32 + (2 ** 32 - 104), id: 2 },
+      { ...base, call: 'close-conn', pid: process.pid, id: 3, result: 9 * 2 ** 32 },
     );
     for (const e of synthetic) {
       checkBilingual(e, 0, { masterPid: 4711 });

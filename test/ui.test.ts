@@ -1,47 +1,35 @@
 /// <reference lib="dom" />
-// The live view in a real browser: Debian's chromium, headless, driven by puppeteer-core. Clients
-// connect and leave; the page's rows appear and disappear; the zombies lab shows its zombies.
+// The live view in a real browser: headless Chromium (Debian's, or the one an npm package ships:
+// test/browser.ts), driven by puppeteer-core. Clients connect and leave; the page's rows appear and
+// disappear; the zombies lab shows its zombies.
 import { ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
+import { launchBrowser, type LaunchedBrowser } from './browser';
 import { Client, waitFor } from './helpers';
 
 jest.setTimeout(90000);
 
 const CLI = join(__dirname, '..', 'dist', 'cli', 'main.js');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 // UPDATE_UI_SCREENSHOT=1 npx jest test/ui.test.ts refreshes the README's picture.
 const SCREENSHOT = join(__dirname, '..', 'docs', 'ui.png');
 
+let launched: LaunchedBrowser | undefined;
 let browser: Browser;
-let profile: string;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)`);
-  profile = mkdtempSync(join(tmpdir(), 'ps-chromium-'));
-  browser = await puppeteer.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      `--user-data-dir=${profile}`,
-    ],
-  });
+  launched = await launchBrowser();
+  browser = launched.browser;
+  // Which browser ran the tests, in the output (scripts/without-system-browser.sh looks for it).
+  process.stderr.write(`ui.test.ts: browser ${launched.source}\n`);
 });
 
+// Only what beforeAll started: a beforeAll that failed reports its own error and nothing else.
 afterAll(async () => {
-  await browser?.close();
-  rmSync(profile, { recursive: true, force: true });
+  await launched?.close();
 });
 
 interface Cli {

@@ -7,15 +7,15 @@ import { native } from '../addon';
 import { integerIn, numericHost, oneOf, optionsObject, port } from '../util/validate';
 
 const LOAD_MODES = ['pingpong', 'churn', 'eof', 'rpc'] as const satisfies readonly NativeLoadMode[];
-const LOAD_EXPECTS = ['echo', 'upper'] as const satisfies readonly NativeLoadExpect[];
-type LoadMode = (typeof LOAD_MODES)[number];
-type LoadExpect = (typeof LOAD_EXPECTS)[number];
+const LOAD_EXPECTS = ['echo', 'upper', 'any'] as const satisfies readonly NativeLoadExpect[];
+export type LoadMode = (typeof LOAD_MODES)[number];
+export type LoadExpect = (typeof LOAD_EXPECTS)[number];
 
 const MAX_LOAD_CONNECTIONS = 10000;
 const MAX_LOAD_SIZE = 1024 * 1024;
 const MAX_LOAD_DURATION_MS = 600000;
 
-interface LoadOptions {
+export interface LoadOptions {
   /**
    * 'pingpong': `connections` persistent connections, each sending `size` bytes and waiting for
    * all of them back, again and again (closed loop). 'churn': `connections` concurrent clients,
@@ -24,8 +24,9 @@ interface LoadOptions {
    * closing, again and again: for servers that speak first and hang up (daytime, time, a program
    * per connection such as /bin/true); what they send is counted in `bytes`, not checked.
    * 'rpc': `connections` concurrent clients, each connecting, sending the request `${size}\n`,
-   * reading the reply until the server closes, checking it is exactly `size` bytes of chargen's
-   * stream, and closing, again and again: UNP ch. 30's client, for the rpc handler.
+   * reading exactly `size` bytes of reply, checking them against chargen's stream, and closing
+   * first (so the TIME_WAIT is the client's), again and again: UNP ch. 30's client, for the rpc
+   * handler (a server that closes before the last byte — a refusal — counts in `resets`).
    */
   mode: LoadMode;
   /** Numeric IPv4 or IPv6 address of the server. Default '127.0.0.1'. */
@@ -34,11 +35,15 @@ interface LoadOptions {
   port: number;
   /** Connections (pingpong) or concurrent clients (churn), 1..10000. Default 1. */
   connections?: number;
-  /** Bytes per message, 1..1048576 (1 MiB); rpc: the reply size asked for, 0..1048576. Default 64. */
+  /** Bytes per message, 1..1048576 (1 MiB); rpc: the reply size asked for. Default 64. */
   size?: number;
   /** How long new messages are started, 1..600000 ms. Default 1000. */
   durationMs?: number;
-  /** What the server sends back: 'echo' (default) the same bytes, 'upper' with ASCII a–z as A–Z. */
+  /**
+   * What the server sends back: 'echo' (default) the same bytes (rpc: chargen's stream, as
+   * posix-servers and its C references reply), 'upper' with ASCII a–z as A–Z, 'any' bytes — only
+   * how many are counted (UNP's own servers answer rpc with whatever their buffer held).
+   */
   expect?: LoadExpect;
 }
 
@@ -88,7 +93,7 @@ function resolveLoadOptions(options: unknown): NativeLoadOptions {
     host,
     port: port('port', o.port, 1),
     connections: integerIn('connections', o.connections ?? 1, 1, MAX_LOAD_CONNECTIONS),
-    size: integerIn('size', o.size ?? 64, mode === 'rpc' ? 0 : 1, MAX_LOAD_SIZE),
+    size: integerIn('size', o.size ?? 64, 1, MAX_LOAD_SIZE),
     durationMs: integerIn('durationMs', o.durationMs ?? 1000, 1, MAX_LOAD_DURATION_MS),
     expect: oneOf('expect', o.expect ?? 'echo', LOAD_EXPECTS),
   };

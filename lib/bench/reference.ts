@@ -7,9 +7,10 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { BUILD_DIR, NATIVE_FILES, NativeFile, PREBUILD_DIR } from '../paths';
+import { RPC_MAX_BYTES_LIMIT } from '../server/options';
 import { integerIn, invalidType, invalidValue, numericHost, oneOf, optionsObject, port, show } from '../util/validate';
 
-export const REFERENCE_MODELS = ['iterative', 'fork', 'thread', 'epoll', 'prefork', 'reuseport', 'prethread'] as const;
+export const REFERENCE_MODELS = ['iterative', 'fork', 'thread', 'epoll', 'uring', 'prefork', 'reuseport', 'prethread'] as const;
 export type ReferenceModel = (typeof REFERENCE_MODELS)[number];
 /** The reference servers with a pool made at start, of processes or threads (--workers). */
 export const REFERENCE_POOLS: readonly ReferenceModel[] = ['prefork', 'reuseport', 'prethread'];
@@ -33,8 +34,10 @@ export interface ReferenceOptions {
   host?: string;
   /** 0..65535. Default 0: the kernel picks a free port. */
   port?: number;
-  /** 'echo' (default), 'upper' (ASCII a–z turned into A–Z), or 'rpc' (the rpc handler's exchange, UNP ch. 30). */
+  /** 'echo' (default), 'upper' (ASCII a–z turned into A–Z), or 'rpc' (the rpc handler's exchange, UNP ch. 30's web_child). */
   handler?: 'echo' | 'upper' | 'rpc';
+  /** handler 'rpc': the largest reply a request may ask for, 1..2^30 (default 16384, UNP's MAXN), as the models' rpcMaxBytes. */
+  rpcMaxBytes?: number;
   /** prefork, reuseport: processes forked at start; prethread: threads; 1..64. Default: the number of CPUs. */
   workers?: number;
   /**
@@ -53,12 +56,20 @@ export interface ListeningProgram {
   readonly lines: readonly string[];
   /** Resolves with the first line from index `from` on that matches, or rejects after timeoutMs. */
   waitForLine(match: RegExp, timeoutMs: number, from?: number): Promise<string>;
+  /** Resolves when the process has exited, with its wait status as Node's waitpid() reported it. */
+  readonly exited: Promise<ProgramExit>;
   /**
    * SIGTERM, then resolves once the process has exited (the fork and pool servers first kill and
    * reap their children). SIGKILL if it is still alive after 3 s. Calling it again returns the
    * same promise.
    */
   close(): Promise<void>;
+}
+
+/** How a program ended: its exit code, or the signal that killed it (the other one null). */
+export interface ProgramExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
 }
 
 export interface ReferenceServer extends ListeningProgram {
@@ -107,11 +118,16 @@ function validate(model: unknown, opts: unknown): { model: ReferenceModel; args:
     const message = `The "model" argument must be one of ${REFERENCE_MODELS.map((m) => `'${m}'`).join(', ')}. Received ${show(model)}`;
     throw typeof model === 'string' ? invalidValue(message) : invalidType(message);
   }
-  const o = optionsObject(opts, new Set(['host', 'port', 'handler', 'workers', 'lock']));
+  const o = optionsObject(opts, new Set(['host', 'port', 'handler', 'rpcMaxBytes', 'workers', 'lock']));
   const host = numericHost(o.host ?? '127.0.0.1');
   const listenPort = port('port', o.port ?? 0, 0);
   const handler = oneOf('handler', o.handler ?? 'echo', ['echo', 'upper', 'rpc'] as const);
   const args = ['--host', host, '--port', String(listenPort), '--handler', handler];
+  if (o.rpcMaxBytes !== undefined) {
+    if (handler !== 'rpc')
+      throw invalidValue(`The "rpcMaxBytes" option applies only with handler 'rpc'. Received ${show(o.rpcMaxBytes)}`);
+    args.push('--rpc-max-bytes', String(integerIn('rpcMaxBytes', o.rpcMaxBytes, 1, RPC_MAX_BYTES_LIMIT)));
+  }
   if (o.workers !== undefined) {
     if (!REFERENCE_POOLS.includes(model as ReferenceModel)) {
       throw invalidValue(
@@ -152,7 +168,7 @@ export function startProgram(label: string, bin: string, args: string[]): Promis
 
   // stdin ignored, stdout read line by line, stderr collected for error messages.
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<ProgramExit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   let stderr = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (s: string) => {
@@ -211,17 +227,15 @@ export function startProgram(label: string, bin: string, args: string[]): Promis
 class Program implements ListeningProgram {
   readonly lines: string[] = [];
   #child: ChildProcess;
-  #exited: Promise<void>;
   #closing: Promise<void> | null = null;
   #waiters: Array<() => void> = [];
 
   constructor(
     child: ChildProcess,
     readonly port: number,
-    exited: Promise<void>,
+    readonly exited: Promise<ProgramExit>,
   ) {
     this.#child = child;
-    this.#exited = exited;
   }
 
   get pid(): number {
@@ -260,7 +274,7 @@ class Program implements ListeningProgram {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
       const killer = setTimeout(() => child.kill('SIGKILL'), KILL_AFTER_MS);
-      await this.#exited;
+      await this.exited;
       clearTimeout(killer);
     })();
     return this.#closing;

@@ -3,18 +3,23 @@
 // drift of a noisy machine hits a model and its baseline alike; medians, spreads, and ratios taken
 // round by round.
 // Workloads: ping-pong, churn (connect, echo, close) and rpc (UNP ch. 30's client: connect, ask
-// for N bytes, read them until the server closes); for the connection workloads, the server's CPU
-// time per connection (its whole process tree, from /proc) and how evenly a pool spread them.
+// for N bytes, read exactly them, close first); for the connection workloads, the server's CPU
+// time per connection (its whole process tree, to the nanosecond: bench/cpu.ts) and how evenly a
+// pool spread them. Servers already running join with --target (bench/target.ts); the machine's
+// fork cost, measured in the same run (bench/fork-cost.ts), is printed beside every "× fork".
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { availableParallelism, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { LoadResult, runLoad } from './loadgen';
-import { descendantsOf, threadsCpuMs, treeCpuMs } from '../util/proc';
+import { cpuBetweenMs, readCpu, threadsCpuNs } from './cpu';
+import { describeForkCost, ForkCost, measureForkCost } from './fork-cost';
+import { Target, targetServer } from './target';
+import { descendantsOf } from '../util/proc';
 import { referenceBinary, referenceCandidates, ReferenceModel, ReferenceOptions, startReference } from './reference';
 import { compiledScript } from '../paths';
-import { MAX_WORKERS } from '../server/options';
+import { MAX_WORKERS, RPC_DEFAULT_MAX_BYTES } from '../server/options';
 
 export const BENCH_MODELS = [
   'fork',
@@ -28,6 +33,7 @@ export const BENCH_MODELS = [
   'prethread',
   'prethread-main',
   'epoll',
+  'uring',
   'node',
   'cluster',
   'cluster-none',
@@ -35,6 +41,7 @@ export const BENCH_MODELS = [
   'ref-thread',
   'ref-iterative',
   'ref-epoll',
+  'ref-uring',
   'ref-prefork',
   'ref-prefork-flock',
   'ref-prefork-mutex',
@@ -99,13 +106,14 @@ export const REFERENCE_OF: Partial<Record<BenchModel, BenchModel>> = {
   prethread: 'ref-prethread',
   'prethread-main': 'ref-prethread-main',
   epoll: 'ref-epoll',
+  uring: 'ref-uring',
 };
 
 /**
  * The workloads. pingpong: persistent connections in a closed loop (--connections); churn: clients
  * that connect, echo `size` bytes and close; rpc: UNP ch. 30's client, which connects, asks for
- * `replyBytes` with the rpc handler's request ("4000\n"), reads the reply until the server closes,
- * and closes. churn and rpc have `churnClients` clients at once.
+ * `replyBytes` with the rpc handler's request ("4000\n"), reads exactly that reply, and closes
+ * (first: the server, UNP's web_child, serves requests until its client closes). churn and rpc have `churnClients` clients at once.
  */
 export const WORKLOADS = ['pingpong', 'churn', 'rpc'] as const;
 export type Workload = (typeof WORKLOADS)[number];
@@ -128,6 +136,7 @@ export const DESIGNS: Partial<Record<BenchModel, { unp: string; design: string }
   prethread: { unp: '7', design: 'prethread, mutex' },
   'prethread-main': { unp: '8', design: 'prethread, main accepts' },
   epoll: { unp: '—', design: 'epoll event loop' },
+  uring: { unp: '—', design: 'io_uring completions' },
   reuseport: { unp: '—', design: 'SO_REUSEPORT epoll pool' },
   node: { unp: '—', design: 'Node net.Server' },
   cluster: { unp: '—', design: 'node:cluster, rr' },
@@ -150,6 +159,7 @@ export const DESIGN_MODELS: readonly BenchModel[] = [
   'prethread',
   'prethread-main',
   'epoll',
+  'uring',
   'reuseport',
   'node',
   'cluster',
@@ -164,6 +174,7 @@ export const DESIGN_MODELS: readonly BenchModel[] = [
   'ref-prethread',
   'ref-prethread-main',
   'ref-epoll',
+  'ref-uring',
   'ref-reuseport',
 ];
 
@@ -201,6 +212,8 @@ function widestRun(config: BenchConfig): number {
 
 export interface BenchConfig {
   models: BenchModel[];
+  /** Servers already running (--target), measured as the models are, taking their turn in each round. */
+  targets?: Target[];
   connections: number[];
   size: number;
   durationMs: number;
@@ -235,24 +248,32 @@ type RunKind = 'pingpong' | 'churn' | 'rpc' | 'exec';
 
 interface BenchRound {
   round: number;
-  model: BenchModel;
+  /** A model, or a --target's HOST:PORT. */
+  model: string;
   kind: RunKind;
   connections: number;
   result: LoadResult;
   footprint: ServerFootprint;
   /**
-   * CPU time (ms) of the server's whole process tree over the run: user + system of every live
-   * member and of the children they reaped (/proc/<pid>/stat utime, stime, cutime, cstime). For
-   * the API's models the tree's root is the Node process that hosts the server.
+   * CPU time (ms, to the ns) of the server's whole process tree over the run: every live process's
+   * CPU clock (its threads, exited ones included) and the children the tree reaped, from the
+   * server's own wait4() books (bench/cpu.ts). For the API's models the tree's root is the Node
+   * process that hosts the server. null when it reaped children and keeps no such books (socat,
+   * xinetd, a --target) or, for a --target, without --target-pid.
    */
-  serverCpuMs: number;
+  serverCpuMs: number | null;
   /**
    * The native models of the API: the part of serverCpuMs spent by the hosting Node process's own
    * threads (its JS thread decoding the server's events, V8's and libuv's threads), i.e. every live
-   * thread of the root process but the server's (named ps-server, ps-worker, ps-pool). Absent for
-   * the C references, and for node and cluster, where Node is the server.
+   * thread of the root process but the server's (named ps-server, ps-worker, ps-pool), from each
+   * thread's schedstat. Absent for the C references, and for node and cluster, where Node is the server.
    */
   hostCpuMs?: number;
+  /**
+   * Without the server's own books: the tree's reaped children as /proc keeps them (cutime +
+   * cstime, 10 ms ticks), a total never divided per connection.
+   */
+  reapedTicksMs?: number;
   /** Connections each pool worker took during the run (stats().perWorker, after − before); absent without a pool or stats. */
   perWorker?: number[];
 }
@@ -267,6 +288,8 @@ export interface Machine {
   node: string;
   kernel: string;
   date: string;
+  /** fork()'s cost measured by the run itself, at its start and at its end (null: not measured). */
+  forkCost?: Array<ForkCost | null>;
 }
 
 export interface BenchReport {
@@ -278,15 +301,21 @@ export interface BenchReport {
   interrupted?: { completedRuns: number; totalRuns: number };
 }
 
-interface RunningServer {
+export interface RunningServer {
+  /** Where the load generator connects: 127.0.0.1 unless given (a --target). */
+  host?: string;
+  /** A --target: a server nobody here wrote, whose rpc reply bytes are not known in advance. */
+  external?: boolean;
   port: number;
-  /** The root of the server's process tree (measured with its descendants). */
-  pid: number;
+  /** The root of the server's process tree (measured with its descendants); absent: not measured (a --target without --target-pid). */
+  pid?: number;
   close(): Promise<void>;
   /** The API's models: stats().perWorker now ([] without a pool). */
   perWorker?(): Promise<number[]>;
-  /** The API's native models: CPU ms so far of the hosting Node process's own threads. */
-  hostCpuMs?(): number;
+  /** The API's native models: CPU ns so far of the hosting Node process's own threads. */
+  hostCpuNs?(): number;
+  /** CPU ns so far of the children the tree has reaped, from the server's own books; absent: it keeps none. */
+  reapedCpuNs?(): Promise<number>;
 }
 
 /** The threads the addon's in-process servers run on (native/core/server.h); every other thread of the host is Node's. */
@@ -425,14 +454,33 @@ async function startXinetd(): Promise<RunningServer> {
 /**
  * Starts one model in a process of its own (refs: the C binary; socat; the API's models:
  * bench/server-process). `clients`: the most concurrent clients it will get — a prefork or
- * prethread pool (and its reference) gets a worker for each, at most MAX_WORKERS.
+ * prethread pool (and its reference) gets a worker for each, at most MAX_WORKERS. `replyBytes`
+ * (rpc): what each request will ask for; a server's bound (rpcMaxBytes, UNP's MAXN by default) is
+ * raised to it.
  */
-export async function startModel(model: BenchModel, clients = 1, handler: 'echo' | 'rpc' = 'echo'): Promise<RunningServer> {
+export async function startModel(
+  model: BenchModel,
+  clients = 1,
+  handler: 'echo' | 'rpc' = 'echo',
+  replyBytes = 0,
+): Promise<RunningServer> {
   const workers = WORKER_PER_CLIENT.includes(model) ? { workers: Math.min(MAX_WORKERS, Math.max(1, clients)) } : {};
+  const bound = handler === 'rpc' && replyBytes > RPC_DEFAULT_MAX_BYTES ? { rpcMaxBytes: replyBytes } : {};
   if (model.startsWith('ref-')) {
     const lock = REF_LOCKS[model];
-    const ref = await startReference(referenceOf(model), { ...workers, handler, ...(lock ? { lock } : {}) });
-    return { port: ref.port, pid: ref.pid, close: () => ref.close() };
+    const ref = await startReference(referenceOf(model), { ...workers, handler, ...bound, ...(lock ? { lock } : {}) });
+    // ref-fork reaps a child per connection and reports their CPU time on SIGUSR2 (ref.h); the
+    // other references reap nothing while they serve (their pools live until they stop).
+    const reapedCpuNs =
+      referenceOf(model) === 'fork'
+        ? async () => {
+            const from = ref.lines.length;
+            process.kill(ref.pid, 'SIGUSR2');
+            const line = await ref.waitForLine(/^reaped-cpu-us (\d+)$/, 5000, from);
+            return Number(/(\d+)$/.exec(line)![1]) * 1000;
+          }
+        : () => Promise.resolve(0);
+    return { port: ref.port, pid: ref.pid, close: () => ref.close(), reapedCpuNs };
   }
   // An external fork-per-connection peer: socat forks a child per connection that echoes.
   if (model === 'socat') return startSocat('PIPE', 'socat');
@@ -443,25 +491,51 @@ export async function startModel(model: BenchModel, clients = 1, handler: 'echo'
   const variant = VARIANTS[model] ?? { model };
   const options =
     variant.model === 'cluster'
-      ? { ...variant, workers: 2, maxClients: 1000, handler }
+      ? { ...variant, workers: 2, maxClients: 1000, handler, ...bound }
       : model === 'exec'
         ? { model: 'fork', maxClients: 1000, ...exec }
         : model === 'prefork-exec'
           ? { model: 'prefork', maxClients: 1000, ...workers, ...exec }
-          : { ...variant, maxClients: 1000, ...workers, handler };
+          : { ...variant, maxClients: 1000, ...workers, handler, ...bound };
+  return startApiServer(options, model);
+}
+
+/** What the server process (bench/server-process) says of stats() when asked. */
+interface ServerProcessStats {
+  perWorker: number[];
+  reapedCpuUs: number;
+  reaped: number;
+}
+
+/**
+ * A server of the API (startServer `options`) in a process of its own, bench/server-process: the
+ * root of its process tree is that Node process. `label` names it in errors.
+ */
+export async function startApiServer(
+  options: { model: string } & Record<string, unknown>,
+  label: string,
+): Promise<RunningServer & { pid: number; stats(): Promise<ServerProcessStats> }> {
   const child = spawn(process.execPath, [compiledScript('bench/server-process'), JSON.stringify(options)], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
-  const m = await waitForLine(child, /listening (\d+)/, `${model} server`);
-  const perWorker = async () => {
-    const line = waitForLine(child, /stats (\[[\d,]*\])\n/, `${model} server's stats`, 5000);
+  const m = await waitForLine(child, /listening (\d+)/, `${label} server`);
+  const stats = async () => {
+    const line = waitForLine(child, /stats (\{[^\n]*\})\n/, `${label} server's stats`, 5000);
     child.stdin!.write('stats\n');
-    return JSON.parse((await line)[1]) as number[];
+    return JSON.parse((await line)[1]) as ServerProcessStats;
   };
   const pid = child.pid!;
-  const hostCpuMs = () => threadsCpuMs(pid, (name) => !name.startsWith(SERVER_THREAD_PREFIX));
-  const native = variant.model !== 'node' && variant.model !== 'cluster';
-  return { port: Number(m[1]), pid, close: () => stopChild(child), perWorker, ...(native ? { hostCpuMs } : {}) };
+  const hostCpuNs = () => threadsCpuNs(pid, (name) => !name.startsWith(SERVER_THREAD_PREFIX));
+  const native = options.model !== 'node' && options.model !== 'cluster';
+  return {
+    port: Number(m[1]),
+    pid,
+    close: () => stopChild(child),
+    stats,
+    perWorker: async () => (await stats()).perWorker,
+    reapedCpuNs: async () => (await stats()).reapedCpuUs * 1000,
+    ...(native ? { hostCpuNs } : {}),
+  };
 }
 
 function statusField(pid: number, field: string): number {
@@ -501,7 +575,8 @@ function watchFootprint(rootPid: number): () => ServerFootprint {
 export interface BenchProgress {
   round: number;
   repeat: number;
-  model: BenchModel;
+  /** A model, or a --target's HOST:PORT. */
+  model: string;
   /** Runs (one load each) done so far, and in all. */
   done: number;
   total: number;
@@ -533,7 +608,20 @@ interface BenchControl {
 
 type Run = { kind: RunKind; connections: number };
 
-function runsOf(model: BenchModel, config: BenchConfig): Run[] {
+/** The runs of a model, or of a --target (named by its HOST:PORT): every workload asked, at every width. */
+function runsOf(model: string, config: BenchConfig): Run[] {
+  const has = (w: Workload) => config.workloads.includes(w);
+  if (isTarget(model, config)) {
+    return [
+      ...(has('pingpong') ? config.connections.map((c) => ({ kind: 'pingpong' as const, connections: c })) : []),
+      ...(has('churn') ? [{ kind: 'churn' as const, connections: config.churnClients }] : []),
+      ...(has('rpc') ? [{ kind: 'rpc' as const, connections: config.churnClients }] : []),
+    ];
+  }
+  return modelRuns(model as BenchModel, config);
+}
+
+function modelRuns(model: BenchModel, config: BenchConfig): Run[] {
   const has = (w: Workload) => config.workloads.includes(w);
   if (EXEC_BENCH_MODELS.includes(model)) return has('churn') ? [{ kind: 'exec', connections: config.churnClients }] : [];
   const clients = ONE_AT_A_TIME.includes(model) ? 1 : config.churnClients;
@@ -548,14 +636,28 @@ function runsOf(model: BenchModel, config: BenchConfig): Run[] {
   return runs;
 }
 
-/** The load generator's options for a run. */
-function loadOf(run: Run, config: BenchConfig, port: number) {
-  const mode = run.kind === 'exec' ? ('eof' as const) : run.kind;
-  const size = run.kind === 'rpc' ? config.replyBytes : config.size;
-  return { mode, port, connections: run.connections, size, durationMs: config.durationMs };
+/** Whether `name` is one of the run's --targets (a HOST:PORT), not a model. */
+function isTarget(name: string, config: BenchConfig): boolean {
+  return (config.targets ?? []).some((t) => t.name === name);
 }
 
-/** After the load: how long the server may still be finishing its last connections (a child's exit, its reaping). */
+/**
+ * The load generator's options for a run. A --target's rpc replies are counted, not checked: the
+ * protocol fixes their length, not their bytes (UNP's own servers send whatever their buffer held;
+ * posix-servers' and the C references' are chargen's stream).
+ */
+function loadOf(run: Run, config: BenchConfig, server: RunningServer) {
+  const mode = run.kind === 'exec' ? ('eof' as const) : run.kind;
+  const size = run.kind === 'rpc' ? config.replyBytes : config.size;
+  const host = server.host ?? '127.0.0.1';
+  const expect = run.kind === 'rpc' && server.external ? ('any' as const) : ('echo' as const);
+  return { mode, host, port: server.port, connections: run.connections, size, durationMs: config.durationMs, expect };
+}
+
+/**
+ * After the load (and after the warm-up): how long the server may still be finishing its last
+ * connections (a child's exit, its reaping), so that the CPU books are read while it is quiet.
+ */
 const SETTLE_MS = 100;
 
 /** after − before per worker; undefined when either is missing, empty, or they differ in length. */
@@ -573,9 +675,13 @@ function unavailable(model: BenchModel): string | null {
   if (model.startsWith('ref-')) {
     const ref = referenceOf(model);
     if (existsSync(referenceBinary(ref))) return null;
+    const where =
+      ref === 'uring'
+        ? 'it is built with the addon where liburing is (Debian: liburing-dev, then npm run build)'
+        : 'it is built with the addon (npm run build)';
     return (
-      `its C program ref-${ref} is not here (looked in ${referenceCandidates(ref).join(', ')}): it is built with the ` +
-      `addon (npm run build) and prebuilt for linux-x64; POSIX_SERVERS_REF_DIR names another directory`
+      `its C program ref-${ref} is not here (looked in ${referenceCandidates(ref).join(', ')}): ${where} ` +
+      `and prebuilt for linux-x64; POSIX_SERVERS_REF_DIR names another directory`
     );
   }
   return null;
@@ -634,12 +740,13 @@ export function machineInfo(): Machine {
  * run, while a model and its reference run back to back moved together (BENCHMARKS.md, "Method").
  * Alternating who goes first cancels what one run leaves to the next.
  */
-function roundOrder(models: readonly BenchModel[], round: number): BenchModel[] {
-  const order: BenchModel[] = [];
+export function roundOrder<T extends string>(models: readonly T[], round: number): T[] {
+  const refOf = (m: string) => REFERENCE_OF[m as BenchModel] as T | undefined;
+  const order: T[] = [];
   for (const model of models) {
-    if (models.some((m) => REFERENCE_OF[m] === model)) continue; // placed after its model
+    if (models.some((m) => refOf(m) === model)) continue; // placed after its model
     order.push(model);
-    const ref = REFERENCE_OF[model];
+    const ref = refOf(model);
     if (ref && models.includes(ref)) order.push(ref);
   }
   return round % 2 === 0 ? order.reverse() : order;
@@ -648,59 +755,44 @@ function roundOrder(models: readonly BenchModel[], round: number): BenchModel[] 
 /**
  * Runs every (model, kind, connections) once per round, in `roundOrder`, each run after
  * `warmupMs` of its own load unmeasured. A model serves echo for ping-pong and churn, and is
- * started again with the rpc handler for the rpc run.
+ * started again with the rpc handler for the rpc run. The --targets take their turn after the
+ * models (they are neither started nor stopped). The machine's fork cost is measured before the
+ * first round and after the last.
  */
 export async function runBench(config: BenchConfig, control: BenchControl = {}): Promise<BenchReport> {
   const { progress = () => undefined, signal } = control;
   const started = Date.now();
+  const forkCost: Array<ForkCost | null> = [await measureForkCost()];
   const { models, skipped } = runnable(config.models);
-  const total = config.repeat * models.reduce((n, m) => n + runsOf(m, config).length, 0);
+  const targets = config.targets ?? [];
+  const entries: string[] = [...models, ...targets.map((t) => t.name)];
+  const total = config.repeat * entries.reduce((n, m) => n + runsOf(m, config).length, 0);
   let done = 0;
   const eta = () => etaMs(started, done, total, config.warmupMs + config.durationMs + 300);
   const rounds: BenchRound[] = [];
   const aborted = () => signal?.aborted === true;
   bench: for (let round = 1; round <= config.repeat; round++) {
-    for (const model of roundOrder(models, round)) {
+    for (const model of roundOrder(entries, round)) {
       if (aborted()) break bench;
       progress({ round, repeat: config.repeat, model, done, total, elapsedMs: Date.now() - started, etaMs: eta() });
       const runs = runsOf(model, config);
-      // One server for the echo runs, one for rpc: the handler is fixed when a server starts.
-      for (const handler of ['echo', 'rpc'] as const) {
-        const mine = runs.filter((r) => (r.kind === 'rpc') === (handler === 'rpc'));
+      const target = targets.find((t) => t.name === model);
+      // One server for the echo runs, one for rpc: the handler is fixed when a server starts (a
+      // target serves what it serves).
+      for (const handler of target ? (['any'] as const) : (['echo', 'rpc'] as const)) {
+        const mine = runs.filter((r) => handler === 'any' || (r.kind === 'rpc') === (handler === 'rpc'));
         if (mine.length === 0 || aborted()) continue;
         // The exec churn's clients are all a prefork-exec pool ever serves at once.
-        const clients = EXEC_BENCH_MODELS.includes(model) ? config.churnClients : widestRun(config);
-        const server = await startModel(model, clients, handler);
+        const clients = EXEC_BENCH_MODELS.includes(model as BenchModel) ? config.churnClients : widestRun(config);
+        const server = target
+          ? targetServer(target)
+          : await startModel(model as BenchModel, clients, handler as 'echo' | 'rpc', config.replyBytes);
         try {
           for (const run of mine) {
             if (aborted()) break;
-            if (config.warmupMs > 0) {
-              const warm = { ...loadOf(run, config, server.port), durationMs: config.warmupMs };
-              if ((await unlessAborted(runLoad(warm), signal)) === null) break;
-            }
-            const before = await server.perWorker?.();
-            const cpuBefore = treeCpuMs(server.pid);
-            const hostBefore = server.hostCpuMs?.();
-            const stop = watchFootprint(server.pid);
-            const result = await unlessAborted(runLoad(loadOf(run, config, server.port)), signal);
-            const footprint = stop();
-            if (result === null) break;
-            await new Promise((r) => setTimeout(r, SETTLE_MS));
-            const serverCpuMs = treeCpuMs(server.pid) - cpuBefore;
-            const hostAfter = server.hostCpuMs?.();
-            const hostCpuMs = hostBefore !== undefined && hostAfter !== undefined ? hostAfter - hostBefore : undefined;
-            const perWorker = perWorkerDelta(before, await server.perWorker?.());
-            rounds.push({
-              round,
-              model,
-              kind: run.kind,
-              connections: run.connections,
-              result,
-              footprint,
-              serverCpuMs,
-              ...(hostCpuMs !== undefined ? { hostCpuMs } : {}),
-              ...(perWorker ? { perWorker } : {}),
-            });
+            const measured = await measureRun(server, run, config, signal);
+            if (measured === null) break;
+            rounds.push({ round, model, kind: run.kind, connections: run.connections, ...measured });
             done++;
             progress({ round, repeat: config.repeat, model, done, total, elapsedMs: Date.now() - started, etaMs: eta() });
           }
@@ -710,12 +802,53 @@ export async function runBench(config: BenchConfig, control: BenchControl = {}):
       }
     }
   }
+  if (!aborted()) forkCost.push(await measureForkCost());
   return {
     config,
-    machine: machineInfo(),
+    machine: { ...machineInfo(), forkCost },
     rounds,
     skipped,
     ...(aborted() && done < total ? { interrupted: { completedRuns: done, totalRuns: total } } : {}),
+  };
+}
+
+/**
+ * One run on a running server: the warm-up, then the load, with the server's CPU books read when
+ * it is quiet on either side (bench/cpu.ts), its footprint sampled meanwhile, and its pool's
+ * counts. null when aborted.
+ */
+async function measureRun(
+  server: RunningServer,
+  run: Run,
+  config: BenchConfig,
+  signal: AbortSignal | undefined,
+): Promise<Omit<BenchRound, 'round' | 'model' | 'kind' | 'connections'> | null> {
+  if (config.warmupMs > 0) {
+    const warm = { ...loadOf(run, config, server), durationMs: config.warmupMs };
+    if ((await unlessAborted(runLoad(warm), signal)) === null) return null;
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+  }
+  const pid = server.pid;
+  const before = await server.perWorker?.();
+  const cpuBefore = pid !== undefined ? await readCpu(pid, server.reapedCpuNs) : null;
+  const hostBefore = server.hostCpuNs?.();
+  const stop = pid !== undefined ? watchFootprint(pid) : () => ({ processes: NaN, threads: NaN, rssMb: NaN });
+  const result = await unlessAborted(runLoad(loadOf(run, config, server)), signal);
+  const footprint = stop();
+  if (result === null) return null;
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
+  const cpuAfter = pid !== undefined ? await readCpu(pid, server.reapedCpuNs) : null;
+  const hostAfter = server.hostCpuNs?.();
+  const serverCpuMs = cpuBefore && cpuAfter ? cpuBetweenMs(cpuBefore, cpuAfter) : NaN;
+  const perWorker = perWorkerDelta(before, await server.perWorker?.());
+  const ticks = cpuBefore && cpuAfter && cpuAfter.reapedNs === null ? cpuAfter.reapedTicksMs - cpuBefore.reapedTicksMs : 0;
+  return {
+    result,
+    footprint,
+    serverCpuMs: Number.isFinite(serverCpuMs) ? serverCpuMs : null,
+    ...(hostBefore !== undefined && hostAfter !== undefined ? { hostCpuMs: (hostAfter - hostBefore) / 1e6 } : {}),
+    ...(ticks > 0 ? { reapedTicksMs: ticks } : {}),
+    ...(perWorker ? { perWorker } : {}),
   };
 }
 
@@ -726,8 +859,9 @@ export function median(values: number[]): number {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-interface Summary {
-  model: BenchModel;
+export interface Summary {
+  /** A model, or a --target's HOST:PORT. */
+  model: string;
   kind: RunKind;
   connections: number;
   /** msgs/s for pingpong, conns/s for churn and exec, verified replies/s for rpc: median, min, max over rounds. */
@@ -740,6 +874,8 @@ interface Summary {
   serverOnlyCpuPerConnUs: number;
   /** Connections per pool worker, summed over the rounds; absent without a pool's stats. */
   perWorker?: number[];
+  /** Without the server's own books: its reaped children's ticks (ms) over the rounds, never divided per connection. */
+  reapedTicksMs: number;
   p50Us: number;
   p99Us: number;
   errors: number;
@@ -749,7 +885,8 @@ interface Summary {
   clientCpu: number;
 }
 
-function summarize(report: BenchReport): Summary[] {
+/** Each (model, kind, width) over the rounds: medians, spreads, CPU per connection. */
+export function summarize(report: BenchReport): Summary[] {
   const groups = new Map<string, BenchRound[]>();
   for (const r of report.rounds) {
     const key = `${r.model}|${r.kind}|${r.connections}`;
@@ -760,7 +897,7 @@ function summarize(report: BenchReport): Summary[] {
     // exec: a cycle completes at the program's EOF; conns/s counts cycles begun, as churn does.
     const rate = (r: BenchRound) => (r.kind === 'pingpong' || r.kind === 'rpc' ? r.result.msgsPerSec : r.result.connsPerSec);
     const rates = rs.map(rate);
-    // Rounds of a report written before CPU was measured have no serverCpuMs: NaN, shown 'n/a'.
+    // null (or absent, in a report written before CPU was measured): not measured, NaN, shown '—'.
     const cpus = rs.map((r) => (r.result.connects > 0 ? ((r.serverCpuMs ?? NaN) * 1000) / r.result.connects : NaN));
     const pools = rs.map((r) => r.perWorker).filter((w): w is number[] => w !== undefined && w.length > 0);
     const perWorker = pools.length > 0 ? pools[0].map((_, i) => pools.reduce((n, w) => n + (w[i] ?? 0), 0)) : undefined;
@@ -773,10 +910,13 @@ function summarize(report: BenchReport): Summary[] {
       cpuPerConnUs: { median: median(cpus), min: Math.min(...cpus), max: Math.max(...cpus) },
       serverOnlyCpuPerConnUs: median(
         rs.map((r) =>
-          r.hostCpuMs !== undefined && r.result.connects > 0 ? ((r.serverCpuMs - r.hostCpuMs) * 1000) / r.result.connects : NaN,
+          r.hostCpuMs !== undefined && r.result.connects > 0
+            ? (((r.serverCpuMs ?? NaN) - r.hostCpuMs) * 1000) / r.result.connects
+            : NaN,
         ),
       ),
       ...(perWorker ? { perWorker } : {}),
+      reapedTicksMs: rs.reduce((a, r) => a + (r.reapedTicksMs ?? 0), 0),
       p50Us: median(rs.map((r) => r.result.latencyUs.p50)),
       p99Us: median(rs.map((r) => r.result.latencyUs.p99)),
       errors: rs.reduce((a, r) => a + r.result.errors + r.result.resets, 0),
@@ -798,15 +938,16 @@ function summarize(report: BenchReport): Summary[] {
  * machine did in that round, where a ratio of two medians would divide rates of different rounds.
  * Without a round in common (an interrupted run), the ratio of the medians.
  */
-function rateRatio(s: Summary, base: Summary): number {
+export function rateRatio(s: Summary, base: Summary): number {
   const ratios = [...s.rateOfRound]
     .filter(([round]) => base.rateOfRound.has(round))
     .map(([round, rate]) => rate / base.rateOfRound.get(round)!);
   return ratios.length > 0 ? median(ratios) : s.rate.median / base.rate.median;
 }
 
+/** A number for a table; '—' when there is none (not measured). */
 export const fmt = (n: number, digits = 0) =>
-  Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits }) : 'n/a';
+  Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits }) : '—';
 
 /** The footnote's words for the warm-up (a report written before it existed has none). */
 function warmedUp(config: BenchConfig): string {
@@ -816,8 +957,9 @@ function warmedUp(config: BenchConfig): string {
 /** The table on stdout: one line per model and ping-pong width, with churn beside it. */
 export function formatTable(report: BenchReport): string {
   const sums = summarize(report);
-  const find = (model: BenchModel, kind: RunKind, c?: number) =>
+  const find = (model: string, kind: RunKind, c?: number) =>
     sums.find((s) => s.model === model && s.kind === kind && (c === undefined || s.connections === c));
+  const entries = entriesOf(report.config);
   const header = [
     'model',
     'conns',
@@ -834,11 +976,11 @@ export function formatTable(report: BenchReport): string {
   ];
   const rows: string[][] = [header];
   for (const c of report.config.connections) {
-    for (const model of report.config.models) {
+    for (const model of entries) {
       const s = find(model, 'pingpong', c);
       if (!s) continue;
       const node = find('node', 'pingpong', c);
-      const refModel = REFERENCE_OF[model];
+      const refModel = REFERENCE_OF[model as BenchModel];
       const ref = refModel ? find(refModel, 'pingpong', c) : undefined;
       const churn = find(model, 'churn');
       rows.push([
@@ -850,8 +992,8 @@ export function formatTable(report: BenchReport): string {
         fmt(s.p50Us),
         fmt(s.p99Us),
         churn ? fmt(churn.rate.median) : '',
-        String(s.footprint.processes),
-        String(s.footprint.threads),
+        fmt(s.footprint.processes),
+        fmt(s.footprint.threads),
         fmt(s.footprint.rssMb, 1),
         `${fmt(s.clientCpu * 100)}%`,
       ]);
@@ -862,16 +1004,30 @@ export function formatTable(report: BenchReport): string {
   if (designRows.length > 1) lines.push(...(lines.length > 0 ? [''] : []), ...tableLines(designRows, 3));
   const execRows = execTableRows(report, sums);
   if (execRows.length > 1) lines.push(...(lines.length > 0 ? [''] : []), ...tableLines(execRows));
+  const forkCost = describeForkCost(report.machine.forkCost ?? []);
+  const targets = report.config.targets ?? [];
   const notes = [
+    machineLine(report.machine),
     `msgs/s: ${report.config.size}-byte ping-pong, median of ${report.config.repeat} round(s) of ${report.config.durationMs} ms${warmedUp(report.config)}; conns/s: churn with ${report.config.churnClients} clients (1 for one-at-a-time models).`,
     "× ref: against the C reference server of the same design (ref/*.c), run next to its model; × node, × ref: the median of each round's ratio. procs/threads/RSS: peaks of the server process tree.",
     ...(designRows.length > 1
       ? [
-          `designs (UNP ch. 30's numbers): rpc/s: ${report.config.churnClients} clients each connect, ask for ${report.config.replyBytes} bytes ("${report.config.replyBytes}\\n"), read them until the server closes, close (verified replies per second); churn: connect, echo ${report.config.size} bytes, close.`,
-          "CPU µs/conn: user+system time of the server's whole process tree over the run (/proc: utime, stime, cutime, cstime; for the API's models the Node process hosting the server is in it), divided by the connections made; w/o Node: the same less the hosting Node process's own threads (the API's native models); × fork: how many times less than fork's (CPU µs/conn).",
+          `designs (UNP ch. 30's numbers): rpc/s: ${report.config.churnClients} clients each connect, ask for ${report.config.replyBytes} bytes ("${report.config.replyBytes}\\n"), read exactly them, close (verified replies per second); churn: connect, echo ${report.config.size} bytes, close.`,
+          "CPU µs/conn: CPU time of the server's whole process tree over the run, to the ns — every live process's CPU clock (exited threads included) and the children it reaped, from the server's own wait4() books (the masters' stats().reapedCpuUs, ref-fork's report) — divided by the connections made; for the API's models the Node process hosting the server is in it; w/o Node: the same less the hosting Node process's own threads (their schedstat; the API's native models); — : not measured (a server that reaped children and keeps no books of their CPU, or a --target without --target-pid).",
+          `× fork: how many times less CPU per connection than fork's; fork() on this machine, measured by this run: ${forkCost}.`,
           'per worker: connections each pool worker took over the rounds (stats().perWorker), fewest–most (workers); — without a pool, and for the C references (they keep no count).',
         ]
       : []),
+    ...targets.map(
+      (t) =>
+        `${t.name}: a server already running (--target), measured by the same client (its rpc replies counted, not checked)${t.pid !== undefined ? `; its process tree from pid ${t.pid} (--target-pid)` : '; no --target-pid: its CPU, processes and memory are not measured'}.`,
+    ),
+    ...sums
+      .filter((s) => s.reapedTicksMs > 0 && (s.kind === 'churn' || s.kind === 'rpc')) // the kinds with a CPU column
+      .map(
+        (s) =>
+          `${s.model} ${s.kind}: reaped children whose CPU time only /proc's cutime + cstime kept, in 10 ms ticks — ${fmt(s.reapedTicksMs)} ms over its rounds — so no CPU per connection is given.`,
+      ),
     ...(execRows.length > 1
       ? [
           `exec conns/s: ${report.config.churnClients} clients each connect and read until ${EXEC_PROGRAM}, run for the connection, has exited and the connection is closed; × ${EXEC_BASELINE}: against socat TCP-LISTEN,fork EXEC:${EXEC_PROGRAM} in the same run.`,
@@ -890,6 +1046,17 @@ export function formatTable(report: BenchReport): string {
       : []),
   ];
   return [...lines, '', ...notes].join('\n');
+}
+
+/** The rows of a report, in order: its models, then its --targets. */
+function entriesOf(config: BenchConfig): string[] {
+  return [...config.models, ...(config.targets ?? []).map((t) => t.name)];
+}
+
+/** 'machine: 2 CPUs, Linux 6.18.0, Node v20.20.2, 2026-11-26 10:00 UTC; fork(): 0.14 ms CPU, …'. */
+export function machineLine(m: Machine): string {
+  const when = m.date.replace('T', ' ').replace(/:\d\d\.\d+Z$/, ' UTC');
+  return `machine: ${m.cpus} CPUs, Linux ${m.kernel}, Node ${m.node}, ${when}; fork(): ${describeForkCost(m.forkCost ?? [])} (the fork model's master program, at the run's start and end).`;
 }
 
 /** Columns before `left` are left-aligned (names), the rest right-aligned (numbers). */
@@ -918,10 +1085,11 @@ function designTableRows(report: BenchReport, sums: Summary[]): string[][] {
     'churn × fork',
   ];
   const rows: string[][] = [header];
-  const find = (model: BenchModel, kind: RunKind) => sums.find((s) => s.model === model && s.kind === kind);
-  const ordered = [
+  const find = (model: string, kind: RunKind) => sums.find((s) => s.model === model && s.kind === kind);
+  const ordered: string[] = [
     ...DESIGN_MODELS.filter((m) => report.config.models.includes(m)),
     ...report.config.models.filter((m) => !DESIGN_MODELS.includes(m)),
+    ...(report.config.targets ?? []).map((t) => t.name),
   ];
   const forkRpc = find('fork', 'rpc');
   const forkChurn = find('fork', 'churn');
@@ -933,13 +1101,13 @@ function designTableRows(report: BenchReport, sums: Summary[]): string[][] {
     const rpc = find(model, 'rpc');
     const churn = find(model, 'churn');
     if (!rpc && !churn) continue;
-    const refModel = REFERENCE_OF[model];
+    const refModel = REFERENCE_OF[model as BenchModel];
     const ref = refModel ? find(refModel, 'rpc') : undefined;
-    const d = DESIGNS[model];
+    const d = DESIGNS[model as BenchModel];
     rows.push([
       d?.unp ?? '—',
       model,
-      d?.design ?? '',
+      d?.design ?? (isTarget(model, report.config) ? 'already running (--target)' : ''),
       rpc ? `${fmt(rpc.rate.median)} (${fmt(rpc.rate.min)}–${fmt(rpc.rate.max)})` : '',
       rpc && ref ? fmt(rateRatio(rpc, ref), 2) : '',
       rpc ? fmt(rpc.cpuPerConnUs.median) : '',
@@ -991,7 +1159,7 @@ function execTableRows(report: BenchReport, sums: Summary[]): string[][] {
 /** A bar chart (msgs/s per model and width, conns/s), error bars from the min–max spread. */
 export function renderSvg(report: BenchReport): string {
   const sums = summarize(report);
-  type Bar = { model: BenchModel; value: { median: number; min: number; max: number } };
+  type Bar = { model: string; value: { median: number; min: number; max: number } };
   const rates = (ss: Summary[]): Bar[] => ss.map((s) => ({ model: s.model, value: s.rate }));
   const cpu = (ss: Summary[]): Bar[] =>
     ss.filter((s) => Number.isFinite(s.cpuPerConnUs.median)).map((s) => ({ model: s.model, value: s.cpuPerConnUs }));

@@ -5,7 +5,11 @@
 // see that; this run reports the first round and the median of the later ones, per model, beside
 // the C reference of the same design, with how often the server's threads and processes
 // migrated between CPUs in each round (se.nr_migrations, /proc/<pid>/task/<tid>/sched).
+// A model and its reference are paired as in the comparison: both servers kept alive, their
+// rounds alternating (A B, B A, …), and × ref the median of the later rounds' own ratios, so that
+// the machine's drift between rounds cancels.
 import { runLoad, type LoadResult } from './loadgen';
+import { ForkCost, measureForkCost } from './fork-cost';
 import {
   BenchModel,
   BenchSkip,
@@ -13,11 +17,14 @@ import {
   fmt,
   formatDuration,
   machineInfo,
+  machineLine,
   Machine,
   median,
   ONE_AT_A_TIME,
   Progress,
   REFERENCE_OF,
+  roundOrder,
+  RunningServer,
   runnable,
   startModel,
   unlessAborted,
@@ -100,10 +107,25 @@ function watchMigrations(rootPid: number, durationMs: number): () => Migrations 
 }
 
 /**
- * Runs `rounds` rounds of ping-pong on one server per model (models one after another, each on its
- * own server for all its rounds). Each round opens new connections. Takes about
- * models × rounds × (durationMs + connection set-up). Aborting `signal` stops it at once: the
- * report holds the rounds completed (`interrupted`).
+ * The models in pairs: each with its C reference when both are asked for (the comparison's
+ * roundOrder puts a reference right after its model), every other model alone.
+ */
+function pairs(models: readonly BenchModel[]): BenchModel[][] {
+  const groups: BenchModel[][] = [];
+  for (const model of roundOrder(models, 1)) {
+    const last = groups.at(-1);
+    if (last && last.length === 1 && REFERENCE_OF[last[0]] === model) last.push(model);
+    else groups.push([model]);
+  }
+  return groups;
+}
+
+/**
+ * Runs `rounds` rounds of ping-pong on one server per model, new connections each round. A model
+ * and its reference run as a pair, both servers alive for all their rounds, taking turns (A B,
+ * then B A, …); the pairs one after another. Takes about models × rounds × (durationMs +
+ * connection set-up). Aborting `signal` stops it at once: the report holds the rounds completed
+ * (`interrupted`).
  */
 export async function runSustained(
   config: SustainedConfig,
@@ -111,62 +133,65 @@ export async function runSustained(
   signal?: AbortSignal,
 ): Promise<SustainedReport> {
   const started = Date.now();
+  const forkCost: Array<ForkCost | null> = [await measureForkCost()];
   const { models, skipped } = runnable(config.models);
   const rounds: SustainedRound[] = [];
   const total = models.length * config.rounds;
   const aborted = () => signal?.aborted === true;
-  sustained: for (const model of models) {
+  const widthOf = (model: BenchModel) => (ONE_AT_A_TIME.includes(model) ? 1 : config.connections);
+  sustained: for (const group of pairs(models)) {
     if (aborted()) break;
-    const connections = ONE_AT_A_TIME.includes(model) ? 1 : config.connections;
-    const server = await startModel(model, connections);
+    const servers = new Map<BenchModel, RunningServer>();
     try {
+      for (const model of group) servers.set(model, await startModel(model, widthOf(model)));
       for (let round = 1; round <= config.rounds; round++) {
-        if (aborted()) break sustained;
-        const eta = etaMs(started, rounds.length, total, config.durationMs + 300);
-        progress(
-          `sustained · ${model} · round ${round}/${config.rounds} · run ${rounds.length + 1}/${total} · ` +
-            `${formatDuration(Date.now() - started)} elapsed · ETA ${formatDuration(eta)}`,
-        );
-        const stop = watchMigrations(server.pid, config.durationMs);
-        let result: LoadResult | null;
-        try {
-          result = await unlessAborted(
-            runLoad({
-              mode: 'pingpong',
-              port: server.port,
-              connections,
-              size: config.size,
-              durationMs: config.durationMs,
-            }),
-            signal,
+        for (const model of roundOrder(group, round)) {
+          if (aborted()) break sustained;
+          const server = servers.get(model)!;
+          const connections = widthOf(model);
+          const eta = etaMs(started, rounds.length, total, config.durationMs + 300);
+          progress(
+            `sustained · ${model} · round ${round}/${config.rounds} · run ${rounds.length + 1}/${total} · ` +
+              `${formatDuration(Date.now() - started)} elapsed · ETA ${formatDuration(eta)}`,
           );
-        } catch (e) {
-          stop(); // no sampling timer outlives a failed run
-          throw e;
+          const stop = watchMigrations(server.pid!, config.durationMs);
+          let result: LoadResult | null;
+          try {
+            result = await unlessAborted(
+              runLoad({ mode: 'pingpong', port: server.port, connections, size: config.size, durationMs: config.durationMs }),
+              signal,
+            );
+          } catch (e) {
+            stop(); // no sampling timer outlives a failed run
+            throw e;
+          }
+          const migrations = stop();
+          if (result === null) break sustained;
+          rounds.push({ model, round, connections, result, migrations });
         }
-        const migrations = stop();
-        if (result === null) break sustained;
-        rounds.push({ model, round, connections, result, migrations });
       }
     } finally {
-      await server.close();
+      for (const server of servers.values()) await server.close();
     }
   }
+  if (!aborted()) forkCost.push(await measureForkCost());
   return {
     config,
-    machine: machineInfo(),
+    machine: { ...machineInfo(), forkCost },
     rounds,
     skipped,
     ...(aborted() && rounds.length < total ? { interrupted: { completedRuns: rounds.length, totalRuns: total } } : {}),
   };
 }
 
-interface SustainedSummary {
+export interface SustainedSummary {
   model: BenchModel;
   connections: number;
   /** msgs/s of round 1, and the median (min–max) of rounds 2… */
   first: number;
   later: { median: number; min: number; max: number };
+  /** msgs/s of each round (round number → rate), for ratios taken within a round. */
+  rateOfRound: Map<number, number>;
   /** Migrations per task: round 1, and the median of rounds 2… */
   migrationsFirst: number;
   migrationsLater: number;
@@ -174,7 +199,7 @@ interface SustainedSummary {
   verifyFailures: number;
 }
 
-function summarizeSustained(report: SustainedReport): SustainedSummary[] {
+export function summarizeSustained(report: SustainedReport): SustainedSummary[] {
   const out: SustainedSummary[] = [];
   for (const model of new Set(report.rounds.map((r) => r.model))) {
     const rs = report.rounds.filter((r) => r.model === model).sort((a, b) => a.round - b.round);
@@ -186,6 +211,7 @@ function summarizeSustained(report: SustainedReport): SustainedSummary[] {
       connections: rs[0].connections,
       first: rs[0].result.msgsPerSec,
       later: { median: median(rates), min: Math.min(...rates), max: Math.max(...rates) },
+      rateOfRound: new Map(rs.map((r) => [r.round, r.result.msgsPerSec])),
       migrationsFirst: perTask(rs[0]),
       migrationsLater: median(later.map(perTask)),
       errors: rs.reduce((a, r) => a + r.result.errors + r.result.resets, 0),
@@ -193,6 +219,17 @@ function summarizeSustained(report: SustainedReport): SustainedSummary[] {
     });
   }
   return out;
+}
+
+/**
+ * × ref: the median, over rounds 2 and later that both ran, of the model's rate over its
+ * reference's in that round (they ran back to back, on servers kept alive side by side).
+ */
+export function laterRatio(s: SustainedSummary, ref: SustainedSummary): number {
+  const ratios = [...s.rateOfRound]
+    .filter(([round]) => round > 1 && ref.rateOfRound.has(round))
+    .map(([round, rate]) => rate / ref.rateOfRound.get(round)!);
+  return median(ratios);
 }
 
 /** One line per model: the first round, the later rounds, their ratio, × ref, migrations. */
@@ -218,7 +255,7 @@ export function formatSustainedTable(report: SustainedReport): string {
       fmt(s.first),
       `${fmt(s.later.median)} (${fmt(s.later.min)}–${fmt(s.later.max)})`,
       fmt(s.later.median / s.first, 2),
-      ref ? fmt(s.later.median / ref.later.median, 2) : '',
+      ref ? fmt(laterRatio(s, ref), 2) : '',
       fmt(s.migrationsFirst, 1),
       fmt(s.migrationsLater, 1),
     ]);
@@ -228,8 +265,9 @@ export function formatSustainedTable(report: SustainedReport): string {
   lines.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
   const c = report.config;
   const notes = [
+    machineLine(report.machine),
     `sustained: ${c.rounds} rounds of ${c.durationMs} ms on one server per model, ${c.connections} new persistent connections each round (1 for one-at-a-time models), ${c.size}-byte ping-pong.`,
-    '× ref: rounds 2+ against the C reference of the same design; migr/task: se.nr_migrations of the server’s threads and processes per round, divided by their number.',
+    "× ref: against the C reference of the same design, both servers kept alive and their rounds alternating (A B, B A, …): the median of rounds 2+' own ratios. migr/task: se.nr_migrations of the server’s threads and processes per round, divided by their number.",
     ...sums
       .filter((s) => s.errors > 0 || s.verifyFailures > 0)
       .map((s) => `warning: ${s.model}: ${s.errors} errors, ${s.verifyFailures} verification failures`),

@@ -1,7 +1,8 @@
 // `posix-servers bench`: flags → BenchConfig, a progress line on stderr (rounds, runs, ETA), the
 // table on stdout, raw rounds to --json (a file, or stdout), a chart to --svg. SIGINT stops it
 // and writes what was measured until then. With --sustained: many rounds on one server per model
-// (bench/sustained.ts) instead of the comparison.
+// (bench/sustained.ts) instead of the comparison. --target: servers already running join the
+// comparison (bench/target.ts).
 import { writeFileSync } from 'node:fs';
 import {
   BENCH_MODELS,
@@ -20,6 +21,7 @@ import {
   runBench,
 } from '../bench/runner';
 import { formatSustainedTable, runSustained, SustainedConfig } from '../bench/sustained';
+import { parseTargets, Target, withPids } from '../bench/target';
 import { Command, commandHelp, integer, list, parseCommand, UsageError } from './flags';
 
 const DEFAULT_BENCH: BenchConfig = {
@@ -31,12 +33,14 @@ const DEFAULT_BENCH: BenchConfig = {
     'reuseport',
     'prethread',
     'epoll',
+    'uring',
     'node',
     'cluster',
     'ref-fork',
     'ref-thread',
     'ref-iterative',
     'ref-epoll',
+    'ref-uring',
     'ref-prefork',
     'ref-reuseport',
     'ref-prethread',
@@ -113,7 +117,7 @@ export const BENCH: Command = {
       default: DEFAULT_BENCH.workloads.join(','),
       help:
         'comma-separated, of pingpong (--connections wide), churn (connect, echo --size bytes, close), rpc ' +
-        "(UNP ch. 30's client: connect, ask for --reply-bytes, read them until the server closes); the exec " +
+        "(UNP ch. 30's client: connect, ask for --reply-bytes, read exactly them, close first); the exec " +
         'models run their exec churn with churn',
       parse: (text, flag) => {
         const list = text.split(',');
@@ -130,8 +134,8 @@ export const BENCH: Command = {
       name: 'reply-bytes',
       value: 'BYTES',
       default: String(DEFAULT_BENCH.replyBytes),
-      help: "rpc: the reply each request asks for, 0..1048576 (UNP ch. 30's runs ask for 4000)",
-      parse: integer(0, 1 << 20),
+      help: "rpc: the reply each request asks for, 1..1048576 (UNP ch. 30's runs ask for 4000)",
+      parse: integer(1, 1 << 20),
     },
     {
       name: 'duration',
@@ -168,6 +172,19 @@ export const BENCH: Command = {
       help: 'write every raw round as JSON to FILE; without FILE (or -) to stdout, the table then to stderr',
     },
     { name: 'svg', value: 'FILE', help: 'write a bar chart' },
+    {
+      name: 'target',
+      value: 'HOST:PORT,…',
+      help:
+        'servers already running (an IPv6 HOST in brackets), measured by the same client and workloads next to ' +
+        'the models, taking their turn in every round; they serve what they serve: ask for the workloads they speak',
+      parse: parseTargets,
+    },
+    {
+      name: 'target-pid',
+      value: 'PID,…',
+      help: "with --target, one per target: the root of its process tree, whose CPU time, processes and memory are measured as a model's",
+    },
     { name: 'sustained', help: 'instead: many rounds of new connections on one server per model' },
     {
       name: 'rounds',
@@ -186,12 +203,15 @@ export const BENCH: Command = {
     'exec, socat-exec and xinetd-exec run',
     '/bin/true for each connection (the exec churn: connect, read until the program has exited).',
     'The connection workloads (churn, rpc) report the server CPU time per connection (its whole process',
-    "tree, from /proc) and how evenly a pool's workers took them, in a table numbered as UNP ch. 30's designs.",
+    "tree, to the nanosecond: bench/cpu.ts) and how evenly a pool's workers took them, in a table numbered",
+    "as UNP ch. 30's designs.",
     'Ctrl-C stops the benchmark and',
     'writes what was measured until then (the report says it was interrupted); exit code 130.',
     `With --sustained the defaults are --models ${DEFAULT_SUSTAINED.models.join(',')}`,
     `--connections ${DEFAULT_SUSTAINED.connections} (one number: new connections per round) --duration ${DEFAULT_SUSTAINED.durationMs / 1000};`,
-    '--repeat, --churn-clients, --workload, --reply-bytes, --warmup and --svg do not apply.',
+    '--repeat, --churn-clients, --workload, --reply-bytes, --warmup, --svg and --target do not apply.',
+    "The machine line gives fork()'s cost, measured by the run (the fork model's master program forking and",
+    'reaping N children), and every × fork is printed with it.',
   ],
 };
 
@@ -226,8 +246,18 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
   }
   if (given.has('reply-bytes') && !workloads.includes('rpc'))
     throw new UsageError(`--reply-bytes applies only with --workload rpc`);
+  let targets: Target[] = (v.target as Target[] | undefined) ?? [];
+  if (given.has('target-pid')) {
+    if (targets.length === 0) throw new UsageError(`--target-pid applies only with --target`);
+    try {
+      targets = withPids(targets, v['target-pid'] as string, '--target-pid');
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
   const config: BenchConfig = {
     models,
+    ...(targets.length > 0 ? { targets } : {}),
     connections: v.connections as number[],
     size: v.size as number,
     durationMs: v.duration as number,
@@ -244,7 +274,7 @@ export function parseBenchArgs(argv: string[]): BenchArgs | null {
     if (given.has('rounds')) throw new UsageError(`--rounds applies only with --sustained`);
     return out;
   }
-  for (const flag of ['repeat', 'churn-clients', 'svg', 'workload', 'reply-bytes', 'warmup']) {
+  for (const flag of ['repeat', 'churn-clients', 'svg', 'workload', 'reply-bytes', 'warmup', 'target', 'target-pid']) {
     if (given.has(flag)) throw new UsageError(`--${flag} does not apply with --sustained`);
   }
   if (given.has('connections') && config.connections.length !== 1) {

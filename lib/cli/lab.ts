@@ -17,20 +17,21 @@ export const LAB: Command = {
   positionals: { usage: '[<name>]', max: 1, help: 'the lab to run; none: list them' },
   flags: [
     { name: 'lang', value: 'en|zh', default: 'en', help: 'language of the output', parse: choice(['en', 'zh'] as const) },
+    { name: 'list', help: 'list the labs, in their groups (as no name does)' },
     { ...SVG_FLAG, help: "write the picture of the lab's servers (a sequence diagram, SVG) to FILE" },
     { ...UI_FLAG, help: 'serve the live view on 127.0.0.1:PORT (0 or none: any); the lab starts once the page is open' },
   ],
   get notes() {
     return [
-      'Labs, in the lecture order (each exits 0 only when its measurement matches the lesson):',
+      'Labs: the lecture in its order, then what comes after it (each exits 0 only when its measurement matches the lesson):',
       ...listLabs('en').map((l) => `  ${l}`),
     ];
   },
 };
 
 /**
- * `lab` / `lab <name> [--lang en|zh]` (a leading 'lab' is optional). No name: lists the labs and
- * returns 0. Unknown lab or bad flag: one line on stderr, returns 1. Otherwise runLab's code.
+ * `lab` / `lab <name> [--lang en|zh]` (a leading 'lab' is optional). No name, or `--list`: lists the
+ * labs and returns 0. Unknown lab or bad flag: one line on stderr, returns 1. Otherwise runLab's code.
  */
 export async function labMain(
   argv: string[],
@@ -51,11 +52,11 @@ export async function labMain(
   }
   const lang = parsed.values.lang as Lang;
   const [name] = parsed.positionals;
-  if (name === undefined) {
+  if (name === undefined || parsed.values.list === true) {
     stdout(
       t(lang, {
-        en: 'Usage: posix-servers lab [<name>] [--lang en|zh] [--svg FILE] [--ui [PORT]]',
-        zh: '用法：posix-servers lab [<name>] [--lang en|zh] [--svg FILE] [--ui [PORT]]',
+        en: 'Usage: posix-servers lab [<name>] [--lang en|zh] [--svg FILE] [--ui [PORT]] [--list]',
+        zh: '用法：posix-servers lab [<name>] [--lang en|zh] [--svg FILE] [--ui [PORT]] [--list]',
       }),
     );
     for (const l of listLabs(lang)) stdout(`  ${l}`);

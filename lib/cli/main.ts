@@ -3,8 +3,8 @@
 // anyone's echo server.
 //
 // Conventions: `--version`/`-v`; `--help`/`-h` on every command (and `help <command>`); errors
-// are one line on stderr and exit code 1; output to a pipe that closes (`| head -1`) ends the
-// command quietly. Nothing here loads the addon: a command does when it starts a server or a
+// are one line on stderr and exit code 1 (check's are exit code 2, as grep's and diff's: its 1
+// means the server failed); output to a pipe that closes (`| head -1`) ends the command quietly. Nothing here loads the addon: a command does when it starts a server or a
 // load (lib/addon.ts), so help and version work where it cannot load.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -6,6 +6,8 @@ import {
   AcceptLock,
   DEFAULT_BACKLOG,
   HANDLERS,
+  RPC_DEFAULT_MAX_BYTES,
+  RPC_MAX_BYTES_LIMIT,
   Handler,
   MAX_WORKERS,
   Model,
@@ -16,12 +18,17 @@ import {
   PROCESS_MODELS,
   SCHEDULING_POLICIES,
   SchedulingPolicy,
+  URING_RECEIVES,
+  WHEN_FULL,
+  WHEN_FULL_WAIT_MODELS,
+  WhenFull,
 } from '../server/options';
 import { PosixServer, ServerStats, startServer } from '../server/server';
 import type { Peer, TraceEvent } from '../server/events';
 import { Recorder } from '../trace/recording';
 import { renderSvg } from '../trace/svg';
 import { LiveView } from '../ui/live';
+import { localAddressFor } from '../util/host';
 import { choice, Command, commandHelp, integer, list, parseCommand, UsageError } from './flags';
 import { EXEC_STDERR, ExecStderr } from '../server/exec';
 import { SVG_FLAG, UI_FLAG } from './observe';
@@ -32,7 +39,11 @@ interface ServeArgs {
   port: number;
   backlog: number;
   maxClients: number;
+  /** undefined: the default (refuse). */
+  whenFull: WhenFull | undefined;
   handler: Handler;
+  /** --handler rpc only; undefined: the default (UNP's MAXN). */
+  rpcMaxBytes: number | undefined;
   timeoutMs: number;
   idleTimeoutMs: number;
   maxConnectionMs: number;
@@ -45,6 +56,8 @@ interface ServeArgs {
   acceptLock: AcceptLock | undefined;
   /** cluster only; undefined: the default (rr). */
   schedulingPolicy: SchedulingPolicy | undefined;
+  /** uring only; undefined: the default (multishot where the kernel has it). */
+  uringReceive: (typeof URING_RECEIVES)[number] | undefined;
   json: boolean;
   trace: boolean;
   lang: 'en' | 'zh';
@@ -67,18 +80,35 @@ export const SERVE: Command = {
   summary: 'run one server in the foreground and print what it does',
   flags: [
     { name: 'model', value: MODELS.join('|'), default: 'fork', help: 'the server model', parse: choice(MODELS) },
-    { name: 'host', value: 'H', default: '127.0.0.1', help: 'numeric IPv4 or IPv6 address to bind' },
+    {
+      name: 'host',
+      value: 'H',
+      default: '127.0.0.1',
+      help: 'address to bind: numeric IPv4 or IPv6, or a host name resolved as net.Server does (localhost)',
+    },
     { name: 'port', value: 'P', default: '0', help: 'port to bind; 0: the kernel picks one', parse: integer(0, 65535) },
     { name: 'backlog', value: 'N', default: String(DEFAULT_BACKLOG), help: 'listen() backlog', parse: integer(1, 65535) },
     { name: 'max-clients', value: 'N', default: '100', help: 'live connections at once', parse: integer(1, 4096) },
     {
+      name: 'when-full',
+      value: WHEN_FULL.join('|'),
+      help: "with --max-clients live: refuse the next client at once (default, as xinetd's instances) or wait: accept none until one ends (as tcpserver -c, socat max-children)",
+      parse: choice(WHEN_FULL),
+    },
+    {
       name: 'handler',
       value: HANDLERS.join('|'),
       default: 'echo',
-      help: "how each connection is served (inetd's internal services: discard, chargen, daytime, time; rpc: UNP ch. 30's 'N\\n' → N bytes, close)",
+      help: "how each connection is served (inetd's internal services: discard, chargen, daytime, time; rpc: UNP ch. 30's web_child, 'N\\n' → N bytes, until the client closes)",
       parse: choice(HANDLERS),
     },
-    { name: 'exec', help: 'fork model: run the program given after -- for each connection, on its stdin and stdout' },
+    {
+      name: 'rpc-max-bytes',
+      value: 'N',
+      help: `--handler rpc: the largest reply a request may ask for; beyond it the connection is closed without one (default ${RPC_DEFAULT_MAX_BYTES}, UNP's MAXN)`,
+      parse: integer(1, RPC_MAX_BYTES_LIMIT),
+    },
+    { name: 'exec', help: 'fork, prefork: run the program given after -- for each connection, on its stdin and stdout' },
     {
       name: 'exec-stderr',
       value: EXEC_STDERR.join('|'),
@@ -153,6 +183,12 @@ export const SERVE: Command = {
       help: 'cluster: the primary accepts and passes each connection on (rr, default), or every worker accepts (none)',
       parse: choice(SCHEDULING_POLICIES),
     },
+    {
+      name: 'uring-receive',
+      value: URING_RECEIVES.join('|'),
+      help: 'uring: one receive per connection that stays armed (multishot, default, Linux 6.1+), or one armed again per message (single)',
+      parse: choice(URING_RECEIVES),
+    },
     { name: 'trace', help: 'native models: print every real syscall, with a note from the lecture' },
     { name: 'lang', value: 'en|zh', default: 'en', help: 'language of the trace notes', parse: choice(['en', 'zh'] as const) },
     { name: 'json', help: 'print one JSON object per line instead' },
@@ -188,7 +224,9 @@ export function parseServeArgs(argv: string[]): ServeArgs | null {
     port: v.port as number,
     backlog: v.backlog as number,
     maxClients: v['max-clients'] as number,
+    whenFull: v['when-full'] as WhenFull | undefined,
     handler,
+    rpcMaxBytes: v['rpc-max-bytes'] as number | undefined,
     timeoutMs: v['timeout-ms'] as number,
     idleTimeoutMs: v['idle-timeout-ms'] as number,
     maxConnectionMs: v['max-connection-ms'] as number,
@@ -197,6 +235,7 @@ export function parseServeArgs(argv: string[]): ServeArgs | null {
     workers: v.workers as number | undefined,
     acceptLock: v['accept-lock'] as AcceptLock | undefined,
     schedulingPolicy: v['scheduling-policy'] as SchedulingPolicy | undefined,
+    uringReceive: v['uring-receive'] as (typeof URING_RECEIVES)[number] | undefined,
     json: v.json === true,
     trace: v.trace === true,
     lang: v.lang as 'en' | 'zh',
@@ -222,11 +261,23 @@ export function parseServeArgs(argv: string[]): ServeArgs | null {
       );
     }
   }
+  if (out.whenFull !== undefined && out.model === 'iterative') {
+    throw new UsageError(`--when-full does not apply to --model iterative: it never refuses a client`);
+  }
+  if (out.whenFull === 'wait' && !(WHEN_FULL_WAIT_MODELS as readonly string[]).includes(out.model)) {
+    throw new UsageError(`--when-full wait applies only to --model ${WHEN_FULL_WAIT_MODELS.join(', ')}`);
+  }
   if (out.schedulingPolicy !== undefined && out.model !== 'cluster') {
     throw new UsageError(`--scheduling-policy applies only to --model cluster`);
   }
+  if (out.uringReceive !== undefined && out.model !== 'uring') {
+    throw new UsageError(`--uring-receive applies only to --model uring`);
+  }
   if (out.rateWindowMs !== undefined && out.minBytesPerSecond === 0) {
     throw new UsageError(`--rate-window-ms applies only with --min-bytes-per-second`);
+  }
+  if (out.rpcMaxBytes !== undefined && handler !== 'rpc') {
+    throw new UsageError(`--rpc-max-bytes applies only with --handler rpc`);
   }
   if (out.trace && (out.model === 'node' || out.model === 'cluster')) {
     throw new UsageError(
@@ -314,7 +365,9 @@ export async function serveMain(
       port: args.port,
       backlog: args.backlog,
       maxClients: args.maxClients,
+      ...(args.whenFull !== undefined ? { whenFull: args.whenFull } : {}),
       handler: args.handler,
+      ...(args.rpcMaxBytes !== undefined ? { rpcMaxBytes: args.rpcMaxBytes } : {}),
       idleTimeoutMs: args.idleTimeoutMs,
       maxConnectionMs: args.maxConnectionMs,
       minBytesPerSecond: args.minBytesPerSecond,
@@ -322,6 +375,7 @@ export async function serveMain(
       ...(args.workers !== undefined ? { workers: args.workers } : {}),
       ...(args.acceptLock !== undefined ? { acceptLock: args.acceptLock } : {}),
       ...(args.schedulingPolicy !== undefined ? { schedulingPolicy: args.schedulingPolicy } : {}),
+      ...(args.uringReceive !== undefined ? { uringReceive: args.uringReceive } : {}),
       ...(args.trace || (observed && native) ? { trace: true } : {}),
       maxPerSource: args.maxPerSource,
       maxConnectionsPerSecond: args.maxConnectionsPerSecond,
@@ -341,7 +395,8 @@ export async function serveMain(
       `${server.model} server listening on ${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port} (${isProcessModel(server.model) ? 'master ' : server.model === 'cluster' ? 'primary ' : ''}pid ${server.pid})`,
     );
     if (typeof args.handler === 'object') print(`each connection runs: ${args.handler.exec.join(' ')}`);
-    print(`connect with: nc ${a.address} ${a.port}`);
+    // Listening on every address (0.0.0.0, ::): nc reaches it here through loopback.
+    print(`connect with: nc ${localAddressFor(a.address)} ${a.port}`);
     if (a.address !== '127.0.0.1' && a.address !== '::1') {
       process.stderr.write(`posix-servers: warning: listening on ${a.address}, not loopback: other machines can connect\n`);
     }

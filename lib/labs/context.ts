@@ -50,9 +50,9 @@ export class LabContext {
     return program;
   }
 
-  /** Connects a client to 127.0.0.1:`port`; it is destroyed by closeAll(). */
-  async client(port: number): Promise<Client> {
-    const client = await Client.open(port);
+  /** Connects a client to 127.0.0.1:`port` (within `timeoutMs`); it is destroyed by closeAll(). */
+  async client(port: number, timeoutMs?: number): Promise<Client> {
+    const client = await Client.open(port, timeoutMs);
     this.#clients.push(client);
     return client;
   }

@@ -2,44 +2,66 @@
 // measures it, and says whether the observation matches the lesson.
 // `posix-servers lab` lists them; `posix-servers lab <name> [--lang en|zh]` runs one (lib/cli/lab.ts).
 import { acceptBalanceLab } from './accept-balance';
+import { backlogLab } from './backlog';
 import { eintrLab } from './eintr';
 import { fdSharingLab } from './fd-sharing';
 import { forkLab } from './fork';
 import { handshakeLab } from './handshake';
 import { Lang, t } from '../util/i18n';
 import { iterativeLab } from './iterative';
+import { lingeringCloseLab } from './lingering-close';
 import { mmapLab } from './mmap';
+import { nagleLab } from './nagle';
 import { nonblockingLab } from './nonblocking';
 import { poolExhaustedLab } from './pool-exhausted';
 import { sharedCfdLab } from './shared-cfd';
+import { sigpipeLab } from './sigpipe';
 import { slotTableLab } from './slot-table';
 import { thunderingHerdLab } from './thundering-herd';
+import { timeWaitLab } from './time-wait';
+import { uringLab } from './uring';
 import type { Lab, LabResult } from './types';
 import { zombiesLab } from './zombies';
 
 export type { LabResult } from './types';
 
-/** In the lecture's order; then the designs that come after it (UNP ch. 30: pools, event loops). */
-export const LABS: Lab[] = [
-  handshakeLab,
-  iterativeLab,
-  nonblockingLab,
-  forkLab,
-  zombiesLab,
-  eintrLab,
-  fdSharingLab,
-  mmapLab,
-  sharedCfdLab,
-  slotTableLab,
-  poolExhaustedLab,
-  thunderingHerdLab,
-  acceptBalanceLab,
+/** The labs in groups: the lecture's points in its order, then what comes after it. */
+export const LAB_GROUPS: Array<{ title: { en: string; zh: string }; labs: Lab[] }> = [
+  {
+    title: { en: 'The lecture, in its order:', zh: '讲义（按顺序）：' },
+    labs: [
+      handshakeLab,
+      iterativeLab,
+      nonblockingLab,
+      forkLab,
+      zombiesLab,
+      eintrLab,
+      fdSharingLab,
+      mmapLab,
+      sharedCfdLab,
+      slotTableLab,
+    ],
+  },
+  {
+    title: {
+      en: 'After the lecture: the designs that came next (UNP chapter 30: pools; then io_uring):',
+      zh: '讲义之后：后来的设计（UNP 第 30 章：池；然后是 io_uring）：',
+    },
+    labs: [poolExhaustedLab, thunderingHerdLab, acceptBalanceLab, uringLab],
+  },
+  {
+    title: { en: 'After the lecture: the traps every server meets:', zh: '讲义之后：每个服务器都会遇到的陷阱：' },
+    labs: [timeWaitLab, backlogLab, sigpipeLab, nagleLab, lingeringCloseLab],
+  },
 ];
 
-/** One line per lab: its name and what it shows. */
+/** Every lab, group after group. */
+export const LABS: Lab[] = LAB_GROUPS.flatMap((g) => g.labs);
+
+/** Each group's title, then its labs (indented two spaces): a lab's name and what it shows. */
 export function listLabs(lang: Lang): string[] {
   const width = Math.max(...LABS.map((l) => l.name.length));
-  return LABS.map((l) => `${l.name.padEnd(width)}  ${l.summary[lang]}`);
+  return LAB_GROUPS.flatMap((g) => [t(lang, g.title), ...g.labs.map((l) => `  ${l.name.padEnd(width)}  ${l.summary[lang]}`)]);
 }
 
 function show(v: number | string | boolean, lang: Lang): string {

@@ -7,7 +7,8 @@ import { formatIPv6 } from '../server/events';
 import { NATIVE_MODELS, ServerOptions } from '../server/options';
 import { PosixServer, startServer as startPosixServer } from '../server/server';
 import type { Recorder } from '../trace/recording';
-import { readStat } from '../util/proc';
+import { native } from '../addon';
+import { readStat, USER_HZ } from '../util/proc';
 
 const LOOPBACK = '127.0.0.1';
 
@@ -55,6 +56,20 @@ export async function eventually(cond: () => boolean, timeoutMs: number): Promis
     await sleep(5);
   }
   return true;
+}
+
+/**
+ * Calls `read` every 5 ms until `done` holds for what it returned or `timeoutMs` has passed, and
+ * returns the last value read (never throws). For readers that are slow themselves: /proc/net/tcp
+ * on a machine with 100 000 sockets in TIME_WAIT takes most of a second to read.
+ */
+export async function pollUntil<T>(read: () => T, done: (value: T) => boolean, timeoutMs: number): Promise<T> {
+  const deadline = now() + timeoutMs;
+  for (;;) {
+    const value = read();
+    if (done(value) || now() > deadline) return value;
+    await sleep(5);
+  }
 }
 
 export function portOf(server: PosixServer): number {
@@ -292,6 +307,15 @@ interface TcpEntry {
    * in its accept queue (handshake done, not yet accept()ed).
    */
   rxQueue: number;
+  /**
+   * The kernel's timer on the socket (the `tr` column): 0 none, 1 retransmission (a SYN, data),
+   * 2 keepalive, 3 TIME_WAIT's end, 4 zero-window probe; and how long until it fires, in ms
+   * (`tm->when`, in clock ticks).
+   */
+  timer: number;
+  timerMs: number;
+  /** Retransmissions not yet acknowledged (the `retrnsmt` column; for a SYN_SENT socket, of its SYN). */
+  retransmits: number;
   inode: number;
   /** The raw line, trimmed. */
   line: string;
@@ -320,12 +344,16 @@ export function parseProcNetTcp(text: string): TcpEntry[] {
     const f = raw.trim().split(/\s+/);
     if (f.length < 10) continue;
     const st = f[3].toUpperCase();
+    const [tr, when] = f[5].split(':');
     out.push({
       local: decodeTcpEndpoint(f[1]),
       remote: decodeTcpEndpoint(f[2]),
       st,
       state: TCP_STATES[st] ?? `0x${st}`,
       rxQueue: parseInt(f[4].split(':')[1] ?? '0', 16),
+      timer: parseInt(tr, 16),
+      timerMs: (parseInt(when ?? '0', 16) * 1000) / USER_HZ,
+      retransmits: parseInt(f[6], 16),
       inode: Number(f[9]),
       line: raw.trim(),
     });
@@ -377,6 +405,56 @@ export function tcpState(localPort: number, remotePort: number, table = tcpTable
 export function showTcp(e: TcpEntry | undefined, fallback: string): string {
   if (!e) return fallback;
   return `${e.local.address}:${e.local.port} → ${e.remote.address}:${e.remote.port}  st ${e.st} ${e.state}`;
+}
+
+/**
+ * The kernel's TCP counters of this network namespace (the TcpExt lines of /proc/net/netstat):
+ * `ListenOverflows`, `ListenDrops`, `TCPSynRetrans`, `DelayedACKs`, `TCPAbortOnClose`, … by name.
+ * They count for every socket of the namespace: a lab reads how much one counter rose across a
+ * step, which other programs can only make larger.
+ */
+export function tcpExtCounters(): Map<string, number> {
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+  const out = new Map<string, number>();
+  // Pairs of lines: "TcpExt: name name …" then "TcpExt: value value …".
+  for (let i = 0; i + 1 < lines.length; i += 2) {
+    if (!lines[i].startsWith('TcpExt:')) continue;
+    const names = lines[i].split(/\s+/).slice(1);
+    const values = lines[i + 1].split(/\s+/).slice(1);
+    names.forEach((name, k) => out.set(name, Number(values[k])));
+  }
+  return out;
+}
+
+/** How much the counter `name` rose between two readings of tcpExtCounters(). */
+export function counterRise(before: Map<string, number>, after: Map<string, number>, name: string): number {
+  return (after.get(name) ?? 0) - (before.get(name) ?? 0);
+}
+
+/** A listening socket as the kernel's sock_diag reports it (what `ss -lnt` shows). */
+export interface TcpListener {
+  address: string;
+  port: number;
+  /** Connections in its accept queue: handshake done, not yet accept()ed (ss: Recv-Q). */
+  queued: number;
+  /** The accept queue's limit: listen()'s backlog, capped at net.core.somaxconn (ss: Send-Q). */
+  backlog: number;
+  inode: number;
+}
+
+/**
+ * The TCP listeners on `port` (IPv4 and IPv6; reuseport has several), asked of the kernel over
+ * netlink (native/core/sock_diag.h), as `ss` asks: no iproute2 needed, and no reading through the
+ * 100,000 TIME_WAIT rows /proc/net/tcp may list after a benchmark.
+ */
+export function tcpListeners(port: number): TcpListener[] {
+  return native.tcpListeners(port).map((l) => ({
+    address: l.address.address,
+    port: l.address.port,
+    queued: l.queued,
+    backlog: l.backlog,
+    inode: l.inode,
+  }));
 }
 
 /** The LISTEN socket's inode for `port` (to recognise lfd in /proc/<pid>/fd). */

@@ -14,3 +14,12 @@ export interface Lab {
   /** Starts what it needs, drives real clients on 127.0.0.1, prints through `out`; closes everything. */
   run(out: (line: string) => void, lang: Lang): Promise<LabResult>;
 }
+
+/**
+ * The labs of the traps after the lecture each run a naive server next to its fix. `disarmed`
+ * starts the naive one with the fix switched on: the trap cannot happen, and the lab must say that
+ * it did not see it (and fail). The tests use it; `posix-servers lab` never does.
+ */
+export interface TrapOptions {
+  disarmed?: boolean;
+}

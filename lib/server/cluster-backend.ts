@@ -27,7 +27,7 @@ import type { Socket } from 'node:net';
 import type { Backend, EventSink } from './backend';
 import { FromWorker, JsServePolicy, ToWorker, WORKER_POLICY_ENV } from './cluster-protocol';
 import type { DisconnectReason, Peer, RejectReason } from './events';
-import { jsServePolicy } from './js-connection';
+import { jsServePolicy, monotonicMs } from './js-connection';
 import { systemError } from '../util/errors';
 import { NetListenerBackend } from './net-listener-backend';
 import { compiledScript } from '../paths';
@@ -46,10 +46,24 @@ interface WorkerState {
    */
   listener: 'none' | 'sent' | 'open' | 'closed';
   exited: boolean;
-  /** The IPC channel is closed (its descriptor is gone). */
-  disconnected: boolean;
+  /**
+   * Its IPC channel is closed (the descriptor is gone): 'disconnect', or — for a worker that died
+   * while a socket sent to it awaited its acknowledgement, for which node:cluster never emits
+   * 'disconnect' — the ChildProcess's 'close' (exited, and the channel read to its end).
+   */
+  channelClosed: boolean;
+  /** Exited with its channel closed: its connections and its exit have been reported. */
+  gone: boolean;
   /** Connections sent to it that have not ended → the bytes it reported for each so far. */
   conns: Map<number, { bytesIn: number; bytesOut: number }>;
+  /** Its exit, reported with its connections once its channel is closed too. */
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  /**
+   * rr: sockets handed to it whose message is not written yet (node:cluster queues a handle until
+   * the worker acknowledged the one before). This process still holds each one's descriptor.
+   */
+  sending: Set<Socket>;
 }
 
 class ClusterBackend extends NetListenerBackend {
@@ -62,7 +76,7 @@ class ClusterBackend extends NetListenerBackend {
    * wait, unread, as node:cluster's round-robin handle queues them, and are handed on once every
    * worker is ready — not refused as 'no-process' because the pool has not come up yet.
    */
-  #early: { socket: Socket; id: number; peer: Peer }[] = [];
+  #early: { socket: Socket; id: number; peer: Peer; at: number }[] = [];
   #next = 0;
   #announced = false;
   readonly #shared: boolean;
@@ -105,16 +119,22 @@ class ClusterBackend extends NetListenerBackend {
       ready: false,
       listener: 'none',
       exited: false,
-      disconnected: false,
+      channelClosed: false,
+      gone: false,
       conns: new Map(),
+      sending: new Set(),
+      exitCode: null,
+      signal: null,
     };
     this.#workers.push(w);
     if (!this.refed) unrefWorker(worker);
     worker.on('message', (msg: FromWorker) => this.#onMessage(w, msg));
-    worker.on('disconnect', () => {
-      w.disconnected = true;
-      this.checkFinished();
-    });
+    const channelClosed = () => {
+      w.channelClosed = true;
+      this.#maybeGone(w);
+    };
+    worker.on('disconnect', channelClosed);
+    worker.process.once('close', channelClosed);
     worker.on('exit', (code: number | null, signal: NodeJS.Signals | null) => this.#onExit(w, code, signal));
     // A failed send or kill also ends in 'exit', which reports it; without a listener an
     // 'error' event would throw.
@@ -184,7 +204,7 @@ class ClusterBackend extends NetListenerBackend {
     if (!this.#announced && this.#workers.every((x) => x.ready)) {
       this.#announced = true;
       this.sink({ type: 'listening' });
-      for (const e of this.#early.splice(0)) this.serve(e.socket, e.id, e.peer);
+      for (const e of this.#early.splice(0)) this.#hand(e.socket, e.id, e.peer, e.at);
     }
   }
 
@@ -201,13 +221,8 @@ class ClusterBackend extends NetListenerBackend {
   #onExit(w: WorkerState, code: number | null, signal: NodeJS.Signals | null): void {
     w.exited = true;
     w.listener = 'closed';
-    this.counters.reaped++;
-    // Its connections died with it (the kernel closed their sockets), each with the bytes the
-    // worker had reported for it: those are the bytes the counters hold. A worker killed by
-    // close() (kill(), after abortConnections() did not end it) ended them: 'aborted'.
-    const reason = this.#killed ? 'aborted' : 'crash';
-    for (const [id, b] of [...w.conns]) this.#ended(w, id, b.bytesIn, b.bytesOut, reason);
-    this.sink({ type: 'reap', event: { pid: w.pid, id: 0, exitCode: signal === null ? code : null, signal } });
+    w.exitCode = signal === null ? code : null;
+    w.signal = signal;
     if (!this.stopped) {
       if (w.ready) {
         this.#fork(w.index); // keep the pool at its size, as a cluster primary is expected to
@@ -218,11 +233,30 @@ class ClusterBackend extends NetListenerBackend {
         this.stop();
       }
     }
+    this.#maybeGone(w);
+  }
+
+  // A worker that has exited and whose channel is closed is finished: every message it sent has
+  // been read, so the connections it still held died with it (the kernel closed their sockets),
+  // each reported once with the bytes the worker had reported for it — those are the bytes the
+  // counters hold. A worker killed by close() (kill(), after abortConnections() did not end it)
+  // ended them: 'aborted'. Then its exit is reported.
+  #maybeGone(w: WorkerState): void {
+    if (!w.exited || !w.channelClosed || w.gone) return;
+    w.gone = true;
+    // Sockets still queued for it: this process's descriptor is the only one left.
+    for (const socket of w.sending) socket.destroy();
+    w.sending.clear();
+    const reason = this.#killed ? 'aborted' : 'crash';
+    for (const [id, b] of [...w.conns]) this.#ended(w, id, b.bytesIn, b.bytesOut, reason);
+    this.counters.reaped++;
+    this.sink({ type: 'reap', event: { pid: w.pid, id: 0, exitCode: w.exitCode, signal: w.signal } });
+    this.#workers = this.#workers.filter((x) => x !== w);
     this.checkFinished();
   }
 
   #ready(): WorkerState[] {
-    return this.#workers.filter((x) => x.ready && !x.exited);
+    return this.#workers.filter((x) => x.ready && !x.exited && x.worker.isConnected());
   }
 
   protected refusal(): RejectReason | null {
@@ -232,28 +266,30 @@ class ClusterBackend extends NetListenerBackend {
   }
 
   protected serve(socket: Socket, id: number, peer: Peer): void {
-    if (!this.#announced) {
-      this.#early.push({ socket, id, peer });
-      return;
-    }
+    // The connection's lifetime counts from now, its accept, however long it waits to be handed on.
+    const at = monotonicMs();
+    if (!this.#announced) this.#early.push({ socket, id, peer, at });
+    else this.#hand(socket, id, peer, at);
+  }
+
+  #hand(socket: Socket, id: number, peer: Peer, at: number): void {
     const ready = this.#ready();
     const w = ready[this.#next++ % ready.length];
     this.#live.set(id, w);
     w.conns.set(id, { bytesIn: 0, bytesOut: 0 });
     this.counters.perWorker[w.index]++;
     this.sink({ type: 'connection', event: { id, peer, pid: w.pid, worker: w.index } });
-    const msg: ToWorker = { t: 'conn', id };
-    // The primary's copy of the socket is closed once sent (keepOpen defaults to false).
-    w.worker.send(msg, socket, (err) => {
-      if (err) socket.destroy(); // the worker is going; its 'exit' reports the connection
+    const msg: ToWorker = { t: 'conn', id, at };
+    // This process closes its copy of the descriptor itself, once the message carrying it is
+    // written (SCM_RIGHTS: the descriptor is then in flight to the worker, or in it). node:cluster
+    // would close it only when the worker acknowledges it (keepOpen: false), which a worker
+    // killed meanwhile never does: the client would stay connected to this process forever.
+    w.sending.add(socket);
+    w.worker.send(msg, socket, { keepOpen: true }, () => {
+      // An error too: the worker is going, and its end reports the connection.
+      w.sending.delete(socket);
+      socket.destroy();
     });
-  }
-
-  protected override checkFinished(): void {
-    // A worker that has exited and whose IPC descriptor is closed is gone for good (also while
-    // serving: a crash-looping pool does not grow this list).
-    this.#workers = this.#workers.filter((w) => !(w.exited && w.disconnected));
-    super.checkFinished();
   }
 
   override stop(): void {

@@ -10,8 +10,11 @@ import type { JsServePolicy } from './js-connection';
 export const WORKER_POLICY_ENV = 'POSIX_SERVERS_WORKER_POLICY';
 
 export type ToWorker =
-  /** rr: serve the socket sent with this message as connection `id`. */
-  | { t: 'conn'; id: number }
+  /**
+   * rr: serve the socket sent with this message as connection `id`, accepted by the primary at
+   * `at` (CLOCK_MONOTONIC, ms: js-connection.ts's monotonicMs()).
+   */
+  | { t: 'conn'; id: number; at: number }
   /** none: accept on the listening socket sent with this message (bound to `host`). */
   | { t: 'listen'; host: string }
   /** none: the connection the worker reported as `key` is admitted as connection `id`: serve it. */

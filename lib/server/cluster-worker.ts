@@ -9,25 +9,31 @@
 // admits it (with its id) or refuses it (maxClients), and the worker serves or closes it.
 //
 // When the primary goes away without disconnecting us (Node was killed), node:cluster's own
-// 'disconnect' handler in the worker calls process.exit(): no orphans, nothing to add here.
+// 'disconnect' handler in the worker calls process.exit(): no orphans. A report written before
+// the worker has read the channel's end fails with EPIPE, quietly (send()).
 import { createServer, Server, Socket } from 'node:net';
 import { FromWorker, JsServePolicy, ToWorker, WORKER_POLICY_ENV } from './cluster-protocol';
-import { JsConnection, peerOf } from './js-connection';
+import { JsConnection, monotonicMs, peerOf } from './js-connection';
 
 const policy = JSON.parse(process.env[WORKER_POLICY_ENV] ?? '{}') as JsServePolicy;
 const live = new Map<number, JsConnection>();
 /** Connection id → [bytesIn, bytesOut] not yet reported. */
 const pending = new Map<number, [number, number]>();
-/** none: connections accepted here, waiting for the primary's verdict, by key. */
-const awaiting = new Map<number, Socket>();
+/** none: connections accepted here (and when), waiting for the primary's verdict, by key. */
+const awaiting = new Map<number, { socket: Socket; at: number }>();
 let nextKey = 0;
 let listener: Server | null = null;
 /** close()'s timeout has passed: a connection admitted from now on is ended at once. */
 let aborted = false;
 
+// With a callback, a failed write is reported to it instead of as an 'error' event, which
+// nothing here could handle: when Node is SIGKILLed the channel breaks under a write (EPIPE), and
+// node:cluster's own 'disconnect' handler ends this worker a moment later. Nothing to say then.
 function send(m: FromWorker): void {
-  if (process.connected) process.send!(m);
+  if (process.connected) process.send!(m, undefined, undefined, ignoreChannelError);
 }
+
+function ignoreChannelError(): void {}
 
 function flushBytes(): void {
   if (pending.size === 0) return;
@@ -38,7 +44,8 @@ function flushBytes(): void {
 // Unref'd: an idle worker that the primary disconnects must be free to exit.
 setInterval(flushBytes, 100).unref();
 
-function serve(socket: Socket, id: number): void {
+// `at`: when the connection was accepted (its lifetime counts from then).
+function serve(socket: Socket, id: number, at: number): void {
   if (socket.destroyed) {
     send({ t: 'closed', id, bytesIn: 0, bytesOut: 0, reason: 'error' });
     return;
@@ -60,6 +67,7 @@ function serve(socket: Socket, id: number): void {
         pending.set(id, [bytesIn, bytesOut]);
       }
     },
+    at,
   );
   live.set(id, conn);
   if (aborted) conn.abort();
@@ -71,7 +79,7 @@ function serve(socket: Socket, id: number): void {
 function listenOn(handle: object, host: string): void {
   const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => {
     const key = ++nextKey;
-    awaiting.set(key, socket);
+    awaiting.set(key, { socket, at: monotonicMs() });
     send({ t: 'accepted', key, peer: peerOf(socket, host) });
   });
   server.on('error', (e: NodeJS.ErrnoException) => {
@@ -84,22 +92,22 @@ function listenOn(handle: object, host: string): void {
 process.on('message', (msg: ToWorker, handle?: Socket | object) => {
   switch (msg.t) {
     case 'conn':
-      if (handle instanceof Socket) serve(handle, msg.id);
+      if (handle instanceof Socket) serve(handle, msg.id, msg.at);
       else send({ t: 'closed', id: msg.id, bytesIn: 0, bytesOut: 0, reason: 'error' });
       break;
     case 'listen':
       if (handle !== undefined && listener === null) listenOn(handle, msg.host);
       break;
     case 'admit': {
-      const socket = awaiting.get(msg.key);
+      const held = awaiting.get(msg.key);
       awaiting.delete(msg.key);
-      if (socket === undefined) break;
-      serve(socket, msg.id);
-      socket.resume();
+      if (held === undefined) break;
+      serve(held.socket, msg.id, held.at);
+      held.socket.resume();
       break;
     }
     case 'refuse':
-      awaiting.get(msg.key)?.destroy();
+      awaiting.get(msg.key)?.socket.destroy();
       awaiting.delete(msg.key);
       break;
     case 'stop':

@@ -120,6 +120,12 @@ export const TRACE_CALLS = [
   'door-refuse',
   'dup2',
   'execve',
+  'io_uring_setup',
+  'io_uring_register',
+  'io_uring_enter',
+  'uring-arm',
+  'uring-cancel',
+  'uring-cqe',
 ] as const;
 export type TraceCall = (typeof TRACE_CALLS)[number];
 
@@ -139,6 +145,12 @@ export type TraceCall = (typeof TRACE_CALLS)[number];
  * door-pass → fd cfd, result the live connections from the client's address (0 without maxPerSource);
  * door-refuse → fd cfd, result the reason's number (see `reason`); dup2 (exec handler) → fd cfd,
  * result the standard descriptor it now is; execve → result 0 before the call, -1 (with errno) if it failed.
+ * uring (uringWords() in lib/trace/format.ts unpacks the packed results): io_uring_setup → fd the
+ * setup flags, result the ring's descriptor; io_uring_register → fd the ring, result (count << 8) |
+ * opcode; io_uring_enter → fd the ring, result (completions << 32) | submissions; uring-arm → fd the
+ * socket, result kind | 0x100 for a re-arm, errno what ended the one before; uring-cancel → fd cfd,
+ * result why (1 backpressure, 2 the end); uring-cqe → fd the socket, result op << 40 | MORE << 32 |
+ * the kernel's result (32 bits).
  */
 export interface TraceEvent {
   /** CLOCK_MONOTONIC in milliseconds (µs precision), comparable across processes. */

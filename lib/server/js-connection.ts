@@ -5,7 +5,7 @@
 // timers).
 import type { Socket } from 'node:net';
 import type { DisconnectReason, Peer } from './events';
-import { RPC_MAX_REPLY, RPC_MAX_REQUEST, type ResolvedOptions, type ServiceName } from './options';
+import { RPC_MAX_LINE, type ResolvedOptions, type ServiceName } from './options';
 
 export interface JsServePolicy {
   handler: ServiceName;
@@ -16,14 +16,16 @@ export interface JsServePolicy {
   /** 0: no minimum. Otherwise fewer bytes read than this × rateWindowMs / 1000 in a window → 'slow'. */
   minBytesPerSecond: number;
   rateWindowMs: number;
+  /** rpc: the largest reply a request may ask for. */
+  rpcMaxBytes: number;
 }
 
 /** The policy of a JS model's connections (options.ts refuses the exec handler for them). */
 export function jsServePolicy(opts: ResolvedOptions): JsServePolicy {
-  const { handler, idleTimeoutMs, maxConnectionMs, minBytesPerSecond, rateWindowMs } = opts;
+  const { handler, idleTimeoutMs, maxConnectionMs, minBytesPerSecond, rateWindowMs, rpcMaxBytes } = opts;
   if (handler === 'exec')
     throw new TypeError(`The exec handler applies only to the fork model. Received it for model '${opts.model}'`);
-  return { handler, idleTimeoutMs, maxConnectionMs, minBytesPerSecond, rateWindowMs };
+  return { handler, idleTimeoutMs, maxConnectionMs, minBytesPerSecond, rateWindowMs, rpcMaxBytes };
 }
 
 interface ConnectionEnd {
@@ -40,6 +42,14 @@ interface ConnectionEnd {
 export function peerOf(socket: Socket, host: string): Peer {
   const family = socket.remoteFamily === 'IPv6' || (socket.remoteFamily === undefined && host.includes(':')) ? 'IPv6' : 'IPv4';
   return { address: socket.remoteAddress ?? '', family, port: socket.remotePort ?? 0 };
+}
+
+/**
+ * CLOCK_MONOTONIC in ms (µs precision): one clock for every process of the machine, so that a
+ * cluster worker counts a connection's lifetime from its accept in the primary.
+ */
+export function monotonicMs(): number {
+  return Number(process.hrtime.bigint() / 1000n) / 1000;
 }
 
 /** ASCII a–z to A–Z, every other byte unchanged (native/core/connection.cc does the same). */
@@ -69,23 +79,38 @@ const chargenRing = (() => {
 })();
 
 /**
- * rpc: what the first `read` bytes of a request (those a native server's recv would take, at most
- * RPC_MAX_REQUEST in all) make of it, as native/core/service.cc's RpcRequest::feed: 'more', the
- * reply size, or 'malformed'. `sofar` holds the digits received before.
+ * rpc: one request line as it arrives, as native/core/service.cc's RpcRequest: a decimal size,
+ * a '\r' tolerated before the '\n', the size from 1 to the server's rpcMaxBytes, the line at most
+ * RPC_MAX_LINE bytes; anything else is refused.
  */
-function rpcFeed(sofar: number[], read: Buffer): number | 'more' | 'malformed' {
-  for (let i = 0; i < read.length; i++) {
-    const c = read[i];
-    if (c === 0x0a) {
-      if (sofar.length === 0 || i + 1 !== read.length) return 'malformed';
-      const size = Number(String.fromCharCode(...sofar));
-      return size;
+class RpcLine {
+  length = 0;
+  size = 0;
+  #cr = false;
+
+  /** Takes bytes of `data` from `at` up to and including the line's '\n'; `used`: how many it took. */
+  feed(data: Buffer, at: number, max: number): { status: 'more' | 'ready' | 'refused'; used: number } {
+    for (let i = at; i < data.length; i++) {
+      const c = data[i];
+      const used = i - at + 1;
+      if (++this.length > RPC_MAX_LINE) return { status: 'refused', used };
+      if (c === 0x0a) return { status: this.end(), used };
+      if (this.#cr) return { status: 'refused', used }; // only '\n' may follow '\r'
+      if (c === 0x0d) {
+        this.#cr = true;
+        continue;
+      }
+      if (c < 0x30 || c > 0x39) return { status: 'refused', used };
+      this.size = this.size * 10 + (c - 0x30);
+      if (this.size > max) return { status: 'refused', used };
     }
-    if (c < 0x30 || c > 0x39 || sofar.length === RPC_MAX_REQUEST - 1) return 'malformed';
-    sofar.push(c);
-    if (Number(String.fromCharCode(...sofar)) > RPC_MAX_REPLY) return 'malformed';
+    return { status: 'more', used: data.length - at };
   }
-  return 'more';
+
+  /** The line ends here ('\n', or the client's EOF within it, as UNP's readline() returns it). */
+  end(): 'ready' | 'refused' {
+    return this.size > 0 ? 'ready' : 'refused';
+  }
 }
 
 /** RFC 867: one line, the syntax the RFC suggests, in UTC (as native/core/service.cc writes it). */
@@ -131,12 +156,19 @@ export class JsConnection {
   bytesOut = 0;
   #reason: DisconnectReason | null = null;
 
-  /** `onBytes` sees every read and every completed write (live counters); `onEnd` is called once, from 'close'. */
+  /**
+   * `onBytes` sees every read and every completed write (live counters); `onEnd` is called once,
+   * from 'close'. `acceptedAt` (monotonicMs()): when the connection was accepted, if that was
+   * earlier than now — a cluster worker serves a connection the primary accepted and handed on, a
+   * message or more later; its lifetime (maxConnectionMs) counts from the accept, as the native
+   * models count it.
+   */
   constructor(
     socket: Socket,
     policy: JsServePolicy,
     onEnd: (end: ConnectionEnd) => void,
     onBytes?: (bytesIn: number, bytesOut: number) => void,
+    acceptedAt?: number,
   ) {
     this.socket = socket;
     const handler = policy.handler;
@@ -167,21 +199,16 @@ export class JsConnection {
       setImmediate(pump);
     }
     if (handler === 'rpc') {
-      // The request, read as a native server reads it (never past its longest valid form: what
-      // follows in the same chunk is left unread); then the reply from chargen's stream, with
-      // backpressure, and the close.
-      const digits: number[] = [];
-      let received = 0;
-      socket.on('data', (chunk: Buffer) => {
-        if (received === -1) return; // the request is whole: what else comes is not read
-        const read = chunk.subarray(0, RPC_MAX_REQUEST - received);
-        received += read.length;
-        this.bytesIn += read.length;
-        onBytes?.(read.length, 0);
-        const size = rpcFeed(digits, read);
-        if (size === 'more') return;
-        received = -1;
-        if (size === 'malformed') return this.#destroy('error');
+      // UNP's web_child: a line, its reply from chargen's stream (reading paused meanwhile, with
+      // backpressure), the next line — those read with it first (pipelined) — until the client's
+      // EOF; then the close. A refused line ends the connection at once, without its reply.
+      let input: Buffer = Buffer.alloc(0);
+      let at = 0;
+      let line = new RpcLine();
+      let replying = false;
+      let ended = false;
+      const reply = (size: number) => {
+        replying = true;
         socket.pause();
         let left = size;
         let pos = 0;
@@ -191,19 +218,51 @@ export class JsConnection {
             const piece = chargenRing.subarray(pos, pos + n);
             pos = (pos + n) % CHARGEN_CYCLE;
             left -= n;
-            if (!socket.write(piece, countOut(n))) return;
+            if (!socket.write(piece, countOut(n))) {
+              socket.once('drain', pump);
+              return;
+            }
           }
-          if (left === 0 && !socket.destroyed && !socket.writableEnded) {
+          replying = false;
+          answer();
+        };
+        pump();
+      };
+      const answer = () => {
+        while (!replying && !socket.destroyed) {
+          let status: 'more' | 'ready' | 'refused';
+          if (at < input.length) {
+            const fed = line.feed(input, at, policy.rpcMaxBytes);
+            at += fed.used;
+            status = fed.status;
+          } else if (ended && line.length > 0) {
+            status = line.end();
+          } else if (ended) {
             this.#reason ??= 'end';
             socket.end(() => socket.destroy());
+            return;
+          } else {
+            socket.resume();
+            return;
           }
-        };
-        socket.on('drain', pump);
-        pump();
+          if (status === 'refused') return this.#destroy('error');
+          if (status === 'ready') {
+            const size = line.size;
+            line = new RpcLine();
+            reply(size);
+          }
+        }
+      };
+      socket.on('data', (chunk: Buffer) => {
+        this.bytesIn += chunk.length;
+        onBytes?.(chunk.length, 0);
+        input = at < input.length ? Buffer.concat([input.subarray(at), chunk]) : chunk;
+        at = 0;
+        answer();
       });
       socket.on('end', () => {
-        // EOF before the request was whole: nothing asked is an end, half a request an error.
-        if (received > 0) this.#reason ??= 'error';
+        ended = true;
+        answer();
       });
     }
     if (handler !== 'daytime' && handler !== 'time' && handler !== 'rpc') {
@@ -219,10 +278,13 @@ export class JsConnection {
     }
     // Half-close (the server is created with allowHalfOpen): everything read has been queued,
     // so end() sends FIN after the last echoed byte, as the native servers do on read() == 0.
-    socket.on('end', () => {
-      this.#reason ??= 'end';
-      socket.end(); // chargen: the client's EOF ends the stream too
-    });
+    // (rpc ends itself once its last reply is out.)
+    if (handler !== 'rpc') {
+      socket.on('end', () => {
+        this.#reason ??= 'end';
+        socket.end(); // chargen: the client's EOF ends the stream too
+      });
+    }
     socket.on('error', () => {
       this.#reason ??= 'error';
     });
@@ -230,7 +292,10 @@ export class JsConnection {
       socket.setTimeout(policy.idleTimeoutMs, () => this.#destroy('idle'));
     }
     const timers: NodeJS.Timeout[] = [];
-    if (policy.maxConnectionMs > 0) timers.push(setTimeout(() => this.#destroy('lifetime'), policy.maxConnectionMs));
+    if (policy.maxConnectionMs > 0) {
+      const age = acceptedAt === undefined ? 0 : Math.max(0, monotonicMs() - acceptedAt);
+      timers.push(setTimeout(() => this.#destroy('lifetime'), Math.max(0, policy.maxConnectionMs - age)));
+    }
     if (policy.minBytesPerSecond > 0) {
       // Consecutive windows from the start, as native/core/connection.cc counts them. A client
       // we stopped reading (backpressure) sends nothing we count: it is slow too. chargen keeps

@@ -1,11 +1,12 @@
 // The native models behind the Backend interface.
 //
 // How an event reaches a listener (ARCHITECTURE.md has the picture): the server publishes a
-// 64-byte record into the ring in the shared page (native/core/event_ring.h) → a timer here drains
-// it every POLL_MS while events flow (drainEvents) → EventDecoder → the sink (PosixServer) →
-// emit('connection' | 'disconnect' | …). Nothing on the server's side wakes Node per event: when
-// the ring has stayed empty for a while, the reader parks and the next writer rings the doorbell
-// (one byte into the event pipe, which libuv watches through the net.Socket below).
+// 64-byte record into the ring in the shared page (native/core/event_ring.h) → the addon's drain
+// thread takes it out of the ring within 10 ms, whatever this thread is doing, and keeps it
+// (native/core/event_drain.h) → a byte on the relay pipe, which libuv watches through the
+// net.Socket below, when this thread had taken everything before → takeEvents() → EventDecoder →
+// the sink (PosixServer) → emit('connection' | 'disconnect' | …). Nothing on the server's side
+// wakes anyone per event, and this thread wakes at most once per drain while events flow.
 //
 // When the server is over (every writer gone, and for fork the master reaped), reconcile() names
 // the connections that died with a process of the server without an event saying so (the fork
@@ -16,15 +17,17 @@ import type { NativeDoor, NativeModel, NativeServer, NativeStartOptions } from '
 import { anyDoorRule } from './door';
 import type { AddressInfo, Backend, EventSink, ServerStats } from './backend';
 import { fromNative, systemError } from '../util/errors';
+import { uringError } from './uring';
 import { type DisconnectEvent, EventDecoder } from './events';
 import { native } from '../addon';
 import { signalName } from '../util/os-names';
 import { POOL_MODELS, PROCESS_MODELS, type ResolvedOptions } from './options';
 
-/** How often the ring is drained while events flow, in ms (events reach listeners this late at most). */
-const POLL_MS = 10;
-/** Empty drains in a row after which the reader parks and waits for the doorbell. */
-const IDLE_POLLS_BEFORE_PARK = 5;
+/**
+ * A test switch: how many events the drain thread keeps for this thread at most (default
+ * 262,144), so that a test can make a wedged Node lose events without waiting for the real bound.
+ */
+const EVENT_BACKLOG_ENV = 'POSIX_SERVERS_TEST_EVENT_BACKLOG';
 
 class NativeBackend implements Backend {
   readonly pid: number;
@@ -32,12 +35,7 @@ class NativeBackend implements Backend {
   #native: NativeServer;
   #address: AddressInfo;
   #stopped = false;
-  /** The next drain of the ring, while polling; null while parked (or finished). */
-  #timer: NodeJS.Timeout | null = null;
-  #eof = false;
   #released = false;
-  /** server.ref()/unref(): whether the doorbell, the poll timer and the exit report keep Node's loop alive. */
-  #refed = true;
   #pipe: Socket;
   /** kill() was called: what dies now, close() ended ('aborted'), not a crash. */
   #killed = false;
@@ -57,11 +55,10 @@ class NativeBackend implements Backend {
 
     // The pool models put their worker's index where the thread model puts its slot.
     const decoder = new EventDecoder((POOL_MODELS as readonly string[]).includes(model) ? 'worker' : 'slot');
-    // Takes every record out of the ring and hands the events on; true if there were any.
-    const deliver = (writersGone: boolean): boolean => {
-      let any = false;
-      for (let batch = nativeServer.drainEvents(writersGone); batch !== null; batch = nativeServer.drainEvents(writersGone)) {
-        any = true;
+    // Takes every event waiting and hands them on. The last call, which finds none, tells the
+    // drain thread to ring the relay for the next ones.
+    const deliver = (): void => {
+      for (let batch = nativeServer.takeEvents(); batch !== null; batch = nativeServer.takeEvents()) {
         for (const ev of decoder.push(batch)) {
           if (ev.type === 'error') {
             sink({ type: 'error', error: systemError(ev.errno, ev.syscall, this.#address.address, this.#address.port) });
@@ -76,34 +73,19 @@ class NativeBackend implements Backend {
           }
         }
       }
-      return any;
-    };
-    let idlePolls = 0;
-    const poll = () => {
-      this.#timer = null;
-      idlePolls = deliver(false) ? 0 : idlePolls + 1;
-      // Parked: the ring is empty and the next event rings the doorbell.
-      if (idlePolls >= IDLE_POLLS_BEFORE_PARK && nativeServer.parkReader()) return;
-      this.#schedule(poll);
     };
 
     const pipe = new Socket({ fd: nativeServer.takeEventFd(), readable: true, writable: false });
     this.#pipe = pipe;
-    // The doorbell: events arrived while we were parked. Take them, and poll again.
-    pipe.on('data', () => {
-      idlePolls = 0;
-      deliver(false);
-      if (this.#timer === null) this.#schedule(poll);
-    });
+    // The relay: events are waiting. Take them all.
+    pipe.on('data', deliver);
     pipe.on('error', (error) => sink({ type: 'error', error }));
-    // EOF: the last writer (master and its children or workers, or the server thread) is gone, so every event is
-    // in the ring: take the rest before the server counts as finished.
+    // EOF: the last writer (master and its children or workers, or the server thread) is gone, and
+    // the drain thread has taken every event out of the ring: take the rest before the server
+    // counts as finished.
     const eof = new Promise<void>((resolve) =>
       pipe.once('close', () => {
-        if (this.#timer !== null) clearTimeout(this.#timer);
-        this.#timer = null;
-        this.#eof = true;
-        deliver(true);
+        deliver();
         resolve();
       }),
     );
@@ -126,12 +108,6 @@ class NativeBackend implements Backend {
       const how = signal !== null ? `was killed by ${signalName(signal) ?? `signal ${signal}`}` : `exited with code ${code}`;
       sink({ type: 'error', error: new Error(`${model} server master ${this.pid} ${how}`) });
     });
-  }
-
-  #schedule(poll: () => void): void {
-    if (this.#eof) return;
-    this.#timer = setTimeout(poll, POLL_MS);
-    if (!this.#refed) this.#timer.unref();
   }
 
   address(): AddressInfo {
@@ -165,15 +141,12 @@ class NativeBackend implements Backend {
     this.#native.finish();
   }
 
-  // What keeps Node's loop alive for a native server: the doorbell's socket, the timer that drains
-  // the ring while events flow, and for fork the thread-safe function that will report the
-  // master's exit.
+  // What keeps Node's loop alive for a native server: the relay's socket, and for fork the
+  // thread-safe function that will report the master's exit. (The drain thread is not Node's
+  // loop's: it keeps nothing alive.)
   setRef(ref: boolean): void {
-    this.#refed = ref;
     if (ref) this.#pipe.ref();
     else this.#pipe.unref();
-    if (ref) this.#timer?.ref();
-    else this.#timer?.unref();
     if (!this.#released) this.#native.ref(ref);
   }
 }
@@ -182,14 +155,21 @@ class NativeBackend implements Backend {
 function nativeStartOptions(opts: ResolvedOptions & { model: NativeModel }): NativeStartOptions {
   const { exec, maxPerSource, maxConnectionsPerSecond, allow, deny, ...rest } = opts;
   const door: NativeDoor = { maxPerSource, maxConnectionsPerSecond, allow, deny };
+  const backlog = Number(process.env[EVENT_BACKLOG_ENV]);
   return {
     ...rest,
+    ...(process.env[EVENT_BACKLOG_ENV] !== undefined && Number.isSafeInteger(backlog) && backlog >= 0
+      ? { eventBacklog: backlog }
+      : {}),
     ...(exec !== null ? { exec: { path: exec.path, argv: exec.argv, env: exec.env, stderr: exec.stderr } } : {}),
     ...(anyDoorRule(door) ? { door } : {}),
   };
 }
 
-/** Starts a native server (fork, thread, iterative, prefork, reuseport, prethread, epoll); throws a SystemError when a syscall fails. */
+/**
+ * Starts a native server (fork, thread, iterative, prefork, reuseport, prethread, epoll, uring); throws a
+ * SystemError when a syscall fails (uring: with what the refusal means, lib/server/uring.ts).
+ */
 export function startNativeBackend(opts: ResolvedOptions & { model: NativeModel }, sink: EventSink): Backend {
   let onExit!: (v: [number | null, number | null]) => void;
   const masterExit = new Promise<[number | null, number | null]>((r) => (onExit = r));
@@ -197,6 +177,10 @@ export function startNativeBackend(opts: ResolvedOptions & { model: NativeModel 
   try {
     nativeServer = native.start(nativeStartOptions(opts), (code, signal) => onExit([code, signal]));
   } catch (e) {
+    const n = (typeof e === 'object' && e !== null ? e : {}) as { errno?: unknown; syscall?: unknown };
+    if (opts.model === 'uring' && typeof n.errno === 'number' && String(n.syscall).startsWith('io_uring_')) {
+      throw uringError(n.errno, String(n.syscall));
+    }
     throw fromNative(e, opts.host, opts.port);
   }
   const hasMaster = (PROCESS_MODELS as readonly string[]).includes(opts.model);

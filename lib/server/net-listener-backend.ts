@@ -10,7 +10,8 @@
 //
 // What does not apply to them is 0: eintrRetries (libuv retries EINTR itself, uncounted),
 // eventsDropped and eventWakeups (events are emitted directly), refusedNoFd and acceptErrors (libuv handles EMFILE
-// with its own reserve descriptor and skips per-client accept errors silently).
+// with its own reserve descriptor and skips per-client accept errors silently), reapedCpuUs (libuv
+// reaps cluster's workers and keeps no rusage).
 import { closeSync } from 'node:fs';
 import { createServer, Server, Socket } from 'node:net';
 import { native } from '../addon';
@@ -45,6 +46,7 @@ export abstract class NetListenerBackend implements Backend {
     eventWakeups: 0,
     refusedNoFd: 0,
     acceptErrors: 0,
+    reapedCpuUs: 0,
     perWorker: [],
   };
   /** stop() was called, or listen failed: no connection will be accepted any more. */

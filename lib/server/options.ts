@@ -6,10 +6,10 @@ import { native } from '../addon';
 import {
   abortSignal,
   boolean,
+  host as hostOption,
   integerIn,
   invalidType,
   invalidValue,
-  numericHost,
   object,
   oneOf,
   optionsObject,
@@ -30,6 +30,7 @@ export const NATIVE_MODELS = [
   'reuseport',
   'prethread',
   'epoll',
+  'uring',
 ] as const satisfies readonly NativeModel[];
 /**
  * The native models with a fixed pool (`workers`, stats().perWorker, `worker` on events): of
@@ -42,6 +43,12 @@ export const PROCESS_MODELS = ['fork', 'prefork', 'reuseport'] as const satisfie
 export const ACCEPT_LOCKS = ['none', 'flock', 'mutex', 'pass'] as const satisfies readonly NativeAcceptLock[];
 /** prethread: how the pool threads share the listener (UNP 30.11–30.12); the first is the default. */
 export const PRETHREAD_ACCEPT_LOCKS = ['mutex', 'main'] as const satisfies readonly NativeAcceptLock[];
+/**
+ * uring: how each connection receives. 'multishot' (default): one receive stays armed and completes
+ * once per arrival (Linux 6.1 and later; single-shot on older kernels); 'single': a receive armed
+ * again each time the connection waits to read.
+ */
+export const URING_RECEIVES = ['multishot', 'single'] as const;
 /** node:cluster's two policies: the primary accepts and passes handles (rr), or every worker accepts (none). */
 export const SCHEDULING_POLICIES = ['rr', 'none'] as const;
 export type SchedulingPolicy = (typeof SCHEDULING_POLICIES)[number];
@@ -51,8 +58,8 @@ export const MODELS = [...NATIVE_MODELS, ...JS_MODELS] as const;
 /**
  * The handlers named by a string, for every model: the lecture's echo (RFC 862) and its upper-case
  * variant, inetd's internal services discard (RFC 863), chargen (864), daytime (867), time (868),
- * and rpc: UNP ch. 30's Web-style exchange (a request line naming a size, that many bytes back, close;
- * RPC_MAX_REPLY at most).
+ * and rpc: UNP ch. 30's web_child (request lines naming a size, each answered with that many bytes,
+ * until the client closes; rpcMaxBytes at most).
  */
 export const HANDLERS = [
   'echo',
@@ -66,18 +73,35 @@ export const HANDLERS = [
 /** The handlers that read the client (the others only send, then close). */
 const READING_HANDLERS = ['echo', 'upper', 'discard', 'chargen', 'rpc'] as const;
 /**
- * rpc: the largest reply a request may name (native/core/service.h kRpcMaxReply). The request is
- * 1 to 7 ASCII decimal digits and '\n'; anything else closes the connection without a reply.
+ * rpc: the largest reply a request may ask for when `rpcMaxBytes` is not given: UNP's MAXN
+ * (native/core/service.h kRpcDefaultMaxBytes). A request beyond it is refused: the server closes
+ * the connection without a reply.
  */
-export const RPC_MAX_REPLY = 1024 * 1024;
-/** rpc: the longest valid request, digits and '\n' (native/core/service.h kRpcRequestMax). */
-export const RPC_MAX_REQUEST = 8;
+export const RPC_DEFAULT_MAX_BYTES = 16384;
+/** rpc: the largest `rpcMaxBytes` a server may be given (native/core/service.h kRpcMaxBytesLimit). */
+export const RPC_MAX_BYTES_LIMIT = 2 ** 30;
+/** rpc: the longest request line, '\n' included (native/core/service.h kRpcLineMax); a longer one is refused. */
+export const RPC_MAX_LINE = 64;
 /**
  * The models that can run a program per connection (`handler: { exec }`): a process that serves
  * one client at a time can become the program (fork's child, a prefork member). A thread cannot
  * become another program, and a reuseport member serves many clients from one event loop.
  */
 export const EXEC_MODELS = ['fork', 'prefork'] as const;
+/**
+ * What happens to the next client while maxClients connections are live: 'refuse' (default; it is
+ * accepted, closed at once and reported as 'reject', as xinetd's `instances`), or 'wait' (the
+ * server stops accepting until a connection ends: the client waits in the listen backlog, as
+ * with `tcpserver -c` and socat's `max-children`).
+ */
+export const WHEN_FULL = ['refuse', 'wait'] as const;
+export type WhenFull = (typeof WHEN_FULL)[number];
+/**
+ * The models that can stop accepting while full (whenFull 'wait'). Not iterative (it never
+ * refuses: maxClients does not apply), not node or cluster (Node's net.Server accepts every
+ * connection libuv reports; it cannot leave one in the backlog).
+ */
+export const WHEN_FULL_WAIT_MODELS = ['fork', 'thread', 'prefork', 'reuseport', 'prethread', 'epoll', 'uring'] as const;
 export type Model = (typeof MODELS)[number];
 export type ServiceName = (typeof HANDLERS)[number];
 /** A service by name, or `{ exec: [file, ...args] }`: a program per connection (fork, prefork). */
@@ -94,12 +118,17 @@ export interface ServerOptions {
    * Native: 'fork' (process per connection), 'thread' (thread per connection), 'iterative' (one
    * at a time), 'prefork' (a pool of processes forked once, each serving one client at a time),
    * 'reuseport' (a pool of processes, each with its own SO_REUSEPORT listener and epoll loop),
-   * 'prethread' (a pool of threads created once), 'epoll' (one thread, an event loop). Node's own,
+   * 'prethread' (a pool of threads created once), 'epoll' (one thread, an event loop), 'uring' (one
+   * thread, io_uring: requests submitted and completions reaped, Linux 5.19 and later). Node's own,
    * for comparison: 'node' (net.Server in this process), 'cluster' (node:cluster: a pool of worker
    * processes).
    */
   model: Model;
-  /** Numeric IPv4 or IPv6 address to bind. Default '127.0.0.1'. */
+  /**
+   * The address to bind: numeric IPv4 or IPv6 (maybe scoped: 'fe80::1%eth0'), or a host name
+   * resolved as net.Server#listen resolves it (dns.lookup: 'localhost' is 127.0.0.1 or ::1, as
+   * Node would bind it here); address() reports the numeric address. Default '127.0.0.1'.
+   */
   host?: string;
   /** 0..65535. Default 0: the kernel picks a free port (see address()). */
   port?: number;
@@ -110,7 +139,7 @@ export interface ServerOptions {
    */
   backlog?: number;
   /**
-   * Live connections served at once (fork: children; thread, prethread, epoll: slots of the INFO
+   * Live connections served at once (fork: children; thread, prethread, epoll, uring: slots of the INFO
    * table, prethread's queued connections included; cluster, prefork, reuseport: across all
    * workers), 1..4096 (fork: 1..1024).
    * Default 100, as in the lecture. The next client is accepted, closed and reported as 'reject'.
@@ -118,14 +147,30 @@ export interface ServerOptions {
    */
   maxClients?: number;
   /**
+   * While maxClients connections are live: 'refuse' (default) accepts the next client, closes it
+   * at once and reports it ('reject', reason 'max-clients'), as xinetd's `instances`; 'wait' stops
+   * accepting until a connection ends, so the client waits in the listen backlog (its connect()
+   * has succeeded, nobody reads it), as `tcpserver -c` and socat's `max-children`. 'wait' applies
+   * to fork, thread, prefork, reuseport, prethread, epoll and uring; not to iterative (which never
+   * refuses) nor to node and cluster (Node accepts every connection libuv reports).
+   */
+  whenFull?: WhenFull;
+  /**
    * How each connection is served. 'echo' (default); 'upper' (echo with ASCII a–z turned into
    * A–Z); inetd's internal services: 'discard' (read and throw away, RFC 863), 'chargen' (RFC 864's
    * rotating 72-character lines for as long as the client reads), 'daytime' (one line with the
    * date and time, then close, RFC 867), 'time' (seconds since 1900 as 32 bits big-endian, then
-   * close, RFC 868). Or `{ exec: [file, ...args], env?, stderr? }` (fork model): the connection is
-   * the program's stdin and stdout, as inetd, tcpserver and socat EXEC: run one.
+   * close, RFC 868); and 'rpc', UNP ch. 30's web_child (a line naming a size, that many bytes back,
+   * again, until the client closes). Or `{ exec: [file, ...args], env?, stderr? }` (fork model): the
+   * connection is the program's stdin and stdout, as inetd, tcpserver and socat EXEC: run one.
    */
   handler?: Handler;
+  /**
+   * handler 'rpc': the largest reply a request may ask for, 1..2^30 bytes. Default 16384, UNP's
+   * MAXN. A request for more (or for 0) is refused: the connection is closed without a reply to
+   * it, disconnect reason 'error'.
+   */
+  rpcMaxBytes?: number;
   /** The door: live connections from one address, 0 (default) for no limit, else 1..4096. */
   maxPerSource?: number;
   /**
@@ -181,9 +226,15 @@ export interface ServerOptions {
    * Lab hook, fork, thread, prefork, reuseport and prethread models: a message that is exactly
    * "CRASH\n" makes the child or pool worker abort() (reaped with SIGABRT; a pool worker is
    * replaced) or the worker or pool thread end abruptly (pthread_exit; a pool thread is replaced);
-   * reported as reason 'crash'. Not for epoll: one thread serves every connection.
+   * reported as reason 'crash'. Not for epoll or uring: one thread serves every connection.
    */
   labCrash?: boolean;
+  /**
+   * uring: 'multishot' (default): each connection's receive stays armed and completes once per
+   * arrival of bytes, where the kernel has it (Linux 6.1; single-shot before); 'single': a receive is
+   * armed each time the connection waits to read, after its reply has gone.
+   */
+  uringReceive?: (typeof URING_RECEIVES)[number];
   /**
    * cluster, prefork, reuseport: worker processes, forked once at start; prethread: threads,
    * created once at start; 1..64. Default: os.availableParallelism(). A prefork worker or a
@@ -236,7 +287,9 @@ const KNOWN = new Set([
   'port',
   'backlog',
   'maxClients',
+  'whenFull',
   'handler',
+  'rpcMaxBytes',
   'trace',
   'reap',
   'restart',
@@ -254,6 +307,7 @@ const KNOWN = new Set([
   'deny',
   'acceptLock',
   'schedulingPolicy',
+  'uringReceive',
   'signal',
 ]);
 
@@ -275,16 +329,17 @@ function onlyFor(o: Record<string, unknown>, model: string, names: string[], all
 
 export function resolveOptions(options: unknown): ResolvedOptions {
   const o = optionsObject(options, KNOWN);
-  const host = numericHost(o.host ?? '127.0.0.1');
+  const host = hostOption('host', o.host ?? '127.0.0.1');
   const model = oneOf('model', o.model, MODELS);
   onlyFor(o, model, ['reap', 'restart'], ['fork']);
   onlyFor(o, model, ['threadArg', 'labHoldMs'], ['thread']);
   onlyFor(o, model, ['workers'], ['cluster', ...POOL_MODELS]);
   onlyFor(o, model, ['acceptLock'], ['prefork', 'prethread']);
   onlyFor(o, model, ['schedulingPolicy'], ['cluster']);
-  if (model === 'epoll' && o.labCrash !== undefined) {
+  onlyFor(o, model, ['uringReceive'], ['uring']);
+  if ((model === 'epoll' || model === 'uring') && o.labCrash !== undefined) {
     throw invalidValue(
-      `The "labCrash" option does not apply to the epoll model: one thread serves every connection, there is no child or worker of its own to crash`,
+      `The "labCrash" option does not apply to the ${model} model: one thread serves every connection, there is no child or worker of its own to crash`,
     );
   }
   onlyFor(o, model, ['labCrash'], ['fork', 'thread', ...POOL_MODELS]);
@@ -299,6 +354,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
       `The "rateWindowMs" option applies only with a "minBytesPerSecond" above 0. Received ${show(o.rateWindowMs)}`,
     );
   }
+  const whenFull = resolveWhenFull(o, model);
   // A connection flood must not become a fork bomb: each fork connection is a process.
   const limits = native.constants;
   const maxClientsLimit = model === 'fork' ? limits.FORK_MAX_CLIENTS_LIMIT : limits.MAX_CLIENTS_LIMIT;
@@ -308,6 +364,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     port: port('port', o.port ?? 0, 0),
     backlog: integerIn('backlog', o.backlog ?? DEFAULT_BACKLOG, 1, 65535),
     maxClients: integerIn('maxClients', o.maxClients ?? 100, 1, maxClientsLimit),
+    whenFull,
     maxPerSource: integerIn('maxPerSource', o.maxPerSource ?? 0, 0, limits.MAX_CLIENTS_LIMIT),
     maxConnectionsPerSecond: integerIn('maxConnectionsPerSecond', o.maxConnectionsPerSecond ?? 0, 0, MAX_CONNECTIONS_PER_SECOND),
     allow: parseCidrList('allow', o.allow),
@@ -329,9 +386,36 @@ export function resolveOptions(options: unknown): ResolvedOptions {
         ? oneOf('acceptLock', o.acceptLock ?? PRETHREAD_ACCEPT_LOCKS[0], PRETHREAD_ACCEPT_LOCKS)
         : oneOf('acceptLock', o.acceptLock ?? 'none', ACCEPT_LOCKS),
     schedulingPolicy: oneOf('schedulingPolicy', o.schedulingPolicy ?? 'rr', SCHEDULING_POLICIES),
+    uringReceive: oneOf('uringReceive', o.uringReceive ?? 'multishot', URING_RECEIVES),
     signal: abortSignal('signal', o.signal),
   };
-  return { ...resolved, ...resolveHandler(o, model) };
+  const rpcMaxBytes = integerIn('rpcMaxBytes', o.rpcMaxBytes ?? RPC_DEFAULT_MAX_BYTES, 1, RPC_MAX_BYTES_LIMIT);
+  if (o.rpcMaxBytes !== undefined && (o.handler ?? 'echo') !== 'rpc') {
+    throw invalidValue(`The "rpcMaxBytes" option applies only with handler 'rpc'. Received ${show(o.rpcMaxBytes)}`);
+  }
+  return { ...resolved, rpcMaxBytes, ...resolveHandler(o, model) };
+}
+
+// whenFull: 'wait' only where a server can stop accepting; iterative never refuses, so neither
+// value means anything there.
+function resolveWhenFull(o: Record<string, unknown>, model: Model): WhenFull {
+  const whenFull = oneOf('whenFull', o.whenFull ?? 'refuse', WHEN_FULL);
+  if (model === 'iterative' && o.whenFull !== undefined) {
+    throw invalidValue(
+      `The "whenFull" option does not apply to the iterative model: it serves one client at a time and never refuses one (the others wait in the listen backlog). Received ${show(o.whenFull)}`,
+    );
+  }
+  if (whenFull === 'wait' && !(WHEN_FULL_WAIT_MODELS as readonly string[]).includes(model)) {
+    throw invalidValue(
+      `The "whenFull" option 'wait' applies only to the ${modelList(WHEN_FULL_WAIT_MODELS)}: Node's net.Server accepts every connection libuv reports and cannot leave one in the listen backlog. Received it for model '${model}'`,
+    );
+  }
+  if (whenFull === 'wait' && o.reap === 'none') {
+    throw invalidValue(
+      `The "whenFull" option 'wait' needs the fork master to reap its children (reap 'sigchld'): with reap 'none' no child ever leaves, and the server would never accept again`,
+    );
+  }
+  return whenFull;
 }
 
 // The handler: a service by name, or the exec handler (fork only; its program resolved and

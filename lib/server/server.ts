@@ -8,6 +8,7 @@ import { startClusterBackend } from './cluster-backend';
 import { startNativeBackend } from './native-backend';
 import { startNodeBackend } from './node-backend';
 import { abortError } from '../util/errors';
+import { listenAddress, numericAddress } from '../util/host';
 import { zombiesOf } from '../util/proc';
 import {
   CloseOptions,
@@ -284,12 +285,23 @@ function startBackend(opts: ResolvedOptions, sink: (ev: ServerEvent) => void): B
  * (ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE, ERR_SOCKET_BAD_PORT); an OS
  * failure (EADDRINUSE, EACCES, …) rejects with an Error carrying code and syscall, leaving no
  * process, thread or descriptor behind; so does an aborted `signal` (an AbortError, code
- * ABORT_ERR). Resolves once the server is in its accept loop ('listening').
+ * ABORT_ERR), and a host name that does not resolve (dns.lookup's ENOTFOUND, as net.Server#listen
+ * reports it). Resolves once the server is in its accept loop ('listening').
  */
 export function startServer(options: ServerOptions): Promise<PosixServer> {
   const opts = resolveOptions(options);
   const signal = opts.signal;
   if (signal?.aborted) return Promise.reject(abortError(signal));
+  // A numeric address starts now; a name first through dns.lookup, as net.Server#listen does.
+  if (numericAddress(opts.host)) return listen(opts);
+  return listenAddress(opts.host).then(({ address }) => {
+    if (signal?.aborted) throw abortError(signal);
+    return listen({ ...opts, host: address });
+  });
+}
+
+function listen(opts: ResolvedOptions): Promise<PosixServer> {
+  const signal = opts.signal;
   let server: PosixServer;
   try {
     server = new PosixServer(opts.model, (sink) => startBackend(opts, sink), signal);

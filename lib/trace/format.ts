@@ -5,7 +5,7 @@
 import type { Peer, TraceCall, TraceEvent } from '../server/events';
 import { TRACE_CALLS } from '../server/events';
 import type { Lang } from '../util/i18n';
-import { signalName } from '../util/os-names';
+import { errnoName, signalName } from '../util/os-names';
 import { readStat } from '../util/proc';
 
 /**
@@ -43,6 +43,7 @@ type NoteKey =
   | 'mutex-unlock:thread'
   | 'close-conn:pool'
   | 'close-conn:epoll'
+  | 'close-conn:uring'
   | 'epoll_wait:thread';
 
 export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
@@ -124,6 +125,20 @@ export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
     dup2: "the connection becomes the program's stdin and stdout (dup2 onto 0 and 1): inetd's trick, the program never knows it talks to a socket",
     execve:
       'the child becomes the program: the same pid and descriptors (the connection at 0 and 1), a new program image (inetd, tcpserver; point 8: descriptors survive execve)',
+    io_uring_setup:
+      'io_uring_setup() makes the two rings this process shares with the kernel: requests go into the submission queue, results come back in the completion queue',
+    io_uring_register:
+      'io_uring_register() lends the kernel a ring of receive buffers (a receive takes one when bytes arrive), or makes the server thread the ring’s only submitter',
+    io_uring_enter:
+      'one io_uring_enter() hands the kernel every request queued this turn and comes back with every completion ready: no question about readiness, no recv() or send() of its own',
+    'uring-arm':
+      'a multishot request is armed once and completes again and again (accept: each client; receive: each arrival of bytes) until something ends it; then it is armed again',
+    'uring-cancel':
+      'IORING_OP_ASYNC_CANCEL: a request keeps its socket in use even after close(), so it is cancelled first; a client that does not read its echo is not received from meanwhile (backpressure)',
+    'uring-cqe':
+      'a completion: the kernel did the work (accepted, received into a lent buffer, sent) and says so in the completion queue; more: the multishot request goes on',
+    'close-conn:uring':
+      'the connection is over and the ring holds no request on it any more: close(cfd); the loop goes on serving the others',
   },
   zh: {
     socket: 'socket() 创建监听套接字，得到 lfd（第 6 点，步骤 1）',
@@ -189,6 +204,18 @@ export const TRACE_NOTES: Record<Lang, Record<NoteKey, string>> = {
     dup2: '连接成为程序的标准输入和标准输出（dup2 到 0 和 1）：这是 inetd 的做法，程序并不知道自己在和套接字通信',
     execve:
       '子进程变成这个程序：pid 和文件描述符都不变（连接在 0 和 1 上），换成新的程序映像（inetd、tcpserver；第 8 点：文件描述符在 execve 之后仍然有效）',
+    io_uring_setup: 'io_uring_setup() 创建本进程与内核共享的两个环：请求放进提交队列，结果从完成队列返回',
+    io_uring_register:
+      'io_uring_register() 把一环接收缓冲区借给内核（数据到达时，接收请求取用其中一个），或让服务器线程成为这个环唯一的提交者',
+    io_uring_enter:
+      '一次 io_uring_enter() 把这一轮排好的所有请求交给内核，并带回所有已就绪的完成事件：不必询问谁就绪，也没有单独的 recv() 或 send()',
+    'uring-arm':
+      '多次触发（multishot）的请求只需提交一次，就会一次又一次地完成（accept：每个客户端；接收：每次数据到达），直到某事结束它；然后重新提交',
+    'uring-cancel':
+      'IORING_OP_ASYNC_CANCEL：请求在 close() 之后仍会占用套接字，所以要先取消；不读回显的客户端在此期间不再被接收（背压）',
+    'uring-cqe':
+      '一个完成事件：内核已经做完了工作（接受连接、接收到借出的缓冲区、发送），并写进完成队列；more：这个多次触发的请求还在继续',
+    'close-conn:uring': '连接结束，环中也不再有它的请求：close(cfd)；事件循环继续服务其他客户端',
   },
 };
 
@@ -307,6 +334,7 @@ function noteKey(e: TraceEvent, role: TraceRole): NoteKey {
       if (role !== 'in-process') return 'close-conn';
       if (e.slot !== undefined) return 'close-conn:thread';
       if (e.worker !== undefined) return 'close-conn:pool';
+      if (e.result >= TWO_32) return 'close-conn:uring';
       return e.result > 0 ? 'close-conn:epoll' : 'close-conn:iterative';
     default:
       return e.call;
@@ -325,6 +353,112 @@ function failed(e: TraceEvent, lang: Lang): string {
 }
 
 const EPOLL_OPS: Record<number, string> = { 1: 'EPOLL_CTL_ADD', 2: 'EPOLL_CTL_DEL', 3: 'EPOLL_CTL_MOD' };
+
+const TWO_32 = 2 ** 32;
+
+/** A packed uring result (event_record.h): the number above bit 32, and the 32 bits below. */
+export function splitResult(result: number): { high: number; low: number } {
+  const high = Math.floor(result / TWO_32);
+  return { high, low: result - high * TWO_32 };
+}
+
+/** What a uring-cqe record says: op (accept, recv, send, cancel), the kernel's result, MORE. */
+export function uringCompletion(e: TraceEvent): { op: string; res: number; more: boolean } {
+  const { high, low } = splitResult(e.result);
+  const ops: Record<number, string> = { 1: 'accept', 2: 'recv', 3: 'send', 4: 'cancel', 5: 'poll' };
+  return { op: ops[high >> 8] ?? String(high >> 8), res: low | 0, more: (high & 1) !== 0 };
+}
+
+/** io_uring_enter's record: requests submitted, completions ready. */
+export function uringEnter(e: TraceEvent): { submitted: number; completions: number } {
+  const { high, low } = splitResult(e.result);
+  return { submitted: low, completions: high };
+}
+
+const URING_ARMS: Record<number, { en: string; zh: string }> = {
+  1: { en: 'multishot accept', zh: '多次触发的 accept' },
+  2: { en: 'multishot receive', zh: '多次触发的接收' },
+  3: { en: 'receive (single-shot)', zh: '接收（单次）' },
+  4: { en: 'poll until a client is pending (out of descriptors)', zh: '轮询，直到有客户端等待（描述符已用完）' },
+  5: { en: 'accept (single-shot: whenFull wait)', zh: 'accept（单次：whenFull wait）' },
+  6: {
+    en: 'poll for the listener’s hang-up only (full, whenFull wait: close() is still seen)',
+    zh: '只轮询监听套接字的挂断（已满，whenFull wait：仍能察觉 close()）',
+  },
+};
+
+const SETUP_FLAGS: Array<[number, string]> = [
+  [1 << 3, 'CQSIZE'],
+  [1 << 6, 'R_DISABLED'],
+  [1 << 7, 'SUBMIT_ALL'],
+  [1 << 8, 'COOP_TASKRUN'],
+  [1 << 12, 'SINGLE_ISSUER'],
+  [1 << 13, 'DEFER_TASKRUN'],
+];
+
+function uringText(e: TraceEvent, lang: Lang, conn: string): string {
+  const en = lang === 'en';
+  switch (e.call) {
+    case 'io_uring_setup': {
+      if (e.errno) return `io_uring_setup()${failed(e, lang)}`;
+      const flags = SETUP_FLAGS.filter(([bit]) => (e.fd & bit) !== 0)
+        .map(([, name]) => name)
+        .join('|');
+      return en ? `io_uring_setup(${flags}) → ring ${e.result}` : `io_uring_setup(${flags}) → 环 ${e.result}`;
+    }
+    case 'io_uring_register': {
+      const op = e.result % 256;
+      const count = Math.floor(e.result / 256);
+      const what =
+        op === 22
+          ? en
+            ? `IORING_REGISTER_PBUF_RING, ${count} receive buffers`
+            : `IORING_REGISTER_PBUF_RING，${count} 个接收缓冲区`
+          : op === 12
+            ? 'IORING_REGISTER_ENABLE_RINGS'
+            : `${op}`;
+      return `io_uring_register(${e.fd}, ${what})${e.errno ? failed(e, lang) : ''}`;
+    }
+    case 'io_uring_enter': {
+      if (e.errno) return `io_uring_enter(${e.fd})${failed(e, lang)}`;
+      const { submitted, completions } = uringEnter(e);
+      return en
+        ? `io_uring_enter(${e.fd}) → ${submitted} submitted, ${completions} completions`
+        : `io_uring_enter(${e.fd}) → 提交 ${submitted} 个，完成 ${completions} 个`;
+    }
+    case 'uring-arm': {
+      const kind = URING_ARMS[e.result % 256] ?? { en: `kind ${e.result % 256}`, zh: `类型 ${e.result % 256}` };
+      const again = e.result >= 256;
+      const before = again && e.errno ? (en ? ` (the last one ended: ${e.errno})` : `（上一个结束于 ${e.errno}）`) : '';
+      return en
+        ? `${kind.en} ${again ? 're-armed' : 'armed'} on ${e.fd}${conn}${before}`
+        : `在 ${e.fd} 上${again ? '重新' : ''}提交${kind.zh}${conn}${before}`;
+    }
+    case 'uring-cancel':
+      return e.result === 1
+        ? en
+          ? `cancel the receive on ${e.fd}: backpressure${conn}`
+          : `取消 ${e.fd} 上的接收：背压${conn}`
+        : en
+          ? `cancel every request on ${e.fd}: the connection ends${conn}`
+          : `取消 ${e.fd} 上的所有请求：连接即将结束${conn}`;
+    default: {
+      const { op, res, more } = uringCompletion(e);
+      const value =
+        res < 0
+          ? errnoName(-res)
+          : op === 'accept'
+            ? `cfd ${res}`
+            : op === 'poll'
+              ? `revents 0x${res.toString(16)}`
+              : en
+                ? `${res} bytes`
+                : `${res} 字节`;
+      const goes = more ? (en ? ', more' : '，more') : '';
+      return en ? `completion: ${op} on ${e.fd} → ${value}${goes}${conn}` : `完成：${e.fd} 上的 ${op} → ${value}${goes}${conn}`;
+    }
+  }
+}
 
 /** epoll_ctl's record: result = (op << 16) | events. */
 function epollCtlText(e: TraceEvent, lang: Lang): string {
@@ -464,6 +598,13 @@ function callText(e: TraceEvent, lang: Lang, ctx: TraceContext): string {
       if (e.errno) return `execve(${program})${failed(e, lang)}`;
       return en ? `execve(${program}) in child ${e.pid}${conn}` : `子进程 ${e.pid} execve(${program})${conn}`;
     }
+    case 'io_uring_setup':
+    case 'io_uring_register':
+    case 'io_uring_enter':
+    case 'uring-arm':
+    case 'uring-cancel':
+    case 'uring-cqe':
+      return uringText(e, lang, conn);
     case 'close-conn': {
       const where =
         role === 'child' && e.worker === undefined

@@ -11,7 +11,7 @@
 import type { Peer, TraceCall, TraceEvent } from '../server/events';
 import type { Lang } from '../util/i18n';
 import { t } from '../util/i18n';
-import { decodeWaitStatus, traceCallText, traceNote } from './format';
+import { decodeWaitStatus, traceCallText, traceNote, uringCompletion, uringEnter } from './format';
 import type { RecordedServer } from './recording';
 
 type LaneKind = 'node' | 'master' | 'child' | 'server-thread' | 'worker' | 'pool-thread' | 'cluster-worker';
@@ -187,6 +187,27 @@ function shortLabel(e: TraceEvent, lang: Lang): string {
       return `dup2(${e.fd}, ${e.result})`;
     case 'execve':
       return `execve(${(e.program ?? '?').split('/').pop()})`;
+    case 'io_uring_setup':
+      return `io_uring_setup → ${e.result}`;
+    case 'io_uring_register':
+      return e.result % 256 === 22 ? t(lang, { en: 'register buffers', zh: '登记缓冲区' }) : 'enable ring';
+    case 'io_uring_enter': {
+      const { submitted, completions } = uringEnter(e);
+      return t(lang, { en: `enter: ${submitted} in, ${completions} out`, zh: `enter：提交 ${submitted}，完成 ${completions}` });
+    }
+    case 'uring-arm': {
+      const what = ({ 1: 'accept', 4: 'poll', 5: 'accept', 6: 'poll' } as Record<number, string>)[e.result % 256] ?? 'recv';
+      return t(lang, {
+        en: `${e.result >= 256 ? 're-arm' : 'arm'} ${what}`,
+        zh: `${e.result >= 256 ? '重新提交' : '提交'} ${what}`,
+      });
+    }
+    case 'uring-cancel':
+      return `cancel(${e.fd})`;
+    case 'uring-cqe': {
+      const { op, res } = uringCompletion(e);
+      return `cqe ${op} ${res}`;
+    }
   }
 }
 
@@ -276,8 +297,10 @@ function laneOf(rec: RecordedServer, e: TraceEvent, pool: Map<TraceEvent, string
   const known = pool.get(e);
   if (known !== undefined) return known;
   if (e.worker !== undefined && POOL_THREAD_CALLS.has(e.call)) return `pool:${e.worker}`;
-  // epoll's prepare(): the epoll set and its listener, on Node's thread before the server thread.
+  // epoll's prepare(): the epoll set and its listener, on Node's thread before the server thread;
+  // uring's: the ring and its receive buffers (the server thread enables the ring itself).
   if (e.call === 'epoll_create' || (e.call === 'epoll_ctl' && e.id === 0)) return NODE;
+  if (e.call === 'io_uring_setup' || (e.call === 'io_uring_register' && e.result % 256 === 22)) return NODE;
   switch (e.call) {
     case 'socket':
     case 'bind':

@@ -243,7 +243,13 @@ class ServerState {
           });
         }
       }
-    } else if (rec.model === 'thread' || rec.model === 'iterative' || rec.model === 'prethread' || rec.model === 'epoll') {
+    } else if (
+      rec.model === 'thread' ||
+      rec.model === 'iterative' ||
+      rec.model === 'prethread' ||
+      rec.model === 'epoll' ||
+      rec.model === 'uring'
+    ) {
       const serverThread = open ? tasksOf(rec.nodePid).find((x) => x.name === native.constants.threadNames.server) : undefined;
       tree.push({
         key: 'server-thread',

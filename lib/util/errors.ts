@@ -41,6 +41,8 @@ function describe(code: string): string {
     EAGAIN: 'resource temporarily unavailable',
     ENOMEM: 'not enough memory',
     ENOENT: 'no such file or directory',
+    EPERM: 'operation not permitted',
+    ENOSYS: 'function not implemented',
   };
   return known[code] ? `: ${known[code]}` : '';
 }

@@ -7,12 +7,14 @@ interface ProcStat {
   state: string;
   ppid: number;
   pgrp: number;
+  /** The session's id: the pid of the process that made it with setsid(). */
+  session: number;
 }
 
-// utime and stime are in clock ticks of USER_HZ, which Linux fixes at 100 for user space on every
-// architecture Node runs on (sysconf(_SC_CLK_TCK); only alpha differs); /proc/<pid>/schedstat is
-// in nanoseconds.
-const USER_HZ = 100;
+// utime and stime (and the timers of /proc/net/tcp) are in clock ticks of USER_HZ, which Linux
+// fixes at 100 for user space on every architecture Node runs on (sysconf(_SC_CLK_TCK); only alpha
+// differs); /proc/<pid>/schedstat is in nanoseconds.
+export const USER_HZ = 100;
 
 /**
  * The fields of a /proc/…/stat line after the command name: [0] is proc(5)'s field 3 (state).
@@ -25,61 +27,10 @@ function statFields(text: string): string[] {
 export function readStat(pid: number): ProcStat | null {
   try {
     const rest = statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-    return { pid, state: rest[0], ppid: Number(rest[1]), pgrp: Number(rest[2]) };
+    return { pid, state: rest[0], ppid: Number(rest[1]), pgrp: Number(rest[2]), session: Number(rest[3]) };
   } catch {
     return null;
   }
-}
-
-/**
- * CPU time of `pid` in ms: user + system of the process (all its threads) and of its children
- * that have been waited for (utime, stime, cutime, cstime of /proc/<pid>/stat). 0 if it is gone.
- * A zombie still shows its own times.
- */
-export function cpuMsOf(pid: number): number {
-  try {
-    const f = statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-    // Fields 14–17 of proc(5).
-    const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-    return (ticks * 1000) / USER_HZ;
-  } catch {
-    return 0;
-  }
-}
-
-/**
- * The CPU time (ms) of a whole process tree: every live member's own and reaped children's times
- * (cpuMsOf). Children reaped by a member are in its cutime/cstime; a member that died and was
- * reaped by Node (outside the tree) takes its time with it.
- */
-export function treeCpuMs(root: number): number {
-  return descendantsOf(root).reduce((sum, pid) => sum + cpuMsOf(pid), 0);
-}
-
-/**
- * CPU time (ms, user + system) of the live threads of `pid` whose name (comm) `counts` accepts.
- * A thread that has exited is in no one's sum: its time went to the process's totals only.
- */
-export function threadsCpuMs(pid: number, counts: (name: string) => boolean): number {
-  let ticks = 0;
-  let tids: string[];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return 0;
-  }
-  for (const tid of tids) {
-    try {
-      const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
-      if (!counts(name)) continue;
-      const f = statFields(text);
-      ticks += Number(f[11]) + Number(f[12]);
-    } catch {
-      // the thread exited meanwhile
-    }
-  }
-  return (ticks * 1000) / USER_HZ;
 }
 
 /** Processes whose parent is `ppid`, zombies included. */
@@ -191,4 +142,31 @@ export function cpuUse(pid: number | 'self', tid?: number): CpuUse | null {
   } catch {
     return null;
   }
+}
+
+/** The system's page size in bytes (the auxiliary vector's AT_PAGESZ), 4096 if it cannot be read. */
+export function pageSize(): number {
+  const AT_PAGESZ = 6n;
+  try {
+    const auxv = readFileSync('/proc/self/auxv');
+    const word = process.arch.endsWith('64') ? 8 : 4;
+    for (let at = 0; at + 2 * word <= auxv.length; at += 2 * word) {
+      const type = word === 8 ? auxv.readBigUInt64LE(at) : BigInt(auxv.readUInt32LE(at));
+      if (type === AT_PAGESZ) return Number(word === 8 ? auxv.readBigUInt64LE(at + word) : auxv.readUInt32LE(at + word));
+    }
+  } catch {
+    // no /proc
+  }
+  return 4096;
+}
+
+/** This process's soft RLIMIT_STACK in bytes (Infinity when unlimited), from /proc/self/limits; 8 MiB if unreadable. */
+export function stackLimit(): number {
+  try {
+    const m = /^Max stack size\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    if (m) return m[1] === 'unlimited' ? Infinity : Number(m[1]);
+  } catch {
+    // no /proc
+  }
+  return 8 * 1024 * 1024;
 }

@@ -70,7 +70,10 @@ export function boolean(name: string, value: unknown): boolean {
   return value;
 }
 
-/** A numeric IPv4 or IPv6 address (no name resolution: servers bind what they are told). */
+/**
+ * A numeric IPv4 or IPv6 address, where no name is looked up: the load generator, the C
+ * references, runChecks (`check` resolves a name first: lib/util/host.ts).
+ */
 export function numericHost(value: unknown): string {
   if (typeof value !== 'string' || !(isIPv4(value) || isIPv6(value))) {
     const message = `The "host" option must be a numeric IPv4 or IPv6 address. Received ${show(value)}`;
@@ -79,10 +82,32 @@ export function numericHost(value: unknown): string {
   return value;
 }
 
-/** An AbortSignal, or undefined (checked as Node's validateAbortSignal does, by shape). */
+/** A host name's characters (RFC 1123, and '_' as resolvers take it), at most 253 of them. */
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_.])?$/;
+
+/**
+ * A numeric IPv4 or IPv6 address (IPv6 maybe scoped), or a host name for dns.lookup() to resolve,
+ * as net.Server#listen takes it (lib/util/host.ts resolves it). What can be neither — '', a port
+ * glued on ('127.0.0.1:80'), a zone on IPv4 ('127.0.0.1%lo'), spaces — is refused here, at once,
+ * rather than sent to the resolver.
+ */
+export function host(name: string, value: unknown): string {
+  if (typeof value !== 'string' || !(isIPv4(value) || isIPv6(value) || HOST_NAME.test(value))) {
+    const message = `The "${name}" option must be a numeric IPv4 or IPv6 address or a host name. Received ${show(value)}`;
+    throw typeof value === 'string' ? invalidValue(message) : invalidType(message);
+  }
+  return value;
+}
+
+/**
+ * An AbortSignal, or undefined. An instance, not a look-alike (Node's validateAbortSignal asks for
+ * an `aborted` property only): the server listens to it and, once closed, stops listening
+ * (removeEventListener), which an object that merely looks like one may not let it do — and
+ * close() would then fail, with no code, every time it is called.
+ */
 export function abortSignal(name: string, value: unknown): AbortSignal | undefined {
   if (value === undefined) return undefined;
-  if (value === null || typeof value !== 'object' || !('aborted' in value) || !('addEventListener' in value)) {
+  if (!(value instanceof AbortSignal)) {
     throw invalidType(`The "${name}" option must be an instance of AbortSignal. Received ${show(value)}`);
   }
   return value as AbortSignal;

@@ -43,11 +43,11 @@ bool refuse_one_with_reserve(int lfd, int& reserve_fd, Counters& counters, const
   socklen_t len = sizeof peer;
   int cfd = accept4(lfd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC);
   if (cfd >= 0) {
-    close(cfd);
     uint32_t id = static_cast<uint32_t>(counters.accepted.fetch_add(1) + 1);
     if (member_accepts != nullptr) member_accepts->fetch_add(1);
     counters.refusedNoFd.fetch_add(1);
     events.reject(peer, id, RejectReason::NoFd, EMFILE);
+    close(cfd);  // after the Reject record (door.h: refused clients are heard in order)
   }
   reserve_fd = open_reserve_fd();
   return cfd >= 0;

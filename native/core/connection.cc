@@ -149,35 +149,13 @@ DisconnectReason serve_greeting(int cfd, const ServePolicy& policy, ConnectionLi
   return DisconnectReason::End;
 }
 
-// rpc: read the request (never past its longest valid form), send the size it names from
-// chargen's stream. The caller's close() is the end of the reply (the client reads EOF after it):
-// no shutdown() first, as UNP's web_child() and ref.h's ref_rpc() — one syscall less per
-// connection, and nothing else holds the descriptor by then (the fork master and prefork's
-// passing master close their copies at once).
-DisconnectReason serve_rpc(int cfd, const ServePolicy& policy, ConnectionLimits* limits, Counters& counters,
-                           ConnBytes& bytes) {
-  char buf[16 * 1024];
-  RpcRequest request;
-  for (;;) {
-    if (limits != nullptr) {
-      DisconnectReason why = wait_for(cfd, POLLIN, policy.idleTimeoutMs, *limits, counters);
-      if (why != DisconnectReason::End) return why;
-    }
-    ssize_t n = retry_eintr(counters.eintrRetries, [&] { return recv(cfd, buf, request.room(), 0); });
-    // EOF: a client that asked nothing has simply ended; one that stopped mid-request broke it.
-    if (n == 0) return request.length == 0 ? DisconnectReason::End : DisconnectReason::Error;
-    if (n < 0) return DisconnectReason::Error;
-    if (is_crash_message(policy, buf, static_cast<size_t>(n))) return DisconnectReason::Crash;
-    count_in(counters, bytes, static_cast<size_t>(n));
-    if (limits != nullptr) limits->window_got += static_cast<uint64_t>(n);
-    RpcRequest::Status status = request.feed(buf, static_cast<size_t>(n));
-    if (status == RpcRequest::Status::Malformed) return DisconnectReason::Error;
-    if (status == RpcRequest::Status::Ready) break;
-  }
+// rpc: one reply, `size` bytes of chargen's stream from its start.
+DisconnectReason send_reply_blocking(int cfd, uint32_t size, char* buf, size_t cap, const ServePolicy& policy,
+                                     ConnectionLimits* limits, Counters& counters, ConnBytes& bytes) {
   ChargenCursor cursor;
-  size_t left = request.reply;
+  size_t left = size;
   while (left > 0) {
-    const size_t chunk = left < sizeof buf ? left : sizeof buf;
+    const size_t chunk = left < cap ? left : cap;
     chargen_fill(cursor, buf, chunk);
     DisconnectReason why = send_all(cfd, buf, chunk, policy, limits, counters, bytes);
     if (why != DisconnectReason::End) return why;
@@ -187,6 +165,49 @@ DisconnectReason serve_rpc(int cfd, const ServePolicy& policy, ConnectionLimits*
     if (limits != nullptr) limits->window_got += static_cast<uint64_t>(chunk);
   }
   return DisconnectReason::End;
+}
+
+// rpc, as UNP's web_child(): read a line, send the size it names, again, until the client's EOF
+// (the caller's close() then ends the connection: the client has closed first, so the TIME_WAIT
+// is its own). What one recv() brings may hold several lines (pipelined requests): each is
+// answered in turn before the next recv(). A refused line ends the connection at once (service.h).
+DisconnectReason serve_rpc(int cfd, const ServePolicy& policy, ConnectionLimits* limits, Counters& counters,
+                           ConnBytes& bytes) {
+  char in[kRpcInputMax];
+  char buf[16 * 1024];
+  size_t at = 0, length = 0;
+  RpcRequest request;
+  for (;;) {
+    if (at == length) {
+      if (limits != nullptr) {
+        DisconnectReason why = wait_for(cfd, POLLIN, policy.idleTimeoutMs, *limits, counters);
+        if (why != DisconnectReason::End) return why;
+      }
+      ssize_t n = retry_eintr(counters.eintrRetries, [&] { return recv(cfd, in, sizeof in, 0); });
+      if (n < 0) return DisconnectReason::Error;
+      if (n == 0) {
+        // EOF between lines: the client is done. Within one: UNP's readline() returns the line as
+        // it is, and web_child() answers it.
+        if (request.length == 0) return DisconnectReason::End;
+        if (request.end_of_input() != RpcRequest::Status::Ready) return DisconnectReason::Error;
+        return send_reply_blocking(cfd, request.reply, buf, sizeof buf, policy, limits, counters, bytes);
+      }
+      if (is_crash_message(policy, in, static_cast<size_t>(n))) return DisconnectReason::Crash;
+      count_in(counters, bytes, static_cast<size_t>(n));
+      if (limits != nullptr) limits->window_got += static_cast<uint64_t>(n);
+      at = 0;
+      length = static_cast<size_t>(n);
+    }
+    size_t used = 0;
+    RpcRequest::Status status = request.feed(in + at, length - at, policy.rpcMaxBytes, used);
+    at += used;
+    if (status == RpcRequest::Status::Refused) return DisconnectReason::Error;
+    if (status == RpcRequest::Status::Ready) {
+      DisconnectReason why = send_reply_blocking(cfd, request.reply, buf, sizeof buf, policy, limits, counters, bytes);
+      if (why != DisconnectReason::End) return why;
+      request = RpcRequest{};
+    }
+  }
 }
 
 }  // namespace
@@ -235,11 +256,19 @@ namespace {
 
 bool would_block() { return errno == EAGAIN || errno == EWOULDBLOCK; }
 
+// The steps' recv() and send(): the socket's own, or a completion loop's stand-ins (StepIo).
+ssize_t step_recv(StepSocket cfd, char* buf, size_t n) {
+  return cfd.io != nullptr ? cfd.io->recv(buf, n) : recv(cfd.fd, buf, n, 0);
+}
+
+ssize_t step_send(StepSocket cfd, const char* buf, size_t n) {
+  return cfd.io != nullptr ? cfd.io->send(buf, n) : send(cfd.fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 // One non-blocking send() of what `out` holds: what the kernel took leaves `out` and is counted.
 // Returns what send() returned (-1 with errno when it took nothing).
-ssize_t send_some(int cfd, Counters& counters, ConnBytes& bytes, PendingOutput& out) {
-  ssize_t sent = retry_eintr(counters.eintrRetries,
-                             [&] { return send(cfd, out.data + out.offset, out.length, MSG_NOSIGNAL | MSG_DONTWAIT); });
+ssize_t send_some(StepSocket cfd, Counters& counters, ConnBytes& bytes, PendingOutput& out) {
+  ssize_t sent = retry_eintr(counters.eintrRetries, [&] { return step_send(cfd, out.data + out.offset, out.length); });
   if (sent > 0) {
     out.offset += static_cast<size_t>(sent);
     out.length -= static_cast<size_t>(sent);
@@ -250,7 +279,8 @@ ssize_t send_some(int cfd, Counters& counters, ConnBytes& bytes, PendingOutput& 
 
 // Sends what is pending, non-blocking. Again when all of it is out (a greeting: then the write
 // side is shut down and the connection is Done), Pending when the socket is full.
-ServeStep send_pending(int cfd, Counters& counters, ConnBytes& bytes, PendingOutput& out, DisconnectReason& reason) {
+ServeStep send_pending(StepSocket cfd, Counters& counters, ConnBytes& bytes, PendingOutput& out,
+                       DisconnectReason& reason) {
   while (out.length > 0) {
     if (send_some(cfd, counters, bytes, out) < 0) {
       if (would_block()) return ServeStep::Pending;
@@ -259,7 +289,7 @@ ServeStep send_pending(int cfd, Counters& counters, ConnBytes& bytes, PendingOut
     }
   }
   if (out.close_when_sent) {
-    shutdown(cfd, SHUT_WR);
+    shutdown(cfd.fd, SHUT_WR);
     reason = DisconnectReason::End;
     return ServeStep::Done;
   }
@@ -267,12 +297,11 @@ ServeStep send_pending(int cfd, Counters& counters, ConnBytes& bytes, PendingOut
 }
 
 // chargen: the stream from the cursor, until the socket is full.
-ServeStep send_stream(int cfd, Counters& counters, ConnBytes& bytes, PendingOutput& out, ConnectionLimits& limits,
-                      DisconnectReason& reason) {
+ServeStep send_stream(StepSocket cfd, Counters& counters, ConnBytes& bytes, PendingOutput& out,
+                      ConnectionLimits& limits, DisconnectReason& reason) {
   for (;;) {
     chargen_fill(out.cursor, out.data, PendingOutput::kSize);
-    ssize_t sent = retry_eintr(counters.eintrRetries,
-                               [&] { return send(cfd, out.data, PendingOutput::kSize, MSG_NOSIGNAL | MSG_DONTWAIT); });
+    ssize_t sent = retry_eintr(counters.eintrRetries, [&] { return step_send(cfd, out.data, PendingOutput::kSize); });
     if (sent < 0) {
       if (would_block()) return ServeStep::Stream;
       reason = DisconnectReason::Error;
@@ -285,16 +314,13 @@ ServeStep send_stream(int cfd, Counters& counters, ConnBytes& bytes, PendingOutp
   }
 }
 
-// rpc: the reply, a PendingOutput at a time from chargen's stream, until the socket is full or
-// all of it is out (then the connection is Done: the loop's close() ends the reply).
-ServeStep send_reply(int cfd, Counters& counters, ConnBytes& bytes, PendingOutput& out, ConnectionLimits& limits,
+// rpc: the reply in flight, a PendingOutput at a time from chargen's stream, until the socket is
+// full (Pending) or all of it is out (Again).
+ServeStep send_reply(StepSocket cfd, Counters& counters, ConnBytes& bytes, PendingOutput& out, ConnectionLimits& limits,
                      DisconnectReason& reason) {
   for (;;) {
     if (out.length == 0) {
-      if (out.reply_left == 0) {
-        reason = DisconnectReason::End;
-        return ServeStep::Done;
-      }
+      if (out.reply_left == 0) return ServeStep::Again;
       const size_t chunk = out.reply_left < PendingOutput::kSize ? out.reply_left : PendingOutput::kSize;
       chargen_fill(out.cursor, out.data, chunk);
       out.cursor.advance(chunk);
@@ -312,44 +338,83 @@ ServeStep send_reply(int cfd, Counters& counters, ConnBytes& bytes, PendingOutpu
   }
 }
 
-// rpc: one recv() of the request, never past its longest valid form; the reply once it is whole.
-ServeStep read_request(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
-                       ConnectionLimits& limits, DisconnectReason& reason) {
-  ssize_t n = retry_eintr(counters.eintrRetries, [&] { return recv(cfd, out.data, out.request.room(), 0); });
+// rpc: the reply in flight, then every request line already read, each answered in turn (as the
+// blocking serve_rpc). Again once nothing whole is left to answer (wait until readable); Pending
+// when the socket is full mid-reply; Done when a line is refused, or after the last reply once the
+// client's EOF has been read (the loop's close() ends the connection: the client closed first).
+ServeStep answer_requests(StepSocket cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes,
+                          PendingOutput& out, ConnectionLimits& limits, DisconnectReason& reason) {
+  for (;;) {
+    ServeStep step = send_reply(cfd, counters, bytes, out, limits, reason);
+    if (step != ServeStep::Again) return step;
+    RpcRequest::Status status = RpcRequest::Status::More;
+    if (out.input_at < out.input_length) {
+      size_t used = 0;
+      status = out.request.feed(out.input + out.input_at, out.input_length - out.input_at, policy.rpcMaxBytes, used);
+      out.input_at += used;
+    } else if (out.input_ended) {
+      // Between lines the client is done; within one, UNP's readline() returns the line as it is.
+      if (out.request.length == 0) {
+        reason = DisconnectReason::End;
+        return ServeStep::Done;
+      }
+      status = out.request.end_of_input();  // Ready resets the request: next time round, the end
+    } else {
+      return ServeStep::Again;
+    }
+    if (status == RpcRequest::Status::Refused) {
+      reason = DisconnectReason::Error;
+      return ServeStep::Done;
+    }
+    if (status == RpcRequest::Status::Ready) {
+      out.reply_left = out.request.reply;
+      out.cursor = ChargenCursor{};
+      out.offset = 0;
+      out.length = 0;
+      out.request = RpcRequest{};
+    }
+  }
+}
+
+// rpc, readable: one recv() of request lines (only when every line read before is answered), then
+// the answers.
+ServeStep read_request(StepSocket cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes,
+                       PendingOutput& out, ConnectionLimits& limits, DisconnectReason& reason) {
+  ssize_t n = retry_eintr(counters.eintrRetries, [&] { return step_recv(cfd, out.input, sizeof out.input); });
   if (n < 0 && would_block()) return ServeStep::Again;
-  if (n <= 0) {
-    // EOF: a client that asked nothing has simply ended; one that stopped mid-request broke it.
-    reason = n == 0 && out.request.length == 0 ? DisconnectReason::End : DisconnectReason::Error;
+  if (n < 0) {
+    reason = DisconnectReason::Error;
     return ServeStep::Done;
   }
-  if (is_crash_message(policy, out.data, static_cast<size_t>(n))) {
+  out.input_at = 0;
+  out.input_length = 0;
+  if (n == 0) {
+    out.input_ended = true;
+    return answer_requests(cfd, policy, counters, bytes, out, limits, reason);
+  }
+  if (is_crash_message(policy, out.input, static_cast<size_t>(n))) {
     reason = DisconnectReason::Crash;
     return ServeStep::Done;
   }
   count_in(counters, bytes, static_cast<size_t>(n));
   limits.window_got += static_cast<uint64_t>(n);
-  RpcRequest::Status status = out.request.feed(out.data, static_cast<size_t>(n));
-  if (status == RpcRequest::Status::More) return ServeStep::Again;
-  if (status == RpcRequest::Status::Malformed) {
-    reason = DisconnectReason::Error;
-    return ServeStep::Done;
-  }
-  out.reply_left = out.request.reply;
-  out.offset = 0;
-  out.length = 0;
-  return send_reply(cfd, counters, bytes, out, limits, reason);
+  out.input_length = static_cast<size_t>(n);
+  return answer_requests(cfd, policy, counters, bytes, out, limits, reason);
 }
 
 }  // namespace
 
-ServeStep serve_begin(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
-                      ConnectionLimits& limits, DisconnectReason& reason) {
+ServeStep serve_begin(StepSocket cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes,
+                      PendingOutput& out, ConnectionLimits& limits, DisconnectReason& reason) {
   out.offset = 0;
   out.length = 0;
   out.close_when_sent = false;
   out.cursor = ChargenCursor{};
   out.request = RpcRequest{};
   out.reply_left = 0;
+  out.input_at = 0;
+  out.input_length = 0;
+  out.input_ended = false;
   const ServiceShape shape = service_shape(policy.handler);
   if (shape.greets) {
     out.length = service_greeting(policy.handler, out.data, PendingOutput::kSize);
@@ -360,12 +425,12 @@ ServeStep serve_begin(int cfd, const ServePolicy& policy, Counters& counters, Co
   return ServeStep::Again;
 }
 
-ServeStep serve_readable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
-                         ConnectionLimits& limits, DisconnectReason& reason) {
+ServeStep serve_readable(StepSocket cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes,
+                         PendingOutput& out, ConnectionLimits& limits, DisconnectReason& reason) {
   const ServiceShape shape = service_shape(policy.handler);
   if (shape.sized) return read_request(cfd, policy, counters, bytes, out, limits, reason);
   const ServeStep waiting = shape.streams ? ServeStep::Stream : ServeStep::Again;
-  ssize_t n = retry_eintr(counters.eintrRetries, [&] { return recv(cfd, out.data, PendingOutput::kSize, 0); });
+  ssize_t n = retry_eintr(counters.eintrRetries, [&] { return step_recv(cfd, out.data, PendingOutput::kSize); });
   if (n < 0 && would_block()) return waiting;
   if (n <= 0) {
     reason = n == 0 ? DisconnectReason::End : DisconnectReason::Error;
@@ -384,11 +449,11 @@ ServeStep serve_readable(int cfd, const ServePolicy& policy, Counters& counters,
   return send_pending(cfd, counters, bytes, out, reason);
 }
 
-ServeStep serve_writable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
-                         ConnectionLimits& limits, DisconnectReason& reason) {
+ServeStep serve_writable(StepSocket cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes,
+                         PendingOutput& out, ConnectionLimits& limits, DisconnectReason& reason) {
   const ServiceShape shape = service_shape(policy.handler);
   if (shape.streams) return send_stream(cfd, counters, bytes, out, limits, reason);
-  if (shape.sized) return send_reply(cfd, counters, bytes, out, limits, reason);
+  if (shape.sized) return answer_requests(cfd, policy, counters, bytes, out, limits, reason);
   return send_pending(cfd, counters, bytes, out, reason);
 }
 

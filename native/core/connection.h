@@ -8,6 +8,8 @@
 // no allocation, no locks, no exceptions.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -37,6 +39,9 @@ struct ServePolicy {
   // instead; daytime and time end before any window does.
   int minBytesPerSecond = 0;
   int rateWindowMs = 1000;
+  // rpc: the largest reply a request may ask for (service.h: UNP's MAXN by default); a request
+  // beyond it is refused.
+  uint32_t rpcMaxBytes = kRpcDefaultMaxBytes;
   // Lab hook: a message that is exactly kCrashMessage makes the serving child/worker crash.
   bool labCrash = false;
 
@@ -69,15 +74,15 @@ struct ConnectionLimits {
 // Serves the connection with the policy's handler (service.h) until it is over. echo, upper,
 // discard: until the client closes its side (half-close: everything read is answered first);
 // chargen: until the client closes or aborts; daytime, time: once the message is sent (the write
-// side is shut down then: the client reads EOF); rpc: once the reply is sent (the caller's close()
-// ends it; a malformed request ends it at once, reason Error). Or until a read/write fails, or a time limit of
-// the policy is reached. Short writes are completed; EINTR is retried and counted; MSG_NOSIGNAL
+// side is shut down then: the client reads EOF); rpc: each request line answered in turn until the
+// client closes (a refused request ends it at once, reason Error). Or until a read/write fails, or a
+// time limit of the policy is reached. Short writes are completed; EINTR is retried and counted; MSG_NOSIGNAL
 // means a client that went away yields EPIPE here rather than a SIGPIPE that kills the process.
 // Returns End, Error, Idle, Lifetime, Slow, or Crash (the caller crashes; it also decides whether
 // an end was really an abort).
 DisconnectReason serve_connection(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes);
 
-// The same service for an event loop (reuseport, epoll), one step at a time on a non-blocking socket.
+// The same service for an event loop (reuseport, epoll, uring), one step at a time on a non-blocking socket.
 // What a short send() left unsent is kept here until the socket takes it; meanwhile nothing more
 // is read from that client, so a server's memory per client stays bounded (ref/epoll.c's rule).
 struct PendingOutput {
@@ -86,31 +91,62 @@ struct PendingOutput {
   size_t length = 0;             // how many are unsent
   bool close_when_sent = false;  // daytime, time: the message is all there is, then the server closes
   ChargenCursor cursor;          // chargen, rpc: where the stream is
-  RpcRequest request;            // rpc: the request so far
+  RpcRequest request;            // rpc: the request line so far
   size_t reply_left = 0;         // rpc: reply bytes not yet taken into `data`
+  size_t input_at = 0;           // rpc: the next byte of `input` to parse
+  size_t input_length = 0;       // rpc: bytes in `input` (pipelined lines read with the last recv)
+  bool input_ended = false;      // rpc: the client's EOF was read; after the last reply, the end
+  char input[kRpcInputMax];      // rpc: what recv() read, parsed a line at a time
   char data[kSize];
+};
+
+// Where an event loop's steps move their bytes. A readiness loop (reuseport, epoll) lets them call
+// recv() and send() on the non-blocking socket themselves. A completion loop (uring) cannot: its
+// receives and sends are requests the kernel completes later. It stands in for the two calls —
+// recv() hands over bytes its receives already brought; send() starts a send request, says EAGAIN
+// until the request has completed, and then reports what the kernel sent — so the steps see what a
+// non-blocking socket would show them, and each handler is still written once.
+class StepIo {
+ public:
+  // As recv(2) on a non-blocking socket: bytes, 0 at the client's EOF, or -1 with errno (EAGAIN:
+  // nothing yet).
+  virtual ssize_t recv(char* buf, size_t n) = 0;
+  // As send(2) with MSG_NOSIGNAL | MSG_DONTWAIT: the bytes taken, or -1 with errno (EAGAIN: not now).
+  virtual ssize_t send(const char* buf, size_t n) = 0;
+
+ protected:
+  ~StepIo() = default;
+};
+
+// The connection a step serves: its descriptor, and a completion loop's StepIo (none: the
+// descriptor's own recv() and send()).
+struct StepSocket {
+  StepSocket(int fd) : fd(fd) {}  // NOLINT(google-explicit-constructor): a readiness loop passes its cfd
+  StepSocket(int fd, StepIo* io) : fd(fd), io(io) {}
+  int fd;
+  StepIo* io = nullptr;
 };
 
 // What the loop waits for next.
 enum class ServeStep {
   Again,    // everything owed was written: wait until readable
-  Pending,  // bytes are left in PendingOutput (rpc: or of its reply): wait until writable (and read nothing meanwhile)
+  Pending,  // bytes are left in PendingOutput (rpc: or of a reply): wait until writable (and read nothing meanwhile)
   Stream,   // chargen: wait until readable or writable (the client's EOF ends the stream)
   Done,     // the connection is over: `reason` says how (Crash: the caller crashes)
 };
 
 // A new connection: what its handler does first (daytime, time: send the message; chargen:
 // stream). Initialises `out`.
-ServeStep serve_begin(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
-                      ConnectionLimits& limits, DisconnectReason& reason);
+ServeStep serve_begin(StepSocket cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes,
+                      PendingOutput& out, ConnectionLimits& limits, DisconnectReason& reason);
 // The socket is readable: one recv(); echo, upper: the answer, as far as send() takes it;
-// discard, chargen: thrown away; rpc: the request, and once it is whole, its reply. The bytes read count for the rate
-// window of `limits`.
-ServeStep serve_readable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
-                         ConnectionLimits& limits, DisconnectReason& reason);
+// discard, chargen: thrown away; rpc: request lines, each whole one answered in turn. The bytes read
+// count for the rate window of `limits`.
+ServeStep serve_readable(StepSocket cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes,
+                         PendingOutput& out, ConnectionLimits& limits, DisconnectReason& reason);
 // The socket is writable: send what is pending (chargen: the stream, until the socket is full;
-// rpc: the rest of the reply).
-ServeStep serve_writable(int cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes, PendingOutput& out,
-                         ConnectionLimits& limits, DisconnectReason& reason);
+// rpc: the rest of the reply, then the requests already read).
+ServeStep serve_writable(StepSocket cfd, const ServePolicy& policy, Counters& counters, ConnBytes& bytes,
+                         PendingOutput& out, ConnectionLimits& limits, DisconnectReason& reason);
 
 }  // namespace ps

@@ -211,9 +211,9 @@ bool pass_door(const Door& door, int cfd, const sockaddr_storage& peer, uint32_t
     events.trace(TraceCall::DoorPass, cfd, live, 0, id, slot, &peer);
     return true;
   }
-  close(cfd);
   events.trace(TraceCall::DoorRefuse, cfd, static_cast<int64_t>(why), 0, id, slot, &peer);
   events.reject(peer, id, why, 0);
+  close(cfd);  // after the Reject record: a client that reconnects at once is refused, and heard, after
   return false;
 }
 

@@ -8,7 +8,9 @@
 //                    a token bucket over all clients: it holds that many tokens, refilled
 //                    continuously at that rate; a connection takes one ('rate').
 //
-// A refused client is closed at once, counted in `rejected` and reported as a Reject record.
+// A refused client is counted in `rejected`, reported as a Reject record and closed at once —
+// in that order, in every refusal of every model: a client that reconnects as soon as it sees its
+// connection closed is refused again after, and heard after, whichever process or thread refuses it.
 // Every model's accept path calls pass_door() once, right after accept() returns a client.
 //
 // The rules and the door's state live in the shared page (shared_page.h), so every process and
@@ -109,8 +111,8 @@ bool cidr_contains(const Cidr& rule, const sockaddr_storage& peer);
 
 // The one call of every accept path, right after accept() returned `cfd` (counted in `accepted`
 // as connection `id`): with no rule set, admits. Otherwise asks the door and traces its answer
-// (door-pass / door-refuse). Refused: closes cfd at once, counts it in `rejected` and reports it
-// (Reject: per-source, rate, denied), and returns false. Admitted: true; the caller releases
+// (door-pass / door-refuse). Refused: counts it in `rejected`, reports it (Reject: per-source,
+// rate, denied), closes cfd, and returns false. Admitted: true; the caller releases
 // `ticket` where the connection ends — or at once if it refuses the client itself. No allocation,
 // no lock.
 // `slot` is traced as the record's slot (a pool member's index; -1: none).

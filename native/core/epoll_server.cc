@@ -26,14 +26,9 @@
 // chargen is watched for EPOLLIN and EPOLLOUT at once (the stream, and the client's EOF);
 // discard reads and answers nothing.
 //
-// Time limits (ServePolicy, as serve_connection keeps them for the blocking models): idle
-// (nothing read or written for idleTimeoutMs), lifetime (maxConnectionMs) and rate (at least
-// minBytesPerSecond × rateWindowMs / 1000 bytes read in each window of rateWindowMs). Every
-// connection has the same durations, so for each limit a list whose deadlines only grow at its
-// tail is a complete timer structure (as Node's timers keep one list per duration): activity
-// moves a connection to the tail of the idle list, a window that is over re-arms it at the tail of
-// the rate list, the lifetime list is in accept order; each head is that limit's next deadline,
-// and epoll_wait sleeps until the nearest. O(1) per event, no scan of the connections.
+// Time limits (ServePolicy, as serve_connection keeps them for the blocking models): idle,
+// lifetime and rate, one list per limit ordered by its deadline (deadline_lists.h); epoll_wait
+// sleeps until the nearest. O(1) per event, no scan of the connections.
 //
 // Out of descriptors (EMFILE): the reserve descriptor trick of accept_guard.h, without ever
 // sleeping in the loop. close(cfd) also takes cfd out of the epoll set (its only reference), so
@@ -54,6 +49,7 @@
 
 #include "accept_guard.h"
 #include "clock.h"
+#include "deadline_lists.h"
 #include "eintr.h"
 #include "in_process_server.h"
 
@@ -69,21 +65,11 @@ constexpr uint32_t kListenerTag = UINT32_MAX;  // epoll_event.data of lfd; a con
 class EpollServer final : public InProcessServer {
  public:
   explicit EpollServer(const ServerOptions& options)
-      : InProcessServer(options, options.maxClients), conns_(new Conn[options.maxClients]) {}
+      : InProcessServer(options, options.maxClients), conns_(new Conn[options.maxClients]), deadlines_(options.serve) {}
   ~EpollServer() override { shut_down_now(); }  // the server thread uses conns_ and epfd_
   using InProcessServer::launch;
 
  private:
-  struct Conn;
-
-  // A connection's place in one timer list.
-  struct TimerLink {
-    int64_t at = 0;  // the deadline, monotonic ms
-    Conn* prev = nullptr;
-    Conn* next = nullptr;
-    bool linked = false;
-  };
-
   // One live connection, at its slot's index.
   struct Conn {
     Slot* slot = nullptr;  // nullptr: free
@@ -95,49 +81,7 @@ class EpollServer final : public InProcessServer {
     ServeStep waiting = ServeStep::Again;
     // The steps count the bytes moved into window_got; the deadlines are the lists' below.
     ConnectionLimits limits{ServePolicy{}};
-    TimerLink idle, life, rate;
-  };
-
-  // Connections ordered by one deadline that is only ever set to now + the same duration, so that
-  // appending keeps the order: the head is the next deadline.
-  class TimerList {
-   public:
-    explicit TimerList(TimerLink Conn::*link) : link_(link) {}
-    Conn* head() const { return head_; }
-    // The head's deadline; INT64_MAX when the list is empty.
-    int64_t next() const { return head_ != nullptr ? (head_->*link_).at : INT64_MAX; }
-    void push_back(Conn& conn, int64_t at) {
-      remove(conn);
-      assert(tail_ == nullptr || (tail_->*link_).at <= at);  // appending keeps the order
-      TimerLink& l = conn.*link_;
-      l.at = at;
-      l.prev = tail_;
-      l.next = nullptr;
-      l.linked = true;
-      if (tail_ != nullptr)
-        (tail_->*link_).next = &conn;
-      else
-        head_ = &conn;
-      tail_ = &conn;
-    }
-    void remove(Conn& conn) {
-      TimerLink& l = conn.*link_;
-      if (!l.linked) return;
-      if (l.prev != nullptr)
-        (l.prev->*link_).next = l.next;
-      else
-        head_ = l.next;
-      if (l.next != nullptr)
-        (l.next->*link_).prev = l.prev;
-      else
-        tail_ = l.prev;
-      l = TimerLink{};
-    }
-
-   private:
-    TimerLink Conn::*link_;
-    Conn* head_ = nullptr;
-    Conn* tail_ = nullptr;
+    DeadlineLink<Conn> idle, life, rate;
   };
 
   SysError prepare() override {
@@ -168,12 +112,6 @@ class EpollServer final : public InProcessServer {
 
   void accept_loop() override {
     const ServePolicy& policy = options_.serve;
-    idle_ms_ = policy.idleTimeoutMs;
-    life_ms_ = policy.maxConnectionMs;
-    if (policy.minBytesPerSecond > 0) {
-      window_ms_ = policy.rateWindowMs;
-      window_need_ = (static_cast<uint64_t>(policy.minBytesPerSecond) * static_cast<uint64_t>(window_ms_) + 999) / 1000;
-    }
     epoll_event ready[kMaxEvents];
     Counters& c = page_->counters;
     while (listening_ || live_ > 0) {
@@ -201,17 +139,22 @@ class EpollServer final : public InProcessServer {
   }
 
   // -1 (sleep until an event), or the time to the nearest deadline or the end of an accept pause.
-  int next_timeout_ms() {
-    int64_t wake =
-        std::min({paused_ ? resume_ms_ : INT64_MAX, idle_list_.next(), life_list_.next(), rate_list_.next()});
-    if (wake == INT64_MAX) return -1;
-    int64_t left = wake - monotonic_ms();
-    return left <= 0 ? 0 : (left > INT32_MAX ? INT32_MAX : static_cast<int>(left));
-  }
+  int next_timeout_ms() { return wait_ms_until(std::min(paused_ ? resume_ms_ : INT64_MAX, deadlines_.next())); }
 
   void on_listener() {
     Counters& c = page_->counters;
     for (int i = 0; i < kAcceptBatch && listening_; ++i) {
+      // whenFull 'wait' (room_gate.h): maxClients live, nothing is accepted (the clients wait in
+      // the backlog) until one of this loop's own connections ends (end()).
+      if (options_.whenFull == WhenFull::Wait && !slots_.has_free()) {
+        if (close_listener_if_stopping()) {  // EPOLLHUP: stop(), even while full — the port is free now
+          listening_ = false;
+          return;
+        }
+        full_ = true;
+        arm_listener();
+        return;
+      }
       sockaddr_storage peer{};
       socklen_t len = 0;
       int cfd = retry_eintr(c.eintrRetries, [&] {
@@ -250,10 +193,7 @@ class EpollServer final : public InProcessServer {
       Conn& conn = conns_[index];
       conn.slot = slot;
       conn.waiting = ServeStep::Again;
-      conn.limits.window_got = 0;
-      touch(conn);
-      if (life_ms_ > 0) life_list_.push_back(conn, now_ms_ + life_ms_);
-      if (window_ms_ > 0) rate_list_.push_back(conn, now_ms_ + window_ms_);
+      deadlines_.start(conn, now_ms_);
       if (!watch(EPOLL_CTL_ADD, cfd, EPOLLIN, static_cast<uint32_t>(index), id)) {
         end(conn, DisconnectReason::Error);
         continue;
@@ -268,14 +208,22 @@ class EpollServer final : public InProcessServer {
   // Out of memory or descriptors with no reserve: stop watching the listener for a moment rather
   // than have level-triggered epoll report it again at once. EPOLLHUP (stop) is still reported.
   void pause_listener() {
-    if (!watch(EPOLL_CTL_MOD, lfd_.get(), 0, kListenerTag, 0)) return;
     paused_ = true;
     resume_ms_ = monotonic_ms() + kAcceptPauseMs;
+    arm_listener();
+    if (armed_ != 0) paused_ = false;  // epoll_ctl failed: it stays watched, as before
   }
 
   void resume_listener() {
     paused_ = false;
-    if (listening_) watch(EPOLL_CTL_MOD, lfd_.get(), EPOLLIN, kListenerTag, 0);
+    arm_listener();
+  }
+
+  // The listener is watched for EPOLLIN unless paused (EMFILE) or full (whenFull 'wait').
+  void arm_listener() {
+    const uint32_t wanted = paused_ || full_ ? 0u : static_cast<uint32_t>(EPOLLIN);
+    if (!listening_ || wanted == armed_) return;
+    if (watch(EPOLL_CTL_MOD, lfd_.get(), wanted, kListenerTag, 0)) armed_ = wanted;
   }
 
   void on_connection(Conn& conn, uint32_t ready) {
@@ -329,7 +277,7 @@ class EpollServer final : public InProcessServer {
     if (next == ServeStep::Done) return end(conn, reason);
     Slot* slot = conn.slot;
     if (slot->bytes.in.load(std::memory_order_relaxed) + slot->bytes.out.load(std::memory_order_relaxed) != moved) {
-      touch(conn);
+      deadlines_.touch(conn, now_ms_);
     }
     if (interest(next) == interest(conn.waiting)) {
       conn.waiting = next;
@@ -341,25 +289,9 @@ class EpollServer final : public InProcessServer {
     }
   }
 
-  // Activity: the connection's idle deadline moves to now + idleTimeoutMs, the latest of all.
-  void touch(Conn& conn) {
-    if (idle_ms_ > 0) idle_list_.push_back(conn, now_ms_ + idle_ms_);
-  }
-
-  // The deadlines that have come, in serve_connection's order: lifetime, then the rate window,
-  // then idle. A rate window that is over (and was met) starts the next one, from now.
+  // The deadlines that have come (deadline_lists.h).
   void expire() {
-    while (life_list_.next() <= now_ms_) end(*life_list_.head(), DisconnectReason::Lifetime);
-    while (rate_list_.next() <= now_ms_) {
-      Conn& conn = *rate_list_.head();
-      if (conn.limits.window_got < window_need_) {
-        end(conn, DisconnectReason::Slow);
-        continue;
-      }
-      conn.limits.window_got = 0;
-      rate_list_.push_back(conn, now_ms_ + window_ms_);
-    }
-    while (idle_list_.next() <= now_ms_) end(*idle_list_.head(), DisconnectReason::Idle);
+    deadlines_.expire(now_ms_, [this](Conn& conn, DisconnectReason reason) { end(conn, reason); });
   }
 
   void end_all(DisconnectReason reason) {
@@ -370,13 +302,15 @@ class EpollServer final : public InProcessServer {
 
   // close(cfd) (in end_connection) also removes it from the epoll set.
   void end(Conn& conn, DisconnectReason reason) {
-    idle_list_.remove(conn);
-    life_list_.remove(conn);
-    rate_list_.remove(conn);
+    deadlines_.remove(conn);
     Slot* slot = conn.slot;
     conn.slot = nullptr;
     --live_;
     end_connection(slot, reason, -1);
+    if (full_) {  // whenFull 'wait': a place is free, the listener is watched again
+      full_ = false;
+      arm_listener();
+    }
   }
 
   UniqueFd epfd_;
@@ -384,16 +318,11 @@ class EpollServer final : public InProcessServer {
   int live_ = 0;           // connections with a Conn
   bool listening_ = true;  // lfd is open and watched
   bool paused_ = false;    // lfd is watched for nothing until resume_ms_
+  bool full_ = false;      // whenFull 'wait': lfd is watched for nothing until a connection ends
+  uint32_t armed_ = static_cast<uint32_t>(EPOLLIN);  // what lfd is watched for now
   int64_t resume_ms_ = 0;
-  // The limits of options_.serve; 0: none.
-  int idle_ms_ = 0;
-  int life_ms_ = 0;
-  int window_ms_ = 0;
-  uint64_t window_need_ = 0;  // bytes to read in each rate window
-  int64_t now_ms_ = 0;        // when the last epoll_wait returned (kept only with a limit)
-  TimerList idle_list_{&Conn::idle};
-  TimerList life_list_{&Conn::life};
-  TimerList rate_list_{&Conn::rate};
+  int64_t now_ms_ = 0;  // when the last epoll_wait returned (kept only with a limit)
+  ConnectionDeadlines<Conn> deadlines_;
 };
 
 }  // namespace

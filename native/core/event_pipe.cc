@@ -19,12 +19,12 @@ bool create_event_pipe(UniqueFd& read_end, UniqueFd& write_end) {
   return true;
 }
 
-void EventPipe::emit(EventRecord rec) const {
+bool EventPipe::emit(EventRecord rec) const {
   if (rec.timeNs == 0) rec.timeNs = monotonic_ns();
   bool ring_doorbell = false;
   if (!ring->publish(rec, ring_doorbell)) {
     counters->eventsDropped.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return false;
   }
   if (ring_doorbell) {
     counters->eventWakeups.fetch_add(1, std::memory_order_relaxed);
@@ -32,13 +32,13 @@ void EventPipe::emit(EventRecord rec) const {
     ssize_t ignored = retry_eintr(counters->eintrRetries, [&] { return write(write_fd, &bell, 1); });
     (void)ignored;  // EAGAIN: the pipe is full of doorbell bytes, Node is awake anyway
   }
+  return true;
 }
 
 bool EventPipe::announce_connection(const EventRecord& rec) const {
   assert(rec.type == static_cast<uint8_t>(EventType::Connection));
   if (ring->connections_heard.load(std::memory_order_relaxed) == 0) return false;
-  emit(rec);
-  return true;
+  return emit(rec);
 }
 
 void EventPipe::reject(const sockaddr_storage& peer, uint32_t id, RejectReason reason, int err) const {

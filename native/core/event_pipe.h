@@ -2,11 +2,12 @@
 //
 // Each event is one fixed-size record (event_record.h, the wire format shared with JavaScript),
 // published into the ring in the shared page (event_ring.h): no system call, no wake-up of Node.
-// Node drains the ring on a short timer while events flow. The pipe is still there, for two
-// things a ring cannot do: it is the doorbell (one byte, written only when Node has parked), and
-// its write end is held by every process and thread of the server, so its EOF in Node means that
-// every writer is gone and every event is in the ring. When the ring is full the record is
-// dropped and counted: a server never stalls on its observer.
+// A thread of Node's process drains the ring on a short timer while events flow (event_drain.h).
+// The pipe is still there, for two things a ring cannot do: it is the doorbell (one byte, written
+// only when that thread has parked), and its write end is held by every process and thread of
+// the server, so its EOF in Node means that every writer is gone and every event is in the ring.
+// When the ring is full the record is dropped and counted: a server never stalls on its observer
+// (the drain thread keeps the ring from filling while Node lives: a drop means a wedged Node).
 #pragma once
 
 #include <sys/socket.h>
@@ -35,13 +36,14 @@ struct EventPipe {
   bool tracing = false;  // the `trace` option: record syscalls too
 
   // Stamps the time (unless the record carries one already) and publishes the record; on a full
-  // ring counts it as dropped; rings the doorbell if Node has parked.
+  // ring counts it as dropped and returns false; rings the doorbell if Node has parked.
   // Async-signal-safe (clock_gettime, atomics and write are on the signal-safety(7) list).
-  void emit(EventRecord rec) const;
+  bool emit(EventRecord rec) const;
 
   // A Connection record, written only while a listener would hear it (EventRing::connections_heard).
-  // Returns whether it was: the connection's Disconnect record is written if and only if this
-  // was, so that Node's books (which connections it announced) stay true whatever listens when,
+  // Returns whether it was published — not when nobody listens, and not when the ring was full
+  // and it was dropped: the connection's Disconnect record is written if and only if this was
+  // published, so that Node's books (which connections it announced) stay true whatever listens when,
   // and a listener never hears of a connection's end without having been able to hear of its
   // start. Nobody listening, an accepted connection costs no record and no ring cell: under churn
   // the two records were a twentieth of a pool member's CPU and all the hosting Node did per

@@ -37,7 +37,8 @@ namespace ps {
 //   slots-full: fd cfd, closed at once (maxClients reached)
 //   shutdown: fd shut down to wake a blocked call (lfd at stop, cfd at abort)
 //   close-conn: fd cfd, closed when the connection is over (child or worker); result 0, or
-//   (epoll) the epoll descriptor whose set close() also takes cfd out of
+//   (epoll) the epoll descriptor whose set close() also takes cfd out of, or (uring) the ring's
+//   descriptor << 32 (the ring holds no request on cfd any more)
 //   exec: the master program is exec'd; fd Node's lfd, result lfd's number in the master
 // Pool models (prefork, reuseport, prethread); slot is the pool member's index:
 //   pool-fork: the master forks member `slot` once, at start (or to replace it); result its pid
@@ -68,6 +69,22 @@ namespace ps {
 //   the descriptor (0, 1, 2)
 //   execve: the exec handler's child becomes the program; fd -1, result 0 (recorded before the
 //   call, which does not return), or -1 with its errno when it failed
+// uring (one thread, io_uring: uring_server.cc):
+//   io_uring_setup: fd the setup flags the kernel took, result the ring's descriptor
+//   io_uring_register: fd the ring, result (count << 8) | opcode (22 PBUF_RING: count receive
+//     buffers lent to the kernel; 12 ENABLE_RINGS: the server thread becomes the ring's submitter)
+//   io_uring_enter: fd the ring, result (completions << 32) | submissions: the requests it handed
+//     the kernel and the completions ready when it returned (only calls that did either are recorded)
+//   uring-arm: a multishot accept (fd lfd) or a receive (fd cfd) put in the submission queue;
+//     result kind | 0x100 for a re-arm (kind 1 multishot accept, 2 multishot receive, 3 single-shot
+//     receive, recorded at its first arm only, 4 a poll of lfd: out of descriptors with no client
+//     pending, the accept waits for one, 5 single-shot accept (whenFull 'wait'), recorded at its
+//     first arm and when a full server accepts again, 6 a poll of lfd for its hang-up alone while
+//     full (whenFull 'wait')), errno what ended the one before (a re-arm)
+//   uring-cancel: fd cfd, result why (1: backpressure, its receive stops; 2: the connection ends)
+//   uring-cqe: a completion; fd the socket, result op << 40 | MORE << 32 | the result's 32 bits
+//     (op 1 accept, 2 receive, 3 send, 4 cancel, 5 poll; MORE: a multishot request goes on; the
+//     result is the kernel's: cfd, bytes, or -errno)
 #define PS_TRACE_CALLS(X)                \
   X(Socket, 1, "socket")                 \
   X(Bind, 2, "bind")                     \
@@ -106,7 +123,13 @@ namespace ps {
   X(DoorPass, 35, "door-pass")           \
   X(DoorRefuse, 36, "door-refuse")       \
   X(Dup2, 37, "dup2")                    \
-  X(Execve, 38, "execve")
+  X(Execve, 38, "execve")                \
+  X(UringSetup, 39, "io_uring_setup")    \
+  X(UringReg, 40, "io_uring_register")   \
+  X(UringEnter, 41, "io_uring_enter")    \
+  X(UringArm, 42, "uring-arm")           \
+  X(UringCancel, 43, "uring-cancel")     \
+  X(UringCqe, 44, "uring-cqe")
 
 // How a connection ended.
 //   end: the client closed its side (read returned 0) · error: read/write failed (ECONNRESET…)

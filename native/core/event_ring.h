@@ -6,9 +6,9 @@
 // "wake-affine" with it — the kernel then pulls the woken task, and the server threads created by
 // the waker, onto the waker's CPU. The measured result (issue "Faults") was a server that slowed
 // down by a sixth once it had been observed for a second. Writing into shared memory wakes nobody.
-// Node drains the ring on a short timer while events flow; when it has seen nothing for a while it
-// parks, and only then does the next writer ring a doorbell (one byte into a pipe): one wake-up
-// per idle→busy transition, never one per connection.
+// A thread of Node's process (event_drain.h) drains the ring on a short timer while events flow;
+// when it has seen nothing for a while it parks, and only then does the next writer ring a
+// doorbell (one byte into a pipe): one wake-up per idle→busy transition, never one per connection.
 //
 // The ring is Dmitry Vyukov's bounded MPMC queue used with one consumer: each cell carries a
 // sequence number; a writer takes a ticket with a compare-and-swap on `head`, fills the cell and
@@ -16,6 +16,8 @@
 // is lock-free and async-signal-safe (atomics on lock-free 64-bit words, a 64-byte copy): the fork
 // master writes from its SIGCHLD handler, children and worker threads write from anywhere. A
 // writer never waits: when the ring is full the event is dropped and counted (`eventsDropped`).
+// The drain thread keeps it from filling while Node lives (it takes the records into memory that
+// grows, whatever Node's main thread is doing), so that a drop means a wedged Node (event_drain.h).
 //
 // Events are delivered in ticket order, which is the order the events happened in as far as any
 // one writer can tell (a Connection is published before the child or worker that will write its
@@ -32,16 +34,21 @@
 
 namespace ps {
 
-// 16384 records of 64 bytes: a burst of several thousand connections while Node's thread is busy
-// (at a pool's top churn rate here, ≈ 28,000 records/s, Node's loop may stall for half a second
-// before a record is dropped). Its size has a price in the pool models: 50 member processes each
-// write cells spread over 290 pages, and miss on almost every publish — publish() took 4.7% of
-// 50 prefork members' CPU samples under churn (more than their serve loop), 84% of it on the
-// first load of the cell; with 4,096 records, 1.2–1.6%, and the members' CPU per connection came
-// down to the C reference's (BENCHMARKS.md, "The targets of issue #13"). The capacity was kept:
-// a server never blocks on its observer, so a smaller ring means events lost, and Node's loop
-// stalling for the 150 ms that 4,096 records last is not rare. The price is paid only while
-// something listens to a connection's events (`connections_heard` below).
+// 16384 records of 64 bytes: what arrives while the drain thread waits for a CPU. It drains every
+// 10 ms, but on a machine with more runnable tasks than CPUs it runs late: in 12 runs of 50,000
+// connections of churn (prefork, reuseport, prethread 'mutex' and 'main', 3 each) beside a CPU hog
+// (2 CPUs, load average near 20; scripts/event-churn.js, with a temporary probe in the thread
+// timing its drains), drains came up to 137 ms apart and one took 8,212 records — a ring of 4,096
+// or 8,192 would have dropped some. Its size had a price in the pool models, measured when Node drained the
+// ring itself: publish() took 4.7% of 50 prefork members' CPU samples under churn (84% of it on
+// the first load of the cell, its pages missing in the address translation), 1.2–1.6% with 4,096
+// records (BENCHMARKS.md, "The targets of issue #13"). Measured again with the drain thread, on
+// the same 50 members (`perf record -e cpu-clock`, 3 s of churn, three alternating rounds, load
+// ≈ 20): 0.73–0.88% with 16,384, 0.72–1.20% with 4,096, 0.62–0.88% with 2,048 — no difference
+// this machine can show, where 2,048 dropped 679 records in one round. So the ring stays at 16,384:
+// the drain thread made events safe from a slow Node, and the size keeps them safe from a slow
+// drain thread. The cells are written only while something listens to a connection's events
+// (`connections_heard` below).
 constexpr uint64_t kRingCapacity = 16384;
 static_assert((kRingCapacity & (kRingCapacity - 1)) == 0, "a power of two: positions wrap with a mask");
 static_assert(std::atomic<uint64_t>::is_always_lock_free, "the ring is shared across processes");

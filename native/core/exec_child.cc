@@ -45,10 +45,24 @@ constexpr char kMagic[] = "posix-servers exec block 1";
 
 const char* const kTcpVarNames[kTcpVars] = {"PROTO", "TCPREMOTEIP", "TCPREMOTEPORT", "TCPLOCALIP", "TCPLOCALPORT"};
 
+// ucspi-tcp's variables the server never knows: the names DNS gives the two addresses and what the
+// client's ident server says (tcpserver sets them only after its lookups; with -H, -R and no
+// lookup they are removed, not left as they were). A stale value in Node's environment must not
+// reach the program: a mail server trusts TCPREMOTEHOST.
+const char* const kUnknownTcpVarNames[] = {"TCPREMOTEHOST", "TCPREMOTEINFO", "TCPLOCALHOST"};
+
+bool has_name(const std::string& entry, const char* name) {
+  size_t n = strlen(name);
+  return entry.size() > n && entry.compare(0, n, name) == 0 && entry[n] == '=';
+}
+
+// A variable of ucspi-tcp's: set per connection (kTcpVarNames), or never passed on.
 bool is_tcp_var(const std::string& entry) {
   for (const char* name : kTcpVarNames) {
-    size_t n = strlen(name);
-    if (entry.size() > n && entry.compare(0, n, name) == 0 && entry[n] == '=') return true;
+    if (has_name(entry, name)) return true;
+  }
+  for (const char* name : kUnknownTcpVarNames) {
+    if (has_name(entry, name)) return true;
   }
   return false;
 }

@@ -24,6 +24,8 @@
 // The program's environment: `env` when given, else Node's environment at start (as
 // child_process.spawn), then PROTO=TCP, TCPREMOTEIP, TCPREMOTEPORT, TCPLOCALIP, TCPLOCALPORT
 // (ucspi-tcp's names; an IPv4-mapped IPv6 address is written as IPv4) replacing any of the same name.
+// TCPREMOTEHOST, TCPREMOTEINFO and TCPLOCALHOST are removed: the server looks up no name and asks
+// no ident server, and tcpserver sets them only when it knows them.
 #pragma once
 
 #include <sys/socket.h>

@@ -16,6 +16,8 @@
 #include "clock.h"
 #include "eintr.h"
 #include "process_hygiene.h"
+#include "reap.h"
+#include "server_session.h"
 
 namespace ps {
 
@@ -31,10 +33,6 @@ constexpr int kExitOrphan = 2;    // the master was already gone
 constexpr int kExitIdle = 3;      // idleTimeoutMs passed
 constexpr int kExitLifetime = 4;  // maxConnectionMs passed
 constexpr int kExitSlow = 5;      // the client sent less than minBytesPerSecond in a window
-
-// close(): children still alive this long after their SIGTERM are SIGKILLed. A child of ours dies
-// of SIGTERM at once; one that does not has been stopped again, or is traced.
-constexpr int64_t kChildKillGraceMs = 1000;
 
 Counters& counters(MasterState& m) { return m.page->counters; }
 
@@ -79,13 +77,21 @@ DisconnectReason reason_for(int status, bool children_killed, bool exec) {
 // whether the disconnect was reported.
 void record_reaped(MasterState& m, pid_t pid, int status) {
   m.events.trace(TraceCall::Waitpid, status, pid);
-  EventRecord disconnect{};
-  disconnect.type = static_cast<uint8_t>(EventType::Disconnect);
-  disconnect.pid = pid;
   ChildEntry* entry = nullptr;
   for (int i = 0; i < m.max_clients && entry == nullptr; ++i) {
     if (m.page->children[i].pid.load() == pid) entry = &m.page->children[i];
   }
+  // Not in the table: an orphan of a program, handed to the master (subreaper, server_session.h)
+  // and now collected. It was no connection: nothing to report, nothing to count.
+  if (entry == nullptr && m.exec != nullptr) return;
+  // A program killed by a signal (a crash, kill -9 from outside): what it started must not live
+  // on holding its client's connection. Its group is SIGKILLed (the number stays its group's while
+  // any member is alive). A program that exited leaves its background children to run, as inetd
+  // does, until close() — whose own SIGTERM, then SIGKILL, reach them (escalate).
+  if (m.exec != nullptr && WIFSIGNALED(status) && !m.children_killed) kill(-pid, SIGKILL);
+  EventRecord disconnect{};
+  disconnect.type = static_cast<uint8_t>(EventType::Disconnect);
+  disconnect.pid = pid;
   if (entry != nullptr) {
     disconnect.id = entry->id;
     disconnect.bytesIn = entry->bytes.in.load();
@@ -116,7 +122,7 @@ void record_reaped(MasterState& m, pid_t pid, int status) {
 bool reap_children(MasterState& m) {
   for (;;) {
     int status = 0;
-    pid_t pid = retry_eintr(counters(m).eintrRetries, [&] { return waitpid(-1, &status, WNOHANG); });
+    pid_t pid = reap_any_child(&status, counters(m));  // waitpid(-1, WNOHANG), with the child's CPU time
     if (pid > 0) {
       record_reaped(m, pid, status);
       continue;
@@ -147,6 +153,14 @@ void on_stop(int sig) {
   errno = saved;
 }
 
+// The parent-death signal: Node is gone (killed), nobody will close this server or read its
+// events. Every process of its session goes with it — the exec'd programs' children too, which
+// the kernel's own parent-death signal never reaches — then the master leaves.
+void on_node_gone(int) {
+  if (the_master != nullptr) kill_session_now(the_master->self, kNodeGoneKillMs);
+  _exit(1);
+}
+
 void install_handler(int sig, void (*handler)(int), int flags) {
   struct sigaction sa {};
   sa.sa_handler = handler;
@@ -163,13 +177,15 @@ void install_handler(int sig, void (*handler)(int), int flags) {
   sigaction(SIGCHLD, &dfl, nullptr);
   sigaction(SIGTERM, &dfl, nullptr);
   sigaction(SIGUSR1, &dfl, nullptr);
+  sigaction(SIGHUP, &dfl, nullptr);
   close(m.lfd);  // the child closes lfd: it only talks to its one client
   m.events.trace(TraceCall::CloseLfd, m.lfd, 0);
   if (m.exec != nullptr) {
     // inetd's child: the connection becomes a program's stdin and stdout (exec_child.h). It leads
-    // a process group of its own, so that close() reaches the processes the program starts too
-    // (a shell's commands): the master signals the group. Both sides call setpgid, as a shell
-    // does for a job, so the group exists before either goes on.
+    // a process group of its own, as a shell's job does: a program that signals its group
+    // (kill(0, …)) reaches only its own, and when it dies of a signal the master SIGKILLs that
+    // group (record_reaped). Both sides call setpgid, as a shell does for a job, so the group
+    // exists before either goes on. close() reaches it through the session (server_session.h).
     setpgid(0, 0);
     if (!die_with_parent(m.self)) _exit(kExitOrphan);
     exec_program(*m.exec, cfd, m.events, entry.id);
@@ -206,9 +222,9 @@ void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, ui
   // Refuse when maxClients children are alive: accepted, closed at once, reported.
   if (c.active.load() >= static_cast<uint64_t>(m.max_clients)) {
     m.door.release(door_ticket);
-    close(cfd);
     m.events.trace(TraceCall::SlotsFull, cfd, 0, 0, id);
     m.events.reject(peer, id, RejectReason::MaxClients, 0);
+    close(cfd);  // after the Reject record (door.h: refused clients are heard in order)
     return;
   }
   if (m.exec != nullptr) {
@@ -226,8 +242,8 @@ void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, ui
   if (entry == nullptr) {
     restore_signal_mask(&old);
     m.door.release(door_ticket);
-    close(cfd);
     m.events.reject(peer, id, RejectReason::MaxClients, 0);
+    close(cfd);
     return;
   }
   entry->id = id;
@@ -244,8 +260,8 @@ void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, ui
     entry->door_ticket = -1;
     restore_signal_mask(&old);
     m.door.release(door_ticket);
-    close(cfd);
     m.events.reject(peer, id, RejectReason::NoProcess, err);
+    close(cfd);
     return;
   }
   if (m.exec != nullptr) setpgid(pid, pid);  // see run_child (EACCES once it has exec'd: already done)
@@ -263,12 +279,18 @@ void handle_connection(MasterState& m, int cfd, const sockaddr_storage& peer, ui
   m.events.trace(TraceCall::CloseCfd, cfd, 0, 0, id);
 }
 
-// Sends `sig` to every live child — with the exec handler to its process group: the program and
-// the processes it started.
+// Sends `sig` to every live child — with the exec handler to every process of the server's
+// session and every orphan handed to the master (server_session.h): the programs, their process
+// groups, whatever else they started, and what programs that have exited left behind. Each gets
+// it once (a program's group is not signalled apart: its members would get it twice).
 void signal_children(MasterState& m, int sig) {
+  if (m.exec != nullptr) {
+    signal_session(m.self, m.self, m.self, sig);
+    return;
+  }
   for (int i = 0; i < m.max_clients; ++i) {
     pid_t pid = m.page->children[i].pid.load();
-    if (pid > 0 && (m.exec == nullptr || kill(-pid, sig) != 0)) kill(pid, sig);
+    if (pid > 0) kill(pid, sig);
   }
 }
 
@@ -282,16 +304,38 @@ void kill_children(MasterState& m) {
 }
 
 // After the abort: SIGTERM+SIGCONT first, then, for a child that outlives the grace time (stopped
-// again, traced…), SIGKILL, which nothing resists. Returns how long to wait before the next
-// check, in ms (-1: no deadline is pending).
+// again, traced…), SIGKILL, which nothing resists. With the exec handler the same happens, once
+// no connection is left, to what the programs left behind (the master's children still there are
+// orphans it adopted), and the SIGKILL is repeated for orphans handed over later. Returns how
+// long to wait before the next check, in ms (-1: no deadline is pending).
 int64_t escalate(MasterState& m) {
-  if (m.abort_requested && !m.children_killed) kill_children(m);
-  if (!m.children_killed || m.children_forced) return -1;
-  int64_t left = m.force_kill_at - monotonic_ms();
-  if (left > 0) return left;
-  m.children_forced = 1;
+  const bool leftovers_only = m.exec != nullptr && counters(m).active.load() == 0;
+  if ((m.abort_requested || leftovers_only) && !m.children_killed) kill_children(m);
+  if (!m.children_killed) return -1;
+  if (!m.children_forced) {
+    int64_t left = m.force_kill_at - monotonic_ms();
+    if (left > 0) return left;
+    m.children_forced = 1;
+  } else if (m.exec == nullptr) {
+    return -1;
+  }
   signal_children(m, SIGKILL);
-  return -1;
+  return m.exec != nullptr ? kSweepAgainMs : -1;
+}
+
+// whenFull 'wait' (room_gate.h): no accept() while max_clients children are alive, so the next
+// client waits in the listen backlog. The SIGCHLD of a child that ended — or close()'s SIGTERM —
+// ends the sigsuspend(), as it ends tcpserver's sig_pause() under -c.
+void wait_for_room(MasterState& m) {
+  if (m.when_full != WhenFull::Wait) return;
+  sigset_t old;
+  block_all_signals(&old);
+  sigset_t wait_mask;
+  sigemptyset(&wait_mask);
+  while (!m.stop_requested && counters(m).active.load() >= static_cast<uint64_t>(m.max_clients)) {
+    sigsuspend(&wait_mask);
+  }
+  restore_signal_mask(&old);
 }
 
 // Stop accepting, wait for the children, end them if asked to, and exit.
@@ -335,9 +379,11 @@ int64_t escalate(MasterState& m) {
   int stderr_copy = m.exec != nullptr ? m.exec->stderr_fd : -1;  // exec, stderr 'inherit'
   int keep[] = {0, 1, 2, m.lfd, m.events.write_fd, m.reserve_fd, stderr_copy};
   close_all_fds_except(keep, 7);
-  if (!die_with_parent(m.node_pid)) _exit(1);
+  // SIGHUP, handled (on_node_gone), not SIGKILL: the master must take its session with it.
+  if (!die_with_parent(m.node_pid, SIGHUP)) _exit(1);
   m.self = getpid();
   the_master = &m;
+  if (m.exec != nullptr) adopt_orphans();
   // Homework 1: reap children from SIGCHLD. No SA_RESTART, as in the lecture: the accept() it
   // interrupts fails with EINTR, which retry_eintr() retries and counts.
   // Lab switches: `restart` adds SA_RESTART (the kernel restarts accept: eintrRetries stays 0);
@@ -346,6 +392,7 @@ int64_t escalate(MasterState& m) {
   if (m.reap == ReapMode::Sigchld) install_handler(SIGCHLD, on_sigchld, SA_NOCLDSTOP | (m.restart ? SA_RESTART : 0));
   install_handler(SIGTERM, on_stop, 0);
   install_handler(SIGUSR1, on_stop, 0);
+  install_handler(SIGHUP, on_node_gone, 0);
   // A server must not die because Node (the event pipe's reader) went away mid-write.
   struct sigaction ign {};
   ign.sa_handler = SIG_IGN;
@@ -358,6 +405,7 @@ int64_t escalate(MasterState& m) {
 
   Counters& c = counters(m);
   for (;;) {
+    wait_for_room(m);
     sockaddr_storage peer{};
     int cfd = accept_client(m.lfd, peer, c, m.events);
     if (m.stop_requested) {

@@ -31,6 +31,11 @@
 
 namespace ps {
 
+// close(): children (and exec'd programs, fork and prefork) still alive this long after their
+// SIGTERM are SIGKILLed. A child of ours dies of SIGTERM at once; one that does not has been
+// stopped again, or is traced — or is a program that handles SIGTERM.
+constexpr int64_t kChildKillGraceMs = 1000;
+
 // Where Node's side puts the master's descriptors across execve().
 constexpr int kMasterListenFd = 3;
 constexpr int kMasterEventFd = 4;
@@ -51,6 +56,8 @@ struct MasterState {
   SharedPage* page = nullptr;
   int reserve_fd = -1;  // given up to refuse a connection when descriptors run out (accept_guard.h)
   int max_clients = 0;
+  WhenFull when_full = WhenFull::Refuse;  // 'wait': no accept() while max_clients are live (room_gate.h)
+  int room_fd = -1;                       // reuseport, 'wait': the pool's eventfd, written when room is made
   ServePolicy serve;
   ExecPlan* exec = nullptr;  // the exec handler's program (serve.handler == Exec)
   Door door;                 // the rules right after accept() (door.h), in the shared page

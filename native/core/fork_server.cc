@@ -18,11 +18,13 @@
 // its own process: both belong to libuv, which reaps its children one pid at a time.
 //
 // When the master dies without draining (kill -9), its children (pool models: its workers) die
-// with it (PR_SET_PDEATHSIG) and go to init: the waiting thread waits until they have been reaped
-// (orphans.h), and reconcile() reports the connections they were serving and makes the counters
-// true.
+// with it (PR_SET_PDEATHSIG) and go to init; whatever else of the server's session is left (an
+// exec'd program's own children) the waiting thread SIGKILLs (server_session.h). It waits until
+// they have all been reaped (orphans.h), and reconcile() reports the connections they were
+// serving and makes the counters true.
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -33,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "clock.h"
 #include "eintr.h"
 #include "event_pipe.h"
 #include "fork_master.h"
@@ -40,6 +43,7 @@
 #include "orphans.h"
 #include "process_hygiene.h"
 #include "server.h"
+#include "server_session.h"
 
 extern char** environ;
 
@@ -54,6 +58,10 @@ constexpr char kMasterProgram[] = "posix-servers-master";
 // Past it close() settles anyway; a zombie of init's is no longer the server's to collect.
 constexpr int64_t kOrphanReapTimeoutMs = 5000;
 
+// How long the waiting thread goes on SIGKILLing what is left of a dead master's session (a
+// program's child may fork while it looks).
+constexpr int64_t kSessionKillTimeoutMs = 2000;
+
 // The master program is built next to the addon (CMakeLists.txt): find the shared object this
 // code was loaded from, and take its directory.
 std::string master_program_path() {
@@ -66,8 +74,10 @@ std::string master_program_path() {
 
 // The new process, between fork() and execve(). Puts the master's descriptors at
 // kMasterListenFd.. (through copies above them first, so no move overwrites a descriptor still
-// to be moved), takes its own process group — a Ctrl-C in the terminal then reaches Node, which
-// closes the server gracefully, and not the master and its children mid-connection — and execs.
+// to be moved), takes a session of its own — a Ctrl-C in the terminal then reaches Node, which
+// closes the server gracefully, and not the master and its children mid-connection; and every
+// process of the server, an exec'd program's children included, can be found by that session
+// (server_session.h) — and execs.
 // If execve() fails, its errno goes to Node through `status_fd` (close-on-exec: Node reads EOF
 // when the exec succeeded), as libuv's uv_spawn reports exec failures.
 // An entry of -1 in `fds` (no exec block, no stderr to inherit) leaves its number unused.
@@ -75,7 +85,7 @@ constexpr int kMasterFds = kMasterStderrFd - kMasterListenFd + 1;
 
 [[noreturn]] void exec_master(const char* path, char* const argv[], const int (&fds)[kMasterFds], int status_fd,
                               const EventPipe& events) {
-  setpgid(0, 0);
+  setsid();
   int err = 0;
   int high[kMasterFds];
   status_fd = fcntl(status_fd, F_DUPFD_CLOEXEC, 16);
@@ -268,11 +278,13 @@ class ForkServer final : public Server {
     retry_eintr([&] { return waitpid(self->master_, &status, 0); });
     self->master_status_.store(status);
     self->exited_.store(true);
-    // A master that drained exited 0 with no child left. One that died left its live children to
-    // die by PR_SET_PDEATHSIG (the kernel sent it as the master exited, before waitpid returned)
-    // and to be reaped by init: wait for that, so no zombie of the server outlives close().
+    // A master that drained exited 0 with no child left, and nothing else in its session. One
+    // that died left its live children to die by PR_SET_PDEATHSIG (the kernel sent it as the
+    // master exited, before waitpid returned) and to be reaped by init — but not what they started
+    // (an exec'd program's children): what is left of its session is SIGKILLed here.
+    std::vector<pid_t> orphans = kill_session(self->master_);
+    // Wait until init has reaped them all, so no zombie of the server outlives close().
     if (!self->tearing_down_.load()) {
-      std::vector<pid_t> orphans;
       for (int i = 0; i < self->options_.maxClients; ++i) {
         pid_t pid = self->page_->children[i].pid.load();
         if (pid > 0) orphans.push_back(pid);
@@ -286,6 +298,20 @@ class ForkServer final : public Server {
     }
     if (self->on_exit_ != nullptr) self->on_exit_(self->context_, status);
     return nullptr;
+  }
+
+  // SIGKILLs every live process of the session `sid` (a dead master's), again until none is left
+  // (bounded): returns the pids signalled.
+  static std::vector<pid_t> kill_session(pid_t sid) {
+    std::vector<pid_t> killed;
+    const int64_t deadline = monotonic_ms() + kSessionKillTimeoutMs;
+    for (;;) {
+      pid_t found[256];
+      int n = signal_session(sid, 0, 0, SIGKILL, found, 256);
+      killed.insert(killed.end(), found, found + (n < 256 ? n : 256));
+      if (n == 0 || monotonic_ms() >= deadline) return killed;
+      poll(nullptr, 0, 2);
+    }
   }
 
   pid_t master_ = -1;

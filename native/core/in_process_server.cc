@@ -66,6 +66,8 @@ void InProcessServer::stop() {
   std::lock_guard<std::mutex> lock(stop_mu_);
   if (stopping_) return;
   stopping_ = true;
+  stop_seen_.store(true);
+  open_gate(room_);  // a thread waiting for a free slot (whenFull 'wait') goes on to see the stop
   // Wakes the server thread's blocked accept() (it fails with EINVAL).
   if (lfd_.valid()) {
     shutdown(lfd_.get(), SHUT_RDWR);
@@ -178,14 +180,21 @@ void InProcessServer::end_connection(Slot* slot, DisconnectReason reason, int re
   rec.code = static_cast<int32_t>(aborted ? DisconnectReason::Aborted : reason);
   if (announced) events_.emit(rec);
   slots_.retire();
+  room_made(room_);  // whenFull 'wait': the slot is free (a load of the waiter count, unless one waits)
+}
+
+bool InProcessServer::wait_for_free_slot() {
+  if (options_.whenFull != WhenFull::Wait) return true;
+  return wait_for_room(
+      room_, [this] { return slots_.has_free(); }, [this] { return stop_seen_.load(); });
 }
 
 void InProcessServer::reject(int cfd, const sockaddr_storage& peer, uint32_t id, int32_t door_ticket,
                              RejectReason reason, int err, int reported_slot) {
   door_.release(door_ticket);
-  close(cfd);
   events_.trace(TraceCall::SlotsFull, cfd, 0, 0, id, reported_slot);
   events_.reject(peer, id, reason, err);
+  close(cfd);  // after the Reject record (door.h: refused clients are heard in order)
 }
 
 }  // namespace ps

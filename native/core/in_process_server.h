@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 
@@ -65,14 +66,19 @@ class InProcessServer : public Server {
   void report_connection(Slot* slot, int reported_slot);
   // A connection is over: report it, count it, close its descriptor and free its slot.
   void end_connection(Slot* slot, DisconnectReason reason, int reported_slot);
-  // Refuse: close at once, release its door ticket, count, report. `reported_slot` as above (the
-  // refusing pool thread).
+  // Refuse: release its door ticket, count, report, then close (door.h: in that order). `reported_slot`
+  // as above (the refusing pool thread).
   void reject(int cfd, const sockaddr_storage& peer, uint32_t id, int32_t door_ticket, RejectReason reason, int err,
               int reported_slot = -1);
+
+  // whenFull 'wait' (room_gate.h), thread and prethread: the one accepting thread waits here,
+  // before accept(), while every slot is in use. True when a slot is free; false when stopping.
+  bool wait_for_free_slot();
 
   SlotTable slots_;
   EventPipe events_;
   Door door_;
+  RoomGate room_;  // whenFull 'wait': woken when a slot is retired (end_connection) or at stop()
   // The close-conn trace's result: 0, or (epoll) the epoll descriptor that close(cfd) also takes
   // the connection out of.
   int64_t close_conn_result_ = 0;
@@ -82,6 +88,7 @@ class InProcessServer : public Server {
 
   std::mutex stop_mu_;  // orders stop()'s shutdown(lfd) before the server thread's close(lfd)
   bool stopping_ = false;
+  std::atomic<bool> stop_seen_{false};  // stopping_, for the room gate's waiter (no lock there)
   pthread_t thread_{};
   bool thread_started_ = false;
 };

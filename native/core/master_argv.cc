@@ -71,6 +71,8 @@ void MasterArgv::format(const ServerOptions& o, pid_t node_pid) {
   snprintf(words[14], sizeof words[14], "minBytesPerSecond=%d", o.serve.minBytesPerSecond);
   snprintf(words[15], sizeof words[15], "rateWindowMs=%d", o.serve.rateWindowMs);
   snprintf(words[16], sizeof words[16], "execStderr=%s", exec_stderr_name(o.exec.stderr_mode));
+  snprintf(words[17], sizeof words[17], "whenFull=%s", when_full_name(o.whenFull));
+  snprintf(words[18], sizeof words[18], "rpcMaxBytes=%u", static_cast<unsigned>(o.serve.rpcMaxBytes));
   for (int i = 0; i < kWords; ++i) argv[i] = words[i];
   argv[kWords] = nullptr;
 }
@@ -94,10 +96,10 @@ bool integer(const char* text, long min, long max, long& out) {
 }  // namespace
 
 bool parse_master_argv(int argc, char** argv, MasterState& m, bool& trace, ExecStderr& exec_stderr, const char*& bad) {
-  static const char* const keys[] = {"model",           "nodePid",           "maxClients",   "handler",
-                                     "idleTimeoutMs",   "labCrash",          "reap",         "restart",
-                                     "trace",           "workers",           "acceptLock",   "backlog",
-                                     "maxConnectionMs", "minBytesPerSecond", "rateWindowMs", "execStderr"};
+  static const char* const keys[] = {
+      "model",        "nodePid",    "maxClients", "handler",    "idleTimeoutMs", "labCrash",        "reap",
+      "restart",      "trace",      "workers",    "acceptLock", "backlog",       "maxConnectionMs", "minBytesPerSecond",
+      "rateWindowMs", "execStderr", "whenFull",   "rpcMaxBytes"};
   constexpr int kKeys = sizeof keys / sizeof keys[0];
   static_assert(kKeys == MasterArgv::kWords - 1, "one key per word after the program's name");
   if (argc != MasterArgv::kWords) {
@@ -173,6 +175,9 @@ bool parse_master_argv(int argc, char** argv, MasterState& m, bool& trace, ExecS
   if (!integer(v[14], 1, 0x7fffffff, n)) return fail(14);
   m.serve.rateWindowMs = static_cast<int>(n);
   if (!parse_exec_stderr(v[15], exec_stderr)) return fail(15);
+  if (!parse_when_full(v[16], m.when_full)) return fail(16);
+  if (!integer(v[17], 1, kRpcMaxBytesLimit, n)) return fail(17);
+  m.serve.rpcMaxBytes = static_cast<uint32_t>(n);
   return true;
 }
 

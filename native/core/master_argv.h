@@ -5,7 +5,7 @@
 //   posix-servers-master model=prefork nodePid=4242 maxClients=100 handler=echo idleTimeoutMs=0
 //                        labCrash=0 reap=sigchld restart=0 trace=0 maxConnectionMs=0
 //                        minBytesPerSecond=0 rateWindowMs=1000 workers=4 acceptLock=mutex backlog=511
-//                        execStderr=null
+//                        execStderr=null whenFull=refuse rpcMaxBytes=16384
 //
 // Two kinds of options do not travel here: the door's rules (door.h) are written into the shared
 // page, which the master maps; the exec handler's program, arguments and environment (arbitrary
@@ -21,7 +21,7 @@ namespace ps {
 
 // Fixed storage, filled before fork(): between fork() and execve() nothing may allocate.
 struct MasterArgv {
-  static constexpr int kWords = 17;
+  static constexpr int kWords = 19;
   char words[kWords][48];
   char* argv[kWords + 1];
 

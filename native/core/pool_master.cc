@@ -9,8 +9,11 @@
 #include <csignal>
 #include <cstring>
 
+#include "clock.h"
 #include "eintr.h"
 #include "process_hygiene.h"
+#include "reap.h"
+#include "server_session.h"
 
 namespace ps {
 
@@ -22,6 +25,13 @@ MasterState* the_pool_master = nullptr;
 volatile sig_atomic_t child_exited = 0;
 
 void on_sigchld(int) { child_exited = 1; }
+
+// The parent-death signal: Node is gone (killed). The session goes with the master
+// (server_session.h): the programs' children too, which no parent-death signal reaches.
+void on_node_gone(int) {
+  if (the_pool_master != nullptr) kill_session_now(the_pool_master->self, kNodeGoneKillMs);
+  _exit(1);
+}
 
 void on_stop(int sig) {
   if (the_pool_master == nullptr) return;
@@ -55,6 +65,7 @@ void emit_error(MasterState& m, TraceCall call, int err) {
   sigaction(SIGCHLD, &dfl, nullptr);
   sigaction(SIGTERM, &dfl, nullptr);
   sigaction(SIGUSR1, &dfl, nullptr);
+  sigaction(SIGHUP, &dfl, nullptr);
   // The other members' control sockets, the lock file of another design…: only its own stay.
   // With the exec handler and stderr 'inherit', Node's standard error too (for the program).
   int keep[9] = {0, 1, 2, m.events.write_fd, ctl, m.exec != nullptr ? m.exec->stderr_fd : -1};
@@ -105,8 +116,10 @@ int report_death(Pool& pool, int i, pid_t pid, int status) {
   // A signal: close() ended it (SIGKILL after the timeout), or it crashed (labCrash, kill -9).
   DisconnectReason reason = m.children_killed ? DisconnectReason::Aborted : DisconnectReason::Crash;
   // With the exec handler a member that held a connection had become the program (prefork.cc):
-  // its end is the program's exit, as for the fork model's children.
+  // its end is the program's exit, as for the fork model's children. A program killed by a
+  // signal (not close()'s) takes its process group with it, as in the fork model (fork_master.cc).
   if (m.exec != nullptr) reason = exec_disconnect_reason(status, m.children_killed);
+  if (m.exec != nullptr && WIFSIGNALED(status) && !m.children_killed) kill(-pid, SIGKILL);
   uint32_t held = 0;
   int count = 0;
   for (int e = 0; e < m.max_clients; ++e) {
@@ -133,6 +146,11 @@ int report_death(Pool& pool, int i, pid_t pid, int status) {
     held = id;
     ++count;
   }
+  // whenFull 'wait': prefork: its seat is free again (it may have died holding it); reuseport:
+  // the places of its connections are.
+  const uint64_t seat = uint64_t{1} << i;
+  if ((m.page->pool.seats.fetch_and(~seat) & seat) != 0) room_made(m.page->pool.room);
+  if (count > 0) tell_room(m);
   c.reaped.fetch_add(1);
   EventRecord reap{};
   reap.type = static_cast<uint8_t>(EventType::Reap);
@@ -181,7 +199,7 @@ void reap_members(Pool& pool, PoolDesign& design) {
   MasterState& m = pool.m;
   for (;;) {
     int status = 0;
-    pid_t pid = retry_eintr(m.page->counters.eintrRetries, [&] { return waitpid(-1, &status, WNOHANG); });
+    pid_t pid = reap_any_child(&status, m.page->counters);  // waitpid(-1, WNOHANG), with the member's CPU time
     if (pid <= 0) return;
     int i = 0;
     while (i < m.workers && pool.members[i].pid != pid) ++i;
@@ -243,6 +261,54 @@ void read_control(Pool& pool, int i) {
   }
 }
 
+// Sends `sig` to every member — with the exec handler to every process of the server's session
+// and every orphan handed to the master (server_session.h): the members, those that became
+// programs, what the programs started and what programs that exited left behind, each once.
+void signal_members(Pool& pool, int sig) {
+  MasterState& m = pool.m;
+  if (m.exec != nullptr) {
+    signal_session(m.self, m.self, m.self, sig);
+    return;
+  }
+  for (int i = 0; i < m.workers; ++i) {
+    if (pool.members[i].pid > 0) kill(pool.members[i].pid, sig);
+  }
+}
+
+// Whether the master has any child left: a member not yet reaped, or an orphan it adopted.
+bool has_children() {
+  siginfo_t info{};
+  return waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0;
+}
+
+// close()'s timeout (SIGUSR1) ends the members still serving. Without the exec handler a member is
+// this program's own code: SIGKILL at once. With it, a serving member has become a program, which
+// gets what the fork model's children get: SIGTERM and SIGCONT to its process group and the rest
+// of the session, then SIGKILL after the grace time — as do, once no member is left, the processes
+// programs that exited left behind. Returns how long until the next step is due (ms), or -1.
+int64_t end_members(Pool& pool) {
+  MasterState& m = pool.m;
+  const bool leftovers_only = m.exec != nullptr && pool.stopping && pool.live() == 0;
+  if ((m.abort_requested || leftovers_only) && !m.children_killed) {
+    m.children_killed = 1;
+    if (m.exec == nullptr) {
+      signal_members(pool, SIGKILL);
+      return -1;
+    }
+    m.force_kill_at = monotonic_ms() + kChildKillGraceMs;
+    signal_members(pool, SIGTERM);
+    signal_members(pool, SIGCONT);
+  }
+  if (!m.children_killed || m.exec == nullptr) return -1;
+  if (!m.children_forced) {
+    int64_t left = m.force_kill_at - monotonic_ms();
+    if (left > 0) return left;
+    m.children_forced = 1;
+  }
+  signal_members(pool, SIGKILL);
+  return kSweepAgainMs;
+}
+
 }  // namespace
 
 int Pool::live() const {
@@ -272,14 +338,17 @@ void Pool::close_control(int i) {
   int stderr_copy = m.exec != nullptr ? m.exec->stderr_fd : -1;  // exec, stderr 'inherit'
   int keep[] = {0, 1, 2, m.lfd, m.events.write_fd, m.reserve_fd, stderr_copy};
   close_all_fds_except(keep, 7);
-  if (!die_with_parent(m.node_pid)) _exit(1);
+  // SIGHUP, handled (on_node_gone), not SIGKILL: the master must take its session with it.
+  if (!die_with_parent(m.node_pid, SIGHUP)) _exit(1);
   m.self = getpid();
   the_pool_master = &m;
+  if (m.exec != nullptr) adopt_orphans();
   sigset_t ignored;
   block_all_signals(&ignored);  // from here on, signals arrive only inside ppoll()
   install_handler(SIGCHLD, on_sigchld, SA_NOCLDSTOP);
   install_handler(SIGTERM, on_stop, 0);
   install_handler(SIGUSR1, on_stop, 0);
+  install_handler(SIGHUP, on_node_gone, 0);
   struct sigaction ign {};
   ign.sa_handler = SIG_IGN;
   sigaction(SIGPIPE, &ign, nullptr);
@@ -301,8 +370,11 @@ void Pool::close_control(int i) {
 
   sigset_t wait_mask;
   sigemptyset(&wait_mask);
+  int64_t escalation_ms = -1;  // end_members(): the next step of close()'s kill is due in this long
   for (;;) {
-    if (pool.stopping && pool.live() == 0) _exit(pool.exit_status);
+    // Every member is gone — and with the exec handler every orphan a program left (the master
+    // adopted them), ended by end_members() once no member was left.
+    if (pool.stopping && pool.live() == 0 && (m.exec == nullptr || !has_children())) _exit(pool.exit_status);
     pollfd fds[kMaxWorkers + 4];
     int owner[kMaxWorkers];
     int n = 0;
@@ -316,8 +388,10 @@ void Pool::close_control(int i) {
     const int controls = n;
     n += design.master_fds(pool, fds + n);
     // A replacement that could not be forked is tried again every 100 ms.
-    const timespec retry{0, 100 * 1000 * 1000};
-    int rc = ppoll(fds, static_cast<nfds_t>(n), missing && !pool.stopping ? &retry : nullptr, &wait_mask);
+    int64_t wait_ms = missing && !pool.stopping ? 100 : -1;
+    if (escalation_ms >= 0 && (wait_ms < 0 || escalation_ms < wait_ms)) wait_ms = escalation_ms;
+    const timespec timeout{wait_ms / 1000, (wait_ms % 1000) * 1000000};
+    int rc = ppoll(fds, static_cast<nfds_t>(n), wait_ms >= 0 ? &timeout : nullptr, &wait_mask);
     if (rc > 0) {
       // Before reaping: a descriptor number closed by the reaping could be reused by a
       // replacement's control socket, and its poll result would then be read as the new one's.
@@ -331,14 +405,7 @@ void Pool::close_control(int i) {
       reap_members(pool, design);
     }
     if (m.stop_requested) begin_stop(pool, design);
-    if (m.abort_requested && !m.children_killed) {
-      m.children_killed = 1;
-      for (int i = 0; i < m.workers; ++i) {
-        // A member that became an exec'd program leads a process group: what it started goes too.
-        pid_t pid = pool.members[i].pid;
-        if (pid > 0 && (m.exec == nullptr || kill(-pid, SIGKILL) != 0)) kill(pid, SIGKILL);
-      }
-    }
+    escalation_ms = end_members(pool);
     if (missing && !pool.stopping) {
       for (int i = 0; i < m.workers; ++i) {
         if (pool.members[i].pid == 0 && !spawn(pool, design, i)) break;
@@ -393,13 +460,16 @@ ChildEntry* claim_entry(MasterState& m, pid_t member, uint32_t id, int32_t door_
 }  // namespace
 
 ChildEntry* admit_connection(MasterState& m, int index, pid_t member, int cfd, const sockaddr_storage& peer,
-                             uint32_t id) {
+                             uint32_t id, bool reserved) {
   Counters& c = m.page->counters;
   // The door first (door.h): members admit concurrently, and its counts are exact across them.
   int32_t ticket = -1;
-  if (!pass_door(m.door, cfd, peer, id, m.events, ticket, index)) return nullptr;
+  if (!pass_door(m.door, cfd, peer, id, m.events, ticket, index)) {
+    if (reserved) give_back_place(m);
+    return nullptr;
+  }
   ChildEntry* entry = nullptr;
-  if (admit(c.active, m.max_clients)) {
+  if (reserved || admit(c.active, m.max_clients)) {
     entry = claim_entry(m, member, id, ticket);
     // Entries are freed before `active` is counted down, so an admitted connection always finds
     // one; this only keeps the books true if that ever changed.
@@ -407,9 +477,9 @@ ChildEntry* admit_connection(MasterState& m, int index, pid_t member, int cfd, c
   }
   if (entry == nullptr) {
     m.door.release(ticket);
-    close(cfd);
     m.events.trace(TraceCall::SlotsFull, cfd, 0, 0, id, index);
     m.events.reject(peer, id, RejectReason::MaxClients, 0);
+    close(cfd);  // after the Reject record (door.h: refused clients are heard in order)
     return nullptr;
   }
   EventRecord rec{};
@@ -440,6 +510,21 @@ void finish_connection(MasterState& m, int index, ChildEntry& entry, DisconnectR
   c.active.fetch_sub(1);
   c.closed.fetch_add(1);
   if (announced) m.events.emit(rec);
+  tell_room(m);
+}
+
+bool reserve_place(MasterState& m) { return admit(m.page->counters.active, m.max_clients); }
+
+void give_back_place(MasterState& m) {
+  m.page->counters.active.fetch_sub(1);
+  tell_room(m);
+}
+
+void tell_room(MasterState& m) {
+  if (m.room_fd < 0 || m.page->pool.room.waiters.load() == 0) return;
+  const uint64_t one = 1;
+  ssize_t ignored = write(m.room_fd, &one, sizeof one);  // EAGAIN only after 2^64 - 2 unread: never
+  (void)ignored;
 }
 
 [[noreturn]] void member_fatal(MasterState& m, TraceCall call, int err) {

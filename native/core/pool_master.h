@@ -119,8 +119,17 @@ class PoolDesign {
 // exactly (a CAS on `active`: members admit concurrently), given an entry of the connection
 // table and reported (Connection, with the member's pid and index) — or refused: closed,
 // counted in `rejected` and reported (Reject 'max-clients'). Returns the entry, or nullptr.
+// `reserved`: already counted in `active` before it was accepted (reuseport, whenFull 'wait'):
+// it is not admitted again, and given back if the door refuses it.
 ChildEntry* admit_connection(MasterState& m, int index, pid_t member, int cfd, const sockaddr_storage& peer,
-                             uint32_t id);
+                             uint32_t id, bool reserved = false);
+// whenFull 'wait', reuseport: a place in `active` taken before accept() (false: maxClients are
+// live), and given back when accept() brought no client.
+bool reserve_place(MasterState& m);
+void give_back_place(MasterState& m);
+// Room was made (a connection ended, a place was given back): reuseport's members waiting for it
+// are told through the pool's room eventfd. Nothing without one, or when none waits.
+void tell_room(MasterState& m);
 // The connection is over (the caller closed it): reported (Disconnect), its entry freed, counted.
 void finish_connection(MasterState& m, int index, ChildEntry& entry, DisconnectReason reason);
 // A member's failure that ends the pool: an Error record (errno, the call) and kMemberExitFatal.

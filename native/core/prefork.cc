@@ -102,8 +102,10 @@ class Prefork final : public PoolDesign {
   }
 
   int master_fds(Pool& pool, pollfd* out) override {
-    // pass: accept only while a member is idle; otherwise clients wait in the backlog.
+    // pass: accept only while a member is idle (and, whenFull 'wait', while there is room);
+    // otherwise clients wait in the backlog.
     if (pool.m.accept_lock != AcceptLock::Pass || pool.stopping || pool.m.lfd < 0 || pool.first_idle() < 0) return 0;
+    if (full(pool.m)) return 0;  // a member's 'I', or a reaped program, brings the master back here
     out[0] = pollfd{pool.m.lfd, POLLIN, 0};
     return 1;
   }
@@ -112,7 +114,7 @@ class Prefork final : public PoolDesign {
     if (n == 0 || fds[0].revents == 0) return;
     MasterState& m = pool.m;
     Counters& c = m.page->counters;
-    for (int member = pool.first_idle(); member >= 0 && m.lfd >= 0; member = pool.first_idle()) {
+    for (int member = pool.first_idle(); member >= 0 && m.lfd >= 0 && !full(m); member = pool.first_idle()) {
       sockaddr_storage peer{};
       int cfd = accept_client(m.lfd, peer, c, m.events);
       if (cfd < 0) {
@@ -139,6 +141,7 @@ class Prefork final : public PoolDesign {
   void on_stop(Pool& pool) override {
     MasterState& m = pool.m;
     m.page->pool.stopping.store(1);
+    open_gate(m.page->pool.room);  // members waiting for a seat (whenFull 'wait') see the stop
     if (m.accept_lock == AcceptLock::Pass) {
       // Members waiting in recvmsg() read EOF and leave; a serving member leaves after its client.
       for (int i = 0; i < m.workers; ++i) pool.close_control(i);
@@ -225,22 +228,54 @@ class Prefork final : public PoolDesign {
     }
   }
 
+  // whenFull 'wait' with the master accepting (pass): maxClients connections are live.
+  static bool full(const MasterState& m) {
+    return m.when_full == WhenFull::Wait && m.page->counters.active.load() >= static_cast<uint64_t>(m.max_clients);
+  }
+
+  // whenFull 'wait', members accepting (none, flock, mutex): a member takes a seat before it
+  // accepts — bit `index` of the page's seats, at most maxClients of them — and keeps it while it
+  // serves, so that no member accepts a client the pool would have to refuse; it waits at the
+  // gate while every seat is taken (room_gate.h). False: the pool is stopping.
+  static bool take_seat(MasterState& m, int index) {
+    if (m.when_full != WhenFull::Wait) return true;
+    PoolPage& pool = m.page->pool;
+    const uint64_t mine = uint64_t{1} << index;
+    auto try_take = [&] {
+      uint64_t seats = pool.seats.load();
+      for (;;) {
+        if ((seats & mine) != 0) return true;  // still held from the last round
+        if (__builtin_popcountll(seats) >= m.max_clients) return false;
+        if (pool.seats.compare_exchange_weak(seats, seats | mine)) return true;
+      }
+    };
+    return wait_for_room(pool.room, try_take, [&] { return pool.stopping.load() != 0; });
+  }
+
+  // The member's connection is over: its seat goes to a waiting member.
+  static void give_up_seat(MasterState& m, int index) {
+    if (m.when_full != WhenFull::Wait) return;
+    m.page->pool.seats.fetch_and(~(uint64_t{1} << index));
+    room_made(m.page->pool.room);
+  }
+
   // One connection, to the end (the member is an iterative server), then its books.
   static void serve(MasterState& m, int index, int cfd, ChildEntry& entry) {
     uint32_t id = entry.id;
-    if (m.exec != nullptr) become_program(m, cfd, id);
+    if (m.exec != nullptr) become_program(m, cfd, id);  // its seat is freed when the master reaps it
     DisconnectReason reason = serve_connection(cfd, m.serve, m.page->counters, entry.bytes);
     if (reason == DisconnectReason::Crash) abort();  // lab hook: reaped with SIGABRT, reported, replaced
     close(cfd);
     m.events.trace(TraceCall::CloseConn, cfd, 0, 0, id, index);
     finish_connection(m, index, entry, reason);
+    give_up_seat(m, index);
   }
 
   // The exec handler: the member becomes the program for this client (exec_child.h). It is then
   // reaped like a member that died — its connection reported with the program's exit status —
   // and the master forks a fresh member in its place: the pool holds `workers` processes, each
   // waiting to become one program. As in the fork model's child, async-signal-safe calls only;
-  // a process group of its own, so that close() reaches what the program starts.
+  // a process group of its own, which the master SIGKILLs if the program dies of a signal.
   [[noreturn]] static void become_program(MasterState& m, int cfd, uint32_t id) {
     sockaddr_storage local{}, peer{};
     socklen_t len = sizeof local;
@@ -260,6 +295,7 @@ class Prefork final : public PoolDesign {
     tell_master(ctl, kMemberReady);
     for (;;) {
       if (pool.stopping.load()) _exit(kMemberExitStopped);
+      if (!take_seat(m, index)) _exit(kMemberExitStopped);
       lock(m, index);
       if (pool.stopping.load()) {
         unlock(m, index);

@@ -110,6 +110,7 @@ class PrethreadServer final : public InProcessServer {
   void accept_loop() override {
     if (main_accepts()) {
       for (;;) {
+        wait_for_free_slot();  // whenFull 'wait': a queued connection holds a slot too
         sockaddr_storage peer{};
         uint32_t id = 0;
         int32_t door_ticket = -1;
@@ -168,6 +169,9 @@ class PrethreadServer final : public InProcessServer {
       {
         std::lock_guard<std::mutex> lock(accept_mu_);
         events_.trace(TraceCall::MutexLock, -1, 0, 0, 0, m->index);
+        // whenFull 'wait': the thread holding the mutex is the one claimer; it waits for a free
+        // slot before it accepts (the others wait for the mutex, as they would anyway).
+        wait_for_free_slot();
         cfd = accept_next(peer, id, door_ticket, m->index);
         // The slot table has one claimer at a time (slot_table.h): the thread holding this mutex.
         if (cfd >= 0) slot = slots_.claim(cfd, peer, id, door_ticket);

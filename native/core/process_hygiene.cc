@@ -95,8 +95,8 @@ void redirect_stdio_to_devnull() {
   if (null_fd > 2) close(null_fd);
 }
 
-bool die_with_parent(pid_t parent) {
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return false;
+bool die_with_parent(pid_t parent, int sig) {
+  if (prctl(PR_SET_PDEATHSIG, sig) != 0) return false;
   return getppid() == parent;
 }
 

@@ -33,8 +33,10 @@ void close_all_fds_except(const int* keep, int n);
 // Points 0, 1, 2 at /dev/null, so the master never holds Node's stdout pipe open after Node exits.
 void redirect_stdio_to_devnull();
 
-// prctl(PR_SET_PDEATHSIG, SIGKILL), then the re-check: if the parent died before the prctl, the
+// prctl(PR_SET_PDEATHSIG, sig), then the re-check: if the parent died before the prctl, the
 // signal will never come, and getppid() no longer returns `parent`. Returns false in that case.
-bool die_with_parent(pid_t parent);
+// SIGKILL for the master's children and pool members; the master itself asks for SIGHUP, which
+// it handles: a process killed by SIGKILL cannot take its session with it (server_session.h).
+bool die_with_parent(pid_t parent, int sig = SIGKILL);
 
 }  // namespace ps

@@ -23,7 +23,14 @@
 // when it was ready), so none accepts from then on, and sends SIGTERM, which makes a worker close
 // its listener and leave once its clients are gone; SIGTERM is blocked except inside
 // epoll_pwait(), so it cannot slip in between the flag test and the wait.
+//
+// whenFull 'wait' (room_gate.h): a worker takes its client's place in `active` before accept()
+// (reserve_place: a CAS, as admission is), so that no worker accepts a client the pool would
+// have to refuse. With no place left it stops watching its listener (its clients wait in its
+// backlog) and waits for the pool's room eventfd, which every worker watches edge-triggered and
+// whoever ends a connection writes to while a worker waits (tell_room).
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -43,6 +50,7 @@ namespace ps {
 namespace {
 
 constexpr uint64_t kListenerKey = ~0ull;  // epoll data of the listener; a connection's is its entry index
+constexpr uint64_t kRoomKey = ~0ull - 1;  // the pool's room eventfd (whenFull 'wait')
 constexpr int kEventsPerWait = 64;
 constexpr int kAcceptsPerWake = 64;  // then the clients' events get their turn
 
@@ -123,6 +131,8 @@ class Worker {
     ep_ = epoll_create1(EPOLL_CLOEXEC);
     if (ep_ < 0) member_fatal(m_, TraceCall::EpollCtl, errno);
     watch(EPOLL_CTL_ADD, lfd_, EPOLLIN, kListenerKey, 0);
+    // Edge-triggered and never read: each write is news to every worker, whoever looked first.
+    if (m_.room_fd >= 0) watch(EPOLL_CTL_ADD, m_.room_fd, EPOLLIN | EPOLLET, kRoomKey, 0);
     // The connections' state, one per entry of the connection table. mmap, not malloc: this
     // process is a fork of the master and keeps to async-signal-safe calls; a page is only paid
     // for once a connection uses it.
@@ -135,7 +145,8 @@ class Worker {
     epoll_event events[kEventsPerWait];
     for (;;) {
       if (stop_accepting && lfd_ >= 0) {
-        close(lfd_);  // also leaves the epoll set: it was its only reference
+        if (waiting_for_room_) resume_listener();  // no longer a waiter (the listener goes now)
+        close(lfd_);                               // also leaves the epoll set: it was its only reference
         m_.events.trace(TraceCall::CloseLfd, lfd_, 0, 0, 0, index_);
         lfd_ = -1;
       }
@@ -149,6 +160,10 @@ class Worker {
       for (int k = 0; k < n; ++k) {
         if (events[k].data.u64 == kListenerKey) {
           accept_clients();
+        } else if (events[k].data.u64 == kRoomKey) {
+          if (waiting_for_room_ && m_.page->counters.active.load() < static_cast<uint64_t>(m_.max_clients)) {
+            resume_listener();
+          }
         } else {
           Connection& c = conns_[events[k].data.u64];
           if (c.entry != nullptr) on_event(c, events[k].events);
@@ -189,15 +204,43 @@ class Worker {
     return rc == 0;
   }
 
+  // whenFull 'wait' and no place left: stop watching the listener (EPOLLHUP, close()'s shutdown,
+  // is still reported) until the room eventfd says a place was freed. Counted as a waiter first,
+  // then looked at again: a place freed in between is not missed (tell_room writes only while
+  // someone waits). False if a place was found after all.
+  bool wait_for_room() {
+    PoolPage& pool = m_.page->pool;
+    pool.room.waiters.fetch_add(1);
+    if (m_.page->counters.active.load() < static_cast<uint64_t>(m_.max_clients)) {
+      pool.room.waiters.fetch_sub(1);
+      return false;
+    }
+    waiting_for_room_ = true;
+    watch(EPOLL_CTL_MOD, lfd_, 0, kListenerKey, 0);
+    return true;
+  }
+
+  void resume_listener() {
+    waiting_for_room_ = false;
+    m_.page->pool.room.waiters.fetch_sub(1);
+    if (lfd_ >= 0) watch(EPOLL_CTL_MOD, lfd_, EPOLLIN, kListenerKey, 0);
+  }
+
   // The listener is readable: accept what is queued (it is non-blocking), a bounded batch.
   void accept_clients() {
     Counters& c = m_.page->counters;
     Counter& mine = m_.page->pool.accepts[index_];
+    const bool wait = m_.when_full == WhenFull::Wait;
     for (int k = 0; k < kAcceptsPerWake && lfd_ >= 0; ++k) {
+      if (wait && !reserve_place(m_)) {
+        if (wait_for_room()) return;
+        continue;  // a place was freed meanwhile: try again
+      }
       sockaddr_storage peer{};
       int cfd = accept_client(lfd_, peer, c, m_.events, SOCK_NONBLOCK);
       if (cfd < 0) {
         int err = errno;
+        if (wait) give_back_place(m_);
         if (err == EAGAIN || err == EWOULDBLOCK) return;
         if (err == EINVAL) {
           stop_accepting = 1;  // the master shut our listener down: close() began
@@ -214,7 +257,7 @@ class Worker {
       uint32_t id = static_cast<uint32_t>(c.accepted.fetch_add(1) + 1);
       mine.fetch_add(1);
       m_.events.trace(TraceCall::WorkerAccept, lfd_, cfd, 0, id, index_, &peer);
-      ChildEntry* entry = admit_connection(m_, index_, self_, cfd, peer, id);
+      ChildEntry* entry = admit_connection(m_, index_, self_, cfd, peer, id, wait);
       if (entry == nullptr) continue;  // refused (maxClients): closed and reported
       Connection& conn = *new (&conns_[entry - m_.page->children]) Connection(m_.serve, entry, cfd);
       ++live_;
@@ -341,6 +384,7 @@ class Worker {
   int ep_ = -1;
   Connection* conns_ = nullptr;
   int live_ = 0;
+  bool waiting_for_room_ = false;                // whenFull 'wait': the listener is unwatched until there is room
   DeadlineList by_activity_{&Connection::idle};  // idleTimeoutMs: least recently active first
   DeadlineList by_life_{&Connection::life};      // maxConnectionMs: oldest first
   DeadlineList by_window_{&Connection::rate};    // minBytesPerSecond: the rate window ending first
@@ -354,12 +398,20 @@ class Reuseport final : public PoolDesign {
       failed = TraceCall::Bind;
       return false;
     }
+    if (pool.m.when_full == WhenFull::Wait) {
+      pool.m.room_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+      if (pool.m.room_fd < 0) {
+        failed = TraceCall::EpollCtl;
+        return false;
+      }
+    }
     return true;
   }
 
   int member_fds(const MasterState& m, int* out) const override {
     out[0] = m.reserve_fd;  // Node's listener stays with the master: each worker opens its own
-    return 1;
+    out[1] = m.room_fd;     // whenFull 'wait' (-1 otherwise: nothing kept)
+    return 2;
   }
 
   [[noreturn]] void run_member(MasterState& m, int index, int ctl) override {

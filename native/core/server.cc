@@ -23,16 +23,12 @@ bool move_above_stdio(UniqueFd& fd) {
 
 }  // namespace
 
-Server::~Server() { unmap_shared_page(page_); }
+Server::~Server() {
+  drain_.stop();  // it reads the page: before the page goes
+  unmap_shared_page(page_);
+}
 
 pid_t Server::pid() const { return getpid(); }
-
-size_t Server::drain_events(EventRecord* out, size_t max, bool writers_gone) {
-  uint64_t holes = 0;
-  size_t n = page_->events.drain(out, max, writers_gone, holes);
-  if (holes > 0) page_->counters.eventsDropped.fetch_add(holes);
-  return n;
-}
 
 SysError Server::open_common(const ServerOptions& options) {
   options_ = options;
@@ -55,8 +51,10 @@ SysError Server::open_common(const ServerOptions& options) {
   return {};
 }
 
-std::unique_ptr<Server> Server::start(const ServerOptions& options, MasterExitCallback on_exit, void* context,
-                                      SysError& error) {
+namespace {
+
+std::unique_ptr<Server> start_model(const ServerOptions& options, MasterExitCallback on_exit, void* context,
+                                    SysError& error) {
   switch (options.model) {
     case Model::Fork:
     case Model::Prefork:
@@ -70,9 +68,23 @@ std::unique_ptr<Server> Server::start(const ServerOptions& options, MasterExitCa
       return start_prethread_server(options, error);
     case Model::Epoll:
       return start_epoll_server(options, error);
+    case Model::Uring:
+      return start_uring_server(options, error);
   }
   error = {EINVAL, "start"};
   return nullptr;
+}
+
+}  // namespace
+
+std::unique_ptr<Server> Server::start(const ServerOptions& options, MasterExitCallback on_exit, void* context,
+                                      SysError& error) {
+  std::unique_ptr<Server> server = start_model(options, on_exit, context, error);
+  if (!server) return nullptr;
+  // The events published so far wait in the ring (the first one rang the doorbell).
+  error = server->drain_.start(server->page_, std::move(server->event_read_), options.eventBacklog);
+  if (error) return nullptr;  // the server's destructor ends what was started
+  return server;
 }
 
 }  // namespace ps

@@ -3,12 +3,13 @@
 // Lifecycle (see ARCHITECTURE.md):
 //   start()            socket/bind/listen in Node's process, then fork+exec the master program
 //                      (fork, prefork, reuseport) or start a server thread (thread, iterative,
-//                      prethread with its pool, epoll). Events flow through the event pipe.
+//                      prethread with its pool, epoll, uring). Events flow through the event pipe.
 //   stop()             stop accepting now; the listening socket is closed, the port is free.
 //   abort_connections() end the connections still being served (close's timeout has passed).
-//   drain_events()     Node takes the events out of the ring on a timer (or when the doorbell
-//                      rings, see event_ring.h);
-//   …                  the event pipe reaches EOF when the last writer is gone;
+//   take_events()      Node's thread takes the events that the drain thread (event_drain.h)
+//                      took out of the ring;
+//   …                  the event pipe reaches EOF when the last writer is gone, and the relay
+//                      pipe (take_event_fd) once the drain thread has taken the last record;
 //   reconcile()        the connections that died with a process of the server, never reported;
 //   finish()           then collect what is left (join the server/waiter thread, unmap the page).
 #pragma once
@@ -22,15 +23,17 @@
 
 #include "connection.h"
 #include "door.h"
+#include "event_drain.h"
 #include "exec_child.h"
 #include "listen_socket.h"
+#include "room_gate.h"
 #include "shared_page.h"
 #include "sys_error.h"
 #include "unique_fd.h"
 
 namespace ps {
 
-enum class Model { Fork, Thread, Iterative, Prefork, Reuseport, Prethread, Epoll };
+enum class Model { Fork, Thread, Iterative, Prefork, Reuseport, Prethread, Epoll, Uring };
 
 // The models run by the master program (fork_server.cc starts it; master_main.cc dispatches).
 inline bool is_process_model(Model m) { return m == Model::Fork || m == Model::Prefork || m == Model::Reuseport; }
@@ -53,7 +56,7 @@ enum class PrethreadLock {
 };
 
 // Thread names (comm, at most 15 characters) of the in-process models: the server thread (thread,
-// iterative, prethread, epoll), the thread model's workers and prethread's pool threads. `top -H`
+// iterative, prethread, epoll, uring), the thread model's workers and prethread's pool threads. `top -H`
 // shows them; the labs and the live view find them in /proc/<pid>/task/<tid>/comm. Exported as
 // constants.threadNames.
 inline constexpr char kServerThreadName[] = "ps-server";
@@ -68,11 +71,13 @@ enum class ThreadArg { Slot, SharedCfd };  // thread: worker gets its slot, or t
 struct ServerOptions {
   Model model = Model::Fork;
   ListenOptions listen;
-  int maxClients = 100;  // fork: live children; thread, prethread, epoll: slots; ignored by iterative
+  int maxClients = 100;  // fork: live children; thread, prethread, epoll, uring: slots; ignored by iterative
   ServePolicy serve;     // handler, idle timeout, crash hook
   ExecSpec exec;         // the exec handler's program (fork only)
   DoorRules door;        // allow/deny, maxPerSource, maxConnectionsPerSecond (door.h)
   bool trace = false;    // record every syscall as a Trace event
+  // maxClients live: refuse the next client at once, or leave it in the listen backlog (room_gate.h)
+  WhenFull whenFull = WhenFull::Refuse;
   ReapMode reap = ReapMode::Sigchld;
   bool restart = false;  // fork: SIGCHLD handler with SA_RESTART (accept is restarted, no EINTR)
   ThreadArg threadArg = ThreadArg::Slot;
@@ -80,6 +85,10 @@ struct ServerOptions {
   int workers = 1;                           // prefork, reuseport, prethread: members of the pool (1..kMaxWorkers)
   AcceptLock acceptLock = AcceptLock::None;  // prefork
   PrethreadLock prethreadLock = PrethreadLock::Mutex;  // prethread
+  size_t eventBacklog = kDefaultEventBacklog;          // records kept for Node's thread at most (event_drain.h)
+  // uring: multishot receives where the kernel has them (false: a single-shot receive re-armed
+  // after each completion, as on kernels before 6.1).
+  bool multishotReceive = true;
 };
 
 // Called once, from a waiting thread, when the fork master has been reaped (wait status).
@@ -103,8 +112,10 @@ class Server {
   static std::unique_ptr<Server> start(const ServerOptions& options, MasterExitCallback on_exit, void* context,
                                        SysError& error);
 
-  // The read end of the event pipe; the caller (Node) owns it from now on. Valid once.
-  int take_event_fd() { return event_read_.release(); }
+  // The read end of the relay pipe (event_drain.h): a byte when events are waiting, EOF once every
+  // writer is gone and every event has been taken out of the ring. The caller (Node) owns it from
+  // now on. Valid once.
+  int take_event_fd() { return drain_.take_relay_fd(); }
   const sockaddr_storage& address() const { return bound_; }
   virtual pid_t pid() const;
   const Counters& counters() const { return page_->counters; }
@@ -112,12 +123,9 @@ class Server {
   int pool_size() const { return is_pool_model(options_.model) ? options_.workers : 0; }
   const Counter& member_accepts(int index) const { return page_->pool.accepts[index]; }
 
-  // Node's side of the event ring (event_ring.h). Copies up to `max` records, in order, and
-  // returns how many. `writers_gone`: the pipe reached EOF, every writer has exited, so a hole
-  // left by one that died mid-publish is skipped and counted in eventsDropped.
-  size_t drain_events(EventRecord* out, size_t max, bool writers_gone);
-  // Node stops polling: true when the ring is empty and the next event will ring the doorbell.
-  bool park_reader() { return page_->events.park(); }
+  // Node's thread: copies up to `max` events, in order, and returns how many; none: the relay
+  // pipe's next byte says when there are (EventDrain::take).
+  size_t take_events(EventRecord* out, size_t max) { return drain_.take(out, max); }
   // Whether a listener would hear a connection's events: the writers skip both records while not
   // (EventPipe::announce_connection).
   void hear_connections(bool heard) { page_->events.connections_heard.store(heard ? 1 : 0, std::memory_order_relaxed); }
@@ -147,15 +155,19 @@ class Server {
   UniqueFd lfd_;
   UniqueFd reserve_fd_;  // see accept_guard.h
   sockaddr_storage bound_{};
+
+ private:
+  EventDrain drain_;  // takes the events out of the ring, from start() on (owns event_read_ then)
 };
 
 // Each model's constructor function (fork_server.cc, thread_server.cc, iterative_server.cc,
-// prethread_server.cc, epoll_server.cc). start_fork_server starts the master program for every
+// prethread_server.cc, epoll_server.cc, uring_server.cc). start_fork_server starts the master program for every
 // process model (fork, prefork, reuseport).
 std::unique_ptr<Server> start_fork_server(const ServerOptions&, MasterExitCallback, void*, SysError&);
 std::unique_ptr<Server> start_thread_server(const ServerOptions&, SysError&);
 std::unique_ptr<Server> start_iterative_server(const ServerOptions&, SysError&);
 std::unique_ptr<Server> start_prethread_server(const ServerOptions&, SysError&);
 std::unique_ptr<Server> start_epoll_server(const ServerOptions&, SysError&);
+std::unique_ptr<Server> start_uring_server(const ServerOptions&, SysError&);
 
 }  // namespace ps

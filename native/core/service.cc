@@ -172,21 +172,28 @@ void chargen_fill(const ChargenCursor& cursor, char* out, size_t n) {
   }
 }
 
-RpcRequest::Status RpcRequest::feed(const char* data, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    const char c = data[i];
-    if (c == '\n') {
-      // The digits are all there is: none before the newline, or anything after it, is malformed.
-      if (length == 0 || i + 1 != n) return Status::Malformed;
-      ++length;
-      return Status::Ready;
+RpcRequest::Status RpcRequest::feed(const char* data, size_t n, uint32_t max_bytes, size_t& used) {
+  for (used = 0; used < n;) {
+    const char c = data[used++];
+    if (++length > kRpcLineMax) return Status::Refused;
+    if (c == '\n') return end_of_input();
+    if (cr) return Status::Refused;  // '\r' ends the digits; only '\n' may follow it
+    if (c == '\r') {
+      cr = true;
+      continue;
     }
-    if (c < '0' || c > '9' || length == kRpcDigitsMax) return Status::Malformed;
-    reply = reply * 10 + static_cast<uint32_t>(c - '0');  // 7 digits: at most 9,999,999, no overflow
-    if (reply > kRpcMaxReply) return Status::Malformed;
-    ++length;
+    if (c < '0' || c > '9') return Status::Refused;
+    // reply <= max_bytes <= 2^30 before this digit: no overflow in 64 bits.
+    const uint64_t next = uint64_t{reply} * 10 + static_cast<uint64_t>(c - '0');
+    if (next > max_bytes) return Status::Refused;
+    reply = static_cast<uint32_t>(next);
   }
   return Status::More;
+}
+
+RpcRequest::Status RpcRequest::end_of_input() const {
+  // UNP: atol() of the line, and a size <= 0 refused: no digits, or only zeros, is 0.
+  return reply > 0 ? Status::Ready : Status::Refused;
 }
 
 }  // namespace ps

@@ -1,8 +1,9 @@
 // What a connection is served with: the handler. Besides the lecture's echo (and its upper-case
 // variant), the classic internal services of inetd (RFC 863 discard, 864 chargen, 867 daytime,
-// 868 time), rpc (UNP ch. 30's Web-style exchange: a request naming a size, that many bytes back,
-// close), and exec: any program on the port, as inetd, tcpserver and `socat EXEC:` run one
-// (exec_child.h; only the process models can, a thread cannot become another program).
+// 868 time), rpc (UNP ch. 30's web_child: request lines naming a size, each answered with that
+// many bytes, until the client closes), and exec: any program on the port, as inetd, tcpserver
+// and `socat EXEC:` run one (exec_child.h; only the process models can, a thread cannot become
+// another program).
 //
 // A handler is described here once, in a form any loop can drive: what to send when the client
 // connects and whether to close then (daytime, time), what to do with bytes read (echo, upper:
@@ -25,7 +26,7 @@ enum class Handler {
   Chargen,  // send RFC 864's rotating lines for as long as the client takes them; input thrown away
   Daytime,  // send one human-readable line with the date and time, then close (RFC 867)
   Time,     // send the time as 32-bit seconds since 1900-01-01 00:00 UTC, big-endian, then close (RFC 868)
-  Rpc,      // read one request line naming a size, send that many bytes, then close (UNP ch. 30)
+  Rpc,      // read a line naming a size, send that many bytes, again until the client closes (UNP ch. 30)
   Exec,     // the connection is a program's stdin and stdout (exec_child.h); never served here
 };
 
@@ -35,7 +36,7 @@ struct ServiceShape {
   bool replies;  // what is read is sent back, through apply_handler()
   bool greets;   // a message is sent at connect (service_greeting()), and then the server closes
   bool streams;  // output is generated whenever the socket can take it (chargen_fill())
-  bool sized;    // one request naming a reply size (RpcRequest), the reply, then the server closes
+  bool sized;    // request lines naming a reply size (RpcRequest), each answered in turn, until the client's EOF
 };
 
 ServiceShape service_shape(Handler handler);
@@ -71,26 +72,38 @@ struct ChargenCursor {
 // Fills out[0..n) with the stream from the cursor on (the cursor itself does not move).
 void chargen_fill(const ChargenCursor& cursor, char* out, size_t n);
 
-// rpc: the workload of UNP ch. 30's clients (a Web-style exchange). The request is 1 to
-// kRpcDigitsMax ASCII decimal digits and a '\n' (leading zeros allowed; no sign, space or '\r'),
-// naming a reply size from 0 to kRpcMaxReply bytes. The reply is the first that-many bytes of
-// chargen's stream (chargen_fill from position 0), so a client can check every byte; then the
-// server closes. A request that breaks these rules, or bytes after the '\n' read with it, is
-// malformed: the server closes at once (reason error), without a reply. The client must send
-// nothing more: it reads the reply until EOF and closes.
-constexpr size_t kRpcDigitsMax = 7;
-constexpr size_t kRpcRequestMax = kRpcDigitsMax + 1;  // with the '\n'
-constexpr uint32_t kRpcMaxReply = 1024 * 1024;
+// rpc: UNP ch. 30's web_child() (3rd ed., §30.5; its client, §30.3), the exchange every server
+// design of the chapter is measured with. Per connection: read a line, a decimal size ending in
+// '\n' (a '\r' before it is tolerated, as UNP's atol() stops at it); send that many bytes; read the
+// next line; until the client closes (it closes first, so the TIME_WAIT is the client's); then the
+// server closes. Requests may be pipelined (several lines in one write) and arrive in pieces; a
+// last line that the client's EOF ends instead of '\n' is served too, as UNP's readline() returns
+// it. The reply is the first that-many bytes of chargen's stream (chargen_fill from position 0; UNP
+// sends an uninitialised buffer), so a client can check every byte.
+//
+// Bounds: a size from 1 to the server's rpcMaxBytes (UNP's MAXN, 16384, by default; up to
+// kRpcMaxBytesLimit), a line of at most kRpcLineMax bytes. Anything else — 0, a size over the
+// bound, a non-digit, an empty or over-long line — is refused as UNP's web_child() refuses it
+// (err_quit: the child exits): the server closes the connection at once, without a reply to that
+// line (replies to the lines before it were sent whole), reason error. A client that asked for N
+// bytes and reads EOF before the N-th knows it was refused; a reply of some other text would be
+// taken for N bytes of data.
+constexpr uint32_t kRpcDefaultMaxBytes = 16384;   // UNP's MAXN
+constexpr uint32_t kRpcMaxBytesLimit = 1u << 30;  // the largest bound a server may be given
+constexpr size_t kRpcLineMax = 64;                // digits (leading zeros allowed), '\r', '\n'
+constexpr size_t kRpcInputMax = 512;              // bytes read at once: several pipelined lines
 
-// The request as it arrives, in pieces of any size.
+// One request line as it arrives, in pieces of any size.
 struct RpcRequest {
-  enum class Status { More, Ready, Malformed };
-  size_t length = 0;   // bytes of the request received so far
+  enum class Status { More, Ready, Refused };
+  size_t length = 0;   // bytes of the line received so far
   uint32_t reply = 0;  // the size named (so far)
-  // How many bytes may still be read without reading past the longest valid request.
-  size_t room() const { return kRpcRequestMax - length; }
-  // Takes n more bytes (n <= room()). Ready: the '\n' was the last of them and `reply` is the size.
-  Status feed(const char* data, size_t n);
+  bool cr = false;     // the last byte was '\r': only '\n' may follow
+  // Takes bytes of data[0..n) up to and including the line's '\n'; `used` says how many it took.
+  // Ready: the line is whole and `reply` is the size (1..max_bytes).
+  Status feed(const char* data, size_t n, uint32_t max_bytes, size_t& used);
+  // The client's EOF came with this line begun (length > 0) and no '\n': the line as it is.
+  Status end_of_input() const;
 };
 
 }  // namespace ps

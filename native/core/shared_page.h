@@ -17,6 +17,7 @@
 
 #include "door.h"
 #include "event_ring.h"
+#include "room_gate.h"
 
 namespace ps {
 
@@ -45,10 +46,11 @@ struct Counters {
   Counter eintrRetries{0};   // blocking calls interrupted by a signal and retried
   Counter bytesIn{0};        // bytes read from clients
   Counter bytesOut{0};       // bytes written to clients
-  Counter eventsDropped{0};  // events lost because the event ring was full
-  Counter eventWakeups{0};   // times a writer woke Node to deliver events (the ring's doorbell)
+  Counter eventsDropped{0};  // events lost because the event ring was full (Node's thread wedged: event_drain.h)
+  Counter eventWakeups{0};   // times a writer woke Node's drain thread (the ring's doorbell)
   Counter refusedNoFd{0};    // refused because no descriptor was left (EMFILE/ENFILE)
   Counter acceptErrors{0};   // accept() failures that belonged to one client (ECONNABORTED…)
+  Counter reapedCpuUs{0};    // user + system µs of the processes the master reaped (reap.h: wait4's rusage)
 };
 
 // Bytes of one connection: updated by whoever serves it (a child process or a worker thread).
@@ -80,6 +82,10 @@ struct PoolPage {
   std::atomic<int32_t> pids[kMaxWorkers];
   std::atomic<int32_t> stopping{0};  // prefork: close() has begun, members leave when idle
   pthread_mutex_t accept_mutex;      // prefork acceptLock 'mutex': set up by the master (robust, process-shared)
+  // whenFull 'wait' (room_gate.h). prefork: bit i is set while member i holds a seat — it may
+  // accept, or it serves — at most maxClients at once; the master clears a dead member's.
+  std::atomic<uint64_t> seats{0};
+  RoomGate room;  // prefork: members waiting for a seat
 };
 
 struct SharedPage {

@@ -57,6 +57,10 @@ class SlotTable {
   int capacity() const { return capacity_; }
   int index_of(const Slot* slot) const { return static_cast<int>(slot - slots_.get()); }
 
+  // Whether a claim would find a free slot (every slot retired is free). whenFull 'wait': the
+  // one claimer looks before it accepts, and nobody else can take the slot meanwhile.
+  bool has_free() const { return in_use_.load() < capacity_; }
+
   // One claimer at a time (the server thread). The first free slot, now holding cfd (and the
   // connection's door ticket); nullptr when all are in use.
   Slot* claim(int cfd, const sockaddr_storage& client, uint32_t id, int32_t door_ticket = -1);

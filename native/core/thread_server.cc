@@ -31,6 +31,7 @@ class ThreadServer final : public InProcessServer {
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, kWorkerStack);
     for (;;) {
+      wait_for_free_slot();  // whenFull 'wait': not while every slot is in use (then: stopping)
       sockaddr_storage peer{};
       uint32_t id = 0;
       int32_t door_ticket = -1;

@@ -111,14 +111,16 @@ bool read_load_options(const Napi::Object& opts, ps::LoadOptions& out) {
     out.expect = ps::LoadExpect::Echo;
   else if (e == "upper")
     out.expect = ps::LoadExpect::Upper;
+  else if (e == "any")
+    out.expect = ps::LoadExpect::Any;
   else
     return fail("expect");
   out.host = host.As<Napi::String>().Utf8Value();
   double port = 0, connections = 0, size = 0, duration = 0;
   if (!number("port", 1, 65535, port)) return fail("port");
   if (!number("connections", 1, 10000, connections)) return fail("connections");
-  // rpc may ask for an empty reply; every other mode sends at least one byte.
-  if (!number("size", out.mode == ps::LoadMode::Rpc ? 0 : 1, 1024 * 1024, size)) return fail("size");
+  // Every mode sends (rpc: asks for) at least one byte: UNP's web_child refuses a request for 0.
+  if (!number("size", 1, 1024 * 1024, size)) return fail("size");
   if (!number("durationMs", 1, 600000, duration)) return fail("durationMs");
   out.port = static_cast<int>(port);
   out.connections = static_cast<int>(connections);

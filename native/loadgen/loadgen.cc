@@ -217,6 +217,8 @@ class Engine {
   bool pingpong() const { return o_.mode == LoadMode::PingPong; }
   bool until_eof() const { return o_.mode == LoadMode::Eof; }
   bool rpc() const { return o_.mode == LoadMode::Rpc; }
+  // Whether what comes back is compared byte for byte (expect Any: only counted).
+  bool checks() const { return o_.expect != LoadExpect::Any; }
   // What one message sends: `size` bytes of the payload, or (rpc) the request line.
   size_t send_len() const { return rpc() ? request_.size() : o_.size; }
   const void* send_from(const Conn& c) const {
@@ -365,7 +367,9 @@ void Engine::push(uint32_t i, int64_t now) {
   if (c.want_out && !watch(i, EPOLL_CTL_MOD, false)) fail(i, Failure::Other, now);
 }
 
-// rpc: the reply, checked against chargen's stream, until the server's EOF ends it.
+// rpc, as UNP's client: the reply, checked against chargen's stream, read to exactly its size; then
+// complete() closes first (the server, serving requests until its client closes, reads EOF then),
+// so the TIME_WAIT is the client's. An EOF before the last byte is a short reply (a refusal).
 void Engine::pull_reply(uint32_t i, int64_t now) {
   Conn& c = conns_[i];
   for (;;) {
@@ -373,12 +377,15 @@ void Engine::pull_reply(uint32_t i, int64_t now) {
     if (n > 0) {
       auto got = static_cast<size_t>(n);
       if (got > o_.size - c.received) return fail(i, Failure::Verify, now);  // more than asked for
-      if (memcmp(recv_buf_.data(), rpc_reply_.data() + c.received, got) != 0) return fail(i, Failure::Verify, now);
+      if (checks() && memcmp(recv_buf_.data(), rpc_reply_.data() + c.received, got) != 0) {
+        return fail(i, Failure::Verify, now);
+      }
       c.received += got;
       c.progress_ns = now;
+      if (c.received == o_.size) return complete(i, now);
       continue;
     }
-    if (n == 0) return c.received == o_.size ? complete(i, now) : fail(i, Failure::Reset, now);
+    if (n == 0) return fail(i, Failure::Reset, now);  // EOF before the whole reply
     if (errno == EAGAIN || errno == EWOULDBLOCK) return;
     return fail(i, errno == ECONNRESET ? Failure::Reset : Failure::Other, now);
   }
@@ -407,7 +414,7 @@ void Engine::pull(uint32_t i, int64_t now) {
       // More than we sent is a failure as surely as a wrong byte (the server answered twice,
       // or appended something).
       if (got > o_.size - c.received) return fail(i, Failure::Verify, now);
-      if (memcmp(recv_buf_.data(), payload_.expected(c.offset + c.received), got) != 0) {
+      if (checks() && memcmp(recv_buf_.data(), payload_.expected(c.offset + c.received), got) != 0) {
         return fail(i, Failure::Verify, now);
       }
       c.received += got;
@@ -437,7 +444,8 @@ void Engine::complete(uint32_t i, int64_t now) {
     close_conn(c);
     return set_state(c, ConnState::Done);
   }
-  // Churn, eof, rpc: every byte is read, so close() sends a FIN, not a RST; the server sees a clean EOF.
+  // Churn, eof, rpc: every byte is read, so close() sends a FIN, not a RST; the server sees a clean
+  // EOF. (rpc: before the server closes, as UNP's client does: "TIME_WAIT on client, not server".)
   close_conn(c);
   set_state(c, ConnState::Idle);
   if (stopping_) return set_state(c, ConnState::Done);

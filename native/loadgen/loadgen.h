@@ -7,12 +7,13 @@
 //   eof:      T concurrent clients, each: connect, read until the server closes, close; again.
 //             For servers that speak first and hang up (daytime, time, a program run per
 //             connection such as /bin/true): what they send is counted, not checked.
-//   rpc:      T concurrent clients, each: connect, send the request "S\n", read the S-byte reply
-//             until the server closes, close; again (UNP ch. 30's client; the rpc handler of
-//             native/core/service.h). S may be 0.
+//   rpc:      T concurrent clients, each: connect, send the request "S\n", read exactly the S-byte
+//             reply, close (first: the TIME_WAIT is the client's); again. UNP ch. 30's client
+//             (client.c), for the rpc handler of native/core/service.h. S is 1 or more.
 //
 // Every byte that comes back is checked against what was sent (rpc: against chargen's stream,
-// which the rpc reply is; not in eof mode). No N-API here.
+// which the rpc reply is; not in eof mode), unless expect is Any: then only how many came back
+// (UNP's own servers answer rpc with whatever their buffer held). No N-API here.
 #pragma once
 
 #include <pthread.h>
@@ -32,14 +33,16 @@ namespace ps {
 inline constexpr char kLoadThreadName[] = "ps-loadgen";
 
 enum class LoadMode { PingPong, Churn, Eof, Rpc };
-enum class LoadExpect { Echo, Upper };
+// What comes back: the bytes sent (rpc: chargen's stream), those with ASCII a–z as A–Z, or any
+// bytes, only counted.
+enum class LoadExpect { Echo, Upper, Any };
 
 struct LoadOptions {
   LoadMode mode = LoadMode::PingPong;
   std::string host = "127.0.0.1";  // numeric IPv4 or IPv6
   int port = 0;
   int connections = 1;
-  size_t size = 64;  // bytes per message; rpc: the reply size asked for (0 .. kRpcMaxReply)
+  size_t size = 64;  // bytes per message; rpc: the reply size asked for
   int64_t durationMs = 1000;
   LoadExpect expect = LoadExpect::Echo;
 };
@@ -97,7 +100,7 @@ struct LoadResult {
   uint64_t bytes = 0;     // bytes of those messages (each counted once, as sent; rpc: the replies)
   uint64_t connects = 0;  // connections established
   uint64_t errors = 0;    // failed connects, stalls, other socket errors
-  uint64_t resets = 0;    // ECONNRESET, EPIPE, EOF before the whole reply (rpc: a short reply)
+  uint64_t resets = 0;    // ECONNRESET, EPIPE, EOF before the whole reply (rpc: a short reply, a refusal)
   uint64_t verifyFailures = 0;
   LoadLatency latencyUs;
   double cpuUserMs = 0, cpuSystemMs = 0;  // this thread only (RUSAGE_THREAD)
