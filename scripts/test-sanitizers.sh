@@ -58,12 +58,6 @@ case "$kind" in
     # runtime in that thread changes (one run here: 108 against a bound of 87); the ring is drained
     # while servers write in every other suite, where a race in it would be reported.
     tests=(behaviour lifecycle hardening loadgen faults unref net-conventions pools designs services uring)
-    # Left out until a known bug is fixed, not a sanitizer report: a pool member SIGKILLed by
-    # close()'s abort between freeing its connection's table entry and counting it closed and
-    # writing its Disconnect record (finish_connection, native/core/pool_master.cc) loses both, and
-    # the test then sees closed 2 of 3. TSan's slower atomics widen that window: about one round in
-    # 150 here (the test runs 30), against none in 600 in the ordinary build, which runs the test.
-    skip="pass: close\\(\\) while a member's 'idle' is still unread"
     ;;
   *)
     echo "usage: $0 address|thread" >&2
@@ -176,15 +170,10 @@ env $(sanitizer_env "$reports/report") "$out/tests/ring-doorbells" 20000 0 60 ||
 [ "$status" = 0 ] || echo "$name: ring-doorbells exited with $status" >&2
 files=()
 for t in "${tests[@]}"; do files+=("test/$t.test.ts"); done
-only=()
-if [ -n "${skip:-}" ]; then
-  only=(--testNamePattern "^(?!.*$skip)")
-  echo "$name: left out (a known bug, see $0): /$skip/"
-fi
 # Jest without npx: npx runs it through sh, which cannot start with TSan's runtime preloaded.
 jest=$(node -p "require.resolve('jest/bin/jest')")
 # shellcheck disable=SC2046
-env $(sanitizer_env "$reports/report") LD_PRELOAD="$runtime" node "$jest" --runInBand "${only[@]}" "${files[@]}" ||
+env $(sanitizer_env "$reports/report") LD_PRELOAD="$runtime" node "$jest" --runInBand "${files[@]}" ||
   status=$?
 lap
 echo "$name: tests done in $took"
