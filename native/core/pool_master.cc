@@ -92,7 +92,8 @@ bool spawn(Pool& pool, PoolDesign& design, int i) {
   MasterState& m = pool.m;
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0) return false;
-  m.page->pool.books[i].store(kBooksClosed);  // a member killed before may have left them held
+  // Member i's books start closed: the member killed before it may have left them held.
+  m.page->pool.books[i].store(kBooksClosed);
   uint64_t fork_ns = monotonic_ns();  // the member may trace before the master resumes
   pid_t pid = fork_without_atfork_handlers();
   if (pid == 0) {

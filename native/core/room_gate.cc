@@ -3,9 +3,9 @@
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include <ctime>
 #include <climits>
 #include <cstring>
+#include <ctime>
 
 namespace ps {
 
