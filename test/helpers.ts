@@ -1,11 +1,13 @@
 // Real sockets, real /proc: helpers that observe what the servers really did.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, Server as NetServer, Socket } from 'node:net';
-import type { Model, ServerOptions } from '../lib';
+import { join } from 'node:path';
+import type { LoadOptions, LoadResult, Model, ServerOptions, ServerStats } from '../lib';
 import type { Lab, LabResult } from '../lib/labs/types';
 import { childrenOf, descendantsOf, readStat } from '../lib/util/proc';
-import { tcpListeners, tcpTable, waitFor } from '../lib/labs/kit';
+import { tcpListeners } from '../lib/labs/kit';
 
 /**
  * The pool size each pool model gets in the shared suites: cluster and reuseport 2 (one per core
@@ -251,82 +253,77 @@ export function listenQueue(port: number): { listeners: number; queued: number }
 }
 
 /**
- * The TIME_WAIT sockets of a server's port (/proc/net/tcp and tcp6), as 'local→remote' keys:
- * `server`, those whose local end is the port (the server closed first); `client`, those whose
- * remote end is (the client closed first). Compare two readings: a port number the kernel handed
- * out again may carry an earlier server's for up to a minute.
+ * Runs `node ...argv` in a network namespace of its own (unshare --net; as root, or as a user
+ * mapped to root in a user namespace of its own), its loopback brought up, and resolves with the
+ * JSON of the last line it printed; rejects with its stderr when it fails.
+ *
+ * For the tests that watch TIME_WAIT sockets: the kernel keeps them per network namespace, at most
+ * net.ipv4.tcp_max_tw_buckets, and a socket that closes beyond that leaves none on either side
+ * (TcpExt TCPTimeWaitOverflow). In the machine's own namespace, the other suites' churn running
+ * beside a test fills that table within a second, and the test sees nothing (CI, once, three
+ * times in a row); in a namespace of its own the table is empty and the test's alone.
  */
-export function timeWaitsOf(port: number): { server: Set<string>; client: Set<string> } {
-  const out = { server: new Set<string>(), client: new Set<string>() };
-  for (const e of tcpTable(port)) {
-    if (e.state !== 'TIME_WAIT') continue;
-    const key = `${e.local.address}:${e.local.port}→${e.remote.address}:${e.remote.port}`;
-    if (e.local.port === port) out.server.add(key);
-    else if (e.remote.port === port) out.client.add(key);
-  }
-  return out;
+export function inOwnNetwork<T>(argv: string[], timeoutMs = 120000): Promise<T> {
+  const as = process.getuid?.() === 0 ? [] : ['--user', '--map-root-user'];
+  const up = 'ip link set lo up && exec "$@"';
+  return new Promise((resolve, reject) => {
+    const child = spawn('unshare', [...as, '--net', 'sh', '-c', up, 'sh', process.execPath, ...argv], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const last = out.trim().split('\n').pop();
+      if (code !== 0 || !last) {
+        reject(new Error(`in a network namespace of its own, node ${argv[0]} ended (${signal ?? code}): ${err.trim()}`));
+        return;
+      }
+      resolve(JSON.parse(last) as T);
+    });
+  });
 }
 
-/** The keys of `after` not in `before`. */
-export function added(before: Set<string>, after: Set<string>): string[] {
-  return [...after].filter((k) => !before.has(k));
+/** What test/fixtures/time-waits.js prints for a load job: the TIME_WAIT sockets of the port by side. */
+export interface TimeWaitsAfterLoad {
+  load: LoadResult;
+  /** 'local→remote' keys of the TIME_WAIT sockets whose local end is the server's port (the server closed first). */
+  server: string[];
+  /** Those whose remote end is the port (the client closed first). */
+  client: string[];
+  stats?: ServerStats;
 }
 
-/** The kernel's TIME_WAIT books: how many there are, how many it keeps at most, how many it could not keep. */
-function timeWaitBooks(): { count: number; max: number; overflows: number } {
-  const count = Number(/\btw (\d+)/.exec(readFileSync('/proc/net/sockstat', 'utf8'))?.[1] ?? 0);
-  const max = Number(readFileSync('/proc/sys/net/ipv4/tcp_max_tw_buckets', 'utf8'));
-  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
-  const at = lines.findIndex((l) => l.startsWith('TcpExt:'));
-  const names = lines[at].split(/\s+/);
-  const values = lines[at + 1].split(/\s+/);
-  return { count, max, overflows: Number(values[names.indexOf('TCPTimeWaitOverflow')] ?? 0) };
-}
+const TIME_WAITS = join(__dirname, 'fixtures', 'time-waits.js');
 
 /**
- * Runs `run` where it can leave TIME_WAIT sockets. The kernel keeps at most
- * net.ipv4.tcp_max_tw_buckets of them in a network namespace: a socket that closes beyond that
- * leaves no TIME_WAIT at all (TcpExt TCPTimeWaitOverflow counts it), whichever side it is on — and
- * a machine running the other suites' churn, or benchmarks, reaches it. So this waits until there
- * is room for `room` more (at most half the cap; they expire after 60 s), and runs `run` again when
- * the table overflowed during it; after `attempts` such runs it throws, saying so. Up to
- * `attempts` × 90 s: a test that calls it sets its timeout accordingly.
+ * Starts a server (`server`: startServer's options, or `{ reference, options }` for a C
+ * reference) in a network namespace of its own (inOwnNetwork), runs `load` against it, and says
+ * which side holds the TIME_WAIT sockets once every server side has closed.
  */
-export async function withTimeWaitRoom<T>(run: () => Promise<T>, room = 10000, attempts = 3): Promise<T> {
-  const need = Math.min(room, Math.floor(timeWaitBooks().max / 2));
-  for (let attempt = 1; ; attempt++) {
-    await waitFor(
-      () => timeWaitBooks().count + need <= timeWaitBooks().max,
-      90000,
-      `room for ${need} TIME_WAIT sockets (net.ipv4.tcp_max_tw_buckets)`,
-    );
-    const overflows = timeWaitBooks().overflows;
-    const result = await run();
-    if (timeWaitBooks().overflows === overflows) return result;
-    if (attempt === attempts) {
-      throw new Error(`the kernel's TIME_WAIT table overflowed during each of ${attempts} runs: nothing to see`);
-    }
-  }
+export function timeWaitsAfterLoad(
+  server: ServerOptions | { reference: string; options: object },
+  load: Omit<LoadOptions, 'port'>,
+): Promise<TimeWaitsAfterLoad> {
+  return inOwnNetwork([TIME_WAITS, JSON.stringify({ server, load })]);
 }
 
-/**
- * The TIME_WAIT sockets `load` leaves on the connections of `port`, by side (timeWaitsOf's keys,
- * new since before it), with room for them in the kernel's table (withTimeWaitRoom).
- */
-export function timeWaitsAfter(
-  port: number,
-  load: () => Promise<void>,
-  room = 10000,
-  attempts = 3,
-): Promise<{ server: string[]; client: string[] }> {
-  return withTimeWaitRoom(
-    async () => {
-      const before = timeWaitsOf(port);
-      await load();
-      const after = timeWaitsOf(port);
-      return { server: added(before.server, after.server), client: added(before.client, after.client) };
-    },
-    room,
-    attempts,
-  );
+/** Runs a lab in a network namespace of its own (inOwnNetwork): for the labs that watch TIME_WAIT rows. */
+export async function runLabInOwnNetwork(
+  name: string,
+  lang: 'en' | 'zh' = 'en',
+): Promise<{ result: LabResult; lines: string[] }> {
+  const { result, lines, children } = await inOwnNetwork<{ result: LabResult; lines: string[]; children: unknown[] }>([
+    TIME_WAITS,
+    JSON.stringify({ lab: name, lang }),
+  ]);
+  expect(children).toEqual([]);
+  return { result, lines };
 }

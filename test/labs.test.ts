@@ -6,7 +6,7 @@ import { endianness } from 'node:os';
 import { programBinary } from '../lib/bench/reference';
 import { spawn, spawnSync } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
-import { runLabIn, withTimeWaitRoom } from './helpers';
+import { runLabIn, runLabInOwnNetwork } from './helpers';
 
 // No wall-clock assertion here (speed is for benchmarks, not tests); jest's timeout bounds a lab.
 async function run(name: string, lang: 'en' | 'zh' = 'en'): Promise<{ result: LabResult; lines: string[] }> {
@@ -17,8 +17,8 @@ async function run(name: string, lang: 'en' | 'zh' = 'en'): Promise<{ result: La
 
 describe('labs, on their measurements', () => {
   test('handshake: ESTABLISHED before accept(), FIN_WAIT2/CLOSE_WAIT, TIME_WAIT on the side that closed first', async () => {
-    // Its TIME_WAIT rows need room in the kernel's table (helpers: withTimeWaitRoom).
-    const { result } = await withTimeWaitRoom(() => run('handshake'), 1000);
+    // Its TIME_WAIT rows need room in the kernel's table: a network namespace of its own (helpers: inOwnNetwork).
+    const { result } = await runLabInOwnNetwork('handshake');
     expect(result.measured).toMatchObject({
       listenState: 'LISTEN',
       acceptedWhileSecondQueued: 1,
