@@ -6,7 +6,7 @@
 // `npm run build`, or by the install script's compile fallback), then the prebuilt addon the
 // package carries (prebuilds/<platform>-<arch>/, scripts/native-files.js) — which is also how an
 // install with --ignore-scripts works. POSIX_SERVERS_ADDON names another build instead (npm run
-// test:asan loads the sanitizer build from build-asan/ this way).
+// test:asan and test:tsan load their sanitizer builds, build-asan/ and build-tsan/, this way).
 import bindings from 'bindings';
 import { basename, dirname, relative, sep } from 'node:path';
 import type { Binding } from './binding';

@@ -13,6 +13,9 @@
 #include "bench/addon.h"
 #include "core/event_record.h"
 #include "core/io_ring.h"
+#ifdef PS_SANITIZER_CONTROLS
+#include "core/sanitizer_controls.h"
+#endif
 #include "core/server.h"
 #include "core/sock_diag.h"
 #include "js_error.h"
@@ -563,6 +566,9 @@ Napi::Object WireFormat(Napi::Env env) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+#ifdef PS_SANITIZER_CONTROLS
+  ps::run_sanitizer_control_from_env("addon");  // a planted bug, when asked for (sanitizer builds only)
+#endif
   auto* data = new AddonData();
   data->server_class = Napi::Persistent(NativeServer::Define(env));
   env.SetInstanceData(data);

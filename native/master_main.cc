@@ -20,6 +20,9 @@
 #include "core/fork_master.h"
 #include "core/master_argv.h"
 #include "core/pool_master.h"
+#ifdef PS_SANITIZER_CONTROLS
+#include "core/sanitizer_controls.h"
+#endif
 
 namespace {
 
@@ -43,6 +46,9 @@ int fork_cost(const char* count) {
 }  // namespace
 
 int main(int argc, char** argv) {
+#ifdef PS_SANITIZER_CONTROLS
+  ps::run_sanitizer_control_from_env("master");  // a planted bug, when asked for (sanitizer builds only)
+#endif
   if (argc == 3 && strcmp(argv[1], "fork-cost") == 0) return fork_cost(argv[2]);
   ps::MasterState m;
   bool trace = false;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bash scripts/fresh-machine.sh [JEST ARGS…] (CI runs it): `npm test` as on a fresh Debian with
+# bash scripts/fresh-machine.sh [--peers | JEST ARGS…]: `npm test` as on a fresh Debian with
 # Node, a C/C++ toolchain and cmake only. In a mount namespace of its own (nothing else on the
 # machine sees it), every file that the Debian packages such a machine lacks put in a bin, sbin,
 # lib or include directory is hidden behind /dev/null — the peers and tools the tests use (strace,
@@ -9,6 +9,8 @@
 # It passes only if the run is green, and, for the whole suite (no JEST ARGS): the browser tests
 # ran with the packaged browser, and the run's closing summary skipped exactly the programs
 # expected to be missing (test/external.ts) — nothing more is skipped, nothing less is announced.
+# --peers (what CI runs: a whole second suite would cost it 7 to 10 minutes) runs only the test
+# files that ask for a peer program (needs()) or a browser, with the same two checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +20,20 @@ PACKAGES=(strace socat ucspi-tcp ucspi-tcp-ipv6 xinetd iproute2 procps liburing-
 # What the run must then skip, loudly: test/external.ts's names.
 EXPECTED_SKIPS="ref-uring socat strace tcpserver xinetd"
 
+if [ "${1:-}" = "--peers" ]; then
+  files=$(grep -l "needs('" test/*.test.ts)
+  # shellcheck disable=SC2086
+  set -- --whole-checks $files test/ui.test.ts
+fi
+
 if [ "${1:-}" != "--inside" ]; then
+  whole=0
+  if [ $# = 0 ]; then
+    whole=1
+  elif [ "$1" = "--whole-checks" ]; then
+    whole=1
+    shift
+  fi
   # Root (CI) needs only a mount namespace; anyone else maps themselves to root in a user namespace.
   as=()
   [ "$(id -u)" = 0 ] || as=(--user --map-root-user)
@@ -37,7 +52,7 @@ if [ "${1:-}" != "--inside" ]; then
   grep -q 'ref-uring is not built' "$log" || fail "the build did not leave ref-uring out: liburing was not hidden"
   grep -Eq '^Tests: +([0-9]+ skipped, )?[1-9][0-9]* passed, [0-9]+ total$' "$log" ||
     fail "no test passed, or some failed"
-  if [ $# = 0 ]; then
+  if [ "$whole" = 1 ]; then
     grep -q '^ui.test.ts: browser @sparticuz/chromium ' "$log" ||
       fail "the browser tests did not run with the packaged browser"
     skipped=$(sed -nE 's/^  (\S+) — Debian: \S+$/\1/p' "$log" | sort -u | tr '\n' ' ' | sed 's/ $//')

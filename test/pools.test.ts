@@ -3,8 +3,13 @@
 // a client beyond a prefork pool waiting in the backlog, a worker killed from outside reported
 // and replaced, close() ending every worker. The behaviour every model shares is in the
 // parameterised suites (behaviour, lifecycle, hardening, soak, options, trace-format).
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { AcceptLock, ConnectionEvent, DisconnectEvent, PosixServer, ReapEvent, ServerOptions, startServer } from '../lib';
 import { Client, childrenOf, exchange, isAlive, port, random, sleep, waitFor, zombiesOf } from './helpers';
+
+const execFileP = promisify(execFile);
 
 const LOCKS: AcceptLock[] = ['none', 'flock', 'mutex', 'pass'];
 /** Every pool variant: prefork with each acceptLock, and reuseport. */
@@ -118,6 +123,21 @@ describe.each(POOLS)('%s', (_name, base) => {
     await waitFor(() => server!.stats().active === 0, 5000, 'every client gone');
     expect(server.stats()).toMatchObject({ reaped: 1, rejected: 0 });
     booksBalance(server);
+  });
+
+  test("close()'s abort while a worker writes a connection's end: reported once, the books balance", async () => {
+    // A test switch pauses the worker halfway through the end (its entry freed, not yet counted
+    // nor reported) for 400 ms, the moment a SIGKILL used to lose the connection from both books:
+    // the master, before it SIGKILLs a worker, waits for that end to be written.
+    const script = join(__dirname, 'fixtures', 'abort-while-finishing.js');
+    const { stdout } = await execFileP(process.execPath, [script, JSON.stringify({ ...base, workers: 2 })], {
+      env: { ...process.env, POSIX_SERVERS_TEST_FINISH_DELAY_MS: '400' },
+      timeout: 20000,
+    });
+    const out = JSON.parse(stdout) as { closeMs: number; stats: Record<string, number>; disconnects: unknown[] };
+    expect(out.stats).toMatchObject({ accepted: 1, closed: 1, active: 0 });
+    expect(out.disconnects).toEqual([[1, 'end', 3]]);
+    expect(out.closeMs).toBeGreaterThanOrEqual(300); // the abort did wait out the pause
   });
 
   test('close() stops accepting at once, lets a live client finish, ends the one that outlives the timeout', async () => {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <cerrno>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 
 #include "clock.h"
@@ -28,6 +29,11 @@ void on_sigchld(int sig) {
   note_signal(sig);
   child_exited = 1;
 }
+
+// Tests only (POSIX_SERVERS_TEST_FINISH_DELAY_MS, read when the pool starts): a connection's end
+// pauses this long halfway — its entry freed, not yet counted nor reported — so that a test can
+// make close()'s abort land there (test/pools.test.ts).
+int test_finish_delay_ms = 0;
 
 // The parent-death signal: Node is gone (killed). The session goes with the master
 // (server_session.h): the programs' children too, which no parent-death signal reaches.
@@ -90,6 +96,8 @@ bool spawn(Pool& pool, PoolDesign& design, int i) {
   MasterState& m = pool.m;
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0) return false;
+  // Member i's books start closed: the member killed before it may have left them held.
+  m.page->pool.books[i].store(kBooksClosed);
   uint64_t fork_ns = monotonic_ns();  // the member may trace before the master resumes
   pid_t pid = fork_without_atfork_handlers();
   if (pid == 0) {
@@ -268,6 +276,27 @@ void read_control(Pool& pool, int i) {
 // Sends `sig` to every member — with the exec handler to every process of the server's session
 // and every orphan handed to the master (server_session.h): the members, those that became
 // programs, what the programs started and what programs that exited left behind, each once.
+// Before member i is SIGKILLed: waits until it is not writing the end of a connection, and holds
+// its books so that it writes no other (finish_connection). Bounded: a member stopped halfway
+// (a debugger) is killed after kBooksWaitMs all the same; one already dead is not waited for.
+void hold_books(Pool& pool, int i) {
+  std::atomic<uint32_t>& books = pool.m.page->pool.books[i];
+  const int64_t give_up_at = monotonic_ms() + kBooksWaitMs;
+  for (;;) {
+    uint32_t seen = kBooksClosed;
+    if (books.compare_exchange_strong(seen, kBooksHeld) || seen == kBooksHeld) return;
+    if (seen == kBooksWriting && !books.compare_exchange_strong(seen, kBooksWatched)) continue;
+    siginfo_t info{};
+    if (waitid(P_PID, static_cast<id_t>(pool.members[i].pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+        info.si_pid != 0) {
+      return;  // dead already (halfway: its entry is still held, and reported)
+    }
+    const int64_t left = give_up_at - monotonic_ms();
+    if (left <= 0) return;
+    futex_wait_ms(books, kBooksWatched, left < 10 ? left : 10);
+  }
+}
+
 void signal_members(Pool& pool, int sig) {
   MasterState& m = pool.m;
   if (m.exec != nullptr) {
@@ -275,7 +304,9 @@ void signal_members(Pool& pool, int sig) {
     return;
   }
   for (int i = 0; i < m.workers; ++i) {
-    if (pool.members[i].pid > 0) kill(pool.members[i].pid, sig);
+    if (pool.members[i].pid <= 0) continue;
+    if (sig == SIGKILL) hold_books(pool, i);
+    kill(pool.members[i].pid, sig);
   }
 }
 
@@ -346,6 +377,7 @@ void Pool::close_control(int i) {
   if (!die_with_parent(m.node_pid, SIGHUP)) _exit(1);
   m.self = getpid();
   the_pool_master = &m;
+  if (const char* delay = getenv("POSIX_SERVERS_TEST_FINISH_DELAY_MS")) test_finish_delay_ms = atoi(delay);
   if (m.exec != nullptr) adopt_orphans();
   sigset_t ignored;
   block_all_signals(&ignored);  // from here on, signals arrive only inside ppoll()
@@ -497,6 +529,17 @@ ChildEntry* admit_connection(MasterState& m, int index, pid_t member, int cfd, c
 }
 
 void finish_connection(MasterState& m, int index, ChildEntry& entry, DisconnectReason reason) {
+  std::atomic<uint32_t>& books = m.page->pool.books[index];
+  uint32_t closed = kBooksClosed;
+  if (!books.compare_exchange_strong(closed, kBooksWriting)) {
+    // Held: the master is SIGKILLing this member and reports the connection when it reaps it.
+    for (;;) futex_wait(books, kBooksHeld);
+  }
+  finish_connection_in_master(m, index, entry, reason);
+  if (books.exchange(kBooksClosed) == kBooksWatched) futex_wake_all(books);
+}
+
+void finish_connection_in_master(MasterState& m, int index, ChildEntry& entry, DisconnectReason reason) {
   EventRecord rec{};
   rec.type = static_cast<uint8_t>(EventType::Disconnect);
   rec.id = entry.id;
@@ -510,6 +553,7 @@ void finish_connection(MasterState& m, int index, ChildEntry& entry, DisconnectR
   entry.door_ticket = -1;
   entry.id = 0;
   entry.pid.store(0);
+  if (test_finish_delay_ms > 0) usleep(static_cast<useconds_t>(test_finish_delay_ms) * 1000);
   Counters& c = m.page->counters;
   c.active.fetch_sub(1);
   c.closed.fetch_add(1);

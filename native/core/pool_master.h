@@ -130,8 +130,24 @@ void give_back_place(MasterState& m);
 // Room was made (a connection ended, a place was given back): reuseport's members waiting for it
 // are told through the pool's room eventfd. Nothing without one, or when none waits.
 void tell_room(MasterState& m);
-// The connection is over (the caller closed it): reported (Disconnect), its entry freed, counted.
+// The connection is over (the caller, member `index`, closed it): reported (Disconnect), its
+// entry freed, counted. Those steps are several stores to the shared page, and a member SIGKILLed
+// halfway through them would leave the connection neither reported by itself nor by the master
+// (report_death reports only the entries still held): so the member writes them with its books
+// open (PoolPage::books), and the master, before it SIGKILLs a member (close()'s abort), waits for
+// the books to be closed and holds them, after which the member never opens them again. Either
+// the member wrote the whole end, or its entry is still held and the master reports it.
 void finish_connection(MasterState& m, int index, ChildEntry& entry, DisconnectReason reason);
+// The same from the master itself (pass: a connection it could not hand to member `index`).
+void finish_connection_in_master(MasterState& m, int index, ChildEntry& entry, DisconnectReason reason);
+// PoolPage::books[i], the handshake above: a word, so that the master can wait on it (futex).
+constexpr int64_t kBooksWaitMs = 1000;  // how long the master waits for a member's books before SIGKILL
+enum BooksState : uint32_t {
+  kBooksClosed = 0,   // the member is not writing the end of a connection
+  kBooksWriting = 1,  // it is (finish_connection)
+  kBooksWatched = 2,  // it is, and the master waits for it to finish
+  kBooksHeld = 3,     // the master holds them: the member is being SIGKILLed and writes nothing more
+};
 // A member's failure that ends the pool: an Error record (errno, the call) and kMemberExitFatal.
 [[noreturn]] void member_fatal(MasterState& m, TraceCall call, int err);
 // One message to the master; a master that is gone is not an error here (SIGPIPE is ignored).

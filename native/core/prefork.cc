@@ -365,7 +365,7 @@ class Prefork final : public PoolDesign {
     m.events.trace(TraceCall::CloseCfd, cfd, 0, 0, id);
     if (sent < 0) {
       // The member is going away (its SIGCHLD is on the way): this client is over.
-      finish_connection(m, member, *entry, DisconnectReason::Error);
+      finish_connection_in_master(m, member, *entry, DisconnectReason::Error);
       pool.close_control(member);
     }
   }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <climits>
 #include <cstring>
+#include <ctime>
 
 namespace ps {
 
@@ -26,6 +27,11 @@ void futex_wait(std::atomic<uint32_t>& word, uint32_t expected) {
   static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t), "a futex is a plain 32-bit word");
   // EAGAIN (the word changed first) and EINTR are both "look again": the caller loops.
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT, expected, nullptr, nullptr, 0);
+}
+
+void futex_wait_ms(std::atomic<uint32_t>& word, uint32_t expected, int64_t ms) {
+  const timespec timeout{static_cast<time_t>(ms / 1000), static_cast<long>((ms % 1000) * 1000000)};
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT, expected, &timeout, nullptr, 0);
 }
 
 void futex_wake_all(std::atomic<uint32_t>& word) {

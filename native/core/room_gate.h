@@ -51,6 +51,8 @@ void open_gate(RoomGate& gate);
 
 // The futex itself (FUTEX_WAIT while *word == expected; FUTEX_WAKE every waiter).
 void futex_wait(std::atomic<uint32_t>& word, uint32_t expected);
+// The same for at most `ms` milliseconds.
+void futex_wait_ms(std::atomic<uint32_t>& word, uint32_t expected, int64_t ms);
 void futex_wake_all(std::atomic<uint32_t>& word);
 
 template <class HasRoom, class Stopping>

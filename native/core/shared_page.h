@@ -86,6 +86,9 @@ struct PoolPage {
   // accept, or it serves — at most maxClients at once; the master clears a dead member's.
   std::atomic<uint64_t> seats{0};
   RoomGate room;  // prefork: members waiting for a seat
+  // Member i's books (pool_master.h, BooksState): whether it is writing the end of a connection,
+  // so that the master never SIGKILLs it halfway through (finish_connection, end_members).
+  std::atomic<uint32_t> books[kMaxWorkers];
 };
 
 struct SharedPage {

@@ -52,7 +52,7 @@
 // whenFull 'wait' (room_gate.h): the accept is single-shot, armed again only while a slot is free
 // — a multishot accept may complete several clients in one turn, more than the slots left — so
 // while maxClients connections are live nothing is accepted and the next clients wait in the listen
-// backlog, until a connection ends (finish). Meanwhile a poll of lfd for its hang-up alone stays
+// backlog, until a connection ends (finish_conn). Meanwhile a poll of lfd for its hang-up alone stays
 // armed, so that stop()'s shutdown(lfd) is still seen and close() frees the port at once (epoll's
 // listener watched for nothing still reports EPOLLHUP).
 //
@@ -367,7 +367,7 @@ class UringServer final : public InProcessServer {
   }
 
   // The listener's next request, unless the server is stopping (then lfd is closed: the port is
-  // free) or, with whenFull 'wait', full (then none until a connection ends: finish()).
+  // free) or, with whenFull 'wait', full (then none until a connection ends: finish_conn()).
   void rearm_accept() {
     if (!listening_) return;
     if (close_listener_if_stopping()) {
@@ -519,7 +519,7 @@ class UringServer final : public InProcessServer {
         break;
     }
     if (conn.ending) {
-      if (conn.slot != nullptr && conn.inflight == 0) finish(conn);
+      if (conn.slot != nullptr && conn.inflight == 0) finish_conn(conn);
       return;
     }
     mark_ready(conn);
@@ -712,18 +712,18 @@ class UringServer final : public InProcessServer {
   // ---- The end of a connection ----
 
   // Ends it now if the kernel holds none of its requests, else cancels them and ends it when the
-  // last completion is in (finish).
+  // last completion is in (finish_conn).
   void end(Conn& conn, DisconnectReason reason) {
     if (conn.ending) return;
     conn.ending = true;
     conn.end_reason = reason;
     deadlines_.remove(conn);
-    if (conn.inflight == 0) return finish(conn);
+    if (conn.inflight == 0) return finish_conn(conn);
     cancel(conn, kCancelEnd, 0);
   }
 
   // close(cfd) (in end_connection): nothing of the ring refers to it any more.
-  void finish(Conn& conn) {
+  void finish_conn(Conn& conn) {
     assert(conn.ending && conn.inflight == 0);
     Slot* slot = conn.slot;
     conn.slot = nullptr;
@@ -753,7 +753,7 @@ class UringServer final : public InProcessServer {
       conn.ending = true;
       if (conn.end_reason == DisconnectReason::End) conn.end_reason = DisconnectReason::Error;
       conn.inflight = 0;
-      finish(conn);
+      finish_conn(conn);
     }
   }
 
