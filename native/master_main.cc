@@ -1,5 +1,5 @@
 // posix-servers-master: the master of every process model as a program of its own — fork
-// (fork_master.h), prefork and reuseport (pool_master.h). Node's side (native/core/fork_server.cc)
+// (fork_master.h), prefork and reuseport (pool_master.h). Node's side (native/core/designs/fork_server.cc)
 // execs it with its descriptors in place and its options on the command line (master_argv.h);
 // with the exec handler, the program to run in the exec block (exec_child.h). Not meant to be
 // run by hand.
@@ -16,10 +16,10 @@
 
 #include "bench/measure.h"
 
+#include "core/designs/fork_master.h"
+#include "core/designs/pool_master.h"
 #include "core/exec_child.h"
-#include "core/fork_master.h"
 #include "core/master_argv.h"
-#include "core/pool_master.h"
 #ifdef PS_SANITIZER_CONTROLS
 #include "core/sanitizer_controls.h"
 #endif

@@ -5,7 +5,7 @@
 // is a one-line change here (besides its CMake target and the C++ that names it).
 //
 // The addon and the master program (of the fork, prefork and reuseport models) sit side by side:
-// the addon finds the master next to itself (dladdr, native/core/fork_server.cc). The load
+// the addon finds the master next to itself (dladdr, native/core/designs/fork_server.cc). The load
 // generator is part of the addon.
 'use strict';
 

@@ -174,8 +174,8 @@ async function restartOnThatPort(lab: LabContext, { port, clientPorts }: Closed,
   const forkModel = await startModel(lab, { model: 'fork', port });
   const nodeModel = await startModel(lab, { model: 'node', port });
   lab.say(
-    `   the fork model on port ${port}: ${said(lab, forkModel)} — every model sets SO_REUSEADDR before bind() (native/core/listen_socket.cc, open_listen_socket; reuseport's own listeners in native/core/reuseport.cc; the C references in ref/ref.h, ref_listen_on). Node's net.Server (model 'node'): ${said(lab, nodeModel)} — libuv sets it too.`,
-    `   端口 ${port} 上的 fork 模型：${said(lab, forkModel)} —— 每个模型都在 bind() 之前设置 SO_REUSEADDR（native/core/listen_socket.cc 的 open_listen_socket；reuseport 自己的监听套接字在 native/core/reuseport.cc；C 参考服务器在 ref/ref.h 的 ref_listen_on）。Node 的 net.Server（模型 'node'）：${said(lab, nodeModel)} —— libuv 同样设置了它。`,
+    `   the fork model on port ${port}: ${said(lab, forkModel)} — every model sets SO_REUSEADDR before bind() (native/core/listen_socket.cc, open_listen_socket; reuseport's own listeners in native/core/designs/reuseport.cc; the C references in ref/ref.h, ref_listen_on). Node's net.Server (model 'node'): ${said(lab, nodeModel)} — libuv sets it too.`,
+    `   端口 ${port} 上的 fork 模型：${said(lab, forkModel)} —— 每个模型都在 bind() 之前设置 SO_REUSEADDR（native/core/listen_socket.cc 的 open_listen_socket；reuseport 自己的监听套接字在 native/core/designs/reuseport.cc；C 参考服务器在 ref/ref.h 的 ref_listen_on）。Node 的 net.Server（模型 'node'）：${said(lab, nodeModel)} —— libuv 同样设置了它。`,
   );
   return { rowsAtRestart, withoutReuseaddr: without.outcome, withReuseaddr: withIt.outcome, forkModel, nodeModel };
 }

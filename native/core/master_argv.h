@@ -14,7 +14,7 @@
 
 #include <sys/types.h>
 
-#include "fork_master.h"
+#include "designs/fork_master.h"
 #include "server.h"
 
 namespace ps {

@@ -35,15 +35,15 @@
 #include <string>
 #include <vector>
 
-#include "clock.h"
-#include "eintr.h"
-#include "event_pipe.h"
+#include "../clock.h"
+#include "../eintr.h"
+#include "../event_pipe.h"
+#include "../master_argv.h"
+#include "../orphans.h"
+#include "../process_hygiene.h"
+#include "../server.h"
+#include "../server_session.h"
 #include "fork_master.h"
-#include "master_argv.h"
-#include "orphans.h"
-#include "process_hygiene.h"
-#include "server.h"
-#include "server_session.h"
 
 extern char** environ;
 

@@ -22,12 +22,12 @@
 #include <csignal>
 #include <cstdint>
 
-#include "connection.h"
-#include "door.h"
-#include "event_pipe.h"
-#include "exec_child.h"
-#include "server.h"
-#include "shared_page.h"
+#include "../connection.h"
+#include "../door.h"
+#include "../event_pipe.h"
+#include "../exec_child.h"
+#include "../server.h"
+#include "../shared_page.h"
 
 namespace ps {
 

@@ -10,11 +10,11 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "clock.h"
-#include "eintr.h"
-#include "process_hygiene.h"
-#include "reap.h"
-#include "server_session.h"
+#include "../clock.h"
+#include "../eintr.h"
+#include "../process_hygiene.h"
+#include "../reap.h"
+#include "../server_session.h"
 
 namespace ps {
 

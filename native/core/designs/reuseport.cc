@@ -40,10 +40,10 @@
 #include <csignal>
 #include <new>
 
-#include "accept_guard.h"
-#include "clock.h"
+#include "../accept_guard.h"
+#include "../clock.h"
+#include "../process_hygiene.h"
 #include "pool_master.h"
-#include "process_hygiene.h"
 
 namespace ps {
 

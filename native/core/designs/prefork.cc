@@ -27,10 +27,10 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "accept_guard.h"
-#include "eintr.h"
+#include "../accept_guard.h"
+#include "../eintr.h"
+#include "../process_hygiene.h"
 #include "pool_master.h"
-#include "process_hygiene.h"
 
 namespace ps {
 

@@ -5,7 +5,7 @@
 // One client at a time: while one is served, the next waits in the listen backlog (its connect()
 // has completed — the kernel did the handshake — but nobody reads its bytes). maxClients does
 // not apply: nothing is refused, the backlog is the only queue.
-#include "in_process_server.h"
+#include "../in_process_server.h"
 
 namespace ps {
 

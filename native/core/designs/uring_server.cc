@@ -71,12 +71,12 @@
 #include <memory>
 #include <new>
 
-#include "accept_guard.h"
-#include "clock.h"
-#include "deadline_lists.h"
-#include "eintr.h"
-#include "in_process_server.h"
-#include "io_ring.h"
+#include "../accept_guard.h"
+#include "../clock.h"
+#include "../deadline_lists.h"
+#include "../eintr.h"
+#include "../in_process_server.h"
+#include "../io_ring.h"
 
 namespace ps {
 

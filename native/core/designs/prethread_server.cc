@@ -30,8 +30,8 @@
 #include <memory>
 #include <mutex>
 
-#include "clock.h"
-#include "in_process_server.h"
+#include "../clock.h"
+#include "../in_process_server.h"
 
 namespace ps {
 

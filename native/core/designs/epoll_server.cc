@@ -47,11 +47,11 @@
 #include <memory>
 #include <new>
 
-#include "accept_guard.h"
-#include "clock.h"
-#include "deadline_lists.h"
-#include "eintr.h"
-#include "in_process_server.h"
+#include "../accept_guard.h"
+#include "../clock.h"
+#include "../deadline_lists.h"
+#include "../eintr.h"
+#include "../in_process_server.h"
 
 namespace ps {
 

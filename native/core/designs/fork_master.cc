@@ -12,12 +12,12 @@
 #include <csignal>
 #include <ctime>
 
-#include "accept_guard.h"
-#include "clock.h"
-#include "eintr.h"
-#include "process_hygiene.h"
-#include "reap.h"
-#include "server_session.h"
+#include "../accept_guard.h"
+#include "../clock.h"
+#include "../eintr.h"
+#include "../process_hygiene.h"
+#include "../reap.h"
+#include "../server_session.h"
 
 namespace ps {
 

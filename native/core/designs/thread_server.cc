@@ -14,7 +14,7 @@
 #include <atomic>
 #include <cerrno>
 
-#include "in_process_server.h"
+#include "../in_process_server.h"
 
 namespace ps {
 
