@@ -372,10 +372,7 @@ void wait_for_room(MasterState& m) {
 
 }  // namespace
 
-[[noreturn]] void run_master(MasterState& m) {
-  // Before anything else: nothing inherited from Node across execve() may act in this process —
-  // its ignored signals (SIGPIPE…), its blocked mask, its stdio, a descriptor it did not mark
-  // close-on-exec.
+void begin_master_process(MasterState& m) {
   reset_signal_dispositions();
   redirect_stdio_to_devnull();
   int stderr_copy = m.exec != nullptr ? m.exec->stderr_fd : -1;  // exec, stderr 'inherit'
@@ -384,6 +381,10 @@ void wait_for_room(MasterState& m) {
   // SIGHUP, handled (on_node_gone), not SIGKILL: the master must take its session with it.
   if (!die_with_parent(m.node_pid, SIGHUP)) _exit(1);
   m.self = getpid();
+}
+
+[[noreturn]] void run_master(MasterState& m) {
+  begin_master_process(m);  // before anything else
   the_master = &m;
   if (m.exec != nullptr) adopt_orphans();
   // Homework 1: reap children from SIGCHLD. No SA_RESTART, as in the lecture: the accept() it

@@ -73,6 +73,12 @@ struct MasterState {
   int64_t force_kill_at = 0;                  // monotonic ms
 };
 
+// The first steps of every master program (fork's and the pools'), before its own: nothing
+// inherited from Node across execve() may act in it — its ignored signals (SIGPIPE…), its
+// blocked mask, its stdio, a descriptor it did not mark close-on-exec — and it dies with Node.
+// Exits (1) when it cannot ask for that death.
+void begin_master_process(MasterState& m);
+
 // Accepts and forks until Node sends SIGTERM (stop) or SIGUSR1 (stop and end live connections),
 // then waits for every child and exits. Never returns.
 [[noreturn]] void run_master(MasterState& m);

@@ -367,15 +367,7 @@ void Pool::close_control(int i) {
 }
 
 [[noreturn]] void run_pool_master(MasterState& m, PoolDesign& design) {
-  // As run_master(): nothing inherited from Node across execve() may act in this process.
-  reset_signal_dispositions();
-  redirect_stdio_to_devnull();
-  int stderr_copy = m.exec != nullptr ? m.exec->stderr_fd : -1;  // exec, stderr 'inherit'
-  int keep[] = {0, 1, 2, m.lfd, m.events.write_fd, m.reserve_fd, stderr_copy};
-  close_all_fds_except(keep, 7);
-  // SIGHUP, handled (on_node_gone), not SIGKILL: the master must take its session with it.
-  if (!die_with_parent(m.node_pid, SIGHUP)) _exit(1);
-  m.self = getpid();
+  begin_master_process(m);  // before anything else, as run_master()
   the_pool_master = &m;
   if (const char* delay = getenv("POSIX_SERVERS_TEST_FINISH_DELAY_MS")) test_finish_delay_ms = atoi(delay);
   if (m.exec != nullptr) adopt_orphans();
