@@ -1,5 +1,6 @@
 // Types of every export of the native addon (build/Release/posix_servers.node, native/addon.cc).
 // lib/addon.ts loads the addon with `bindings` and types it with `Binding`.
+import type { LoadResult } from './bench/loadgen';
 import type { NATIVE_MODELS, ResolvedOptions, ServiceName } from './server/options';
 
 // What the addon's start() takes is written once, in lib/server/options.ts (the lists of models,
@@ -237,25 +238,11 @@ export interface NativeLoadOptions {
   expect: NativeLoadExpect;
 }
 
-/** What one run measured, raw: lib/loadgen.ts derives the rates. */
-interface NativeLoadResult {
-  /** Measured, from the first connect to the last socket closed. */
-  durationMs: number;
-  /** Completed, verified round trips (churn: connect + echo cycles). */
-  messages: number;
-  /** Payload bytes of those messages, each counted once. */
-  bytes: number;
-  /** Connections established. */
-  connects: number;
-  /** Failed connects, stalls, other socket errors. */
-  errors: number;
-  /** ECONNRESET, EPIPE, EOF before the whole reply. */
-  resets: number;
-  verifyFailures: number;
-  latencyUs: { p50: number; p90: number; p99: number; max: number; mean: number };
-  /** CPU time of the load generator's own thread. */
-  cpu: { userMs: number; systemMs: number };
-}
+/**
+ * What one run measured, raw: the public LoadResult (lib/bench/loadgen.ts, where each field is
+ * described) without what runLoad() adds — the options echoed and the rates it derives.
+ */
+type NativeLoadResult = Omit<LoadResult, 'mode' | 'connections' | 'size' | 'msgsPerSec' | 'mbPerSec' | 'connsPerSec'>;
 
 export interface Binding {
   /**
