@@ -161,6 +161,8 @@ export async function runSustained(
       for (const server of servers.values()) await server.close();
     }
   }
+  // The report as runner.ts assembles it (a BenchReport), deliberately in parallel: the rounds
+  // come from this schedule.
   if (!aborted()) forkCost.push(await measureForkCost());
   return {
     config,

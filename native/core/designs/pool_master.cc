@@ -373,6 +373,8 @@ void Pool::close_control(int i) {
   if (m.exec != nullptr) adopt_orphans();
   sigset_t ignored;
   block_all_signals(&ignored);  // from here on, signals arrive only inside ppoll()
+  // The dispositions of run_master() (fork_master.cc), deliberately in parallel: each master has
+  // handlers of its own, which name its own state (the_pool_master here).
   install_handler(SIGCHLD, on_sigchld, SA_NOCLDSTOP);
   install_handler(SIGTERM, on_stop, 0);
   install_handler(SIGUSR1, on_stop, 0);

@@ -42,7 +42,8 @@ struct PassedConnection {
   int32_t entry;  // its entry in the connection table, claimed by the master for the member
 };
 
-// recvmsg() of one PassedConnection and its descriptor (UNP's read_fd). Returns what recvmsg
+// recvmsg() of one PassedConnection and its descriptor (UNP's read_fd; the msghdr set-up is the
+// SCM_RIGHTS boilerplate pool_master.cc's receives share). Returns what recvmsg
 // returned; `fd` is the descriptor received (close-on-exec), or -1 if none came with it.
 ssize_t receive_descriptor(int sock, PassedConnection& msg, int& fd, Counters& counters) {
   iovec iov{&msg, sizeof msg};

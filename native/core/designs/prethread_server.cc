@@ -109,6 +109,8 @@ class PrethreadServer final : public InProcessServer {
 
   void accept_loop() override {
     if (main_accepts()) {
+      // The accept step of thread_server.cc (UNP design 6), deliberately in parallel: there a
+      // thread per connection follows it; here the connection is queued for the pool (design 8).
       for (;;) {
         wait_for_free_slot();  // whenFull 'wait': a queued connection holds a slot too
         sockaddr_storage peer{};
