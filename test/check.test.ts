@@ -308,10 +308,10 @@ describe('check against a student’s C servers (test/fixtures/c)', () => {
     expect(report).toMatchObject({ exitCode: 1, diedDuring: 'vanish' });
     const v = resultOf(report, 'vanish');
     expect(v.seen.en).toMatch(
-      /^the server died during this check, as a client that had sent 8 MiB without reading reset the connection the server was writing to: connections to 127\.0\.0\.1:\d+ are refused after it had answered/,
+      /^the server died during this check, as a client that sent until the server stopped reading, without reading itself, reset the connection the server was writing to: connections to 127\.0\.0\.1:\d+ are refused after it had answered/,
     );
     expect(v.seen.zh).toMatch(
-      /^服务器在这项检查中死了（当时一个发送了 8 MiB 却不读取的客户端重置了服务器正在写入的连接）：它应答过之后，连接 127\.0\.0\.1:\d+ 被拒绝/,
+      /^服务器在这项检查中死了（当时一个不读取、一直发送到服务器不再读取为止的客户端重置了服务器正在写入的连接）：它应答过之后，连接 127\.0\.0\.1:\d+ 被拒绝/,
     );
     // Without --pid, how it ended is not seen: no SIGPIPE claim, only its classic moment, and the lab.
     expect(v.diagnosis).toMatchObject({ id: 'died-at-reset', lab: 'sigpipe' });

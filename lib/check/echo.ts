@@ -6,6 +6,7 @@ import { eventually, sleep, tcpExtCounters } from '../labs/kit';
 import {
   REPLY_MS,
   VANISH_BYTES,
+  VANISH_STUCK_MS,
   ECHO_SIZES,
   CheckDef,
   pass,
@@ -114,15 +115,28 @@ export const VANISH: CheckDef = {
     '向已经离开的客户端写数据会产生 SIGPIPE，默认会杀死进程：用 MSG_NOSIGNAL 发送或忽略 SIGPIPE，把 EPIPE/ECONNRESET 当作这个客户端的结束',
   ),
   circumstance: text(
-    `, as a client that had sent ${size(VANISH_BYTES)} without reading reset the connection the server was writing to`,
-    `（当时一个发送了 ${size(VANISH_BYTES)} 却不读取的客户端重置了服务器正在写入的连接）`,
+    ', as a client that sent until the server stopped reading, without reading itself, reset the connection the server was writing to',
+    '（当时一个不读取、一直发送到服务器不再读取为止的客户端重置了服务器正在写入的连接）',
   ),
   async run(ctx) {
     const c = await ctx.open();
+    let sent = 0;
     try {
-      c.sock.pause(); // we never read: the server's writes back to us block once our buffers are full
-      c.sock.write(randomBytes(VANISH_BYTES));
-      await sleep(300);
+      // We never read: an echo server's writes back to us block once our receive buffer and its
+      // send buffer are full, and then it reads no more of ours. Loopback's buffers grow with the
+      // load (net.ipv4.tcp_rmem: 32 MiB here), so no fixed amount is sure to get there: we send
+      // until the kernel takes nothing more of ours for VANISH_STUCK_MS — the server has stopped
+      // reading, with our bytes still queued to it — or VANISH_BYTES were sent (a server that
+      // reads and never writes back), then reset. Its blocked write fails, its next read still
+      // finds our bytes, and the write after it raises SIGPIPE.
+      c.sock.pause();
+      const chunk = randomBytes(1 << 20);
+      const drained = () => eventually(() => c.sock.writableLength === 0, VANISH_STUCK_MS);
+      while (sent < VANISH_BYTES) {
+        c.sock.write(chunk);
+        sent += chunk.length;
+        if (!(await drained())) break; // stuck: the server reads no more
+      }
       c.sock.resetAndDestroy(); // RST: the server's next writes fail with ECONNRESET, then EPIPE (SIGPIPE)
     } finally {
       c.destroy();
@@ -135,8 +149,8 @@ export const VANISH: CheckDef = {
     return served
       ? pass(
           text(
-            `a client sent ${size(VANISH_BYTES)} without reading and reset the connection; the server${pid ? ` (pid ${pid}) is alive and` : ''} serves the next client`,
-            `一个客户端发送 ${size(VANISH_BYTES)} 且不读取，然后重置连接；服务器${pid ? `（进程 ${pid}）仍然存活并且` : ''}能服务下一个客户端`,
+            `a client sent ${size(sent)} without reading and reset the connection; the server${pid ? ` (pid ${pid}) is alive and` : ''} serves the next client`,
+            `一个客户端发送 ${size(sent)} 且不读取，然后重置连接；服务器${pid ? `（进程 ${pid}）仍然存活并且` : ''}能服务下一个客户端`,
           ),
         )
       : fail(
