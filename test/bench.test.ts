@@ -216,8 +216,12 @@ test('bench output fits 120 columns by default, naming what it left out; --wide 
   const report = madeUpReport([...DESIGNS_RUN], ['pingpong', 'churn', 'rpc']);
   const narrow = formatTable(report).split('\n');
   expect(narrow.filter((l) => l.length > 120)).toEqual([]);
-  const note = narrow.find((l) => l.startsWith('left out to fit 120 columns (--wide shows them): '));
-  expect(note).toBeDefined();
+  // The note, with its continuation lines (wrapped to 120, indented).
+  const at = narrow.findIndex((l) => l.startsWith('left out to fit 120 columns (--wide shows them): '));
+  expect(at).toBeGreaterThanOrEqual(0);
+  const rest = narrow.slice(at + 1);
+  const more = rest.findIndex((l) => !l.startsWith('  '));
+  const note = [narrow[at], ...rest.slice(0, more < 0 ? rest.length : more)].map((l) => l.trim()).join(' ');
   const wide = formatTable(report, { wide: true }).split('\n');
   expect(Math.max(...wide.map((l) => l.length))).toBeGreaterThan(120);
   expect(wide.find((l) => l.startsWith('left out to fit'))).toBeUndefined();
@@ -240,7 +244,17 @@ test('bench prints no empty column: without rpc the UNP table has no rpc columns
     .split('\n')
     .find((l) => l.startsWith('UNP '))!
     .split(/\s{2,}/);
-  expect(unp).toEqual(['UNP', 'model', 'design', 'per worker', 'churn conns/s', 'churn CPU µs/conn', 'w/o Node', 'churn × fork']);
+  expect(unp).toEqual([
+    'UNP',
+    'model',
+    'design',
+    'per worker',
+    'churn conns/s',
+    'churn CPU µs/conn',
+    'w/o Node',
+    'churn CPU × ref',
+    'churn × fork',
+  ]);
   expect(out).not.toMatch(/rpc\/s/);
   // No pool ran: no per-worker column either.
   const noPool = formatTable(madeUpReport(['fork', 'ref-fork'], ['churn']), { wide: true });
@@ -343,20 +357,20 @@ test("bench --workload rpc: the UNP table, with the server CPU per connection fr
   // A process created and reaped per connection costs more CPU than a pool member's loop: by
   // about 50× here (BENCHMARKS.md), so the order holds however loaded the machine is.
   expect(cpuPerConn.get('fork')!).toBeGreaterThan(cpuPerConn.get('prefork')!);
-  // UNP, model, design, rpc/s (min–max), × ref, CPU µs/conn, w/o Node, × fork, per worker, churn conns/s, churn CPU µs/conn, churn × fork
+  // UNP, model, design, rpc/s (min–max), × ref, CPU µs/conn, w/o Node, CPU × ref, × fork, per worker, churn conns/s, churn CPU µs/conn, churn × fork
   const line = (model: string) => r.stdout.split('\n').find((l) => new RegExp(`^\\S+\\s+${model}\\s{2}`).test(l))!;
   expect(r.stdout).toMatch(
-    /^UNP\s+model\s+design\s+rpc\/s \(min–max\)\s+× ref\s+CPU µs\/conn\s+w\/o Node\s+× fork\s+per worker\s/m,
+    /^UNP\s+model\s+design\s+rpc\/s \(min–max\)\s+× ref\s+CPU µs\/conn\s+w\/o Node\s+CPU × ref\s+× fork\s+per worker\s/m,
   );
   const num = '[\\d,]+(\\.\\d+)?';
-  // fork: no × ref (ref-fork did not run), CPU µs/conn, w/o Node, × fork 1 against itself, no pool.
+  // fork: no × ref nor CPU × ref (ref-fork did not run), CPU µs/conn, w/o Node, × fork 1 against itself, no pool.
   expect(line('fork')).toMatch(
     new RegExp(`^1\\s+fork\\s+fork per connection\\s+${num} \\(${num}–${num}\\)\\s+${num}\\s+${num}\\s+1\\s+—\\s*$`),
   );
-  // prefork: × ref-prefork, CPU µs/conn, w/o Node, × fork, 4 workers' shares.
+  // prefork: × ref-prefork, CPU µs/conn, w/o Node, CPU × ref-prefork, × fork, 4 workers' shares.
   expect(line('prefork')).toMatch(
     new RegExp(
-      `^2\\s+prefork\\s+prefork, all in accept\\s+${num} \\(${num}–${num}\\)\\s+${num}\\s+${num}\\s+${num}\\s+${num}\\s+[\\d,]+–[\\d,]+ \\(4\\)\\s*$`,
+      `^2\\s+prefork\\s+prefork, all in accept\\s+${num} \\(${num}–${num}\\)\\s+${num}\\s+${num}\\s+${num}\\s+${num}\\s+${num}\\s+[\\d,]+–[\\d,]+ \\(4\\)\\s*$`,
     ),
   );
   expect(line('prethread-main')).toMatch(/^8\s+prethread-main\s+prethread, main accepts\s.*\s[\d,]+–[\d,]+ \(4\)\s*$/);
@@ -596,6 +610,51 @@ test("bench:doc's goals are decided from a report's own figures: pools against f
   });
   expect(goals[1]).toMatchObject({ met: false, measured: expect.stringMatching(/^1\.07–1\.25× \(highest: prethread\)$/) });
   expect(formatGoals(goals)).toMatch(/\| every pool ≥ 5× less CPU per connection than fork \(rpc\) \| .* \| \*\*not met\*\* \|/);
+});
+
+test("CPU ratios are paired as the rates are: CPU × ref, × fork and the goals take the median of the rounds' own ratios", () => {
+  const round = (n: number, model: string, cpuUsPerConn: number) => ({
+    round: n,
+    model,
+    kind: 'rpc',
+    connections: 4,
+    result: {
+      connects: 1000,
+      msgsPerSec: 1000,
+      connsPerSec: 1000,
+      durationMs: 1000,
+      errors: 0,
+      resets: 0,
+      verifyFailures: 0,
+      latencyUs: { p50: 1, p99: 1 },
+      cpu: { userMs: 1, systemMs: 1 },
+    },
+    footprint: { processes: 1, threads: 1, rssMb: 1 },
+    serverCpuMs: cpuUsPerConn, // µs per connection × 1000 connections / 1000
+  });
+  // Round by round prefork costs what ref-prefork does but in round 3, where the machine was slow
+  // for prefork alone: the paired ratio is 1 (medians of 1, 1, 1.3), the medians' ratio 1.3
+  // (130 against 100), and fork's factor 5 round by round where its medians' would be 4.6.
+  const cpu: Array<[string, number[]]> = [
+    ['fork', [500, 750, 600]],
+    ['prefork', [100, 150, 130]],
+    ['ref-prefork', [100, 150, 100]],
+  ];
+  const report = {
+    config: { models: ['fork', 'prefork', 'ref-prefork'], connections: [], workloads: ['rpc'], replyBytes: 4000, size: 64 },
+    machine: { cpus: 2, kernel: 'k', node: 'v20', date: '2026-12-07T00:00:00.000Z', forkCost: [] },
+    skipped: [],
+    rounds: cpu.flatMap(([model, us]) => us.map((c, i) => round(i + 1, model, c))),
+  } as unknown as BenchReport;
+  const goals = designGoals(report);
+  expect(goals[0]).toMatchObject({ met: true, measured: expect.stringMatching(/^5–5× \(least: prefork\); fork 600 µs\/conn$/) });
+  expect(goals[1]).toMatchObject({ met: true, measured: '1–1× (highest: prefork)' });
+  const unp = formatTable(report, { wide: true }).split('\n');
+  const header = unp.find((l) => l.startsWith('UNP '))!.split(/\s{2,}/);
+  const prefork = unp.find((l) => /^2\s+prefork\s{2}/.test(l))!.split(/\s{2,}/);
+  expect(prefork[header.indexOf('CPU µs/conn')]).toBe('130');
+  expect(prefork[header.indexOf('CPU × ref')]).toBe('1');
+  expect(prefork[header.indexOf('× fork')]).toBe('5');
 });
 
 test("bench:doc's uring goals (#24) come from the comparison's paired rounds: uring against ref-uring and against epoll", () => {

@@ -3,7 +3,7 @@
 // restates them from its own figures instead of leaving yesterday's sentence behind.
 import { BenchModel, REFERENCE_OF } from './catalogue';
 import type { BenchReport } from './report';
-import { rateRatio, summarize, type Summary } from './stats';
+import { cpuRatio, rateRatio, summarize, type Summary } from './stats';
 import { fmt } from './table';
 import { type SustainedReport, summarizeSustained, laterRatio } from './sustained';
 
@@ -29,23 +29,28 @@ const POOLS: readonly BenchModel[] = [
 /** From the designs run (--workload pingpong,churn,rpc): the pools against fork, each model against its reference. */
 export function designGoals(report: BenchReport): Goal[] {
   const sums = summarize(report);
-  const cpu = (model: string, kind: 'rpc' | 'churn') =>
-    sums.find((s) => s.model === model && s.kind === kind)?.cpuPerConnUs.median ?? NaN;
+  const find = (model: string, kind: 'rpc' | 'churn') =>
+    sums.find((s) => s.model === model && s.kind === kind && Number.isFinite(s.cpuPerConnUs.median));
+  // As the tables: each CPU ratio the median of the rounds' own ratios (cpuRatio).
   const goals: Goal[] = [];
-  const fork = cpu('fork', 'rpc');
-  const pools = POOLS.filter((m) => Number.isFinite(cpu(m, 'rpc')));
-  if (Number.isFinite(fork) && pools.length > 0) {
-    const factors = pools.map((m) => ({ m, x: fork / cpu(m, 'rpc') }));
+  const fork = find('fork', 'rpc');
+  const pools = POOLS.map((m) => find(m, 'rpc')).filter((s): s is Summary => s !== undefined);
+  if (fork && pools.length > 0) {
+    const factors = pools.map((s) => ({ m: s.model, x: cpuRatio(fork, s) }));
     const least = factors.reduce((a, b) => (b.x < a.x ? b : a));
     goals.push({
       goal: 'every pool ≥ 5× less CPU per connection than fork (rpc)',
-      measured: `${fmt(Math.min(...factors.map((f) => f.x)), 1)}–${fmt(Math.max(...factors.map((f) => f.x)), 1)}× (least: ${least.m}); fork ${fmt(fork)} µs/conn`,
+      measured: `${fmt(Math.min(...factors.map((f) => f.x)), 1)}–${fmt(Math.max(...factors.map((f) => f.x)), 1)}× (least: ${least.m}); fork ${fmt(fork.cpuPerConnUs.median)} µs/conn`,
       met: factors.every((f) => f.x >= 5),
     });
   }
   for (const kind of ['rpc', 'churn'] as const) {
     const ratios = Object.entries(REFERENCE_OF)
-      .map(([model, ref]) => ({ model, x: cpu(model, kind) / cpu(ref!, kind) }))
+      .map(([model, ref]) => {
+        const s = find(model, kind);
+        const base = find(ref!, kind);
+        return { model, x: s && base ? cpuRatio(s, base) : NaN };
+      })
       .filter((r) => Number.isFinite(r.x));
     if (ratios.length === 0) continue;
     const worst = ratios.reduce((a, b) => (b.x > a.x ? b : a));

@@ -21,6 +21,8 @@ export interface Summary {
   rateOfRound: Map<number, number>;
   /** Server CPU time per connection in µs (serverCpuMs / connections): median, min, max over rounds. */
   cpuPerConnUs: { median: number; min: number; max: number };
+  /** The same, round by round (round number → µs; rounds without a figure left out), for ratios taken within a round. */
+  cpuOfRound: Map<number, number>;
   /** The same without the hosting Node process's own threads (median; NaN when not measured). */
   serverOnlyCpuPerConnUs: number;
   /** Connections per pool worker, summed over the rounds; absent without a pool's stats. */
@@ -59,6 +61,7 @@ export function summarize(report: BenchReport): Summary[] {
       rate: { median: median(rates), min: Math.min(...rates), max: Math.max(...rates) },
       rateOfRound: new Map(rs.map((r) => [r.round, rate(r)])),
       cpuPerConnUs: { median: median(cpus), min: Math.min(...cpus), max: Math.max(...cpus) },
+      cpuOfRound: new Map(rs.map((r, i) => [r.round, cpus[i]] as [number, number]).filter(([, c]) => Number.isFinite(c))),
       serverOnlyCpuPerConnUs: median(
         rs.map((r) =>
           r.hostCpuMs !== undefined && r.result.connects > 0
@@ -94,4 +97,18 @@ export function rateRatio(s: Summary, base: Summary): number {
     .filter(([round]) => base.rateOfRound.has(round))
     .map(([round, rate]) => rate / base.rateOfRound.get(round)!);
   return ratios.length > 0 ? median(ratios) : s.rate.median / base.rate.median;
+}
+
+/**
+ * How many times `base`'s CPU per connection `s`'s is, taken as the rates are (`rateRatio`): the
+ * median, over the rounds both have a figure in, of that round's ratio. A server's CPU per
+ * connection drifts with the machine from round to round as its rate does, and a model runs next
+ * to its reference, so a round's ratio cancels the drift. Without a round in common, the ratio of
+ * the medians.
+ */
+export function cpuRatio(s: Summary, base: Summary): number {
+  const ratios = [...s.cpuOfRound]
+    .filter(([round]) => base.cpuOfRound.has(round))
+    .map(([round, cpu]) => cpu / base.cpuOfRound.get(round)!);
+  return ratios.length > 0 ? median(ratios) : s.cpuPerConnUs.median / base.cpuPerConnUs.median;
 }

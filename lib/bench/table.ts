@@ -3,7 +3,7 @@
 import { DESIGN_MODELS, DESIGNS, EXEC_BASELINE, EXEC_PROGRAM, REFERENCE_OF, type BenchModel } from './catalogue';
 import { describeForkCost } from './fork-cost';
 import { isTarget, type BenchConfig, type BenchReport, type Machine, type RunKind } from './report';
-import { rateRatio, summarize, type Summary } from './stats';
+import { cpuRatio, rateRatio, summarize, type Summary } from './stats';
 
 /** A number for a table; '—' when there is none (not measured). */
 export const fmt = (n: number, digits = 0) =>
@@ -77,7 +77,16 @@ export function formatTable(report: BenchReport, options: TableOptions = {}): st
   };
   add(rows, { left: 1, leaveOut: ['client CPU', 'threads', 'p99 µs', 'RSS MB', 'procs'] });
   const designRows = designTableRows(report, sums);
-  const leaveOut = ['w/o Node ', 'w/o Node', 'per worker', 'churn × fork', 'churn CPU µs/conn', '× fork'];
+  const leaveOut = [
+    'w/o Node ',
+    'w/o Node',
+    'churn CPU × ref',
+    'CPU × ref',
+    'per worker',
+    'churn × fork',
+    'churn CPU µs/conn',
+    '× fork',
+  ];
   add(designRows, { left: 3, leaveOut });
   const execRows = execTableRows(report, sums);
   add(execRows, { left: 1, leaveOut: ['client CPU', 'p99 µs', 'RSS MB', 'procs'] });
@@ -92,6 +101,7 @@ export function formatTable(report: BenchReport, options: TableOptions = {}): st
       ? [
           `designs (UNP ch. 30's numbers): ${rpcRan ? `rpc/s: ${report.config.churnClients} clients each connect, ask for ${report.config.replyBytes} bytes ("${report.config.replyBytes}\\n"), read exactly them, close (verified replies per second); ` : ''}churn: connect, echo ${report.config.size} bytes, close.`,
           "CPU µs/conn: CPU time of the server's whole process tree over the run, to the ns — every live process's CPU clock (exited threads included) and the children it reaped, from the server's own wait4() books (the masters' stats().reapedCpuUs, ref-fork's report) — divided by the connections made; for the API's models the Node process hosting the server is in it; w/o Node: the same less the hosting Node process's own threads (their schedstat; the API's native models); — : not measured (a server that reaped children and keeps no books of their CPU, or a --target without --target-pid).",
+          "CPU × ref: the model's CPU per connection over its C reference's; it and × fork are, as × ref, the median of each round's ratio.",
           `× fork: how many times less CPU per connection than fork's; fork() on this machine, measured by this run: ${forkCost}.`,
           'per worker: connections each pool worker took over the rounds (stats().perWorker), fewest–most (workers); — without a pool, and for the C references (they keep no count).',
         ]
@@ -205,11 +215,13 @@ function designTableRows(report: BenchReport, sums: Summary[]): string[][] {
     '× ref',
     'CPU µs/conn',
     'w/o Node',
+    'CPU × ref',
     '× fork',
     'per worker',
     'churn conns/s',
     'churn CPU µs/conn',
     'w/o Node ',
+    'churn CPU × ref',
     'churn × fork',
   ];
   const rows: string[][] = [header];
@@ -221,8 +233,9 @@ function designTableRows(report: BenchReport, sums: Summary[]): string[][] {
   ];
   const forkRpc = find('fork', 'rpc');
   const forkChurn = find('fork', 'churn');
-  const less = (base: Summary | undefined, s: Summary | undefined) =>
-    base && s ? fmt(base.cpuPerConnUs.median / s.cpuPerConnUs.median, 1) : '';
+  // Both CPU ratios as the rates' (cpuRatio): the median of the rounds' own ratios.
+  const less = (base: Summary | undefined, s: Summary | undefined) => (base && s ? fmt(cpuRatio(base, s), 1) : '');
+  const more = (s: Summary | undefined, base: Summary | undefined) => (s && base ? fmt(cpuRatio(s, base), 2) : '');
   const spread = (s: Summary | undefined) =>
     s?.perWorker ? `${fmt(Math.min(...s.perWorker))}–${fmt(Math.max(...s.perWorker))} (${s.perWorker.length})` : '—';
   for (const model of ordered) {
@@ -231,6 +244,7 @@ function designTableRows(report: BenchReport, sums: Summary[]): string[][] {
     if (!rpc && !churn) continue;
     const refModel = REFERENCE_OF[model as BenchModel];
     const ref = refModel ? find(refModel, 'rpc') : undefined;
+    const refChurn = refModel ? find(refModel, 'churn') : undefined;
     const d = DESIGNS[model as BenchModel];
     rows.push([
       d?.unp ?? '—',
@@ -240,11 +254,13 @@ function designTableRows(report: BenchReport, sums: Summary[]): string[][] {
       rpc && ref ? fmt(rateRatio(rpc, ref), 2) : '',
       rpc ? fmt(rpc.cpuPerConnUs.median) : '',
       rpc && Number.isFinite(rpc.serverOnlyCpuPerConnUs) ? fmt(rpc.serverOnlyCpuPerConnUs) : '—',
+      more(rpc, ref),
       less(forkRpc, rpc),
       spread(rpc ?? churn),
       churn ? fmt(churn.rate.median) : '',
       churn ? fmt(churn.cpuPerConnUs.median) : '',
       churn ? (Number.isFinite(churn.serverOnlyCpuPerConnUs) ? fmt(churn.serverOnlyCpuPerConnUs) : '—') : '',
+      more(churn, refChurn),
       less(forkChurn, churn),
     ]);
   }

@@ -183,7 +183,7 @@ export const BENCH: Command = {
     '/bin/true for each connection (the exec churn: connect, read until the program has exited).',
     'The connection workloads (churn, rpc) report the server CPU time per connection (its whole process',
     "tree, to the nanosecond: bench/cpu.ts) and how evenly a pool's workers took them, in a table numbered",
-    "as UNP ch. 30's designs.",
+    "as UNP ch. 30's designs; its CPU × ref and × fork are medians of the ratios within each round too.",
     'Ctrl-C stops the benchmark and',
     'writes what was measured until then (the report says it was interrupted); exit code 130.',
     `With --sustained the defaults are --models ${DEFAULT_SUSTAINED.models.join(',')}`,
