@@ -82,9 +82,19 @@ function freePort() {
   });
 }
 
-/** Starts Stevens' servers from `dir`; resolves with each one's name, address and process. */
+/** Starts Stevens' servers from `dir`; resolves with each one's name, address and process (none left running on failure). */
 async function startStevens(dir) {
   const started = [];
+  try {
+    await startEach(dir, started);
+  } catch (e) {
+    await stopStevens(started);
+    throw e;
+  }
+  return started;
+}
+
+async function startEach(dir, started) {
   for (const name of STEVENS.servers) {
     const bin = join(dir, name);
     if (!existsSync(bin)) throw new Error(`bench-doc: ${bin} is missing (build UNP's server directory: make -C server)`);
@@ -108,20 +118,20 @@ async function startStevens(dir) {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  return started;
 }
 
 /** SIGINT (UNP's servers print their CPU time and end their children), SIGKILL a second later. */
 async function stopStevens(started) {
-  for (const s of started) if (s.child.exitCode === null) process.kill(-s.child.pid, 'SIGINT');
-  await new Promise((r) => setTimeout(r, 1000));
-  for (const s of started) {
+  const signal = (s, sig) => {
     try {
-      process.kill(-s.child.pid, 'SIGKILL');
+      process.kill(-s.child.pid, sig); // the server's process group: its children too
     } catch {
       // already gone, group and all
     }
-  }
+  };
+  for (const s of started) signal(s, 'SIGINT');
+  await new Promise((r) => setTimeout(r, 1000));
+  for (const s of started) signal(s, 'SIGKILL');
 }
 
 function parseArgs(argv) {
