@@ -573,16 +573,20 @@ test('bench --target: an external C server, started here, measured next to a mod
   }
 }, 120000);
 
-test("bench:doc's goals are decided from a report's own figures: pools against fork, models against their references", () => {
-  const round = (model: string, kind: 'rpc' | 'churn', cpuUsPerConn: number) => ({
-    round: 1,
+/**
+ * One made-up round for the estimators' tests: 1000 connections in 1 s at `rate` (msgs/s and
+ * conns/s alike), and `cpuUsPerConn` µs of server CPU per connection.
+ */
+function madeUpRound(round: number, model: string, kind: RunKind, connections: number, rate: number, cpuUsPerConn: number) {
+  return {
+    round,
     model,
     kind,
-    connections: 4,
+    connections,
     result: {
       connects: 1000,
-      msgsPerSec: 1000,
-      connsPerSec: 1000,
+      msgsPerSec: rate,
+      connsPerSec: rate,
       durationMs: 1000,
       errors: 0,
       resets: 0,
@@ -592,7 +596,12 @@ test("bench:doc's goals are decided from a report's own figures: pools against f
     },
     footprint: { processes: 1, threads: 1, rssMb: 1 },
     serverCpuMs: cpuUsPerConn, // µs per connection × 1000 connections / 1000
-  });
+  };
+}
+
+test("bench:doc's goals are decided from a report's own figures: pools against fork, models against their references", () => {
+  const round = (model: string, kind: 'rpc' | 'churn', cpuUsPerConn: number) =>
+    madeUpRound(1, model, kind, 4, 1000, cpuUsPerConn);
   const report = {
     config: { models: ['fork', 'prefork', 'ref-prefork', 'prethread', 'ref-prethread'], connections: [], workloads: ['rpc'] },
     rounds: [
@@ -613,25 +622,7 @@ test("bench:doc's goals are decided from a report's own figures: pools against f
 });
 
 test("CPU ratios are paired as the rates are: CPU × ref, × fork and the goals take the median of the rounds' own ratios", () => {
-  const round = (n: number, model: string, cpuUsPerConn: number) => ({
-    round: n,
-    model,
-    kind: 'rpc',
-    connections: 4,
-    result: {
-      connects: 1000,
-      msgsPerSec: 1000,
-      connsPerSec: 1000,
-      durationMs: 1000,
-      errors: 0,
-      resets: 0,
-      verifyFailures: 0,
-      latencyUs: { p50: 1, p99: 1 },
-      cpu: { userMs: 1, systemMs: 1 },
-    },
-    footprint: { processes: 1, threads: 1, rssMb: 1 },
-    serverCpuMs: cpuUsPerConn, // µs per connection × 1000 connections / 1000
-  });
+  const round = (n: number, model: string, cpuUsPerConn: number) => madeUpRound(n, model, 'rpc', 4, 1000, cpuUsPerConn);
   // Round by round prefork costs what ref-prefork does but in round 3, where the machine was slow
   // for prefork alone: the paired ratio is 1 (medians of 1, 1, 1.3), the medians' ratio 1.3
   // (130 against 100), and fork's factor 5 round by round where its medians' would be 4.6.
@@ -658,25 +649,8 @@ test("CPU ratios are paired as the rates are: CPU × ref, × fork and the goals 
 });
 
 test("bench:doc's uring goals (#24) come from the comparison's paired rounds: uring against ref-uring and against epoll", () => {
-  const round = (n: number, model: string, kind: 'pingpong' | 'churn', connections: number, rate: number) => ({
-    round: n,
-    model,
-    kind,
-    connections,
-    result: {
-      connects: 1000,
-      msgsPerSec: rate,
-      connsPerSec: rate,
-      durationMs: 1000,
-      errors: 0,
-      resets: 0,
-      verifyFailures: 0,
-      latencyUs: { p50: 1, p99: 1 },
-      cpu: { userMs: 1, systemMs: 1 },
-    },
-    footprint: { processes: 1, threads: 1, rssMb: 1 },
-    serverCpuMs: 1,
-  });
+  const round = (n: number, model: string, kind: 'pingpong' | 'churn', connections: number, rate: number) =>
+    madeUpRound(n, model, kind, connections, rate, 1);
   // Two rounds, the second twice as fast: each round's own ratio is taken.
   const rates: Array<[string, 'pingpong' | 'churn', number, number]> = [
     ['uring', 'pingpong', 1, 9000],
